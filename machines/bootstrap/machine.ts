@@ -1,0 +1,202 @@
+// How a node comes to belong to a cluster. Pure statechart: the work (importing a source, writing
+// the store, running raft) is done by actors the host supplies with `.provide({ actors })`.
+//
+//   loading ─┬─ removed            (the store says this node was removed)
+//            ├─ member             (the store has a cluster id: resume)
+//            ├─ bootstrapping      (blank + initFrom configured: automatic initialization)
+//            └─ uninitialized ─ INIT ─> bootstrapping ─> member   (explicit initialization)
+//                             └ JOIN_ACCEPTED ─> joining ─> member (added by a cluster)
+import { assign, fromCallback, fromPromise, setup } from 'xstate';
+
+export type Phase = 'uninitialized' | 'bootstrapping' | 'joining' | 'member' | 'removed' | 'failed';
+export const PHASES: readonly Phase[] = ['uninitialized', 'bootstrapping', 'joining', 'member', 'removed', 'failed'];
+
+export interface ContactRecord {
+  clusterId: string;
+  by: string;
+  at: string;
+}
+
+export interface BootstrapInput {
+  name: string;
+  nodeId: string;
+  clusterId: string | null;
+  removed: boolean;
+  contactedBy: ContactRecord | null;
+  /** configured automatic-initialization source, if any */
+  initFrom: string | null;
+}
+
+export interface BootstrapContext extends BootstrapInput {
+  /** how the current or last bootstrap was started */
+  source: 'explicit' | 'initFrom' | null;
+  error: { code: string; message: string } | null;
+}
+
+export interface BootstrapCluster {
+  source: 'explicit' | 'initFrom';
+  initFrom: string | null;
+}
+
+export interface BootstrapDone {
+  clusterId: string;
+}
+
+export interface JoinAccepted {
+  clusterId: string;
+  leader: string;
+}
+
+export type BootstrapEvent =
+  | { type: 'INIT' }
+  /** a cluster tried to add this blank node: from now on it must join, never fork a second cluster */
+  | { type: 'CONTACTED'; contact: ContactRecord }
+  /** the join handshake succeeded: the node adopts the cluster id together with the state it receives */
+  | { type: 'JOIN_ACCEPTED'; join: JoinAccepted }
+  | { type: 'REMOVED' }
+  | { type: 'FAIL'; error: { code: string; message: string } };
+
+/** Why an INIT request is refused in the current context, or null when it may proceed. */
+export function initRefusal(ctx: Pick<BootstrapContext, 'clusterId' | 'contactedBy' | 'name'>, phase: Phase): { code: string; message: string } | null {
+  if (ctx.clusterId !== null) {
+    return {
+      code: 'ALREADY_INITIALIZED',
+      message: `init refused: ${ctx.name} is already a member of cluster ${ctx.clusterId}`,
+    };
+  }
+  if (ctx.contactedBy) {
+    return {
+      code: 'CONTACTED',
+      message: `init refused: ${ctx.name} was already contacted by cluster ${ctx.contactedBy.clusterId} (via ${ctx.contactedBy.by}); it must join that cluster, not fork a second one`,
+    };
+  }
+  if (phase !== 'uninitialized') {
+    return { code: 'BUSY', message: `init refused: ${ctx.name} is ${phase}, not uninitialized` };
+  }
+  return null;
+}
+
+function errorOf(err: unknown): { code: string; message: string } {
+  if (err && typeof err === 'object') {
+    const e = err as { code?: unknown; message?: unknown };
+    return { code: typeof e.code === 'string' ? e.code : 'ERROR', message: typeof e.message === 'string' ? e.message : String(err) };
+  }
+  return { code: 'ERROR', message: String(err) };
+}
+
+export const bootstrapMachine = setup({
+  types: {
+    context: {} as BootstrapContext,
+    events: {} as BootstrapEvent,
+    input: {} as BootstrapInput,
+  },
+  actors: {
+    /** validate the source (if any), make a cluster id, write it with the initial state in one durable write */
+    bootstrapCluster: fromPromise<BootstrapDone, BootstrapCluster>(async () => {
+      throw new Error('bootstrapCluster is supplied by the controller');
+    }),
+    /** persist the adopted cluster id together with the state received from the cluster */
+    joinCluster: fromPromise<BootstrapDone, JoinAccepted>(async () => {
+      throw new Error('joinCluster is supplied by the controller');
+    }),
+    /** durable record that a cluster contacted this blank node */
+    recordContact: fromPromise<void, ContactRecord>(async () => {}),
+    /** consensus and replicated state while the node is a member */
+    memberRuntime: fromCallback(() => () => {}),
+  },
+  guards: {
+    isRemoved: ({ context }) => context.removed,
+    hasClusterId: ({ context }) => context.clusterId !== null,
+    hasInitFrom: ({ context }) => context.initFrom !== null,
+    mayInit: ({ context }) => initRefusal(context, 'uninitialized') === null,
+    startedFromInitFrom: ({ context }) => context.source === 'initFrom',
+  },
+  actions: {
+    markInitFromSource: assign({ source: 'initFrom' as const, error: null }),
+    markExplicitSource: assign({ source: 'explicit' as const, error: null }),
+    adoptClusterId: assign({
+      clusterId: (_, params: { clusterId: string }) => params.clusterId,
+      contactedBy: null,
+    }),
+    rememberContact: assign({ contactedBy: (_, params: { contact: ContactRecord }) => params.contact }),
+    recordError: assign({ error: (_, params: { error: unknown }) => errorOf(params.error) }),
+    markRemoved: assign({ removed: true }),
+  },
+}).createMachine({
+  id: 'bootstrap',
+  context: ({ input }) => ({ ...input, source: null, error: null }),
+  initial: 'loading',
+  states: {
+    loading: {
+      always: [
+        { guard: 'isRemoved', target: 'removed' },
+        { guard: 'hasClusterId', target: 'member' },
+        { guard: 'hasInitFrom', target: 'bootstrapping', actions: 'markInitFromSource' },
+        { target: 'uninitialized' },
+      ],
+    },
+    uninitialized: {
+      on: {
+        INIT: { guard: 'mayInit', target: 'bootstrapping', actions: 'markExplicitSource' },
+        CONTACTED: { target: 'contacted' },
+        JOIN_ACCEPTED: { target: 'joining' },
+      },
+    },
+    /** a transient step that makes the contact record durable before anything else happens */
+    contacted: {
+      entry: { type: 'rememberContact', params: ({ event }) => ({ contact: (event as { contact: ContactRecord }).contact }) },
+      invoke: {
+        src: 'recordContact',
+        input: ({ context }) => context.contactedBy!,
+        onDone: { target: 'uninitialized' },
+        onError: { target: 'failed', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+      },
+    },
+    bootstrapping: {
+      invoke: {
+        src: 'bootstrapCluster',
+        input: ({ context }) => ({ source: context.source ?? 'explicit', initFrom: context.initFrom }),
+        onDone: {
+          target: 'member',
+          actions: { type: 'adoptClusterId', params: ({ event }) => ({ clusterId: event.output.clusterId }) },
+        },
+        onError: [
+          // a bad configured source is a configuration error: the process stops, nothing written
+          {
+            guard: 'startedFromInitFrom',
+            target: 'failed',
+            actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) },
+          },
+          { target: 'uninitialized', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+        ],
+      },
+    },
+    joining: {
+      invoke: {
+        src: 'joinCluster',
+        input: ({ event }) => (event as { join: JoinAccepted }).join,
+        onDone: {
+          target: 'member',
+          actions: { type: 'adoptClusterId', params: ({ event }) => ({ clusterId: event.output.clusterId }) },
+        },
+        onError: { target: 'uninitialized', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+      },
+    },
+    member: {
+      invoke: { id: 'memberRuntime', src: 'memberRuntime' },
+      on: {
+        REMOVED: { target: 'removed', actions: 'markRemoved' },
+        FAIL: { target: 'failed', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+      },
+    },
+    removed: {},
+    failed: {},
+  },
+});
+
+export type BootstrapMachine = typeof bootstrapMachine;
+
+/** The phase a bootstrap state stands for: `loading` and `contacted` are transient steps of a blank node. */
+export function phaseOf(value: unknown): Phase {
+  return (PHASES as readonly unknown[]).includes(value) ? (value as Phase) : 'uninitialized';
+}

@@ -1,0 +1,212 @@
+// Controller configuration: defaults < environment < config file < flags. One schema validates the
+// file and the merged result, so an unknown key or a wrong type is a usage error naming the key.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { LOG_LEVELS, type LogLevel } from '../log/logger.ts';
+
+export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
+export const DEFAULT_PREFIX = 'conclave';
+export const DEFAULT_INSPECT = '127.0.0.1:7420';
+
+/** A usage or configuration error: the CLI exits 2 with this message. */
+export class ConfigError extends Error {
+  readonly code = 'CONFIG';
+  constructor(
+    message: string,
+    readonly key?: string,
+  ) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+const nodeName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'must match ^[a-z0-9][a-z0-9_-]{0,62}$');
+const prefix = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'must be NATS subject tokens without wildcards, e.g. "conclave"');
+const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be HOST:PORT, e.g. 127.0.0.1:7420');
+
+export const natsConfigSchema = z.strictObject({
+  servers: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+  user: z.string().optional(),
+  pass: z.string().optional(),
+  token: z.string().optional(),
+  credsFile: z.string().optional(),
+  tls: z
+    .strictObject({ caFile: z.string().optional(), certFile: z.string().optional(), keyFile: z.string().optional() })
+    .optional(),
+});
+
+export const raftConfigSchema = z.strictObject({
+  heartbeatMs: z.number().int().min(5).max(10_000).optional(),
+  electionTimeoutMs: z.number().int().min(20).max(60_000).optional(),
+  snapshotEvery: z.number().int().min(10).optional(),
+  maxEntriesPerMessage: z.number().int().min(1).max(100_000).optional(),
+  maxInflight: z.number().int().min(1).max(1024).optional(),
+});
+
+/** The config file's shape: every key optional here; required ones are checked after merging. */
+export const configFileSchema = z.strictObject({
+  name: nodeName.optional(),
+  dataDir: z.string().min(1).optional(),
+  prefix: prefix.optional(),
+  nats: natsConfigSchema.optional(),
+  initFrom: z.string().min(1).optional(),
+  initialMembers: z.array(nodeName).optional(),
+  joinSecretFile: z.string().min(1).optional(),
+  inspect: hostPort.optional(),
+  log: z.strictObject({ level: z.enum(LOG_LEVELS as [LogLevel, ...LogLevel[]]).optional() }).optional(),
+  raft: raftConfigSchema.optional(),
+});
+export type ConfigFile = z.infer<typeof configFileSchema>;
+
+export interface RaftTiming {
+  heartbeatMs: number;
+  electionTimeoutMs: number;
+  snapshotEvery: number;
+  maxEntriesPerMessage: number;
+  maxInflight: number;
+}
+
+export const DEFAULT_RAFT: RaftTiming = {
+  heartbeatMs: 50,
+  electionTimeoutMs: 500,
+  snapshotEvery: 10_000,
+  maxEntriesPerMessage: 512,
+  maxInflight: 64,
+};
+
+export interface NatsSettings {
+  servers: string[];
+  user?: string;
+  pass?: string;
+  token?: string;
+  credsFile?: string;
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
+}
+
+export interface ControllerConfig {
+  name: string;
+  dataDir: string;
+  prefix: string;
+  nats: NatsSettings;
+  initFrom?: string;
+  initialMembers: string[];
+  joinSecretFile?: string;
+  inspect?: string;
+  log: { level: LogLevel };
+  raft: RaftTiming;
+}
+
+/** Settings every command shares (CLI flags or env). */
+export interface CommonSettings {
+  nats: NatsSettings;
+  prefix: string;
+}
+
+export function splitServers(value: string | string[]): string[] {
+  const list = Array.isArray(value) ? value : value.split(',');
+  return list.map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
+export function commonFromEnv(env: NodeJS.ProcessEnv, flags: { nats?: string; prefix?: string }): CommonSettings {
+  const servers = splitServers(flags.nats ?? env.NATS_URL ?? DEFAULT_NATS_URL);
+  if (servers.length === 0) throw new ConfigError('--nats: no server URL given', 'nats');
+  const pfx = flags.prefix ?? env.CONCLAVE_PREFIX ?? DEFAULT_PREFIX;
+  const checked = prefix.safeParse(pfx);
+  if (!checked.success) throw new ConfigError(`prefix ${JSON.stringify(pfx)} ${checked.error.issues[0]?.message}`, 'prefix');
+  return { nats: { servers }, prefix: pfx };
+}
+
+/** Read and validate a JSON config file; errors name the file and the key. */
+export function readConfigFile(path: string): ConfigFile {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'config');
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`config file ${path} is not valid JSON: ${(err as Error).message}`, 'config');
+  }
+  return validateConfigObject(raw, `config file ${path}`);
+}
+
+export function validateConfigObject(raw: unknown, where: string): ConfigFile {
+  const parsed = configFileSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    if (issue.code === 'unrecognized_keys') {
+      const base = issue.path.join('.');
+      const key = [base, issue.keys[0]].filter(Boolean).join('.');
+      throw new ConfigError(`${where}: unknown key "${key}" (see the configuration reference in README.md)`, key);
+    }
+    const key = issue.path.join('.') || '(root)';
+    throw new ConfigError(`${where}: "${key}": ${issue.message}`, key);
+  }
+  return parsed.data;
+}
+
+export interface RunFlags {
+  config?: string;
+  name?: string;
+  dataDir?: string;
+  initFrom?: string;
+  initialMembers?: string;
+  joinSecretFile?: string;
+  inspect?: string;
+  logLevel?: string;
+  nats?: string;
+  prefix?: string;
+}
+
+/** Merge defaults < env < file < flags into a complete, validated controller configuration. */
+export function resolveRunConfig(flags: RunFlags, env: NodeJS.ProcessEnv): ControllerConfig {
+  const file: ConfigFile = flags.config ? readConfigFile(flags.config) : {};
+  const fromFlags = validateConfigObject(
+    dropUndefined({
+      name: flags.name,
+      dataDir: flags.dataDir,
+      initFrom: flags.initFrom,
+      initialMembers: flags.initialMembers === undefined ? undefined : splitServers(flags.initialMembers),
+      joinSecretFile: flags.joinSecretFile,
+      inspect: flags.inspect,
+      log: flags.logLevel === undefined ? undefined : { level: flags.logLevel },
+      prefix: flags.prefix,
+    }),
+    'flags',
+  );
+  const name = fromFlags.name ?? file.name;
+  if (!name) throw new ConfigError('a node name is required: pass --name NAME or set "name" in the config file', 'name');
+  const envLevel = env.CONCLAVE_LOG_LEVEL;
+  if (envLevel !== undefined && !(LOG_LEVELS as readonly string[]).includes(envLevel)) {
+    throw new ConfigError(`CONCLAVE_LOG_LEVEL=${envLevel} is not one of ${LOG_LEVELS.join(', ')}`, 'log.level');
+  }
+  const common = commonFromEnv(env, {});
+  const natsServers = flags.nats !== undefined ? splitServers(flags.nats) : file.nats?.servers ? splitServers(file.nats.servers) : common.nats.servers;
+  const pfx = fromFlags.prefix ?? file.prefix ?? common.prefix;
+  const configDir = flags.config ? resolve(flags.config, '..') : process.cwd();
+  const fromConfigFile = (p: string | undefined) => (p === undefined ? undefined : resolve(configDir, p));
+  return {
+    name,
+    dataDir: resolve(fromFlags.dataDir ?? fromConfigFile(file.dataDir) ?? resolve('conclave-data', name)),
+    prefix: pfx,
+    nats: { ...dropUndefined({ ...file.nats, servers: undefined }), servers: natsServers },
+    initFrom: fromFlags.initFrom ? resolve(fromFlags.initFrom) : fromConfigFile(file.initFrom),
+    initialMembers: fromFlags.initialMembers ?? file.initialMembers ?? [],
+    joinSecretFile: fromFlags.joinSecretFile ? resolve(fromFlags.joinSecretFile) : fromConfigFile(file.joinSecretFile),
+    inspect: fromFlags.inspect ?? file.inspect,
+    log: { level: (fromFlags.log?.level ?? file.log?.level ?? (envLevel as LogLevel | undefined) ?? 'info') as LogLevel },
+    raft: { ...DEFAULT_RAFT, ...dropUndefined(file.raft ?? {}) },
+  };
+}
+
+function dropUndefined<T extends Record<string, unknown>>(obj: T): T {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(obj)) if (v !== undefined) out[k] = v;
+  return out as T;
+}

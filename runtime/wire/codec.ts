@@ -1,0 +1,139 @@
+// One versioned envelope for every peer and admin message, and the one place that decodes and
+// validates what arrives from the bus. Decoding never throws: it returns a typed failure that the
+// caller counts and logs (rate-limited).
+import { z } from 'zod';
+
+/** Bumped on an incompatible change of the envelope or of a message body. */
+export const PROTOCOL_VERSION = 1;
+/** The oldest protocol version this build still speaks. */
+export const MIN_PROTOCOL_VERSION = 1;
+/** Under NATS's default max_payload (1 MiB) so a message never fails at the server. */
+export const MAX_MESSAGE_BYTES = 1024 * 1024 - 1024;
+
+const nodeNameSchema = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/);
+const uuidSchema = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+
+export const envelopeSchema = z.object({
+  v: z.number().int().min(0),
+  /** sender's node name ('cli' or another tool name for admin requests) */
+  from: z.string().min(1).max(63),
+  nodeId: uuidSchema.nullable(),
+  clusterId: uuidSchema.nullable(),
+  /** identity generation of the sender's store (disaster recovery bumps it) */
+  gen: z.number().int().min(0).optional(),
+  type: z.string().min(1).max(64),
+  body: z.unknown(),
+});
+export type Envelope = z.infer<typeof envelopeSchema>;
+
+export interface Sender {
+  name: string;
+  nodeId: string | null;
+  clusterId: string | null;
+  generation?: number;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+export class MessageTooLargeError extends Error {
+  readonly code = 'TOO_LARGE';
+  constructor(
+    readonly type: string,
+    readonly bytes: number,
+  ) {
+    super(`message ${type} is ${bytes} bytes, over the ${MAX_MESSAGE_BYTES}-byte limit`);
+    this.name = 'MessageTooLargeError';
+  }
+}
+
+export function encode(sender: Sender, type: string, body: unknown): Uint8Array {
+  const envelope: Envelope = {
+    v: PROTOCOL_VERSION,
+    from: sender.name,
+    nodeId: sender.nodeId,
+    clusterId: sender.clusterId,
+    type,
+    body,
+  };
+  if (sender.generation !== undefined) envelope.gen = sender.generation;
+  const bytes = encoder.encode(JSON.stringify(envelope));
+  if (bytes.byteLength > MAX_MESSAGE_BYTES) throw new MessageTooLargeError(type, bytes.byteLength);
+  return bytes;
+}
+
+export type DecodeFailure = 'too-large' | 'not-utf8' | 'not-json' | 'bad-envelope' | 'bad-version' | 'bad-body';
+export type Decoded<T> =
+  | { ok: true; envelope: Envelope; body: T }
+  | { ok: false; failure: DecodeFailure; detail: string; version?: number };
+
+/** Decode and validate an envelope; `bodies` maps a message type to the schema of its body. */
+export function decode<T>(data: Uint8Array, bodies: Record<string, z.ZodType<T>>): Decoded<T> {
+  if (data.byteLength > MAX_MESSAGE_BYTES) {
+    return { ok: false, failure: 'too-large', detail: `${data.byteLength} bytes > ${MAX_MESSAGE_BYTES}` };
+  }
+  let text: string;
+  try {
+    text = decoder.decode(data);
+  } catch {
+    return { ok: false, failure: 'not-utf8', detail: 'payload is not valid UTF-8' };
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    return { ok: false, failure: 'not-json', detail: (err as Error).message };
+  }
+  const parsed = envelopeSchema.safeParse(raw);
+  if (!parsed.success) return { ok: false, failure: 'bad-envelope', detail: summarizeIssues(parsed.error) };
+  const envelope = parsed.data;
+  if (envelope.v < MIN_PROTOCOL_VERSION || envelope.v > PROTOCOL_VERSION) {
+    return {
+      ok: false,
+      failure: 'bad-version',
+      version: envelope.v,
+      detail: `protocol version ${envelope.v} is not supported (this node speaks ${MIN_PROTOCOL_VERSION}..${PROTOCOL_VERSION})`,
+    };
+  }
+  const schema = bodies[envelope.type];
+  if (!schema) return { ok: false, failure: 'bad-body', detail: `unknown message type ${JSON.stringify(envelope.type)}` };
+  const body = schema.safeParse(envelope.body);
+  if (!body.success) return { ok: false, failure: 'bad-body', detail: `${envelope.type}: ${summarizeIssues(body.error)}` };
+  return { ok: true, envelope, body: body.data };
+}
+
+function summarizeIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 3)
+    .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
+    .join('; ');
+}
+
+// ---- admin replies: request/reply between tools (CLI, inspector) and a node ----
+
+export const replySchema = z.union([
+  z.object({ ok: z.literal(true), body: z.unknown() }),
+  z.object({
+    ok: z.literal(false),
+    error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }),
+  }),
+]);
+export type Reply = z.infer<typeof replySchema>;
+
+export function encodeReply(reply: Reply): Uint8Array {
+  return encoder.encode(JSON.stringify(reply));
+}
+
+export function decodeReply(data: Uint8Array): Reply {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(decoder.decode(data));
+  } catch (err) {
+    return { ok: false, error: { code: 'BAD_REPLY', message: `unreadable reply: ${(err as Error).message}` } };
+  }
+  const parsed = replySchema.safeParse(raw);
+  if (!parsed.success) return { ok: false, error: { code: 'BAD_REPLY', message: `malformed reply: ${summarizeIssues(parsed.error)}` } };
+  return parsed.data;
+}
+
+export { nodeNameSchema, uuidSchema };
