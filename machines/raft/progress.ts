@@ -1,0 +1,107 @@
+// The leader's view of one follower's replication (etcd's tracker.Progress, simplified).
+import { invariant } from './log.ts';
+
+/**
+ * probe: one append in flight at a time, finding where the logs match;
+ * replicate: optimistic pipelining, nextIndex ahead of matchIndex, at most maxInflight messages;
+ * snapshot: a snapshot is on its way; appends pause until it is acknowledged or times out.
+ */
+export type ProgressState = 'probe' | 'replicate' | 'snapshot';
+
+export class Progress {
+  match = 0;
+  next: number;
+  state: ProgressState = 'probe';
+  /** probe only: an append is outstanding; cleared by any response or heartbeat response */
+  probeSent = false;
+  /** replicate only: last index of each append in flight, oldest first */
+  inflight: number[] = [];
+  pendingSnapshot = 0;
+  /** heartbeat rounds spent waiting on a snapshot; lets a lost snapshot be retried */
+  snapshotWait = 0;
+  /** heard from within the current election timeout (check-quorum) */
+  recentActive = false;
+  isLearner: boolean;
+
+  constructor(next: number, isLearner: boolean) {
+    this.next = next;
+    this.isLearner = isLearner;
+  }
+
+  becomeProbe(): void {
+    if (this.state === 'snapshot') {
+      this.next = Math.max(this.match + 1, this.pendingSnapshot + 1);
+      this.pendingSnapshot = 0;
+    } else {
+      this.next = this.match + 1;
+    }
+    this.state = 'probe';
+    this.probeSent = false;
+    this.inflight.length = 0;
+  }
+
+  becomeReplicate(): void {
+    this.state = 'replicate';
+    this.next = this.match + 1;
+    this.probeSent = false;
+    this.inflight.length = 0;
+  }
+
+  becomeSnapshot(index: number): void {
+    this.state = 'snapshot';
+    this.pendingSnapshot = index;
+    this.snapshotWait = 0;
+    this.inflight.length = 0;
+  }
+
+  isPaused(maxInflight: number): boolean {
+    if (this.state === 'probe') return this.probeSent;
+    if (this.state === 'replicate') return this.inflight.length >= maxInflight;
+    return true;
+  }
+
+  /** an append covering up to `last` was sent */
+  sentEntries(last: number, count: number): void {
+    if (this.state === 'replicate') {
+      if (count > 0) {
+        this.next = last + 1;
+        this.inflight.push(last);
+      }
+    } else if (this.state === 'probe') {
+      this.probeSent = true;
+    }
+  }
+
+  /** an accepting response for `index`; returns whether it told us something new */
+  maybeUpdate(index: number): boolean {
+    let updated = false;
+    if (this.match < index) {
+      this.match = index;
+      updated = true;
+      this.probeSent = false;
+    }
+    if (this.next < index + 1) this.next = index + 1;
+    // acknowledged appends leave the window
+    let freed = 0;
+    while (freed < this.inflight.length && this.inflight[freed]! <= index) freed++;
+    if (freed > 0) this.inflight.splice(0, freed);
+    return updated;
+  }
+
+  /**
+   * A rejection of the append whose prevIndex was `rejected`; `hint` is the highest index that
+   * may match. Returns false when the rejection is stale (answers an older message).
+   */
+  maybeDecrTo(rejected: number, hint: number): boolean {
+    if (this.state === 'replicate') {
+      if (rejected <= this.match) return false;
+      this.next = this.match + 1;
+      return true;
+    }
+    if (this.next - 1 !== rejected) return false;
+    this.next = Math.max(Math.min(rejected, hint + 1), this.match + 1, 1);
+    this.probeSent = false;
+    invariant(this.next > this.match, 'progress next fell to or below match');
+    return true;
+  }
+}

@@ -1,0 +1,72 @@
+// npm run sim -- --seeds N --nodes K [--seed S] [--steps M] [--hook countVotesTwice|commitPriorTermByCount] [--harsh]
+//   [--no-membership] [--stop-on-violation]   (--harsh: leaders crash mid-replication, one entry per message)
+// Runs seeds S, S+1, … S+N-1; prints each violation with its trace; exits 1 if any was found.
+import { parseArgs } from 'node:util';
+import type { RaftTestHooks } from '../../machines/raft/core.ts';
+import { formatViolation, HARSH_PROFILE, runSimulation } from './simulator.ts';
+
+const { values } = parseArgs({
+  options: {
+    seeds: { type: 'string', default: '1' },
+    nodes: { type: 'string', default: '3' },
+    seed: { type: 'string', default: '1' },
+    steps: { type: 'string', default: '5000' },
+    hook: { type: 'string' },
+    'no-membership': { type: 'boolean', default: false },
+    harsh: { type: 'boolean', default: false },
+    'stop-on-violation': { type: 'boolean', default: false },
+  },
+});
+
+function count(name: string, raw: string | undefined, min: number): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) {
+    console.error(`error: --${name} must be an integer >= ${min}, got ${raw}`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const seeds = count('seeds', values.seeds, 1);
+const nodes = count('nodes', values.nodes, 1);
+const firstSeed = count('seed', values.seed, 0);
+const steps = count('steps', values.steps, 1);
+let testHooks: RaftTestHooks | undefined;
+if (values.hook !== undefined) {
+  if (values.hook !== 'countVotesTwice' && values.hook !== 'commitPriorTermByCount') {
+    console.error(`error: unknown --hook ${values.hook} (expected countVotesTwice or commitPriorTermByCount)`);
+    process.exit(2);
+  }
+  testHooks = { [values.hook]: true };
+}
+
+const replayFlags = [
+  values.steps !== '5000' ? ` --steps ${steps}` : '',
+  values.hook !== undefined ? ` --hook ${values.hook}` : '',
+  values.harsh ? ' --harsh' : '',
+  values['no-membership'] ? ' --no-membership' : '',
+].join('');
+const started = Date.now();
+let lastProgress = started;
+let violations = 0;
+let totalSteps = 0;
+for (let i = 0; i < seeds; i++) {
+  const seed = firstSeed + i;
+  const result = runSimulation({ seed, nodes, steps, membership: !values['no-membership'], ...(values.harsh ? { profile: HARSH_PROFILE } : {}), ...(testHooks ? { testHooks } : {}) });
+  totalSteps += result.stats.steps;
+  if (result.violation !== null) {
+    violations++;
+    console.log(formatViolation(result.violation, replayFlags));
+    if (values['stop-on-violation']) break;
+  }
+  if (Date.now() - lastProgress > 5000) {
+    lastProgress = Date.now();
+    console.log(`sim: ${i + 1}/${seeds} seeds, ${violations} violations, ${Math.round((Date.now() - started) / 1000)} s`);
+  }
+}
+const seconds = (Date.now() - started) / 1000;
+const stepsText = totalSteps >= 1e6 ? `${(totalSteps / 1e6).toFixed(2)}M` : `${Math.round(totalSteps / 1000)}k`;
+console.log(
+  `sim: ${seeds} seeds × ${nodes} nodes, ${violations} violations, ${stepsText} steps, ${seconds.toFixed(1)} s (${Math.round(totalSteps / seconds)} steps/s)`,
+);
+process.exit(violations > 0 ? 1 : 0);

@@ -1,0 +1,215 @@
+// A simulated raft host: the durable store that survives crashes, the replicated KV state machine,
+// and the Ready loop (persist → send → apply → advance) exactly as a real host must run it.
+import { RaftCore, type RaftCoreOptions, type RaftRestore, type Ready } from '../../machines/raft/core.ts';
+import type { RaftMessage } from '../../machines/raft/messages.ts';
+import type { Entry, HardState, PeerId, SnapshotMeta } from '../../machines/raft/types.ts';
+
+export type KvData = Record<string, string>;
+
+/** a client command in the replicated KV; `id` makes every proposal distinguishable */
+export interface KvCommand {
+  op: 'put' | 'del';
+  key: string;
+  value?: string;
+  id: string;
+}
+
+/** what the simulated disk holds; only this survives a crash */
+export interface DurableStore {
+  hardState: HardState;
+  snapshot: { meta: SnapshotMeta; data: KvData } | null;
+  /** the log after the snapshot, contiguous */
+  entries: Entry[];
+}
+
+/** one message on the simulated wire: the raft message plus what the host attaches */
+export interface Envelope {
+  clusterId: string;
+  msg: RaftMessage;
+  /** the state snapshot travelling with a 'snapshot' message (the core only knows its meta) */
+  snapshotData?: KvData;
+}
+
+/** hooks the simulator uses to check invariants and to inject faults into the Ready loop */
+export interface HostObserver {
+  /** the core reported a new role/leader/term (seen before anything is persisted or sent) */
+  softState?(host: SimHost, soft: NonNullable<Ready['softState']>): void;
+  /** the Ready's entries/hardState/snapshot are now durable */
+  persisted(host: SimHost, rd: Ready, truncatedFrom: number | null): void;
+  applied(host: SimHost, entry: Entry): void;
+  readServed(host: SimHost, requestId: string, index: number): void;
+  readFailed(host: SimHost, requestId: string): void;
+  /** asked once per Ready that wrote something: true = crash between persisting and sending */
+  crashAfterPersist(host: SimHost): boolean;
+}
+
+export type CoreFactory = (id: PeerId, restore: RaftRestore) => RaftCore;
+
+export class SimHost {
+  readonly id: PeerId;
+  readonly clusterId: string;
+  readonly store: DurableStore;
+  core: RaftCore | null = null;
+  kv: KvData = {};
+  applied = 0;
+  /** writes fail while set: the host must crash instead of sending what depended on them */
+  diskFull = false;
+  private readonly makeCore: CoreFactory;
+  private incomingSnapshots = new Map<number, KvData>();
+  private waitingReads: Array<{ requestId: string; index: number }> = [];
+
+  constructor(id: PeerId, clusterId: string, restore: RaftRestore, makeCore: CoreFactory) {
+    this.id = id;
+    this.clusterId = clusterId;
+    this.makeCore = makeCore;
+    this.store = { hardState: { ...restore.hardState }, snapshot: null, entries: restore.entries.slice() };
+    this.start();
+  }
+
+  get alive(): boolean {
+    return this.core !== null;
+  }
+
+  /** (re)build the core from the durable store alone, as a restarted process would */
+  start(): void {
+    const snapshot = this.store.snapshot;
+    this.kv = snapshot === null ? {} : { ...snapshot.data };
+    this.applied = snapshot?.meta.index ?? 0;
+    this.incomingSnapshots.clear();
+    this.waitingReads = [];
+    this.core = this.makeCore(this.id, {
+      hardState: { ...this.store.hardState },
+      snapshot: snapshot?.meta ?? null,
+      entries: this.store.entries.slice(),
+      applied: this.applied,
+    });
+  }
+
+  crash(): void {
+    this.core = null;
+    this.kv = {};
+    this.incomingSnapshots.clear();
+    this.waitingReads = [];
+  }
+
+  /** the host receives a message: snapshot data is kept until the core asks to install it */
+  receive(envelope: Envelope): void {
+    const core = this.core;
+    if (core === null) return;
+    if (envelope.msg.type === 'snapshot' && envelope.snapshotData !== undefined) {
+      this.incomingSnapshots.set(envelope.msg.snapshot.index, envelope.snapshotData);
+    }
+    core.step(envelope.msg);
+  }
+
+  /** run the Ready loop until the core is quiet; returns false if the host crashed */
+  processReady(send: (envelope: Envelope) => void, observer: HostObserver): boolean {
+    for (let rounds = 0; ; rounds++) {
+      const core = this.core;
+      if (core === null) return false;
+      if (!core.hasReady()) return true;
+      if (rounds > 1000) throw new Error(`host ${this.id}: Ready loop does not settle`);
+      const rd = core.ready();
+      if (rd.softState !== undefined) observer.softState?.(this, rd.softState);
+      const writes = rd.snapshot !== undefined || rd.entries.length > 0 || rd.hardState !== undefined;
+      if (writes) {
+        if (this.diskFull) {
+          // the write failed: nothing that depends on it may be sent; the process stops
+          this.crash();
+          return false;
+        }
+        const truncatedFrom = this.persist(rd);
+        observer.persisted(this, rd, truncatedFrom);
+        if (observer.crashAfterPersist(this)) {
+          this.crash();
+          return false;
+        }
+      }
+      for (const msg of rd.messages) {
+        const envelope: Envelope = { clusterId: this.clusterId, msg };
+        if (msg.type === 'snapshot') {
+          const saved = this.store.snapshot;
+          if (saved === null || saved.meta.index !== msg.snapshot.index) {
+            throw new Error(`host ${this.id}: core sent snapshot ${msg.snapshot.index} but the store holds ${saved?.meta.index ?? 'none'}`);
+          }
+          envelope.snapshotData = saved.data;
+        }
+        send(envelope);
+      }
+      if (rd.snapshot !== undefined) {
+        this.kv = { ...this.store.snapshot!.data };
+        this.applied = rd.snapshot.index;
+      }
+      for (const entry of rd.committed) {
+        if (entry.index !== this.applied + 1) throw new Error(`host ${this.id}: applying ${entry.index} after ${this.applied}`);
+        if (entry.type === 'command') applyCommand(this.kv, entry.data as KvCommand);
+        this.applied = entry.index;
+        observer.applied(this, entry);
+      }
+      for (const read of rd.readStates) this.waitingReads.push(read);
+      for (const requestId of rd.failedReads) observer.readFailed(this, requestId);
+      if (this.waitingReads.length > 0) this.serveReads(observer);
+      core.advance(rd);
+    }
+  }
+
+  private serveReads(observer: HostObserver): void {
+    let served = 0;
+    while (served < this.waitingReads.length && this.waitingReads[served]!.index <= this.applied) {
+      const read = this.waitingReads[served]!;
+      observer.readServed(this, read.requestId, read.index);
+      served++;
+    }
+    if (served > 0) this.waitingReads.splice(0, served);
+  }
+
+  private persist(rd: Ready): number | null {
+    const store = this.store;
+    let truncatedFrom: number | null = null;
+    if (rd.snapshot !== undefined) {
+      const data = this.incomingSnapshots.get(rd.snapshot.index);
+      if (data === undefined) throw new Error(`host ${this.id}: snapshot ${rd.snapshot.index} to install but no data received`);
+      store.snapshot = { meta: rd.snapshot, data };
+      store.entries = [];
+      this.incomingSnapshots.clear();
+    }
+    if (rd.entries.length > 0) {
+      const first = rd.entries[0]!.index;
+      const offset = store.snapshot?.meta.index ?? 0;
+      const keep = first - offset - 1;
+      if (keep < 0 || keep > store.entries.length) {
+        throw new Error(`host ${this.id}: entries from ${first} do not continue the stored log (${offset + 1}..${offset + store.entries.length})`);
+      }
+      if (keep < store.entries.length) {
+        truncatedFrom = first;
+        store.entries.length = keep;
+      }
+      for (const entry of rd.entries) store.entries.push(entry);
+    }
+    if (rd.hardState !== undefined) store.hardState = rd.hardState;
+    return truncatedFrom;
+  }
+
+  /** take a state snapshot at the applied index and let the core drop the log up to it */
+  compact(): boolean {
+    const core = this.core;
+    if (core === null || this.diskFull) return false;
+    const index = this.applied;
+    if (index <= core.snapshotIndex) return false;
+    const meta = core.snapshotMetaAt(index);
+    const offset = this.store.snapshot?.meta.index ?? 0;
+    this.store.snapshot = { meta, data: { ...this.kv } };
+    this.store.entries = this.store.entries.slice(index - offset);
+    core.compact(meta);
+    return true;
+  }
+}
+
+export function applyCommand(kv: KvData, command: KvCommand): void {
+  if (command.op === 'put') kv[command.key] = command.value ?? '';
+  else delete kv[command.key];
+}
+
+export function coreFactory(options: Omit<RaftCoreOptions, 'id' | 'restore'>): CoreFactory {
+  return (id, restore) => new RaftCore({ ...options, id, restore });
+}

@@ -1,0 +1,40 @@
+// The simulator across 3-, 5- and 7-node clusters: every seed must keep every invariant and end live.
+// SIM_SEEDS sets the total number of seeds (default 1200), split 40/35/25 over the cluster sizes.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { formatViolation, runSimulation } from './simulator.ts';
+
+const total = Number(process.env.SIM_SEEDS ?? 1200);
+const steps = Number(process.env.SIM_STEPS ?? 10000);
+assert.ok(Number.isInteger(total) && total >= 3, `SIM_SEEDS must be an integer >= 3, got ${process.env.SIM_SEEDS}`);
+const plan: Array<[nodes: number, seeds: number]> = [
+  [3, Math.ceil(total * 0.4)],
+  [5, Math.ceil(total * 0.35)],
+  [7, Math.ceil(total * 0.25)],
+];
+
+for (const [nodes, seeds] of plan) {
+  test(`simulation: ${seeds} seeds × ${nodes} nodes keep every invariant`, () => {
+    const started = Date.now();
+    let stepsRun = 0;
+    let elections = 0;
+    let snapshots = 0;
+    let configChanges = 0;
+    for (let seed = 1; seed <= seeds; seed++) {
+      const result = runSimulation({ seed, nodes, steps });
+      stepsRun += result.stats.steps;
+      elections += result.stats.elections;
+      snapshots += result.stats.snapshotsSent;
+      configChanges += result.stats.configChanges;
+      if (result.violation !== null) assert.fail(formatViolation(result.violation));
+    }
+    const seconds = (Date.now() - started) / 1000;
+    console.log(
+      `sim: ${seeds} seeds × ${nodes} nodes, 0 violations, ${stepsRun} steps, ${elections} leaders, ${snapshots} snapshots sent, ${configChanges} config changes, ${seconds.toFixed(1)} s`,
+    );
+    // the faults must actually have exercised the protocol
+    assert.ok(elections > seeds, 'expected more than one leader per seed on average');
+    assert.ok(snapshots > 0, 'expected some snapshots to be sent');
+    assert.ok(configChanges > 0, 'expected some membership changes');
+  });
+}
