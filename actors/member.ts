@@ -1,0 +1,605 @@
+// The consensus runtime of a member: the pure raft core given hands. It persists what the core
+// asks (durably, BEFORE sending the messages that depend on it), sends one bus message per peer
+// per batch, applies committed entries to the replicated state, streams snapshots in chunks and
+// installs received ones without restarting. Peer messages are checked against the join rule.
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { checkJoin } from '../machines/identity/index.ts';
+import { RaftCore, type Ready } from '../machines/raft/core.ts';
+import { raftRoleMachine } from '../machines/raft/roleMachine.ts';
+import type { RaftMessage } from '../machines/raft/messages.ts';
+import type { Entry, Membership, Role, SnapshotMeta } from '../machines/raft/types.ts';
+import type { RaftTiming } from '../runtime/config/config.ts';
+import { ConclaveError } from '../runtime/errors.ts';
+import type { Logger } from '../runtime/log/logger.ts';
+import { RateLimitedLog } from '../runtime/log/rateLimit.ts';
+import { applyKvBatch, kvCommandSchema, kvQuerySchema, queryKv } from '../runtime/state/kv.ts';
+import type { NodeStore } from '../runtime/store/index.ts';
+import type { Bus, BusMessage, BusSubscription } from '../runtime/transport/types.ts';
+import { decode, decodeReply, encode, MAX_MESSAGE_BYTES, type Sender } from '../runtime/wire/codec.ts';
+import { type Actor, createActor, type InspectionEvent } from 'xstate';
+
+export interface MemberInfo {
+  name: string;
+  nodeId: string;
+  voter: boolean;
+  leader: boolean;
+  reachable: boolean;
+  matchIndex: number;
+}
+
+export interface MemberStatus {
+  role: Role | 'none';
+  term: number;
+  leader: string | null;
+  commitIndex: number;
+  appliedIndex: number;
+  members: MemberInfo[];
+}
+
+export interface MemberRuntimeOptions {
+  name: string;
+  prefix: string;
+  store: NodeStore;
+  bus: Bus;
+  logger: Logger;
+  timing: RaftTiming;
+  inspect?: (event: InspectionEvent) => void;
+  onFatal(error: unknown): void;
+  onRemoved(): void;
+  /** seeded randomness for election timeouts (tests); default Math.random */
+  random?: () => number;
+}
+
+export interface MemberRuntime {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  status(): MemberStatus;
+  propose(command: unknown): Promise<unknown>;
+  read(query: unknown, opts?: { stale?: boolean }): Promise<unknown>;
+  /** admin requests that the controller forwards here (propose/read, possibly forwarded by a peer) */
+  handleAdmin(type: 'propose' | 'read', body: unknown): Promise<unknown>;
+}
+
+// ---- peer wire: bodies of the envelopes on `<prefix>.node.<name>.peer` ----
+const entrySchema = z.object({
+  index: z.number().int().min(1),
+  term: z.number().int().min(0),
+  type: z.enum(['noop', 'command', 'config', 'clusterId']),
+  data: z.unknown(),
+});
+const memberSchema = z.object({ nodeId: z.string(), name: z.string(), voter: z.boolean() });
+const snapshotMetaSchema = z.object({
+  index: z.number().int().min(0),
+  term: z.number().int().min(0),
+  membership: z.object({ members: z.array(memberSchema) }),
+});
+const base = { from: z.string(), to: z.string(), term: z.number().int().min(0) };
+const raftMessageSchema = z.discriminatedUnion('type', [
+  z.object({ ...base, type: z.enum(['vote', 'pre-vote']), lastIndex: z.number().int(), lastTerm: z.number().int(), transfer: z.boolean() }),
+  z.object({ ...base, type: z.enum(['vote-response', 'pre-vote-response']), granted: z.boolean() }),
+  z.object({ ...base, type: z.literal('append'), prevIndex: z.number().int(), prevTerm: z.number().int(), entries: z.array(entrySchema), commit: z.number().int() }),
+  z.object({ ...base, type: z.literal('append-response'), index: z.number().int(), reject: z.boolean(), rejectHint: z.number().int(), hintTerm: z.number().int() }),
+  z.object({ ...base, type: z.literal('heartbeat'), commit: z.number().int(), context: z.string().nullable() }),
+  z.object({ ...base, type: z.literal('heartbeat-response'), context: z.string().nullable() }),
+  z.object({ ...base, type: z.literal('snapshot'), snapshot: snapshotMetaSchema }),
+  z.object({ ...base, type: z.literal('timeout-now') }),
+]);
+const peerBodies: Record<string, z.ZodType<unknown>> = {
+  raft: z.object({ messages: z.array(raftMessageSchema).min(1).max(10_000) }),
+  'snapshot-chunk': z.object({
+    message: raftMessageSchema,
+    id: z.string(),
+    seq: z.number().int().min(0),
+    last: z.boolean(),
+    pairs: z.array(z.tuple([z.string(), z.unknown()])),
+  }),
+  ping: z.object({}),
+};
+
+const proposeBody = z.object({ command: z.unknown(), forwarded: z.boolean().optional() });
+const readBody = z.object({ query: z.unknown(), stale: z.boolean().optional(), forwarded: z.boolean().optional() });
+
+/** approximate bytes per snapshot chunk: well under the bus payload limit */
+const SNAPSHOT_CHUNK_BYTES = 256 * 1024;
+const PING_EVERY_MS = 1000;
+/** a single command must fit comfortably in one append message */
+const MAX_COMMAND_BYTES = 128 * 1024;
+const FORWARD_TIMEOUT_MS = 10_000;
+
+interface Waiter {
+  term: number;
+  resolve(result: unknown): void;
+  reject(err: Error): void;
+}
+
+export function createMemberRuntime(opts: MemberRuntimeOptions): MemberRuntime {
+  return new RaftMember(opts);
+}
+
+class RaftMember implements MemberRuntime {
+  private core!: RaftCore;
+  private subscription: BusSubscription | null = null;
+  private role: Actor<typeof raftRoleMachine> | null = null;
+  private pingTimer: NodeJS.Timeout | null = null;
+  private draining = false;
+  private kickScheduled = false;
+  private stopped = false;
+  private readonly log: Logger;
+  private readonly dropLog: RateLimitedLog;
+  readonly dropped = new Map<string, number>();
+  private readonly waiters = new Map<number, Waiter>();
+  private readonly reads = new Map<string, { resolve(index: number): void; reject(err: Error): void }>();
+  private readonly appliedWaiters: Array<{ index: number; resolve(): void }> = [];
+  private readonly lastHeard = new Map<string, number>();
+  /** membership as of the applied index (what a snapshot must record) */
+  private appliedMembership!: Membership;
+  private snapshotIndex = 0;
+  /** chunks of a snapshot being received, keyed by transfer id */
+  private readonly incoming = new Map<string, { pairs: Array<[string, unknown]>; next: number }>();
+  /** a fully received snapshot the core is about to hand back in ready().snapshot */
+  private receivedSnapshot: { meta: SnapshotMeta; pairs: Array<[string, unknown]> } | null = null;
+  private lastSoft: { role: Role; leader: string | null; term: number } = { role: 'follower', leader: null, term: 0 };
+
+  constructor(private readonly opts: MemberRuntimeOptions) {
+    this.log = opts.logger;
+    this.dropLog = new RateLimitedLog(opts.logger);
+  }
+
+  private get nodeId(): string {
+    return this.opts.store.identity().nodeId;
+  }
+
+  private get clusterId(): string | null {
+    return this.opts.store.identity().clusterId;
+  }
+
+  private sender(): Sender {
+    const id = this.opts.store.identity();
+    return { name: this.opts.name, nodeId: id.nodeId, clusterId: id.clusterId, generation: id.generation };
+  }
+
+  async start(): Promise<void> {
+    const { store, timing } = this.opts;
+    const snapshot = store.snapshotMeta();
+    const entries = store.entries(store.firstIndex(), store.lastIndex() + 1);
+    this.snapshotIndex = snapshot?.index ?? 0;
+    this.appliedMembership = snapshot?.membership ?? { members: [] };
+    const applied = store.appliedIndex();
+    // replay config entries up to the applied index so appliedMembership is current
+    for (const e of entries) if (e.index <= applied && e.type === 'config') this.appliedMembership = e.data as Membership;
+    this.core = new RaftCore({
+      id: this.nodeId,
+      electionTicks: Math.max(2, Math.round(timing.electionTimeoutMs / timing.heartbeatMs)),
+      heartbeatTicks: 1,
+      random: this.opts.random ?? Math.random,
+      maxEntriesPerMessage: timing.maxEntriesPerMessage,
+      maxInflight: timing.maxInflight,
+      restore: { hardState: store.hardState(), snapshot, entries, applied },
+    });
+    this.subscription = this.opts.bus.subscribe(`${this.opts.prefix}.node.${this.opts.name}.peer`, (msg) => this.onPeerMessage(msg));
+    await this.opts.bus.flush();
+    // the role chart owns the clock (a delayed transition per tick) and feeds the core
+    this.role = createActor(raftRoleMachine.provide({ actions: { emitReady: () => this.kick() } }), {
+      id: `raft:${this.opts.name}`,
+      input: { core: this.core, tickMs: timing.heartbeatMs },
+      inspect: this.opts.inspect,
+    });
+    this.role.start();
+    this.pingTimer = setInterval(() => this.pingPeers(), PING_EVERY_MS);
+    this.log.info({ term: store.hardState().term, applied, lastIndex: store.lastIndex(), members: this.appliedMembership.members.length }, 'raft started');
+    this.kick();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.role?.stop();
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    this.subscription?.unsubscribe();
+    const stopping = new ConclaveError('STOPPING', `${this.opts.name} is shutting down; retry against another member`);
+    for (const w of this.waiters.values()) w.reject(stopping);
+    for (const r of this.reads.values()) r.reject(stopping);
+    this.waiters.clear();
+    this.reads.clear();
+    // let an in-flight persist finish before the store closes
+    while (this.draining) await new Promise((r) => setTimeout(r, 1));
+  }
+
+  // ---- status ----
+
+  private nameOf(nodeId: string | null): string | null {
+    if (nodeId === null) return null;
+    const m = this.core.status().membership.members.find((x) => x.nodeId === nodeId);
+    return m?.name ?? nodeId;
+  }
+
+  status(): MemberStatus {
+    const s = this.core.status();
+    const now = Date.now();
+    const window = Math.max(3 * PING_EVERY_MS, 2 * this.opts.timing.electionTimeoutMs);
+    return {
+      role: s.role,
+      term: s.term,
+      leader: this.nameOf(s.leader),
+      commitIndex: s.commit,
+      appliedIndex: this.opts.store.appliedIndex(),
+      members: s.membership.members.map((m) => ({
+        name: m.name,
+        nodeId: m.nodeId,
+        voter: m.voter,
+        leader: m.nodeId === s.leader,
+        reachable: m.nodeId === this.nodeId || now - (this.lastHeard.get(m.nodeId) ?? 0) < window,
+        matchIndex: m.nodeId === this.nodeId ? s.lastIndex : (s.progress[m.nodeId]?.matchIndex ?? 0),
+      })),
+    };
+  }
+
+  // ---- inbound ----
+
+  private drop(reason: string, detail: string, from?: string): void {
+    this.dropped.set(reason, (this.dropped.get(reason) ?? 0) + 1);
+    this.dropLog.warn(`peer:${reason}:${from ?? ''}`, { reason, detail, from }, 'dropped peer message');
+  }
+
+  private onPeerMessage(msg: BusMessage): void {
+    if (this.stopped) return;
+    const decoded = decode(msg.data, peerBodies);
+    if (!decoded.ok) {
+      this.drop(decoded.failure, decoded.detail);
+      return;
+    }
+    const { envelope } = decoded;
+    // The join rule on every peer message: a peer whose cluster id diverges is dropped and reported.
+    const verdict = checkJoin({ name: this.opts.name, clusterId: this.clusterId }, { name: envelope.from, clusterId: envelope.clusterId });
+    if (!verdict.allowed) {
+      this.drop('foreign-cluster', verdict.message, envelope.from);
+      return;
+    }
+    if (envelope.clusterId === null) {
+      this.drop('no-cluster-id', `${envelope.from} sent raft traffic without a cluster id`, envelope.from);
+      return;
+    }
+    if (envelope.nodeId) this.lastHeard.set(envelope.nodeId, Date.now());
+    const body = decoded.body as Record<string, unknown>;
+    switch (envelope.type) {
+      case 'ping':
+        return;
+      case 'raft': {
+        const messages = (body as { messages: RaftMessage[] }).messages;
+        const addressed = messages.filter((m) => m.from === envelope.nodeId && m.to === this.nodeId);
+        if (addressed.length !== messages.length) {
+          this.drop('misaddressed', `${messages.length - addressed.length} message(s) not from ${envelope.nodeId} to ${this.nodeId}`, envelope.from);
+        }
+        if (addressed.length > 0) this.role?.send({ type: 'PEER_MESSAGE', messages: addressed });
+        return;
+      }
+      case 'snapshot-chunk':
+        this.onSnapshotChunk(body as { message: RaftMessage; id: string; seq: number; last: boolean; pairs: Array<[string, unknown]> }, envelope.nodeId);
+    }
+  }
+
+  private onSnapshotChunk(chunk: { message: RaftMessage; id: string; seq: number; last: boolean; pairs: Array<[string, unknown]> }, from: string | null): void {
+    if (chunk.message.type !== 'snapshot' || chunk.message.from !== from || chunk.message.to !== this.nodeId) {
+      this.drop('bad-snapshot-chunk', 'snapshot chunk with a mismatched header', from ?? undefined);
+      return;
+    }
+    let transfer = this.incoming.get(chunk.id);
+    if (chunk.seq === 0) {
+      this.incoming.clear(); // one transfer at a time: a new one supersedes an older, unfinished one
+      transfer = { pairs: [], next: 0 };
+      this.incoming.set(chunk.id, transfer);
+    }
+    if (!transfer || transfer.next !== chunk.seq) {
+      this.incoming.delete(chunk.id);
+      this.drop('snapshot-gap', `snapshot ${chunk.id}: expected chunk ${transfer?.next ?? 0}, got ${chunk.seq}`, from ?? undefined);
+      return;
+    }
+    for (const p of chunk.pairs) transfer.pairs.push(p);
+    transfer.next++;
+    if (!chunk.last) return;
+    this.incoming.delete(chunk.id);
+    this.receivedSnapshot = { meta: chunk.message.snapshot, pairs: transfer.pairs };
+    this.role?.send({ type: 'PEER_MESSAGE', messages: [chunk.message] });
+  }
+
+  // ---- the ready loop: persist → send → apply → advance ----
+
+  /** run the ready loop soon, once, batching whatever arrives in the meantime (group commit) */
+  private kick(): void {
+    if (this.kickScheduled || this.stopped) return;
+    this.kickScheduled = true;
+    setImmediate(() => {
+      this.kickScheduled = false;
+      void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (!this.stopped && this.core.hasReady()) {
+        const rd = this.core.ready();
+        await this.handleReady(rd);
+        this.core.advance(rd);
+      }
+    } catch (err) {
+      // A failed durable write (disk full, I/O error) means we must not send or acknowledge
+      // anything that depends on it: stop this member and report.
+      this.log.error({ err }, 'raft runtime halted');
+      this.stopped = true;
+      this.role?.stop();
+      this.opts.onFatal(err);
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    const { store } = this.opts;
+    if (rd.snapshot) await this.installSnapshot(rd.snapshot);
+    if (rd.hardState || rd.entries.length > 0) await store.persist({ hardState: rd.hardState, entries: rd.entries });
+    if (rd.messages.length > 0) this.send(rd.messages);
+    if (rd.committed.length > 0) await this.apply(rd.committed);
+    for (const r of rd.readStates) {
+      const waiter = this.reads.get(r.requestId);
+      this.reads.delete(r.requestId);
+      waiter?.resolve(r.index);
+    }
+    for (const id of rd.failedReads) {
+      const waiter = this.reads.get(id);
+      this.reads.delete(id);
+      waiter?.reject(this.notLeaderError());
+    }
+    if (rd.softState) this.onSoftState(rd.softState);
+  }
+
+  private onSoftState(soft: { role: Role; leader: string | null; term: number }): void {
+    const before = this.lastSoft;
+    this.lastSoft = soft;
+    if (before.role !== soft.role || before.leader !== soft.leader) {
+      this.log.info({ role: soft.role, term: soft.term, leader: this.nameOf(soft.leader) }, `role ${soft.role}, term ${soft.term}, leader ${this.nameOf(soft.leader) ?? 'none'}`);
+    }
+    if (before.role === 'leader' && soft.role !== 'leader') {
+      // reads waiting on our leadership cannot be confirmed any more
+      for (const r of this.reads.values()) r.reject(this.notLeaderError());
+      this.reads.clear();
+    }
+  }
+
+  private send(messages: RaftMessage[]): void {
+    const byPeer = new Map<string, RaftMessage[]>();
+    for (const m of messages) {
+      if (m.type === 'snapshot') {
+        this.sendSnapshot(m);
+        continue;
+      }
+      const list = byPeer.get(m.to);
+      if (list) list.push(m);
+      else byPeer.set(m.to, [m]);
+    }
+    const sender = this.sender();
+    for (const [to, list] of byPeer) {
+      const subject = this.peerSubject(to);
+      if (!subject) continue;
+      // one bus message per peer per batch; split only if a batch would exceed the payload limit
+      for (const part of splitBySize(list)) {
+        try {
+          this.opts.bus.publish(subject, encode(sender, 'raft', { messages: part }));
+        } catch (err) {
+          this.dropLog.warn(`send:${to}`, { err, to }, 'could not send raft messages');
+        }
+      }
+    }
+  }
+
+  private peerSubject(nodeId: string): string | null {
+    const name = this.core.status().membership.members.find((m) => m.nodeId === nodeId)?.name ?? this.appliedMembership.members.find((m) => m.nodeId === nodeId)?.name;
+    return name ? `${this.opts.prefix}.node.${name}.peer` : null;
+  }
+
+  /** stream the current applied state as a snapshot, in chunks */
+  private sendSnapshot(m: RaftMessage & { type: 'snapshot' }): void {
+    const subject = this.peerSubject(m.to);
+    if (!subject) return;
+    // Send the state as applied now (committed data only), which is at or past the core's snapshot.
+    const { appliedIndex, pairs } = this.opts.store.exportState();
+    const meta: SnapshotMeta = appliedIndex >= m.snapshot.index ? this.core.snapshotMetaAt(appliedIndex) : m.snapshot;
+    const message = { ...m, snapshot: meta };
+    const id = randomUUID();
+    const sender = this.sender();
+    let chunk: Array<[string, unknown]> = [];
+    let bytes = 0;
+    let seq = 0;
+    const flush = (last: boolean) => {
+      this.opts.bus.publish(subject, encode(sender, 'snapshot-chunk', { message, id, seq: seq++, last, pairs: chunk }));
+      chunk = [];
+      bytes = 0;
+    };
+    try {
+      for (const p of pairs) {
+        const size = JSON.stringify(p).length;
+        if (bytes + size > SNAPSHOT_CHUNK_BYTES && chunk.length > 0) flush(false);
+        chunk.push(p);
+        bytes += size;
+      }
+      flush(true);
+      this.core.reportSnapshot(m.to, true);
+      this.log.info({ to: this.nameOf(m.to), index: meta.index, keys: pairs.length, chunks: seq }, 'sent snapshot');
+    } catch (err) {
+      this.core.reportSnapshot(m.to, false);
+      this.dropLog.warn(`snap:${m.to}`, { err }, 'could not send snapshot');
+    }
+  }
+
+  private async installSnapshot(meta: SnapshotMeta): Promise<void> {
+    const received = this.receivedSnapshot;
+    if (!received || received.meta.index !== meta.index) {
+      throw new ConclaveError('SNAPSHOT', `the core asked to install snapshot ${meta.index} but no such snapshot was received`);
+    }
+    this.receivedSnapshot = null;
+    const hs = this.opts.store.hardState();
+    await this.opts.store.installSnapshot(meta, received.pairs, { ...hs, commit: Math.max(hs.commit, meta.index) });
+    this.appliedMembership = meta.membership;
+    this.snapshotIndex = meta.index;
+    this.log.info({ index: meta.index, term: meta.term, keys: received.pairs.length }, 'installed snapshot (no restart)');
+    this.notifyApplied(meta.index);
+  }
+
+  private async apply(committed: Entry[]): Promise<void> {
+    const { store } = this.opts;
+    const commands: unknown[] = [];
+    const commandEntries: Entry[] = [];
+    let removedSelf = false;
+    for (const e of committed) {
+      if (e.type === 'command') {
+        commands.push(e.data);
+        commandEntries.push(e);
+      } else if (e.type === 'config') {
+        this.appliedMembership = e.data as Membership;
+        if (!this.appliedMembership.members.some((m) => m.nodeId === this.nodeId)) removedSelf = true;
+      }
+    }
+    const last = committed[committed.length - 1]!;
+    const { results, ops } = applyKvBatch(store, commands);
+    await store.applyState(last.index, ops);
+    for (let i = 0; i < commandEntries.length; i++) this.settle(commandEntries[i]!, results[i]);
+    for (const e of committed) if (e.type !== 'command') this.settle(e, null);
+    this.notifyApplied(last.index);
+    this.maybeSnapshot(last.index);
+    if (removedSelf) this.opts.onRemoved();
+  }
+
+  private settle(entry: Entry, result: unknown): void {
+    const w = this.waiters.get(entry.index);
+    if (!w) return;
+    this.waiters.delete(entry.index);
+    if (w.term === entry.term) w.resolve(result);
+    else w.reject(new ConclaveError('NOT_LEADER', 'leadership changed before the proposal committed; it was not applied — retry'));
+  }
+
+  private notifyApplied(index: number): void {
+    for (let i = this.appliedWaiters.length - 1; i >= 0; i--) {
+      const w = this.appliedWaiters[i]!;
+      if (w.index <= index) {
+        this.appliedWaiters.splice(i, 1);
+        w.resolve();
+      }
+    }
+  }
+
+  private maybeSnapshot(applied: number): void {
+    if (applied - this.snapshotIndex < this.opts.timing.snapshotEvery) return;
+    const meta = this.core.snapshotMetaAt(applied);
+    this.snapshotIndex = applied;
+    // the state db already holds the snapshot's data: record its meta and drop the log below it
+    this.opts.store.saveSnapshotAndCompact(meta).then(
+      () => {
+        this.core.compact(meta);
+        this.log.info({ index: meta.index, term: meta.term }, 'snapshot taken, log compacted');
+      },
+      (err: unknown) => this.log.error({ err }, 'snapshot failed; the log is kept'),
+    );
+  }
+
+  // ---- client operations ----
+
+  private notLeaderError(): ConclaveError {
+    const leader = this.nameOf(this.core.status().leader);
+    return leader
+      ? new ConclaveError('NOT_LEADER', `${this.opts.name} is not the leader (the leader is ${leader})`, { leader })
+      : new ConclaveError('NO_LEADER', 'cluster has no leader right now (an election may be under way, or there is no quorum); retry shortly');
+  }
+
+  async propose(command: unknown): Promise<unknown> {
+    const check = kvCommandSchema.safeParse(command);
+    if (!check.success) throw new ConclaveError('BAD_REQUEST', `invalid command: ${check.error.issues[0]?.message}`);
+    const size = JSON.stringify(command).length;
+    if (size > MAX_COMMAND_BYTES) throw new ConclaveError('BAD_REQUEST', `command is ${size} bytes, over the ${MAX_COMMAND_BYTES}-byte limit; store large values elsewhere`);
+    if (this.stopped) throw new ConclaveError('STOPPING', `${this.opts.name} is shutting down`);
+    this.role!.send({ type: 'PROPOSE', items: [{ type: 'command', data: command }] });
+    const result = this.role!.getSnapshot().context.lastProposal!;
+    if (!result.ok) {
+      if (result.reason === 'not-leader') throw this.notLeaderError();
+      throw new ConclaveError('BUSY', `proposal refused (${result.reason}); retry shortly`);
+    }
+    return new Promise<unknown>((resolve, reject) => this.waiters.set(result.firstIndex, { term: result.term, resolve, reject }));
+  }
+
+  private waitApplied(index: number): Promise<void> {
+    if (this.opts.store.appliedIndex() >= index) return Promise.resolve();
+    return new Promise((resolve) => this.appliedWaiters.push({ index, resolve }));
+  }
+
+  async read(query: unknown, opts: { stale?: boolean } = {}): Promise<unknown> {
+    const parsed = kvQuerySchema.safeParse(query);
+    if (!parsed.success) throw new ConclaveError('BAD_REQUEST', `invalid query: ${parsed.error.issues[0]?.message}`);
+    if (!opts.stale) {
+      // read index: confirm leadership with a heartbeat quorum, then wait to apply up to it
+      const requestId = randomUUID();
+      const index = await new Promise<number>((resolve, reject) => {
+        this.reads.set(requestId, { resolve, reject });
+        this.role!.send({ type: 'READ_INDEX', requestId });
+      });
+      await this.waitApplied(index);
+    }
+    return queryKv(this.opts.store, parsed.data);
+  }
+
+  async handleAdmin(type: 'propose' | 'read', body: unknown): Promise<unknown> {
+    if (type === 'propose') {
+      const req = proposeBody.parse(body);
+      return this.viaLeader(req.forwarded === true, () => this.propose(req.command), 'propose', { command: req.command, forwarded: true });
+    }
+    const req = readBody.parse(body);
+    if (req.stale) return this.read(req.query, { stale: true });
+    return this.viaLeader(req.forwarded === true, () => this.read(req.query), 'read', { query: req.query, forwarded: true });
+  }
+
+  /** run on the leader: here when we lead, else forwarded once to the leader's admin subject */
+  private async viaLeader(forwarded: boolean, local: () => Promise<unknown>, type: string, body: unknown): Promise<unknown> {
+    const s = this.core.status();
+    if (s.role === 'leader' || forwarded) return local();
+    const leaderName = this.nameOf(s.leader);
+    if (!leaderName) throw this.notLeaderError();
+    const reply = await this.opts.bus.request(`${this.opts.prefix}.node.${leaderName}.admin`, encode(this.sender(), type, body), { timeoutMs: FORWARD_TIMEOUT_MS });
+    const decoded = decodeReply(reply.data);
+    if (!decoded.ok) throw new ConclaveError(decoded.error.code, decoded.error.message, decoded.error.details);
+    return decoded.body;
+  }
+
+  private pingPeers(): void {
+    const sender = this.sender();
+    for (const m of this.core.status().membership.members) {
+      if (m.nodeId === this.nodeId) continue;
+      try {
+        this.opts.bus.publish(`${this.opts.prefix}.node.${m.name}.peer`, encode(sender, 'ping', {}));
+      } catch (err) {
+        this.dropLog.warn(`ping:${m.name}`, { err, to: m.name }, 'could not ping peer');
+      }
+    }
+  }
+}
+
+/** split a batch so each encoded part stays under the payload limit (rare: huge entries) */
+function splitBySize(messages: RaftMessage[]): RaftMessage[][] {
+  let estimate = 0;
+  for (const m of messages) estimate += m.type === 'append' ? 200 + m.entries.length * 64 : 200;
+  if (estimate < MAX_MESSAGE_BYTES / 4) return [messages];
+  const parts: RaftMessage[][] = [];
+  let part: RaftMessage[] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    const size = JSON.stringify(m).length;
+    if (bytes + size > MAX_MESSAGE_BYTES / 2 && part.length > 0) {
+      parts.push(part);
+      part = [];
+      bytes = 0;
+    }
+    part.push(m);
+    bytes += size;
+  }
+  if (part.length > 0) parts.push(part);
+  return parts;
+}

@@ -1,0 +1,75 @@
+// The admin endpoint of a node: request/reply on `<prefix>.node.<name>.admin` for the CLI, the
+// inspector and peers (forwarded proposals). Every request is an envelope; every reply is
+// `{ok:true, body}` or `{ok:false, error:{code, message}}`. Malformed input is answered (when it
+// carries a reply subject) or dropped, counted and logged at a limited rate — never thrown.
+import { z } from 'zod';
+import { ConclaveError, codeOf } from './errors.ts';
+import type { Logger } from './log/logger.ts';
+import { RateLimitedLog } from './log/rateLimit.ts';
+import type { Bus, BusMessage, BusSubscription } from './transport/types.ts';
+import { decode, encodeReply, type Envelope } from './wire/codec.ts';
+
+export type AdminHandler = (body: unknown, envelope: Envelope) => Promise<unknown>;
+export type AdminHandlers = Record<string, AdminHandler>;
+
+const anyBody = z.unknown();
+
+export class AdminServer {
+  private subscription: BusSubscription | null = null;
+  /** counters of dropped input, by reason (shown by status and the inspector) */
+  readonly dropped = new Map<string, number>();
+  private readonly rateLimited: RateLimitedLog;
+  private readonly bodies: Record<string, z.ZodType<unknown>>;
+
+  constructor(
+    private readonly bus: Bus,
+    readonly subject: string,
+    private readonly handlers: AdminHandlers,
+    private readonly logger: Logger,
+  ) {
+    this.rateLimited = new RateLimitedLog(logger);
+    this.bodies = Object.fromEntries(Object.keys(handlers).map((type) => [type, anyBody]));
+  }
+
+  async start(): Promise<void> {
+    this.subscription = this.bus.subscribe(this.subject, (msg) => this.onMessage(msg));
+    await this.bus.flush();
+  }
+
+  async stop(): Promise<void> {
+    this.subscription?.unsubscribe();
+    this.subscription = null;
+  }
+
+  private drop(reason: string, detail: string, msg: BusMessage): void {
+    this.dropped.set(reason, (this.dropped.get(reason) ?? 0) + 1);
+    this.rateLimited.warn(`admin:${reason}`, { reason, detail, bytes: msg.data.byteLength, subject: msg.subject }, 'dropped malformed admin message');
+  }
+
+  private onMessage(msg: BusMessage): void {
+    const decoded = decode(msg.data, this.bodies);
+    if (!decoded.ok) {
+      this.drop(decoded.failure, decoded.detail, msg);
+      if (msg.reply) {
+        const code = decoded.failure === 'bad-version' ? 'PROTOCOL_VERSION' : 'BAD_REQUEST';
+        msg.respond(encodeReply({ ok: false, error: { code, message: `request refused: ${decoded.detail}` } }));
+      }
+      return;
+    }
+    const { envelope, body } = decoded;
+    const handler = this.handlers[envelope.type]!;
+    handler(body, envelope).then(
+      (result) => {
+        if (msg.reply) msg.respond(encodeReply({ ok: true, body: result ?? null }));
+      },
+      (err: unknown) => {
+        const code = codeOf(err) ?? 'INTERNAL';
+        if (!(err instanceof ConclaveError)) this.logger.error({ err, type: envelope.type }, 'admin request failed');
+        if (msg.reply) {
+          const details = err instanceof ConclaveError ? err.details : undefined;
+          msg.respond(encodeReply({ ok: false, error: { code, message: (err as Error).message ?? String(err), ...(details === undefined ? {} : { details }) } }));
+        }
+      },
+    );
+  }
+}

@@ -1,0 +1,24 @@
+// Human-readable renderings of the JSON the admin protocol returns.
+import type { ControllerStatus } from '../controller.ts';
+
+export function formatStatus(s: ControllerStatus): string {
+  const lines = [
+    `name:       ${s.name}`,
+    `node id:    ${s.nodeId}`,
+    `cluster id: ${s.clusterId ?? '(none: not initialized)'}`,
+    `phase:      ${s.phase}`,
+    `role:       ${s.role}`,
+    `term:       ${s.term}`,
+    `leader:     ${s.leader ?? '(none)'}`,
+    `commit:     ${s.commitIndex}   applied: ${s.appliedIndex}`,
+  ];
+  if (s.members.length > 0) {
+    lines.push('members:');
+    for (const m of s.members) {
+      lines.push(
+        `  ${m.leader ? '*' : ' '} ${m.name.padEnd(16)} ${m.voter ? 'voter  ' : 'learner'} ${m.reachable ? 'reachable  ' : 'unreachable'} match ${m.matchIndex}  ${m.nodeId}`,
+      );
+    }
+  }
+  return lines.join('\n');
+}

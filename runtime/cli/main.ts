@@ -1,0 +1,167 @@
+// `conclave` — the command line. Every error is one `error: …` line on stderr; exit codes:
+// 0 done · 1 refused · 2 usage or configuration · 3 unreachable.
+import { Command, CommanderError, Option } from 'commander';
+import { commonFromEnv, ConfigError } from '../config/config.ts';
+import { codeOf, EXIT, exitCodeFor } from '../errors.ts';
+import { connectNats } from '../transport/index.ts';
+import type { Bus } from '../transport/types.ts';
+import { adminRequest } from './client.ts';
+import { formatStatus } from './format.ts';
+import { runCommand } from './run.ts';
+import { demoCommand } from './demo.ts';
+import { addInspectCommands } from './inspect.ts';
+
+export interface CommonFlags {
+  nats?: string;
+  prefix?: string;
+  timeout?: string;
+  json?: boolean;
+}
+
+function addCommon(cmd: Command): Command {
+  return cmd
+    .option('--nats <urls>', 'NATS server URLs, comma-separated (default $NATS_URL, else nats://127.0.0.1:4222)')
+    .option('--prefix <prefix>', 'subject prefix (default $CONCLAVE_PREFIX, else conclave)')
+    .option('--timeout <ms>', 'how long to wait for an answer, in ms', '5000')
+    .option('--json', 'machine-readable output on stdout');
+}
+
+function timeoutOf(flags: CommonFlags): number {
+  const ms = Number(flags.timeout ?? '5000');
+  if (!Number.isInteger(ms) || ms <= 0) throw new ConfigError(`--timeout ${flags.timeout}: must be a positive whole number of milliseconds`, 'timeout');
+  return ms;
+}
+
+/** Connect as a tool, run one piece of work, close. */
+async function withBus<T>(flags: CommonFlags, work: (bus: Bus, prefix: string, timeoutMs: number) => Promise<T>): Promise<T> {
+  const common = commonFromEnv(process.env, flags);
+  const timeoutMs = timeoutOf(flags);
+  const bus = await connectNats({ ...common.nats, name: 'conclave-cli', maxReconnectAttempts: 0, timeoutMs: Math.min(timeoutMs, 5000) });
+  try {
+    return await work(bus, common.prefix, timeoutMs);
+  } finally {
+    await bus.close();
+  }
+}
+
+function print(flags: CommonFlags, value: unknown, human: () => string): void {
+  process.stdout.write(flags.json ? `${JSON.stringify(value)}\n` : `${human()}\n`);
+}
+
+export function buildProgram(): Command {
+  const program = new Command('conclave')
+    .description('Conclave: controller clusters that bootstrap themselves safely (XState + NATS + LMDB)')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  program
+    .command('run')
+    .description('run one controller process until SIGINT/SIGTERM')
+    .option('--config <file>', 'JSON config file (keys mirror the flags; flags override it)')
+    .option('--name <name>', 'node name, ^[a-z0-9][a-z0-9_-]{0,62}$')
+    .option('--data-dir <dir>', 'where the node keeps its LMDB store (default ./conclave-data/<name>)')
+    .option('--init-from <src>', 'initialize a blank node from a seed JSON or a snapshot file')
+    .option('--initial-members <names>', 'comma-separated names to add once bootstrapped')
+    .option('--join-secret-file <file>', 'file holding the auto-join secret')
+    .option('--inspect <host:port>', 'serve the live inspector')
+    .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']))
+    .option('--nats <urls>', 'NATS server URLs, comma-separated (default $NATS_URL, else nats://127.0.0.1:4222)')
+    .option('--prefix <prefix>', 'subject prefix (default $CONCLAVE_PREFIX, else conclave)')
+    .action(async (flags) => {
+      await runCommand(flags);
+    });
+
+  addCommon(
+    program
+      .command('init')
+      .description('explicit initialization: the node bootstraps a one-member cluster and prints its id')
+      .requiredOption('--node <name>', 'the node to initialize'),
+  ).action(async (flags: CommonFlags & { node: string }) => {
+    const result = (await withBus(flags, (bus, prefix, t) => adminRequest(bus, prefix, flags.node, 'init', {}, t))) as { clusterId: string };
+    print(flags, result, () => result.clusterId);
+  });
+
+  addCommon(
+    program
+      .command('status')
+      .description("one node's view: phase, role, term, leader, members")
+      .requiredOption('--node <name>', 'the node to ask'),
+  ).action(async (flags: CommonFlags & { node: string }) => {
+    const status = await withBus(flags, (bus, prefix, t) => adminRequest(bus, prefix, flags.node, 'status', {}, t));
+    print(flags, status, () => formatStatus(status as Parameters<typeof formatStatus>[0]));
+  });
+
+  const kv = program.command('kv').description('the built-in replicated key-value state');
+  addCommon(kv.command('put').argument('<key>').argument('<value>', 'JSON value, or a plain string').requiredOption('--via <node>', 'any member; forwarded to the leader')).action(
+    async (key: string, value: string, flags: CommonFlags & { via: string }) => {
+      const result = await withBus(flags, (bus, prefix, t) => adminRequest(bus, prefix, flags.via, 'propose', { command: { op: 'put', key, value: parseValue(value) } }, t));
+      print(flags, result, () => 'OK');
+    },
+  );
+  addCommon(
+    kv
+      .command('get')
+      .argument('<key>')
+      .requiredOption('--via <node>', 'any member')
+      .option('--stale', 'read the local state without confirming leadership (may be out of date)'),
+  ).action(async (key: string, flags: CommonFlags & { via: string; stale?: boolean }) => {
+    const result = (await withBus(flags, (bus, prefix, t) =>
+      adminRequest(bus, prefix, flags.via, 'read', { query: { op: 'get', key }, stale: flags.stale === true }, t),
+    )) as { found: boolean; value: unknown };
+    if (!result.found && !flags.json) {
+      process.stderr.write(`error: key ${JSON.stringify(key)} not found\n`);
+      process.exitCode = EXIT.refused;
+      return;
+    }
+    print(flags, result, () => (typeof result.value === 'string' ? result.value : JSON.stringify(result.value)));
+  });
+  addCommon(kv.command('del').argument('<key>').requiredOption('--via <node>', 'any member')).action(async (key: string, flags: CommonFlags & { via: string }) => {
+    const result = await withBus(flags, (bus, prefix, t) => adminRequest(bus, prefix, flags.via, 'propose', { command: { op: 'del', key } }, t));
+    print(flags, result, () => 'OK');
+  });
+
+  program
+    .command('demo')
+    .description('what `npm start` runs: an example cluster on the embedded in-process bus')
+    .option('--inspect <host:port>', 'where the inspector serves', '127.0.0.1:7420')
+    .option('--data-dir <dir>', 'where the demo keeps its stores (default: a fresh temporary folder)')
+    .option('--once', 'print the status and exit instead of running until Ctrl-C')
+    .action(async (flags) => {
+      await demoCommand(flags);
+    });
+
+  addInspectCommands(program);
+  return program;
+}
+
+/** `42`, `true`, `{"a":1}` are JSON; anything else is taken as a plain string. */
+function parseValue(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+export function reportError(err: unknown): number {
+  const message = (err as Error)?.message ?? String(err);
+  process.stderr.write(`error: ${message.replace(/^error: /, '').replace(/\n/g, ' ')}\n`);
+  return exitCodeFor(codeOf(err));
+}
+
+async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // commander already printed its message ("error: unknown option …") or the help text
+      process.exitCode = err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version' ? EXIT.ok : EXIT.usage;
+      return;
+    }
+    process.exitCode = reportError(err);
+  }
+}
+
+await main(process.argv.slice(2));

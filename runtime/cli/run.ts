@@ -1,0 +1,53 @@
+// `conclave run`: one controller process until SIGINT/SIGTERM. A second signal forces exit.
+import { resolveRunConfig, type RunFlags } from '../config/config.ts';
+import { startController } from '../controller.ts';
+import { codeOf, exitCodeFor } from '../errors.ts';
+import { createLogger } from '../log/logger.ts';
+
+export async function runCommand(flags: RunFlags): Promise<void> {
+  const config = resolveRunConfig(flags, process.env);
+  const logger = createLogger({ level: config.log.level });
+  const log = logger.child({ node: config.name });
+  log.info({ dataDir: config.dataDir, nats: config.nats.servers, prefix: config.prefix }, 'starting controller');
+  const controller = await startController({
+    name: config.name,
+    dataDir: config.dataDir,
+    prefix: config.prefix,
+    transport: { nats: { ...config.nats, name: `conclave-${config.name}` } },
+    initFrom: config.initFrom,
+    initialMembers: config.initialMembers,
+    raft: config.raft,
+    logger,
+  });
+  const status = controller.status();
+  controller
+    .logFor('run')
+    .info({ phase: status.phase, admin: `${config.prefix}.node.${config.name}.admin` }, `controller ${config.name} is running (${status.phase})`);
+
+  let signals = 0;
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      signals++;
+      if (signals > 1) {
+        log.warn({ signal }, 'second signal: forcing exit');
+        process.exit(130);
+      }
+      log.info({ signal }, 'shutting down (send the signal again to force)');
+      controller.stop().then(resolve, (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exitCode = exitCodeFor(codeOf(err));
+        resolve();
+      });
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    // a fatal phase ends the process with the error
+    controller.actor.subscribe((s) => {
+      if (s.value === 'failed' && s.context.error) {
+        process.stderr.write(`error: ${s.context.error.message}\n`);
+        process.exitCode = exitCodeFor(s.context.error.code);
+        controller.stop().then(resolve, resolve);
+      }
+    });
+  });
+}

@@ -1,0 +1,87 @@
+// The identity record (who this store belongs to) and the format-version migrations.
+import { z } from 'zod';
+
+export const STORE_FORMAT = 'conclave-store' as const;
+export const STORE_FORMAT_VERSION = 1;
+
+export interface StoreIdentity {
+  format: 'conclave-store';
+  formatVersion: number;
+  /** uuid v7, made on first open, never changed */
+  nodeId: string;
+  /** the node name the store was created with */
+  name: string;
+  /** null until initialized or joined */
+  clusterId: string | null;
+  /** identity generation (disaster recovery bumps it), starts at 1 */
+  generation: number;
+  createdAt: string;
+  initializedAt?: string;
+  importedFrom?: string;
+  /** a cluster that tried to add this blank node (prevents forking a second cluster) */
+  contactedBy?: { clusterId: string; by: string; at: string } | null;
+  /** this node was removed from its cluster */
+  removed?: boolean;
+}
+
+export type IdentityPatch = Partial<Omit<StoreIdentity, 'format' | 'formatVersion' | 'nodeId'>>;
+
+export const identitySchema = z.object({
+  format: z.literal(STORE_FORMAT),
+  formatVersion: z.number().int().min(0),
+  nodeId: z.uuid(),
+  name: z.string().min(1).max(255),
+  clusterId: z.string().min(1).max(255).nullable(),
+  generation: z.number().int().min(1),
+  createdAt: z.iso.datetime({ offset: true }),
+  initializedAt: z.iso.datetime({ offset: true }).optional(),
+  importedFrom: z.string().optional(),
+  contactedBy: z
+    .object({ clusterId: z.string().min(1), by: z.string(), at: z.string() })
+    .nullable()
+    .optional(),
+  removed: z.boolean().optional(),
+});
+
+/** What a stored record claims to be, read before full validation (an older/newer format may differ). */
+export function peekFormat(raw: unknown): { format: unknown; formatVersion: unknown; name: unknown } | null {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return null;
+  const r = raw as Record<string, unknown>;
+  return { format: r.format, formatVersion: r.formatVersion, name: r.name };
+}
+
+export function validateIdentity(raw: unknown): { ok: true; identity: StoreIdentity } | { ok: false; reason: string } {
+  const res = identitySchema.safeParse(raw);
+  if (res.success) return { ok: true, identity: res.data as StoreIdentity };
+  return { ok: false, reason: z.prettifyError(res.error).replace(/\n\s*/g, ' ') };
+}
+
+/** Named LMDB databases of one store, handed to migrations. */
+export type DbName = 'identity' | 'hardstate' | 'log' | 'snapshot' | 'state';
+
+export interface MigrationDb {
+  get(key: string | number): unknown;
+  putSync(key: string | number, value: unknown): void;
+  removeSync(key: string | number): boolean;
+  getKeys(opts?: { start?: string | number; end?: string | number }): Iterable<string | number>;
+}
+
+export interface MigrationContext {
+  /** the databases, inside the migration's write transaction */
+  db(name: DbName): MigrationDb;
+  /** the raw identity record; mutate it (formatVersion is set for you afterwards) */
+  identity: Record<string, unknown>;
+}
+
+/** One step `from` → `from + 1`, run inside the single write transaction of the upgrade. */
+export interface Migration {
+  from: number;
+  description: string;
+  up(ctx: MigrationContext): void;
+}
+
+/**
+ * The upgrade path, in order. Empty while format 1 is the only format; add `{ from: 1, ... }`
+ * together with bumping STORE_FORMAT_VERSION to 2.
+ */
+export const MIGRATIONS: readonly Migration[] = [];

@@ -1,0 +1,12 @@
+// The node's persistent store (LMDB). See store.ts for the layout and the durability rules.
+export { isFullError, isStoreError, StoreError, type StoreErrorCode } from './errors.ts';
+export {
+  type IdentityPatch,
+  MIGRATIONS,
+  type Migration,
+  type MigrationContext,
+  STORE_FORMAT,
+  STORE_FORMAT_VERSION,
+  type StoreIdentity,
+} from './identity.ts';
+export { NodeStore, type OpenStoreOptions, openStore } from './store.ts';

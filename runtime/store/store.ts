@@ -1,0 +1,764 @@
+// The node's persistent store: one LMDB environment per data dir, five named databases.
+//
+//   identity   'identity'  → StoreIdentity (node id, name, cluster id, format version)
+//   hardstate  'hardState' → HardState,  'applied' → applied index (so state and index move together)
+//   log        index (ordered-binary number, safe to 2^53) → [term, type, data]
+//   snapshot   'meta'      → SnapshotMeta of the last snapshot / compaction point
+//   state      key         → value: the replicated state
+//
+// Every write is ONE synchronous LMDB transaction (`transactionSync`) committed with fdatasync
+// (overlappingSync: false). Why synchronous: it is truly atomic (an exception aborts it, which is
+// what makes FULL leave nothing half-written), it gives errors where they happen, and lmdb-js's
+// asynchronous callback transactions (`env.transaction(fn)`) never ran their callback on our dev
+// machines (Node 20.20, lmdb 3.5.6): the promise hangs and process.exit() then hangs too.
+// The cost is that the event loop waits for the fsync (≈0.3–1 ms per commit): callers group-commit.
+import { existsSync, mkdirSync, readdirSync, rmSync, statfsSync, statSync, utimesSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { type Database, open, type RootDatabase } from 'lmdb';
+import { v7 as uuidv7 } from 'uuid';
+import type { Entry, EntryType, HardState, SnapshotMeta } from '../../machines/raft/types.ts';
+import type { Logger } from '../log/logger.ts';
+import { isFullError, isIoError, StoreError } from './errors.ts';
+import {
+  type DbName,
+  type IdentityPatch,
+  MIGRATIONS,
+  type Migration,
+  type MigrationDb,
+  peekFormat,
+  STORE_FORMAT,
+  STORE_FORMAT_VERSION,
+  type StoreIdentity,
+  validateIdentity,
+} from './identity.ts';
+import { checkLmdbDataFile } from './lmdb-file.ts';
+import { acquireLock, checkNotLocked, LOCK_FILE, type LockHandle } from './lock.ts';
+
+const DATA_FILE = 'data.mdb';
+const LMDB_LOCK_FILE = 'lock.mdb';
+/** present in a directory without making it "not empty" (lost+found: the dir is a mount point) */
+const IGNORABLE = new Set([LOCK_FILE, LMDB_LOCK_FILE, 'lost+found']);
+const DB_NAMES: readonly DbName[] = ['identity', 'hardstate', 'log', 'snapshot', 'state'];
+const K_IDENTITY = 'identity';
+const K_HARD = 'hardState';
+const K_APPLIED = 'applied';
+const K_META = 'meta';
+
+export interface OpenStoreOptions {
+  dataDir: string;
+  /** the node name; a store created under another name is refused (NAME_MISMATCH) */
+  name: string;
+  logger?: Logger;
+  /**
+   * Upper bound on the store's size in bytes (pages in use). lmdb-js grows its memory map on
+   * demand and never reports MDB_MAP_FULL by itself, so the store enforces this limit: a write
+   * that would exceed it fails with StoreError('FULL') and is rolled back. Default: no limit
+   * (a full disk still surfaces as FULL).
+   */
+  mapSizeBytes?: number;
+  /** create a new store in an empty or missing dir (default true); false → NOT_A_STORE there */
+  create?: boolean;
+  /** for tests only: pretend the current format is `formatVersion`, with these migrations */
+  testHooks?: { formatVersion?: number; migrations?: readonly Migration[] };
+}
+
+type StoredEntry = [term: number, type: EntryType, data: unknown];
+type Dbs = Record<DbName, Database<unknown, string | number>>;
+
+export async function openStore(opts: OpenStoreOptions): Promise<NodeStore> {
+  const dataDir = resolve(opts.dataDir);
+  const create = opts.create ?? true;
+  const target = opts.testHooks?.formatVersion ?? STORE_FORMAT_VERSION;
+  const migrations = opts.testHooks?.migrations ?? MIGRATIONS;
+  const log = opts.logger;
+
+  const kind = classifyDir(dataDir, create);
+  if (kind === 'store') {
+    checkNotLocked(dataDir);
+    // Validate read-only first, so that a store we refuse is left exactly as we found it.
+    const before = snapshotDir(dataDir);
+    try {
+      await prevalidate(dataDir, opts.name, target);
+    } catch (err) {
+      restoreDir(dataDir, before);
+      throw err;
+    }
+  } else if (kind === 'missing') {
+    try {
+      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw new StoreError('IO', `cannot create data dir ${dataDir}: ${(err as Error).message}`, { dataDir, cause: err });
+    }
+  }
+
+  const lock = acquireLock(dataDir, log);
+  let env: RootDatabase | undefined;
+  try {
+    env = openEnv(dataDir, false);
+    const dbs = openDbs(env);
+    const identity = loadOrCreateIdentity(env, dbs, dataDir, opts.name, target, migrations, log);
+    const store = new NodeStore(dataDir, env, dbs, lock, identity, opts.mapSizeBytes, log);
+    log?.info(
+      { dataDir, nodeId: identity.nodeId, clusterId: identity.clusterId, lastIndex: store.lastIndex() },
+      'store opened',
+    );
+    return store;
+  } catch (err) {
+    if (env) await env.close().catch(() => {});
+    lock.release();
+    if (err instanceof StoreError) throw err;
+    throw new StoreError('IO', `cannot open store in ${dataDir}: ${(err as Error).message}`, { dataDir, cause: err });
+  }
+}
+
+export class NodeStore {
+  readonly dataDir: string;
+  readonly #env: RootDatabase;
+  readonly #db: Dbs;
+  readonly #lock: LockHandle;
+  readonly #limitBytes: number | undefined;
+  readonly #log: Logger | undefined;
+  #closed = false;
+  // In-memory mirrors of what is committed; updated only after a commit succeeded.
+  #identity: StoreIdentity;
+  #hard: HardState;
+  #applied: number;
+  #snap: SnapshotMeta | null;
+  #first: number;
+  #last: number;
+
+  /** @internal use openStore() */
+  constructor(
+    dataDir: string,
+    env: RootDatabase,
+    dbs: Dbs,
+    lock: LockHandle,
+    identity: StoreIdentity,
+    limitBytes: number | undefined,
+    log: Logger | undefined,
+  ) {
+    this.dataDir = dataDir;
+    this.#env = env;
+    this.#db = dbs;
+    this.#lock = lock;
+    this.#limitBytes = limitBytes;
+    this.#log = log;
+    this.#identity = identity;
+    this.#hard = { ...((dbs.hardstate.get(K_HARD) as HardState | undefined) ?? { term: 0, vote: null, commit: 0 }) };
+    this.#applied = (dbs.hardstate.get(K_APPLIED) as number | undefined) ?? 0;
+    this.#snap = (dbs.snapshot.get(K_META) as SnapshotMeta | undefined) ?? null;
+    const firstKey = firstOf(dbs.log.getKeys({ limit: 1 }));
+    const lastKey = firstOf(dbs.log.getKeys({ reverse: true, limit: 1 }));
+    this.#first = this.#snap ? this.#snap.index + 1 : typeof firstKey === 'number' ? firstKey : 1;
+    this.#last = Math.max(typeof lastKey === 'number' ? lastKey : 0, this.#first - 1);
+  }
+
+  // ---- identity --------------------------------------------------------------------------
+
+  identity(): StoreIdentity {
+    return structuredClone(this.#identity);
+  }
+
+  async updateIdentity(patch: IdentityPatch): Promise<void> {
+    const next = this.#mergeIdentity(patch);
+    this.#write('identity update', () => {
+      this.#db.identity.putSync(K_IDENTITY, next);
+    });
+    this.#identity = next;
+  }
+
+  // ---- raft log and hard state -------------------------------------------------------------
+
+  hardState(): HardState {
+    return { ...this.#hard };
+  }
+
+  /** first index still in the log (after compaction: snapshot index + 1) */
+  firstIndex(): number {
+    return this.#first;
+  }
+
+  /** last index of the log (the snapshot index when the log is empty after it) */
+  lastIndex(): number {
+    return this.#last;
+  }
+
+  /**
+   * Entries [lo, hiExclusive), clipped at lastIndex()+1. Throws RangeError when lo is below
+   * firstIndex() (compacted: send the snapshot instead).
+   */
+  entries(lo: number, hiExclusive: number): Entry[] {
+    this.#assertOpen();
+    if (lo < this.#first) {
+      throw new RangeError(`entries(${lo}, ${hiExclusive}): index ${lo} is compacted (first index is ${this.#first})`);
+    }
+    const hi = Math.min(hiExclusive, this.#last + 1);
+    const out: Entry[] = [];
+    if (lo >= hi) return out;
+    for (const { key, value } of this.#db.log.getRange({ start: lo, end: hi })) {
+      const [term, type, data] = value as StoredEntry;
+      out.push({ index: key as number, term, type, data });
+    }
+    return out;
+  }
+
+  /** term of the entry at `index`: 0 for index 0, the snapshot's term at its index, undefined if unknown/compacted */
+  term(index: number): number | undefined {
+    this.#assertOpen();
+    if (index === 0) return 0;
+    if (this.#snap && index === this.#snap.index) return this.#snap.term;
+    if (index < this.#first || index > this.#last) return undefined;
+    const v = this.#db.log.get(index) as StoredEntry | undefined;
+    return v?.[0];
+  }
+
+  snapshotMeta(): SnapshotMeta | null {
+    return this.#snap ? structuredClone(this.#snap) : null;
+  }
+
+  /**
+   * THE durable write raft depends on: hard state and appended entries in ONE transaction.
+   * Entries must be contiguous, starting at most at lastIndex()+1 and above the snapshot.
+   * Raft's rule (§5.3): leading entries the log already has with the same term are kept as they
+   * are; from the first conflicting entry (same index, other term) the log is truncated and the
+   * rest appended. (Truncating a matching suffix would drop entries the leader already counts.)
+   */
+  async persist(batch: { hardState?: HardState; entries?: Entry[] }): Promise<void> {
+    this.#assertOpen();
+    const all = batch.entries ?? [];
+    const hs = batch.hardState;
+    if (all.length === 0 && !hs) return;
+    const last = this.#last;
+    const from = all[0]?.index;
+    if (from !== undefined) {
+      for (let i = 1; i < all.length; i++) {
+        if (all[i]!.index !== from + i) {
+          throw new RangeError(`persist: entries are not contiguous (index ${all[i]!.index} after ${from + i - 1})`);
+        }
+      }
+      if (from < this.#first) {
+        throw new RangeError(`persist: entry ${from} is at or below the snapshot (first index is ${this.#first})`);
+      }
+      if (from > last + 1) throw new RangeError(`persist: entry ${from} would leave a gap after last index ${last}`);
+    }
+    let skip = 0;
+    while (skip < all.length && all[skip]!.index <= last && this.term(all[skip]!.index) === all[skip]!.term) skip++;
+    const entries = skip === 0 ? all : all.slice(skip);
+    const start = entries[0]?.index;
+    if (start === undefined && !hs) return;
+
+    const hsCopy = hs ? { term: hs.term, vote: hs.vote, commit: hs.commit } : undefined;
+    const logDb = this.#db.log;
+    this.#write(`persist of ${entries.length} entries`, () => {
+      if (hsCopy) this.#db.hardstate.putSync(K_HARD, hsCopy);
+      if (start === undefined) return;
+      for (let i = start; i <= last; i++) logDb.removeSync(i); // the conflicting suffix
+      for (const e of entries) logDb.putSync(e.index, [e.term, e.type, e.data] satisfies StoredEntry);
+    });
+    if (hsCopy) this.#hard = hsCopy;
+    if (start !== undefined) this.#last = start + entries.length - 1;
+  }
+
+  // ---- replicated state ------------------------------------------------------------------
+
+  stateGet(key: string): unknown | undefined {
+    this.#assertOpen();
+    return this.#db.state.get(key);
+  }
+
+  /** keys in order; materialized (no cursor is held across an await) */
+  stateRange(opts: { prefix?: string; limit?: number } = {}): Iterable<[string, unknown]> {
+    this.#assertOpen();
+    const { prefix, limit } = opts;
+    const out: Array<[string, unknown]> = [];
+    if (limit !== undefined && limit <= 0) return out;
+    const range = this.#db.state.getRange(prefix ? { start: prefix } : {});
+    for (const { key, value } of range) {
+      const k = key as string;
+      if (prefix && !k.startsWith(prefix)) break;
+      out.push([k, value]);
+      if (limit !== undefined && out.length >= limit) break;
+    }
+    return out;
+  }
+
+  appliedIndex(): number {
+    return this.#applied;
+  }
+
+  /** apply committed entries' effects atomically with the new applied index */
+  async applyState(appliedIndex: number, ops: Array<{ key: string; value?: unknown }>): Promise<void> {
+    this.#assertOpen();
+    if (appliedIndex < this.#applied) {
+      throw new RangeError(`applyState: applied index ${appliedIndex} is below the current ${this.#applied}`);
+    }
+    const state = this.#db.state;
+    this.#write(`apply up to ${appliedIndex}`, () => {
+      for (const op of ops) {
+        if (op.value === undefined) state.removeSync(op.key);
+        else state.putSync(op.key, op.value);
+      }
+      this.#db.hardstate.putSync(K_APPLIED, appliedIndex);
+    });
+    this.#applied = appliedIndex;
+  }
+
+  // ---- snapshots -------------------------------------------------------------------------
+
+  /** a consistent dump of the replicated state and the index it reflects */
+  exportState(): { appliedIndex: number; pairs: Array<[string, unknown]> } {
+    this.#assertOpen();
+    const pairs: Array<[string, unknown]> = [];
+    for (const { key, value } of this.#db.state.getRange({})) pairs.push([key as string, value]);
+    return { appliedIndex: this.#applied, pairs };
+  }
+
+  /** records meta (the state db at meta.index is the snapshot) and deletes log entries <= meta.index */
+  async saveSnapshotAndCompact(meta: SnapshotMeta): Promise<void> {
+    this.#assertOpen();
+    if (this.#snap && meta.index < this.#snap.index) {
+      throw new RangeError(`saveSnapshotAndCompact: index ${meta.index} is older than the current snapshot ${this.#snap.index}`);
+    }
+    if (meta.index > this.#applied) {
+      // the state db only reflects entries up to the applied index: compacting beyond would lose entries
+      throw new RangeError(`saveSnapshotAndCompact: index ${meta.index} is beyond the applied index ${this.#applied}`);
+    }
+    if (meta.index > this.#last) {
+      throw new RangeError(`saveSnapshotAndCompact: index ${meta.index} is beyond the last index ${this.#last}`);
+    }
+    const t = this.term(meta.index);
+    if (t !== undefined && t !== meta.term) {
+      throw new RangeError(`saveSnapshotAndCompact: term ${meta.term} does not match the log's term ${t} at index ${meta.index}`);
+    }
+    const copy = structuredClone(meta);
+    const first = this.#first;
+    this.#write(`snapshot at ${meta.index}`, () => {
+      this.#db.snapshot.putSync(K_META, copy);
+      for (let i = first; i <= copy.index; i++) this.#db.log.removeSync(i);
+    });
+    this.#snap = copy;
+    this.#first = copy.index + 1;
+  }
+
+  /** replace the whole replicated state by a received snapshot, atomically with its meta, the log reset and the hard state */
+  async installSnapshot(meta: SnapshotMeta, pairs: Array<[string, unknown]>, hardState: HardState): Promise<void> {
+    this.#assertOpen();
+    if (meta.index < this.#applied) {
+      throw new RangeError(`installSnapshot: snapshot index ${meta.index} is older than the applied index ${this.#applied}`);
+    }
+    this.#replaceState(`install snapshot at ${meta.index}`, meta, pairs, hardState, null);
+  }
+
+  /**
+   * One durable write that makes a blank node a member: cluster id + initial snapshot/state +
+   * hard state (init, initFrom, and a joining node adopting the cluster id with the state it receives).
+   */
+  async initializeCluster(args: {
+    clusterId: string;
+    meta: SnapshotMeta;
+    pairs: Array<[string, unknown]>;
+    hardState: HardState;
+    importedFrom?: string;
+  }): Promise<void> {
+    this.#assertOpen();
+    const current = this.#identity.clusterId;
+    if (current !== null) {
+      throw new Error(`initializeCluster: the store in ${this.dataDir} is already a member of cluster ${current}`);
+    }
+    const patch: IdentityPatch = { clusterId: args.clusterId, initializedAt: new Date().toISOString() };
+    if (args.importedFrom !== undefined) patch.importedFrom = args.importedFrom;
+    const identity = this.#mergeIdentity(patch);
+    this.#replaceState(`initialize cluster ${args.clusterId}`, args.meta, args.pairs, args.hardState, identity);
+  }
+
+  /** closes the environment and releases the data-dir lock; idempotent */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      await this.#env.close();
+    } finally {
+      this.#lock.release();
+    }
+    this.#log?.debug({ dataDir: this.dataDir }, 'store closed');
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  #replaceState(
+    what: string,
+    meta: SnapshotMeta,
+    pairs: Array<[string, unknown]>,
+    hardState: HardState,
+    identity: StoreIdentity | null,
+  ): void {
+    const metaCopy = structuredClone(meta);
+    const hs: HardState = { term: hardState.term, vote: hardState.vote, commit: hardState.commit };
+    // Raft §7: keep the log after the snapshot if it already has the snapshot's last entry.
+    const keepTail = this.term(meta.index) === meta.term && meta.index <= this.#last && meta.index >= this.#first;
+    const { first, last } = { first: this.#first, last: this.#last };
+    const db = this.#db;
+    this.#write(what, () => {
+      for (const key of db.state.getKeys({})) db.state.removeSync(key);
+      for (const [k, v] of pairs) if (v !== undefined) db.state.putSync(k, v);
+      const upTo = keepTail ? meta.index : last;
+      for (let i = first; i <= upTo; i++) db.log.removeSync(i);
+      db.snapshot.putSync(K_META, metaCopy);
+      db.hardstate.putSync(K_APPLIED, metaCopy.index);
+      db.hardstate.putSync(K_HARD, hs);
+      if (identity) db.identity.putSync(K_IDENTITY, identity);
+    });
+    this.#snap = metaCopy;
+    this.#applied = metaCopy.index;
+    this.#hard = hs;
+    this.#first = metaCopy.index + 1;
+    this.#last = keepTail ? Math.max(last, metaCopy.index) : metaCopy.index;
+    if (identity) this.#identity = identity;
+  }
+
+  #mergeIdentity(patch: IdentityPatch): StoreIdentity {
+    const merged: Record<string, unknown> = { ...this.#identity, ...patch };
+    merged.format = STORE_FORMAT;
+    merged.formatVersion = this.#identity.formatVersion;
+    merged.nodeId = this.#identity.nodeId;
+    for (const k of Object.keys(merged)) if (merged[k] === undefined) delete merged[k];
+    const res = validateIdentity(merged);
+    if (!res.ok) throw new TypeError(`invalid identity update: ${res.reason}`);
+    return res.identity;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new Error(`store ${this.dataDir} is closed`);
+  }
+
+  /** run `fn` in one durable transaction; map failures to StoreError; nothing is visible on failure */
+  #write(what: string, fn: () => void): void {
+    this.#assertOpen();
+    const limit = this.#limitBytes;
+    try {
+      this.#env.transactionSync(() => {
+        const before = limit === undefined ? 0 : this.#usedBytes();
+        fn();
+        if (limit !== undefined) {
+          const after = this.#usedBytes();
+          // a write that shrinks the store (compaction, deletes) is always allowed
+          if (after > limit && after > before) {
+            throw new StoreError(
+              'FULL',
+              `store ${this.dataDir} is full: ${what} needs ${after} bytes but the limit is ${limit}. ` +
+                'Nothing of this write was stored and the store is still readable: compact the log (snapshot) ' +
+                'or raise the store size limit, then retry',
+              { dataDir: this.dataDir },
+            );
+          }
+        }
+      });
+    } catch (err) {
+      if (err instanceof StoreError) {
+        this.#log?.error({ dataDir: this.dataDir, code: err.code }, err.message);
+        throw err;
+      }
+      if (isFullError(err) || (isIoError(err) && diskAlmostFull(this.dataDir))) {
+        const e = new StoreError(
+          'FULL',
+          `store ${this.dataDir} is full (${(err as Error).message}): ${what} was not stored. ` +
+            'Free disk space on that filesystem (or move the data dir), then retry; the store is still readable',
+          { dataDir: this.dataDir, cause: err },
+        );
+        this.#log?.error({ dataDir: this.dataDir, code: e.code }, e.message);
+        throw e;
+      }
+      throw new StoreError('IO', `store ${this.dataDir}: ${what} failed: ${(err as Error).message}`, {
+        dataDir: this.dataDir,
+        cause: err,
+      });
+    }
+  }
+
+  /** pages in use (all trees incl. the free list, plus the two meta pages), inside the current txn */
+  #usedBytes(): number {
+    const env = this.#env.getStats() as LmdbStats & { root: LmdbStats; free: LmdbStats };
+    let pages = 2 + treePages(env.root) + treePages(env.free);
+    for (const name of DB_NAMES) pages += treePages(this.#db[name].getStats() as LmdbStats);
+    return pages * env.pageSize;
+  }
+}
+
+interface LmdbStats {
+  pageSize: number;
+  treeBranchPageCount: number;
+  treeLeafPageCount: number;
+  overflowPages: number;
+}
+
+function treePages(s: LmdbStats): number {
+  return s.treeBranchPageCount + s.treeLeafPageCount + s.overflowPages;
+}
+
+/** LMDB turns a short write on a full filesystem into EIO: tell that apart from a failing disk. */
+function diskAlmostFull(dataDir: string): boolean {
+  try {
+    const fs = statfsSync(dataDir);
+    return fs.bavail * fs.bsize < 1024 * 1024;
+  } catch {
+    return false;
+  }
+}
+
+function firstOf<T>(it: Iterable<T>): T | undefined {
+  for (const v of it) return v;
+  return undefined;
+}
+
+// ---- opening -----------------------------------------------------------------------------
+
+function openEnv(dataDir: string, readOnly: boolean): RootDatabase {
+  return open({
+    path: dataDir,
+    // lmdb-js guesses "file, not directory" from an extension in the path (e.g. /var/lib/ctrl.d)
+    noSubdir: false,
+    maxDbs: 16,
+    // THE durability setting: with overlappingSync a commit returns before its fsync
+    overlappingSync: false,
+    readOnly,
+  });
+}
+
+function openDbs(env: RootDatabase): Dbs {
+  const db = (name: DbName) => env.openDB<unknown, string | number>({ name });
+  return { identity: db('identity'), hardstate: db('hardstate'), log: db('log'), snapshot: db('snapshot'), state: db('state') };
+}
+
+type DirKind = 'missing' | 'blank' | 'store';
+
+function classifyDir(dataDir: string, create: boolean): DirKind {
+  let names: string[];
+  try {
+    if (!statSync(dataDir).isDirectory()) {
+      throw new StoreError('NOT_A_STORE', `data dir ${dataDir} is not a directory: choose another --data-dir`, { dataDir });
+    }
+    names = readdirSync(dataDir);
+  } catch (err) {
+    if (err instanceof StoreError) throw err;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      if (create) return 'missing';
+      throw new StoreError('NOT_A_STORE', `there is no store in ${dataDir} (the directory does not exist)`, { dataDir });
+    }
+    throw new StoreError('IO', `cannot read data dir ${dataDir}: ${(err as Error).message}`, { dataDir, cause: err });
+  }
+  if (names.includes(DATA_FILE)) return 'store';
+  const others = names.filter((n) => !IGNORABLE.has(n));
+  if (others.length > 0) {
+    const shown = others.slice(0, 3).join(', ') + (others.length > 3 ? `, … (${others.length} entries)` : '');
+    throw new StoreError(
+      'NOT_A_STORE',
+      `data dir ${dataDir} is not empty and is not a Conclave store (it contains ${shown}): ` +
+        'choose an empty or new --data-dir, or the directory of an existing Conclave store',
+      { dataDir },
+    );
+  }
+  if (!create) throw new StoreError('NOT_A_STORE', `there is no store in ${dataDir} (the directory is empty)`, { dataDir });
+  return 'blank';
+}
+
+function corrupt(dataDir: string, reason: string, cause?: unknown): StoreError {
+  return new StoreError(
+    'CORRUPT',
+    `the store in ${dataDir} is corrupt: ${reason}. Nothing was changed; restore the data dir from a backup, ` +
+      'or move it aside and add this node to its cluster again as a new node',
+    { dataDir, cause },
+  );
+}
+
+/** Read-only checks of an existing store: refuses CORRUPT / NOT_A_STORE / NEWER_FORMAT / NAME_MISMATCH. */
+async function prevalidate(dataDir: string, name: string, target: number): Promise<void> {
+  let check: ReturnType<typeof checkLmdbDataFile>;
+  try {
+    // empty: LMDB died between creating the file and writing its meta pages; nothing was committed
+    if (statSync(join(dataDir, DATA_FILE)).size === 0) return;
+    check = checkLmdbDataFile(join(dataDir, DATA_FILE));
+  } catch (err) {
+    throw new StoreError('IO', `cannot read ${join(dataDir, DATA_FILE)}: ${(err as Error).message}`, { dataDir, cause: err });
+  }
+  if (!check.ok) throw corrupt(dataDir, check.reason);
+
+  let env: RootDatabase;
+  try {
+    env = openEnv(dataDir, true);
+  } catch (err) {
+    throw corrupt(dataDir, `LMDB cannot open it (${(err as Error).message})`, err);
+  }
+  try {
+    let raw: unknown;
+    let hasData: boolean;
+    try {
+      const names = [...env.getKeys({})].map(String);
+      if (names.length === 0) return; // an environment created but never written: a blank store
+      if (!names.includes('identity')) {
+        throw new StoreError(
+          'NOT_A_STORE',
+          `data dir ${dataDir} holds an LMDB environment that is not a Conclave store (databases: ${names.slice(0, 5).join(', ')}): ` +
+            'choose another --data-dir',
+          { dataDir },
+        );
+      }
+      raw = env.openDB({ name: 'identity' }).get(K_IDENTITY);
+      hasData = names
+        .filter((n) => n !== 'identity')
+        .some((n) => firstOf(env.openDB({ name: n }).getKeys({ limit: 1 })) !== undefined);
+    } catch (err) {
+      if (err instanceof StoreError) throw err;
+      throw corrupt(dataDir, `reading it failed (${(err as Error).message})`, err);
+    }
+    if (raw === undefined && !hasData) return; // creation was interrupted before the identity was written
+    checkIdentity(raw, dataDir, name, target);
+  } finally {
+    await env.close();
+  }
+}
+
+/** Throws unless `raw` is an identity this build can open (possibly after migration) for node `name`. */
+function checkIdentity(raw: unknown, dataDir: string, name: string, target: number): void {
+  if (raw === undefined) throw corrupt(dataDir, 'its identity record is missing');
+  const peek = peekFormat(raw);
+  if (!peek || peek.format !== STORE_FORMAT) throw corrupt(dataDir, 'its identity record is not a Conclave identity');
+  const v = peek.formatVersion;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
+    throw corrupt(dataDir, `its identity record has an invalid format version (${String(v)})`);
+  }
+  if (v > target) {
+    throw new StoreError(
+      'NEWER_FORMAT',
+      `the store in ${dataDir} has format version ${v}, but this Conclave supports format version ${target} at most: ` +
+        'upgrade Conclave to open it (the store was left unchanged)',
+      { dataDir },
+    );
+  }
+  if (v === target) {
+    const res = validateIdentity(raw);
+    if (!res.ok) throw corrupt(dataDir, `its identity record is invalid (${res.reason})`);
+  }
+  if (peek.name !== name) {
+    throw new StoreError('NAME_MISMATCH', `data dir ${dataDir} belongs to node ${String(peek.name)}, not ${name}`, { dataDir });
+  }
+}
+
+function loadOrCreateIdentity(
+  env: RootDatabase,
+  dbs: Dbs,
+  dataDir: string,
+  name: string,
+  target: number,
+  migrations: readonly Migration[],
+  log: Logger | undefined,
+): StoreIdentity {
+  let result: StoreIdentity | undefined;
+  const run = () => {
+    const raw = dbs.identity.get(K_IDENTITY);
+    const blank = raw === undefined && DB_NAMES.every((n) => firstOf(dbs[n].getKeys({ limit: 1 })) === undefined);
+    if (blank) {
+      const identity: StoreIdentity = {
+        format: STORE_FORMAT,
+        formatVersion: target,
+        nodeId: uuidv7(),
+        name,
+        clusterId: null,
+        generation: 1,
+        createdAt: new Date().toISOString(),
+      };
+      const res = validateIdentity(identity);
+      if (!res.ok) throw new TypeError(`cannot create a store for node ${JSON.stringify(name)}: ${res.reason}`);
+      dbs.identity.putSync(K_IDENTITY, identity);
+      dbs.hardstate.putSync(K_HARD, { term: 0, vote: null, commit: 0 } satisfies HardState);
+      dbs.hardstate.putSync(K_APPLIED, 0);
+      log?.info({ dataDir, nodeId: identity.nodeId, name }, 'created a new store');
+      result = identity;
+      return;
+    }
+    checkIdentity(raw, dataDir, name, target); // again, now under the lock
+    const record = { ...(raw as Record<string, unknown>) };
+    let v = record.formatVersion as number;
+    if (v < target) {
+      const from = v;
+      while (v < target) {
+        const m = migrations.find((x) => x.from === v);
+        if (!m) throw corrupt(dataDir, `no migration from store format ${v} to ${v + 1} (a Conclave bug)`);
+        m.up({ db: (n) => dbs[n] as unknown as MigrationDb, identity: record });
+        log?.info({ dataDir, from: v, to: v + 1, migration: m.description }, 'store format migrated');
+        v++;
+      }
+      record.formatVersion = target;
+      const res = validateIdentity(record);
+      if (!res.ok) throw corrupt(dataDir, `its identity is invalid after migrating from format ${from} (${res.reason})`);
+      dbs.identity.putSync(K_IDENTITY, res.identity);
+      result = res.identity;
+      return;
+    }
+    const res = validateIdentity(record);
+    if (!res.ok) throw corrupt(dataDir, `its identity record is invalid (${res.reason})`);
+    result = res.identity;
+  };
+  try {
+    env.transactionSync(run);
+  } catch (err) {
+    if (err instanceof StoreError || err instanceof TypeError) throw err;
+    if (isFullError(err) || (isIoError(err) && diskAlmostFull(dataDir))) {
+      throw new StoreError('FULL', `cannot open the store in ${dataDir}: the disk is full (${(err as Error).message}); free space and retry`, {
+        dataDir,
+        cause: err,
+      });
+    }
+    throw err;
+  }
+  if (!result) throw corrupt(dataDir, 'its identity could not be loaded');
+  return result;
+}
+
+// ---- leaving a refused directory exactly as found ------------------------------------------
+
+/** times in seconds (fractional): utimes keeps microseconds this way, a Date only milliseconds */
+interface Times {
+  atime: number;
+  mtime: number;
+}
+interface DirSnapshot {
+  dir: Times;
+  entries: Map<string, Times>;
+}
+
+function snapshotDir(dataDir: string): DirSnapshot {
+  const entries = new Map<string, Times>();
+  for (const n of readdirSync(dataDir)) entries.set(n, timesOf(join(dataDir, n)));
+  return { dir: timesOf(dataDir), entries };
+}
+
+function timesOf(p: string): Times {
+  const s = statSync(p);
+  return { atime: s.atimeMs / 1000, mtime: s.mtimeMs / 1000 };
+}
+
+/**
+ * Opening LMDB read-only still rewrites its lock file (lock.mdb, the reader table) and creates it
+ * when absent. Undo that for a refused store: remove what we created, and put back the timestamps
+ * of what changed (only those: utimes is precise to about a microsecond, not a nanosecond).
+ */
+function restoreDir(dataDir: string, snap: DirSnapshot): void {
+  const restore = (p: string, t: Times) => {
+    const now = timesOf(p);
+    if (now.mtime !== t.mtime || now.atime !== t.atime) utimesSync(p, t.atime, t.mtime);
+  };
+  try {
+    for (const n of readdirSync(dataDir)) {
+      if (!snap.entries.has(n)) rmSync(join(dataDir, n), { force: true });
+    }
+    for (const [n, t] of snap.entries) {
+      const p = join(dataDir, n);
+      if (existsSync(p)) restore(p, t);
+    }
+    restore(dataDir, snap.dir);
+  } catch {
+    /* best effort: the refusal itself is what matters */
+  }
+}
+
+export { STORE_FORMAT_VERSION, StoreError, type StoreIdentity };
