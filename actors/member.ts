@@ -11,6 +11,7 @@ import type { RaftMessage } from '../machines/raft/messages.ts';
 import type { Entry, Membership, Role, SnapshotMeta } from '../machines/raft/types.ts';
 import type { RaftTiming } from '../runtime/config/config.ts';
 import { ConclaveError } from '../runtime/errors.ts';
+import type { Refusal } from '../runtime/inspect/protocol.ts';
 import type { Logger } from '../runtime/log/logger.ts';
 import { RateLimitedLog } from '../runtime/log/rateLimit.ts';
 import { applyKvBatch, kvCommandSchema, kvQuerySchema, queryKv } from '../runtime/state/kv.ts';
@@ -47,6 +48,8 @@ export interface MemberRuntimeOptions {
   inspect?: (event: InspectionEvent) => void;
   onFatal(error: unknown): void;
   onRemoved(): void;
+  /** the join rule refused a peer message: reported to the inspector and the log */
+  onRefused?(refusal: Refusal): void;
   /** seeded randomness for election timeouts (tests); default Math.random */
   random?: () => number;
 }
@@ -125,6 +128,10 @@ class RaftMember implements MemberRuntime {
   private draining = false;
   private kickScheduled = false;
   private stopped = false;
+  /** the ready loop failed (e.g. disk full): nothing more is persisted, sent or applied */
+  private halted = false;
+  /** proposals collected since the last kick: one PROPOSE event (one core call) per batch */
+  private proposalQueue: Array<{ command: unknown; resolve(result: unknown): void; reject(err: Error): void }> = [];
   private readonly log: Logger;
   private readonly dropLog: RateLimitedLog;
   readonly dropped = new Map<string, number>();
@@ -140,6 +147,9 @@ class RaftMember implements MemberRuntime {
   /** a fully received snapshot the core is about to hand back in ready().snapshot */
   private receivedSnapshot: { meta: SnapshotMeta; pairs: Array<[string, unknown]> } | null = null;
   private lastSoft: { role: Role; leader: string | null; term: number } = { role: 'follower', leader: null, term: 0 };
+  /** term and vote as last written durably */
+  private durableTerm = 0;
+  private durableVote: string | null = null;
 
   constructor(private readonly opts: MemberRuntimeOptions) {
     this.log = opts.logger;
@@ -147,16 +157,25 @@ class RaftMember implements MemberRuntime {
   }
 
   private get nodeId(): string {
-    return this.opts.store.identity().nodeId;
+    return this.senderCache().nodeId!;
   }
 
   private get clusterId(): string | null {
-    return this.opts.store.identity().clusterId;
+    return this.senderCache().clusterId;
+  }
+
+  private cachedSender: Sender | null = null;
+  /** identity as a sender, cached: it is read for every message and changes only on (re)join */
+  private senderCache(): Sender {
+    const id = this.opts.store.identity();
+    if (this.cachedSender === null || this.cachedSender.clusterId !== id.clusterId || this.cachedSender.generation !== id.generation) {
+      this.cachedSender = { name: this.opts.name, nodeId: id.nodeId, clusterId: id.clusterId, generation: id.generation };
+    }
+    return this.cachedSender;
   }
 
   private sender(): Sender {
-    const id = this.opts.store.identity();
-    return { name: this.opts.name, nodeId: id.nodeId, clusterId: id.clusterId, generation: id.generation };
+    return this.senderCache();
   }
 
   async start(): Promise<void> {
@@ -166,6 +185,9 @@ class RaftMember implements MemberRuntime {
     this.snapshotIndex = snapshot?.index ?? 0;
     this.appliedMembership = snapshot?.membership ?? { members: [] };
     const applied = store.appliedIndex();
+    const hardState = store.hardState();
+    this.durableTerm = hardState.term;
+    this.durableVote = hardState.vote;
     // replay config entries up to the applied index so appliedMembership is current
     for (const e of entries) if (e.index <= applied && e.type === 'config') this.appliedMembership = e.data as Membership;
     this.core = new RaftCore({
@@ -175,7 +197,8 @@ class RaftMember implements MemberRuntime {
       random: this.opts.random ?? Math.random,
       maxEntriesPerMessage: timing.maxEntriesPerMessage,
       maxInflight: timing.maxInflight,
-      restore: { hardState: store.hardState(), snapshot, entries, applied },
+      // the persisted commit index may lag (commit-only changes are not forced to disk)
+      restore: { hardState: { ...hardState, commit: Math.max(hardState.commit, applied) }, snapshot, entries, applied },
     });
     this.subscription = this.opts.bus.subscribe(`${this.opts.prefix}.node.${this.opts.name}.peer`, (msg) => this.onPeerMessage(msg));
     await this.opts.bus.flush();
@@ -193,6 +216,7 @@ class RaftMember implements MemberRuntime {
 
   async stop(): Promise<void> {
     if (this.stopped) return;
+    if (!this.halted) await this.handOverLeadership();
     this.stopped = true;
     this.role?.stop();
     if (this.pingTimer) clearInterval(this.pingTimer);
@@ -200,10 +224,30 @@ class RaftMember implements MemberRuntime {
     const stopping = new ConclaveError('STOPPING', `${this.opts.name} is shutting down; retry against another member`);
     for (const w of this.waiters.values()) w.reject(stopping);
     for (const r of this.reads.values()) r.reject(stopping);
+    for (const p of this.proposalQueue) p.reject(stopping);
+    this.proposalQueue = [];
     this.waiters.clear();
     this.reads.clear();
     // let an in-flight persist finish before the store closes
     while (this.draining) await new Promise((r) => setTimeout(r, 1));
+  }
+
+  /** graceful shutdown: a leader with other voters hands leadership to the most up-to-date one */
+  private async handOverLeadership(): Promise<void> {
+    const s = this.core.status();
+    const otherVoters = s.membership.members.filter((m) => m.voter && m.nodeId !== this.nodeId);
+    if (s.role !== 'leader' || otherVoters.length === 0 || !this.role) return;
+    this.role.send({ type: 'TRANSFER' });
+    const result = this.role.getSnapshot().context.lastTransfer;
+    if (!result?.ok) {
+      this.log.warn({ reason: result && !result.ok ? result.reason : 'unknown' }, 'could not hand over leadership before stopping');
+      return;
+    }
+    const deadline = Date.now() + 2 * this.opts.timing.electionTimeoutMs;
+    while (this.core.currentRole === 'leader' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    const handedTo = this.nameOf(this.core.leader);
+    if (this.core.currentRole === 'leader') this.log.warn({ to: this.nameOf(result.to) }, 'leadership transfer did not complete before stopping');
+    else this.log.info({ to: handedTo }, `handed leadership to ${handedTo ?? 'another voter'} before stopping`);
   }
 
   // ---- status ----
@@ -254,6 +298,7 @@ class RaftMember implements MemberRuntime {
     const verdict = checkJoin({ name: this.opts.name, clusterId: this.clusterId }, { name: envelope.from, clusterId: envelope.clusterId });
     if (!verdict.allowed) {
       this.drop('foreign-cluster', verdict.message, envelope.from);
+      this.opts.onRefused?.({ reason: 'foreign-cluster', from: envelope.from, localClusterId: this.clusterId, remoteClusterId: envelope.clusterId, message: verdict.message });
       return;
     }
     if (envelope.clusterId === null) {
@@ -307,7 +352,7 @@ class RaftMember implements MemberRuntime {
 
   /** run the ready loop soon, once, batching whatever arrives in the meantime (group commit) */
   private kick(): void {
-    if (this.kickScheduled || this.stopped) return;
+    if (this.kickScheduled || this.stopped || this.halted) return;
     this.kickScheduled = true;
     setImmediate(() => {
       this.kickScheduled = false;
@@ -319,16 +364,20 @@ class RaftMember implements MemberRuntime {
     if (this.draining) return;
     this.draining = true;
     try {
-      while (!this.stopped && this.core.hasReady()) {
+      while (!this.stopped && !this.halted) {
+        this.flushProposals();
+        if (!this.core.hasReady()) break;
         const rd = this.core.ready();
         await this.handleReady(rd);
         this.core.advance(rd);
+        // the core knows the new applied index only after advance: snapshot from here
+        if (rd.committed.length > 0) this.maybeSnapshot(rd.committed[rd.committed.length - 1]!.index);
       }
     } catch (err) {
       // A failed durable write (disk full, I/O error) means we must not send or acknowledge
       // anything that depends on it: stop this member and report.
       this.log.error({ err }, 'raft runtime halted');
-      this.stopped = true;
+      this.halted = true;
       this.role?.stop();
       this.opts.onFatal(err);
     } finally {
@@ -339,8 +388,23 @@ class RaftMember implements MemberRuntime {
   private async handleReady(rd: Ready): Promise<void> {
     const { store } = this.opts;
     if (rd.snapshot) await this.installSnapshot(rd.snapshot);
-    if (rd.hardState || rd.entries.length > 0) await store.persist({ hardState: rd.hardState, entries: rd.entries });
-    if (rd.messages.length > 0) this.send(rd.messages);
+    // Term and vote must be durable before any message that depends on them; a change of the commit
+    // index alone need not be (it is re-learned from the leader), so it rides along with the next write.
+    const hs = rd.hardState;
+    const voteOrTermChanged = hs !== undefined && (hs.term !== this.durableTerm || hs.vote !== this.durableVote);
+    const mustPersist = rd.entries.length > 0 || voteOrTermChanged;
+    // A leader may send its appends while it writes the same entries (raft thesis §10.2.1): it
+    // counts itself toward commit only once advance() reports them durable.
+    const sendFirst = this.core.currentRole === 'leader' && !voteOrTermChanged && rd.snapshot === undefined;
+    if (sendFirst && rd.messages.length > 0) this.send(rd.messages);
+    if (mustPersist) {
+      await store.persist({ hardState: hs ?? { term: this.durableTerm, vote: this.durableVote, commit: this.core.commitIndex }, entries: rd.entries });
+      if (hs) {
+        this.durableTerm = hs.term;
+        this.durableVote = hs.vote;
+      }
+    }
+    if (!sendFirst && rd.messages.length > 0) this.send(rd.messages);
     if (rd.committed.length > 0) await this.apply(rd.committed);
     for (const r of rd.readStates) {
       const waiter = this.reads.get(r.requestId);
@@ -365,6 +429,14 @@ class RaftMember implements MemberRuntime {
       // reads waiting on our leadership cannot be confirmed any more
       for (const r of this.reads.values()) r.reject(this.notLeaderError());
       this.reads.clear();
+      // proposals in flight may still commit under the next leader, or be overwritten: say so
+      // rather than leave the caller waiting for an index that may never be applied here
+      const unknown = new ConclaveError(
+        'OUTCOME_UNKNOWN',
+        `${this.opts.name} lost leadership while the proposal was in flight; it may or may not have been applied — read the key and retry if needed`,
+      );
+      for (const w of this.waiters.values()) w.reject(unknown);
+      this.waiters.clear();
     }
   }
 
@@ -467,7 +539,6 @@ class RaftMember implements MemberRuntime {
     for (let i = 0; i < commandEntries.length; i++) this.settle(commandEntries[i]!, results[i]);
     for (const e of committed) if (e.type !== 'command') this.settle(e, null);
     this.notifyApplied(last.index);
-    this.maybeSnapshot(last.index);
     if (removedSelf) this.opts.onRemoved();
   }
 
@@ -517,14 +588,29 @@ class RaftMember implements MemberRuntime {
     if (!check.success) throw new ConclaveError('BAD_REQUEST', `invalid command: ${check.error.issues[0]?.message}`);
     const size = JSON.stringify(command).length;
     if (size > MAX_COMMAND_BYTES) throw new ConclaveError('BAD_REQUEST', `command is ${size} bytes, over the ${MAX_COMMAND_BYTES}-byte limit; store large values elsewhere`);
-    if (this.stopped) throw new ConclaveError('STOPPING', `${this.opts.name} is shutting down`);
-    this.role!.send({ type: 'PROPOSE', items: [{ type: 'command', data: command }] });
-    const result = this.role!.getSnapshot().context.lastProposal!;
+    if (this.stopped || this.halted) throw new ConclaveError('STOPPING', `${this.opts.name} is ${this.halted ? 'halted after a storage failure' : 'shutting down'}`);
+    return new Promise<unknown>((resolve, reject) => {
+      this.proposalQueue.push({ command, resolve, reject });
+      this.kick();
+    });
+  }
+
+  /** hand every queued proposal to the core in one event: one batch of entries, one durable write */
+  private flushProposals(): void {
+    if (this.proposalQueue.length === 0 || !this.role) return;
+    const batch = this.proposalQueue;
+    this.proposalQueue = [];
+    this.role.send({ type: 'PROPOSE', items: batch.map((p) => ({ type: 'command' as const, data: p.command })) });
+    const result = this.role.getSnapshot().context.lastProposal!;
     if (!result.ok) {
-      if (result.reason === 'not-leader') throw this.notLeaderError();
-      throw new ConclaveError('BUSY', `proposal refused (${result.reason}); retry shortly`);
+      const err = result.reason === 'not-leader' ? this.notLeaderError() : new ConclaveError('BUSY', `proposal refused (${result.reason}); retry shortly`);
+      for (const p of batch) p.reject(err);
+      return;
     }
-    return new Promise<unknown>((resolve, reject) => this.waiters.set(result.firstIndex, { term: result.term, resolve, reject }));
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i]!;
+      this.waiters.set(result.firstIndex + i, { term: result.term, resolve: p.resolve, reject: p.reject });
+    }
   }
 
   private waitApplied(index: number): Promise<void> {

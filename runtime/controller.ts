@@ -17,6 +17,8 @@ import { DEFAULT_RAFT, type RaftTiming } from './config/config.ts';
 import { ConclaveError, codeOf } from './errors.ts';
 import { type Logger, silentLogger } from './log/logger.ts';
 import { AdminServer, type AdminHandlers } from './admin.ts';
+import { attachInspectionPublisher, type InspectionPublisher } from './inspect/publisher.ts';
+import type { Refusal } from './inspect/protocol.ts';
 import { type InitSource, readInitSource } from './state/initSource.ts';
 import { type NodeStore, openStore } from './store/index.ts';
 import { connectNats, createInProcessBus, type Bus, type InProcessBus, type NatsTransportOptions } from './transport/index.ts';
@@ -76,6 +78,8 @@ export class Controller {
   private stopping: Promise<void> | null = null;
   private readonly admin: AdminServer;
   private readonly inspectionListeners = new Set<(event: InspectionEvent) => void>();
+  private readonly refusalListeners = new Set<(refusal: Refusal) => void>();
+  private publisher: InspectionPublisher | null = null;
   /** every XState inspection event of this controller's actors (bootstrap, raft role, …) */
   private readonly inspectionSink = (event: InspectionEvent): void => {
     for (const listener of this.inspectionListeners) listener(event);
@@ -114,6 +118,10 @@ export class Controller {
             inspect: this.inspectionSink,
             onFatal: (error) => sendBack({ type: 'FAIL', error: { code: codeOf(error) ?? 'FATAL', message: (error as Error).message } }),
             onRemoved: () => sendBack({ type: 'REMOVED' }),
+            onRefused: (refusal) => {
+              this.logFor('member').warn({ refusal }, refusal.message);
+              for (const listener of this.refusalListeners) listener(refusal);
+            },
           });
           this.member = runtime;
           runtime.start().catch((error: unknown) => {
@@ -159,6 +167,12 @@ export class Controller {
     return () => this.inspectionListeners.delete(listener);
   }
 
+  /** Observe the join rule's refusals (foreign peer messages, refused joins). */
+  onRefusal(listener: (refusal: Refusal) => void): () => void {
+    this.refusalListeners.add(listener);
+    return () => this.refusalListeners.delete(listener);
+  }
+
   /** a child logger with the identity fields every line carries */
   logFor(component: string): Logger {
     return this.log.child({ component });
@@ -180,6 +194,8 @@ export class Controller {
 
   async start(): Promise<void> {
     await this.admin.start();
+    // publishes on <prefix>.inspect.<name> only while an inspector watches
+    this.publisher = attachInspectionPublisher(this, { logger: this.logFor('inspect') });
     this.actor.start();
     // Settle out of the transient states so callers see a stable phase.
     const settled = await waitFor(this.actor, (s) => s.value !== 'loading' && s.value !== 'bootstrapping' && s.value !== 'contacted', {
@@ -241,6 +257,7 @@ export class Controller {
       await this.admin.stop();
       this.actor.stop();
       await this.member?.stop();
+      this.publisher?.stop();
       this.member = null;
       await this.bus.close();
       await this.store.close();

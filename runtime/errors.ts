@@ -18,6 +18,8 @@ const EXIT_BY_CODE: Record<string, number> = {
   IO: EXIT.refused,
   REMOVED: EXIT.refused,
   NOT_FOUND: EXIT.refused,
+  OUTCOME_UNKNOWN: EXIT.refused,
+  STOPPING: EXIT.refused,
   CONFIG: EXIT.usage,
   USAGE: EXIT.usage,
   BAD_REQUEST: EXIT.usage,
