@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startController } from '../controller.ts';
+import { startInspectorForController } from '../inspect/index.ts';
 import { createLogger } from '../log/logger.ts';
 import { createInProcessBus } from '../transport/inProcess.ts';
 import { formatStatus } from './format.ts';
@@ -46,6 +47,11 @@ export async function demoCommand(flags: DemoFlags): Promise<void> {
   out();
   out(formatStatus(ctrl1.status()));
   out();
+  const inspector = flags.inspect ? await startInspectorForController(ctrl1, { listen: flags.inspect, logger: ctrl1.logFor('inspector') }) : null;
+  if (inspector) {
+    out(`Inspector: ${inspector.url}  (live statecharts of every node; open it in a browser)`);
+    out();
+  }
   out('Next, over a real NATS server (nats-server -p 4222 in another terminal):');
   out('  npx conclave run --name ctrl1 --data-dir /tmp/c1      # a blank node waits, phase uninitialized');
   out('  npx conclave status --node ctrl1 --json');
@@ -74,6 +80,7 @@ export async function demoCommand(flags: DemoFlags): Promise<void> {
   });
 
   async function stop(): Promise<void> {
+    await inspector?.stop();
     await ctrl1.stop();
     await bus.close();
     if (ownsData) await rm(dataRoot, { recursive: true, force: true });

@@ -2,6 +2,7 @@
 import { resolveRunConfig, type RunFlags } from '../config/config.ts';
 import { startController } from '../controller.ts';
 import { codeOf, exitCodeFor } from '../errors.ts';
+import { startInspectorForController } from '../inspect/index.ts';
 import { createLogger } from '../log/logger.ts';
 
 export async function runCommand(flags: RunFlags): Promise<void> {
@@ -19,6 +20,8 @@ export async function runCommand(flags: RunFlags): Promise<void> {
     raft: config.raft,
     logger,
   });
+  const inspector = config.inspect ? await startInspectorForController(controller, { listen: config.inspect, logger: controller.logFor('inspector') }) : null;
+  if (inspector) controller.logFor('run').info({ url: inspector.url }, `inspector serving at ${inspector.url}`);
   const status = controller.status();
   controller
     .logFor('run')
@@ -33,7 +36,8 @@ export async function runCommand(flags: RunFlags): Promise<void> {
         process.exit(130);
       }
       log.info({ signal }, 'shutting down (send the signal again to force)');
-      controller.stop().then(resolve, (err: unknown) => {
+      const stopInspector = inspector ? inspector.stop() : Promise.resolve();
+      stopInspector.then(() => controller.stop()).then(resolve, (err: unknown) => {
         log.error({ err }, 'shutdown failed');
         process.exitCode = exitCodeFor(codeOf(err));
         resolve();

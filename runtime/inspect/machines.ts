@@ -1,0 +1,248 @@
+// The statecharts as data: one walk over a machine's state nodes gives the definition the page lays
+// out with elkjs and that `conclave machines export` prints as Mermaid, DOT or JSON.
+// Walks `machine.root` instead of `machine.toJSON()`, which omits `always` transitions (the raft
+// role chart changes role through `always`). Guards, actions, delays and invoked actors are named
+// in the machines (setup()), so the diagram reads as the spec.
+import type { AnyStateMachine } from 'xstate';
+import { bootstrapMachine } from '../../machines/bootstrap/machine.ts';
+import { raftRoleMachine } from '../../machines/raft/roleMachine.ts';
+
+/** The machines a controller runs, by export name. Add join and membership here when they exist. */
+export const MACHINES: ReadonlyArray<{ name: string; title: string; machine: AnyStateMachine }> = [
+  { name: 'bootstrap', title: 'Bootstrap: how a node comes to belong to a cluster', machine: bootstrapMachine },
+  { name: 'raft', title: 'Raft role chart', machine: raftRoleMachine },
+];
+
+export interface StateDef {
+  /** the state node id, e.g. `bootstrap.member` (what inspection events report as active) */
+  id: string;
+  key: string;
+  parent: string | null;
+  type: string;
+  /** the initial child of a compound state */
+  initial: string | null;
+  invoke: string[];
+  entry: string[];
+  exit: string[];
+  description: string | null;
+}
+
+export interface TransitionDef {
+  /** `source|eventType|targets`: what the publisher reports when the transition fires */
+  key: string;
+  source: string;
+  targets: string[];
+  eventType: string;
+  kind: 'on' | 'always' | 'after' | 'done' | 'error';
+  /** what the diagram shows: the event (or `after DELAY`, `done SRC`), then `[guard]` */
+  label: string;
+  guard: string | null;
+  actions: string[];
+  reenter: boolean;
+}
+
+export interface MachineDef {
+  name: string;
+  title: string;
+  /** the machine id: inspection events name it as the actor's machine */
+  id: string;
+  initial: string | null;
+  states: StateDef[];
+  /** transitions with a target */
+  transitions: TransitionDef[];
+  /** targetless transitions (actions only), e.g. the raft chart's PEER_MESSAGE on the root */
+  internal: TransitionDef[];
+}
+
+interface AnyStateNodeLike {
+  id: string;
+  key: string;
+  type: string;
+  description?: string;
+  parent?: AnyStateNodeLike;
+  states: Record<string, AnyStateNodeLike>;
+  initial?: { target: ReadonlyArray<{ id: string }> };
+  invoke: ReadonlyArray<{ id: string; src: unknown }>;
+  entry: readonly unknown[];
+  exit: readonly unknown[];
+  transitions: Map<string, ReadonlyArray<AnyTransitionLike>>;
+  always?: ReadonlyArray<AnyTransitionLike>;
+  after: ReadonlyArray<AnyTransitionLike & { delay: unknown }>;
+}
+
+interface AnyTransitionLike {
+  eventType: string;
+  target?: ReadonlyArray<{ id: string }>;
+  source: { id: string };
+  guard?: unknown;
+  actions: readonly unknown[];
+  reenter?: boolean;
+  delay?: unknown;
+}
+
+/** The key both the definition and the publisher give a transition. */
+export function transitionKey(sourceId: string, eventType: string, targetIds: readonly string[]): string {
+  return `${sourceId}|${eventType}|${targetIds.join(',')}`;
+}
+
+function nameOf(thing: unknown): string {
+  if (typeof thing === 'string') return thing;
+  if (typeof thing === 'function') return thing.name || 'inline';
+  if (thing && typeof thing === 'object' && 'type' in thing) {
+    const t = thing as { type: unknown; params?: unknown };
+    const type = nameOf(t.type);
+    // static params are part of the name (coreRoleIs(role=leader)); dynamic ones are not knowable
+    if (t.params && typeof t.params === 'object') {
+      const parts = Object.entries(t.params as Record<string, unknown>).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
+      return parts.length ? `${type}(${parts.join(', ')})` : type;
+    }
+    return type;
+  }
+  return 'inline';
+}
+
+/** XState's own actions (the raise/cancel behind `after`) are not part of the chart's story. */
+function isUserAction(action: unknown): boolean {
+  const type = action && (typeof action === 'function' || typeof action === 'object') ? (action as { type?: unknown }).type : undefined;
+  return !(typeof type === 'string' && type.startsWith('xstate.'));
+}
+
+function guardName(guard: unknown): string | null {
+  if (guard === undefined || guard === null) return null;
+  return nameOf(guard);
+}
+
+function describe(node: AnyStateNodeLike, t: AnyTransitionLike, afterDelay?: unknown): Omit<TransitionDef, 'key' | 'label'> & { label?: string } {
+  const targets = (t.target ?? []).map((s) => s.id);
+  const guard = guardName(t.guard);
+  const actions = t.actions.map(nameOf);
+  let kind: TransitionDef['kind'] = 'on';
+  let event = t.eventType;
+  if (t.eventType === '') {
+    kind = 'always';
+    event = '';
+  } else if (afterDelay !== undefined) {
+    kind = 'after';
+    event = `after ${typeof afterDelay === 'number' ? `${afterDelay}ms` : nameOf(afterDelay)}`;
+  } else if (t.eventType.startsWith('xstate.done.actor.') || t.eventType.startsWith('xstate.error.actor.')) {
+    const isDone = t.eventType.startsWith('xstate.done.');
+    kind = isDone ? 'done' : 'error';
+    const invokeId = t.eventType.slice(isDone ? 'xstate.done.actor.'.length : 'xstate.error.actor.'.length);
+    const inv = node.invoke.find((i) => i.id === invokeId);
+    event = `${isDone ? 'done' : 'error'} ${inv ? nameOf(inv.src) : invokeId}`;
+  }
+  const label = [event, guard ? `[${guard}]` : ''].filter(Boolean).join(' ');
+  return { source: node.id, targets, eventType: t.eventType, kind, guard, actions, reenter: t.reenter === true, label };
+}
+
+/** The definition of one machine, from its state nodes. */
+export function machineDefinition(machine: AnyStateMachine, name = machine.id, title = name): MachineDef {
+  const states: StateDef[] = [];
+  const transitions: TransitionDef[] = [];
+  const internal: TransitionDef[] = [];
+  const add = (d: ReturnType<typeof describe>) => {
+    const def: TransitionDef = { ...d, label: d.label ?? d.eventType, key: transitionKey(d.source, d.eventType, d.targets) };
+    (def.targets.length ? transitions : internal).push(def);
+  };
+  const walk = (node: AnyStateNodeLike, isRoot: boolean) => {
+    if (!isRoot) {
+      const initial = node.initial?.target[0]?.id ?? null;
+      states.push({
+        id: node.id,
+        key: node.key,
+        parent: node.parent?.parent ? node.parent.id : null,
+        type: node.type,
+        initial: Object.keys(node.states).length ? initial : null,
+        invoke: node.invoke.map((i) => nameOf(i.src)),
+        entry: node.entry.filter(isUserAction).map(nameOf),
+        exit: node.exit.filter(isUserAction).map(nameOf),
+        description: node.description ?? null,
+      });
+    }
+    const afterEvents = new Map(node.after.map((a) => [a.eventType, a.delay]));
+    for (const t of node.always ?? []) add(describe(node, t));
+    for (const [eventType, list] of node.transitions) {
+      for (const t of list) add(describe(node, t, afterEvents.has(eventType) ? afterEvents.get(eventType) : undefined));
+    }
+    for (const child of Object.values(node.states)) walk(child, false);
+  };
+  const root = machine.root as unknown as AnyStateNodeLike;
+  walk(root, true);
+  return { name, title, id: machine.id, initial: root.initial?.target[0]?.id ?? null, states, transitions, internal };
+}
+
+export function allMachineDefinitions(): MachineDef[] {
+  return MACHINES.map((m) => machineDefinition(m.machine, m.name, m.title));
+}
+
+// ---- Mermaid (stateDiagram-v2) ----
+
+/** Mermaid state ids: letters, digits, underscores. */
+function mermaidId(def: MachineDef, stateId: string): string {
+  const local = stateId.startsWith(`${def.id}.`) ? stateId.slice(def.id.length + 1) : stateId;
+  return local.replace(/[^A-Za-z0-9_]/g, '_');
+}
+
+/** Labels end at the line; `:` `;` `#` and braces would confuse the parser. */
+function mermaidLabel(text: string): string {
+  return text.replace(/[:;#{}]/g, ' ').replace(/\s+/g, ' ').trim();
+}
+
+export function toMermaid(def: MachineDef): string {
+  const lines: string[] = ['stateDiagram-v2', `  %% ${def.title} (machine "${def.id}")`, '  direction LR'];
+  const children = (parent: string | null) => def.states.filter((s) => s.parent === parent);
+  const emit = (parent: string | null, indent: string) => {
+    const initial = parent === null ? def.initial : (def.states.find((s) => s.id === parent)?.initial ?? null);
+    if (initial) lines.push(`${indent}[*] --> ${mermaidId(def, initial)}`);
+    for (const s of children(parent)) {
+      const id = mermaidId(def, s.id);
+      if (children(s.id).length) {
+        lines.push(`${indent}state ${id} {`);
+        emit(s.id, `${indent}  `);
+        lines.push(`${indent}}`);
+      }
+      const notes = [...s.invoke.map((i) => `invoke ${i}`), ...s.entry.map((a) => `entry ${a}`)];
+      if (notes.length) lines.push(`${indent}${id} : ${mermaidLabel(notes.join(', '))}`);
+      if (s.type === 'final') lines.push(`${indent}${id} --> [*]`);
+    }
+  };
+  emit(null, '  ');
+  for (const t of def.transitions) {
+    for (const target of t.targets) {
+      const label = mermaidLabel(t.label);
+      lines.push(`  ${mermaidId(def, t.source)} --> ${mermaidId(def, target)}${label ? ` : ${label}` : ''}`);
+    }
+  }
+  for (const t of def.internal) {
+    const where = t.source === def.id ? 'any state' : mermaidId(def, t.source);
+    lines.push(`  %% in ${where}: ${t.label}${t.actions.length ? ` / ${t.actions.join(', ')}` : ''}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+// ---- Graphviz DOT ----
+
+const dotString = (s: string) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+
+export function toDot(def: MachineDef): string {
+  const lines = [`digraph ${dotString(def.name)} {`, '  rankdir=LR;', `  label=${dotString(def.title)};`, '  node [shape=box, style=rounded];', '  __start [shape=point, label=""];'];
+  const emit = (parent: string | null, indent: string) => {
+    for (const s of def.states.filter((x) => x.parent === parent)) {
+      if (def.states.some((c) => c.parent === s.id)) {
+        lines.push(`${indent}subgraph ${dotString(`cluster_${s.id}`)} {`, `${indent}  label=${dotString(s.key)};`);
+        emit(s.id, `${indent}  `);
+        lines.push(`${indent}}`);
+      } else {
+        const extra = s.invoke.length ? `\\ninvoke ${s.invoke.join(', ')}` : '';
+        lines.push(`${indent}${dotString(s.id)} [label=${dotString(s.key).slice(0, -1)}${extra}"${s.type === 'final' ? ', peripheries=2' : ''}];`);
+      }
+    }
+  };
+  emit(null, '  ');
+  if (def.initial) lines.push(`  __start -> ${dotString(def.initial)};`);
+  for (const t of def.transitions) {
+    for (const target of t.targets) lines.push(`  ${dotString(t.source)} -> ${dotString(target)} [label=${dotString(t.label)}];`);
+  }
+  lines.push('}');
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,103 @@
+// The inspection wire: what a controller publishes on `<prefix>.inspect.<name>` and what an
+// inspector sends to make it publish. Every message is an envelope of runtime/wire/codec.ts.
+//
+//   <prefix>.inspect._watch           inspector → all   'inspect.watch'    {watcher, ttlMs}
+//   <prefix>.inspect.<name>           node → inspectors 'inspect.batch'    {node, seq, events, dropped}
+//                                                       'inspect.snapshot' {node, actors, status}
+//   <prefix>.inspect.<name>.snapshot  request/reply     'inspect.snapshot-request' → snapshot body
+//
+// A node publishes only while a watcher announced itself in the last ttlMs: nobody watching costs
+// one Map write per state change. `_watch` cannot clash with a node name (names start [a-z0-9]).
+import { z } from 'zod';
+
+export const WATCH_TYPE = 'inspect.watch';
+export const BATCH_TYPE = 'inspect.batch';
+export const SNAPSHOT_TYPE = 'inspect.snapshot';
+export const SNAPSHOT_REQUEST_TYPE = 'inspect.snapshot-request';
+
+/** how often an inspector announces itself, and how long a node keeps publishing after the last one */
+export const WATCH_EVERY_MS = 1000;
+export const WATCH_TTL_MS = 3500;
+/** a node batches inspection events for this long into one bus message */
+export const BATCH_EVERY_MS = 50;
+/** at most this many events per batch; the rest are counted in `dropped` */
+export const MAX_EVENTS_PER_BATCH = 500;
+
+export const watchSubject = (prefix: string) => `${prefix}.inspect._watch`;
+export const streamSubject = (prefix: string, name: string) => `${prefix}.inspect.${name}`;
+export const streamWildcard = (prefix: string) => `${prefix}.inspect.*`;
+export const snapshotSubject = (prefix: string, name: string) => `${prefix}.inspect.${name}.snapshot`;
+
+/** A refusal the join rule made (a foreign peer message, join offer or request). */
+export interface Refusal {
+  /** 'foreign-cluster' for a dropped peer message; the handshake step otherwise */
+  reason: string;
+  /** the peer's node name */
+  from: string;
+  localClusterId: string | null;
+  remoteClusterId: string | null;
+  /** the one-line refusal message, naming both ids */
+  message: string;
+}
+
+/** One compact inspection event. `a` is the actor id (e.g. `raft:n1`), `t` epoch ms. */
+export type InspectEvent =
+  /** a state change: the active state node ids of a machine actor (or status of another actor) */
+  | { k: 'state'; t: number; a: string; m: string | null; states: string[]; status: string; ctx?: Record<string, unknown> }
+  /** an event delivered to actor `a`; `n` counts identical events merged within one batch */
+  | { k: 'event'; t: number; a: string; type: string; src: string | null; n: number }
+  /** transitions taken, as edge keys `source|eventType|targets` of the machine definition */
+  | { k: 'step'; t: number; a: string; edges: string[]; n: number }
+  /** an actor was created */
+  | { k: 'actor'; t: number; a: string; m: string | null; parent: string | null }
+  /** the event type `conclave.refused`: the join rule refused a peer */
+  | ({ k: 'refused'; t: number; a: string; type: 'conclave.refused' } & Refusal);
+
+export interface ActorState {
+  a: string;
+  m: string | null;
+  states: string[];
+  status: string;
+  ctx?: Record<string, unknown>;
+}
+
+export interface BatchBody {
+  node: string;
+  seq: number;
+  events: InspectEvent[];
+  /** events dropped because the batch was full */
+  dropped: number;
+}
+
+export interface SnapshotBody {
+  node: string;
+  actors: ActorState[];
+  status: Record<string, unknown> | null;
+}
+
+const jsonObject = z.record(z.string(), z.unknown());
+const inspectEventSchema = z.discriminatedUnion('k', [
+  z.object({ k: z.literal('state'), t: z.number(), a: z.string(), m: z.string().nullable(), states: z.array(z.string()).max(64), status: z.string(), ctx: jsonObject.optional() }),
+  z.object({ k: z.literal('event'), t: z.number(), a: z.string(), type: z.string().max(200), src: z.string().nullable(), n: z.number().int().min(1) }),
+  z.object({ k: z.literal('step'), t: z.number(), a: z.string(), edges: z.array(z.string()).max(64), n: z.number().int().min(1) }),
+  z.object({ k: z.literal('actor'), t: z.number(), a: z.string(), m: z.string().nullable(), parent: z.string().nullable() }),
+  z.object({
+    k: z.literal('refused'),
+    t: z.number(),
+    a: z.string(),
+    type: z.literal('conclave.refused'),
+    reason: z.string(),
+    from: z.string(),
+    localClusterId: z.string().nullable(),
+    remoteClusterId: z.string().nullable(),
+    message: z.string().max(1000),
+  }),
+]);
+const actorStateSchema = z.object({ a: z.string(), m: z.string().nullable(), states: z.array(z.string()).max(64), status: z.string(), ctx: jsonObject.optional() });
+
+export const inspectBodies: Record<string, z.ZodType<unknown>> = {
+  [WATCH_TYPE]: z.object({ watcher: z.string().min(1).max(64), ttlMs: z.number().int().min(100).max(60_000) }),
+  [BATCH_TYPE]: z.object({ node: z.string(), seq: z.number().int().min(0), events: z.array(inspectEventSchema).max(MAX_EVENTS_PER_BATCH), dropped: z.number().int().min(0) }),
+  [SNAPSHOT_TYPE]: z.object({ node: z.string(), actors: z.array(actorStateSchema).max(256), status: jsonObject.nullable() }),
+  [SNAPSHOT_REQUEST_TYPE]: z.object({}),
+};

@@ -1,0 +1,166 @@
+// The inspector's HTTP side: the page (static files, elkjs served from node_modules: no external
+// requests), a JSON API and a Server-Sent Events channel that pushes every frame to the page.
+import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { ConclaveError } from '../errors.ts';
+import type { Logger } from '../log/logger.ts';
+import type { Frame, Inspector } from './inspector.ts';
+import { allMachineDefinitions } from './machines.ts';
+import type { Recording } from './replay.ts';
+
+const PAGE_DIR = fileURLToPath(new URL('./page/', import.meta.url));
+const ELK_FILE = createRequire(import.meta.url).resolve('elkjs/lib/elk.bundled.js');
+/** a page that cannot keep up is disconnected (its EventSource reconnects and starts afresh) */
+const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+
+const STATIC: Record<string, { file: string; type: string }> = {
+  '/': { file: `${PAGE_DIR}index.html`, type: 'text/html; charset=utf-8' },
+  '/index.html': { file: `${PAGE_DIR}index.html`, type: 'text/html; charset=utf-8' },
+  '/app.js': { file: `${PAGE_DIR}app.js`, type: 'text/javascript; charset=utf-8' },
+  '/model.js': { file: `${PAGE_DIR}model.js`, type: 'text/javascript; charset=utf-8' },
+  '/charts.js': { file: `${PAGE_DIR}charts.js`, type: 'text/javascript; charset=utf-8' },
+  '/style.css': { file: `${PAGE_DIR}style.css`, type: 'text/css; charset=utf-8' },
+  '/vendor/elk.bundled.js': { file: ELK_FILE, type: 'text/javascript; charset=utf-8' },
+};
+
+// elkjs's bundle evaluates code it generates; nothing may leave the page's own origin
+const CSP = "default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'";
+
+export interface InspectorServerOptions {
+  /** HOST:PORT (port 0: any free port) */
+  listen: string;
+  /** live mode */
+  inspector?: Inspector;
+  /** replay mode */
+  recording?: Recording;
+  replayFile?: string;
+  logger?: Logger;
+}
+
+export interface InspectorServer {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export function parseListen(listen: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(listen.trim());
+  const port = m ? Number(m[3]) : Number.NaN;
+  if (!m || port > 65535) throw new ConclaveError('USAGE', `listen address ${JSON.stringify(listen)} is not HOST:PORT (e.g. 127.0.0.1:7420)`);
+  return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
+}
+
+export async function startInspectorServer(opts: InspectorServerOptions): Promise<InspectorServer> {
+  const { host, port } = parseListen(opts.listen);
+  const cache = new Map<string, Buffer>();
+  const streams = new Set<ServerResponse>();
+  const machines = JSON.stringify({ machines: allMachineDefinitions() });
+  const mode = opts.recording ? 'replay' : 'live';
+
+  const json = (res: ServerResponse, status: number, body: unknown) => {
+    const text = typeof body === 'string' ? body : JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+    res.end(text);
+  };
+
+  const lastCluster = (): unknown => {
+    if (opts.inspector) return opts.inspector.cluster();
+    const frames = opts.recording?.frames ?? [];
+    for (let i = frames.length - 1; i >= 0; i--) {
+      const f = frames[i]!;
+      if (f.kind === 'cluster') return { nodes: f.nodes };
+    }
+    return { nodes: [] };
+  };
+
+  const stream = (req: IncomingMessage, res: ServerResponse) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive' });
+    res.write('retry: 1000\n\n');
+    const send = (event: string, data: unknown) => {
+      res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+      if (res.writableLength > MAX_BUFFERED_BYTES) res.end();
+    };
+    send('init', { mode, ...(opts.inspector ? opts.inspector.current() : { nodes: [], events: [] }), cluster: lastCluster() });
+    const off = opts.inspector?.onFrame((frame: Frame) => send('frame', frame));
+    const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+    streams.add(res);
+    const close = () => {
+      clearInterval(keepAlive);
+      off?.();
+      streams.delete(res);
+    };
+    req.on('close', close);
+    res.on('close', close);
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://inspector');
+    if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: 'only GET' });
+    const file = STATIC[url.pathname];
+    if (file) {
+      let body = cache.get(file.file);
+      if (!body) {
+        body = await readFile(file.file);
+        cache.set(file.file, body);
+      }
+      res.writeHead(200, { 'content-type': file.type, 'content-security-policy': CSP, 'cache-control': 'no-cache' });
+      res.end(body);
+      return;
+    }
+    switch (url.pathname) {
+      case '/api/cluster':
+        return json(res, 200, lastCluster());
+      case '/api/machines':
+        return json(res, 200, machines);
+      case '/api/mode':
+        return json(res, 200, { mode, ...(opts.replayFile ? { file: opts.replayFile } : {}) });
+      case '/api/events': {
+        const node = url.searchParams.get('node');
+        const type = url.searchParams.get('type');
+        const limit = Math.min(Number(url.searchParams.get('limit') ?? 500) || 500, 5000);
+        const events = (opts.inspector?.current().events ?? []).filter((e) => (!node || e.node === node) && (!type || ('type' in e && e.type === type) || e.k === type));
+        return json(res, 200, { events: events.slice(-limit) });
+      }
+      case '/api/recording':
+        if (!opts.recording) return json(res, 404, { error: 'not in replay mode: start with `conclave inspect --replay FILE`' });
+        return json(res, 200, opts.recording);
+      case '/api/stream':
+        return stream(req, res);
+      case '/favicon.ico':
+        res.writeHead(204);
+        res.end();
+        return;
+      default:
+        return json(res, 404, { error: `no such page: ${url.pathname}` });
+    }
+  };
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      opts.logger?.error({ err, url: req.url }, 'inspector request failed');
+      if (!res.headersSent) json(res, 500, { error: (err as Error).message });
+      else res.end();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new ConclaveError(err.code === 'EADDRINUSE' ? 'CONFIG' : 'IO', `inspector cannot listen on ${opts.listen}: ${err.code === 'EADDRINUSE' ? 'the address is in use (pick another with --listen/--inspect HOST:PORT)' : err.message}`)),
+    );
+    server.listen(port, host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${shownHost}:${address.port}/`,
+    port: address.port,
+    close: async () => {
+      for (const res of streams) res.end();
+      streams.clear();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
