@@ -1,0 +1,299 @@
+// Scenario A: three `conclave run` processes over a real nats-server on loopback; the bench
+// process is the client, sending admin requests over its own NATS connection.
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { adminRequest } from '../../runtime/cli/client.ts';
+import { codeOf } from '../../runtime/errors.ts';
+import { connectNats } from '../../runtime/transport/index.ts';
+import type { Bus } from '../../runtime/transport/types.ts';
+import { seedStaticCluster } from '../../test/helpers/staticCluster.ts';
+import { onCleanup, trackDir } from './cleanup.ts';
+import { ControllerProcess, type MemoryFigures, type NodeSpec, type RaftSettings, writeRunConfig } from './controllerProcess.ts';
+import { type NatsServer, startNatsServer } from './natsServer.ts';
+import { progress, sleep, VALUE_100B } from './progress.ts';
+import { type LoadResult, median, runClosedLoop, startOpenLoop } from './stats.ts';
+
+const NAMES = ['n1', 'n2', 'n3'] as const;
+const PREFIX = 'bench';
+const RUNNING = /controller \S+ is running/;
+
+interface NodeStatus {
+  role: string;
+  leader: string | null;
+  term: number;
+  commitIndex: number;
+  appliedIndex: number;
+}
+
+export interface FormationResult {
+  /** spawn of the 3 processes → first acknowledged put */
+  spawnToFirstPutMs: number;
+  /** spawn → the 2nd of the 3 printing "is running" (a quorum up: process + tsx start-up, store, NATS) */
+  spawnToQuorumRunningMs: number;
+  /** spawn → the last of the 3 printing "is running" */
+  spawnToAllRunningMs: number;
+  /** the 2nd "is running" → first acknowledged put (election + first commit) */
+  quorumRunningToFirstPutMs: number;
+}
+
+export interface FailoverRun {
+  killed: string;
+  newLeader: string | null;
+  /** SIGKILL → the first acknowledged put among those sent after the kill */
+  recoveryMs: number;
+  /** puts that failed (error or timeout) during the run */
+  failedPuts: number;
+  putsSent: number;
+}
+
+export interface FailoverResult {
+  runs: FailoverRun[];
+  medianRecoveryMs: number;
+  medianFailedPuts: number;
+  intervalMs: number;
+  putTimeoutMs: number;
+}
+
+export interface NatsResults {
+  natsServer: string;
+  formation: FormationResult;
+  sequential: LoadResult;
+  inflight64: LoadResult;
+  inflight256: LoadResult;
+  failover: FailoverResult;
+  memory: Array<{ name: string; peakRssBytes: number; rssBytes: number; rssAnonBytes: number; rssFileBytes: number; idleRssBytes: number; measured: string }>;
+}
+
+export interface NatsBenchOptions {
+  raft: RaftSettings;
+  seqN: number;
+  concN: number;
+  failoverRuns: number;
+  /** extra node flags for the controller processes (profiling) */
+  nodeArgs?: string[];
+}
+
+export class NatsCluster {
+  readonly procs = new Map<string, ControllerProcess>();
+  private constructor(
+    readonly nats: NatsServer,
+    readonly bus: Bus,
+    readonly dir: string,
+    readonly specs: Map<string, NodeSpec>,
+    private readonly nodeArgs: string[],
+  ) {}
+
+  /** nats-server up, 3 stores seeded as one static cluster, configs written; no controller started */
+  static async prepare(raft: RaftSettings, nodeArgs: string[] = []): Promise<NatsCluster> {
+    const nats = await startNatsServer();
+    onCleanup(() => nats.stop());
+    progress(`nats-server ${nats.version} on ${nats.url}`);
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-bench-'));
+    trackDir(dir);
+    const specs = new Map<string, NodeSpec>(NAMES.map((name) => [name, { name, dataDir: join(dir, name), configPath: join(dir, `${name}.json`) }]));
+    await seedStaticCluster([...specs.values()]);
+    for (const spec of specs.values()) await writeRunConfig(spec, nats.url, PREFIX, raft);
+    const bus = await connectNats({ servers: nats.url, name: 'conclave-bench-client' });
+    onCleanup(() => bus.close());
+    const cluster = new NatsCluster(nats, bus, dir, specs, nodeArgs);
+    onCleanup(() => cluster.killAll());
+    return cluster;
+  }
+
+  get names(): readonly string[] {
+    return NAMES;
+  }
+
+  spawn(name: string): ControllerProcess {
+    const spec = this.specs.get(name)!;
+    const proc = new ControllerProcess(spec, { nodeArgs: this.nodeArgs });
+    this.procs.set(name, proc);
+    return proc;
+  }
+
+  async killAll(): Promise<void> {
+    await Promise.all([...this.procs.values()].map((p) => p.kill()));
+  }
+
+  put(node: string, key: string, timeoutMs = 5000): Promise<unknown> {
+    return adminRequest(this.bus, PREFIX, node, 'propose', { command: { op: 'put', key, value: VALUE_100B } }, timeoutMs);
+  }
+
+  status(node: string, timeoutMs = 1000): Promise<NodeStatus> {
+    return adminRequest(this.bus, PREFIX, node, 'status', {}, timeoutMs) as Promise<NodeStatus>;
+  }
+
+  /** the node that says it leads and that the others agree on */
+  async findLeader(among: readonly string[] = NAMES, timeoutMs = 10_000): Promise<string> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      for (const n of among) {
+        try {
+          const s = await this.status(n, 500);
+          if (s.role === 'leader') return n;
+        } catch {
+          // not answering (yet)
+        }
+      }
+      if (performance.now() > deadline) throw new Error(`no leader among ${among.join(', ')} after ${timeoutMs} ms\n${this.outputs()}`);
+      await sleep(20);
+    }
+  }
+
+  /** error lines logged by the controllers, to explain a failed scenario */
+  errorSummary(): string {
+    const lines = [...this.procs.values()].flatMap((p) => p.errorLines());
+    return lines.length > 0 ? `controllers logged:\n  ${lines.join('\n  ')}` : 'the controllers logged no error';
+  }
+
+  outputs(): string {
+    return [...this.procs.values()].map((p) => `--- ${p.name} (pid ${p.pid}, ${p.running ? 'running' : 'exited'}) ---\n${p.output(1500)}`).join('\n');
+  }
+
+  assertAllRunning(): void {
+    for (const p of this.procs.values()) {
+      if (!p.running) throw new Error(`controller ${p.name} exited unexpectedly (code ${p.child.exitCode}, signal ${p.child.signalCode}):\n${p.output()}`);
+    }
+  }
+
+  memory(): Array<{ name: string; figures: MemoryFigures | null }> {
+    return [...this.procs.values()].map((p) => ({ name: p.name, figures: p.memory() }));
+  }
+}
+
+/** A4: 3 fresh processes of a seeded static cluster → first acknowledged put */
+export async function measureFormation(cluster: NatsCluster): Promise<FormationResult> {
+  const t0 = performance.now();
+  const procs = cluster.names.map((n) => cluster.spawn(n));
+  const running = Promise.all(procs.map((p) => p.waitForOutput(RUNNING, 60_000))).then((ts) => ts.sort((a, b) => a - b));
+  let firstPut: number | null = null;
+  let attempt = 0;
+  let lastError = '';
+  while (firstPut === null) {
+    cluster.assertAllRunning();
+    if (performance.now() - t0 > 60_000) throw new Error(`formation: no put acknowledged within 60 s (last error: ${lastError})\n${cluster.outputs()}`);
+    const via = cluster.names[attempt++ % cluster.names.length]!;
+    try {
+      await cluster.put(via, 'formation', 1000);
+      firstPut = performance.now();
+    } catch (err) {
+      lastError = `${codeOf(err) ?? ''} ${(err as Error).message}`;
+      await sleep(5);
+    }
+  }
+  const runningAt = await running;
+  const quorumAt = runningAt[1]!;
+  return {
+    spawnToFirstPutMs: firstPut - t0,
+    spawnToQuorumRunningMs: quorumAt - t0,
+    spawnToAllRunningMs: runningAt[2]! - t0,
+    quorumRunningToFirstPutMs: firstPut - quorumAt,
+  };
+}
+
+export async function measureLoad(cluster: NatsCluster, leader: string, label: string, n: number, concurrency: number): Promise<LoadResult> {
+  const result = await runClosedLoop(n, concurrency, (i) => cluster.put(leader, `${label}/${i}`));
+  cluster.assertAllRunning();
+  // with a stable leader and no fault injected, any failed put is a defect, not a figure
+  if (result.errors > 0) throw new Error(`${label}: ${result.errors} of ${n} puts failed (first: ${result.firstError})\n${cluster.errorSummary()}`);
+  return result;
+}
+
+/** A3: a put every intervalMs to the followers; SIGKILL the leader; restart it and let it catch up */
+export async function measureFailover(cluster: NatsCluster, runs: number, intervalMs = 5, putTimeoutMs = 1000): Promise<FailoverResult> {
+  const results: FailoverRun[] = [];
+  for (let run = 1; run <= runs; run++) {
+    const leader = await cluster.findLeader();
+    const survivors = cluster.names.filter((n) => n !== leader);
+    const loop = startOpenLoop(intervalMs, (i) => cluster.put(survivors[i % survivors.length]!, `failover/${run}/${i}`, putTimeoutMs));
+    await sleep(300); // steady state first
+    const killAt = performance.now();
+    await cluster.procs.get(leader)!.kill();
+    const deadline = killAt + 10_000;
+    let recoveredAt: number | null = null;
+    while (recoveredAt === null && performance.now() < deadline) {
+      for (const r of loop.records) if (r.sentAt >= killAt && r.ackAt !== null) recoveredAt = Math.min(recoveredAt ?? Number.POSITIVE_INFINITY, r.ackAt);
+      if (recoveredAt === null) await sleep(5);
+    }
+    await sleep(200); // and a little after
+    await loop.stop();
+    if (recoveredAt === null) throw new Error(`failover run ${run}: no put acknowledged within 10 s of killing ${leader}\n${cluster.outputs()}`);
+    const newLeader = await cluster.findLeader(survivors).catch(() => null);
+    const failed = loop.records.filter((r) => r.error !== null).length;
+    results.push({ killed: leader, newLeader, recoveryMs: recoveredAt - killAt, failedPuts: failed, putsSent: loop.records.length });
+    progress(`  failover ${run}/${runs}: killed ${leader}, ${newLeader ?? '?'} leads; first put ${(recoveredAt - killAt).toFixed(0)} ms after SIGKILL, ${failed} failed puts`);
+    // restart the killed node and let it catch up before the next run
+    const restarted = cluster.spawn(leader);
+    await restarted.waitForOutput(RUNNING, 30_000);
+    const target = (await cluster.status(newLeader ?? survivors[0]!)).commitIndex;
+    const catchUpDeadline = performance.now() + 30_000;
+    for (;;) {
+      const s = await cluster.status(leader).catch(() => null);
+      if (s && s.appliedIndex >= target) break;
+      if (performance.now() > catchUpDeadline) throw new Error(`restarted ${leader} did not catch up to ${target} within 30 s\n${restarted.output()}`);
+      await sleep(20);
+    }
+  }
+  return {
+    runs: results,
+    medianRecoveryMs: median(results.map((r) => r.recoveryMs)),
+    medianFailedPuts: median(results.map((r) => r.failedPuts)),
+    intervalMs,
+    putTimeoutMs,
+  };
+}
+
+/** fills `partial` as scenarios finish, so a failed run still reports what it measured */
+export async function runNatsScenarios(opts: NatsBenchOptions, partial: Partial<NatsResults> = {}): Promise<NatsResults> {
+  progress('A: 3 `conclave run` processes over nats-server (loopback)');
+  const cluster = await NatsCluster.prepare(opts.raft, opts.nodeArgs);
+  try {
+    progress('A4 formation: spawning 3 fresh controllers of a seeded static cluster');
+    partial.natsServer = cluster.nats.version;
+    const formation = await measureFormation(cluster);
+    partial.formation = formation;
+    progress(`  first put ${formation.spawnToFirstPutMs.toFixed(0)} ms after spawn (2 of 3 running after ${formation.spawnToQuorumRunningMs.toFixed(0)} ms, all 3 after ${formation.spawnToAllRunningMs.toFixed(0)} ms)`);
+    const leader = await cluster.findLeader();
+    const idle = new Map(cluster.memory().map(({ name, figures }) => [name, figures?.rss ?? Number.NaN]));
+    progress(`  leader ${leader}; RSS when formed ${[...idle].map(([n, b]) => `${n} ${(b / 2 ** 20).toFixed(1)} MiB`).join(', ')}; warming up (500 puts)`);
+    await measureLoad(cluster, leader, 'warmup', 500, 16);
+
+    progress(`A1 sequential: ${opts.seqN} puts, 1 in flight, to the leader ${leader}`);
+    const sequential = await measureLoad(cluster, leader, 'seq', opts.seqN, 1);
+    partial.sequential = sequential;
+    progress(`  ${fmtLoad(sequential)}`);
+    progress(`A2 ${opts.concN} puts, 64 in flight`);
+    const inflight64 = await measureLoad(cluster, leader, 'c64', opts.concN, 64);
+    partial.inflight64 = inflight64;
+    progress(`  ${fmtLoad(inflight64)}`);
+    progress(`A2 ${opts.concN} puts, 256 in flight`);
+    const inflight256 = await measureLoad(cluster, leader, 'c256', opts.concN, 256);
+    partial.inflight256 = inflight256;
+    progress(`  ${fmtLoad(inflight256)}`);
+
+    // A5 is read now, while every controller has run the whole load (failover restarts some)
+    const memory = cluster.memory().map(({ name, figures }) => ({
+      name,
+      peakRssBytes: figures?.peakRss ?? Number.NaN,
+      rssBytes: figures?.rss ?? Number.NaN,
+      rssAnonBytes: figures?.rssAnon ?? Number.NaN,
+      rssFileBytes: figures?.rssFile ?? Number.NaN,
+      idleRssBytes: idle.get(name) ?? Number.NaN,
+      measured: 'VmHWM after formation + A1 + A2 (before failover restarts)',
+    }));
+    partial.memory = memory;
+    progress(`A5 peak RSS: ${memory.map((m) => `${m.name} ${(m.peakRssBytes / 2 ** 20).toFixed(1)} MiB`).join(', ')}`);
+
+    progress(`A3 failover: a put every 5 ms, SIGKILL the leader, ${opts.failoverRuns} runs`);
+    const failover = await measureFailover(cluster, opts.failoverRuns);
+    cluster.assertAllRunning();
+    return { natsServer: cluster.nats.version, formation, sequential, inflight64, inflight256, failover, memory };
+  } finally {
+    await cluster.killAll();
+  }
+}
+
+export function fmtLoad(r: LoadResult): string {
+  return `${r.opsPerSec.toFixed(0)} ops/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms${r.errors > 0 ? `, ${r.errors} errors (${r.firstError})` : ''}`;
+}

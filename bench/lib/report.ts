@@ -1,0 +1,121 @@
+// The table (stdout) and bench/results.json.
+import { execFileSync } from 'node:child_process';
+import { cpus, hostname, release, totalmem, type as osType } from 'node:os';
+import type { RaftSettings } from './controllerProcess.ts';
+import type { InProcessResults } from './inProcessCluster.ts';
+import type { NatsResults } from './natsCluster.ts';
+import type { LoadResult } from './stats.ts';
+
+/** targets from /work/shared/TOOLCHAIN.md (peers measured on this machine) */
+export const TARGETS = {
+  sequentialP50Ms: 1.1, // below etcd's 1-client p50
+  inflight64OpsPerSec: 7500,
+  failoverMedianMs: 300,
+  peakRssMiB: 60,
+} as const;
+
+export const PEERS = {
+  etcd: { version: '3.4', sequentialP50Ms: 1.1, inflight64OpsPerSec: 3700 },
+  jetstreamKvR3: { note: 'no fsync per put', sequentialP50Ms: 0.45, inflight64OpsPerSec: '10000-12000' },
+} as const;
+
+export interface BenchReport {
+  machine: { hostname: string; cpuModel: string; cpus: number; totalMemMiB: number; os: string; kernel: string; loadAverageBefore: number[]; loadAverageAfter: number[] };
+  node: string;
+  date: string;
+  git: { commit: string | null; dirty: boolean | null };
+  quick: boolean;
+  durationSec: number;
+  settings: { raft: Omit<RaftSettings, 'snapshotEvery'> & { snapshotEvery: string }; valueBytes: number; durability: string; client: string };
+  targets: typeof TARGETS;
+  peers: typeof PEERS;
+  nats: NatsResults;
+  inProcess: InProcessResults;
+  reached: { sequentialP50: boolean; inflight64Throughput: boolean; failoverMedian: boolean; peakRss: boolean };
+}
+
+export function machineInfo(): Omit<BenchReport['machine'], 'loadAverageBefore' | 'loadAverageAfter'> {
+  const cpu = cpus();
+  return {
+    hostname: hostname(),
+    cpuModel: cpu[0]?.model.trim() ?? 'unknown',
+    cpus: cpu.length,
+    totalMemMiB: Math.round(totalmem() / 2 ** 20),
+    os: osType(),
+    kernel: release(),
+  };
+}
+
+export function gitInfo(cwd: string): BenchReport['git'] {
+  try {
+    const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().length > 0;
+    return { commit, dirty };
+  } catch {
+    return { commit: null, dirty: null };
+  }
+}
+
+export function reached(nats: NatsResults): BenchReport['reached'] {
+  return {
+    sequentialP50: nats.sequential.p50Ms < TARGETS.sequentialP50Ms,
+    inflight64Throughput: nats.inflight64.opsPerSec >= TARGETS.inflight64OpsPerSec,
+    failoverMedian: nats.failover.medianRecoveryMs < TARGETS.failoverMedianMs,
+    peakRss: nats.memory.every((m) => m.peakRssBytes / 2 ** 20 < TARGETS.peakRssMiB),
+  };
+}
+
+const yes = (ok: boolean) => (ok ? 'yes' : 'NO');
+const ms = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : '—');
+const int = (v: number) => (Number.isFinite(v) ? v.toFixed(0) : '—');
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
+
+function row(cells: string[], widths: number[]): string {
+  return cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+}
+
+export function formatTable(r: BenchReport): string {
+  const { nats, inProcess: b } = r;
+  const ok = r.reached;
+  const widths = [34, 6, 7, 7, 7, 6, 31, 4];
+  const head = row(['scenario', 'N', 'ops/s', 'p50 ms', 'p99 ms', 'errors', 'target (peer on this machine)', 'met'], widths);
+  const load = (name: string, l: LoadResult, target: string, met: string) =>
+    row([name, String(l.n), int(l.opsPerSec), ms(l.p50Ms), ms(l.p99Ms), String(l.errors), target, met], widths);
+  const f = nats.failover;
+  const fo = nats.formation;
+  const lines = [
+    `Conclave bench — ${r.date}, node ${r.node}, ${r.machine.cpuModel} ×${r.machine.cpus}, ${r.machine.os} ${r.machine.kernel}${r.quick ? ' (--quick)' : ''}`,
+    `raft: heartbeatMs ${r.settings.raft.heartbeatMs}, electionTimeoutMs ${r.settings.raft.electionTimeoutMs}, snapshotEvery ${r.settings.raft.snapshotEvery}; ${r.settings.durability}; ${r.settings.valueBytes}-byte values; ${r.settings.client}`,
+    `git ${r.git.commit?.slice(0, 12) ?? '?'}${r.git.dirty ? ' (uncommitted changes)' : ''}; ${nats.natsServer}; took ${r.durationSec.toFixed(0)} s; load average before ${r.machine.loadAverageBefore.join(' ')}, after ${r.machine.loadAverageAfter.join(' ')}`,
+    '',
+    head,
+    '-'.repeat(head.length),
+    load('A1 NATS, 1 client, sequential', nats.sequential, `p50 < ${TARGETS.sequentialP50Ms} (etcd 1.1, JS KV 0.45)`, yes(ok.sequentialP50)),
+    load('A2 NATS, 64 in flight', nats.inflight64, `≥ ${TARGETS.inflight64OpsPerSec}/s (etcd 3.7k, JS 10–12k)`, yes(ok.inflight64Throughput)),
+    load('A2 NATS, 256 in flight', nats.inflight256, '(reference)', ''),
+    row(
+      [
+        `A3 failover, median of ${f.runs.length}`,
+        '',
+        '',
+        '',
+        '',
+        '',
+        `< ${TARGETS.failoverMedianMs} ms to first put`,
+        yes(ok.failoverMedian),
+      ],
+      widths,
+    ),
+    `     SIGKILL → first put: median ${int(f.medianRecoveryMs)} ms (runs: ${f.runs.map((x) => int(x.recoveryMs)).join(', ')} ms); failed puts: median ${int(f.medianFailedPuts)} (runs: ${f.runs.map((x) => x.failedPuts).join(', ')}); a put every ${f.intervalMs} ms to the 2 followers, ${f.putTimeoutMs} ms timeout`,
+    row(['A4 formation (3 fresh processes)', '', '', '', '', '', '(none)', ''], widths),
+    `     spawn → first put ${int(fo.spawnToFirstPutMs)} ms = start-up until 2 of 3 print "is running" ${int(fo.spawnToQuorumRunningMs)} ms (all 3: ${int(fo.spawnToAllRunningMs)} ms) + election and first commit ${int(fo.quorumRunningToFirstPutMs)} ms`,
+    row(['A5 peak RSS per controller (VmHWM)', '', '', '', '', '', `< ${TARGETS.peakRssMiB} MiB each`, yes(ok.peakRss)], widths),
+    `     peak ${nats.memory.map((m) => `${m.name} ${mib(m.peakRssBytes)}`).join(', ')} MiB, read after A1+A2; now ${nats.memory.map((m) => `${m.name} ${mib(m.rssBytes)} (anon ${mib(m.rssAnonBytes)}, file ${mib(m.rssFileBytes)})`).join(', ')}; just formed, idle: ${nats.memory.map((m) => mib(m.idleRssBytes)).join(', ')} MiB`,
+    load('B1 in-process bus, sequential', b.sequential, '(reference)', ''),
+    load('B2 in-process bus, 64 in flight', b.inflight64, '(reference)', ''),
+    load('B2 in-process bus, 256 in flight', b.inflight256, '(reference)', ''),
+    '',
+    `peers (TOOLCHAIN.md, this machine, 3 members, 100-byte puts): etcd 3.4 p50 1.1 ms, 3.7k puts/s at 64 in flight; NATS JetStream KV R3 (no fsync per put) p50 0.45 ms, 10–12k puts/s`,
+  ];
+  return lines.join('\n');
+}

@@ -1,0 +1,133 @@
+// `npm run bench [-- --quick]`: Conclave's latency, throughput, failover, formation and memory on
+// this machine, against the peers in TOOLCHAIN.md. Prints a table on stdout, progress on stderr,
+// writes bench/results.json. Exits non-zero with an `error:` line when a scenario cannot run (a
+// failed put under a stable leader counts as a failure); what was measured until then is still
+// written to results.json.
+import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { cleanupAll } from './lib/cleanup.ts';
+import { progress } from './lib/progress.ts';
+
+const USAGE = `usage: npm run bench -- [--quick] [--heartbeat-ms N] [--election-timeout-ms N] [--snapshot-every N] [--failover-runs N] [--out FILE]
+  --quick                 ~30 s version (fewer operations, 3 failover runs)
+  --heartbeat-ms N        raft heartbeat (default 20)
+  --election-timeout-ms N raft election timeout (default 150; the core randomizes it in [T, 2T))
+  --snapshot-every N      raft snapshotEvery (default: the controller's default)
+  --failover-runs N       SIGKILL-the-leader repetitions (default 5, quick 3)
+  --out FILE              where to write the results (default bench/results.json)`;
+
+class UsageError extends Error {}
+
+function positiveInt(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--${name} ${value}: must be a positive whole number`);
+  return n;
+}
+
+function parse() {
+  return parseArgs({
+    args: process.argv.slice(2),
+    options: {
+      quick: { type: 'boolean', default: false },
+      'heartbeat-ms': { type: 'string' },
+      'election-timeout-ms': { type: 'string' },
+      'snapshot-every': { type: 'string' },
+      'failover-runs': { type: 'string' },
+      out: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+}
+
+const load = () => loadavg().map((x) => Math.round(x * 100) / 100);
+
+async function main(): Promise<number> {
+  let args: ReturnType<typeof parse>;
+  let raft: { heartbeatMs: number; electionTimeoutMs: number; snapshotEvery?: number };
+  let failoverRuns: number;
+  try {
+    args = parse();
+    raft = {
+      heartbeatMs: positiveInt('heartbeat-ms', args.values['heartbeat-ms']) ?? 20,
+      electionTimeoutMs: positiveInt('election-timeout-ms', args.values['election-timeout-ms']) ?? 150,
+    };
+    const snapshotEvery = positiveInt('snapshot-every', args.values['snapshot-every']);
+    if (snapshotEvery !== undefined) raft.snapshotEvery = snapshotEvery;
+    failoverRuns = positiveInt('failover-runs', args.values['failover-runs']) ?? (args.values.quick ? 3 : 5);
+  } catch (err) {
+    process.stderr.write(`error: ${(err as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (args.values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const quick = args.values.quick === true;
+  const sizes = { seqN: quick ? 500 : 2000, concN: quick ? 2000 : 10_000, failoverRuns };
+  const out = args.values.out ?? fileURLToPath(new URL('./results.json', import.meta.url));
+  const started = performance.now();
+  const loadBefore = load();
+  const partial: { nats: Record<string, unknown>; inProcess: Record<string, unknown> } = { nats: {}, inProcess: {} };
+  try {
+    // loaded here, so that a runtime that does not load yet ends in one clear `error:` line
+    const { runNatsScenarios } = await import('./lib/natsCluster.ts');
+    const { runInProcessScenarios } = await import('./lib/inProcessCluster.ts');
+    const { formatTable, gitInfo, machineInfo, PEERS, reached, TARGETS } = await import('./lib/report.ts');
+    const { ROOT } = await import('./lib/controllerProcess.ts');
+
+    progress(`raft heartbeatMs ${raft.heartbeatMs}, electionTimeoutMs ${raft.electionTimeoutMs}, snapshotEvery ${raft.snapshotEvery ?? 'default'}; ${quick ? 'quick' : 'full'} run; load average ${loadBefore.join(' ')}`);
+    if ((loadBefore[0] ?? 0) > 1.5) progress('warning: this machine is busy (1-min load average > 1.5): figures will be noisy');
+    const nats = await runNatsScenarios({ raft, ...sizes }, partial.nats);
+    const inProcess = await runInProcessScenarios({ raft, seqN: sizes.seqN, concN: sizes.concN }, partial.inProcess);
+    const report = {
+      machine: { ...machineInfo(), loadAverageBefore: loadBefore, loadAverageAfter: load() },
+      node: process.version,
+      date: new Date().toISOString(),
+      git: gitInfo(ROOT),
+      quick,
+      durationSec: (performance.now() - started) / 1000,
+      settings: {
+        raft: { ...raft, snapshotEvery: raft.snapshotEvery === undefined ? 'default (10000)' : String(raft.snapshotEvery) },
+        valueBytes: 100,
+        durability: 'LMDB fdatasync on every commit (overlappingSync off)',
+        client: 'one client process (the bench), admin requests to the leader',
+      },
+      targets: TARGETS,
+      peers: PEERS,
+      nats,
+      inProcess,
+      reached: reached(nats),
+    };
+    writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
+    process.stdout.write(`${formatTable(report)}\n`);
+    progress(`wrote ${out}`);
+    return 0;
+  } catch (err) {
+    const message = (err as Error).message ?? String(err);
+    const [first, ...rest] = message.split('\n');
+    try {
+      writeFileSync(
+        out,
+        `${JSON.stringify({ failed: message, date: new Date().toISOString(), node: process.version, quick, raft, loadAverageBefore: loadBefore, loadAverageAfter: load(), partial }, null, 2)}\n`,
+      );
+      progress(`wrote the partial results to ${out}`);
+    } catch {
+      // the error line below matters more
+    }
+    if (rest.length > 0) process.stderr.write(`${rest.join('\n')}\n`);
+    if (process.env.BENCH_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
+    process.stderr.write(`error: bench failed: ${first}\n`);
+    return 1;
+  } finally {
+    await cleanupAll();
+  }
+}
+
+process.exitCode = await main();
+// lingering handles (a NATS reconnect timer, an in-process controller that did not stop) must not keep us alive
+setTimeout(() => process.exit(), 1000).unref();
