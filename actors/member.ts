@@ -5,7 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { checkJoin } from '../machines/identity/index.ts';
-import { RaftCore, type Ready } from '../machines/raft/core.ts';
+import { applyChange, type MembershipChange } from '../machines/membership/config.ts';
+import { RaftCore, type RaftStatus, type Ready } from '../machines/raft/core.ts';
 import { raftRoleMachine } from '../machines/raft/roleMachine.ts';
 import type { RaftMessage } from '../machines/raft/messages.ts';
 import type { Entry, Membership, Role, SnapshotMeta } from '../machines/raft/types.ts';
@@ -52,6 +53,15 @@ export interface MemberRuntimeOptions {
   onRefused?(refusal: Refusal): void;
   /** seeded randomness for election timeouts (tests); default Math.random */
   random?: () => number;
+  /**
+   * joining mode: this blank node accepted to join `clusterId`; it takes raft traffic from that
+   * cluster only, and its first installed snapshot is written with the cluster id in one durable write
+   */
+  joining?: { clusterId: string };
+  /** joining mode: the first snapshot (and so the cluster id) is durable */
+  onJoined?(clusterId: string): void;
+  /** leader only: a peer of this cluster that is no longer in the configuration keeps talking (it was removed) */
+  onNonMember?(name: string, nodeId: string): void;
 }
 
 export interface MemberRuntime {
@@ -62,6 +72,12 @@ export interface MemberRuntime {
   read(query: unknown, opts?: { stale?: boolean }): Promise<unknown>;
   /** admin requests that the controller forwards here (propose/read, possibly forwarded by a peer) */
   handleAdmin(type: 'propose' | 'read', body: unknown): Promise<unknown>;
+  /** leader only: propose one single-server configuration change; resolves once it is committed and applied */
+  changeMembership(change: MembershipChange): Promise<void>;
+  /** leader only: hand leadership to `nodeId` (or the most up-to-date voter); resolves with the target */
+  transferLeadership(nodeId?: string): string;
+  /** the core's view: configuration in force, commit index, per-peer progress (leader) */
+  raftStatus(): RaftStatus;
 }
 
 // ---- peer wire: bodies of the envelopes on `<prefix>.node.<name>.peer` ----
@@ -139,6 +155,8 @@ class RaftMember implements MemberRuntime {
   private readonly reads = new Map<string, { resolve(index: number): void; reject(err: Error): void }>();
   private readonly appliedWaiters: Array<{ index: number; resolve(): void }> = [];
   private readonly lastHeard = new Map<string, number>();
+  /** names of peers heard from: a learner that is not yet in its own configuration answers its leader by this */
+  private readonly peerNames = new Map<string, string>();
   /** membership as of the applied index (what a snapshot must record) */
   private appliedMembership!: Membership;
   private snapshotIndex = 0;
@@ -168,8 +186,10 @@ class RaftMember implements MemberRuntime {
   /** identity as a sender, cached: it is read for every message and changes only on (re)join */
   private senderCache(): Sender {
     const id = this.opts.store.identity();
-    if (this.cachedSender === null || this.cachedSender.clusterId !== id.clusterId || this.cachedSender.generation !== id.generation) {
-      this.cachedSender = { name: this.opts.name, nodeId: id.nodeId, clusterId: id.clusterId, generation: id.generation };
+    // a joining node acts under the cluster id it accepted (and only that one) until it is durable
+    const clusterId = id.clusterId ?? this.opts.joining?.clusterId ?? null;
+    if (this.cachedSender === null || this.cachedSender.clusterId !== clusterId || this.cachedSender.generation !== id.generation) {
+      this.cachedSender = { name: this.opts.name, nodeId: id.nodeId, clusterId, generation: id.generation };
     }
     return this.cachedSender;
   }
@@ -305,7 +325,16 @@ class RaftMember implements MemberRuntime {
       this.drop('no-cluster-id', `${envelope.from} sent raft traffic without a cluster id`, envelope.from);
       return;
     }
-    if (envelope.nodeId) this.lastHeard.set(envelope.nodeId, Date.now());
+    if (envelope.nodeId) {
+      this.lastHeard.set(envelope.nodeId, Date.now());
+      if (this.peerNames.get(envelope.nodeId) !== envelope.from && this.peerNames.size < 1024) this.peerNames.set(envelope.nodeId, envelope.from);
+    }
+    if (envelope.nodeId && this.core.currentRole === 'leader' && !this.core.status().membership.members.some((m) => m.nodeId === envelope.nodeId)) {
+      // a member removed while it was away does not get the config that removed it: tell it
+      this.drop('not-a-member', `${envelope.from} (${envelope.nodeId}) is not in the configuration`, envelope.from);
+      this.opts.onNonMember?.(envelope.from, envelope.nodeId);
+      return;
+    }
     const body = decoded.body as Record<string, unknown>;
     switch (envelope.type) {
       case 'ping':
@@ -467,7 +496,10 @@ class RaftMember implements MemberRuntime {
   }
 
   private peerSubject(nodeId: string): string | null {
-    const name = this.core.status().membership.members.find((m) => m.nodeId === nodeId)?.name ?? this.appliedMembership.members.find((m) => m.nodeId === nodeId)?.name;
+    const name =
+      this.core.status().membership.members.find((m) => m.nodeId === nodeId)?.name ??
+      this.appliedMembership.members.find((m) => m.nodeId === nodeId)?.name ??
+      this.peerNames.get(nodeId);
     return name ? `${this.opts.prefix}.node.${name}.peer` : null;
   }
 
@@ -512,11 +544,22 @@ class RaftMember implements MemberRuntime {
     }
     this.receivedSnapshot = null;
     const hs = this.opts.store.hardState();
-    await this.opts.store.installSnapshot(meta, received.pairs, { ...hs, commit: Math.max(hs.commit, meta.index) });
+    const joiningClusterId = this.opts.store.identity().clusterId === null ? (this.opts.joining?.clusterId ?? null) : null;
+    if (joiningClusterId !== null) {
+      // the first state of a joining node: cluster id + state + hard state in one durable write
+      await this.opts.store.initializeCluster({ clusterId: joiningClusterId, meta, pairs: received.pairs, hardState: { ...hs, commit: Math.max(hs.commit, meta.index) } });
+      this.cachedSender = null;
+    } else {
+      await this.opts.store.installSnapshot(meta, received.pairs, { ...hs, commit: Math.max(hs.commit, meta.index) });
+    }
     this.appliedMembership = meta.membership;
     this.snapshotIndex = meta.index;
     this.log.info({ index: meta.index, term: meta.term, keys: received.pairs.length }, 'installed snapshot (no restart)');
     this.notifyApplied(meta.index);
+    if (joiningClusterId !== null) {
+      this.log.info({ clusterId: joiningClusterId, index: meta.index }, `joined cluster ${joiningClusterId}`);
+      this.opts.onJoined?.(joiningClusterId);
+    }
   }
 
   private async apply(committed: Entry[]): Promise<void> {
@@ -611,6 +654,43 @@ class RaftMember implements MemberRuntime {
       const p = batch[i]!;
       this.waiters.set(result.firstIndex + i, { term: result.term, resolve: p.resolve, reject: p.reject });
     }
+  }
+
+  raftStatus(): RaftStatus {
+    return this.core.status();
+  }
+
+  async changeMembership(change: MembershipChange): Promise<void> {
+    if (this.stopped || this.halted) throw new ConclaveError('STOPPING', `${this.opts.name} is ${this.halted ? 'halted after a storage failure' : 'shutting down'}`);
+    if (this.core.currentRole !== 'leader' || !this.role) throw this.notLeaderError();
+    const next = applyChange(this.core.status().membership, change);
+    if (!next.ok) throw new ConclaveError('BAD_REQUEST', `membership change refused: ${next.reason}`);
+    this.role.send({ type: 'PROPOSE', items: [{ type: 'config', data: next.next }] });
+    const result = this.role.getSnapshot().context.lastProposal!;
+    if (!result.ok) {
+      if (result.reason === 'not-leader') throw this.notLeaderError();
+      if (result.reason === 'config-change-pending') {
+        throw new ConclaveError('CONFIG_CHANGE_PENDING', 'another membership change is still being committed (one change at a time); retry shortly');
+      }
+      if (result.reason === 'transferring') throw new ConclaveError('BUSY', 'leadership is being transferred; retry shortly');
+      throw new ConclaveError('BAD_REQUEST', `membership change refused by raft (${result.reason})`);
+    }
+    this.log.info({ change, index: result.firstIndex }, `proposed membership change ${change.type}`);
+    await new Promise<unknown>((resolve, reject) => {
+      this.waiters.set(result.firstIndex, { term: result.term, resolve, reject });
+    });
+  }
+
+  transferLeadership(nodeId?: string): string {
+    if (!this.role) throw this.notLeaderError();
+    this.role.send(nodeId === undefined ? { type: 'TRANSFER' } : { type: 'TRANSFER', to: nodeId });
+    const result = this.role.getSnapshot().context.lastTransfer!;
+    if (!result.ok) {
+      if (result.reason === 'not-leader') throw this.notLeaderError();
+      if (result.reason === 'no-target') throw new ConclaveError('BAD_REQUEST', `${this.opts.name} is the only voter: there is no other voter to hand leadership to`);
+      throw new ConclaveError('BAD_REQUEST', `${this.nameOf(nodeId ?? null) ?? nodeId} is not a voter: leadership can only go to a voter`);
+    }
+    return result.to;
   }
 
   private waitApplied(index: number): Promise<void> {

@@ -1,14 +1,19 @@
 // startController: one controller = store + bus + the bootstrap actor (and, while a member, the
 // consensus runtime). Identity is loaded from the store BEFORE any connection to the bus.
 import { v7 as uuidv7 } from 'uuid';
-import { type Actor, createActor, fromCallback, fromPromise, type InspectionEvent, waitFor } from 'xstate';
+import { type Actor, createActor, fromCallback, fromPromise, type InspectionEvent, toPromise, waitFor } from 'xstate';
 import { validNodeName } from '../machines/identity/index.ts';
+import { type ContactRecordInput, joinMachine, type JoinOutput } from '../machines/join/machine.ts';
+import type { MembershipChange } from '../machines/membership/config.ts';
+import { type MembershipInput, membershipMachine, type MembershipOutput, type OfferReply } from '../machines/membership/machine.ts';
 import {
   type BootstrapCluster,
   type BootstrapDone,
   bootstrapMachine,
   type ContactRecord,
   initRefusal,
+  type BootstrapEvent,
+  type JoinAccepted,
   type Phase,
   phaseOf,
 } from '../machines/bootstrap/machine.ts';
@@ -23,8 +28,9 @@ import { type InitSource, readInitSource } from './state/initSource.ts';
 import { type NodeStore, openStore } from './store/index.ts';
 import { connectNats, createInProcessBus, type Bus, type InProcessBus, type NatsTransportOptions } from './transport/index.ts';
 import { NoRespondersError, RequestTimeoutError } from './transport/types.ts';
-import { decodeReply, encode } from './wire/codec.ts';
-import { createMemberRuntime, type MemberRuntime, type MemberStatus } from '../actors/member.ts';
+import { decodeReply, encode, type Envelope, PROTOCOL_VERSION } from './wire/codec.ts';
+import { createMemberRuntime, type MemberInfo, type MemberRuntime, type MemberRuntimeOptions, type MemberStatus } from '../actors/member.ts';
+import { z } from 'zod';
 
 export type TransportOption = { nats: NatsTransportOptions } | { bus: InProcessBus };
 
@@ -37,8 +43,10 @@ export interface ControllerOptions {
   transport?: TransportOption;
   /** automatic initialization source (seed JSON or snapshot file), used only on a blank store */
   initFrom?: string;
-  /** names to add once bootstrapped (membership issue) */
+  /** names the leader adds as soon as they answer, retried with backoff until they are voters */
   initialMembers?: string[];
+  /** how long a joining node waits for its first state before it is blank again (default 60 s) */
+  joinTimeoutMs?: number;
   raft?: Partial<RaftTiming>;
   logger?: Logger;
   /** observe every XState inspection event of this controller's actors */
@@ -61,6 +69,49 @@ export function defaultInProcessBus(): InProcessBus {
   return processBus;
 }
 
+/** `cluster list`: the leader's view of the configuration */
+export interface ClusterList {
+  clusterId: string | null;
+  leader: string | null;
+  term: number;
+  members: MemberInfo[];
+}
+
+export interface AddResult {
+  name: string;
+  nodeId: string;
+  outcome: 'added' | 'already-member';
+}
+
+const nameSchema = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/);
+const offerBody = z.object({ protocolVersion: z.number().int() });
+const addBody = z.object({ name: nameSchema, timeoutMs: z.number().int().positive().optional(), forwarded: z.boolean().optional() });
+const removeBody = z.object({ name: nameSchema, timeoutMs: z.number().int().positive().optional(), forwarded: z.boolean().optional() });
+const transferBody = z.object({ name: nameSchema.optional(), timeoutMs: z.number().int().positive().optional(), forwarded: z.boolean().optional() });
+const listBody = z.object({ forwarded: z.boolean().optional() });
+
+function parseBody<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
+  const parsed = schema.safeParse(body ?? {});
+  if (!parsed.success) throw new ConclaveError('BAD_REQUEST', `${what}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'} ${i.message}`).join('; ')}`);
+  return parsed.data;
+}
+
+/** Membership timing: CLI timeouts are longer than these waits (see runtime/cli/cluster.ts). */
+const MEMBERSHIP_TIMING = {
+  offerTimeoutMs: 2000,
+  catchUpLag: 16,
+  catchUpTimeoutMs: 10_000,
+  backoffBaseMs: 250,
+  backoffMaxMs: 5000,
+  /** an add or remove requested by an operator gives up after this long unless the request says less */
+  defaultDeadlineMs: 25_000,
+  /** how long a request waits for a leader to appear before it says there is none */
+  leaderWaitMs: 3000,
+  /** initialMembers: retry delay per name grows to this, progress is logged this often */
+  initialRetryMaxMs: 10_000,
+  initialLogEveryMs: 10_000,
+} as const;
+
 const NO_MEMBER_STATUS: MemberStatus = {
   role: 'none',
   term: 0,
@@ -74,7 +125,17 @@ export class Controller {
   readonly name: string;
   readonly prefix: string;
   readonly actor: Actor<typeof bootstrapMachine>;
+  private readonly opts: ControllerOptions;
   private member: MemberRuntime | null = null;
+  /** the runtime started in joining mode, handed to the member phase once the first state is durable */
+  private joiningRuntime: MemberRuntime | null = null;
+  /** join offers are decided one at a time, and so are membership changes (one change at a time) */
+  private offerQueue: Promise<unknown> = Promise.resolve();
+  private changeQueue: Promise<unknown> = Promise.resolve();
+  private initialMembersRunning = false;
+  private readonly removedNotices = new Map<string, number>();
+  /** node ids whose removal this node committed as leader (told again if they keep talking) */
+  private readonly removedByThisLeader = new Set<string>();
   private stopping: Promise<void> | null = null;
   private readonly admin: AdminServer;
   private readonly inspectionListeners = new Set<(event: InspectionEvent) => void>();
@@ -93,6 +154,7 @@ export class Controller {
     baseLogger: Logger,
     private initSource: InitSource | null = null,
   ) {
+    this.opts = opts;
     this.name = opts.name;
     this.prefix = opts.prefix ?? 'conclave';
     const identity = store.identity();
@@ -107,28 +169,42 @@ export class Controller {
       actors: {
         bootstrapCluster: fromPromise<BootstrapDone, BootstrapCluster>(({ input }) => this.bootstrapCluster(input)),
         recordContact: fromPromise<void, ContactRecord>(({ input }) => this.store.updateIdentity({ contactedBy: input })),
-        memberRuntime: fromCallback(({ sendBack }) => {
-          const runtime = createMemberRuntime({
-            name: this.name,
-            prefix: this.prefix,
-            store: this.store,
-            bus: this.bus,
-            logger: this.logFor('member'),
-            timing: { ...DEFAULT_RAFT, ...opts.raft },
-            inspect: this.inspectionSink,
-            onFatal: (error) => sendBack({ type: 'FAIL', error: { code: codeOf(error) ?? 'FATAL', message: (error as Error).message } }),
-            onRemoved: () => sendBack({ type: 'REMOVED' }),
-            onRefused: (refusal) => {
-              this.logFor('member').warn({ refusal }, refusal.message);
-              for (const listener of this.refusalListeners) listener(refusal);
+        joinCluster: fromCallback<BootstrapEvent, JoinAccepted>(({ input }) => {
+          let handedOver = false;
+          const runtime = this.createRuntime({
+            joining: { clusterId: input.clusterId },
+            onJoined: (clusterId) => {
+              handedOver = true;
+              this.actor.send({ type: 'JOINED', clusterId });
             },
           });
           this.member = runtime;
+          this.joiningRuntime = runtime;
+          this.logFor('join').info({ joining: input.clusterId, leader: input.leader }, `joining cluster ${input.clusterId} (offered by ${input.leader}); waiting for its state`);
           runtime.start().catch((error: unknown) => {
-            sendBack({ type: 'FAIL', error: { code: codeOf(error) ?? 'FATAL', message: (error as Error).message } });
+            this.actor.send({ type: 'JOIN_FAILED', error: { code: codeOf(error) ?? 'FATAL', message: (error as Error).message } });
           });
           return () => {
-            this.member = null;
+            if (handedOver) return;
+            this.joiningRuntime = null;
+            if (this.member === runtime) this.member = null;
+            runtime.stop().catch((error: unknown) => this.log.error({ err: error }, 'joining runtime did not stop cleanly'));
+          };
+        }),
+        memberRuntime: fromCallback(() => {
+          // a node that just joined keeps the runtime that received its first state
+          const runtime = this.joiningRuntime ?? this.createRuntime({});
+          const adopted = runtime === this.joiningRuntime;
+          this.joiningRuntime = null;
+          this.member = runtime;
+          if (!adopted) {
+            runtime.start().catch((error: unknown) => {
+              this.actor.send({ type: 'FAIL', error: { code: codeOf(error) ?? 'FATAL', message: (error as Error).message } });
+            });
+          }
+          void this.runInitialMembers();
+          return () => {
+            if (this.member === runtime) this.member = null;
             runtime.stop().catch((error: unknown) => this.log.error({ err: error }, 'member runtime did not stop cleanly'));
           };
         }),
@@ -143,6 +219,7 @@ export class Controller {
         removed: identity.removed === true,
         contactedBy: identity.contactedBy ?? null,
         initFrom: opts.initFrom ?? null,
+        joinTimeoutMs: opts.joinTimeoutMs,
       },
       inspect: this.inspectionSink,
     });
@@ -176,6 +253,61 @@ export class Controller {
   /** a child logger with the identity fields every line carries */
   logFor(component: string): Logger {
     return this.log.child({ component });
+  }
+
+  /** one refusal, reported at this end: logged, and given to every refusal listener (inspector timeline) */
+  private reportRefusal(component: string, refusal: Refusal): void {
+    this.logFor(component).warn({ refusal }, refusal.message);
+    for (const listener of this.refusalListeners) listener(refusal);
+  }
+
+  private createRuntime(extra: Pick<MemberRuntimeOptions, 'joining' | 'onJoined'>): MemberRuntime {
+    // callbacks go to the bootstrap actor itself: a joining runtime outlives the state that started it
+    return createMemberRuntime({
+      name: this.name,
+      prefix: this.prefix,
+      store: this.store,
+      bus: this.bus,
+      logger: this.logFor('member'),
+      timing: { ...DEFAULT_RAFT, ...this.opts.raft },
+      inspect: this.inspectionSink,
+      onFatal: (error) => this.actor.send({ type: 'FAIL', error: { code: codeOf(error) ?? 'FATAL', message: (error as Error).message } }),
+      onRemoved: () => void this.markRemoved('the committed configuration no longer lists it'),
+      onRefused: (refusal) => this.reportRefusal('member', refusal),
+      onNonMember: (name, nodeId) => {
+        // only nodes this leader removed itself: a learner whose config a new leader never had must not be told "removed"
+        if (this.removedByThisLeader.has(nodeId)) this.noticeRemoved(name);
+      },
+      ...extra,
+    });
+  }
+
+  /** persist `removed` durably, then leave the member phase for good */
+  private async markRemoved(why: string): Promise<void> {
+    if (this.phase !== 'member' || this.stopping) return;
+    try {
+      await this.store.updateIdentity({ removed: true });
+    } catch (err) {
+      this.log.error({ err }, 'could not record the removal durably; stopping the member runtime anyway');
+    }
+    this.logFor('membership').warn({ why }, `${this.name} was removed from cluster ${this.store.identity().clusterId}: ${why}; it will not rejoin by itself`);
+    this.actor.send({ type: 'REMOVED' });
+  }
+
+  /** tell a removed node so (rate-limited per name): it may have missed the config that removed it */
+  private noticeRemoved(name: string): void {
+    const now = Date.now();
+    if (now - (this.removedNotices.get(name) ?? 0) < 2000) return;
+    this.removedNotices.set(name, now);
+    void this.sendRemovedNotice(name);
+  }
+
+  private async sendRemovedNotice(name: string): Promise<void> {
+    try {
+      await this.bus.request(`${this.prefix}.node.${name}.admin`, encode(this.sender(), 'member.removed', {}), { timeoutMs: 1000 });
+    } catch {
+      // best effort: the node may be down; it is told again when it next talks to the leader
+    }
   }
 
   private currentPhase(): Phase | 'starting' {
@@ -257,6 +389,8 @@ export class Controller {
       await this.admin.stop();
       this.actor.stop();
       await this.member?.stop();
+      if (this.joiningRuntime && this.joiningRuntime !== this.member) await this.joiningRuntime.stop();
+      this.joiningRuntime = null;
       this.publisher?.stop();
       this.member = null;
       await this.bus.close();
@@ -304,8 +438,358 @@ export class Controller {
       init: async () => ({ clusterId: await this.init() }),
       propose: async (body) => this.memberRuntime().handleAdmin('propose', body),
       read: async (body) => this.memberRuntime().handleAdmin('read', body),
+      'join.offer': (body, envelope) => this.serializeOffer(() => this.onJoinOffer(body, envelope)),
+      'member.removed': async (_body, envelope) => this.onRemovedNotice(envelope),
+      'cluster.add': async (body) => {
+        const req = parseBody(addBody, body, 'cluster add');
+        return this.onLeader('cluster.add', req, req.forwarded === true, req.timeoutMs, () => this.add(req.name, { timeoutMs: req.timeoutMs }));
+      },
+      'cluster.remove': async (body) => {
+        const req = parseBody(removeBody, body, 'cluster remove');
+        return this.onLeader('cluster.remove', req, req.forwarded === true, req.timeoutMs, () => this.remove(req.name, { timeoutMs: req.timeoutMs }));
+      },
+      'cluster.list': async (body) => {
+        const req = parseBody(listBody, body, 'cluster list');
+        return this.onLeader('cluster.list', req, req.forwarded === true, undefined, async () => this.list());
+      },
+      'cluster.transfer': async (body) => {
+        const req = parseBody(transferBody, body, 'cluster transfer-leadership');
+        return this.onLeader('cluster.transfer', req, req.forwarded === true, req.timeoutMs, () => this.transferLeadership(req.name));
+      },
     };
   }
+
+  // ---- membership: the library API (`.cluster`) and the admin handlers run here, on the leader ----
+
+  /** `controller.cluster.add/remove/list/transferLeadership`: run on this node, which must lead */
+  readonly cluster = {
+    add: (name: string, opts: { timeoutMs?: number } = {}) => this.add(name, opts),
+    remove: (name: string, opts: { timeoutMs?: number } = {}) => this.remove(name, opts),
+    list: () => this.list(),
+    transferLeadership: (name?: string) => this.transferLeadership(name),
+  };
+
+  /** run `local` when this node leads; otherwise forward the request once to the leader's admin subject */
+  private async onLeader(type: string, body: object, forwarded: boolean, timeoutMs: number | undefined, local: () => Promise<unknown>): Promise<unknown> {
+    const member = this.memberRuntime();
+    if (member.status().role === 'leader') return local();
+    if (forwarded) throw new ConclaveError('NOT_LEADER', `${this.name} is not the leader any more; retry`);
+    const leader = await this.awaitLeader();
+    if (leader === this.name) return local();
+    let reply: Awaited<ReturnType<Bus['request']>>;
+    const wait = (timeoutMs ?? 5000) + 1000;
+    try {
+      reply = await this.bus.request(`${this.prefix}.node.${leader}.admin`, encode(this.sender(), type, { ...body, forwarded: true }), { timeoutMs: wait });
+    } catch (err) {
+      if (err instanceof NoRespondersError || err instanceof RequestTimeoutError) {
+        throw new ConclaveError('UNREACHABLE', `${this.name} forwarded ${type} to the leader ${leader}, which did not answer within ${wait} ms; retry shortly`);
+      }
+      throw err;
+    }
+    const decoded = decodeReply(reply.data);
+    if (!decoded.ok) throw new ConclaveError(decoded.error.code, decoded.error.message, decoded.error.details);
+    return decoded.body;
+  }
+
+  /** the leader's name, waiting briefly for an election; a clear NO_LEADER error otherwise */
+  private async awaitLeader(): Promise<string> {
+    const deadline = Date.now() + MEMBERSHIP_TIMING.leaderWaitMs;
+    for (;;) {
+      const status = this.memberRuntime().status();
+      if (status.leader) return status.leader;
+      if (Date.now() > deadline) {
+        const voters = status.members.filter((m) => m.voter);
+        const reachable = voters.filter((m) => m.reachable).length;
+        throw new ConclaveError(
+          'NO_LEADER',
+          `cluster has no leader: ${this.name} has heard from no leader in term ${status.term} (${reachable} of ${voters.length} voters reachable from here; a majority is needed). Start the missing members, or retry if an election is under way`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  private requireLeader(): MemberRuntime {
+    const member = this.memberRuntime();
+    if (member.status().role !== 'leader') {
+      const leader = member.status().leader;
+      throw new ConclaveError('NOT_LEADER', `${this.name} is not the leader${leader ? ` (the leader is ${leader})` : ''}; send the request to the leader or through \`--via\` any member`, { leader });
+    }
+    return member;
+  }
+
+  async list(): Promise<ClusterList> {
+    const s = this.status();
+    return { clusterId: s.clusterId, leader: s.leader, term: s.term, members: s.members };
+  }
+
+  async add(name: string, opts: { timeoutMs?: number } = {}): Promise<AddResult> {
+    if (!validNodeName(name)) throw new ConclaveError('BAD_REQUEST', `cannot add ${JSON.stringify(name)}: a node name must match ^[a-z0-9][a-z0-9_-]{0,62}$`);
+    if (name === this.name) {
+      this.requireLeader();
+      return { name, nodeId: this.store.identity().nodeId, outcome: 'already-member' };
+    }
+    const output = await this.runChange({ op: 'add', target: name, maxAttempts: 3, deadlineMs: deadlineFor(opts.timeoutMs) });
+    return { name, nodeId: output.node!.nodeId, outcome: output.outcome === 'already-member' ? 'already-member' : 'added' };
+  }
+
+  async remove(name: string, opts: { timeoutMs?: number } = {}): Promise<{ name: string; nodeId: string; outcome: 'removed' }> {
+    if (!validNodeName(name)) throw new ConclaveError('BAD_REQUEST', `cannot remove ${JSON.stringify(name)}: a node name must match ^[a-z0-9][a-z0-9_-]{0,62}$`);
+    const output = await this.runChange({ op: 'remove', target: name, maxAttempts: 3, deadlineMs: deadlineFor(opts.timeoutMs) });
+    return { name, nodeId: output.node!.nodeId, outcome: 'removed' };
+  }
+
+  async transferLeadership(name?: string): Promise<{ leader: string; transferred: boolean }> {
+    const member = this.requireLeader();
+    const membership = member.raftStatus().membership;
+    const clusterId = this.store.identity().clusterId;
+    let nodeId: string | undefined;
+    if (name !== undefined) {
+      const target = membership.members.find((m) => m.name === name);
+      if (!target) throw new ConclaveError('NOT_FOUND', `cannot transfer leadership to ${name}: it is not a member of cluster ${clusterId}; \`conclave cluster list\` shows the voters`);
+      if (!target.voter) throw new ConclaveError('NOT_A_VOTER', `cannot transfer leadership to ${name}: it is a learner, not a voter; wait until it is promoted (\`conclave cluster list\`) or pick a voter`);
+      if (target.nodeId === this.store.identity().nodeId) return { leader: this.name, transferred: false };
+      nodeId = target.nodeId;
+    }
+    const to = member.transferLeadership(nodeId);
+    const toName = membership.members.find((m) => m.nodeId === to)?.name ?? to;
+    const timing = { ...DEFAULT_RAFT, ...this.opts.raft };
+    const deadline = Date.now() + 2 * timing.electionTimeoutMs + 1000;
+    while (Date.now() < deadline) {
+      const s = member.raftStatus();
+      if (s.role !== 'leader' && s.leader === to) {
+        this.logFor('membership').info({ to: toName }, `handed leadership to ${toName}`);
+        return { leader: toName, transferred: true };
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new ConclaveError('TRANSFER_INCOMPLETE', `leadership transfer to ${toName} did not complete within ${2 * timing.electionTimeoutMs + 1000} ms (is it reachable and caught up?); ${this.name} stays leader — retry`);
+  }
+
+  /** one membership change at a time: queue behind the previous one, then run the membership machine */
+  private runChange(spec: Pick<MembershipInput, 'op' | 'target' | 'maxAttempts' | 'deadlineMs'>): Promise<MembershipOutput> {
+    const run = this.changeQueue.then(() => this.runMembershipActor(spec));
+    this.changeQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async runMembershipActor(spec: Pick<MembershipInput, 'op' | 'target' | 'maxAttempts' | 'deadlineMs'>): Promise<MembershipOutput> {
+    const member = this.requireLeader();
+    const identity = this.store.identity();
+    const leader = { name: this.name, nodeId: identity.nodeId, clusterId: identity.clusterId! };
+    const log = this.logFor('membership');
+    const machine = membershipMachine.provide({
+      actors: {
+        offerJoin: fromPromise<OfferReply, { target: string }>(({ input }) => this.offerJoin(input.target)),
+        readMembership: fromPromise(async () => this.requireLeader().raftStatus().membership),
+        proposeChange: fromPromise<void, MembershipChange>(({ input }) => this.requireLeader().changeMembership(input)),
+        watchProgress: fromCallback<{ type: 'PROGRESS'; matchIndex: number; commitIndex: number }, { nodeId: string }>(({ sendBack, input }) => {
+          const poll = () => {
+            const s = member.raftStatus();
+            sendBack({ type: 'PROGRESS', matchIndex: s.progress[input.nodeId]?.matchIndex ?? 0, commitIndex: s.commit });
+          };
+          const timer = setInterval(poll, 50);
+          poll();
+          return () => clearInterval(timer);
+        }),
+        notifyRemoved: fromPromise<void, { name: string }>(({ input }) => this.sendRemovedNotice(input.name)),
+      },
+    });
+    const actor = createActor(machine, {
+      id: `membership:${spec.op}:${spec.target}`,
+      input: {
+        ...spec,
+        leader,
+        catchUpLag: MEMBERSHIP_TIMING.catchUpLag,
+        catchUpTimeoutMs: MEMBERSHIP_TIMING.catchUpTimeoutMs,
+        backoffBaseMs: MEMBERSHIP_TIMING.backoffBaseMs,
+        backoffMaxMs: MEMBERSHIP_TIMING.backoffMaxMs,
+      },
+      inspect: this.inspectionSink,
+    });
+    let lastState = '';
+    actor.subscribe((snap) => {
+      const state = JSON.stringify(snap.value);
+      if (state === lastState) return;
+      lastState = state;
+      log.info({ op: spec.op, target: spec.target, state: snap.value, attempt: snap.context.attempt }, `${spec.op} ${spec.target}: ${typeof snap.value === 'string' ? snap.value : Object.values(snap.value).join('.')}`);
+    });
+    actor.start();
+    const output = (await toPromise(actor)) as MembershipOutput;
+    const final = actor.getSnapshot().value;
+    if (final === 'done') {
+      if (output.outcome === 'removed' && output.node) this.removedByThisLeader.add(output.node.nodeId);
+      log.info({ op: spec.op, target: spec.target, outcome: output.outcome, nodeId: output.node?.nodeId }, `${spec.op} ${spec.target}: ${output.outcome}`);
+      return output;
+    }
+    const error = output.error ?? { code: 'FATAL', message: `${spec.op} ${spec.target} failed` };
+    if (final === 'refused') {
+      this.reportRefusal('membership', {
+        reason: 'join-offer',
+        from: spec.target,
+        localClusterId: leader.clusterId,
+        remoteClusterId: error.remoteClusterId ?? output.node?.clusterId ?? null,
+        message: error.message,
+      });
+      throw new ConclaveError(error.code === 'REMOVED' ? 'REMOVED' : 'JOIN_REFUSED', error.message);
+    }
+    log.warn({ op: spec.op, target: spec.target, error }, `${spec.op} ${spec.target} failed: ${error.message}`);
+    throw new ConclaveError(error.code, error.message);
+  }
+
+  /** the leader's half of the handshake: offer membership to `target` on its admin subject */
+  private async offerJoin(target: string): Promise<OfferReply> {
+    const subject = `${this.prefix}.node.${target}.admin`;
+    let data: Uint8Array;
+    try {
+      const reply = await this.bus.request(subject, encode(this.sender(), 'join.offer', { protocolVersion: PROTOCOL_VERSION }), { timeoutMs: MEMBERSHIP_TIMING.offerTimeoutMs });
+      data = reply.data;
+    } catch (err) {
+      if (err instanceof NoRespondersError) throw new ConclaveError('NO_RESPONDERS', `${target} is not answering on ${subject}; is \`conclave run --name ${target}\` running on the same NATS and prefix?`);
+      if (err instanceof RequestTimeoutError) throw new ConclaveError('TIMEOUT', `${target} did not answer the join offer within ${MEMBERSHIP_TIMING.offerTimeoutMs} ms`);
+      throw err;
+    }
+    const decoded = decodeReply(data);
+    const partySchema = z.object({ name: z.string(), nodeId: z.string(), clusterId: z.string().nullable() });
+    if (decoded.ok) {
+      const party = partySchema.safeParse(decoded.body);
+      if (!party.success) throw new ConclaveError('BAD_REPLY', `${target} answered the join offer with a malformed reply`);
+      return { accepted: true, party: party.data };
+    }
+    const details = partySchema.safeParse(decoded.error.details);
+    if (decoded.error.code === 'JOIN_REFUSED' || decoded.error.code === 'REMOVED' || details.success) {
+      return { accepted: false, party: details.success ? details.data : null, code: decoded.error.code, message: decoded.error.message };
+    }
+    throw new ConclaveError(decoded.error.code, decoded.error.message);
+  }
+
+  private serializeOffer<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.offerQueue.then(work);
+    this.offerQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** the node's half of the handshake: the join machine decides; refusals are reported here too */
+  private async onJoinOffer(body: unknown, envelope: Envelope): Promise<{ name: string; nodeId: string; clusterId: string | null }> {
+    const offer = parseBody(offerBody, body, 'join offer');
+    const identity = this.store.identity();
+    const phase = this.phase;
+    const party = (clusterId: string | null) => ({ name: this.name, nodeId: identity.nodeId, clusterId });
+    if (phase === 'bootstrapping' || phase === 'failed') {
+      throw new ConclaveError('BUSY', `${this.name} is ${phase} and cannot answer a join offer now; retry shortly`);
+    }
+    const joiningClusterId = phase === 'joining' ? (this.actor.getSnapshot().context.contactedBy?.clusterId ?? null) : null;
+    const machine = joinMachine.provide({
+      actors: {
+        recordContact: fromPromise<void, ContactRecordInput>(async ({ input }) => {
+          if (this.phase !== 'uninitialized') return;
+          this.actor.send({ type: 'CONTACTED', contact: { ...input, at: new Date().toISOString() } });
+          const s = await waitFor(this.actor, (x) => x.value !== 'contacted', { timeout: 10_000 });
+          if (s.value === 'failed') throw new Error(s.context.error?.message ?? 'recording the contact failed');
+        }),
+        enterJoining: fromPromise<void, { clusterId: string; leader: string }>(async ({ input }) => {
+          if (this.phase === 'uninitialized') this.actor.send({ type: 'JOIN_ACCEPTED', join: input });
+          if (this.phase !== 'joining' && this.phase !== 'member') throw new Error(`${this.name} could not enter the joining phase (it is ${this.phase})`);
+        }),
+      },
+    });
+    const actor = createActor(machine, {
+      id: `join:${envelope.from}`,
+      input: {
+        name: this.name,
+        nodeId: identity.nodeId,
+        clusterId: identity.clusterId,
+        joiningClusterId,
+        removed: identity.removed === true,
+        offer: { name: envelope.from, nodeId: envelope.nodeId, clusterId: envelope.clusterId, protocolVersion: offer.protocolVersion },
+      },
+      inspect: this.inspectionSink,
+    });
+    actor.start();
+    const output = (await toPromise(actor)) as JoinOutput;
+    if (output.accepted) {
+      this.logFor('join').info({ by: envelope.from, clusterId: envelope.clusterId }, `accepted join offer from ${envelope.from} (cluster ${envelope.clusterId})`);
+      return party(output.clusterId);
+    }
+    const error = output.error ?? { code: 'JOIN_REFUSED', message: 'join refused' };
+    if (error.code === 'JOIN_REFUSED' || error.code === 'REMOVED') {
+      this.reportRefusal('join', { reason: 'join-offer', from: envelope.from, localClusterId: output.clusterId, remoteClusterId: envelope.clusterId, message: error.message });
+    } else {
+      this.logFor('join').warn({ by: envelope.from, error }, error.message);
+    }
+    throw new ConclaveError(error.code, error.message, party(output.clusterId));
+  }
+
+  /** the leader says this node was removed; believed only from a member of this node's own cluster */
+  private async onRemovedNotice(envelope: Envelope): Promise<{ removed: boolean }> {
+    const clusterId = this.store.identity().clusterId;
+    if (this.phase === 'removed') return { removed: true };
+    if (clusterId === null || envelope.clusterId !== clusterId || this.phase !== 'member') return { removed: false };
+    const status = this.member?.raftStatus();
+    if (!status) return { removed: false };
+    // believed only from a member of our own configuration ...
+    if (!status.membership.members.some((m) => m.nodeId === envelope.nodeId)) return { removed: false };
+    // ... that does not contradict another leader still keeping us (a stale notice)
+    if (status.leader !== null && status.leader !== envelope.nodeId) return { removed: false };
+    await this.markRemoved(`told so by ${envelope.from}`);
+    return { removed: true };
+  }
+
+  /**
+   * initialMembers: while this node leads, add every listed name as soon as it answers, retrying
+   * with backoff for as long as it takes; progress is logged every ~10 s (names still missing).
+   */
+  private async runInitialMembers(): Promise<void> {
+    const wanted = (this.opts.initialMembers ?? []).filter((n) => n !== this.name);
+    if (wanted.length === 0 || this.initialMembersRunning) return;
+    this.initialMembersRunning = true;
+    const log = this.logFor('initialMembers');
+    const retryAt = new Map<string, number>();
+    const delay = new Map<string, number>();
+    const lastError = new Map<string, string>();
+    let lastLog = Date.now();
+    try {
+      while (!this.stopping && this.phase === 'member') {
+        const member = this.member;
+        const s = member?.status();
+        if (member && s?.role === 'leader') {
+          const voters = new Set(member.raftStatus().membership.members.filter((m) => m.voter).map((m) => m.name));
+          const missing = wanted.filter((n) => !voters.has(n));
+          if (missing.length === 0) {
+            log.info({ initialMembers: wanted }, `all initial members are voters: ${wanted.join(', ')}`);
+            return;
+          }
+          if (Date.now() - lastLog >= MEMBERSHIP_TIMING.initialLogEveryMs) {
+            lastLog = Date.now();
+            log.info({ missing, lastErrors: Object.fromEntries(missing.map((n) => [n, lastError.get(n) ?? null])) }, `waiting for initial members: ${missing.join(', ')}`);
+          }
+          const next = missing.find((n) => (retryAt.get(n) ?? 0) <= Date.now());
+          if (next) {
+            try {
+              await this.runChange({ op: 'add', target: next, maxAttempts: 1, deadlineMs: 60_000 });
+              log.info({ name: next }, `initial member ${next} is a voter`);
+              delay.delete(next);
+            } catch (err) {
+              const d = Math.min(MEMBERSHIP_TIMING.initialRetryMaxMs, (delay.get(next) ?? 250) * 2);
+              delay.set(next, d);
+              retryAt.set(next, Date.now() + d);
+              lastError.set(next, (err as Error).message);
+              log.debug({ name: next, err: (err as Error).message, retryInMs: d }, `initial member ${next} not added yet`);
+            }
+            continue;
+          }
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    } finally {
+      this.initialMembersRunning = false;
+    }
+  }
+}
+
+function deadlineFor(timeoutMs: number | undefined): number {
+  // answer before the caller gives up: its timeout includes the forwarding hop
+  return timeoutMs === undefined ? MEMBERSHIP_TIMING.defaultDeadlineMs : Math.max(1000, timeoutMs - 1500);
 }
 
 /** Ask whoever answers `<prefix>.node.<name>.admin` who they are; null when nobody does. */
@@ -327,7 +811,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   }
   const baseLogger = opts.logger ?? silentLogger();
   // 1. identity first, before any connection
-  const store = await openStore({ dataDir: opts.dataDir, name: opts.name, logger: baseLogger, mapSizeBytes: opts.mapSizeBytes });
+  const store = await openStore({ dataDir: opts.dataDir, name: opts.name, logger: baseLogger.child({ node: opts.name }), mapSizeBytes: opts.mapSizeBytes });
   let initSource: InitSource | null = null;
   try {
     const id = store.identity();
@@ -364,7 +848,22 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     await store.close();
     throw err;
   }
-  const controller = new Controller(opts, store, bus, baseLogger, initSource);
+  // Never fork: a blank node configured with initFrom AND initialMembers does not initialize when
+  // one of those members already answers as a member of a cluster; it waits to be added instead.
+  let effective = opts;
+  if (initSource && (opts.initialMembers ?? []).length > 0) {
+    const sender = { name: opts.name, nodeId: identity.nodeId, clusterId: identity.clusterId };
+    const member = await firstClusterMember(bus, prefix, opts.initialMembers!.filter((n) => n !== opts.name), sender);
+    if (member) {
+      baseLogger.warn(
+        { node: opts.name, nodeId: identity.nodeId, initFrom: opts.initFrom, member: member.name, clusterId: member.clusterId },
+        `initFrom not used: initial member ${member.name} already belongs to cluster ${member.clusterId}; ${opts.name} waits to be added to it instead of forking a second cluster`,
+      );
+      initSource = null;
+      effective = { ...opts, initFrom: undefined };
+    }
+  }
+  const controller = new Controller(effective, store, bus, baseLogger, initSource);
   try {
     await controller.start();
   } catch (err) {
@@ -372,6 +871,23 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     throw err;
   }
   return controller;
+}
+
+/** the first of `names` that answers `status` as a member of a cluster, or null */
+async function firstClusterMember(bus: Bus, prefix: string, names: string[], sender: { name: string; nodeId: string; clusterId: string | null }): Promise<{ name: string; clusterId: string } | null> {
+  const answers = await Promise.all(
+    names.map(async (name) => {
+      try {
+        const reply = await bus.request(`${prefix}.node.${name}.admin`, encode(sender, 'status', {}), { timeoutMs: 1000 });
+        const decoded = decodeReply(reply.data);
+        const clusterId = decoded.ok ? (decoded.body as { clusterId?: unknown }).clusterId : null;
+        return typeof clusterId === 'string' ? { name, clusterId } : null;
+      } catch {
+        return null;
+      }
+    }),
+  );
+  return answers.find((a) => a !== null) ?? null;
 }
 
 async function connect(opts: ControllerOptions, logger: Logger): Promise<Bus> {

@@ -5,11 +5,14 @@
 //            ├─ member             (the store has a cluster id: resume)
 //            ├─ bootstrapping      (blank + initFrom configured: automatic initialization)
 //            └─ uninitialized ─ INIT ─> bootstrapping ─> member   (explicit initialization)
-//                             └ JOIN_ACCEPTED ─> joining ─> member (added by a cluster)
+//                             └ JOIN_ACCEPTED ─> joining ─ JOINED ─> member (added by a cluster)
+//                                                       └ timeout / JOIN_FAILED ─> uninitialized
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
 
 export type Phase = 'uninitialized' | 'bootstrapping' | 'joining' | 'member' | 'removed' | 'failed';
 export const PHASES: readonly Phase[] = ['uninitialized', 'bootstrapping', 'joining', 'member', 'removed', 'failed'];
+
+export const DEFAULT_JOIN_TIMEOUT_MS = 60_000;
 
 export interface ContactRecord {
   clusterId: string;
@@ -25,6 +28,8 @@ export interface BootstrapInput {
   contactedBy: ContactRecord | null;
   /** configured automatic-initialization source, if any */
   initFrom: string | null;
+  /** how long a joining node waits for the first state from the cluster before it is blank again (default 60 s) */
+  joinTimeoutMs?: number;
 }
 
 export interface BootstrapContext extends BootstrapInput {
@@ -53,6 +58,9 @@ export type BootstrapEvent =
   | { type: 'CONTACTED'; contact: ContactRecord }
   /** the join handshake succeeded: the node adopts the cluster id together with the state it receives */
   | { type: 'JOIN_ACCEPTED'; join: JoinAccepted }
+  /** the first state from the cluster is installed, durably together with the cluster id */
+  | { type: 'JOINED'; clusterId: string }
+  | { type: 'JOIN_FAILED'; error: { code: string; message: string } }
   | { type: 'REMOVED' }
   | { type: 'FAIL'; error: { code: string; message: string } };
 
@@ -95,10 +103,11 @@ export const bootstrapMachine = setup({
     bootstrapCluster: fromPromise<BootstrapDone, BootstrapCluster>(async () => {
       throw new Error('bootstrapCluster is supplied by the controller');
     }),
-    /** persist the adopted cluster id together with the state received from the cluster */
-    joinCluster: fromPromise<BootstrapDone, JoinAccepted>(async () => {
-      throw new Error('joinCluster is supplied by the controller');
-    }),
+    /**
+     * run raft in joining mode (traffic from the joined cluster id only) until the first snapshot is
+     * installed with the cluster id in one durable write; reports JOINED or JOIN_FAILED
+     */
+    joinCluster: fromCallback<BootstrapEvent, JoinAccepted>(() => () => {}),
     /** durable record that a cluster contacted this blank node */
     recordContact: fromPromise<void, ContactRecord>(async () => {}),
     /** consensus and replicated state while the node is a member */
@@ -121,6 +130,15 @@ export const bootstrapMachine = setup({
     rememberContact: assign({ contactedBy: (_, params: { contact: ContactRecord }) => params.contact }),
     recordError: assign({ error: (_, params: { error: unknown }) => errorOf(params.error) }),
     markRemoved: assign({ removed: true }),
+    recordJoinTimeout: assign({
+      error: ({ context }) => ({
+        code: 'TIMEOUT',
+        message: `${context.name} accepted to join cluster ${context.contactedBy?.clusterId ?? '?'} but received no state within ${context.joinTimeoutMs ?? DEFAULT_JOIN_TIMEOUT_MS} ms; it waits to be added again`,
+      }),
+    }),
+  },
+  delays: {
+    joinTimeout: ({ context }) => context.joinTimeoutMs ?? DEFAULT_JOIN_TIMEOUT_MS,
   },
 }).createMachine({
   id: 'bootstrap',
@@ -172,15 +190,12 @@ export const bootstrapMachine = setup({
       },
     },
     joining: {
-      invoke: {
-        src: 'joinCluster',
-        input: ({ event }) => (event as { join: JoinAccepted }).join,
-        onDone: {
-          target: 'member',
-          actions: { type: 'adoptClusterId', params: ({ event }) => ({ clusterId: event.output.clusterId }) },
-        },
-        onError: { target: 'uninitialized', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+      invoke: { id: 'joinCluster', src: 'joinCluster', input: ({ event }) => (event as { join: JoinAccepted }).join },
+      on: {
+        JOINED: { target: 'member', actions: { type: 'adoptClusterId', params: ({ event }) => ({ clusterId: event.clusterId }) } },
+        JOIN_FAILED: { target: 'uninitialized', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
       },
+      after: { joinTimeout: { target: 'uninitialized', actions: 'recordJoinTimeout' } },
     },
     member: {
       invoke: { id: 'memberRuntime', src: 'memberRuntime' },

@@ -1,5 +1,5 @@
 // Human-readable renderings of the JSON the admin protocol returns.
-import type { ControllerStatus } from '../controller.ts';
+import type { ClusterList, ControllerStatus } from '../controller.ts';
 
 export function formatStatus(s: ControllerStatus): string {
   const lines = [
@@ -19,6 +19,16 @@ export function formatStatus(s: ControllerStatus): string {
         `  ${m.leader ? '*' : ' '} ${m.name.padEnd(16)} ${m.voter ? 'voter  ' : 'learner'} ${m.reachable ? 'reachable  ' : 'unreachable'} match ${m.matchIndex}  ${m.nodeId}`,
       );
     }
+  }
+  return lines.join('\n');
+}
+
+export function formatClusterList(list: ClusterList): string {
+  const lines = [`cluster id: ${list.clusterId ?? '(none)'}`, `leader:     ${list.leader ?? '(none)'}`, `term:       ${list.term}`, 'members:'];
+  for (const m of list.members) {
+    lines.push(
+      `  ${m.leader ? '*' : ' '} ${m.name.padEnd(16)} ${m.voter ? 'voter  ' : 'learner'} ${m.reachable ? 'reachable  ' : 'unreachable'} match ${m.matchIndex}  ${m.nodeId}`,
+    );
   }
   return lines.join('\n');
 }

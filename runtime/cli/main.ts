@@ -10,6 +10,7 @@ import { formatStatus } from './format.ts';
 import { runCommand } from './run.ts';
 import { demoCommand } from './demo.ts';
 import { addInspectCommands } from './inspect.ts';
+import { addClusterCommands } from './cluster.ts';
 
 export interface CommonFlags {
   nats?: string;
@@ -18,11 +19,11 @@ export interface CommonFlags {
   json?: boolean;
 }
 
-function addCommon(cmd: Command): Command {
+function addCommon(cmd: Command, defaultTimeoutMs = 5000): Command {
   return cmd
     .option('--nats <urls>', 'NATS server URLs, comma-separated (default $NATS_URL, else nats://127.0.0.1:4222)')
     .option('--prefix <prefix>', 'subject prefix (default $CONCLAVE_PREFIX, else conclave)')
-    .option('--timeout <ms>', 'how long to wait for an answer, in ms', '5000')
+    .option('--timeout <ms>', 'how long to wait for an answer, in ms', String(defaultTimeoutMs))
     .option('--json', 'machine-readable output on stdout');
 }
 
@@ -120,6 +121,8 @@ export function buildProgram(): Command {
     const result = await withBus(flags, (bus, prefix, t) => adminRequest(bus, prefix, flags.via, 'propose', { command: { op: 'del', key } }, t));
     print(flags, result, () => 'OK');
   });
+
+  addClusterCommands<CommonFlags & { via: string }>(program, { addCommon, withBus, print });
 
   program
     .command('demo')

@@ -5,12 +5,16 @@
 // in the machines (setup()), so the diagram reads as the spec.
 import type { AnyStateMachine } from 'xstate';
 import { bootstrapMachine } from '../../machines/bootstrap/machine.ts';
+import { joinMachine } from '../../machines/join/machine.ts';
+import { membershipMachine } from '../../machines/membership/machine.ts';
 import { raftRoleMachine } from '../../machines/raft/roleMachine.ts';
 
-/** The machines a controller runs, by export name. Add join and membership here when they exist. */
+/** The machines a controller runs, by export name. */
 export const MACHINES: ReadonlyArray<{ name: string; title: string; machine: AnyStateMachine }> = [
   { name: 'bootstrap', title: 'Bootstrap: how a node comes to belong to a cluster', machine: bootstrapMachine },
   { name: 'raft', title: 'Raft role chart', machine: raftRoleMachine },
+  { name: 'membership', title: 'Membership (leader side): offer, learner catch-up, promotion, removal', machine: membershipMachine },
+  { name: 'join', title: 'Join (node side): check the offer, record the contact, accept', machine: joinMachine },
 ];
 
 export interface StateDef {

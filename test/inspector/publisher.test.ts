@@ -143,7 +143,7 @@ describe('inspector over in-process controllers', () => {
       await waitUntil(() => inspector.current().nodes.every((n) => n.actors.some((a) => a.m === 'raftRole')), { what: 'raft charts of every node' });
 
       const machines = (await (await fetch(`${server.url}api/machines`)).json()) as { machines: Array<{ id: string }> };
-      assert.deepEqual(machines.machines.map((m) => m.id), ['bootstrap', 'raftRole']);
+      assert.deepEqual(machines.machines.map((m) => m.id), ['bootstrap', 'raftRole', 'membership', 'join']);
       const elk = await fetch(`${server.url}vendor/elk.bundled.js`);
       assert.equal(elk.status, 200, 'elkjs is served locally');
 

@@ -1,0 +1,130 @@
+// The node side of the join handshake, one actor per offer. Pure statechart: recording the contact
+// and entering the joining phase are actors the controller supplies with `.provide({ actors })`.
+//
+//   checking ─┬─ refused      (removed node, the join rule, or a malformed offer)
+//             ├─ accepted     (already a member of, or already joining, the offering cluster)
+//             └─ recordingContact ─> enteringJoin ─> accepted
+// The contact is durable BEFORE the node answers: from then on `init` is refused on it (never fork).
+import { assign, fromPromise, setup } from 'xstate';
+import { checkJoin, type ClusterId } from '../identity/index.ts';
+
+export interface JoinOffer {
+  /** the offering leader's name and node id */
+  name: string;
+  nodeId: string | null;
+  clusterId: ClusterId;
+  protocolVersion: number;
+}
+
+export interface JoinInput {
+  name: string;
+  nodeId: string;
+  /** the node's persisted cluster id (null while blank) */
+  clusterId: ClusterId;
+  /** the cluster a blank node is currently joining (it accepted an offer and awaits the first state) */
+  joiningClusterId: ClusterId;
+  removed: boolean;
+  offer: JoinOffer;
+}
+
+export interface JoinContext extends JoinInput {
+  error: { code: string; message: string } | null;
+}
+
+export interface JoinOutput {
+  accepted: boolean;
+  error: { code: string; message: string } | null;
+  /** the id the node answers under: its own, or the one it is joining */
+  clusterId: ClusterId;
+}
+
+/** the contact to record; the controller stamps the time (machines read no clock) */
+export interface ContactRecordInput {
+  clusterId: string;
+  by: string;
+}
+
+/** the cluster id a node acts under: persisted, else the one it is joining */
+function effectiveClusterId(ctx: JoinInput): ClusterId {
+  return ctx.clusterId ?? ctx.joiningClusterId;
+}
+
+export const joinMachine = setup({
+  types: {
+    context: {} as JoinContext,
+    input: {} as JoinInput,
+    output: {} as JoinOutput,
+  },
+  actors: {
+    /** make the contact durable (the node's store) */
+    recordContact: fromPromise<void, ContactRecordInput>(async () => {}),
+    /** enter the joining phase: accept raft traffic from this cluster id only, adopt it with the first state */
+    enterJoining: fromPromise<void, { clusterId: string; leader: string }>(async () => {}),
+  },
+  guards: {
+    isRemoved: ({ context }) => context.removed,
+    offerHasNoClusterId: ({ context }) => context.offer.clusterId === null,
+    joinRuleRefuses: ({ context }) =>
+      !checkJoin({ name: context.name, clusterId: effectiveClusterId(context) }, { name: context.offer.name, clusterId: context.offer.clusterId }).allowed,
+    alreadyInCluster: ({ context }) => effectiveClusterId(context) !== null && effectiveClusterId(context) === context.offer.clusterId,
+  },
+  actions: {
+    refuseRemoved: assign(({ context }) => ({
+      error: {
+        code: 'REMOVED',
+        message: `join refused: ${context.name} was removed from cluster ${context.clusterId ?? '(unknown)'} and never rejoins by itself; wipe its data dir (it becomes a new node) to add it again`,
+      },
+    })),
+    refuseByJoinRule: assign(({ context }) => {
+      const verdict = checkJoin({ name: context.name, clusterId: effectiveClusterId(context) }, { name: context.offer.name, clusterId: context.offer.clusterId });
+      return { error: { code: 'JOIN_REFUSED', message: verdict.allowed ? 'join refused' : verdict.message } };
+    }),
+    refuseBlankOffer: assign(({ context }) => ({
+      error: { code: 'BAD_REQUEST', message: `join refused: ${context.offer.name} offered membership without a cluster id; only an initialized cluster can add nodes` },
+    })),
+    recordError: assign({
+      error: (_, params: { error: unknown }) => ({ code: 'IO', message: `could not record the join contact: ${(params.error as Error)?.message ?? String(params.error)}` }),
+    }),
+  },
+}).createMachine({
+  id: 'join',
+  context: ({ input }) => ({ ...input, error: null }),
+  initial: 'checking',
+  states: {
+    checking: {
+      always: [
+        { guard: 'isRemoved', target: 'refused', actions: 'refuseRemoved' },
+        { guard: 'offerHasNoClusterId', target: 'refused', actions: 'refuseBlankOffer' },
+        { guard: 'joinRuleRefuses', target: 'refused', actions: 'refuseByJoinRule' },
+        { guard: 'alreadyInCluster', target: 'accepted' },
+        { target: 'recordingContact' },
+      ],
+    },
+    recordingContact: {
+      invoke: {
+        src: 'recordContact',
+        input: ({ context }) => ({ clusterId: context.offer.clusterId!, by: context.offer.name }),
+        onDone: { target: 'enteringJoin' },
+        onError: { target: 'failed', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+      },
+    },
+    enteringJoin: {
+      invoke: {
+        src: 'enterJoining',
+        input: ({ context }) => ({ clusterId: context.offer.clusterId!, leader: context.offer.name }),
+        onDone: { target: 'accepted' },
+        onError: { target: 'failed', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+      },
+    },
+    accepted: { type: 'final' },
+    refused: { type: 'final' },
+    failed: { type: 'final' },
+  },
+  output: ({ context }) => ({
+    accepted: context.error === null,
+    error: context.error,
+    clusterId: context.error === null ? (context.clusterId ?? context.offer.clusterId) : effectiveClusterId(context),
+  }),
+});
+
+export type JoinMachine = typeof joinMachine;

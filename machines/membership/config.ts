@@ -1,0 +1,57 @@
+// Pure membership arithmetic: the next configuration for one single-server change, and what a
+// requested change means against the current configuration. No I/O.
+import type { Member, Membership } from '../raft/types.ts';
+
+export type MembershipChange =
+  | { type: 'add-learner'; member: { name: string; nodeId: string } }
+  | { type: 'promote'; nodeId: string }
+  | { type: 'remove'; nodeId: string };
+
+/** The configuration after `change`, or an error string when the change makes no sense here. */
+export function applyChange(current: Membership, change: MembershipChange): { ok: true; next: Membership } | { ok: false; reason: string } {
+  const members = current.members;
+  switch (change.type) {
+    case 'add-learner': {
+      if (members.some((m) => m.nodeId === change.member.nodeId)) return { ok: false, reason: `node ${change.member.nodeId} is already in the configuration` };
+      if (members.some((m) => m.name === change.member.name)) return { ok: false, reason: `name ${change.member.name} is already in the configuration` };
+      const added: Member = { nodeId: change.member.nodeId, name: change.member.name, voter: false };
+      return { ok: true, next: { members: [...members, added] } };
+    }
+    case 'promote': {
+      const target = members.find((m) => m.nodeId === change.nodeId);
+      if (!target) return { ok: false, reason: `node ${change.nodeId} is not in the configuration` };
+      if (target.voter) return { ok: false, reason: `${target.name} is already a voter` };
+      return { ok: true, next: { members: members.map((m) => (m.nodeId === change.nodeId ? { ...m, voter: true } : m)) } };
+    }
+    case 'remove': {
+      const target = members.find((m) => m.nodeId === change.nodeId);
+      if (!target) return { ok: false, reason: `node ${change.nodeId} is not in the configuration` };
+      const next = members.filter((m) => m.nodeId !== change.nodeId);
+      if (!next.some((m) => m.voter)) return { ok: false, reason: `${target.name} is the last voter: removing it would leave the cluster without voters` };
+      return { ok: true, next: { members: next } };
+    }
+  }
+}
+
+/** What adding `name` (answering as `nodeId`) means against the current configuration. */
+export type AddPlan =
+  /** already a voter with this node id: nothing to do */
+  | { kind: 'noop' }
+  /** a learner with this node id: continue with catch-up and promotion */
+  | { kind: 'resume' }
+  /** the name is held by an older node id (a wiped or replaced node): remove that one first */
+  | { kind: 'replace'; staleNodeId: string }
+  | { kind: 'add' };
+
+export function planAdd(current: Membership, name: string, nodeId: string): AddPlan {
+  const byId = current.members.find((m) => m.nodeId === nodeId);
+  if (byId) return byId.voter ? { kind: 'noop' } : { kind: 'resume' };
+  const byName = current.members.find((m) => m.name === name);
+  if (byName) return { kind: 'replace', staleNodeId: byName.nodeId };
+  return { kind: 'add' };
+}
+
+/** A learner is caught up when its match index is within `lag` entries of the leader's commit. */
+export function caughtUp(progress: { matchIndex: number; commitIndex: number }, lag: number): boolean {
+  return progress.matchIndex > 0 && progress.matchIndex >= progress.commitIndex - lag;
+}

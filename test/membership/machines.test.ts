@@ -1,0 +1,142 @@
+// The join and membership statecharts on their own, with their actors supplied by the test.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createActor, fromCallback, fromPromise, toPromise } from 'xstate';
+import { type JoinInput, joinMachine } from '../../machines/join/machine.ts';
+import { applyChange, caughtUp, planAdd } from '../../machines/membership/config.ts';
+import { type MembershipInput, membershipMachine, type OfferReply } from '../../machines/membership/machine.ts';
+
+const A = '0199aaaa-0000-7000-8000-0000000000a1';
+const B = '0199bbbb-0000-7000-8000-0000000000b2';
+
+describe('join machine (node side)', () => {
+  const base: JoinInput = {
+    name: 'n2',
+    nodeId: 'id-n2',
+    clusterId: null,
+    joiningClusterId: null,
+    removed: false,
+    offer: { name: 'n1', nodeId: 'id-n1', clusterId: A, protocolVersion: 1 },
+  };
+  function run(input: JoinInput) {
+    const calls: string[] = [];
+    const machine = joinMachine.provide({
+      actors: {
+        recordContact: fromPromise(async ({ input: c }) => void calls.push(`contact:${c.clusterId}:${c.by}`)),
+        enterJoining: fromPromise(async ({ input: j }) => void calls.push(`joining:${j.clusterId}`)),
+      },
+    });
+    const actor = createActor(machine, { input }).start();
+    return { calls, done: toPromise(actor) };
+  }
+
+  it('a blank node records the contact durably, then enters joining, then accepts', async () => {
+    const { calls, done } = run(base);
+    assert.deepEqual(await done, { accepted: true, error: null, clusterId: A });
+    assert.deepEqual(calls, [`contact:${A}:n1`, `joining:${A}`]);
+  });
+
+  it('a member of another cluster refuses naming both ids, and records nothing', async () => {
+    const { calls, done } = run({ ...base, clusterId: B });
+    const out = await done;
+    assert.equal(out.accepted, false);
+    assert.equal(out.error?.code, 'JOIN_REFUSED');
+    assert.ok(out.error!.message.includes(A) && out.error!.message.includes(B));
+    assert.deepEqual(calls, []);
+  });
+
+  it('a node joining cluster B refuses an offer from A; one joining A accepts again without recording', async () => {
+    assert.equal((await run({ ...base, joiningClusterId: B }).done).error?.code, 'JOIN_REFUSED');
+    const again = run({ ...base, joiningClusterId: A });
+    assert.equal((await again.done).accepted, true);
+    assert.deepEqual(again.calls, []);
+  });
+
+  it('a removed node refuses; an offer without a cluster id is refused', async () => {
+    assert.equal((await run({ ...base, clusterId: A, removed: true }).done).error?.code, 'REMOVED');
+    assert.equal((await run({ ...base, offer: { ...base.offer, clusterId: null } }).done).error?.code, 'BAD_REQUEST');
+  });
+});
+
+describe('membership machine (leader side)', () => {
+  const input: MembershipInput = {
+    op: 'add',
+    target: 'n2',
+    leader: { name: 'n1', nodeId: 'id-n1', clusterId: A },
+    maxAttempts: 5,
+    deadlineMs: null,
+    catchUpLag: 0,
+    catchUpTimeoutMs: 1000,
+    backoffBaseMs: 1,
+    backoffMaxMs: 2,
+  };
+  function run(offers: Array<OfferReply | Error>, spec: Partial<MembershipInput> = {}) {
+    const proposals: string[] = [];
+    let membership = { members: [{ nodeId: 'id-n1', name: 'n1', voter: true }] };
+    const machine = membershipMachine.provide({
+      actors: {
+        offerJoin: fromPromise(async () => {
+          const next = offers.shift()!;
+          if (next instanceof Error) throw next;
+          return next;
+        }),
+        readMembership: fromPromise(async () => membership),
+        proposeChange: fromPromise(async ({ input: change }) => {
+          proposals.push(change.type);
+          const r = applyChange(membership, change);
+          if (!r.ok) throw new Error(r.reason);
+          membership = r.next;
+        }),
+        watchProgress: fromCallback(({ sendBack }) => {
+          sendBack({ type: 'PROGRESS', matchIndex: 0, commitIndex: 5 });
+          const t = setTimeout(() => sendBack({ type: 'PROGRESS', matchIndex: 5, commitIndex: 5 }), 5);
+          return () => clearTimeout(t);
+        }),
+      },
+    });
+    const actor = createActor(machine, { input: { ...input, ...spec } }).start();
+    return { proposals, done: toPromise(actor), actor, membership: () => membership };
+  }
+  const party = (clusterId: string | null) => ({ name: 'n2', nodeId: 'id-n2', clusterId });
+
+  it('offer accepted → learner → caught up → voter, retrying an unreachable node with backoff', async () => {
+    const unreachable = Object.assign(new Error('no responders'), { code: 'NO_RESPONDERS' });
+    const r = run([unreachable, { accepted: true, party: party(A) }]);
+    const out = await r.done;
+    assert.equal(out.outcome, 'added');
+    assert.deepEqual(r.proposals, ['add-learner', 'promote']);
+    assert.deepEqual(r.membership().members.map((m) => [m.name, m.voter]), [['n1', true], ['n2', true]]);
+  });
+
+  it('the leader applies the join rule to the ids the node reports, even when the node refused', async () => {
+    const r = run([{ accepted: false, party: party(B), code: 'JOIN_REFUSED', message: 'node says no' }]);
+    const out = await r.done;
+    assert.equal(r.actor.getSnapshot().value, 'refused');
+    assert.equal(out.refusedBy, 'leader');
+    assert.ok(out.error!.message.includes(A) && out.error!.message.includes(B));
+    assert.deepEqual(r.proposals, []);
+  });
+
+  it('a non-transient error fails at once; attempts run out on transient ones', async () => {
+    const fatal = Object.assign(new Error('not leader'), { code: 'NOT_LEADER' });
+    const r1 = run([fatal]);
+    await r1.done;
+    assert.equal(r1.actor.getSnapshot().value, 'failed');
+    const t = () => Object.assign(new Error('timeout'), { code: 'TIMEOUT' });
+    const r2 = run([t(), t()], { maxAttempts: 2 });
+    await r2.done;
+    assert.equal(r2.actor.getSnapshot().value, 'failed');
+    assert.equal(r2.actor.getSnapshot().context.attempt, 2);
+  });
+
+  it('plans: no-op for a voter, resume for a learner, replace for a changed node id', () => {
+    const m = { members: [{ nodeId: 'x', name: 'n1', voter: true }, { nodeId: 'y', name: 'n2', voter: false }] };
+    assert.deepEqual(planAdd(m, 'n1', 'x'), { kind: 'noop' });
+    assert.deepEqual(planAdd(m, 'n2', 'y'), { kind: 'resume' });
+    assert.deepEqual(planAdd(m, 'n2', 'z'), { kind: 'replace', staleNodeId: 'y' });
+    assert.deepEqual(planAdd(m, 'n3', 'w'), { kind: 'add' });
+    assert.equal(applyChange(m, { type: 'remove', nodeId: 'x' }).ok, false, 'the last voter cannot be removed');
+    assert.equal(caughtUp({ matchIndex: 10, commitIndex: 12 }, 2), true);
+    assert.equal(caughtUp({ matchIndex: 9, commitIndex: 12 }, 2), false);
+  });
+});
