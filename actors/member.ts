@@ -16,6 +16,7 @@ import type { Refusal } from '../runtime/inspect/protocol.ts';
 import type { Logger } from '../runtime/log/logger.ts';
 import { RateLimitedLog } from '../runtime/log/rateLimit.ts';
 import { applyKvBatch, kvCommandSchema, kvQuerySchema, queryKv } from '../runtime/state/kv.ts';
+import { AppliedState } from './appliedState.ts';
 import type { NodeStore } from '../runtime/store/index.ts';
 import type { Bus, BusMessage, BusSubscription } from '../runtime/transport/types.ts';
 import { decode, decodeReply, encode, MAX_MESSAGE_BYTES, type Sender } from '../runtime/wire/codec.ts';
@@ -169,9 +170,13 @@ class RaftMember implements MemberRuntime {
   private durableTerm = 0;
   private durableVote: string | null = null;
 
+  /** the replicated state as applied (durable write deferred; see appliedState.ts) */
+  private readonly state: AppliedState;
+
   constructor(private readonly opts: MemberRuntimeOptions) {
     this.log = opts.logger;
     this.dropLog = new RateLimitedLog(opts.logger);
+    this.state = new AppliedState(opts.store, (err) => this.halt(err));
   }
 
   private get nodeId(): string {
@@ -248,8 +253,27 @@ class RaftMember implements MemberRuntime {
     this.proposalQueue = [];
     this.waiters.clear();
     this.reads.clear();
-    // let an in-flight persist finish before the store closes
+    // let an in-flight persist finish, then make the applied state durable, before the store closes
     while (this.draining) await new Promise((r) => setTimeout(r, 1));
+    if (!this.halted) {
+      try {
+        this.state.flush();
+      } catch (err) {
+        this.log.error({ err }, 'could not write the applied state at shutdown; it is re-applied from the log on restart');
+      }
+    }
+  }
+
+  /**
+   * A failed durable write (disk full, I/O error): nothing that depends on it may be sent or
+   * acknowledged. Stop persisting, sending and applying, and report.
+   */
+  private halt(err: unknown): void {
+    if (this.halted) return;
+    this.log.error({ err }, 'raft runtime halted');
+    this.halted = true;
+    this.role?.stop();
+    this.opts.onFatal(err);
   }
 
   /** graceful shutdown: a leader with other voters hands leadership to the most up-to-date one */
@@ -287,7 +311,7 @@ class RaftMember implements MemberRuntime {
       term: s.term,
       leader: this.nameOf(s.leader),
       commitIndex: s.commit,
-      appliedIndex: this.opts.store.appliedIndex(),
+      appliedIndex: this.state.appliedIndex(),
       members: s.membership.members.map((m) => ({
         name: m.name,
         nodeId: m.nodeId,
@@ -403,12 +427,7 @@ class RaftMember implements MemberRuntime {
         if (rd.committed.length > 0) this.maybeSnapshot(rd.committed[rd.committed.length - 1]!.index);
       }
     } catch (err) {
-      // A failed durable write (disk full, I/O error) means we must not send or acknowledge
-      // anything that depends on it: stop this member and report.
-      this.log.error({ err }, 'raft runtime halted');
-      this.halted = true;
-      this.role?.stop();
-      this.opts.onFatal(err);
+      this.halt(err);
     } finally {
       this.draining = false;
     }
@@ -508,7 +527,7 @@ class RaftMember implements MemberRuntime {
     const subject = this.peerSubject(m.to);
     if (!subject) return;
     // Send the state as applied now (committed data only), which is at or past the core's snapshot.
-    const { appliedIndex, pairs } = this.opts.store.exportState();
+    const { appliedIndex, pairs } = this.state.exportState();
     const meta: SnapshotMeta = appliedIndex >= m.snapshot.index ? this.core.snapshotMetaAt(appliedIndex) : m.snapshot;
     const message = { ...m, snapshot: meta };
     const id = randomUUID();
@@ -543,6 +562,8 @@ class RaftMember implements MemberRuntime {
       throw new ConclaveError('SNAPSHOT', `the core asked to install snapshot ${meta.index} but no such snapshot was received`);
     }
     this.receivedSnapshot = null;
+    // the snapshot is newer than anything applied here: pending state writes are superseded
+    this.state.discard();
     const hs = this.opts.store.hardState();
     const joiningClusterId = this.opts.store.identity().clusterId === null ? (this.opts.joining?.clusterId ?? null) : null;
     if (joiningClusterId !== null) {
@@ -563,7 +584,6 @@ class RaftMember implements MemberRuntime {
   }
 
   private async apply(committed: Entry[]): Promise<void> {
-    const { store } = this.opts;
     const commands: unknown[] = [];
     const commandEntries: Entry[] = [];
     let removedSelf = false;
@@ -577,8 +597,9 @@ class RaftMember implements MemberRuntime {
       }
     }
     const last = committed[committed.length - 1]!;
-    const { results, ops } = applyKvBatch(store, commands);
-    await store.applyState(last.index, ops);
+    const { results, ops } = applyKvBatch(this.state, commands);
+    // visible at once, durable a moment later (the entries are durable in the log already)
+    this.state.record(last.index, ops);
     for (let i = 0; i < commandEntries.length; i++) this.settle(commandEntries[i]!, results[i]);
     for (const e of committed) if (e.type !== 'command') this.settle(e, null);
     this.notifyApplied(last.index);
@@ -607,6 +628,8 @@ class RaftMember implements MemberRuntime {
     if (applied - this.snapshotIndex < this.opts.timing.snapshotEvery) return;
     const meta = this.core.snapshotMetaAt(applied);
     this.snapshotIndex = applied;
+    // compaction may drop only log entries whose effects are durable in the state
+    this.state.flush();
     // the state db already holds the snapshot's data: record its meta and drop the log below it
     this.opts.store.saveSnapshotAndCompact(meta).then(
       () => {
@@ -694,7 +717,7 @@ class RaftMember implements MemberRuntime {
   }
 
   private waitApplied(index: number): Promise<void> {
-    if (this.opts.store.appliedIndex() >= index) return Promise.resolve();
+    if (this.state.appliedIndex() >= index) return Promise.resolve();
     return new Promise((resolve) => this.appliedWaiters.push({ index, resolve }));
   }
 
@@ -710,7 +733,7 @@ class RaftMember implements MemberRuntime {
       });
       await this.waitApplied(index);
     }
-    return queryKv(this.opts.store, parsed.data);
+    return queryKv(this.state, parsed.data);
   }
 
   async handleAdmin(type: 'propose' | 'read', body: unknown): Promise<unknown> {

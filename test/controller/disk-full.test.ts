@@ -48,7 +48,7 @@ it('disk full: proposals fail, the node halts as failed, acknowledged data survi
   try {
     await again.waitForLeader();
     for (const key of acked) {
-      const got = (await again.memberRuntime().read({ op: 'get', key }, { stale: true })) as { found: boolean };
+      const got = (await again.memberRuntime().read({ op: 'get', key })) as { found: boolean };
       assert.ok(got.found, `acknowledged ${key} survived`);
     }
     await again.memberRuntime().propose({ op: 'put', key: 'after', value: 1 });
