@@ -7,8 +7,6 @@ import { connectNats } from '../transport/index.ts';
 import type { Bus } from '../transport/types.ts';
 import { adminRequest } from './client.ts';
 import { formatStatus } from './format.ts';
-import { runCommand } from './run.ts';
-import { demoCommand } from './demo.ts';
 import { addInspectCommands } from './inspect.ts';
 import { addClusterCommands } from './cluster.ts';
 
@@ -70,6 +68,8 @@ export function buildProgram(): Command {
     .option('--nats <urls>', 'NATS server URLs, comma-separated (default $NATS_URL, else nats://127.0.0.1:4222)')
     .option('--prefix <prefix>', 'subject prefix (default $CONCLAVE_PREFIX, else conclave)')
     .action(async (flags) => {
+      // loaded on demand: a client command need not load the store, raft and the inspector
+      const { runCommand } = await import('./run.ts');
       await runCommand(flags);
     });
 
@@ -131,6 +131,7 @@ export function buildProgram(): Command {
     .option('--data-dir <dir>', 'where the demo keeps its stores (default: a fresh temporary folder)')
     .option('--once', 'print the status and exit instead of running until Ctrl-C')
     .action(async (flags) => {
+      const { demoCommand } = await import('./demo.ts');
       await demoCommand(flags);
     });
 
