@@ -12,6 +12,7 @@ export class AppliedState implements StateReader {
   private pendingIndex = 0;
   private scheduled = false;
   private failed: unknown = null;
+  private closed = false;
 
   constructor(
     private readonly store: NodeStore,
@@ -36,6 +37,7 @@ export class AppliedState implements StateReader {
   /** record the effects of entries applied up to `index`; written durably soon, in one batch */
   record(index: number, ops: readonly StateOp[]): void {
     if (this.failed) throw this.failed;
+    if (this.closed) throw new Error('the applied state is closed');
     for (const op of ops) this.pending.set(op.key, op.value);
     this.pendingIndex = index;
     if (!this.scheduled) {
@@ -78,7 +80,18 @@ export class AppliedState implements StateReader {
     return this.store.exportState();
   }
 
+  /** write what is pending and stop: nothing is written after this (the store is about to close) */
+  close(): void {
+    if (this.closed) return;
+    try {
+      this.flush();
+    } finally {
+      this.closed = true;
+    }
+  }
+
   private flushReporting(): void {
+    if (this.closed) return;
     try {
       this.flush();
     } catch {

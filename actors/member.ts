@@ -255,12 +255,12 @@ class RaftMember implements MemberRuntime {
     this.reads.clear();
     // let an in-flight persist finish, then make the applied state durable, before the store closes
     while (this.draining) await new Promise((r) => setTimeout(r, 1));
-    if (!this.halted) {
-      try {
-        this.state.flush();
-      } catch (err) {
-        this.log.error({ err }, 'could not write the applied state at shutdown; it is re-applied from the log on restart');
-      }
+    // after a halt nothing more is written: the log is the truth and is re-applied on restart
+    if (this.halted) this.state.discard();
+    try {
+      this.state.close();
+    } catch (err) {
+      this.log.error({ err }, 'could not write the applied state at shutdown; it is re-applied from the log on restart');
     }
   }
 
