@@ -83,7 +83,9 @@ describe('the inspector in a browser', { skip }, () => {
     });
     await page.goto(url);
     await page.waitForFunction('window.conclave?.ready !== undefined');
-    await page.evaluate('window.conclave.ready');
+    // a page whose boot failed never becomes ready: fail with what it shows instead of hanging
+    const state = await page.evaluate(`Promise.race([window.conclave.ready.then(() => 'ready'), new Promise((r) => setTimeout(() => r('not ready'), 15000))])`);
+    if (state !== 'ready') throw new Error(`the inspector page did not become ready: ${(await page.textContent('body'))?.slice(0, 500)} ${errors.join('; ')}`);
     (page as Page & { errors: string[] }).errors = errors;
     return page;
   }

@@ -16,7 +16,8 @@ function el(name, attrs = {}, text) {
 }
 
 /** Lay out one machine definition; resolves to an SVG template. */
-export async function layoutMachine(elk, def) {
+/** The ELK graph of a machine definition (exported so tests can lay out every machine in Node). */
+export function elkGraph(def) {
   const byParent = new Map();
   for (const s of def.states) {
     const list = byParent.get(s.parent) ?? [];
@@ -31,11 +32,18 @@ export async function layoutMachine(elk, def) {
     if (children.length) node.layoutOptions = { 'elk.padding': '[top=26,left=10,bottom=10,right=10]' };
     return node;
   };
+  // transitions of the machine's root apply in every state: they have no box to start from, so
+  // they are not drawn as edges (they still show in the timeline)
+  const drawn = new Set(def.states.map((s) => s.id));
   const edges = def.transitions.flatMap((t, i) =>
-    t.targets.map((target, j) => {
-      const text = displayLabel(t.label);
-      return { id: `e${i}_${j}`, key: t.key, sources: [t.source], targets: [target], labels: text ? [{ text, width: text.length * CHAR_W, height: 12 }] : [] };
-    }),
+    drawn.has(t.source)
+      ? t.targets
+          .filter((target) => drawn.has(target))
+          .map((target, j) => {
+            const text = displayLabel(t.label);
+            return { id: `e${i}_${j}`, key: t.key, sources: [t.source], targets: [target], labels: text ? [{ text, width: text.length * CHAR_W, height: 12 }] : [] };
+          })
+      : [],
   );
   const graph = {
     id: 'root',
@@ -53,8 +61,12 @@ export async function layoutMachine(elk, def) {
     children: (byParent.get(null) ?? []).map(toNode),
     edges: edges.map(({ key, ...e }) => e),
   };
+  return { graph, keys: new Map(edges.map((e) => [e.id, e.key])) };
+}
+
+export async function layoutMachine(elk, def) {
+  const { graph, keys } = elkGraph(def);
   const laid = await elk.layout(graph);
-  const keys = new Map(edges.map((e) => [e.id, e.key]));
   return buildSvg(def, laid, keys);
 }
 
