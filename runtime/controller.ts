@@ -384,6 +384,16 @@ export class Controller {
     return this.member;
   }
 
+  /** Propose a command to the replicated state from any member (forwarded to the leader); resolves with its result once applied. */
+  async propose(command: unknown): Promise<unknown> {
+    return this.memberRuntime().handleAdmin('propose', { command });
+  }
+
+  /** Read the replicated state: linearizable (read index on the leader) unless `stale`, which reads this node's copy. */
+  async read(query: unknown, opts: { stale?: boolean } = {}): Promise<unknown> {
+    return this.memberRuntime().handleAdmin('read', { query, stale: opts.stale === true });
+  }
+
   async stop(): Promise<void> {
     this.stopping ??= (async () => {
       await this.admin.stop();

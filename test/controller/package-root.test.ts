@@ -15,6 +15,10 @@ it("import from 'conclave' starts an embedded controller on the in-process bus",
     const clusterId = await ctrl.init();
     assert.equal(checkJoin({ name: 'a', clusterId }, { name: 'b', clusterId: null }).allowed, true);
     assert.equal(bootstrapMachine.id, 'bootstrap');
+    await ctrl.waitForLeader();
+    assert.deepEqual(await ctrl.propose({ op: 'put', key: 'k', value: 1 }), { op: 'put', key: 'k', previous: null });
+    assert.deepEqual(await ctrl.read({ op: 'get', key: 'k' }), { key: 'k', found: true, value: 1 });
+    assert.deepEqual(await ctrl.read({ op: 'get', key: 'k' }, { stale: true }), { key: 'k', found: true, value: 1 });
   } finally {
     await ctrl.stop();
     await bus.close();
