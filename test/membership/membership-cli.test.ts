@@ -12,16 +12,10 @@ import { connectNats } from '../../runtime/transport/index.ts';
 import type { Bus } from '../../runtime/transport/types.ts';
 import { decodeReply, encode } from '../../runtime/wire/codec.ts';
 import { baseEnv, CliProcess, runCli, waitUntil } from '../helpers/cli.ts';
+import type { MemberInfo } from '../../actors/member.ts';
 import { type NatsServerHandle, natsServerSkipReason, startNatsServer } from '../helpers/natsServer.ts';
 
-interface Member {
-  name: string;
-  nodeId: string;
-  voter: boolean;
-  leader: boolean;
-  reachable: boolean;
-  matchIndex: number;
-}
+type Member = MemberInfo;
 interface Status {
   name: string;
   nodeId: string;
