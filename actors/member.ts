@@ -239,8 +239,15 @@ class RaftMember implements MemberRuntime {
     this.kick();
   }
 
-  async stop(): Promise<void> {
-    if (this.stopped) return;
+  private stopping: Promise<void> | null = null;
+
+  /** idempotent: every caller waits for the same, complete shutdown */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
     if (!this.halted) await this.handOverLeadership();
     this.stopped = true;
     this.role?.stop();

@@ -397,8 +397,11 @@ export class Controller {
   async stop(): Promise<void> {
     this.stopping ??= (async () => {
       await this.admin.stop();
+      // stopping the actor stops the member runtime's invocation (and forgets it): keep a handle so
+      // the bus and store close only after it has handed leadership over and flushed
+      const member = this.member;
       this.actor.stop();
-      await this.member?.stop();
+      await member?.stop();
       if (this.joiningRuntime && this.joiningRuntime !== this.member) await this.joiningRuntime.stop();
       this.joiningRuntime = null;
       this.publisher?.stop();
