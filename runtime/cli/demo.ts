@@ -12,6 +12,8 @@ import { formatClusterList } from './format.ts';
 
 export interface DemoFlags {
   inspect?: string;
+  /** record the inspection stream to this file */
+  record?: string;
   dataDir?: string;
   /** exit after the tour instead of waiting for Ctrl-C */
   once?: boolean;
@@ -48,7 +50,7 @@ export async function demoCommand(flags: DemoFlags): Promise<void> {
   const [ctrl1, ctrl2, ctrl3] = [await start('ctrl1'), await start('ctrl2'), await start('ctrl3')] as [Controller, Controller, Controller];
   for (const c of [ctrl1, ctrl2, ctrl3]) out(`   ${c.name}: phase ${c.phase}, cluster id ${c.status().clusterId ?? 'null'}`);
   if (flags.inspect) {
-    inspector = await startInspectorForController(ctrl1, { listen: flags.inspect, logger: ctrl1.logFor('inspector') });
+    inspector = await startInspectorForController(ctrl1, { listen: flags.inspect, record: flags.record, logger: ctrl1.logFor('inspector') });
     out(`   inspector: ${inspector.url}  (open it now to watch the rest live)`);
   }
 

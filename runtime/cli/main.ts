@@ -64,6 +64,7 @@ export function buildProgram(): Command {
     .option('--initial-members <names>', 'comma-separated names to add once bootstrapped')
     .option('--join-secret-file <file>', 'file holding the auto-join secret')
     .option('--inspect <host:port>', 'serve the live inspector')
+    .option('--record <file>', 'with --inspect: record the inspection stream (replay with `conclave inspect --replay FILE`)')
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']))
     .option('--nats <urls>', 'NATS server URLs, comma-separated (default $NATS_URL, else nats://127.0.0.1:4222)')
     .option('--prefix <prefix>', 'subject prefix (default $CONCLAVE_PREFIX, else conclave)')
@@ -128,6 +129,7 @@ export function buildProgram(): Command {
     .command('demo')
     .description('what `npm start` runs: an example cluster on the embedded in-process bus')
     .option('--inspect <host:port>', 'where the inspector serves', '127.0.0.1:7420')
+    .option('--record <file>', 'record the inspection stream (replay with `conclave inspect --replay FILE`)')
     .option('--data-dir <dir>', 'where the demo keeps its stores (default: a fresh temporary folder)')
     .option('--once', 'print the status and exit instead of running until Ctrl-C')
     .action(async (flags) => {

@@ -1,12 +1,13 @@
 // `conclave run`: one controller process until SIGINT/SIGTERM. A second signal forces exit.
-import { resolveRunConfig, type RunFlags } from '../config/config.ts';
+import { ConfigError, resolveRunConfig, type RunFlags } from '../config/config.ts';
 import { startController } from '../controller.ts';
 import { codeOf, exitCodeFor } from '../errors.ts';
 import { startInspectorForController } from '../inspect/index.ts';
 import { createLogger } from '../log/logger.ts';
 
-export async function runCommand(flags: RunFlags): Promise<void> {
+export async function runCommand(flags: RunFlags & { record?: string }): Promise<void> {
   const config = resolveRunConfig(flags, process.env);
+  if (flags.record && !config.inspect) throw new ConfigError('--record needs --inspect HOST:PORT (the recording is what that inspector receives)', 'record');
   const logger = createLogger({ level: config.log.level });
   const log = logger.child({ node: config.name });
   log.info({ dataDir: config.dataDir, nats: config.nats.servers, prefix: config.prefix }, 'starting controller');
@@ -20,7 +21,7 @@ export async function runCommand(flags: RunFlags): Promise<void> {
     raft: config.raft,
     logger,
   });
-  const inspector = config.inspect ? await startInspectorForController(controller, { listen: config.inspect, logger: controller.logFor('inspector') }) : null;
+  const inspector = config.inspect ? await startInspectorForController(controller, { listen: config.inspect, record: flags.record, logger: controller.logFor('inspector') }) : null;
   if (inspector) controller.logFor('run').info({ url: inspector.url }, `inspector serving at ${inspector.url}`);
   const status = controller.status();
   controller

@@ -1,6 +1,9 @@
 // `npm start` runs `conclave demo`: three controllers initialized and joined, writes, a node of
 // another cluster refused with both cluster ids, the inspector serving; Ctrl-C stops it cleanly.
 import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { CliProcess, waitUntil } from '../helpers/cli.ts';
 
@@ -8,7 +11,9 @@ const UUID7 = '[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}';
 
 describe('the demo (npm start)', () => {
   it('forms a 3-node cluster, refuses a foreign node naming both ids, serves the inspector, stops cleanly on SIGINT', async () => {
-    const demo = new CliProcess(['demo', '--inspect', '127.0.0.1:0']);
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-demo-test-'));
+    const recording = join(dir, 'demo.ndjson');
+    const demo = new CliProcess(['demo', '--inspect', '127.0.0.1:0', '--record', recording]);
     await demo.waitForOutput(/press Ctrl-C to stop/, 60_000);
     const clusterId = new RegExp(`cluster id (${UUID7})`).exec(demo.stdout)?.[1];
     assert.ok(clusterId, `the demo prints the new cluster id:\n${demo.output()}`);
@@ -35,5 +40,11 @@ describe('the demo (npm start)', () => {
     const exit = await demo.kill('SIGINT');
     assert.equal(exit.code, 0, demo.output());
     assert.match(demo.stdout, /stopping/);
+    // --record kept what the inspector saw: a header, then frames naming the cluster's nodes
+    const lines = (await readFile(recording, 'utf8')).trim().split('\n');
+    assert.equal((JSON.parse(lines[0]!) as { format: string }).format, 'conclave-inspect-recording');
+    assert.ok(lines.length > 2, `frames recorded (${lines.length} lines)`);
+    assert.match(lines.slice(1).join('\n'), /ctrl2/);
+    await rm(dir, { recursive: true, force: true });
   });
 });

@@ -99,6 +99,12 @@ describe('conclave CLI usage errors', () => {
     assert.match(r.stderr, /error: .*loud/);
   });
 
+  it('run --record without --inspect exits 2 before connecting', async () => {
+    const r = await runCli(['run', '--name', 'rec1', '--data-dir', join(dir, 'rec1'), '--record', join(dir, 'rec.ndjson'), '--nats', 'nats://127.0.0.1:1']);
+    assert.equal(r.code, 2, r.stderr);
+    assertOneErrorLine(r.stderr, /--record needs --inspect/);
+  });
+
   it('a bad --timeout exits 2', async () => {
     const r = await runCli(['status', '--node', 'ctrl1', '--timeout', 'soon']);
     assert.equal(r.code, 2);
