@@ -11,6 +11,7 @@ import { raftRoleMachine } from '../machines/raft/roleMachine.ts';
 import type { RaftMessage } from '../machines/raft/messages.ts';
 import type { Entry, Membership, Role, SnapshotMeta } from '../machines/raft/types.ts';
 import type { RaftTiming } from '../runtime/config/config.ts';
+import { adminCall, isUnreachable } from '../runtime/admin.ts';
 import { ConclaveError } from '../runtime/errors.ts';
 import type { Refusal } from '../runtime/inspect/protocol.ts';
 import type { Logger } from '../runtime/log/logger.ts';
@@ -19,7 +20,7 @@ import { applyKvBatch, kvCommandSchema, kvQuerySchema, queryKv } from '../runtim
 import { AppliedState } from './appliedState.ts';
 import type { NodeStore } from '../runtime/store/index.ts';
 import type { Bus, BusMessage, BusSubscription } from '../runtime/transport/types.ts';
-import { decode, decodeReply, encode, MAX_MESSAGE_BYTES, type Sender } from '../runtime/wire/codec.ts';
+import { decode, encode, MAX_MESSAGE_BYTES, type Sender } from '../runtime/wire/codec.ts';
 import { type Actor, createActor, type InspectionEvent } from 'xstate';
 
 export interface MemberInfo {
@@ -305,7 +306,7 @@ class RaftMember implements MemberRuntime {
 
   private nameOf(nodeId: string | null): string | null {
     if (nodeId === null) return null;
-    const m = this.core.status().membership.members.find((x) => x.nodeId === nodeId);
+    const m = this.core.membership.members.find((x) => x.nodeId === nodeId);
     return m?.name ?? nodeId;
   }
 
@@ -360,7 +361,7 @@ class RaftMember implements MemberRuntime {
       this.lastHeard.set(envelope.nodeId, Date.now());
       if (this.peerNames.get(envelope.nodeId) !== envelope.from && this.peerNames.size < 1024) this.peerNames.set(envelope.nodeId, envelope.from);
     }
-    if (envelope.nodeId && this.core.currentRole === 'leader' && !this.core.status().membership.members.some((m) => m.nodeId === envelope.nodeId)) {
+    if (envelope.nodeId && this.core.currentRole === 'leader' && !this.core.membership.members.some((m) => m.nodeId === envelope.nodeId)) {
       // a member removed while it was away does not get the config that removed it: tell it
       this.drop('not-a-member', `${envelope.from} (${envelope.nodeId}) is not in the configuration`, envelope.from);
       this.opts.onNonMember?.(envelope.from, envelope.nodeId);
@@ -523,7 +524,7 @@ class RaftMember implements MemberRuntime {
 
   private peerSubject(nodeId: string): string | null {
     const name =
-      this.core.status().membership.members.find((m) => m.nodeId === nodeId)?.name ??
+      this.core.membership.members.find((m) => m.nodeId === nodeId)?.name ??
       this.appliedMembership.members.find((m) => m.nodeId === nodeId)?.name ??
       this.peerNames.get(nodeId);
     return name ? `${this.opts.prefix}.node.${name}.peer` : null;
@@ -650,7 +651,7 @@ class RaftMember implements MemberRuntime {
   // ---- client operations ----
 
   private notLeaderError(): ConclaveError {
-    const leader = this.nameOf(this.core.status().leader);
+    const leader = this.nameOf(this.core.leader);
     return leader
       ? new ConclaveError('NOT_LEADER', `${this.opts.name} is not the leader (the leader is ${leader})`, { leader })
       : new ConclaveError('NO_LEADER', 'cluster has no leader right now (an election may be under way, or there is no quorum); retry shortly');
@@ -693,7 +694,7 @@ class RaftMember implements MemberRuntime {
   async changeMembership(change: MembershipChange): Promise<void> {
     if (this.stopped || this.halted) throw new ConclaveError('STOPPING', `${this.opts.name} is ${this.halted ? 'halted after a storage failure' : 'shutting down'}`);
     if (this.core.currentRole !== 'leader' || !this.role) throw this.notLeaderError();
-    const next = applyChange(this.core.status().membership, change);
+    const next = applyChange(this.core.membership, change);
     if (!next.ok) throw new ConclaveError('BAD_REQUEST', `membership change refused: ${next.reason}`);
     this.role.send({ type: 'PROPOSE', items: [{ type: 'config', data: next.next }] });
     const result = this.role.getSnapshot().context.lastProposal!;
@@ -755,19 +756,22 @@ class RaftMember implements MemberRuntime {
 
   /** run on the leader: here when we lead, else forwarded once to the leader's admin subject */
   private async viaLeader(forwarded: boolean, local: () => Promise<unknown>, type: string, body: unknown): Promise<unknown> {
-    const s = this.core.status();
-    if (s.role === 'leader' || forwarded) return local();
-    const leaderName = this.nameOf(s.leader);
+    if (this.core.currentRole === 'leader' || forwarded) return local();
+    const leaderName = this.nameOf(this.core.leader);
     if (!leaderName) throw this.notLeaderError();
-    const reply = await this.opts.bus.request(`${this.opts.prefix}.node.${leaderName}.admin`, encode(this.sender(), type, body), { timeoutMs: FORWARD_TIMEOUT_MS });
-    const decoded = decodeReply(reply.data);
-    if (!decoded.ok) throw new ConclaveError(decoded.error.code, decoded.error.message, decoded.error.details);
-    return decoded.body;
+    try {
+      return await adminCall(this.opts.bus, this.opts.prefix, leaderName, this.sender(), type, body, FORWARD_TIMEOUT_MS);
+    } catch (err) {
+      if (isUnreachable(err)) {
+        throw new ConclaveError('UNREACHABLE', `${this.opts.name} forwarded ${type} to the leader ${leaderName}, which did not answer within ${FORWARD_TIMEOUT_MS} ms; retry shortly`);
+      }
+      throw err;
+    }
   }
 
   private pingPeers(): void {
     const sender = this.sender();
-    for (const m of this.core.status().membership.members) {
+    for (const m of this.core.membership.members) {
       if (m.nodeId === this.nodeId) continue;
       try {
         this.opts.bus.publish(`${this.opts.prefix}.node.${m.name}.peer`, encode(sender, 'ping', {}));

@@ -396,6 +396,11 @@ export class RaftCore {
   get leader(): PeerId | null {
     return this.lead;
   }
+
+  /** the configuration in force (the latest appended, per single-server changes); cheap, unlike status() */
+  get membership(): Membership {
+    return this.log.membership();
+  }
   get commitIndex(): number {
     return this.log.committed;
   }

@@ -143,7 +143,7 @@ export class NodeStore {
     this.#lock = lock;
     this.#limitBytes = limitBytes;
     this.#log = log;
-    this.#identity = identity;
+    this.#identity = frozen(identity);
     this.#hard = { ...((dbs.hardstate.get(K_HARD) as HardState | undefined) ?? { term: 0, vote: null, commit: 0 }) };
     this.#applied = (dbs.hardstate.get(K_APPLIED) as number | undefined) ?? 0;
     this.#snap = (dbs.snapshot.get(K_META) as SnapshotMeta | undefined) ?? null;
@@ -156,7 +156,9 @@ export class NodeStore {
   // ---- identity --------------------------------------------------------------------------
 
   identity(): StoreIdentity {
-    return structuredClone(this.#identity);
+    // frozen and replaced on every change, so callers on hot paths (every message, every log line)
+    // may read it without a copy
+    return this.#identity;
   }
 
   async updateIdentity(patch: IdentityPatch): Promise<void> {
@@ -164,7 +166,7 @@ export class NodeStore {
     this.#write('identity update', () => {
       this.#db.identity.putSync(K_IDENTITY, next);
     });
-    this.#identity = next;
+    this.#identity = frozen(next);
   }
 
   // ---- raft log and hard state -------------------------------------------------------------
@@ -413,7 +415,7 @@ export class NodeStore {
     this.#hard = hs;
     this.#first = metaCopy.index + 1;
     this.#last = keepTail ? Math.max(last, metaCopy.index) : metaCopy.index;
-    if (identity) this.#identity = identity;
+    if (identity) this.#identity = frozen(identity);
   }
 
   #mergeIdentity(patch: IdentityPatch): StoreIdentity {
@@ -762,3 +764,9 @@ function restoreDir(dataDir: string, snap: DirSnapshot): void {
 }
 
 export { STORE_FORMAT_VERSION, StoreError, type StoreIdentity };
+
+/** the identity record, frozen (with its nested contact record) so it can be shared without copies */
+function frozen(identity: StoreIdentity): StoreIdentity {
+  if (identity.contactedBy) Object.freeze(identity.contactedBy);
+  return Object.freeze(identity);
+}

@@ -72,10 +72,12 @@ describe('store: identity', () => {
     await s.close();
   });
 
-  it('identity() returns a copy', async () => {
+  it('identity() cannot be changed through what it returns (frozen, shared without copies)', async () => {
     const s = await openStore({ dataDir: tmp.make(), name: 'ctrl1' });
     const a = s.identity();
-    a.clusterId = 'x';
+    assert.throws(() => {
+      a.clusterId = 'x';
+    }, TypeError);
     assert.equal(s.identity().clusterId, null);
     await s.close();
   });
