@@ -6,8 +6,8 @@ import { z } from 'zod';
 import { ConclaveError, codeOf } from './errors.ts';
 import type { Logger } from './log/logger.ts';
 import { RateLimitedLog } from './log/rateLimit.ts';
-import type { Bus, BusMessage, BusSubscription } from './transport/types.ts';
-import { decode, encodeReply, type Envelope } from './wire/codec.ts';
+import { type Bus, type BusMessage, type BusSubscription, NoRespondersError, RequestTimeoutError } from './transport/types.ts';
+import { decode, decodeReply, encode, encodeReply, type Envelope, type Sender } from './wire/codec.ts';
 
 export type AdminHandler = (body: unknown, envelope: Envelope) => Promise<unknown>;
 export type AdminHandlers = Record<string, AdminHandler>;
@@ -72,4 +72,21 @@ export class AdminServer {
       },
     );
   }
+}
+
+/**
+ * The one client side of the admin protocol: ask `node`, get the reply's body, or throw the node's
+ * error as a ConclaveError. NoRespondersError / RequestTimeoutError pass through for the caller to
+ * explain in its own terms (see `isUnreachable`).
+ */
+export async function adminCall(bus: Bus, prefix: string, node: string, sender: Sender, type: string, body: unknown, timeoutMs: number): Promise<unknown> {
+  const reply = await bus.request(`${prefix}.node.${node}.admin`, encode(sender, type, body), { timeoutMs });
+  const decoded = decodeReply(reply.data);
+  if (!decoded.ok) throw new ConclaveError(decoded.error.code, decoded.error.message, decoded.error.details);
+  return decoded.body;
+}
+
+/** nobody answered: no subscriber, or no reply in time */
+export function isUnreachable(err: unknown): boolean {
+  return err instanceof NoRespondersError || err instanceof RequestTimeoutError;
 }

@@ -21,14 +21,14 @@ import type { HardState, Membership, SnapshotMeta } from '../machines/raft/types
 import { DEFAULT_RAFT, type RaftTiming } from './config/config.ts';
 import { ConclaveError, codeOf } from './errors.ts';
 import { type Logger, silentLogger } from './log/logger.ts';
-import { AdminServer, type AdminHandlers } from './admin.ts';
+import { AdminServer, type AdminHandlers, adminCall, isUnreachable } from './admin.ts';
 import { attachInspectionPublisher, type InspectionPublisher } from './inspect/publisher.ts';
 import type { Refusal } from './inspect/protocol.ts';
 import { type InitSource, readInitSource } from './state/initSource.ts';
 import { type NodeStore, openStore } from './store/index.ts';
 import { connectNats, createInProcessBus, type Bus, type InProcessBus, type NatsTransportOptions } from './transport/index.ts';
 import { NoRespondersError, RequestTimeoutError } from './transport/types.ts';
-import { decodeReply, encode, type Envelope, PROTOCOL_VERSION } from './wire/codec.ts';
+import { decodeReply, encode, type Envelope, PROTOCOL_VERSION, type Sender } from './wire/codec.ts';
 import { createMemberRuntime, type MemberInfo, type MemberRuntime, type MemberRuntimeOptions, type MemberStatus } from '../actors/member.ts';
 import { z } from 'zod';
 
@@ -304,9 +304,10 @@ export class Controller {
 
   private async sendRemovedNotice(name: string): Promise<void> {
     try {
-      await this.bus.request(`${this.prefix}.node.${name}.admin`, encode(this.sender(), 'member.removed', {}), { timeoutMs: 1000 });
-    } catch {
+      await adminCall(this.bus, this.prefix, name, this.sender(), 'member.removed', {}, 1000);
+    } catch (err) {
       // best effort: the node may be down; it is told again when it next talks to the leader
+      this.logFor('membership').debug({ err, to: name }, 'removal notice not delivered');
     }
   }
 
@@ -489,19 +490,15 @@ export class Controller {
     if (forwarded) throw new ConclaveError('NOT_LEADER', `${this.name} is not the leader any more; retry`);
     const leader = await this.awaitLeader();
     if (leader === this.name) return local();
-    let reply: Awaited<ReturnType<Bus['request']>>;
     const wait = (timeoutMs ?? 5000) + 1000;
     try {
-      reply = await this.bus.request(`${this.prefix}.node.${leader}.admin`, encode(this.sender(), type, { ...body, forwarded: true }), { timeoutMs: wait });
+      return await adminCall(this.bus, this.prefix, leader, this.sender(), type, { ...body, forwarded: true }, wait);
     } catch (err) {
-      if (err instanceof NoRespondersError || err instanceof RequestTimeoutError) {
+      if (isUnreachable(err)) {
         throw new ConclaveError('UNREACHABLE', `${this.name} forwarded ${type} to the leader ${leader}, which did not answer within ${wait} ms; retry shortly`);
       }
       throw err;
     }
-    const decoded = decodeReply(reply.data);
-    if (!decoded.ok) throw new ConclaveError(decoded.error.code, decoded.error.message, decoded.error.details);
-    return decoded.body;
   }
 
   /** the leader's name, waiting briefly for an election; a clear NO_LEADER error otherwise */
@@ -806,14 +803,12 @@ function deadlineFor(timeoutMs: number | undefined): number {
 }
 
 /** Ask whoever answers `<prefix>.node.<name>.admin` who they are; null when nobody does. */
-async function whoAnswers(bus: Bus, prefix: string, name: string, sender: { name: string; nodeId: string; clusterId: string | null }): Promise<{ nodeId: string } | null> {
+async function whoAnswers(bus: Bus, prefix: string, name: string, sender: Sender): Promise<{ nodeId: string } | null> {
   try {
-    const reply = await bus.request(`${prefix}.node.${name}.admin`, encode(sender, 'whois', {}), { timeoutMs: 1000 });
-    const decoded = decodeReply(reply.data);
-    if (decoded.ok && decoded.body && typeof decoded.body === 'object') return decoded.body as { nodeId: string };
-    return null;
+    const body = await adminCall(bus, prefix, name, sender, 'whois', {}, 1000);
+    return body && typeof body === 'object' ? (body as { nodeId: string }) : null;
   } catch (err) {
-    if (err instanceof NoRespondersError || err instanceof RequestTimeoutError) return null;
+    if (isUnreachable(err)) return null;
     throw err;
   }
 }
@@ -887,16 +882,16 @@ export async function startController(opts: ControllerOptions): Promise<Controll
 }
 
 /** the first of `names` that answers `status` as a member of a cluster, or null */
-async function firstClusterMember(bus: Bus, prefix: string, names: string[], sender: { name: string; nodeId: string; clusterId: string | null }): Promise<{ name: string; clusterId: string } | null> {
+async function firstClusterMember(bus: Bus, prefix: string, names: string[], sender: Sender): Promise<{ name: string; clusterId: string } | null> {
   const answers = await Promise.all(
     names.map(async (name) => {
       try {
-        const reply = await bus.request(`${prefix}.node.${name}.admin`, encode(sender, 'status', {}), { timeoutMs: 1000 });
-        const decoded = decodeReply(reply.data);
-        const clusterId = decoded.ok ? (decoded.body as { clusterId?: unknown }).clusterId : null;
-        return typeof clusterId === 'string' ? { name, clusterId } : null;
-      } catch {
-        return null;
+        const status = (await adminCall(bus, prefix, name, sender, 'status', {}, 1000)) as { clusterId?: unknown };
+        return typeof status.clusterId === 'string' ? { name, clusterId: status.clusterId } : null;
+      } catch (err) {
+        // not answering (not started yet) or answering with an error: not a member we can see
+        if (isUnreachable(err) || err instanceof ConclaveError) return null;
+        throw err;
       }
     }),
   );
