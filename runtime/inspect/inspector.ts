@@ -3,6 +3,7 @@
 // history, pushes frames to listeners (the HTTP server's live channel) and optionally records them.
 import { randomUUID } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
+import { adminCall } from '../admin.ts';
 import type { Logger } from '../log/logger.ts';
 import { NoRespondersError, RequestTimeoutError, type Bus, type BusSubscription } from '../transport/types.ts';
 import { decode, decodeReply, encode, type Sender } from '../wire/codec.ts';
@@ -215,10 +216,8 @@ export class Inspector {
   private async askStatus(name: string, timeoutMs: number): Promise<NodeStatus> {
     const checkedAt = Date.now();
     try {
-      const reply = await this.opts.bus.request(`${this.opts.prefix}.node.${name}.admin`, encode(INSPECTOR_SENDER, 'status', {}), { timeoutMs });
-      const decoded = decodeReply(reply.data);
-      if (!decoded.ok) return { name, reachable: false, error: decoded.error.message, checkedAt };
-      return { ...(decoded.body as Record<string, unknown>), name, reachable: true, checkedAt };
+      const status = (await adminCall(this.opts.bus, this.opts.prefix, name, INSPECTOR_SENDER, 'status', {}, timeoutMs)) as Record<string, unknown>;
+      return { ...status, name, reachable: true, checkedAt };
     } catch (err) {
       const error =
         err instanceof NoRespondersError ? 'no responders: the node is not running' : err instanceof RequestTimeoutError ? `no answer within ${timeoutMs} ms` : (err as Error).message;
