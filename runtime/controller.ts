@@ -2,7 +2,7 @@
 // consensus runtime). Identity is loaded from the store BEFORE any connection to the bus.
 import { v7 as uuidv7 } from 'uuid';
 import { type Actor, createActor, fromCallback, fromPromise, type InspectionEvent, toPromise, waitFor } from 'xstate';
-import { validNodeName } from '../machines/identity/index.ts';
+import { checkJoin, validNodeName } from '../machines/identity/index.ts';
 import { type ContactRecordInput, joinMachine, type JoinOutput } from '../machines/join/machine.ts';
 import type { MembershipChange } from '../machines/membership/config.ts';
 import { type MembershipInput, membershipMachine, type MembershipOutput, type OfferReply } from '../machines/membership/machine.ts';
@@ -27,8 +27,9 @@ import type { Refusal } from './inspect/protocol.ts';
 import { type InitSource, readInitSource } from './state/initSource.ts';
 import { type NodeStore, openStore } from './store/index.ts';
 import { connectNats, createInProcessBus, type Bus, type InProcessBus, type NatsTransportOptions } from './transport/index.ts';
-import { NoRespondersError, RequestTimeoutError } from './transport/types.ts';
-import { decodeReply, encode, type Envelope, PROTOCOL_VERSION, type Sender } from './wire/codec.ts';
+import { type BusMessage, type BusSubscription, NoRespondersError, RequestTimeoutError } from './transport/types.ts';
+import { decode, decodeReply, encode, encodeReply, type Envelope, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, type Sender, uuidSchema } from './wire/codec.ts';
+import { DEFAULT_MAX_VOTERS, type JoinAdmission, type JoinRequest, joinRequestSchema, makeJoinRequest, MIN_SECRET_BYTES, NonceCache, readJoinSecret, verifyJoinRequest } from './join/autoJoin.ts';
 import { createMemberRuntime, type MemberInfo, type MemberRuntime, type MemberRuntimeOptions, type MemberStatus } from '../actors/member.ts';
 import { z } from 'zod';
 
@@ -53,6 +54,14 @@ export interface ControllerOptions {
   inspect?: (event: InspectionEvent) => void;
   /** LMDB map size; tests use a small one to exercise disk-full */
   mapSizeBytes?: number;
+  /**
+   * Auto-join. On a member: with a secret, the leader admits nodes that prove it (voters up to
+   * `maxVoters`, default 5, learners beyond); without one auto-join is off. On a blank node: with
+   * `cluster`, it announces itself on `<prefix>.discover` until that cluster adds it.
+   */
+  join?: { cluster?: string; secret?: string | Uint8Array; secretFile?: string; maxVoters?: number };
+  /** a member without a leader for longer than this warns, and keeps warning at this period (default 10 s) */
+  warnWhenLeaderlessForMs?: number;
 }
 
 export interface ControllerStatus extends MemberStatus {
@@ -97,6 +106,19 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
 }
 
 /** Membership timing: CLI timeouts are longer than these waits (see runtime/cli/cluster.ts). */
+const DISCOVER_BODIES = { 'join.request': joinRequestSchema };
+const DEFAULT_LEADERLESS_WARN_MS = 10_000;
+const AUTO_JOIN = { firstDelayMs: 500, afterAdmissionMs: 3000, maxDelayMs: 5000, requestTimeoutMs: 2000, logEveryMs: 10_000 } as const;
+
+function joinSecretOf(join: ControllerOptions['join']): Uint8Array | null {
+  if (join?.secret !== undefined) {
+    const secret = typeof join.secret === 'string' ? Buffer.from(join.secret, 'utf8') : join.secret;
+    if (secret.length < MIN_SECRET_BYTES) throw new ConclaveError('CONFIG', `join.secret is ${secret.length} bytes; at least ${MIN_SECRET_BYTES} are required`);
+    return secret;
+  }
+  return join?.secretFile ? readJoinSecret(join.secretFile) : null;
+}
+
 const MEMBERSHIP_TIMING = {
   offerTimeoutMs: 2000,
   catchUpLag: 16,
@@ -120,6 +142,8 @@ const NO_MEMBER_STATUS: MemberStatus = {
   appliedIndex: 0,
   members: [],
 };
+
+type ChangeSpec = Pick<MembershipInput, 'op' | 'target' | 'maxAttempts' | 'deadlineMs' | 'maxVoters' | 'expectNodeId'>;
 
 export class Controller {
   readonly name: string;
@@ -146,6 +170,11 @@ export class Controller {
     for (const listener of this.inspectionListeners) listener(event);
   };
   private readonly log: Logger;
+  private readonly joinSecret: Uint8Array | null;
+  private readonly nonces = new NonceCache();
+  private discoverSub: BusSubscription | null = null;
+  private announcing = false;
+  private healthTimer: NodeJS.Timeout | null = null;
 
   constructor(
     opts: ControllerOptions,
@@ -153,10 +182,12 @@ export class Controller {
     readonly bus: Bus,
     baseLogger: Logger,
     private initSource: InitSource | null = null,
+    joinSecret: Uint8Array | null = null,
   ) {
     this.opts = opts;
     this.name = opts.name;
     this.prefix = opts.prefix ?? 'conclave';
+    this.joinSecret = joinSecret;
     const identity = store.identity();
     if (opts.inspect) this.inspectionListeners.add(opts.inspect);
     // every line carries node, node id, cluster id and phase; the last two change, so they are
@@ -327,6 +358,7 @@ export class Controller {
 
   async start(): Promise<void> {
     await this.admin.start();
+    this.discoverSub = this.bus.subscribe(`${this.prefix}.discover`, (msg) => this.onDiscover(msg));
     // publishes on <prefix>.inspect.<name> only while an inspector watches
     this.publisher = attachInspectionPublisher(this, { logger: this.logFor('inspect') });
     this.actor.start();
@@ -338,6 +370,8 @@ export class Controller {
       const error = settled.context.error ?? { code: 'FATAL', message: 'bootstrap failed' };
       throw new ConclaveError(error.code, error.message);
     }
+    if (this.opts.join?.cluster) void this.announceUntilAdmitted(this.opts.join.cluster);
+    this.startHealthWatch();
   }
 
   status(): ControllerStatus {
@@ -398,6 +432,10 @@ export class Controller {
   async stop(): Promise<void> {
     this.stopping ??= (async () => {
       await this.admin.stop();
+      this.discoverSub?.unsubscribe();
+      this.discoverSub = null;
+      if (this.healthTimer) clearInterval(this.healthTimer);
+      this.healthTimer = null;
       // stopping the actor stops the member runtime's invocation (and forgets it): keep a handle so
       // the bus and store close only after it has handed leadership over and flushed
       const member = this.member;
@@ -577,13 +615,13 @@ export class Controller {
   }
 
   /** one membership change at a time: queue behind the previous one, then run the membership machine */
-  private runChange(spec: Pick<MembershipInput, 'op' | 'target' | 'maxAttempts' | 'deadlineMs'>): Promise<MembershipOutput> {
+  private runChange(spec: ChangeSpec): Promise<MembershipOutput> {
     const run = this.changeQueue.then(() => this.runMembershipActor(spec));
     this.changeQueue = run.catch(() => undefined);
     return run;
   }
 
-  private async runMembershipActor(spec: Pick<MembershipInput, 'op' | 'target' | 'maxAttempts' | 'deadlineMs'>): Promise<MembershipOutput> {
+  private async runMembershipActor(spec: ChangeSpec): Promise<MembershipOutput> {
     const member = this.requireLeader();
     const identity = this.store.identity();
     const leader = { name: this.name, nodeId: identity.nodeId, clusterId: identity.clusterId! };
@@ -667,7 +705,11 @@ export class Controller {
       return { accepted: true, party: party.data };
     }
     const details = partySchema.safeParse(decoded.error.details);
-    if (decoded.error.code === 'JOIN_REFUSED' || decoded.error.code === 'REMOVED' || details.success) {
+    if (decoded.error.code === 'PROTOCOL_VERSION' && !details.success) {
+      // the node could not even read our envelope: name both versions
+      return { accepted: false, party: null, code: 'PROTOCOL_VERSION', message: `join refused: ${target} does not speak protocol version ${PROTOCOL_VERSION} of ${this.name} (${decoded.error.message})` };
+    }
+    if (decoded.error.code === 'JOIN_REFUSED' || decoded.error.code === 'REMOVED' || decoded.error.code === 'PROTOCOL_VERSION' || details.success) {
       return { accepted: false, party: details.success ? details.data : null, code: decoded.error.code, message: decoded.error.message };
     }
     throw new ConclaveError(decoded.error.code, decoded.error.message);
@@ -712,6 +754,8 @@ export class Controller {
         joiningClusterId,
         removed: identity.removed === true,
         offer: { name: envelope.from, nodeId: envelope.nodeId, clusterId: envelope.clusterId, protocolVersion: offer.protocolVersion },
+        targetClusterId: this.opts.join?.cluster ?? null,
+        protocol: { min: MIN_PROTOCOL_VERSION, max: PROTOCOL_VERSION },
       },
       inspect: this.inspectionSink,
     });
@@ -722,12 +766,174 @@ export class Controller {
       return party(output.clusterId);
     }
     const error = output.error ?? { code: 'JOIN_REFUSED', message: 'join refused' };
-    if (error.code === 'JOIN_REFUSED' || error.code === 'REMOVED') {
+    if (error.code === 'JOIN_REFUSED' || error.code === 'REMOVED' || error.code === 'PROTOCOL_VERSION') {
       this.reportRefusal('join', { reason: 'join-offer', from: envelope.from, localClusterId: output.clusterId, remoteClusterId: envelope.clusterId, message: error.message });
     } else {
       this.logFor('join').warn({ by: envelope.from, error }, error.message);
     }
     throw new ConclaveError(error.code, error.message, party(output.clusterId));
+  }
+
+  // ---- auto-join ----
+
+  /** `<prefix>.discover`: every member hears it; the leader of the addressed cluster answers */
+  private onDiscover(msg: BusMessage): void {
+    const decoded = decode(msg.data, DISCOVER_BODIES);
+    if (!decoded.ok) {
+      this.logFor('autojoin').debug({ failure: decoded.failure, detail: decoded.detail }, 'dropped a malformed discover message');
+      return;
+    }
+    const req = decoded.body;
+    const clusterId = this.store.identity().clusterId;
+    // addressed to another cluster on the same prefix, or not ours to answer: stay silent
+    if (clusterId === null || req.cluster !== clusterId || this.phase !== 'member' || this.member?.status().role !== 'leader') return;
+    const reply = (r: Parameters<typeof encodeReply>[0]) => {
+      if (msg.reply) msg.respond(encodeReply(r));
+    };
+    this.admitJoin(req, decoded.envelope).then(
+      (body) => reply({ ok: true, body }),
+      (err: unknown) => {
+        const code = codeOf(err) ?? 'INTERNAL';
+        if (!(err instanceof ConclaveError)) this.log.error({ err }, 'auto-join admission failed');
+        reply({ ok: false, error: { code, message: (err as Error).message, details: { clusterId } } });
+      },
+    );
+  }
+
+  private readonly admitting = new Set<string>();
+
+  /** the leader's decision on one auto-join request; the add itself runs in the background */
+  private async admitJoin(req: JoinRequest, envelope: Envelope): Promise<JoinAdmission> {
+    const clusterId = this.store.identity().clusterId!;
+    const refuse = (code: string, message: string): never => {
+      this.reportRefusal('autojoin', { reason: 'auto-join', from: req.name, localClusterId: clusterId, remoteClusterId: envelope.clusterId, message });
+      throw new ConclaveError(code, message, { clusterId });
+    };
+    if (envelope.from !== req.name || envelope.nodeId !== req.nodeId) {
+      refuse('BAD_REQUEST', `auto-join refused: the request names ${req.name} (${req.nodeId}) but was sent by ${envelope.from} (${envelope.nodeId ?? 'no node id'})`);
+    }
+    if (this.joinSecret === null) {
+      refuse(
+        'JOIN_AUTH',
+        `auto-join refused: auto-join is off in cluster ${clusterId} (no joinSecretFile configured on its members); add ${req.name} with \`conclave cluster add ${req.name} --via ${this.name}\`, or configure joinSecretFile`,
+      );
+    }
+    if (req.protocolVersion < MIN_PROTOCOL_VERSION || req.protocolVersion > PROTOCOL_VERSION) {
+      refuse('PROTOCOL_VERSION', `auto-join refused: ${req.name} speaks protocol version ${req.protocolVersion} but ${this.name} speaks ${MIN_PROTOCOL_VERSION}..${PROTOCOL_VERSION}`);
+    }
+    const verdict = verifyJoinRequest(this.joinSecret!, req, this.nonces);
+    if (!verdict.ok) refuse(verdict.code, verdict.message);
+    const rule = checkJoin({ name: this.name, clusterId }, { name: req.name, clusterId: envelope.clusterId });
+    if (!rule.allowed) refuse('JOIN_REFUSED', rule.message);
+    const maxVoters = this.opts.join?.maxVoters ?? DEFAULT_MAX_VOTERS;
+    const membership = this.requireLeader().raftStatus().membership;
+    const current = membership.members.find((m) => m.nodeId === req.nodeId);
+    const voter = current?.voter === true || membership.members.filter((m) => m.voter).length < maxVoters;
+    if (!this.admitting.has(req.nodeId)) {
+      this.admitting.add(req.nodeId);
+      const log = this.logFor('autojoin');
+      log.info({ joiner: req.name, joinerId: req.nodeId, voter }, `auto-join: admitting ${req.name} (${req.nodeId}) as ${voter ? 'a voter' : 'a learner (maxVoters reached)'}`);
+      this.runChange({ op: 'add', target: req.name, maxAttempts: 3, deadlineMs: 60_000, maxVoters, expectNodeId: req.nodeId })
+        .then(
+          (out) => log.info({ joiner: req.name, outcome: out.outcome }, `auto-join: ${req.name} ${out.outcome}`),
+          (err: unknown) => log.warn({ joiner: req.name, err: (err as Error).message }, `auto-join: adding ${req.name} failed: ${(err as Error).message}; it will ask again`),
+        )
+        .finally(() => this.admitting.delete(req.nodeId));
+    }
+    return { admitted: true, leader: this.name, clusterId, voter };
+  }
+
+  /** a blank node with `join.cluster`: ask on `<prefix>.discover` until that cluster has added it */
+  private async announceUntilAdmitted(cluster: string): Promise<void> {
+    if (this.announcing) return;
+    this.announcing = true;
+    const log = this.logFor('autojoin');
+    const subject = `${this.prefix}.discover`;
+    let delay: number = AUTO_JOIN.firstDelayMs;
+    let lastProblem = '';
+    let lastLog = 0;
+    if (this.joinSecret === null) log.warn({ cluster }, `auto-join to cluster ${cluster} without a join secret: the cluster will refuse; set join.secretFile`);
+    try {
+      while (!this.stopping) {
+        const phase = this.phase;
+        if (phase === 'member') {
+          log.info({ cluster }, `auto-join: member of cluster ${this.store.identity().clusterId}`);
+          return;
+        }
+        if (phase === 'removed' || phase === 'failed') return;
+        if (phase === 'uninitialized') {
+          const identity = this.store.identity();
+          const req = makeJoinRequest(this.joinSecret, { cluster, name: this.name, nodeId: identity.nodeId, protocolVersion: PROTOCOL_VERSION });
+          let problem = '';
+          try {
+            const reply = await this.bus.request(subject, encode(this.sender(), 'join.request', req), { timeoutMs: AUTO_JOIN.requestTimeoutMs });
+            const decoded = decodeReply(reply.data);
+            if (decoded.ok) {
+              const admission = decoded.body as JoinAdmission;
+              log.info({ cluster, leader: admission.leader, voter: admission.voter }, `auto-join: admitted by ${admission.leader}; waiting for its join offer`);
+              delay = AUTO_JOIN.afterAdmissionMs;
+            } else {
+              problem = decoded.error.message;
+              if (problem !== lastProblem) {
+                this.reportRefusal('autojoin', { reason: 'auto-join', from: subject, localClusterId: null, remoteClusterId: cluster, message: problem });
+              }
+              delay = Math.min(AUTO_JOIN.maxDelayMs, delay * 2);
+            }
+          } catch (err) {
+            if (this.stopping) return;
+            if (!isUnreachable(err)) throw err;
+            problem = `no leader of cluster ${cluster} answered on ${subject} yet`;
+            if (Date.now() - lastLog >= AUTO_JOIN.logEveryMs) {
+              lastLog = Date.now();
+              log.info({ cluster }, `auto-join: ${problem}; still asking`);
+            }
+            delay = Math.min(AUTO_JOIN.maxDelayMs, delay * 2);
+          }
+          lastProblem = problem;
+        }
+        await new Promise((r) => setTimeout(r, delay).unref());
+      }
+    } catch (err) {
+      log.error({ err }, `auto-join stopped: ${(err as Error).message}`);
+    } finally {
+      this.announcing = false;
+    }
+  }
+
+  // ---- health ----
+
+  /** a member without a leader for longer than warnWhenLeaderlessFor warns, at that period */
+  private startHealthWatch(): void {
+    const warnAfter = this.opts.warnWhenLeaderlessForMs ?? DEFAULT_LEADERLESS_WARN_MS;
+    let since: number | null = null;
+    let lastWarn = 0;
+    const log = this.logFor('health');
+    this.healthTimer = setInterval(
+      () => {
+        if (this.phase !== 'member' || !this.member) {
+          since = null;
+          return;
+        }
+        const s = this.member.status();
+        const now = Date.now();
+        if (s.leader !== null) {
+          if (since !== null && lastWarn > since) log.info({ leader: s.leader, leaderlessMs: now - since }, `leader ${s.leader} is back after ${now - since} ms without one`);
+          since = null;
+          return;
+        }
+        since ??= now;
+        if (now - since >= warnAfter && now - lastWarn >= warnAfter) {
+          lastWarn = now;
+          const unreachable = s.members.filter((m) => !m.reachable).map((m) => m.name);
+          log.warn(
+            { leaderlessMs: now - since, term: s.term, unreachable },
+            `no leader for ${Math.round((now - since) / 1000)} s (term ${s.term}); unreachable members: ${unreachable.join(', ') || 'none'} — a majority of voters must be up and connected`,
+          );
+        }
+      },
+      Math.min(1000, Math.max(50, Math.floor(warnAfter / 4))),
+    );
+    this.healthTimer.unref();
   }
 
   /** the leader says this node was removed; believed only from a member of this node's own cluster */
@@ -817,12 +1023,25 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   if (!validNodeName(opts.name)) {
     throw new ConclaveError('CONFIG', `node name ${JSON.stringify(opts.name)} is invalid: it must match ^[a-z0-9][a-z0-9_-]{0,62}$`);
   }
+  if (opts.join?.cluster !== undefined && !uuidSchema.safeParse(opts.join.cluster).success) {
+    throw new ConclaveError('CONFIG', `join.cluster ${JSON.stringify(opts.join.cluster)} is not a cluster id (a UUID as printed by \`conclave init\`)`);
+  }
+  if (opts.join?.maxVoters !== undefined && !(Number.isInteger(opts.join.maxVoters) && opts.join.maxVoters >= 1)) {
+    throw new ConclaveError('CONFIG', `join.maxVoters must be a whole number ≥ 1, got ${opts.join.maxVoters}`);
+  }
+  const joinSecret = joinSecretOf(opts.join);
   const baseLogger = opts.logger ?? silentLogger();
   // 1. identity first, before any connection
   const store = await openStore({ dataDir: opts.dataDir, name: opts.name, logger: baseLogger.child({ node: opts.name }), mapSizeBytes: opts.mapSizeBytes });
   let initSource: InitSource | null = null;
   try {
     const id = store.identity();
+    if (opts.join?.cluster && id.clusterId !== null && id.clusterId !== opts.join.cluster) {
+      throw new ConclaveError(
+        'JOIN_REFUSED',
+        `join refused: ${opts.name} is configured to join cluster ${opts.join.cluster} but its store belongs to cluster ${id.clusterId}; remove join.cluster from its configuration, or wipe its data dir to make it a new node`,
+      );
+    }
     if (opts.initFrom && id.clusterId === null && !id.removed) {
       // validated completely before any connection and before anything is written
       initSource = await readInitSource(opts.initFrom);
@@ -871,7 +1090,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       effective = { ...opts, initFrom: undefined };
     }
   }
-  const controller = new Controller(effective, store, bus, baseLogger, initSource);
+  const controller = new Controller(effective, store, bus, baseLogger, initSource, joinSecret);
   try {
     await controller.start();
   } catch (err) {

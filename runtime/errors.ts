@@ -8,6 +8,8 @@ const EXIT_BY_CODE: Record<string, number> = {
   CONTACTED: EXIT.refused,
   BUSY: EXIT.refused,
   JOIN_REFUSED: EXIT.refused,
+  JOIN_AUTH: EXIT.refused,
+  PROTOCOL_VERSION: EXIT.refused,
   NOT_A_MEMBER: EXIT.refused,
   NO_LEADER: EXIT.refused,
   NO_QUORUM: EXIT.refused,

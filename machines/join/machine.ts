@@ -1,7 +1,8 @@
 // The node side of the join handshake, one actor per offer. Pure statechart: recording the contact
 // and entering the joining phase are actors the controller supplies with `.provide({ actors })`.
 //
-//   checking ─┬─ refused      (removed node, the join rule, or a malformed offer)
+//   checking ─┬─ refused      (removed node, incompatible protocol, the join rule, not the cluster
+//             │                this node was configured to join, or a malformed offer)
 //             ├─ accepted     (already a member of, or already joining, the offering cluster)
 //             └─ recordingContact ─> enteringJoin ─> accepted
 // The contact is durable BEFORE the node answers: from then on `init` is refused on it (never fork).
@@ -25,6 +26,10 @@ export interface JoinInput {
   joiningClusterId: ClusterId;
   removed: boolean;
   offer: JoinOffer;
+  /** the only cluster this node agrees to join (auto-join configured with `join.cluster`); null: any */
+  targetClusterId?: ClusterId;
+  /** the protocol versions this node speaks */
+  protocol?: { min: number; max: number };
 }
 
 export interface JoinContext extends JoinInput {
@@ -63,6 +68,10 @@ export const joinMachine = setup({
   },
   guards: {
     isRemoved: ({ context }) => context.removed,
+    protocolIncompatible: ({ context }) =>
+      context.protocol !== undefined && (context.offer.protocolVersion < context.protocol.min || context.offer.protocolVersion > context.protocol.max),
+    notTheTargetCluster: ({ context }) =>
+      context.clusterId === null && (context.targetClusterId ?? null) !== null && context.offer.clusterId !== context.targetClusterId,
     offerHasNoClusterId: ({ context }) => context.offer.clusterId === null,
     joinRuleRefuses: ({ context }) =>
       !checkJoin({ name: context.name, clusterId: effectiveClusterId(context) }, { name: context.offer.name, clusterId: context.offer.clusterId }).allowed,
@@ -79,6 +88,18 @@ export const joinMachine = setup({
       const verdict = checkJoin({ name: context.name, clusterId: effectiveClusterId(context) }, { name: context.offer.name, clusterId: context.offer.clusterId });
       return { error: { code: 'JOIN_REFUSED', message: verdict.allowed ? 'join refused' : verdict.message } };
     }),
+    refuseProtocol: assign(({ context }) => ({
+      error: {
+        code: 'PROTOCOL_VERSION',
+        message: `join refused: ${context.offer.name} speaks protocol version ${context.offer.protocolVersion} but ${context.name} speaks ${context.protocol!.min === context.protocol!.max ? context.protocol!.min : `${context.protocol!.min}..${context.protocol!.max}`}; upgrade the older side first`,
+      },
+    })),
+    refuseOtherCluster: assign(({ context }) => ({
+      error: {
+        code: 'JOIN_REFUSED',
+        message: `join refused: ${context.name} is configured to join cluster ${context.targetClusterId} only, but ${context.offer.name} belongs to cluster ${context.offer.clusterId}`,
+      },
+    })),
     refuseBlankOffer: assign(({ context }) => ({
       error: { code: 'BAD_REQUEST', message: `join refused: ${context.offer.name} offered membership without a cluster id; only an initialized cluster can add nodes` },
     })),
@@ -94,7 +115,9 @@ export const joinMachine = setup({
     checking: {
       always: [
         { guard: 'isRemoved', target: 'refused', actions: 'refuseRemoved' },
+        { guard: 'protocolIncompatible', target: 'refused', actions: 'refuseProtocol' },
         { guard: 'offerHasNoClusterId', target: 'refused', actions: 'refuseBlankOffer' },
+        { guard: 'notTheTargetCluster', target: 'refused', actions: 'refuseOtherCluster' },
         { guard: 'joinRuleRefuses', target: 'refused', actions: 'refuseByJoinRule' },
         { guard: 'alreadyInCluster', target: 'accepted' },
         { target: 'recordingContact' },

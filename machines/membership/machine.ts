@@ -6,6 +6,7 @@
 //              │                                          ├─ catchingUp      (a learner already: resume)
 //              ├─ refused (join rule, either end)         ├─ replacing ─> planning   (name held by an old node id)
 //              └─ transient error ─> backoff ─> offering  └─ addingLearner ─> catchingUp ─> promoting ─> done
+//                                                              (auto-join with maxVoters reached: done as a learner)
 //   remove: locating ─> deciding ─> removing ─> notifying ─> done
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
 import { checkJoin, type ClusterId } from '../identity/index.ts';
@@ -36,6 +37,10 @@ export interface MembershipInput {
   catchUpTimeoutMs: number;
   backoffBaseMs: number;
   backoffMaxMs: number;
+  /** auto-join: promote only while the configuration has fewer voters than this; beyond, the node stays a learner */
+  maxVoters?: number | null;
+  /** auto-join: the node id that asked to join; an answer from another node id under that name is refused */
+  expectNodeId?: string | null;
 }
 
 export interface MembershipError {
@@ -53,7 +58,7 @@ export interface MembershipContext extends MembershipInput {
   progress: { matchIndex: number; commitIndex: number } | null;
   error: MembershipError | null;
   /** what happened, once done */
-  outcome: 'added' | 'already-member' | 'removed' | null;
+  outcome: 'added' | 'added-learner' | 'already-member' | 'removed' | null;
   /** the end that refused: 'leader' or 'node' */
   refusedBy: 'leader' | 'node' | null;
 }
@@ -111,6 +116,9 @@ export const membershipMachine = setup({
     /** the join rule at the leader's end, on the party the node answered as */
     leaderRuleRefuses: ({ context }) => context.node !== null && !checkJoin(context.leader, context.node).allowed,
     nodeRefused: ({ context }) => context.refusedBy === 'node',
+    notTheRequester: ({ context }) => (context.expectNodeId ?? null) !== null && context.node !== null && context.node.nodeId !== context.expectNodeId,
+    voterLimitReached: ({ context }) =>
+      (context.maxVoters ?? null) !== null && context.membership !== null && context.membership.members.filter((m) => m.voter).length >= context.maxVoters!,
     alreadyVoter: ({ context }) => context.node !== null && context.membership !== null && planAdd(context.membership, context.target, context.node.nodeId).kind === 'noop',
     alreadyLearner: ({ context }) => context.node !== null && context.membership !== null && planAdd(context.membership, context.target, context.node.nodeId).kind === 'resume',
     nameHeldByOldNode: ({ context }) => context.node !== null && context.membership !== null && planAdd(context.membership, context.target, context.node.nodeId).kind === 'replace',
@@ -143,6 +151,13 @@ export const membershipMachine = setup({
         },
       };
     }),
+    recordImpostor: assign(({ context }) => ({
+      refusedBy: 'leader' as const,
+      error: {
+        code: 'JOIN_REFUSED',
+        message: `join refused: node ${context.expectNodeId} asked to join as ${context.target}, but ${context.target} answered the offer as node ${context.node!.nodeId}`,
+      },
+    })),
     recordMembership: assign({ membership: (_, params: { membership: Membership }) => params.membership }),
     locateTarget: assign(({ context }) => {
       const found = context.membership?.members.find((m) => m.name === context.target);
@@ -175,6 +190,7 @@ export const membershipMachine = setup({
     })),
     countAttempt: assign({ attempt: ({ context }) => context.attempt + 1, progress: null }),
     markAdded: assign({ outcome: 'added' as const, error: null }),
+    markAddedAsLearner: assign({ outcome: 'added-learner' as const, error: null }),
     markAlreadyMember: assign({ outcome: 'already-member' as const, error: null }),
     markRemoved: assign({ outcome: 'removed' as const, error: null }),
   },
@@ -207,6 +223,7 @@ export const membershipMachine = setup({
         // the join rule at this end too, on the ids the node reported (also when it refused)
         { guard: 'leaderRuleRefuses', target: '#membership.refused', actions: 'recordLeaderRefusal' },
         { guard: 'nodeRefused', target: '#membership.refused' },
+        { guard: 'notTheRequester', target: '#membership.refused', actions: 'recordImpostor' },
         { target: 'planning' },
       ],
     },
@@ -245,12 +262,15 @@ export const membershipMachine = setup({
       invoke: { src: 'watchProgress', input: ({ context }) => ({ nodeId: context.node!.nodeId }) },
       on: {
         PROGRESS: [
-          { guard: 'learnerCaughtUp', target: 'promoting' },
+          { guard: 'learnerCaughtUp', target: 'promotingOrNot' },
           { actions: 'recordProgress' },
         ],
       },
-      always: { guard: 'learnerCaughtUp', target: 'promoting' },
+      always: { guard: 'learnerCaughtUp', target: 'promotingOrNot' },
       after: { catchUpTimeout: { target: 'failing', actions: 'recordCatchUpTimeout' } },
+    },
+    promotingOrNot: {
+      always: [{ guard: 'voterLimitReached', target: '#membership.done', actions: 'markAddedAsLearner' }, { target: 'promoting' }],
     },
     promoting: {
       invoke: {

@@ -18,6 +18,13 @@ export async function runCommand(flags: RunFlags & { record?: string }): Promise
     transport: { nats: { ...config.nats, name: `conclave-${config.name}` } },
     initFrom: config.initFrom,
     initialMembers: config.initialMembers,
+    join: {
+      cluster: config.join.cluster,
+      // a member admits with it; a joining node proves with it
+      secretFile: config.join.secretFile ?? config.joinSecretFile,
+      maxVoters: config.join.maxVoters,
+    },
+    warnWhenLeaderlessForMs: config.warnWhenLeaderlessFor,
     raft: config.raft,
     logger,
   });

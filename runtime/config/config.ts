@@ -55,6 +55,14 @@ export const configFileSchema = z.strictObject({
   initFrom: z.string().min(1).optional(),
   initialMembers: z.array(nodeName).optional(),
   joinSecretFile: z.string().min(1).optional(),
+  join: z
+    .strictObject({
+      cluster: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'must be a cluster id (UUID)').optional(),
+      secretFile: z.string().min(1).optional(),
+      maxVoters: z.number().int().min(1).max(99).optional(),
+    })
+    .optional(),
+  health: z.strictObject({ warnWhenLeaderlessFor: z.number().int().min(100).optional() }).optional(),
   inspect: hostPort.optional(),
   log: z.strictObject({ level: z.enum(LOG_LEVELS as [LogLevel, ...LogLevel[]]).optional() }).optional(),
   raft: raftConfigSchema.optional(),
@@ -94,6 +102,10 @@ export interface ControllerConfig {
   initFrom?: string;
   initialMembers: string[];
   joinSecretFile?: string;
+  /** auto-join: the cluster to join (blank nodes), the secret (joinSecretFile when absent), maxVoters (leader) */
+  join: { cluster?: string; secretFile?: string; maxVoters?: number };
+  /** ms without a leader before a member warns */
+  warnWhenLeaderlessFor?: number;
   inspect?: string;
   log: { level: LogLevel };
   raft: RaftTiming;
@@ -158,6 +170,7 @@ export interface RunFlags {
   initFrom?: string;
   initialMembers?: string;
   joinSecretFile?: string;
+  joinCluster?: string;
   inspect?: string;
   logLevel?: string;
   nats?: string;
@@ -174,6 +187,7 @@ export function resolveRunConfig(flags: RunFlags, env: NodeJS.ProcessEnv): Contr
       initFrom: flags.initFrom,
       initialMembers: flags.initialMembers === undefined ? undefined : splitServers(flags.initialMembers),
       joinSecretFile: flags.joinSecretFile,
+      join: flags.joinCluster === undefined ? undefined : { cluster: flags.joinCluster },
       inspect: flags.inspect,
       log: flags.logLevel === undefined ? undefined : { level: flags.logLevel },
       prefix: flags.prefix,
@@ -199,6 +213,12 @@ export function resolveRunConfig(flags: RunFlags, env: NodeJS.ProcessEnv): Contr
     initFrom: fromFlags.initFrom ? resolve(fromFlags.initFrom) : fromConfigFile(file.initFrom),
     initialMembers: fromFlags.initialMembers ?? file.initialMembers ?? [],
     joinSecretFile: fromFlags.joinSecretFile ? resolve(fromFlags.joinSecretFile) : fromConfigFile(file.joinSecretFile),
+    join: dropUndefined({
+      cluster: fromFlags.join?.cluster ?? file.join?.cluster,
+      secretFile: fromConfigFile(file.join?.secretFile),
+      maxVoters: file.join?.maxVoters,
+    }),
+    warnWhenLeaderlessFor: file.health?.warnWhenLeaderlessFor,
     inspect: fromFlags.inspect ?? file.inspect,
     log: { level: (fromFlags.log?.level ?? file.log?.level ?? (envLevel as LogLevel | undefined) ?? 'info') as LogLevel },
     raft: { ...DEFAULT_RAFT, ...dropUndefined(file.raft ?? {}) },

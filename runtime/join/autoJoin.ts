@@ -1,0 +1,130 @@
+// Auto-join for elastic scaling: a blank node started with `join: { cluster, secretFile }` announces
+// itself on `<prefix>.discover`; the leader of that cluster admits it only with a valid proof of the
+// shared join secret. The proof is an HMAC-SHA256 over every field of the request (so none can be
+// changed) including a random nonce and a timestamp; the leader compares in constant time, refuses
+// timestamps outside a window and nonces it has already seen (a replayed request).
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { z } from 'zod';
+import { ConclaveError } from '../errors.ts';
+import { nodeNameSchema, uuidSchema } from '../wire/codec.ts';
+
+/** a request older or newer than this (leader's clock) is refused: bounds the replay cache too */
+export const JOIN_REQUEST_WINDOW_MS = 60_000;
+/** the shortest secret accepted: short secrets can be guessed offline from one captured request */
+export const MIN_SECRET_BYTES = 16;
+export const DEFAULT_MAX_VOTERS = 5;
+
+export const joinRequestSchema = z.strictObject({
+  cluster: uuidSchema,
+  name: nodeNameSchema,
+  nodeId: uuidSchema,
+  protocolVersion: z.number().int().min(0),
+  nonce: z.string().regex(/^[0-9a-f]{32}$/, 'must be 16 random bytes in hex'),
+  ts: z.number().int().min(0),
+  /** HMAC-SHA256 in hex; absent when the node has no secret (then it is refused) */
+  proof: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
+});
+export type JoinRequest = z.infer<typeof joinRequestSchema>;
+
+export interface JoinAdmission {
+  admitted: true;
+  leader: string;
+  clusterId: string;
+  /** the node will be promoted to voter (false: maxVoters reached, it stays a learner) */
+  voter: boolean;
+}
+
+/** The bytes the proof covers: every field but the proof, in a fixed order. */
+function signedText(req: Omit<JoinRequest, 'proof'>): string {
+  return ['conclave-join-v1', req.cluster, req.name, req.nodeId, String(req.protocolVersion), req.nonce, String(req.ts)].join('\n');
+}
+
+export function proveJoin(secret: Uint8Array, req: Omit<JoinRequest, 'proof'>): string {
+  return createHmac('sha256', secret).update(signedText(req)).digest('hex');
+}
+
+/** A fresh, signed join request for this node. */
+export function makeJoinRequest(secret: Uint8Array | null, fields: Omit<JoinRequest, 'proof' | 'nonce' | 'ts'>, now = Date.now()): JoinRequest {
+  const req = { ...fields, nonce: randomBytes(16).toString('hex'), ts: now };
+  return secret ? { ...req, proof: proveJoin(secret, req) } : req;
+}
+
+/** Nonces seen within the window; a second request with one of them is a replay. */
+export class NonceCache {
+  private readonly seen = new Map<string, number>();
+  constructor(private readonly maxEntries = 10_000) {}
+
+  /** true when the nonce is new (and remembers it), false when it was seen before */
+  remember(nonce: string, now: number): boolean {
+    this.expire(now);
+    if (this.seen.has(nonce)) return false;
+    // bounded: under a flood the oldest go first (they are the closest to leaving the window anyway)
+    if (this.seen.size >= this.maxEntries) {
+      const oldest = this.seen.keys().next().value;
+      if (oldest !== undefined) this.seen.delete(oldest);
+    }
+    this.seen.set(nonce, now + 2 * JOIN_REQUEST_WINDOW_MS);
+    return true;
+  }
+
+  private expire(now: number): void {
+    for (const [nonce, until] of this.seen) {
+      if (until > now) break; // insertion order = expiry order
+      this.seen.delete(nonce);
+    }
+  }
+
+  get size(): number {
+    return this.seen.size;
+  }
+}
+
+export type VerifyResult = { ok: true } | { ok: false; code: 'JOIN_AUTH'; reason: 'no-proof' | 'bad-proof' | 'expired' | 'replayed'; message: string };
+
+/**
+ * The leader's check of a request's proof. The nonce is remembered only once the proof is valid, so
+ * garbage cannot fill the cache.
+ */
+export function verifyJoinRequest(secret: Uint8Array, req: JoinRequest, nonces: NonceCache, now = Date.now()): VerifyResult {
+  const who = `${req.name} (${req.nodeId})`;
+  if (req.proof === undefined) {
+    return { ok: false, code: 'JOIN_AUTH', reason: 'no-proof', message: `auto-join refused: ${who} sent no proof of the join secret; configure join.secretFile on it with the cluster's secret` };
+  }
+  const expected = Buffer.from(proveJoin(secret, req), 'hex');
+  const given = Buffer.from(req.proof, 'hex');
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    return { ok: false, code: 'JOIN_AUTH', reason: 'bad-proof', message: `auto-join refused: the proof from ${who} does not match this cluster's join secret; check that both use the same secret file` };
+  }
+  if (Math.abs(now - req.ts) > JOIN_REQUEST_WINDOW_MS) {
+    return {
+      ok: false,
+      code: 'JOIN_AUTH',
+      reason: 'expired',
+      message: `auto-join refused: the request from ${who} is ${Math.round((now - req.ts) / 1000)} s off the leader's clock (allowed ±${JOIN_REQUEST_WINDOW_MS / 1000} s); check the clocks`,
+    };
+  }
+  if (!nonces.remember(req.nonce, now)) {
+    return { ok: false, code: 'JOIN_AUTH', reason: 'replayed', message: `auto-join refused: the request from ${who} was already used (replayed nonce ${req.nonce})` };
+  }
+  return { ok: true };
+}
+
+/** Read a join secret file: it must exist, be readable and hold at least MIN_SECRET_BYTES after trimming. */
+export function readJoinSecret(path: string): Uint8Array {
+  let text: string;
+  try {
+    if (!statSync(path).isFile()) throw new Error('not a regular file');
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConclaveError('CONFIG', `cannot read the join secret file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; create it with e.g. \`openssl rand -hex 32 > ${path}\``);
+  }
+  const secret = Buffer.from(text.trim(), 'utf8');
+  if (secret.length < MIN_SECRET_BYTES) {
+    throw new ConclaveError('CONFIG', `the join secret in ${path} is ${secret.length} bytes; at least ${MIN_SECRET_BYTES} are required (e.g. \`openssl rand -hex 32 > ${path}\`)`);
+  }
+  return secret;
+}
