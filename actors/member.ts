@@ -3,6 +3,7 @@
 // per batch, applies committed entries to the replicated state, streams snapshots in chunks and
 // installs received ones without restarting. Peer messages are checked against the join rule.
 import { randomUUID } from 'node:crypto';
+import { v7 as uuidv7 } from 'uuid';
 import { z } from 'zod';
 import { checkJoin } from '../machines/identity/index.ts';
 import { applyChange, type MembershipChange } from '../machines/membership/config.ts';
@@ -62,6 +63,8 @@ export interface MemberRuntimeOptions {
   joining?: { clusterId: string };
   /** joining mode: the first snapshot (and so the cluster id) is durable */
   onJoined?(clusterId: string): void;
+  /** upgrade of a cluster created without an id: the committed id is now durable in this store */
+  onClusterId?(clusterId: string): void;
   /** leader only: a peer of this cluster that is no longer in the configuration keeps talking (it was removed) */
   onNonMember?(name: string, nodeId: string): void;
 }
@@ -353,7 +356,8 @@ class RaftMember implements MemberRuntime {
       this.opts.onRefused?.({ reason: 'foreign-cluster', from: envelope.from, localClusterId: this.clusterId, remoteClusterId: envelope.clusterId, message: verdict.message });
       return;
     }
-    if (envelope.clusterId === null) {
+    // without a cluster id only a member of an older cluster that has not applied its new id yet
+    if (envelope.clusterId === null && !(envelope.nodeId !== null && this.core.membership.members.some((m) => m.nodeId === envelope.nodeId))) {
       this.drop('no-cluster-id', `${envelope.from} sent raft traffic without a cluster id`, envelope.from);
       return;
     }
@@ -481,6 +485,9 @@ class RaftMember implements MemberRuntime {
     if (before.role !== soft.role || before.leader !== soft.leader) {
       this.log.info({ role: soft.role, term: soft.term, leader: this.nameOf(soft.leader) }, `role ${soft.role}, term ${soft.term}, leader ${this.nameOf(soft.leader) ?? 'none'}`);
     }
+    if (soft.role === 'leader' && before.role !== 'leader' && this.opts.store.identity().clusterId === null && !this.opts.joining) {
+      setImmediate(() => this.proposeClusterId());
+    }
     if (before.role === 'leader' && soft.role !== 'leader') {
       // reads waiting on our leadership cannot be confirmed any more
       for (const r of this.reads.values()) r.reject(this.notLeaderError());
@@ -602,6 +609,8 @@ class RaftMember implements MemberRuntime {
       } else if (e.type === 'config') {
         this.appliedMembership = e.data as Membership;
         if (!this.appliedMembership.members.some((m) => m.nodeId === this.nodeId)) removedSelf = true;
+      } else if (e.type === 'clusterId') {
+        this.adoptClusterId(e.data);
       }
     }
     const last = committed[committed.length - 1]!;
@@ -612,6 +621,25 @@ class RaftMember implements MemberRuntime {
     for (const e of committed) if (e.type !== 'command') this.settle(e, null);
     this.notifyApplied(last.index);
     if (removedSelf) this.opts.onRemoved();
+  }
+
+  /** the first committed `clusterId` entry gives an older cluster its id, on every member alike */
+  private adoptClusterId(data: unknown): void {
+    const clusterId = (data as { clusterId?: unknown } | null)?.clusterId;
+    if (typeof clusterId !== 'string' || this.opts.store.identity().clusterId !== null) return;
+    // synchronous and durable inside the call (the promise only reports completion)
+    this.opts.store.updateIdentity({ clusterId, initializedAt: new Date().toISOString() }).catch((err: unknown) => this.opts.onFatal(err));
+    this.opts.onClusterId?.(clusterId);
+  }
+
+  /** leader of a cluster created without an id: commit one through raft */
+  private proposeClusterId(): void {
+    if (!this.role || this.core.currentRole !== 'leader' || this.opts.store.identity().clusterId !== null || this.opts.joining) return;
+    const clusterId = uuidv7();
+    this.role.send({ type: 'PROPOSE', items: [{ type: 'clusterId', data: { clusterId } }] });
+    const result = this.role.getSnapshot().context.lastProposal!;
+    if (result.ok) this.log.info({ proposed: clusterId, index: result.firstIndex }, `upgrading: proposed cluster id ${clusterId} for this cluster created without one`);
+    else this.log.warn({ reason: result.reason }, 'upgrading: could not propose a cluster id yet; retrying at the next leadership');
   }
 
   private settle(entry: Entry, result: unknown): void {

@@ -251,6 +251,7 @@ export class Controller {
         contactedBy: identity.contactedBy ?? null,
         initFrom: opts.initFrom ?? null,
         joinTimeoutMs: opts.joinTimeoutMs,
+        legacyMember: identity.clusterId === null && identity.removed !== true && store.hasRaftState(),
       },
       inspect: this.inspectionSink,
     });
@@ -305,6 +306,10 @@ export class Controller {
       onFatal: (error) => this.actor.send({ type: 'FAIL', error: { code: codeOf(error) ?? 'FATAL', message: (error as Error).message } }),
       onRemoved: () => void this.markRemoved('the committed configuration no longer lists it'),
       onRefused: (refusal) => this.reportRefusal('member', refusal),
+      onClusterId: (clusterId) => {
+        this.logFor('upgrade').info({ adopted: clusterId }, `this cluster, created without an id, now has cluster id ${clusterId}`);
+        this.actor.send({ type: 'CLUSTER_ID', clusterId });
+      },
       onNonMember: (name, nodeId) => {
         // only nodes this leader removed itself: a learner whose config a new leader never had must not be told "removed"
         if (this.removedByThisLeader.has(nodeId)) this.noticeRemoved(name);
@@ -624,6 +629,9 @@ export class Controller {
   private async runMembershipActor(spec: ChangeSpec): Promise<MembershipOutput> {
     const member = this.requireLeader();
     const identity = this.store.identity();
+    if (identity.clusterId === null) {
+      throw new ConclaveError('BUSY', `cluster of ${this.name} has no cluster id yet (an older cluster being upgraded: the leader is committing one); retry in a moment`);
+    }
     const leader = { name: this.name, nodeId: identity.nodeId, clusterId: identity.clusterId! };
     const log = this.logFor('membership');
     const machine = membershipMachine.provide({

@@ -3,6 +3,8 @@
 //
 //   loading ─┬─ removed            (the store says this node was removed)
 //            ├─ member             (the store has a cluster id: resume)
+//            ├─ member             (an older store: raft state but no cluster id yet — the leader
+//            │                      commits one through raft, CLUSTER_ID adopts it)
 //            ├─ bootstrapping      (blank + initFrom configured: automatic initialization)
 //            └─ uninitialized ─ INIT ─> bootstrapping ─> member   (explicit initialization)
 //                             └ JOIN_ACCEPTED ─> joining ─ JOINED ─> member (added by a cluster)
@@ -30,6 +32,8 @@ export interface BootstrapInput {
   initFrom: string | null;
   /** how long a joining node waits for the first state from the cluster before it is blank again (default 60 s) */
   joinTimeoutMs?: number;
+  /** the store holds raft state of a cluster created without an id (an older Conclave): resume as a member */
+  legacyMember?: boolean;
 }
 
 export interface BootstrapContext extends BootstrapInput {
@@ -62,6 +66,8 @@ export type BootstrapEvent =
   | { type: 'JOINED'; clusterId: string }
   | { type: 'JOIN_FAILED'; error: { code: string; message: string } }
   | { type: 'REMOVED' }
+  /** upgrade of a cluster created without an id: the id committed through raft is now durable here */
+  | { type: 'CLUSTER_ID'; clusterId: string }
   | { type: 'FAIL'; error: { code: string; message: string } };
 
 /** Why an INIT request is refused in the current context, or null when it may proceed. */
@@ -116,6 +122,7 @@ export const bootstrapMachine = setup({
   guards: {
     isRemoved: ({ context }) => context.removed,
     hasClusterId: ({ context }) => context.clusterId !== null,
+    isLegacyMember: ({ context }) => context.legacyMember === true,
     hasInitFrom: ({ context }) => context.initFrom !== null,
     mayInit: ({ context }) => initRefusal(context, 'uninitialized') === null,
     startedFromInitFrom: ({ context }) => context.source === 'initFrom',
@@ -149,6 +156,7 @@ export const bootstrapMachine = setup({
       always: [
         { guard: 'isRemoved', target: 'removed' },
         { guard: 'hasClusterId', target: 'member' },
+        { guard: 'isLegacyMember', target: 'member' },
         { guard: 'hasInitFrom', target: 'bootstrapping', actions: 'markInitFromSource' },
         { target: 'uninitialized' },
       ],
@@ -201,6 +209,7 @@ export const bootstrapMachine = setup({
       invoke: { id: 'memberRuntime', src: 'memberRuntime' },
       on: {
         REMOVED: { target: 'removed', actions: 'markRemoved' },
+        CLUSTER_ID: { actions: { type: 'adoptClusterId', params: ({ event }) => ({ clusterId: event.clusterId }) } },
         FAIL: { target: 'failed', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
       },
     },

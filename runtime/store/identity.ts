@@ -81,7 +81,19 @@ export interface Migration {
 }
 
 /**
- * The upgrade path, in order. Empty while format 1 is the only format; add `{ from: 1, ... }`
- * together with bumping STORE_FORMAT_VERSION to 2.
+ * The upgrade path, in order; add `{ from: 1, ... }` together with bumping STORE_FORMAT_VERSION to 2.
+ *
+ * Format 0 (Conclave before cluster ids): the identity had no `clusterId` and no `generation`. A
+ * member of such a cluster keeps its raft state; its cluster gets an id from the leader, committed
+ * through raft (entry type `clusterId`), which every member persists when it applies it.
  */
-export const MIGRATIONS: readonly Migration[] = [];
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    from: 0,
+    description: 'identity gains clusterId (null until the cluster commits one) and generation 1',
+    up({ identity }) {
+      if (identity.clusterId === undefined) identity.clusterId = null;
+      if (identity.generation === undefined) identity.generation = 1;
+    },
+  },
+];

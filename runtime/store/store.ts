@@ -181,6 +181,11 @@ export class NodeStore {
   }
 
   /** last index of the log (the snapshot index when the log is empty after it) */
+  /** raft state exists (a snapshot, log entries or a term): with no cluster id, an older cluster's member */
+  hasRaftState(): boolean {
+    return this.#snap !== null || this.#last > 0 || this.#hard.term > 0;
+  }
+
   lastIndex(): number {
     return this.#last;
   }

@@ -1,0 +1,141 @@
+// Upgrades (issue #4, acceptance 7): stores written by a Conclave from before cluster ids (store
+// format 0: no clusterId, no generation) are upgraded in place on open; the cluster resumes with its
+// raft state, its leader commits a cluster id through raft, and every member ends with that id and
+// the same data. Real `conclave run` processes over a real nats-server, driven through the CLI.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { open } from 'lmdb';
+import type { MemberInfo } from '../../actors/member.ts';
+import { isUuid } from '../../machines/identity/index.ts';
+import { adminRequest } from '../../runtime/cli/client.ts';
+import { connectNats } from '../../runtime/transport/index.ts';
+import type { Bus } from '../../runtime/transport/types.ts';
+import { baseEnv, CliProcess, runCli, waitUntil } from '../helpers/cli.ts';
+import { type NatsServerHandle, natsServerSkipReason, startNatsServer } from '../helpers/natsServer.ts';
+
+interface Status {
+  name: string;
+  clusterId: string | null;
+  phase: string;
+  role: string;
+  members: MemberInfo[];
+}
+
+/** rewrite a stopped store's identity as the format-0 layout: no cluster id, no generation */
+async function downgradeToFormat0(dir: string): Promise<void> {
+  const env = open({ path: dir, noSubdir: false, maxDbs: 16, overlappingSync: false });
+  const db = env.openDB({ name: 'identity' });
+  env.transactionSync(() => {
+    const { clusterId: _c, generation: _g, contactedBy: _cb, initializedAt: _i, ...rest } = db.get('identity') as Record<string, unknown>;
+    db.putSync('identity', { ...rest, formatVersion: 0 });
+  });
+  await env.close();
+}
+
+async function rawIdentity(dir: string): Promise<Record<string, unknown>> {
+  const env = open({ path: dir, noSubdir: false, maxDbs: 16, readOnly: true });
+  const id = env.openDB({ name: 'identity' }).get('identity') as Record<string, unknown>;
+  await env.close();
+  return id;
+}
+
+describe('upgrade of a cluster created without an id (acceptance 7)', { skip: natsServerSkipReason() }, () => {
+  let nats: NatsServerHandle;
+  let dir: string;
+  let bus: Bus;
+  let env: NodeJS.ProcessEnv;
+  const PREFIX = 'upg';
+  const procs = new Map<string, CliProcess>();
+
+  before(async () => {
+    nats = await startNatsServer();
+    dir = await mkdtemp(join(tmpdir(), 'conclave-upgrade-'));
+    env = baseEnv({ NATS_URL: nats.url, CONCLAVE_PREFIX: PREFIX });
+    bus = await connectNats({ servers: nats.url, name: 'upgrade-test' });
+  });
+  after(async () => {
+    for (const p of procs.values()) await p.kill('SIGKILL');
+    await bus?.close();
+    await nats?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function run(name: string): Promise<CliProcess> {
+    const file = join(dir, `${name}.json`);
+    await writeFile(file, JSON.stringify({ name, dataDir: join(dir, name), raft: { heartbeatMs: 50, electionTimeoutMs: 500 } }));
+    const p = new CliProcess(['run', '--config', file, '--log-level', 'info'], { env });
+    procs.set(name, p);
+    await p.waitForOutput(/controller .* is running/);
+    return p;
+  }
+  const status = (node: string) => adminRequest(bus, PREFIX, node, 'status', {}, 2000) as Promise<Status>;
+  const cli = (args: string[]) => runCli(args, { env, timeoutMs: 60_000 });
+  const nodes = ['u1', 'u2', 'u3'];
+
+  it('older stores are upgraded on open; the leader commits a cluster id; every member persists it; data kept', async () => {
+    // a three-node cluster with data, as the older Conclave would have left it once downgraded
+    for (const n of nodes) await run(n);
+    const init = await cli(['init', '--node', 'u1']);
+    assert.equal(init.code, 0, init.stderr);
+    const oldId = init.stdout.trim();
+    await waitUntil(async () => (await status('u1')).role === 'leader', { what: 'u1 leads' });
+    for (const n of ['u2', 'u3']) assert.equal((await cli(['cluster', 'add', n, '--via', 'u1'])).code, 0);
+    for (let i = 0; i < 5; i++) assert.equal((await cli(['kv', 'put', `k${i}`, `v${i}`, '--via', 'u2'])).code, 0);
+    for (const n of nodes) await waitUntil(async () => (await status(n)).members.length === 3, { what: `${n} sees 3 members` });
+    for (const n of nodes) assert.equal((await procs.get(n)!.kill('SIGINT')).code, 0);
+    for (const n of nodes) {
+      await downgradeToFormat0(join(dir, n));
+      const raw = await rawIdentity(join(dir, n));
+      assert.equal(raw.formatVersion, 0);
+      assert.equal(raw.clusterId, undefined);
+    }
+
+    // restart: each store is migrated on open and the nodes resume as members without an id
+    for (const n of nodes) {
+      const p = await run(n);
+      await p.waitForOutput(/store format migrated/);
+    }
+    let newId = '';
+    await waitUntil(
+      async () => {
+        const all = await Promise.all(nodes.map(status));
+        const ids = new Set(all.map((s) => s.clusterId));
+        if (ids.size !== 1 || all[0]!.clusterId === null) return false;
+        newId = all[0]!.clusterId;
+        return all.every((s) => s.phase === 'member');
+      },
+      { what: 'one cluster id on every member', timeoutMs: 30_000 },
+    );
+    assert.ok(isUuid(newId));
+    assert.notEqual(newId, oldId, 'the id comes from the upgrade, not from anything left behind');
+    const list = await cli(['cluster', 'list', '--via', 'u3', '--json']);
+    assert.equal(list.code, 0, list.stderr);
+    const parsed = JSON.parse(list.stdout) as { clusterId: string; members: MemberInfo[] };
+    assert.equal(parsed.clusterId, newId);
+    assert.deepEqual(parsed.members.map((m) => [m.name, m.voter]).sort(), nodes.map((n) => [n, true]));
+    for (const n of nodes) {
+      const got = await cli(['kv', 'get', 'k4', '--via', n]);
+      assert.equal(got.code, 0, got.stderr);
+      assert.match(got.stdout, /v4/);
+    }
+    // the cluster keeps working and the id survives a restart of every member (it is durable)
+    assert.equal((await cli(['kv', 'put', 'after', 'upgrade', '--via', 'u1'])).code, 0);
+    for (const n of nodes) assert.equal((await procs.get(n)!.kill('SIGINT')).code, 0);
+    for (const n of nodes) {
+      const raw = await rawIdentity(join(dir, n));
+      assert.equal(raw.clusterId, newId, `${n} persisted the id`);
+      assert.equal(raw.formatVersion, 1);
+    }
+    for (const n of nodes) await run(n);
+    await waitUntil(async () => (await Promise.all(nodes.map(status))).every((s) => s.clusterId === newId && s.phase === 'member'), { what: 'same id after restart' });
+    // and a blank node can now be added to the upgraded cluster under that id
+    await run('u4');
+    await waitUntil(async () => (await Promise.all(nodes.map(status))).some((s) => s.role === 'leader'), { what: 'a leader after restart' });
+    const add = await cli(['cluster', 'add', 'u4', '--via', 'u2']);
+    assert.equal(add.code, 0, add.stderr);
+    assert.equal((await status('u4')).clusterId, newId);
+  });
+});
