@@ -108,6 +108,8 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
 /** Membership timing: CLI timeouts are longer than these waits (see runtime/cli/cluster.ts). */
 const DISCOVER_BODIES = { 'join.request': joinRequestSchema };
 const DEFAULT_LEADERLESS_WARN_MS = 10_000;
+/** a non-member talking to the leader longer than this is reported (its messages are dropped from the start) */
+const NON_MEMBER_GRACE_MS = 5000;
 const AUTO_JOIN = { firstDelayMs: 500, afterAdmissionMs: 3000, maxDelayMs: 5000, requestTimeoutMs: 2000, logEveryMs: 10_000 } as const;
 
 function joinSecretOf(join: ControllerOptions['join']): Uint8Array | null {
@@ -160,6 +162,8 @@ export class Controller {
   private readonly removedNotices = new Map<string, number>();
   /** node ids whose removal this node committed as leader (told again if they keep talking) */
   private readonly removedByThisLeader = new Set<string>();
+  /** nodes outside the configuration that talk to this leader: when first heard, when last reported */
+  private readonly nonMembers = new Map<string, { first: number; reported: number }>();
   private stopping: Promise<void> | null = null;
   private readonly admin: AdminServer;
   private readonly inspectionListeners = new Set<(event: InspectionEvent) => void>();
@@ -310,12 +314,39 @@ export class Controller {
         this.logFor('upgrade').info({ adopted: clusterId }, `this cluster, created without an id, now has cluster id ${clusterId}`);
         this.actor.send({ type: 'CLUSTER_ID', clusterId });
       },
-      onNonMember: (name, nodeId) => {
-        // only nodes this leader removed itself: a learner whose config a new leader never had must not be told "removed"
-        if (this.removedByThisLeader.has(nodeId)) this.noticeRemoved(name);
-      },
+      onNonMember: (name, nodeId) => this.onNonMember(name, nodeId),
       ...extra,
     });
+  }
+
+  /**
+   * Raft traffic to the leader from a node outside the configuration (already dropped). A node the
+   * cluster removed is told so, whichever leader removed it. Anything else that keeps talking past
+   * a grace period (a learner a new leader never had, a misconfigured node) is reported, once a minute.
+   */
+  private onNonMember(name: string, nodeId: string): void {
+    const removed = this.member?.raftStatus().membership.removed ?? [];
+    if (this.removedByThisLeader.has(nodeId) || removed.includes(nodeId)) {
+      this.noticeRemoved(name);
+      return;
+    }
+    const now = Date.now();
+    const seen = this.nonMembers.get(nodeId) ?? { first: now, reported: 0 };
+    if (!this.nonMembers.has(nodeId)) {
+      if (this.nonMembers.size >= 1024) this.nonMembers.delete(this.nonMembers.keys().next().value!);
+      this.nonMembers.set(nodeId, seen);
+    }
+    if (now - seen.first >= NON_MEMBER_GRACE_MS && now - seen.reported >= 60_000) {
+      seen.reported = now;
+      const clusterId = this.store.identity().clusterId;
+      this.reportRefusal('membership', {
+        reason: 'non-member',
+        from: name,
+        localClusterId: clusterId,
+        remoteClusterId: clusterId,
+        message: `${name} (node ${nodeId}) has kept sending raft traffic for ${Math.round((now - seen.first) / 1000)} s but is not a member of cluster ${clusterId}; its messages are dropped — add it with \`conclave cluster add ${name} --via ${this.name}\`, or stop it`,
+      });
+    }
   }
 
   /** persist `removed` durably, then leave the member phase for good */
@@ -935,7 +966,7 @@ export class Controller {
           const unreachable = s.members.filter((m) => !m.reachable).map((m) => m.name);
           log.warn(
             { leaderlessMs: now - since, term: s.term, unreachable },
-            `no leader for ${Math.round((now - since) / 1000)} s (term ${s.term}); unreachable members: ${unreachable.join(', ') || 'none'} — a majority of voters must be up and connected`,
+            `no leader for ${((now - since) / 1000).toFixed(1)} s (term ${s.term}); unreachable members: ${unreachable.join(', ') || 'none'} — a majority of voters must be up and connected`,
           );
         }
       },

@@ -7,6 +7,9 @@ export type MembershipChange =
   | { type: 'promote'; nodeId: string }
   | { type: 'remove'; nodeId: string };
 
+/** how many removed node ids a configuration remembers */
+export const MAX_REMEMBERED_REMOVALS = 100;
+
 /** The configuration after `change`, or an error string when the change makes no sense here. */
 export function applyChange(current: Membership, change: MembershipChange): { ok: true; next: Membership } | { ok: false; reason: string } {
   const members = current.members;
@@ -15,20 +18,21 @@ export function applyChange(current: Membership, change: MembershipChange): { ok
       if (members.some((m) => m.nodeId === change.member.nodeId)) return { ok: false, reason: `node ${change.member.nodeId} is already in the configuration` };
       if (members.some((m) => m.name === change.member.name)) return { ok: false, reason: `name ${change.member.name} is already in the configuration` };
       const added: Member = { nodeId: change.member.nodeId, name: change.member.name, voter: false };
-      return { ok: true, next: { members: [...members, added] } };
+      return { ok: true, next: { ...current, members: [...members, added] } };
     }
     case 'promote': {
       const target = members.find((m) => m.nodeId === change.nodeId);
       if (!target) return { ok: false, reason: `node ${change.nodeId} is not in the configuration` };
       if (target.voter) return { ok: false, reason: `${target.name} is already a voter` };
-      return { ok: true, next: { members: members.map((m) => (m.nodeId === change.nodeId ? { ...m, voter: true } : m)) } };
+      return { ok: true, next: { ...current, members: members.map((m) => (m.nodeId === change.nodeId ? { ...m, voter: true } : m)) } };
     }
     case 'remove': {
       const target = members.find((m) => m.nodeId === change.nodeId);
       if (!target) return { ok: false, reason: `node ${change.nodeId} is not in the configuration` };
       const next = members.filter((m) => m.nodeId !== change.nodeId);
       if (!next.some((m) => m.voter)) return { ok: false, reason: `${target.name} is the last voter: removing it would leave the cluster without voters` };
-      return { ok: true, next: { members: next } };
+      const removed = [...(current.removed ?? []), change.nodeId].slice(-MAX_REMEMBERED_REMOVALS);
+      return { ok: true, next: { members: next, removed } };
     }
   }
 }

@@ -12,6 +12,8 @@ export interface Member {
 /** The cluster configuration as replicated through the log (one change at a time). */
 export interface Membership {
   members: Member[];
+  /** node ids removed from the cluster (the most recent 100): any leader can tell one that comes back */
+  removed?: string[];
 }
 
 export type EntryType =

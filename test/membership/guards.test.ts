@@ -1,0 +1,162 @@
+// The guards around membership on the in-process bus with real stores: protocol versions named at
+// both ends of a join, a node removed while it was down learns it from a leader that did not remove
+// it, a non-member that keeps talking to the leader is reported after the grace period, and a member
+// without a leader warns (warnWhenLeaderlessFor).
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import pino from 'pino';
+import { v7 as uuidv7 } from 'uuid';
+import { type Controller, type ControllerOptions, startController } from '../../runtime/controller.ts';
+import { ConclaveError } from '../../runtime/errors.ts';
+import type { Refusal } from '../../runtime/inspect/protocol.ts';
+import { createInProcessBus, type InProcessBus } from '../../runtime/transport/index.ts';
+import { decodeReply, encode, encodeReply, PROTOCOL_VERSION } from '../../runtime/wire/codec.ts';
+import { waitUntil } from '../helpers/cli.ts';
+import { tmpDirs } from '../helpers/tmp.ts';
+
+const FAST = { heartbeatMs: 10, electionTimeoutMs: 80 };
+
+describe('membership guards', () => {
+  const tmp = tmpDirs('conclave-guards-');
+  let bus: InProcessBus;
+  let root: string;
+  const started = new Set<Controller>();
+
+  before(() => {
+    bus = createInProcessBus();
+    root = tmp.make();
+  });
+  after(async () => {
+    for (const c of started) await c.stop();
+    await bus.close();
+    tmp.cleanup();
+  });
+
+  async function start(name: string, extra: Partial<ControllerOptions> = {}): Promise<Controller> {
+    const c = await startController({ name, dataDir: `${root}/${name}`, transport: { bus }, raft: FAST, ...extra });
+    started.add(c);
+    return c;
+  }
+  async function stop(c: Controller): Promise<void> {
+    await c.stop();
+    started.delete(c);
+  }
+  function refusals(c: Controller): Refusal[] {
+    const seen: Refusal[] = [];
+    c.onRefusal((r) => seen.push(r));
+    return seen;
+  }
+  function logLines(): { logger: pino.Logger; lines: Array<Record<string, unknown>> } {
+    const lines: Array<Record<string, unknown>> = [];
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        for (const l of String(chunk).split('\n')) if (l.trim()) lines.push(JSON.parse(l) as Record<string, unknown>);
+        done();
+      },
+    });
+    return { logger: pino({ level: 'info', base: undefined }, sink), lines };
+  }
+
+  it('a join offer in an incompatible protocol version is refused naming both versions, at both ends, and records nothing', async () => {
+    const blank = await start('pv1');
+    const conn = bus.connect('old-leader');
+    const sender = { name: 'oldleader', nodeId: uuidv7(), clusterId: uuidv7() };
+    try {
+      // the envelope is readable but the offer speaks version 9
+      const r1 = decodeReply((await conn.request('conclave.node.pv1.admin', encode(sender, 'join.offer', { protocolVersion: 9 }), { timeoutMs: 5000 })).data);
+      assert.equal(r1.ok, false);
+      assert.equal(!r1.ok && r1.error.code, 'PROTOCOL_VERSION');
+      assert.match(!r1.ok ? r1.error.message : '', new RegExp(`protocol version 9 but pv1 speaks ${PROTOCOL_VERSION}`));
+      // the envelope itself is of a version this node cannot read
+      const raw = new TextEncoder().encode(JSON.stringify({ v: 9, from: 'oldleader', nodeId: sender.nodeId, clusterId: sender.clusterId, type: 'join.offer', body: {} }));
+      const r2 = decodeReply((await conn.request('conclave.node.pv1.admin', raw, { timeoutMs: 5000 })).data);
+      assert.equal(!r2.ok && r2.error.code, 'PROTOCOL_VERSION');
+      assert.match(!r2.ok ? r2.error.message : '', /protocol version 9 is not supported \(this node speaks 1\.\.1\)/);
+    } finally {
+      await conn.close();
+    }
+    assert.equal(blank.status().phase, 'uninitialized');
+    // nothing was recorded: the node may still be initialized (no contact from a cluster it refused)
+    assert.ok(await blank.init());
+
+    // the leader's end: a node that answers in a version the leader cannot speak
+    const leader = await start('pv2');
+    await leader.init();
+    await leader.waitForLeader();
+    const seen = refusals(leader);
+    const old = bus.connect('old-node');
+    old.subscribe('conclave.node.oldnode.admin', (m) => {
+      m.respond(encodeReply({ ok: false, error: { code: 'PROTOCOL_VERSION', message: 'request refused: protocol version 1 is not supported (this node speaks 0..0)' } }));
+    });
+    try {
+      await assert.rejects(leader.cluster.add('oldnode'), (e: unknown) => {
+        assert.ok(e instanceof ConclaveError);
+        assert.equal(e.code, 'JOIN_REFUSED');
+        assert.match(e.message, /oldnode does not speak protocol version 1 of pv2 .*speaks 0\.\.0/);
+        return true;
+      });
+    } finally {
+      await old.close();
+    }
+    assert.ok(seen.some((r) => /speaks 0\.\.0/.test(r.message)), 'reported at the leader');
+    assert.deepEqual(leader.status().members.map((m) => m.name), ['pv2']);
+  });
+
+  it('a node removed while it was down is told by a leader that did not remove it; a talking non-member is reported', async () => {
+    const a = await start('rm1');
+    const b = await start('rm2');
+    let c = await start('rm3');
+    await a.init();
+    await a.waitForLeader();
+    await a.cluster.add('rm2');
+    await a.cluster.add('rm3');
+    const cDir = `${root}/rm3`;
+    await stop(c);
+    await a.cluster.remove('rm3');
+    // a new leader, which never ran the removal itself
+    await a.cluster.transferLeadership('rm2');
+    await waitUntil(() => b.status().role === 'leader', { what: 'rm2 leads' });
+    c = await startController({ name: 'rm3', dataDir: cDir, transport: { bus }, raft: FAST });
+    started.add(c);
+    await waitUntil(() => c.status().phase === 'removed', { what: 'rm3 learns it was removed', timeoutMs: 15_000 });
+
+    // a node outside the configuration that keeps sending raft traffic to the leader is reported after the grace period
+    const seen = refusals(b);
+    const clusterId = b.status().clusterId!;
+    const stray = bus.connect('stray');
+    const sender = { name: 'stray', nodeId: uuidv7(), clusterId };
+    const timer = setInterval(() => stray.publish('conclave.node.rm2.peer', encode(sender, 'ping', {})), 100);
+    try {
+      await waitUntil(() => seen.some((r) => r.reason === 'non-member'), { what: 'non-member reported', timeoutMs: 15_000 });
+    } finally {
+      clearInterval(timer);
+      await stray.close();
+    }
+    const report = seen.find((r) => r.reason === 'non-member')!;
+    assert.match(report.message, /stray .* is not a member of cluster .*cluster add stray --via rm2/);
+    assert.deepEqual(b.status().members.map((m) => m.name).sort(), ['rm1', 'rm2']);
+  });
+
+  it('a member without a leader warns after warnWhenLeaderlessFor, and again periodically', async () => {
+    const { logger, lines } = logLines();
+    const a = await start('hl1', { logger, warnWhenLeaderlessForMs: 300 });
+    const b = await start('hl2');
+    const c = await start('hl3');
+    await a.init();
+    await a.waitForLeader();
+    await a.cluster.add('hl2');
+    await a.cluster.add('hl3');
+    assert.equal(lines.filter((l) => /^no leader for/.test(String(l.msg))).length, 0, 'no warning while there is a leader');
+    await stop(b);
+    await stop(c);
+    // repeated while it lasts; once the others' silence exceeds the reachability window they are named
+    const namesBoth = (l: Record<string, unknown>) => /^no leader for .*unreachable members: (hl2, hl3|hl3, hl2) /.test(String(l.msg));
+    await waitUntil(() => lines.some(namesBoth), { what: 'a leaderless warning naming the unreachable members', timeoutMs: 10_000 });
+    const warnings = lines.filter((l) => /^no leader for/.test(String(l.msg)));
+    assert.ok(warnings.length >= 2, 'warned more than once');
+    const warning = lines.find(namesBoth)!;
+    assert.equal(warning.level, 40);
+    assert.equal(warning.node, 'hl1');
+  });
+});
