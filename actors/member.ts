@@ -96,7 +96,7 @@ const memberSchema = z.object({ nodeId: z.string(), name: z.string(), voter: z.b
 const snapshotMetaSchema = z.object({
   index: z.number().int().min(0),
   term: z.number().int().min(0),
-  membership: z.object({ members: z.array(memberSchema), removed: z.array(z.string()).max(1000).optional() }),
+  membership: z.object({ members: z.array(memberSchema), removed: z.array(z.string()).max(1000).optional(), pending: z.array(z.string()).max(1000).optional() }),
 });
 const base = { from: z.string(), to: z.string(), term: z.number().int().min(0) };
 const raftMessageSchema = z.discriminatedUnion('type', [

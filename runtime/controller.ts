@@ -501,6 +501,9 @@ export class Controller {
     }
     const clusterId = uuidv7();
     const membership: Membership = { members: [{ nodeId: identity.nodeId, name: this.name, voter: true }] };
+    // initialMembers travel in the replicated configuration, so whichever node leads later carries on
+    const pending = [...new Set((this.opts.initialMembers ?? []).filter((n) => n !== this.name))];
+    if (pending.length > 0) membership.pending = pending;
     // The bootstrap state is a snapshot at index 1, term 1: the imported data (if any) and a
     // one-voter configuration. The node then elects itself; later members catch up from it.
     const meta: SnapshotMeta = { index: 1, term: 1, membership };
@@ -521,7 +524,12 @@ export class Controller {
 
   private adminHandlers(): AdminHandlers {
     return {
-      whois: async () => this.sender(),
+      whois: async () => {
+        // a blank node about to initialize from initFrom says so: peers racing to do the same wait
+        const ctx = this.actor.getSnapshot().context;
+        const initializing = ctx.clusterId === null && ctx.initFrom !== null && (this.phase === 'bootstrapping' || this.phase === 'uninitialized') && !ctx.error;
+        return initializing ? { ...this.sender(), autoInit: 'initializing' as AutoInitState } : this.sender();
+      },
       status: async () => this.status(),
       init: async () => ({ clusterId: await this.init() }),
       propose: async (body) => this.memberRuntime().handleAdmin('propose', body),
@@ -991,50 +999,57 @@ export class Controller {
   }
 
   /**
-   * initialMembers: while this node leads, add every listed name as soon as it answers, retrying
-   * with backoff for as long as it takes; progress is logged every ~10 s (names still missing).
+   * initialMembers: while this node leads, add every name still pending in the replicated
+   * configuration (the bootstrapping node's initialMembers, cleared name by name as each is added,
+   * so a member removed later is not added back), as soon as each answers, retrying with backoff for
+   * as long as it takes; progress is logged every ~10 s. Runs on every member, acts on the leader.
    */
   private async runInitialMembers(): Promise<void> {
-    const wanted = (this.opts.initialMembers ?? []).filter((n) => n !== this.name);
-    if (wanted.length === 0 || this.initialMembersRunning) return;
+    if (this.initialMembersRunning) return;
     this.initialMembersRunning = true;
     const log = this.logFor('initialMembers');
     const retryAt = new Map<string, number>();
     const delay = new Map<string, number>();
     const lastError = new Map<string, string>();
     let lastLog = Date.now();
+    let announced = false;
+    let waited = false;
     try {
       while (!this.stopping && this.phase === 'member') {
         const member = this.member;
-        const s = member?.status();
-        if (member && s?.role === 'leader') {
-          const voters = new Set(member.raftStatus().membership.members.filter((m) => m.voter).map((m) => m.name));
+        if (member && member.status().role === 'leader' && this.store.identity().clusterId !== null) {
+          const membership = member.raftStatus().membership;
+          const voters = new Set(membership.members.filter((m) => m.voter).map((m) => m.name));
+          const wanted = (membership.pending ?? []).filter((n) => n !== this.name);
           const missing = wanted.filter((n) => !voters.has(n));
           if (missing.length === 0) {
-            log.info({ initialMembers: wanted }, `all initial members are voters: ${wanted.join(', ')}`);
-            return;
-          }
-          if (Date.now() - lastLog >= MEMBERSHIP_TIMING.initialLogEveryMs) {
-            lastLog = Date.now();
-            log.info({ missing, lastErrors: Object.fromEntries(missing.map((n) => [n, lastError.get(n) ?? null])) }, `waiting for initial members: ${missing.join(', ')}`);
-          }
-          const next = missing.find((n) => (retryAt.get(n) ?? 0) <= Date.now());
-          if (next) {
-            try {
-              await this.runChange({ op: 'add', target: next, maxAttempts: 1, deadlineMs: 60_000 });
-              log.info({ name: next }, `initial member ${next} is a voter`);
-              delay.delete(next);
-            } catch (err) {
-              const d = Math.min(MEMBERSHIP_TIMING.initialRetryMaxMs, (delay.get(next) ?? 250) * 2);
-              delay.set(next, d);
-              retryAt.set(next, Date.now() + d);
-              lastError.set(next, (err as Error).message);
-              log.debug({ name: next, err: (err as Error).message, retryInMs: d }, `initial member ${next} not added yet`);
+            if (waited && !announced) log.info('all initial members are voters');
+            announced = true;
+          } else {
+            announced = false;
+            waited = true;
+            if (Date.now() - lastLog >= MEMBERSHIP_TIMING.initialLogEveryMs) {
+              lastLog = Date.now();
+              log.info({ missing, lastErrors: Object.fromEntries(missing.map((n) => [n, lastError.get(n) ?? null])) }, `waiting for initial members: ${missing.join(', ')}`);
             }
-            continue;
+            const next = missing.find((n) => (retryAt.get(n) ?? 0) <= Date.now());
+            if (next) {
+              try {
+                await this.runChange({ op: 'add', target: next, maxAttempts: 1, deadlineMs: 60_000 });
+                log.info({ name: next }, `initial member ${next} is a voter`);
+                delay.delete(next);
+              } catch (err) {
+                const d = Math.min(MEMBERSHIP_TIMING.initialRetryMaxMs, (delay.get(next) ?? 250) * 2);
+                delay.set(next, d);
+                retryAt.set(next, Date.now() + d);
+                lastError.set(next, (err as Error).message);
+                log.debug({ name: next, err: (err as Error).message, retryInMs: d }, `initial member ${next} not added yet`);
+              }
+              continue;
+            }
           }
         }
-        await new Promise((r) => setTimeout(r, 200));
+        await new Promise((r) => setTimeout(r, 200).unref());
       }
     } finally {
       this.initialMembersRunning = false;
@@ -1115,16 +1130,20 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     throw err;
   }
   // Never fork: a blank node configured with initFrom AND initialMembers does not initialize when
-  // one of those members already answers as a member of a cluster; it waits to be added instead.
+  // one of those members already is (or is becoming) a member of a cluster; it waits to be added.
   let effective = opts;
+  let probe: InitProbe | null = null;
   if (initSource && (opts.initialMembers ?? []).length > 0) {
     const sender = { name: opts.name, nodeId: identity.nodeId, clusterId: identity.clusterId };
-    const member = await firstClusterMember(bus, prefix, opts.initialMembers!.filter((n) => n !== opts.name), sender);
-    if (member) {
-      baseLogger.warn(
-        { node: opts.name, nodeId: identity.nodeId, initFrom: opts.initFrom, member: member.name, clusterId: member.clusterId },
-        `initFrom not used: initial member ${member.name} already belongs to cluster ${member.clusterId}; ${opts.name} waits to be added to it instead of forking a second cluster`,
-      );
+    try {
+      probe = await probeBeforeInitFrom(bus, prefix, opts.name, opts.initialMembers!.filter((n) => n !== opts.name), sender);
+    } catch (err) {
+      await bus.close();
+      await store.close();
+      throw err;
+    }
+    if (probe.wait) {
+      baseLogger.warn({ node: opts.name, nodeId: identity.nodeId, initFrom: opts.initFrom, because: probe.wait }, `initFrom not used: ${probe.wait}; ${opts.name} waits to be added instead of forking a second cluster`);
       initSource = null;
       effective = { ...opts, initFrom: undefined };
     }
@@ -1133,27 +1152,81 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   try {
     await controller.start();
   } catch (err) {
+    probe?.close();
     await controller.stop();
     throw err;
   }
+  // the controller answers for itself now (its whois says "initializing" while it bootstraps)
+  probe?.close();
   return controller;
 }
 
-/** the first of `names` that answers `status` as a member of a cluster, or null */
-async function firstClusterMember(bus: Bus, prefix: string, names: string[], sender: Sender): Promise<{ name: string; clusterId: string } | null> {
-  const answers = await Promise.all(
-    names.map(async (name) => {
-      try {
-        const status = (await adminCall(bus, prefix, name, sender, 'status', {}, 1000)) as { clusterId?: unknown };
-        return typeof status.clusterId === 'string' ? { name, clusterId: status.clusterId } : null;
-      } catch (err) {
-        // not answering (not started yet) or answering with an error: not a member we can see
-        if (isUnreachable(err) || err instanceof ConclaveError) return null;
-        throw err;
-      }
-    }),
+/** what a blank node with initFrom says while it decides whether to initialize */
+type AutoInitState = 'probing' | 'initializing' | 'waiting';
+
+interface InitProbe {
+  /** why this node must not initialize (someone else is or will be the cluster), or null */
+  wait: string | null;
+  close(): void;
+}
+
+/** how long a node with initFrom + initialMembers listens before deciding, so peers started together see each other */
+const INIT_PROBE_SETTLE_MS = 1500;
+
+/**
+ * Decide whether a blank node with initFrom and initialMembers may initialize. It first answers
+ * `whois` itself (state "probing"), waits for peers started at the same moment to do the same, then
+ * asks every initial member: one that is a member, or is initializing, means wait; among nodes still
+ * probing the smallest name initializes and the others wait to be added. The decision is then
+ * announced ("initializing" / "waiting") until the controller answers for itself.
+ */
+async function probeBeforeInitFrom(bus: Bus, prefix: string, name: string, others: string[], sender: Sender): Promise<InitProbe> {
+  let state: AutoInitState = 'probing';
+  const responder = new AdminServer(
+    bus,
+    `${prefix}.node.${name}.admin`,
+    {
+      whois: async () => ({ ...sender, autoInit: state }),
+      status: async () => ({ name, nodeId: sender.nodeId, clusterId: null, phase: 'uninitialized', role: 'none', term: 0, leader: null, commitIndex: 0, appliedIndex: 0, members: [] }),
+      'join.offer': async () => {
+        throw new ConclaveError('BUSY', `${name} is starting (deciding whether to initialize from initFrom); retry shortly`);
+      },
+    },
+    silentLogger(),
   );
-  return answers.find((a) => a !== null) ?? null;
+  await responder.start();
+  const close = () => void responder.stop();
+  try {
+    await new Promise((r) => setTimeout(r, INIT_PROBE_SETTLE_MS));
+    const answers = await Promise.all(others.map(async (other) => ({ other, who: await whoisOf(bus, prefix, other, sender) })));
+    let wait: string | null = null;
+    for (const { other, who } of answers) {
+      if (!who) continue;
+      if (who.clusterId) wait ??= `initial member ${other} already belongs to cluster ${who.clusterId}`;
+      else if (who.autoInit === 'initializing') wait ??= `initial member ${other} is initializing a cluster from its initFrom`;
+      else if (who.autoInit === 'probing' && other < name) wait ??= `initial member ${other} is starting with initFrom too, and the smallest name initializes`;
+    }
+    state = wait ? 'waiting' : 'initializing';
+    return { wait, close };
+  } catch (err) {
+    close();
+    throw err;
+  }
+}
+
+async function whoisOf(bus: Bus, prefix: string, name: string, sender: Sender): Promise<{ clusterId: string | null; autoInit?: AutoInitState } | null> {
+  try {
+    const body = (await adminCall(bus, prefix, name, sender, 'whois', {}, 1000)) as { clusterId?: unknown; autoInit?: unknown } | null;
+    if (!body || typeof body !== 'object') return null;
+    return {
+      clusterId: typeof body.clusterId === 'string' ? body.clusterId : null,
+      autoInit: body.autoInit === 'probing' || body.autoInit === 'initializing' || body.autoInit === 'waiting' ? body.autoInit : undefined,
+    };
+  } catch (err) {
+    // not answering (not started yet) or answering with an error: nothing we can see
+    if (isUnreachable(err) || err instanceof ConclaveError) return null;
+    throw err;
+  }
 }
 
 async function connect(opts: ControllerOptions, logger: Logger): Promise<Bus> {

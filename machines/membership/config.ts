@@ -24,7 +24,12 @@ export function applyChange(current: Membership, change: MembershipChange): { ok
       const target = members.find((m) => m.nodeId === change.nodeId);
       if (!target) return { ok: false, reason: `node ${change.nodeId} is not in the configuration` };
       if (target.voter) return { ok: false, reason: `${target.name} is already a voter` };
-      return { ok: true, next: { ...current, members: members.map((m) => (m.nodeId === change.nodeId ? { ...m, voter: true } : m)) } };
+      const next: Membership = { ...current, members: members.map((m) => (m.nodeId === change.nodeId ? { ...m, voter: true } : m)) };
+      // an initial member is done once it is a voter; removing it later does not bring it back
+      const pending = (current.pending ?? []).filter((n) => n !== target.name);
+      if (pending.length > 0) next.pending = pending;
+      else delete next.pending;
+      return { ok: true, next };
     }
     case 'remove': {
       const target = members.find((m) => m.nodeId === change.nodeId);
@@ -32,7 +37,7 @@ export function applyChange(current: Membership, change: MembershipChange): { ok
       const next = members.filter((m) => m.nodeId !== change.nodeId);
       if (!next.some((m) => m.voter)) return { ok: false, reason: `${target.name} is the last voter: removing it would leave the cluster without voters` };
       const removed = [...(current.removed ?? []), change.nodeId].slice(-MAX_REMEMBERED_REMOVALS);
-      return { ok: true, next: { members: next, removed } };
+      return { ok: true, next: { ...current, members: next, removed } };
     }
   }
 }

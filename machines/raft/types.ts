@@ -14,6 +14,8 @@ export interface Membership {
   members: Member[];
   /** node ids removed from the cluster (the most recent 100): any leader can tell one that comes back */
   removed?: string[];
+  /** names still to be added as soon as they answer (the bootstrapping node's initialMembers): any leader carries on */
+  pending?: string[];
 }
 
 export type EntryType =

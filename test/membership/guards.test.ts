@@ -3,6 +3,7 @@
 // it, a non-member that keeps talking to the leader is reported after the grace period, and a member
 // without a leader warns (warnWhenLeaderlessFor).
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
@@ -136,6 +137,37 @@ describe('membership guards', () => {
     const report = seen.find((r) => r.reason === 'non-member')!;
     assert.match(report.message, /stray .* is not a member of cluster .*cluster add stray --via rm2/);
     assert.deepEqual(b.status().members.map((m) => m.name).sort(), ['rm1', 'rm2']);
+  });
+
+  it('two blank nodes with initFrom listing each other, started at the same instant, form ONE cluster', async () => {
+    const seed = `${root}/seed.json`;
+    writeFileSync(seed, JSON.stringify({ kv: { from: 'seed' } }));
+    const opts = { initFrom: seed, initialMembers: ['race1', 'race2'] };
+    const [r1, r2] = await Promise.all([start('race2', opts), start('race1', opts)]);
+    await waitUntil(() => r1.status().phase === 'member' && r2.status().phase === 'member', { what: 'both members', timeoutMs: 20_000 });
+    assert.equal(r1.status().clusterId, r2.status().clusterId);
+    await waitUntil(() => r2.status().members.filter((m) => m.voter).length === 2, { what: 'two voters', timeoutMs: 20_000 });
+    // the smallest name initialized; the data came once
+    assert.deepEqual(await r1.read({ op: 'get', key: 'from' }), { key: 'from', found: true, value: 'seed' });
+  });
+
+  it('initialMembers travel in the configuration: a later leader adds the ones still missing', async () => {
+    const b1 = await start('im1', { initialMembers: ['im2', 'im3', 'im4'] });
+    await b1.init();
+    await b1.waitForLeader();
+    const b2 = await start('im2');
+    await start('im3');
+    await waitUntil(() => b1.status().members.filter((m) => m.voter).length === 3, { what: 'im2, im3 voters', timeoutMs: 20_000 });
+    await b1.cluster.transferLeadership('im2');
+    await waitUntil(() => b2.status().role === 'leader', { what: 'im2 leads' });
+    await stop(b1);
+    // im2 never had initialMembers configured: it carries on from the replicated configuration
+    await start('im4');
+    await waitUntil(() => b2.status().members.some((m) => m.name === 'im4' && m.voter), { what: 'im4 added by im2', timeoutMs: 20_000 });
+    // once added and promoted, a removed initial member is not added back
+    await b2.cluster.remove('im4');
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.ok(!b2.status().members.some((m) => m.name === 'im4'), 'im4 stays removed');
   });
 
   it('a member without a leader warns after warnWhenLeaderlessFor, and again periodically', async () => {
