@@ -627,8 +627,32 @@ export class Controller {
 
   async remove(name: string, opts: { timeoutMs?: number } = {}): Promise<{ name: string; nodeId: string; outcome: 'removed' }> {
     if (!validNodeName(name)) throw new ConclaveError('BAD_REQUEST', `cannot remove ${JSON.stringify(name)}: a node name must match ^[a-z0-9][a-z0-9_-]{0,62}$`);
+    if (name === this.name) return this.removeSelfAsLeader(opts);
     const output = await this.runChange({ op: 'remove', target: name, maxAttempts: 3, deadlineMs: deadlineFor(opts.timeoutMs) });
     return { name, nodeId: output.node!.nodeId, outcome: 'removed' };
+  }
+
+  /** removing the leader (as etcd does): hand leadership to the most up-to-date voter, which removes this node */
+  private async removeSelfAsLeader(opts: { timeoutMs?: number }): Promise<{ name: string; nodeId: string; outcome: 'removed' }> {
+    const member = this.requireLeader();
+    const clusterId = this.store.identity().clusterId;
+    const others = member.raftStatus().membership.members.filter((m) => m.voter && m.nodeId !== this.store.identity().nodeId);
+    if (others.length === 0) {
+      throw new ConclaveError('BAD_REQUEST', `cannot remove ${this.name}: it is the only voter of cluster ${clusterId}; add another member first`);
+    }
+    const { leader } = await this.transferLeadership();
+    this.logFor('membership').info({ to: leader }, `removing ${this.name}, the leader: handed leadership to ${leader}, which removes it`);
+    const wait = (opts.timeoutMs ?? MEMBERSHIP_TIMING.defaultDeadlineMs) + 1000;
+    try {
+      return (await adminCall(this.bus, this.prefix, leader, this.sender(), 'cluster.remove', { name: this.name, timeoutMs: opts.timeoutMs, forwarded: true }, wait)) as {
+        name: string;
+        nodeId: string;
+        outcome: 'removed';
+      };
+    } catch (err) {
+      if (isUnreachable(err)) throw new ConclaveError('UNREACHABLE', `${this.name} handed leadership to ${leader} to be removed, but ${leader} did not answer within ${wait} ms; check \`conclave cluster list\` and retry`);
+      throw err;
+    }
   }
 
   async transferLeadership(name?: string): Promise<{ leader: string; transferred: boolean }> {

@@ -170,6 +170,24 @@ describe('membership guards', () => {
     assert.ok(!b2.status().members.some((m) => m.name === 'im4'), 'im4 stays removed');
   });
 
+  it('removing the leader hands leadership over first; the only voter cannot be removed', async () => {
+    const l1 = await start('rl1');
+    const l2 = await start('rl2');
+    const l3 = await start('rl3');
+    await l1.init();
+    await l1.waitForLeader();
+    await assert.rejects(l1.cluster.remove('rl1'), /only voter of cluster/);
+    await l1.cluster.add('rl2');
+    await l1.cluster.add('rl3');
+    await l1.propose({ op: 'put', key: 'k', value: 1 });
+    const out = await l1.cluster.remove('rl1');
+    assert.equal(out.outcome, 'removed');
+    await waitUntil(() => l1.status().phase === 'removed', { what: 'rl1 removed' });
+    await waitUntil(() => [l2, l3].some((c) => c.status().role === 'leader'), { what: 'a new leader' });
+    assert.deepEqual(l2.status().members.map((m) => m.name).sort(), ['rl2', 'rl3']);
+    assert.deepEqual(await l3.read({ op: 'get', key: 'k' }), { key: 'k', found: true, value: 1 });
+  });
+
   it('a member without a leader warns after warnWhenLeaderlessFor, and again periodically', async () => {
     const { logger, lines } = logLines();
     const a = await start('hl1', { logger, warnWhenLeaderlessForMs: 300 });
