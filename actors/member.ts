@@ -12,7 +12,7 @@ import type { RaftMessage } from '../machines/raft/messages.ts';
 import type { Entry, Membership, Role, SnapshotMeta } from '../machines/raft/types.ts';
 import type { RaftTiming } from '../runtime/config/config.ts';
 import { adminCall, isUnreachable } from '../runtime/admin.ts';
-import { ConclaveError } from '../runtime/errors.ts';
+import { ConclaveError, conclaveError } from '../runtime/errors.ts';
 import type { Refusal } from '../runtime/inspect/protocol.ts';
 import type { Logger } from '../runtime/log/logger.ts';
 import { RateLimitedLog } from '../runtime/log/rateLimit.ts';
@@ -254,7 +254,7 @@ class RaftMember implements MemberRuntime {
     this.role?.stop();
     if (this.pingTimer) clearInterval(this.pingTimer);
     this.subscription?.unsubscribe();
-    const stopping = new ConclaveError('STOPPING', `${this.opts.name} is shutting down; retry against another member`);
+    const stopping = conclaveError('STOPPING', `${this.opts.name} is shutting down; retry against another member`);
     for (const w of this.waiters.values()) w.reject(stopping);
     for (const r of this.reads.values()) r.reject(stopping);
     for (const p of this.proposalQueue) p.reject(stopping);
@@ -487,7 +487,7 @@ class RaftMember implements MemberRuntime {
       this.reads.clear();
       // proposals in flight may still commit under the next leader, or be overwritten: say so
       // rather than leave the caller waiting for an index that may never be applied here
-      const unknown = new ConclaveError(
+      const unknown = conclaveError(
         'OUTCOME_UNKNOWN',
         `${this.opts.name} lost leadership while the proposal was in flight; it may or may not have been applied — read the key and retry if needed`,
       );
@@ -567,7 +567,7 @@ class RaftMember implements MemberRuntime {
   private async installSnapshot(meta: SnapshotMeta): Promise<void> {
     const received = this.receivedSnapshot;
     if (!received || received.meta.index !== meta.index) {
-      throw new ConclaveError('SNAPSHOT', `the core asked to install snapshot ${meta.index} but no such snapshot was received`);
+      throw conclaveError('SNAPSHOT', `the core asked to install snapshot ${meta.index} but no such snapshot was received`);
     }
     this.receivedSnapshot = null;
     // the snapshot is newer than anything applied here: pending state writes are superseded
@@ -619,7 +619,7 @@ class RaftMember implements MemberRuntime {
     if (!w) return;
     this.waiters.delete(entry.index);
     if (w.term === entry.term) w.resolve(result);
-    else w.reject(new ConclaveError('NOT_LEADER', 'leadership changed before the proposal committed; it was not applied — retry'));
+    else w.reject(conclaveError('NOT_LEADER', 'leadership changed before the proposal committed; it was not applied — retry'));
   }
 
   private notifyApplied(index: number): void {
@@ -653,16 +653,16 @@ class RaftMember implements MemberRuntime {
   private notLeaderError(): ConclaveError {
     const leader = this.nameOf(this.core.leader);
     return leader
-      ? new ConclaveError('NOT_LEADER', `${this.opts.name} is not the leader (the leader is ${leader})`, { leader })
-      : new ConclaveError('NO_LEADER', 'cluster has no leader right now (an election may be under way, or there is no quorum); retry shortly');
+      ? conclaveError('NOT_LEADER', `${this.opts.name} is not the leader (the leader is ${leader})`, { leader })
+      : conclaveError('NO_LEADER', 'cluster has no leader right now (an election may be under way, or there is no quorum); retry shortly');
   }
 
   async propose(command: unknown): Promise<unknown> {
     const check = kvCommandSchema.safeParse(command);
-    if (!check.success) throw new ConclaveError('BAD_REQUEST', `invalid command: ${check.error.issues[0]?.message}`);
+    if (!check.success) throw conclaveError('BAD_REQUEST', `invalid command: ${check.error.issues[0]?.message}`);
     const size = JSON.stringify(command).length;
-    if (size > MAX_COMMAND_BYTES) throw new ConclaveError('BAD_REQUEST', `command is ${size} bytes, over the ${MAX_COMMAND_BYTES}-byte limit; store large values elsewhere`);
-    if (this.stopped || this.halted) throw new ConclaveError('STOPPING', `${this.opts.name} is ${this.halted ? 'halted after a storage failure' : 'shutting down'}`);
+    if (size > MAX_COMMAND_BYTES) throw conclaveError('BAD_REQUEST', `command is ${size} bytes, over the ${MAX_COMMAND_BYTES}-byte limit; store large values elsewhere`);
+    if (this.stopped || this.halted) throw conclaveError('STOPPING', `${this.opts.name} is ${this.halted ? 'halted after a storage failure' : 'shutting down'}`);
     return new Promise<unknown>((resolve, reject) => {
       this.proposalQueue.push({ command, resolve, reject });
       this.kick();
@@ -677,7 +677,7 @@ class RaftMember implements MemberRuntime {
     this.role.send({ type: 'PROPOSE', items: batch.map((p) => ({ type: 'command' as const, data: p.command })) });
     const result = this.role.getSnapshot().context.lastProposal!;
     if (!result.ok) {
-      const err = result.reason === 'not-leader' ? this.notLeaderError() : new ConclaveError('BUSY', `proposal refused (${result.reason}); retry shortly`);
+      const err = result.reason === 'not-leader' ? this.notLeaderError() : conclaveError('BUSY', `proposal refused (${result.reason}); retry shortly`);
       for (const p of batch) p.reject(err);
       return;
     }
@@ -692,19 +692,19 @@ class RaftMember implements MemberRuntime {
   }
 
   async changeMembership(change: MembershipChange): Promise<void> {
-    if (this.stopped || this.halted) throw new ConclaveError('STOPPING', `${this.opts.name} is ${this.halted ? 'halted after a storage failure' : 'shutting down'}`);
+    if (this.stopped || this.halted) throw conclaveError('STOPPING', `${this.opts.name} is ${this.halted ? 'halted after a storage failure' : 'shutting down'}`);
     if (this.core.currentRole !== 'leader' || !this.role) throw this.notLeaderError();
     const next = applyChange(this.core.membership, change);
-    if (!next.ok) throw new ConclaveError('BAD_REQUEST', `membership change refused: ${next.reason}`);
+    if (!next.ok) throw conclaveError('BAD_REQUEST', `membership change refused: ${next.reason}`);
     this.role.send({ type: 'PROPOSE', items: [{ type: 'config', data: next.next }] });
     const result = this.role.getSnapshot().context.lastProposal!;
     if (!result.ok) {
       if (result.reason === 'not-leader') throw this.notLeaderError();
       if (result.reason === 'config-change-pending') {
-        throw new ConclaveError('CONFIG_CHANGE_PENDING', 'another membership change is still being committed (one change at a time); retry shortly');
+        throw conclaveError('CONFIG_CHANGE_PENDING', 'another membership change is still being committed (one change at a time); retry shortly');
       }
-      if (result.reason === 'transferring') throw new ConclaveError('BUSY', 'leadership is being transferred; retry shortly');
-      throw new ConclaveError('BAD_REQUEST', `membership change refused by raft (${result.reason})`);
+      if (result.reason === 'transferring') throw conclaveError('BUSY', 'leadership is being transferred; retry shortly');
+      throw conclaveError('BAD_REQUEST', `membership change refused by raft (${result.reason})`);
     }
     this.log.info({ change, index: result.firstIndex }, `proposed membership change ${change.type}`);
     await new Promise<unknown>((resolve, reject) => {
@@ -718,8 +718,8 @@ class RaftMember implements MemberRuntime {
     const result = this.role.getSnapshot().context.lastTransfer!;
     if (!result.ok) {
       if (result.reason === 'not-leader') throw this.notLeaderError();
-      if (result.reason === 'no-target') throw new ConclaveError('BAD_REQUEST', `${this.opts.name} is the only voter: there is no other voter to hand leadership to`);
-      throw new ConclaveError('BAD_REQUEST', `${this.nameOf(nodeId ?? null) ?? nodeId} is not a voter: leadership can only go to a voter`);
+      if (result.reason === 'no-target') throw conclaveError('BAD_REQUEST', `${this.opts.name} is the only voter: there is no other voter to hand leadership to`);
+      throw conclaveError('BAD_REQUEST', `${this.nameOf(nodeId ?? null) ?? nodeId} is not a voter: leadership can only go to a voter`);
     }
     return result.to;
   }
@@ -731,7 +731,7 @@ class RaftMember implements MemberRuntime {
 
   async read(query: unknown, opts: { stale?: boolean } = {}): Promise<unknown> {
     const parsed = kvQuerySchema.safeParse(query);
-    if (!parsed.success) throw new ConclaveError('BAD_REQUEST', `invalid query: ${parsed.error.issues[0]?.message}`);
+    if (!parsed.success) throw conclaveError('BAD_REQUEST', `invalid query: ${parsed.error.issues[0]?.message}`);
     if (!opts.stale) {
       // read index: confirm leadership with a heartbeat quorum, then wait to apply up to it
       const requestId = randomUUID();
@@ -763,7 +763,7 @@ class RaftMember implements MemberRuntime {
       return await adminCall(this.opts.bus, this.opts.prefix, leaderName, this.sender(), type, body, FORWARD_TIMEOUT_MS);
     } catch (err) {
       if (isUnreachable(err)) {
-        throw new ConclaveError('UNREACHABLE', `${this.opts.name} forwarded ${type} to the leader ${leaderName}, which did not answer within ${FORWARD_TIMEOUT_MS} ms; retry shortly`);
+        throw conclaveError('UNREACHABLE', `${this.opts.name} forwarded ${type} to the leader ${leaderName}, which did not answer within ${FORWARD_TIMEOUT_MS} ms; retry shortly`);
       }
       throw err;
     }

@@ -19,7 +19,7 @@ import {
 } from '../machines/bootstrap/machine.ts';
 import type { HardState, Membership, SnapshotMeta } from '../machines/raft/types.ts';
 import { DEFAULT_RAFT, type RaftTiming } from './config/config.ts';
-import { ConclaveError, codeOf } from './errors.ts';
+import { ConclaveError, conclaveError, codeOf } from './errors.ts';
 import { type Logger, silentLogger } from './log/logger.ts';
 import { AdminServer, type AdminHandlers, adminCall, isUnreachable } from './admin.ts';
 import { attachInspectionPublisher, type InspectionPublisher } from './inspect/publisher.ts';
@@ -92,7 +92,7 @@ const listBody = z.object({ forwarded: z.boolean().optional() });
 
 function parseBody<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
   const parsed = schema.safeParse(body ?? {});
-  if (!parsed.success) throw new ConclaveError('BAD_REQUEST', `${what}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'} ${i.message}`).join('; ')}`);
+  if (!parsed.success) throw conclaveError('BAD_REQUEST', `${what}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'} ${i.message}`).join('; ')}`);
   return parsed.data;
 }
 
@@ -336,7 +336,7 @@ export class Controller {
     });
     if (settled.value === 'failed') {
       const error = settled.context.error ?? { code: 'FATAL', message: 'bootstrap failed' };
-      throw new ConclaveError(error.code, error.message);
+      throw conclaveError(error.code, error.message);
     }
   }
 
@@ -355,14 +355,14 @@ export class Controller {
   async init(): Promise<string> {
     const snapshot = this.actor.getSnapshot();
     const refusal = initRefusal(snapshot.context, this.phase);
-    if (refusal) throw new ConclaveError(refusal.code, refusal.message);
+    if (refusal) throw conclaveError(refusal.code, refusal.message);
     this.actor.send({ type: 'INIT' });
     const done = await waitFor(this.actor, (s) => s.value === 'member' || s.value === 'uninitialized' || s.value === 'failed', {
       timeout: 60_000,
     });
     if (done.value !== 'member') {
       const error = done.context.error ?? { code: 'FATAL', message: 'initialization failed' };
-      throw new ConclaveError(error.code, error.message);
+      throw conclaveError(error.code, error.message);
     }
     return done.context.clusterId!;
   }
@@ -373,14 +373,14 @@ export class Controller {
     for (;;) {
       const leader = this.member?.status().leader;
       if (leader) return leader;
-      if (Date.now() > deadline) throw new ConclaveError('NO_LEADER', `${this.name}: no leader after ${timeoutMs} ms`);
+      if (Date.now() > deadline) throw conclaveError('NO_LEADER', `${this.name}: no leader after ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 10));
     }
   }
 
   memberRuntime(): MemberRuntime {
     if (!this.member) {
-      throw new ConclaveError('NOT_A_MEMBER', `${this.name} is ${this.phase}, not a member of a cluster: run \`conclave init --node ${this.name}\` or add it to a cluster`);
+      throw conclaveError('NOT_A_MEMBER', `${this.name} is ${this.phase}, not a member of a cluster: run \`conclave init --node ${this.name}\` or add it to a cluster`);
     }
     return this.member;
   }
@@ -423,7 +423,7 @@ export class Controller {
     }
     const identity = this.store.identity();
     if (identity.clusterId !== null) {
-      throw new ConclaveError('ALREADY_INITIALIZED', `init refused: ${this.name} is already a member of cluster ${identity.clusterId}`);
+      throw conclaveError('ALREADY_INITIALIZED', `init refused: ${this.name} is already a member of cluster ${identity.clusterId}`);
     }
     const clusterId = uuidv7();
     const membership: Membership = { members: [{ nodeId: identity.nodeId, name: this.name, voter: true }] };
@@ -487,7 +487,7 @@ export class Controller {
   private async onLeader(type: string, body: object, forwarded: boolean, timeoutMs: number | undefined, local: () => Promise<unknown>): Promise<unknown> {
     const member = this.memberRuntime();
     if (member.status().role === 'leader') return local();
-    if (forwarded) throw new ConclaveError('NOT_LEADER', `${this.name} is not the leader any more; retry`);
+    if (forwarded) throw conclaveError('NOT_LEADER', `${this.name} is not the leader any more; retry`);
     const leader = await this.awaitLeader();
     if (leader === this.name) return local();
     const wait = (timeoutMs ?? 5000) + 1000;
@@ -495,7 +495,7 @@ export class Controller {
       return await adminCall(this.bus, this.prefix, leader, this.sender(), type, { ...body, forwarded: true }, wait);
     } catch (err) {
       if (isUnreachable(err)) {
-        throw new ConclaveError('UNREACHABLE', `${this.name} forwarded ${type} to the leader ${leader}, which did not answer within ${wait} ms; retry shortly`);
+        throw conclaveError('UNREACHABLE', `${this.name} forwarded ${type} to the leader ${leader}, which did not answer within ${wait} ms; retry shortly`);
       }
       throw err;
     }
@@ -510,7 +510,7 @@ export class Controller {
       if (Date.now() > deadline) {
         const voters = status.members.filter((m) => m.voter);
         const reachable = voters.filter((m) => m.reachable).length;
-        throw new ConclaveError(
+        throw conclaveError(
           'NO_LEADER',
           `cluster has no leader: ${this.name} has heard from no leader in term ${status.term} (${reachable} of ${voters.length} voters reachable from here; a majority is needed). Start the missing members, or retry if an election is under way`,
         );
@@ -523,7 +523,7 @@ export class Controller {
     const member = this.memberRuntime();
     if (member.status().role !== 'leader') {
       const leader = member.status().leader;
-      throw new ConclaveError('NOT_LEADER', `${this.name} is not the leader${leader ? ` (the leader is ${leader})` : ''}; send the request to the leader or through \`--via\` any member`, { leader });
+      throw conclaveError('NOT_LEADER', `${this.name} is not the leader${leader ? ` (the leader is ${leader})` : ''}; send the request to the leader or through \`--via\` any member`, { leader });
     }
     return member;
   }
@@ -534,7 +534,7 @@ export class Controller {
   }
 
   async add(name: string, opts: { timeoutMs?: number } = {}): Promise<AddResult> {
-    if (!validNodeName(name)) throw new ConclaveError('BAD_REQUEST', `cannot add ${JSON.stringify(name)}: a node name must match ^[a-z0-9][a-z0-9_-]{0,62}$`);
+    if (!validNodeName(name)) throw conclaveError('BAD_REQUEST', `cannot add ${JSON.stringify(name)}: a node name must match ^[a-z0-9][a-z0-9_-]{0,62}$`);
     if (name === this.name) {
       this.requireLeader();
       return { name, nodeId: this.store.identity().nodeId, outcome: 'already-member' };
@@ -544,7 +544,7 @@ export class Controller {
   }
 
   async remove(name: string, opts: { timeoutMs?: number } = {}): Promise<{ name: string; nodeId: string; outcome: 'removed' }> {
-    if (!validNodeName(name)) throw new ConclaveError('BAD_REQUEST', `cannot remove ${JSON.stringify(name)}: a node name must match ^[a-z0-9][a-z0-9_-]{0,62}$`);
+    if (!validNodeName(name)) throw conclaveError('BAD_REQUEST', `cannot remove ${JSON.stringify(name)}: a node name must match ^[a-z0-9][a-z0-9_-]{0,62}$`);
     const output = await this.runChange({ op: 'remove', target: name, maxAttempts: 3, deadlineMs: deadlineFor(opts.timeoutMs) });
     return { name, nodeId: output.node!.nodeId, outcome: 'removed' };
   }
@@ -556,8 +556,8 @@ export class Controller {
     let nodeId: string | undefined;
     if (name !== undefined) {
       const target = membership.members.find((m) => m.name === name);
-      if (!target) throw new ConclaveError('NOT_FOUND', `cannot transfer leadership to ${name}: it is not a member of cluster ${clusterId}; \`conclave cluster list\` shows the voters`);
-      if (!target.voter) throw new ConclaveError('NOT_A_VOTER', `cannot transfer leadership to ${name}: it is a learner, not a voter; wait until it is promoted (\`conclave cluster list\`) or pick a voter`);
+      if (!target) throw conclaveError('NOT_FOUND', `cannot transfer leadership to ${name}: it is not a member of cluster ${clusterId}; \`conclave cluster list\` shows the voters`);
+      if (!target.voter) throw conclaveError('NOT_A_VOTER', `cannot transfer leadership to ${name}: it is a learner, not a voter; wait until it is promoted (\`conclave cluster list\`) or pick a voter`);
       if (target.nodeId === this.store.identity().nodeId) return { leader: this.name, transferred: false };
       nodeId = target.nodeId;
     }
@@ -573,7 +573,7 @@ export class Controller {
       }
       await new Promise((r) => setTimeout(r, 10));
     }
-    throw new ConclaveError('TRANSFER_INCOMPLETE', `leadership transfer to ${toName} did not complete within ${2 * timing.electionTimeoutMs + 1000} ms (is it reachable and caught up?); ${this.name} stays leader — retry`);
+    throw conclaveError('TRANSFER_INCOMPLETE', `leadership transfer to ${toName} did not complete within ${2 * timing.electionTimeoutMs + 1000} ms (is it reachable and caught up?); ${this.name} stays leader — retry`);
   }
 
   /** one membership change at a time: queue behind the previous one, then run the membership machine */
@@ -641,10 +641,10 @@ export class Controller {
         remoteClusterId: error.remoteClusterId ?? output.node?.clusterId ?? null,
         message: error.message,
       });
-      throw new ConclaveError(error.code === 'REMOVED' ? 'REMOVED' : 'JOIN_REFUSED', error.message);
+      throw conclaveError(error.code === 'REMOVED' ? 'REMOVED' : 'JOIN_REFUSED', error.message);
     }
     log.warn({ op: spec.op, target: spec.target, error }, `${spec.op} ${spec.target} failed: ${error.message}`);
-    throw new ConclaveError(error.code, error.message);
+    throw conclaveError(error.code, error.message);
   }
 
   /** the leader's half of the handshake: offer membership to `target` on its admin subject */
@@ -655,22 +655,22 @@ export class Controller {
       const reply = await this.bus.request(subject, encode(this.sender(), 'join.offer', { protocolVersion: PROTOCOL_VERSION }), { timeoutMs: MEMBERSHIP_TIMING.offerTimeoutMs });
       data = reply.data;
     } catch (err) {
-      if (err instanceof NoRespondersError) throw new ConclaveError('NO_RESPONDERS', `${target} is not answering on ${subject}; is \`conclave run --name ${target}\` running on the same NATS and prefix?`);
-      if (err instanceof RequestTimeoutError) throw new ConclaveError('TIMEOUT', `${target} did not answer the join offer within ${MEMBERSHIP_TIMING.offerTimeoutMs} ms`);
+      if (err instanceof NoRespondersError) throw conclaveError('NO_RESPONDERS', `${target} is not answering on ${subject}; is \`conclave run --name ${target}\` running on the same NATS and prefix?`);
+      if (err instanceof RequestTimeoutError) throw conclaveError('TIMEOUT', `${target} did not answer the join offer within ${MEMBERSHIP_TIMING.offerTimeoutMs} ms`);
       throw err;
     }
     const decoded = decodeReply(data);
     const partySchema = z.object({ name: z.string(), nodeId: z.string(), clusterId: z.string().nullable() });
     if (decoded.ok) {
       const party = partySchema.safeParse(decoded.body);
-      if (!party.success) throw new ConclaveError('BAD_REPLY', `${target} answered the join offer with a malformed reply`);
+      if (!party.success) throw conclaveError('BAD_REPLY', `${target} answered the join offer with a malformed reply`);
       return { accepted: true, party: party.data };
     }
     const details = partySchema.safeParse(decoded.error.details);
     if (decoded.error.code === 'JOIN_REFUSED' || decoded.error.code === 'REMOVED' || details.success) {
       return { accepted: false, party: details.success ? details.data : null, code: decoded.error.code, message: decoded.error.message };
     }
-    throw new ConclaveError(decoded.error.code, decoded.error.message);
+    throw conclaveError(decoded.error.code, decoded.error.message);
   }
 
   private serializeOffer<T>(work: () => Promise<T>): Promise<T> {
@@ -686,7 +686,7 @@ export class Controller {
     const phase = this.phase;
     const party = (clusterId: string | null) => ({ name: this.name, nodeId: identity.nodeId, clusterId });
     if (phase === 'bootstrapping' || phase === 'failed') {
-      throw new ConclaveError('BUSY', `${this.name} is ${phase} and cannot answer a join offer now; retry shortly`);
+      throw conclaveError('BUSY', `${this.name} is ${phase} and cannot answer a join offer now; retry shortly`);
     }
     const joiningClusterId = phase === 'joining' ? (this.actor.getSnapshot().context.contactedBy?.clusterId ?? null) : null;
     const machine = joinMachine.provide({
@@ -727,7 +727,7 @@ export class Controller {
     } else {
       this.logFor('join').warn({ by: envelope.from, error }, error.message);
     }
-    throw new ConclaveError(error.code, error.message, party(output.clusterId));
+    throw conclaveError(error.code, error.message, party(output.clusterId));
   }
 
   /** the leader says this node was removed; believed only from a member of this node's own cluster */
@@ -815,7 +815,7 @@ async function whoAnswers(bus: Bus, prefix: string, name: string, sender: Sender
 
 export async function startController(opts: ControllerOptions): Promise<Controller> {
   if (!validNodeName(opts.name)) {
-    throw new ConclaveError('CONFIG', `node name ${JSON.stringify(opts.name)} is invalid: it must match ^[a-z0-9][a-z0-9_-]{0,62}$`);
+    throw conclaveError('CONFIG', `node name ${JSON.stringify(opts.name)} is invalid: it must match ^[a-z0-9][a-z0-9_-]{0,62}$`);
   }
   const baseLogger = opts.logger ?? silentLogger();
   // 1. identity first, before any connection
@@ -846,7 +846,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     // 2. a name is answered by one node only
     const other = await whoAnswers(bus, prefix, opts.name, { name: opts.name, nodeId: identity.nodeId, clusterId: identity.clusterId });
     if (other && other.nodeId !== identity.nodeId) {
-      throw new ConclaveError(
+      throw conclaveError(
         'NAME_CONFLICT',
         `name ${opts.name} is already answered on prefix "${prefix}" by node ${other.nodeId}; this data dir is node ${identity.nodeId}. Stop the other process or pick another --name`,
       );
