@@ -25,6 +25,8 @@ import { AdminServer, type AdminHandlers, adminCall, isUnreachable } from './adm
 import { attachInspectionPublisher, type InspectionPublisher } from './inspect/publisher.ts';
 import type { Refusal } from './inspect/protocol.ts';
 import { type InitSource, readInitSource } from './state/initSource.ts';
+import { type AnyReplicatedState, checkStoredStateKind, hostSnapshotFromPairs, initialStatePairs, validateReplicatedState } from './state/host.ts';
+import { type ControllerEventName, ControllerEventHub, type ControllerListener } from './events.ts';
 import { type NodeStore, openStore } from './store/index.ts';
 import { connectNats, createInProcessBus, type Bus, type InProcessBus, type NatsTransportOptions } from './transport/index.ts';
 import { NoRespondersError, RequestTimeoutError } from './transport/types.ts';
@@ -53,6 +55,12 @@ export interface ControllerOptions {
   inspect?: (event: InspectionEvent) => void;
   /** LMDB map size; tests use a small one to exercise disk-full */
   mapSizeBytes?: number;
+  /**
+   * the replicated state: the host's own (`apply`/`query`/`snapshot`/`restore`, or
+   * `replicatedMachine(machine)`); default the built-in key-value state. A data dir keeps the kind
+   * it was created with.
+   */
+  state?: AnyReplicatedState;
 }
 
 export interface ControllerStatus extends MemberStatus {
@@ -146,6 +154,7 @@ export class Controller {
     for (const listener of this.inspectionListeners) listener(event);
   };
   private readonly log: Logger;
+  private readonly events: ControllerEventHub;
 
   constructor(
     opts: ControllerOptions,
@@ -165,6 +174,7 @@ export class Controller {
       { node: this.name, nodeId: identity.nodeId },
       { formatters: { log: (line) => ({ ...line, clusterId: this.store.identity().clusterId, phase: this.currentPhase() }) } },
     );
+    this.events = new ControllerEventHub(this.logFor('events'));
     const machine = bootstrapMachine.provide({
       actors: {
         bootstrapCluster: fromPromise<BootstrapDone, BootstrapCluster>(({ input }) => this.bootstrapCluster(input)),
@@ -230,6 +240,7 @@ export class Controller {
         lastPhase = phase;
         const ctx = snapshot.context;
         this.logFor('bootstrap').info(ctx.error ? { error: ctx.error } : {}, `phase ${phase}`);
+        this.events.emit('phaseChanged', { phase });
       }
     });
     this.admin = new AdminServer(this.bus, `${this.prefix}.node.${this.name}.admin`, this.adminHandlers(), this.logFor('admin'));
@@ -242,6 +253,14 @@ export class Controller {
   onInspection(listener: (event: InspectionEvent) => void): () => void {
     this.inspectionListeners.add(listener);
     return () => this.inspectionListeners.delete(listener);
+  }
+
+  /**
+   * Subscribe to an event: `leaderChanged`, `membershipChanged`, `phaseChanged`, `applied`.
+   * Returns the function that unsubscribes. Listeners run synchronously: keep them short.
+   */
+  on<E extends ControllerEventName>(event: E, listener: ControllerListener<E>): () => void {
+    return this.events.on(event, listener);
   }
 
   /** Observe the join rule's refusals (foreign peer messages, refused joins). */
@@ -278,6 +297,8 @@ export class Controller {
         // only nodes this leader removed itself: a learner whose config a new leader never had must not be told "removed"
         if (this.removedByThisLeader.has(nodeId)) this.noticeRemoved(name);
       },
+      state: this.opts.state,
+      events: this.events.memberEvents(),
       ...extra,
     });
   }
@@ -434,7 +455,7 @@ export class Controller {
     await this.store.initializeCluster({
       clusterId,
       meta,
-      pairs: source?.pairs ?? [],
+      pairs: source?.pairs ?? initialStatePairs(this.opts.state),
       hardState,
       importedFrom: source?.path,
     });
@@ -817,15 +838,19 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   if (!validNodeName(opts.name)) {
     throw conclaveError('CONFIG', `node name ${JSON.stringify(opts.name)} is invalid: it must match ^[a-z0-9][a-z0-9_-]{0,62}$`);
   }
+  if (opts.state !== undefined) validateReplicatedState(opts.state);
   const baseLogger = opts.logger ?? silentLogger();
   // 1. identity first, before any connection
   const store = await openStore({ dataDir: opts.dataDir, name: opts.name, logger: baseLogger.child({ node: opts.name }), mapSizeBytes: opts.mapSizeBytes });
   let initSource: InitSource | null = null;
   try {
+    // a store keeps the kind of replicated state it was created with (KV or the host's)
+    checkStoredStateKind(store, opts.state !== undefined, `data dir ${opts.dataDir}`);
     const id = store.identity();
     if (opts.initFrom && id.clusterId === null && !id.removed) {
       // validated completely before any connection and before anything is written
       initSource = await readInitSource(opts.initFrom);
+      if (opts.state !== undefined) hostSnapshotFromPairs(initSource.pairs, `initFrom ${opts.initFrom}`);
     } else if (opts.initFrom) {
       baseLogger.info({ node: opts.name, nodeId: id.nodeId, clusterId: id.clusterId, initFrom: opts.initFrom }, 'initFrom ignored: this node is already initialized (a store is never imported twice)');
     }
