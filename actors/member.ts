@@ -504,7 +504,9 @@ class RaftMember implements MemberRuntime {
     const before = this.lastSoft;
     this.lastSoft = soft;
     if (before.leader !== soft.leader || (soft.leader !== null && before.term !== soft.term)) {
-      this.opts.events?.leaderChanged(this.nameOf(soft.leader), soft.term);
+      // a learner may hear its leader before its configuration names it: the envelope told us the name
+      const leader = soft.leader === null ? null : (this.core.membership.members.find((m) => m.nodeId === soft.leader)?.name ?? this.peerNames.get(soft.leader) ?? soft.leader);
+      this.opts.events?.leaderChanged(leader, soft.term);
     }
     if (before.role !== soft.role || before.leader !== soft.leader) {
       this.log.info({ role: soft.role, term: soft.term, leader: this.nameOf(soft.leader) }, `role ${soft.role}, term ${soft.term}, leader ${this.nameOf(soft.leader) ?? 'none'}`);

@@ -32,7 +32,7 @@ export type { KvCommand, KvQuery, KvResult } from './state/kv.ts';
 export { createInProcessBus, connectNats, NoRespondersError, RequestTimeoutError } from './transport/index.ts';
 export type { Bus, BusMessage, InProcessBus, NatsTransportOptions } from './transport/index.ts';
 export { createLogger, silentLogger } from './log/logger.ts';
-export type { Logger } from './log/logger.ts';
+export type { Logger, LoggerOptions, LogLevel } from './log/logger.ts';
 export { attachInspectionPublisher, startInspectorForController } from './inspect/index.ts';
 // the machines themselves, for host statecharts
 export { bootstrapMachine } from '../machines/bootstrap/machine.ts';
