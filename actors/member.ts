@@ -262,6 +262,8 @@ class RaftMember implements MemberRuntime {
     this.role.start();
     this.pingTimer = setInterval(() => this.pingPeers(), PING_EVERY_MS);
     this.log.info({ term: store.hardState().term, applied, lastIndex: store.lastIndex(), members: this.appliedMembership.members.length }, 'raft started');
+    // the host learns the membership this runtime starts with (a joining node: with its first snapshot)
+    if (this.appliedMembership.members.length > 0) this.emitMembership();
     this.kick();
   }
 

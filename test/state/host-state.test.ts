@@ -3,6 +3,7 @@
 // durable through the deferred flush (one snapshot() per flush), restored on restart, carried by
 // raft snapshots to new members; option validation, KV/host mismatch, events, typed errors.
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import {
   ApplyFailedError,
@@ -182,6 +183,14 @@ describe('a host replicated state', () => {
     await stop(host);
     // even before any command: the marker is written at initialization
     await assert.rejects(start('k2'), (err: unknown) => err instanceof StateMismatchError && /host application/.test(err.message));
+  });
+
+  it('initFrom a key-value seed is refused for a host state, and nothing is written', async () => {
+    const seed = `${root}/seed.json`;
+    writeFileSync(seed, JSON.stringify({ kv: { a: 1 } }));
+    await assert.rejects(start('seeded1', { state: new Counter(), initFrom: seed }), (err: unknown) => err instanceof StateMismatchError && /initFrom/.test(err.message));
+    const blank = await start('seeded1');
+    assert.equal(blank.status().phase, 'uninitialized', 'the store was left blank');
   });
 
   it('an error decoded from an admin reply is rebuilt as its class', async () => {
