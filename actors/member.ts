@@ -13,12 +13,13 @@ import type { RaftMessage } from '../machines/raft/messages.ts';
 import type { Entry, Membership, Role, SnapshotMeta } from '../machines/raft/types.ts';
 import type { RaftTiming } from '../runtime/config/config.ts';
 import { adminCall, isUnreachable } from '../runtime/admin.ts';
-import { ConclaveError } from '../runtime/errors.ts';
+import { ApplyFailedError, type ConclaveError, conclaveError } from '../runtime/errors.ts';
 import type { Refusal } from '../runtime/inspect/protocol.ts';
 import type { Logger } from '../runtime/log/logger.ts';
 import { RateLimitedLog } from '../runtime/log/rateLimit.ts';
+import { type AnyReplicatedState, HOST_STATE_KEY, hostSnapshotFromPairs } from '../runtime/state/host.ts';
 import { applyKvBatch, kvCommandSchema, kvQuerySchema, queryKv } from '../runtime/state/kv.ts';
-import { AppliedState } from './appliedState.ts';
+import { AppliedState, type DeferredState, HostAppliedState } from './appliedState.ts';
 import type { NodeStore } from '../runtime/store/index.ts';
 import type { Bus, BusMessage, BusSubscription } from '../runtime/transport/types.ts';
 import { decode, encode, MAX_MESSAGE_BYTES, type Sender } from '../runtime/wire/codec.ts';
@@ -67,6 +68,18 @@ export interface MemberRuntimeOptions {
   onClusterId?(clusterId: string): void;
   /** leader only: a peer of this cluster that is no longer in the configuration keeps talking (it was removed) */
   onNonMember?(name: string, nodeId: string): void;
+  /** the host's replicated state; default the built-in KV */
+  state?: AnyReplicatedState;
+  /** what a host can observe (see Controller.on) */
+  events?: MemberEvents;
+}
+
+export interface MemberEvents {
+  /** asked once per applied batch: the per-entry `applied` events are built only while someone listens */
+  wantsApplied(): boolean;
+  applied(index: number, command: unknown, result: unknown): void;
+  leaderChanged(leader: string | null, term: number): void;
+  membershipChanged(members: Array<{ name: string; nodeId: string; voter: boolean }>): void;
 }
 
 export interface MemberRuntime {
@@ -174,13 +187,23 @@ class RaftMember implements MemberRuntime {
   private durableTerm = 0;
   private durableVote: string | null = null;
 
-  /** the replicated state as applied (durable write deferred; see appliedState.ts) */
-  private readonly state: AppliedState;
+  /** the replicated state as applied (durable write deferred; see appliedState.ts): the KV or the host's */
+  private readonly state: DeferredState;
+  /** the built-in KV (null when the host supplied its own state) */
+  private readonly kv: AppliedState | null = null;
+  /** the host's state (null for the built-in KV) */
+  private readonly hostState: HostAppliedState | null = null;
 
   constructor(private readonly opts: MemberRuntimeOptions) {
     this.log = opts.logger;
     this.dropLog = new RateLimitedLog(opts.logger);
-    this.state = new AppliedState(opts.store, (err) => this.halt(err));
+    if (opts.state) {
+      this.hostState = new HostAppliedState(opts.store, opts.state, (err) => this.halt(err));
+      this.state = this.hostState;
+    } else {
+      this.kv = new AppliedState(opts.store, (err) => this.halt(err));
+      this.state = this.kv;
+    }
   }
 
   private get nodeId(): string {
@@ -219,6 +242,8 @@ class RaftMember implements MemberRuntime {
     this.durableVote = hardState.vote;
     // replay config entries up to the applied index so appliedMembership is current
     for (const e of entries) if (e.index <= applied && e.type === 'config') this.appliedMembership = e.data as Membership;
+    // the host state as of the durable applied index; committed entries after it are re-applied
+    this.hostState?.load();
     this.core = new RaftCore({
       id: this.nodeId,
       electionTicks: Math.max(2, Math.round(timing.electionTimeoutMs / timing.heartbeatMs)),
@@ -240,6 +265,8 @@ class RaftMember implements MemberRuntime {
     this.role.start();
     this.pingTimer = setInterval(() => this.pingPeers(), PING_EVERY_MS);
     this.log.info({ term: store.hardState().term, applied, lastIndex: store.lastIndex(), members: this.appliedMembership.members.length }, 'raft started');
+    // the host learns the membership this runtime starts with (a joining node: with its first snapshot)
+    if (this.appliedMembership.members.length > 0) this.emitMembership();
     this.kick();
   }
 
@@ -257,7 +284,7 @@ class RaftMember implements MemberRuntime {
     this.role?.stop();
     if (this.pingTimer) clearInterval(this.pingTimer);
     this.subscription?.unsubscribe();
-    const stopping = new ConclaveError('STOPPING', `${this.opts.name} is shutting down; retry against another member`);
+    const stopping = conclaveError('STOPPING', `${this.opts.name} is shutting down; retry against another member`);
     for (const w of this.waiters.values()) w.reject(stopping);
     for (const r of this.reads.values()) r.reject(stopping);
     for (const p of this.proposalQueue) p.reject(stopping);
@@ -482,6 +509,11 @@ class RaftMember implements MemberRuntime {
   private onSoftState(soft: { role: Role; leader: string | null; term: number }): void {
     const before = this.lastSoft;
     this.lastSoft = soft;
+    if (before.leader !== soft.leader || (soft.leader !== null && before.term !== soft.term)) {
+      // a learner may hear its leader before its configuration names it: the envelope told us the name
+      const leader = soft.leader === null ? null : (this.core.membership.members.find((m) => m.nodeId === soft.leader)?.name ?? this.peerNames.get(soft.leader) ?? soft.leader);
+      this.opts.events?.leaderChanged(leader, soft.term);
+    }
     if (before.role !== soft.role || before.leader !== soft.leader) {
       this.log.info({ role: soft.role, term: soft.term, leader: this.nameOf(soft.leader) }, `role ${soft.role}, term ${soft.term}, leader ${this.nameOf(soft.leader) ?? 'none'}`);
     }
@@ -494,7 +526,7 @@ class RaftMember implements MemberRuntime {
       this.reads.clear();
       // proposals in flight may still commit under the next leader, or be overwritten: say so
       // rather than leave the caller waiting for an index that may never be applied here
-      const unknown = new ConclaveError(
+      const unknown = conclaveError(
         'OUTCOME_UNKNOWN',
         `${this.opts.name} lost leadership while the proposal was in flight; it may or may not have been applied — read the key and retry if needed`,
       );
@@ -574,9 +606,11 @@ class RaftMember implements MemberRuntime {
   private async installSnapshot(meta: SnapshotMeta): Promise<void> {
     const received = this.receivedSnapshot;
     if (!received || received.meta.index !== meta.index) {
-      throw new ConclaveError('SNAPSHOT', `the core asked to install snapshot ${meta.index} but no such snapshot was received`);
+      throw conclaveError('SNAPSHOT', `the core asked to install snapshot ${meta.index} but no such snapshot was received`);
     }
     this.receivedSnapshot = null;
+    // a snapshot of the other kind of state (KV vs host) must not be written, let alone misread
+    const hostSnapshot = this.checkSnapshotKind(received.pairs);
     // the snapshot is newer than anything applied here: pending state writes are superseded
     this.state.discard();
     const hs = this.opts.store.hardState();
@@ -588,9 +622,12 @@ class RaftMember implements MemberRuntime {
     } else {
       await this.opts.store.installSnapshot(meta, received.pairs, { ...hs, commit: Math.max(hs.commit, meta.index) });
     }
+    this.hostState?.restoreFrom(hostSnapshot);
+    const membershipChanged = !sameMembers(this.appliedMembership, meta.membership);
     this.appliedMembership = meta.membership;
     this.snapshotIndex = meta.index;
     this.log.info({ index: meta.index, term: meta.term, keys: received.pairs.length }, 'installed snapshot (no restart)');
+    if (membershipChanged) this.emitMembership();
     this.notifyApplied(meta.index);
     if (joiningClusterId !== null) {
       this.log.info({ clusterId: joiningClusterId, index: meta.index }, `joined cluster ${joiningClusterId}`);
@@ -598,28 +635,55 @@ class RaftMember implements MemberRuntime {
     }
   }
 
+  /** the host snapshot a received snapshot carries (null for the KV); throws STATE_MISMATCH on the other kind */
+  private checkSnapshotKind(pairs: Array<[string, unknown]>): unknown {
+    if (this.hostState) return hostSnapshotFromPairs(pairs, 'the snapshot received from the leader');
+    if (pairs.length > 0 && pairs[0]![0] === HOST_STATE_KEY) {
+      throw conclaveError(
+        'STATE_MISMATCH',
+        `the snapshot received from the leader holds a host application's replicated state, but ${this.opts.name} runs the built-in key-value state; start it with the same \`state\` as the other members`,
+      );
+    }
+    return null;
+  }
+
+  private emitMembership(): void {
+    this.opts.events?.membershipChanged(this.appliedMembership.members.map((m) => ({ name: m.name, nodeId: m.nodeId, voter: m.voter })));
+  }
+
   private async apply(committed: Entry[]): Promise<void> {
+    if (this.hostState) return this.applyHost(committed, this.hostState.host);
     const commands: unknown[] = [];
     const commandEntries: Entry[] = [];
     let removedSelf = false;
+    let membershipChanged = false;
     for (const e of committed) {
       if (e.type === 'command') {
         commands.push(e.data);
         commandEntries.push(e);
       } else if (e.type === 'config') {
         this.appliedMembership = e.data as Membership;
+        membershipChanged = true;
         if (!this.appliedMembership.members.some((m) => m.nodeId === this.nodeId)) removedSelf = true;
       } else if (e.type === 'clusterId') {
         this.adoptClusterId(e.data);
       }
     }
     const last = committed[committed.length - 1]!;
-    const { results, ops } = applyKvBatch(this.state, commands);
+    const kv = this.kv!;
+    const { results, ops } = applyKvBatch(kv, commands);
     // visible at once, durable a moment later (the entries are durable in the log already)
-    this.state.record(last.index, ops);
+    kv.record(last.index, ops);
     for (let i = 0; i < commandEntries.length; i++) this.settle(commandEntries[i]!, results[i]);
     for (const e of committed) if (e.type !== 'command') this.settle(e, null);
     this.notifyApplied(last.index);
+    const events = this.opts.events;
+    if (events) {
+      if (membershipChanged) this.emitMembership();
+      if (commandEntries.length > 0 && events.wantsApplied()) {
+        for (let i = 0; i < commandEntries.length; i++) events.applied(commandEntries[i]!.index, commandEntries[i]!.data, results[i]);
+      }
+    }
     if (removedSelf) this.opts.onRemoved();
   }
 
@@ -642,12 +706,71 @@ class RaftMember implements MemberRuntime {
     else this.log.warn({ reason: result.reason }, 'upgrading: could not propose a cluster id yet; retrying at the next leadership');
   }
 
+  /**
+   * A host state: each command to apply(), one at a time, in log order. A throw (or a promise, which
+   * cannot be deterministic) is answered to the proposer as APPLY_FAILED on every node alike.
+   */
+  private applyHost(committed: Entry[], host: AnyReplicatedState): void {
+    let removedSelf = false;
+    let membershipChanged = false;
+    // per-entry events only while someone listens
+    const listening = this.opts.events?.wantsApplied() ? this.opts.events : null;
+    for (const e of committed) {
+      if (e.type === 'command') {
+        let result: unknown;
+        let failure: string | null = null;
+        try {
+          result = host.apply(e.data, { index: e.index, term: e.term });
+          if (isThenable(result)) {
+            // report a late rejection rather than let it crash the process; the command is answered now
+            result.then(undefined, (err: unknown) => this.dropLog.warn('apply-async', { err, index: e.index }, 'an asynchronous apply() rejected'));
+            failure = 'apply() returned a promise: a replicated state must apply commands synchronously';
+            result = undefined;
+          }
+        } catch (err) {
+          failure = err instanceof Error ? err.message : String(err);
+        }
+        if (failure !== null) {
+          this.dropLog.warn('apply-failed', { index: e.index, error: failure }, 'the replicated state refused a command');
+          this.settleFailed(e, failure);
+          listening?.applied(e.index, e.data, { error: failure });
+        } else {
+          this.settle(e, result);
+          listening?.applied(e.index, e.data, result);
+        }
+      } else {
+        if (e.type === 'config') {
+          this.appliedMembership = e.data as Membership;
+          membershipChanged = true;
+          if (!this.appliedMembership.members.some((m) => m.nodeId === this.nodeId)) removedSelf = true;
+        } else if (e.type === 'clusterId') {
+          this.adoptClusterId(e.data);
+        }
+        this.settle(e, null);
+      }
+    }
+    const last = committed[committed.length - 1]!;
+    // the host object is current at once; its snapshot() is taken and written once, at the next flush
+    this.hostState!.record(last.index);
+    this.notifyApplied(last.index);
+    if (membershipChanged) this.emitMembership();
+    if (removedSelf) this.opts.onRemoved();
+  }
+
+  private settleFailed(entry: Entry, message: string): void {
+    const w = this.waiters.get(entry.index);
+    if (!w) return;
+    this.waiters.delete(entry.index);
+    if (w.term === entry.term) w.reject(new ApplyFailedError(`the command was committed at index ${entry.index} but the replicated state refused it: ${message}`, { index: entry.index }));
+    else w.reject(conclaveError('NOT_LEADER', 'leadership changed before the proposal committed; it was not applied — retry'));
+  }
+
   private settle(entry: Entry, result: unknown): void {
     const w = this.waiters.get(entry.index);
     if (!w) return;
     this.waiters.delete(entry.index);
     if (w.term === entry.term) w.resolve(result);
-    else w.reject(new ConclaveError('NOT_LEADER', 'leadership changed before the proposal committed; it was not applied — retry'));
+    else w.reject(conclaveError('NOT_LEADER', 'leadership changed before the proposal committed; it was not applied — retry'));
   }
 
   private notifyApplied(index: number): void {
@@ -681,16 +804,25 @@ class RaftMember implements MemberRuntime {
   private notLeaderError(): ConclaveError {
     const leader = this.nameOf(this.core.leader);
     return leader
-      ? new ConclaveError('NOT_LEADER', `${this.opts.name} is not the leader (the leader is ${leader})`, { leader })
-      : new ConclaveError('NO_LEADER', 'cluster has no leader right now (an election may be under way, or there is no quorum); retry shortly');
+      ? conclaveError('NOT_LEADER', `${this.opts.name} is not the leader (the leader is ${leader})`, { leader })
+      : conclaveError('NO_LEADER', 'cluster has no leader right now (an election may be under way, or there is no quorum); retry shortly');
   }
 
   async propose(command: unknown): Promise<unknown> {
-    const check = kvCommandSchema.safeParse(command);
-    if (!check.success) throw new ConclaveError('BAD_REQUEST', `invalid command: ${check.error.issues[0]?.message}`);
-    const size = JSON.stringify(command).length;
-    if (size > MAX_COMMAND_BYTES) throw new ConclaveError('BAD_REQUEST', `command is ${size} bytes, over the ${MAX_COMMAND_BYTES}-byte limit; store large values elsewhere`);
-    if (this.stopped || this.halted) throw new ConclaveError('STOPPING', `${this.opts.name} is ${this.halted ? 'halted after a storage failure' : 'shutting down'}`);
+    let size: number;
+    if (this.hostState) {
+      // a host command crosses the log as JSON: the leader applies exactly what the followers decode
+      const { json, why } = jsonOf(command);
+      if (json === undefined) throw conclaveError('BAD_REQUEST', `invalid command: a command must be a JSON value (an object, array, string, number, boolean or null): ${why}`);
+      size = json.length;
+      command = JSON.parse(json);
+    } else {
+      const check = kvCommandSchema.safeParse(command);
+      if (!check.success) throw conclaveError('BAD_REQUEST', `invalid command: ${check.error.issues[0]?.message}`);
+      size = JSON.stringify(command).length;
+    }
+    if (size > MAX_COMMAND_BYTES) throw conclaveError('BAD_REQUEST', `command is ${size} bytes, over the ${MAX_COMMAND_BYTES}-byte limit; store large values elsewhere`);
+    if (this.stopped || this.halted) throw conclaveError('STOPPING', `${this.opts.name} is ${this.halted ? 'halted after a storage failure' : 'shutting down'}`);
     return new Promise<unknown>((resolve, reject) => {
       this.proposalQueue.push({ command, resolve, reject });
       this.kick();
@@ -705,7 +837,7 @@ class RaftMember implements MemberRuntime {
     this.role.send({ type: 'PROPOSE', items: batch.map((p) => ({ type: 'command' as const, data: p.command })) });
     const result = this.role.getSnapshot().context.lastProposal!;
     if (!result.ok) {
-      const err = result.reason === 'not-leader' ? this.notLeaderError() : new ConclaveError('BUSY', `proposal refused (${result.reason}); retry shortly`);
+      const err = result.reason === 'not-leader' ? this.notLeaderError() : conclaveError('BUSY', `proposal refused (${result.reason}); retry shortly`);
       for (const p of batch) p.reject(err);
       return;
     }
@@ -720,19 +852,19 @@ class RaftMember implements MemberRuntime {
   }
 
   async changeMembership(change: MembershipChange): Promise<void> {
-    if (this.stopped || this.halted) throw new ConclaveError('STOPPING', `${this.opts.name} is ${this.halted ? 'halted after a storage failure' : 'shutting down'}`);
+    if (this.stopped || this.halted) throw conclaveError('STOPPING', `${this.opts.name} is ${this.halted ? 'halted after a storage failure' : 'shutting down'}`);
     if (this.core.currentRole !== 'leader' || !this.role) throw this.notLeaderError();
     const next = applyChange(this.core.membership, change);
-    if (!next.ok) throw new ConclaveError('BAD_REQUEST', `membership change refused: ${next.reason}`);
+    if (!next.ok) throw conclaveError('BAD_REQUEST', `membership change refused: ${next.reason}`);
     this.role.send({ type: 'PROPOSE', items: [{ type: 'config', data: next.next }] });
     const result = this.role.getSnapshot().context.lastProposal!;
     if (!result.ok) {
       if (result.reason === 'not-leader') throw this.notLeaderError();
       if (result.reason === 'config-change-pending') {
-        throw new ConclaveError('CONFIG_CHANGE_PENDING', 'another membership change is still being committed (one change at a time); retry shortly');
+        throw conclaveError('CONFIG_CHANGE_PENDING', 'another membership change is still being committed (one change at a time); retry shortly');
       }
-      if (result.reason === 'transferring') throw new ConclaveError('BUSY', 'leadership is being transferred; retry shortly');
-      throw new ConclaveError('BAD_REQUEST', `membership change refused by raft (${result.reason})`);
+      if (result.reason === 'transferring') throw conclaveError('BUSY', 'leadership is being transferred; retry shortly');
+      throw conclaveError('BAD_REQUEST', `membership change refused by raft (${result.reason})`);
     }
     this.log.info({ change, index: result.firstIndex }, `proposed membership change ${change.type}`);
     await new Promise<unknown>((resolve, reject) => {
@@ -746,8 +878,8 @@ class RaftMember implements MemberRuntime {
     const result = this.role.getSnapshot().context.lastTransfer!;
     if (!result.ok) {
       if (result.reason === 'not-leader') throw this.notLeaderError();
-      if (result.reason === 'no-target') throw new ConclaveError('BAD_REQUEST', `${this.opts.name} is the only voter: there is no other voter to hand leadership to`);
-      throw new ConclaveError('BAD_REQUEST', `${this.nameOf(nodeId ?? null) ?? nodeId} is not a voter: leadership can only go to a voter`);
+      if (result.reason === 'no-target') throw conclaveError('BAD_REQUEST', `${this.opts.name} is the only voter: there is no other voter to hand leadership to`);
+      throw conclaveError('BAD_REQUEST', `${this.nameOf(nodeId ?? null) ?? nodeId} is not a voter: leadership can only go to a voter`);
     }
     return result.to;
   }
@@ -758,8 +890,8 @@ class RaftMember implements MemberRuntime {
   }
 
   async read(query: unknown, opts: { stale?: boolean } = {}): Promise<unknown> {
-    const parsed = kvQuerySchema.safeParse(query);
-    if (!parsed.success) throw new ConclaveError('BAD_REQUEST', `invalid query: ${parsed.error.issues[0]?.message}`);
+    const parsed = this.hostState ? null : kvQuerySchema.safeParse(query);
+    if (parsed && !parsed.success) throw conclaveError('BAD_REQUEST', `invalid query: ${parsed.error.issues[0]?.message}`);
     if (!opts.stale) {
       // read index: confirm leadership with a heartbeat quorum, then wait to apply up to it
       const requestId = randomUUID();
@@ -769,7 +901,13 @@ class RaftMember implements MemberRuntime {
       });
       await this.waitApplied(index);
     }
-    return queryKv(this.state, parsed.data);
+    if (parsed) return queryKv(this.kv!, parsed.data);
+    try {
+      return this.hostState!.host.query(query);
+    } catch (err) {
+      if (err instanceof Error && 'code' in err) throw err;
+      throw conclaveError('QUERY_FAILED', `the replicated state could not answer the query: ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
 
   async handleAdmin(type: 'propose' | 'read', body: unknown): Promise<unknown> {
@@ -791,7 +929,7 @@ class RaftMember implements MemberRuntime {
       return await adminCall(this.opts.bus, this.opts.prefix, leaderName, this.sender(), type, body, FORWARD_TIMEOUT_MS);
     } catch (err) {
       if (isUnreachable(err)) {
-        throw new ConclaveError('UNREACHABLE', `${this.opts.name} forwarded ${type} to the leader ${leaderName}, which did not answer within ${FORWARD_TIMEOUT_MS} ms; retry shortly`);
+        throw conclaveError('UNREACHABLE', `${this.opts.name} forwarded ${type} to the leader ${leaderName}, which did not answer within ${FORWARD_TIMEOUT_MS} ms; retry shortly`);
       }
       throw err;
     }
@@ -808,6 +946,27 @@ class RaftMember implements MemberRuntime {
       }
     }
   }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
+}
+
+/** the JSON text of a value, or why it has none (undefined, a function, a cycle, a BigInt) */
+function jsonOf(value: unknown): { json: string | undefined; why: string } {
+  try {
+    return { json: JSON.stringify(value), why: `${typeof value} has no JSON form` };
+  } catch (err) {
+    return { json: undefined, why: (err as Error).message };
+  }
+}
+
+function sameMembers(a: Membership, b: Membership): boolean {
+  if (a.members.length !== b.members.length) return false;
+  return a.members.every((m, i) => {
+    const o = b.members[i]!;
+    return o.nodeId === m.nodeId && o.name === m.name && o.voter === m.voter;
+  });
 }
 
 /** split a batch so each encoded part stays under the payload limit (rare: huge entries) */

@@ -19,12 +19,14 @@ import {
 } from '../machines/bootstrap/machine.ts';
 import type { HardState, Membership, SnapshotMeta } from '../machines/raft/types.ts';
 import { DEFAULT_RAFT, type RaftTiming } from './config/config.ts';
-import { ConclaveError, codeOf } from './errors.ts';
+import { ConclaveError, conclaveError, codeOf } from './errors.ts';
 import { type Logger, silentLogger } from './log/logger.ts';
 import { AdminServer, type AdminHandlers, adminCall, isUnreachable } from './admin.ts';
 import { attachInspectionPublisher, type InspectionPublisher } from './inspect/publisher.ts';
 import type { Refusal } from './inspect/protocol.ts';
 import { type InitSource, readInitSource } from './state/initSource.ts';
+import { type AnyReplicatedState, checkStoredStateKind, hostSnapshotFromPairs, initialStatePairs, validateReplicatedState } from './state/host.ts';
+import { type ControllerEventName, ControllerEventHub, type ControllerListener } from './events.ts';
 import { type NodeStore, openStore } from './store/index.ts';
 import { connectNats, createInProcessBus, type Bus, type InProcessBus, type NatsTransportOptions } from './transport/index.ts';
 import { type BusMessage, type BusSubscription, NoRespondersError, RequestTimeoutError } from './transport/types.ts';
@@ -62,6 +64,12 @@ export interface ControllerOptions {
   join?: { cluster?: string; secret?: string | Uint8Array; secretFile?: string; maxVoters?: number };
   /** a member without a leader for longer than this warns, and keeps warning at this period (default 10 s) */
   warnWhenLeaderlessForMs?: number;
+  /**
+   * the replicated state: the host's own (`apply`/`query`/`snapshot`/`restore`, or
+   * `replicatedMachine(machine)`); default the built-in key-value state. A data dir keeps the kind
+   * it was created with.
+   */
+  state?: AnyReplicatedState;
 }
 
 export interface ControllerStatus extends MemberStatus {
@@ -101,7 +109,7 @@ const listBody = z.object({ forwarded: z.boolean().optional() });
 
 function parseBody<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
   const parsed = schema.safeParse(body ?? {});
-  if (!parsed.success) throw new ConclaveError('BAD_REQUEST', `${what}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'} ${i.message}`).join('; ')}`);
+  if (!parsed.success) throw conclaveError('BAD_REQUEST', `${what}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'} ${i.message}`).join('; ')}`);
   return parsed.data;
 }
 
@@ -115,7 +123,7 @@ const AUTO_JOIN = { firstDelayMs: 500, afterAdmissionMs: 3000, maxDelayMs: 5000,
 function joinSecretOf(join: ControllerOptions['join']): Uint8Array | null {
   if (join?.secret !== undefined) {
     const secret = typeof join.secret === 'string' ? Buffer.from(join.secret, 'utf8') : join.secret;
-    if (secret.length < MIN_SECRET_BYTES) throw new ConclaveError('CONFIG', `join.secret is ${secret.length} bytes; at least ${MIN_SECRET_BYTES} are required`);
+    if (secret.length < MIN_SECRET_BYTES) throw conclaveError('CONFIG', `join.secret is ${secret.length} bytes; at least ${MIN_SECRET_BYTES} are required`);
     return secret;
   }
   return join?.secretFile ? readJoinSecret(join.secretFile) : null;
@@ -179,6 +187,7 @@ export class Controller {
   private discoverSub: BusSubscription | null = null;
   private announcing = false;
   private healthTimer: NodeJS.Timeout | null = null;
+  private readonly events: ControllerEventHub;
 
   constructor(
     opts: ControllerOptions,
@@ -200,6 +209,7 @@ export class Controller {
       { node: this.name, nodeId: identity.nodeId },
       { formatters: { log: (line) => ({ ...line, clusterId: this.store.identity().clusterId, phase: this.currentPhase() }) } },
     );
+    this.events = new ControllerEventHub(this.logFor('events'));
     const machine = bootstrapMachine.provide({
       actors: {
         bootstrapCluster: fromPromise<BootstrapDone, BootstrapCluster>(({ input }) => this.bootstrapCluster(input)),
@@ -266,6 +276,7 @@ export class Controller {
         lastPhase = phase;
         const ctx = snapshot.context;
         this.logFor('bootstrap').info(ctx.error ? { error: ctx.error } : {}, `phase ${phase}`);
+        this.events.emit('phaseChanged', { phase });
       }
     });
     this.admin = new AdminServer(this.bus, `${this.prefix}.node.${this.name}.admin`, this.adminHandlers(), this.logFor('admin'));
@@ -278,6 +289,14 @@ export class Controller {
   onInspection(listener: (event: InspectionEvent) => void): () => void {
     this.inspectionListeners.add(listener);
     return () => this.inspectionListeners.delete(listener);
+  }
+
+  /**
+   * Subscribe to an event: `leaderChanged`, `membershipChanged`, `phaseChanged`, `applied`.
+   * Returns the function that unsubscribes. Listeners run synchronously: keep them short.
+   */
+  on<E extends ControllerEventName>(event: E, listener: ControllerListener<E>): () => void {
+    return this.events.on(event, listener);
   }
 
   /** Observe the join rule's refusals (foreign peer messages, refused joins). */
@@ -315,6 +334,8 @@ export class Controller {
         this.actor.send({ type: 'CLUSTER_ID', clusterId });
       },
       onNonMember: (name, nodeId) => this.onNonMember(name, nodeId),
+      state: this.opts.state,
+      events: this.events.memberEvents(),
       ...extra,
     });
   }
@@ -404,7 +425,7 @@ export class Controller {
     });
     if (settled.value === 'failed') {
       const error = settled.context.error ?? { code: 'FATAL', message: 'bootstrap failed' };
-      throw new ConclaveError(error.code, error.message);
+      throw conclaveError(error.code, error.message);
     }
     if (this.opts.join?.cluster) void this.announceUntilAdmitted(this.opts.join.cluster);
     this.startHealthWatch();
@@ -425,14 +446,14 @@ export class Controller {
   async init(): Promise<string> {
     const snapshot = this.actor.getSnapshot();
     const refusal = initRefusal(snapshot.context, this.phase);
-    if (refusal) throw new ConclaveError(refusal.code, refusal.message);
+    if (refusal) throw conclaveError(refusal.code, refusal.message);
     this.actor.send({ type: 'INIT' });
     const done = await waitFor(this.actor, (s) => s.value === 'member' || s.value === 'uninitialized' || s.value === 'failed', {
       timeout: 60_000,
     });
     if (done.value !== 'member') {
       const error = done.context.error ?? { code: 'FATAL', message: 'initialization failed' };
-      throw new ConclaveError(error.code, error.message);
+      throw conclaveError(error.code, error.message);
     }
     return done.context.clusterId!;
   }
@@ -443,14 +464,14 @@ export class Controller {
     for (;;) {
       const leader = this.member?.status().leader;
       if (leader) return leader;
-      if (Date.now() > deadline) throw new ConclaveError('NO_LEADER', `${this.name}: no leader after ${timeoutMs} ms`);
+      if (Date.now() > deadline) throw conclaveError('NO_LEADER', `${this.name}: no leader after ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 10));
     }
   }
 
   memberRuntime(): MemberRuntime {
     if (!this.member) {
-      throw new ConclaveError('NOT_A_MEMBER', `${this.name} is ${this.phase}, not a member of a cluster: run \`conclave init --node ${this.name}\` or add it to a cluster`);
+      throw conclaveError('NOT_A_MEMBER', `${this.name} is ${this.phase}, not a member of a cluster: run \`conclave init --node ${this.name}\` or add it to a cluster`);
     }
     return this.member;
   }
@@ -497,7 +518,7 @@ export class Controller {
     }
     const identity = this.store.identity();
     if (identity.clusterId !== null) {
-      throw new ConclaveError('ALREADY_INITIALIZED', `init refused: ${this.name} is already a member of cluster ${identity.clusterId}`);
+      throw conclaveError('ALREADY_INITIALIZED', `init refused: ${this.name} is already a member of cluster ${identity.clusterId}`);
     }
     const clusterId = uuidv7();
     const membership: Membership = { members: [{ nodeId: identity.nodeId, name: this.name, voter: true }] };
@@ -511,7 +532,7 @@ export class Controller {
     await this.store.initializeCluster({
       clusterId,
       meta,
-      pairs: source?.pairs ?? [],
+      pairs: source?.pairs ?? initialStatePairs(this.opts.state),
       hardState,
       importedFrom: source?.path,
     });
@@ -569,7 +590,7 @@ export class Controller {
   private async onLeader(type: string, body: object, forwarded: boolean, timeoutMs: number | undefined, local: () => Promise<unknown>): Promise<unknown> {
     const member = this.memberRuntime();
     if (member.status().role === 'leader') return local();
-    if (forwarded) throw new ConclaveError('NOT_LEADER', `${this.name} is not the leader any more; retry`);
+    if (forwarded) throw conclaveError('NOT_LEADER', `${this.name} is not the leader any more; retry`);
     const leader = await this.awaitLeader();
     if (leader === this.name) return local();
     const wait = (timeoutMs ?? 5000) + 1000;
@@ -577,7 +598,7 @@ export class Controller {
       return await adminCall(this.bus, this.prefix, leader, this.sender(), type, { ...body, forwarded: true }, wait);
     } catch (err) {
       if (isUnreachable(err)) {
-        throw new ConclaveError('UNREACHABLE', `${this.name} forwarded ${type} to the leader ${leader}, which did not answer within ${wait} ms; retry shortly`);
+        throw conclaveError('UNREACHABLE', `${this.name} forwarded ${type} to the leader ${leader}, which did not answer within ${wait} ms; retry shortly`);
       }
       throw err;
     }
@@ -592,7 +613,7 @@ export class Controller {
       if (Date.now() > deadline) {
         const voters = status.members.filter((m) => m.voter);
         const reachable = voters.filter((m) => m.reachable).length;
-        throw new ConclaveError(
+        throw conclaveError(
           'NO_LEADER',
           `cluster has no leader: ${this.name} has heard from no leader in term ${status.term} (${reachable} of ${voters.length} voters reachable from here; a majority is needed). Start the missing members, or retry if an election is under way`,
         );
@@ -605,7 +626,7 @@ export class Controller {
     const member = this.memberRuntime();
     if (member.status().role !== 'leader') {
       const leader = member.status().leader;
-      throw new ConclaveError('NOT_LEADER', `${this.name} is not the leader${leader ? ` (the leader is ${leader})` : ''}; send the request to the leader or through \`--via\` any member`, { leader });
+      throw conclaveError('NOT_LEADER', `${this.name} is not the leader${leader ? ` (the leader is ${leader})` : ''}; send the request to the leader or through \`--via\` any member`, { leader });
     }
     return member;
   }
@@ -616,7 +637,7 @@ export class Controller {
   }
 
   async add(name: string, opts: { timeoutMs?: number } = {}): Promise<AddResult> {
-    if (!validNodeName(name)) throw new ConclaveError('BAD_REQUEST', `cannot add ${JSON.stringify(name)}: a node name must match ^[a-z0-9][a-z0-9_-]{0,62}$`);
+    if (!validNodeName(name)) throw conclaveError('BAD_REQUEST', `cannot add ${JSON.stringify(name)}: a node name must match ^[a-z0-9][a-z0-9_-]{0,62}$`);
     if (name === this.name) {
       this.requireLeader();
       return { name, nodeId: this.store.identity().nodeId, outcome: 'already-member' };
@@ -626,7 +647,7 @@ export class Controller {
   }
 
   async remove(name: string, opts: { timeoutMs?: number } = {}): Promise<{ name: string; nodeId: string; outcome: 'removed' }> {
-    if (!validNodeName(name)) throw new ConclaveError('BAD_REQUEST', `cannot remove ${JSON.stringify(name)}: a node name must match ^[a-z0-9][a-z0-9_-]{0,62}$`);
+    if (!validNodeName(name)) throw conclaveError('BAD_REQUEST', `cannot remove ${JSON.stringify(name)}: a node name must match ^[a-z0-9][a-z0-9_-]{0,62}$`);
     if (name === this.name) return this.removeSelfAsLeader(opts);
     const output = await this.runChange({ op: 'remove', target: name, maxAttempts: 3, deadlineMs: deadlineFor(opts.timeoutMs) });
     return { name, nodeId: output.node!.nodeId, outcome: 'removed' };
@@ -638,7 +659,7 @@ export class Controller {
     const clusterId = this.store.identity().clusterId;
     const others = member.raftStatus().membership.members.filter((m) => m.voter && m.nodeId !== this.store.identity().nodeId);
     if (others.length === 0) {
-      throw new ConclaveError('BAD_REQUEST', `cannot remove ${this.name}: it is the only voter of cluster ${clusterId}; add another member first`);
+      throw conclaveError('BAD_REQUEST', `cannot remove ${this.name}: it is the only voter of cluster ${clusterId}; add another member first`);
     }
     const { leader } = await this.transferLeadership();
     this.logFor('membership').info({ to: leader }, `removing ${this.name}, the leader: handed leadership to ${leader}, which removes it`);
@@ -650,7 +671,7 @@ export class Controller {
         outcome: 'removed';
       };
     } catch (err) {
-      if (isUnreachable(err)) throw new ConclaveError('UNREACHABLE', `${this.name} handed leadership to ${leader} to be removed, but ${leader} did not answer within ${wait} ms; check \`conclave cluster list\` and retry`);
+      if (isUnreachable(err)) throw conclaveError('UNREACHABLE', `${this.name} handed leadership to ${leader} to be removed, but ${leader} did not answer within ${wait} ms; check \`conclave cluster list\` and retry`);
       throw err;
     }
   }
@@ -662,8 +683,8 @@ export class Controller {
     let nodeId: string | undefined;
     if (name !== undefined) {
       const target = membership.members.find((m) => m.name === name);
-      if (!target) throw new ConclaveError('NOT_FOUND', `cannot transfer leadership to ${name}: it is not a member of cluster ${clusterId}; \`conclave cluster list\` shows the voters`);
-      if (!target.voter) throw new ConclaveError('NOT_A_VOTER', `cannot transfer leadership to ${name}: it is a learner, not a voter; wait until it is promoted (\`conclave cluster list\`) or pick a voter`);
+      if (!target) throw conclaveError('NOT_FOUND', `cannot transfer leadership to ${name}: it is not a member of cluster ${clusterId}; \`conclave cluster list\` shows the voters`);
+      if (!target.voter) throw conclaveError('NOT_A_VOTER', `cannot transfer leadership to ${name}: it is a learner, not a voter; wait until it is promoted (\`conclave cluster list\`) or pick a voter`);
       if (target.nodeId === this.store.identity().nodeId) return { leader: this.name, transferred: false };
       nodeId = target.nodeId;
     }
@@ -679,7 +700,7 @@ export class Controller {
       }
       await new Promise((r) => setTimeout(r, 10));
     }
-    throw new ConclaveError('TRANSFER_INCOMPLETE', `leadership transfer to ${toName} did not complete within ${2 * timing.electionTimeoutMs + 1000} ms (is it reachable and caught up?); ${this.name} stays leader — retry`);
+    throw conclaveError('TRANSFER_INCOMPLETE', `leadership transfer to ${toName} did not complete within ${2 * timing.electionTimeoutMs + 1000} ms (is it reachable and caught up?); ${this.name} stays leader — retry`);
   }
 
   /** one membership change at a time: queue behind the previous one, then run the membership machine */
@@ -693,7 +714,7 @@ export class Controller {
     const member = this.requireLeader();
     const identity = this.store.identity();
     if (identity.clusterId === null) {
-      throw new ConclaveError('BUSY', `cluster of ${this.name} has no cluster id yet (an older cluster being upgraded: the leader is committing one); retry in a moment`);
+      throw conclaveError('BUSY', `cluster of ${this.name} has no cluster id yet (an older cluster being upgraded: the leader is committing one); retry in a moment`);
     }
     const leader = { name: this.name, nodeId: identity.nodeId, clusterId: identity.clusterId! };
     const log = this.logFor('membership');
@@ -750,10 +771,10 @@ export class Controller {
         remoteClusterId: error.remoteClusterId ?? output.node?.clusterId ?? null,
         message: error.message,
       });
-      throw new ConclaveError(error.code === 'REMOVED' ? 'REMOVED' : 'JOIN_REFUSED', error.message);
+      throw conclaveError(error.code === 'REMOVED' ? 'REMOVED' : 'JOIN_REFUSED', error.message);
     }
     log.warn({ op: spec.op, target: spec.target, error }, `${spec.op} ${spec.target} failed: ${error.message}`);
-    throw new ConclaveError(error.code, error.message);
+    throw conclaveError(error.code, error.message);
   }
 
   /** the leader's half of the handshake: offer membership to `target` on its admin subject */
@@ -764,15 +785,15 @@ export class Controller {
       const reply = await this.bus.request(subject, encode(this.sender(), 'join.offer', { protocolVersion: PROTOCOL_VERSION }), { timeoutMs: MEMBERSHIP_TIMING.offerTimeoutMs });
       data = reply.data;
     } catch (err) {
-      if (err instanceof NoRespondersError) throw new ConclaveError('NO_RESPONDERS', `${target} is not answering on ${subject}; is \`conclave run --name ${target}\` running on the same NATS and prefix?`);
-      if (err instanceof RequestTimeoutError) throw new ConclaveError('TIMEOUT', `${target} did not answer the join offer within ${MEMBERSHIP_TIMING.offerTimeoutMs} ms`);
+      if (err instanceof NoRespondersError) throw conclaveError('NO_RESPONDERS', `${target} is not answering on ${subject}; is \`conclave run --name ${target}\` running on the same NATS and prefix?`);
+      if (err instanceof RequestTimeoutError) throw conclaveError('TIMEOUT', `${target} did not answer the join offer within ${MEMBERSHIP_TIMING.offerTimeoutMs} ms`);
       throw err;
     }
     const decoded = decodeReply(data);
     const partySchema = z.object({ name: z.string(), nodeId: z.string(), clusterId: z.string().nullable() });
     if (decoded.ok) {
       const party = partySchema.safeParse(decoded.body);
-      if (!party.success) throw new ConclaveError('BAD_REPLY', `${target} answered the join offer with a malformed reply`);
+      if (!party.success) throw conclaveError('BAD_REPLY', `${target} answered the join offer with a malformed reply`);
       return { accepted: true, party: party.data };
     }
     const details = partySchema.safeParse(decoded.error.details);
@@ -783,7 +804,7 @@ export class Controller {
     if (decoded.error.code === 'JOIN_REFUSED' || decoded.error.code === 'REMOVED' || decoded.error.code === 'PROTOCOL_VERSION' || details.success) {
       return { accepted: false, party: details.success ? details.data : null, code: decoded.error.code, message: decoded.error.message };
     }
-    throw new ConclaveError(decoded.error.code, decoded.error.message);
+    throw conclaveError(decoded.error.code, decoded.error.message);
   }
 
   private serializeOffer<T>(work: () => Promise<T>): Promise<T> {
@@ -799,7 +820,7 @@ export class Controller {
     const phase = this.phase;
     const party = (clusterId: string | null) => ({ name: this.name, nodeId: identity.nodeId, clusterId });
     if (phase === 'bootstrapping' || phase === 'failed') {
-      throw new ConclaveError('BUSY', `${this.name} is ${phase} and cannot answer a join offer now; retry shortly`);
+      throw conclaveError('BUSY', `${this.name} is ${phase} and cannot answer a join offer now; retry shortly`);
     }
     const joiningClusterId = phase === 'joining' ? (this.actor.getSnapshot().context.contactedBy?.clusterId ?? null) : null;
     const machine = joinMachine.provide({
@@ -842,7 +863,7 @@ export class Controller {
     } else {
       this.logFor('join').warn({ by: envelope.from, error }, error.message);
     }
-    throw new ConclaveError(error.code, error.message, party(output.clusterId));
+    throw conclaveError(error.code, error.message, party(output.clusterId));
   }
 
   // ---- auto-join ----
@@ -878,7 +899,7 @@ export class Controller {
     const clusterId = this.store.identity().clusterId!;
     const refuse = (code: string, message: string): never => {
       this.reportRefusal('autojoin', { reason: 'auto-join', from: req.name, localClusterId: clusterId, remoteClusterId: envelope.clusterId, message });
-      throw new ConclaveError(code, message, { clusterId });
+      throw conclaveError(code, message, { clusterId });
     };
     if (envelope.from !== req.name || envelope.nodeId !== req.nodeId) {
       refuse('BAD_REQUEST', `auto-join refused: the request names ${req.name} (${req.nodeId}) but was sent by ${envelope.from} (${envelope.nodeId ?? 'no node id'})`);
@@ -1099,23 +1120,26 @@ async function whoAnswers(bus: Bus, prefix: string, name: string, sender: Sender
 
 export async function startController(opts: ControllerOptions): Promise<Controller> {
   if (!validNodeName(opts.name)) {
-    throw new ConclaveError('CONFIG', `node name ${JSON.stringify(opts.name)} is invalid: it must match ^[a-z0-9][a-z0-9_-]{0,62}$`);
+    throw conclaveError('CONFIG', `node name ${JSON.stringify(opts.name)} is invalid: it must match ^[a-z0-9][a-z0-9_-]{0,62}$`);
   }
   if (opts.join?.cluster !== undefined && !uuidSchema.safeParse(opts.join.cluster).success) {
-    throw new ConclaveError('CONFIG', `join.cluster ${JSON.stringify(opts.join.cluster)} is not a cluster id (a UUID as printed by \`conclave init\`)`);
+    throw conclaveError('CONFIG', `join.cluster ${JSON.stringify(opts.join.cluster)} is not a cluster id (a UUID as printed by \`conclave init\`)`);
   }
   if (opts.join?.maxVoters !== undefined && !(Number.isInteger(opts.join.maxVoters) && opts.join.maxVoters >= 1)) {
-    throw new ConclaveError('CONFIG', `join.maxVoters must be a whole number ≥ 1, got ${opts.join.maxVoters}`);
+    throw conclaveError('CONFIG', `join.maxVoters must be a whole number ≥ 1, got ${opts.join.maxVoters}`);
   }
   const joinSecret = joinSecretOf(opts.join);
+  if (opts.state !== undefined) validateReplicatedState(opts.state);
   const baseLogger = opts.logger ?? silentLogger();
   // 1. identity first, before any connection
   const store = await openStore({ dataDir: opts.dataDir, name: opts.name, logger: baseLogger.child({ node: opts.name }), mapSizeBytes: opts.mapSizeBytes });
   let initSource: InitSource | null = null;
   try {
+    // a store keeps the kind of replicated state it was created with (KV or the host's)
+    checkStoredStateKind(store, opts.state !== undefined, `data dir ${opts.dataDir}`);
     const id = store.identity();
     if (opts.join?.cluster && id.clusterId !== null && id.clusterId !== opts.join.cluster) {
-      throw new ConclaveError(
+      throw conclaveError(
         'JOIN_REFUSED',
         `join refused: ${opts.name} is configured to join cluster ${opts.join.cluster} but its store belongs to cluster ${id.clusterId}; remove join.cluster from its configuration, or wipe its data dir to make it a new node`,
       );
@@ -1123,6 +1147,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     if (opts.initFrom && id.clusterId === null && !id.removed) {
       // validated completely before any connection and before anything is written
       initSource = await readInitSource(opts.initFrom);
+      if (opts.state !== undefined) hostSnapshotFromPairs(initSource.pairs, `initFrom ${opts.initFrom}`);
     } else if (opts.initFrom) {
       baseLogger.info({ node: opts.name, nodeId: id.nodeId, clusterId: id.clusterId, initFrom: opts.initFrom }, 'initFrom ignored: this node is already initialized (a store is never imported twice)');
     }
@@ -1143,7 +1168,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     // 2. a name is answered by one node only
     const other = await whoAnswers(bus, prefix, opts.name, { name: opts.name, nodeId: identity.nodeId, clusterId: identity.clusterId });
     if (other && other.nodeId !== identity.nodeId) {
-      throw new ConclaveError(
+      throw conclaveError(
         'NAME_CONFLICT',
         `name ${opts.name} is already answered on prefix "${prefix}" by node ${other.nodeId}; this data dir is node ${identity.nodeId}. Stop the other process or pick another --name`,
       );
@@ -1213,7 +1238,7 @@ async function probeBeforeInitFrom(bus: Bus, prefix: string, name: string, other
       whois: async () => ({ ...sender, autoInit: state }),
       status: async () => ({ name, nodeId: sender.nodeId, clusterId: null, phase: 'uninitialized', role: 'none', term: 0, leader: null, commitIndex: 0, appliedIndex: 0, members: [] }),
       'join.offer': async () => {
-        throw new ConclaveError('BUSY', `${name} is starting (deciding whether to initialize from initFrom); retry shortly`);
+        throw conclaveError('BUSY', `${name} is starting (deciding whether to initialize from initFrom); retry shortly`);
       },
     },
     silentLogger(),

@@ -1,7 +1,7 @@
 // The CLI's side of the admin protocol: one request to one node, unreachability explained in the
 // CLI's terms (exit 3).
 import { adminCall } from '../admin.ts';
-import { ConclaveError } from '../errors.ts';
+import { conclaveError } from '../errors.ts';
 import { type Bus, NoRespondersError, RequestTimeoutError } from '../transport/types.ts';
 
 export const CLI_SENDER = { name: 'cli', nodeId: null, clusterId: null } as const;
@@ -11,10 +11,10 @@ export async function adminRequest(bus: Bus, prefix: string, node: string, type:
     return await adminCall(bus, prefix, node, CLI_SENDER, type, body, timeoutMs);
   } catch (err) {
     if (err instanceof NoRespondersError) {
-      throw new ConclaveError('NO_RESPONDERS', `node ${node} is not reachable: nothing answers on ${prefix}.node.${node}.admin. Is \`conclave run --name ${node}\` running with the same --nats and --prefix?`);
+      throw conclaveError('NO_RESPONDERS', `node ${node} is not reachable: nothing answers on ${prefix}.node.${node}.admin. Is \`conclave run --name ${node}\` running with the same --nats and --prefix?`);
     }
     if (err instanceof RequestTimeoutError) {
-      throw new ConclaveError('TIMEOUT', `node ${node} did not answer ${type} within ${timeoutMs} ms; retry with a larger --timeout or check the node's log`);
+      throw conclaveError('TIMEOUT', `node ${node} did not answer ${type} within ${timeoutMs} ms; retry with a larger --timeout or check the node's log`);
     }
     throw err;
   }

@@ -3,7 +3,7 @@
 import { type Command, Option } from 'commander';
 import { commonFromEnv } from '../config/config.ts';
 import { DEFAULT_INSPECT } from '../config/config.ts';
-import { ConclaveError } from '../errors.ts';
+import { conclaveError } from '../errors.ts';
 import { createLogger, type LogLevel } from '../log/logger.ts';
 import { Inspector } from '../inspect/inspector.ts';
 import { allMachineDefinitions, MACHINES, machineDefinition, toDot, toMermaid } from '../inspect/machines.ts';
@@ -37,7 +37,7 @@ function untilSignal(): Promise<void> {
 async function inspectCommand(flags: InspectFlags): Promise<void> {
   const logger = createLogger({ level: (process.env.CONCLAVE_LOG_LEVEL as LogLevel | undefined) ?? 'warn' });
   if (flags.replay) {
-    if (flags.record) throw new ConclaveError('USAGE', '--record and --replay cannot be used together');
+    if (flags.record) throw conclaveError('USAGE', '--record and --replay cannot be used together');
     const recording = await readRecording(flags.replay);
     const server = await startInspectorServer({ listen: flags.listen, recording, replayFile: flags.replay, logger });
     out(`inspector replaying ${flags.replay} (${recording.frames.length} frames) on ${server.url}`);
@@ -68,7 +68,7 @@ function exportCommand(name: string | undefined, flags: { format: 'mermaid' | 'd
   let defs = allMachineDefinitions();
   if (name !== undefined) {
     const entry = MACHINES.find((m) => m.name === name || m.machine.id === name);
-    if (!entry) throw new ConclaveError('USAGE', `no machine named ${JSON.stringify(name)}; known: ${MACHINES.map((m) => m.name).join(', ')}`);
+    if (!entry) throw conclaveError('USAGE', `no machine named ${JSON.stringify(name)}; known: ${MACHINES.map((m) => m.name).join(', ')}`);
     defs = [machineDefinition(entry.machine, entry.name, entry.title)];
   }
   if (flags.format === 'json') {

@@ -5,7 +5,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { ConclaveError } from '../errors.ts';
+import { conclaveError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Frame, Inspector } from './inspector.ts';
 import { allMachineDefinitions } from './machines.ts';
@@ -49,7 +49,7 @@ export interface InspectorServer {
 export function parseListen(listen: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(listen.trim());
   const port = m ? Number(m[3]) : Number.NaN;
-  if (!m || port > 65535) throw new ConclaveError('USAGE', `listen address ${JSON.stringify(listen)} is not HOST:PORT (e.g. 127.0.0.1:7420)`);
+  if (!m || port > 65535) throw conclaveError('USAGE', `listen address ${JSON.stringify(listen)} is not HOST:PORT (e.g. 127.0.0.1:7420)`);
   return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
 }
 
@@ -147,7 +147,7 @@ export async function startInspectorServer(opts: InspectorServerOptions): Promis
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new ConclaveError(err.code === 'EADDRINUSE' ? 'CONFIG' : 'IO', `inspector cannot listen on ${opts.listen}: ${err.code === 'EADDRINUSE' ? 'the address is in use (pick another with --listen/--inspect HOST:PORT)' : err.message}`)),
+      reject(conclaveError(err.code === 'EADDRINUSE' ? 'CONFIG' : 'IO', `inspector cannot listen on ${opts.listen}: ${err.code === 'EADDRINUSE' ? 'the address is in use (pick another with --listen/--inspect HOST:PORT)' : err.message}`)),
     );
     server.listen(port, host, () => resolve());
   });

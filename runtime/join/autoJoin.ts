@@ -6,7 +6,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { z } from 'zod';
-import { ConclaveError } from '../errors.ts';
+import { conclaveError } from '../errors.ts';
 import { nodeNameSchema, uuidSchema } from '../wire/codec.ts';
 
 /** a request older or newer than this (leader's clock) is refused: bounds the replay cache too */
@@ -120,11 +120,11 @@ export function readJoinSecret(path: string): Uint8Array {
     if (!statSync(path).isFile()) throw new Error('not a regular file');
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new ConclaveError('CONFIG', `cannot read the join secret file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; create it with e.g. \`openssl rand -hex 32 > ${path}\``);
+    throw conclaveError('CONFIG', `cannot read the join secret file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; create it with e.g. \`openssl rand -hex 32 > ${path}\``);
   }
   const secret = Buffer.from(text.trim(), 'utf8');
   if (secret.length < MIN_SECRET_BYTES) {
-    throw new ConclaveError('CONFIG', `the join secret in ${path} is ${secret.length} bytes; at least ${MIN_SECRET_BYTES} are required (e.g. \`openssl rand -hex 32 > ${path}\`)`);
+    throw conclaveError('CONFIG', `the join secret in ${path} is ${secret.length} bytes; at least ${MIN_SECRET_BYTES} are required (e.g. \`openssl rand -hex 32 > ${path}\`)`);
   }
   return secret;
 }

@@ -2,10 +2,17 @@
 // order, in batches; the effects of a batch are written atomically with the new applied index.
 import { z } from 'zod';
 
+/** a key the KV may write: keys starting with NUL are reserved (runtime/state/host.ts stores a host state under one) */
+const writableKey = z
+  .string()
+  .min(1)
+  .max(1024)
+  .refine((key) => key.charCodeAt(0) !== 0, 'keys starting with a NUL character are reserved for Conclave');
+
 export const kvCommandSchema = z.discriminatedUnion('op', [
-  z.strictObject({ op: z.literal('put'), key: z.string().min(1).max(1024), value: z.unknown() }),
-  z.strictObject({ op: z.literal('del'), key: z.string().min(1).max(1024) }),
-  z.strictObject({ op: z.literal('cas'), key: z.string().min(1).max(1024), expected: z.unknown(), value: z.unknown() }),
+  z.strictObject({ op: z.literal('put'), key: writableKey, value: z.unknown() }),
+  z.strictObject({ op: z.literal('del'), key: writableKey }),
+  z.strictObject({ op: z.literal('cas'), key: writableKey, expected: z.unknown(), value: z.unknown() }),
 ]);
 export type KvCommand = z.infer<typeof kvCommandSchema>;
 
