@@ -24,6 +24,7 @@ const EXIT_BY_CODE: Record<string, number> = {
   CONFIG_CHANGE_PENDING: EXIT.refused,
   CATCH_UP: EXIT.refused,
   STOPPING: EXIT.refused,
+  STALE_GENERATION: EXIT.refused,
   CONFIG: EXIT.usage,
   USAGE: EXIT.usage,
   BAD_REQUEST: EXIT.usage,
