@@ -5,6 +5,7 @@ export { ConclaveError, EXIT, exitCodeFor } from './errors.ts';
 export { createInProcessBus, connectNats, NoRespondersError, RequestTimeoutError } from './transport/index.ts';
 export type { Bus, BusMessage, InProcessBus, NatsTransportOptions } from './transport/index.ts';
 export { createLogger, silentLogger } from './log/logger.ts';
+export { recoverStore, type RecoverResult } from './store/recover.ts';
 export { attachInspectionPublisher, startInspectorForController } from './inspect/index.ts';
 // the machines themselves, for host statecharts
 export { bootstrapMachine } from '../machines/bootstrap/machine.ts';
