@@ -409,7 +409,7 @@ export class NodeStore {
     const id = this.#identity;
     if (id.clusterId === null) throw new Error(`recoverAsSoleVoter: the store in ${this.dataDir} is not a member of a cluster`);
     const applied = this.#applied;
-    const commit = Math.min(Math.max(this.#hard.commit, applied), this.#last);
+    const commit = Math.max(applied, Math.min(Math.max(this.#hard.commit, applied), this.#last));
     const snapTerm = this.term(applied);
     if (snapTerm === undefined) throw corrupt(this.dataDir, `the term of its applied index ${applied} is unknown (neither in the snapshot nor in the log)`);
     // the membership in force at the commit point (what the operator is recovering from)

@@ -21,26 +21,23 @@ it('conclave recover: refusals and exit codes; --json on success', async () => {
   const self = { nodeId: store.identity().nodeId, name: 'n1', voter: true };
   await store.initializeCluster({ clusterId: CLUSTER, meta: { index: 1, term: 1, membership: { members: [self] } }, pairs: [['a', 1], ['b', 2]], hardState: { term: 1, vote: null, commit: 1 } });
 
-  // in use by this (live) process
-  const locked = await recover(dataDir);
-  assert.equal(locked.code, 1, locked.stderr);
-  assert.match(locked.stderr, new RegExp(`^error: data dir .*n1 is in use by process ${process.pid} .*stop that process`, 'm'));
-  await store.close();
-
   const blankDir = join(root, 'b1');
   await (await openStore({ dataDir: blankDir, name: 'b1' })).close();
-  const blank = await recover(blankDir);
-  assert.equal(blank.code, 1, blank.stderr);
-  assert.match(blank.stderr, /^error: recover refused: the store in .*b1 \(node b1\) was never initialized and never joined a cluster/m);
-
   const badDir = join(root, 'bad');
   mkdirSync(badDir);
   writeFileSync(join(badDir, 'data.mdb'), Buffer.alloc(8192, 1));
-  const corrupt = await recover(badDir);
+  // n1 is in use by this (live) process while the refusals run (in parallel: fewer seconds)
+  const [locked, blank, corrupt, missing] = await Promise.all([recover(dataDir), recover(blankDir), recover(badDir), recover(join(root, 'nope'))]);
+  await store.close();
+
+  assert.equal(locked.code, 1, locked.stderr);
+  assert.match(locked.stderr, new RegExp(`^error: data dir .*n1 is in use by process ${process.pid} .*stop that process`, 'm'));
+  assert.equal(blank.code, 1, blank.stderr);
+  assert.match(blank.stderr, /^error: recover refused: the store in .*b1 \(node b1\) was never initialized and never joined a cluster/m);
+
   assert.equal(corrupt.code, 2, corrupt.stderr);
   assert.match(corrupt.stderr, /^error: the store in .*bad is corrupt: .*not an LMDB file/m);
 
-  const missing = await recover(join(root, 'nope'));
   assert.equal(missing.code, 2, missing.stderr);
   assert.match(missing.stderr, /^error: there is no store in .*nope \(the directory does not exist\)/m);
 
