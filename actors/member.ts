@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 import { z } from 'zod';
 import { checkJoin } from '../machines/identity/index.ts';
+import { checkGeneration } from '../machines/identity/generation.ts';
 import { applyChange, type MembershipChange } from '../machines/membership/config.ts';
 import { RaftCore, type RaftStatus, type Ready } from '../machines/raft/core.ts';
 import { raftRoleMachine } from '../machines/raft/roleMachine.ts';
@@ -96,6 +97,8 @@ export interface MemberRuntime {
   transferLeadership(nodeId?: string): string;
   /** the core's view: configuration in force, commit index, per-peer progress (leader) */
   raftStatus(): RaftStatus;
+  /** leader only: the replicated state at a linearizable read point (for `snapshot save`) */
+  exportSnapshot(): Promise<{ index: number; term: number; pairs: Array<[string, unknown]> }>;
 }
 
 // ---- peer wire: bodies of the envelopes on `<prefix>.node.<name>.peer` ----
@@ -180,8 +183,10 @@ class RaftMember implements MemberRuntime {
   private snapshotIndex = 0;
   /** chunks of a snapshot being received, keyed by transfer id */
   private readonly incoming = new Map<string, { pairs: Array<[string, unknown]>; next: number }>();
-  /** a fully received snapshot the core is about to hand back in ready().snapshot */
-  private receivedSnapshot: { meta: SnapshotMeta; pairs: Array<[string, unknown]> } | null = null;
+  /** a fully received snapshot the core is about to hand back in ready().snapshot (with its sender's generation) */
+  private receivedSnapshot: { meta: SnapshotMeta; pairs: Array<[string, unknown]>; generation?: number } | null = null;
+  /** stale-generation peers: when each was last reported and told (rate limit) */
+  private readonly staleTold = new Map<string, number>();
   private lastSoft: { role: Role; leader: string | null; term: number } = { role: 'follower', leader: null, term: 0 };
   /** term and vote as last written durably */
   private durableTerm = 0;
@@ -220,8 +225,10 @@ class RaftMember implements MemberRuntime {
     const id = this.opts.store.identity();
     // a joining node acts under the cluster id it accepted (and only that one) until it is durable
     const clusterId = id.clusterId ?? this.opts.joining?.clusterId ?? null;
-    if (this.cachedSender === null || this.cachedSender.clusterId !== clusterId || this.cachedSender.generation !== id.generation) {
-      this.cachedSender = { name: this.opts.name, nodeId: id.nodeId, clusterId, generation: id.generation };
+    // the generation is stated only with a durable cluster id: a joining node adopts the cluster's with its first state
+    const generation = id.clusterId === null ? undefined : id.generation;
+    if (this.cachedSender === null || this.cachedSender.clusterId !== clusterId || this.cachedSender.generation !== generation) {
+      this.cachedSender = { name: this.opts.name, nodeId: id.nodeId, clusterId, generation };
     }
     return this.cachedSender;
   }
@@ -388,6 +395,12 @@ class RaftMember implements MemberRuntime {
       this.drop('no-cluster-id', `${envelope.from} sent raft traffic without a cluster id`, envelope.from);
       return;
     }
+    // Same cluster id, other identity generation (disaster recovery): the older side is stale.
+    const gen = this.cachedSender?.generation;
+    if (envelope.gen !== undefined && gen !== undefined && envelope.gen !== gen && envelope.clusterId !== null) {
+      this.onGenerationConflict(envelope.from, envelope.clusterId, envelope.gen);
+      return;
+    }
     if (envelope.nodeId) {
       this.lastHeard.set(envelope.nodeId, Date.now());
       if (this.peerNames.get(envelope.nodeId) !== envelope.from && this.peerNames.size < 1024) this.peerNames.set(envelope.nodeId, envelope.from);
@@ -412,11 +425,40 @@ class RaftMember implements MemberRuntime {
         return;
       }
       case 'snapshot-chunk':
-        this.onSnapshotChunk(body as { message: RaftMessage; id: string; seq: number; last: boolean; pairs: Array<[string, unknown]> }, envelope.nodeId);
+        this.onSnapshotChunk(body as { message: RaftMessage; id: string; seq: number; last: boolean; pairs: Array<[string, unknown]> }, envelope.nodeId, envelope.gen);
     }
   }
 
-  private onSnapshotChunk(chunk: { message: RaftMessage; id: string; seq: number; last: boolean; pairs: Array<[string, unknown]> }, from: string | null): void {
+  /**
+   * A peer of this cluster at another generation. It is older: drop, report (rate-limited) and
+   * tell it (a ping carries our generation). We are older: this store is a stale survivor of the
+   * cluster before a `conclave recover` — stop taking part (phase failed, with the reason).
+   */
+  private onGenerationConflict(from: string, clusterId: string, remoteGeneration: number): void {
+    const verdict = checkGeneration(
+      { name: this.opts.name, clusterId: this.clusterId, generation: this.cachedSender?.generation },
+      { name: from, clusterId, generation: remoteGeneration },
+    );
+    if (!verdict.conflict) return;
+    if (verdict.stale === 'local') {
+      this.log.error({ clusterId, generation: verdict.localGeneration, clusterGeneration: verdict.remoteGeneration, from }, verdict.message);
+      this.halt(conclaveError('STALE_GENERATION', verdict.message, { clusterId, generation: verdict.localGeneration, clusterGeneration: verdict.remoteGeneration }));
+      return;
+    }
+    this.dropped.set('stale-generation', (this.dropped.get('stale-generation') ?? 0) + 1);
+    const now = Date.now();
+    if (now - (this.staleTold.get(from) ?? 0) < 2000) return;
+    if (this.staleTold.size > 1024) this.staleTold.clear();
+    this.staleTold.set(from, now);
+    this.opts.onRefused?.({ reason: 'stale-generation', from, localClusterId: this.clusterId, remoteClusterId: clusterId, message: verdict.message });
+    try {
+      this.opts.bus.publish(`${this.opts.prefix}.node.${from}.peer`, encode(this.sender(), 'ping', {}));
+    } catch (err) {
+      this.dropLog.warn(`stale:${from}`, { err, to: from }, 'could not tell a stale peer');
+    }
+  }
+
+  private onSnapshotChunk(chunk: { message: RaftMessage; id: string; seq: number; last: boolean; pairs: Array<[string, unknown]> }, from: string | null, generation?: number): void {
     if (chunk.message.type !== 'snapshot' || chunk.message.from !== from || chunk.message.to !== this.nodeId) {
       this.drop('bad-snapshot-chunk', 'snapshot chunk with a mismatched header', from ?? undefined);
       return;
@@ -436,7 +478,7 @@ class RaftMember implements MemberRuntime {
     transfer.next++;
     if (!chunk.last) return;
     this.incoming.delete(chunk.id);
-    this.receivedSnapshot = { meta: chunk.message.snapshot, pairs: transfer.pairs };
+    this.receivedSnapshot = { meta: chunk.message.snapshot, pairs: transfer.pairs, generation };
     this.role?.send({ type: 'PEER_MESSAGE', messages: [chunk.message] });
   }
 
@@ -617,7 +659,14 @@ class RaftMember implements MemberRuntime {
     const joiningClusterId = this.opts.store.identity().clusterId === null ? (this.opts.joining?.clusterId ?? null) : null;
     if (joiningClusterId !== null) {
       // the first state of a joining node: cluster id + state + hard state in one durable write
-      await this.opts.store.initializeCluster({ clusterId: joiningClusterId, meta, pairs: received.pairs, hardState: { ...hs, commit: Math.max(hs.commit, meta.index) } });
+      // ... and the cluster's current identity generation (the leader's), in the same write
+      await this.opts.store.initializeCluster({
+        clusterId: joiningClusterId,
+        meta,
+        pairs: received.pairs,
+        hardState: { ...hs, commit: Math.max(hs.commit, meta.index) },
+        generation: received.generation,
+      });
       this.cachedSender = null;
     } else {
       await this.opts.store.installSnapshot(meta, received.pairs, { ...hs, commit: Math.max(hs.commit, meta.index) });
@@ -849,6 +898,19 @@ class RaftMember implements MemberRuntime {
 
   raftStatus(): RaftStatus {
     return this.core.status();
+  }
+
+  async exportSnapshot(): Promise<{ index: number; term: number; pairs: Array<[string, unknown]> }> {
+    if (this.core.currentRole !== 'leader' || !this.role) throw this.notLeaderError();
+    // a linearizable read point (read index: leadership confirmed by a quorum), then the state as applied there
+    const requestId = randomUUID();
+    const index = await new Promise<number>((resolve, reject) => {
+      this.reads.set(requestId, { resolve, reject });
+      this.role!.send({ type: 'READ_INDEX', requestId });
+    });
+    await this.waitApplied(index);
+    const { appliedIndex, pairs } = this.state.exportState();
+    return { index: appliedIndex, term: Math.max(0, this.core.termAt(appliedIndex)), pairs };
   }
 
   async changeMembership(change: MembershipChange): Promise<void> {

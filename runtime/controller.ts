@@ -3,6 +3,7 @@
 import { v7 as uuidv7 } from 'uuid';
 import { type Actor, createActor, fromCallback, fromPromise, type InspectionEvent, toPromise, waitFor } from 'xstate';
 import { checkJoin, validNodeName } from '../machines/identity/index.ts';
+import { checkGeneration } from '../machines/identity/generation.ts';
 import { type ContactRecordInput, joinMachine, type JoinOutput } from '../machines/join/machine.ts';
 import type { MembershipChange } from '../machines/membership/config.ts';
 import { type MembershipInput, membershipMachine, type MembershipOutput, type OfferReply } from '../machines/membership/machine.ts';
@@ -27,6 +28,7 @@ import type { Refusal } from './inspect/protocol.ts';
 import { type InitSource, readInitSource } from './state/initSource.ts';
 import { type AnyReplicatedState, checkStoredStateKind, hostSnapshotFromPairs, initialStatePairs, validateReplicatedState } from './state/host.ts';
 import { type ControllerEventName, ControllerEventHub, type ControllerListener } from './events.ts';
+import { SnapshotExports } from './state/snapshotExport.ts';
 import { type NodeStore, openStore } from './store/index.ts';
 import { connectNats, createInProcessBus, type Bus, type InProcessBus, type NatsTransportOptions } from './transport/index.ts';
 import { type BusMessage, type BusSubscription, NoRespondersError, RequestTimeoutError } from './transport/types.ts';
@@ -106,6 +108,8 @@ const addBody = z.object({ name: nameSchema, timeoutMs: z.number().int().positiv
 const removeBody = z.object({ name: nameSchema, timeoutMs: z.number().int().positive().optional(), forwarded: z.boolean().optional() });
 const transferBody = z.object({ name: nameSchema.optional(), timeoutMs: z.number().int().positive().optional(), forwarded: z.boolean().optional() });
 const listBody = z.object({ forwarded: z.boolean().optional() });
+const snapshotBeginBody = z.object({ forwarded: z.boolean().optional() });
+const snapshotPageBody = z.object({ session: z.string().min(1).max(64), seq: z.number().int().min(0) });
 
 function parseBody<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
   const parsed = schema.safeParse(body ?? {});
@@ -176,6 +180,8 @@ export class Controller {
   private readonly admin: AdminServer;
   private readonly inspectionListeners = new Set<(event: InspectionEvent) => void>();
   private readonly refusalListeners = new Set<(refusal: Refusal) => void>();
+  /** `snapshot save` sessions served by this node while it leads */
+  private readonly snapshotExports = new SnapshotExports();
   private publisher: InspectionPublisher | null = null;
   /** every XState inspection event of this controller's actors (bootstrap, raft role, …) */
   private readonly inspectionSink = (event: InspectionEvent): void => {
@@ -569,6 +575,17 @@ export class Controller {
         const req = parseBody(listBody, body, 'cluster list');
         return this.onLeader('cluster.list', req, req.forwarded === true, undefined, async () => this.list());
       },
+      'snapshot.begin': async (body) => {
+        const req = parseBody(snapshotBeginBody, body, 'snapshot save');
+        return this.onLeader('snapshot.begin', req, req.forwarded === true, undefined, async () => {
+          const snap = await this.requireLeader().exportSnapshot();
+          return this.snapshotExports.begin(this.name, { clusterId: this.store.identity().clusterId, ...snap });
+        });
+      },
+      'snapshot.page': async (body) => {
+        const req = parseBody(snapshotPageBody, body, 'snapshot page');
+        return this.snapshotExports.page(req.session, req.seq);
+      },
       'cluster.transfer': async (body) => {
         const req = parseBody(transferBody, body, 'cluster transfer-leadership');
         return this.onLeader('cluster.transfer', req, req.forwarded === true, req.timeoutMs, () => this.transferLeadership(req.name));
@@ -821,6 +838,19 @@ export class Controller {
     const party = (clusterId: string | null) => ({ name: this.name, nodeId: identity.nodeId, clusterId });
     if (phase === 'bootstrapping' || phase === 'failed') {
       throw conclaveError('BUSY', `${this.name} is ${phase} and cannot answer a join offer now; retry shortly`);
+    }
+    // same cluster, other identity generation (disaster recovery): refused at both ends
+    const generation = checkGeneration(
+      { name: this.name, clusterId: identity.clusterId, generation: identity.clusterId === null ? undefined : identity.generation },
+      { name: envelope.from, clusterId: envelope.clusterId, generation: envelope.gen },
+    );
+    if (generation.conflict) {
+      this.reportRefusal('join', { reason: 'stale-generation', from: envelope.from, localClusterId: identity.clusterId, remoteClusterId: envelope.clusterId, message: generation.message });
+      if (generation.stale === 'local' && phase === 'member') {
+        this.logFor('join').error({ generation: generation.localGeneration, clusterGeneration: generation.remoteGeneration }, generation.message);
+        this.actor.send({ type: 'FAIL', error: { code: 'STALE_GENERATION', message: generation.message } });
+      }
+      throw conclaveError('JOIN_REFUSED', generation.message, party(identity.clusterId));
     }
     const joiningClusterId = phase === 'joining' ? (this.actor.getSnapshot().context.contactedBy?.clusterId ?? null) : null;
     const machine = joinMachine.provide({

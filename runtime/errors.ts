@@ -32,6 +32,7 @@ const EXIT_BY_CODE: Record<string, number> = {
   STOPPING: EXIT.refused,
   APPLY_FAILED: EXIT.refused,
   QUERY_FAILED: EXIT.refused,
+  STALE_GENERATION: EXIT.refused,
   CONFIG: EXIT.usage,
   USAGE: EXIT.usage,
   BAD_REQUEST: EXIT.usage,

@@ -33,6 +33,7 @@ export { createInProcessBus, connectNats, NoRespondersError, RequestTimeoutError
 export type { Bus, BusMessage, InProcessBus, NatsTransportOptions } from './transport/index.ts';
 export { createLogger, silentLogger } from './log/logger.ts';
 export type { Logger, LoggerOptions, LogLevel } from './log/logger.ts';
+export { recoverStore, type RecoverResult } from './store/recover.ts';
 export { attachInspectionPublisher, startInspectorForController } from './inspect/index.ts';
 // the machines themselves, for host statecharts
 export { bootstrapMachine } from '../machines/bootstrap/machine.ts';

@@ -126,6 +126,30 @@ export function buildProgram(): Command {
 
   addClusterCommands<CommonFlags & { via: string }>(program, { addCommon, withBus, print });
 
+  const snapshot = program.command('snapshot').description('snapshots of the replicated state');
+  addCommon(
+    snapshot
+      .command('save')
+      .description('write a consistent snapshot of the replicated state to FILE (usable as --init-from)')
+      .argument('<file>', 'where to write it (atomically: a temporary file, then rename)')
+      .requiredOption('--via <node>', 'any member; the snapshot is taken by the leader'),
+    30_000,
+  ).action(async (file: string, flags: CommonFlags & { via: string }) => {
+    const { saveSnapshot, formatSaved } = await import('./snapshot.ts');
+    const saved = await withBus(flags, (bus, prefix, t) => saveSnapshot(bus, prefix, flags.via, file, t));
+    print(flags, saved, () => formatSaved(saved));
+  });
+
+  program
+    .command('recover')
+    .description('disaster recovery, offline: make this store the sole voter of its cluster, keeping cluster id and data')
+    .requiredOption('--data-dir <dir>', 'the stopped node\'s data dir')
+    .option('--json', 'machine-readable output on stdout')
+    .action(async (flags: { dataDir: string; json?: boolean }) => {
+      const { recoverCommand } = await import('./recover.ts');
+      await recoverCommand(flags);
+    });
+
   program
     .command('demo')
     .description('what `npm start` runs: an example cluster on the embedded in-process bus')

@@ -53,13 +53,16 @@ export async function runCommand(flags: RunFlags & { record?: string }): Promise
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
-    // a fatal phase ends the process with the error
-    controller.actor.subscribe((s) => {
-      if (s.value === 'failed' && s.context.error) {
-        process.stderr.write(`error: ${s.context.error.message}\n`);
-        process.exitCode = exitCodeFor(s.context.error.code);
-        controller.stop().then(resolve, resolve);
-      }
-    });
+    // a fatal phase ends the process with the error (also one reached before we subscribed)
+    let ended = false;
+    const onSnapshot = (s: ReturnType<typeof controller.actor.getSnapshot>) => {
+      if (ended || s.value !== 'failed' || !s.context.error) return;
+      ended = true;
+      process.stderr.write(`error: ${s.context.error.message}\n`);
+      process.exitCode = exitCodeFor(s.context.error.code);
+      controller.stop().then(resolve, resolve);
+    };
+    controller.actor.subscribe(onSnapshot);
+    onSnapshot(controller.actor.getSnapshot());
   });
 }

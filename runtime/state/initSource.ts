@@ -1,8 +1,15 @@
-// Sources for automatic initialization (`initFrom`): a JSON seed document or a snapshot file
-// written by `conclave snapshot save`. A source is validated completely before anything is written.
+// Sources for automatic initialization (`initFrom`): a JSON seed document, a snapshot file
+// written by `conclave snapshot save`, or the LMDB environment of a standalone (single-process,
+// unreplicated) deployment of the built-in KV. A source is validated completely before anything
+// is written.
 import { createHash } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { open as openLmdb, type RootDatabase } from 'lmdb';
 import { z } from 'zod';
+import { checkLmdbDataFile } from '../store/lmdb-file.ts';
+import { restoreDir, snapshotDir } from '../store/store.ts';
 
 export const SNAPSHOT_FILE_FORMAT = 'conclave-snapshot';
 export const SNAPSHOT_FILE_VERSION = 1;
@@ -41,7 +48,7 @@ const snapshotFileSchema = z.strictObject({
 export type SnapshotFile = z.infer<typeof snapshotFileSchema>;
 
 export interface InitSource {
-  kind: 'seed' | 'snapshot';
+  kind: 'seed' | 'snapshot' | 'lmdb';
   path: string;
   pairs: Array<[string, unknown]>;
   /** for a snapshot file: the cluster it was taken from (the new cluster gets a fresh id) */
@@ -77,6 +84,9 @@ export async function readInitSource(path: string): Promise<InitSource> {
   let size: number;
   try {
     const st = await stat(path);
+    // a standalone deployment's LMDB environment: its directory, or its data.mdb file
+    if (st.isDirectory()) return await readStandaloneLmdb(path, path);
+    if (basename(path) === LMDB_DATA_FILE) return await readStandaloneLmdb(path, dirname(path));
     if (!st.isFile()) throw new InitSourceError(path, 'it is not a regular file');
     size = st.size;
   } catch (err) {
@@ -123,4 +133,86 @@ function firstIssue(error: z.ZodError): string {
   const issue = error.issues[0]!;
   if (issue.code === 'unrecognized_keys') return `unknown key "${issue.keys[0]}"`;
   return `${issue.path.join('.') || '(root)'}: ${issue.message}`;
+}
+
+// ---- a standalone deployment's LMDB environment -------------------------------------------
+
+const LMDB_DATA_FILE = 'data.mdb';
+/** the named database a standalone deployment of the built-in KV keeps its pairs in */
+export const STANDALONE_KV_DB = 'kv';
+/** the named databases of a Conclave node store: such a store is never an init source */
+const NODE_STORE_DBS = ['identity', 'hardstate', 'log', 'snapshot', 'state'];
+
+/**
+ * The LMDB environment of a standalone (single-process, unreplicated) deployment of the built-in
+ * KV: a directory holding `data.mdb`, with a named database `kv` of string key → value (lmdb-js's
+ * default encoding, i.e. what `open({ path }).openDB({ name: 'kv' }).put(key, value)` writes),
+ * values being JSON data. Opened read-only in one read transaction; the directory is left as found.
+ */
+async function readStandaloneLmdb(path: string, dir: string): Promise<InitSource> {
+  const dataFile = join(dir, LMDB_DATA_FILE);
+  if (!existsSync(dataFile)) {
+    throw new InitSourceError(path, `it is a directory without ${LMDB_DATA_FILE}: expected the LMDB environment of a standalone deployment (a directory with ${LMDB_DATA_FILE} and a database named "${STANDALONE_KV_DB}"), a seed {"kv": {...}} or a snapshot file`);
+  }
+  let check: ReturnType<typeof checkLmdbDataFile>;
+  try {
+    if (statSync(dataFile).size === 0) throw new InitSourceError(path, `${dataFile} is empty: the environment was never written`);
+    check = checkLmdbDataFile(dataFile);
+  } catch (err) {
+    if (err instanceof InitSourceError) throw err;
+    throw new InitSourceError(path, `cannot read ${dataFile} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  if (!check.ok) throw new InitSourceError(path, `not a readable LMDB environment: ${check.reason}`);
+  if (check.info.fileSize > MAX_SOURCE_BYTES) throw new InitSourceError(path, `${dataFile} is ${check.info.fileSize} bytes, over the ${MAX_SOURCE_BYTES}-byte limit`);
+
+  // opening LMDB, even read-only, rewrites (or creates) lock.mdb: put the directory back as found
+  const before = snapshotDir(dir);
+  let env: RootDatabase | undefined;
+  try {
+    try {
+      env = openLmdb({ path: dir, noSubdir: false, maxDbs: 64, readOnly: true });
+    } catch (err) {
+      throw new InitSourceError(path, `LMDB cannot open it read-only (${(err as Error).message})`);
+    }
+    const names = [...env.getKeys({})].map(String);
+    if (NODE_STORE_DBS.every((n) => names.includes(n)) || names.includes('identity')) {
+      const identity = env.openDB({ name: 'identity' }).get('identity') as { name?: unknown; clusterId?: unknown } | undefined;
+      throw new InitSourceError(
+        path,
+        `it is a Conclave node store (node ${String(identity?.name ?? '?')}, cluster ${String(identity?.clusterId ?? 'none')}), not a standalone deployment: ` +
+          'a node store never seeds a new cluster. Take a snapshot of its cluster (`conclave snapshot save FILE --via <member>`) and use that file, ' +
+          'or, if its cluster is lost, `conclave recover --data-dir` it',
+      );
+    }
+    if (!names.includes(STANDALONE_KV_DB)) {
+      const found = names.length === 0 ? 'no named databases' : `databases ${names.slice(0, 5).join(', ')}`;
+      throw new InitSourceError(path, `the LMDB environment has no database named "${STANDALONE_KV_DB}" (it has ${found}): a standalone deployment keeps its pairs there`);
+    }
+    const db = env.openDB<unknown, string>({ name: STANDALONE_KV_DB });
+    const pairs: Array<[string, unknown]> = [];
+    // one range read is one read transaction (a consistent view even while the app writes)
+    const problem = ((): string | null => {
+      for (const { key, value } of db.getRange({ snapshot: true })) {
+        if (typeof key !== 'string' || !keySchema.safeParse(key).success) return `key ${String(key)} is not a string of 1..1024 characters`;
+        let json: string | undefined;
+        try {
+          json = value === undefined ? undefined : JSON.stringify(value);
+        } catch {
+          json = undefined;
+        }
+        if (json === undefined) return `the value of key ${JSON.stringify(key)} is not JSON data`;
+        pairs.push([key, JSON.parse(json)]);
+      }
+      return null;
+    })();
+    if (problem) throw new InitSourceError(path, `database "${STANDALONE_KV_DB}": ${problem}`);
+    if (pairs.length === 0) throw new InitSourceError(path, `database "${STANDALONE_KV_DB}" contains no data`);
+    return { kind: 'lmdb', path, pairs };
+  } catch (err) {
+    if (err instanceof InitSourceError) throw err;
+    throw new InitSourceError(path, `reading the LMDB environment failed (${(err as Error).message})`);
+  } finally {
+    if (env) await env.close();
+    restoreDir(dir, before);
+  }
 }

@@ -9,4 +9,5 @@ export {
   STORE_FORMAT_VERSION,
   type StoreIdentity,
 } from './identity.ts';
-export { NodeStore, type OpenStoreOptions, openStore } from './store.ts';
+export { NodeStore, type OpenStoreOptions, openStore, readStoreName, type RecoveryWrite } from './store.ts';
+export { type RecoverResult, recoverStore } from './recover.ts';

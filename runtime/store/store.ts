@@ -63,6 +63,26 @@ export interface OpenStoreOptions {
 }
 
 type StoredEntry = [term: number, type: EntryType, data: unknown];
+
+/** what recoverAsSoleVoter wrote */
+export interface RecoveryWrite {
+  clusterId: string;
+  previousGeneration: number;
+  generation: number;
+  previousTerm: number;
+  term: number;
+  /** the snapshot's index (the state as applied) */
+  appliedIndex: number;
+  /** the committed index kept: entries up to it are applied on the next start */
+  commitIndex: number;
+  /** committed entries after the applied index, applied on the next start */
+  pendingEntries: number;
+  /** uncommitted entries dropped */
+  droppedEntries: number;
+  keys: number;
+  /** the membership in force before the recovery */
+  previousMembers: Array<{ name: string; nodeId: string; voter: boolean }>;
+}
 type Dbs = Record<DbName, Database<unknown, string | number>>;
 
 export async function openStore(opts: OpenStoreOptions): Promise<NodeStore> {
@@ -366,6 +386,8 @@ export class NodeStore {
     pairs: Array<[string, unknown]>;
     hardState: HardState;
     importedFrom?: string;
+    /** a joining node adopts the cluster's current identity generation (disaster recovery bumps it) */
+    generation?: number;
   }): Promise<void> {
     this.#assertOpen();
     const current = this.#identity.clusterId;
@@ -374,8 +396,64 @@ export class NodeStore {
     }
     const patch: IdentityPatch = { clusterId: args.clusterId, initializedAt: new Date().toISOString() };
     if (args.importedFrom !== undefined) patch.importedFrom = args.importedFrom;
+    if (args.generation !== undefined) patch.generation = args.generation;
     const identity = this.#mergeIdentity(patch);
     this.#replaceState(`initialize cluster ${args.clusterId}`, args.meta, args.pairs, args.hardState, identity);
+  }
+
+  /**
+   * Disaster recovery, in ONE durable write: this store becomes the sole voter of its cluster,
+   * keeping the cluster id and the committed data. The snapshot moves to the applied index with
+   * membership = {this node as voter}; committed entries not yet applied stay in the log (config
+   * entries among them become no-ops, so the new membership holds) and are applied on the next
+   * start; the uncommitted tail is dropped; the term is bumped; the identity generation is bumped.
+   * The caller (recover.ts) checks that this store is a member that may be recovered.
+   */
+  recoverAsSoleVoter(): RecoveryWrite {
+    this.#assertOpen();
+    const id = this.#identity;
+    if (id.clusterId === null) throw new Error(`recoverAsSoleVoter: the store in ${this.dataDir} is not a member of a cluster`);
+    const applied = this.#applied;
+    const commit = Math.max(applied, Math.min(Math.max(this.#hard.commit, applied), this.#last));
+    const snapTerm = this.term(applied);
+    if (snapTerm === undefined) throw corrupt(this.dataDir, `the term of its applied index ${applied} is unknown (neither in the snapshot nor in the log)`);
+    // the membership in force at the commit point (what the operator is recovering from)
+    let previous = this.#snap?.membership ?? { members: [] };
+    const pending = commit > applied ? this.entries(applied + 1, commit + 1) : [];
+    const atApplied = this.#first <= applied ? this.entries(this.#first, applied + 1) : [];
+    for (const e of [...atApplied, ...pending]) if (e.type === 'config') previous = e.data as SnapshotMeta['membership'];
+    const meta: SnapshotMeta = { index: applied, term: snapTerm, membership: { members: [{ nodeId: id.nodeId, name: id.name, voter: true }] } };
+    const hs: HardState = { term: this.#hard.term + 1, vote: null, commit };
+    const identity = this.#mergeIdentity({ generation: id.generation + 1, contactedBy: null });
+    const { first, last } = { first: this.#first, last: this.#last };
+    const db = this.#db;
+    this.#write('recovery', () => {
+      for (let i = first; i <= applied; i++) db.log.removeSync(i);
+      for (const e of pending) if (e.type === 'config') db.log.putSync(e.index, [e.term, 'noop', null] satisfies StoredEntry);
+      for (let i = commit + 1; i <= last; i++) db.log.removeSync(i);
+      db.snapshot.putSync(K_META, meta);
+      db.hardstate.putSync(K_HARD, hs);
+      db.identity.putSync(K_IDENTITY, identity);
+    });
+    const before = { term: this.#hard.term, generation: id.generation };
+    this.#snap = meta;
+    this.#hard = hs;
+    this.#first = applied + 1;
+    this.#last = commit;
+    this.#identity = frozen(identity);
+    return {
+      clusterId: id.clusterId,
+      previousGeneration: before.generation,
+      generation: identity.generation,
+      previousTerm: before.term,
+      term: hs.term,
+      appliedIndex: applied,
+      commitIndex: commit,
+      pendingEntries: pending.length,
+      droppedEntries: Math.max(0, last - commit),
+      keys: db.state.getKeysCount(),
+      previousMembers: previous.members.map((m) => ({ name: m.name, nodeId: m.nodeId, voter: m.voter })),
+    };
   }
 
   /** closes the environment and releases the data-dir lock; idempotent */
@@ -577,12 +655,36 @@ function corrupt(dataDir: string, reason: string, cause?: unknown): StoreError {
   );
 }
 
-/** Read-only checks of an existing store: refuses CORRUPT / NOT_A_STORE / NEWER_FORMAT / NAME_MISMATCH. */
-async function prevalidate(dataDir: string, name: string, target: number): Promise<void> {
+/**
+ * The node name an existing store was created for, read without changing anything (for offline
+ * tools such as `conclave recover`). Refuses NOT_A_STORE / LOCKED / CORRUPT / NEWER_FORMAT.
+ */
+export async function readStoreName(dataDirIn: string): Promise<string> {
+  const dataDir = resolve(dataDirIn);
+  classifyDir(dataDir, false);
+  checkNotLocked(dataDir);
+  const before = snapshotDir(dataDir);
+  try {
+    const name = await prevalidate(dataDir, null, STORE_FORMAT_VERSION);
+    if (name === null) {
+      throw new StoreError('NOT_A_STORE', `the store in ${dataDir} was never written (its creation was interrupted): there is nothing in it`, { dataDir });
+    }
+    return name;
+  } finally {
+    restoreDir(dataDir, before);
+  }
+}
+
+/**
+ * Read-only checks of an existing store: refuses CORRUPT / NOT_A_STORE / NEWER_FORMAT / NAME_MISMATCH.
+ * Returns the stored node name, or null for an environment that was never written. `name` null:
+ * any node's store.
+ */
+async function prevalidate(dataDir: string, name: string | null, target: number): Promise<string | null> {
   let check: ReturnType<typeof checkLmdbDataFile>;
   try {
     // empty: LMDB died between creating the file and writing its meta pages; nothing was committed
-    if (statSync(join(dataDir, DATA_FILE)).size === 0) return;
+    if (statSync(join(dataDir, DATA_FILE)).size === 0) return null;
     check = checkLmdbDataFile(join(dataDir, DATA_FILE));
   } catch (err) {
     throw new StoreError('IO', `cannot read ${join(dataDir, DATA_FILE)}: ${(err as Error).message}`, { dataDir, cause: err });
@@ -600,7 +702,7 @@ async function prevalidate(dataDir: string, name: string, target: number): Promi
     let hasData: boolean;
     try {
       const names = [...env.getKeys({})].map(String);
-      if (names.length === 0) return; // an environment created but never written: a blank store
+      if (names.length === 0) return null; // an environment created but never written: a blank store
       if (!names.includes('identity')) {
         throw new StoreError(
           'NOT_A_STORE',
@@ -617,15 +719,16 @@ async function prevalidate(dataDir: string, name: string, target: number): Promi
       if (err instanceof StoreError) throw err;
       throw corrupt(dataDir, `reading it failed (${(err as Error).message})`, err);
     }
-    if (raw === undefined && !hasData) return; // creation was interrupted before the identity was written
+    if (raw === undefined && !hasData) return null; // creation was interrupted before the identity was written
     checkIdentity(raw, dataDir, name, target);
+    return String(peekFormat(raw)?.name);
   } finally {
     await env.close();
   }
 }
 
 /** Throws unless `raw` is an identity this build can open (possibly after migration) for node `name`. */
-function checkIdentity(raw: unknown, dataDir: string, name: string, target: number): void {
+function checkIdentity(raw: unknown, dataDir: string, name: string | null, target: number): void {
   if (raw === undefined) throw corrupt(dataDir, 'its identity record is missing');
   const peek = peekFormat(raw);
   if (!peek || peek.format !== STORE_FORMAT) throw corrupt(dataDir, 'its identity record is not a Conclave identity');
@@ -645,7 +748,7 @@ function checkIdentity(raw: unknown, dataDir: string, name: string, target: numb
     const res = validateIdentity(raw);
     if (!res.ok) throw corrupt(dataDir, `its identity record is invalid (${res.reason})`);
   }
-  if (peek.name !== name) {
+  if (name !== null && peek.name !== name) {
     throw new StoreError('NAME_MISMATCH', `data dir ${dataDir} belongs to node ${String(peek.name)}, not ${name}`, { dataDir });
   }
 }
@@ -728,12 +831,12 @@ interface Times {
   atime: number;
   mtime: number;
 }
-interface DirSnapshot {
+export interface DirSnapshot {
   dir: Times;
   entries: Map<string, Times>;
 }
 
-function snapshotDir(dataDir: string): DirSnapshot {
+export function snapshotDir(dataDir: string): DirSnapshot {
   const entries = new Map<string, Times>();
   for (const n of readdirSync(dataDir)) entries.set(n, timesOf(join(dataDir, n)));
   return { dir: timesOf(dataDir), entries };
@@ -749,7 +852,7 @@ function timesOf(p: string): Times {
  * when absent. Undo that for a refused store: remove what we created, and put back the timestamps
  * of what changed (only those: utimes is precise to about a microsecond, not a nanosecond).
  */
-function restoreDir(dataDir: string, snap: DirSnapshot): void {
+export function restoreDir(dataDir: string, snap: DirSnapshot): void {
   const restore = (p: string, t: Times) => {
     const now = timesOf(p);
     if (now.mtime !== t.mtime || now.atime !== t.atime) utimesSync(p, t.atime, t.mtime);
