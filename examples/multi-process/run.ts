@@ -166,8 +166,12 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
+let workDir = '';
+let keptWorkDir = false;
+
 async function main(): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'conclave-example-'));
+  workDir = dir;
   const prefix = `example-${randomBytes(4).toString('hex')}`;
   say('Conclave example: multi-process — one `conclave run` process per controller on a real NATS server');
   say(`working folder (configs, data, logs): ${dir}`);
@@ -266,14 +270,21 @@ async function main(): Promise<number> {
     }
     return (await stopEverything()) ? (interrupted ? 130 : 0) : 1;
   } catch (err) {
-    if (!(err instanceof Interrupted)) process.stderr.write(`error: ${(err as Error).message}\n`);
+    if (err instanceof Interrupted) {
+      await stopEverything();
+      rmSync(dir, { recursive: true, force: true });
+      return 130;
+    }
+    process.stderr.write(`error: ${(err as Error).message}\n`);
     await stopEverything();
-    return err instanceof Interrupted ? 130 : 1;
+    keptWorkDir = true; // the logs say what went wrong
+    return 1;
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    if (!keptWorkDir) rmSync(dir, { recursive: true, force: true });
   }
 }
 
 const code = await main();
-if (procs.length > 0 || natsServer !== null) say(code === 0 || code === 130 ? 'everything stopped; working folder removed.' : 'stopped, with errors (see above); working folder removed.');
+if (keptWorkDir) say(`stopped, with errors (see above); configs and logs kept in ${workDir}`);
+else if (procs.length > 0 || natsServer !== null) say('everything stopped; working folder removed.');
 process.exitCode = code;
