@@ -1,13 +1,20 @@
-// `conclave demo` (what `npm start` runs): three controllers on the embedded in-process bus,
-// initialized and joined in front of the user, a few writes, a node of another cluster refused with
-// both cluster ids, the inspector serving. Ctrl-C stops everything cleanly (a second one forces).
+// `conclave demo` (what `npm start` runs): three controllers initialized and joined in front of the
+// user, a few writes, a node of another cluster refused with both cluster ids, the inspector serving.
+// Transport: the embedded in-process bus, or a real NATS server when NATS_URL is set or --nats is
+// given (then every controller and the intruder connect to it, under a subject prefix of their own so
+// two demos on one server never meet). Ctrl-C stops everything cleanly (a second one forces).
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Controller, startController } from '../controller.ts';
+import { commonFromEnv } from '../config/config.ts';
+import { type Controller, startController, type TransportOption } from '../controller.ts';
+import { ConclaveError } from '../errors.ts';
 import { startInspectorForController } from '../inspect/index.ts';
 import { createLogger } from '../log/logger.ts';
-import { createInProcessBus } from '../transport/inProcess.ts';
+import { createInProcessBus, type InProcessBus } from '../transport/inProcess.ts';
+import { connectNats } from '../transport/nats.ts';
+import { BusConnectError } from '../transport/types.ts';
 import { formatClusterList } from './format.ts';
 
 export interface DemoFlags {
@@ -17,97 +24,83 @@ export interface DemoFlags {
   dataDir?: string;
   /** exit after the tour instead of waiting for Ctrl-C */
   once?: boolean;
+  /** run on this NATS server (comma-separated URLs) instead of the in-process bus; default $NATS_URL */
+  nats?: string;
+  /** subject prefix on NATS; default a fresh `demo-<random>` per run */
+  prefix?: string;
 }
 
 const out = (line = '') => process.stdout.write(`${line}\n`);
 const step = (n: number, text: string) => out(`${n}. ${text}`);
 const RAFT = { heartbeatMs: 50, electionTimeoutMs: 500 };
+/** how long the demo waits for NATS to accept its first connection */
+const NATS_CONNECT_TIMEOUT_MS = 5000;
+
+type DemoTransport = { kind: 'in-process'; bus: InProcessBus; prefix: string } | { kind: 'nats'; servers: string[]; prefix: string };
+
+/**
+ * NATS when --nats or $NATS_URL says so, else the in-process bus. $CONCLAVE_PREFIX is deliberately not
+ * used: the demo must never join the prefix of a real deployment by accident.
+ */
+async function chooseTransport(flags: DemoFlags): Promise<DemoTransport> {
+  const url = flags.nats ?? process.env.NATS_URL;
+  if (url === undefined || url.trim() === '') {
+    return { kind: 'in-process', bus: createInProcessBus(), prefix: commonFromEnv({}, { prefix: flags.prefix }).prefix };
+  }
+  const common = commonFromEnv({}, { nats: url, prefix: flags.prefix ?? `demo-${randomBytes(4).toString('hex')}` });
+  const servers = [...common.nats.servers];
+  // one probe connection first, so an unreachable server is one clear error before anything starts
+  try {
+    const probe = await connectNats({ servers, name: 'conclave-demo-probe', maxReconnectAttempts: 0, timeoutMs: NATS_CONNECT_TIMEOUT_MS });
+    await probe.close();
+  } catch (err) {
+    if (!(err instanceof BusConnectError)) throw err;
+    throw new ConclaveError(
+      'CONNECT',
+      `the demo cannot reach NATS at ${servers.join(',')} (${err.reason}), taken from ${flags.nats !== undefined ? '--nats' : '$NATS_URL'}. Start one (nats-server -a 127.0.0.1 -p 4222), point ${flags.nats !== undefined ? '--nats' : 'NATS_URL'} at a running server, or ${flags.nats !== undefined ? 'leave out --nats' : 'unset NATS_URL'} to run the demo on the embedded in-process bus`,
+    );
+  }
+  return { kind: 'nats', servers, prefix: common.prefix };
+}
 
 export async function demoCommand(flags: DemoFlags): Promise<void> {
+  const transport = await chooseTransport(flags);
+  const onNats = transport.kind === 'nats';
   const dataRoot = flags.dataDir ?? (await mkdtemp(join(tmpdir(), 'conclave-demo-')));
   const ownsData = flags.dataDir === undefined;
   // the tour prints what matters; the controllers' own logs (CONCLAVE_LOG_LEVEL=info) go to stderr
   const logger = createLogger({ level: (process.env.CONCLAVE_LOG_LEVEL as 'info' | undefined) ?? 'error' });
-  const bus = createInProcessBus();
   const controllers: Controller[] = [];
   let inspector: { url: string; stop(): Promise<void> } | null = null;
+  const transportFor = (name: string): TransportOption =>
+    transport.kind === 'nats' ? { nats: { servers: transport.servers, name: `conclave-demo-${name}`, timeoutMs: NATS_CONNECT_TIMEOUT_MS } } : { bus: transport.bus };
   const start = async (name: string) => {
-    const c = await startController({ name, dataDir: join(dataRoot, name), transport: { bus }, raft: RAFT, logger });
+    const c = await startController({ name, dataDir: join(dataRoot, name), prefix: transport.prefix, transport: transportFor(name), raft: RAFT, logger });
+    if (stopping) {
+      // Ctrl-C came while this one was starting: it must not outlive the others
+      await c.stop();
+      throw new ConclaveError('STOPPING', 'the demo is stopping');
+    }
     controllers.push(c);
     return c;
   };
-  const stop = async () => {
-    await inspector?.stop();
-    for (const c of controllers.reverse()) await c.stop();
-    await bus.close();
-    if (ownsData) await rm(dataRoot, { recursive: true, force: true });
-  };
+  let stopping: Promise<void> | null = null;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      await inspector?.stop();
+      for (const c of controllers.reverse()) await c.stop();
+      if (transport.kind === 'in-process') await transport.bus.close();
+      if (ownsData) await rm(dataRoot, { recursive: true, force: true });
+    })());
 
-  out('Conclave demo — three controllers on the embedded in-process bus');
-  out(`data in ${dataRoot}`);
-  out();
-  step(1, 'starting ctrl1, ctrl2, ctrl3: each opens its store and loads its identity before touching the bus');
-  const [ctrl1, ctrl2, ctrl3] = [await start('ctrl1'), await start('ctrl2'), await start('ctrl3')] as [Controller, Controller, Controller];
-  for (const c of [ctrl1, ctrl2, ctrl3]) out(`   ${c.name}: phase ${c.phase}, cluster id ${c.status().clusterId ?? 'null'}`);
-  if (flags.inspect) {
-    inspector = await startInspectorForController(ctrl1, { listen: flags.inspect, record: flags.record, logger: ctrl1.logFor('inspector') });
-    out(`   inspector: ${inspector.url}  (open it now to watch the rest live)`);
-  }
-
-  let clusterId = ctrl1.status().clusterId;
-  if (clusterId === null) {
-    step(2, 'explicit initialization of ctrl1 (conclave init --node ctrl1): a one-member cluster with a fresh UUID');
-    clusterId = await ctrl1.init();
-  } else {
-    step(2, 'ctrl1 was already initialized: it resumes as a member of its cluster');
-  }
-  out(`   cluster id ${clusterId}`);
-  const leader = await ctrl1.waitForLeader();
-  out(`   leader: ${leader}`);
-
-  step(3, 'the cluster adds ctrl2 and ctrl3 (conclave cluster add): join offer → join rule at both ends → learner → catch-up → voter');
-  const lead = controllers.find((c) => c.name === leader)!;
-  for (const name of ['ctrl2', 'ctrl3']) {
-    const t = Date.now();
-    const result = await lead.cluster.add(name, { timeoutMs: 30_000 });
-    out(`   ${name}: ${result.outcome} in ${Date.now() - t} ms (node id ${result.nodeId})`);
-  }
-
-  step(4, 'writing through raft from any member (forwarded to the leader; durable before it is acknowledged)');
-  await ctrl2.propose({ op: 'put', key: 'greeting', value: 'hello from the demo' });
-  await ctrl3.propose({ op: 'put', key: 'started', value: new Date().toISOString() });
-  const read = (await ctrl3.read({ op: 'get', key: 'greeting' })) as { value: unknown };
-  out(`   kv get greeting via ctrl3 → ${JSON.stringify(read.value)} (linearizable read)`);
-
-  step(5, 'a node of ANOTHER cluster: intruder is initialized on its own, then ctrl1’s cluster tries to add it');
-  const intruder = await start('intruder');
-  const foreignId = intruder.status().clusterId ?? (await intruder.init());
-  out(`   intruder belongs to cluster ${foreignId}`);
-  try {
-    await lead.cluster.add('intruder', { timeoutMs: 10_000 });
-    out('   unexpected: intruder was added');
-  } catch (err) {
-    out(`   refused at both ends — ${(err as Error).message}`);
-  }
-  out();
-  out(formatClusterList(await lead.cluster.list()));
-  out();
-  out('Next, over a real NATS server (nats-server -p 4222 in another terminal):');
-  out('  npx conclave run --name ctrl1 --data-dir /tmp/c1 &    # a blank node waits, phase uninitialized');
-  out('  npx conclave init --node ctrl1                        # prints the new cluster id');
-  out('  npx conclave run --name ctrl2 --data-dir /tmp/c2 &  && npx conclave cluster add ctrl2 --via ctrl1');
-  out('  npx conclave kv put color blue --via ctrl2 && npx conclave kv get color --via ctrl1');
-  out();
-  if (flags.once) {
-    await stop();
-    return;
-  }
-  out('The demo keeps running; press Ctrl-C to stop it.');
-  await new Promise<void>((resolve) => {
-    let signals = 0;
+  // Ctrl-C at any moment, during the tour too: stop cleanly; a second one forces
+  let interrupted = false;
+  let signals = 0;
+  const stopped = new Promise<void>((resolve) => {
     const onSignal = () => {
       signals++;
       if (signals > 1) process.exit(130);
+      interrupted = true;
       out('\nstopping… (Ctrl-C again to force)');
       stop().then(resolve, (err: unknown) => {
         process.stderr.write(`error: demo did not stop cleanly: ${(err as Error).message}\n`);
@@ -118,4 +111,97 @@ export async function demoCommand(flags: DemoFlags): Promise<void> {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   });
+
+  if (transport.kind === 'nats') {
+    out(`Conclave demo — three controllers on NATS at ${transport.servers.join(',')}, subject prefix ${transport.prefix}`);
+    out('(each controller, and the intruder later, has its own NATS connection, as separate processes would)');
+  } else {
+    out('Conclave demo — three controllers on the embedded in-process bus (set NATS_URL or --nats to run on NATS)');
+  }
+  out(`data in ${dataRoot}`);
+  out();
+
+  const tour = async (): Promise<void> => {
+    step(1, `starting ctrl1, ctrl2, ctrl3: each opens its store and loads its identity before touching the ${onNats ? 'NATS server' : 'bus'}`);
+    const [ctrl1, ctrl2, ctrl3] = [await start('ctrl1'), await start('ctrl2'), await start('ctrl3')] as [Controller, Controller, Controller];
+    for (const c of [ctrl1, ctrl2, ctrl3]) out(`   ${c.name}: phase ${c.phase}, cluster id ${c.status().clusterId ?? 'null'}`);
+    if (flags.inspect) {
+      inspector = await startInspectorForController(ctrl1, { listen: flags.inspect, record: flags.record, logger: ctrl1.logFor('inspector') });
+      out(`   inspector: ${inspector.url}  (open it now to watch the rest live)`);
+    }
+
+    let clusterId = ctrl1.status().clusterId;
+    if (clusterId === null) {
+      step(2, 'explicit initialization of ctrl1 (conclave init --node ctrl1): a one-member cluster with a fresh UUID');
+      clusterId = await ctrl1.init();
+    } else {
+      step(2, 'ctrl1 was already initialized: it resumes as a member of its cluster');
+    }
+    out(`   cluster id ${clusterId}`);
+    const leader = await ctrl1.waitForLeader();
+    out(`   leader: ${leader}`);
+
+    step(3, 'the cluster adds ctrl2 and ctrl3 (conclave cluster add): join offer → join rule at both ends → learner → catch-up → voter');
+    const lead = controllers.find((c) => c.name === leader)!;
+    for (const name of ['ctrl2', 'ctrl3']) {
+      const t = Date.now();
+      const result = await lead.cluster.add(name, { timeoutMs: 30_000 });
+      out(`   ${name}: ${result.outcome} in ${Date.now() - t} ms (node id ${result.nodeId})`);
+    }
+
+    step(4, 'writing through raft from any member (forwarded to the leader; durable before it is acknowledged)');
+    await ctrl2.propose({ op: 'put', key: 'greeting', value: 'hello from the demo' });
+    await ctrl3.propose({ op: 'put', key: 'started', value: new Date().toISOString() });
+    const read = (await ctrl3.read({ op: 'get', key: 'greeting' })) as { value: unknown };
+    out(`   kv get greeting via ctrl3 → ${JSON.stringify(read.value)} (linearizable read)`);
+
+    step(5, 'a node of ANOTHER cluster: intruder is initialized on its own, then ctrl1’s cluster tries to add it');
+    const intruder = await start('intruder');
+    const foreignId = intruder.status().clusterId ?? (await intruder.init());
+    out(`   intruder belongs to cluster ${foreignId}`);
+    try {
+      await lead.cluster.add('intruder', { timeoutMs: 10_000 });
+      out('   unexpected: intruder was added');
+    } catch (err) {
+      out(`   refused at both ends — ${(err as Error).message}`);
+    }
+    out();
+    out(formatClusterList(await lead.cluster.list()));
+    out();
+    if (transport.kind === 'nats') {
+      const via = `--nats ${transport.servers.join(',')} --prefix ${transport.prefix}`;
+      out('The cluster is on your NATS server: talk to it with the CLI from another terminal while the demo runs:');
+      out(`  npx conclave cluster list --via ctrl2 ${via}`);
+      out(`  npx conclave kv put color blue --via ctrl3 ${via} && npx conclave kv get color --via ctrl1 ${via}`);
+      out(`  npx conclave status --node intruder ${via}     # the other cluster`);
+      out('One process per controller: npm run example:multi-process');
+    } else {
+      out('Next, the same on a real NATS server (nats-server -p 4222 in another terminal):');
+      out('  NATS_URL=nats://127.0.0.1:4222 npm start               # this demo, on NATS');
+      out('  npm run example:multi-process                          # one `conclave run` process per controller');
+      out('  npx conclave run --name ctrl1 --data-dir /tmp/c1 &    # or by hand: a blank node waits, phase uninitialized');
+      out('  npx conclave init --node ctrl1                        # prints the new cluster id');
+    }
+    out();
+  };
+
+  const touring = tour();
+  const ended = await Promise.race([touring.then(() => 'done' as const), stopped.then(() => 'interrupted' as const)]).catch(async (err: unknown) => {
+    if (interrupted) return 'interrupted' as const;
+    // the tour failed: stop what it started, then report the tour's error
+    await stop().catch((stopErr: unknown) => process.stderr.write(`error: demo did not stop cleanly either: ${(stopErr as Error).message}\n`));
+    throw err;
+  });
+  if (ended === 'interrupted') {
+    // what the tour was waiting for fails once the controllers stop: that is the interruption, not an error
+    touring.catch(() => undefined);
+    await stopped;
+    return;
+  }
+  if (flags.once) {
+    await stop();
+    return;
+  }
+  out('The demo keeps running; press Ctrl-C to stop it.');
+  await stopped;
 }

@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { CliProcess, waitUntil } from '../helpers/cli.ts';
+import { baseEnv, CliProcess, waitUntil } from '../helpers/cli.ts';
 
 const UUID7 = '[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}';
 
@@ -13,8 +13,10 @@ describe('the demo (npm start)', () => {
   it('forms a 3-node cluster, refuses a foreign node naming both ids, serves the inspector, stops cleanly on SIGINT', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'conclave-demo-test-'));
     const recording = join(dir, 'demo.ndjson');
-    const demo = new CliProcess(['demo', '--inspect', '127.0.0.1:0', '--record', recording]);
+    // NATS_URL unset (a developer's shell or CI may export one): the demo is on the in-process bus
+    const demo = new CliProcess(['demo', '--inspect', '127.0.0.1:0', '--record', recording], { env: baseEnv({ NATS_URL: undefined }) });
     await demo.waitForOutput(/press Ctrl-C to stop/, 60_000);
+    assert.match(demo.stdout.split('\n')[0]!, /on the embedded in-process bus/, 'the first line names the transport');
     const clusterId = new RegExp(`cluster id (${UUID7})`).exec(demo.stdout)?.[1];
     assert.ok(clusterId, `the demo prints the new cluster id:\n${demo.output()}`);
     assert.match(demo.stdout, /ctrl2: added in \d+ ms/);

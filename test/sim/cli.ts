@@ -1,9 +1,10 @@
 // npm run sim -- --seeds N --nodes K [--seed S] [--steps M] [--hook countVotesTwice|commitPriorTermByCount] [--harsh]
-//   [--no-membership] [--stop-on-violation]   (--harsh: leaders crash mid-replication, one entry per message)
+//   [--bug joinSkipsRule|blankTalksToAnyCluster|recoveryKeepsGeneration|recoveryLosesCommitted]
+//   [--no-membership] [--no-recovery] [--stop-on-violation]   (--harsh: leaders crash mid-replication, one entry per message)
 // Runs seeds S, S+1, … S+N-1; prints each violation with its trace; exits 1 if any was found.
 import { parseArgs } from 'node:util';
 import type { RaftTestHooks } from '../../machines/raft/core.ts';
-import { formatViolation, HARSH_PROFILE, runSimulation } from './simulator.ts';
+import { formatViolation, HARSH_PROFILE, runSimulation, SIM_BUGS, type SimBugs } from './simulator.ts';
 
 const { values } = parseArgs({
   options: {
@@ -12,7 +13,9 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '1' },
     steps: { type: 'string', default: '5000' },
     hook: { type: 'string' },
+    bug: { type: 'string' },
     'no-membership': { type: 'boolean', default: false },
+    'no-recovery': { type: 'boolean', default: false },
     harsh: { type: 'boolean', default: false },
     'stop-on-violation': { type: 'boolean', default: false },
   },
@@ -40,11 +43,22 @@ if (values.hook !== undefined) {
   testHooks = { [values.hook]: true };
 }
 
+let bugs: SimBugs | undefined;
+if (values.bug !== undefined) {
+  if (!(SIM_BUGS as readonly string[]).includes(values.bug)) {
+    console.error(`error: unknown --bug ${values.bug} (expected one of ${SIM_BUGS.join(', ')})`);
+    process.exit(2);
+  }
+  bugs = { [values.bug]: true };
+}
+
 const replayFlags = [
   values.steps !== '5000' ? ` --steps ${steps}` : '',
   values.hook !== undefined ? ` --hook ${values.hook}` : '',
   values.harsh ? ' --harsh' : '',
+  values.bug !== undefined ? ` --bug ${values.bug}` : '',
   values['no-membership'] ? ' --no-membership' : '',
+  values['no-recovery'] ? ' --no-recovery' : '',
 ].join('');
 const started = Date.now();
 let lastProgress = started;
@@ -52,7 +66,16 @@ let violations = 0;
 let totalSteps = 0;
 for (let i = 0; i < seeds; i++) {
   const seed = firstSeed + i;
-  const result = runSimulation({ seed, nodes, steps, membership: !values['no-membership'], ...(values.harsh ? { profile: HARSH_PROFILE } : {}), ...(testHooks ? { testHooks } : {}) });
+  const result = runSimulation({
+    seed,
+    nodes,
+    steps,
+    membership: !values['no-membership'],
+    recovery: !values['no-recovery'],
+    ...(values.harsh ? { profile: HARSH_PROFILE } : {}),
+    ...(testHooks ? { testHooks } : {}),
+    ...(bugs ? { bugs } : {}),
+  });
   totalSteps += result.stats.steps;
   if (result.violation !== null) {
     violations++;

@@ -1,5 +1,7 @@
-// A simulated raft host: the durable store that survives crashes, the replicated KV state machine,
-// and the Ready loop (persist → send → apply → advance) exactly as a real host must run it.
+// A simulated raft host: the durable store that survives crashes (with the node's cluster id and
+// identity generation), the replicated KV state machine, and the Ready loop (persist → send → apply →
+// advance) exactly as a real host must run it. A blank host adopts the cluster id of the cluster it
+// is joining together with the first state it writes, in the same durable write.
 import { RaftCore, type RaftCoreOptions, type RaftRestore, type Ready } from '../../machines/raft/core.ts';
 import type { RaftMessage } from '../../machines/raft/messages.ts';
 import type { Entry, HardState, PeerId, SnapshotMeta } from '../../machines/raft/types.ts';
@@ -16,6 +18,10 @@ export interface KvCommand {
 
 /** what the simulated disk holds; only this survives a crash */
 export interface DurableStore {
+  /** null while the node is blank; set with the first state it receives from the cluster it joins */
+  clusterId: string | null;
+  /** the identity generation; `recover` makes a new one on the one store it keeps */
+  generation: number;
   hardState: HardState;
   snapshot: { meta: SnapshotMeta; data: KvData } | null;
   /** the log after the snapshot, contiguous */
@@ -24,10 +30,21 @@ export interface DurableStore {
 
 /** one message on the simulated wire: the raft message plus what the host attaches */
 export interface Envelope {
-  clusterId: string;
+  /** the sender's durable cluster id (null while it is blank) … */
+  clusterId: string | null;
+  /** … and identity generation (null while it is blank) */
+  generation: number | null;
   msg: RaftMessage;
   /** the state snapshot travelling with a 'snapshot' message (the core only knows its meta) */
   snapshotData?: KvData;
+  /** ghost: the lineage the simulator knows the sender belonged to when it sent (never read by hosts) */
+  lineage?: string | null;
+}
+
+/** the cluster a blank host agreed to join (after a join offer it accepted) */
+export interface Joining {
+  clusterId: string;
+  generation: number;
 }
 
 /** hooks the simulator uses to check invariants and to inject faults into the Ready loop */
@@ -41,14 +58,21 @@ export interface HostObserver {
   readFailed(host: SimHost, requestId: string): void;
   /** asked once per Ready that wrote something: true = crash between persisting and sending */
   crashAfterPersist(host: SimHost): boolean;
+  /** a blank host just wrote its first state, and with it the cluster id it adopted */
+  adopted?(host: SimHost): void;
 }
 
 export type CoreFactory = (id: PeerId, restore: RaftRestore) => RaftCore;
 
 export class SimHost {
   readonly id: PeerId;
-  readonly clusterId: string;
   readonly store: DurableStore;
+  /** volatile: the cluster whose offer this blank host accepted; a restart forgets it (it is offered again) */
+  joining: Joining | null = null;
+  /** stopped for good: a stale member told that its cluster was recovered without it (it must be wiped) */
+  halted = false;
+  /** where the state of the next write comes from, while blank */
+  private adoptFrom: Joining | null = null;
   core: RaftCore | null = null;
   kv: KvData = {};
   applied = 0;
@@ -58,12 +82,19 @@ export class SimHost {
   private incomingSnapshots = new Map<number, KvData>();
   private waitingReads: Array<{ requestId: string; index: number }> = [];
 
-  constructor(id: PeerId, clusterId: string, restore: RaftRestore, makeCore: CoreFactory) {
+  constructor(id: PeerId, clusterId: string | null, restore: RaftRestore, makeCore: CoreFactory, generation = 1) {
     this.id = id;
-    this.clusterId = clusterId;
     this.makeCore = makeCore;
-    this.store = { hardState: { ...restore.hardState }, snapshot: null, entries: restore.entries.slice() };
+    this.store = { clusterId, generation, hardState: { ...restore.hardState }, snapshot: null, entries: restore.entries.slice() };
     this.start();
+  }
+
+  get clusterId(): string | null {
+    return this.store.clusterId;
+  }
+
+  get generation(): number {
+    return this.store.generation;
   }
 
   get alive(): boolean {
@@ -77,6 +108,8 @@ export class SimHost {
     this.applied = snapshot?.meta.index ?? 0;
     this.incomingSnapshots.clear();
     this.waitingReads = [];
+    this.joining = null;
+    this.adoptFrom = null;
     this.core = this.makeCore(this.id, {
       hardState: { ...this.store.hardState },
       snapshot: snapshot?.meta ?? null,
@@ -90,12 +123,37 @@ export class SimHost {
     this.kv = {};
     this.incomingSnapshots.clear();
     this.waitingReads = [];
+    this.joining = null;
+    this.adoptFrom = null;
+  }
+
+  /**
+   * Offline disaster recovery on this (stopped) store: keep the committed state as a snapshot at the
+   * durable commit point, make this node the sole voter, record `generation`. Entries above the commit
+   * point are discarded. Returns the commit point, and what was kept (the same, unless `dropCommitted`
+   * plants the bug of keeping less).
+   */
+  recover(generation: number, dropCommitted = 0): { commitPoint: number; kept: number } {
+    if (this.core !== null) throw new Error(`host ${this.id}: recover runs on a stopped store`);
+    const store = this.store;
+    const offset = store.snapshot?.meta.index ?? 0;
+    const commitPoint = Math.min(Math.max(store.hardState.commit, offset), offset + store.entries.length);
+    const keep = Math.max(offset, commitPoint - dropCommitted);
+    const kv: KvData = { ...(store.snapshot?.data ?? {}) };
+    for (const entry of store.entries.slice(0, keep - offset)) if (entry.type === 'command') applyCommand(kv, entry.data as KvCommand);
+    const term = keep === offset ? (store.snapshot?.meta.term ?? 0) : store.entries[keep - offset - 1]!.term;
+    store.snapshot = { meta: { index: keep, term, membership: { members: [{ nodeId: this.id, name: this.id, voter: true }] } }, data: kv };
+    store.entries = [];
+    store.hardState = { term: store.hardState.term + 1, vote: null, commit: keep };
+    store.generation = generation;
+    return { commitPoint, kept: keep };
   }
 
   /** the host receives a message: snapshot data is kept until the core asks to install it */
   receive(envelope: Envelope): void {
     const core = this.core;
     if (core === null) return;
+    if (this.store.clusterId === null && envelope.clusterId !== null) this.adoptFrom = { clusterId: envelope.clusterId, generation: envelope.generation ?? 1 };
     if (envelope.msg.type === 'snapshot' && envelope.snapshotData !== undefined) {
       this.incomingSnapshots.set(envelope.msg.snapshot.index, envelope.snapshotData);
     }
@@ -118,7 +176,9 @@ export class SimHost {
           this.crash();
           return false;
         }
+        const blank = this.store.clusterId === null;
         const truncatedFrom = this.persist(rd);
+        if (blank && this.store.clusterId !== null) observer.adopted?.(this);
         observer.persisted(this, rd, truncatedFrom);
         if (observer.crashAfterPersist(this)) {
           this.crash();
@@ -126,7 +186,7 @@ export class SimHost {
         }
       }
       for (const msg of rd.messages) {
-        const envelope: Envelope = { clusterId: this.clusterId, msg };
+        const envelope: Envelope = { clusterId: this.store.clusterId, generation: this.store.clusterId === null ? null : this.store.generation, msg };
         if (msg.type === 'snapshot') {
           const saved = this.store.snapshot;
           if (saved === null || saved.meta.index !== msg.snapshot.index) {
@@ -166,6 +226,12 @@ export class SimHost {
   private persist(rd: Ready): number | null {
     const store = this.store;
     let truncatedFrom: number | null = null;
+    // a blank node adopts the cluster id only together with the first state it writes (one write)
+    if (store.clusterId === null && this.adoptFrom !== null) {
+      store.clusterId = this.adoptFrom.clusterId;
+      store.generation = this.adoptFrom.generation;
+      this.adoptFrom = null;
+    }
     if (rd.snapshot !== undefined) {
       const data = this.incomingSnapshots.get(rd.snapshot.index);
       if (data === undefined) throw new Error(`host ${this.id}: snapshot ${rd.snapshot.index} to install but no data received`);

@@ -1,8 +1,9 @@
-// The simulator must catch deliberately broken cores, and a reported seed must replay exactly.
+// The simulator must catch deliberately broken cores and a deliberately broken membership layer
+// (join handshake, per-message rule, recovery), and a reported seed must replay exactly.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { RaftTestHooks } from '../../machines/raft/core.ts';
-import { HARSH_PROFILE, runSimulation, type SimConfig } from './simulator.ts';
+import { HARSH_PROFILE, runSimulation, type SimBugs, type SimConfig } from './simulator.ts';
 
 const HARSH = HARSH_PROFILE;
 
@@ -14,6 +15,14 @@ function hunt(testHooks: RaftTestHooks, base: Omit<SimConfig, 'seed' | 'testHook
     if (runSimulation(config).violation !== null) return config;
   }
   assert.fail(`no violation found in ${MAX_SEEDS} seeds with ${JSON.stringify(testHooks)}`);
+}
+
+function huntBug(bugs: SimBugs, base: Omit<SimConfig, 'seed' | 'bugs'>): SimConfig {
+  for (let seed = 1; seed <= MAX_SEEDS; seed++) {
+    const config: SimConfig = { ...base, seed, bugs };
+    if (runSimulation(config).violation !== null) return config;
+  }
+  assert.fail(`no violation found in ${MAX_SEEDS} seeds with ${JSON.stringify(bugs)}`);
 }
 
 function assertReplays(config: SimConfig): void {
@@ -43,4 +52,37 @@ test('the correct core passes the same harsh profile', () => {
     const result = runSimulation({ seed, nodes: 3, steps: 5000, profile: HARSH });
     assert.equal(result.violation, null, result.violation?.message);
   }
+});
+
+// ---- the membership layer: the cluster-id invariants must catch each of these
+
+test('a join handshake that skips the join rule is caught (a node of another cluster becomes a member)', () => {
+  const config = huntBug({ joinSkipsRule: true }, { nodes: 3, steps: 5000 });
+  assertReplays(config);
+  const violation = runSimulation(config).violation!;
+  assert.equal(violation.invariant, 'one cluster id');
+  assert.match(violation.message, /counts x1 as a (learner|voter), but x1 belongs to cluster-foreign/);
+});
+
+test('a blank node that listens to any cluster while it joins is caught', () => {
+  const config = huntBug({ blankTalksToAnyCluster: true }, { nodes: 3, steps: 5000 });
+  assertReplays(config);
+  const violation = runSimulation(config).violation!;
+  assert.equal(violation.invariant, 'one cluster id');
+  assert.match(violation.message, /blank, joining cluster-main\/g\d+\) processed .* from x1 of cluster-foreign/);
+});
+
+test('a recovery that keeps the old identity generation is caught (stale members not fenced off)', () => {
+  const config = huntBug({ recoveryKeepsGeneration: true }, { nodes: 3, steps: 5000 });
+  assertReplays(config);
+  const violation = runSimulation(config).violation!;
+  assert.equal(violation.invariant, 'stale generation fenced off');
+  assert.match(violation.message, /\(cluster-main\/g\d+\) processed .* of cluster-main\/g\d+/);
+});
+
+test('a recovery that keeps less than the survivor committed is caught', () => {
+  const config = huntBug({ recoveryLosesCommitted: true }, { nodes: 3, steps: 5000 });
+  assertReplays(config);
+  const violation = runSimulation(config).violation!;
+  assert.match(violation.invariant, /committed entries never lost|state machine safety|leader completeness|log matching/);
 });

@@ -1,4 +1,5 @@
-// The simulator across 3-, 5- and 7-node clusters: every seed must keep every invariant and end live.
+// The simulator across 3-, 5- and 7-node clusters: every seed must keep every invariant and end live,
+// through faults, membership changes, blank and foreign joins and disaster recoveries.
 // SIM_SEEDS sets the total number of seeds (default 1200), split 40/35/25 over the cluster sizes.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -20,21 +21,41 @@ for (const [nodes, seeds] of plan) {
     let elections = 0;
     let snapshots = 0;
     let configChanges = 0;
+    let blankJoins = 0;
+    let joinsRefused = 0;
+    let recoveries = 0;
+    let staleDropped = 0;
+    let staleHalted = 0;
+    let foreignDropped = 0;
     for (let seed = 1; seed <= seeds; seed++) {
       const result = runSimulation({ seed, nodes, steps });
       stepsRun += result.stats.steps;
       elections += result.stats.elections;
       snapshots += result.stats.snapshotsSent;
       configChanges += result.stats.configChanges;
+      blankJoins += result.stats.blankJoins;
+      joinsRefused += result.stats.joinsRefused;
+      recoveries += result.stats.recoveries;
+      staleDropped += result.stats.staleDropped;
+      staleHalted += result.stats.staleHalted;
+      foreignDropped += result.stats.foreignDropped;
       if (result.violation !== null) assert.fail(formatViolation(result.violation));
     }
     const seconds = (Date.now() - started) / 1000;
     console.log(
-      `sim: ${seeds} seeds × ${nodes} nodes, 0 violations, ${stepsRun} steps, ${elections} leaders, ${snapshots} snapshots sent, ${configChanges} config changes, ${seconds.toFixed(1)} s`,
+      `sim: ${seeds} seeds × ${nodes} nodes, 0 violations, ${stepsRun} steps, ${elections} leaders, ${snapshots} snapshots sent, ${configChanges} config changes, ` +
+        `${blankJoins} blank joins, ${joinsRefused} joins refused, ${foreignDropped} foreign messages dropped, ${recoveries} recoveries, ` +
+        `${staleDropped} stale messages dropped, ${staleHalted} stale members halted, ${seconds.toFixed(1)} s`,
     );
-    // the faults must actually have exercised the protocol
+    // the faults must actually have exercised the protocol and the cluster identity
     assert.ok(elections > seeds, 'expected more than one leader per seed on average');
     assert.ok(snapshots > 0, 'expected some snapshots to be sent');
     assert.ok(configChanges > 0, 'expected some membership changes');
+    if (seeds < 25) return; // too few seeds to be sure every identity scenario came up (SIM_SEEDS < 63)
+    assert.ok(blankJoins > 0, 'expected blank nodes to join (adopting the cluster id with their first state)');
+    assert.ok(joinsRefused > 0, 'expected foreign or stale nodes to be refused at the join handshake');
+    assert.ok(foreignDropped > 0, 'expected messages of another cluster to be dropped');
+    assert.ok(recoveries > 0, 'expected some disaster recoveries');
+    assert.ok(staleDropped > 0 && staleHalted > 0, 'expected stale members of an older generation to be fenced off and halted');
   });
 }

@@ -1,0 +1,94 @@
+// `conclave demo` on a real nats-server: NATS_URL (or --nats) moves the demo's three controllers and
+// its intruder onto that server, each run under a subject prefix of its own (two demos on one server
+// do not meet), and an unreachable server is one clear error with exit code 3.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { baseEnv, CliProcess, runCli, waitUntil } from '../helpers/cli.ts';
+import { freePort, type NatsServerHandle, natsServerSkipReason, startNatsServer } from '../helpers/natsServer.ts';
+
+const UUID7 = '[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}';
+const skip = natsServerSkipReason();
+
+interface ClusterView {
+  nodes: Array<{ name: string; nodeId: string; role?: string; clusterId?: string | null; phase?: string }>;
+}
+
+/** wait for the tour to finish, then check what it printed and what its inspector serves */
+async function checkDemo(demo: CliProcess, natsUrl: string): Promise<{ clusterId: string; prefix: string; view: ClusterView }> {
+  await demo.waitForOutput(/press Ctrl-C to stop/, 60_000);
+  const first = demo.stdout.split('\n')[0]!;
+  const prefix = new RegExp(`^Conclave demo — three controllers on NATS at ${natsUrl}, subject prefix (demo-[0-9a-f]{8})$`).exec(first)?.[1];
+  assert.ok(prefix, `the first line names NATS, the server and the prefix:\n${demo.output()}`);
+  const clusterId = new RegExp(`cluster id (${UUID7})`).exec(demo.stdout)?.[1];
+  assert.ok(clusterId, demo.output());
+  assert.match(demo.stdout, /ctrl2: added in \d+ ms/);
+  assert.match(demo.stdout, /ctrl3: added in \d+ ms/);
+  assert.match(demo.stdout, /kv get greeting via ctrl3 → "hello from the demo"/);
+  const foreignId = new RegExp(`intruder belongs to cluster (${UUID7})`).exec(demo.stdout)?.[1];
+  assert.ok(foreignId && foreignId !== clusterId, demo.output());
+  assert.match(demo.stdout, new RegExp(`refused at both ends — join refused: intruder belongs to cluster ${foreignId} but ctrl1 belongs to cluster ${clusterId}`));
+  assert.match(demo.stdout, new RegExp(`conclave cluster list --via ctrl2 --nats ${natsUrl} --prefix ${prefix}`), 'it says how to reach it with the CLI');
+
+  const url = /inspector: (http:\/\/\S+)/.exec(demo.stdout)?.[1];
+  assert.ok(url, demo.output());
+  let view: ClusterView = { nodes: [] };
+  await waitUntil(
+    async () => {
+      view = (await (await fetch(new URL('/api/cluster', url))).json()) as ClusterView;
+      const ours = view.nodes.filter((n) => n.clusterId === clusterId);
+      return ours.length === 3 && ours.filter((n) => n.role === 'leader').length === 1;
+    },
+    { what: 'three nodes of one cluster with one leader in /api/cluster', timeoutMs: 15_000, context: () => JSON.stringify(view) },
+  );
+  return { clusterId, prefix, view };
+}
+
+describe('the demo on NATS', { skip }, () => {
+  let nats: NatsServerHandle;
+  before(async () => {
+    nats = await startNatsServer();
+  });
+  after(async () => {
+    await nats?.stop();
+  });
+
+  it('runs on the server NATS_URL names, next to a second demo given --nats, without the two meeting; SIGINT stops each with exit 0', async () => {
+    const a = new CliProcess(['demo', '--inspect', '127.0.0.1:0'], { env: baseEnv({ NATS_URL: nats.url }) });
+    const b = new CliProcess(['demo', '--inspect', '127.0.0.1:0', '--nats', nats.url], { env: baseEnv({ NATS_URL: undefined }) });
+    try {
+      const [ra, rb] = await Promise.all([checkDemo(a, nats.url), checkDemo(b, nats.url)]);
+      assert.notEqual(ra.prefix, rb.prefix, 'each run has its own subject prefix');
+      assert.notEqual(ra.clusterId, rb.clusterId);
+      // each inspector sees its own demo only (its members and, once it answers, its intruder): the
+      // same names, but no node id and no cluster id of the other run
+      for (const [mine, other] of [
+        [ra, rb],
+        [rb, ra],
+      ] as const) {
+        const theirs = new Set(other.view.nodes.map((n) => n.nodeId));
+        for (const node of mine.view.nodes) {
+          assert.ok(['ctrl1', 'ctrl2', 'ctrl3', 'intruder'].includes(node.name), JSON.stringify(mine.view));
+          assert.ok(!theirs.has(node.nodeId), `node ${node.name} ${node.nodeId} of the other demo seen: ${JSON.stringify(mine.view)}`);
+          assert.notEqual(node.clusterId, other.clusterId, 'no node of the other demo');
+        }
+      }
+    } finally {
+      const [ea, eb] = await Promise.all([a.kill('SIGINT'), b.kill('SIGINT')]);
+      assert.equal(ea.code, 0, a.output());
+      assert.equal(eb.code, 0, b.output());
+    }
+    assert.match(a.stdout, /stopping/);
+  });
+
+  it('a NATS server that cannot be reached is one clear error and exit 3, before anything starts', async () => {
+    const port = await freePort(); // nothing listens there
+    const viaEnv = await runCli(['demo', '--inspect', '127.0.0.1:0'], { env: baseEnv({ NATS_URL: `nats://127.0.0.1:${port}` }) });
+    assert.equal(viaEnv.code, 3, `${viaEnv.stdout}\n${viaEnv.stderr}`);
+    assert.match(viaEnv.stderr, new RegExp(`^error: the demo cannot reach NATS at nats://127\\.0\\.0\\.1:${port} \\(connection refused\\), taken from \\$NATS_URL\\..*unset NATS_URL to run the demo on the embedded in-process bus\\n$`));
+    assert.equal(viaEnv.stdout, '', 'nothing of the tour was printed');
+
+    const viaFlag = await runCli(['demo', '--nats', `nats://127.0.0.1:${port}`], { env: baseEnv({ NATS_URL: undefined }) });
+    assert.equal(viaFlag.code, 3, viaFlag.stderr);
+    assert.match(viaFlag.stderr, /^error: the demo cannot reach NATS .*taken from --nats\..*leave out --nats/);
+  });
+});
