@@ -162,7 +162,8 @@ describe('the inspector in a browser', { skip }, () => {
     await replayPage.fill('#scrubber', max!);
     await replayPage.waitForFunction(unreachable(oldLeader), null, { timeout: 5000 });
     assert.deepEqual(await pageLeaders(replayPage), liveLeaders, 'replay reproduces the leaders seen live');
-    assert.deepEqual(await litLeaders(replayPage), [newLeader]);
+    // the last leader seen live (under load a later election may follow the failover)
+    assert.deepEqual(await litLeaders(replayPage), [liveLeaders[liveLeaders.length - 1]]);
     await replayPage.screenshot({ path: join(ARTIFACTS, 'inspector-replay.png') });
     await replayPage.close();
   });
