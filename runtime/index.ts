@@ -35,8 +35,12 @@ export { createLogger, silentLogger } from './log/logger.ts';
 export type { Logger, LoggerOptions, LogLevel } from './log/logger.ts';
 export { recoverStore, type RecoverResult } from './store/recover.ts';
 export { attachInspectionPublisher, startInspectorForController } from './inspect/index.ts';
-// the machines themselves, for host statecharts
+// a controller as an actor a host statechart can invoke, and the machines themselves
+export { controllerActor } from './controllerActor.ts';
+export type { ControllerActorCommand, ControllerActorEvent } from './controllerActor.ts';
 export { bootstrapMachine } from '../machines/bootstrap/machine.ts';
+export { joinMachine } from '../machines/join/machine.ts';
+export { membershipMachine } from '../machines/membership/machine.ts';
 export type { Phase } from '../machines/bootstrap/machine.ts';
 export { raftRoleMachine } from '../machines/raft/roleMachine.ts';
 export { RaftCore } from '../machines/raft/core.ts';

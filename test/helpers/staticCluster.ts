@@ -1,5 +1,5 @@
-// Test helper (until the membership issue lands `cluster add`): write N blank stores as members
-// of one cluster with a static voter configuration, the way `init` writes a one-member cluster.
+// Test helper: write N blank stores as members of one cluster with a static voter configuration,
+// the way `init` writes a one-member cluster (faster than forming it with `cluster add`).
 import { v7 as uuidv7 } from 'uuid';
 import type { Membership } from '../../machines/raft/types.ts';
 import { openStore } from '../../runtime/store/index.ts';
