@@ -5,49 +5,18 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import pino from 'pino';
 import { v7 as uuidv7 } from 'uuid';
-import { type Controller, type ControllerOptions, startController } from '../../runtime/controller.ts';
 import { ConclaveError } from '../../runtime/errors.ts';
-import type { Refusal } from '../../runtime/inspect/protocol.ts';
-import { createInProcessBus, type InProcessBus } from '../../runtime/transport/index.ts';
 import { decodeReply, encode, encodeReply, PROTOCOL_VERSION } from '../../runtime/wire/codec.ts';
 import { waitUntil } from '../helpers/cli.ts';
-import { tmpDirs } from '../helpers/tmp.ts';
-
-const FAST = { heartbeatMs: 10, electionTimeoutMs: 80 };
+import { inProcessCluster } from '../helpers/inProcessCluster.ts';
 
 describe('membership guards', () => {
-  const tmp = tmpDirs('conclave-guards-');
-  let bus: InProcessBus;
-  let root: string;
-  const started = new Set<Controller>();
+  const cluster = inProcessCluster('conclave-guards-');
+  const { start, stop, refusals } = cluster;
 
-  before(() => {
-    bus = createInProcessBus();
-    root = tmp.make();
-  });
-  after(async () => {
-    for (const c of started) await c.stop();
-    await bus.close();
-    tmp.cleanup();
-  });
-
-  async function start(name: string, extra: Partial<ControllerOptions> = {}): Promise<Controller> {
-    const c = await startController({ name, dataDir: `${root}/${name}`, transport: { bus }, raft: FAST, ...extra });
-    started.add(c);
-    return c;
-  }
-  async function stop(c: Controller): Promise<void> {
-    await c.stop();
-    started.delete(c);
-  }
-  function refusals(c: Controller): Refusal[] {
-    const seen: Refusal[] = [];
-    c.onRefusal((r) => seen.push(r));
-    return seen;
-  }
   function logLines(): { logger: pino.Logger; lines: Array<Record<string, unknown>> } {
     const lines: Array<Record<string, unknown>> = [];
     const sink = new Writable({
@@ -61,7 +30,7 @@ describe('membership guards', () => {
 
   it('a join offer in an incompatible protocol version is refused naming both versions, at both ends, and records nothing', async () => {
     const blank = await start('pv1');
-    const conn = bus.connect('old-leader');
+    const conn = cluster.bus.connect('old-leader');
     const sender = { name: 'oldleader', nodeId: uuidv7(), clusterId: uuidv7() };
     try {
       // the envelope is readable but the offer speaks version 9
@@ -86,7 +55,7 @@ describe('membership guards', () => {
     await leader.init();
     await leader.waitForLeader();
     const seen = refusals(leader);
-    const old = bus.connect('old-node');
+    const old = cluster.bus.connect('old-node');
     old.subscribe('conclave.node.oldnode.admin', (m) => {
       m.respond(encodeReply({ ok: false, error: { code: 'PROTOCOL_VERSION', message: 'request refused: protocol version 1 is not supported (this node speaks 0..0)' } }));
     });
@@ -112,20 +81,18 @@ describe('membership guards', () => {
     await a.waitForLeader();
     await a.cluster.add('rm2');
     await a.cluster.add('rm3');
-    const cDir = `${root}/rm3`;
     await stop(c);
     await a.cluster.remove('rm3');
     // a new leader, which never ran the removal itself
     await a.cluster.transferLeadership('rm2');
     await waitUntil(() => b.status().role === 'leader', { what: 'rm2 leads' });
-    c = await startController({ name: 'rm3', dataDir: cDir, transport: { bus }, raft: FAST });
-    started.add(c);
+    c = await start('rm3'); // the same data dir
     await waitUntil(() => c.status().phase === 'removed', { what: 'rm3 learns it was removed', timeoutMs: 15_000 });
 
     // a node outside the configuration that keeps sending raft traffic to the leader is reported after the grace period
     const seen = refusals(b);
     const clusterId = b.status().clusterId!;
-    const stray = bus.connect('stray');
+    const stray = cluster.bus.connect('stray');
     const sender = { name: 'stray', nodeId: uuidv7(), clusterId };
     const timer = setInterval(() => stray.publish('conclave.node.rm2.peer', encode(sender, 'ping', {})), 100);
     try {
@@ -140,7 +107,7 @@ describe('membership guards', () => {
   });
 
   it('two blank nodes with initFrom listing each other, started at the same instant, form ONE cluster', async () => {
-    const seed = `${root}/seed.json`;
+    const seed = `${cluster.root}/seed.json`;
     writeFileSync(seed, JSON.stringify({ kv: { from: 'seed' } }));
     const opts = { initFrom: seed, initialMembers: ['race1', 'race2'] };
     const [r1, r2] = await Promise.all([start('race2', opts), start('race1', opts)]);

@@ -1,49 +1,18 @@
 // Membership on the in-process bus with real LMDB stores: the join handshake at both ends, learner
 // catch-up by snapshot, promotion, removal, transfer, initialMembers and never-fork.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { type Controller, type ControllerOptions, startController } from '../../runtime/controller.ts';
+import { describe, it } from 'node:test';
 import { ConclaveError } from '../../runtime/errors.ts';
-import type { Refusal } from '../../runtime/inspect/protocol.ts';
-import { createInProcessBus, type InProcessBus } from '../../runtime/transport/index.ts';
 import { decodeReply, encode } from '../../runtime/wire/codec.ts';
 import { waitUntil } from '../helpers/cli.ts';
-import { tmpDirs } from '../helpers/tmp.ts';
-
-const FAST = { heartbeatMs: 10, electionTimeoutMs: 80 };
+import { inProcessCluster } from '../helpers/inProcessCluster.ts';
 
 describe('membership on the in-process bus', () => {
-  const tmp = tmpDirs('conclave-membership-');
-  let bus: InProcessBus;
-  let root: string;
-  const started = new Set<Controller>();
+  const cluster = inProcessCluster('conclave-membership-');
+  const { start, stop, refusals } = cluster;
 
-  before(() => {
-    bus = createInProcessBus();
-    root = tmp.make();
-  });
-  after(async () => {
-    for (const c of started) await c.stop();
-    await bus.close();
-    tmp.cleanup();
-  });
-
-  async function start(name: string, extra: Partial<ControllerOptions> = {}): Promise<Controller> {
-    const c = await startController({ name, dataDir: `${root}/${name}`, transport: { bus }, raft: FAST, ...extra });
-    started.add(c);
-    return c;
-  }
-  async function stop(c: Controller): Promise<void> {
-    await c.stop();
-    started.delete(c);
-  }
-  function refusals(c: Controller): Refusal[] {
-    const seen: Refusal[] = [];
-    c.onRefusal((r) => seen.push(r));
-    return seen;
-  }
   async function ask(node: string, type: string, body: unknown = {}, timeoutMs = 30_000) {
-    const conn = bus.connect('test-client');
+    const conn = cluster.bus.connect('test-client');
     try {
       const reply = await conn.request(`conclave.node.${node}.admin`, encode({ name: 'cli', nodeId: null, clusterId: null }, type, body), { timeoutMs });
       return decodeReply(reply.data);
@@ -137,7 +106,7 @@ describe('membership on the in-process bus', () => {
     const pId = await p.init();
     await p.waitForLeader();
     // the cluster's offer reaches q1 (as when an add is interrupted before the learner is proposed)
-    const conn = bus.connect('fake-leader');
+    const conn = cluster.bus.connect('fake-leader');
     const reply = await conn.request('conclave.node.q1.admin', encode(p.sender(), 'join.offer', { protocolVersion: 1 }), { timeoutMs: 2000 });
     await conn.close();
     assert.ok(decodeReply(reply.data).ok);
@@ -179,7 +148,7 @@ describe('membership on the in-process bus', () => {
   });
 
   it('initialMembers started later all become voters; a node with initFrom whose initial member is already in a cluster waits to be added', async () => {
-    const seed = `${root}/seed.json`;
+    const seed = `${cluster.root}/seed.json`;
     const { writeFile } = await import('node:fs/promises');
     await writeFile(seed, JSON.stringify({ kv: { hello: 'world' } }));
     const m1 = await start('m1', { initFrom: seed, initialMembers: ['m1', 'm2', 'm3'] });

@@ -4,28 +4,21 @@
 // raft snapshots to new members; option validation, KV/host mismatch, events, typed errors.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import {
   ApplyFailedError,
   BadRequestError,
   ConclaveError,
   ConfigError,
-  type Controller,
   type ControllerEvents,
-  type ControllerOptions,
   NotAMemberError,
   type ReplicatedState,
   StateMismatchError,
   UsageError,
-  createInProcessBus,
-  type InProcessBus,
-  startController,
 } from 'conclave';
 import { adminCall } from '../../runtime/admin.ts';
 import { waitUntil } from '../helpers/cli.ts';
-import { tmpDirs } from '../helpers/tmp.ts';
-
-const FAST = { heartbeatMs: 10, electionTimeoutMs: 80 };
+import { FAST, inProcessCluster } from '../helpers/inProcessCluster.ts';
 
 type Command = { add: number } | { fail: string };
 
@@ -57,30 +50,8 @@ class Counter implements ReplicatedState<Command, { total: number }, 'total' | '
 }
 
 describe('a host replicated state', () => {
-  const tmp = tmpDirs('conclave-host-state-');
-  let bus: InProcessBus;
-  let root: string;
-  const started = new Set<Controller>();
-
-  before(() => {
-    bus = createInProcessBus();
-    root = tmp.make();
-  });
-  after(async () => {
-    for (const c of started) await c.stop();
-    await bus.close();
-    tmp.cleanup();
-  });
-
-  async function start(name: string, extra: Partial<ControllerOptions> = {}): Promise<Controller> {
-    const c = await startController({ name, dataDir: `${root}/${name}`, transport: { bus }, raft: FAST, ...extra });
-    started.add(c);
-    return c;
-  }
-  async function stop(c: Controller): Promise<void> {
-    await c.stop();
-    started.delete(c);
-  }
+  const cluster = inProcessCluster('conclave-host-state-');
+  const { start, stop } = cluster;
 
   it('refuses a state option without the four functions (ConfigError, exit 2)', async () => {
     for (const bad of [null, 42, {}, { apply() {}, query() {}, snapshot() {} }]) {
@@ -186,7 +157,7 @@ describe('a host replicated state', () => {
   });
 
   it('initFrom a key-value seed is refused for a host state, and nothing is written', async () => {
-    const seed = `${root}/seed.json`;
+    const seed = `${cluster.root}/seed.json`;
     writeFileSync(seed, JSON.stringify({ kv: { a: 1 } }));
     await assert.rejects(start('seeded1', { state: new Counter(), initFrom: seed }), (err: unknown) => err instanceof StateMismatchError && /initFrom/.test(err.message));
     const blank = await start('seeded1');
@@ -195,7 +166,7 @@ describe('a host replicated state', () => {
 
   it('an error decoded from an admin reply is rebuilt as its class', async () => {
     await start('blank9');
-    const conn = bus.connect('client9');
+    const conn = cluster.bus.connect('client9');
     try {
       await assert.rejects(
         adminCall(conn, 'conclave', 'blank9', { name: 'cli', nodeId: null, clusterId: null }, 'read', { query: { op: 'get', key: 'a' } }, 2000),
