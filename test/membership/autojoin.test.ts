@@ -3,19 +3,17 @@
 // replayed request are refused; beyond maxVoters admitted nodes stay learners. Unit checks of the
 // proof first, then real `conclave run` processes over a real nats-server.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { v7 as uuidv7 } from 'uuid';
 import type { MemberInfo } from '../../actors/member.ts';
-import { adminRequest } from '../../runtime/cli/client.ts';
 import { JOIN_REQUEST_WINDOW_MS, makeJoinRequest, NonceCache, verifyJoinRequest } from '../../runtime/join/autoJoin.ts';
-import { connectNats } from '../../runtime/transport/index.ts';
-import type { Bus, BusMessage } from '../../runtime/transport/types.ts';
+import type { BusMessage } from '../../runtime/transport/types.ts';
 import { decodeReply, PROTOCOL_VERSION } from '../../runtime/wire/codec.ts';
-import { baseEnv, CliProcess, runCli, waitUntil } from '../helpers/cli.ts';
-import { type NatsServerHandle, natsServerSkipReason, startNatsServer } from '../helpers/natsServer.ts';
+import { runCli, waitUntil } from '../helpers/cli.ts';
+import { natsServerSkipReason } from '../helpers/natsServer.ts';
+import { cliCluster } from '../helpers/cliCluster.ts';
 
 const SECRET = Buffer.from('a-shared-join-secret-of-32-bytes');
 
@@ -54,48 +52,14 @@ describe('join proof (unit)', () => {
   });
 });
 
-interface Status {
-  name: string;
-  nodeId: string;
-  clusterId: string | null;
-  phase: string;
-  role: string;
-  members: MemberInfo[];
-}
-
 describe('auto-join over real NATS through the CLI (acceptance 6)', { skip: natsServerSkipReason() }, () => {
-  let nats: NatsServerHandle;
-  let dir: string;
-  let bus: Bus;
-  let env: NodeJS.ProcessEnv;
+  const c = cliCluster({ prefix: 'aj', tmpPrefix: 'conclave-autojoin-' });
   const PREFIX = 'aj';
-  const procs: CliProcess[] = [];
-
+  const { run, status, cli } = c;
   before(async () => {
-    nats = await startNatsServer();
-    dir = await mkdtemp(join(tmpdir(), 'conclave-autojoin-'));
-    env = baseEnv({ NATS_URL: nats.url, CONCLAVE_PREFIX: PREFIX });
-    bus = await connectNats({ servers: nats.url, name: 'autojoin-test' });
-    await writeFile(join(dir, 'secret'), `${SECRET.toString()}\n`);
-    await writeFile(join(dir, 'wrong-secret'), 'not-the-cluster-secret-at-all-1234\n');
+    await writeFile(join(c.dir, 'secret'), `${SECRET.toString()}\n`);
+    await writeFile(join(c.dir, 'wrong-secret'), 'not-the-cluster-secret-at-all-1234\n');
   });
-  after(async () => {
-    for (const p of procs) await p.kill('SIGKILL');
-    await bus?.close();
-    await nats?.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
-
-  async function run(name: string, config: Record<string, unknown>): Promise<CliProcess> {
-    const file = join(dir, `${name}.json`);
-    await writeFile(file, JSON.stringify({ name, dataDir: join(dir, name), raft: { heartbeatMs: 50, electionTimeoutMs: 500 }, ...config }));
-    const p = new CliProcess(['run', '--config', file, '--log-level', 'info'], { env });
-    procs.push(p);
-    await p.waitForOutput(/controller .* is running/);
-    return p;
-  }
-  const status = (node: string) => adminRequest(bus, PREFIX, node, 'status', {}, 2000) as Promise<Status>;
-  const cli = (args: string[]) => runCli(args, { env, timeoutMs: 60_000 });
 
   it('right secret joins (voter up to maxVoters, then learner); wrong or missing secret and a replayed request are refused', async () => {
     const leader = await run('n1', { joinSecretFile: 'secret', join: { maxVoters: 2 } });
@@ -106,7 +70,7 @@ describe('auto-join over real NATS through the CLI (acceptance 6)', { skip: nats
 
     // capture the requests as they travel, to replay one later
     const seen: Uint8Array[] = [];
-    const sub = bus.subscribe(`${PREFIX}.discover`, (m: BusMessage) => seen.push(m.data));
+    const sub = c.bus.subscribe(`${PREFIX}.discover`, (m: BusMessage) => seen.push(m.data));
 
     await run('j1', { join: { cluster: clusterId, secretFile: 'secret' } });
     await waitUntil(async () => (await status('n1')).members.some((m) => m.name === 'j1' && m.voter), { what: 'j1 admitted as a voter', timeoutMs: 30_000 });
@@ -140,7 +104,7 @@ describe('auto-join over real NATS through the CLI (acceptance 6)', { skip: nats
     sub.unsubscribe();
     const j1Request = seen.find((d) => new TextDecoder().decode(d).includes('"from":"j1"'));
     assert.ok(j1Request, 'captured a request of j1');
-    const reply = decodeReply((await bus.request(`${PREFIX}.discover`, j1Request, { timeoutMs: 2000 })).data);
+    const reply = decodeReply((await c.bus.request(`${PREFIX}.discover`, j1Request, { timeoutMs: 2000 })).data);
     assert.equal(reply.ok, false);
     assert.equal(!reply.ok && reply.error.code, 'JOIN_AUTH');
     assert.match(!reply.ok ? reply.error.message : '', /already used \(replayed nonce/);
@@ -151,7 +115,7 @@ describe('auto-join over real NATS through the CLI (acceptance 6)', { skip: nats
 
   it('a cluster without a join secret has auto-join off, and says how to add the node instead', async () => {
     await run('o1', { prefix: 'aj2' });
-    const init = await runCli(['init', '--node', 'o1', '--prefix', 'aj2'], { env, timeoutMs: 30_000 });
+    const init = await runCli(['init', '--node', 'o1', '--prefix', 'aj2'], { env: c.env, timeoutMs: 30_000 });
     assert.equal(init.code, 0, init.stderr);
     const clusterId = init.stdout.trim();
     const joiner = await run('o2', { prefix: 'aj2', join: { cluster: clusterId, secretFile: 'secret' } });

@@ -2,61 +2,23 @@
 // node: forming a cluster from blank nodes, refusals at both ends, never forking, initialMembers,
 // removal, leadership transfer, and "cluster has no leader" instead of a hang.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { isUuid } from '../../machines/identity/index.ts';
-import { adminRequest } from '../../runtime/cli/client.ts';
-import { connectNats } from '../../runtime/transport/index.ts';
-import type { Bus } from '../../runtime/transport/types.ts';
 import { decodeReply, encode } from '../../runtime/wire/codec.ts';
-import { baseEnv, CliProcess, runCli, waitUntil } from '../helpers/cli.ts';
+import { waitUntil } from '../helpers/cli.ts';
 import type { MemberInfo } from '../../actors/member.ts';
-import { type NatsServerHandle, natsServerSkipReason, startNatsServer } from '../helpers/natsServer.ts';
+import { natsServerSkipReason } from '../helpers/natsServer.ts';
+import { cliCluster } from '../helpers/cliCluster.ts';
 
 type Member = MemberInfo;
-interface Status {
-  name: string;
-  nodeId: string;
-  clusterId: string | null;
-  phase: string;
-  role: string;
-  leader: string | null;
-  members: Member[];
-}
 
 describe('membership over real NATS through the CLI', { skip: natsServerSkipReason() }, () => {
-  let nats: NatsServerHandle;
-  let dir: string;
-  let bus: Bus;
+  const c = cliCluster({ prefix: 'mem', tmpPrefix: 'conclave-membership-cli-' });
   const PREFIX = 'mem';
-  const procs = new Map<string, CliProcess>();
-  let env: NodeJS.ProcessEnv;
-
-  before(async () => {
-    nats = await startNatsServer();
-    dir = await mkdtemp(join(tmpdir(), 'conclave-membership-cli-'));
-    env = baseEnv({ NATS_URL: nats.url, CONCLAVE_PREFIX: PREFIX });
-    bus = await connectNats({ servers: nats.url, name: 'membership-test' });
-  });
-  after(async () => {
-    for (const p of procs.values()) await p.kill('SIGKILL');
-    await bus?.close();
-    await nats?.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
-
-  async function run(name: string, extra: string[] = []): Promise<CliProcess> {
-    const config = join(dir, `${name}.json`);
-    await writeFile(config, JSON.stringify({ name, dataDir: join(dir, name), raft: { heartbeatMs: 50, electionTimeoutMs: 500 } }));
-    const p = new CliProcess(['run', '--config', config, '--log-level', 'info', ...extra], { env });
-    procs.set(name, p);
-    await p.waitForOutput(/controller .* is running/);
-    return p;
-  }
-  const status = (node: string) => adminRequest(bus, PREFIX, node, 'status', {}, 2000) as Promise<Status>;
-  const cli = (args: string[]) => runCli(args, { env, timeoutMs: 60_000 });
+  const run = (name: string, extra: string[] = []) => c.run(name, {}, extra);
+  const { status, cli } = c;
   async function list(via: string): Promise<{ clusterId: string; leader: string; term: number; members: Member[] }> {
     const r = await cli(['cluster', 'list', '--via', via, '--json']);
     assert.equal(r.code, 0, r.stderr);
@@ -78,7 +40,7 @@ describe('membership over real NATS through the CLI', { skip: natsServerSkipReas
 
     // (c) the cluster's join offer reaches n3 (exactly what n1 sends); init on n3 is refused from then on
     const n1 = await status('n1');
-    const offer = await bus.request(`${PREFIX}.node.n3.admin`, encode({ name: 'n1', nodeId: n1.nodeId, clusterId }, 'join.offer', { protocolVersion: 1 }), { timeoutMs: 2000 });
+    const offer = await c.bus.request(`${PREFIX}.node.n3.admin`, encode({ name: 'n1', nodeId: n1.nodeId, clusterId }, 'join.offer', { protocolVersion: 1 }), { timeoutMs: 2000 });
     assert.ok(decodeReply(offer.data).ok);
     const refusedInit = await cli(['init', '--node', 'n3']);
     assert.equal(refusedInit.code, 1, refusedInit.stderr);
@@ -100,7 +62,7 @@ describe('membership over real NATS through the CLI', { skip: natsServerSkipReas
     for (const n of ['n1', 'n2', 'n3']) assert.equal((await status(n)).clusterId, clusterId);
 
     // kill -9 and restart all three: same cluster, same data
-    for (const n of ['n1', 'n2', 'n3']) await procs.get(n)!.kill('SIGKILL');
+    for (const n of ['n1', 'n2', 'n3']) await c.procs.get(n)!.kill('SIGKILL');
     for (const n of ['n1', 'n2', 'n3']) await run(n);
     await waitUntil(async () => (await status('n2')).leader !== null, { what: 'a leader after restart' });
     for (const n of ['n1', 'n2', 'n3']) assert.equal((await status(n)).clusterId, clusterId);
@@ -120,18 +82,18 @@ describe('membership over real NATS through the CLI', { skip: natsServerSkipReas
     const rm2 = await cli(['cluster', 'remove', 'n2', '--via', 'n1']);
     assert.equal(rm2.code, 0, rm2.stderr);
     await waitUntil(async () => (await status('n2')).phase === 'removed', { what: 'n2 removed' });
-    await procs.get('n2')!.kill('SIGKILL');
+    await c.procs.get('n2')!.kill('SIGKILL');
     await run('n2');
     assert.equal((await status('n2')).phase, 'removed');
     assert.deepEqual((await list('n1')).members.map((m) => m.name).sort(), ['n1', 'n3']);
 
     // no quorum: the survivor says there is no leader, exit 1, instead of hanging
-    await procs.get('n3')!.kill('SIGKILL');
+    await c.procs.get('n3')!.kill('SIGKILL');
     await waitUntil(async () => (await status('n1')).role !== 'leader', { what: 'n1 steps down without quorum', timeoutMs: 10_000 });
     const noLeader = await cli(['cluster', 'list', '--via', 'n1']);
     assert.equal(noLeader.code, 1, noLeader.stderr);
     assert.match(noLeader.stderr, /^error: cluster has no leader/m);
-    for (const n of ['n1', 'n2']) await procs.get(n)!.kill('SIGTERM');
+    for (const n of ['n1', 'n2']) await c.procs.get(n)!.kill('SIGTERM');
   });
 
   it('(b) a member of one cluster cannot be added to another: exit 1 naming both ids, reported at both ends, nothing changes', async () => {
@@ -160,7 +122,7 @@ describe('membership over real NATS through the CLI', { skip: natsServerSkipReas
   });
 
   it('(d)(5) initialMembers started later become voters; a late node with initFrom does not fork', async () => {
-    const seed = join(dir, 'seed.json');
+    const seed = join(c.dir, 'seed.json');
     await writeFile(seed, JSON.stringify({ kv: { greeting: 'hello' } }));
     await run('i1', ['--init-from', seed, '--initial-members', 'i1,i2,i3']);
     await waitUntil(async () => (await status('i1')).role === 'leader', { what: 'i1 leads' });
@@ -175,6 +137,6 @@ describe('membership over real NATS through the CLI', { skip: natsServerSkipReas
     for (const n of ['i2', 'i3']) assert.equal((await status(n)).clusterId, clusterId);
     const got = await cli(['kv', 'get', 'greeting', '--via', 'i3']);
     assert.equal(got.stdout.trim(), 'hello');
-    for (const n of ['i1', 'i2', 'i3']) await procs.get(n)!.kill('SIGTERM');
+    for (const n of ['i1', 'i2', 'i3']) await c.procs.get(n)!.kill('SIGTERM');
   });
 });

@@ -3,26 +3,14 @@
 // raft state, its leader commits a cluster id through raft, and every member ends with that id and
 // the same data. Real `conclave run` processes over a real nats-server, driven through the CLI.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { open } from 'lmdb';
 import type { MemberInfo } from '../../actors/member.ts';
 import { isUuid } from '../../machines/identity/index.ts';
-import { adminRequest } from '../../runtime/cli/client.ts';
-import { connectNats } from '../../runtime/transport/index.ts';
-import type { Bus } from '../../runtime/transport/types.ts';
-import { baseEnv, CliProcess, runCli, waitUntil } from '../helpers/cli.ts';
-import { type NatsServerHandle, natsServerSkipReason, startNatsServer } from '../helpers/natsServer.ts';
-
-interface Status {
-  name: string;
-  clusterId: string | null;
-  phase: string;
-  role: string;
-  members: MemberInfo[];
-}
+import { waitUntil } from '../helpers/cli.ts';
+import { natsServerSkipReason } from '../helpers/natsServer.ts';
+import { cliCluster } from '../helpers/cliCluster.ts';
 
 /** rewrite a stopped store's identity as the format-0 layout: no cluster id, no generation */
 async function downgradeToFormat0(dir: string): Promise<void> {
@@ -43,36 +31,9 @@ async function rawIdentity(dir: string): Promise<Record<string, unknown>> {
 }
 
 describe('upgrade of a cluster created without an id (acceptance 7)', { skip: natsServerSkipReason() }, () => {
-  let nats: NatsServerHandle;
-  let dir: string;
-  let bus: Bus;
-  let env: NodeJS.ProcessEnv;
-  const PREFIX = 'upg';
-  const procs = new Map<string, CliProcess>();
-
-  before(async () => {
-    nats = await startNatsServer();
-    dir = await mkdtemp(join(tmpdir(), 'conclave-upgrade-'));
-    env = baseEnv({ NATS_URL: nats.url, CONCLAVE_PREFIX: PREFIX });
-    bus = await connectNats({ servers: nats.url, name: 'upgrade-test' });
-  });
-  after(async () => {
-    for (const p of procs.values()) await p.kill('SIGKILL');
-    await bus?.close();
-    await nats?.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
-
-  async function run(name: string): Promise<CliProcess> {
-    const file = join(dir, `${name}.json`);
-    await writeFile(file, JSON.stringify({ name, dataDir: join(dir, name), raft: { heartbeatMs: 50, electionTimeoutMs: 500 } }));
-    const p = new CliProcess(['run', '--config', file, '--log-level', 'info'], { env });
-    procs.set(name, p);
-    await p.waitForOutput(/controller .* is running/);
-    return p;
-  }
-  const status = (node: string) => adminRequest(bus, PREFIX, node, 'status', {}, 2000) as Promise<Status>;
-  const cli = (args: string[]) => runCli(args, { env, timeoutMs: 60_000 });
+  const c = cliCluster({ prefix: 'upg', tmpPrefix: 'conclave-upgrade-' });
+  const run = (name: string) => c.run(name);
+  const { status, cli } = c;
   const nodes = ['u1', 'u2', 'u3'];
 
   it('older stores are upgraded on open; the leader commits a cluster id; every member persists it; data kept', async () => {
@@ -85,10 +46,10 @@ describe('upgrade of a cluster created without an id (acceptance 7)', { skip: na
     for (const n of ['u2', 'u3']) assert.equal((await cli(['cluster', 'add', n, '--via', 'u1'])).code, 0);
     for (let i = 0; i < 5; i++) assert.equal((await cli(['kv', 'put', `k${i}`, `v${i}`, '--via', 'u2'])).code, 0);
     for (const n of nodes) await waitUntil(async () => (await status(n)).members.length === 3, { what: `${n} sees 3 members` });
-    for (const n of nodes) assert.equal((await procs.get(n)!.kill('SIGINT')).code, 0);
+    for (const n of nodes) assert.equal((await c.procs.get(n)!.kill('SIGINT')).code, 0);
     for (const n of nodes) {
-      await downgradeToFormat0(join(dir, n));
-      const raw = await rawIdentity(join(dir, n));
+      await downgradeToFormat0(join(c.dir, n));
+      const raw = await rawIdentity(join(c.dir, n));
       assert.equal(raw.formatVersion, 0);
       assert.equal(raw.clusterId, undefined);
     }
@@ -123,9 +84,9 @@ describe('upgrade of a cluster created without an id (acceptance 7)', { skip: na
     }
     // the cluster keeps working and the id survives a restart of every member (it is durable)
     assert.equal((await cli(['kv', 'put', 'after', 'upgrade', '--via', 'u1'])).code, 0);
-    for (const n of nodes) assert.equal((await procs.get(n)!.kill('SIGINT')).code, 0);
+    for (const n of nodes) assert.equal((await c.procs.get(n)!.kill('SIGINT')).code, 0);
     for (const n of nodes) {
-      const raw = await rawIdentity(join(dir, n));
+      const raw = await rawIdentity(join(c.dir, n));
       assert.equal(raw.clusterId, newId, `${n} persisted the id`);
       assert.equal(raw.formatVersion, 1);
     }

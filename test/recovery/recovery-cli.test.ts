@@ -4,63 +4,19 @@
 // restarted with their old data dirs, are refused at both ends and are not members; wiped, one is
 // added again. Also `snapshot save` of a state over 1 MB (paged) and `--init-from` that file.
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, rm, } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { adminRequest } from '../../runtime/cli/client.ts';
+import { describe, it } from 'node:test';
 import { readInitSource } from '../../runtime/state/initSource.ts';
-import { connectNats } from '../../runtime/transport/index.ts';
-import type { Bus } from '../../runtime/transport/types.ts';
-import { baseEnv, CliProcess, runCli, waitUntil } from '../helpers/cli.ts';
-import { type NatsServerHandle, natsServerSkipReason, startNatsServer } from '../helpers/natsServer.ts';
-
-interface Status {
-  name: string;
-  clusterId: string | null;
-  phase: string;
-  role: string;
-  leader: string | null;
-  members: Array<{ name: string; voter: boolean }>;
-}
+import { waitUntil } from '../helpers/cli.ts';
+import { natsServerSkipReason } from '../helpers/natsServer.ts';
+import { cliCluster } from '../helpers/cliCluster.ts';
 
 describe('disaster recovery over real NATS through the CLI', { skip: natsServerSkipReason() }, () => {
-  let nats: NatsServerHandle;
-  let dir: string;
-  let bus: Bus;
-  const PREFIX = 'rec';
-  const procs = new Map<string, CliProcess>();
-  let env: NodeJS.ProcessEnv;
-
-  before(async () => {
-    nats = await startNatsServer();
-    dir = await mkdtemp(join(tmpdir(), 'conclave-recovery-cli-'));
-    env = baseEnv({ NATS_URL: nats.url, CONCLAVE_PREFIX: PREFIX });
-    bus = await connectNats({ servers: nats.url, name: 'recovery-test' });
-  });
-  after(async () => {
-    for (const p of procs.values()) await p.kill('SIGKILL');
-    await bus?.close();
-    await nats?.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
-
-  async function spawnNode(name: string, extra: string[] = []): Promise<CliProcess> {
-    const config = join(dir, `${name}.json`);
-    await writeFile(config, JSON.stringify({ name, dataDir: join(dir, name), raft: { heartbeatMs: 50, electionTimeoutMs: 500 } }));
-    const p = new CliProcess(['run', '--config', config, '--log-level', 'info', ...extra], { env });
-    procs.set(name, p);
-    return p;
-  }
-  async function run(name: string, extra: string[] = []): Promise<CliProcess> {
-    const p = await spawnNode(name, extra);
-    await p.waitForOutput(/controller .* is running/);
-    return p;
-  }
-  const status = (node: string) => adminRequest(bus, PREFIX, node, 'status', {}, 2000) as Promise<Status>;
-  const cli = (args: string[]) => runCli(args, { env, timeoutMs: 60_000 });
-  // setup steps and reads go straight over the bus (fewer CLI processes); the steps under test use the CLI
-  const admin = (node: string, type: string, body: unknown, timeoutMs = 30_000) => adminRequest(bus, PREFIX, node, type, body, timeoutMs);
+  const c = cliCluster({ prefix: 'rec', tmpPrefix: 'conclave-recovery-cli-' });
+  const spawnNode = (name: string, extra: string[] = []) => c.spawn(name, {}, extra);
+  const run = (name: string, extra: string[] = []) => c.run(name, {}, extra);
+  const { status, cli, admin } = c;
   const put = (via: string, key: string, value: unknown) => admin(via, 'propose', { command: { op: 'put', key, value } });
   const get = async (via: string, key: string) => ((await admin(via, 'read', { query: { op: 'get', key } })) as { value: unknown }).value;
 
@@ -73,11 +29,11 @@ describe('disaster recovery over real NATS through the CLI', { skip: natsServerS
     await Promise.all(Array.from({ length: 50 }, (_, i) => put('n1', `item${i}`, { i })));
 
     // lose quorum: stop n2 and n3; the survivor n1 has no leader any more; stop it for recovery
-    for (const n of ['n2', 'n3']) await procs.get(n)!.kill('SIGTERM');
+    for (const n of ['n2', 'n3']) await c.procs.get(n)!.kill('SIGTERM');
     await waitUntil(async () => (await status('n1')).leader === null, { what: 'n1 without quorum', timeoutMs: 15_000 });
-    await procs.get('n1')!.kill('SIGTERM');
+    await c.procs.get('n1')!.kill('SIGTERM');
 
-    const rec = await cli(['recover', '--data-dir', join(dir, 'n1')]);
+    const rec = await cli(['recover', '--data-dir', join(c.dir, 'n1')]);
     assert.equal(rec.code, 0, rec.stderr);
     assert.match(rec.stdout, new RegExp(`^recovered n1 \\(node [0-9a-f-]+\\) as the sole voter of cluster ${clusterId}$`, 'm'));
     assert.match(rec.stdout, /generation: 1 -> 2/);
@@ -118,13 +74,13 @@ describe('disaster recovery over real NATS through the CLI', { skip: natsServerS
     assert.deepEqual((JSON.parse((await cli(['cluster', 'list', '--via', 'n1', '--json'])).stdout) as typeof list).members.map((m) => m.name).sort(), ['n1', 'n4', 'n5']);
 
     // wiped, n2 is a new node: added, with the data
-    await rm(join(dir, 'n2'), { recursive: true, force: true });
+    await rm(join(c.dir, 'n2'), { recursive: true, force: true });
     await run('n2');
     const add2 = await cli(['cluster', 'add', 'n2', '--via', 'n1']);
     assert.equal(add2.code, 0, add2.stderr);
     assert.equal(await get('n2', 'after'), 'recovery');
     assert.equal((await status('n2')).clusterId, clusterId);
-    for (const n of ['n1', 'n2', 'n4', 'n5']) await procs.get(n)!.kill('SIGTERM');
+    for (const n of ['n1', 'n2', 'n4', 'n5']) await c.procs.get(n)!.kill('SIGTERM');
   });
 
   it('snapshot save of a state over 1 MB (paged, through a follower) → --init-from that file → the same data', async () => {
@@ -136,7 +92,7 @@ describe('disaster recovery over real NATS through the CLI', { skip: natsServerS
     for (let i = 0; i < 14; i++) await put('s1', `big${i}`, big(i));
     await Promise.all(Array.from({ length: 200 }, (_, i) => put('s1', `small/${i}`, { i, tags: ['t'] })));
 
-    const file = join(dir, 'cluster.snapshot.json');
+    const file = join(c.dir, 'cluster.snapshot.json');
     const r = await cli(['snapshot', 'save', file, '--via', 's2', '--json']);
     assert.equal(r.code, 0, r.stderr);
     const saved = JSON.parse(r.stdout) as { file: string; node: string; keys: number; bytes: number; index: number; clusterId: string };
@@ -145,12 +101,12 @@ describe('disaster recovery over real NATS through the CLI', { skip: natsServerS
     assert.equal(saved.keys, 214);
     assert.ok(saved.bytes > 1024 * 1024, `over one NATS message: ${saved.bytes}`);
     assert.equal(saved.clusterId, (await status('s1')).clusterId);
-    assert.deepEqual((await readdir(dir)).filter((f) => f.includes('.tmp-')), [], 'no temporary file left');
+    assert.deepEqual((await readdir(c.dir)).filter((f) => f.includes('.tmp-')), [], 'no temporary file left');
     const source = await readInitSource(file);
     assert.equal(source.kind, 'snapshot');
     assert.equal(source.pairs.length, 214);
 
-    const human = await cli(['snapshot', 'save', join(dir, 'again.json'), '--via', 's1']);
+    const human = await cli(['snapshot', 'save', join(c.dir, 'again.json'), '--via', 's1']);
     assert.equal(human.code, 0, human.stderr);
     assert.match(human.stdout, /^wrote a snapshot of cluster [0-9a-f-]+ at index \d+ \(term \d+, taken by s1\): 214 keys, \d+ bytes, to /);
 
@@ -163,12 +119,12 @@ describe('disaster recovery over real NATS through the CLI', { skip: natsServerS
     assert.equal(cliGet.stdout.trim(), '{"i":199,"tags":["t"]}', cliGet.stderr);
 
     // no leader: a clear refusal, nothing written
-    await procs.get('s2')!.kill('SIGTERM');
+    await c.procs.get('s2')!.kill('SIGTERM');
     await waitUntil(async () => (await status('s1')).leader === null, { what: 's1 without quorum', timeoutMs: 15_000 });
-    const none = await cli(['snapshot', 'save', join(dir, 'none.json'), '--via', 's1']);
+    const none = await cli(['snapshot', 'save', join(c.dir, 'none.json'), '--via', 's1']);
     assert.equal(none.code, 1, none.stderr);
     assert.match(none.stderr, /^error: cluster has no leader/m);
-    assert.ok(!(await readdir(dir)).includes('none.json'));
-    for (const n of ['s1', 't1']) await procs.get(n)!.kill('SIGTERM');
+    assert.ok(!(await readdir(c.dir)).includes('none.json'));
+    for (const n of ['s1', 't1']) await c.procs.get(n)!.kill('SIGTERM');
   });
 });
