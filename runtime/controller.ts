@@ -1124,7 +1124,8 @@ export class Controller {
             }
           }
         }
-        await new Promise((r) => setTimeout(r, 200).unref());
+        // quick while names are missing, slow when there is nothing to do (a follower, or all added)
+        await new Promise((r) => setTimeout(r, announced || !waited ? 1000 : 200).unref());
       }
     } finally {
       this.initialMembersRunning = false;
