@@ -1139,14 +1139,29 @@ function deadlineFor(timeoutMs: number | undefined): number {
 }
 
 /** Ask whoever answers `<prefix>.node.<name>.admin` who they are; null when nobody does. */
-async function whoAnswers(bus: Bus, prefix: string, name: string, sender: Sender): Promise<{ nodeId: string } | null> {
+interface WhoisAnswer {
+  nodeId: string | null;
+  clusterId: string | null;
+  /** a blank node deciding whether to initialize from initFrom says where it stands */
+  autoInit?: AutoInitState;
+}
+
+/** Who answers for `name` on this prefix (null: nobody does). An error the node replies with is thrown. */
+async function whois(bus: Bus, prefix: string, name: string, sender: Sender): Promise<WhoisAnswer | null> {
+  let body: unknown;
   try {
-    const body = await adminCall(bus, prefix, name, sender, 'whois', {}, 1000);
-    return body && typeof body === 'object' ? (body as { nodeId: string }) : null;
+    body = await adminCall(bus, prefix, name, sender, 'whois', {}, 1000);
   } catch (err) {
     if (isUnreachable(err)) return null;
     throw err;
   }
+  if (!body || typeof body !== 'object') return null;
+  const b = body as Record<string, unknown>;
+  return {
+    nodeId: typeof b.nodeId === 'string' ? b.nodeId : null,
+    clusterId: typeof b.clusterId === 'string' ? b.clusterId : null,
+    autoInit: b.autoInit === 'probing' || b.autoInit === 'initializing' || b.autoInit === 'waiting' ? b.autoInit : undefined,
+  };
 }
 
 export async function startController(opts: ControllerOptions): Promise<Controller> {
@@ -1197,7 +1212,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const identity = store.identity();
   try {
     // 2. a name is answered by one node only
-    const other = await whoAnswers(bus, prefix, opts.name, { name: opts.name, nodeId: identity.nodeId, clusterId: identity.clusterId });
+    const other = await whois(bus, prefix, opts.name, { name: opts.name, nodeId: identity.nodeId, clusterId: identity.clusterId });
     if (other && other.nodeId !== identity.nodeId) {
       throw conclaveError(
         'NAME_CONFLICT',
@@ -1278,7 +1293,9 @@ async function probeBeforeInitFrom(bus: Bus, prefix: string, name: string, other
   const close = () => void responder.stop();
   try {
     await new Promise((r) => setTimeout(r, INIT_PROBE_SETTLE_MS));
-    const answers = await Promise.all(others.map(async (other) => ({ other, who: await whoisOf(bus, prefix, other, sender) })));
+    // a node that answers with an error (busy, stopping) is not one we can count on
+    const answerOf = (other: string) => whois(bus, prefix, other, sender).catch((err: unknown) => (err instanceof ConclaveError ? null : Promise.reject(err)));
+    const answers = await Promise.all(others.map(async (other) => ({ other, who: await answerOf(other) })));
     let wait: string | null = null;
     for (const { other, who } of answers) {
       if (!who) continue;
@@ -1294,20 +1311,6 @@ async function probeBeforeInitFrom(bus: Bus, prefix: string, name: string, other
   }
 }
 
-async function whoisOf(bus: Bus, prefix: string, name: string, sender: Sender): Promise<{ clusterId: string | null; autoInit?: AutoInitState } | null> {
-  try {
-    const body = (await adminCall(bus, prefix, name, sender, 'whois', {}, 1000)) as { clusterId?: unknown; autoInit?: unknown } | null;
-    if (!body || typeof body !== 'object') return null;
-    return {
-      clusterId: typeof body.clusterId === 'string' ? body.clusterId : null,
-      autoInit: body.autoInit === 'probing' || body.autoInit === 'initializing' || body.autoInit === 'waiting' ? body.autoInit : undefined,
-    };
-  } catch (err) {
-    // not answering (not started yet) or answering with an error: nothing we can see
-    if (isUnreachable(err) || err instanceof ConclaveError) return null;
-    throw err;
-  }
-}
 
 async function connect(opts: ControllerOptions, logger: Logger): Promise<Bus> {
   const transport = opts.transport ?? { bus: defaultInProcessBus() };
