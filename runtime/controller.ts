@@ -172,8 +172,6 @@ export class Controller {
   private changeQueue: Promise<unknown> = Promise.resolve();
   private initialMembersRunning = false;
   private readonly removedNotices = new Map<string, number>();
-  /** node ids whose removal this node committed as leader (told again if they keep talking) */
-  private readonly removedByThisLeader = new Set<string>();
   /** nodes outside the configuration that talk to this leader: when first heard, when last reported */
   private readonly nonMembers = new Map<string, { first: number; reported: number }>();
   private stopping: Promise<void> | null = null;
@@ -353,7 +351,7 @@ export class Controller {
    */
   private onNonMember(name: string, nodeId: string): void {
     const removed = this.member?.raftStatus().membership.removed ?? [];
-    if (this.removedByThisLeader.has(nodeId) || removed.includes(nodeId)) {
+    if (removed.includes(nodeId)) {
       this.noticeRemoved(name);
       return;
     }
@@ -775,7 +773,6 @@ export class Controller {
     const output = (await toPromise(actor)) as MembershipOutput;
     const final = actor.getSnapshot().value;
     if (final === 'done') {
-      if (output.outcome === 'removed' && output.node) this.removedByThisLeader.add(output.node.nodeId);
       log.info({ op: spec.op, target: spec.target, outcome: output.outcome, nodeId: output.node?.nodeId }, `${spec.op} ${spec.target}: ${output.outcome}`);
       return output;
     }
