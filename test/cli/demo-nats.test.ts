@@ -3,43 +3,19 @@
 // do not meet), and an unreachable server is one clear error with exit code 3.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { baseEnv, CliProcess, runCli, waitUntil } from '../helpers/cli.ts';
+import { baseEnv, CliProcess, runCli } from '../helpers/cli.ts';
+import { type ClusterView, checkDemoTour } from '../helpers/demo.ts';
 import { freePort, type NatsServerHandle, natsServerSkipReason, startNatsServer } from '../helpers/natsServer.ts';
 
-const UUID7 = '[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}';
 const skip = natsServerSkipReason();
 
-interface ClusterView {
-  nodes: Array<{ name: string; nodeId: string; role?: string; clusterId?: string | null; phase?: string }>;
-}
-
-/** wait for the tour to finish, then check what it printed and what its inspector serves */
+/** the common tour checks, plus what a NATS run adds: the server and its own prefix named, the CLI hint */
 async function checkDemo(demo: CliProcess, natsUrl: string): Promise<{ clusterId: string; prefix: string; view: ClusterView }> {
-  await demo.waitForOutput(/press Ctrl-C to stop/, 60_000);
+  const { clusterId, view } = await checkDemoTour(demo);
   const first = demo.stdout.split('\n')[0]!;
   const prefix = new RegExp(`^Conclave demo — three controllers on NATS at ${natsUrl}, subject prefix (demo-[0-9a-f]{8})$`).exec(first)?.[1];
   assert.ok(prefix, `the first line names NATS, the server and the prefix:\n${demo.output()}`);
-  const clusterId = new RegExp(`cluster id (${UUID7})`).exec(demo.stdout)?.[1];
-  assert.ok(clusterId, demo.output());
-  assert.match(demo.stdout, /ctrl2: added in \d+ ms/);
-  assert.match(demo.stdout, /ctrl3: added in \d+ ms/);
-  assert.match(demo.stdout, /kv get greeting via ctrl3 → "hello from the demo"/);
-  const foreignId = new RegExp(`intruder belongs to cluster (${UUID7})`).exec(demo.stdout)?.[1];
-  assert.ok(foreignId && foreignId !== clusterId, demo.output());
-  assert.match(demo.stdout, new RegExp(`refused at both ends — join refused: intruder belongs to cluster ${foreignId} but ctrl1 belongs to cluster ${clusterId}`));
   assert.match(demo.stdout, new RegExp(`conclave cluster list --via ctrl2 --nats ${natsUrl} --prefix ${prefix}`), 'it says how to reach it with the CLI');
-
-  const url = /inspector: (http:\/\/\S+)/.exec(demo.stdout)?.[1];
-  assert.ok(url, demo.output());
-  let view: ClusterView = { nodes: [] };
-  await waitUntil(
-    async () => {
-      view = (await (await fetch(new URL('/api/cluster', url))).json()) as ClusterView;
-      const ours = view.nodes.filter((n) => n.clusterId === clusterId);
-      return ours.length === 3 && ours.filter((n) => n.role === 'leader').length === 1;
-    },
-    { what: 'three nodes of one cluster with one leader in /api/cluster', timeoutMs: 15_000, context: () => JSON.stringify(view) },
-  );
   return { clusterId, prefix, view };
 }
 
