@@ -897,6 +897,8 @@ export class Controller {
 
   /** `<prefix>.discover`: every member hears it; the leader of the addressed cluster answers */
   private onDiscover(msg: BusMessage): void {
+    // only a leader answers: the others do not even decode the request
+    if (this.phase !== 'member' || this.member?.status().role !== 'leader') return;
     const decoded = decode(msg.data, DISCOVER_BODIES);
     if (!decoded.ok) {
       this.logFor('autojoin').debug({ failure: decoded.failure, detail: decoded.detail }, 'dropped a malformed discover message');
@@ -905,7 +907,7 @@ export class Controller {
     const req = decoded.body;
     const clusterId = this.store.identity().clusterId;
     // addressed to another cluster on the same prefix, or not ours to answer: stay silent
-    if (clusterId === null || req.cluster !== clusterId || this.phase !== 'member' || this.member?.status().role !== 'leader') return;
+    if (clusterId === null || req.cluster !== clusterId) return;
     const reply = (r: Parameters<typeof encodeReply>[0]) => {
       if (msg.reply) msg.respond(encodeReply(r));
     };
