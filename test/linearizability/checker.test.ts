@@ -26,7 +26,7 @@ function history(rows: Row[]): string {
     const result = args[f === 'cas' ? 2 : f === 'put' ? 1 : 0];
     if (f === 'get') Object.assign(done, result === 'absent' ? { found: false } : { found: true, value: parse(result) });
     if (f === 'cas') done.swapped = result === 'swapped';
-    if (f === 'cas' && result === 'failed') done.type = 'fail';
+    if (result === 'refused') done.type = 'fail';
     events.push({ time: ret, line: done });
   }
   events.sort((a, b) => a.time - b.time);
@@ -75,10 +75,13 @@ describe('linearizability checker: small histories made by hand', () => {
   });
   test('compare-and-set: two swaps from the same expected value cannot both succeed', () => {
     assert.equal(verdictOf([['a', 0, 1, 'put x 0'], ['b', 2, 5, 'cas x 0 1 swapped'], ['c', 2, 5, 'cas x 0 2 swapped']]), 'not linearizable');
-    assert.equal(verdictOf([['a', 0, 1, 'put x 0'], ['b', 2, 5, 'cas x 0 1 swapped'], ['c', 2, 5, 'cas x 0 2 failed']]), 'linearizable');
+    assert.equal(verdictOf([['a', 0, 1, 'put x 0'], ['b', 2, 5, 'cas x 0 1 swapped'], ['c', 2, 5, 'cas x 0 2 not-swapped']]), 'linearizable');
   });
-  test('compare-and-set: a failed swap while the value matched is not linearizable', () => {
-    assert.equal(verdictOf([['a', 0, 1, 'put x 0'], ['b', 2, 3, 'cas x 0 1 failed']]), 'not linearizable');
+  test('compare-and-set: not swapping while the value matched is not linearizable; a refused one observed nothing', () => {
+    assert.equal(verdictOf([['a', 0, 1, 'put x 0'], ['b', 2, 3, 'cas x 0 1 not-swapped']]), 'not linearizable');
+    assert.equal(verdictOf([['a', 0, 1, 'put x 0'], ['b', 2, 3, 'cas x 0 1 refused'], ['b', 4, 5, 'get x 0']]), 'linearizable');
+    // a refused write had no effect: reading its value is not linearizable
+    assert.equal(verdictOf([['a', 0, 1, 'put x 0'], ['b', 2, 3, 'put x 1 refused'], ['b', 4, 5, 'get x 1']]), 'not linearizable');
   });
   test('an operation with an unknown outcome may take effect late, or never', () => {
     assert.equal(verdictOf([['a', 0, null, 'put x 1'], ['b', 5, 6, 'get x absent'], ['b', 7, 8, 'get x 1']]), 'linearizable');

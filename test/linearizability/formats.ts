@@ -1,7 +1,8 @@
 // Reading histories: Jepsen's log lines (a single register) and Conclave's own JSON lines (a KV).
 // Both are event logs: an `invoke` opens a process's operation, `ok` / `fail` / `info` closes it.
-// `fail` means it had no effect (a compare-and-set that did not swap is an observation that the
-// value differed); `info` means the outcome is unknown (it may take effect any time after the call).
+// `fail` means it had no effect (in Jepsen's logs a failed compare-and-set is also an observation
+// that the value differed; in Conclave's, a cas that did not swap is `ok` with `swapped: false`);
+// `info` means the outcome is unknown (it may take effect any time after the call).
 import { canonical, type Input, type Json, NULL_JSON, type Operation, type Output } from './history.ts';
 
 export type Format = 'jepsen' | 'conclave';
@@ -134,7 +135,8 @@ export function parseConclave(text: string): Operation[] {
     } else if (e.type === 'info') {
       builder.complete(process, lineNo, time, { type: 'info' });
     } else if (e.type === 'fail') {
-      builder.complete(process, lineNo, time, { type: 'fail', output: f === 'cas' ? { f: 'cas', swapped: false } : null });
+      // refused before it could take effect (a cas that compared and did not swap is an `ok` with swapped: false)
+      builder.complete(process, lineNo, time, { type: 'fail', output: null });
     } else if (e.type === 'ok') {
       let output: Output;
       if (f === 'get') output = { f, found: e.found === true, value: e.found === true ? canonical(e.value ?? null) : NULL_JSON };

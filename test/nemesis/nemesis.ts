@@ -1,0 +1,338 @@
+// The torture suite: three nats-servers clustered by routes, controllers (`conclave run`
+// processes) spread over them, clients recording every operation, and faults on a seeded schedule.
+// Afterwards: the history must be linearizable, at most one leader per term, one cluster id among
+// the members, and every member must converge to the same state. Availability per fault is measured.
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { adminRequest } from '../../runtime/cli/client.ts';
+import { connectNats } from '../../runtime/transport/index.ts';
+import type { Bus } from '../../runtime/transport/types.ts';
+import { baseEnv, CliProcess, ROOT, waitUntil } from '../helpers/cli.ts';
+import { checkHistory, type CheckResult } from '../linearizability/checker.ts';
+import { parseConclave } from '../linearizability/formats.ts';
+import { renderHtml, renderText } from '../linearizability/render.ts';
+import { Prng } from '../sim/prng.ts';
+import { type NatsCluster, startNatsCluster } from './natsCluster.ts';
+import { type HistoryEvent, startWorkload } from './workload.ts';
+
+export const FAULT_KINDS = ['kill-leader', 'kill-follower', 'pause-leader', 'nats-server-loss', 'nats-cluster-restart', 'transfer-leadership', 'add-remove-member', 'lagging-follower'] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+export interface NemesisOptions {
+  seed: number;
+  /** how long faults keep coming (each fault kind at least once, in a seeded order) */
+  durationMs: number;
+  controllers?: number;
+  faults?: readonly FaultKind[];
+  /** progress lines */
+  progress?: (line: string) => void;
+}
+
+export interface FaultRecord {
+  kind: FaultKind;
+  target: string;
+  at: number;
+  healedAt: number;
+  /** fault → first acknowledged write after it (ms), null if none until the next fault */
+  firstWriteMs: number | null;
+  /** longest time without an acknowledged write between this fault and the next one (ms) */
+  longestGapMs: number;
+}
+
+export interface NemesisReport {
+  seed: number;
+  ok: boolean;
+  problems: string[];
+  operations: number;
+  acknowledgedWrites: number;
+  check: CheckResult;
+  faults: FaultRecord[];
+  artifacts: string | null;
+}
+
+interface Controller {
+  name: string;
+  server: number;
+  proc: CliProcess | null;
+  /** output of every incarnation, for the leader-per-term check and the artifacts */
+  log: string;
+  paused: boolean;
+}
+
+const PREFIX = 'nemesis';
+const RAFT = { heartbeatMs: 50, electionTimeoutMs: 500, snapshotEvery: 500 };
+
+export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
+  const say = opts.progress ?? (() => {});
+  const random = new Prng(opts.seed);
+  const dir = await mkdtemp(join(tmpdir(), 'conclave-nemesis-'));
+  const nats = await startNatsCluster(3);
+  const env = baseEnv({ CONCLAVE_PREFIX: PREFIX, CONCLAVE_LOG_LEVEL: 'info' });
+  const controllers: Controller[] = Array.from({ length: opts.controllers ?? 3 }, (_, i) => ({ name: `n${i + 1}`, server: i % 3, proc: null, log: '', paused: false }));
+  let bus: Bus | null = null;
+  const problems: string[] = [];
+  const faults: FaultRecord[] = [];
+  let events: HistoryEvent[] = [];
+  let acknowledged: number[] = [];
+  let check: CheckResult | null = null;
+  try {
+    bus = await connectNats({ servers: nats.urls, name: 'nemesis-clients' });
+    const admin = (node: string, type: string, body: unknown, timeoutMs = 3000) => adminRequest(bus!, PREFIX, node, type, body, timeoutMs);
+    const start = (c: Controller) => startController(c, dir, nats, env);
+
+    say(`seed ${opts.seed}: nats cluster ${nats.urls.join(' ')}; starting ${controllers.length} controllers`);
+    await Promise.all(controllers.map(start));
+    await admin(controllers[0]!.name, 'init', {}, 30_000);
+    for (const c of controllers.slice(1)) await admin(controllers[0]!.name, 'cluster.add', { name: c.name, timeoutMs: 30_000 }, 31_000);
+    say('cluster formed; clients start');
+
+    const workload = startWorkload({ bus, prefix: PREFIX, targets: () => controllers.filter((c) => c.proc !== null).map((c) => c.name), clients: 6, keys: 4, random: new Prng(opts.seed ^ 0x5eed), opTimeoutMs: 2000 });
+    const findLeader = async (): Promise<Controller | null> => {
+      for (const c of controllers) {
+        if (c.proc === null || c.paused) continue;
+        try {
+          const s = (await admin(c.name, 'status', {}, 1000)) as { role: string };
+          if (s.role === 'leader') return c;
+        } catch {
+          // not answering is an answer here: try the next one
+        }
+      }
+      return null;
+    };
+    const waitLeader = async (): Promise<Controller> => {
+      let leader: Controller | null = null;
+      await waitUntil(
+        async () => {
+          leader = await findLeader();
+          return leader !== null;
+        },
+        { timeoutMs: 60_000, intervalMs: 200, what: 'a leader' },
+      );
+      return leader!;
+    };
+
+    const kinds = opts.faults ?? FAULT_KINDS;
+    const order = shuffled([...kinds], random);
+    const started = performance.now();
+    let i = 0;
+    while (i < order.length || performance.now() - started < opts.durationMs) {
+      const kind = i < order.length ? order[i]! : kinds[random.int(kinds.length)]!;
+      i++;
+      await sleep(random.between(500, 1500));
+      const leader = await waitLeader();
+      const followers = controllers.filter((c) => c !== leader && c.proc !== null);
+      const follower = followers[random.int(followers.length)] ?? leader;
+      const hold = random.between(1500, 3000);
+      const at = performance.now();
+      let target = leader.name;
+      switch (kind) {
+        case 'kill-leader':
+        case 'kill-follower':
+        case 'lagging-follower': {
+          const victim = kind === 'kill-leader' ? leader : follower;
+          target = victim.name;
+          await victim.proc!.kill('SIGKILL');
+          victim.proc = null;
+          // a lagging follower misses enough writes to be sent a snapshot
+          await sleep(kind === 'lagging-follower' ? hold * 2 : hold);
+          await start(victim);
+          break;
+        }
+        case 'pause-leader':
+          leader.proc!.child.kill('SIGSTOP');
+          leader.paused = true;
+          await sleep(hold);
+          leader.proc!.child.kill('SIGCONT');
+          leader.paused = false;
+          break;
+        case 'nats-server-loss': {
+          const server = nats.nodes[leader.server]!;
+          target = `${server.name} (${leader.name}'s server)`;
+          await server.stop();
+          await sleep(hold);
+          await server.start();
+          await nats.waitRouted();
+          break;
+        }
+        case 'nats-cluster-restart':
+          target = 'all nats-servers';
+          await nats.stopAll();
+          await sleep(Math.min(hold, 1000));
+          await Promise.all(nats.nodes.map((n) => n.start()));
+          await nats.waitRouted();
+          break;
+        case 'transfer-leadership':
+          await admin(leader.name, 'cluster.transfer', { timeoutMs: 5000 }, 6000).catch((err: unknown) => say(`transfer refused: ${(err as Error).message}`));
+          break;
+        case 'add-remove-member': {
+          const extra: Controller = { name: `x${i}`, server: random.int(3), proc: null, log: '', paused: false };
+          target = extra.name;
+          await start(extra);
+          await admin(leader.name, 'cluster.add', { name: extra.name, timeoutMs: 20_000 }, 21_000).catch((err: unknown) => say(`add refused: ${(err as Error).message}`));
+          await sleep(hold);
+          const current = await waitLeader();
+          await admin(current.name, 'cluster.remove', { name: extra.name, timeoutMs: 20_000 }, 21_000).catch((err: unknown) => say(`remove refused: ${(err as Error).message}`));
+          await extra.proc?.kill('SIGKILL');
+          controllers.push({ ...extra, proc: null }); // its log is kept for the leader-per-term check
+          break;
+        }
+      }
+      const healedAt = performance.now();
+      faults.push({ kind, target, at, healedAt, firstWriteMs: null, longestGapMs: 0 });
+      say(`${kind} on ${target}: held ${Math.round(healedAt - at)} ms`);
+    }
+
+    // heal and let every member catch up, then read every key through the leader
+    await sleep(1000);
+    await workload.stop();
+    say(`faults done; ${workload.events.length} events; checking convergence`);
+    const members = controllers.filter((c) => c.proc !== null);
+    const leader = await waitLeader();
+    for (let k = 0; k < 4; k++) {
+      const key = `k${k}`;
+      const invoke: HistoryEvent = { process: `final${k}`, type: 'invoke', f: 'get', key, time: performance.now() };
+      workload.events.push(invoke);
+      const r = (await admin(leader.name, 'read', { query: { op: 'get', key } }, 10_000)) as { found: boolean; value: unknown };
+      workload.events.push({ process: `final${k}`, type: 'ok', f: 'get', key, time: performance.now(), found: r.found, value: r.value });
+    }
+    events = workload.events;
+    acknowledged = workload.acknowledgedWrites;
+    await checkConverged(members, admin, problems);
+    checkOneLeaderPerTerm(controllers, problems);
+
+    check = checkHistory(parseConclave(events.map((e) => JSON.stringify(e)).join('\n')), { timeoutMs: 120_000 });
+    if (check.verdict !== 'linearizable') problems.push(`the history is ${check.verdict}`);
+    measureAvailability(faults, acknowledged);
+  } catch (err) {
+    problems.push(`the run failed: ${(err as Error).stack ?? String(err)}`);
+  } finally {
+    for (const c of controllers) {
+      if (c.paused) c.proc?.child.kill('SIGCONT');
+      await c.proc?.kill('SIGKILL');
+    }
+    await bus?.close().catch(() => {});
+    await nats.stopAll();
+  }
+  const report: NemesisReport = {
+    seed: opts.seed,
+    ok: problems.length === 0,
+    problems,
+    operations: events.filter((e) => e.type === 'invoke').length,
+    acknowledgedWrites: acknowledged.length,
+    check: check ?? { verdict: 'unknown', keys: [], operations: 0, elapsedMs: 0 },
+    faults,
+    artifacts: null,
+  };
+  if (!report.ok) report.artifacts = keepArtifacts(report, events, controllers);
+  rmSync(dir, { recursive: true, force: true });
+  return report;
+}
+
+async function startController(c: Controller, dir: string, nats: NatsCluster, env: NodeJS.ProcessEnv): Promise<void> {
+  const file = join(dir, `${c.name}.json`);
+  // attached to one server only: losing that server cuts this controller off
+  writeFileSync(file, JSON.stringify({ name: c.name, dataDir: join(dir, c.name), nats: { servers: [nats.urls[c.server]] }, raft: RAFT }));
+  const proc = new CliProcess(['run', '--config', file], { env });
+  c.proc = proc;
+  const logged = c.log.length;
+  void proc.exited.then(() => {
+    c.log = c.log.slice(0, logged) + proc.stdout + proc.stderr;
+  });
+  await proc.waitForOutput(/controller \S+ is running/, 60_000);
+}
+
+async function checkConverged(members: Controller[], admin: (node: string, type: string, body: unknown, timeoutMs?: number) => Promise<unknown>, problems: string[]): Promise<void> {
+  const states = new Map<string, string>();
+  const statusOf = (name: string) => admin(name, 'status', {}, 2000) as Promise<{ clusterId: string; commitIndex: number; appliedIndex: number; role: string }>;
+  try {
+    await waitUntil(
+      async () => {
+        const all = await Promise.all(members.map((m) => statusOf(m.name).catch(() => null)));
+        if (all.some((s) => s === null)) return false;
+        const commit = Math.max(...all.map((s) => s!.commitIndex));
+        return all.every((s) => s!.appliedIndex === commit);
+      },
+      { timeoutMs: 60_000, intervalMs: 200, what: 'every member applied the same index' },
+    );
+  } catch (err) {
+    problems.push(`members did not converge: ${(err as Error).message}`);
+    return;
+  }
+  const clusterIds = new Set<string>();
+  for (const m of members) {
+    clusterIds.add((await statusOf(m.name)).clusterId);
+    const list = await admin(m.name, 'read', { query: { op: 'list' }, stale: true }, 5000);
+    states.set(m.name, JSON.stringify(list));
+  }
+  if (clusterIds.size !== 1) problems.push(`members report ${clusterIds.size} cluster ids: ${[...clusterIds].join(', ')}`);
+  if (new Set(states.values()).size !== 1) problems.push(`members hold different states: ${[...states].map(([n, s]) => `${n}=${s}`).join(' ')}`);
+}
+
+/** every controller logs `role leader, term N` when it becomes leader: no term may have two */
+function checkOneLeaderPerTerm(controllers: Controller[], problems: string[]): void {
+  const leaders = new Map<number, Set<string>>();
+  for (const c of controllers) {
+    const text = c.log + (c.proc ? c.proc.stdout + c.proc.stderr : '');
+    for (const m of text.matchAll(/"msg":"role leader, term (\d+)/g)) {
+      const term = Number(m[1]);
+      const set = leaders.get(term) ?? new Set<string>();
+      set.add(c.name);
+      leaders.set(term, set);
+    }
+  }
+  if (leaders.size === 0) problems.push('no controller logged a leadership (the leader-per-term check found nothing to check)');
+  for (const [term, names] of leaders) if (names.size > 1) problems.push(`term ${term} had ${names.size} leaders: ${[...names].join(', ')}`);
+}
+
+function measureAvailability(faults: FaultRecord[], acknowledged: readonly number[]): void {
+  const sorted = [...acknowledged].sort((a, b) => a - b);
+  faults.forEach((f, i) => {
+    const end = faults[i + 1]?.at ?? sorted[sorted.length - 1] ?? f.healedAt;
+    const inWindow = sorted.filter((t) => t >= f.at && t <= end);
+    f.firstWriteMs = inWindow.length > 0 ? inWindow[0]! - f.at : null;
+    let previous = f.at;
+    let gap = 0;
+    for (const t of inWindow) {
+      gap = Math.max(gap, t - previous);
+      previous = t;
+    }
+    f.longestGapMs = Math.max(gap, end - previous);
+  });
+}
+
+/** per fault kind: median and worst time to the first acknowledged write, and the longest gap */
+export function availabilityTable(faults: readonly FaultRecord[]): string {
+  const rows = ['| fault | times | first write after it (median / worst) | longest gap without a write |', '|---|---|---|---|'];
+  for (const kind of FAULT_KINDS) {
+    const of = faults.filter((f) => f.kind === kind);
+    if (of.length === 0) continue;
+    const firsts = of.map((f) => f.firstWriteMs ?? Number.POSITIVE_INFINITY).sort((a, b) => a - b);
+    const gaps = of.map((f) => f.longestGapMs);
+    const ms = (x: number) => (Number.isFinite(x) ? `${Math.round(x)} ms` : 'none');
+    rows.push(`| ${kind} | ${of.length} | ${ms(firsts[Math.floor((firsts.length - 1) / 2)]!)} / ${ms(firsts[firsts.length - 1]!)} | ${ms(Math.max(...gaps))} |`);
+  }
+  return rows.join('\n');
+}
+
+function keepArtifacts(report: NemesisReport, events: HistoryEvent[], controllers: Controller[]): string {
+  const out = join(ROOT, 'test', 'artifacts', `nemesis-seed-${report.seed}-${Date.now()}`);
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, 'history.jsonl'), events.map((e) => JSON.stringify(e)).join('\n'));
+  writeFileSync(join(out, 'report.json'), JSON.stringify({ ...report, check: { ...report.check, keys: report.check.keys.map((k) => ({ key: k.key, verdict: k.verdict })) } }, null, 2));
+  writeFileSync(join(out, 'checker.txt'), renderText(report.check));
+  writeFileSync(join(out, 'checker.html'), renderHtml(report.check));
+  for (const c of controllers) writeFileSync(join(out, `${c.name}.log`), c.log + (c.proc ? c.proc.stdout + c.proc.stderr : ''));
+  return out;
+}
+
+function shuffled<T>(items: T[], random: Prng): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = random.int(i + 1);
+    [items[i], items[j]] = [items[j]!, items[i]!];
+  }
+  return items;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
