@@ -35,7 +35,7 @@ export interface FaultRecord {
   target: string;
   at: number;
   healedAt: number;
-  /** fault → first acknowledged write after it (ms), null if none until the next fault */
+  /** fault → the first acknowledgement of a write sent after the fault began (ms); null if none before the next fault */
   firstWriteMs: number | null;
   /** longest time without an acknowledged write between this fault and the next one (ms) */
   longestGapMs: number;
@@ -75,7 +75,7 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
   const problems: string[] = [];
   const faults: FaultRecord[] = [];
   let events: HistoryEvent[] = [];
-  let acknowledged: number[] = [];
+  let acknowledged: Array<{ invoked: number; acked: number }> = [];
   let check: CheckResult | null = null;
   try {
     bus = await connectNats({ servers: nats.urls, name: 'nemesis-clients' });
@@ -286,15 +286,16 @@ function checkOneLeaderPerTerm(controllers: Controller[], problems: string[]): v
   for (const [term, names] of leaders) if (names.size > 1) problems.push(`term ${term} had ${names.size} leaders: ${[...names].join(', ')}`);
 }
 
-function measureAvailability(faults: FaultRecord[], acknowledged: readonly number[]): void {
-  const sorted = [...acknowledged].sort((a, b) => a - b);
+function measureAvailability(faults: FaultRecord[], acknowledged: ReadonlyArray<{ invoked: number; acked: number }>): void {
+  const acks = acknowledged.map((w) => w.acked).sort((a, b) => a - b);
   faults.forEach((f, i) => {
-    const end = faults[i + 1]?.at ?? sorted[sorted.length - 1] ?? f.healedAt;
-    const inWindow = sorted.filter((t) => t >= f.at && t <= end);
-    f.firstWriteMs = inWindow.length > 0 ? inWindow[0]! - f.at : null;
+    const end = faults[i + 1]?.at ?? acks[acks.length - 1] ?? f.healedAt;
+    const first = acknowledged.filter((w) => w.invoked >= f.at && w.acked <= end).reduce((min, w) => Math.min(min, w.acked), Number.POSITIVE_INFINITY);
+    f.firstWriteMs = Number.isFinite(first) ? first - f.at : null;
     let previous = f.at;
     let gap = 0;
-    for (const t of inWindow) {
+    for (const t of acks) {
+      if (t < f.at || t > end) continue;
       gap = Math.max(gap, t - previous);
       previous = t;
     }
@@ -304,7 +305,7 @@ function measureAvailability(faults: FaultRecord[], acknowledged: readonly numbe
 
 /** per fault kind: median and worst time to the first acknowledged write, and the longest gap */
 export function availabilityTable(faults: readonly FaultRecord[]): string {
-  const rows = ['| fault | times | first write after it (median / worst) | longest gap without a write |', '|---|---|---|---|'];
+  const rows = ['| fault | times | fault → first write sent after it acknowledged (median / worst) | longest time without an acknowledged write |', '|---|---|---|---|'];
   for (const kind of FAULT_KINDS) {
     const of = faults.filter((f) => f.kind === kind);
     if (of.length === 0) continue;

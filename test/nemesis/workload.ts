@@ -28,8 +28,8 @@ export interface HistoryEvent {
 
 export interface Workload {
   readonly events: HistoryEvent[];
-  /** completion times of acknowledged writes (availability figures) */
-  readonly acknowledgedWrites: number[];
+  /** acknowledged writes: when each was invoked and acknowledged (availability figures) */
+  readonly acknowledgedWrites: Array<{ invoked: number; acked: number }>;
   stop(): Promise<void>;
 }
 
@@ -46,7 +46,7 @@ export interface WorkloadOptions {
 
 export function startWorkload(opts: WorkloadOptions): Workload {
   const events: HistoryEvent[] = [];
-  const acknowledgedWrites: number[] = [];
+  const acknowledgedWrites: Array<{ invoked: number; acked: number }> = [];
   let stopping = false;
   let unique = 0;
   const lastSeen = new Map<string, unknown>();
@@ -78,7 +78,7 @@ export function startWorkload(opts: WorkloadOptions): Workload {
       if (f === 'del') done.deleted = r.deleted;
       if (f === 'cas') done.swapped = r.swapped;
       events.push(done);
-      acknowledgedWrites.push(done.time);
+      acknowledgedWrites.push({ invoked: invoke.time, acked: done.time });
       if (f !== 'del' && (f === 'put' || r.swapped)) lastSeen.set(key, value);
       return 'ok';
     } catch (err) {
