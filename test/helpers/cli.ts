@@ -21,7 +21,8 @@ export function baseEnv(extra: Record<string, string | undefined> = {}): NodeJS.
 
 /** Run a program to completion with its output captured; killed (and rejected) after timeoutMs. */
 export function runProgram(command: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string; label: string }): Promise<CliResult> {
-  const timeoutMs = opts.timeoutMs ?? 30_000;
+  // generous: a loaded 2-core machine takes seconds to start a tsx process; a hang still fails
+  const timeoutMs = opts.timeoutMs ?? 60_000;
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd: opts.cwd ?? ROOT, env: opts.env ?? baseEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -71,7 +72,7 @@ export class TsProcess {
   }
 
   /** wait until the combined output matches, or fail with the output so far */
-  async waitForOutput(pattern: RegExp, timeoutMs = 20_000): Promise<void> {
+  async waitForOutput(pattern: RegExp, timeoutMs = 60_000): Promise<void> {
     await waitUntil(() => pattern.test(this.stdout + this.stderr), { timeoutMs, what: `output ${pattern}`, context: () => this.output() });
   }
 
