@@ -27,11 +27,14 @@ export async function makeMemberStore(dataDir: string, name = 'n1'): Promise<{ n
 
 const dataFile = (dir: string) => join(dir, 'data.mdb');
 
-/** byte offset of MARKER in data.mdb */
-export function markerOffset(dir: string): number {
-  const at = readFileSync(dataFile(dir)).indexOf(Buffer.from(MARKER));
-  assert.ok(at >= 0, 'the marker value is in data.mdb');
-  return at;
+/** byte offsets of MARKER in data.mdb: the live copy, and any stale ones in LMDB's free pages */
+export function markerOffsets(dir: string): number[] {
+  const file = readFileSync(dataFile(dir));
+  const needle = Buffer.from(MARKER);
+  const out: number[] = [];
+  for (let at = file.indexOf(needle); at >= 0; at = file.indexOf(needle, at + needle.length)) out.push(at);
+  assert.ok(out.length > 0, 'the marker value is in data.mdb');
+  return out;
 }
 
 export function pageSizeOf(dir: string): number {
@@ -50,6 +53,12 @@ function overwrite(dir: string, offset: number, bytes: Buffer): void {
   closeSync(fd);
 }
 
+/** flip one bit of the byte at `offset` of data.mdb */
+export function flipByteAt(dir: string, offset: number): void {
+  const b = readFileSync(dataFile(dir)).subarray(offset, offset + 1);
+  overwrite(dir, offset, Buffer.from([b[0]! ^ 0x20]));
+}
+
 export type Damage = 'truncate-0' | 'truncate-mid' | 'zero-page' | 'random-page' | 'flip-record' | 'fifo' | 'directory';
 
 /** damage the store in `dir`; `rand` gives bytes for the random page (seeded by the caller) */
@@ -65,16 +74,12 @@ export function damage(dir: string, kind: Damage, rand: (n: number) => Buffer): 
     case 'zero-page':
     case 'random-page': {
       const ps = pageSizeOf(dir);
-      const page = Math.floor(markerOffset(dir) / ps);
-      overwrite(dir, page * ps, kind === 'zero-page' ? Buffer.alloc(ps) : rand(ps));
+      for (const at of markerOffsets(dir)) overwrite(dir, Math.floor(at / ps) * ps, kind === 'zero-page' ? Buffer.alloc(ps) : rand(ps));
       return;
     }
-    case 'flip-record': {
-      const at = markerOffset(dir) + 7;
-      const b = readFileSync(file).subarray(at, at + 1);
-      overwrite(dir, at, Buffer.from([b[0]! ^ 0x20]));
+    case 'flip-record':
+      for (const at of markerOffsets(dir)) flipByteAt(dir, at + 7);
       return;
-    }
     case 'fifo':
       rmSync(file);
       execFileSync('mkfifo', [file]);
