@@ -51,8 +51,11 @@ const K_META = 'meta';
 
 export interface OpenStoreOptions {
   dataDir: string;
-  /** the node name; a store created under another name is refused (NAME_MISMATCH) */
-  name: string;
+  /**
+   * the node name; a store created under another name is refused (NAME_MISMATCH). null: whichever
+   * node's store is there (offline tools, with create: false; a store never written is NOT_A_STORE)
+   */
+  name: string | null;
   logger?: Logger;
   /**
    * Upper bound on the store's size in bytes (pages in use). lmdb-js grows its memory map on
@@ -105,6 +108,7 @@ export async function openStore(opts: OpenStoreOptions): Promise<NodeStore> {
     try {
       const exam = await examineStore(dataDir, opts.name, target, marker);
       refuseDamage(dataDir, exam.walk);
+      if (exam.name === null && opts.name === null) throw neverWritten(dataDir);
       log?.debug({ dataDir, checkMs: Math.round(exam.walk?.ms ?? 0) }, 'store checked');
     } catch (err) {
       restoreDir(dataDir, before);
@@ -696,6 +700,16 @@ function decodeIdentity(env: RootDatabase, bytes: Uint8Array | undefined): { raw
   return typeof v === 'number' && v < FRAMED_SINCE ? { raw, framed: false } : null;
 }
 
+function neverWritten(dataDir: string): StoreError {
+  return new StoreError('NOT_A_STORE', `the store in ${dataDir} was never written (its creation was interrupted): there is nothing in it`, { dataDir });
+}
+
+/** the identity record of a node store opened by someone else (e.g. refused as an init source), any format */
+export function readStoredIdentity(env: RootDatabase): unknown {
+  const stored = decodeIdentity(env, env.openDB<Uint8Array, string>({ name: 'identity', encoding: 'binary' }).getBinary('identity'));
+  return stored?.raw;
+}
+
 /**
  * The node name an existing store was created for, read without changing anything (for offline
  * tools such as `conclave recover`). Refuses NOT_A_STORE / LOCKED / CORRUPT / NEWER_FORMAT.
@@ -717,9 +731,7 @@ export async function examineOffline(dataDirIn: string): Promise<Examination & {
   const before = snapshotDir(dataDir);
   try {
     const exam = await examineStore(dataDir, null, STORE_FORMAT_VERSION, marker);
-    if (exam.name === null || !exam.walk) {
-      throw new StoreError('NOT_A_STORE', `the store in ${dataDir} was never written (its creation was interrupted): there is nothing in it`, { dataDir });
-    }
+    if (exam.name === null || !exam.walk) throw neverWritten(dataDir);
     return { ...exam, dataDir, name: exam.name, walk: exam.walk };
   } finally {
     restoreDir(dataDir, before);
@@ -829,7 +841,7 @@ function loadOrCreateIdentity(
   env: RootDatabase,
   dbs: Dbs,
   dataDir: string,
-  name: string,
+  name: string | null,
   target: number,
   migrations: readonly Migration[],
   log: Logger | undefined,
@@ -842,7 +854,8 @@ function loadOrCreateIdentity(
   const run = () => {
     const stored = decodeIdentity(env, bin.identity.getBinary(K_IDENTITY));
     const blank = stored === undefined && DB_NAMES.every((n) => firstOf(dbs[n].getKeys({ limit: 1 })) === undefined);
-    if (blank) {
+    if (blank && name === null) throw neverWritten(dataDir);
+    if (blank && name !== null) {
       const identity: StoreIdentity = {
         format: STORE_FORMAT,
         formatVersion: target,
