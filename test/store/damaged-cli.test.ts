@@ -35,12 +35,16 @@ function assertRefused(r: CliResult, what: string, line: RegExp): void {
   assert.match(errors[0]!, line, context);
 }
 
+/** a refusal takes a second on a quiet machine; on the shared 2-core machine under load 50, starting
+ * the CLI alone took 22 s (`--help`), so the deadline is generous: it only has to catch a hang */
+const CLI_DEADLINE_MS = 180_000;
+
 async function threeCommands(dataDir: string, natsUrl: string): Promise<Array<[string, CliResult]>> {
   // one after the other: each leaves the dir as found, which the next one must see
   const out: Array<[string, CliResult]> = [];
-  out.push(['run', await runCli(['run', '--name', 'n1', '--data-dir', dataDir, '--nats', natsUrl], { timeoutMs: 60_000 })]);
-  out.push(['store verify', await runCli(['store', 'verify', '--data-dir', dataDir], { timeoutMs: 60_000 })]);
-  out.push(['recover', await runCli(['recover', '--data-dir', dataDir], { timeoutMs: 60_000 })]);
+  out.push(['run', await runCli(['run', '--name', 'n1', '--data-dir', dataDir, '--nats', natsUrl], { timeoutMs: CLI_DEADLINE_MS })]);
+  out.push(['store verify', await runCli(['store', 'verify', '--data-dir', dataDir], { timeoutMs: CLI_DEADLINE_MS })]);
+  out.push(['recover', await runCli(['recover', '--data-dir', dataDir], { timeoutMs: CLI_DEADLINE_MS })]);
   return out;
 }
 
@@ -74,10 +78,10 @@ describe('damaged stores through the CLI (run, store verify, recover)', () => {
         }
       }
     };
-    // three at a time: the machine is shared
+    // two at a time: the machine is shared
     const queue = [...CASES];
     await Promise.all(
-      [0, 1, 2].map(async () => {
+      [0, 1].map(async () => {
         for (let c = queue.shift(); c; c = queue.shift()) await runCase(c);
       }),
     );
