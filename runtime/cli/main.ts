@@ -9,6 +9,7 @@ import { adminRequest } from './client.ts';
 import { formatStatus } from './format.ts';
 import { addInspectCommands } from './inspect.ts';
 import { addClusterCommands } from './cluster.ts';
+import { addStoreCommands } from './store.ts';
 
 export interface CommonFlags {
   nats?: string;
@@ -149,6 +150,8 @@ export function buildProgram(): Command {
       const { recoverCommand } = await import('./recover.ts');
       await recoverCommand(flags);
     });
+
+  addStoreCommands(program);
 
   program
     .command('demo')

@@ -9,7 +9,7 @@ import { basename, dirname, join } from 'node:path';
 import { open as openLmdb, type RootDatabase } from 'lmdb';
 import { z } from 'zod';
 import { checkLmdbDataFile } from '../store/lmdb-file.ts';
-import { restoreDir, snapshotDir } from '../store/store.ts';
+import { readStoredIdentity, restoreDir, snapshotDir } from '../store/store.ts';
 
 export const SNAPSHOT_FILE_FORMAT = 'conclave-snapshot';
 export const SNAPSHOT_FILE_VERSION = 1;
@@ -176,7 +176,7 @@ async function readStandaloneLmdb(path: string, dir: string): Promise<InitSource
     }
     const names = [...env.getKeys({})].map(String);
     if (NODE_STORE_DBS.every((n) => names.includes(n)) || names.includes('identity')) {
-      const identity = env.openDB({ name: 'identity' }).get('identity') as { name?: unknown; clusterId?: unknown } | undefined;
+      const identity = readStoredIdentity(env) as { name?: unknown; clusterId?: unknown } | undefined;
       throw new InitSourceError(
         path,
         `it is a Conclave node store (node ${String(identity?.name ?? '?')}, cluster ${String(identity?.clusterId ?? 'none')}), not a standalone deployment: ` +

@@ -1,8 +1,11 @@
 // The identity record (who this store belongs to) and the format-version migrations.
 import { z } from 'zod';
+import { frame } from './frame.ts';
 
 export const STORE_FORMAT = 'conclave-store' as const;
-export const STORE_FORMAT_VERSION = 1;
+export const STORE_FORMAT_VERSION = 2;
+/** from this format on, every record carries a checksum (frame.ts) */
+export const FRAMED_SINCE = 2;
 
 export interface StoreIdentity {
   format: 'conclave-store';
@@ -67,8 +70,10 @@ export interface MigrationDb {
 }
 
 export interface MigrationContext {
-  /** the databases, inside the migration's write transaction */
+  /** the databases, inside the migration's write transaction, in the encoding of format `from` */
   db(name: DbName): MigrationDb;
+  /** the same databases as raw bytes (getBinary / putSync of a Buffer) */
+  raw(name: DbName): MigrationDb & { getBinary(key: string | number): Uint8Array | undefined };
   /** the raw identity record; mutate it (formatVersion is set for you afterwards) */
   identity: Record<string, unknown>;
 }
@@ -81,7 +86,7 @@ export interface Migration {
 }
 
 /**
- * The upgrade path, in order; add `{ from: 1, ... }` together with bumping STORE_FORMAT_VERSION to 2.
+ * The upgrade path, in order; add `{ from: N, ... }` together with bumping STORE_FORMAT_VERSION to N + 1.
  *
  * Format 0 (Conclave before cluster ids): the identity had no `clusterId` and no `generation`. A
  * member of such a cluster keeps its raft state; its cluster gets an id from the leader, committed
@@ -94,6 +99,16 @@ export const MIGRATIONS: readonly Migration[] = [
     up({ identity }) {
       if (identity.clusterId === undefined) identity.clusterId = null;
       if (identity.generation === undefined) identity.generation = 1;
+    },
+  },
+  {
+    from: 1,
+    description: 'every record gains a CRC-32 checksum (frame.ts); the identity is rewritten framed by the loader',
+    up({ raw }) {
+      for (const name of ['hardstate', 'log', 'snapshot', 'state'] as const) {
+        const db = raw(name);
+        for (const key of [...db.getKeys()]) db.putSync(key, frame(db.getBinary(key)!));
+      }
     },
   },
 ];

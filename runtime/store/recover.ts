@@ -5,7 +5,7 @@
 import { resolve } from 'node:path';
 import { conclaveError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
-import { openStore, readStoreName, type RecoveryWrite } from './store.ts';
+import { openStore, type RecoveryWrite } from './store.ts';
 
 export interface RecoverResult extends RecoveryWrite {
   dataDir: string;
@@ -21,10 +21,11 @@ export interface RecoverResult extends RecoveryWrite {
  */
 export async function recoverStore(opts: { dataDir: string; logger?: Logger }): Promise<RecoverResult> {
   const dataDir = resolve(opts.dataDir);
-  const name = await readStoreName(dataDir);
-  const store = await openStore({ dataDir, name, create: false, logger: opts.logger });
+  // checked (every record, in a child process) before anything is written; a damaged store is refused
+  const store = await openStore({ dataDir, name: null, create: false, logger: opts.logger });
   try {
     const id = store.identity();
+    const name = id.name;
     if (id.clusterId === null) {
       throw conclaveError(
         'NOT_A_MEMBER',

@@ -6,6 +6,11 @@
 //   snapshot   'meta'      → SnapshotMeta of the last snapshot / compaction point
 //   state      key         → value: the replicated state
 //
+// Every value is stored checksummed (frame.ts, format ≥ 2) and checked when read: a damaged record
+// is a CORRUPT error (and the store refuses every write from then on), never a wrong value served.
+// Before LMDB maps an existing store, files.ts checks its files and walks every record in a child
+// process, so that damage LMDB would crash on is a refusal, not a crash.
+//
 // Every write is ONE synchronous LMDB transaction (`transactionSync`) committed with fdatasync
 // (overlappingSync: false). Why synchronous: it is truly atomic (an exception aborts it, which is
 // what makes FULL leave nothing half-written), it gives errors where they happen, and lmdb-js's
@@ -14,16 +19,20 @@
 // The cost is that the event loop waits for the fsync (≈0.3–1 ms per commit): callers group-commit.
 import { existsSync, mkdirSync, readdirSync, rmSync, statfsSync, statSync, utimesSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { type Database, open, type RootDatabase } from 'lmdb';
+import { type Database, type DatabaseOptions, open, type RootDatabase } from 'lmdb';
 import { v7 as uuidv7 } from 'uuid';
 import type { Entry, EntryType, HardState, SnapshotMeta } from '../../machines/raft/types.ts';
 import type { Logger } from '../log/logger.ts';
 import { isFullError, isIoError, StoreError } from './errors.ts';
+import { belowAFile, classifyDir, corrupt, DATA_FILE, describeDamage, type StoreMarker, type StoreWalk, walkInChild, writeMarker } from './files.ts';
+import { checksummedCodec, DamagedRecordError, unframe, type ValueCodec } from './frame.ts';
 import {
   type DbName,
+  FRAMED_SINCE,
   type IdentityPatch,
   MIGRATIONS,
   type Migration,
+  type MigrationContext,
   type MigrationDb,
   peekFormat,
   STORE_FORMAT,
@@ -32,12 +41,8 @@ import {
   validateIdentity,
 } from './identity.ts';
 import { checkLmdbDataFile } from './lmdb-file.ts';
-import { acquireLock, checkNotLocked, LOCK_FILE, type LockHandle } from './lock.ts';
+import { acquireLock, checkNotLocked, type LockHandle } from './lock.ts';
 
-const DATA_FILE = 'data.mdb';
-const LMDB_LOCK_FILE = 'lock.mdb';
-/** present in a directory without making it "not empty" (lost+found: the dir is a mount point) */
-const IGNORABLE = new Set([LOCK_FILE, LMDB_LOCK_FILE, 'lost+found']);
 const DB_NAMES: readonly DbName[] = ['identity', 'hardstate', 'log', 'snapshot', 'state'];
 const K_IDENTITY = 'identity';
 const K_HARD = 'hardState';
@@ -46,8 +51,11 @@ const K_META = 'meta';
 
 export interface OpenStoreOptions {
   dataDir: string;
-  /** the node name; a store created under another name is refused (NAME_MISMATCH) */
-  name: string;
+  /**
+   * the node name; a store created under another name is refused (NAME_MISMATCH). null: whichever
+   * node's store is there (offline tools, with create: false; a store never written is NOT_A_STORE)
+   */
+  name: string | null;
   logger?: Logger;
   /**
    * Upper bound on the store's size in bytes (pages in use). lmdb-js grows its memory map on
@@ -92,13 +100,16 @@ export async function openStore(opts: OpenStoreOptions): Promise<NodeStore> {
   const migrations = opts.testHooks?.migrations ?? MIGRATIONS;
   const log = opts.logger;
 
-  const kind = classifyDir(dataDir, create);
+  const { kind, marker } = classifyDir(dataDir, create);
   if (kind === 'store') {
     checkNotLocked(dataDir);
     // Validate read-only first, so that a store we refuse is left exactly as we found it.
     const before = snapshotDir(dataDir);
     try {
-      await prevalidate(dataDir, opts.name, target);
+      const exam = await examineStore(dataDir, opts.name, target, marker);
+      refuseDamage(dataDir, exam.walk);
+      if (exam.name === null && opts.name === null) throw neverWritten(dataDir);
+      log?.debug({ dataDir, checkMs: Math.round(exam.walk?.ms ?? 0) }, 'store checked');
     } catch (err) {
       restoreDir(dataDir, before);
       throw err;
@@ -107,6 +118,8 @@ export async function openStore(opts: OpenStoreOptions): Promise<NodeStore> {
     try {
       mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOTDIR' || code === 'EEXIST') throw belowAFile(dataDir);
       throw new StoreError('IO', `cannot create data dir ${dataDir}: ${(err as Error).message}`, { dataDir, cause: err });
     }
   }
@@ -115,8 +128,11 @@ export async function openStore(opts: OpenStoreOptions): Promise<NodeStore> {
   let env: RootDatabase | undefined;
   try {
     env = openEnv(dataDir, false);
-    const dbs = openDbs(env);
+    const framed = target >= FRAMED_SINCE;
+    const dbs = openDbs(env, framed);
     const identity = loadOrCreateIdentity(env, dbs, dataDir, opts.name, target, migrations, log);
+    // the marker goes with the store from its first commit on (and onto stores made before it existed)
+    if (!marker) writeMarker(dataDir, { format: STORE_FORMAT, nodeId: identity.nodeId, name: identity.name, createdAt: identity.createdAt });
     const store = new NodeStore(dataDir, env, dbs, lock, identity, opts.mapSizeBytes, log);
     log?.info(
       { dataDir, nodeId: identity.nodeId, clusterId: identity.clusterId, lastIndex: store.lastIndex() },
@@ -139,6 +155,8 @@ export class NodeStore {
   readonly #limitBytes: number | undefined;
   readonly #log: Logger | undefined;
   #closed = false;
+  /** set when a read found damage: from then on nothing is written (CORRUPT) */
+  #damaged: StoreError | null = null;
   // In-memory mirrors of what is committed; updated only after a commit succeeded.
   #identity: StoreIdentity;
   #hard: HardState;
@@ -164,13 +182,21 @@ export class NodeStore {
     this.#limitBytes = limitBytes;
     this.#log = log;
     this.#identity = frozen(identity);
-    this.#hard = { ...((dbs.hardstate.get(K_HARD) as HardState | undefined) ?? { term: 0, vote: null, commit: 0 }) };
-    this.#applied = (dbs.hardstate.get(K_APPLIED) as number | undefined) ?? 0;
-    this.#snap = (dbs.snapshot.get(K_META) as SnapshotMeta | undefined) ?? null;
+    this.#hard = { ...(this.#read('hard state', () => dbs.hardstate.get(K_HARD) as HardState | undefined) ?? { term: 0, vote: null, commit: 0 }) };
+    this.#applied = this.#read('applied index', () => dbs.hardstate.get(K_APPLIED) as number | undefined) ?? 0;
+    this.#snap = this.#read('snapshot meta', () => dbs.snapshot.get(K_META) as SnapshotMeta | undefined) ?? null;
     const firstKey = firstOf(dbs.log.getKeys({ limit: 1 }));
     const lastKey = firstOf(dbs.log.getKeys({ reverse: true, limit: 1 }));
     this.#first = this.#snap ? this.#snap.index + 1 : typeof firstKey === 'number' ? firstKey : 1;
     this.#last = Math.max(typeof lastKey === 'number' ? lastKey : 0, this.#first - 1);
+    // the cheap full check: the log's first and last entries decode and pass their checksums
+    if (typeof firstKey === 'number') this.#read(`log entry ${firstKey}`, () => dbs.log.get(firstKey));
+    if (typeof lastKey === 'number') this.#read(`log entry ${lastKey}`, () => dbs.log.get(lastKey));
+  }
+
+  /** the damage a read found (then every write is refused), or null */
+  damage(): StoreError | null {
+    return this.#damaged;
   }
 
   // ---- identity --------------------------------------------------------------------------
@@ -222,11 +248,13 @@ export class NodeStore {
     const hi = Math.min(hiExclusive, this.#last + 1);
     const out: Entry[] = [];
     if (lo >= hi) return out;
-    for (const { key, value } of this.#db.log.getRange({ start: lo, end: hi })) {
-      const [term, type, data] = value as StoredEntry;
-      out.push({ index: key as number, term, type, data });
-    }
-    return out;
+    return this.#read(`a log entry in [${lo}, ${hi})`, () => {
+      for (const { key, value } of this.#db.log.getRange({ start: lo, end: hi })) {
+        const [term, type, data] = value as StoredEntry;
+        out.push({ index: key as number, term, type, data });
+      }
+      return out;
+    });
   }
 
   /** term of the entry at `index`: 0 for index 0, the snapshot's term at its index, undefined if unknown/compacted */
@@ -235,7 +263,7 @@ export class NodeStore {
     if (index === 0) return 0;
     if (this.#snap && index === this.#snap.index) return this.#snap.term;
     if (index < this.#first || index > this.#last) return undefined;
-    const v = this.#db.log.get(index) as StoredEntry | undefined;
+    const v = this.#read(`log entry ${index}`, () => this.#db.log.get(index) as StoredEntry | undefined);
     return v?.[0];
   }
 
@@ -290,7 +318,7 @@ export class NodeStore {
 
   stateGet(key: string): unknown | undefined {
     this.#assertOpen();
-    return this.#db.state.get(key);
+    return this.#read(`state key ${JSON.stringify(key)}`, () => this.#db.state.get(key));
   }
 
   /** keys in order; materialized (no cursor is held across an await) */
@@ -299,14 +327,15 @@ export class NodeStore {
     const { prefix, limit } = opts;
     const out: Array<[string, unknown]> = [];
     if (limit !== undefined && limit <= 0) return out;
-    const range = this.#db.state.getRange(prefix ? { start: prefix } : {});
-    for (const { key, value } of range) {
-      const k = key as string;
-      if (prefix && !k.startsWith(prefix)) break;
-      out.push([k, value]);
-      if (limit !== undefined && out.length >= limit) break;
-    }
-    return out;
+    return this.#read(`a state value${prefix ? ` under ${JSON.stringify(prefix)}` : ''}`, () => {
+      for (const { key, value } of this.#db.state.getRange(prefix ? { start: prefix } : {})) {
+        const k = key as string;
+        if (prefix && !k.startsWith(prefix)) break;
+        out.push([k, value]);
+        if (limit !== undefined && out.length >= limit) break;
+      }
+      return out;
+    });
   }
 
   appliedIndex(): number {
@@ -336,7 +365,9 @@ export class NodeStore {
   exportState(): { appliedIndex: number; pairs: Array<[string, unknown]> } {
     this.#assertOpen();
     const pairs: Array<[string, unknown]> = [];
-    for (const { key, value } of this.#db.state.getRange({})) pairs.push([key as string, value]);
+    this.#read('a state value', () => {
+      for (const { key, value } of this.#db.state.getRange({})) pairs.push([key as string, value]);
+    });
     return { appliedIndex: this.#applied, pairs };
   }
 
@@ -516,9 +547,28 @@ export class NodeStore {
     if (this.#closed) throw new Error(`store ${this.dataDir} is closed`);
   }
 
+  /**
+   * A read, with damage (a checksum mismatch, or LMDB's MDB_CORRUPTED / MDB_PAGE_NOTFOUND) turned
+   * into CORRUPT, remembered: the store writes nothing after it found damage.
+   */
+  #read<T>(what: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (!(err instanceof DamagedRecordError) && !isLmdbDamage(err)) throw err;
+      const e = corrupt(this.dataDir, `${join(this.dataDir, DATA_FILE)}: ${what} is damaged (${(err as Error).message})`, err);
+      if (!this.#damaged) {
+        this.#damaged = e;
+        this.#log?.fatal({ dataDir: this.dataDir, code: e.code }, e.message);
+      }
+      throw e;
+    }
+  }
+
   /** run `fn` in one durable transaction; map failures to StoreError; nothing is visible on failure */
   #write(what: string, fn: () => void): void {
     this.#assertOpen();
+    if (this.#damaged) throw this.#damaged;
     const limit = this.#limitBytes;
     try {
       this.#env.transactionSync(() => {
@@ -609,122 +659,156 @@ function openEnv(dataDir: string, readOnly: boolean): RootDatabase {
   });
 }
 
-function openDbs(env: RootDatabase): Dbs {
-  const db = (name: DbName) => env.openDB<unknown, string | number>({ name });
+/** the five databases; `framed`: values carry checksums (format ≥ 2), else lmdb-js's plain msgpack */
+function openDbs(env: RootDatabase, framed: boolean): Dbs {
+  // env.encoder is lmdb-js's own msgpack encoder (no shared structures): framing wraps the very
+  // bytes a format-1 store holds, so the upgrade only prefixes each record with its checksum
+  const encoder = framed ? checksummedCodec(lmdbCodec(env)) : undefined;
+  const db = (name: DbName) => env.openDB<unknown, string | number>((encoder ? { name, encoder } : { name }) as DatabaseOptions & { name: string });
   return { identity: db('identity'), hardstate: db('hardstate'), log: db('log'), snapshot: db('snapshot'), state: db('state') };
 }
 
-type DirKind = 'missing' | 'blank' | 'store';
-
-function classifyDir(dataDir: string, create: boolean): DirKind {
-  let names: string[];
-  try {
-    if (!statSync(dataDir).isDirectory()) {
-      throw new StoreError('NOT_A_STORE', `data dir ${dataDir} is not a directory: choose another --data-dir`, { dataDir });
-    }
-    names = readdirSync(dataDir);
-  } catch (err) {
-    if (err instanceof StoreError) throw err;
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      if (create) return 'missing';
-      throw new StoreError('NOT_A_STORE', `there is no store in ${dataDir} (the directory does not exist)`, { dataDir });
-    }
-    throw new StoreError('IO', `cannot read data dir ${dataDir}: ${(err as Error).message}`, { dataDir, cause: err });
-  }
-  if (names.includes(DATA_FILE)) return 'store';
-  const others = names.filter((n) => !IGNORABLE.has(n));
-  if (others.length > 0) {
-    const shown = others.slice(0, 3).join(', ') + (others.length > 3 ? `, … (${others.length} entries)` : '');
-    throw new StoreError(
-      'NOT_A_STORE',
-      `data dir ${dataDir} is not empty and is not a Conclave store (it contains ${shown}): ` +
-        'choose an empty or new --data-dir, or the directory of an existing Conclave store',
-      { dataDir },
-    );
-  }
-  if (!create) throw new StoreError('NOT_A_STORE', `there is no store in ${dataDir} (the directory is empty)`, { dataDir });
-  return 'blank';
+/** lmdb-js's msgpack encoder of the environment (its `encoder`, typed `any` by lmdb-js) */
+function lmdbCodec(env: RootDatabase): ValueCodec {
+  return (env as unknown as { encoder: ValueCodec }).encoder;
 }
 
-function corrupt(dataDir: string, reason: string, cause?: unknown): StoreError {
-  return new StoreError(
-    'CORRUPT',
-    `the store in ${dataDir} is corrupt: ${reason}. Nothing was changed; restore the data dir from a backup, ` +
-      'or move it aside and add this node to its cluster again as a new node',
-    { dataDir, cause },
-  );
+/** lmdb-js errors that mean the pages are damaged (not a bug of ours, not a full disk) */
+function isLmdbDamage(err: unknown): boolean {
+  return err instanceof Error && /MDB_CORRUPTED|MDB_PAGE_NOTFOUND|MDB_BAD_TXN|MDB_INVALID|MDB_BAD_VALSIZE/.test(err.message);
+}
+
+/** An identity record's value and whether it was framed; undefined when absent, null when unreadable. */
+function decodeIdentity(env: RootDatabase, bytes: Uint8Array | undefined): { raw: unknown; framed: boolean } | null | undefined {
+  if (bytes === undefined) return undefined;
+  const dec = (b: Uint8Array) => {
+    try {
+      return lmdbCodec(env).decode(b);
+    } catch {
+      return undefined;
+    }
+  };
+  try {
+    const raw = dec(unframe(bytes));
+    const v = peekFormat(raw)?.formatVersion;
+    if (typeof v === 'number' && v >= FRAMED_SINCE) return { raw, framed: true };
+  } catch {
+    /* not framed, or damaged: see whether it is a format-0/1 record */
+  }
+  const raw = dec(bytes);
+  const v = peekFormat(raw)?.formatVersion;
+  return typeof v === 'number' && v < FRAMED_SINCE ? { raw, framed: false } : null;
+}
+
+function neverWritten(dataDir: string): StoreError {
+  return new StoreError('NOT_A_STORE', `the store in ${dataDir} was never written (its creation was interrupted): there is nothing in it`, { dataDir });
+}
+
+/** the identity record of a node store opened by someone else (e.g. refused as an init source), any format */
+export function readStoredIdentity(env: RootDatabase): unknown {
+  const stored = decodeIdentity(env, env.openDB<Uint8Array, string>({ name: 'identity', encoding: 'binary' }).getBinary('identity'));
+  return stored?.raw;
 }
 
 /**
  * The node name an existing store was created for, read without changing anything (for offline
  * tools such as `conclave recover`). Refuses NOT_A_STORE / LOCKED / CORRUPT / NEWER_FORMAT.
  */
-export async function readStoreName(dataDirIn: string): Promise<string> {
+export async function readStoreName(dataDir: string): Promise<string> {
+  const exam = await examineOffline(dataDir);
+  refuseDamage(exam.dataDir, exam.walk);
+  return exam.name;
+}
+
+/**
+ * examineStore for offline tools: a store that exists and was written, not in use by a live
+ * process (LOCKED), left as found. Damaged records are listed, not thrown.
+ */
+export async function examineOffline(dataDirIn: string): Promise<Examination & { dataDir: string; name: string; walk: StoreWalk }> {
   const dataDir = resolve(dataDirIn);
-  classifyDir(dataDir, false);
+  const { marker } = classifyDir(dataDir, false);
   checkNotLocked(dataDir);
   const before = snapshotDir(dataDir);
   try {
-    const name = await prevalidate(dataDir, null, STORE_FORMAT_VERSION);
-    if (name === null) {
-      throw new StoreError('NOT_A_STORE', `the store in ${dataDir} was never written (its creation was interrupted): there is nothing in it`, { dataDir });
-    }
-    return name;
+    const exam = await examineStore(dataDir, null, STORE_FORMAT_VERSION, marker);
+    if (exam.name === null || !exam.walk) throw neverWritten(dataDir);
+    return { ...exam, dataDir, name: exam.name, walk: exam.walk };
   } finally {
     restoreDir(dataDir, before);
   }
 }
 
+/** What examineStore found: the node name (null: never written) and the walk of every record. */
+export interface Examination {
+  name: string | null;
+  identity: unknown;
+  walk: StoreWalk | null;
+  pageSize: number | null;
+}
+
 /**
- * Read-only checks of an existing store: refuses CORRUPT / NOT_A_STORE / NEWER_FORMAT / NAME_MISMATCH.
- * Returns the stored node name, or null for an environment that was never written. `name` null:
- * any node's store.
+ * Read-only checks of an existing store, every record walked in a child process. Throws CORRUPT /
+ * NOT_A_STORE / NEWER_FORMAT / NAME_MISMATCH for the store as a whole; damaged records are listed
+ * in `walk.damaged` (the caller refuses, or reports them). `name` null: any node's store.
  */
-async function prevalidate(dataDir: string, name: string | null, target: number): Promise<string | null> {
+export async function examineStore(dataDir: string, name: string | null, target: number, marker: StoreMarker | null): Promise<Examination> {
+  const file = join(dataDir, DATA_FILE);
+  const held = marker ? `, but this directory held the store of node ${marker.name} (node id ${marker.nodeId})` : '';
   let check: ReturnType<typeof checkLmdbDataFile>;
   try {
-    // empty: LMDB died between creating the file and writing its meta pages; nothing was committed
-    if (statSync(join(dataDir, DATA_FILE)).size === 0) return null;
-    check = checkLmdbDataFile(join(dataDir, DATA_FILE));
+    // empty: LMDB died between creating the file and writing its meta pages; nothing was committed,
+    // unless the marker says a store was written here
+    if (statSync(file).size === 0) {
+      if (marker) throw corrupt(dataDir, `${file} is empty (0 bytes)${held}`);
+      return { name: null, identity: undefined, walk: null, pageSize: null };
+    }
+    check = checkLmdbDataFile(file);
   } catch (err) {
-    throw new StoreError('IO', `cannot read ${join(dataDir, DATA_FILE)}: ${(err as Error).message}`, { dataDir, cause: err });
+    if (err instanceof StoreError) throw err;
+    throw new StoreError('IO', `cannot read ${file}: ${(err as Error).message}`, { dataDir, cause: err });
   }
   if (!check.ok) throw corrupt(dataDir, check.reason);
 
-  let env: RootDatabase;
-  try {
-    env = openEnv(dataDir, true);
-  } catch (err) {
-    throw corrupt(dataDir, `LMDB cannot open it (${(err as Error).message})`, err);
+  const walk = await walkInChild(dataDir);
+  const names = Object.keys(walk.dbs);
+  if (names.length === 0) {
+    if (marker) throw corrupt(dataDir, `${file} holds no data${held}`);
+    return { name: null, identity: undefined, walk, pageSize: check.info.pageSize }; // created but never written: a blank store
   }
-  try {
-    let raw: unknown;
-    let hasData: boolean;
-    try {
-      const names = [...env.getKeys({})].map(String);
-      if (names.length === 0) return null; // an environment created but never written: a blank store
-      if (!names.includes('identity')) {
-        throw new StoreError(
-          'NOT_A_STORE',
-          `data dir ${dataDir} holds an LMDB environment that is not a Conclave store (databases: ${names.slice(0, 5).join(', ')}): ` +
-            'choose another --data-dir',
-          { dataDir },
-        );
-      }
-      raw = env.openDB({ name: 'identity' }).get(K_IDENTITY);
-      hasData = names
-        .filter((n) => n !== 'identity')
-        .some((n) => firstOf(env.openDB({ name: n }).getKeys({ limit: 1 })) !== undefined);
-    } catch (err) {
-      if (err instanceof StoreError) throw err;
-      throw corrupt(dataDir, `reading it failed (${(err as Error).message})`, err);
-    }
-    if (raw === undefined && !hasData) return null; // creation was interrupted before the identity was written
-    checkIdentity(raw, dataDir, name, target);
-    return String(peekFormat(raw)?.name);
-  } finally {
-    await env.close();
+  if (!names.includes('identity')) {
+    throw new StoreError(
+      'NOT_A_STORE',
+      `data dir ${dataDir} holds an LMDB environment that is not a Conclave store (databases: ${names.slice(0, 5).join(', ')}): ` +
+        'choose another --data-dir',
+      { dataDir },
+    );
   }
+  const hasData = names.some((n) => n !== 'identity' && (walk.dbs[n]?.records ?? 0) > 0);
+  const identityRecords = walk.dbs.identity?.records ?? 0;
+  if (identityRecords === 0 && !hasData) {
+    if (marker) throw corrupt(dataDir, `${file} holds no identity and no data${held}`);
+    return { name: null, identity: undefined, walk, pageSize: check.info.pageSize }; // creation was interrupted before the identity was written
+  }
+  if (walk.identity === null && identityRecords > 0) throw corrupt(dataDir, `${file}: its identity record is damaged (it fails its checksum or cannot be decoded)`);
+  checkIdentity(identityRecords === 0 ? undefined : walk.identity, dataDir, name, target);
+  const nodeId = (walk.identity as { nodeId?: unknown }).nodeId;
+  if (marker && nodeId !== marker.nodeId) {
+    throw corrupt(dataDir, `${file} holds the store of node id ${String(nodeId)}, but this directory was created for node id ${marker.nodeId}`);
+  }
+  return { name: String(peekFormat(walk.identity)?.name), identity: walk.identity, walk, pageSize: check.info.pageSize };
+}
+
+/** CORRUPT when the walk found damaged records, naming the first ones; else null */
+export function damageError(dataDir: string, walk: StoreWalk | null): StoreError | null {
+  if (!walk || walk.damagedCount === 0) return null;
+  const first = walk.damaged.slice(0, 3).map(describeDamage).join(', ');
+  const more = walk.damagedCount > 3 ? ', …' : '';
+  return corrupt(dataDir, `${join(dataDir, DATA_FILE)} is damaged: ${first}${more}`);
+}
+
+function refuseDamage(dataDir: string, walk: StoreWalk | null): void {
+  const err = damageError(dataDir, walk);
+  if (err) throw err;
 }
 
 /** Throws unless `raw` is an identity this build can open (possibly after migration) for node `name`. */
@@ -757,16 +841,21 @@ function loadOrCreateIdentity(
   env: RootDatabase,
   dbs: Dbs,
   dataDir: string,
-  name: string,
+  name: string | null,
   target: number,
   migrations: readonly Migration[],
   log: Logger | undefined,
 ): StoreIdentity {
   let result: StoreIdentity | undefined;
+  // raw bytes, and the plain (format < 2) encoding older migration steps read and write
+  const bin = {} as Record<DbName, Database<Uint8Array, string | number>>;
+  for (const n of DB_NAMES) bin[n] = env.openDB<Uint8Array, string | number>({ name: n, encoding: 'binary' });
+  const plain = openDbs(env, false);
   const run = () => {
-    const raw = dbs.identity.get(K_IDENTITY);
-    const blank = raw === undefined && DB_NAMES.every((n) => firstOf(dbs[n].getKeys({ limit: 1 })) === undefined);
-    if (blank) {
+    const stored = decodeIdentity(env, bin.identity.getBinary(K_IDENTITY));
+    const blank = stored === undefined && DB_NAMES.every((n) => firstOf(dbs[n].getKeys({ limit: 1 })) === undefined);
+    if (blank && name === null) throw neverWritten(dataDir);
+    if (blank && name !== null) {
       const identity: StoreIdentity = {
         format: STORE_FORMAT,
         formatVersion: target,
@@ -785,22 +874,25 @@ function loadOrCreateIdentity(
       result = identity;
       return;
     }
-    checkIdentity(raw, dataDir, name, target); // again, now under the lock
-    const record = { ...(raw as Record<string, unknown>) };
+    if (stored === null) throw corrupt(dataDir, `${join(dataDir, DATA_FILE)}: its identity record is damaged`);
+    checkIdentity(stored?.raw, dataDir, name, target); // again, now under the lock
+    const record = { ...(stored!.raw as Record<string, unknown>) };
     let v = record.formatVersion as number;
     if (v < target) {
       const from = v;
+      // each step sees the databases in the encoding of the format it starts from
       while (v < target) {
         const m = migrations.find((x) => x.from === v);
         if (!m) throw corrupt(dataDir, `no migration from store format ${v} to ${v + 1} (a Conclave bug)`);
-        m.up({ db: (n) => dbs[n] as unknown as MigrationDb, identity: record });
+        const dbsOf = v < FRAMED_SINCE ? plain : dbs;
+        m.up({ db: (n) => dbsOf[n] as unknown as MigrationDb, raw: (n) => bin[n] as unknown as ReturnType<MigrationContext['raw']>, identity: record });
         log?.info({ dataDir, from: v, to: v + 1, migration: m.description }, 'store format migrated');
         v++;
       }
       record.formatVersion = target;
       const res = validateIdentity(record);
       if (!res.ok) throw corrupt(dataDir, `its identity is invalid after migrating from format ${from} (${res.reason})`);
-      dbs.identity.putSync(K_IDENTITY, res.identity);
+      (target >= FRAMED_SINCE ? dbs : plain).identity.putSync(K_IDENTITY, res.identity);
       result = res.identity;
       return;
     }
@@ -812,6 +904,7 @@ function loadOrCreateIdentity(
     env.transactionSync(run);
   } catch (err) {
     if (err instanceof StoreError || err instanceof TypeError) throw err;
+    if (err instanceof DamagedRecordError || isLmdbDamage(err)) throw corrupt(dataDir, `${join(dataDir, DATA_FILE)}: ${(err as Error).message}`, err);
     if (isFullError(err) || (isIoError(err) && diskAlmostFull(dataDir))) {
       throw new StoreError('FULL', `cannot open the store in ${dataDir}: the disk is full (${(err as Error).message}); free space and retry`, {
         dataDir,

@@ -8,24 +8,32 @@ import { describe, it } from 'node:test';
 import { open } from 'lmdb';
 import type { MemberInfo } from '../../actors/member.ts';
 import { isUuid } from '../../machines/identity/index.ts';
+import { unframe } from '../../runtime/store/frame.ts';
+import { readStoredIdentity } from '../../runtime/store/store.ts';
 import { waitUntil } from '../helpers/cli.ts';
 import { natsServerSkipReason } from '../helpers/natsServer.ts';
 import { cliCluster } from '../helpers/cliCluster.ts';
 
-/** rewrite a stopped store's identity as the format-0 layout: no cluster id, no generation */
+/**
+ * rewrite a stopped store as the format-0 layout: records without checksums (format < 2), an
+ * identity without cluster id and generation
+ */
 async function downgradeToFormat0(dir: string): Promise<void> {
   const env = open({ path: dir, noSubdir: false, maxDbs: 16, overlappingSync: false });
-  const db = env.openDB({ name: 'identity' });
   env.transactionSync(() => {
-    const { clusterId: _c, generation: _g, contactedBy: _cb, initializedAt: _i, ...rest } = db.get('identity') as Record<string, unknown>;
-    db.putSync('identity', { ...rest, formatVersion: 0 });
+    for (const name of ['hardstate', 'log', 'snapshot', 'state']) {
+      const db = env.openDB({ name, encoding: 'binary' });
+      for (const key of [...db.getKeys()]) db.putSync(key, Buffer.from(unframe(db.getBinary(key)!)));
+    }
+    const { clusterId: _c, generation: _g, contactedBy: _cb, initializedAt: _i, ...rest } = readStoredIdentity(env) as Record<string, unknown>;
+    env.openDB({ name: 'identity' }).putSync('identity', { ...rest, formatVersion: 0 });
   });
   await env.close();
 }
 
 async function rawIdentity(dir: string): Promise<Record<string, unknown>> {
   const env = open({ path: dir, noSubdir: false, maxDbs: 16, readOnly: true });
-  const id = env.openDB({ name: 'identity' }).get('identity') as Record<string, unknown>;
+  const id = readStoredIdentity(env) as Record<string, unknown>;
   await env.close();
   return id;
 }

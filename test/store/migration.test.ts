@@ -1,42 +1,63 @@
-// Store format upgrades: an older format is migrated in place, in one transaction.
+// Store format upgrades: an older format is migrated in place, in one transaction. Format 2 adds a
+// checksum to every record; a store written by an older Conclave (plain records) gains them.
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { crc32 } from 'node:zlib';
 import { open } from 'lmdb';
+import { v7 as uuidv7 } from 'uuid';
 import { MIGRATIONS, type Migration, openStore, STORE_FORMAT_VERSION, StoreError } from '../../runtime/store/index.ts';
 import { tmpDirs } from '../helpers/tmp.ts';
 
 const tmp = tmpDirs('conclave-store-migrate-');
 after(() => tmp.cleanup());
+const CLUSTER = '0199aaaa-0000-7000-8000-0000000000f1';
 
-async function readRawIdentity(dir: string): Promise<Record<string, unknown>> {
-  const env = open({ path: dir, noSubdir: false, maxDbs: 16, readOnly: true });
-  const id = env.openDB({ name: 'identity' }).get('identity') as Record<string, unknown>;
-  await env.close();
-  return id;
-}
+const openRaw = (dir: string, readOnly = false) => open({ path: dir, noSubdir: false, maxDbs: 16, overlappingSync: false, readOnly });
 
-/** a store as an older Conclave would have left it: format 0, no `generation` field yet */
-async function makeFormat0Store(): Promise<{ dir: string; nodeId: string }> {
+/**
+ * A store as an older Conclave left it: plain msgpack records (no checksums), no marker file.
+ * Format 1 has a cluster id and a generation; format 0 has neither.
+ */
+async function makeOldStore(formatVersion: 0 | 1): Promise<{ dir: string; nodeId: string }> {
   const dir = tmp.make();
-  const s = await openStore({ dataDir: dir, name: 'ctrl1' });
-  await s.applyState(1, [{ key: 'old-key', value: 'v' }]);
-  const nodeId = s.identity().nodeId;
-  await s.close();
-  const env = open({ path: dir, noSubdir: false, maxDbs: 16, overlappingSync: false });
-  const db = env.openDB({ name: 'identity' });
+  const nodeId = uuidv7();
+  const env = openRaw(dir);
+  const db = (name: string) => env.openDB({ name });
+  const identity: Record<string, unknown> = { format: 'conclave-store', formatVersion, nodeId, name: 'ctrl1', createdAt: new Date().toISOString() };
+  if (formatVersion === 1) Object.assign(identity, { clusterId: CLUSTER, generation: 1 });
   env.transactionSync(() => {
-    const { generation: _dropped, ...rest } = db.get('identity') as Record<string, unknown>;
-    db.putSync('identity', { ...rest, formatVersion: 0 });
+    db('identity').putSync('identity', identity);
+    db('hardstate').putSync('hardState', { term: 3, vote: nodeId, commit: 12 });
+    db('hardstate').putSync('applied', 10);
+    db('snapshot').putSync('meta', { index: 10, term: 2, membership: { members: [{ nodeId, name: 'ctrl1', voter: true }] } });
+    for (let i = 11; i <= 12; i++) db('log').putSync(i, [3, 'command', { op: 'put', key: `k${i}`, value: i }]);
+    db('state').putSync('old-key', 'v');
+    db('state').putSync('big', 'x'.repeat(10_000));
   });
   await env.close();
   return { dir, nodeId };
 }
 
-const v0to1: Migration = {
-  from: 0,
-  description: 'add identity.generation; rename state key old-key → new-key',
-  up({ identity, db }) {
-    identity.generation = 1;
+/** every record of every database: [db, key, crc matches] */
+async function rawFrames(dir: string): Promise<Array<[string, unknown, boolean]>> {
+  const env = openRaw(dir, true);
+  const out: Array<[string, unknown, boolean]> = [];
+  for (const name of ['identity', 'hardstate', 'log', 'snapshot', 'state']) {
+    for (const { key, value } of env.openDB({ name, encoding: 'binary' }).getRange({})) {
+      const b = Buffer.from(value as Uint8Array);
+      out.push([name, key, b.length >= 4 && crc32(b.subarray(4)) === b.readUInt32BE(0)]);
+    }
+  }
+  await env.close();
+  return out;
+}
+
+const nextStep: Migration = {
+  from: STORE_FORMAT_VERSION,
+  description: 'a future step: rename state key old-key → new-key',
+  up({ db }) {
     const state = db('state');
     state.putSync('new-key', state.get('old-key'));
     state.removeSync('old-key');
@@ -48,70 +69,78 @@ describe('store: format migrations', () => {
     for (const [i, m] of MIGRATIONS.entries()) assert.equal(m.from, STORE_FORMAT_VERSION - MIGRATIONS.length + i);
   });
 
-  it('upgrades an older store in place, identity and data together', async () => {
-    const { dir, nodeId } = await makeFormat0Store();
-    const s = await openStore({ dataDir: dir, name: 'ctrl1', testHooks: { formatVersion: 1, migrations: [v0to1] } });
-    assert.equal(s.identity().formatVersion, 1);
-    assert.equal(s.identity().generation, 1);
-    assert.equal(s.identity().nodeId, nodeId);
+  for (const from of [1, 0] as const) {
+    it(`upgrades a format-${from} store in place: every record gains its checksum, the data stays`, async () => {
+      const { dir, nodeId } = await makeOldStore(from);
+      assert.ok((await rawFrames(dir)).every(([, , ok]) => !ok), 'the old store has no checksums');
+      const s = await openStore({ dataDir: dir, name: 'ctrl1' });
+      assert.equal(s.identity().formatVersion, STORE_FORMAT_VERSION);
+      assert.equal(s.identity().nodeId, nodeId);
+      assert.equal(s.identity().generation, 1);
+      assert.equal(s.identity().clusterId, from === 1 ? CLUSTER : null);
+      assert.deepEqual(s.hardState(), { term: 3, vote: nodeId, commit: 12 });
+      assert.equal(s.appliedIndex(), 10);
+      assert.equal(s.snapshotMeta()?.index, 10);
+      assert.deepEqual(
+        s.entries(11, 13).map((e) => e.data),
+        [11, 12].map((i) => ({ op: 'put', key: `k${i}`, value: i })),
+      );
+      assert.equal(s.stateGet('old-key'), 'v');
+      assert.equal(s.stateGet('big'), 'x'.repeat(10_000));
+      await s.close();
+      const frames = await rawFrames(dir);
+      assert.equal(frames.length, 8);
+      assert.deepEqual(
+        frames.filter(([, , ok]) => !ok),
+        [],
+        'every record is checksummed',
+      );
+      assert.ok(existsSync(join(dir, 'conclave.store')), 'the marker is written');
+      const again = await openStore({ dataDir: dir, name: 'ctrl1' });
+      assert.equal(again.stateGet('big'), 'x'.repeat(10_000));
+      await again.close();
+    });
+  }
+
+  it('runs the shipped steps, then a further one, in order; a build that knows fewer refuses the store', async () => {
+    const { dir } = await makeOldStore(0);
+    const order: number[] = [];
+    const traced = [...MIGRATIONS, nextStep].map((m) => ({
+      ...m,
+      up(ctx: Parameters<Migration['up']>[0]) {
+        order.push(m.from);
+        m.up(ctx);
+      },
+    }));
+    const s = await openStore({ dataDir: dir, name: 'ctrl1', testHooks: { formatVersion: STORE_FORMAT_VERSION + 1, migrations: traced } });
+    assert.deepEqual(order, [0, 1, 2]);
+    assert.equal(s.identity().formatVersion, STORE_FORMAT_VERSION + 1);
     assert.equal(s.stateGet('old-key'), undefined);
     assert.equal(s.stateGet('new-key'), 'v');
     await s.close();
-    assert.equal((await readRawIdentity(dir)).formatVersion, 1, 'durable');
+    await assert.rejects(openStore({ dataDir: dir, name: 'ctrl1' }), (e: unknown) => e instanceof StoreError && e.code === 'NEWER_FORMAT');
   });
 
-  it('runs several steps in order (0 → 1 → 2), then a build that only knows 1 refuses the store', async () => {
-    const { dir } = await makeFormat0Store();
-    const order: number[] = [];
-    const v1to2: Migration = {
-      from: 1,
-      description: 'add a marker',
-      up({ db }) {
-        order.push(1);
-        db('state').putSync('format2', true);
-      },
-    };
-    const first: Migration = {
-      ...v0to1,
-      up(ctx) {
-        order.push(0);
-        v0to1.up(ctx);
-      },
-    };
-    const s = await openStore({ dataDir: dir, name: 'ctrl1', testHooks: { formatVersion: 2, migrations: [v1to2, first] } });
-    assert.deepEqual(order, [0, 1]);
-    assert.equal(s.identity().formatVersion, 2);
-    assert.equal(s.stateGet('format2'), true);
-    await s.close();
-    await assert.rejects(
-      openStore({ dataDir: dir, name: 'ctrl1', testHooks: { formatVersion: 1, migrations: [v0to1] } }),
-      (e: unknown) => e instanceof StoreError && e.code === 'NEWER_FORMAT',
-    );
-  });
-
-  it('a failing migration changes nothing', async () => {
-    const { dir } = await makeFormat0Store();
+  it('a failing migration changes nothing; a missing step is refused; the store upgrades afterwards', async () => {
+    const { dir } = await makeOldStore(1);
     const broken: Migration = {
-      from: 0,
+      from: 1,
       description: 'fails halfway',
-      up({ identity, db }) {
-        identity.generation = 1;
-        db('state').putSync('half', true);
+      up(ctx) {
+        MIGRATIONS[1]!.up(ctx);
+        ctx.db('state').putSync('half', true);
         throw new Error('boom');
       },
     };
-    await assert.rejects(openStore({ dataDir: dir, name: 'ctrl1', testHooks: { formatVersion: 1, migrations: [broken] } }), /boom/);
-    const raw = await readRawIdentity(dir);
-    assert.equal(raw.formatVersion, 0);
-    assert.equal(raw.generation, undefined);
-    // a missing step is refused too, and the store can still be upgraded afterwards
+    await assert.rejects(openStore({ dataDir: dir, name: 'ctrl1', testHooks: { migrations: [broken] } }), /boom/);
+    assert.ok((await rawFrames(dir)).every(([, , ok]) => !ok), 'no record was rewritten');
     await assert.rejects(
-      openStore({ dataDir: dir, name: 'ctrl1', testHooks: { formatVersion: 1, migrations: [] } }),
-      (e: unknown) => e instanceof StoreError && e.code === 'CORRUPT' && /no migration from store format 0 to 1/.test(e.message),
+      openStore({ dataDir: dir, name: 'ctrl1', testHooks: { migrations: [] } }),
+      (e: unknown) => e instanceof StoreError && e.code === 'CORRUPT' && /no migration from store format 1 to 2/.test(e.message),
     );
-    const s = await openStore({ dataDir: dir, name: 'ctrl1', testHooks: { formatVersion: 1, migrations: [v0to1] } });
+    const s = await openStore({ dataDir: dir, name: 'ctrl1' });
     assert.equal(s.stateGet('half'), undefined);
-    assert.equal(s.stateGet('new-key'), 'v');
+    assert.equal(s.stateGet('old-key'), 'v');
     await s.close();
   });
 });

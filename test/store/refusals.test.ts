@@ -9,7 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { open } from 'lmdb';
 import pino from 'pino';
 import { openStore, STORE_FORMAT_VERSION, StoreError } from '../../runtime/store/index.ts';
+import { checksummedCodec } from '../../runtime/store/frame.ts';
 import { fingerprintDir, tmpDirs } from '../helpers/tmp.ts';
+import { assertUntouched, settle } from './damage.ts';
 
 const tmp = tmpDirs('conclave-store-refuse-');
 after(() => tmp.cleanup());
@@ -26,23 +28,6 @@ function isCode(code: StoreError['code'], message?: RegExp) {
   };
 }
 
-/** Refused stores must be left as found: same listing, same bytes and mtimes. LMDB rewrites its
- * own lock file (lock.mdb, the reader table) even on a read-only open; the store puts its
- * timestamps back, and its bytes are not data. */
-function assertUntouched(before: ReturnType<typeof fingerprintDir>, dir: string) {
-  const now = fingerprintDir(dir);
-  assert.deepEqual(Object.keys(now.files), Object.keys(before.files), 'no file created or removed');
-  for (const [name, f] of Object.entries(before.files)) {
-    const g = now.files[name]!;
-    if (name === 'lock.mdb') {
-      assert.ok(Math.abs(g.mtimeMs - f.mtimeMs) < 0.01, `lock.mdb mtime restored (${f.mtimeMs} vs ${g.mtimeMs})`);
-      continue;
-    }
-    assert.deepEqual(g, f, `${name} unchanged`);
-  }
-  assert.ok(Math.abs(now.dirMtimeMs - before.dirMtimeMs) < 0.01, 'directory mtime unchanged');
-}
-
 async function makeStore(name = 'ctrl1'): Promise<string> {
   const dir = tmp.make();
   const s = await openStore({ dataDir: dir, name });
@@ -51,16 +36,13 @@ async function makeStore(name = 'ctrl1'): Promise<string> {
   return dir;
 }
 
-/** Edit a store's databases directly, bypassing NodeStore (to fabricate damaged or old stores). */
+/** Edit a store's databases directly, bypassing NodeStore (to fabricate invalid or newer stores):
+ * records are written checksummed, as a store of this format holds them. */
 async function rawEdit(dir: string, fn: (db: (name: string) => ReturnType<ReturnType<typeof open>['openDB']>) => void) {
   const env = open({ path: dir, noSubdir: false, maxDbs: 16, overlappingSync: false });
-  env.transactionSync(() => fn((name) => env.openDB({ name })));
+  const encoder = checksummedCodec((env as unknown as { encoder: Parameters<typeof checksummedCodec>[0] }).encoder);
+  env.transactionSync(() => fn((name) => env.openDB({ name, encoder } as { name: string })));
   await env.close();
-}
-
-async function settle() {
-  // make any later modification visible as an mtime change, even on coarse-timestamp filesystems
-  await new Promise((r) => setTimeout(r, 20));
 }
 
 describe('store refusals: LOCKED', () => {

@@ -36,13 +36,13 @@ describe('store: identity', () => {
     assert.equal(id.clusterId, null);
     assert.equal(id.generation, 1);
     assert.ok(!Number.isNaN(Date.parse(id.createdAt)));
-    assert.deepEqual(readdirSync(dir).sort(), ['conclave.lock', 'data.mdb', 'lock.mdb']);
+    assert.deepEqual(readdirSync(dir).sort(), ['conclave.lock', 'conclave.store', 'data.mdb', 'lock.mdb']);
 
     s = await reopen(s);
     assert.deepEqual(s.identity(), id);
     await s.close();
     await s.close(); // idempotent
-    assert.deepEqual(readdirSync(dir).sort(), ['data.mdb', 'lock.mdb'], 'close releases the lock file');
+    assert.deepEqual(readdirSync(dir).sort(), ['conclave.store', 'data.mdb', 'lock.mdb'], 'close releases the lock file; the marker stays');
   });
 
   it('treats an empty data.mdb (creation interrupted before LMDB wrote anything) as a new store', async () => {
