@@ -4,6 +4,7 @@ import { invariant, RaftLog } from './log.ts';
 import type { AppendRequest, AppendResponse, Heartbeat, HeartbeatResponse, RaftMessage, SnapshotMessage, VoteRequest } from './messages.ts';
 import { Progress } from './progress.ts';
 import { committedIndex, learnersOf, majority, votersOf, voteResult } from './quorum.ts';
+import { limitBytes } from './size.ts';
 import type { Entry, EntryType, HardState, Member, Membership, PeerId, ReadState, Role, SnapshotMeta } from './types.ts';
 
 export interface RaftRestore {
@@ -34,6 +35,12 @@ export interface RaftCoreOptions {
   preVote?: boolean;
   checkQuorum?: boolean;
   maxEntriesPerMessage?: number;
+  /**
+   * the most bytes of entries (as JSON, see size.ts) one append carries, like etcd's MaxSizePerMsg:
+   * the host derives it from its bus's max payload. An append always carries at least one entry
+   * (the host refuses commands too large to travel alone). Default: unlimited.
+   */
+  maxBytesPerMessage?: number;
   maxInflight?: number;
   restore: RaftRestore;
   testHooks?: RaftTestHooks;
@@ -111,6 +118,7 @@ export class RaftCore {
   private readonly preVote: boolean;
   private readonly checkQuorum: boolean;
   private readonly maxEntries: number;
+  private readonly maxBytes: number;
   private readonly maxInflight: number;
   private readonly hooks: RaftTestHooks;
 
@@ -151,6 +159,7 @@ export class RaftCore {
     this.preVote = options.preVote ?? true;
     this.checkQuorum = options.checkQuorum ?? true;
     this.maxEntries = Math.max(1, options.maxEntriesPerMessage ?? DEFAULT_MAX_ENTRIES);
+    this.maxBytes = Math.max(1, options.maxBytesPerMessage ?? Number.POSITIVE_INFINITY);
     this.maxInflight = Math.max(1, options.maxInflight ?? DEFAULT_MAX_INFLIGHT);
     this.hooks = options.testHooks ?? {};
     const { hardState, snapshot, entries, applied } = options.restore;
@@ -723,7 +732,7 @@ export class RaftCore {
       pr.becomeSnapshot(snapshot.index);
       return false;
     }
-    const entries = pr.next <= log.lastIndex() ? log.slice(pr.next, log.lastIndex(), this.maxEntries) : [];
+    const entries = pr.next <= log.lastIndex() ? limitBytes(log.slice(pr.next, log.lastIndex(), this.maxEntries), this.maxBytes) : [];
     if (entries.length === 0 && !sendIfEmpty) return false;
     this.send({ type: 'append', from: this.id, to, term: this.term, prevIndex, prevTerm, entries, commit: log.committed });
     pr.sentEntries(prevIndex + entries.length, entries.length);

@@ -10,6 +10,29 @@ export const MIN_PROTOCOL_VERSION = 1;
 /** Under NATS's default max_payload (1 MiB) so a message never fails at the server. */
 export const MAX_MESSAGE_BYTES = 1024 * 1024 - 1024;
 
+/**
+ * Room kept in every message for what is not the payload proper: the envelope (sender, ids,
+ * generation), a raft message's header, an entry's fields, a snapshot chunk's header.
+ */
+export const MESSAGE_RESERVE_BYTES = 4096;
+
+/** What fits one message on a bus whose max payload is `maxPayload` (NATS tells it; default ours). */
+export interface WireLimits {
+  /** the largest encoded message this node sends */
+  messageBytes: number;
+  /** the largest command (its JSON, in UTF-8 bytes) accepted into the log: it must travel alone in one append */
+  commandBytes: number;
+  /** the most bytes of entries one append carries (the raft core's maxBytesPerMessage) */
+  appendBytes: number;
+}
+
+export function wireLimits(maxPayload: number | undefined): WireLimits {
+  const messageBytes = Math.min(MAX_MESSAGE_BYTES, maxPayload ?? MAX_MESSAGE_BYTES);
+  const commandBytes = Math.max(0, messageBytes - MESSAGE_RESERVE_BYTES);
+  // an append of one command of the largest size still fits: reserve − the entry's fields ≥ the headers
+  return { messageBytes, commandBytes, appendBytes: Math.max(1, messageBytes - MESSAGE_RESERVE_BYTES / 2) };
+}
+
 const nodeNameSchema = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/);
 const uuidSchema = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
 
