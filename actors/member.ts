@@ -284,6 +284,7 @@ class RaftMember implements MemberRuntime {
       maxEntriesPerMessage: timing.maxEntriesPerMessage,
       maxBytesPerMessage: this.limits.appendBytes,
       maxInflight: timing.maxInflight,
+      maxInflightBytes: this.limits.inflightBytes,
       // the persisted commit index may lag (commit-only changes are not forced to disk)
       restore: { hardState: { ...hardState, commit: Math.max(hardState.commit, applied) }, snapshot, entries, applied },
     });

@@ -32,6 +32,13 @@ export function entryBytes(entry: Entry): number {
   return size;
 }
 
+/** the bytes of a batch of entries (each cached) */
+export function entriesBytes(entries: readonly Entry[]): number {
+  let total = 0;
+  for (const e of entries) total += entryBytes(e) + 1;
+  return total;
+}
+
 /** the UTF-8 bytes of a JSON value's text */
 export function jsonBytes(value: unknown): number {
   return byteLength(JSON.stringify(value) ?? '');

@@ -24,13 +24,16 @@ export interface WireLimits {
   commandBytes: number;
   /** the most bytes of entries one append carries (the raft core's maxBytesPerMessage) */
   appendBytes: number;
+  /** the most bytes of entries in flight to one follower (the raft core's maxInflightBytes): heartbeats share the link */
+  inflightBytes: number;
 }
 
 export function wireLimits(maxPayload: number | undefined): WireLimits {
   const messageBytes = Math.min(MAX_MESSAGE_BYTES, maxPayload ?? MAX_MESSAGE_BYTES);
   const commandBytes = Math.max(0, messageBytes - MESSAGE_RESERVE_BYTES);
   // an append of one command of the largest size still fits: reserve − the entry's fields ≥ the headers
-  return { messageBytes, commandBytes, appendBytes: Math.max(1, messageBytes - MESSAGE_RESERVE_BYTES / 2) };
+  const appendBytes = Math.max(1, messageBytes - MESSAGE_RESERVE_BYTES / 2);
+  return { messageBytes, commandBytes, appendBytes, inflightBytes: 8 * appendBytes };
 }
 
 const nodeNameSchema = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/);

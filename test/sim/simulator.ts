@@ -404,6 +404,7 @@ class Simulation {
       // the byte budget the member derives from its bus's max payload (production's wireLimits)
       maxBytesPerMessage: this.config.bugs.appendsIgnoreBytes ? undefined : wireLimits(this.profile.maxPayload).appendBytes,
       maxInflight: this.profile.maxInflight,
+      maxInflightBytes: wireLimits(this.profile.maxPayload).inflightBytes,
       restore,
       testHooks: id === FOREIGN_ID ? {} : this.config.testHooks,
     });
