@@ -23,7 +23,7 @@ import { applyKvBatch, kvCommandSchema, kvQuerySchema, queryKv } from '../runtim
 import { AppliedState, type DeferredState, HostAppliedState } from './appliedState.ts';
 import type { NodeStore } from '../runtime/store/index.ts';
 import type { Bus, BusMessage, BusSubscription } from '../runtime/transport/types.ts';
-import { decode, encode, type Sender, type WireLimits, wireLimits } from '../runtime/wire/codec.ts';
+import { decode, encode, encodeJsonBody, type Sender, type WireLimits, wireLimits } from '../runtime/wire/codec.ts';
 import { entryBytes, jsonBytes } from '../machines/raft/size.ts';
 import { type ChunkAck, OutgoingSnapshots, type SnapshotChunk, type TransferReport } from './snapshotStream.ts';
 import { type Actor, createActor, type InspectionEvent } from 'xstate';
@@ -147,7 +147,7 @@ const PING_EVERY_MS = 1000;
 /** bytes of state per snapshot chunk (bounded by what fits one message on the bus) */
 const SNAPSHOT_CHUNK_BYTES = 256 * 1024;
 /** snapshot chunks in flight to one follower, unacknowledged: the sender holds no more than these */
-const SNAPSHOT_WINDOW = 4;
+const SNAPSHOT_WINDOW = 16;
 /** the estimated share of one raft message (other than its entries) in a bus message */
 const RAFT_MESSAGE_BYTES = 512;
 const FORWARD_TIMEOUT_MS = 10_000;
@@ -672,7 +672,7 @@ class RaftMember implements MemberRuntime {
   private publishChunk(to: string, chunk: SnapshotChunk): void {
     const subject = this.peerSubject(to);
     if (!subject) throw conclaveError('NOT_A_MEMBER', `${to} is not in the configuration any more`);
-    this.opts.bus.publish(subject, encode(this.sender(), 'snapshot-chunk', chunk));
+    this.opts.bus.publish(subject, encodeJsonBody(this.sender(), 'snapshot-chunk', chunk.json));
   }
 
   private onTransferEnded(ok: boolean, report: TransferReport): void {

@@ -5,7 +5,7 @@
 // runs is never restarted because the core asks again; one that stalls is abandoned and reported.
 import { randomUUID } from 'node:crypto';
 import type { SnapshotMessage } from '../machines/raft/messages.ts';
-import { jsonBytes } from '../machines/raft/size.ts';
+import { byteLength } from '../machines/raft/size.ts';
 
 /** a consistent, lazily read state (NodeStore.stateSnapshot) */
 export interface SnapshotSource {
@@ -14,12 +14,11 @@ export interface SnapshotSource {
   done(): void;
 }
 
+/** a chunk's body { message, id, seq, last, pairs }, as JSON: each pair is stringified once, to measure and to send */
 export interface SnapshotChunk {
-  message: SnapshotMessage;
-  id: string;
   seq: number;
   last: boolean;
-  pairs: Array<[string, unknown]>;
+  json: string;
 }
 
 export interface ChunkAck {
@@ -63,14 +62,18 @@ class Transfer {
   bytes = 0;
   pumpScheduled = false;
   stallTimer: NodeJS.Timeout | null = null;
-  private carry: { pair: [string, unknown]; size: number } | null = null;
+  private carry: { json: string; size: number } | null = null;
+  /** the chunk body's JSON before its pairs */
+  private readonly head: string;
   private exhausted = false;
 
   constructor(
     readonly to: string,
     readonly message: SnapshotMessage,
     private readonly source: SnapshotSource,
-  ) {}
+  ) {
+    this.head = `{"message":${JSON.stringify(message)},"id":${JSON.stringify(this.id)}`;
+  }
 
   get sentAll(): boolean {
     return this.lastSeq >= 0;
@@ -78,7 +81,7 @@ class Transfer {
 
   /** the next chunk: pairs up to `chunkBytes` (at least one), `last` once the state is exhausted */
   nextChunk(chunkBytes: number): SnapshotChunk {
-    const pairs: Array<[string, unknown]> = [];
+    const pairs: string[] = [];
     let bytes = 0;
     for (;;) {
       if (this.carry === null) {
@@ -88,10 +91,11 @@ class Transfer {
           this.release();
           break;
         }
-        this.carry = { pair: r.value, size: jsonBytes(r.value) + 1 };
+        const json = JSON.stringify(r.value);
+        this.carry = { json, size: byteLength(json) + 1 };
       }
       if (bytes + this.carry.size > chunkBytes && pairs.length > 0) break;
-      pairs.push(this.carry.pair);
+      pairs.push(this.carry.json);
       bytes += this.carry.size;
       this.carry = null;
     }
@@ -99,7 +103,7 @@ class Transfer {
     if (this.exhausted) this.lastSeq = seq;
     this.keys += pairs.length;
     this.bytes += bytes;
-    return { message: this.message, id: this.id, seq, last: this.exhausted, pairs };
+    return { seq, last: this.exhausted, json: `${this.head},"seq":${seq},"last":${this.exhausted},"pairs":[${pairs.join(',')}]}` };
   }
 
   /** release the read transaction (idempotent) */

@@ -5,7 +5,8 @@ import type { Entry } from './types.ts';
 
 const sizes = new WeakMap<Entry, number>();
 
-const byteLength: (text: string) => number =
+/** the UTF-8 bytes of a text */
+export const byteLength: (text: string) => number =
   typeof Buffer === 'undefined'
     ? (text) => {
         let bytes = 0;

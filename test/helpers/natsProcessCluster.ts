@@ -23,8 +23,8 @@ export interface NatsProcessCluster {
   readonly nats: NatsServerHandle;
   readonly bus: Bus;
   readonly procs: Map<string, CliProcess>;
-  /** seed `names` as the voters of one cluster (each with `raft` settings) and start them */
-  startSeeded(names: string[], raft?: Record<string, number>): Promise<void>;
+  /** seed `names` as the voters of one cluster holding `pairs` (each with `raft` settings) and start them */
+  startSeeded(names: string[], raft?: Record<string, number>, pairs?: Array<[string, unknown]>): Promise<void>;
   /** start (or restart) one node from its config file; a new name starts blank */
   startNode(name: string, raft?: Record<string, number>): Promise<CliProcess>;
   stopNode(name: string, signal?: NodeJS.Signals): Promise<void>;
@@ -59,8 +59,11 @@ export async function natsProcessCluster(opts: { prefix: string; maxPayload?: nu
     nats,
     bus,
     procs,
-    async startSeeded(names, raft = {}) {
-      await seedStaticCluster(names.map((name) => ({ name, dataDir: join(dir, name) })));
+    async startSeeded(names, raft = {}, pairs = []) {
+      await seedStaticCluster(
+        names.map((name) => ({ name, dataDir: join(dir, name) })),
+        pairs,
+      );
       for (const name of names) await writeConfig(name, raft);
       for (const name of names) await startNode(name);
     },
