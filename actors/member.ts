@@ -99,6 +99,8 @@ export interface MemberRuntime {
   transferLeadership(nodeId?: string): string;
   /** the core's view: configuration in force, commit index, per-peer progress (leader) */
   raftStatus(): RaftStatus;
+  /** leader: bytes of snapshot that `nodeId` acknowledged in the transfer under way (0 when none) */
+  snapshotStreamed(nodeId: string): number;
   /** leader only: the replicated state at a linearizable read point (for `snapshot save`) */
   exportSnapshot(): Promise<{ index: number; term: number; pairs: Array<[string, unknown]> }>;
 }
@@ -950,6 +952,10 @@ class RaftMember implements MemberRuntime {
 
   raftStatus(): RaftStatus {
     return this.core.status();
+  }
+
+  snapshotStreamed(nodeId: string): number {
+    return this.outgoing.acknowledgedBytes(nodeId);
   }
 
   async exportSnapshot(): Promise<{ index: number; term: number; pairs: Array<[string, unknown]> }> {

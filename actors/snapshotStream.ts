@@ -57,6 +57,10 @@ class Transfer {
   readonly startedAt = Date.now();
   nextSeq = 0;
   acked = -1;
+  /** bytes of the chunks acknowledged so far */
+  ackedBytes = 0;
+  /** bytes of each chunk sent and not yet acknowledged, oldest first */
+  readonly unacked: number[] = [];
   lastSeq = -1;
   keys = 0;
   bytes = 0;
@@ -101,6 +105,7 @@ class Transfer {
     }
     const seq = this.nextSeq++;
     if (this.exhausted) this.lastSeq = seq;
+    this.unacked.push(bytes);
     this.keys += pairs.length;
     this.bytes += bytes;
     return { seq, last: this.exhausted, json: `${this.head},"seq":${seq},"last":${this.exhausted},"pairs":[${pairs.join(',')}]}` };
@@ -141,6 +146,7 @@ export class OutgoingSnapshots {
   onAck(from: string, ack: ChunkAck): void {
     const transfer = this.transfers.get(from);
     if (transfer === undefined || transfer.id !== ack.id || ack.seq <= transfer.acked || ack.seq >= transfer.nextSeq) return;
+    for (const bytes of transfer.unacked.splice(0, ack.seq - transfer.acked)) transfer.ackedBytes += bytes;
     transfer.acked = ack.seq;
     if (transfer.sentAll && transfer.acked === transfer.lastSeq) {
       this.end(transfer, true);
@@ -158,6 +164,11 @@ export class OutgoingSnapshots {
 
   get active(): number {
     return this.transfers.size;
+  }
+
+  /** bytes `to` acknowledged in the transfer under way (0 when none) */
+  acknowledgedBytes(to: string): number {
+    return this.transfers.get(to)?.ackedBytes ?? 0;
   }
 
   private schedule(transfer: Transfer): void {

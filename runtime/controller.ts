@@ -738,10 +738,10 @@ export class Controller {
         offerJoin: fromPromise<OfferReply, { target: string }>(({ input }) => this.offerJoin(input.target)),
         readMembership: fromPromise(async () => this.requireLeader().raftStatus().membership),
         proposeChange: fromPromise<void, MembershipChange>(({ input }) => this.requireLeader().changeMembership(input)),
-        watchProgress: fromCallback<{ type: 'PROGRESS'; matchIndex: number; commitIndex: number }, { nodeId: string }>(({ sendBack, input }) => {
+        watchProgress: fromCallback<{ type: 'PROGRESS'; matchIndex: number; commitIndex: number; streamed?: number }, { nodeId: string }>(({ sendBack, input }) => {
           const poll = () => {
             const s = member.raftStatus();
-            sendBack({ type: 'PROGRESS', matchIndex: s.progress[input.nodeId]?.matchIndex ?? 0, commitIndex: s.commit });
+            sendBack({ type: 'PROGRESS', matchIndex: s.progress[input.nodeId]?.matchIndex ?? 0, commitIndex: s.commit, streamed: member.snapshotStreamed(input.nodeId) });
           };
           const timer = setInterval(poll, 50);
           poll();
