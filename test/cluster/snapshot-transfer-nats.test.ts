@@ -91,6 +91,13 @@ describe('adding a blank node to a cluster holding a large state, over real NATS
       assert.ok(growth < stateBytes, `the leader's memory grew by ${growth} bytes, not less than the state's ${stateBytes}`);
       const got = (await c.ask('t4', 'read', { query: { op: 'get', key: `k${String(keys - 1).padStart(5, '0')}` }, stale: true })) as { value: string };
       assert.equal(got.value, sizedValue(VALUE_BYTES, keys - 1));
+    } catch (err) {
+      // what the leader and the new node said about the transfer
+      for (const name of [leader, 't4']) {
+        const lines = c.procs.get(name)?.stderr.split('\n').filter((l) => /snapshot|install|catch|t4|"level":(40|50)/.test(l)) ?? [];
+        process.stdout.write(`--- ${name}\n${lines.slice(-12).join('\n').slice(0, 6000)}\n`);
+      }
+      throw err;
     } finally {
       writing = false;
       clearInterval(sampler);
