@@ -3,6 +3,7 @@
 // a UsageError naming the limit), and a snapshot streamed to a new node in chunks that fit.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { adminRequest } from '../../runtime/cli/client.ts';
 import { type Controller, startController } from '../../runtime/controller.ts';
 import { UsageError } from '../../runtime/errors.ts';
 import { createInProcessBus, type InProcessBus } from '../../runtime/transport/index.ts';
@@ -59,5 +60,15 @@ describe('an in-process bus with a 32 KiB max payload', () => {
     assert.equal(got.value, value(63));
     const m2 = started[1]!;
     assert.equal(((await m2.read({ op: 'get', key: 'k0-7' }, { stale: true })) as { value: unknown }).value, value(7));
+    // `snapshot save` pages fit the bus too
+    const cli = bus.connect('cli');
+    const info = (await adminRequest(cli, 'conclave', 'm2', 'snapshot.begin', {}, 10_000)) as { session: string; node: string; pages: number; keys: number };
+    let keys = 0;
+    for (let seq = 0; seq < info.pages; seq++) {
+      const page = (await adminRequest(cli, 'conclave', info.node, 'snapshot.page', { session: info.session, seq }, 10_000)) as { pairs: unknown[] };
+      keys += page.pairs.length;
+    }
+    assert.equal(keys, info.keys);
+    assert.ok(keys >= 128);
   });
 });
