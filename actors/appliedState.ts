@@ -83,6 +83,12 @@ export abstract class DeferredState {
     return this.store.exportState();
   }
 
+  /** the durable state as applied now, read lazily (see NodeStore.stateSnapshot); call done() */
+  openSnapshot(): ReturnType<NodeStore['stateSnapshot']> {
+    this.flush();
+    return this.store.stateSnapshot();
+  }
+
   /** write what is pending and stop: nothing is written after this (the store is about to close) */
   close(): void {
     if (this.closed) return;

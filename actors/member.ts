@@ -23,7 +23,9 @@ import { applyKvBatch, kvCommandSchema, kvQuerySchema, queryKv } from '../runtim
 import { AppliedState, type DeferredState, HostAppliedState } from './appliedState.ts';
 import type { NodeStore } from '../runtime/store/index.ts';
 import type { Bus, BusMessage, BusSubscription } from '../runtime/transport/types.ts';
-import { decode, encode, MAX_MESSAGE_BYTES, type Sender } from '../runtime/wire/codec.ts';
+import { decode, encode, encodeJsonBody, type Sender, type WireLimits, wireLimits } from '../runtime/wire/codec.ts';
+import { entryBytes, jsonBytes } from '../machines/raft/size.ts';
+import { type ChunkAck, OutgoingSnapshots, type SnapshotChunk, type TransferReport } from './snapshotStream.ts';
 import { type Actor, createActor, type InspectionEvent } from 'xstate';
 
 export interface MemberInfo {
@@ -97,6 +99,8 @@ export interface MemberRuntime {
   transferLeadership(nodeId?: string): string;
   /** the core's view: configuration in force, commit index, per-peer progress (leader) */
   raftStatus(): RaftStatus;
+  /** leader: bytes of snapshot that `nodeId` acknowledged in the transfer under way (0 when none) */
+  snapshotStreamed(nodeId: string): number;
   /** leader only: the replicated state at a linearizable read point (for `snapshot save`) */
   exportSnapshot(): Promise<{ index: number; term: number; pairs: Array<[string, unknown]> }>;
 }
@@ -134,17 +138,20 @@ const peerBodies: Record<string, z.ZodType<unknown>> = {
     last: z.boolean(),
     pairs: z.array(z.tuple([z.string(), z.unknown()])),
   }),
+  'snapshot-ack': z.object({ id: z.string().max(64), seq: z.number().int().min(0) }),
   ping: z.object({}),
 };
 
 const proposeBody = z.object({ command: z.unknown(), forwarded: z.boolean().optional() });
 const readBody = z.object({ query: z.unknown(), stale: z.boolean().optional(), forwarded: z.boolean().optional() });
 
-/** approximate bytes per snapshot chunk: well under the bus payload limit */
-const SNAPSHOT_CHUNK_BYTES = 256 * 1024;
 const PING_EVERY_MS = 1000;
-/** a single command must fit comfortably in one append message */
-const MAX_COMMAND_BYTES = 128 * 1024;
+/** bytes of state per snapshot chunk (bounded by what fits one message on the bus) */
+const SNAPSHOT_CHUNK_BYTES = 256 * 1024;
+/** snapshot chunks in flight to one follower, unacknowledged: the sender holds no more than these */
+const SNAPSHOT_WINDOW = 16;
+/** the estimated share of one raft message (other than its entries) in a bus message */
+const RAFT_MESSAGE_BYTES = 512;
 const FORWARD_TIMEOUT_MS = 10_000;
 
 interface Waiter {
@@ -192,6 +199,13 @@ class RaftMember implements MemberRuntime {
   private durableTerm = 0;
   private durableVote: string | null = null;
 
+  /** what fits one message on this bus (from its max payload): commands, appends, snapshot chunks */
+  private readonly limits: WireLimits;
+  /** snapshots being streamed to followers (leader) */
+  private readonly outgoing: OutgoingSnapshots;
+  /** bytes of the log entries applied since the last snapshot (compaction by bytes) */
+  private logBytesSinceSnapshot = 0;
+
   /** the replicated state as applied (durable write deferred; see appliedState.ts): the KV or the host's */
   private readonly state: DeferredState;
   /** the built-in KV (null when the host supplied its own state) */
@@ -202,6 +216,15 @@ class RaftMember implements MemberRuntime {
   constructor(private readonly opts: MemberRuntimeOptions) {
     this.log = opts.logger;
     this.dropLog = new RateLimitedLog(opts.logger);
+    this.limits = wireLimits(opts.bus.maxPayload);
+    this.outgoing = new OutgoingSnapshots({
+      publish: (to, chunk) => this.publishChunk(to, chunk),
+      finished: (ok, report) => this.onTransferEnded(ok, report),
+      chunkBytes: Math.min(SNAPSHOT_CHUNK_BYTES, this.limits.commandBytes),
+      window: SNAPSHOT_WINDOW,
+      stallMs: Math.max(5000, 4 * opts.timing.electionTimeoutMs),
+      graceMs: Math.max(5000, 4 * opts.timing.electionTimeoutMs),
+    });
     if (opts.state) {
       this.hostState = new HostAppliedState(opts.store, opts.state, (err) => this.halt(err));
       this.state = this.hostState;
@@ -248,7 +271,11 @@ class RaftMember implements MemberRuntime {
     this.durableTerm = hardState.term;
     this.durableVote = hardState.vote;
     // replay config entries up to the applied index so appliedMembership is current
-    for (const e of entries) if (e.index <= applied && e.type === 'config') this.appliedMembership = e.data as Membership;
+    for (const e of entries) {
+      if (e.index > applied) continue;
+      if (e.type === 'config') this.appliedMembership = e.data as Membership;
+      this.logBytesSinceSnapshot += entryBytes(e);
+    }
     // the host state as of the durable applied index; committed entries after it are re-applied
     this.hostState?.load();
     this.core = new RaftCore({
@@ -257,7 +284,9 @@ class RaftMember implements MemberRuntime {
       heartbeatTicks: 1,
       random: this.opts.random ?? Math.random,
       maxEntriesPerMessage: timing.maxEntriesPerMessage,
+      maxBytesPerMessage: this.limits.appendBytes,
       maxInflight: timing.maxInflight,
+      maxInflightBytes: this.limits.inflightBytes,
       // the persisted commit index may lag (commit-only changes are not forced to disk)
       restore: { hardState: { ...hardState, commit: Math.max(hardState.commit, applied) }, snapshot, entries, applied },
     });
@@ -289,6 +318,7 @@ class RaftMember implements MemberRuntime {
     if (!this.halted) await this.handOverLeadership();
     this.stopped = true;
     this.role?.stop();
+    this.outgoing.cancel(undefined, conclaveError('STOPPING', `${this.opts.name} is shutting down`));
     if (this.pingTimer) clearInterval(this.pingTimer);
     this.subscription?.unsubscribe();
     const stopping = conclaveError('STOPPING', `${this.opts.name} is shutting down; retry against another member`);
@@ -426,6 +456,9 @@ class RaftMember implements MemberRuntime {
       }
       case 'snapshot-chunk':
         this.onSnapshotChunk(body as { message: RaftMessage; id: string; seq: number; last: boolean; pairs: Array<[string, unknown]> }, envelope.nodeId, envelope.gen);
+        return;
+      case 'snapshot-ack':
+        if (envelope.nodeId) this.outgoing.onAck(envelope.nodeId, body as unknown as ChunkAck);
     }
   }
 
@@ -476,10 +509,22 @@ class RaftMember implements MemberRuntime {
     }
     for (const p of chunk.pairs) transfer.pairs.push(p);
     transfer.next++;
+    this.ackChunk(from, chunk.id, chunk.seq);
     if (!chunk.last) return;
     this.incoming.delete(chunk.id);
     this.receivedSnapshot = { meta: chunk.message.snapshot, pairs: transfer.pairs, generation };
     this.role?.send({ type: 'PEER_MESSAGE', messages: [chunk.message] });
+  }
+
+  /** flow control: the sender keeps only a few chunks in flight, and sends more as we acknowledge */
+  private ackChunk(to: string | null, id: string, seq: number): void {
+    const subject = to === null ? null : this.peerSubject(to);
+    if (subject === null) return;
+    try {
+      this.opts.bus.publish(subject, encode(this.sender(), 'snapshot-ack', { id, seq }));
+    } catch (err) {
+      this.dropLog.warn(`snap-ack:${to}`, { err, to }, 'could not acknowledge a snapshot chunk');
+    }
   }
 
   // ---- the ready loop: persist → send → apply → advance ----
@@ -505,7 +550,10 @@ class RaftMember implements MemberRuntime {
         await this.handleReady(rd);
         this.core.advance(rd);
         // the core knows the new applied index only after advance: snapshot from here
-        if (rd.committed.length > 0) this.maybeSnapshot(rd.committed[rd.committed.length - 1]!.index);
+        if (rd.committed.length > 0) {
+          for (const e of rd.committed) this.logBytesSinceSnapshot += entryBytes(e);
+          this.maybeSnapshot(rd.committed[rd.committed.length - 1]!.index);
+        }
       }
     } catch (err) {
       this.halt(err);
@@ -563,6 +611,7 @@ class RaftMember implements MemberRuntime {
       setImmediate(() => this.proposeClusterId());
     }
     if (before.role === 'leader' && soft.role !== 'leader') {
+      this.outgoing.cancel(undefined, this.notLeaderError());
       // reads waiting on our leadership cannot be confirmed any more
       for (const r of this.reads.values()) r.reject(this.notLeaderError());
       this.reads.clear();
@@ -592,8 +641,8 @@ class RaftMember implements MemberRuntime {
     for (const [to, list] of byPeer) {
       const subject = this.peerSubject(to);
       if (!subject) continue;
-      // one bus message per peer per batch; split only if a batch would exceed the payload limit
-      for (const part of splitBySize(list)) {
+      // one bus message per peer per batch, split where it would exceed the bus's max payload
+      for (const part of packByBytes(list, this.limits.messageBytes - RAFT_MESSAGE_BYTES)) {
         try {
           this.opts.bus.publish(subject, encode(sender, 'raft', { messages: part }));
         } catch (err) {
@@ -611,38 +660,31 @@ class RaftMember implements MemberRuntime {
     return name ? `${this.opts.prefix}.node.${name}.peer` : null;
   }
 
-  /** stream the current applied state as a snapshot, in chunks */
+  /** stream the current applied state as a snapshot, in chunks, without blocking (snapshotStream.ts) */
   private sendSnapshot(m: RaftMessage & { type: 'snapshot' }): void {
-    const subject = this.peerSubject(m.to);
-    if (!subject) return;
-    // Send the state as applied now (committed data only), which is at or past the core's snapshot.
-    const { appliedIndex, pairs } = this.state.exportState();
-    const meta: SnapshotMeta = appliedIndex >= m.snapshot.index ? this.core.snapshotMetaAt(appliedIndex) : m.snapshot;
-    const message = { ...m, snapshot: meta };
-    const id = randomUUID();
-    const sender = this.sender();
-    let chunk: Array<[string, unknown]> = [];
-    let bytes = 0;
-    let seq = 0;
-    const flush = (last: boolean) => {
-      this.opts.bus.publish(subject, encode(sender, 'snapshot-chunk', { message, id, seq: seq++, last, pairs: chunk }));
-      chunk = [];
-      bytes = 0;
-    };
-    try {
-      for (const p of pairs) {
-        const size = JSON.stringify(p).length;
-        if (bytes + size > SNAPSHOT_CHUNK_BYTES && chunk.length > 0) flush(false);
-        chunk.push(p);
-        bytes += size;
-      }
-      flush(true);
-      this.core.reportSnapshot(m.to, true);
-      this.log.info({ to: this.nameOf(m.to), index: meta.index, keys: pairs.length, chunks: seq }, 'sent snapshot');
-    } catch (err) {
-      this.core.reportSnapshot(m.to, false);
-      this.dropLog.warn(`snap:${m.to}`, { err }, 'could not send snapshot');
-    }
+    if (!this.peerSubject(m.to)) return;
+    this.outgoing.request(m.to, () => {
+      // the state as applied now (committed data only), which is at or past the core's snapshot
+      const source = this.state.openSnapshot();
+      const meta: SnapshotMeta = source.appliedIndex >= m.snapshot.index ? this.core.snapshotMetaAt(source.appliedIndex) : m.snapshot;
+      return { source, message: { ...m, snapshot: meta } };
+    });
+  }
+
+  private publishChunk(to: string, chunk: SnapshotChunk): void {
+    const subject = this.peerSubject(to);
+    if (!subject) throw conclaveError('NOT_A_MEMBER', `${to} is not in the configuration any more`);
+    this.opts.bus.publish(subject, encodeJsonBody(this.sender(), 'snapshot-chunk', chunk.json));
+  }
+
+  private onTransferEnded(ok: boolean, report: TransferReport): void {
+    const mbPerS = report.ms > 0 ? Math.round(report.bytes / 1e3 / report.ms) : 0;
+    const fields = { to: this.nameOf(report.to), index: report.index, keys: report.keys, bytes: report.bytes, chunks: report.chunks, ms: report.ms, mbPerS };
+    if (ok) this.log.info(fields, 'sent snapshot');
+    else this.dropLog.warn(`snap:${report.to}`, { ...fields, err: report.error }, 'snapshot transfer abandoned');
+    if (this.stopped || this.halted || this.core.currentRole !== 'leader') return;
+    this.core.reportSnapshot(report.to, ok);
+    this.kick();
   }
 
   private async installSnapshot(meta: SnapshotMeta): Promise<void> {
@@ -675,6 +717,7 @@ class RaftMember implements MemberRuntime {
     const membershipChanged = !sameMembers(this.appliedMembership, meta.membership);
     this.appliedMembership = meta.membership;
     this.snapshotIndex = meta.index;
+    this.logBytesSinceSnapshot = 0;
     this.log.info({ index: meta.index, term: meta.term, keys: received.pairs.length }, 'installed snapshot (no restart)');
     if (membershipChanged) this.emitMembership();
     this.notifyApplied(meta.index);
@@ -833,9 +876,12 @@ class RaftMember implements MemberRuntime {
   }
 
   private maybeSnapshot(applied: number): void {
-    if (applied - this.snapshotIndex < this.opts.timing.snapshotEvery) return;
+    // by entries, or by bytes: a few large values make a large log long before many small ones do
+    const { snapshotEvery, snapshotEveryBytes } = this.opts.timing;
+    if (applied - this.snapshotIndex < snapshotEvery && this.logBytesSinceSnapshot < snapshotEveryBytes) return;
     const meta = this.core.snapshotMetaAt(applied);
     this.snapshotIndex = applied;
+    this.logBytesSinceSnapshot = 0;
     // compaction may drop only log entries whose effects are durable in the state
     this.state.flush();
     // the state db already holds the snapshot's data: record its meta and drop the log below it
@@ -863,14 +909,22 @@ class RaftMember implements MemberRuntime {
       // a host command crosses the log as JSON: the leader applies exactly what the followers decode
       const { json, why } = jsonOf(command);
       if (json === undefined) throw conclaveError('BAD_REQUEST', `invalid command: a command must be a JSON value (an object, array, string, number, boolean or null): ${why}`);
-      size = json.length;
+      size = Buffer.byteLength(json, 'utf8');
       command = JSON.parse(json);
     } else {
       const check = kvCommandSchema.safeParse(command);
       if (!check.success) throw conclaveError('BAD_REQUEST', `invalid command: ${check.error.issues[0]?.message}`);
-      size = JSON.stringify(command).length;
+      size = jsonBytes(command);
     }
-    if (size > MAX_COMMAND_BYTES) throw conclaveError('BAD_REQUEST', `command is ${size} bytes, over the ${MAX_COMMAND_BYTES}-byte limit; store large values elsewhere`);
+    // every command must travel alone in one append message: larger ones are refused at the door
+    const limit = this.limits.commandBytes;
+    if (size > limit) {
+      throw conclaveError(
+        'COMMAND_TOO_LARGE',
+        `command is ${size} bytes (as JSON), over the ${limit}-byte limit for one command (the bus's max payload is ${this.limits.messageBytes} bytes); store large values elsewhere, or split them over several keys`,
+        { bytes: size, limit },
+      );
+    }
     if (this.stopped || this.halted) throw conclaveError('STOPPING', `${this.opts.name} is ${this.halted ? 'halted after a storage failure' : 'shutting down'}`);
     return new Promise<unknown>((resolve, reject) => {
       this.proposalQueue.push({ command, resolve, reject });
@@ -898,6 +952,10 @@ class RaftMember implements MemberRuntime {
 
   raftStatus(): RaftStatus {
     return this.core.status();
+  }
+
+  snapshotStreamed(nodeId: string): number {
+    return this.outgoing.acknowledgedBytes(nodeId);
   }
 
   async exportSnapshot(): Promise<{ index: number; term: number; pairs: Array<[string, unknown]> }> {
@@ -1031,17 +1089,15 @@ function sameMembers(a: Membership, b: Membership): boolean {
   });
 }
 
-/** split a batch so each encoded part stays under the payload limit (rare: huge entries) */
-function splitBySize(messages: RaftMessage[]): RaftMessage[][] {
-  let estimate = 0;
-  for (const m of messages) estimate += m.type === 'append' ? 200 + m.entries.length * 64 : 200;
-  if (estimate < MAX_MESSAGE_BYTES / 4) return [messages];
+/** group a peer's messages into bus messages of at most `maxBytes` (estimated from the entries' cached sizes) */
+function packByBytes(messages: RaftMessage[], maxBytes: number): RaftMessage[][] {
   const parts: RaftMessage[][] = [];
   let part: RaftMessage[] = [];
   let bytes = 0;
   for (const m of messages) {
-    const size = JSON.stringify(m).length;
-    if (bytes + size > MAX_MESSAGE_BYTES / 2 && part.length > 0) {
+    let size = RAFT_MESSAGE_BYTES;
+    if (m.type === 'append') for (const e of m.entries) size += entryBytes(e) + 1;
+    if (bytes + size > maxBytes && part.length > 0) {
       parts.push(part);
       part = [];
       bytes = 0;

@@ -28,11 +28,11 @@ import type { Refusal } from './inspect/protocol.ts';
 import { type InitSource, readInitSource } from './state/initSource.ts';
 import { type AnyReplicatedState, checkStoredStateKind, hostSnapshotFromPairs, initialStatePairs, validateReplicatedState } from './state/host.ts';
 import { type ControllerEventName, ControllerEventHub, type ControllerListener } from './events.ts';
-import { SnapshotExports } from './state/snapshotExport.ts';
+import { SNAPSHOT_PAGE_BYTES, SnapshotExports } from './state/snapshotExport.ts';
 import { type NodeStore, openStore } from './store/index.ts';
 import { connectNats, createInProcessBus, type Bus, type InProcessBus, type NatsTransportOptions } from './transport/index.ts';
 import { type BusMessage, type BusSubscription, NoRespondersError, RequestTimeoutError } from './transport/types.ts';
-import { decode, decodeReply, encode, encodeReply, type Envelope, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, type Sender, uuidSchema } from './wire/codec.ts';
+import { decode, decodeReply, encode, encodeReply, type Envelope, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, type Sender, uuidSchema, wireLimits } from './wire/codec.ts';
 import { DEFAULT_MAX_VOTERS, type JoinAdmission, type JoinRequest, joinRequestSchema, makeJoinRequest, MIN_SECRET_BYTES, NonceCache, readJoinSecret, verifyJoinRequest } from './join/autoJoin.ts';
 import { createMemberRuntime, type MemberInfo, type MemberRuntime, type MemberRuntimeOptions, type MemberStatus } from '../actors/member.ts';
 import { z } from 'zod';
@@ -577,7 +577,9 @@ export class Controller {
         const req = parseBody(snapshotBeginBody, body, 'snapshot save');
         return this.onLeader('snapshot.begin', req, req.forwarded === true, undefined, async () => {
           const snap = await this.requireLeader().exportSnapshot();
-          return this.snapshotExports.begin(this.name, { clusterId: this.store.identity().clusterId, ...snap });
+          // a page must fit one reply on this bus (a pair of the largest command travels alone)
+          const pageBytes = Math.min(SNAPSHOT_PAGE_BYTES, wireLimits(this.bus.maxPayload).commandBytes);
+          return this.snapshotExports.begin(this.name, { clusterId: this.store.identity().clusterId, ...snap }, pageBytes);
         });
       },
       'snapshot.page': async (body) => {
@@ -738,10 +740,10 @@ export class Controller {
         offerJoin: fromPromise<OfferReply, { target: string }>(({ input }) => this.offerJoin(input.target)),
         readMembership: fromPromise(async () => this.requireLeader().raftStatus().membership),
         proposeChange: fromPromise<void, MembershipChange>(({ input }) => this.requireLeader().changeMembership(input)),
-        watchProgress: fromCallback<{ type: 'PROGRESS'; matchIndex: number; commitIndex: number }, { nodeId: string }>(({ sendBack, input }) => {
+        watchProgress: fromCallback<{ type: 'PROGRESS'; matchIndex: number; commitIndex: number; streamed?: number }, { nodeId: string }>(({ sendBack, input }) => {
           const poll = () => {
             const s = member.raftStatus();
-            sendBack({ type: 'PROGRESS', matchIndex: s.progress[input.nodeId]?.matchIndex ?? 0, commitIndex: s.commit });
+            sendBack({ type: 'PROGRESS', matchIndex: s.progress[input.nodeId]?.matchIndex ?? 0, commitIndex: s.commit, streamed: member.snapshotStreamed(input.nodeId) });
           };
           const timer = setInterval(poll, 50);
           poll();

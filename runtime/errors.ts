@@ -36,6 +36,7 @@ const EXIT_BY_CODE: Record<string, number> = {
   CONFIG: EXIT.usage,
   USAGE: EXIT.usage,
   BAD_REQUEST: EXIT.usage,
+  COMMAND_TOO_LARGE: EXIT.usage,
   BAD_INIT_SOURCE: EXIT.usage,
   NOT_A_STORE: EXIT.usage,
   CORRUPT: EXIT.usage,

@@ -55,7 +55,8 @@ export interface MembershipContext extends MembershipInput {
   attempt: number;
   node: NodeParty | null;
   membership: Membership | null;
-  progress: { matchIndex: number; commitIndex: number } | null;
+  /** `streamed`: snapshot bytes the learner has acknowledged so far (a large state takes a while) */
+  progress: { matchIndex: number; commitIndex: number; streamed?: number } | null;
   error: MembershipError | null;
   /** what happened, once done */
   outcome: 'added' | 'added-learner' | 'already-member' | 'removed' | null;
@@ -70,7 +71,7 @@ export interface MembershipOutput {
   refusedBy: 'leader' | 'node' | null;
 }
 
-export type MembershipEvent = { type: 'PROGRESS'; matchIndex: number; commitIndex: number };
+export type MembershipEvent = { type: 'PROGRESS'; matchIndex: number; commitIndex: number; streamed?: number };
 
 /** errors worth retrying: the node is not answering yet, or the log is busy with another change */
 const TRANSIENT = new Set(['NO_RESPONDERS', 'TIMEOUT', 'UNREACHABLE', 'BUSY', 'CATCH_UP', 'CONFIG_CHANGE_PENDING', 'CLOSED']);
@@ -123,6 +124,11 @@ export const membershipMachine = setup({
     alreadyLearner: ({ context }) => context.node !== null && context.membership !== null && planAdd(context.membership, context.target, context.node.nodeId).kind === 'resume',
     nameHeldByOldNode: ({ context }) => context.node !== null && context.membership !== null && planAdd(context.membership, context.target, context.node.nodeId).kind === 'replace',
     learnerCaughtUp: ({ context }) => context.progress !== null && caughtUp(context.progress, context.catchUpLag),
+    /** the learner moved on (its match index, or the snapshot it is receiving): the catch-up timeout starts over */
+    learnerProgressed: ({ context, event }) =>
+      event.type === 'PROGRESS' &&
+      context.progress !== null &&
+      (event.matchIndex > context.progress.matchIndex || (event.streamed ?? 0) > (context.progress.streamed ?? 0)),
     targetNotMember: ({ context }) => context.node === null,
     targetIsLeader: ({ context }) => context.node?.nodeId === context.leader.nodeId,
     errorIsTransient: ({ context }) => context.error !== null && TRANSIENT.has(context.error.code),
@@ -164,7 +170,7 @@ export const membershipMachine = setup({
       return { node: found ? { name: found.name, nodeId: found.nodeId, clusterId: context.leader.clusterId } : null };
     }),
     recordProgress: assign({
-      progress: ({ event }) => ({ matchIndex: event.matchIndex, commitIndex: event.commitIndex }),
+      progress: ({ event }) => ({ matchIndex: event.matchIndex, commitIndex: event.commitIndex, streamed: event.streamed ?? 0 }),
     }),
     recordError: assign({ error: (_, params: { error: unknown }) => errorOf(params.error) }),
     recordCatchUpTimeout: assign(({ context }) => ({
@@ -263,6 +269,7 @@ export const membershipMachine = setup({
       on: {
         PROGRESS: [
           { guard: 'learnerCaughtUp', target: 'promotingOrNot' },
+          { guard: 'learnerProgressed', target: 'catchingUp', reenter: true, actions: 'recordProgress' },
           { actions: 'recordProgress' },
         ],
       },

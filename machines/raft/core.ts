@@ -4,6 +4,7 @@ import { invariant, RaftLog } from './log.ts';
 import type { AppendRequest, AppendResponse, Heartbeat, HeartbeatResponse, RaftMessage, SnapshotMessage, VoteRequest } from './messages.ts';
 import { Progress } from './progress.ts';
 import { committedIndex, learnersOf, majority, votersOf, voteResult } from './quorum.ts';
+import { entriesBytes, limitBytes } from './size.ts';
 import type { Entry, EntryType, HardState, Member, Membership, PeerId, ReadState, Role, SnapshotMeta } from './types.ts';
 
 export interface RaftRestore {
@@ -34,7 +35,15 @@ export interface RaftCoreOptions {
   preVote?: boolean;
   checkQuorum?: boolean;
   maxEntriesPerMessage?: number;
+  /**
+   * the most bytes of entries (as JSON, see size.ts) one append carries, like etcd's MaxSizePerMsg:
+   * the host derives it from its bus's max payload. An append always carries at least one entry
+   * (the host refuses commands too large to travel alone). Default: unlimited.
+   */
+  maxBytesPerMessage?: number;
   maxInflight?: number;
+  /** the most bytes of entries in flight to one follower (etcd's MaxInflightBytes); default unlimited */
+  maxInflightBytes?: number;
   restore: RaftRestore;
   testHooks?: RaftTestHooks;
 }
@@ -111,7 +120,9 @@ export class RaftCore {
   private readonly preVote: boolean;
   private readonly checkQuorum: boolean;
   private readonly maxEntries: number;
+  private readonly maxBytes: number;
   private readonly maxInflight: number;
+  private readonly maxInflightBytes: number;
   private readonly hooks: RaftTestHooks;
 
   private readonly log: RaftLog;
@@ -151,7 +162,9 @@ export class RaftCore {
     this.preVote = options.preVote ?? true;
     this.checkQuorum = options.checkQuorum ?? true;
     this.maxEntries = Math.max(1, options.maxEntriesPerMessage ?? DEFAULT_MAX_ENTRIES);
+    this.maxBytes = Math.max(1, options.maxBytesPerMessage ?? Number.POSITIVE_INFINITY);
     this.maxInflight = Math.max(1, options.maxInflight ?? DEFAULT_MAX_INFLIGHT);
+    this.maxInflightBytes = Math.max(1, options.maxInflightBytes ?? Number.POSITIVE_INFINITY);
     this.hooks = options.testHooks ?? {};
     const { hardState, snapshot, entries, applied } = options.restore;
     this.log = new RaftLog(snapshot, entries, hardState.commit, applied);
@@ -681,7 +694,7 @@ export class RaftCore {
       return;
     }
     invariant(m.index <= this.log.lastIndex(), `follower ${m.from} acknowledged ${m.index} beyond our last ${this.log.lastIndex()}`);
-    const wasPaused = pr.isPaused(this.maxInflight);
+    const wasPaused = pr.isPaused(this.maxInflight, this.maxInflightBytes);
     if (!pr.maybeUpdate(m.index)) return;
     if (pr.state === 'probe') pr.becomeReplicate();
     else if (pr.state === 'snapshot' && pr.match >= pr.pendingSnapshot) {
@@ -703,7 +716,7 @@ export class RaftCore {
   private handleHeartbeatResponse(m: HeartbeatResponse, pr: Progress): void {
     pr.recentActive = true;
     pr.probeSent = false;
-    if (pr.state === 'replicate' && pr.inflight.length >= this.maxInflight) pr.inflight.shift();
+    if (pr.state === 'replicate' && pr.isPaused(this.maxInflight, this.maxInflightBytes)) pr.freeInflight(1);
     if (pr.state === 'snapshot' && ++pr.snapshotWait >= this.electionTicks) pr.becomeProbe(); // retry a lost snapshot
     if (pr.match < this.log.lastIndex()) this.maybeSendAppend(m.from, true);
     if (m.context !== null) this.ackRead(m.context, m.from);
@@ -712,7 +725,7 @@ export class RaftCore {
   /** send the next append to `to` if its window allows; returns whether a message went out */
   private maybeSendAppend(to: PeerId, sendIfEmpty: boolean): boolean {
     const pr = this.progress.get(to);
-    if (pr === undefined || pr.isPaused(this.maxInflight)) return false;
+    if (pr === undefined || pr.isPaused(this.maxInflight, this.maxInflightBytes)) return false;
     const log = this.log;
     const prevIndex = pr.next - 1;
     const prevTerm = log.term(prevIndex);
@@ -723,10 +736,10 @@ export class RaftCore {
       pr.becomeSnapshot(snapshot.index);
       return false;
     }
-    const entries = pr.next <= log.lastIndex() ? log.slice(pr.next, log.lastIndex(), this.maxEntries) : [];
+    const entries = pr.next <= log.lastIndex() ? limitBytes(log.slice(pr.next, log.lastIndex(), this.maxEntries), this.maxBytes) : [];
     if (entries.length === 0 && !sendIfEmpty) return false;
     this.send({ type: 'append', from: this.id, to, term: this.term, prevIndex, prevTerm, entries, commit: log.committed });
-    pr.sentEntries(prevIndex + entries.length, entries.length);
+    pr.sentEntries(prevIndex + entries.length, entries.length, entriesBytes(entries));
     return true;
   }
 

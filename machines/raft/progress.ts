@@ -16,6 +16,9 @@ export class Progress {
   probeSent = false;
   /** replicate only: last index of each append in flight, oldest first */
   inflight: number[] = [];
+  /** replicate only: the entries' bytes of each append in flight (parallel to `inflight`), and their sum */
+  private inflightSizes: number[] = [];
+  bytesInFlight = 0;
   pendingSnapshot = 0;
   /** heartbeat rounds spent waiting on a snapshot; lets a lost snapshot be retried */
   snapshotWait = 0;
@@ -37,35 +40,38 @@ export class Progress {
     }
     this.state = 'probe';
     this.probeSent = false;
-    this.inflight.length = 0;
+    this.clearInflight();
   }
 
   becomeReplicate(): void {
     this.state = 'replicate';
     this.next = this.match + 1;
     this.probeSent = false;
-    this.inflight.length = 0;
+    this.clearInflight();
   }
 
   becomeSnapshot(index: number): void {
     this.state = 'snapshot';
     this.pendingSnapshot = index;
     this.snapshotWait = 0;
-    this.inflight.length = 0;
+    this.clearInflight();
   }
 
-  isPaused(maxInflight: number): boolean {
+  /** the window is full: by messages, or by bytes (etcd's MaxInflightBytes: a slow link is not flooded) */
+  isPaused(maxInflight: number, maxInflightBytes = Number.POSITIVE_INFINITY): boolean {
     if (this.state === 'probe') return this.probeSent;
-    if (this.state === 'replicate') return this.inflight.length >= maxInflight;
+    if (this.state === 'replicate') return this.inflight.length >= maxInflight || this.bytesInFlight >= maxInflightBytes;
     return true;
   }
 
-  /** an append covering up to `last` was sent */
-  sentEntries(last: number, count: number): void {
+  /** an append covering up to `last` (`bytes` of entries) was sent */
+  sentEntries(last: number, count: number, bytes = 0): void {
     if (this.state === 'replicate') {
       if (count > 0) {
         this.next = last + 1;
         this.inflight.push(last);
+        this.inflightSizes.push(bytes);
+        this.bytesInFlight += bytes;
       }
     } else if (this.state === 'probe') {
       this.probeSent = true;
@@ -84,8 +90,21 @@ export class Progress {
     // acknowledged appends leave the window
     let freed = 0;
     while (freed < this.inflight.length && this.inflight[freed]! <= index) freed++;
-    if (freed > 0) this.inflight.splice(0, freed);
+    this.freeInflight(freed);
     return updated;
+  }
+
+  /** forget the oldest `count` appends in flight (acknowledged, or presumed lost) */
+  freeInflight(count: number): void {
+    if (count <= 0) return;
+    this.inflight.splice(0, count);
+    for (const bytes of this.inflightSizes.splice(0, count)) this.bytesInFlight -= bytes;
+  }
+
+  private clearInflight(): void {
+    this.inflight.length = 0;
+    this.inflightSizes.length = 0;
+    this.bytesInFlight = 0;
   }
 
   /**

@@ -42,6 +42,7 @@ export const raftConfigSchema = z.strictObject({
   heartbeatMs: z.number().int().min(5).max(10_000).optional(),
   electionTimeoutMs: z.number().int().min(20).max(60_000).optional(),
   snapshotEvery: z.number().int().min(10).optional(),
+  snapshotEveryBytes: z.number().int().min(1024 * 1024).optional(),
   maxEntriesPerMessage: z.number().int().min(1).max(100_000).optional(),
   maxInflight: z.number().int().min(1).max(1024).optional(),
 });
@@ -73,6 +74,8 @@ export interface RaftTiming {
   heartbeatMs: number;
   electionTimeoutMs: number;
   snapshotEvery: number;
+  /** compact once the log applied since the last snapshot holds this many bytes of entries */
+  snapshotEveryBytes: number;
   maxEntriesPerMessage: number;
   maxInflight: number;
 }
@@ -81,6 +84,7 @@ export const DEFAULT_RAFT: RaftTiming = {
   heartbeatMs: 50,
   electionTimeoutMs: 500,
   snapshotEvery: 10_000,
+  snapshotEveryBytes: 64 * 1024 * 1024,
   maxEntriesPerMessage: 512,
   maxInflight: 64,
 };

@@ -30,24 +30,25 @@ interface Session {
 export class SnapshotExports {
   private readonly sessions = new Map<string, Session>();
 
-  begin(node: string, snap: { clusterId: string | null; index: number; term: number; pairs: Array<[string, unknown]> }): SnapshotExportInfo {
+  /** `pageBytes`: at most this many bytes of pairs per page (a smaller bus max payload asks for smaller pages) */
+  begin(node: string, snap: { clusterId: string | null; index: number; term: number; pairs: Array<[string, unknown]> }, pageBytes = SNAPSHOT_PAGE_BYTES): SnapshotExportInfo {
     this.sweep();
     if (this.sessions.size >= MAX_SESSIONS) {
       throw conclaveError('BUSY', `${node} is already serving ${MAX_SESSIONS} snapshot exports; retry in a minute`);
     }
     const pages: Array<Array<[string, unknown]>> = [];
     let page: Array<[string, unknown]> = [];
-    let pageBytes = 0;
+    let inPage = 0;
     let bytes = 0;
     for (const pair of snap.pairs) {
       const size = Buffer.byteLength(JSON.stringify(pair));
-      if (pageBytes + size > SNAPSHOT_PAGE_BYTES && page.length > 0) {
+      if (inPage + size > pageBytes && page.length > 0) {
         pages.push(page);
         page = [];
-        pageBytes = 0;
+        inPage = 0;
       }
       page.push(pair);
-      pageBytes += size;
+      inPage += size;
       bytes += size;
     }
     pages.push(page);

@@ -371,6 +371,34 @@ export class NodeStore {
     return { appliedIndex: this.#applied, pairs };
   }
 
+  /**
+   * A consistent view of the replicated state and the index it reflects, read lazily: one read
+   * transaction holds the view until done() (call it, also when giving up), so a large state is
+   * streamed a few pairs at a time instead of copied into memory.
+   */
+  stateSnapshot(): { appliedIndex: number; pairs: Iterator<[string, unknown]>; done(): void } {
+    this.#assertOpen();
+    const transaction = this.#db.state.useReadTransaction();
+    const appliedIndex = (this.#db.hardstate.get(K_APPLIED, { transaction }) as number | undefined) ?? 0;
+    const range = this.#db.state.getRange({ transaction })[Symbol.iterator]();
+    let open = true;
+    return {
+      appliedIndex,
+      pairs: {
+        next: () => {
+          const r = range.next();
+          return r.done ? { done: true, value: undefined } : { done: false, value: [r.value.key as string, r.value.value] };
+        },
+      },
+      done: () => {
+        if (!open) return;
+        open = false;
+        range.return?.();
+        transaction.done();
+      },
+    };
+  }
+
   /** records meta (the state db at meta.index is the snapshot) and deletes log entries <= meta.index */
   async saveSnapshotAndCompact(meta: SnapshotMeta): Promise<void> {
     this.#assertOpen();

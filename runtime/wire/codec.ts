@@ -1,6 +1,7 @@
 // One versioned envelope for every peer and admin message, and the one place that decodes and
 // validates what arrives from the bus. Decoding never throws: it returns a typed failure that the
 // caller counts and logs (rate-limited).
+import { Buffer, isUtf8 } from 'node:buffer';
 import { z } from 'zod';
 
 /** Bumped on an incompatible change of the envelope or of a message body. */
@@ -9,6 +10,32 @@ export const PROTOCOL_VERSION = 1;
 export const MIN_PROTOCOL_VERSION = 1;
 /** Under NATS's default max_payload (1 MiB) so a message never fails at the server. */
 export const MAX_MESSAGE_BYTES = 1024 * 1024 - 1024;
+
+/**
+ * Room kept in every message for what is not the payload proper: the envelope (sender, ids,
+ * generation), a raft message's header, an entry's fields, a snapshot chunk's header.
+ */
+export const MESSAGE_RESERVE_BYTES = 4096;
+
+/** What fits one message on a bus whose max payload is `maxPayload` (NATS tells it; default ours). */
+export interface WireLimits {
+  /** the largest encoded message this node sends */
+  messageBytes: number;
+  /** the largest command (its JSON, in UTF-8 bytes) accepted into the log: it must travel alone in one append */
+  commandBytes: number;
+  /** the most bytes of entries one append carries (the raft core's maxBytesPerMessage) */
+  appendBytes: number;
+  /** the most bytes of entries in flight to one follower (the raft core's maxInflightBytes): heartbeats share the link */
+  inflightBytes: number;
+}
+
+export function wireLimits(maxPayload: number | undefined): WireLimits {
+  const messageBytes = Math.min(MAX_MESSAGE_BYTES, maxPayload ?? MAX_MESSAGE_BYTES);
+  const commandBytes = Math.max(0, messageBytes - MESSAGE_RESERVE_BYTES);
+  // an append of one command of the largest size still fits: reserve − the entry's fields ≥ the headers
+  const appendBytes = Math.max(1, messageBytes - MESSAGE_RESERVE_BYTES / 2);
+  return { messageBytes, commandBytes, appendBytes, inflightBytes: 8 * appendBytes };
+}
 
 const nodeNameSchema = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/);
 const uuidSchema = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
@@ -57,7 +84,24 @@ export function encode(sender: Sender, type: string, body: unknown): Uint8Array 
     body,
   };
   if (sender.generation !== undefined) envelope.gen = sender.generation;
-  const bytes = encoder.encode(JSON.stringify(envelope));
+  return utf8(JSON.stringify(envelope), type);
+}
+
+/**
+ * The same envelope around a body already serialized as JSON (`bodyJson`): for large bodies whose
+ * parts were stringified once already (snapshot chunks measure each pair's JSON to fill a chunk).
+ */
+export function encodeJsonBody(sender: Sender, type: string, bodyJson: string): Uint8Array {
+  const head: Omit<Envelope, 'body'> = { v: PROTOCOL_VERSION, from: sender.name, nodeId: sender.nodeId, clusterId: sender.clusterId, type };
+  if (sender.generation !== undefined) head.gen = sender.generation;
+  const text = JSON.stringify(head);
+  return utf8(`${text.slice(0, -1)},"body":${bodyJson}}`, type);
+}
+
+function utf8(text: string, type: string): Uint8Array {
+  // Buffer.from is several times faster than TextEncoder on large texts; the result is a plain Uint8Array, as before
+  const buffer = Buffer.from(text, 'utf8');
+  const bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
   if (bytes.byteLength > MAX_MESSAGE_BYTES) throw new MessageTooLargeError(type, bytes.byteLength);
   return bytes;
 }
@@ -74,7 +118,7 @@ export function decode<T>(data: Uint8Array, bodies: Record<string, z.ZodType<T>>
   }
   let text: string;
   try {
-    text = decoder.decode(data);
+    text = utf8Text(data);
   } catch {
     return { ok: false, failure: 'not-utf8', detail: 'payload is not valid UTF-8' };
   }
@@ -100,6 +144,12 @@ export function decode<T>(data: Uint8Array, bodies: Record<string, z.ZodType<T>>
   const body = schema.safeParse(envelope.body);
   if (!body.success) return { ok: false, failure: 'bad-body', detail: `${envelope.type}: ${summarizeIssues(body.error)}` };
   return { ok: true, envelope, body: body.data };
+}
+
+/** the text of UTF-8 bytes; throws on invalid UTF-8 (validated natively: several times faster than a fatal TextDecoder) */
+function utf8Text(data: Uint8Array): string {
+  if (!isUtf8(data)) throw new TypeError('invalid UTF-8');
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8');
 }
 
 function summarizeIssues(error: z.ZodError): string {

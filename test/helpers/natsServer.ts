@@ -1,6 +1,6 @@
 // Starts a real nats-server for tests on a free loopback port, and makes sure none is leaked.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,7 +87,8 @@ function tryConnect(port: number): Promise<boolean> {
   });
 }
 
-export async function startNatsServer(opts: { jetstream?: boolean } = {}): Promise<NatsServerHandle> {
+/** `maxPayload`: the server's max_payload in bytes (default nats-server's 1 MiB), set through a config file */
+export async function startNatsServer(opts: { jetstream?: boolean; maxPayload?: number } = {}): Promise<NatsServerHandle> {
   if (!isInstalled()) {
     throw new Error(`${BINARY} is not installed or not runnable (apt-get install nats-server)`);
   }
@@ -98,6 +99,13 @@ export async function startNatsServer(opts: { jetstream?: boolean } = {}): Promi
     storeDir = mkdtempSync(join(tmpdir(), 'conclave-nats-js-'));
     storeDirs.add(storeDir);
     args.push('-js', '-sd', storeDir);
+  }
+  let configDir: string | undefined;
+  if (opts.maxPayload !== undefined) {
+    configDir = mkdtempSync(join(tmpdir(), 'conclave-nats-conf-'));
+    storeDirs.add(configDir);
+    writeFileSync(join(configDir, 'nats.conf'), `max_payload: ${opts.maxPayload}\n`);
+    args.push('-c', join(configDir, 'nats.conf'));
   }
   const child = spawn(BINARY, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   live.add(child);
@@ -132,9 +140,11 @@ export async function startNatsServer(opts: { jetstream?: boolean } = {}): Promi
     });
   });
   const cleanupStore = () => {
-    if (!storeDir) return;
-    rmSync(storeDir, { recursive: true, force: true });
-    storeDirs.delete(storeDir);
+    for (const dir of [storeDir, configDir]) {
+      if (!dir) continue;
+      rmSync(dir, { recursive: true, force: true });
+      storeDirs.delete(dir);
+    }
   };
 
   const deadline = Date.now() + READY_TIMEOUT_MS;

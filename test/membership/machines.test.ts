@@ -70,7 +70,9 @@ describe('membership machine (leader side)', () => {
     backoffBaseMs: 1,
     backoffMaxMs: 2,
   };
-  function run(offers: Array<OfferReply | Error>, spec: Partial<MembershipInput> = {}) {
+  type Progress = { type: 'PROGRESS'; matchIndex: number; commitIndex: number; streamed?: number };
+  /** the learner's progress, as watchProgress reports it: a list of reports, one every 20 ms */
+  function run(offers: Array<OfferReply | Error>, spec: Partial<MembershipInput> = {}, reports?: Progress[]) {
     const proposals: string[] = [];
     let membership = { members: [{ nodeId: 'id-n1', name: 'n1', voter: true }] };
     const machine = membershipMachine.provide({
@@ -88,6 +90,13 @@ describe('membership machine (leader side)', () => {
           membership = r.next;
         }),
         watchProgress: fromCallback(({ sendBack }) => {
+          if (reports !== undefined) {
+            const t = setInterval(() => {
+              const next = reports.shift();
+              if (next) sendBack(next);
+            }, 20);
+            return () => clearInterval(t);
+          }
           sendBack({ type: 'PROGRESS', matchIndex: 0, commitIndex: 5 });
           const t = setTimeout(() => sendBack({ type: 'PROGRESS', matchIndex: 5, commitIndex: 5 }), 5);
           return () => clearTimeout(t);
@@ -127,6 +136,18 @@ describe('membership machine (leader side)', () => {
     await r2.done;
     assert.equal(r2.actor.getSnapshot().value, 'failed');
     assert.equal(r2.actor.getSnapshot().context.attempt, 2);
+  });
+
+  it('a learner receiving a large snapshot is not timed out while the transfer moves on; one that stalls is', async () => {
+    // 15 reports 20 ms apart (300 ms) against a 100 ms catch-up timeout: each acknowledges more snapshot bytes
+    const streaming: Progress[] = Array.from({ length: 15 }, (_, i) => ({ type: 'PROGRESS', matchIndex: 0, commitIndex: 5, streamed: (i + 1) * 256 * 1024 }));
+    streaming.push({ type: 'PROGRESS', matchIndex: 5, commitIndex: 5, streamed: 0 });
+    const moving = run([{ accepted: true, party: party(A) }], { catchUpTimeoutMs: 100 }, streaming);
+    assert.equal((await moving.done).outcome, 'added');
+    const stalled: Progress[] = Array.from({ length: 15 }, () => ({ type: 'PROGRESS', matchIndex: 0, commitIndex: 5, streamed: 256 * 1024 }));
+    const stuck = run([{ accepted: true, party: party(A) }], { catchUpTimeoutMs: 100, maxAttempts: 1 }, stalled);
+    const out = await stuck.done;
+    assert.equal(out.error?.code, 'CATCH_UP');
   });
 
   it('plans: no-op for a voter, resume for a learner, replace for a changed node id', () => {

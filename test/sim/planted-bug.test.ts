@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { RaftTestHooks } from '../../machines/raft/core.ts';
-import { HARSH_PROFILE, runSimulation, type SimBugs, type SimConfig } from './simulator.ts';
+import { HARSH_PROFILE, runSimulation, SIM_MAX_PAYLOAD, type SimBugs, type SimConfig } from './simulator.ts';
 
 const HARSH = HARSH_PROFILE;
 
@@ -85,4 +85,32 @@ test('a recovery that keeps less than the survivor committed is caught', () => {
   assertReplays(config);
   const violation = runSimulation(config).violation!;
   assert.match(violation.invariant, /committed entries never lost|state machine safety|leader completeness|log matching/);
+});
+
+// ---- message size (issue 17): the simulated bus enforces a max payload
+
+test('appends batched by entry count only (before issue 17) are caught: with large commands a batch cannot be sent', () => {
+  const config = huntBug({ appendsIgnoreBytes: true }, { nodes: 3, steps: 5000, profile: { largeCommands: true, longLags: true } });
+  assertReplays(config);
+  assert.equal(runSimulation(config).violation!.invariant, 'message size');
+});
+
+test('the correct core with large commands and long lags sends every message within the max payload', () => {
+  let largest = 0;
+  let large = 0;
+  let tooLarge = 0;
+  let lags = 0;
+  let snapshots = 0;
+  for (let seed = 1; seed <= 60; seed++) {
+    const result = runSimulation({ seed, nodes: 3, steps: 5000, profile: { largeCommands: true, longLags: true } });
+    assert.equal(result.violation, null, result.violation?.message);
+    largest = Math.max(largest, result.stats.largestMessage);
+    large += result.stats.largeCommands;
+    tooLarge += result.stats.commandsTooLarge;
+    lags += result.stats.longLags;
+    snapshots += result.stats.snapshotsSent;
+  }
+  console.log(`sim size: 60 seeds, ${large} large commands, ${tooLarge} refused at the door, ${lags} long lags, ${snapshots} snapshots, largest message ${largest} of ${SIM_MAX_PAYLOAD} bytes`);
+  assert.ok(large > 0 && tooLarge > 0 && lags > 0, 'large commands, refusals at the door and long lags all came up');
+  assert.ok(largest > SIM_MAX_PAYLOAD / 2, 'appends were filled up to their byte budget');
 });

@@ -11,7 +11,9 @@
 import { checkJoin } from '../../machines/identity/index.ts';
 import { blankRestore, bootstrapRestore, RaftCore, type RaftRestore, type RaftTestHooks } from '../../machines/raft/core.ts';
 import type { RaftMessage } from '../../machines/raft/messages.ts';
+import { entryBytes, jsonBytes } from '../../machines/raft/size.ts';
 import type { Entry, Member, Membership, PeerId } from '../../machines/raft/types.ts';
+import { wireLimits } from '../../runtime/wire/codec.ts';
 import { EventHeap } from './heap.ts';
 import { type Envelope, type HostObserver, type KvCommand, SimHost } from './host.ts';
 import { Prng } from './prng.ts';
@@ -29,8 +31,10 @@ export interface SimBugs {
   recoveryKeepsGeneration?: boolean;
   /** recovery keeps the survivor's state only up to a little below its commit point */
   recoveryLosesCommitted?: boolean;
+  /** appends are batched by entry count only, as before issue 17 (no byte budget): large entries overflow a message */
+  appendsIgnoreBytes?: boolean;
 }
-export const SIM_BUGS = ['joinSkipsRule', 'blankTalksToAnyCluster', 'recoveryKeepsGeneration', 'recoveryLosesCommitted'] as const;
+export const SIM_BUGS = ['joinSkipsRule', 'blankTalksToAnyCluster', 'recoveryKeepsGeneration', 'recoveryLosesCommitted', 'appendsIgnoreBytes'] as const;
 
 export interface SimConfig {
   seed: number;
@@ -82,6 +86,14 @@ export interface SimStats {
   transfers: number;
   /** blank nodes that adopted the cluster id with their first state */
   blankJoins: number;
+  /** commands of more than a quarter of the largest command, proposed */
+  largeCommands: number;
+  /** commands over the largest command, refused at the door */
+  commandsTooLarge: number;
+  /** the largest raft message sent, in bytes (as the bus would carry it) */
+  largestMessage: number;
+  /** followers cut off for a long time (they fall far behind, then catch up) */
+  longLags: number;
   /** join offers/requests refused at both ends (another cluster, or another generation) */
   joinsRefused: number;
   /** messages of the same cluster but another identity generation, dropped */
@@ -146,6 +158,7 @@ type SimEvent =
   | { time: number; seq: number; kind: 'restart'; node: PeerId }
   | { time: number; seq: number; kind: 'disk-ok'; node: PeerId }
   | { time: number; seq: number; kind: 'heal' }
+  | { time: number; seq: number; kind: 'lag'; node: PeerId | null }
   /** a member of a newer generation tells a stale one that it was left behind */
   | { time: number; seq: number; kind: 'stale-notice'; node: PeerId; from: PeerId; clusterId: string; generation: number };
 
@@ -172,7 +185,18 @@ export interface SimProfile {
   checkQuorum: boolean;
   /** how many disaster recoveries this run may do */
   recoveries: number;
+  /** the simulated bus's max payload: a raft message over it cannot be sent (a violation) */
+  maxPayload: number;
+  /** commands carry values up to the largest command the door accepts (and a little beyond) */
+  largeCommands: boolean;
+  /** now and then, a follower is cut off for seconds, then catches up (by log or snapshot) */
+  longLags: boolean;
 }
+
+/** the simulated bus's max payload when a profile does not say: small, so large commands are cheap to simulate */
+export const SIM_MAX_PAYLOAD = 16 * 1024;
+/** what a raft message's envelope adds on the bus (sender, ids, generation) */
+const SIM_ENVELOPE_BYTES = 256;
 
 /** leaders crashing mid-replication, one entry per message: what finding figure 8 takes */
 export const HARSH_PROFILE: Partial<SimProfile> = {
@@ -199,6 +223,10 @@ export function runSimulation(config: SimConfig): SimResult {
 
 class Simulation {
   private readonly rng: Prng;
+  /** the randomness of message sizes and long lags: its own stream, so the other draws of a seed stay as they were */
+  private readonly sizeRng: Prng;
+  /** the follower cut off by a long lag, if any */
+  private lagging: PeerId | null = null;
   private readonly config: Required<Omit<SimConfig, 'testHooks' | 'profile' | 'bugs'>> & { testHooks: RaftTestHooks; bugs: SimBugs };
   private readonly profile: SimProfile;
   private readonly heap = new EventHeap<SimEvent>();
@@ -263,6 +291,10 @@ class Simulation {
     configChanges: 0,
     transfers: 0,
     blankJoins: 0,
+    largeCommands: 0,
+    commandsTooLarge: 0,
+    largestMessage: 0,
+    longLags: 0,
     joinsRefused: 0,
     staleDropped: 0,
     staleHalted: 0,
@@ -301,7 +333,9 @@ class Simulation {
       ...config,
     };
     this.rng = new Prng(config.seed);
+    this.sizeRng = new Prng(config.seed ^ 0x9e3779b9);
     const r = this.rng;
+    const sr = this.sizeRng;
     this.profile = {
       dropRate: r.chance(0.3) ? 0 : r.next() * 0.15,
       dupRate: r.chance(0.5) ? 0 : r.next() * 0.05,
@@ -316,6 +350,9 @@ class Simulation {
       preVote: r.chance(0.8),
       checkQuorum: r.chance(0.8),
       recoveries: r.pick([0, 0, 1, 1, 2]),
+      maxPayload: SIM_MAX_PAYLOAD,
+      largeCommands: sr.chance(0.3),
+      longLags: sr.chance(0.3),
       ...config.profile,
     };
     this.nextNodeNumber = config.nodes + 1;
@@ -364,7 +401,10 @@ class Simulation {
       preVote: this.profile.preVote,
       checkQuorum: this.profile.checkQuorum,
       maxEntriesPerMessage: this.profile.maxEntriesPerMessage,
+      // the byte budget the member derives from its bus's max payload (production's wireLimits)
+      maxBytesPerMessage: this.config.bugs.appendsIgnoreBytes ? undefined : wireLimits(this.profile.maxPayload).appendBytes,
       maxInflight: this.profile.maxInflight,
+      maxInflightBytes: wireLimits(this.profile.maxPayload).inflightBytes,
       restore,
       testHooks: id === FOREIGN_ID ? {} : this.config.testHooks,
     });
@@ -388,6 +428,7 @@ class Simulation {
     }
     this.schedule({ time: this.rng.between(20, 100), seq: 0, kind: 'chaos' });
     this.schedule({ time: this.rng.between(1, 30), seq: 0, kind: 'client' });
+    if (this.profile.longLags) this.schedule({ time: this.sizeRng.between(200, 2000), seq: 0, kind: 'lag', node: null });
   }
 
   private addHost(id: PeerId, clusterId: string | null, restore: RaftRestore): SimHost {
@@ -458,6 +499,9 @@ class Simulation {
       case 'heal':
         this.blocked.clear();
         break;
+      case 'lag':
+        this.longLag(event.node);
+        break;
       case 'stale-notice': {
         const host = this.hosts.get(event.node);
         if (host === undefined || host.core === null || this.blocked.has(`${event.from}>${event.node}`)) break;
@@ -484,6 +528,7 @@ class Simulation {
 
   private readonly send = (envelope: Envelope): void => {
     const p = this.profile;
+    this.checkMessageSize(envelope);
     envelope.lineage = this.lineageOf.get(envelope.msg.from) ?? null;
     if (envelope.msg.type === 'snapshot') this.stats.snapshotsSent++;
     if (this.faultsOn && this.rng.chance(p.dropRate)) {
@@ -506,7 +551,8 @@ class Simulation {
   private deliver(envelope: Envelope): void {
     const msg = envelope.msg;
     const host = this.hosts.get(msg.to);
-    if (host === undefined || host.core === null || this.blocked.has(`${msg.from}>${msg.to}`)) {
+    const lagged = this.lagging !== null && (msg.to === this.lagging || msg.from === this.lagging);
+    if (host === undefined || host.core === null || lagged || this.blocked.has(`${msg.from}>${msg.to}`)) {
       this.stats.dropped++;
       return;
     }
@@ -846,6 +892,7 @@ class Simulation {
   private healEverything(): void {
     this.faultsOn = false;
     this.blocked.clear();
+    this.lagging = null;
     this.crashAfterPersistArmed.clear();
     this.note('--- heal every fault; liveness check begins ---');
     for (const host of this.hosts.values()) {
@@ -880,11 +927,64 @@ class Simulation {
     const items: Array<{ type: 'command'; data: KvCommand }> = [];
     for (let i = 0; i < count; i++) {
       const id = `p${++this.requestSeq}`;
+      const data: KvCommand = { op: r.chance(0.9) ? 'put' : 'del', key: `k${r.int(8)}`, value: `v${this.requestSeq}`, id };
+      if (this.profile.largeCommands && data.op === 'put' && !this.padToLargeValue(data)) continue;
       this.originOf.set(id, lineage);
-      items.push({ type: 'command', data: { op: r.chance(0.9) ? 'put' : 'del', key: `k${r.int(8)}`, value: `v${this.requestSeq}`, id } });
+      items.push({ type: 'command', data });
     }
+    if (items.length === 0) return;
     const result = core.propose(items);
     if (result.ok) this.settle(host);
+  }
+
+  /**
+   * Pad a put's value to a size up to a little beyond the largest command; false when the door
+   * refuses it (as the member's propose() does: a command must travel alone in one message).
+   */
+  private padToLargeValue(data: KvCommand): boolean {
+    const limit = wireLimits(this.profile.maxPayload).commandBytes;
+    const target = this.sizeRng.between(0, Math.floor(limit * 1.05));
+    data.value = `${data.value}:`.padEnd(target, 'x');
+    if (jsonBytes(data) > limit) {
+      this.stats.commandsTooLarge++;
+      return false;
+    }
+    if (target > limit / 4) this.stats.largeCommands++;
+    return true;
+  }
+
+  /** cut a follower off for seconds (it falls far behind), then let it catch up; and again later */
+  private longLag(node: PeerId | null): void {
+    const sr = this.sizeRng;
+    if (node !== null) {
+      if (this.lagging === node) this.lagging = null;
+      this.note(`long lag of ${node} ends`);
+      if (this.faultsOn) this.schedule({ time: this.now + sr.between(500, 3000), seq: 0, kind: 'lag', node: null });
+      return;
+    }
+    if (!this.faultsOn) return;
+    const leader = this.currentLeader();
+    const followers = this.memberIds().filter((id) => id !== leader?.id);
+    if (followers.length === 0 || this.lagging !== null) return;
+    this.lagging = sr.pick(followers);
+    this.stats.longLags++;
+    this.note(`long lag: ${this.lagging} cut off`);
+    this.schedule({ time: this.now + sr.between(1000, 4000), seq: 0, kind: 'lag', node: this.lagging });
+  }
+
+  /** the bus's max payload: a message over it could never be sent (NATS refuses it on every retry) */
+  private checkMessageSize(envelope: Envelope): void {
+    const msg = envelope.msg;
+    // a snapshot's state streams in chunks of its own (actors/snapshotStream.ts): only its header counts
+    let bytes = SIM_ENVELOPE_BYTES + 512;
+    if (msg.type === 'append') for (const e of msg.entries) bytes += entryBytes(e) + 1;
+    // the estimate above bounds the encoding from above; measure exactly only when it is near the limit
+    if (bytes > this.profile.maxPayload / 2) bytes = SIM_ENVELOPE_BYTES + jsonBytes(msg);
+    if (bytes > this.stats.largestMessage) this.stats.largestMessage = bytes;
+    if (bytes > this.profile.maxPayload) {
+      const detail = msg.type === 'append' ? ` (${msg.entries.length} entries after ${msg.prevIndex})` : '';
+      throw new ViolationError('message size', `${msg.from} sent a ${msg.type} of ${bytes} bytes to ${msg.to}${detail}, over the bus's max payload of ${this.profile.maxPayload} bytes: it can never be sent`);
+    }
   }
 
   private livenessClient(leader: SimHost | null): void {

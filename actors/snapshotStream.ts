@@ -1,0 +1,220 @@
+// Streaming snapshots to followers without blocking the leader. The state is read lazily from one
+// read transaction, one chunk at a time; each chunk goes out in its own turn of the event loop (so
+// ticks and heartbeats keep flowing), and at most `window` chunks are unacknowledged by the
+// receiver (flow control: memory stays at a few chunks whatever the state's size). A transfer that
+// runs is never restarted because the core asks again; one that stalls is abandoned and reported.
+import { randomUUID } from 'node:crypto';
+import type { SnapshotMessage } from '../machines/raft/messages.ts';
+import { byteLength } from '../machines/raft/size.ts';
+
+/** a consistent, lazily read state (NodeStore.stateSnapshot) */
+export interface SnapshotSource {
+  appliedIndex: number;
+  pairs: Iterator<[string, unknown]>;
+  done(): void;
+}
+
+/** a chunk's body { message, id, seq, last, pairs }, as JSON: each pair is stringified once, to measure and to send */
+export interface SnapshotChunk {
+  seq: number;
+  last: boolean;
+  json: string;
+}
+
+export interface ChunkAck {
+  id: string;
+  seq: number;
+}
+
+export interface TransferReport {
+  to: string;
+  index: number;
+  keys: number;
+  bytes: number;
+  chunks: number;
+  ms: number;
+  /** why it failed (a stall, a refused publish, leadership lost) */
+  error?: unknown;
+}
+
+export interface OutgoingSnapshotsOptions {
+  /** publish one chunk to `to`; throws when the bus refuses it */
+  publish(to: string, chunk: SnapshotChunk): void;
+  /** the transfer ended: ok when the receiver acknowledged every chunk */
+  finished(ok: boolean, report: TransferReport): void;
+  /** bytes of pairs per chunk (a single larger pair travels alone) */
+  chunkBytes: number;
+  /** chunks in flight, unacknowledged */
+  window: number;
+  /** no acknowledgement for this long: the transfer is abandoned */
+  stallMs: number;
+  /** a completed transfer is not repeated within this time (the receiver is installing it) */
+  graceMs: number;
+}
+
+class Transfer {
+  readonly id = randomUUID();
+  readonly startedAt = Date.now();
+  nextSeq = 0;
+  acked = -1;
+  /** bytes of the chunks acknowledged so far */
+  ackedBytes = 0;
+  /** bytes of each chunk sent and not yet acknowledged, oldest first */
+  readonly unacked: number[] = [];
+  lastSeq = -1;
+  keys = 0;
+  bytes = 0;
+  pumpScheduled = false;
+  stallTimer: NodeJS.Timeout | null = null;
+  private carry: { json: string; size: number } | null = null;
+  /** the chunk body's JSON before its pairs */
+  private readonly head: string;
+  private exhausted = false;
+
+  constructor(
+    readonly to: string,
+    readonly message: SnapshotMessage,
+    private readonly source: SnapshotSource,
+  ) {
+    this.head = `{"message":${JSON.stringify(message)},"id":${JSON.stringify(this.id)}`;
+  }
+
+  get sentAll(): boolean {
+    return this.lastSeq >= 0;
+  }
+
+  /** the next chunk: pairs up to `chunkBytes` (at least one), `last` once the state is exhausted */
+  nextChunk(chunkBytes: number): SnapshotChunk {
+    const pairs: string[] = [];
+    let bytes = 0;
+    for (;;) {
+      if (this.carry === null) {
+        const r = this.source.pairs.next();
+        if (r.done) {
+          this.exhausted = true;
+          this.release();
+          break;
+        }
+        const json = JSON.stringify(r.value);
+        this.carry = { json, size: byteLength(json) + 1 };
+      }
+      if (bytes + this.carry.size > chunkBytes && pairs.length > 0) break;
+      pairs.push(this.carry.json);
+      bytes += this.carry.size;
+      this.carry = null;
+    }
+    const seq = this.nextSeq++;
+    if (this.exhausted) this.lastSeq = seq;
+    this.unacked.push(bytes);
+    this.keys += pairs.length;
+    this.bytes += bytes;
+    return { seq, last: this.exhausted, json: `${this.head},"seq":${seq},"last":${this.exhausted},"pairs":[${pairs.join(',')}]}` };
+  }
+
+  /** release the read transaction (idempotent) */
+  release(): void {
+    this.source.done();
+    if (this.stallTimer) clearTimeout(this.stallTimer);
+    this.stallTimer = null;
+  }
+}
+
+export class OutgoingSnapshots {
+  private readonly transfers = new Map<string, Transfer>();
+  /** when a transfer to a peer last completed, and at which index */
+  private readonly completed = new Map<string, { at: number; index: number }>();
+
+  constructor(private readonly opts: OutgoingSnapshotsOptions) {}
+
+  /**
+   * The core wants `to` to get a snapshot. Starts a transfer, unless one to `to` is running or
+   * one just completed (the follower is installing it: starting over would only cost a full copy).
+   */
+  request(to: string, open: () => { source: SnapshotSource; message: SnapshotMessage }): 'started' | 'running' | 'recent' {
+    if (this.transfers.has(to)) return 'running';
+    const done = this.completed.get(to);
+    if (done !== undefined && Date.now() - done.at < this.opts.graceMs) return 'recent';
+    const { source, message } = open();
+    const transfer = new Transfer(to, message, source);
+    this.transfers.set(to, transfer);
+    this.armStall(transfer);
+    this.schedule(transfer);
+    return 'started';
+  }
+
+  /** the receiver acknowledged chunk `seq` (and every earlier one) */
+  onAck(from: string, ack: ChunkAck): void {
+    const transfer = this.transfers.get(from);
+    if (transfer === undefined || transfer.id !== ack.id || ack.seq <= transfer.acked || ack.seq >= transfer.nextSeq) return;
+    for (const bytes of transfer.unacked.splice(0, ack.seq - transfer.acked)) transfer.ackedBytes += bytes;
+    transfer.acked = ack.seq;
+    if (transfer.sentAll && transfer.acked === transfer.lastSeq) {
+      this.end(transfer, true);
+      return;
+    }
+    this.armStall(transfer);
+    this.schedule(transfer);
+  }
+
+  /** leadership lost, peer removed or stopping: abandon every transfer (or the one to `to`) */
+  cancel(to?: string, reason: unknown = new Error('transfer cancelled')): void {
+    for (const transfer of [...this.transfers.values()]) if (to === undefined || transfer.to === to) this.end(transfer, false, reason);
+    if (to === undefined) this.completed.clear();
+  }
+
+  get active(): number {
+    return this.transfers.size;
+  }
+
+  /** bytes `to` acknowledged in the transfer under way (0 when none) */
+  acknowledgedBytes(to: string): number {
+    return this.transfers.get(to)?.ackedBytes ?? 0;
+  }
+
+  private schedule(transfer: Transfer): void {
+    if (transfer.pumpScheduled) return;
+    transfer.pumpScheduled = true;
+    setImmediate(() => {
+      transfer.pumpScheduled = false;
+      this.pump(transfer);
+    });
+  }
+
+  /** one chunk per turn of the event loop, while the window allows */
+  private pump(transfer: Transfer): void {
+    if (this.transfers.get(transfer.to) !== transfer || transfer.sentAll) return;
+    if (transfer.nextSeq - 1 - transfer.acked >= this.opts.window) return;
+    try {
+      this.opts.publish(transfer.to, transfer.nextChunk(this.opts.chunkBytes));
+    } catch (err) {
+      this.end(transfer, false, err);
+      return;
+    }
+    if (!transfer.sentAll) this.schedule(transfer);
+  }
+
+  private armStall(transfer: Transfer): void {
+    if (transfer.stallTimer) clearTimeout(transfer.stallTimer);
+    transfer.stallTimer = setTimeout(() => {
+      this.end(transfer, false, new Error(`no chunk acknowledged for ${this.opts.stallMs} ms`));
+    }, this.opts.stallMs);
+    transfer.stallTimer.unref?.();
+  }
+
+  private end(transfer: Transfer, ok: boolean, error?: unknown): void {
+    if (this.transfers.get(transfer.to) !== transfer) return;
+    this.transfers.delete(transfer.to);
+    transfer.release();
+    if (ok) this.completed.set(transfer.to, { at: Date.now(), index: transfer.message.snapshot.index });
+    const report: TransferReport = {
+      to: transfer.to,
+      index: transfer.message.snapshot.index,
+      keys: transfer.keys,
+      bytes: transfer.bytes,
+      chunks: transfer.nextSeq,
+      ms: Date.now() - transfer.startedAt,
+    };
+    if (!ok) report.error = error;
+    this.opts.finished(ok, report);
+  }
+}
