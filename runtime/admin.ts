@@ -25,7 +25,7 @@ export class AdminServer {
     private readonly bus: Bus,
     readonly subject: string,
     private readonly handlers: AdminHandlers,
-    private readonly logger: Logger,
+    logger: Logger,
   ) {
     this.rateLimited = new RateLimitedLog(logger);
     this.bodies = Object.fromEntries(Object.keys(handlers).map((type) => [type, anyBody]));
@@ -64,7 +64,7 @@ export class AdminServer {
       },
       (err: unknown) => {
         const code = codeOf(err) ?? 'INTERNAL';
-        if (!(err instanceof ConclaveError)) this.logger.error({ err, type: envelope.type }, 'admin request failed');
+        if (!(err instanceof ConclaveError)) this.rateLimited.warn(`admin-failed:${envelope.type}`, { err, type: envelope.type }, 'admin request failed');
         if (msg.reply) {
           const details = err instanceof ConclaveError ? err.details : undefined;
           msg.respond(encodeReply({ ok: false, error: { code, message: (err as Error).message ?? String(err), ...(details === undefined ? {} : { details }) } }));
