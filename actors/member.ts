@@ -25,6 +25,7 @@ import { type GenerationClaim, unconfirmedClaim, unprovenClaim } from './staleGe
 import type { NodeStore } from '../runtime/store/index.ts';
 import type { Bus, BusMessage, BusSubscription } from '../runtime/transport/types.ts';
 import { decode, encode, MAX_MESSAGE_BYTES, type Sender } from '../runtime/wire/codec.ts';
+import { valueRefusal } from '../runtime/wire/limits.ts';
 import { type Actor, createActor, type InspectionEvent } from 'xstate';
 
 export interface MemberInfo {
@@ -893,7 +894,14 @@ class RaftMember implements MemberRuntime {
       : conclaveError('NO_LEADER', 'cluster has no leader right now (an election may be under way, or there is no quorum); retry shortly');
   }
 
+  /** what nests too deep cannot even be sized (JSON.stringify recurses), let alone stored on every node */
+  private refuseTooDeep(command: unknown): void {
+    const tooDeep = this.hostState ? valueRefusal(command, 'the command') : valueRefusal(command, 'the value', 1);
+    if (tooDeep !== null) throw conclaveError('BAD_REQUEST', `invalid command: ${tooDeep}`);
+  }
+
   async propose(command: unknown): Promise<unknown> {
+    this.refuseTooDeep(command);
     let size: number;
     if (this.hostState) {
       // a host command crosses the log as JSON: the leader applies exactly what the followers decode
@@ -1011,6 +1019,7 @@ class RaftMember implements MemberRuntime {
   async handleAdmin(type: 'propose' | 'read', body: unknown): Promise<unknown> {
     if (type === 'propose') {
       const req = parseRequest(proposeBody, body, 'propose');
+      this.refuseTooDeep(req.command); // here too: a follower that forwards says the same as the leader
       return this.viaLeader(req.forwarded === true, () => this.propose(req.command), 'propose', { command: req.command, forwarded: true });
     }
     const req = parseRequest(readBody, body, 'read');
