@@ -2,9 +2,10 @@
 // 0 done · 1 refused · 2 usage or configuration · 3 unreachable.
 import { Command, CommanderError, Option } from 'commander';
 import { commonFromEnv, ConfigError } from '../config/config.ts';
-import { codeOf, EXIT, exitCodeFor } from '../errors.ts';
+import { codeOf, conclaveError, EXIT, exitCodeFor } from '../errors.ts';
 import { connectNats } from '../transport/index.ts';
 import type { Bus } from '../transport/types.ts';
+import { valueRefusal } from '../wire/limits.ts';
 import { adminRequest } from './client.ts';
 import { formatStatus } from './format.ts';
 import { addInspectCommands } from './inspect.ts';
@@ -98,7 +99,11 @@ export function buildProgram(): Command {
   const kv = program.command('kv').description('the built-in replicated key-value state');
   addCommon(kv.command('put').argument('<key>').argument('<value>', 'JSON value, or a plain string').requiredOption('--via <node>', 'any member; forwarded to the leader')).action(
     async (key: string, value: string, flags: CommonFlags & { via: string }) => {
-      const result = await withBus(flags, (bus, prefix, t) => adminRequest(bus, prefix, flags.via, 'propose', { command: { op: 'put', key, value: parseValue(value) } }, t));
+      const parsed = parseValue(value);
+      // the nodes refuse it too; here the refusal names the value's limit, not the message's
+      const tooDeep = valueRefusal(parsed, 'the value');
+      if (tooDeep !== null) throw conclaveError('BAD_REQUEST', `invalid command: ${tooDeep}`);
+      const result = await withBus(flags, (bus, prefix, t) => adminRequest(bus, prefix, flags.via, 'propose', { command: { op: 'put', key, value: parsed } }, t));
       print(flags, result, () => 'OK');
     },
   );
