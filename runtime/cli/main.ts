@@ -188,7 +188,8 @@ export function reportError(err: unknown): number {
   return exitCodeFor(codeOf(err));
 }
 
-async function main(argv: string[]): Promise<void> {
+/** Run one `conclave` command line; sets process.exitCode and resolves with it. */
+export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -196,10 +197,12 @@ async function main(argv: string[]): Promise<void> {
     if (err instanceof CommanderError) {
       // commander already printed its message ("error: unknown option …") or the help text
       process.exitCode = err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version' ? EXIT.ok : EXIT.usage;
-      return;
+    } else {
+      process.exitCode = reportError(err);
     }
-    process.exitCode = reportError(err);
   }
+  return Number(process.exitCode ?? EXIT.ok);
 }
 
-await main(process.argv.slice(2));
+// the CLI runs on import, unless a test imports it to call main() in-process (test/fuzz/cli.test.ts)
+if (process.env.CONCLAVE_CLI_IN_PROCESS !== '1') await main(process.argv.slice(2));
