@@ -900,7 +900,7 @@ export class Controller {
     if (error.code === 'JOIN_REFUSED' || error.code === 'REMOVED' || error.code === 'PROTOCOL_VERSION') {
       this.reportRefusal('join', { reason: 'join-offer', from: envelope.from, localClusterId: output.clusterId, remoteClusterId: envelope.clusterId, message: error.message });
     } else {
-      this.logFor('join').warn({ by: envelope.from, error }, error.message);
+      this.refusalLog.warn(`join:${error.code}`, { component: 'join', by: envelope.from, error }, error.message, envelope.from);
     }
     throw conclaveError(error.code, error.message, party(output.clusterId));
   }
