@@ -105,6 +105,11 @@ export function seeds(nodes: Controller[]): Seed[] {
     toLeader({ type: 'heartbeat-response', context: 'read-1' }),
     toFollower({ type: 'snapshot', snapshot }),
     toFollower({ type: 'timeout-now' }),
+    // what a node must refuse, not assert on: a second leader, an ack beyond the log, a commit beyond the log
+    toLeader({ type: 'heartbeat', commit: 0, context: null }),
+    toLeader({ type: 'append', prevIndex: lastIndex, prevTerm: lastTerm, entries: [], commit: 0 }),
+    toLeader({ type: 'append-response', index: lastIndex + 1000, reject: false, rejectHint: 0, hintTerm: 0 }),
+    toFollower({ type: 'heartbeat', commit: lastIndex + 1000, context: null }),
     {
       subject: peer(follower),
       sender: as(leader),
