@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 import { z } from 'zod';
-import { checkJoin } from '../machines/identity/index.ts';
+import { checkJoin, validNodeName } from '../machines/identity/index.ts';
 import { checkGeneration } from '../machines/identity/generation.ts';
 import { applyChange, type MembershipChange } from '../machines/membership/config.ts';
 import { RaftCore, type RaftStatus, type Ready } from '../machines/raft/core.ts';
@@ -21,11 +21,13 @@ import { RateLimitedLog } from '../runtime/log/rateLimit.ts';
 import { type AnyReplicatedState, HOST_STATE_KEY, hostSnapshotFromPairs } from '../runtime/state/host.ts';
 import { applyKvBatch, kvCommandSchema, kvQuerySchema, queryKv } from '../runtime/state/kv.ts';
 import { AppliedState, type DeferredState, HostAppliedState } from './appliedState.ts';
+import { type GenerationClaim, unconfirmedClaim, unprovenClaim } from './staleGeneration.ts';
 import type { NodeStore } from '../runtime/store/index.ts';
 import type { Bus, BusMessage, BusSubscription } from '../runtime/transport/types.ts';
 import { decode, encode, encodeJsonBody, type Sender, type WireLimits, wireLimits } from '../runtime/wire/codec.ts';
 import { entryBytes, jsonBytes } from '../machines/raft/size.ts';
 import { type ChunkAck, OutgoingSnapshots, type SnapshotChunk, type TransferReport } from './snapshotStream.ts';
+import { valueRefusal } from '../runtime/wire/limits.ts';
 import { type Actor, createActor, type InspectionEvent } from 'xstate';
 
 export interface MemberInfo {
@@ -103,6 +105,8 @@ export interface MemberRuntime {
   snapshotStreamed(nodeId: string): number;
   /** leader only: the replicated state at a linearizable read point (for `snapshot save`) */
   exportSnapshot(): Promise<{ index: number; term: number; pairs: Array<[string, unknown]> }>;
+  /** peer input refused (malformed, foreign, or that would break an invariant), counted by reason */
+  readonly dropped: ReadonlyMap<string, number>;
 }
 
 // ---- peer wire: bodies of the envelopes on `<prefix>.node.<name>.peer` ----
@@ -111,12 +115,15 @@ const entrySchema = z.object({
   term: z.number().int().min(0),
   type: z.enum(['noop', 'command', 'config', 'clusterId']),
   data: z.unknown(),
-});
+})
+  // the core reads a config entry's data as the configuration in force
+  .refine((e) => e.type !== 'config' || membershipSchema.safeParse(e.data).success, { message: 'a config entry must carry a configuration', path: ['data'] });
 const memberSchema = z.object({ nodeId: z.string(), name: z.string(), voter: z.boolean() });
+const membershipSchema = z.object({ members: z.array(memberSchema), removed: z.array(z.string()).max(1000).optional(), pending: z.array(z.string()).max(1000).optional() });
 const snapshotMetaSchema = z.object({
   index: z.number().int().min(0),
   term: z.number().int().min(0),
-  membership: z.object({ members: z.array(memberSchema), removed: z.array(z.string()).max(1000).optional(), pending: z.array(z.string()).max(1000).optional() }),
+  membership: membershipSchema,
 });
 const base = { from: z.string(), to: z.string(), term: z.number().int().min(0) };
 const raftMessageSchema = z.discriminatedUnion('type', [
@@ -194,6 +201,8 @@ class RaftMember implements MemberRuntime {
   private receivedSnapshot: { meta: SnapshotMeta; pairs: Array<[string, unknown]>; generation?: number } | null = null;
   /** stale-generation peers: when each was last reported and told (rate limit) */
   private readonly staleTold = new Map<string, number>();
+  /** a claim that this node is stale is being checked with the member that made it */
+  private confirmingGeneration = false;
   private lastSoft: { role: Role; leader: string | null; term: number } = { role: 'follower', leader: null, term: 0 };
   /** term and vote as last written durably */
   private durableTerm = 0;
@@ -402,7 +411,8 @@ class RaftMember implements MemberRuntime {
 
   private drop(reason: string, detail: string, from?: string): void {
     this.dropped.set(reason, (this.dropped.get(reason) ?? 0) + 1);
-    this.dropLog.warn(`peer:${reason}:${from ?? ''}`, { reason, detail, from }, 'dropped peer message');
+    // keyed by reason: a sender that changes its name gets no more lines than a few per interval
+    this.dropLog.warn(`peer:${reason}`, { reason, detail, from, dropped: this.dropped.get(reason) }, 'dropped peer message', from);
   }
 
   private onPeerMessage(msg: BusMessage): void {
@@ -428,7 +438,7 @@ class RaftMember implements MemberRuntime {
     // Same cluster id, other identity generation (disaster recovery): the older side is stale.
     const gen = this.cachedSender?.generation;
     if (envelope.gen !== undefined && gen !== undefined && envelope.gen !== gen && envelope.clusterId !== null) {
-      this.onGenerationConflict(envelope.from, envelope.clusterId, envelope.gen);
+      this.onGenerationConflict({ name: envelope.from, nodeId: envelope.nodeId, clusterId: envelope.clusterId, generation: envelope.gen });
       return;
     }
     if (envelope.nodeId) {
@@ -447,8 +457,11 @@ class RaftMember implements MemberRuntime {
         return;
       case 'raft': {
         const messages = (body as { messages: RaftMessage[] }).messages;
-        const addressed = messages.filter((m) => m.from === envelope.nodeId && m.to === this.nodeId);
-        if (addressed.length !== messages.length) {
+        const addressed = messages.filter((m) => m.from === envelope.nodeId && m.to === this.nodeId && m.type !== 'snapshot');
+        if (messages.some((m) => m.type === 'snapshot')) {
+          // a snapshot's state comes in snapshot-chunk messages: a bare one would install nothing
+          this.drop('snapshot-outside-transfer', 'a snapshot message outside a snapshot transfer', envelope.from);
+        } else if (addressed.length !== messages.length) {
           this.drop('misaddressed', `${messages.length - addressed.length} message(s) not from ${envelope.nodeId} to ${this.nodeId}`, envelope.from);
         }
         if (addressed.length > 0) this.role?.send({ type: 'PEER_MESSAGE', messages: addressed });
@@ -465,30 +478,53 @@ class RaftMember implements MemberRuntime {
   /**
    * A peer of this cluster at another generation. It is older: drop, report (rate-limited) and
    * tell it (a ping carries our generation). We are older: this store is a stale survivor of the
-   * cluster before a `conclave recover` — stop taking part (phase failed, with the reason).
+   * cluster before a `conclave recover` — stop taking part (phase failed, with the reason), once the
+   * member that says so confirms it (actors/staleGeneration.ts).
    */
-  private onGenerationConflict(from: string, clusterId: string, remoteGeneration: number): void {
-    const verdict = checkGeneration(
-      { name: this.opts.name, clusterId: this.clusterId, generation: this.cachedSender?.generation },
-      { name: from, clusterId, generation: remoteGeneration },
-    );
+  private onGenerationConflict(claim: GenerationClaim): void {
+    const { name: from, clusterId } = claim;
+    const verdict = checkGeneration({ name: this.opts.name, clusterId: this.clusterId, generation: this.cachedSender?.generation }, claim);
     if (!verdict.conflict) return;
     if (verdict.stale === 'local') {
-      this.log.error({ clusterId, generation: verdict.localGeneration, clusterGeneration: verdict.remoteGeneration, from }, verdict.message);
-      this.halt(conclaveError('STALE_GENERATION', verdict.message, { clusterId, generation: verdict.localGeneration, clusterGeneration: verdict.remoteGeneration }));
+      this.checkStaleClaim(claim, verdict.message, verdict.localGeneration);
       return;
     }
     this.dropped.set('stale-generation', (this.dropped.get('stale-generation') ?? 0) + 1);
     const now = Date.now();
-    if (now - (this.staleTold.get(from) ?? 0) < 2000) return;
+    // told on its own subject, which a name that is not a node name cannot have
+    if (!validNodeName(from) || now - (this.staleTold.get(from) ?? 0) < 2000) return;
     if (this.staleTold.size > 1024) this.staleTold.clear();
     this.staleTold.set(from, now);
     this.opts.onRefused?.({ reason: 'stale-generation', from, localClusterId: this.clusterId, remoteClusterId: clusterId, message: verdict.message });
     try {
       this.opts.bus.publish(`${this.opts.prefix}.node.${from}.peer`, encode(this.sender(), 'ping', {}));
     } catch (err) {
-      this.dropLog.warn(`stale:${from}`, { err, to: from }, 'could not tell a stale peer');
+      this.dropLog.warn('stale-tell', { err, to: from }, 'could not tell a stale peer', from);
     }
+  }
+
+  private checkStaleClaim(claim: GenerationClaim, message: string, localGeneration: number): void {
+    const unproven = unprovenClaim(this.core.membership, claim);
+    if (unproven !== null) {
+      this.drop('unproven-generation', unproven, claim.name);
+      return;
+    }
+    if (this.confirmingGeneration) return;
+    this.confirmingGeneration = true;
+    unconfirmedClaim(this.opts.bus, this.opts.prefix, this.sender(), claim)
+      .then((why) => {
+        if (this.stopped) return;
+        if (why !== null) {
+          this.drop('unconfirmed-generation', why, claim.name);
+          return;
+        }
+        const { clusterId, generation } = claim;
+        this.log.error({ clusterId, generation: localGeneration, clusterGeneration: generation, from: claim.name }, message);
+        this.halt(conclaveError('STALE_GENERATION', message, { clusterId, generation: localGeneration, clusterGeneration: generation }));
+      })
+      .finally(() => {
+        this.confirmingGeneration = false;
+      });
   }
 
   private onSnapshotChunk(chunk: { message: RaftMessage; id: string; seq: number; last: boolean; pairs: Array<[string, unknown]> }, from: string | null, generation?: number): void {
@@ -594,6 +630,7 @@ class RaftMember implements MemberRuntime {
       waiter?.reject(this.notLeaderError());
     }
     if (rd.softState) this.onSoftState(rd.softState);
+    for (const r of rd.refused) this.drop(r.reason, r.detail, this.nameOf(r.from) ?? r.from);
   }
 
   private onSoftState(soft: { role: Role; leader: string | null; term: number }): void {
@@ -903,7 +940,14 @@ class RaftMember implements MemberRuntime {
       : conclaveError('NO_LEADER', 'cluster has no leader right now (an election may be under way, or there is no quorum); retry shortly');
   }
 
+  /** what nests too deep cannot even be sized (JSON.stringify recurses), let alone stored on every node */
+  private refuseTooDeep(command: unknown): void {
+    const tooDeep = this.hostState ? valueRefusal(command, 'the command') : valueRefusal(command, 'the value', 1);
+    if (tooDeep !== null) throw conclaveError('BAD_REQUEST', `invalid command: ${tooDeep}`);
+  }
+
   async propose(command: unknown): Promise<unknown> {
+    this.refuseTooDeep(command);
     let size: number;
     if (this.hostState) {
       // a host command crosses the log as JSON: the leader applies exactly what the followers decode
@@ -1032,10 +1076,11 @@ class RaftMember implements MemberRuntime {
 
   async handleAdmin(type: 'propose' | 'read', body: unknown): Promise<unknown> {
     if (type === 'propose') {
-      const req = proposeBody.parse(body);
+      const req = parseRequest(proposeBody, body, 'propose');
+      this.refuseTooDeep(req.command); // here too: a follower that forwards says the same as the leader
       return this.viaLeader(req.forwarded === true, () => this.propose(req.command), 'propose', { command: req.command, forwarded: true });
     }
-    const req = readBody.parse(body);
+    const req = parseRequest(readBody, body, 'read');
     if (req.stale) return this.read(req.query, { stale: true });
     return this.viaLeader(req.forwarded === true, () => this.read(req.query), 'read', { query: req.query, forwarded: true });
   }
@@ -1066,6 +1111,13 @@ class RaftMember implements MemberRuntime {
       }
     }
   }
+}
+
+/** an admin request's body, or BAD_REQUEST naming what is wrong with it */
+function parseRequest<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) throw conclaveError('BAD_REQUEST', `invalid ${what} request: ${parsed.error.issues[0]?.path.join('.') || '(body)'} ${parsed.error.issues[0]?.message}`);
+  return parsed.data;
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

@@ -7,7 +7,7 @@ import { ConclaveError, conclaveError, codeOf } from './errors.ts';
 import type { Logger } from './log/logger.ts';
 import { RateLimitedLog } from './log/rateLimit.ts';
 import { type Bus, type BusMessage, type BusSubscription, NoRespondersError, RequestTimeoutError } from './transport/types.ts';
-import { decode, decodeReply, encode, encodeReply, type Envelope, type Sender } from './wire/codec.ts';
+import { decode, decodeReply, encode, encodeReply, type Envelope, type Reply, type Sender } from './wire/codec.ts';
 
 export type AdminHandler = (body: unknown, envelope: Envelope) => Promise<unknown>;
 export type AdminHandlers = Record<string, AdminHandler>;
@@ -25,7 +25,7 @@ export class AdminServer {
     private readonly bus: Bus,
     readonly subject: string,
     private readonly handlers: AdminHandlers,
-    private readonly logger: Logger,
+    logger: Logger,
   ) {
     this.rateLimited = new RateLimitedLog(logger);
     this.bodies = Object.fromEntries(Object.keys(handlers).map((type) => [type, anyBody]));
@@ -50,27 +50,31 @@ export class AdminServer {
     const decoded = decode(msg.data, this.bodies);
     if (!decoded.ok) {
       this.drop(decoded.failure, decoded.detail, msg);
-      if (msg.reply) {
-        const code = decoded.failure === 'bad-version' ? 'PROTOCOL_VERSION' : 'BAD_REQUEST';
-        msg.respond(encodeReply({ ok: false, error: { code, message: `request refused: ${decoded.detail}` } }));
-      }
+      const code = decoded.failure === 'bad-version' ? 'PROTOCOL_VERSION' : 'BAD_REQUEST';
+      this.reply(msg, { ok: false, error: { code, message: `request refused: ${decoded.detail}` } });
       return;
     }
     const { envelope, body } = decoded;
     const handler = this.handlers[envelope.type]!;
     handler(body, envelope).then(
-      (result) => {
-        if (msg.reply) msg.respond(encodeReply({ ok: true, body: result ?? null }));
-      },
+      (result) => this.reply(msg, { ok: true, body: result ?? null }),
       (err: unknown) => {
         const code = codeOf(err) ?? 'INTERNAL';
-        if (!(err instanceof ConclaveError)) this.logger.error({ err, type: envelope.type }, 'admin request failed');
-        if (msg.reply) {
-          const details = err instanceof ConclaveError ? err.details : undefined;
-          msg.respond(encodeReply({ ok: false, error: { code, message: (err as Error).message ?? String(err), ...(details === undefined ? {} : { details }) } }));
-        }
+        if (!(err instanceof ConclaveError)) this.rateLimited.warn(`admin-failed:${envelope.type}`, { err, type: envelope.type }, 'admin request failed');
+        const details = err instanceof ConclaveError ? err.details : undefined;
+        this.reply(msg, { ok: false, error: { code, message: (err as Error).message ?? String(err), ...(details === undefined ? {} : { details }) } });
       },
     );
+  }
+
+  /** answer if asked; an answer that cannot go out (the bus closed while the request was handled) is logged, never thrown */
+  private reply(msg: BusMessage, reply: Reply): void {
+    if (!msg.reply) return;
+    try {
+      msg.respond(encodeReply(reply));
+    } catch (err) {
+      this.rateLimited.warn('admin-reply-failed', { err, subject: msg.subject }, 'could not send an admin reply');
+    }
   }
 }
 

@@ -22,6 +22,7 @@ import type { HardState, Membership, SnapshotMeta } from '../machines/raft/types
 import { DEFAULT_RAFT, type RaftTiming } from './config/config.ts';
 import { ConclaveError, conclaveError, codeOf } from './errors.ts';
 import { type Logger, silentLogger } from './log/logger.ts';
+import { RateLimitedLog } from './log/rateLimit.ts';
 import { AdminServer, type AdminHandlers, adminCall, isUnreachable } from './admin.ts';
 import { attachInspectionPublisher, type InspectionPublisher } from './inspect/publisher.ts';
 import type { Refusal } from './inspect/protocol.ts';
@@ -35,6 +36,7 @@ import { type BusMessage, type BusSubscription, NoRespondersError, RequestTimeou
 import { decode, decodeReply, encode, encodeReply, type Envelope, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, type Sender, uuidSchema, wireLimits } from './wire/codec.ts';
 import { DEFAULT_MAX_VOTERS, type JoinAdmission, type JoinRequest, joinRequestSchema, makeJoinRequest, MIN_SECRET_BYTES, NonceCache, readJoinSecret, verifyJoinRequest } from './join/autoJoin.ts';
 import { createMemberRuntime, type MemberInfo, type MemberRuntime, type MemberRuntimeOptions, type MemberStatus } from '../actors/member.ts';
+import { type GenerationClaim, unconfirmedClaim, unprovenClaim } from '../actors/staleGeneration.ts';
 import { z } from 'zod';
 
 export type TransportOption = { nats: NatsTransportOptions } | { bus: InProcessBus };
@@ -178,6 +180,11 @@ export class Controller {
   private readonly admin: AdminServer;
   private readonly inspectionListeners = new Set<(event: InspectionEvent) => void>();
   private readonly refusalListeners = new Set<(refusal: Refusal) => void>();
+  /** refusals reported at this end, by component and reason (their log lines are rate-limited) */
+  readonly refusals = new Map<string, number>();
+  private readonly refusalLog: RateLimitedLog;
+  /** a claim that this node is stale is being checked with the member that made it */
+  private confirmingGeneration = false;
   /** `snapshot save` sessions served by this node while it leads */
   private readonly snapshotExports = new SnapshotExports();
   private publisher: InspectionPublisher | null = null;
@@ -214,6 +221,7 @@ export class Controller {
       { formatters: { log: (line) => ({ ...line, clusterId: this.store.identity().clusterId, phase: this.currentPhase() }) } },
     );
     this.events = new ControllerEventHub(this.logFor('events'));
+    this.refusalLog = new RateLimitedLog(this.log);
     const machine = bootstrapMachine.provide({
       actors: {
         bootstrapCluster: fromPromise<BootstrapDone, BootstrapCluster>(({ input }) => this.bootstrapCluster(input)),
@@ -316,7 +324,11 @@ export class Controller {
 
   /** one refusal, reported at this end: logged, and given to every refusal listener (inspector timeline) */
   private reportRefusal(component: string, refusal: Refusal): void {
-    this.logFor(component).warn({ refusal }, refusal.message);
+    const key = `${component}:${refusal.reason}`;
+    const count = (this.refusals.get(key) ?? 0) + 1;
+    this.refusals.set(key, count);
+    // keyed by what was refused: a sender that changes its name gets no more lines than a few per interval
+    this.refusalLog.warn(key, { component, refusal, refused: count }, refusal.message, refusal.from);
     for (const listener of this.refusalListeners) listener(refusal);
   }
 
@@ -846,8 +858,8 @@ export class Controller {
     if (generation.conflict) {
       this.reportRefusal('join', { reason: 'stale-generation', from: envelope.from, localClusterId: identity.clusterId, remoteClusterId: envelope.clusterId, message: generation.message });
       if (generation.stale === 'local' && phase === 'member') {
-        this.logFor('join').error({ generation: generation.localGeneration, clusterGeneration: generation.remoteGeneration }, generation.message);
-        this.actor.send({ type: 'FAIL', error: { code: 'STALE_GENERATION', message: generation.message } });
+        const claim = { name: envelope.from, nodeId: envelope.nodeId, clusterId: generation.clusterId, generation: generation.remoteGeneration };
+        this.checkStaleClaim(claim, generation.message, generation.localGeneration);
       }
       throw conclaveError('JOIN_REFUSED', generation.message, party(identity.clusterId));
     }
@@ -890,9 +902,34 @@ export class Controller {
     if (error.code === 'JOIN_REFUSED' || error.code === 'REMOVED' || error.code === 'PROTOCOL_VERSION') {
       this.reportRefusal('join', { reason: 'join-offer', from: envelope.from, localClusterId: output.clusterId, remoteClusterId: envelope.clusterId, message: error.message });
     } else {
-      this.logFor('join').warn({ by: envelope.from, error }, error.message);
+      this.refusalLog.warn(`join:${error.code}`, { component: 'join', by: envelope.from, error }, error.message, envelope.from);
     }
     throw conclaveError(error.code, error.message, party(output.clusterId));
+  }
+
+  /** a join offer says this member is stale: believed only from a configured member that confirms it (actors/staleGeneration.ts) */
+  private checkStaleClaim(claim: GenerationClaim, message: string, localGeneration: number): void {
+    const membership = this.member?.raftStatus().membership;
+    const why = membership ? unprovenClaim(membership, claim) : 'this node has no configuration to check the claim against';
+    if (why !== null) {
+      this.reportRefusal('join', { reason: 'unproven-generation', from: claim.name, localClusterId: claim.clusterId, remoteClusterId: claim.clusterId, message: `not stale: ${why}` });
+      return;
+    }
+    if (this.confirmingGeneration) return;
+    this.confirmingGeneration = true;
+    unconfirmedClaim(this.bus, this.prefix, this.sender(), claim)
+      .then((unconfirmed) => {
+        if (this.stopping || this.phase !== 'member') return;
+        if (unconfirmed !== null) {
+          this.reportRefusal('join', { reason: 'unconfirmed-generation', from: claim.name, localClusterId: claim.clusterId, remoteClusterId: claim.clusterId, message: `not stale: ${unconfirmed}` });
+          return;
+        }
+        this.logFor('join').error({ generation: localGeneration, clusterGeneration: claim.generation }, message);
+        this.actor.send({ type: 'FAIL', error: { code: 'STALE_GENERATION', message } });
+      })
+      .finally(() => {
+        this.confirmingGeneration = false;
+      });
   }
 
   // ---- auto-join ----
@@ -1315,7 +1352,9 @@ async function probeBeforeInitFrom(bus: Bus, prefix: string, name: string, other
 
 async function connect(opts: ControllerOptions, logger: Logger): Promise<Bus> {
   const transport = opts.transport ?? { bus: defaultInProcessBus() };
-  const onError = (err: unknown, subject: string) => logger.error({ node: opts.name, err, subject }, 'message handler failed');
+  // a handler that throws is a bug, but the input that made it throw may come from anyone: rate-limited
+  const failures = new RateLimitedLog(logger);
+  const onError = (err: unknown, subject: string) => failures.warn('handler-failed', { node: opts.name, err, subject }, 'message handler failed');
   if ('bus' in transport) return transport.bus.connect(opts.name, { onError });
   return connectNats({ name: `conclave-${opts.name}`, onError, ...transport.nats });
 }

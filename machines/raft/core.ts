@@ -68,6 +68,15 @@ export interface Ready {
   readStates: ReadState[];
   failedReads: string[];
   softState?: SoftState;
+  /** peer messages refused since the last Ready (they would break an invariant of this node): count and log them */
+  refused: RaftRefusal[];
+}
+
+/** A peer's message the core refused: input from others is never an assertion (ARCHITECTURE.md, trust boundaries). */
+export interface RaftRefusal {
+  reason: 'two-leaders' | 'ack-beyond-last' | 'commit-beyond-log' | 'bad-entries';
+  from: PeerId;
+  detail: string;
 }
 
 export type ProposeResult =
@@ -144,6 +153,7 @@ export class RaftCore {
   private msgs: RaftMessage[] = [];
   private readStates: ReadState[] = [];
   private failedReads: string[] = [];
+  private refused: RaftRefusal[] = [];
   private pendingReads: PendingRead[] = [];
   private readsAwaitingCommit: string[] = [];
 
@@ -318,7 +328,7 @@ export class RaftCore {
   // ---------------------------------------------------------------- Ready
 
   hasReady(): boolean {
-    if (this.msgs.length > 0 || this.readStates.length > 0 || this.failedReads.length > 0) return true;
+    if (this.msgs.length > 0 || this.readStates.length > 0 || this.failedReads.length > 0 || this.refused.length > 0) return true;
     if (this.log.unstableFrom <= this.log.lastIndex() || this.log.pendingSnapshot !== null) return true;
     if (this.log.committed > this.applyingTo) return true;
     const hard = this.prevHard;
@@ -336,6 +346,7 @@ export class RaftCore {
       messages: this.msgs,
       readStates: this.readStates,
       failedReads: this.failedReads,
+      refused: this.refused,
     };
     log.unstableFrom = log.lastIndex() + 1;
     if (log.pendingSnapshot !== null) {
@@ -350,6 +361,7 @@ export class RaftCore {
     this.msgs = [];
     this.readStates = [];
     this.failedReads = [];
+    this.refused = [];
     const hard = this.prevHard;
     if (hard.term !== this.term || hard.vote !== this.vote || hard.commit !== log.committed) {
       rd.hardState = { term: this.term, vote: this.vote, commit: log.committed };
@@ -637,6 +649,11 @@ export class RaftCore {
       this.respondAppend(m.from, log.committed, false);
       return;
     }
+    const bad = badEntries(m);
+    if (bad !== null) {
+      this.refuse('bad-entries', m.from, bad);
+      return;
+    }
     const appended = log.maybeAppend(m.prevIndex, m.prevTerm, m.entries);
     if (appended !== null) {
       log.commitTo(Math.min(m.commit, appended.lastNew));
@@ -649,7 +666,12 @@ export class RaftCore {
   }
 
   private handleHeartbeat(m: Heartbeat): void {
-    this.log.commitTo(m.commit);
+    if (m.commit > this.log.lastIndex()) {
+      // a leader sends at most the follower's match index: this one was not sent by our leader as it should be
+      this.refuse('commit-beyond-log', m.from, `heartbeat commit ${m.commit} beyond our last index ${this.log.lastIndex()}`);
+    } else {
+      this.log.commitTo(m.commit);
+    }
     this.send({ type: 'heartbeat-response', from: this.id, to: m.from, term: this.term, context: m.context });
   }
 
@@ -675,7 +697,9 @@ export class RaftCore {
 
   private stepLeader(m: RaftMessage): void {
     if (m.type === 'append' || m.type === 'heartbeat' || m.type === 'snapshot') {
-      invariant(false, `leader ${this.id} of term ${this.term} got ${m.type} from ${m.from} in the same term: two leaders`);
+      // raft elects one leader per term: whoever claims to be another is not believed
+      this.refuse('two-leaders', m.from, `${m.type} from ${m.from} in term ${this.term}, which ${this.id} leads`);
+      return;
     }
     const pr = this.progress.get(m.from);
     if (pr === undefined) return;
@@ -693,7 +717,10 @@ export class RaftCore {
       }
       return;
     }
-    invariant(m.index <= this.log.lastIndex(), `follower ${m.from} acknowledged ${m.index} beyond our last ${this.log.lastIndex()}`);
+    if (m.index > this.log.lastIndex()) {
+      this.refuse('ack-beyond-last', m.from, `${m.from} acknowledged index ${m.index}, beyond our last ${this.log.lastIndex()}`);
+      return;
+    }
     const wasPaused = pr.isPaused(this.maxInflight, this.maxInflightBytes);
     if (!pr.maybeUpdate(m.index)) return;
     if (pr.state === 'probe') pr.becomeReplicate();
@@ -856,6 +883,22 @@ export class RaftCore {
   private send(m: RaftMessage): void {
     this.msgs.push(m);
   }
+
+  private refuse(reason: RaftRefusal['reason'], from: PeerId, detail: string): void {
+    if (this.refused.length < 1024) this.refused.push({ reason, from, detail });
+  }
+}
+
+/** why an append's entries cannot continue the log at prevIndex (a gap, or terms out of order), or null */
+function badEntries(m: AppendRequest): string | null {
+  let term = m.prevTerm;
+  for (let i = 0; i < m.entries.length; i++) {
+    const e = m.entries[i]!;
+    if (e.index !== m.prevIndex + 1 + i) return `entry ${i} has index ${e.index}, expected ${m.prevIndex + 1 + i}`;
+    if (e.term < term || e.term > m.term) return `entry ${e.index} has term ${e.term}, outside [${term}, ${m.term}]`;
+    term = e.term;
+  }
+  return null;
 }
 
 /** at most one voter added or removed; learners may come and go freely */

@@ -2,9 +2,10 @@
 // 0 done · 1 refused · 2 usage or configuration · 3 unreachable.
 import { Command, CommanderError, Option } from 'commander';
 import { commonFromEnv, ConfigError } from '../config/config.ts';
-import { codeOf, EXIT, exitCodeFor } from '../errors.ts';
+import { codeOf, conclaveError, EXIT, exitCodeFor } from '../errors.ts';
 import { connectNats } from '../transport/index.ts';
 import type { Bus } from '../transport/types.ts';
+import { valueRefusal } from '../wire/limits.ts';
 import { adminRequest } from './client.ts';
 import { formatStatus } from './format.ts';
 import { addInspectCommands } from './inspect.ts';
@@ -99,7 +100,11 @@ export function buildProgram(): Command {
   const kv = program.command('kv').description('the built-in replicated key-value state');
   addCommon(kv.command('put').argument('<key>').argument('<value>', 'JSON value, or a plain string').requiredOption('--via <node>', 'any member; forwarded to the leader')).action(
     async (key: string, value: string, flags: CommonFlags & { via: string }) => {
-      const result = await withBus(flags, (bus, prefix, t) => adminRequest(bus, prefix, flags.via, 'propose', { command: { op: 'put', key, value: parseValue(value) } }, t));
+      const parsed = parseValue(value);
+      // the nodes refuse it too; here the refusal names the value's limit, not the message's
+      const tooDeep = valueRefusal(parsed, 'the value');
+      if (tooDeep !== null) throw conclaveError('BAD_REQUEST', `invalid command: ${tooDeep}`);
+      const result = await withBus(flags, (bus, prefix, t) => adminRequest(bus, prefix, flags.via, 'propose', { command: { op: 'put', key, value: parsed } }, t));
       print(flags, result, () => 'OK');
     },
   );
@@ -186,7 +191,8 @@ export function reportError(err: unknown): number {
   return exitCodeFor(codeOf(err));
 }
 
-async function main(argv: string[]): Promise<void> {
+/** Run one `conclave` command line; sets process.exitCode and resolves with it. */
+export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -194,10 +200,12 @@ async function main(argv: string[]): Promise<void> {
     if (err instanceof CommanderError) {
       // commander already printed its message ("error: unknown option …") or the help text
       process.exitCode = err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version' ? EXIT.ok : EXIT.usage;
-      return;
+    } else {
+      process.exitCode = reportError(err);
     }
-    process.exitCode = reportError(err);
   }
+  return Number(process.exitCode ?? EXIT.ok);
 }
 
-await main(process.argv.slice(2));
+// the CLI runs on import, unless a test imports it to call main() in-process (test/fuzz/cli.test.ts)
+if (process.env.CONCLAVE_CLI_IN_PROCESS !== '1') await main(process.argv.slice(2));

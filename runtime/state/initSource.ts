@@ -10,6 +10,7 @@ import { open as openLmdb, type RootDatabase } from 'lmdb';
 import { z } from 'zod';
 import { checkLmdbDataFile } from '../store/lmdb-file.ts';
 import { readStoredIdentity, restoreDir, snapshotDir } from '../store/store.ts';
+import { valueRefusal } from '../wire/limits.ts';
 
 export const SNAPSHOT_FILE_FORMAT = 'conclave-snapshot';
 export const SNAPSHOT_FILE_VERSION = 1;
@@ -116,6 +117,7 @@ export async function readInitSource(path: string): Promise<InitSource> {
       throw new InitSourceError(path, `snapshot format version ${snap.version} is newer than this Conclave reads (${SNAPSHOT_FILE_VERSION}); upgrade Conclave`);
     }
     const pairs = snap.kv as Array<[string, unknown]>;
+    for (const [key, value] of pairs) refuseDeepValue(path, key, value);
     if (checksumPairs(pairs) !== snap.sha256) throw new InitSourceError(path, 'snapshot checksum mismatch: the file is corrupt or was edited');
     if (pairs.length === 0) throw new InitSourceError(path, 'the snapshot contains no data');
     return { kind: 'snapshot', path, pairs, origin: { clusterId: snap.clusterId, index: snap.index, term: snap.term } };
@@ -125,8 +127,15 @@ export async function readInitSource(path: string): Promise<InitSource> {
     throw new InitSourceError(path, `not a recognised format (${firstIssue(parsed.error)}); expected a seed {"kv": {...}} or a snapshot written by \`conclave snapshot save\``);
   }
   const pairs = Object.entries(parsed.data.kv).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  for (const [key, value] of pairs) refuseDeepValue(path, key, value);
   if (pairs.length === 0) throw new InitSourceError(path, 'the seed contains no data ("kv" is empty)');
   return { kind: 'seed', path, pairs };
+}
+
+/** the same nesting check as a proposed command (runtime/wire/limits.ts): every value must encode and decode on every node */
+function refuseDeepValue(path: string, key: string, value: unknown): void {
+  const tooDeep = valueRefusal(value, `the value of key ${JSON.stringify(key)}`);
+  if (tooDeep !== null) throw new InitSourceError(path, tooDeep);
 }
 
 function firstIssue(error: z.ZodError): string {
@@ -194,6 +203,7 @@ async function readStandaloneLmdb(path: string, dir: string): Promise<InitSource
     const problem = ((): string | null => {
       for (const { key, value } of db.getRange({ snapshot: true })) {
         if (typeof key !== 'string' || !keySchema.safeParse(key).success) return `key ${String(key)} is not a string of 1..1024 characters`;
+        refuseDeepValue(path, key, value);
         let json: string | undefined;
         try {
           json = value === undefined ? undefined : JSON.stringify(value);

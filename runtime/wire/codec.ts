@@ -3,6 +3,7 @@
 // caller counts and logs (rate-limited).
 import { Buffer, isUtf8 } from 'node:buffer';
 import { z } from 'zod';
+import { MAX_MESSAGE_DEPTH, MAX_VALUE_DEPTH, textNestsDeeperThan } from './limits.ts';
 
 /** Bumped on an incompatible change of the envelope or of a message body. */
 export const PROTOCOL_VERSION = 1;
@@ -106,7 +107,7 @@ function utf8(text: string, type: string): Uint8Array {
   return bytes;
 }
 
-export type DecodeFailure = 'too-large' | 'not-utf8' | 'not-json' | 'bad-envelope' | 'bad-version' | 'bad-body';
+export type DecodeFailure = 'too-large' | 'too-deep' | 'not-utf8' | 'not-json' | 'bad-envelope' | 'bad-version' | 'bad-body';
 export type Decoded<T> =
   | { ok: true; envelope: Envelope; body: T }
   | { ok: false; failure: DecodeFailure; detail: string; version?: number };
@@ -121,6 +122,14 @@ export function decode<T>(data: Uint8Array, bodies: Record<string, z.ZodType<T>>
     text = utf8Text(data);
   } catch {
     return { ok: false, failure: 'not-utf8', detail: 'payload is not valid UTF-8' };
+  }
+  // parsing and validating recurse: bound the nesting first
+  if (textNestsDeeperThan(text, MAX_MESSAGE_DEPTH)) {
+    return {
+      ok: false,
+      failure: 'too-deep',
+      detail: `message nests arrays/objects more than ${MAX_MESSAGE_DEPTH} levels deep (a value may nest at most ${MAX_VALUE_DEPTH} levels)`,
+    };
   }
   let raw: unknown;
   try {
@@ -177,7 +186,9 @@ export function encodeReply(reply: Reply): Uint8Array {
 export function decodeReply(data: Uint8Array): Reply {
   let raw: unknown;
   try {
-    raw = JSON.parse(decoder.decode(data));
+    const text = decoder.decode(data);
+    if (textNestsDeeperThan(text, MAX_MESSAGE_DEPTH)) throw new Error(`it nests more than ${MAX_MESSAGE_DEPTH} levels deep`);
+    raw = JSON.parse(text);
   } catch (err) {
     return { ok: false, error: { code: 'BAD_REPLY', message: `unreadable reply: ${(err as Error).message}` } };
   }

@@ -1,0 +1,50 @@
+// Nesting limits. Whatever the leader accepts into the log must be encodable, appliable and
+// decodable on every node: JSON and the store's encoder recurse, and overflow the stack somewhere
+// past a thousand levels. A value a user writes (a KV value, a host command, a seed value) nests at
+// most MAX_VALUE_DEPTH levels of arrays/objects — checked at every door (propose, initFrom); any
+// message on the bus at most MAX_MESSAGE_DEPTH — checked before it is parsed (codec.ts).
+
+export const MAX_VALUE_DEPTH = 64;
+/** a value plus the envelopes around it (raft append, snapshot chunk, admin request), with room for host snapshots */
+export const MAX_MESSAGE_DEPTH = 200;
+
+/** does `value` nest arrays/objects more than `levels` deep? Iterative: the value may be deep enough to overflow a recursion. */
+export function nestsDeeperThan(value: unknown, levels: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  const seen = new Set<object>();
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (node === null || typeof node !== 'object' || seen.has(node)) continue;
+    if (depth + 1 > levels) return true;
+    seen.add(node);
+    for (const child of Array.isArray(node) ? node : Object.values(node)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+/** a JSON string (skipped whole), or one bracket */
+const STRING_OR_BRACKET = /"[^"\\]*(?:\\.[^"\\]*)*"|[[{\]}]/g;
+
+/** does the JSON text nest arrays/objects more than `levels` deep? One native regex pass, no parsing. */
+export function textNestsDeeperThan(text: string, levels: number): boolean {
+  let depth = 0;
+  STRING_OR_BRACKET.lastIndex = 0;
+  for (let m = STRING_OR_BRACKET.exec(text); m !== null; m = STRING_OR_BRACKET.exec(text)) {
+    const c = m[0].charCodeAt(0);
+    if (c === 0x5b || c === 0x7b) {
+      if (++depth > levels) return true;
+    } else if (c !== 0x22) {
+      depth--;
+    }
+  }
+  return false;
+}
+
+/**
+ * The one nesting check at every door (propose, initFrom): why `value` may not enter the log, or
+ * null. `wrappers`: levels around the user's value that do not count (the KV's command object).
+ */
+export function valueRefusal(value: unknown, what: string, wrappers = 0): string | null {
+  if (!nestsDeeperThan(value, MAX_VALUE_DEPTH + wrappers)) return null;
+  return `${what} nests arrays/objects more than ${MAX_VALUE_DEPTH} levels deep, over the limit of ${MAX_VALUE_DEPTH}; store it flatter`;
+}
