@@ -22,7 +22,7 @@ import { type AnyReplicatedState, HOST_STATE_KEY, hostSnapshotFromPairs } from '
 import { applyKvBatch, kvCommandSchema, kvQuerySchema, queryKv } from '../runtime/state/kv.ts';
 import { AppliedState, type DeferredState, HostAppliedState } from './appliedState.ts';
 import type { NodeStore } from '../runtime/store/index.ts';
-import type { Bus, BusMessage, BusSubscription } from '../runtime/transport/types.ts';
+import { type Bus, type BusMessage, type BusSubscription, NoRespondersError } from '../runtime/transport/types.ts';
 import { decode, encode, MAX_MESSAGE_BYTES, type Sender } from '../runtime/wire/codec.ts';
 import { type Actor, createActor, type InspectionEvent } from 'xstate';
 
@@ -91,6 +91,8 @@ export interface MemberRuntime {
   read(query: unknown, opts?: { stale?: boolean }): Promise<unknown>;
   /** admin requests that the controller forwards here (propose/read, possibly forwarded by a peer) */
   handleAdmin(type: 'propose' | 'read', body: unknown): Promise<unknown>;
+  /** send an admin request to the leader this node follows; fails fast when it stops following it */
+  forwardToLeader(type: string, body: unknown, opts: { timeoutMs: number; changesState: boolean }): Promise<unknown>;
   /** leader only: propose one single-server configuration change; resolves once it is committed and applied */
   changeMembership(change: MembershipChange): Promise<void>;
   /** leader only: hand leadership to `nodeId` (or the most up-to-date voter); resolves with the target */
@@ -176,6 +178,8 @@ class RaftMember implements MemberRuntime {
   private readonly reads = new Map<string, { resolve(index: number): void; reject(err: Error): void }>();
   private readonly appliedWaiters: Array<{ index: number; resolve(): void }> = [];
   private readonly lastHeard = new Map<string, number>();
+  /** requests forwarded to the leader and not answered yet */
+  private readonly forwards = new Set<PendingForward>();
   /** names of peers heard from: a learner that is not yet in its own configuration answers its leader by this */
   private readonly peerNames = new Map<string, string>();
   /** membership as of the applied index (what a snapshot must record) */
@@ -296,6 +300,7 @@ class RaftMember implements MemberRuntime {
     for (const r of this.reads.values()) r.reject(stopping);
     for (const p of this.proposalQueue) p.reject(stopping);
     this.proposalQueue = [];
+    this.failForwards('stopping');
     this.waiters.clear();
     this.reads.clear();
     // let an in-flight persist finish, then make the applied state durable, before the store closes
@@ -551,6 +556,7 @@ class RaftMember implements MemberRuntime {
   private onSoftState(soft: { role: Role; leader: string | null; term: number }): void {
     const before = this.lastSoft;
     this.lastSoft = soft;
+    if (before.leader !== soft.leader) this.failForwards(soft.leader);
     if (before.leader !== soft.leader || (soft.leader !== null && before.term !== soft.term)) {
       // a learner may hear its leader before its configuration names it: the envelope told us the name
       const leader = soft.leader === null ? null : (this.core.membership.members.find((m) => m.nodeId === soft.leader)?.name ?? this.peerNames.get(soft.leader) ?? soft.leader);
@@ -985,15 +991,58 @@ class RaftMember implements MemberRuntime {
   /** run on the leader: here when we lead, else forwarded once to the leader's admin subject */
   private async viaLeader(forwarded: boolean, local: () => Promise<unknown>, type: string, body: unknown): Promise<unknown> {
     if (this.core.currentRole === 'leader' || forwarded) return local();
-    const leaderName = this.nameOf(this.core.leader);
-    if (!leaderName) throw this.notLeaderError();
+    return this.forwardToLeader(type, body, { timeoutMs: FORWARD_TIMEOUT_MS, changesState: type === 'propose' });
+  }
+
+  /**
+   * The one way a request reaches the leader from here: once, to the leader's admin subject. It
+   * fails as soon as this node stops following that leader (its election timeout fired, or it
+   * learned of another): NO_LEADER for a request that changes nothing, OUTCOME_UNKNOWN for one that
+   * may have been applied — never a wait for the full timeout on a leader known to be gone.
+   */
+  async forwardToLeader(type: string, body: unknown, opts: { timeoutMs: number; changesState: boolean }): Promise<unknown> {
+    const leaderId = this.core.leader;
+    const leaderName = this.nameOf(leaderId);
+    if (leaderId === null || leaderName === null || leaderId === this.nodeId) throw this.notLeaderError();
+    if (this.stopped) throw conclaveError('STOPPING', `${this.opts.name} is shutting down; retry against another member`);
+    let forward!: PendingForward;
+    const abandoned = new Promise<never>((_, reject) => {
+      forward = { leader: leaderId, fail: reject };
+    });
+    this.forwards.add(forward);
     try {
-      return await adminCall(this.opts.bus, this.opts.prefix, leaderName, this.sender(), type, body, FORWARD_TIMEOUT_MS);
+      return await Promise.race([adminCall(this.opts.bus, this.opts.prefix, leaderName, this.sender(), type, body, opts.timeoutMs), abandoned]);
     } catch (err) {
+      if (err instanceof LeaderLost) throw this.forwardLostError(type, leaderName, err.now, opts.changesState);
+      if (err instanceof NoRespondersError) {
+        // nothing listens on the leader's subject: it is gone, and the request was not delivered
+        throw conclaveError('NO_LEADER', `cluster has no leader right now: ${this.opts.name} follows ${leaderName}, which no longer answers (nothing listens on its subject); an election is due, retry shortly`);
+      }
       if (isUnreachable(err)) {
-        throw conclaveError('UNREACHABLE', `${this.opts.name} forwarded ${type} to the leader ${leaderName}, which did not answer within ${FORWARD_TIMEOUT_MS} ms; retry shortly`);
+        throw conclaveError('UNREACHABLE', `${this.opts.name} forwarded ${type} to the leader ${leaderName}, which did not answer within ${opts.timeoutMs} ms; retry shortly`);
       }
       throw err;
+    } finally {
+      this.forwards.delete(forward);
+    }
+  }
+
+  private forwardLostError(type: string, leader: string, now: string | null | 'stopping', changesState: boolean): ConclaveError {
+    if (now === 'stopping') return conclaveError(changesState ? 'OUTCOME_UNKNOWN' : 'STOPPING', `${this.opts.name} is shutting down while its forwarded ${type} was in flight at ${leader}${changesState ? '; it may or may not have been applied — read it back and retry if needed' : '; retry against another member'}`);
+    const why = now === null ? `${this.opts.name} stopped hearing from the leader ${leader}` : `leadership moved from ${leader} to ${now}`;
+    if (changesState) {
+      return conclaveError('OUTCOME_UNKNOWN', `${why} while the forwarded ${type} was in flight; it may or may not have been applied — read it back and retry if needed`);
+    }
+    return conclaveError('NO_LEADER', `cluster has no leader right now: ${why} while the forwarded ${type} was in flight; retry shortly`);
+  }
+
+  /** forwards to a leader this node no longer follows fail now, not at their timeout */
+  private failForwards(now: string | null | 'stopping'): void {
+    for (const f of this.forwards) {
+      if (now === 'stopping' || f.leader !== now) {
+        this.forwards.delete(f);
+        f.fail(new LeaderLost(now === 'stopping' || now === null ? now : (this.nameOf(now) ?? now)));
+      }
     }
   }
 
@@ -1007,6 +1056,18 @@ class RaftMember implements MemberRuntime {
         this.dropLog.warn(`ping:${m.name}`, { err, to: m.name }, 'could not ping peer');
       }
     }
+  }
+}
+
+interface PendingForward {
+  leader: string;
+  fail(reason: LeaderLost): void;
+}
+
+/** a forwarded request abandoned because this node no longer follows its leader (`now`: whom it follows instead) */
+class LeaderLost extends Error {
+  constructor(readonly now: string | null | 'stopping') {
+    super('leader lost');
   }
 }
 

@@ -52,7 +52,7 @@ export class AdminServer {
       this.drop(decoded.failure, decoded.detail, msg);
       if (msg.reply) {
         const code = decoded.failure === 'bad-version' ? 'PROTOCOL_VERSION' : 'BAD_REQUEST';
-        msg.respond(encodeReply({ ok: false, error: { code, message: `request refused: ${decoded.detail}` } }));
+        this.reply(msg, { ok: false, error: { code, message: `request refused: ${decoded.detail}` } });
       }
       return;
     }
@@ -60,17 +60,26 @@ export class AdminServer {
     const handler = this.handlers[envelope.type]!;
     handler(body, envelope).then(
       (result) => {
-        if (msg.reply) msg.respond(encodeReply({ ok: true, body: result ?? null }));
+        if (msg.reply) this.reply(msg, { ok: true, body: result ?? null });
       },
       (err: unknown) => {
         const code = codeOf(err) ?? 'INTERNAL';
         if (!(err instanceof ConclaveError)) this.logger.error({ err, type: envelope.type }, 'admin request failed');
         if (msg.reply) {
           const details = err instanceof ConclaveError ? err.details : undefined;
-          msg.respond(encodeReply({ ok: false, error: { code, message: (err as Error).message ?? String(err), ...(details === undefined ? {} : { details }) } }));
+          this.reply(msg, { ok: false, error: { code, message: (err as Error).message ?? String(err), ...(details === undefined ? {} : { details }) } });
         }
       },
     );
+  }
+
+  /** answer a request; a reply that cannot be sent any more (the bus closed while it was handled) is only logged */
+  private reply(msg: BusMessage, reply: Parameters<typeof encodeReply>[0]): void {
+    try {
+      msg.respond(encodeReply(reply));
+    } catch (err) {
+      this.rateLimited.warn(`admin:reply:${(err as Error).name}`, { err, subject: msg.subject }, 'could not send an admin reply');
+    }
   }
 }
 

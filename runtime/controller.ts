@@ -608,15 +608,8 @@ export class Controller {
     if (forwarded) throw conclaveError('NOT_LEADER', `${this.name} is not the leader any more; retry`);
     const leader = await this.awaitLeader();
     if (leader === this.name) return local();
-    const wait = (timeoutMs ?? 5000) + 1000;
-    try {
-      return await adminCall(this.bus, this.prefix, leader, this.sender(), type, { ...body, forwarded: true }, wait);
-    } catch (err) {
-      if (isUnreachable(err)) {
-        throw conclaveError('UNREACHABLE', `${this.name} forwarded ${type} to the leader ${leader}, which did not answer within ${wait} ms; retry shortly`);
-      }
-      throw err;
-    }
+    const changesState = type !== 'cluster.list' && type !== 'snapshot.begin';
+    return member.forwardToLeader(type, { ...body, forwarded: true }, { timeoutMs: (timeoutMs ?? 5000) + 1000, changesState });
   }
 
   /** the leader's name, waiting briefly for an election; a clear NO_LEADER error otherwise */

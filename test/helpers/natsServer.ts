@@ -87,11 +87,12 @@ function tryConnect(port: number): Promise<boolean> {
   });
 }
 
-export async function startNatsServer(opts: { jetstream?: boolean } = {}): Promise<NatsServerHandle> {
+/** `port`: restart a server on the port a stopped one had (its clients reconnect to the same URL) */
+export async function startNatsServer(opts: { jetstream?: boolean; port?: number } = {}): Promise<NatsServerHandle> {
   if (!isInstalled()) {
     throw new Error(`${BINARY} is not installed or not runnable (apt-get install nats-server)`);
   }
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const args = ['-a', '127.0.0.1', '-p', String(port)];
   let storeDir: string | undefined;
   if (opts.jetstream) {
