@@ -91,6 +91,8 @@ export interface MemberRuntime {
   read(query: unknown, opts?: { stale?: boolean }): Promise<unknown>;
   /** admin requests that the controller forwards here (propose/read, possibly forwarded by a peer) */
   handleAdmin(type: 'propose' | 'read', body: unknown): Promise<unknown>;
+  /** read index without a query: resolves once this node leads and has committed an entry of its term */
+  confirmLeadership(): Promise<number>;
   /** send an admin request to the leader this node follows; fails fast when it stops following it */
   forwardToLeader(type: string, body: unknown, opts: { timeoutMs: number; changesState: boolean }): Promise<unknown>;
   /** leader only: propose one single-server configuration change; resolves once it is committed and applied */
@@ -180,6 +182,8 @@ class RaftMember implements MemberRuntime {
   private readonly lastHeard = new Map<string, number>();
   /** requests forwarded to the leader and not answered yet */
   private readonly forwards = new Set<PendingForward>();
+  /** pending forwards to a leader this node stopped following fail when this fires (see onLeaderLeft) */
+  private forwardGrace: NodeJS.Timeout | null = null;
   /** names of peers heard from: a learner that is not yet in its own configuration answers its leader by this */
   private readonly peerNames = new Map<string, string>();
   /** membership as of the applied index (what a snapshot must record) */
@@ -300,6 +304,7 @@ class RaftMember implements MemberRuntime {
     for (const r of this.reads.values()) r.reject(stopping);
     for (const p of this.proposalQueue) p.reject(stopping);
     this.proposalQueue = [];
+    if (this.forwardGrace) clearTimeout(this.forwardGrace);
     this.failForwards('stopping');
     this.waiters.clear();
     this.reads.clear();
@@ -556,7 +561,7 @@ class RaftMember implements MemberRuntime {
   private onSoftState(soft: { role: Role; leader: string | null; term: number }): void {
     const before = this.lastSoft;
     this.lastSoft = soft;
-    if (before.leader !== soft.leader) this.failForwards(soft.leader);
+    if (before.leader !== soft.leader) this.onLeaderLeft(soft.role);
     if (before.leader !== soft.leader || (soft.leader !== null && before.term !== soft.term)) {
       // a learner may hear its leader before its configuration names it: the envelope told us the name
       const leader = soft.leader === null ? null : (this.core.membership.members.find((m) => m.nodeId === soft.leader)?.name ?? this.peerNames.get(soft.leader) ?? soft.leader);
@@ -957,18 +962,23 @@ class RaftMember implements MemberRuntime {
     return new Promise((resolve) => this.appliedWaiters.push({ index, resolve }));
   }
 
+  /**
+   * Read index: resolves with the commit index once this node has confirmed with a quorum that it
+   * leads and has committed an entry of its term (so it takes writes and serves linearizable reads).
+   */
+  confirmLeadership(): Promise<number> {
+    if (!this.role) return Promise.reject(this.notLeaderError());
+    const requestId = randomUUID();
+    return new Promise<number>((resolve, reject) => {
+      this.reads.set(requestId, { resolve, reject });
+      this.role!.send({ type: 'READ_INDEX', requestId });
+    });
+  }
+
   async read(query: unknown, opts: { stale?: boolean } = {}): Promise<unknown> {
     const parsed = this.hostState ? null : kvQuerySchema.safeParse(query);
     if (parsed && !parsed.success) throw conclaveError('BAD_REQUEST', `invalid query: ${parsed.error.issues[0]?.message}`);
-    if (!opts.stale) {
-      // read index: confirm leadership with a heartbeat quorum, then wait to apply up to it
-      const requestId = randomUUID();
-      const index = await new Promise<number>((resolve, reject) => {
-        this.reads.set(requestId, { resolve, reject });
-        this.role!.send({ type: 'READ_INDEX', requestId });
-      });
-      await this.waitApplied(index);
-    }
+    if (!opts.stale) await this.waitApplied(await this.confirmLeadership());
     if (parsed) return queryKv(this.kv!, parsed.data);
     try {
       return this.hostState!.host.query(query);
@@ -1034,6 +1044,27 @@ class RaftMember implements MemberRuntime {
       return conclaveError('OUTCOME_UNKNOWN', `${why} while the forwarded ${type} was in flight; it may or may not have been applied — read it back and retry if needed`);
     }
     return conclaveError('NO_LEADER', `cluster has no leader right now: ${why} while the forwarded ${type} was in flight; retry shortly`);
+  }
+
+  /**
+   * This node no longer follows the leader its pending forwards went to. Its own election timeout
+   * fired (a pre-vote: it stopped hearing from that leader): they fail now. Otherwise (a vote request
+   * of a higher term, a new leader, a transfer to this node) the old leader may be alive and about
+   * to answer — it answers by itself when it steps down — so they fail only if no answer comes
+   * within a grace period.
+   */
+  private onLeaderLeft(role: Role): void {
+    if (this.forwards.size === 0) return;
+    if (role === 'pre-candidate') {
+      this.failForwards(null);
+      return;
+    }
+    if (this.forwardGrace) return;
+    this.forwardGrace = setTimeout(() => {
+      this.forwardGrace = null;
+      this.failForwards(this.core.leader);
+    }, 2 * this.opts.timing.electionTimeoutMs);
+    this.forwardGrace.unref();
   }
 
   /** forwards to a leader this node no longer follows fail now, not at their timeout */

@@ -148,6 +148,9 @@ const MEMBERSHIP_TIMING = {
   initialLogEveryMs: 10_000,
 } as const;
 
+/** how long `init` waits for the new one-voter cluster to elect itself (it campaigns at its first tick) */
+const INIT_LEADS_WITHIN_MS = 30_000;
+
 const NO_MEMBER_STATUS: MemberStatus = {
   role: 'none',
   term: 0,
@@ -459,7 +462,28 @@ export class Controller {
       const error = done.context.error ?? { code: 'FATAL', message: 'initialization failed' };
       throw conclaveError(error.code, error.message);
     }
+    await this.awaitOwnLeadership(INIT_LEADS_WITHIN_MS);
     return done.context.clusterId!;
+  }
+
+  /** the only voter of a fresh cluster elects itself at once: wait until it leads and has committed an entry of its term */
+  private async awaitOwnLeadership(timeoutMs: number): Promise<void> {
+    const member = this.memberRuntime();
+    if (member.status().leader !== this.name) {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          off();
+          reject(conclaveError('NO_LEADER', `${this.name} initialized its cluster but did not become its leader within ${timeoutMs} ms; check its log, then retry the write`));
+        }, timeoutMs);
+        const off = this.on('leaderChanged', ({ leader }) => {
+          if (leader !== this.name) return;
+          clearTimeout(timer);
+          off();
+          resolve();
+        });
+      });
+    }
+    await member.confirmLeadership();
   }
 
   /** Wait until the member runtime reports a leader (or time out). */

@@ -73,6 +73,14 @@ describe('forwarded requests when the leader vanishes (in-process, one node cut 
     await waitUntil(async () => f2.status().leader !== null && f2.status().leader !== 'f1', { what: 'a new leader without f1' });
     await f2.propose({ op: 'put', key: 'k', value: 3 });
     assert.deepEqual(await f2.read({ op: 'get', key: 'k' }), { key: 'k', found: true, value: 3 });
+
+    // a forwarded transfer moves leadership while it is in flight: that is its success, not a lost leader
+    const leader = f2.status().leader!;
+    const follower = leader === 'f2' ? 'f3' : 'f2';
+    const target = follower;
+    const t = decodeReply((await client.request(`conclave.node.${follower}.admin`, encode(sender, 'cluster.transfer', { name: target }), { timeoutMs: 30_000 })).data);
+    assert.ok(t.ok, JSON.stringify(t));
+    await waitUntil(async () => nodes.get(follower)!.status().leader === target, { what: `${target} leads` });
     await client.close();
   });
 });
