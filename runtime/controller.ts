@@ -19,7 +19,7 @@ import {
   phaseOf,
 } from '../machines/bootstrap/machine.ts';
 import type { HardState, Membership, SnapshotMeta } from '../machines/raft/types.ts';
-import { DEFAULT_RAFT, type RaftTiming } from './config/config.ts';
+import { checkRaftTiming, DEFAULT_RAFT, type RaftTiming } from './config/config.ts';
 import { ConclaveError, conclaveError, codeOf } from './errors.ts';
 import { type Logger, silentLogger } from './log/logger.ts';
 import { AdminServer, type AdminHandlers, adminCall, isUnreachable } from './admin.ts';
@@ -1190,6 +1190,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   if (opts.join?.maxVoters !== undefined && !(Number.isInteger(opts.join.maxVoters) && opts.join.maxVoters >= 1)) {
     throw conclaveError('CONFIG', `join.maxVoters must be a whole number ≥ 1, got ${opts.join.maxVoters}`);
   }
+  checkRaftTiming({ ...DEFAULT_RAFT, ...opts.raft });
   const joinSecret = joinSecretOf(opts.join);
   if (opts.state !== undefined) validateReplicatedState(opts.state);
   const baseLogger = opts.logger ?? silentLogger();
