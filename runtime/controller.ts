@@ -30,7 +30,7 @@ import { type AnyReplicatedState, checkStoredStateKind, hostSnapshotFromPairs, i
 import { type ControllerEventName, ControllerEventHub, type ControllerListener } from './events.ts';
 import { SnapshotExports } from './state/snapshotExport.ts';
 import { type NodeStore, openStore } from './store/index.ts';
-import { connectNats, createInProcessBus, type Bus, type InProcessBus, type NatsTransportOptions } from './transport/index.ts';
+import { type BusState, connectNats, createInProcessBus, type Bus, type InProcessBus, type NatsStatus, type NatsTransportOptions } from './transport/index.ts';
 import { type BusMessage, type BusSubscription, NoRespondersError, RequestTimeoutError } from './transport/types.ts';
 import { decode, decodeReply, encode, encodeReply, type Envelope, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, type Sender, uuidSchema } from './wire/codec.ts';
 import { DEFAULT_MAX_VOTERS, type JoinAdmission, type JoinRequest, joinRequestSchema, makeJoinRequest, MIN_SECRET_BYTES, NonceCache, readJoinSecret, verifyJoinRequest } from './join/autoJoin.ts';
@@ -79,6 +79,8 @@ export interface ControllerStatus extends MemberStatus {
   nodeId: string;
   clusterId: string | null;
   phase: Phase;
+  /** this node's bus connection: transport, connected now, server, reconnects so far */
+  bus: BusState;
 }
 
 let processBus: InProcessBus | null = null;
@@ -446,6 +448,7 @@ export class Controller {
       clusterId: this.actor.getSnapshot().context.clusterId,
       phase: this.phase,
       ...(this.member ? this.member.status() : NO_MEMBER_STATUS),
+      bus: this.bus.state(),
     };
   }
 
@@ -1333,6 +1336,22 @@ async function connect(opts: ControllerOptions, logger: Logger): Promise<Bus> {
   const transport = opts.transport ?? { bus: defaultInProcessBus() };
   const onError = (err: unknown, subject: string) => logger.error({ node: opts.name, err, subject }, 'message handler failed');
   if ('bus' in transport) return transport.bus.connect(opts.name, { onError });
-  return connectNats({ name: `conclave-${opts.name}`, onError, ...transport.nats });
+  return connectNats({ name: `conclave-${opts.name}`, onError, onStatus: natsStatusLogger(logger.child({ node: opts.name, component: 'bus' })), ...transport.nats });
+}
+
+/** the NATS connection dropping (warn) and coming back (info), with the server and how long it was gone */
+function natsStatusLogger(log: Logger): (s: NatsStatus) => void {
+  let lostAt: number | null = null;
+  return (s) => {
+    const server = typeof s.data === 'string' ? s.data : undefined;
+    if (s.type === 'disconnect') {
+      lostAt = Date.now();
+      log.warn({ server }, `lost the NATS connection to ${server ?? 'the server'}; reconnecting`);
+    } else if (s.type === 'reconnect') {
+      const downMs = lostAt === null ? undefined : Date.now() - lostAt;
+      lostAt = null;
+      log.info({ server, downMs }, `reconnected to NATS at ${server ?? 'the server'}${downMs === undefined ? '' : ` after ${downMs} ms`}`);
+    }
+  };
 }
 

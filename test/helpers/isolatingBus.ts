@@ -44,6 +44,7 @@ export function createIsolatingBus(): IsolatingBus {
           await new Promise((r) => setTimeout(r, reqOpts.timeoutMs));
           throw new RequestTimeoutError(subject, reqOpts.timeoutMs);
         },
+        state: () => ({ ...bus.state(), connected: bus.state().connected && !cutOff(name) }),
         flush: () => bus.flush(),
         close: () => bus.close(),
       };
