@@ -63,7 +63,9 @@ export interface MemberRuntimeOptions {
    * cluster only, and its first installed snapshot is written with the cluster id in one durable write
    */
   joining?: { clusterId: string };
-  /** joining mode: the first snapshot (and so the cluster id) is durable */
+  /** joining mode: the first snapshot, and with it the cluster id, is durable (the node is not a member yet) */
+  onAdopted?(clusterId: string): void;
+  /** joining mode: a committed configuration this node has applied includes it — it is a member */
   onJoined?(clusterId: string): void;
   /** upgrade of a cluster created without an id: the committed id is now durable in this store */
   onClusterId?(clusterId: string): void;
@@ -182,6 +184,8 @@ class RaftMember implements MemberRuntime {
   private readonly lastHeard = new Map<string, number>();
   /** requests forwarded to the leader and not answered yet */
   private readonly forwards = new Set<PendingForward>();
+  /** joining mode: onJoined was called */
+  private joinedReported = false;
   /** pending forwards to a leader this node stopped following fail when this fires (see onLeaderLeft) */
   private forwardGrace: NodeJS.Timeout | null = null;
   /** names of peers heard from: a learner that is not yet in its own configuration answers its leader by this */
@@ -690,9 +694,23 @@ class RaftMember implements MemberRuntime {
     if (membershipChanged) this.emitMembership();
     this.notifyApplied(meta.index);
     if (joiningClusterId !== null) {
-      this.log.info({ clusterId: joiningClusterId, index: meta.index }, `joined cluster ${joiningClusterId}`);
-      this.opts.onJoined?.(joiningClusterId);
+      this.log.info({ clusterId: joiningClusterId, index: meta.index }, `took the state of cluster ${joiningClusterId}; a member once a committed configuration includes it`);
+      this.opts.onAdopted?.(joiningClusterId);
     }
+    this.maybeJoined();
+  }
+
+  /**
+   * joining mode: the node is a member once a committed configuration it has applied (a snapshot's
+   * or a log entry's) includes it. A leader's learner entry that never commits makes it none.
+   */
+  private maybeJoined(): void {
+    if (!this.opts.joining || this.joinedReported) return;
+    const clusterId = this.opts.store.identity().clusterId;
+    if (clusterId === null || !this.appliedMembership.members.some((m) => m.nodeId === this.nodeId)) return;
+    this.joinedReported = true;
+    this.log.info({ clusterId }, `joined cluster ${clusterId}: a committed configuration includes ${this.opts.name}`);
+    this.opts.onJoined?.(clusterId);
   }
 
   /** the host snapshot a received snapshot carries (null for the KV); throws STATE_MISMATCH on the other kind */
@@ -737,6 +755,7 @@ class RaftMember implements MemberRuntime {
     for (let i = 0; i < commandEntries.length; i++) this.settle(commandEntries[i]!, results[i]);
     for (const e of committed) if (e.type !== 'command') this.settle(e, null);
     this.notifyApplied(last.index);
+    if (membershipChanged) this.maybeJoined();
     const events = this.opts.events;
     if (events) {
       if (membershipChanged) this.emitMembership();
@@ -813,6 +832,7 @@ class RaftMember implements MemberRuntime {
     // the host object is current at once; its snapshot() is taken and written once, at the next flush
     this.hostState!.record(last.index);
     this.notifyApplied(last.index);
+    if (membershipChanged) this.maybeJoined();
     if (membershipChanged) this.emitMembership();
     if (removedSelf) this.opts.onRemoved();
   }
@@ -1100,6 +1120,18 @@ class LeaderLost extends Error {
   constructor(readonly now: string | null | 'stopping') {
     super('leader lost');
   }
+}
+
+/**
+ * Whether the configuration this store has applied (its snapshot's, then committed config entries up
+ * to its applied index) includes `nodeId`: false for a node that took a cluster's state while joining
+ * and is in no committed configuration yet.
+ */
+export function appliedMembershipIncludes(store: NodeStore, nodeId: string): boolean {
+  let membership = store.snapshotMeta()?.membership ?? { members: [] };
+  const applied = store.appliedIndex();
+  for (const e of store.entries(store.firstIndex(), Math.min(applied, store.lastIndex()) + 1)) if (e.type === 'config') membership = e.data as Membership;
+  return membership.members.some((m) => m.nodeId === nodeId);
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

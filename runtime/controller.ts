@@ -34,7 +34,7 @@ import { type BusState, connectNats, createInProcessBus, type Bus, type InProces
 import { type BusMessage, type BusSubscription, NoRespondersError, RequestTimeoutError } from './transport/types.ts';
 import { decode, decodeReply, encode, encodeReply, type Envelope, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, type Sender, uuidSchema } from './wire/codec.ts';
 import { DEFAULT_MAX_VOTERS, type JoinAdmission, type JoinRequest, joinRequestSchema, makeJoinRequest, MIN_SECRET_BYTES, NonceCache, readJoinSecret, verifyJoinRequest } from './join/autoJoin.ts';
-import { createMemberRuntime, type MemberInfo, type MemberRuntime, type MemberRuntimeOptions, type MemberStatus } from '../actors/member.ts';
+import { appliedMembershipIncludes, createMemberRuntime, type MemberInfo, type MemberRuntime, type MemberRuntimeOptions, type MemberStatus } from '../actors/member.ts';
 import { z } from 'zod';
 
 export type TransportOption = { nats: NatsTransportOptions } | { bus: InProcessBus };
@@ -227,6 +227,7 @@ export class Controller {
           let handedOver = false;
           const runtime = this.createRuntime({
             joining: { clusterId: input.clusterId },
+            onAdopted: (clusterId) => this.actor.send({ type: 'ADOPTED', clusterId }),
             onJoined: (clusterId) => {
               handedOver = true;
               this.actor.send({ type: 'JOINED', clusterId });
@@ -275,6 +276,7 @@ export class Controller {
         initFrom: opts.initFrom ?? null,
         joinTimeoutMs: opts.joinTimeoutMs,
         legacyMember: identity.clusterId === null && identity.removed !== true && store.hasRaftState(),
+        awaitingMembership: identity.clusterId !== null && identity.removed !== true && !appliedMembershipIncludes(store, identity.nodeId),
       },
       inspect: this.inspectionSink,
     });
@@ -325,7 +327,7 @@ export class Controller {
     for (const listener of this.refusalListeners) listener(refusal);
   }
 
-  private createRuntime(extra: Pick<MemberRuntimeOptions, 'joining' | 'onJoined'>): MemberRuntime {
+  private createRuntime(extra: Pick<MemberRuntimeOptions, 'joining' | 'onAdopted' | 'onJoined'>): MemberRuntime {
     // callbacks go to the bootstrap actor itself: a joining runtime outlives the state that started it
     return createMemberRuntime({
       name: this.name,
