@@ -23,7 +23,7 @@ import { applyKvBatch, kvCommandSchema, kvQuerySchema, queryKv } from '../runtim
 import { AppliedState, type DeferredState, HostAppliedState } from './appliedState.ts';
 import { type GenerationClaim, unconfirmedClaim, unprovenClaim } from './staleGeneration.ts';
 import type { NodeStore } from '../runtime/store/index.ts';
-import type { Bus, BusMessage, BusSubscription } from '../runtime/transport/types.ts';
+import { type Bus, type BusMessage, type BusSubscription, NoRespondersError } from '../runtime/transport/types.ts';
 import { decode, encode, encodeJsonBody, type Sender, type WireLimits, wireLimits } from '../runtime/wire/codec.ts';
 import { entryBytes, jsonBytes } from '../machines/raft/size.ts';
 import { type ChunkAck, OutgoingSnapshots, type SnapshotChunk, type TransferReport } from './snapshotStream.ts';
@@ -67,7 +67,9 @@ export interface MemberRuntimeOptions {
    * cluster only, and its first installed snapshot is written with the cluster id in one durable write
    */
   joining?: { clusterId: string };
-  /** joining mode: the first snapshot (and so the cluster id) is durable */
+  /** joining mode: the first snapshot, and with it the cluster id, is durable (the node is not a member yet) */
+  onAdopted?(clusterId: string): void;
+  /** joining mode: a committed configuration this node has applied includes it — it is a member */
   onJoined?(clusterId: string): void;
   /** upgrade of a cluster created without an id: the committed id is now durable in this store */
   onClusterId?(clusterId: string): void;
@@ -95,6 +97,10 @@ export interface MemberRuntime {
   read(query: unknown, opts?: { stale?: boolean }): Promise<unknown>;
   /** admin requests that the controller forwards here (propose/read, possibly forwarded by a peer) */
   handleAdmin(type: 'propose' | 'read', body: unknown): Promise<unknown>;
+  /** read index without a query: resolves once this node leads and has committed an entry of its term */
+  confirmLeadership(): Promise<number>;
+  /** send an admin request to the leader this node follows; fails fast when it stops following it */
+  forwardToLeader(type: string, body: unknown, opts: { timeoutMs: number; changesState: boolean }): Promise<unknown>;
   /** leader only: propose one single-server configuration change; resolves once it is committed and applied */
   changeMembership(change: MembershipChange): Promise<void>;
   /** leader only: hand leadership to `nodeId` (or the most up-to-date voter); resolves with the target */
@@ -190,6 +196,12 @@ class RaftMember implements MemberRuntime {
   private readonly reads = new Map<string, { resolve(index: number): void; reject(err: Error): void }>();
   private readonly appliedWaiters: Array<{ index: number; resolve(): void }> = [];
   private readonly lastHeard = new Map<string, number>();
+  /** requests forwarded to the leader and not answered yet */
+  private readonly forwards = new Set<PendingForward>();
+  /** joining mode: onJoined was called */
+  private joinedReported = false;
+  /** pending forwards to a leader this node stopped following fail when this fires (see onLeaderLeft) */
+  private forwardGrace: NodeJS.Timeout | null = null;
   /** names of peers heard from: a learner that is not yet in its own configuration answers its leader by this */
   private readonly peerNames = new Map<string, string>();
   /** membership as of the applied index (what a snapshot must record) */
@@ -335,6 +347,8 @@ class RaftMember implements MemberRuntime {
     for (const r of this.reads.values()) r.reject(stopping);
     for (const p of this.proposalQueue) p.reject(stopping);
     this.proposalQueue = [];
+    if (this.forwardGrace) clearTimeout(this.forwardGrace);
+    this.failForwards('stopping');
     this.waiters.clear();
     this.reads.clear();
     // let an in-flight persist finish, then make the applied state durable, before the store closes
@@ -636,6 +650,7 @@ class RaftMember implements MemberRuntime {
   private onSoftState(soft: { role: Role; leader: string | null; term: number }): void {
     const before = this.lastSoft;
     this.lastSoft = soft;
+    if (before.leader !== soft.leader) this.onLeaderLeft(soft.role);
     if (before.leader !== soft.leader || (soft.leader !== null && before.term !== soft.term)) {
       // a learner may hear its leader before its configuration names it: the envelope told us the name
       const leader = soft.leader === null ? null : (this.core.membership.members.find((m) => m.nodeId === soft.leader)?.name ?? this.peerNames.get(soft.leader) ?? soft.leader);
@@ -759,9 +774,23 @@ class RaftMember implements MemberRuntime {
     if (membershipChanged) this.emitMembership();
     this.notifyApplied(meta.index);
     if (joiningClusterId !== null) {
-      this.log.info({ clusterId: joiningClusterId, index: meta.index }, `joined cluster ${joiningClusterId}`);
-      this.opts.onJoined?.(joiningClusterId);
+      this.log.info({ clusterId: joiningClusterId, index: meta.index }, `took the state of cluster ${joiningClusterId}; a member once a committed configuration includes it`);
+      this.opts.onAdopted?.(joiningClusterId);
     }
+    this.maybeJoined();
+  }
+
+  /**
+   * joining mode: the node is a member once a committed configuration it has applied (a snapshot's
+   * or a log entry's) includes it. A leader's learner entry that never commits makes it none.
+   */
+  private maybeJoined(): void {
+    if (!this.opts.joining || this.joinedReported) return;
+    const clusterId = this.opts.store.identity().clusterId;
+    if (clusterId === null || !this.appliedMembership.members.some((m) => m.nodeId === this.nodeId)) return;
+    this.joinedReported = true;
+    this.log.info({ clusterId }, `joined cluster ${clusterId}: a committed configuration includes ${this.opts.name}`);
+    this.opts.onJoined?.(clusterId);
   }
 
   /** the host snapshot a received snapshot carries (null for the KV); throws STATE_MISMATCH on the other kind */
@@ -806,6 +835,7 @@ class RaftMember implements MemberRuntime {
     for (let i = 0; i < commandEntries.length; i++) this.settle(commandEntries[i]!, results[i]);
     for (const e of committed) if (e.type !== 'command') this.settle(e, null);
     this.notifyApplied(last.index);
+    if (membershipChanged) this.maybeJoined();
     const events = this.opts.events;
     if (events) {
       if (membershipChanged) this.emitMembership();
@@ -882,6 +912,7 @@ class RaftMember implements MemberRuntime {
     // the host object is current at once; its snapshot() is taken and written once, at the next flush
     this.hostState!.record(last.index);
     this.notifyApplied(last.index);
+    if (membershipChanged) this.maybeJoined();
     if (membershipChanged) this.emitMembership();
     if (removedSelf) this.opts.onRemoved();
   }
@@ -1053,18 +1084,23 @@ class RaftMember implements MemberRuntime {
     return new Promise((resolve) => this.appliedWaiters.push({ index, resolve }));
   }
 
+  /**
+   * Read index: resolves with the commit index once this node has confirmed with a quorum that it
+   * leads and has committed an entry of its term (so it takes writes and serves linearizable reads).
+   */
+  confirmLeadership(): Promise<number> {
+    if (!this.role) return Promise.reject(this.notLeaderError());
+    const requestId = randomUUID();
+    return new Promise<number>((resolve, reject) => {
+      this.reads.set(requestId, { resolve, reject });
+      this.role!.send({ type: 'READ_INDEX', requestId });
+    });
+  }
+
   async read(query: unknown, opts: { stale?: boolean } = {}): Promise<unknown> {
     const parsed = this.hostState ? null : kvQuerySchema.safeParse(query);
     if (parsed && !parsed.success) throw conclaveError('BAD_REQUEST', `invalid query: ${parsed.error.issues[0]?.message}`);
-    if (!opts.stale) {
-      // read index: confirm leadership with a heartbeat quorum, then wait to apply up to it
-      const requestId = randomUUID();
-      const index = await new Promise<number>((resolve, reject) => {
-        this.reads.set(requestId, { resolve, reject });
-        this.role!.send({ type: 'READ_INDEX', requestId });
-      });
-      await this.waitApplied(index);
-    }
+    if (!opts.stale) await this.waitApplied(await this.confirmLeadership());
     if (parsed) return queryKv(this.kv!, parsed.data);
     try {
       return this.hostState!.host.query(query);
@@ -1088,15 +1124,79 @@ class RaftMember implements MemberRuntime {
   /** run on the leader: here when we lead, else forwarded once to the leader's admin subject */
   private async viaLeader(forwarded: boolean, local: () => Promise<unknown>, type: string, body: unknown): Promise<unknown> {
     if (this.core.currentRole === 'leader' || forwarded) return local();
-    const leaderName = this.nameOf(this.core.leader);
-    if (!leaderName) throw this.notLeaderError();
+    return this.forwardToLeader(type, body, { timeoutMs: FORWARD_TIMEOUT_MS, changesState: type === 'propose' });
+  }
+
+  /**
+   * The one way a request reaches the leader from here: once, to the leader's admin subject. It
+   * fails as soon as this node stops following that leader (its election timeout fired, or it
+   * learned of another): NO_LEADER for a request that changes nothing, OUTCOME_UNKNOWN for one that
+   * may have been applied — never a wait for the full timeout on a leader known to be gone.
+   */
+  async forwardToLeader(type: string, body: unknown, opts: { timeoutMs: number; changesState: boolean }): Promise<unknown> {
+    const leaderId = this.core.leader;
+    const leaderName = this.nameOf(leaderId);
+    if (leaderId === null || leaderName === null || leaderId === this.nodeId) throw this.notLeaderError();
+    if (this.stopped) throw conclaveError('STOPPING', `${this.opts.name} is shutting down; retry against another member`);
+    let forward!: PendingForward;
+    const abandoned = new Promise<never>((_, reject) => {
+      forward = { leader: leaderId, fail: reject };
+    });
+    this.forwards.add(forward);
     try {
-      return await adminCall(this.opts.bus, this.opts.prefix, leaderName, this.sender(), type, body, FORWARD_TIMEOUT_MS);
+      return await Promise.race([adminCall(this.opts.bus, this.opts.prefix, leaderName, this.sender(), type, body, opts.timeoutMs), abandoned]);
     } catch (err) {
+      if (err instanceof LeaderLost) throw this.forwardLostError(type, leaderName, err.now, opts.changesState);
+      if (err instanceof NoRespondersError) {
+        // nothing listens on the leader's subject: it is gone, and the request was not delivered
+        throw conclaveError('NO_LEADER', `cluster has no leader right now: ${this.opts.name} follows ${leaderName}, which no longer answers (nothing listens on its subject); an election is due, retry shortly`);
+      }
       if (isUnreachable(err)) {
-        throw conclaveError('UNREACHABLE', `${this.opts.name} forwarded ${type} to the leader ${leaderName}, which did not answer within ${FORWARD_TIMEOUT_MS} ms; retry shortly`);
+        throw conclaveError('UNREACHABLE', `${this.opts.name} forwarded ${type} to the leader ${leaderName}, which did not answer within ${opts.timeoutMs} ms; retry shortly`);
       }
       throw err;
+    } finally {
+      this.forwards.delete(forward);
+    }
+  }
+
+  private forwardLostError(type: string, leader: string, now: string | null | 'stopping', changesState: boolean): ConclaveError {
+    if (now === 'stopping') return conclaveError(changesState ? 'OUTCOME_UNKNOWN' : 'STOPPING', `${this.opts.name} is shutting down while its forwarded ${type} was in flight at ${leader}${changesState ? '; it may or may not have been applied — read it back and retry if needed' : '; retry against another member'}`);
+    const why = now === null ? `${this.opts.name} stopped hearing from the leader ${leader}` : `leadership moved from ${leader} to ${now}`;
+    if (changesState) {
+      return conclaveError('OUTCOME_UNKNOWN', `${why} while the forwarded ${type} was in flight; it may or may not have been applied — read it back and retry if needed`);
+    }
+    return conclaveError('NO_LEADER', `cluster has no leader right now: ${why} while the forwarded ${type} was in flight; retry shortly`);
+  }
+
+  /**
+   * This node no longer follows the leader its pending forwards went to. Its own election timeout
+   * fired (a pre-vote: it stopped hearing from that leader): they fail now. Otherwise (a vote request
+   * of a higher term, a new leader, a transfer to this node) the old leader may be alive and about
+   * to answer — it answers by itself when it steps down — so they fail only if no answer comes
+   * within a grace period.
+   */
+  private onLeaderLeft(role: Role): void {
+    if (this.forwards.size === 0) return;
+    if (role === 'pre-candidate') {
+      this.failForwards(null);
+      return;
+    }
+    if (this.forwardGrace) return;
+    this.forwardGrace = setTimeout(() => {
+      this.forwardGrace = null;
+      this.failForwards(this.core.leader);
+    }, 2 * this.opts.timing.electionTimeoutMs);
+    this.forwardGrace.unref();
+  }
+
+  /** forwards to a leader this node no longer follows fail now, not at their timeout */
+  private failForwards(now: string | null | 'stopping'): void {
+    for (const f of this.forwards) {
+      if (now === 'stopping' || f.leader !== now) {
+        this.forwards.delete(f);
+        f.fail(new LeaderLost(now === 'stopping' || now === null ? now : (this.nameOf(now) ?? now)));
+      }
     }
   }
 
@@ -1118,6 +1218,30 @@ function parseRequest<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
   const parsed = schema.safeParse(body);
   if (!parsed.success) throw conclaveError('BAD_REQUEST', `invalid ${what} request: ${parsed.error.issues[0]?.path.join('.') || '(body)'} ${parsed.error.issues[0]?.message}`);
   return parsed.data;
+}
+
+interface PendingForward {
+  leader: string;
+  fail(reason: LeaderLost): void;
+}
+
+/** a forwarded request abandoned because this node no longer follows its leader (`now`: whom it follows instead) */
+class LeaderLost extends Error {
+  constructor(readonly now: string | null | 'stopping') {
+    super('leader lost');
+  }
+}
+
+/**
+ * Whether the configuration this store has applied (its snapshot's, then committed config entries up
+ * to its applied index) includes `nodeId`: false for a node that took a cluster's state while joining
+ * and is in no committed configuration yet.
+ */
+export function appliedMembershipIncludes(store: NodeStore, nodeId: string): boolean {
+  let membership = store.snapshotMeta()?.membership ?? { members: [] };
+  const applied = store.appliedIndex();
+  for (const e of store.entries(store.firstIndex(), Math.min(applied, store.lastIndex()) + 1)) if (e.type === 'config') membership = e.data as Membership;
+  return membership.members.some((m) => m.nodeId === nodeId);
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

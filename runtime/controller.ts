@@ -19,7 +19,7 @@ import {
   phaseOf,
 } from '../machines/bootstrap/machine.ts';
 import type { HardState, Membership, SnapshotMeta } from '../machines/raft/types.ts';
-import { DEFAULT_RAFT, type RaftTiming } from './config/config.ts';
+import { checkRaftTiming, DEFAULT_RAFT, type RaftTiming } from './config/config.ts';
 import { ConclaveError, conclaveError, codeOf } from './errors.ts';
 import { type Logger, silentLogger } from './log/logger.ts';
 import { RateLimitedLog } from './log/rateLimit.ts';
@@ -31,11 +31,11 @@ import { type AnyReplicatedState, checkStoredStateKind, hostSnapshotFromPairs, i
 import { type ControllerEventName, ControllerEventHub, type ControllerListener } from './events.ts';
 import { SNAPSHOT_PAGE_BYTES, SnapshotExports } from './state/snapshotExport.ts';
 import { type NodeStore, openStore } from './store/index.ts';
-import { connectNats, createInProcessBus, type Bus, type InProcessBus, type NatsTransportOptions } from './transport/index.ts';
+import { type BusState, connectNats, createInProcessBus, type Bus, type InProcessBus, type NatsStatus, type NatsTransportOptions } from './transport/index.ts';
 import { type BusMessage, type BusSubscription, NoRespondersError, RequestTimeoutError } from './transport/types.ts';
 import { decode, decodeReply, encode, encodeReply, type Envelope, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, type Sender, uuidSchema, wireLimits } from './wire/codec.ts';
 import { DEFAULT_MAX_VOTERS, type JoinAdmission, type JoinRequest, joinRequestSchema, makeJoinRequest, MIN_SECRET_BYTES, NonceCache, readJoinSecret, verifyJoinRequest } from './join/autoJoin.ts';
-import { createMemberRuntime, type MemberInfo, type MemberRuntime, type MemberRuntimeOptions, type MemberStatus } from '../actors/member.ts';
+import { appliedMembershipIncludes, createMemberRuntime, type MemberInfo, type MemberRuntime, type MemberRuntimeOptions, type MemberStatus } from '../actors/member.ts';
 import { type GenerationClaim, unconfirmedClaim, unprovenClaim } from '../actors/staleGeneration.ts';
 import { z } from 'zod';
 
@@ -81,6 +81,8 @@ export interface ControllerStatus extends MemberStatus {
   nodeId: string;
   clusterId: string | null;
   phase: Phase;
+  /** this node's bus connection: transport, connected now, server, reconnects so far */
+  bus: BusState;
 }
 
 let processBus: InProcessBus | null = null;
@@ -149,6 +151,9 @@ const MEMBERSHIP_TIMING = {
   initialRetryMaxMs: 10_000,
   initialLogEveryMs: 10_000,
 } as const;
+
+/** how long `init` waits for the new one-voter cluster to elect itself (it campaigns at its first tick) */
+const INIT_LEADS_WITHIN_MS = 30_000;
 
 const NO_MEMBER_STATUS: MemberStatus = {
   role: 'none',
@@ -230,6 +235,7 @@ export class Controller {
           let handedOver = false;
           const runtime = this.createRuntime({
             joining: { clusterId: input.clusterId },
+            onAdopted: (clusterId) => this.actor.send({ type: 'ADOPTED', clusterId }),
             onJoined: (clusterId) => {
               handedOver = true;
               this.actor.send({ type: 'JOINED', clusterId });
@@ -278,6 +284,7 @@ export class Controller {
         initFrom: opts.initFrom ?? null,
         joinTimeoutMs: opts.joinTimeoutMs,
         legacyMember: identity.clusterId === null && identity.removed !== true && store.hasRaftState(),
+        awaitingMembership: identity.clusterId !== null && identity.removed !== true && !appliedMembershipIncludes(store, identity.nodeId),
       },
       inspect: this.inspectionSink,
     });
@@ -332,7 +339,7 @@ export class Controller {
     for (const listener of this.refusalListeners) listener(refusal);
   }
 
-  private createRuntime(extra: Pick<MemberRuntimeOptions, 'joining' | 'onJoined'>): MemberRuntime {
+  private createRuntime(extra: Pick<MemberRuntimeOptions, 'joining' | 'onAdopted' | 'onJoined'>): MemberRuntime {
     // callbacks go to the bootstrap actor itself: a joining runtime outlives the state that started it
     return createMemberRuntime({
       name: this.name,
@@ -455,6 +462,7 @@ export class Controller {
       clusterId: this.actor.getSnapshot().context.clusterId,
       phase: this.phase,
       ...(this.member ? this.member.status() : NO_MEMBER_STATUS),
+      bus: this.bus.state(),
     };
   }
 
@@ -471,7 +479,28 @@ export class Controller {
       const error = done.context.error ?? { code: 'FATAL', message: 'initialization failed' };
       throw conclaveError(error.code, error.message);
     }
+    await this.awaitOwnLeadership(INIT_LEADS_WITHIN_MS);
     return done.context.clusterId!;
+  }
+
+  /** the only voter of a fresh cluster elects itself at once: wait until it leads and has committed an entry of its term */
+  private async awaitOwnLeadership(timeoutMs: number): Promise<void> {
+    const member = this.memberRuntime();
+    if (member.status().leader !== this.name) {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          off();
+          reject(conclaveError('NO_LEADER', `${this.name} initialized its cluster but did not become its leader within ${timeoutMs} ms; check its log, then retry the write`));
+        }, timeoutMs);
+        const off = this.on('leaderChanged', ({ leader }) => {
+          if (leader !== this.name) return;
+          clearTimeout(timer);
+          off();
+          resolve();
+        });
+      });
+    }
+    await member.confirmLeadership();
   }
 
   /** Wait until the member runtime reports a leader (or time out). */
@@ -622,15 +651,8 @@ export class Controller {
     if (forwarded) throw conclaveError('NOT_LEADER', `${this.name} is not the leader any more; retry`);
     const leader = await this.awaitLeader();
     if (leader === this.name) return local();
-    const wait = (timeoutMs ?? 5000) + 1000;
-    try {
-      return await adminCall(this.bus, this.prefix, leader, this.sender(), type, { ...body, forwarded: true }, wait);
-    } catch (err) {
-      if (isUnreachable(err)) {
-        throw conclaveError('UNREACHABLE', `${this.name} forwarded ${type} to the leader ${leader}, which did not answer within ${wait} ms; retry shortly`);
-      }
-      throw err;
-    }
+    const changesState = type !== 'cluster.list' && type !== 'snapshot.begin';
+    return member.forwardToLeader(type, { ...body, forwarded: true }, { timeoutMs: (timeoutMs ?? 5000) + 1000, changesState });
   }
 
   /** the leader's name, waiting briefly for an election; a clear NO_LEADER error otherwise */
@@ -1212,6 +1234,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   if (opts.join?.maxVoters !== undefined && !(Number.isInteger(opts.join.maxVoters) && opts.join.maxVoters >= 1)) {
     throw conclaveError('CONFIG', `join.maxVoters must be a whole number ≥ 1, got ${opts.join.maxVoters}`);
   }
+  checkRaftTiming({ ...DEFAULT_RAFT, ...opts.raft });
   const joinSecret = joinSecretOf(opts.join);
   if (opts.state !== undefined) validateReplicatedState(opts.state);
   const baseLogger = opts.logger ?? silentLogger();
@@ -1356,6 +1379,22 @@ async function connect(opts: ControllerOptions, logger: Logger): Promise<Bus> {
   const failures = new RateLimitedLog(logger);
   const onError = (err: unknown, subject: string) => failures.warn('handler-failed', { node: opts.name, err, subject }, 'message handler failed');
   if ('bus' in transport) return transport.bus.connect(opts.name, { onError });
-  return connectNats({ name: `conclave-${opts.name}`, onError, ...transport.nats });
+  return connectNats({ name: `conclave-${opts.name}`, onError, onStatus: natsStatusLogger(logger.child({ node: opts.name, component: 'bus' })), ...transport.nats });
+}
+
+/** the NATS connection dropping (warn) and coming back (info), with the server and how long it was gone */
+function natsStatusLogger(log: Logger): (s: NatsStatus) => void {
+  let lostAt: number | null = null;
+  return (s) => {
+    const server = typeof s.data === 'string' ? s.data : undefined;
+    if (s.type === 'disconnect') {
+      lostAt = Date.now();
+      log.warn({ server }, `lost the NATS connection to ${server ?? 'the server'}; reconnecting`);
+    } else if (s.type === 'reconnect') {
+      const downMs = lostAt === null ? undefined : Date.now() - lostAt;
+      lostAt = null;
+      log.info({ server, downMs }, `reconnected to NATS at ${server ?? 'the server'}${downMs === undefined ? '' : ` after ${downMs} ms`}`);
+    }
+  };
 }
 

@@ -2,6 +2,8 @@
 // the store, running raft) is done by actors the host supplies with `.provide({ actors })`.
 //
 //   loading ─┬─ removed            (the store says this node was removed)
+//            ├─ joining            (it took a cluster's state while joining, but no committed
+//            │                      configuration it knows includes it yet)
 //            ├─ member             (the store has a cluster id: resume)
 //            ├─ member             (an older store: raft state but no cluster id yet — the leader
 //            │                      commits one through raft, CLUSTER_ID adopts it)
@@ -9,6 +11,8 @@
 //            └─ uninitialized ─ INIT ─> bootstrapping ─> member   (explicit initialization)
 //                             └ JOIN_ACCEPTED ─> joining ─ JOINED ─> member (added by a cluster)
 //                                                       └ timeout / JOIN_FAILED ─> uninitialized
+//   (JOINED: a committed configuration includes the node. Once it holds the cluster's state and id
+//    — ADOPTED — it can only ever join that cluster: no timeout takes it back to uninitialized.)
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
 
 export type Phase = 'uninitialized' | 'bootstrapping' | 'joining' | 'member' | 'removed' | 'failed';
@@ -34,6 +38,8 @@ export interface BootstrapInput {
   joinTimeoutMs?: number;
   /** the store holds raft state of a cluster created without an id (an older Conclave): resume as a member */
   legacyMember?: boolean;
+  /** the store holds a cluster's id and state, taken while joining, but no committed configuration it applied includes this node */
+  awaitingMembership?: boolean;
 }
 
 export interface BootstrapContext extends BootstrapInput {
@@ -63,6 +69,8 @@ export type BootstrapEvent =
   /** the join handshake succeeded: the node adopts the cluster id together with the state it receives */
   | { type: 'JOIN_ACCEPTED'; join: JoinAccepted }
   /** the first state from the cluster is installed, durably together with the cluster id */
+  | { type: 'ADOPTED'; clusterId: string }
+  /** a committed configuration that includes this node is applied: it is a member */
   | { type: 'JOINED'; clusterId: string }
   | { type: 'JOIN_FAILED'; error: { code: string; message: string } }
   | { type: 'REMOVED' }
@@ -123,6 +131,8 @@ export const bootstrapMachine = setup({
     isRemoved: ({ context }) => context.removed,
     hasClusterId: ({ context }) => context.clusterId !== null,
     isLegacyMember: ({ context }) => context.legacyMember === true,
+    isAwaitingMembership: ({ context }) => context.clusterId !== null && context.awaitingMembership === true,
+    hasNoClusterId: ({ context }) => context.clusterId === null,
     hasInitFrom: ({ context }) => context.initFrom !== null,
     mayInit: ({ context }) => initRefusal(context, 'uninitialized') === null,
     startedFromInitFrom: ({ context }) => context.source === 'initFrom',
@@ -135,6 +145,7 @@ export const bootstrapMachine = setup({
       contactedBy: null,
     }),
     rememberContact: assign({ contactedBy: (_, params: { contact: ContactRecord }) => params.contact }),
+    recordAdoptedClusterId: assign({ clusterId: (_, params: { clusterId: string }) => params.clusterId }),
     recordError: assign({ error: (_, params: { error: unknown }) => errorOf(params.error) }),
     markRemoved: assign({ removed: true }),
     recordJoinTimeout: assign({
@@ -155,6 +166,7 @@ export const bootstrapMachine = setup({
     loading: {
       always: [
         { guard: 'isRemoved', target: 'removed' },
+        { guard: 'isAwaitingMembership', target: 'joining' },
         { guard: 'hasClusterId', target: 'member' },
         { guard: 'isLegacyMember', target: 'member' },
         { guard: 'hasInitFrom', target: 'bootstrapping', actions: 'markInitFromSource' },
@@ -198,12 +210,18 @@ export const bootstrapMachine = setup({
       },
     },
     joining: {
-      invoke: { id: 'joinCluster', src: 'joinCluster', input: ({ event }) => (event as { join: JoinAccepted }).join },
+      invoke: {
+        id: 'joinCluster',
+        src: 'joinCluster',
+        // entered from loading (a restart while joining): the cluster whose id the store holds
+        input: ({ context, event }) => (event as { join?: JoinAccepted }).join ?? { clusterId: context.clusterId!, leader: context.contactedBy?.by ?? 'its leader' },
+      },
       on: {
+        ADOPTED: { actions: { type: 'recordAdoptedClusterId', params: ({ event }) => ({ clusterId: event.clusterId }) } },
         JOINED: { target: 'member', actions: { type: 'adoptClusterId', params: ({ event }) => ({ clusterId: event.clusterId }) } },
         JOIN_FAILED: { target: 'uninitialized', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
       },
-      after: { joinTimeout: { target: 'uninitialized', actions: 'recordJoinTimeout' } },
+      after: { joinTimeout: { guard: 'hasNoClusterId', target: 'uninitialized', actions: 'recordJoinTimeout' } },
     },
     member: {
       invoke: { id: 'memberRuntime', src: 'memberRuntime' },

@@ -537,7 +537,9 @@ export class RaftCore {
 
   private tickElection(): void {
     this.electionElapsed++;
-    if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
+    // the only voter has nobody to hear from or split a vote with: it campaigns at its first tick
+    const soleVoter = this.voters.length === 1 && this.voters[0] === this.id;
+    if (this.promotable() && (soleVoter || this.electionElapsed >= this.randomizedElectionTimeout)) {
       this.electionElapsed = 0;
       this.campaign(this.preVote ? 'pre-vote' : 'vote', false);
     }

@@ -1,5 +1,7 @@
 // The CLI's side of the admin protocol: one request to one node, unreachability explained in the
 // CLI's terms (exit 3).
+import { InvalidArgumentError } from 'commander';
+import { validNodeName } from '../../machines/identity/index.ts';
 import { adminCall } from '../admin.ts';
 import { conclaveError } from '../errors.ts';
 import { type Bus, NoRespondersError, RequestTimeoutError } from '../transport/types.ts';
@@ -18,4 +20,13 @@ export async function adminRequest(bus: Bus, prefix: string, node: string, type:
     }
     throw err;
   }
+}
+
+/**
+ * commander's parser for `--node`, `--via` and node-name arguments: a name becomes a subject token
+ * (`<prefix>.node.<name>.admin`), so `*`, `>` or `a.b` must never reach the bus (exit 2).
+ */
+export function nodeNameArg(value: string): string {
+  if (!validNodeName(value)) throw new InvalidArgumentError(`${JSON.stringify(value)} is not a node name: a node name must match ^[a-z0-9][a-z0-9_-]{0,62}$`);
+  return value;
 }

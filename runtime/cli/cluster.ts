@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import type { AddResult, ClusterList } from '../controller.ts';
 import type { Bus } from '../transport/types.ts';
-import { adminRequest } from './client.ts';
+import { adminRequest, nodeNameArg } from './client.ts';
 import { formatClusterList } from './format.ts';
 
 export interface ClusterCliHelpers<F> {
@@ -25,8 +25,8 @@ export function addClusterCommands<F extends Flags>(program: Command, h: Cluster
     cluster
       .command('add')
       .description('add node N: it enters as a learner, catches up, then is promoted to voter')
-      .argument('<name>', 'the node to add (it must be running)')
-      .requiredOption('--via <node>', 'any member; the request is forwarded to the leader'),
+      .argument('<name>', 'the node to add (it must be running)', nodeNameArg)
+      .requiredOption('--via <node>', 'any member; the request is forwarded to the leader', nodeNameArg),
     CLUSTER_TIMEOUTS.add,
   ).action(async (name: string, flags: F) => {
     // the leader answers before our timeout: its deadline is our timeout minus the forwarding hop
@@ -40,8 +40,8 @@ export function addClusterCommands<F extends Flags>(program: Command, h: Cluster
     cluster
       .command('remove')
       .description('remove node N from the cluster (it goes to phase removed and never rejoins by itself)')
-      .argument('<name>', 'the member to remove')
-      .requiredOption('--via <node>', 'any member; the request is forwarded to the leader'),
+      .argument('<name>', 'the member to remove', nodeNameArg)
+      .requiredOption('--via <node>', 'any member; the request is forwarded to the leader', nodeNameArg),
     CLUSTER_TIMEOUTS.remove,
   ).action(async (name: string, flags: F) => {
     const result = (await h.withBus(flags, (bus, prefix, t) => adminRequest(bus, prefix, flags.via, 'cluster.remove', { name, timeoutMs: t }, t + 1000))) as {
@@ -55,7 +55,7 @@ export function addClusterCommands<F extends Flags>(program: Command, h: Cluster
     cluster
       .command('list')
       .description("members with name, node id, voter/learner, leader, reachable, match index (the leader's view)")
-      .requiredOption('--via <node>', 'any member; the request is forwarded to the leader'),
+      .requiredOption('--via <node>', 'any member; the request is forwarded to the leader', nodeNameArg),
     CLUSTER_TIMEOUTS.list,
   ).action(async (flags: F) => {
     const list = (await h.withBus(flags, (bus, prefix, t) => adminRequest(bus, prefix, flags.via, 'cluster.list', {}, t))) as ClusterList;
@@ -66,8 +66,8 @@ export function addClusterCommands<F extends Flags>(program: Command, h: Cluster
     cluster
       .command('transfer-leadership')
       .description('hand leadership to voter N, or to the most up-to-date voter')
-      .argument('[name]', 'the voter to hand leadership to')
-      .requiredOption('--via <node>', 'any member; the request is forwarded to the leader'),
+      .argument('[name]', 'the voter to hand leadership to', nodeNameArg)
+      .requiredOption('--via <node>', 'any member; the request is forwarded to the leader', nodeNameArg),
     CLUSTER_TIMEOUTS.transfer,
   ).action(async (name: string | undefined, flags: F) => {
     const body = name === undefined ? {} : { name };

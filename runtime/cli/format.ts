@@ -12,6 +12,8 @@ export function formatStatus(s: ControllerStatus): string {
     `leader:     ${s.leader ?? '(none)'}`,
     `commit:     ${s.commitIndex}   applied: ${s.appliedIndex}`,
   ];
+  // an older node's status has no bus field
+  if (s.bus) lines.push(`bus:        ${s.bus.kind}${s.bus.server ? ` ${s.bus.server}` : ''} ${s.bus.connected ? 'connected' : 'DISCONNECTED'}, ${s.bus.reconnects} reconnects`);
   if (s.members.length > 0) {
     lines.push('members:');
     for (const m of s.members) {

@@ -6,7 +6,7 @@ import { codeOf, conclaveError, EXIT, exitCodeFor } from '../errors.ts';
 import { connectNats } from '../transport/index.ts';
 import type { Bus } from '../transport/types.ts';
 import { valueRefusal } from '../wire/limits.ts';
-import { adminRequest } from './client.ts';
+import { adminRequest, nodeNameArg } from './client.ts';
 import { formatStatus } from './format.ts';
 import { addInspectCommands } from './inspect.ts';
 import { addClusterCommands } from './cluster.ts';
@@ -81,7 +81,7 @@ export function buildProgram(): Command {
     program
       .command('init')
       .description('explicit initialization: the node bootstraps a one-member cluster and prints its id')
-      .requiredOption('--node <name>', 'the node to initialize'),
+      .requiredOption('--node <name>', 'the node to initialize', nodeNameArg),
   ).action(async (flags: CommonFlags & { node: string }) => {
     const result = (await withBus(flags, (bus, prefix, t) => adminRequest(bus, prefix, flags.node, 'init', {}, t))) as { clusterId: string };
     print(flags, result, () => result.clusterId);
@@ -91,14 +91,14 @@ export function buildProgram(): Command {
     program
       .command('status')
       .description("one node's view: phase, role, term, leader, members")
-      .requiredOption('--node <name>', 'the node to ask'),
+      .requiredOption('--node <name>', 'the node to ask', nodeNameArg),
   ).action(async (flags: CommonFlags & { node: string }) => {
     const status = await withBus(flags, (bus, prefix, t) => adminRequest(bus, prefix, flags.node, 'status', {}, t));
     print(flags, status, () => formatStatus(status as Parameters<typeof formatStatus>[0]));
   });
 
   const kv = program.command('kv').description('the built-in replicated key-value state');
-  addCommon(kv.command('put').argument('<key>').argument('<value>', 'JSON value, or a plain string').requiredOption('--via <node>', 'any member; forwarded to the leader')).action(
+  addCommon(kv.command('put').argument('<key>').argument('<value>', 'JSON value, or a plain string').requiredOption('--via <node>', 'any member; forwarded to the leader', nodeNameArg)).action(
     async (key: string, value: string, flags: CommonFlags & { via: string }) => {
       const parsed = parseValue(value);
       // the nodes refuse it too; here the refusal names the value's limit, not the message's
@@ -112,7 +112,7 @@ export function buildProgram(): Command {
     kv
       .command('get')
       .argument('<key>')
-      .requiredOption('--via <node>', 'any member')
+      .requiredOption('--via <node>', 'any member', nodeNameArg)
       .option('--stale', 'read the local state without confirming leadership (may be out of date)'),
   ).action(async (key: string, flags: CommonFlags & { via: string; stale?: boolean }) => {
     const result = (await withBus(flags, (bus, prefix, t) =>
@@ -125,7 +125,7 @@ export function buildProgram(): Command {
     }
     print(flags, result, () => (typeof result.value === 'string' ? result.value : JSON.stringify(result.value)));
   });
-  addCommon(kv.command('del').argument('<key>').requiredOption('--via <node>', 'any member')).action(async (key: string, flags: CommonFlags & { via: string }) => {
+  addCommon(kv.command('del').argument('<key>').requiredOption('--via <node>', 'any member', nodeNameArg)).action(async (key: string, flags: CommonFlags & { via: string }) => {
     const result = await withBus(flags, (bus, prefix, t) => adminRequest(bus, prefix, flags.via, 'propose', { command: { op: 'del', key } }, t));
     print(flags, result, () => 'OK');
   });
@@ -138,7 +138,7 @@ export function buildProgram(): Command {
       .command('save')
       .description('write a consistent snapshot of the replicated state to FILE (usable as --init-from)')
       .argument('<file>', 'where to write it (atomically: a temporary file, then rename)')
-      .requiredOption('--via <node>', 'any member; the snapshot is taken by the leader'),
+      .requiredOption('--via <node>', 'any member; the snapshot is taken by the leader', nodeNameArg),
     30_000,
   ).action(async (file: string, flags: CommonFlags & { via: string }) => {
     const { saveSnapshot, formatSaved } = await import('./snapshot.ts');

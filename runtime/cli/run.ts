@@ -2,12 +2,13 @@
 import { ConfigError, resolveRunConfig, type RunFlags } from '../config/config.ts';
 import { startController } from '../controller.ts';
 import { codeOf, exitCodeFor } from '../errors.ts';
-import { startInspectorForController } from '../inspect/index.ts';
+import { parseListen, startInspectorForController } from '../inspect/index.ts';
 import { createLogger } from '../log/logger.ts';
 
 export async function runCommand(flags: RunFlags & { record?: string }): Promise<void> {
   const config = resolveRunConfig(flags, process.env);
   if (flags.record && !config.inspect) throw new ConfigError('--record needs --inspect HOST:PORT (the recording is what that inspector receives)', 'record');
+  if (config.inspect) checkListen(config.inspect);
   const logger = createLogger({ level: config.log.level });
   const log = logger.child({ node: config.name });
   log.info({ dataDir: config.dataDir, nats: config.nats.servers, prefix: config.prefix }, 'starting controller');
@@ -28,7 +29,16 @@ export async function runCommand(flags: RunFlags & { record?: string }): Promise
     raft: config.raft,
     logger,
   });
-  const inspector = config.inspect ? await startInspectorForController(controller, { listen: config.inspect, record: flags.record, logger: controller.logFor('inspector') }) : null;
+  let inspector: Awaited<ReturnType<typeof startInspectorForController>> | null = null;
+  if (config.inspect) {
+    try {
+      inspector = await startInspectorForController(controller, { listen: config.inspect, record: flags.record, logger: controller.logFor('inspector') });
+    } catch (err) {
+      // the inspector was asked for and cannot serve (e.g. the port is in use): stop, releasing the store
+      await controller.stop();
+      throw err;
+    }
+  }
   if (inspector) controller.logFor('run').info({ url: inspector.url }, `inspector serving at ${inspector.url}`);
   const status = controller.status();
   controller
@@ -65,4 +75,15 @@ export async function runCommand(flags: RunFlags & { record?: string }): Promise
     controller.actor.subscribe(onSnapshot);
     onSnapshot(controller.actor.getSnapshot());
   });
+}
+
+/** `--inspect HOST:PORT` is checked before the store is opened: a port out of range is a usage error */
+function checkListen(listen: string): void {
+  let port: number;
+  try {
+    port = parseListen(listen).port;
+  } catch (err) {
+    throw new ConfigError(`--inspect ${listen}: ${(err as Error).message}`, 'inspect');
+  }
+  if (port < 1) throw new ConfigError(`--inspect ${listen}: port ${port} is out of range (1-65535)`, 'inspect');
 }

@@ -1,6 +1,6 @@
 // Controller configuration: defaults < environment < config file < flags. One schema validates the
 // file and the merged result, so an unknown key or a wrong type is a usage error naming the key.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { LOG_LEVELS, type LogLevel } from '../log/logger.ts';
@@ -139,8 +139,15 @@ export function commonFromEnv(env: NodeJS.ProcessEnv, flags: { nats?: string; pr
 export function readConfigFile(path: string): ConfigFile {
   let text: string;
   try {
+    // a FIFO (or a device) would block the read forever: only a regular file is a config file
+    const stat = statSync(path);
+    if (!stat.isFile()) {
+      const kind = stat.isDirectory() ? 'a directory' : stat.isFIFO() ? 'a FIFO' : stat.isSocket() ? 'a socket' : 'a device';
+      throw new ConfigError(`config file ${path} is not a regular file (it is ${kind}); pass the path of a JSON file`, 'config');
+    }
     text = readFileSync(path, 'utf8');
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     throw new ConfigError(`cannot read config file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'config');
   }
   let raw: unknown;
@@ -225,8 +232,19 @@ export function resolveRunConfig(flags: RunFlags, env: NodeJS.ProcessEnv): Contr
     warnWhenLeaderlessFor: file.health?.warnWhenLeaderlessFor,
     inspect: fromFlags.inspect ?? file.inspect,
     log: { level: (fromFlags.log?.level ?? file.log?.level ?? (envLevel as LogLevel | undefined) ?? 'info') as LogLevel },
-    raft: { ...DEFAULT_RAFT, ...dropUndefined(file.raft ?? {}) },
+    raft: checkRaftTiming({ ...DEFAULT_RAFT, ...dropUndefined(file.raft ?? {}) }),
   };
+}
+
+/** a follower must hear a few heartbeats per election timeout, or it starts elections against a live leader */
+export function checkRaftTiming(raft: RaftTiming): RaftTiming {
+  if (raft.electionTimeoutMs < 2 * raft.heartbeatMs) {
+    throw new ConfigError(
+      `raft.heartbeatMs (${raft.heartbeatMs}) must be at most half of raft.electionTimeoutMs (${raft.electionTimeoutMs}): a follower must hear several heartbeats per election timeout (e.g. 50 and 500)`,
+      'raft.heartbeatMs',
+    );
+  }
+  return raft;
 }
 
 function dropUndefined<T extends Record<string, unknown>>(obj: T): T {

@@ -4,6 +4,7 @@ import {
   type Bus,
   BusClosedError,
   type BusMessage,
+  type BusState,
   type BusSubscription,
   InvalidSubjectError,
   NoRespondersError,
@@ -396,6 +397,10 @@ class Connection implements Bus {
     readonly name: string,
     private readonly onError: BusErrorHandler | undefined,
   ) {}
+
+  state(): BusState {
+    return { kind: this.kind, connected: !this.isClosed, reconnects: 0 };
+  }
 
   get closed(): boolean {
     return this.isClosed;

@@ -1,5 +1,5 @@
 // The transport layer's public surface: the Bus seam, its errors, and the two implementations.
-export type { Bus, BusMessage, BusSubscription, RequestOptions, SubscribeOptions } from './types.ts';
+export type { Bus, BusMessage, BusState, BusSubscription, RequestOptions, SubscribeOptions } from './types.ts';
 export {
   BusClosedError,
   BusConnectError,

@@ -16,6 +16,7 @@ import {
   BusClosedError,
   BusConnectError,
   type BusMessage,
+  type BusState,
   type BusSubscription,
   NoRespondersError,
   PayloadTooLargeError,
@@ -49,6 +50,7 @@ export interface NatsTransportOptions {
   name?: string;
   /** default -1: keep reconnecting forever, a controller must never give up on its bus */
   maxReconnectAttempts?: number;
+  /** wait between reconnect attempts to one server (default 150 ms, plus up to 100 ms of jitter; the client's own default is 2 s) */
   reconnectTimeWaitMs?: number;
   /** connect timeout in ms (client default 20 s) */
   timeoutMs?: number;
@@ -60,6 +62,8 @@ export interface NatsTransportOptions {
 }
 
 const DEFAULT_SERVER = 'nats://127.0.0.1:4222';
+const RECONNECT_WAIT_MS = 150;
+const RECONNECT_JITTER_MS = 100;
 
 export function parseServers(servers: string | string[]): string[] {
   const list = (Array.isArray(servers) ? servers : servers.split(','))
@@ -93,7 +97,10 @@ export async function connectNats(opts: NatsTransportOptions): Promise<Bus> {
     // a stack trace captured per request costs more than the request on loopback
     noAsyncTraces: true,
   };
-  if (opts.reconnectTimeWaitMs !== undefined) options.reconnectTimeWait = opts.reconnectTimeWaitMs;
+  // a control plane resumes as soon as its server is back: a short wait, jittered so that many
+  // nodes do not reconnect in lockstep
+  options.reconnectTimeWait = opts.reconnectTimeWaitMs ?? RECONNECT_WAIT_MS;
+  options.reconnectJitter = RECONNECT_JITTER_MS;
   if (opts.timeoutMs !== undefined) options.timeout = opts.timeoutMs;
   if (opts.tls) options.tls = { ...opts.tls };
   if (opts.credsFile) {
@@ -120,6 +127,7 @@ class NatsBus implements Bus {
   private closing = false;
   /** false between a 'disconnect' and the next 'reconnect' status */
   private connected = true;
+  private reconnects = 0;
   private stopStatus: (() => void) | undefined;
   private readonly statusLoop: Promise<void>;
   private readonly onError: ((err: unknown, subject: string) => void) | undefined;
@@ -145,6 +153,11 @@ class NatsBus implements Bus {
     return this.nc.info?.max_payload;
   }
 
+  state(): BusState {
+    const server = this.nc.getServer();
+    return { kind: this.kind, connected: this.connected && !this.closed, server: server.includes('://') ? server : `nats://${server}`, reconnects: this.reconnects };
+  }
+
   private async watchStatus(): Promise<void> {
     const onStatus = this.opts.onStatus;
     const iter = this.nc.status();
@@ -154,7 +167,10 @@ class NatsBus implements Bus {
     for await (const s of iter) {
       const type = String(s.type);
       if (type === 'disconnect') this.connected = false;
-      else if (type === 'reconnect') this.connected = true;
+      else if (type === 'reconnect') {
+        this.connected = true;
+        this.reconnects++;
+      }
       if (!onStatus) continue;
       try {
         onStatus({ type, data: s.data });

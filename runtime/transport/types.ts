@@ -39,6 +39,17 @@ export interface Bus {
   readonly closed: boolean;
   /** the largest payload publish/request accepts, when known (NATS: the server's max_payload) */
   readonly maxPayload?: number;
+  /** the connection as `status` shows it */
+  state(): BusState;
+}
+
+/** `bus` in `status`: which transport, whether it is connected now, to which server, how many reconnects so far */
+export interface BusState {
+  kind: string;
+  connected: boolean;
+  /** NATS: the server currently (or last) connected to */
+  server?: string;
+  reconnects: number;
 }
 
 export class NoRespondersError extends Error {

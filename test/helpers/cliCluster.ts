@@ -90,7 +90,8 @@ export function cliCluster(opts: { prefix: string; tmpPrefix: string }): CliClus
     spawn,
     async run(name, config, extraArgs) {
       const p = await spawn(name, config, extraArgs);
-      await p.waitForOutput(/controller .* is running/);
+      // generous: a loaded 2-core machine can take tens of seconds to start a tsx process
+      await p.waitForOutput(/controller .* is running/, 60_000);
       return p;
     },
     status: (node) => admin(node, 'status', {}, 2000) as Promise<NodeStatus>,

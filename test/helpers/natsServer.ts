@@ -87,12 +87,15 @@ function tryConnect(port: number): Promise<boolean> {
   });
 }
 
-/** `maxPayload`: the server's max_payload in bytes (default nats-server's 1 MiB), set through a config file */
-export async function startNatsServer(opts: { jetstream?: boolean; maxPayload?: number } = {}): Promise<NatsServerHandle> {
+/**
+ * `maxPayload`: the server's max_payload in bytes (default nats-server's 1 MiB), set through a config file;
+ * `port`: restart a server on the port a stopped one had (its clients reconnect to the same URL)
+ */
+export async function startNatsServer(opts: { jetstream?: boolean; maxPayload?: number; port?: number } = {}): Promise<NatsServerHandle> {
   if (!isInstalled()) {
     throw new Error(`${BINARY} is not installed or not runnable (apt-get install nats-server)`);
   }
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const args = ['-a', '127.0.0.1', '-p', String(port)];
   let storeDir: string | undefined;
   if (opts.jetstream) {
