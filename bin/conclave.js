@@ -1,7 +1,5 @@
 #!/usr/bin/env node
-// The installed entry: register tsx's loader in this process, then run the TypeScript CLI
-// (no build step at run time, and signals reach the controller directly).
-import { register } from 'tsx/esm/api';
-
-register();
-await import('../runtime/cli/main.ts');
+// The installed entry: the compiled CLI (dist/, made by `npm run build`; `prepare` builds it on
+// `npm install` in a clone). Source maps first, so a stack trace names the TypeScript line.
+process.setSourceMapsEnabled(true);
+await import('../dist/runtime/cli/main.js');
