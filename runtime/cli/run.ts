@@ -2,7 +2,6 @@
 import { ConfigError, resolveRunConfig, type RunFlags } from '../config/config.ts';
 import { startController } from '../controller.ts';
 import { codeOf, exitCodeFor } from '../errors.ts';
-import { startInspectorForController } from '../inspect/index.ts';
 import { createLogger } from '../log/logger.ts';
 
 export async function runCommand(flags: RunFlags & { record?: string }): Promise<void> {
@@ -28,7 +27,10 @@ export async function runCommand(flags: RunFlags & { record?: string }): Promise
     raft: config.raft,
     logger,
   });
-  const inspector = config.inspect ? await startInspectorForController(controller, { listen: config.inspect, record: flags.record, logger: controller.logFor('inspector') }) : null;
+  // the inspector's collector, HTTP server and charts are loaded only when asked for
+  const inspector = config.inspect
+    ? await (await import('../inspect/index.ts')).startInspectorForController(controller, { listen: config.inspect, record: flags.record, logger: controller.logFor('inspector') })
+    : null;
   if (inspector) controller.logFor('run').info({ url: inspector.url }, `inspector serving at ${inspector.url}`);
   const status = controller.status();
   controller
