@@ -22,7 +22,7 @@ function userEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-async function run(command: string, args: string[], cwd: string, timeoutMs = 240_000): Promise<CliResult> {
+async function run(command: string, args: string[], cwd: string, timeoutMs = 480_000): Promise<CliResult> {
   const label = `${command} ${args.join(' ')} (in ${cwd})`;
   const started = performance.now();
   const r = await runProgram(command, args, { cwd, env: userEnv(), timeoutMs, label });
@@ -78,7 +78,7 @@ function checkRun(out: string): { clusterId: string; read: unknown; phase: strin
   return result;
 }
 
-describe('the package, installed from its tarball', { timeout: 15 * 60_000 }, () => {
+describe('the package, installed from its tarball', { timeout: 30 * 60_000 }, () => {
   let packed: string[] = [];
   const jsProject = tmp.make();
   const tsProject = tmp.make();
