@@ -29,9 +29,14 @@ if (files.length === 0) {
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';
 // TAP when not on a terminal (CI): its closing lines are `# tests N`, `# pass N`, `# fail N`.
 const reporter = process.stdout.isTTY ? 'spec' : 'tap';
+// The tests, and every program they start (examples, the CLI), run the TypeScript source: the
+// package's own name (`import … from 'conclave'`) resolves to runtime/index.ts under this condition
+// (package.json `exports`), not to a dist/ build that may be older than the source.
+// test/package/ checks the build itself, as a user installs it.
+const env = { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --conditions=conclave-source`.trim() };
 const child = spawn(
   process.execPath,
   ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, `--test-reporter=${reporter}`, ...files],
-  { stdio: 'inherit', cwd: root, env: process.env },
+  { stdio: 'inherit', cwd: root, env },
 );
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

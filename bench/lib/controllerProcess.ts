@@ -1,14 +1,15 @@
 // One `conclave run --config FILE` child process, started the way an operator would start it
-// (node --import tsx runtime/cli/main.ts), with a bounded tail of its output and /proc figures.
+// (bin/conclave.js: the compiled build in dist/), with a bounded tail of its output and /proc figures.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { trackChild } from './cleanup.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const MAIN = join(ROOT, 'runtime/cli/main.ts');
+const BIN = join(ROOT, 'bin/conclave.js');
+const BUILT = join(ROOT, 'dist/runtime/cli/main.js');
 const TAIL_CHARS = 64 * 1024;
 
 export interface RaftSettings {
@@ -34,7 +35,7 @@ export interface MemoryFigures {
   peakRss: number;
   /** current resident set (VmRSS), bytes */
   rss: number;
-  /** of which anonymous memory (heaps: V8 main isolate, tsx's loader thread isolate, native) */
+  /** of which anonymous memory (the V8 heap, native allocations) */
   rssAnon: number;
   /** of which file-backed pages (binaries, shared libraries, the LMDB map) */
   rssFile: number;
@@ -50,9 +51,10 @@ export class ControllerProcess {
     readonly spec: NodeSpec,
     opts: { nodeArgs?: string[]; env?: NodeJS.ProcessEnv } = {},
   ) {
+    if (!existsSync(BUILT)) throw new Error(`no build at ${BUILT}: run \`npm run build\` first (the bench runs the compiled controller, as installed)`);
     const env = { ...process.env, ...opts.env };
     delete env.NODE_OPTIONS; // the bench's own flags (e.g. --cpu-prof) are not the controller's
-    this.child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', MAIN, 'run', '--config', spec.configPath], {
+    this.child = spawn(process.execPath, [...(opts.nodeArgs ?? []), BIN, 'run', '--config', spec.configPath], {
       cwd: ROOT,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],

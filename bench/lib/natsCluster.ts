@@ -8,6 +8,7 @@ import { codeOf } from '../../runtime/errors.ts';
 import { connectNats } from '../../runtime/transport/index.ts';
 import type { Bus } from '../../runtime/transport/types.ts';
 import { seedStaticCluster } from '../../test/helpers/staticCluster.ts';
+import { type CliStartupResult, formatCliStartup, measureCliStartup } from './cliStartup.ts';
 import { onCleanup, trackDir } from './cleanup.ts';
 import { ControllerProcess, type MemoryFigures, type NodeSpec, type RaftSettings, writeRunConfig } from './controllerProcess.ts';
 import { type NatsServer, startNatsServer } from './natsServer.ts';
@@ -29,7 +30,7 @@ interface NodeStatus {
 export interface FormationResult {
   /** spawn of the 3 processes → first acknowledged put */
   spawnToFirstPutMs: number;
-  /** spawn → the 2nd of the 3 printing "is running" (a quorum up: process + tsx start-up, store, NATS) */
+  /** spawn → the 2nd of the 3 printing "is running" (a quorum up: process start-up, store, NATS) */
   spawnToQuorumRunningMs: number;
   /** spawn → the last of the 3 printing "is running" */
   spawnToAllRunningMs: number;
@@ -63,6 +64,7 @@ export interface NatsResults {
   inflight256: LoadResult;
   failover: FailoverResult;
   memory: Array<{ name: string; peakRssBytes: number; rssBytes: number; rssAnonBytes: number; rssFileBytes: number; idleRssBytes: number; measured: string }>;
+  cliStartup: CliStartupResult;
 }
 
 export interface NatsBenchOptions {
@@ -288,7 +290,14 @@ export async function runNatsScenarios(opts: NatsBenchOptions, partial: Partial<
     progress(`A3 failover: a put every 5 ms, SIGKILL the leader, ${opts.failoverRuns} runs`);
     const failover = await measureFailover(cluster, opts.failoverRuns);
     cluster.assertAllRunning();
-    return { natsServer: cluster.nats.version, formation, sequential, inflight64, inflight256, failover, memory };
+
+    // last: 30 CLI processes in a row would disturb the scenarios above on a small machine
+    const asked = await cluster.findLeader();
+    progress(`A6 CLI start-up: \`conclave status --node ${asked}\` and \`conclave --help\`, 10 runs each, beside \`node -e 0\``);
+    const cliStartup = measureCliStartup({ natsUrl: cluster.nats.url, prefix: PREFIX, node: asked });
+    partial.cliStartup = cliStartup;
+    for (const line of formatCliStartup(cliStartup)) progress(`  ${line}`);
+    return { natsServer: cluster.nats.version, formation, sequential, inflight64, inflight256, failover, memory, cliStartup };
   } finally {
     await cluster.killAll();
   }

@@ -1,6 +1,7 @@
 // The table (stdout) and bench/results.json.
 import { execFileSync } from 'node:child_process';
 import { cpus, hostname, release, totalmem, type as osType } from 'node:os';
+import { formatCliStartup } from './cliStartup.ts';
 import type { RaftSettings } from './controllerProcess.ts';
 import type { InProcessResults } from './inProcessCluster.ts';
 import type { NatsResults } from './natsCluster.ts';
@@ -12,6 +13,7 @@ export const TARGETS = {
   inflight64OpsPerSec: 7500,
   failoverMedianMs: 300,
   peakRssMiB: 60,
+  cliStatusMs: 150,
 } as const;
 
 export const PEERS = {
@@ -31,7 +33,7 @@ export interface BenchReport {
   peers: typeof PEERS;
   nats: NatsResults;
   inProcess: InProcessResults;
-  reached: { sequentialP50: boolean; inflight64Throughput: boolean; failoverMedian: boolean; peakRss: boolean };
+  reached: { sequentialP50: boolean; inflight64Throughput: boolean; failoverMedian: boolean; peakRss: boolean; cliStatus: boolean };
 }
 
 export function machineInfo(): Omit<BenchReport['machine'], 'loadAverageBefore' | 'loadAverageAfter'> {
@@ -62,6 +64,7 @@ export function reached(nats: NatsResults): BenchReport['reached'] {
     inflight64Throughput: nats.inflight64.opsPerSec >= TARGETS.inflight64OpsPerSec,
     failoverMedian: nats.failover.medianRecoveryMs < TARGETS.failoverMedianMs,
     peakRss: nats.memory.every((m) => m.peakRssBytes / 2 ** 20 < TARGETS.peakRssMiB),
+    cliStatus: nats.cliStartup.status.wallMs <= TARGETS.cliStatusMs,
   };
 }
 
@@ -111,6 +114,8 @@ export function formatTable(r: BenchReport): string {
     `     spawn → first put ${int(fo.spawnToFirstPutMs)} ms = start-up until 2 of 3 print "is running" ${int(fo.spawnToQuorumRunningMs)} ms (all 3: ${int(fo.spawnToAllRunningMs)} ms) + election and first commit ${int(fo.quorumRunningToFirstPutMs)} ms`,
     row(['A5 peak RSS per controller (VmHWM)', '', '', '', '', '', `< ${TARGETS.peakRssMiB} MiB each`, yes(ok.peakRss)], widths),
     `     peak ${nats.memory.map((m) => `${m.name} ${mib(m.peakRssBytes)}`).join(', ')} MiB, read after A1+A2; now ${nats.memory.map((m) => `${m.name} ${mib(m.rssBytes)} (anon ${mib(m.rssAnonBytes)}, file ${mib(m.rssFileBytes)})`).join(', ')}; just formed, idle: ${nats.memory.map((m) => mib(m.idleRssBytes)).join(', ')} MiB`,
+    row(['A6 CLI start-up (spawn → exit)', '', '', '', '', '', 'status ≤ 150 ms wall', yes(ok.cliStatus)], widths),
+    ...formatCliStartup(nats.cliStartup).map((line) => `     ${line}`),
     load('B1 in-process bus, sequential', b.sequential, '(reference)', ''),
     load('B2 in-process bus, 64 in flight', b.inflight64, '(reference)', ''),
     load('B2 in-process bus, 256 in flight', b.inflight256, '(reference)', ''),

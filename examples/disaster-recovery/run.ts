@@ -10,8 +10,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatRecovery } from '../../runtime/cli/recover.ts';
-import { type Controller, createInProcessBus, recoverStore, startController } from '../../runtime/index.ts';
+import { type Controller, createInProcessBus, recoverStore, startController } from 'conclave';
+import { formatRecovery } from '../../runtime/cli/recover.ts'; // what `conclave recover` prints (the CLI's, not the package's API)
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
 const step = (n: number, what: string) => say(`\n== ${n}. ${what}`);

@@ -2,13 +2,13 @@
 // CLI's terms (exit 3).
 import { InvalidArgumentError } from 'commander';
 import { validNodeName } from '../../machines/identity/index.ts';
-import { adminCall } from '../admin.ts';
 import { conclaveError } from '../errors.ts';
 import { type Bus, NoRespondersError, RequestTimeoutError } from '../transport/types.ts';
 
 export const CLI_SENDER = { name: 'cli', nodeId: null, clusterId: null } as const;
 
 export async function adminRequest(bus: Bus, prefix: string, node: string, type: string, body: unknown, timeoutMs: number): Promise<unknown> {
+  const { adminCall } = await import('../admin.ts'); // the codec and its zod schemas: not for `--help`
   try {
     return await adminCall(bus, prefix, node, CLI_SENDER, type, body, timeoutMs);
   } catch (err) {

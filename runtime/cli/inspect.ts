@@ -1,84 +1,11 @@
 // `conclave inspect` (the live inspector for every node on the bus, or a recording played back)
-// and `conclave machines export` (the statecharts as Mermaid, DOT or JSON).
+// and `conclave machines export` (the statecharts as Mermaid, DOT or JSON). What they do is in
+// inspectCommands.ts, imported when one of them runs: the other commands start without it.
 import { type Command, Option } from 'commander';
-import { commonFromEnv } from '../config/config.ts';
-import { DEFAULT_INSPECT } from '../config/config.ts';
-import { conclaveError } from '../errors.ts';
-import { createLogger, type LogLevel } from '../log/logger.ts';
-import { Inspector } from '../inspect/inspector.ts';
-import { allMachineDefinitions, MACHINES, machineDefinition, toDot, toMermaid } from '../inspect/machines.ts';
-import { readRecording } from '../inspect/replay.ts';
-import { startInspectorServer } from '../inspect/server.ts';
-import { connectNats } from '../transport/index.ts';
+import type { InspectFlags } from './inspectCommands.ts';
 
-interface InspectFlags {
-  listen: string;
-  record?: string;
-  replay?: string;
-  nats?: string;
-  prefix?: string;
-}
-
-const out = (line: string) => process.stdout.write(`${line}\n`);
-
-/** Resolve when SIGINT or SIGTERM arrives (a second one forces exit). */
-function untilSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    let signals = 0;
-    const onSignal = () => {
-      if (++signals > 1) process.exit(130);
-      resolve();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
-}
-
-async function inspectCommand(flags: InspectFlags): Promise<void> {
-  const logger = createLogger({ level: (process.env.CONCLAVE_LOG_LEVEL as LogLevel | undefined) ?? 'warn' });
-  if (flags.replay) {
-    if (flags.record) throw conclaveError('USAGE', '--record and --replay cannot be used together');
-    const recording = await readRecording(flags.replay);
-    const server = await startInspectorServer({ listen: flags.listen, recording, replayFile: flags.replay, logger });
-    out(`inspector replaying ${flags.replay} (${recording.frames.length} frames) on ${server.url}`);
-    await untilSignal();
-    await server.close();
-    return;
-  }
-  const common = commonFromEnv(process.env, flags);
-  const bus = await connectNats({ ...common.nats, name: 'conclave-inspector' });
-  const inspector = new Inspector({ bus, prefix: common.prefix, logger, record: flags.record });
-  let server: Awaited<ReturnType<typeof startInspectorServer>>;
-  try {
-    await inspector.start();
-    server = await startInspectorServer({ listen: flags.listen, inspector, logger });
-  } catch (err) {
-    await inspector.stop();
-    await bus.close();
-    throw err;
-  }
-  out(`inspector serving on ${server.url} (prefix ${common.prefix}${flags.record ? `, recording to ${flags.record}` : ''})`);
-  await untilSignal();
-  await server.close();
-  await inspector.stop();
-  await bus.close();
-}
-
-function exportCommand(name: string | undefined, flags: { format: 'mermaid' | 'dot' | 'json' }): void {
-  let defs = allMachineDefinitions();
-  if (name !== undefined) {
-    const entry = MACHINES.find((m) => m.name === name || m.machine.id === name);
-    if (!entry) throw conclaveError('USAGE', `no machine named ${JSON.stringify(name)}; known: ${MACHINES.map((m) => m.name).join(', ')}`);
-    defs = [machineDefinition(entry.machine, entry.name, entry.title)];
-  }
-  if (flags.format === 'json') {
-    out(JSON.stringify(name !== undefined ? defs[0] : { machines: defs }, null, 2));
-    return;
-  }
-  const render = flags.format === 'dot' ? toDot : toMermaid;
-  // several diagrams are separated by one blank line; pass NAME for exactly one
-  process.stdout.write(defs.map(render).join('\n'));
-}
+/** where `conclave inspect` serves by default */
+export const DEFAULT_INSPECT = '127.0.0.1:7420';
 
 export function addInspectCommands(program: Command): void {
   program
@@ -90,6 +17,7 @@ export function addInspectCommands(program: Command): void {
     .option('--nats <urls>', 'NATS server URLs, comma-separated (default $NATS_URL, else nats://127.0.0.1:4222)')
     .option('--prefix <prefix>', 'subject prefix (default $CONCLAVE_PREFIX, else conclave)')
     .action(async (flags: InspectFlags) => {
+      const { inspectCommand } = await import('./inspectCommands.ts');
       await inspectCommand(flags);
     });
 
@@ -97,9 +25,10 @@ export function addInspectCommands(program: Command): void {
   machines
     .command('export')
     .description('print a machine (or all) as a diagram')
-    .argument('[name]', `one of: ${MACHINES.map((m) => m.name).join(', ')} (default: all)`)
+    .argument('[name]', 'the machine to print (default: all; an unknown name lists the known ones)')
     .addOption(new Option('--format <format>', 'diagram format').choices(['mermaid', 'dot', 'json']).default('mermaid'))
-    .action((name: string | undefined, flags: { format: 'mermaid' | 'dot' | 'json' }) => {
+    .action(async (name: string | undefined, flags: { format: 'mermaid' | 'dot' | 'json' }) => {
+      const { exportCommand } = await import('./inspectCommands.ts');
       exportCommand(name, flags);
     });
 }

@@ -1,9 +1,9 @@
 // `conclave` — the command line. Every error is one `error: …` line on stderr; exit codes:
 // 0 done · 1 refused · 2 usage or configuration · 3 unreachable.
+// Start-up time matters for a CLI: modules a command does not need (NATS, zod schemas, the store,
+// the inspector, the demo) are imported by the commands that use them, not here.
 import { Command, CommanderError, Option } from 'commander';
-import { commonFromEnv, ConfigError } from '../config/config.ts';
 import { codeOf, conclaveError, EXIT, exitCodeFor } from '../errors.ts';
-import { connectNats } from '../transport/index.ts';
 import type { Bus } from '../transport/types.ts';
 import { valueRefusal } from '../wire/limits.ts';
 import { adminRequest, nodeNameArg } from './client.ts';
@@ -29,12 +29,13 @@ function addCommon(cmd: Command, defaultTimeoutMs = 5000): Command {
 
 function timeoutOf(flags: CommonFlags): number {
   const ms = Number(flags.timeout ?? '5000');
-  if (!Number.isInteger(ms) || ms <= 0) throw new ConfigError(`--timeout ${flags.timeout}: must be a positive whole number of milliseconds`, 'timeout');
+  if (!Number.isInteger(ms) || ms <= 0) throw conclaveError('CONFIG', `--timeout ${flags.timeout}: must be a positive whole number of milliseconds`);
   return ms;
 }
 
 /** Connect as a tool, run one piece of work, close. */
 async function withBus<T>(flags: CommonFlags, work: (bus: Bus, prefix: string, timeoutMs: number) => Promise<T>): Promise<T> {
+  const [{ commonFromEnv }, { connectNats }] = await Promise.all([import('../config/config.ts'), import('../transport/nats.ts')]);
   const common = commonFromEnv(process.env, flags);
   const timeoutMs = timeoutOf(flags);
   const bus = await connectNats({ ...common.nats, name: 'conclave-cli', maxReconnectAttempts: 0, timeoutMs: Math.min(timeoutMs, 5000) });

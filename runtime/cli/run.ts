@@ -2,13 +2,12 @@
 import { ConfigError, resolveRunConfig, type RunFlags } from '../config/config.ts';
 import { startController } from '../controller.ts';
 import { codeOf, exitCodeFor } from '../errors.ts';
-import { parseListen, startInspectorForController } from '../inspect/index.ts';
 import { createLogger } from '../log/logger.ts';
 
 export async function runCommand(flags: RunFlags & { record?: string }): Promise<void> {
   const config = resolveRunConfig(flags, process.env);
   if (flags.record && !config.inspect) throw new ConfigError('--record needs --inspect HOST:PORT (the recording is what that inspector receives)', 'record');
-  if (config.inspect) checkListen(config.inspect);
+  if (config.inspect) await checkListen(config.inspect);
   const logger = createLogger({ level: config.log.level });
   const log = logger.child({ node: config.name });
   log.info({ dataDir: config.dataDir, nats: config.nats.servers, prefix: config.prefix }, 'starting controller');
@@ -29,10 +28,11 @@ export async function runCommand(flags: RunFlags & { record?: string }): Promise
     raft: config.raft,
     logger,
   });
-  let inspector: Awaited<ReturnType<typeof startInspectorForController>> | null = null;
+  let inspector: Awaited<ReturnType<typeof import('../inspect/index.ts').startInspectorForController>> | null = null;
   if (config.inspect) {
     try {
-      inspector = await startInspectorForController(controller, { listen: config.inspect, record: flags.record, logger: controller.logFor('inspector') });
+      // the inspector's collector, HTTP server and charts are loaded only when asked for
+      inspector = await (await import('../inspect/index.ts')).startInspectorForController(controller, { listen: config.inspect, record: flags.record, logger: controller.logFor('inspector') });
     } catch (err) {
       // the inspector was asked for and cannot serve (e.g. the port is in use): stop, releasing the store
       await controller.stop();
@@ -78,7 +78,8 @@ export async function runCommand(flags: RunFlags & { record?: string }): Promise
 }
 
 /** `--inspect HOST:PORT` is checked before the store is opened: a port out of range is a usage error */
-function checkListen(listen: string): void {
+async function checkListen(listen: string): Promise<void> {
+  const { parseListen } = await import('../inspect/server.ts');
   let port: number;
   try {
     port = parseListen(listen).port;

@@ -3,11 +3,10 @@
 import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { LOG_LEVELS, type LogLevel } from '../log/logger.ts';
+import { LOG_LEVELS, type LogLevel } from '../log/levels.ts';
 
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
 export const DEFAULT_PREFIX = 'conclave';
-export const DEFAULT_INSPECT = '127.0.0.1:7420';
 
 /** A usage or configuration error: the CLI exits 2 with this message. */
 export class ConfigError extends Error {

@@ -1,12 +1,15 @@
 // Structured logging: pino, JSON by default, pretty when stderr is a terminal. Every line of a
 // controller carries its name, node id, cluster id and phase (bound as child bindings).
+import { createRequire } from 'node:module';
 import pino, { type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import type { LogLevel } from './levels.ts';
 
 export type { Logger };
+export { LOG_LEVELS, type LogLevel } from './levels.ts';
 
-export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
-export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+// pino-pretty (and what it pulls in) is loaded only for a terminal: a controller logging JSON to a
+// pipe or file never holds it in memory
+const require = createRequire(import.meta.url);
 
 export interface LoggerOptions {
   level?: LogLevel;
@@ -21,6 +24,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   const usePretty = opts.pretty ?? Boolean(process.stderr.isTTY);
   if (usePretty) {
     // pino-pretty as a synchronous stream in this thread: no worker (workers lose tsx's loader).
+    const pretty = require('pino-pretty') as typeof import('pino-pretty');
     const stream = pretty({
       colorize: true,
       destination: opts.destination ?? 2,

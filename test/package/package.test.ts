@@ -1,0 +1,166 @@
+// The package as a user gets it: `npm pack`, then `npm install ./conclave-<version>.tgz` into a plain
+// JavaScript ESM project and into a TypeScript project (tsc against the shipped types), each of
+// which runs a controller on the in-process bus; `npx conclave` from the installed package; the
+// examples against the build. Installing the tarball's dependencies needs the npm registry (or its
+// cache: --prefer-offline).
+import assert from 'node:assert/strict';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type CliResult, ROOT, runProgram } from '../helpers/cli.ts';
+import { tmpDirs } from '../helpers/tmp.ts';
+
+const tmp = tmpDirs('conclave-package-');
+after(() => tmp.cleanup());
+
+/** A user's shell: no test-runner variables, and not the suite's `conclave-source` condition. */
+function userEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, CONCLAVE_LOG_LEVEL: 'warn' };
+  delete env.NODE_OPTIONS;
+  delete env.NODE_TEST_CONTEXT;
+  for (const key of Object.keys(env)) if (key.startsWith('npm_')) delete env[key]; // set by `npm test`
+  return env;
+}
+
+async function run(command: string, args: string[], cwd: string, timeoutMs = 480_000): Promise<CliResult> {
+  const label = `${command} ${args.join(' ')} (in ${cwd})`;
+  const started = performance.now();
+  const r = await runProgram(command, args, { cwd, env: userEnv(), timeoutMs, label });
+  process.stderr.write(`# ${label}: exit ${r.code} after ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+  assert.equal(r.code, 0, `${label} exited ${r.code}\n--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr}`);
+  return r;
+}
+
+const NPM_INSTALL = ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'];
+
+// What both projects run: a controller on the in-process bus — init, put, read, stop — and the
+// inspector page served from the installed package.
+const APP_JS = `import { createInProcessBus, startController, startInspectorForController } from 'conclave';
+
+const ctrl = await startController({ name: 'app1', dataDir: process.argv[2], transport: { bus: createInProcessBus() } });
+const clusterId = await ctrl.init();
+await ctrl.waitForLeader();
+await ctrl.propose({ op: 'put', key: 'color', value: 'blue' });
+const read = await ctrl.read({ op: 'get', key: 'color' });
+const inspector = await startInspectorForController(ctrl, { listen: '127.0.0.1:0' });
+const page = {};
+for (const path of ['/', '/app.js', '/charts.js', '/model.js', '/style.css', '/vendor/elk.bundled.js']) {
+  page[path] = (await fetch(new URL(path, inspector.url))).status;
+}
+await inspector.stop();
+const phase = ctrl.status().phase;
+await ctrl.stop();
+console.log(JSON.stringify({ clusterId, read, phase, page }));
+`;
+
+const APP_TS = `import { type Controller, type KvResult, createInProcessBus, startController } from 'conclave';
+import { ledgerExample } from './snippets/host-state.js';
+
+const ctrl: Controller = await startController({ name: 'app1', dataDir: process.argv[2]!, transport: { bus: createInProcessBus() } });
+// the shipped types are real types, not \`any\`: a wrong option is a compile error
+// @ts-expect-error name must be a string
+void (() => startController({ name: 42, dataDir: 'x' }));
+const clusterId: string = await ctrl.init();
+await ctrl.waitForLeader();
+await ctrl.propose({ op: 'put', key: 'color', value: 'blue' });
+const read = (await ctrl.read({ op: 'get', key: 'color' })) as KvResult;
+const phase: string = ctrl.status().phase;
+await ctrl.stop();
+const ledger = await ledgerExample(\`\${process.argv[2]}-ledger\`);
+console.log(JSON.stringify({ clusterId, read, phase, ledger }));
+`;
+
+function checkRun(out: string): { clusterId: string; read: unknown; phase: string } & Record<string, unknown> {
+  const result = JSON.parse(out.trim().split('\n').at(-1)!);
+  assert.match(result.clusterId, /^[0-9a-f-]{36}$/);
+  assert.deepEqual(result.read, { key: 'color', found: true, value: 'blue' });
+  assert.equal(result.phase, 'member');
+  return result;
+}
+
+describe('the package, installed from its tarball', { timeout: 30 * 60_000 }, () => {
+  let packed: string[] = [];
+  const jsProject = tmp.make();
+  const tsProject = tmp.make();
+
+  before(async () => {
+    // `npm pack` runs `prepare`: a fresh build of dist/
+    const dest = tmp.make();
+    const r = await run('npm', ['pack', '--json', '--pack-destination', dest], ROOT, 600_000);
+    const [info] = JSON.parse(r.stdout.slice(r.stdout.indexOf('['))) as [{ filename: string; files: { path: string }[] }];
+    const tarball = join(dest, info.filename);
+    packed = info.files.map((f) => f.path);
+
+    writeFileSync(join(jsProject, 'package.json'), JSON.stringify({ name: 'js-host', private: true, type: 'module' }));
+    writeFileSync(join(tsProject, 'package.json'), JSON.stringify({ name: 'ts-host', private: true, type: 'module' }));
+    const versions = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).devDependencies;
+    // the two installs at once: they wait on the same cache and registry more than on the CPU
+    await Promise.all([
+      run('npm', [...NPM_INSTALL, tarball], jsProject),
+      run('npm', [...NPM_INSTALL, tarball, `typescript@${versions.typescript}`, `@types/node@${versions['@types/node']}`], tsProject),
+    ]);
+  });
+
+  it('holds the build with its types and source maps, the CLI, the inspector page, README and LICENSE — not the tests or the TypeScript source', () => {
+    for (const file of [
+      'package.json',
+      'README.md',
+      'LICENSE',
+      'bin/conclave.js',
+      'dist/runtime/index.js',
+      'dist/runtime/index.d.ts',
+      'dist/runtime/index.js.map',
+      'dist/runtime/cli/main.js',
+      'dist/machines/raft/core.js',
+      'dist/actors/member.js',
+      'dist/runtime/inspect/page/index.html',
+      'dist/runtime/inspect/page/app.js',
+      'dist/runtime/inspect/page/style.css',
+    ]) {
+      assert.ok(packed.includes(file), `${file} is not in the tarball`);
+    }
+    const unexpected = packed.filter((f) => /^(test|bench|examples|scripts)\//.test(f) || (f.endsWith('.ts') && !f.endsWith('.d.ts')));
+    assert.deepEqual(unexpected, []);
+    const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+    assert.equal(manifest.dependencies.tsx, undefined, 'tsx is for development only');
+  });
+
+  it('a plain JavaScript ESM project: import, run a controller, serve the inspector page; npx conclave', async () => {
+    const dir = jsProject;
+    writeFileSync(join(dir, 'app.js'), APP_JS);
+
+    const result = checkRun((await run(process.execPath, ['app.js', join(dir, 'data')], dir)).stdout);
+    assert.deepEqual(result.page, { '/': 200, '/app.js': 200, '/charts.js': 200, '/model.js': 200, '/style.css': 200, '/vendor/elk.bundled.js': 200 });
+
+    const help = await run('npx', ['conclave', '--help'], dir);
+    assert.match(help.stdout, /^Usage: conclave/m);
+    const chart = await run('npx', ['conclave', 'machines', 'export', 'bootstrap'], dir);
+    assert.match(chart.stdout, /^stateDiagram-v2\n/);
+    assert.match(chart.stdout, /uninitialized --> bootstrapping : INIT \[mayInit\]/);
+
+    // with source maps on, a stack trace names the TypeScript line
+    const stack = await run(process.execPath, ['--enable-source-maps', '--input-type=module', '-e', "import { conclaveError } from 'conclave'; console.log(conclaveError('USAGE', 'x').stack)"], dir);
+    assert.match(stack.stdout, /runtime\/errors\.ts:\d+:\d+/);
+  });
+
+  it('a TypeScript project: tsc --noEmit against the shipped types (the README snippets too), then run', async () => {
+    const dir = tsProject;
+    const compilerOptions = { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, types: ['node'], outDir: 'out', skipLibCheck: true };
+    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, include: ['*.ts', 'snippets'] }));
+    writeFileSync(join(dir, 'app.ts'), APP_TS);
+    cpSync(join(ROOT, 'test/examples/snippets'), join(dir, 'snippets'), { recursive: true });
+
+    await run('npx', ['tsc', '--noEmit', '-p', '.'], dir);
+    await run('npx', ['tsc', '-p', '.', '--noCheck'], dir); // checked just above: now only emit, to run it
+    const result = checkRun((await run(process.execPath, ['out/app.js', join(dir, 'data')], dir)).stdout);
+    assert.deepEqual(result.ledger, { deposited: { balance: 100 }, refused: { error: 'insufficient funds' }, balance: 100 });
+  });
+
+  it('the examples import the package by name and run against the build', async () => {
+    // without the test suite's `conclave-source` condition, `conclave` is dist/ (built by the pack above)
+    const resolved = await run(process.execPath, ['--input-type=module', '-e', "console.log(import.meta.resolve('conclave'))"], ROOT);
+    assert.equal(resolved.stdout.trim(), `file://${join(ROOT, 'dist/runtime/index.js')}`);
+    const r = await run(process.execPath, ['--import', 'tsx', 'examples/in-process/main.ts'], ROOT);
+    assert.match(r.stdout, /stopped cleanly/);
+  });
+});
