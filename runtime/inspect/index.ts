@@ -9,7 +9,8 @@ export { Inspector, type Frame, type NodeStatus, type InspectorOptions, type Rec
 export { attachInspectionPublisher, type InspectableController, type InspectionPublisher } from './publisher.ts';
 export { startInspectorServer, parseListen, type InspectorServer } from './server.ts';
 export { readRecording, type Recording } from './replay.ts';
-export { allMachineDefinitions, machineDefinition, toDot, toMermaid, MACHINES, type MachineDef } from './machines.ts';
+export { allMachineDefinitions, machineDefinition, MACHINES, type MachineDef } from './machines.ts';
+export { toDot, toMermaid } from './diagrams.ts';
 export type { Refusal, InspectEvent } from './protocol.ts';
 
 export interface ControllerInspectorOptions {
