@@ -22,6 +22,11 @@ const STATIC: Record<string, { file: string; type: string }> = {
   '/app.js': { file: `${PAGE_DIR}app.js`, type: 'text/javascript; charset=utf-8' },
   '/model.js': { file: `${PAGE_DIR}model.js`, type: 'text/javascript; charset=utf-8' },
   '/charts.js': { file: `${PAGE_DIR}charts.js`, type: 'text/javascript; charset=utf-8' },
+  '/dom.js': { file: `${PAGE_DIR}dom.js`, type: 'text/javascript; charset=utf-8' },
+  '/elections.js': { file: `${PAGE_DIR}elections.js`, type: 'text/javascript; charset=utf-8' },
+  '/focus.js': { file: `${PAGE_DIR}focus.js`, type: 'text/javascript; charset=utf-8' },
+  '/lanes.js': { file: `${PAGE_DIR}lanes.js`, type: 'text/javascript; charset=utf-8' },
+  '/overview.js': { file: `${PAGE_DIR}overview.js`, type: 'text/javascript; charset=utf-8' },
   '/style.css': { file: `${PAGE_DIR}style.css`, type: 'text/css; charset=utf-8' },
   '/vendor/elk.bundled.js': { file: ELK_FILE, type: 'text/javascript; charset=utf-8' },
 };
@@ -83,7 +88,7 @@ export async function startInspectorServer(opts: InspectorServerOptions): Promis
       res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
       if (res.writableLength > MAX_BUFFERED_BYTES) res.end();
     };
-    send('init', { mode, ...(opts.inspector ? opts.inspector.current() : { nodes: [], events: [] }), cluster: lastCluster() });
+    send('init', { mode, ...(opts.inspector ? opts.inspector.current() : { nodes: [], events: [], refusals: [] }), cluster: lastCluster() });
     const off = opts.inspector?.onFrame((frame: Frame) => send('frame', frame));
     const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
     streams.add(res);
@@ -121,7 +126,10 @@ export async function startInspectorServer(opts: InspectorServerOptions): Promis
         const node = url.searchParams.get('node');
         const type = url.searchParams.get('type');
         const limit = Math.min(Number(url.searchParams.get('limit') ?? 500) || 500, 5000);
-        const events = (opts.inspector?.current().events ?? []).filter((e) => (!node || e.node === node) && (!type || ('type' in e && e.type === type) || e.k === type));
+        const current = opts.inspector?.current();
+        // refusals are kept longer than the routine events that would push them out
+        const all = current ? [...current.refusals.filter((r) => !current.events.includes(r)), ...current.events].sort((a, b) => a.t - b.t) : [];
+        const events = all.filter((e) => (!node || e.node === node) && (!type || ('type' in e && e.type === type) || e.k === type));
         return json(res, 200, { events: events.slice(-limit) });
       }
       case '/api/recording':
