@@ -59,7 +59,12 @@ export interface InspectorOptions {
 
 const INSPECTOR_SENDER: Sender = { name: 'inspector', nodeId: null, clusterId: null };
 const MAX_NODES = 256;
-const MAX_REFUSALS = 100;
+const MAX_NOTABLE = 300;
+
+/** a refusal, or a step of a join handshake (the leader's membership actor, the node's join actor) */
+export function isNotable(e: InspectEvent): boolean {
+  return e.k === 'refused' || ((e.k === 'state' || e.k === 'actor') && (e.m === 'membership' || e.m === 'join'));
+}
 
 interface NodeView {
   name: string;
@@ -76,8 +81,8 @@ export class Inspector {
   readonly watcherId = randomUUID();
   private readonly nodes = new Map<string, NodeView>();
   private readonly recent: Array<InspectEvent & { node: string }> = [];
-  /** refusals, kept apart: routine events push them out of `recent` within seconds */
-  private readonly refusals: Array<InspectEvent & { node: string }> = [];
+  /** refusals and the join handshakes' steps, kept apart: routine events push them out of `recent` within seconds */
+  private readonly notable: Array<InspectEvent & { node: string }> = [];
   private readonly listeners = new Set<(frame: Frame) => void>();
   private subscription: BusSubscription | null = null;
   private timers: NodeJS.Timeout[] = [];
@@ -118,12 +123,12 @@ export class Inspector {
   current(): {
     nodes: Array<{ name: string; actors: ActorState[]; status: NodeStatus | null }>;
     events: Array<InspectEvent & { node: string }>;
-    refusals: Array<InspectEvent & { node: string }>;
+    notable: Array<InspectEvent & { node: string }>;
   } {
     return {
       nodes: [...this.nodes.values()].map((n) => ({ name: n.name, actors: [...n.actors.values()], status: n.status })),
       events: [...this.recent],
-      refusals: [...this.refusals],
+      notable: [...this.notable],
     };
   }
 
@@ -207,10 +212,10 @@ export class Inspector {
   private remember(node: string, e: InspectEvent): void {
     // refusals are rare and important: never deduplicated away, kept like any other event
     const entry = { ...e, node };
-    if (e.k === 'refused') {
-      if (this.refusals.some((r) => r.node === node && r.t === e.t)) return;
-      this.refusals.push(entry);
-      if (this.refusals.length > MAX_REFUSALS) this.refusals.shift();
+    if (isNotable(e)) {
+      if (e.k === 'refused' && this.notable.some((r) => r.k === 'refused' && r.node === node && r.t === e.t)) return;
+      this.notable.push(entry);
+      if (this.notable.length > MAX_NOTABLE) this.notable.shift();
     }
     this.recent.push(entry);
     const max = this.opts.maxEvents ?? 5000;

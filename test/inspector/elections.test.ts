@@ -43,6 +43,16 @@ describe('elections, from the raft charts', () => {
     assert.deepEqual(lanes.get('n2')!.map((s) => [s.role, s.term]), [['follower', 1], ['preCandidate', 1], ['candidate', 2], ['leader', 2]]);
   });
 
+  it('another cluster on the same bus does not lend its leader to this cluster’s election', () => {
+    const model = createModel();
+    applyFrame(model, { kind: 'cluster', t: 900, nodes: [status('n1', 'A', { role: 'leader' }), status('n2', 'A'), status('x1', 'B', { role: 'leader' })] });
+    applyFrame(model, batch(1000, 'n1', raftState(1000, 'n1', 'leader', 1)));
+    applyFrame(model, batch(1000, 'n2', raftState(1000, 'n2', 'follower', 1)));
+    applyFrame(model, batch(1001, 'x1', raftState(1001, 'x1', 'leader', 1)));
+    applyFrame(model, batch(2100, 'n2', step(2100, 'n2', 'follower', 'preCandidate', TICK), raftState(2100, 'n2', 'preCandidate', 1)));
+    assert.equal(model.elections.open?.previousLeader, 'n1');
+  });
+
   it('a transfer: the target becomes candidate on the leader’s TimeoutNow (a peer message), skipping pre-vote', () => {
     const model = formed();
     applyFrame(model, batch(3000, 'n3', step(3000, 'n3', 'follower', 'candidate', 'PEER_MESSAGE'), raftState(3000, 'n3', 'candidate', 2)));

@@ -3,8 +3,10 @@
 import { layoutMachine } from './charts.js';
 import { h, short, stateName, time } from './dom.js';
 import { electionList } from './elections.js';
+import { setupControls } from './controls.js';
 import { createFocus } from './focus.js';
 import { renderElectionList, renderLanes, renderLegend } from './lanes.js';
+import { renderSequence, sequenceRows } from './sequence.js';
 import { applyFrame, applyInit, clusterGroups, createModel, leadersLit, raftLeads } from './model.js';
 import { createCard, renderCard, renderClusters } from './overview.js';
 
@@ -39,6 +41,7 @@ window.conclave = {
   leaders: () => view.model.leaders.map((l) => l.node),
   lit: () => leadersLit(view.model),
   elections: () => electionList(view.model.elections),
+  sequence: () => sequenceRows(view.model.handshakes, view.model.refusals),
   focus: null,
   replay: null,
 };
@@ -154,6 +157,7 @@ function render() {
     view.lastTimeline = now;
     renderOverview();
     renderElections();
+    renderSequence($('#sequence-view'), sequenceRows(view.model.handshakes, view.model.refusals));
     renderTimeline();
     view.focus.update(steps);
   } else if (view.timelineDirty) {
@@ -282,7 +286,10 @@ async function boot() {
     });
   }
   if (view.mode === 'replay') await replay();
-  else live();
+  else {
+    live();
+    await setupControls($('#controls'));
+  }
 }
 
 boot().catch((err) => {

@@ -20,7 +20,7 @@ const seeking = (role) => role === 'preCandidate' || role === 'candidate';
 
 export function createElections() {
   /** lanes: node → segments {role, term, from, to|null, cause|null} */
-  return { lanes: new Map(), elections: [], open: null, lastStep: new Map(), fresh: new Set(), lastLeader: null };
+  return { lanes: new Map(), elections: [], open: null, lastStep: new Map(), fresh: new Set(), lastLeader: new Map() };
 }
 
 /** Why a node went from `from` to `to`, given the event its chart was processing. */
@@ -56,25 +56,34 @@ export function noteRaftStep(el, node, ev) {
   el.lastStep.set(node, ev);
 }
 
-/** The raft chart of `node` is now in `stateId`; `core` is its published {term, leader} (or null). */
-export function noteRaftState(el, node, t, stateId, core, unreachable = false) {
+/**
+ * The raft chart of `node` is now in `stateId`; `core` is its published {term, leader} (or null);
+ * `group` is its cluster id, so that two clusters on one bus do not mix their leaders.
+ */
+export function noteRaftState(el, node, t, stateId, core, unreachable = false, group = null) {
   const term = typeof core?.term === 'number' ? core.term : null;
-  if (core?.leader) el.fresh.delete(node);
+  const knownLeader = typeof core?.leader === 'string' ? core.leader : null;
+  if (knownLeader) el.fresh.delete(node);
   const segments = lane(el, node);
   const last = segments[segments.length - 1];
   const role = unreachable ? 'unreachable' : roleOf(stateId);
   if (!role) return;
-  if (last && last.to === null && last.role === role && (term === null || last.term === term)) return;
+  if (last && last.to === null && last.role === role && (term === null || last.term === term)) {
+    if (knownLeader) last.leader = knownLeader;
+    return;
+  }
   const from = last && last.to === null ? last.role : null;
   const restarted = el.fresh.has(node) && seeking(role);
   const cause = from === null || from === 'unreachable' ? (restarted ? 'restart' : null) : causeOf(from, role, el.lastStep.get(node), restarted);
   el.lastStep.delete(node);
   if (last && last.to === null) last.to = t;
-  segments.push({ role, term: term ?? last?.term ?? null, from: t, to: null, cause });
+  // the leader this node last knew: per node, so two clusters on one bus do not mix their leaders
+  const previousLeader = from === 'leader' ? node : (last?.leader ?? el.lastLeader.get(group) ?? null);
+  segments.push({ role, term: term ?? last?.term ?? null, from: t, to: null, cause, leader: knownLeader ?? (role === 'leader' ? node : null) });
   if (segments.length > MAX_SEGMENTS) segments.shift();
   if (role === 'unreachable') return;
   if (role === 'leader') {
-    el.lastLeader = node;
+    el.lastLeader.set(group, node);
     el.fresh.delete(node);
     const open = el.open;
     if (open) {
@@ -88,7 +97,7 @@ export function noteRaftState(el, node, t, stateId, core, unreachable = false) {
   }
   if (el.open) return;
   const startsOne = (seeking(role) && from !== 'preCandidate' && from !== 'candidate') || (from === 'leader' && role !== 'leader');
-  if (startsOne) openElection(el, t, node, cause ?? 'unknown', term, el.lastLeader);
+  if (startsOne) openElection(el, t, node, cause ?? 'unknown', term, previousLeader);
 }
 
 /** Elections as the page lists them, newest first. */

@@ -7,13 +7,23 @@ export const MAX_EVENTS = 5000;
 export const LEADER_STATE = 'raftRole.leader';
 
 export function createModel() {
-  return { nodes: new Map(), events: [], refusals: [], leaders: [], t: 0, elections: createElections() };
+  return { nodes: new Map(), events: [], refusals: [], handshakes: [], leaders: [], t: 0, elections: createElections() };
 }
 
 const isRaftActor = (node, a) => node.actors.get(a)?.m === RAFT_MACHINE || a === `raft:${node.name}`;
 const raftActorOf = (node) => [...node.actors.values()].find((a) => a.m === RAFT_MACHINE);
 /** the raft core's {term, leader} as the state event's context summary carries it */
 const coreOf = (actor) => (actor?.ctx && typeof actor.ctx.core === 'object' ? actor.ctx.core : null);
+
+/** The raft core names its leader by node id; the lanes by node name. */
+function withLeaderName(model, core) {
+  if (!core?.leader) return core;
+  for (const n of model.nodes.values()) {
+    if (n.status?.nodeId === core.leader) return { ...core, leader: n.name };
+    for (const a of n.actors.values()) if (a.ctx?.nodeId === core.leader) return { ...core, leader: n.name };
+  }
+  return core;
+}
 
 function nodeOf(model, name) {
   let node = model.nodes.get(name);
@@ -25,13 +35,19 @@ function nodeOf(model, name) {
 }
 
 const MAX_REFUSALS = 100;
+const MAX_HANDSHAKE_STEPS = 300;
+const HANDSHAKE_MACHINES = new Set(['membership', 'join']);
+
+/** Refusals and join-handshake steps are kept apart too: routine events push them out of `events` within seconds. */
+function keepNotable(model, event) {
+  const list = event.k === 'refused' ? model.refusals : (event.k === 'state' || event.k === 'actor') && HANDSHAKE_MACHINES.has(event.m) ? model.handshakes : null;
+  if (!list || list.some((r) => r.node === event.node && r.t === event.t && r.a === event.a && r.k === event.k)) return;
+  list.push(event);
+  if (list.length > (list === model.refusals ? MAX_REFUSALS : MAX_HANDSHAKE_STEPS)) list.shift();
+}
 
 function pushEvent(model, event) {
-  // refusals are kept apart too: routine events push them out of `events` within seconds
-  if (event.k === 'refused' && !model.refusals.some((r) => r.node === event.node && r.t === event.t)) {
-    model.refusals.push(event);
-    if (model.refusals.length > MAX_REFUSALS) model.refusals.shift();
-  }
+  keepNotable(model, event);
   model.events.push(event);
   if (model.events.length > MAX_EVENTS) model.events.splice(0, model.events.length - MAX_EVENTS);
 }
@@ -67,7 +83,7 @@ function setActors(model, name, actors, t, restarted = false) {
   const raft = raftActorOf(node);
   if (raft) {
     if (restarted) noteRaftStarted(model.elections, name);
-    noteRaftState(model.elections, name, t, raft.states[0], coreOf(raft));
+    noteRaftState(model.elections, name, t, raft.states[0], withLeaderName(model, coreOf(raft)), false, clusterIdOf(node));
   }
 }
 
@@ -81,7 +97,7 @@ export function applyInit(model, init) {
     }
     setActors(model, n.name, n.actors ?? [], init.t ?? Date.now());
   }
-  model.refusals = (init.refusals ?? []).slice(-MAX_REFUSALS);
+  for (const e of init.notable ?? []) keepNotable(model, e);
   for (const e of init.events ?? []) pushEvent(model, e);
   if (init.cluster) applyFrame(model, { kind: 'cluster', t: init.t ?? Date.now(), nodes: init.cluster.nodes ?? [] });
 }
@@ -117,7 +133,7 @@ export function applyFrame(model, frame) {
         if (e.status === 'active') node.actors.set(e.a, { a: e.a, m: e.m, states: e.states, status: e.status, ctx: e.ctx });
         else node.actors.delete(e.a);
         noteLeader(model, frame.node, e.t, was);
-        if (e.m === RAFT_MACHINE) noteRaftState(model.elections, frame.node, e.t, e.states[0], coreOf(e), e.status !== 'active');
+        if (e.m === RAFT_MACHINE) noteRaftState(model.elections, frame.node, e.t, e.states[0], withLeaderName(model, coreOf(e)), e.status !== 'active', clusterIdOf(node));
       } else if (e.k === 'step') {
         steps.push({ node: frame.node, actor: e.a, edges: e.edges, ev: e.ev, t: e.t });
         if (isRaftActor(node, e.a)) noteRaftStep(model.elections, frame.node, e.ev);
@@ -139,7 +155,7 @@ export function applyFrame(model, frame) {
       // a leader that becomes reachable again counts as a leader again
       if (!was && s.reachable) noteLeader(model, s.name, frame.t, false);
       // its lane says unreachable from here until its chart reports a state again
-      if (s.reachable === false && wasReachable !== false) noteRaftState(model.elections, s.name, frame.t, null, null, true);
+      if (s.reachable === false && wasReachable !== false) noteRaftState(model.elections, s.name, frame.t, null, null, true, clusterIdOf(node));
       changed.add(s.name);
     }
   }
