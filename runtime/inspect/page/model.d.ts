@@ -11,6 +11,7 @@ export interface Model {
   nodes: Map<string, ModelNode>;
   events: Array<Record<string, unknown> & { node: string; k: string; t: number }>;
   leaders: Array<{ t: number; node: string; term: number | null }>;
+  handshakes: Array<Record<string, unknown> & { node: string; t: number }>;
   refusals: Array<Record<string, unknown> & { node: string; t: number }>;
   t: number;
   elections: Elections;
@@ -21,6 +22,8 @@ export interface Segment {
   from: number;
   to: number | null;
   cause: string | null;
+  /** the leader this node knew during the segment (by name), when it knew one */
+  leader: string | null;
 }
 export interface Election {
   start: number;
