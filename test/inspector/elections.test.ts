@@ -43,6 +43,23 @@ describe('elections, from the raft charts', () => {
     assert.deepEqual(lanes.get('n2')!.map((s) => [s.role, s.term]), [['follower', 1], ['preCandidate', 1], ['candidate', 2], ['leader', 2]]);
   });
 
+  it('nodes that started while the page watched, then elected a leader: a later timeout is an election timeout, not a restart', () => {
+    const model = createModel();
+    // the inspector polls them before they run: their lanes begin unreachable
+    applyFrame(model, { kind: 'cluster', t: 500, nodes: ['n1', 'n2'].map((name) => ({ name, reachable: false, error: 'no responders', checkedAt: 500 })) });
+    for (const n of ['n1', 'n2']) {
+      applyFrame(model, { kind: 'snapshot', t: 600, node: n, actors: [{ a: `raft:${n}`, m: 'raftRole', states: ['raftRole.follower'], status: 'active', ctx: { core: { role: 'follower', term: 0, leader: null } } }], status: null });
+    }
+    applyFrame(model, batch(800, 'n1', step(800, 'n1', 'follower', 'preCandidate', TICK), raftState(800, 'n1', 'preCandidate', 0)));
+    applyFrame(model, batch(900, 'n1', raftState(900, 'n1', 'leader', 1)));
+    assert.equal(model.elections.elections[0]?.cause, 'restart', 'the first election follows their start');
+    // n1 is killed much later; n2 (whose chart never changed role meanwhile) times out
+    applyFrame(model, { kind: 'cluster', t: 60_000, nodes: [{ name: 'n1', reachable: false, error: 'no responders', checkedAt: 60_000 }] });
+    applyFrame(model, batch(60_100, 'n2', step(60_100, 'n2', 'follower', 'preCandidate', TICK), raftState(60_100, 'n2', 'preCandidate', 1)));
+    assert.equal(model.elections.open?.cause, 'election timeout');
+    assert.equal(model.elections.open?.previousLeader, 'n1');
+  });
+
   it('another cluster on the same bus does not lend its leader to this cluster’s election', () => {
     const model = createModel();
     applyFrame(model, { kind: 'cluster', t: 900, nodes: [status('n1', 'A', { role: 'leader' }), status('n2', 'A'), status('x1', 'B', { role: 'leader' })] });

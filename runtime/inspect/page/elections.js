@@ -6,7 +6,8 @@
 //   follower/learner → pre-candidate or candidate on a tick   election timeout (no leader heard)
 //   follower → candidate on PEER_MESSAGE                      transfer (the leader's TimeoutNow)
 //   leader → follower on a tick                               check-quorum step-down
-//   a raft chart that starts again after it was seen          restart (a new process: its first snapshot)
+//   a node that times out within 5 s of starting again         restart (a new process: its first snapshot),
+//   before any leader was elected since
 // An election opens at the first node that leaves follower while none is open (or at a leader's
 // step-down) and closes when a node becomes leader; its duration is the time between.
 
@@ -20,7 +21,7 @@ const seeking = (role) => role === 'preCandidate' || role === 'candidate';
 
 export function createElections() {
   /** lanes: node → segments {role, term, from, to|null, cause|null} */
-  return { lanes: new Map(), elections: [], open: null, lastStep: new Map(), fresh: new Set(), lastLeader: new Map() };
+  return { lanes: new Map(), elections: [], open: null, lastStep: new Map(), fresh: new Map(), lastLeader: new Map() };
 }
 
 /** Why a node went from `from` to `to`, given the event its chart was processing. */
@@ -46,9 +47,12 @@ function openElection(el, t, node, cause, term, previousLeader) {
   if (el.elections.length > MAX_ELECTIONS) el.elections.shift();
 }
 
-/** A raft chart of `node` started again (a new process): until it hears a leader, an election it starts is a restart's. */
-export function noteRaftStarted(el, node) {
-  if (el.lanes.get(node)?.length) el.fresh.add(node);
+/** a node that starts an election this soon after it started again, before any leader was elected since, does so because it restarted */
+const RESTART_WINDOW_MS = 5000;
+
+/** A raft chart of `node` started again (a new process), at `t`. */
+export function noteRaftStarted(el, node, t) {
+  if (el.lanes.get(node)?.length) el.fresh.set(node, t);
 }
 
 /** A step of the raft chart: remember what the chart was processing, for the state that follows. */
@@ -73,7 +77,7 @@ export function noteRaftState(el, node, t, stateId, core, unreachable = false, g
     return;
   }
   const from = last && last.to === null ? last.role : null;
-  const restarted = el.fresh.has(node) && seeking(role);
+  const restarted = el.fresh.has(node) && t - el.fresh.get(node) <= RESTART_WINDOW_MS && seeking(role);
   const cause = from === null || from === 'unreachable' ? (restarted ? 'restart' : null) : causeOf(from, role, el.lastStep.get(node), restarted);
   el.lastStep.delete(node);
   if (last && last.to === null) last.to = t;
@@ -84,7 +88,8 @@ export function noteRaftState(el, node, t, stateId, core, unreachable = false, g
   if (role === 'unreachable') return;
   if (role === 'leader') {
     el.lastLeader.set(group, node);
-    el.fresh.delete(node);
+    // whoever restarted before this leader was elected has had its election
+    el.fresh.clear();
     const open = el.open;
     if (open) {
       open.end = t;

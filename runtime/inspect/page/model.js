@@ -82,7 +82,7 @@ function setActors(model, name, actors, t, restarted = false) {
   noteLeader(model, name, t, was);
   const raft = raftActorOf(node);
   if (raft) {
-    if (restarted) noteRaftStarted(model.elections, name);
+    if (restarted) noteRaftStarted(model.elections, name, t);
     noteRaftState(model.elections, name, t, raft.states[0], withLeaderName(model, coreOf(raft)), false, clusterIdOf(node));
   }
 }
@@ -138,7 +138,7 @@ export function applyFrame(model, frame) {
         steps.push({ node: frame.node, actor: e.a, edges: e.edges, ev: e.ev, t: e.t });
         if (isRaftActor(node, e.a)) noteRaftStep(model.elections, frame.node, e.ev);
       } else if (e.k === 'actor' && e.m === RAFT_MACHINE) {
-        noteRaftStarted(model.elections, frame.node);
+        noteRaftStarted(model.elections, frame.node, e.t);
       }
       const ev = { ...e, node: frame.node };
       pushEvent(model, ev);
