@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { commonFromEnv } from '../config/config.ts';
 import { type Controller, startController, type TransportOption } from '../controller.ts';
-import { ConclaveError } from '../errors.ts';
-import { startInspectorForController } from '../inspect/index.ts';
+import { ConclaveError, conclaveError } from '../errors.ts';
+import { type InspectorControls, startInspector } from '../inspect/index.ts';
 import { createLogger } from '../log/logger.ts';
 import { createInProcessBus, type InProcessBus } from '../transport/inProcess.ts';
 import { connectNats } from '../transport/nats.ts';
@@ -84,6 +84,37 @@ export async function demoCommand(flags: DemoFlags): Promise<void> {
     controllers.push(c);
     return c;
   };
+  /** the page's hands-on controls: stop and restart a node, hand leadership over, write a key */
+  const running = (name: string) => controllers.find((c) => c.name === name);
+  const clusterMembers = () => controllers.filter((c) => c.name !== 'intruder');
+  const controls: InspectorControls = {
+    nodes: () => [...new Set(['ctrl1', 'ctrl2', 'ctrl3', ...controllers.map((c) => c.name)])].map((name) => ({ name, running: running(name) !== undefined })),
+    stop: async (name) => {
+      const c = running(name);
+      if (!c) throw conclaveError('NOT_FOUND', `${name} is not running: restart it first`);
+      controllers.splice(controllers.indexOf(c), 1);
+      await c.stop();
+      return `${name} stopped (gracefully: a leader hands leadership over first)`;
+    },
+    restart: async (name) => {
+      if (running(name)) throw conclaveError('BUSY', `${name} is running: stop it first`);
+      if (!['ctrl1', 'ctrl2', 'ctrl3', 'intruder'].includes(name)) throw conclaveError('NOT_FOUND', `the demo has no node named ${name}`);
+      await start(name);
+      return `${name} restarted from its data dir`;
+    },
+    transfer: async (to) => {
+      const leader = clusterMembers().find((c) => c.status().role === 'leader');
+      if (!leader) throw conclaveError('NO_LEADER', 'the cluster has no leader right now: wait for the election');
+      const result = await leader.cluster.transferLeadership(to ?? undefined);
+      return result.transferred ? `leadership handed from ${leader.name} to ${result.leader}` : `${result.leader} leads already`;
+    },
+    put: async (key, value) => {
+      const member = clusterMembers()[0];
+      if (!member) throw conclaveError('NO_LEADER', 'no node of the cluster is running: restart one');
+      await member.propose({ op: 'put', key, value });
+      return `${key} = ${JSON.stringify(value)} written through ${member.name} (forwarded to the leader)`;
+    },
+  };
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
@@ -126,7 +157,19 @@ export async function demoCommand(flags: DemoFlags): Promise<void> {
     const [ctrl1, ctrl2, ctrl3] = [await start('ctrl1'), await start('ctrl2'), await start('ctrl3')] as [Controller, Controller, Controller];
     for (const c of [ctrl1, ctrl2, ctrl3]) out(`   ${c.name}: phase ${c.phase}, cluster id ${c.status().clusterId ?? 'null'}`);
     if (flags.inspect) {
-      inspector = await startInspectorForController(ctrl1, { listen: flags.inspect, record: flags.record, logger: ctrl1.logFor('inspector') });
+      // the inspector has a bus connection of its own: stopping a node from the page must not blind it
+      const inspectorBus =
+        transport.kind === 'in-process'
+          ? transport.bus.connect('inspector')
+          : await connectNats({ servers: transport.servers, name: 'conclave-demo-inspector', timeoutMs: NATS_CONNECT_TIMEOUT_MS });
+      const served = await startInspector({ bus: inspectorBus, prefix: transport.prefix, listen: flags.inspect, record: flags.record, logger: ctrl1.logFor('inspector'), controls });
+      inspector = {
+        url: served.url,
+        stop: async () => {
+          await served.stop();
+          await inspectorBus.close();
+        },
+      };
       out(`   inspector: ${inspector.url}  (open it now to watch the rest live)`);
     }
 

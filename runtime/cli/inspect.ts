@@ -24,11 +24,14 @@ export function addInspectCommands(program: Command): void {
   const machines = program.command('machines').description("the controller's statecharts");
   machines
     .command('export')
-    .description('print a machine (or all) as a diagram')
-    .argument('[name]', 'the machine to print (default: all; an unknown name lists the known ones)')
+    .description(
+      'print a machine as a diagram; without NAME every machine, one diagram after another (not one input for a renderer: use --out DIR for one file per machine)',
+    )
+    .argument('[name]', 'bootstrap, membership, join or raft (default: all; an unknown name lists the known ones)')
     .addOption(new Option('--format <format>', 'diagram format').choices(['mermaid', 'dot', 'json']).default('mermaid'))
-    .action(async (name: string | undefined, flags: { format: 'mermaid' | 'dot' | 'json' }) => {
+    .option('--out <dir>', 'write one file per machine into DIR (NAME.mmd, NAME.dot or NAME.json) and print their paths')
+    .action(async (name: string | undefined, flags: { format: 'mermaid' | 'dot' | 'json'; out?: string }) => {
       const { exportCommand } = await import('./inspectCommands.ts');
-      exportCommand(name, flags);
+      await exportCommand(name, flags);
     });
 }

@@ -1,10 +1,13 @@
 // What `conclave inspect` and `conclave machines export` do, loaded only when one of them runs (the
 // inspector, its HTTP server, elkjs and every machine are not for the other commands).
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { commonFromEnv } from '../config/config.ts';
 import { conclaveError } from '../errors.ts';
 import { createLogger, type LogLevel } from '../log/logger.ts';
 import { Inspector } from '../inspect/inspector.ts';
-import { allMachineDefinitions, MACHINES, machineDefinition, toDot, toMermaid } from '../inspect/machines.ts';
+import { toDot, toMermaid } from '../inspect/diagrams.ts';
+import { allMachineDefinitions, MACHINES, type MachineDef, machineDefinition } from '../inspect/machines.ts';
 import { readRecording } from '../inspect/replay.ts';
 import { startInspectorServer } from '../inspect/server.ts';
 import { connectNats } from '../transport/index.ts';
@@ -62,18 +65,36 @@ export async function inspectCommand(flags: InspectFlags): Promise<void> {
   await bus.close();
 }
 
-export function exportCommand(name: string | undefined, flags: { format: 'mermaid' | 'dot' | 'json' }): void {
+const EXTENSIONS = { mermaid: 'mmd', dot: 'dot', json: 'json' } as const;
+type DiagramFormat = keyof typeof EXTENSIONS;
+
+export async function exportCommand(name: string | undefined, flags: { format: DiagramFormat; out?: string }): Promise<void> {
   let defs = allMachineDefinitions();
   if (name !== undefined) {
     const entry = MACHINES.find((m) => m.name === name || m.machine.id === name);
     if (!entry) throw conclaveError('USAGE', `no machine named ${JSON.stringify(name)}; known: ${MACHINES.map((m) => m.name).join(', ')}`);
     defs = [machineDefinition(entry.machine, entry.name, entry.title)];
   }
+  const render = (def: MachineDef) => (flags.format === 'json' ? `${JSON.stringify(def, null, 2)}\n` : flags.format === 'dot' ? toDot(def) : toMermaid(def));
+  if (flags.out !== undefined) {
+    // one file per machine: each is one input a renderer takes as it is
+    try {
+      await mkdir(flags.out, { recursive: true });
+      for (const def of defs) {
+        const file = join(flags.out, `${def.name}.${EXTENSIONS[flags.format]}`);
+        await writeFile(file, render(def));
+        out(file);
+      }
+    } catch (err) {
+      throw conclaveError('USAGE', `cannot write the diagrams to ${flags.out}: ${(err as Error).message}; pick a directory you can write with --out DIR`);
+    }
+    return;
+  }
   if (flags.format === 'json') {
     out(JSON.stringify(name !== undefined ? defs[0] : { machines: defs }, null, 2));
     return;
   }
-  const render = flags.format === 'dot' ? toDot : toMermaid;
-  // several diagrams are separated by one blank line; pass NAME for exactly one
+  // several diagrams on stdout are one after another, separated by a blank line: neither Mermaid nor
+  // Graphviz takes that as one input (pass NAME for one diagram, or --out DIR for one file each)
   process.stdout.write(defs.map(render).join('\n'));
 }

@@ -59,18 +59,30 @@ export interface InspectorOptions {
 
 const INSPECTOR_SENDER: Sender = { name: 'inspector', nodeId: null, clusterId: null };
 const MAX_NODES = 256;
+const MAX_NOTABLE = 300;
+
+/** a refusal, or a step of a join handshake (the leader's membership actor, the node's join actor) */
+export function isNotable(e: InspectEvent): boolean {
+  return e.k === 'refused' || ((e.k === 'state' || e.k === 'actor') && (e.m === 'membership' || e.m === 'join'));
+}
 
 interface NodeView {
   name: string;
   actors: Map<string, ActorState>;
   status: NodeStatus | null;
   lastHeard: number;
+  /** from the envelopes of its inspection stream: its store's identity generation */
+  generation?: number;
+  /** the kind of bus it is attached to (its snapshot says) */
+  bus?: string;
 }
 
 export class Inspector {
   readonly watcherId = randomUUID();
   private readonly nodes = new Map<string, NodeView>();
   private readonly recent: Array<InspectEvent & { node: string }> = [];
+  /** refusals and the join handshakes' steps, kept apart: routine events push them out of `recent` within seconds */
+  private readonly notable: Array<InspectEvent & { node: string }> = [];
   private readonly listeners = new Set<(frame: Frame) => void>();
   private subscription: BusSubscription | null = null;
   private timers: NodeJS.Timeout[] = [];
@@ -108,17 +120,26 @@ export class Inspector {
   }
 
   /** What a page opened now needs: the current state of every node and the recent events. */
-  current(): { nodes: Array<{ name: string; actors: ActorState[]; status: NodeStatus | null }>; events: Array<InspectEvent & { node: string }> } {
+  current(): {
+    nodes: Array<{ name: string; actors: ActorState[]; status: NodeStatus | null }>;
+    events: Array<InspectEvent & { node: string }>;
+    notable: Array<InspectEvent & { node: string }>;
+  } {
     return {
       nodes: [...this.nodes.values()].map((n) => ({ name: n.name, actors: [...n.actors.values()], status: n.status })),
       events: [...this.recent],
+      notable: [...this.notable],
     };
   }
 
-  /** `/api/cluster`: one status object per node, in name order. */
+  /** `/api/cluster`: one status object per node, in name order, with its generation and bus when known. */
   cluster(): { nodes: NodeStatus[] } {
     const nodes = [...this.nodes.values()]
-      .map((n) => n.status ?? { name: n.name, reachable: false, error: 'not asked yet', checkedAt: 0 })
+      .map((n) => ({
+        ...(n.status ?? { name: n.name, reachable: false, error: 'not asked yet', checkedAt: 0 }),
+        ...(n.generation !== undefined ? { generation: n.generation } : {}),
+        ...(n.bus !== undefined ? { bus: n.bus } : {}),
+      }))
       .sort((a, b) => a.name.localeCompare(b.name));
     return { nodes };
   }
@@ -152,14 +173,23 @@ export class Inspector {
   private onStream(data: Uint8Array): void {
     const decoded = decode(data, inspectBodies);
     if (!decoded.ok) return;
-    if (decoded.envelope.type === BATCH_TYPE) this.onBatch(decoded.body as BatchBody);
-    else if (decoded.envelope.type === SNAPSHOT_TYPE) this.onSnapshot(decoded.body as SnapshotBody & { recent?: InspectEvent[] });
+    const { type, from, gen } = decoded.envelope;
+    if (type !== BATCH_TYPE && type !== SNAPSHOT_TYPE) return;
+    const body = decoded.body as BatchBody | (SnapshotBody & { recent?: InspectEvent[] });
+    // the envelope says which store generation the node runs (only for the node's own stream)
+    if (gen !== undefined && from === body.node) {
+      const view = this.view(body.node);
+      if (view) view.generation = gen;
+    }
+    if (type === BATCH_TYPE) this.onBatch(body as BatchBody);
+    else this.onSnapshot(body as SnapshotBody & { recent?: InspectEvent[] });
   }
 
   private onSnapshot(body: SnapshotBody & { recent?: InspectEvent[] }): void {
     const view = this.view(body.node);
     if (!view) return;
     view.lastHeard = Date.now();
+    if (body.bus !== undefined) view.bus = body.bus;
     view.actors = new Map(body.actors.map((a) => [a.a, a]));
     for (const e of body.recent ?? []) this.remember(body.node, e);
     this.emit({ kind: 'snapshot', t: Date.now(), node: body.node, actors: body.actors, status: body.status, ...(body.recent?.length ? { recent: body.recent } : {}) });
@@ -181,8 +211,13 @@ export class Inspector {
 
   private remember(node: string, e: InspectEvent): void {
     // refusals are rare and important: never deduplicated away, kept like any other event
-    if (e.k === 'refused' && this.recent.some((r) => r.k === 'refused' && r.node === node && r.t === e.t)) return;
-    this.recent.push({ ...e, node });
+    const entry = { ...e, node };
+    if (isNotable(e)) {
+      if (e.k === 'refused' && this.notable.some((r) => r.k === 'refused' && r.node === node && r.t === e.t)) return;
+      this.notable.push(entry);
+      if (this.notable.length > MAX_NOTABLE) this.notable.shift();
+    }
+    this.recent.push(entry);
     const max = this.opts.maxEvents ?? 5000;
     if (this.recent.length > max) this.recent.splice(0, this.recent.length - max);
   }

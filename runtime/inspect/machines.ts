@@ -1,5 +1,6 @@
 // The statecharts as data: one walk over a machine's state nodes gives the definition the page lays
-// out with elkjs and that `conclave machines export` prints as Mermaid, DOT or JSON.
+// out with elkjs and that `conclave machines export` prints as JSON (or, drawn by diagrams.ts, as
+// Mermaid or DOT).
 // Walks `machine.root` instead of `machine.toJSON()`, which omits `always` transitions (the raft
 // role chart changes role through `always`). Guards, actions, delays and invoked actors are named
 // in the machines (setup()), so the diagram reads as the spec.
@@ -177,76 +178,4 @@ export function machineDefinition(machine: AnyStateMachine, name = machine.id, t
 
 export function allMachineDefinitions(): MachineDef[] {
   return MACHINES.map((m) => machineDefinition(m.machine, m.name, m.title));
-}
-
-// ---- Mermaid (stateDiagram-v2) ----
-
-/** Mermaid state ids: letters, digits, underscores. */
-function mermaidId(def: MachineDef, stateId: string): string {
-  const local = stateId.startsWith(`${def.id}.`) ? stateId.slice(def.id.length + 1) : stateId;
-  return local.replace(/[^A-Za-z0-9_]/g, '_');
-}
-
-/** Labels end at the line; `:` `;` `#` and braces would confuse the parser. */
-function mermaidLabel(text: string): string {
-  return text.replace(/[:;#{}]/g, ' ').replace(/\s+/g, ' ').trim();
-}
-
-export function toMermaid(def: MachineDef): string {
-  const lines: string[] = ['stateDiagram-v2', `  %% ${def.title} (machine "${def.id}")`, '  direction LR'];
-  const children = (parent: string | null) => def.states.filter((s) => s.parent === parent);
-  const emit = (parent: string | null, indent: string) => {
-    const initial = parent === null ? def.initial : (def.states.find((s) => s.id === parent)?.initial ?? null);
-    if (initial) lines.push(`${indent}[*] --> ${mermaidId(def, initial)}`);
-    for (const s of children(parent)) {
-      const id = mermaidId(def, s.id);
-      if (children(s.id).length) {
-        lines.push(`${indent}state ${id} {`);
-        emit(s.id, `${indent}  `);
-        lines.push(`${indent}}`);
-      }
-      const notes = [...s.invoke.map((i) => `invoke ${i}`), ...s.entry.map((a) => `entry ${a}`)];
-      if (notes.length) lines.push(`${indent}${id} : ${mermaidLabel(notes.join(', '))}`);
-      if (s.type === 'final') lines.push(`${indent}${id} --> [*]`);
-    }
-  };
-  emit(null, '  ');
-  for (const t of def.transitions) {
-    for (const target of t.targets) {
-      const label = mermaidLabel(t.label);
-      lines.push(`  ${mermaidId(def, t.source)} --> ${mermaidId(def, target)}${label ? ` : ${label}` : ''}`);
-    }
-  }
-  for (const t of def.internal) {
-    const where = t.source === def.id ? 'any state' : mermaidId(def, t.source);
-    lines.push(`  %% in ${where}: ${t.label}${t.actions.length ? ` / ${t.actions.join(', ')}` : ''}`);
-  }
-  return `${lines.join('\n')}\n`;
-}
-
-// ---- Graphviz DOT ----
-
-const dotString = (s: string) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
-
-export function toDot(def: MachineDef): string {
-  const lines = [`digraph ${dotString(def.name)} {`, '  rankdir=LR;', `  label=${dotString(def.title)};`, '  node [shape=box, style=rounded];', '  __start [shape=point, label=""];'];
-  const emit = (parent: string | null, indent: string) => {
-    for (const s of def.states.filter((x) => x.parent === parent)) {
-      if (def.states.some((c) => c.parent === s.id)) {
-        lines.push(`${indent}subgraph ${dotString(`cluster_${s.id}`)} {`, `${indent}  label=${dotString(s.key)};`);
-        emit(s.id, `${indent}  `);
-        lines.push(`${indent}}`);
-      } else {
-        const extra = s.invoke.length ? `\\ninvoke ${s.invoke.join(', ')}` : '';
-        lines.push(`${indent}${dotString(s.id)} [label=${dotString(s.key).slice(0, -1)}${extra}"${s.type === 'final' ? ', peripheries=2' : ''}];`);
-      }
-    }
-  };
-  emit(null, '  ');
-  if (def.initial) lines.push(`  __start -> ${dotString(def.initial)};`);
-  for (const t of def.transitions) {
-    for (const target of t.targets) lines.push(`  ${dotString(t.source)} -> ${dotString(target)} [label=${dotString(t.label)}];`);
-  }
-  lines.push('}');
-  return `${lines.join('\n')}\n`;
 }

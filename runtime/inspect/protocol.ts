@@ -46,8 +46,11 @@ export type InspectEvent =
   | { k: 'state'; t: number; a: string; m: string | null; states: string[]; status: string; ctx?: Record<string, unknown> }
   /** an event delivered to actor `a`; `n` counts identical events merged within one batch */
   | { k: 'event'; t: number; a: string; type: string; src: string | null; n: number }
-  /** transitions taken, as edge keys `source|eventType|targets` of the machine definition */
-  | { k: 'step'; t: number; a: string; edges: string[]; n: number }
+  /**
+   * transitions taken, as edge keys `source|eventType|targets` of the machine definition; `ev` is the
+   * event being processed (for an `always` edge: the event that led to it, e.g. a tick or PEER_MESSAGE)
+   */
+  | { k: 'step'; t: number; a: string; edges: string[]; n: number; ev?: string }
   /** an actor was created */
   | { k: 'actor'; t: number; a: string; m: string | null; parent: string | null }
   /** the event type `conclave.refused`: the join rule refused a peer */
@@ -73,13 +76,15 @@ export interface SnapshotBody {
   node: string;
   actors: ActorState[];
   status: Record<string, unknown> | null;
+  /** the kind of bus the node is attached to ('nats', 'in-process') */
+  bus?: string;
 }
 
 const jsonObject = z.record(z.string(), z.unknown());
 const inspectEventSchema = z.discriminatedUnion('k', [
   z.object({ k: z.literal('state'), t: z.number(), a: z.string(), m: z.string().nullable(), states: z.array(z.string()).max(64), status: z.string(), ctx: jsonObject.optional() }),
   z.object({ k: z.literal('event'), t: z.number(), a: z.string(), type: z.string().max(200), src: z.string().nullable(), n: z.number().int().min(1) }),
-  z.object({ k: z.literal('step'), t: z.number(), a: z.string(), edges: z.array(z.string()).max(64), n: z.number().int().min(1) }),
+  z.object({ k: z.literal('step'), t: z.number(), a: z.string(), edges: z.array(z.string()).max(64), n: z.number().int().min(1), ev: z.string().max(200).optional() }),
   z.object({ k: z.literal('actor'), t: z.number(), a: z.string(), m: z.string().nullable(), parent: z.string().nullable() }),
   z.object({
     k: z.literal('refused'),
@@ -98,6 +103,6 @@ const actorStateSchema = z.object({ a: z.string(), m: z.string().nullable(), sta
 export const inspectBodies: Record<string, z.ZodType<unknown>> = {
   [WATCH_TYPE]: z.object({ watcher: z.string().min(1).max(64), ttlMs: z.number().int().min(100).max(60_000) }),
   [BATCH_TYPE]: z.object({ node: z.string(), seq: z.number().int().min(0), events: z.array(inspectEventSchema).max(MAX_EVENTS_PER_BATCH), dropped: z.number().int().min(0) }),
-  [SNAPSHOT_TYPE]: z.object({ node: z.string(), actors: z.array(actorStateSchema).max(256), status: jsonObject.nullable() }),
+  [SNAPSHOT_TYPE]: z.object({ node: z.string(), actors: z.array(actorStateSchema).max(256), status: jsonObject.nullable(), bus: z.string().max(32).optional() }),
   [SNAPSHOT_REQUEST_TYPE]: z.object({}),
 };

@@ -118,7 +118,7 @@ class Publisher implements InspectionPublisher {
 
   private enqueue(e: InspectEvent): void {
     if (e.k === 'event' || e.k === 'step') {
-      const key = e.k === 'event' ? `e|${e.a}|${e.type}|${e.src}` : `s|${e.a}|${e.edges.join(';')}`;
+      const key = e.k === 'event' ? `e|${e.a}|${e.type}|${e.src}` : `s|${e.a}|${e.edges.join(';')}|${e.ev}`;
       const queued = this.merge.get(key);
       if (queued) {
         queued.n++;
@@ -180,7 +180,7 @@ class Publisher implements InspectionPublisher {
     } catch {
       status = null;
     }
-    return { node: this.controller.name, actors, status, recent: [...this.recentRefusals] };
+    return { node: this.controller.name, actors, status, bus: this.controller.bus.kind, recent: [...this.recentRefusals] };
   }
 
   private onWatch(watcher: string, ttlMs: number): void {

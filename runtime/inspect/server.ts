@@ -10,6 +10,7 @@ import type { Logger } from '../log/logger.ts';
 import type { Frame, Inspector } from './inspector.ts';
 import { allMachineDefinitions } from './machines.ts';
 import type { Recording } from './replay.ts';
+import { handleControl, type InspectorControls } from './controls.ts';
 
 const PAGE_DIR = fileURLToPath(new URL('./page/', import.meta.url));
 const ELK_FILE = createRequire(import.meta.url).resolve('elkjs/lib/elk.bundled.js');
@@ -22,6 +23,13 @@ const STATIC: Record<string, { file: string; type: string }> = {
   '/app.js': { file: `${PAGE_DIR}app.js`, type: 'text/javascript; charset=utf-8' },
   '/model.js': { file: `${PAGE_DIR}model.js`, type: 'text/javascript; charset=utf-8' },
   '/charts.js': { file: `${PAGE_DIR}charts.js`, type: 'text/javascript; charset=utf-8' },
+  '/dom.js': { file: `${PAGE_DIR}dom.js`, type: 'text/javascript; charset=utf-8' },
+  '/elections.js': { file: `${PAGE_DIR}elections.js`, type: 'text/javascript; charset=utf-8' },
+  '/focus.js': { file: `${PAGE_DIR}focus.js`, type: 'text/javascript; charset=utf-8' },
+  '/lanes.js': { file: `${PAGE_DIR}lanes.js`, type: 'text/javascript; charset=utf-8' },
+  '/overview.js': { file: `${PAGE_DIR}overview.js`, type: 'text/javascript; charset=utf-8' },
+  '/controls.js': { file: `${PAGE_DIR}controls.js`, type: 'text/javascript; charset=utf-8' },
+  '/sequence.js': { file: `${PAGE_DIR}sequence.js`, type: 'text/javascript; charset=utf-8' },
   '/style.css': { file: `${PAGE_DIR}style.css`, type: 'text/css; charset=utf-8' },
   '/vendor/elk.bundled.js': { file: ELK_FILE, type: 'text/javascript; charset=utf-8' },
 };
@@ -38,6 +46,8 @@ export interface InspectorServerOptions {
   recording?: Recording;
   replayFile?: string;
   logger?: Logger;
+  /** hands-on controls (the demo only): the page shows them and posts to /api/control */
+  controls?: InspectorControls;
 }
 
 export interface InspectorServer {
@@ -83,7 +93,7 @@ export async function startInspectorServer(opts: InspectorServerOptions): Promis
       res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
       if (res.writableLength > MAX_BUFFERED_BYTES) res.end();
     };
-    send('init', { mode, ...(opts.inspector ? opts.inspector.current() : { nodes: [], events: [] }), cluster: lastCluster() });
+    send('init', { mode, ...(opts.inspector ? opts.inspector.current() : { nodes: [], events: [], notable: [] }), cluster: lastCluster() });
     const off = opts.inspector?.onFrame((frame: Frame) => send('frame', frame));
     const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
     streams.add(res);
@@ -98,6 +108,10 @@ export async function startInspectorServer(opts: InspectorServerOptions): Promis
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://inspector');
+    if (req.method === 'POST' && url.pathname === '/api/control') {
+      if (!opts.controls) return json(res, 404, { ok: false, error: 'this inspector has no controls (only the demo has)' });
+      return handleControl(opts.controls, req, res);
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: 'only GET' });
     const file = STATIC[url.pathname];
     if (file) {
@@ -117,11 +131,16 @@ export async function startInspectorServer(opts: InspectorServerOptions): Promis
         return json(res, 200, machines);
       case '/api/mode':
         return json(res, 200, { mode, ...(opts.replayFile ? { file: opts.replayFile } : {}) });
+      case '/api/controls':
+        return json(res, 200, opts.controls ? { enabled: true, nodes: opts.controls.nodes() } : { enabled: false, nodes: [] });
       case '/api/events': {
         const node = url.searchParams.get('node');
         const type = url.searchParams.get('type');
         const limit = Math.min(Number(url.searchParams.get('limit') ?? 500) || 500, 5000);
-        const events = (opts.inspector?.current().events ?? []).filter((e) => (!node || e.node === node) && (!type || ('type' in e && e.type === type) || e.k === type));
+        const current = opts.inspector?.current();
+        // refusals and handshake steps are kept longer than the routine events that would push them out
+        const all = current ? [...current.notable.filter((r) => !current.events.includes(r)), ...current.events].sort((a, b) => a.t - b.t) : [];
+        const events = all.filter((e) => (!node || e.node === node) && (!type || ('type' in e && e.type === type) || e.k === type));
         return json(res, 200, { events: events.slice(-limit) });
       }
       case '/api/recording':

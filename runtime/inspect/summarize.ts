@@ -13,6 +13,13 @@ function shortString(s: string): string {
   return s.length > MAX_STRING ? `${s.slice(0, MAX_STRING - 1)}…` : s;
 }
 
+/** The raft core's cheap accessors: its role, term and leader are what a timeline needs. */
+function raftCoreSummary(value: object): Record<string, unknown> | null {
+  const core = value as { currentRole?: unknown; currentTerm?: unknown; leader?: unknown };
+  if (typeof core.currentRole !== 'string' || typeof core.currentTerm !== 'number') return null;
+  return { role: core.currentRole, term: core.currentTerm, leader: typeof core.leader === 'string' ? core.leader : null };
+}
+
 function summarizeValue(value: unknown, depth: number): unknown {
   if (value === null || value === undefined) return null;
   if (typeof value === 'string') return shortString(value);
@@ -23,7 +30,7 @@ function summarizeValue(value: unknown, depth: number): unknown {
   if (value instanceof Map || value instanceof Set) return `[${value.constructor.name} of ${value.size}]`;
   if (typeof value === 'object') {
     const proto = Object.getPrototypeOf(value);
-    if (proto !== Object.prototype && proto !== null) return `[${(value as object).constructor?.name ?? 'object'}]`;
+    if (proto !== Object.prototype && proto !== null) return raftCoreSummary(value) ?? `[${(value as object).constructor?.name ?? 'object'}]`;
     if (depth <= 0) return '{…}';
     return summarizeContext(value as Record<string, unknown>, depth - 1);
   }
@@ -124,7 +131,7 @@ export function compactEvent(event: InspectionEvent, now: number, lastStates: Ma
         edges.push(transitionKey(t.source.id, t.eventType, t.target.map((s) => s.id)));
         if (edges.length >= MAX_EDGES) break;
       }
-      return edges.length ? { k: 'step', t: now, a: actorIdOf(event.actorRef), edges, n: 1 } : null;
+      return edges.length ? { k: 'step', t: now, a: actorIdOf(event.actorRef), edges, n: 1, ev: eventType(event.event) } : null;
     }
     case '@xstate.actor': {
       const parent = (event.actorRef as { _parent?: { id?: string } })._parent?.id ?? null;

@@ -1,8 +1,11 @@
-// Acceptance, in real headless Chromium over a real nats-server: three controller processes and
-// `conclave inspect --record` as a fourth. The page shows three nodes with exactly one leader lit;
-// the leader is killed → a new leader and the killed node unreachable; a node of another cluster
-// knocking is refused and shows in the timeline with both cluster ids; the recording replayed with
-// `conclave inspect --replay` reproduces the same sequence of leaders.
+// Acceptance, in real headless Chromium (1280×800) over a real nats-server: three controller
+// processes and `conclave inspect --record` as a fourth. The overview shows the cluster with three
+// nodes and exactly one leader lit; the leader's raft chart opens full size with readable labels
+// (≥ 11 px as drawn) and the leader state lit; the leader is killed → a new leader, the killed node
+// unreachable, and on the elections timeline an election caused by the election timeout, with its
+// duration; a node of another cluster knocking is shown apart, in its own panel with the refusal
+// (both cluster ids), and in the events; the recording replayed with `conclave inspect --replay`
+// reproduces the same sequence of leaders and the same election.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -71,11 +74,11 @@ describe('the inspector in a browser', { skip }, () => {
   const startNode = (name: string, dataDir = join(dir, name)) => {
     const p = new NodeProcess(name, dataDir, env);
     nodes.set(name, p);
-    return waitUntil(() => /controller .* is running/.test(p.output), { what: `${name} running`, context: () => p.output });
+    return waitUntil(() => /controller .* is running/.test(p.output), { timeoutMs: 90_000, what: `${name} running`, context: () => p.output });
   };
 
   async function openPage(url: string): Promise<Page> {
-    const page = await browser.newPage({ viewport: { width: 1500, height: 1100 } });
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     page.on('request', (r) => {
@@ -84,7 +87,7 @@ describe('the inspector in a browser', { skip }, () => {
     await page.goto(url);
     await page.waitForFunction('window.conclave?.ready !== undefined');
     // a page whose boot failed never becomes ready: fail with what it shows instead of hanging
-    const state = await page.evaluate(`Promise.race([window.conclave.ready.then(() => 'ready'), new Promise((r) => setTimeout(() => r('not ready'), 15000))])`);
+    const state = await page.evaluate(`Promise.race([window.conclave.ready.then(() => 'ready'), new Promise((r) => setTimeout(() => r('not ready'), 60000))])`);
     if (state !== 'ready') throw new Error(`the inspector page did not become ready: ${(await page.textContent('body'))?.slice(0, 500)} ${errors.join('; ')}`);
     (page as Page & { errors: string[] }).errors = errors;
     return page;
@@ -99,7 +102,7 @@ describe('the inspector in a browser', { skip }, () => {
     const port = await freePort();
     const inspector = new CliProcess(['inspect', '--listen', `127.0.0.1:${port}`, '--record', recording], { env });
     tools.push(inspector);
-    await inspector.waitForOutput(/inspector serving on (http:\/\/\S+)/);
+    await inspector.waitForOutput(/inspector serving on (http:\/\/\S+)/, 90_000);
     const url = /inspector serving on (http:\/\/\S+)/.exec(inspector.stdout)![1]!;
 
     const { clusterId } = await seedStaticCluster(NAMES.map((name) => ({ name, dataDir: join(dir, name) })));
@@ -107,23 +110,50 @@ describe('the inspector in a browser', { skip }, () => {
     const page = await openPage(url);
     await Promise.all(NAMES.map((n) => startNode(n)));
 
-    await page.waitForFunction(`${count('.node')} === 3`, null, { timeout: 15_000 });
-    await page.waitForFunction(`${count('.node.leader:not(.unreachable)')} === 1`, null, { timeout: 15_000 });
+    await page.waitForFunction(`${count('.node')} === 3`, null, { timeout: 45_000 });
+    await page.waitForFunction(`${count('.node.leader:not(.unreachable)')} === 1`, null, { timeout: 45_000 });
     const [oldLeader] = await litLeaders(page);
     assert.ok(oldLeader && NAMES.includes(oldLeader));
-    // the lit chart state is the leader state of that node's raft chart
-    assert.equal(await page.$$eval(`.node[data-node="${oldLeader}"] svg[data-machine="raftRole"] g.state.active`, (els) => els.map((e) => e.getAttribute('data-state'))).then((s) => s.join()), 'raftRole.leader');
-    assert.match(await page.textContent('#cluster-facts') ?? '', new RegExp(clusterId));
+    // the card's summary says leader; its raft chart opens full size with the leader state lit
+    await page.waitForFunction(`document.querySelector('.node[data-node="${oldLeader}"] button[data-machine="raftRole"] .machine-state')?.textContent === 'leader'`, null, { timeout: 30_000 });
+    await page.click(`.node[data-node="${oldLeader}"] button[data-machine="raftRole"]`);
+    await page.waitForFunction(`document.querySelector('#focus[open] svg[data-machine="raftRole"] g.state.active') !== null`, null, { timeout: 30_000 });
+    const lit = await page.$$eval('#focus svg g.state.active', (els) => els.map((e) => e.getAttribute('data-state')));
+    assert.deepEqual(lit, ['raftRole.leader']);
+    // every label as drawn: its computed font size times the chart's scale on screen
+    const sizes = (await page.evaluate(`[...document.querySelectorAll('#focus svg text')].map((t) => ({ text: t.textContent, px: parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a }))`)) as Array<{ text: string; px: number }>;
+    assert.ok(sizes.length > 20, 'the chart has its states and transitions labelled');
+    const small = sizes.filter((s) => s.px < 11);
+    assert.deepEqual(small, [], 'every label of the focused chart is at least 11 px at 100 %');
+    process.stdout.write(`# inspector: focused chart labels ${Math.min(...sizes.map((s) => s.px)).toFixed(1)}–${Math.max(...sizes.map((s) => s.px)).toFixed(1)} px\n`);
+    await page.screenshot({ path: join(ARTIFACTS, 'inspector-focus.png') });
+    await page.keyboard.press('Escape');
+    await page.waitForFunction(`!document.querySelector('#focus').open`, null, { timeout: 45_000 });
+    // the overview: one panel for the cluster, three members
+    const panel = `#clusters section.cluster[data-cluster="${clusterId}"]`;
+    await page.waitForFunction(`document.querySelectorAll('${panel} tr[data-member]').length === 3`, null, { timeout: 30_000 });
 
     // kill the leader process: a new leader, the killed node unreachable, within a few seconds
     const killedAt = Date.now();
     await nodes.get(oldLeader)!.kill('SIGKILL');
     const unreachable = (name: string) => `document.querySelector('.node[data-node="${name}"]')?.classList.contains('unreachable') === true`;
     const litOther = `[...document.querySelectorAll('.node.leader:not(.unreachable)')].filter((e) => e.getAttribute('data-node') !== ${JSON.stringify(oldLeader)}).length === 1`;
-    await page.waitForFunction(`${count('.node.leader:not(.unreachable)')} === 1 && ${litOther} && ${unreachable(oldLeader)}`, null, { timeout: 8000 });
+    await page.waitForFunction(`${count('.node.leader:not(.unreachable)')} === 1 && ${litOther} && ${unreachable(oldLeader)}`, null, { timeout: 30_000 });
     const failoverShownMs = Date.now() - killedAt;
     const [newLeader] = await litLeaders(page);
     process.stdout.write(`# inspector: new leader ${newLeader} and ${oldLeader} unreachable shown ${failoverShownMs} ms after SIGKILL\n`);
+    // the elections timeline: the election the kill caused, its cause from the survivors' raft charts
+    const electionRow = `#election-list tr.election-row[data-leader="${newLeader}"][data-cause="election timeout"]`;
+    await page.waitForFunction(`document.querySelector('${electionRow}') !== null`, null, { timeout: 30_000 });
+    const election = ((await page.evaluate('window.conclave.elections()')) as Array<{ cause: string; leader: string | null; previousLeader: string | null; durationMs: number | null }>).find(
+      (e) => e.leader === newLeader && e.cause === 'election timeout',
+    );
+    assert.equal(election?.previousLeader, oldLeader, 'the election follows the killed leader');
+    assert.ok(typeof election?.durationMs === 'number', 'the election has a duration');
+    process.stdout.write(`# inspector: election after the kill: ${JSON.stringify(election)}\n`);
+    assert.ok((await page.$$(`#lanes g.seg[data-node="${newLeader}"][data-role="leader"]`)).length > 0, 'the new leader’s lane turns leader');
+    assert.ok((await page.$$(`#lanes g.seg[data-node="${oldLeader}"][data-role="unreachable"]`)).length > 0, 'the killed node’s lane says unreachable');
+    await page.locator('#elections').screenshot({ path: join(ARTIFACTS, 'inspector-elections.png') });
 
     // a node of another cluster knocks: x1's cluster has a voter named like a survivor of ours
     const survivor = NAMES.find((n) => n !== oldLeader)!;
@@ -132,14 +162,21 @@ describe('the inspector in a browser', { skip }, () => {
       { name: survivor, dataDir: join(dir, 'phantom') },
     ]);
     await startNode('x1');
-    await page.waitForFunction(`${count('.node[data-node="x1"]')} === 1`, null, { timeout: 10_000 });
+    await page.waitForFunction(`${count('.node[data-node="x1"]')} === 1`, null, { timeout: 30_000 });
+    // shown apart: its own panel, with the refusal that keeps it out, naming both cluster ids
+    const foreignPanel = `#clusters section.cluster.foreign[data-cluster="${foreign.clusterId}"]`;
+    await page.waitForFunction(`document.querySelector('${foreignPanel} tr[data-member="x1"]') !== null && document.querySelector('${foreignPanel} .refusal') !== null`, null, { timeout: 30_000 });
+    const why = (await page.textContent(`${foreignPanel} .refusals`)) ?? '';
+    assert.ok(why.includes(clusterId) && why.includes(foreign.clusterId), `the refusal names both cluster ids: ${why}`);
+    assert.equal(await page.$(`${panel} tr[data-member="x1"]`), null, 'x1 is not listed in our cluster');
     await page.fill('#filter-type', 'refused');
-    await page.waitForFunction(`${count('#events tr.refused')} > 0`, null, { timeout: 10_000 });
+    await page.waitForFunction(`${count('#events tr.refused')} > 0`, null, { timeout: 30_000 });
     const row = (await page.textContent('#events tr.refused')) ?? '';
     assert.ok(row.includes(clusterId) && row.includes(foreign.clusterId), `the refusal names both cluster ids: ${row}`);
     await page.fill('#filter-type', '');
     await page.waitForTimeout(300);
     await page.screenshot({ path: join(ARTIFACTS, 'inspector.png'), fullPage: true });
+    await page.locator('#overview').screenshot({ path: join(ARTIFACTS, 'inspector-overview.png') });
     assert.deepEqual((page as Page & { errors: string[] }).errors, [], 'no page errors, no external requests');
 
     const liveLeaders = await pageLeaders(page);
@@ -155,15 +192,22 @@ describe('the inspector in a browser', { skip }, () => {
     const replayPort = await freePort();
     const replayer = new CliProcess(['inspect', '--replay', recording, '--listen', `127.0.0.1:${replayPort}`], { env });
     tools.push(replayer);
-    await replayer.waitForOutput(/inspector replaying .* on (http:\/\/\S+)/);
+    await replayer.waitForOutput(/inspector replaying .* on (http:\/\/\S+)/, 90_000);
     const replayPage = await openPage(`http://127.0.0.1:${replayPort}/`);
     assert.deepEqual(await pageLeaders(replayPage), [], 'a replay starts at the beginning');
     const max = await replayPage.getAttribute('#scrubber', 'max');
     await replayPage.fill('#scrubber', max!);
-    await replayPage.waitForFunction(unreachable(oldLeader), null, { timeout: 5000 });
+    await replayPage.waitForFunction(unreachable(oldLeader), null, { timeout: 45_000 });
     assert.deepEqual(await pageLeaders(replayPage), liveLeaders, 'replay reproduces the leaders seen live');
     // the last leader seen live (under load a later election may follow the failover)
     assert.deepEqual(await litLeaders(replayPage), [liveLeaders[liveLeaders.length - 1]]);
+    // the same election, from the recorded frames
+    const replayed = (await replayPage.evaluate('window.conclave.elections()')) as Array<{ cause: string; leader: string | null; previousLeader: string | null }>;
+    assert.ok(
+      replayed.some((e) => e.leader === newLeader && e.cause === 'election timeout' && e.previousLeader === oldLeader),
+      `the replay shows the election after the kill: ${JSON.stringify(replayed)}`,
+    );
+    await replayPage.waitForFunction(`document.querySelector('${electionRow}') !== null`, null, { timeout: 30_000 });
     await replayPage.screenshot({ path: join(ARTIFACTS, 'inspector-replay.png') });
     await replayPage.close();
   });

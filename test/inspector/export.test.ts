@@ -1,17 +1,22 @@
-// `conclave machines export`: the statecharts as Mermaid (checked structurally, no mermaid
-// dependency), DOT and JSON, with the raft chart's `always` transitions and named guards.
+// `conclave machines export`: the statecharts as Mermaid (checked structurally here; drawn by the
+// real renderers in diagrams.test.ts), DOT and JSON, with the raft chart's `always` transitions and named guards.
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { allMachineDefinitions, type MachineDef, toDot, toMermaid } from '../../runtime/inspect/machines.ts';
+import { toDot, toMermaid } from '../../runtime/inspect/diagrams.ts';
+import { allMachineDefinitions, type MachineDef } from '../../runtime/inspect/machines.ts';
 import { runCli } from '../helpers/cli.ts';
+import { makeTmpDir, removeTmpDir } from '../helpers/tmp.ts';
 
 /** A small parser for the subset of Mermaid stateDiagram-v2 we emit; throws on anything else. */
-function parseMermaidStateDiagram(text: string): { states: Set<string>; edges: Array<{ from: string; to: string; label: string }>; initial: string[] } {
+function parseMermaidStateDiagram(text: string): { states: Set<string>; names: Map<string, string>; edges: Array<{ from: string; to: string; label: string }>; initial: string[] } {
   const lines = text.split('\n').map((l) => l.trim()).filter((l) => l.length > 0);
   assert.equal(lines[0], 'stateDiagram-v2', 'the diagram starts with stateDiagram-v2');
   const states = new Set<string>();
   const edges: Array<{ from: string; to: string; label: string }> = [];
   const initial: string[] = [];
+  const names = new Map<string, string>();
   let depth = 0;
   const ID = '[A-Za-z_][A-Za-z0-9_]*';
   const match = (re: string, line: string) => new RegExp(re).exec(line);
@@ -22,6 +27,8 @@ function parseMermaidStateDiagram(text: string): { states: Set<string>; edges: A
     const edge = match(`^(${ID}) --> (${ID})(?: : ([^:;#{}]+))?$`, line);
     const composite = match(`^state (${ID}) \\{$`, line);
     const note = match(`^(${ID}) : ([^:;#{}]+)$`, line);
+    const named = match(`^state "([^"]+)" as (${ID})$`, line);
+    const styled = /^classDef [A-Za-z]+ [^;]+$/.test(line) || match(`^class ${ID} [A-Za-z]+$`, line);
     if (start) {
       initial.push(start[1]!);
       states.add(start[1]!);
@@ -39,12 +46,17 @@ function parseMermaidStateDiagram(text: string): { states: Set<string>; edges: A
       assert.ok(depth >= 0, 'braces balance');
     } else if (note) {
       states.add(note[1]!);
+    } else if (named) {
+      states.add(named[2]!);
+      names.set(named[2]!, named[1]!);
+    } else if (styled) {
+      // the "(any state)" box is dashed
     } else {
       assert.fail(`not a Mermaid state diagram line: ${JSON.stringify(line)}`);
     }
   }
   assert.equal(depth, 0, 'every composite state is closed');
-  return { states, edges, initial };
+  return { states, names, edges, initial };
 }
 
 const defs = allMachineDefinitions();
@@ -110,5 +122,26 @@ describe('machines export', () => {
     const unknown = await runCli(['machines', 'export', 'nope']);
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /^error: no machine named "nope"; known: bootstrap, raft/);
+  });
+
+  it('--out DIR writes one file per machine, each one input for its renderer', async (t) => {
+    const dir = makeTmpDir('conclave-export-');
+    t.after(() => removeTmpDir(dir));
+    const res = await runCli(['machines', 'export', '--format', 'dot', '--out', join(dir, 'charts')]);
+    assert.equal(res.code, 0, res.stderr);
+    const files = res.stdout.trim().split('\n');
+    assert.deepEqual(files, defs.map((d) => join(dir, 'charts', `${d.name}.dot`)));
+    for (const def of defs) assert.equal(await readFile(join(dir, 'charts', `${def.name}.dot`), 'utf8'), toDot(def));
+
+    const mermaid = await runCli(['machines', 'export', 'membership', '--out', dir]);
+    assert.equal(mermaid.code, 0, mermaid.stderr);
+    const parsed = parseMermaidStateDiagram(await readFile(join(dir, 'membership.mmd'), 'utf8'));
+    assert.equal(parsed.names.get('any_state'), '(any state)', 'the root-level deadline starts from the "(any state)" box');
+    assert.ok(parsed.edges.some((e) => e.from === 'any_state' && e.to === 'failed' && e.label === 'after deadline'));
+    assert.ok(!parsed.states.has('membership'), 'no box named after the machine');
+
+    const blocked = await runCli(['machines', 'export', '--out', join(dir, 'charts', 'raft.dot', 'sub')]);
+    assert.equal(blocked.code, 2);
+    assert.match(blocked.stderr, /^error: cannot write the diagrams to .*--out DIR/);
   });
 });

@@ -95,11 +95,14 @@ describe('inspection publisher', () => {
     assert.equal(flips[0]!.n, 1000);
     assert.ok(batch.events.length <= 500);
 
+    // still watched (the ttl is short and a loaded machine is slow): the watcher announces itself again
+    tool.publish(watchSubject('tp'), encode({ name: 'inspector', nodeId: null, clusterId: null }, WATCH_TYPE, { watcher: 'w1', ttlMs: 2000 }));
+    await waitUntil(() => publisher.watching, { what: 'the publisher watched again' });
     ctrl.refuse({ reason: 'foreign-cluster', from: 'x1', localClusterId: 'a', remoteClusterId: 'b', message: 'join refused: x1 belongs to cluster b but f1 belongs to cluster a' });
     await waitUntil(() => got.some((g) => (g.body.events as Array<{ k: string }> | undefined)?.some((e) => e.k === 'refused')), { what: 'the refusal' });
 
     // the watcher goes away: publishing stops after its ttl
-    await waitUntil(() => !publisher.watching, { what: 'publisher to stop', timeoutMs: 3000 });
+    await waitUntil(() => !publisher.watching, { what: 'publisher to stop', timeoutMs: 10_000 });
     const before = got.length;
     for (let i = 0; i < 10; i++) ctrl.actor.send({ type: 'FLIP' });
     await new Promise((r) => setTimeout(r, 150));

@@ -1,10 +1,19 @@
 // The inspector page: live (Server-Sent Events from /api/stream) or replay (/api/recording with a
 // scrubber). Plain ES modules, no build step, nothing loaded from outside this server.
-import { flashEdges, layoutMachine, lightStates } from './charts.js';
-import { applyFrame, applyInit, clusterSummary, createModel, leadersLit, raftLeads } from './model.js';
+import { layoutMachine } from './charts.js';
+import { h, short, stateName, time } from './dom.js';
+import { electionList } from './elections.js';
+import { setupControls } from './controls.js';
+import { createFocus } from './focus.js';
+import { renderElectionList, renderLanes, renderLegend } from './lanes.js';
+import { renderSequence, sequenceRows } from './sequence.js';
+import { applyFrame, applyInit, clusterGroups, createModel, leadersLit, raftLeads } from './model.js';
+import { createCard, renderCard, renderClusters } from './overview.js';
 
 const MAX_ROWS = 300;
 const TIMELINE_EVERY_MS = 250;
+/** the elections timeline shows this much of the recent past, live */
+const LANES_WINDOW_MS = 120_000;
 const $ = (sel) => document.querySelector(sel);
 
 const view = {
@@ -31,103 +40,43 @@ window.conclave = {
   },
   leaders: () => view.model.leaders.map((l) => l.node),
   lit: () => leadersLit(view.model),
+  elections: () => electionList(view.model.elections),
+  sequence: () => sequenceRows(view.model.handshakes, view.model.refusals),
+  focus: null,
   replay: null,
 };
-
-const short = (id) => (typeof id === 'string' && id.length > 13 ? `${id.slice(0, 8)}…${id.slice(-4)}` : (id ?? '–'));
-const stateName = (id) => id.split('.').slice(1).join('.');
-const time = (t) => {
-  const d = new Date(t);
-  return `${d.toLocaleTimeString([], { hour12: false })}.${String(d.getMilliseconds()).padStart(3, '0')}`;
-};
-function h(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === 'class') node.className = v;
-    else node.setAttribute(k, v);
-  }
-  for (const c of children) if (c !== null && c !== undefined) node.append(c);
-  return node;
-}
 
 // ---- node cards ----
 
 function card(name) {
   let c = view.cards.get(name);
   if (c) return c;
-  const title = h('h2', { class: 'node-title' }, h('span', { class: 'name' }, name), h('span', { class: 'badge role' }), h('span', { class: 'badge reach' }));
-  const facts = h('div', { class: 'facts' });
-  const root = h('article', { class: 'node', 'data-node': name }, title, facts);
-  const charts = new Map();
-  const grid = h('div', { class: 'charts' });
-  for (const def of view.machines) {
-    const tpl = view.templates.get(def.id);
-    if (!tpl) continue;
-    const svg = tpl.cloneNode(true);
-    grid.append(h('figure', { class: 'chart-box', 'data-machine': def.id }, h('figcaption', { class: 'chart-title' }, def.title), svg));
-    charts.set(def.id, svg);
-  }
-  root.append(grid);
-  c = { root, title, facts, charts };
+  c = createCard(name);
   view.cards.set(name, c);
   const after = [...view.cards.keys()].sort().find((n) => n > name);
-  $('#nodes').insertBefore(root, after ? view.cards.get(after).root : null);
+  $('#nodes').insertBefore(c.root, after ? view.cards.get(after).root : null);
   return c;
 }
 
 function renderNode(node) {
-  const c = card(node.name);
-  const s = node.status;
-  const unreachable = node.reachable === false;
-  const leads = raftLeads(node) && !unreachable;
-  c.root.classList.toggle('leader', leads);
-  c.root.classList.toggle('unreachable', unreachable);
-  const role = c.title.querySelector('.role');
-  const raft = [...node.actors.values()].find((a) => a.m === 'raftRole');
-  role.textContent = raft ? stateName(raft.states[0] ?? '') || 'raft' : (s?.phase ?? 'no raft');
-  role.classList.toggle('leader', leads);
-  const reach = c.title.querySelector('.reach');
-  reach.textContent = unreachable ? 'unreachable' : node.reachable ? 'reachable' : 'unknown';
-  reach.classList.toggle('bad', unreachable);
-  c.root.title = unreachable && s?.error ? `${node.name}: ${s.error}` : '';
-  c.facts.textContent = s
-    ? `phase ${s.phase ?? '?'} · term ${s.term ?? '?'} · commit ${s.commitIndex ?? '?'} · applied ${s.appliedIndex ?? '?'} · cluster ${short(s.clusterId)}${node.dropped ? ` · ${node.dropped} events dropped` : ''}`
-    : 'no status yet';
-  for (const [machineId, svg] of c.charts) {
-    const actors = [...node.actors.values()].filter((a) => a.m === machineId);
-    lightStates(svg, actors.flatMap((a) => a.states), actors[0]?.status);
-    svg.classList.toggle('stopped', unreachable);
-  }
+  const leads = raftLeads(node) && node.reachable !== false;
+  renderCard(card(node.name), node, view.machines, leads, (name, machineId) => view.focus.open(name, machineId));
 }
 
-// ---- cluster panel ----
+// ---- overview and elections ----
 
-function renderCluster() {
-  const sum = clusterSummary(view.model);
-  const facts = $('#cluster-facts');
-  facts.replaceChildren();
-  const fact = (k, v) => facts.append(h('dt', {}, k), h('dd', {}, String(v ?? '–')));
-  fact('cluster id', sum.clusterIds.length ? sum.clusterIds.join(' ≠ ') : '–');
-  fact('term', sum.term);
-  fact('leader', sum.leader);
-  fact('commit', sum.commitIndex);
-  fact('applied', sum.appliedIndex);
-  fact('nodes', view.model.nodes.size);
-  const body = $('#members tbody');
-  body.replaceChildren(
-    ...sum.members.map((m) =>
-      h(
-        'tr',
-        { class: m.reachable ? '' : 'bad', 'data-member': m.name },
-        h('td', {}, m.name),
-        h('td', {}, m.voter ? 'voter' : 'learner'),
-        h('td', {}, m.leader ? '★' : ''),
-        h('td', {}, m.reachable ? 'yes' : 'no'),
-        h('td', {}, String(m.matchIndex)),
-      ),
-    ),
-  );
-  $('#leaders').replaceChildren(...view.model.leaders.slice(-50).map((l) => h('li', {}, `${l.node}${l.term ? ` (term ${l.term})` : ''} · ${time(l.t)}`)));
+function renderOverview() {
+  renderClusters($('#clusters'), clusterGroups(view.model));
+}
+
+function renderElections() {
+  const el = view.model.elections;
+  const starts = [...el.lanes.values()].flatMap((segs) => (segs.length ? [segs[0].from] : []));
+  let from = starts.length ? Math.min(...starts) : view.model.t;
+  // live: the recent past; a replay shows the whole recording up to where it is
+  if (view.mode !== 'replay') from = Math.max(from, view.model.t - LANES_WINDOW_MS);
+  renderLanes($('#lanes'), el, from, Math.max(view.model.t, from + 1000));
+  renderElectionList($('#election-list tbody'), el);
 }
 
 // ---- timeline ----
@@ -200,19 +149,19 @@ function render() {
     if (node) renderNode(node);
   }
   view.dirty.clear();
-  for (const s of view.steps) {
-    const c = view.cards.get(s.node);
-    if (!c) continue;
-    for (const svg of c.charts.values()) flashEdges(svg, s.edges);
-  }
+  const steps = view.steps;
   view.steps = [];
-  renderCluster();
   const now = performance.now();
   if (view.timelineDirty && now - view.lastTimeline >= TIMELINE_EVERY_MS) {
     view.timelineDirty = false;
     view.lastTimeline = now;
+    renderOverview();
+    renderElections();
+    renderSequence($('#sequence-view'), sequenceRows(view.model.handshakes, view.model.refusals));
     renderTimeline();
+    view.focus.update(steps);
   } else if (view.timelineDirty) {
+    if (steps.length) view.focus.update(steps);
     setTimeout(schedule, TIMELINE_EVERY_MS);
   }
 }
@@ -226,7 +175,7 @@ function renderAll() {
 function onFrame(frame, flash = true) {
   const { changed, added, steps } = applyFrame(view.model, frame);
   for (const n of changed) view.dirty.add(n);
-  if (added.length || frame.kind === 'cluster') view.timelineDirty = true;
+  if (added.length || changed.size || frame.kind === 'cluster') view.timelineDirty = true;
   if (flash && steps.length) view.steps.push(...steps.slice(-64));
   schedule();
 }
@@ -320,6 +269,9 @@ async function boot() {
   // the global of elk.bundled.js (a classic script, loaded first)
   const elk = new globalThis.ELK();
   for (const def of view.machines) view.templates.set(def.id, await layoutMachine(elk, def));
+  view.focus = createFocus({ dialog: $('#focus'), templates: () => view.templates, machines: () => view.machines, model: () => view.model });
+  window.conclave.focus = view.focus;
+  renderLegend($('#lane-legend'));
   $('#pause').addEventListener('click', () => {
     view.paused = !view.paused;
     document.body.classList.toggle('paused', view.paused);
@@ -334,7 +286,10 @@ async function boot() {
     });
   }
   if (view.mode === 'replay') await replay();
-  else live();
+  else {
+    live();
+    await setupControls($('#controls'));
+  }
 }
 
 boot().catch((err) => {

@@ -1,21 +1,22 @@
 // Statecharts drawn from the machine definitions: elkjs lays them out once per machine, every node
 // gets a clone of the SVG; states are lit by class, transitions flash when they fire.
 const SVG = 'http://www.w3.org/2000/svg';
-const CHAR_W = 6.4;
+/** average glyph width of an edge label at its 12 px font (style.css) */
+const CHAR_W = 6.9;
 
 /** The label as drawn: `[coreRoleIs(role=leader)]` reads `[role=leader]` (the full name is the tooltip). */
 export function displayLabel(label) {
   return label.replace(/\[\w+\(([^()]+)\)\]/g, '[$1]');
 }
 
-function el(name, attrs = {}, text) {
+/** An SVG element with attributes (and text). */
+export function el(name, attrs = {}, text) {
   const node = document.createElementNS(SVG, name);
   for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
   if (text !== undefined) node.textContent = text;
   return node;
 }
 
-/** Lay out one machine definition; resolves to an SVG template. */
 /** The ELK graph of a machine definition (exported so tests can lay out every machine in Node). */
 export function elkGraph(def) {
   const byParent = new Map();
@@ -26,9 +27,9 @@ export function elkGraph(def) {
   }
   const toNode = (s) => {
     const sub = s.invoke.length ? `⟳ ${s.invoke.join(', ')}` : '';
-    const width = Math.max(84, Math.max(s.key.length * 7.5, sub.length * 5.6) + 24);
+    const width = Math.max(90, Math.max(s.key.length * 8.4, sub.length * 6.6) + 26);
     const children = (byParent.get(s.id) ?? []).map(toNode);
-    const node = { id: s.id, width, height: sub ? 44 : 32, labels: [{ text: s.key }], children };
+    const node = { id: s.id, width, height: sub ? 48 : 34, labels: [{ text: s.key }], children };
     if (children.length) node.layoutOptions = { 'elk.padding': '[top=26,left=10,bottom=10,right=10]' };
     return node;
   };
@@ -41,7 +42,7 @@ export function elkGraph(def) {
           .filter((target) => drawn.has(target))
           .map((target, j) => {
             const text = displayLabel(t.label);
-            return { id: `e${i}_${j}`, key: t.key, sources: [t.source], targets: [target], labels: text ? [{ text, width: text.length * CHAR_W, height: 12 }] : [] };
+            return { id: `e${i}_${j}`, key: t.key, sources: [t.source], targets: [target], labels: text ? [{ text, width: text.length * CHAR_W, height: 14 }] : [] };
           })
       : [],
   );
@@ -64,6 +65,7 @@ export function elkGraph(def) {
   return { graph, keys: new Map(edges.map((e) => [e.id, e.key])) };
 }
 
+/** Lay out one machine definition; resolves to an SVG template. */
 export async function layoutMachine(elk, def) {
   const { graph, keys } = elkGraph(def);
   const laid = await elk.layout(graph);
@@ -87,8 +89,8 @@ function buildSvg(def, laid, keys) {
     const g = el('g', { class: `state${n.id === def.initial ? ' initial' : ''}`, 'data-state': n.id });
     g.append(el('rect', { x, y, width: n.width, height: n.height, rx: 9 }));
     const compound = (n.children ?? []).length > 0;
-    g.append(el('text', { x: x + n.width / 2, y: compound ? y + 16 : y + 20, class: 'name' }, s?.key ?? n.id));
-    if (s?.invoke.length && !compound) g.append(el('text', { x: x + n.width / 2, y: y + 35, class: 'invoke' }, `⟳ ${s.invoke.join(', ')}`));
+    g.append(el('text', { x: x + n.width / 2, y: compound ? y + 17 : y + 21, class: 'name' }, s?.key ?? n.id));
+    if (s?.invoke.length && !compound) g.append(el('text', { x: x + n.width / 2, y: y + 39, class: 'invoke' }, `⟳ ${s.invoke.join(', ')}`));
     const title = el('title', {}, [n.id, ...(s?.invoke ?? []).map((i) => `invoke ${i}`), ...(s?.entry ?? []).map((a) => `entry ${a}`)].join('\n'));
     g.append(title);
     layer.append(g);
@@ -111,7 +113,7 @@ function buildSvg(def, laid, keys) {
       g.append(el('path', { d, 'marker-end': `url(#arrow-${def.id})` }));
     }
     for (const l of e.labels ?? []) {
-      g.append(el('text', { x: ox + l.x, y: oy + l.y + 9, class: 'label' }, l.text));
+      g.append(el('text', { x: ox + l.x, y: oy + l.y + 11, class: 'label' }, l.text));
     }
     if (t) g.append(el('title', {}, `${t.label || '(always)'}${t.actions.length ? ` / ${t.actions.join(', ')}` : ''}`));
     edgesLayer.append(g);

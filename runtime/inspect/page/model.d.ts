@@ -11,8 +11,45 @@ export interface Model {
   nodes: Map<string, ModelNode>;
   events: Array<Record<string, unknown> & { node: string; k: string; t: number }>;
   leaders: Array<{ t: number; node: string; term: number | null }>;
+  handshakes: Array<Record<string, unknown> & { node: string; t: number }>;
+  refusals: Array<Record<string, unknown> & { node: string; t: number }>;
   t: number;
+  elections: Elections;
 }
+export interface Segment {
+  role: string;
+  term: number | null;
+  from: number;
+  to: number | null;
+  cause: string | null;
+  /** the leader this node knew during the segment (by name), when it knew one */
+  leader: string | null;
+}
+export interface Election {
+  start: number;
+  end: number | null;
+  startedBy: string;
+  cause: string;
+  term: number | null;
+  previousLeader: string | null;
+  leader: string | null;
+  durationMs: number | null;
+}
+export interface Elections {
+  lanes: Map<string, Segment[]>;
+  elections: Election[];
+  open: Election | null;
+}
+export interface ClusterGroup {
+  clusterId: string | null;
+  leader: string | null;
+  term: number;
+  commitIndex: number | null;
+  size: number;
+  members: Array<{ name: string; role: string; voter: boolean | null; member: boolean; term: number | null; reachable: boolean; matchIndex: number | null; appliedIndex: number | null; commitIndex: number | null; generation: number | null; bus: string | null; elsewhere: string | null }>;
+  refusals: Array<Record<string, unknown> & { node: string; message: string }>;
+}
+export function clusterGroups(model: Model): ClusterGroup[];
 export function createModel(): Model;
 export function applyInit(model: Model, init: unknown): void;
 export function applyFrame(model: Model, frame: unknown): { changed: Set<string>; added: unknown[]; steps: Array<{ node: string; actor: string; edges: string[] }> };

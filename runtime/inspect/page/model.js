@@ -1,12 +1,28 @@
 // The inspector page's model: frames in, the cluster as the page shows it out. Pure and shared:
 // the page runs it live and in replay, and the tests run it in Node (replay = same leaders).
+import { createElections, noteRaftStarted, noteRaftState, noteRaftStep, RAFT_MACHINE } from './elections.js';
 
+export { RAFT_MACHINE };
 export const MAX_EVENTS = 5000;
-export const RAFT_MACHINE = 'raftRole';
 export const LEADER_STATE = 'raftRole.leader';
 
 export function createModel() {
-  return { nodes: new Map(), events: [], leaders: [], t: 0 };
+  return { nodes: new Map(), events: [], refusals: [], handshakes: [], leaders: [], t: 0, elections: createElections() };
+}
+
+const isRaftActor = (node, a) => node.actors.get(a)?.m === RAFT_MACHINE || a === `raft:${node.name}`;
+const raftActorOf = (node) => [...node.actors.values()].find((a) => a.m === RAFT_MACHINE);
+/** the raft core's {term, leader} as the state event's context summary carries it */
+const coreOf = (actor) => (actor?.ctx && typeof actor.ctx.core === 'object' ? actor.ctx.core : null);
+
+/** The raft core names its leader by node id; the lanes by node name. */
+function withLeaderName(model, core) {
+  if (!core?.leader) return core;
+  for (const n of model.nodes.values()) {
+    if (n.status?.nodeId === core.leader) return { ...core, leader: n.name };
+    for (const a of n.actors.values()) if (a.ctx?.nodeId === core.leader) return { ...core, leader: n.name };
+  }
+  return core;
 }
 
 function nodeOf(model, name) {
@@ -18,7 +34,20 @@ function nodeOf(model, name) {
   return node;
 }
 
+const MAX_REFUSALS = 100;
+const MAX_HANDSHAKE_STEPS = 300;
+const HANDSHAKE_MACHINES = new Set(['membership', 'join']);
+
+/** Refusals and join-handshake steps are kept apart too: routine events push them out of `events` within seconds. */
+function keepNotable(model, event) {
+  const list = event.k === 'refused' ? model.refusals : (event.k === 'state' || event.k === 'actor') && HANDSHAKE_MACHINES.has(event.m) ? model.handshakes : null;
+  if (!list || list.some((r) => r.node === event.node && r.t === event.t && r.a === event.a && r.k === event.k)) return;
+  list.push(event);
+  if (list.length > (list === model.refusals ? MAX_REFUSALS : MAX_HANDSHAKE_STEPS)) list.shift();
+}
+
 function pushEvent(model, event) {
+  keepNotable(model, event);
   model.events.push(event);
   if (model.events.length > MAX_EVENTS) model.events.splice(0, model.events.length - MAX_EVENTS);
 }
@@ -46,11 +75,16 @@ function noteLeader(model, name, t, wasLeader) {
   model.leaders.push({ t, node: name, term });
 }
 
-function setActors(model, name, actors, t) {
+function setActors(model, name, actors, t, restarted = false) {
   const node = nodeOf(model, name);
   const was = raftLeads(node);
   node.actors = new Map(actors.map((a) => [a.a, a]));
   noteLeader(model, name, t, was);
+  const raft = raftActorOf(node);
+  if (raft) {
+    if (restarted) noteRaftStarted(model.elections, name, t);
+    noteRaftState(model.elections, name, t, raft.states[0], withLeaderName(model, coreOf(raft)), false, clusterIdOf(node));
+  }
 }
 
 /** A page opened late: the current state of every node and the recent events. */
@@ -63,6 +97,7 @@ export function applyInit(model, init) {
     }
     setActors(model, n.name, n.actors ?? [], init.t ?? Date.now());
   }
+  for (const e of init.notable ?? []) keepNotable(model, e);
   for (const e of init.events ?? []) pushEvent(model, e);
   if (init.cluster) applyFrame(model, { kind: 'cluster', t: init.t ?? Date.now(), nodes: init.cluster.nodes ?? [] });
 }
@@ -77,7 +112,8 @@ export function applyFrame(model, frame) {
   const steps = [];
   model.t = Math.max(model.t, frame.t);
   if (frame.kind === 'snapshot') {
-    setActors(model, frame.node, frame.actors, frame.t);
+    // a node sends a snapshot when it first sees this inspector: a node seen before has restarted
+    setActors(model, frame.node, frame.actors, frame.t, true);
     const node = nodeOf(model, frame.node);
     if (frame.status && node.status === null) node.status = { ...frame.status, name: frame.node, reachable: true };
     for (const e of frame.recent ?? []) {
@@ -97,8 +133,12 @@ export function applyFrame(model, frame) {
         if (e.status === 'active') node.actors.set(e.a, { a: e.a, m: e.m, states: e.states, status: e.status, ctx: e.ctx });
         else node.actors.delete(e.a);
         noteLeader(model, frame.node, e.t, was);
+        if (e.m === RAFT_MACHINE) noteRaftState(model.elections, frame.node, e.t, e.states[0], withLeaderName(model, coreOf(e)), e.status !== 'active', clusterIdOf(node));
       } else if (e.k === 'step') {
-        steps.push({ node: frame.node, actor: e.a, edges: e.edges });
+        steps.push({ node: frame.node, actor: e.a, edges: e.edges, ev: e.ev, t: e.t });
+        if (isRaftActor(node, e.a)) noteRaftStep(model.elections, frame.node, e.ev);
+      } else if (e.k === 'actor' && e.m === RAFT_MACHINE) {
+        noteRaftStarted(model.elections, frame.node, e.t);
       }
       const ev = { ...e, node: frame.node };
       pushEvent(model, ev);
@@ -109,10 +149,13 @@ export function applyFrame(model, frame) {
     for (const s of frame.nodes) {
       const node = nodeOf(model, s.name);
       const was = raftLeads(node) && node.reachable !== false;
+      const wasReachable = node.reachable;
       node.status = s;
       node.reachable = s.reachable;
       // a leader that becomes reachable again counts as a leader again
       if (!was && s.reachable) noteLeader(model, s.name, frame.t, false);
+      // its lane says unreachable from here until its chart reports a state again
+      if (s.reachable === false && wasReachable !== false) noteRaftState(model.elections, s.name, frame.t, null, null, true, clusterIdOf(node));
       changed.add(s.name);
     }
   }
@@ -140,4 +183,79 @@ export function modelAt(frames, count) {
   const model = createModel();
   for (let i = 0; i < count && i < frames.length; i++) applyFrame(model, frames[i]);
   return model;
+}
+
+/** The node's cluster id: its status, else its bootstrap chart's context. */
+function clusterIdOf(node) {
+  if (node.status?.clusterId) return node.status.clusterId;
+  for (const a of node.actors.values()) if (typeof a.ctx?.clusterId === 'string') return a.ctx.clusterId;
+  return null;
+}
+
+/**
+ * The overview: one group per cluster id (nodes with none yet in a group of their own), each with
+ * its leader's view (term, commit index, members with match index) and every node's own numbers;
+ * the refusals that keep another cluster's node out are attached to both groups.
+ */
+export function clusterGroups(model) {
+  const groups = new Map();
+  for (const node of [...model.nodes.values()].sort((a, b) => a.name.localeCompare(b.name))) {
+    const id = clusterIdOf(node);
+    let g = groups.get(id);
+    if (!g) {
+      g = { clusterId: id, nodes: [], refusals: [] };
+      groups.set(id, g);
+    }
+    g.nodes.push(node);
+  }
+  const refusals = model.refusals;
+  return [...groups.values()]
+    .map((g) => {
+      const statuses = g.nodes.map((n) => n.status).filter((s) => s?.reachable);
+      const leaderStatus = statuses.find((s) => s.role === 'leader') ?? null;
+      const best = leaderStatus ?? statuses.reduce((a, s) => (!a || (s.term ?? 0) > (a.term ?? 0) ? s : a), null);
+      const commitIndex = leaderStatus?.commitIndex ?? best?.commitIndex ?? null;
+      const listed = new Map((best?.members ?? []).map((m) => [m.name, m]));
+      const names = [...new Set([...g.nodes.map((n) => n.name), ...listed.keys()])].sort();
+      const members = names.map((name) => {
+        const here = model.nodes.get(name);
+        // a name this cluster lists but that a node of another cluster answers to: not that node
+        const node = here && clusterIdOf(here) === g.clusterId ? here : null;
+        const s = node?.status ?? null;
+        const m = listed.get(name) ?? null;
+        const raft = node ? raftActorOf(node) : null;
+        return {
+          name,
+          role: node?.reachable === false ? 'unreachable' : s?.reachable ? (s.role ?? 'none') : raft ? (raft.states[0] ?? '').split('.').pop() : 'none',
+          /** the cluster of the node on this bus that answers to this name, when it is another one */
+          elsewhere: here && here !== node ? clusterIdOf(here) : null,
+          voter: m ? m.voter : null,
+          member: m !== null,
+          term: s?.term ?? coreOf(raft)?.term ?? null,
+          reachable: node ? node.reachable !== false && (node.reachable === true || m?.reachable === true) : (m?.reachable ?? false),
+          matchIndex: m?.matchIndex ?? null,
+          appliedIndex: s?.appliedIndex ?? null,
+          commitIndex,
+          generation: s?.generation ?? null,
+          bus: s?.bus ?? null,
+          phase: s?.phase ?? null,
+        };
+      });
+      const byMessage = new Map();
+      for (const e of refusals) {
+        if (g.clusterId !== null && (e.localClusterId === g.clusterId || e.remoteClusterId === g.clusterId)) byMessage.set(e.message, e);
+      }
+      // the latest of each distinct refusal, newest first
+      const why = [...byMessage.values()].sort((a, b) => b.t - a.t).slice(0, 5);
+      return {
+        clusterId: g.clusterId,
+        leader: leaderStatus?.name ?? best?.leader ?? null,
+        term: statuses.reduce((m, s) => Math.max(m, s.term ?? 0), 0),
+        commitIndex,
+        members,
+        refusals: why,
+        size: g.nodes.length,
+      };
+    })
+    .sort((a, b) => b.size - a.size || String(a.clusterId).localeCompare(String(b.clusterId)));
 }

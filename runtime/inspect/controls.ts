@@ -1,0 +1,71 @@
+// Hands-on controls, for the demo only: the page can stop and restart a node, hand leadership over
+// and write a key, and watch the consequences live. `conclave inspect` and `conclave run --inspect`
+// serve no controls (later: behind operator credentials). The page posts one JSON action to
+// `/api/control`; a request from another origin, or one that is not JSON, is refused.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import { ConclaveError } from '../errors.ts';
+
+export interface InspectorControls {
+  /** the nodes the controls can act on, and whether each runs now */
+  nodes(): Array<{ name: string; running: boolean }>;
+  stop(name: string): Promise<string>;
+  restart(name: string): Promise<string>;
+  /** hand leadership to `to` (or the most up-to-date voter) */
+  transfer(to: string | null): Promise<string>;
+  put(key: string, value: string): Promise<string>;
+}
+
+const MAX_BODY_BYTES = 4096;
+const actionSchema = z.discriminatedUnion('action', [
+  z.object({ action: z.literal('stop'), node: z.string().min(1).max(63) }),
+  z.object({ action: z.literal('restart'), node: z.string().min(1).max(63) }),
+  z.object({ action: z.literal('transfer'), to: z.string().min(1).max(63).nullable() }),
+  z.object({ action: z.literal('put'), key: z.string().min(1).max(256), value: z.string().max(1024) }),
+]);
+
+function reply(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(JSON.stringify(body));
+}
+
+async function readBody(req: IncomingMessage): Promise<string | null> {
+  let size = 0;
+  const chunks: Buffer[] = [];
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) return null;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** `POST /api/control`: one action; the reply says what happened or why not. */
+export async function handleControl(controls: InspectorControls, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const origin = req.headers.origin;
+  if (origin !== undefined && origin !== `http://${req.headers.host}`) return reply(res, 403, { ok: false, error: `controls answer this page only, not ${origin}` });
+  if (!String(req.headers['content-type'] ?? '').startsWith('application/json')) return reply(res, 415, { ok: false, error: 'send the action as application/json' });
+  const text = await readBody(req);
+  if (text === null) return reply(res, 413, { ok: false, error: `an action is at most ${MAX_BODY_BYTES} bytes` });
+  let parsed: z.infer<typeof actionSchema>;
+  try {
+    parsed = actionSchema.parse(JSON.parse(text));
+  } catch {
+    return reply(res, 400, { ok: false, error: 'not an action: {"action":"stop"|"restart","node"} · {"action":"transfer","to"} · {"action":"put","key","value"}' });
+  }
+  try {
+    const message =
+      parsed.action === 'stop'
+        ? await controls.stop(parsed.node)
+        : parsed.action === 'restart'
+          ? await controls.restart(parsed.node)
+          : parsed.action === 'transfer'
+            ? await controls.transfer(parsed.to)
+            : await controls.put(parsed.key, parsed.value);
+    reply(res, 200, { ok: true, message });
+  } catch (err) {
+    // a refusal the person can act on (no leader now, a node that is not running…)
+    if (err instanceof ConclaveError) return reply(res, 409, { ok: false, error: err.message });
+    throw err;
+  }
+}

@@ -1,0 +1,102 @@
+// The overview: one panel per cluster id (a node of another cluster apart, with the refusal that
+// keeps it out), members with role, term, reachability, a lag bar of match and applied index against
+// the leader's commit index, generation and bus; and one compact card per node: its machines' states.
+import { h, roleClass, roleLabel, short, stateName } from './dom.js';
+
+function lagBar(m) {
+  const commit = m.commitIndex ?? 0;
+  const match = m.matchIndex ?? null;
+  const applied = m.appliedIndex ?? null;
+  const pct = (v) => `${commit > 0 && v !== null ? Math.max(0, Math.min(100, (v / commit) * 100)) : 0}%`;
+  const behind = match !== null ? commit - match : applied !== null ? commit - applied : null;
+  const text = `${match ?? '–'} · ${applied ?? '–'} / ${commit}${behind !== null && behind > 0 ? ` (−${behind})` : ''}`;
+  const bar = h(
+    'div',
+    { class: 'lag', role: 'meter', 'aria-valuemin': 0, 'aria-valuemax': commit, 'aria-valuenow': match ?? applied ?? 0, 'aria-label': `${m.name}: match ${match ?? 'unknown'}, applied ${applied ?? 'unknown'}, leader commit ${commit}`, title: `match index ${match ?? '–'} · applied ${applied ?? '–'} · leader's commit ${commit}` },
+    h('span', { class: 'lag-match', style: `width:${pct(match)}` }),
+    h('span', { class: 'lag-applied', style: `width:${pct(applied)}` }),
+  );
+  return h('div', { class: 'lag-cell' }, bar, h('span', { class: 'lag-text mono' }, text));
+}
+
+function clusterPanel(g, main) {
+  const foreign = main && g !== main && g.clusterId !== null;
+  const title = g.clusterId === null ? 'Not in a cluster yet' : foreign ? 'Another cluster — kept out' : 'Cluster';
+  const head = h('h3', {}, title, ' ', g.clusterId ? h('code', { class: 'cid', title: g.clusterId }, g.clusterId) : null);
+  const facts = h('p', { class: 'facts' }, `leader ${g.leader ?? '–'} · term ${g.term || '–'} · commit ${g.commitIndex ?? '–'} · ${g.size} node${g.size === 1 ? '' : 's'}`);
+  const rows = g.members.map((m) =>
+    h(
+      'tr',
+      { 'data-member': m.name, class: m.reachable ? '' : 'bad' },
+      h('th', { scope: 'row' }, m.name, m.voter === false ? h('span', { class: 'muted small' }, ' learner') : null, !m.member && g.clusterId ? h('span', { class: 'muted small' }, ' not in the configuration') : null, m.elsewhere ? h('span', { class: 'muted small', title: `the ${m.name} on this bus belongs to cluster ${m.elsewhere}` }, ' (another node)') : null),
+      h('td', { class: `role ${roleClass(m.role)}` }, roleLabel(m.role)),
+      h('td', {}, String(m.term ?? '–')),
+      h('td', { class: m.reachable ? 'ok' : 'bad' }, m.reachable ? '✓ yes' : '✕ no'),
+      h('td', {}, lagBar(m)),
+      h('td', {}, String(m.generation ?? '–')),
+      h('td', {}, m.bus ?? '–'),
+    ),
+  );
+  const table = h(
+    'table',
+    { class: 'members' },
+    h('thead', {}, h('tr', {}, ...['member', 'role', 'term', 'reachable', 'log: match · applied / commit', 'gen', 'bus'].map((c) => h('th', { scope: 'col' }, c)))),
+    h('tbody', {}, ...rows),
+  );
+  const refusals = g.refusals.length
+    ? h('div', { class: 'refusals' }, h('h4', {}, foreign ? 'Why it is kept out' : 'Refused'), h('ul', {}, ...g.refusals.map((r) => h('li', { class: 'refusal' }, `${r.node} refused ${r.from}: ${r.message}`))))
+    : null;
+  return h('section', { class: `cluster panel${foreign ? ' foreign' : ''}`, 'data-cluster': g.clusterId ?? 'none', 'aria-label': `${title} ${g.clusterId ?? ''}` }, head, facts, table, refusals);
+}
+
+/** Redraw the cluster panels (cheap: a handful of rows). */
+export function renderClusters(container, groups) {
+  const main = groups.find((g) => g.clusterId !== null) ?? null;
+  container.replaceChildren(...(groups.length ? groups.map((g) => clusterPanel(g, main)) : [h('p', { class: 'muted' }, 'waiting for the first node…')]));
+}
+
+/** One card per node: name, role, reachability, numbers, and a button per machine with its state. */
+export function renderCard(card, node, machines, leads, onOpen) {
+  const s = node.status;
+  const unreachable = node.reachable === false;
+  card.root.classList.toggle('leader', leads);
+  card.root.classList.toggle('unreachable', unreachable);
+  const raft = [...node.actors.values()].find((a) => a.m === 'raftRole');
+  const role = raft ? stateName(raft.states[0] ?? '') || 'raft' : (s?.phase ?? 'no raft');
+  card.role.textContent = roleLabel(role);
+  card.role.className = `badge role ${roleClass(role)}`;
+  card.reach.textContent = unreachable ? '✕ unreachable' : node.reachable ? '✓ reachable' : '? unknown';
+  card.reach.classList.toggle('bad', unreachable);
+  card.root.title = unreachable && s?.error ? `${node.name}: ${s.error}` : '';
+  card.facts.textContent = s
+    ? `phase ${s.phase ?? '?'} · term ${s.term ?? '?'} · commit ${s.commitIndex ?? '?'} · applied ${s.appliedIndex ?? '?'} · cluster ${short(s.clusterId)}${node.dropped ? ` · ${node.dropped} events dropped` : ''}`
+    : 'no status yet';
+  // buttons are made once and updated in place, so keyboard focus stays where it is
+  if (card.machines.children.length !== machines.length) {
+    card.machines.replaceChildren(
+      ...machines.map((def) => {
+        const b = h('button', { type: 'button', class: 'machine', 'data-machine': def.id }, h('span', { class: 'machine-name' }, def.name === 'raft' ? 'raft role' : def.name), h('span', { class: 'machine-state' }));
+        b.addEventListener('click', () => onOpen(node.name, def.id));
+        return h('li', {}, b);
+      }),
+    );
+  }
+  machines.forEach((def, i) => {
+    const b = card.machines.children[i].firstChild;
+    const actors = [...node.actors.values()].filter((a) => a.m === def.id);
+    const text = actors.length ? actors.flatMap((a) => a.states).map(stateName).join(', ') || 'running' : 'not running';
+    b.classList.toggle('idle', actors.length === 0);
+    b.lastChild.textContent = text;
+    b.setAttribute('aria-label', `${b.firstChild.textContent}: ${text} — open the chart`);
+  });
+}
+
+export function createCard(name) {
+  const role = h('span', { class: 'badge role' });
+  const reach = h('span', { class: 'badge reach' });
+  const title = h('h3', { class: 'node-title' }, h('span', { class: 'name' }, name), role, reach);
+  const facts = h('div', { class: 'facts' });
+  const machines = h('ul', { class: 'machines' });
+  const root = h('article', { class: 'node', 'data-node': name }, title, facts, machines);
+  return { root, title, role, reach, facts, machines };
+}

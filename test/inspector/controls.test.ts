@@ -1,0 +1,125 @@
+// The demo in real headless Chromium: the page of `conclave demo` shows the tour's join handshakes as
+// a sequence (offer, the node's checks, accept, promotion; the intruder refused), and its hands-on
+// controls stop the leader — a new leader is shown within the page, the stopped node unreachable,
+// the election on the timeline with its cause — then restart it and write a key. Outside the demo
+// there are no controls.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { startInspectorServer } from '../../runtime/inspect/server.ts';
+import { baseEnv, CliProcess } from '../helpers/cli.ts';
+import { chromiumSkipReason, launchChromium } from '../helpers/chromium.ts';
+import { checkDemoTour } from '../helpers/demo.ts';
+
+describe('hands on, in the demo', { skip: chromiumSkipReason() }, () => {
+  let browser: Browser;
+  let demo: CliProcess;
+  before(async () => {
+    browser = await launchChromium();
+  });
+  after(async () => {
+    await browser?.close();
+    await demo?.kill('SIGINT');
+  });
+
+  it('stopping the leader from the page: a new leader shown within the page; restart and write too', async () => {
+    demo = new CliProcess(['demo', '--inspect', '127.0.0.1:0'], { env: baseEnv({ NATS_URL: undefined }) });
+    const { url } = await checkDemoTour(demo);
+    const page: Page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('request', (r) => {
+      if (!r.url().startsWith(url)) errors.push(`external request: ${r.url()}`);
+    });
+    await page.goto(url);
+    const lit = `[...document.querySelectorAll('.node.leader:not(.unreachable)')].map((e) => e.getAttribute('data-node')).filter((n) => n !== 'intruder')`;
+    await page.waitForFunction(`${lit}.length === 1 && document.querySelector('#controls button[data-control="stop"]') !== null`, null, { timeout: 60_000 });
+    const [leader] = (await page.evaluate(lit)) as string[];
+
+    // the join handshakes of the tour, as a sequence: offer → the node's checks → accept, and the intruder's refusal
+    const seq = `document.querySelectorAll('#sequence-view g.seq-row')`;
+    await page.waitForFunction(`[...${seq}].some((g) => g.getAttribute('data-label') === 'join.accept' && g.getAttribute('data-from') === 'ctrl3')`, null, { timeout: 30_000 });
+    const rows = (await page.evaluate('window.conclave.sequence()')) as Array<{ from?: string; to?: string; at?: string; label: string }>;
+    const index = (match: (r: (typeof rows)[number]) => boolean, what: string) => {
+      const i = rows.findIndex(match);
+      assert.ok(i >= 0, `${what} in ${JSON.stringify(rows)}`);
+      return i;
+    };
+    for (const node of ['ctrl2', 'ctrl3']) {
+      const offer = index((r) => r.label.startsWith('join.offer') && r.to === node, `the offer to ${node}`);
+      const check = index((r) => r.at === node && r.label.startsWith('checks the offer'), `${node} checks it`);
+      const accept = index((r) => r.label === 'join.accept' && r.from === node, `${node} accepts`);
+      const promote = index((r) => r.label === `promotes ${node} to voter (config entry)`, `${node} promoted`);
+      assert.ok(offer < check && check < accept && accept < promote, `in order: offer, check, accept, promote (${node})`);
+    }
+    // the intruder answers the offer with its own cluster id; the leader's join rule refuses it
+    const offered = index((r) => r.label.startsWith('join.offer') && r.to === 'intruder', 'the offer to the intruder');
+    const refused = index((r) => r.at === 'ctrl1' && r.label.startsWith('refuses intruder: join rule'), 'the leader refuses');
+    assert.ok(offered < refused);
+    await page.locator('#sequence').screenshot({ path: 'test/artifacts/inspector-sequence.png' });
+
+    await page.click(`#controls button[data-control="stop"][data-node="${leader}"]`);
+    await page.waitForFunction(
+      `${lit}.length === 1 && ${lit}[0] !== ${JSON.stringify(leader)} && document.querySelector('.node[data-node="${leader}"]')?.classList.contains('unreachable')`,
+      null,
+      { timeout: 60_000 },
+    );
+    const [next] = (await page.evaluate(lit)) as string[];
+    assert.match((await page.textContent('#control-result')) ?? '', new RegExp(`${leader} stopped`));
+    // a graceful stop hands leadership over: the timeline says so, from the nodes' raft charts
+    await page.waitForFunction(`window.conclave.elections().some((e) => e.leader === ${JSON.stringify(next)} && e.previousLeader === ${JSON.stringify(leader)})`, null, { timeout: 30_000 });
+    const election = ((await page.evaluate('window.conclave.elections()')) as Array<{ cause: string; leader: string; previousLeader: string; durationMs: number }>).find((e) => e.leader === next && e.previousLeader === leader);
+    process.stdout.write(`# controls: stopped ${leader}; ${next} leads; election ${JSON.stringify(election)}\n`);
+    assert.equal(election?.cause, 'transfer', 'a leader that stops hands leadership over');
+
+    await page.click(`#controls button[data-control="restart"][data-node="${leader}"]`);
+    await page.waitForFunction(`!document.querySelector('.node[data-node="${leader}"]')?.classList.contains('unreachable') && document.querySelector('#controls button[data-control="stop"][data-node="${leader}"]') !== null`, null, { timeout: 60_000 });
+
+    await page.fill('#write-form input[name="key"]', 'color');
+    await page.fill('#write-form input[name="value"]', 'green');
+    await page.click('#write-form button[type="submit"]');
+    await page.waitForFunction(`/color = "green" written/.test(document.querySelector('#control-result').textContent)`, null, { timeout: 30_000 });
+    await page.locator('#controls').screenshot({ path: 'test/artifacts/inspector-controls.png' });
+    assert.deepEqual(errors, [], 'no page errors, no external requests');
+    await page.close();
+  });
+
+  it('an inspector without controls refuses actions (only the demo has them)', async () => {
+    const server = await startInspectorServer({ listen: '127.0.0.1:0', recording: { header: { format: 'conclave-inspect-recording', version: 1, prefix: 'p', startedAt: 0 }, frames: [] } });
+    try {
+      assert.deepEqual(await (await fetch(new URL('/api/controls', server.url))).json(), { enabled: false, nodes: [] });
+      const res = await fetch(new URL('/api/control', server.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"action":"stop","node":"n1"}' });
+      assert.equal(res.status, 404);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('controls answer the page only: another origin, a body that is not JSON or not an action are refused', async () => {
+    const done: string[] = [];
+    const controls = {
+      nodes: () => [{ name: 'n1', running: true }],
+      stop: async (name: string) => {
+        done.push(`stop ${name}`);
+        return `${name} stopped`;
+      },
+      restart: async (name: string) => `${name} restarted`,
+      transfer: async () => 'transferred',
+      put: async (key: string) => `${key} written`,
+    };
+    const server = await startInspectorServer({ listen: '127.0.0.1:0', recording: { header: { format: 'conclave-inspect-recording', version: 1, prefix: 'p', startedAt: 0 }, frames: [] }, controls });
+    const post = (body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) => fetch(new URL('/api/control', server.url), { method: 'POST', headers, body });
+    try {
+      assert.equal((await post('{"action":"stop","node":"n1"}', { 'content-type': 'application/json', origin: 'http://evil.example' })).status, 403);
+      assert.equal((await post('action=stop&node=n1', { 'content-type': 'application/x-www-form-urlencoded' })).status, 415);
+      assert.equal((await post('{"action":"format-disk"}')).status, 400);
+      assert.equal((await post(JSON.stringify({ action: 'put', key: 'k', value: 'x'.repeat(5000) }))).status, 413);
+      assert.deepEqual(done, [], 'nothing was done');
+      const ok = await post('{"action":"stop","node":"n1"}');
+      assert.deepEqual(await ok.json(), { ok: true, message: 'n1 stopped' });
+      assert.deepEqual(done, ['stop n1']);
+    } finally {
+      await server.close();
+    }
+  });
+});
