@@ -46,6 +46,19 @@ async function withBus<T>(flags: CommonFlags, work: (bus: Bus, prefix: string, t
   }
 }
 
+/** ask again while nothing answers on the node's subject (it is still starting), for up to `waitMs` */
+async function untilAnswered<T>(waitMs: number, ask: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      return await ask();
+    } catch (err) {
+      if (codeOf(err) !== 'NO_RESPONDERS' || Date.now() >= deadline) throw err;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 function print(flags: CommonFlags, value: unknown, human: () => string): void {
   process.stdout.write(flags.json ? `${JSON.stringify(value)}\n` : `${human()}\n`);
 }
@@ -92,9 +105,12 @@ export function buildProgram(): Command {
     program
       .command('status')
       .description("one node's view: phase, role, term, leader, members")
-      .requiredOption('--node <name>', 'the node to ask', nodeNameArg),
-  ).action(async (flags: CommonFlags & { node: string }) => {
-    const status = await withBus(flags, (bus, prefix, t) => adminRequest(bus, prefix, flags.node, 'status', {}, t));
+      .requiredOption('--node <name>', 'the node to ask', nodeNameArg)
+      .option('--wait [ms]', 'a node just started: wait up to MS (default 30000) for it to answer instead of exiting 3 at once'),
+  ).action(async (flags: CommonFlags & { node: string; wait?: string | true }) => {
+    const waitMs = flags.wait === undefined ? 0 : flags.wait === true ? 30_000 : Number(flags.wait);
+    if (!Number.isInteger(waitMs) || waitMs < 0) throw conclaveError('CONFIG', `--wait ${flags.wait}: must be a whole number of milliseconds`);
+    const status = await withBus(flags, (bus, prefix, t) => untilAnswered(waitMs, () => adminRequest(bus, prefix, flags.node, 'status', {}, t)));
     print(flags, status, () => formatStatus(status as Parameters<typeof formatStatus>[0]));
   });
 
