@@ -9,6 +9,7 @@ import { open } from 'lmdb';
 import type { MemberInfo } from '../../actors/member.ts';
 import { isUuid } from '../../machines/identity/index.ts';
 import { unframe } from '../../runtime/store/frame.ts';
+import { STORE_FORMAT_VERSION } from '../../runtime/store/identity.ts';
 import { readStoredIdentity } from '../../runtime/store/store.ts';
 import { waitUntil } from '../helpers/cli.ts';
 import { natsServerSkipReason } from '../helpers/natsServer.ts';
@@ -96,7 +97,7 @@ describe('upgrade of a cluster created without an id (acceptance 7)', { skip: na
     for (const n of nodes) {
       const raw = await rawIdentity(join(c.dir, n));
       assert.equal(raw.clusterId, newId, `${n} persisted the id`);
-      assert.equal(raw.formatVersion, 1);
+      assert.equal(raw.formatVersion, STORE_FORMAT_VERSION, 'migrated to the current format');
     }
     for (const n of nodes) await run(n);
     await waitUntil(async () => (await Promise.all(nodes.map(status))).every((s) => s.clusterId === newId && s.phase === 'member'), { what: 'same id after restart' });
