@@ -22,11 +22,13 @@ function tourLines(): string[] {
 
 let nats: NatsServerHandle;
 let dir: string;
+let stopGroup = () => {};
 before(async () => {
   nats = await startNatsServer();
   dir = makeTmpDir('conclave-tour-');
 });
 after(async () => {
+  stopGroup();
   await nats?.stop();
   if (dir) removeTmpDir(dir);
 });
@@ -48,13 +50,22 @@ test("the README's quick tour works pasted as is: every command exits as the REA
   }
   const env = baseEnv({ NATS_URL: nats.url, CONCLAVE_PREFIX: undefined });
   const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn('bash', ['-c', script.join('\n')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // its own process group: the nodes it starts in the background are killed with it, whatever happens
+    const child = spawn('bash', ['-c', script.join('\n')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    stopGroup = () => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err; // ESRCH: the group is gone already
+      }
+    };
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     child.on('exit', (code) => resolve({ code, stdout, stderr }));
   });
+  stopGroup();
   const seen = [...result.stdout.matchAll(/@@ exit (\d+) @@ (.*)/g)].map((m) => ({ code: Number(m[1]), command: m[2]! }));
   const context = `--- stdout ---\n${result.stdout}\n--- stderr ---\n${result.stderr}\n--- background ---\n${safeRead(join(dir, 'background.log'))}`;
   assert.equal(seen.length, expected.length, `every command ran\n${context}`);
