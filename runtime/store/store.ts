@@ -17,37 +17,33 @@
 // asynchronous callback transactions (`env.transaction(fn)`) never ran their callback on our dev
 // machines (Node 20.20, lmdb 3.5.6): the promise hangs and process.exit() then hangs too.
 // The cost is that the event loop waits for the fsync (≈0.3–1 ms per commit): callers group-commit.
-import { existsSync, mkdirSync, readdirSync, rmSync, statfsSync, statSync, utimesSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { type Database, type DatabaseOptions, open, type RootDatabase } from 'lmdb';
-import { v7 as uuidv7 } from 'uuid';
-import type { Entry, EntryType, HardState, SnapshotMeta } from '../../machines/raft/types.ts';
+import type { RootDatabase } from 'lmdb';
+import type { Entry, HardState, SnapshotMeta } from '../../machines/raft/types.ts';
 import type { Logger } from '../log/logger.ts';
+import { restoreDir, snapshotDir } from './dirSnapshot.ts';
 import { isFullError, isIoError, StoreError } from './errors.ts';
-import { belowAFile, classifyDir, corrupt, DATA_FILE, describeDamage, type StoreMarker, type StoreWalk, walkInChild, writeMarker } from './files.ts';
-import { checksummedCodec, DamagedRecordError, unframe, type ValueCodec } from './frame.ts';
+import { examineStore, neverWritten, refuseDamage } from './examine.ts';
+import { belowAFile, classifyDir, corrupt, DATA_FILE, writeMarker } from './files.ts';
+import { DamagedRecordError } from './frame.ts';
 import {
-  type DbName,
   FRAMED_SINCE,
   type IdentityPatch,
   MIGRATIONS,
   type Migration,
-  type MigrationContext,
-  type MigrationDb,
-  peekFormat,
   STORE_FORMAT,
   STORE_FORMAT_VERSION,
   type StoreIdentity,
   validateIdentity,
 } from './identity.ts';
-import { checkLmdbDataFile } from './lmdb-file.ts';
+import { loadOrCreateIdentity } from './loadIdentity.ts';
+import { DB_NAMES, type Dbs, diskAlmostFull, firstOf, isLmdbDamage, K_APPLIED, K_HARD, K_IDENTITY, K_META, openDbs, openEnv, type StoredEntry } from './lmdbEnv.ts';
 import { acquireLock, checkNotLocked, type LockHandle } from './lock.ts';
 
-const DB_NAMES: readonly DbName[] = ['identity', 'hardstate', 'log', 'snapshot', 'state'];
-const K_IDENTITY = 'identity';
-const K_HARD = 'hardState';
-const K_APPLIED = 'applied';
-const K_META = 'meta';
+export { type DirSnapshot, restoreDir, snapshotDir } from './dirSnapshot.ts';
+export { damageError, type Examination, examineOffline, examineStore, readStoreName } from './examine.ts';
+export { readStoredIdentity } from './loadIdentity.ts';
 
 export interface OpenStoreOptions {
   dataDir: string;
@@ -70,8 +66,6 @@ export interface OpenStoreOptions {
   testHooks?: { formatVersion?: number; migrations?: readonly Migration[] };
 }
 
-type StoredEntry = [term: number, type: EntryType, data: unknown];
-
 /** what recoverAsSoleVoter wrote */
 export interface RecoveryWrite {
   clusterId: string;
@@ -91,7 +85,6 @@ export interface RecoveryWrite {
   /** the membership in force before the recovery */
   previousMembers: Array<{ name: string; nodeId: string; voter: boolean }>;
 }
-type Dbs = Record<DbName, Database<unknown, string | number>>;
 
 export async function openStore(opts: OpenStoreOptions): Promise<NodeStore> {
   const dataDir = resolve(opts.dataDir);
@@ -656,340 +649,6 @@ interface LmdbStats {
 
 function treePages(s: LmdbStats): number {
   return s.treeBranchPageCount + s.treeLeafPageCount + s.overflowPages;
-}
-
-/** LMDB turns a short write on a full filesystem into EIO: tell that apart from a failing disk. */
-function diskAlmostFull(dataDir: string): boolean {
-  try {
-    const fs = statfsSync(dataDir);
-    return fs.bavail * fs.bsize < 1024 * 1024;
-  } catch {
-    return false;
-  }
-}
-
-function firstOf<T>(it: Iterable<T>): T | undefined {
-  for (const v of it) return v;
-  return undefined;
-}
-
-// ---- opening -----------------------------------------------------------------------------
-
-function openEnv(dataDir: string, readOnly: boolean): RootDatabase {
-  return open({
-    path: dataDir,
-    // lmdb-js guesses "file, not directory" from an extension in the path (e.g. /var/lib/ctrl.d)
-    noSubdir: false,
-    maxDbs: 16,
-    // THE durability setting: with overlappingSync a commit returns before its fsync
-    overlappingSync: false,
-    readOnly,
-  });
-}
-
-/** the five databases; `framed`: values carry checksums (format ≥ 2), else lmdb-js's plain msgpack */
-function openDbs(env: RootDatabase, framed: boolean): Dbs {
-  // env.encoder is lmdb-js's own msgpack encoder (no shared structures): framing wraps the very
-  // bytes a format-1 store holds, so the upgrade only prefixes each record with its checksum
-  const encoder = framed ? checksummedCodec(lmdbCodec(env)) : undefined;
-  const db = (name: DbName) => env.openDB<unknown, string | number>((encoder ? { name, encoder } : { name }) as DatabaseOptions & { name: string });
-  return { identity: db('identity'), hardstate: db('hardstate'), log: db('log'), snapshot: db('snapshot'), state: db('state') };
-}
-
-/** lmdb-js's msgpack encoder of the environment (its `encoder`, typed `any` by lmdb-js) */
-function lmdbCodec(env: RootDatabase): ValueCodec {
-  return (env as unknown as { encoder: ValueCodec }).encoder;
-}
-
-/** lmdb-js errors that mean the pages are damaged (not a bug of ours, not a full disk) */
-function isLmdbDamage(err: unknown): boolean {
-  return err instanceof Error && /MDB_CORRUPTED|MDB_PAGE_NOTFOUND|MDB_BAD_TXN|MDB_INVALID|MDB_BAD_VALSIZE/.test(err.message);
-}
-
-/** An identity record's value and whether it was framed; undefined when absent, null when unreadable. */
-function decodeIdentity(env: RootDatabase, bytes: Uint8Array | undefined): { raw: unknown; framed: boolean } | null | undefined {
-  if (bytes === undefined) return undefined;
-  const dec = (b: Uint8Array) => {
-    try {
-      return lmdbCodec(env).decode(b);
-    } catch {
-      return undefined;
-    }
-  };
-  try {
-    const raw = dec(unframe(bytes));
-    const v = peekFormat(raw)?.formatVersion;
-    if (typeof v === 'number' && v >= FRAMED_SINCE) return { raw, framed: true };
-  } catch {
-    /* not framed, or damaged: see whether it is a format-0/1 record */
-  }
-  const raw = dec(bytes);
-  const v = peekFormat(raw)?.formatVersion;
-  return typeof v === 'number' && v < FRAMED_SINCE ? { raw, framed: false } : null;
-}
-
-function neverWritten(dataDir: string): StoreError {
-  return new StoreError('NOT_A_STORE', `the store in ${dataDir} was never written (its creation was interrupted): there is nothing in it`, { dataDir });
-}
-
-/** the identity record of a node store opened by someone else (e.g. refused as an init source), any format */
-export function readStoredIdentity(env: RootDatabase): unknown {
-  const stored = decodeIdentity(env, env.openDB<Uint8Array, string>({ name: 'identity', encoding: 'binary' }).getBinary('identity'));
-  return stored?.raw;
-}
-
-/**
- * The node name an existing store was created for, read without changing anything (for offline
- * tools such as `conclave recover`). Refuses NOT_A_STORE / LOCKED / CORRUPT / NEWER_FORMAT.
- */
-export async function readStoreName(dataDir: string): Promise<string> {
-  const exam = await examineOffline(dataDir);
-  refuseDamage(exam.dataDir, exam.walk);
-  return exam.name;
-}
-
-/**
- * examineStore for offline tools: a store that exists and was written, not in use by a live
- * process (LOCKED), left as found. Damaged records are listed, not thrown.
- */
-export async function examineOffline(dataDirIn: string): Promise<Examination & { dataDir: string; name: string; walk: StoreWalk }> {
-  const dataDir = resolve(dataDirIn);
-  const { marker } = classifyDir(dataDir, false);
-  checkNotLocked(dataDir);
-  const before = snapshotDir(dataDir);
-  try {
-    const exam = await examineStore(dataDir, null, STORE_FORMAT_VERSION, marker);
-    if (exam.name === null || !exam.walk) throw neverWritten(dataDir);
-    return { ...exam, dataDir, name: exam.name, walk: exam.walk };
-  } finally {
-    restoreDir(dataDir, before);
-  }
-}
-
-/** What examineStore found: the node name (null: never written) and the walk of every record. */
-export interface Examination {
-  name: string | null;
-  identity: unknown;
-  walk: StoreWalk | null;
-  pageSize: number | null;
-}
-
-/**
- * Read-only checks of an existing store, every record walked in a child process. Throws CORRUPT /
- * NOT_A_STORE / NEWER_FORMAT / NAME_MISMATCH for the store as a whole; damaged records are listed
- * in `walk.damaged` (the caller refuses, or reports them). `name` null: any node's store.
- */
-export async function examineStore(dataDir: string, name: string | null, target: number, marker: StoreMarker | null): Promise<Examination> {
-  const file = join(dataDir, DATA_FILE);
-  const held = marker ? `, but this directory held the store of node ${marker.name} (node id ${marker.nodeId})` : '';
-  let check: ReturnType<typeof checkLmdbDataFile>;
-  try {
-    // empty: LMDB died between creating the file and writing its meta pages; nothing was committed,
-    // unless the marker says a store was written here
-    if (statSync(file).size === 0) {
-      if (marker) throw corrupt(dataDir, `${file} is empty (0 bytes)${held}`);
-      return { name: null, identity: undefined, walk: null, pageSize: null };
-    }
-    check = checkLmdbDataFile(file);
-  } catch (err) {
-    if (err instanceof StoreError) throw err;
-    throw new StoreError('IO', `cannot read ${file}: ${(err as Error).message}`, { dataDir, cause: err });
-  }
-  if (!check.ok) throw corrupt(dataDir, check.reason);
-
-  const walk = await walkInChild(dataDir);
-  const names = Object.keys(walk.dbs);
-  if (names.length === 0) {
-    if (marker) throw corrupt(dataDir, `${file} holds no data${held}`);
-    return { name: null, identity: undefined, walk, pageSize: check.info.pageSize }; // created but never written: a blank store
-  }
-  if (!names.includes('identity')) {
-    throw new StoreError(
-      'NOT_A_STORE',
-      `data dir ${dataDir} holds an LMDB environment that is not a Conclave store (databases: ${names.slice(0, 5).join(', ')}): ` +
-        'choose another --data-dir',
-      { dataDir },
-    );
-  }
-  const hasData = names.some((n) => n !== 'identity' && (walk.dbs[n]?.records ?? 0) > 0);
-  const identityRecords = walk.dbs.identity?.records ?? 0;
-  if (identityRecords === 0 && !hasData) {
-    if (marker) throw corrupt(dataDir, `${file} holds no identity and no data${held}`);
-    return { name: null, identity: undefined, walk, pageSize: check.info.pageSize }; // creation was interrupted before the identity was written
-  }
-  if (walk.identity === null && identityRecords > 0) throw corrupt(dataDir, `${file}: its identity record is damaged (it fails its checksum or cannot be decoded)`);
-  checkIdentity(identityRecords === 0 ? undefined : walk.identity, dataDir, name, target);
-  const nodeId = (walk.identity as { nodeId?: unknown }).nodeId;
-  if (marker && nodeId !== marker.nodeId) {
-    throw corrupt(dataDir, `${file} holds the store of node id ${String(nodeId)}, but this directory was created for node id ${marker.nodeId}`);
-  }
-  return { name: String(peekFormat(walk.identity)?.name), identity: walk.identity, walk, pageSize: check.info.pageSize };
-}
-
-/** CORRUPT when the walk found damaged records, naming the first ones; else null */
-export function damageError(dataDir: string, walk: StoreWalk | null): StoreError | null {
-  if (!walk || walk.damagedCount === 0) return null;
-  const first = walk.damaged.slice(0, 3).map(describeDamage).join(', ');
-  const more = walk.damagedCount > 3 ? ', …' : '';
-  return corrupt(dataDir, `${join(dataDir, DATA_FILE)} is damaged: ${first}${more}`);
-}
-
-function refuseDamage(dataDir: string, walk: StoreWalk | null): void {
-  const err = damageError(dataDir, walk);
-  if (err) throw err;
-}
-
-/** Throws unless `raw` is an identity this build can open (possibly after migration) for node `name`. */
-function checkIdentity(raw: unknown, dataDir: string, name: string | null, target: number): void {
-  if (raw === undefined) throw corrupt(dataDir, 'its identity record is missing');
-  const peek = peekFormat(raw);
-  if (!peek || peek.format !== STORE_FORMAT) throw corrupt(dataDir, 'its identity record is not a Conclave identity');
-  const v = peek.formatVersion;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
-    throw corrupt(dataDir, `its identity record has an invalid format version (${String(v)})`);
-  }
-  if (v > target) {
-    throw new StoreError(
-      'NEWER_FORMAT',
-      `the store in ${dataDir} has format version ${v}, but this Conclave supports format version ${target} at most: ` +
-        'upgrade Conclave to open it (the store was left unchanged)',
-      { dataDir },
-    );
-  }
-  if (v === target) {
-    const res = validateIdentity(raw);
-    if (!res.ok) throw corrupt(dataDir, `its identity record is invalid (${res.reason})`);
-  }
-  if (name !== null && peek.name !== name) {
-    throw new StoreError('NAME_MISMATCH', `data dir ${dataDir} belongs to node ${String(peek.name)}, not ${name}`, { dataDir });
-  }
-}
-
-function loadOrCreateIdentity(
-  env: RootDatabase,
-  dbs: Dbs,
-  dataDir: string,
-  name: string | null,
-  target: number,
-  migrations: readonly Migration[],
-  log: Logger | undefined,
-): StoreIdentity {
-  let result: StoreIdentity | undefined;
-  // raw bytes, and the plain (format < 2) encoding older migration steps read and write
-  const bin = {} as Record<DbName, Database<Uint8Array, string | number>>;
-  for (const n of DB_NAMES) bin[n] = env.openDB<Uint8Array, string | number>({ name: n, encoding: 'binary' });
-  const plain = openDbs(env, false);
-  const run = () => {
-    const stored = decodeIdentity(env, bin.identity.getBinary(K_IDENTITY));
-    const blank = stored === undefined && DB_NAMES.every((n) => firstOf(dbs[n].getKeys({ limit: 1 })) === undefined);
-    if (blank && name === null) throw neverWritten(dataDir);
-    if (blank && name !== null) {
-      const identity: StoreIdentity = {
-        format: STORE_FORMAT,
-        formatVersion: target,
-        nodeId: uuidv7(),
-        name,
-        clusterId: null,
-        generation: 1,
-        createdAt: new Date().toISOString(),
-      };
-      const res = validateIdentity(identity);
-      if (!res.ok) throw new TypeError(`cannot create a store for node ${JSON.stringify(name)}: ${res.reason}`);
-      dbs.identity.putSync(K_IDENTITY, identity);
-      dbs.hardstate.putSync(K_HARD, { term: 0, vote: null, commit: 0 } satisfies HardState);
-      dbs.hardstate.putSync(K_APPLIED, 0);
-      log?.info({ dataDir, nodeId: identity.nodeId, name }, 'created a new store');
-      result = identity;
-      return;
-    }
-    if (stored === null) throw corrupt(dataDir, `${join(dataDir, DATA_FILE)}: its identity record is damaged`);
-    checkIdentity(stored?.raw, dataDir, name, target); // again, now under the lock
-    const record = { ...(stored!.raw as Record<string, unknown>) };
-    let v = record.formatVersion as number;
-    if (v < target) {
-      const from = v;
-      // each step sees the databases in the encoding of the format it starts from
-      while (v < target) {
-        const m = migrations.find((x) => x.from === v);
-        if (!m) throw corrupt(dataDir, `no migration from store format ${v} to ${v + 1} (a Conclave bug)`);
-        const dbsOf = v < FRAMED_SINCE ? plain : dbs;
-        m.up({ db: (n) => dbsOf[n] as unknown as MigrationDb, raw: (n) => bin[n] as unknown as ReturnType<MigrationContext['raw']>, identity: record });
-        log?.info({ dataDir, from: v, to: v + 1, migration: m.description }, 'store format migrated');
-        v++;
-      }
-      record.formatVersion = target;
-      const res = validateIdentity(record);
-      if (!res.ok) throw corrupt(dataDir, `its identity is invalid after migrating from format ${from} (${res.reason})`);
-      (target >= FRAMED_SINCE ? dbs : plain).identity.putSync(K_IDENTITY, res.identity);
-      result = res.identity;
-      return;
-    }
-    const res = validateIdentity(record);
-    if (!res.ok) throw corrupt(dataDir, `its identity record is invalid (${res.reason})`);
-    result = res.identity;
-  };
-  try {
-    env.transactionSync(run);
-  } catch (err) {
-    if (err instanceof StoreError || err instanceof TypeError) throw err;
-    if (err instanceof DamagedRecordError || isLmdbDamage(err)) throw corrupt(dataDir, `${join(dataDir, DATA_FILE)}: ${(err as Error).message}`, err);
-    if (isFullError(err) || (isIoError(err) && diskAlmostFull(dataDir))) {
-      throw new StoreError('FULL', `cannot open the store in ${dataDir}: the disk is full (${(err as Error).message}); free space and retry`, {
-        dataDir,
-        cause: err,
-      });
-    }
-    throw err;
-  }
-  if (!result) throw corrupt(dataDir, 'its identity could not be loaded');
-  return result;
-}
-
-// ---- leaving a refused directory exactly as found ------------------------------------------
-
-/** times in seconds (fractional): utimes keeps microseconds this way, a Date only milliseconds */
-interface Times {
-  atime: number;
-  mtime: number;
-}
-export interface DirSnapshot {
-  dir: Times;
-  entries: Map<string, Times>;
-}
-
-export function snapshotDir(dataDir: string): DirSnapshot {
-  const entries = new Map<string, Times>();
-  for (const n of readdirSync(dataDir)) entries.set(n, timesOf(join(dataDir, n)));
-  return { dir: timesOf(dataDir), entries };
-}
-
-function timesOf(p: string): Times {
-  const s = statSync(p);
-  return { atime: s.atimeMs / 1000, mtime: s.mtimeMs / 1000 };
-}
-
-/**
- * Opening LMDB read-only still rewrites its lock file (lock.mdb, the reader table) and creates it
- * when absent. Undo that for a refused store: remove what we created, and put back the timestamps
- * of what changed (only those: utimes is precise to about a microsecond, not a nanosecond).
- */
-export function restoreDir(dataDir: string, snap: DirSnapshot): void {
-  const restore = (p: string, t: Times) => {
-    const now = timesOf(p);
-    if (now.mtime !== t.mtime || now.atime !== t.atime) utimesSync(p, t.atime, t.mtime);
-  };
-  try {
-    for (const n of readdirSync(dataDir)) {
-      if (!snap.entries.has(n)) rmSync(join(dataDir, n), { force: true });
-    }
-    for (const [n, t] of snap.entries) {
-      const p = join(dataDir, n);
-      if (existsSync(p)) restore(p, t);
-    }
-    restore(dataDir, snap.dir);
-  } catch {
-    /* best effort: the refusal itself is what matters */
-  }
 }
 
 export { STORE_FORMAT_VERSION, StoreError, type StoreIdentity };
