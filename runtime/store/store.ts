@@ -17,16 +17,20 @@
 // asynchronous callback transactions (`env.transaction(fn)`) never ran their callback on our dev
 // machines (Node 20.20, lmdb 3.5.6): the promise hangs and process.exit() then hangs too.
 // The cost is that the event loop waits for the fsync (≈0.3–1 ms per commit): callers group-commit.
+//
+// This file is the public face (openStore, NodeStore). The parts: lmdbEnv.ts (the databases),
+// examine.ts + dirSnapshot.ts (read-only checks before opening), loadIdentity.ts (identity,
+// creation, format migration), storeCore.ts (mirrors, read/write), and NodeStore's concerns over
+// it: raftLog.ts (hard state + log), replicatedState.ts, snapshots.ts (whole-store writes).
 import { mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { RootDatabase } from 'lmdb';
 import type { Entry, HardState, SnapshotMeta } from '../../machines/raft/types.ts';
 import type { Logger } from '../log/logger.ts';
 import { restoreDir, snapshotDir } from './dirSnapshot.ts';
-import { isFullError, isIoError, StoreError } from './errors.ts';
+import { StoreError } from './errors.ts';
 import { examineStore, neverWritten, refuseDamage } from './examine.ts';
-import { belowAFile, classifyDir, corrupt, DATA_FILE, writeMarker } from './files.ts';
-import { DamagedRecordError } from './frame.ts';
+import { belowAFile, classifyDir, writeMarker } from './files.ts';
 import {
   FRAMED_SINCE,
   type IdentityPatch,
@@ -35,11 +39,15 @@ import {
   STORE_FORMAT,
   STORE_FORMAT_VERSION,
   type StoreIdentity,
-  validateIdentity,
 } from './identity.ts';
+import { K_IDENTITY, openDbs, openEnv } from './lmdbEnv.ts';
 import { loadOrCreateIdentity } from './loadIdentity.ts';
-import { DB_NAMES, type Dbs, diskAlmostFull, firstOf, isLmdbDamage, K_APPLIED, K_HARD, K_IDENTITY, K_META, openDbs, openEnv, type StoredEntry } from './lmdbEnv.ts';
-import { acquireLock, checkNotLocked, type LockHandle } from './lock.ts';
+import { acquireLock, checkNotLocked } from './lock.ts';
+import * as raftLog from './raftLog.ts';
+import * as state from './replicatedState.ts';
+import * as snapshots from './snapshots.ts';
+import type { InitializeCluster, RecoveryWrite } from './snapshots.ts';
+import { StoreCore } from './storeCore.ts';
 
 export { type DirSnapshot, restoreDir, snapshotDir } from './dirSnapshot.ts';
 export { damageError, type Examination, examineOffline, examineStore, readStoreName } from './examine.ts';
@@ -64,26 +72,6 @@ export interface OpenStoreOptions {
   create?: boolean;
   /** for tests only: pretend the current format is `formatVersion`, with these migrations */
   testHooks?: { formatVersion?: number; migrations?: readonly Migration[] };
-}
-
-/** what recoverAsSoleVoter wrote */
-export interface RecoveryWrite {
-  clusterId: string;
-  previousGeneration: number;
-  generation: number;
-  previousTerm: number;
-  term: number;
-  /** the snapshot's index (the state as applied) */
-  appliedIndex: number;
-  /** the committed index kept: entries up to it are applied on the next start */
-  commitIndex: number;
-  /** committed entries after the applied index, applied on the next start */
-  pendingEntries: number;
-  /** uncommitted entries dropped */
-  droppedEntries: number;
-  keys: number;
-  /** the membership in force before the recovery */
-  previousMembers: Array<{ name: string; nodeId: string; voter: boolean }>;
 }
 
 export async function openStore(opts: OpenStoreOptions): Promise<NodeStore> {
@@ -142,54 +130,17 @@ export async function openStore(opts: OpenStoreOptions): Promise<NodeStore> {
 
 export class NodeStore {
   readonly dataDir: string;
-  readonly #env: RootDatabase;
-  readonly #db: Dbs;
-  readonly #lock: LockHandle;
-  readonly #limitBytes: number | undefined;
-  readonly #log: Logger | undefined;
-  #closed = false;
-  /** set when a read found damage: from then on nothing is written (CORRUPT) */
-  #damaged: StoreError | null = null;
-  // In-memory mirrors of what is committed; updated only after a commit succeeded.
-  #identity: StoreIdentity;
-  #hard: HardState;
-  #applied: number;
-  #snap: SnapshotMeta | null;
-  #first: number;
-  #last: number;
+  readonly #core: StoreCore;
 
   /** @internal use openStore() */
-  constructor(
-    dataDir: string,
-    env: RootDatabase,
-    dbs: Dbs,
-    lock: LockHandle,
-    identity: StoreIdentity,
-    limitBytes: number | undefined,
-    log: Logger | undefined,
-  ) {
-    this.dataDir = dataDir;
-    this.#env = env;
-    this.#db = dbs;
-    this.#lock = lock;
-    this.#limitBytes = limitBytes;
-    this.#log = log;
-    this.#identity = frozen(identity);
-    this.#hard = { ...(this.#read('hard state', () => dbs.hardstate.get(K_HARD) as HardState | undefined) ?? { term: 0, vote: null, commit: 0 }) };
-    this.#applied = this.#read('applied index', () => dbs.hardstate.get(K_APPLIED) as number | undefined) ?? 0;
-    this.#snap = this.#read('snapshot meta', () => dbs.snapshot.get(K_META) as SnapshotMeta | undefined) ?? null;
-    const firstKey = firstOf(dbs.log.getKeys({ limit: 1 }));
-    const lastKey = firstOf(dbs.log.getKeys({ reverse: true, limit: 1 }));
-    this.#first = this.#snap ? this.#snap.index + 1 : typeof firstKey === 'number' ? firstKey : 1;
-    this.#last = Math.max(typeof lastKey === 'number' ? lastKey : 0, this.#first - 1);
-    // the cheap full check: the log's first and last entries decode and pass their checksums
-    if (typeof firstKey === 'number') this.#read(`log entry ${firstKey}`, () => dbs.log.get(firstKey));
-    if (typeof lastKey === 'number') this.#read(`log entry ${lastKey}`, () => dbs.log.get(lastKey));
+  constructor(...args: ConstructorParameters<typeof StoreCore>) {
+    this.#core = new StoreCore(...args);
+    this.dataDir = this.#core.dataDir;
   }
 
   /** the damage a read found (then every write is refused), or null */
   damage(): StoreError | null {
-    return this.#damaged;
+    return this.#core.damaged;
   }
 
   // ---- identity --------------------------------------------------------------------------
@@ -197,36 +148,38 @@ export class NodeStore {
   identity(): StoreIdentity {
     // frozen and replaced on every change, so callers on hot paths (every message, every log line)
     // may read it without a copy
-    return this.#identity;
+    return this.#core.identity;
   }
 
   async updateIdentity(patch: IdentityPatch): Promise<void> {
-    const next = this.#mergeIdentity(patch);
-    this.#write('identity update', () => {
-      this.#db.identity.putSync(K_IDENTITY, next);
+    const core = this.#core;
+    const next = core.mergeIdentity(patch);
+    core.write('identity update', () => {
+      core.db.identity.putSync(K_IDENTITY, next);
     });
-    this.#identity = frozen(next);
+    core.setIdentity(next);
   }
 
-  // ---- raft log and hard state -------------------------------------------------------------
+  // ---- raft log and hard state (raftLog.ts) -------------------------------------------------
 
   hardState(): HardState {
-    return { ...this.#hard };
+    return { ...this.#core.hard };
   }
 
   /** first index still in the log (after compaction: snapshot index + 1) */
   firstIndex(): number {
-    return this.#first;
+    return this.#core.first;
+  }
+
+  /** raft state exists (a snapshot, log entries or a term): with no cluster id, an older cluster's member */
+  hasRaftState(): boolean {
+    const core = this.#core;
+    return core.snap !== null || core.last > 0 || core.hard.term > 0;
   }
 
   /** last index of the log (the snapshot index when the log is empty after it) */
-  /** raft state exists (a snapshot, log entries or a term): with no cluster id, an older cluster's member */
-  hasRaftState(): boolean {
-    return this.#snap !== null || this.#last > 0 || this.#hard.term > 0;
-  }
-
   lastIndex(): number {
-    return this.#last;
+    return this.#core.last;
   }
 
   /**
@@ -234,134 +187,51 @@ export class NodeStore {
    * firstIndex() (compacted: send the snapshot instead).
    */
   entries(lo: number, hiExclusive: number): Entry[] {
-    this.#assertOpen();
-    if (lo < this.#first) {
-      throw new RangeError(`entries(${lo}, ${hiExclusive}): index ${lo} is compacted (first index is ${this.#first})`);
-    }
-    const hi = Math.min(hiExclusive, this.#last + 1);
-    const out: Entry[] = [];
-    if (lo >= hi) return out;
-    return this.#read(`a log entry in [${lo}, ${hi})`, () => {
-      for (const { key, value } of this.#db.log.getRange({ start: lo, end: hi })) {
-        const [term, type, data] = value as StoredEntry;
-        out.push({ index: key as number, term, type, data });
-      }
-      return out;
-    });
+    return raftLog.entries(this.#core, lo, hiExclusive);
   }
 
   /** term of the entry at `index`: 0 for index 0, the snapshot's term at its index, undefined if unknown/compacted */
   term(index: number): number | undefined {
-    this.#assertOpen();
-    if (index === 0) return 0;
-    if (this.#snap && index === this.#snap.index) return this.#snap.term;
-    if (index < this.#first || index > this.#last) return undefined;
-    const v = this.#read(`log entry ${index}`, () => this.#db.log.get(index) as StoredEntry | undefined);
-    return v?.[0];
+    return raftLog.termAt(this.#core, index);
   }
 
   snapshotMeta(): SnapshotMeta | null {
-    return this.#snap ? structuredClone(this.#snap) : null;
+    const snap = this.#core.snap;
+    return snap ? structuredClone(snap) : null;
   }
 
   /**
    * THE durable write raft depends on: hard state and appended entries in ONE transaction.
-   * Entries must be contiguous, starting at most at lastIndex()+1 and above the snapshot.
-   * Raft's rule (§5.3): leading entries the log already has with the same term are kept as they
-   * are; from the first conflicting entry (same index, other term) the log is truncated and the
-   * rest appended. (Truncating a matching suffix would drop entries the leader already counts.)
+   * Entries must be contiguous, starting at most at lastIndex()+1 and above the snapshot; leading
+   * entries the log already has with the same term are kept, from the first conflict it is replaced.
    */
   async persist(batch: { hardState?: HardState; entries?: Entry[] }): Promise<void> {
-    this.#assertOpen();
-    const all = batch.entries ?? [];
-    const hs = batch.hardState;
-    if (all.length === 0 && !hs) return;
-    const last = this.#last;
-    const from = all[0]?.index;
-    if (from !== undefined) {
-      for (let i = 1; i < all.length; i++) {
-        if (all[i]!.index !== from + i) {
-          throw new RangeError(`persist: entries are not contiguous (index ${all[i]!.index} after ${from + i - 1})`);
-        }
-      }
-      if (from < this.#first) {
-        throw new RangeError(`persist: entry ${from} is at or below the snapshot (first index is ${this.#first})`);
-      }
-      if (from > last + 1) throw new RangeError(`persist: entry ${from} would leave a gap after last index ${last}`);
-    }
-    let skip = 0;
-    while (skip < all.length && all[skip]!.index <= last && this.term(all[skip]!.index) === all[skip]!.term) skip++;
-    const entries = skip === 0 ? all : all.slice(skip);
-    const start = entries[0]?.index;
-    if (start === undefined && !hs) return;
-
-    const hsCopy = hs ? { term: hs.term, vote: hs.vote, commit: hs.commit } : undefined;
-    const logDb = this.#db.log;
-    this.#write(`persist of ${entries.length} entries`, () => {
-      if (hsCopy) this.#db.hardstate.putSync(K_HARD, hsCopy);
-      if (start === undefined) return;
-      for (let i = start; i <= last; i++) logDb.removeSync(i); // the conflicting suffix
-      for (const e of entries) logDb.putSync(e.index, [e.term, e.type, e.data] satisfies StoredEntry);
-    });
-    if (hsCopy) this.#hard = hsCopy;
-    if (start !== undefined) this.#last = start + entries.length - 1;
+    raftLog.persist(this.#core, batch);
   }
 
-  // ---- replicated state ------------------------------------------------------------------
+  // ---- replicated state (replicatedState.ts) ------------------------------------------------
 
   stateGet(key: string): unknown | undefined {
-    this.#assertOpen();
-    return this.#read(`state key ${JSON.stringify(key)}`, () => this.#db.state.get(key));
+    return state.stateGet(this.#core, key);
   }
 
   /** keys in order; materialized (no cursor is held across an await) */
   stateRange(opts: { prefix?: string; limit?: number } = {}): Iterable<[string, unknown]> {
-    this.#assertOpen();
-    const { prefix, limit } = opts;
-    const out: Array<[string, unknown]> = [];
-    if (limit !== undefined && limit <= 0) return out;
-    return this.#read(`a state value${prefix ? ` under ${JSON.stringify(prefix)}` : ''}`, () => {
-      for (const { key, value } of this.#db.state.getRange(prefix ? { start: prefix } : {})) {
-        const k = key as string;
-        if (prefix && !k.startsWith(prefix)) break;
-        out.push([k, value]);
-        if (limit !== undefined && out.length >= limit) break;
-      }
-      return out;
-    });
+    return state.stateRange(this.#core, opts);
   }
 
   appliedIndex(): number {
-    return this.#applied;
+    return this.#core.applied;
   }
 
   /** apply committed entries' effects atomically with the new applied index */
   async applyState(appliedIndex: number, ops: Array<{ key: string; value?: unknown }>): Promise<void> {
-    this.#assertOpen();
-    if (appliedIndex < this.#applied) {
-      throw new RangeError(`applyState: applied index ${appliedIndex} is below the current ${this.#applied}`);
-    }
-    const state = this.#db.state;
-    this.#write(`apply up to ${appliedIndex}`, () => {
-      for (const op of ops) {
-        if (op.value === undefined) state.removeSync(op.key);
-        else state.putSync(op.key, op.value);
-      }
-      this.#db.hardstate.putSync(K_APPLIED, appliedIndex);
-    });
-    this.#applied = appliedIndex;
+    state.applyState(this.#core, appliedIndex, ops);
   }
-
-  // ---- snapshots -------------------------------------------------------------------------
 
   /** a consistent dump of the replicated state and the index it reflects */
   exportState(): { appliedIndex: number; pairs: Array<[string, unknown]> } {
-    this.#assertOpen();
-    const pairs: Array<[string, unknown]> = [];
-    this.#read('a state value', () => {
-      for (const { key, value } of this.#db.state.getRange({})) pairs.push([key as string, value]);
-    });
-    return { appliedIndex: this.#applied, pairs };
+    return state.exportState(this.#core);
   }
 
   /**
@@ -370,291 +240,43 @@ export class NodeStore {
    * streamed a few pairs at a time instead of copied into memory.
    */
   stateSnapshot(): { appliedIndex: number; pairs: Iterator<[string, unknown]>; done(): void } {
-    this.#assertOpen();
-    const transaction = this.#db.state.useReadTransaction();
-    const appliedIndex = (this.#db.hardstate.get(K_APPLIED, { transaction }) as number | undefined) ?? 0;
-    const range = this.#db.state.getRange({ transaction })[Symbol.iterator]();
-    let open = true;
-    return {
-      appliedIndex,
-      pairs: {
-        next: () => {
-          const r = range.next();
-          return r.done ? { done: true, value: undefined } : { done: false, value: [r.value.key as string, r.value.value] };
-        },
-      },
-      done: () => {
-        if (!open) return;
-        open = false;
-        range.return?.();
-        transaction.done();
-      },
-    };
+    return state.stateSnapshot(this.#core);
   }
+
+  // ---- snapshots and whole-store writes (snapshots.ts) ---------------------------------------
 
   /** records meta (the state db at meta.index is the snapshot) and deletes log entries <= meta.index */
   async saveSnapshotAndCompact(meta: SnapshotMeta): Promise<void> {
-    this.#assertOpen();
-    if (this.#snap && meta.index < this.#snap.index) {
-      throw new RangeError(`saveSnapshotAndCompact: index ${meta.index} is older than the current snapshot ${this.#snap.index}`);
-    }
-    if (meta.index > this.#applied) {
-      // the state db only reflects entries up to the applied index: compacting beyond would lose entries
-      throw new RangeError(`saveSnapshotAndCompact: index ${meta.index} is beyond the applied index ${this.#applied}`);
-    }
-    if (meta.index > this.#last) {
-      throw new RangeError(`saveSnapshotAndCompact: index ${meta.index} is beyond the last index ${this.#last}`);
-    }
-    const t = this.term(meta.index);
-    if (t !== undefined && t !== meta.term) {
-      throw new RangeError(`saveSnapshotAndCompact: term ${meta.term} does not match the log's term ${t} at index ${meta.index}`);
-    }
-    const copy = structuredClone(meta);
-    const first = this.#first;
-    this.#write(`snapshot at ${meta.index}`, () => {
-      this.#db.snapshot.putSync(K_META, copy);
-      for (let i = first; i <= copy.index; i++) this.#db.log.removeSync(i);
-    });
-    this.#snap = copy;
-    this.#first = copy.index + 1;
+    snapshots.saveSnapshotAndCompact(this.#core, meta);
   }
 
   /** replace the whole replicated state by a received snapshot, atomically with its meta, the log reset and the hard state */
   async installSnapshot(meta: SnapshotMeta, pairs: Array<[string, unknown]>, hardState: HardState): Promise<void> {
-    this.#assertOpen();
-    if (meta.index < this.#applied) {
-      throw new RangeError(`installSnapshot: snapshot index ${meta.index} is older than the applied index ${this.#applied}`);
-    }
-    this.#replaceState(`install snapshot at ${meta.index}`, meta, pairs, hardState, null);
+    snapshots.installSnapshot(this.#core, meta, pairs, hardState);
   }
 
   /**
    * One durable write that makes a blank node a member: cluster id + initial snapshot/state +
    * hard state (init, initFrom, and a joining node adopting the cluster id with the state it receives).
    */
-  async initializeCluster(args: {
-    clusterId: string;
-    meta: SnapshotMeta;
-    pairs: Array<[string, unknown]>;
-    hardState: HardState;
-    importedFrom?: string;
-    /** a joining node adopts the cluster's current identity generation (disaster recovery bumps it) */
-    generation?: number;
-  }): Promise<void> {
-    this.#assertOpen();
-    const current = this.#identity.clusterId;
-    if (current !== null) {
-      throw new Error(`initializeCluster: the store in ${this.dataDir} is already a member of cluster ${current}`);
-    }
-    const patch: IdentityPatch = { clusterId: args.clusterId, initializedAt: new Date().toISOString() };
-    if (args.importedFrom !== undefined) patch.importedFrom = args.importedFrom;
-    if (args.generation !== undefined) patch.generation = args.generation;
-    const identity = this.#mergeIdentity(patch);
-    this.#replaceState(`initialize cluster ${args.clusterId}`, args.meta, args.pairs, args.hardState, identity);
+  async initializeCluster(args: InitializeCluster): Promise<void> {
+    snapshots.initializeCluster(this.#core, args);
   }
 
   /**
    * Disaster recovery, in ONE durable write: this store becomes the sole voter of its cluster,
-   * keeping the cluster id and the committed data. The snapshot moves to the applied index with
-   * membership = {this node as voter}; committed entries not yet applied stay in the log (config
-   * entries among them become no-ops, so the new membership holds) and are applied on the next
-   * start; the uncommitted tail is dropped; the term is bumped; the identity generation is bumped.
+   * keeping the cluster id and the committed data (details in snapshots.ts).
    * The caller (recover.ts) checks that this store is a member that may be recovered.
    */
   recoverAsSoleVoter(): RecoveryWrite {
-    this.#assertOpen();
-    const id = this.#identity;
-    if (id.clusterId === null) throw new Error(`recoverAsSoleVoter: the store in ${this.dataDir} is not a member of a cluster`);
-    const applied = this.#applied;
-    const commit = Math.max(applied, Math.min(Math.max(this.#hard.commit, applied), this.#last));
-    const snapTerm = this.term(applied);
-    if (snapTerm === undefined) throw corrupt(this.dataDir, `the term of its applied index ${applied} is unknown (neither in the snapshot nor in the log)`);
-    // the membership in force at the commit point (what the operator is recovering from)
-    let previous = this.#snap?.membership ?? { members: [] };
-    const pending = commit > applied ? this.entries(applied + 1, commit + 1) : [];
-    const atApplied = this.#first <= applied ? this.entries(this.#first, applied + 1) : [];
-    for (const e of [...atApplied, ...pending]) if (e.type === 'config') previous = e.data as SnapshotMeta['membership'];
-    const meta: SnapshotMeta = { index: applied, term: snapTerm, membership: { members: [{ nodeId: id.nodeId, name: id.name, voter: true }] } };
-    const hs: HardState = { term: this.#hard.term + 1, vote: null, commit };
-    const identity = this.#mergeIdentity({ generation: id.generation + 1, contactedBy: null });
-    const { first, last } = { first: this.#first, last: this.#last };
-    const db = this.#db;
-    this.#write('recovery', () => {
-      for (let i = first; i <= applied; i++) db.log.removeSync(i);
-      for (const e of pending) if (e.type === 'config') db.log.putSync(e.index, [e.term, 'noop', null] satisfies StoredEntry);
-      for (let i = commit + 1; i <= last; i++) db.log.removeSync(i);
-      db.snapshot.putSync(K_META, meta);
-      db.hardstate.putSync(K_HARD, hs);
-      db.identity.putSync(K_IDENTITY, identity);
-    });
-    const before = { term: this.#hard.term, generation: id.generation };
-    this.#snap = meta;
-    this.#hard = hs;
-    this.#first = applied + 1;
-    this.#last = commit;
-    this.#identity = frozen(identity);
-    return {
-      clusterId: id.clusterId,
-      previousGeneration: before.generation,
-      generation: identity.generation,
-      previousTerm: before.term,
-      term: hs.term,
-      appliedIndex: applied,
-      commitIndex: commit,
-      pendingEntries: pending.length,
-      droppedEntries: Math.max(0, last - commit),
-      keys: db.state.getKeysCount(),
-      previousMembers: previous.members.map((m) => ({ name: m.name, nodeId: m.nodeId, voter: m.voter })),
-    };
+    return snapshots.recoverAsSoleVoter(this.#core);
   }
 
   /** closes the environment and releases the data-dir lock; idempotent */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    try {
-      await this.#env.close();
-    } finally {
-      this.#lock.release();
-    }
-    this.#log?.debug({ dataDir: this.dataDir }, 'store closed');
+    await this.#core.close();
   }
-
-  // ---- internals ---------------------------------------------------------------------------
-
-  #replaceState(
-    what: string,
-    meta: SnapshotMeta,
-    pairs: Array<[string, unknown]>,
-    hardState: HardState,
-    identity: StoreIdentity | null,
-  ): void {
-    const metaCopy = structuredClone(meta);
-    const hs: HardState = { term: hardState.term, vote: hardState.vote, commit: hardState.commit };
-    // Raft §7: keep the log after the snapshot if it already has the snapshot's last entry.
-    const keepTail = this.term(meta.index) === meta.term && meta.index <= this.#last && meta.index >= this.#first;
-    const { first, last } = { first: this.#first, last: this.#last };
-    const db = this.#db;
-    this.#write(what, () => {
-      for (const key of db.state.getKeys({})) db.state.removeSync(key);
-      for (const [k, v] of pairs) if (v !== undefined) db.state.putSync(k, v);
-      const upTo = keepTail ? meta.index : last;
-      for (let i = first; i <= upTo; i++) db.log.removeSync(i);
-      db.snapshot.putSync(K_META, metaCopy);
-      db.hardstate.putSync(K_APPLIED, metaCopy.index);
-      db.hardstate.putSync(K_HARD, hs);
-      if (identity) db.identity.putSync(K_IDENTITY, identity);
-    });
-    this.#snap = metaCopy;
-    this.#applied = metaCopy.index;
-    this.#hard = hs;
-    this.#first = metaCopy.index + 1;
-    this.#last = keepTail ? Math.max(last, metaCopy.index) : metaCopy.index;
-    if (identity) this.#identity = frozen(identity);
-  }
-
-  #mergeIdentity(patch: IdentityPatch): StoreIdentity {
-    const merged: Record<string, unknown> = { ...this.#identity, ...patch };
-    merged.format = STORE_FORMAT;
-    merged.formatVersion = this.#identity.formatVersion;
-    merged.nodeId = this.#identity.nodeId;
-    for (const k of Object.keys(merged)) if (merged[k] === undefined) delete merged[k];
-    const res = validateIdentity(merged);
-    if (!res.ok) throw new TypeError(`invalid identity update: ${res.reason}`);
-    return res.identity;
-  }
-
-  #assertOpen(): void {
-    if (this.#closed) throw new Error(`store ${this.dataDir} is closed`);
-  }
-
-  /**
-   * A read, with damage (a checksum mismatch, or LMDB's MDB_CORRUPTED / MDB_PAGE_NOTFOUND) turned
-   * into CORRUPT, remembered: the store writes nothing after it found damage.
-   */
-  #read<T>(what: string, fn: () => T): T {
-    try {
-      return fn();
-    } catch (err) {
-      if (!(err instanceof DamagedRecordError) && !isLmdbDamage(err)) throw err;
-      const e = corrupt(this.dataDir, `${join(this.dataDir, DATA_FILE)}: ${what} is damaged (${(err as Error).message})`, err);
-      if (!this.#damaged) {
-        this.#damaged = e;
-        this.#log?.fatal({ dataDir: this.dataDir, code: e.code }, e.message);
-      }
-      throw e;
-    }
-  }
-
-  /** run `fn` in one durable transaction; map failures to StoreError; nothing is visible on failure */
-  #write(what: string, fn: () => void): void {
-    this.#assertOpen();
-    if (this.#damaged) throw this.#damaged;
-    const limit = this.#limitBytes;
-    try {
-      this.#env.transactionSync(() => {
-        const before = limit === undefined ? 0 : this.#usedBytes();
-        fn();
-        if (limit !== undefined) {
-          const after = this.#usedBytes();
-          // a write that shrinks the store (compaction, deletes) is always allowed
-          if (after > limit && after > before) {
-            throw new StoreError(
-              'FULL',
-              `store ${this.dataDir} is full: ${what} needs ${after} bytes but the limit is ${limit}. ` +
-                'Nothing of this write was stored and the store is still readable: compact the log (snapshot) ' +
-                'or raise the store size limit, then retry',
-              { dataDir: this.dataDir },
-            );
-          }
-        }
-      });
-    } catch (err) {
-      if (err instanceof StoreError) {
-        this.#log?.error({ dataDir: this.dataDir, code: err.code }, err.message);
-        throw err;
-      }
-      if (isFullError(err) || (isIoError(err) && diskAlmostFull(this.dataDir))) {
-        const e = new StoreError(
-          'FULL',
-          `store ${this.dataDir} is full (${(err as Error).message}): ${what} was not stored. ` +
-            'Free disk space on that filesystem (or move the data dir), then retry; the store is still readable',
-          { dataDir: this.dataDir, cause: err },
-        );
-        this.#log?.error({ dataDir: this.dataDir, code: e.code }, e.message);
-        throw e;
-      }
-      throw new StoreError('IO', `store ${this.dataDir}: ${what} failed: ${(err as Error).message}`, {
-        dataDir: this.dataDir,
-        cause: err,
-      });
-    }
-  }
-
-  /** pages in use (all trees incl. the free list, plus the two meta pages), inside the current txn */
-  #usedBytes(): number {
-    const env = this.#env.getStats() as LmdbStats & { root: LmdbStats; free: LmdbStats };
-    let pages = 2 + treePages(env.root) + treePages(env.free);
-    for (const name of DB_NAMES) pages += treePages(this.#db[name].getStats() as LmdbStats);
-    return pages * env.pageSize;
-  }
-}
-
-interface LmdbStats {
-  pageSize: number;
-  treeBranchPageCount: number;
-  treeLeafPageCount: number;
-  overflowPages: number;
-}
-
-function treePages(s: LmdbStats): number {
-  return s.treeBranchPageCount + s.treeLeafPageCount + s.overflowPages;
 }
 
 export { STORE_FORMAT_VERSION, StoreError, type StoreIdentity };
-
-/** the identity record, frozen (with its nested contact record) so it can be shared without copies */
-function frozen(identity: StoreIdentity): StoreIdentity {
-  if (identity.contactedBy) Object.freeze(identity.contactedBy);
-  return Object.freeze(identity);
-}
+export type { RecoveryWrite };

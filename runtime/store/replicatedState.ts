@@ -1,0 +1,81 @@
+// The replicated state in a node store: reads, applying committed entries' effects together with
+// the applied index, and consistent views of the whole state (a dump, or a lazy read transaction).
+import { K_APPLIED } from './lmdbEnv.ts';
+import type { StoreCore } from './storeCore.ts';
+
+export function stateGet(core: StoreCore, key: string): unknown | undefined {
+  core.assertOpen();
+  return core.read(`state key ${JSON.stringify(key)}`, () => core.db.state.get(key));
+}
+
+/** keys in order; materialized (no cursor is held across an await) */
+export function stateRange(core: StoreCore, opts: { prefix?: string; limit?: number } = {}): Iterable<[string, unknown]> {
+  core.assertOpen();
+  const { prefix, limit } = opts;
+  const out: Array<[string, unknown]> = [];
+  if (limit !== undefined && limit <= 0) return out;
+  return core.read(`a state value${prefix ? ` under ${JSON.stringify(prefix)}` : ''}`, () => {
+    for (const { key, value } of core.db.state.getRange(prefix ? { start: prefix } : {})) {
+      const k = key as string;
+      if (prefix && !k.startsWith(prefix)) break;
+      out.push([k, value]);
+      if (limit !== undefined && out.length >= limit) break;
+    }
+    return out;
+  });
+}
+
+/** apply committed entries' effects atomically with the new applied index */
+export function applyState(core: StoreCore, appliedIndex: number, ops: Array<{ key: string; value?: unknown }>): void {
+  core.assertOpen();
+  if (appliedIndex < core.applied) {
+    throw new RangeError(`applyState: applied index ${appliedIndex} is below the current ${core.applied}`);
+  }
+  const state = core.db.state;
+  core.write(`apply up to ${appliedIndex}`, () => {
+    for (const op of ops) {
+      if (op.value === undefined) state.removeSync(op.key);
+      else state.putSync(op.key, op.value);
+    }
+    core.db.hardstate.putSync(K_APPLIED, appliedIndex);
+  });
+  core.applied = appliedIndex;
+}
+
+/** a consistent dump of the replicated state and the index it reflects */
+export function exportState(core: StoreCore): { appliedIndex: number; pairs: Array<[string, unknown]> } {
+  core.assertOpen();
+  const pairs: Array<[string, unknown]> = [];
+  core.read('a state value', () => {
+    for (const { key, value } of core.db.state.getRange({})) pairs.push([key as string, value]);
+  });
+  return { appliedIndex: core.applied, pairs };
+}
+
+/**
+ * A consistent view of the replicated state and the index it reflects, read lazily: one read
+ * transaction holds the view until done() (call it, also when giving up), so a large state is
+ * streamed a few pairs at a time instead of copied into memory.
+ */
+export function stateSnapshot(core: StoreCore): { appliedIndex: number; pairs: Iterator<[string, unknown]>; done(): void } {
+  core.assertOpen();
+  const transaction = core.db.state.useReadTransaction();
+  const appliedIndex = (core.db.hardstate.get(K_APPLIED, { transaction }) as number | undefined) ?? 0;
+  const range = core.db.state.getRange({ transaction })[Symbol.iterator]();
+  let open = true;
+  return {
+    appliedIndex,
+    pairs: {
+      next: () => {
+        const r = range.next();
+        return r.done ? { done: true, value: undefined } : { done: false, value: [r.value.key as string, r.value.value] };
+      },
+    },
+    done: () => {
+      if (!open) return;
+      open = false;
+      range.return?.();
+      transaction.done();
+    },
+  };
+}

@@ -1,0 +1,184 @@
+// The core every part of a node store shares: the LMDB environment, the in-memory mirrors of what
+// is committed, and THE two ways to touch the databases — read() turns damage into CORRUPT (and
+// refuses every later write), write() runs one durable transaction, enforces the size limit and maps
+// failures to StoreError. The parts (raftLog.ts, replicatedState.ts, snapshots.ts) are functions
+// over it; NodeStore (store.ts) is the public face.
+import { join } from 'node:path';
+import type { RootDatabase } from 'lmdb';
+import type { HardState, SnapshotMeta } from '../../machines/raft/types.ts';
+import type { Logger } from '../log/logger.ts';
+import { isFullError, isIoError, StoreError } from './errors.ts';
+import { corrupt, DATA_FILE } from './files.ts';
+import { DamagedRecordError } from './frame.ts';
+import { type IdentityPatch, STORE_FORMAT, type StoreIdentity, validateIdentity } from './identity.ts';
+import { DB_NAMES, type Dbs, diskAlmostFull, firstOf, isLmdbDamage, K_APPLIED, K_HARD, K_META } from './lmdbEnv.ts';
+import type { LockHandle } from './lock.ts';
+
+export class StoreCore {
+  readonly dataDir: string;
+  readonly env: RootDatabase;
+  readonly db: Dbs;
+  readonly log: Logger | undefined;
+  readonly #lock: LockHandle;
+  readonly #limitBytes: number | undefined;
+  #closed = false;
+  /** set when a read found damage: from then on nothing is written (CORRUPT) */
+  damaged: StoreError | null = null;
+  // In-memory mirrors of what is committed; the parts update them only after a commit succeeded.
+  /** frozen: replace it with setIdentity() */
+  identity: StoreIdentity;
+  hard: HardState;
+  applied: number;
+  snap: SnapshotMeta | null;
+  first: number;
+  last: number;
+
+  constructor(
+    dataDir: string,
+    env: RootDatabase,
+    dbs: Dbs,
+    lock: LockHandle,
+    identity: StoreIdentity,
+    limitBytes: number | undefined,
+    log: Logger | undefined,
+  ) {
+    this.dataDir = dataDir;
+    this.env = env;
+    this.db = dbs;
+    this.#lock = lock;
+    this.#limitBytes = limitBytes;
+    this.log = log;
+    this.identity = frozen(identity);
+    this.hard = { ...(this.read('hard state', () => dbs.hardstate.get(K_HARD) as HardState | undefined) ?? { term: 0, vote: null, commit: 0 }) };
+    this.applied = this.read('applied index', () => dbs.hardstate.get(K_APPLIED) as number | undefined) ?? 0;
+    this.snap = this.read('snapshot meta', () => dbs.snapshot.get(K_META) as SnapshotMeta | undefined) ?? null;
+    const firstKey = firstOf(dbs.log.getKeys({ limit: 1 }));
+    const lastKey = firstOf(dbs.log.getKeys({ reverse: true, limit: 1 }));
+    this.first = this.snap ? this.snap.index + 1 : typeof firstKey === 'number' ? firstKey : 1;
+    this.last = Math.max(typeof lastKey === 'number' ? lastKey : 0, this.first - 1);
+    // the cheap full check: the log's first and last entries decode and pass their checksums
+    if (typeof firstKey === 'number') this.read(`log entry ${firstKey}`, () => dbs.log.get(firstKey));
+    if (typeof lastKey === 'number') this.read(`log entry ${lastKey}`, () => dbs.log.get(lastKey));
+  }
+
+  /** closes the environment and releases the data-dir lock; idempotent */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      await this.env.close();
+    } finally {
+      this.#lock.release();
+    }
+    this.log?.debug({ dataDir: this.dataDir }, 'store closed');
+  }
+
+  /** the identity after a commit that wrote it */
+  setIdentity(identity: StoreIdentity): void {
+    this.identity = frozen(identity);
+  }
+
+  /** the identity with `patch` applied, validated (not written) */
+  mergeIdentity(patch: IdentityPatch): StoreIdentity {
+    const merged: Record<string, unknown> = { ...this.identity, ...patch };
+    merged.format = STORE_FORMAT;
+    merged.formatVersion = this.identity.formatVersion;
+    merged.nodeId = this.identity.nodeId;
+    for (const k of Object.keys(merged)) if (merged[k] === undefined) delete merged[k];
+    const res = validateIdentity(merged);
+    if (!res.ok) throw new TypeError(`invalid identity update: ${res.reason}`);
+    return res.identity;
+  }
+
+  assertOpen(): void {
+    if (this.#closed) throw new Error(`store ${this.dataDir} is closed`);
+  }
+
+  /**
+   * A read, with damage (a checksum mismatch, or LMDB's MDB_CORRUPTED / MDB_PAGE_NOTFOUND) turned
+   * into CORRUPT, remembered: the store writes nothing after it found damage.
+   */
+  read<T>(what: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (!(err instanceof DamagedRecordError) && !isLmdbDamage(err)) throw err;
+      const e = corrupt(this.dataDir, `${join(this.dataDir, DATA_FILE)}: ${what} is damaged (${(err as Error).message})`, err);
+      if (!this.damaged) {
+        this.damaged = e;
+        this.log?.fatal({ dataDir: this.dataDir, code: e.code }, e.message);
+      }
+      throw e;
+    }
+  }
+
+  /** run `fn` in one durable transaction; map failures to StoreError; nothing is visible on failure */
+  write(what: string, fn: () => void): void {
+    this.assertOpen();
+    if (this.damaged) throw this.damaged;
+    const limit = this.#limitBytes;
+    try {
+      this.env.transactionSync(() => {
+        const before = limit === undefined ? 0 : this.#usedBytes();
+        fn();
+        if (limit !== undefined) {
+          const after = this.#usedBytes();
+          // a write that shrinks the store (compaction, deletes) is always allowed
+          if (after > limit && after > before) {
+            throw new StoreError(
+              'FULL',
+              `store ${this.dataDir} is full: ${what} needs ${after} bytes but the limit is ${limit}. ` +
+                'Nothing of this write was stored and the store is still readable: compact the log (snapshot) ' +
+                'or raise the store size limit, then retry',
+              { dataDir: this.dataDir },
+            );
+          }
+        }
+      });
+    } catch (err) {
+      if (err instanceof StoreError) {
+        this.log?.error({ dataDir: this.dataDir, code: err.code }, err.message);
+        throw err;
+      }
+      if (isFullError(err) || (isIoError(err) && diskAlmostFull(this.dataDir))) {
+        const e = new StoreError(
+          'FULL',
+          `store ${this.dataDir} is full (${(err as Error).message}): ${what} was not stored. ` +
+            'Free disk space on that filesystem (or move the data dir), then retry; the store is still readable',
+          { dataDir: this.dataDir, cause: err },
+        );
+        this.log?.error({ dataDir: this.dataDir, code: e.code }, e.message);
+        throw e;
+      }
+      throw new StoreError('IO', `store ${this.dataDir}: ${what} failed: ${(err as Error).message}`, {
+        dataDir: this.dataDir,
+        cause: err,
+      });
+    }
+  }
+
+  /** pages in use (all trees incl. the free list, plus the two meta pages), inside the current txn */
+  #usedBytes(): number {
+    const env = this.env.getStats() as LmdbStats & { root: LmdbStats; free: LmdbStats };
+    let pages = 2 + treePages(env.root) + treePages(env.free);
+    for (const name of DB_NAMES) pages += treePages(this.db[name].getStats() as LmdbStats);
+    return pages * env.pageSize;
+  }
+}
+
+interface LmdbStats {
+  pageSize: number;
+  treeBranchPageCount: number;
+  treeLeafPageCount: number;
+  overflowPages: number;
+}
+
+function treePages(s: LmdbStats): number {
+  return s.treeBranchPageCount + s.treeLeafPageCount + s.overflowPages;
+}
+
+/** the identity record, frozen (with its nested contact record) so it can be shared without copies */
+function frozen(identity: StoreIdentity): StoreIdentity {
+  if (identity.contactedBy) Object.freeze(identity.contactedBy);
+  return Object.freeze(identity);
+}
