@@ -1,5 +1,9 @@
 // A tiny data-driven script language for raft scenarios, in the spirit of etcd's testdata/*.txt.
 // Nodes are named 1..N; time advances only by `tick`; messages move only on `deliver`.
+// Each command that makes something happen is followed in the file by its golden output (golden.ts):
+// the messages sent and delivered, role/term/leader/commit changes, reads served (describe.ts).
+// After an intended change in behaviour, rewrite the blocks and review the diff:
+//   REWRITE=1 node scripts/run-tests.mjs test/raft/scenarios    or    node --import tsx test/raft/cli.ts --rewrite
 //
 //   nodes 3 [learners=4] [blank=5] [prevote=off] [checkquorum=off] [election=10] [maxentries=1] [random=0.5]
 //   tick 1 x10 | tick all x3       campaign 1         deliver [rounds=1]     drop [1→2]
@@ -7,13 +11,14 @@
 //   propose 1 put a=1 [-> ok|not-leader|transferring|config-change-pending]
 //   read 1 r1       transfer 1 [2] [-> ok|not-leader]       compact 1
 //   crash 2   restart 2   add-learner 1 4   promote 1 4   remove 1 3
-//   expect leader 1 term 2 | expect leader none | expect role 2 follower | expect term 2 3
-//   expect commit 1 5 | expect commit all 5 | expect log 2 = 1:1 1:2 2:3 | expect kv 2 a=1 b=2
-//   expect read r1 = 3 | expect read r1 failed | expect msgs 0 | expect firstindex 1 4
+//   expect …  (expect.ts)
 //   set-log 2 terms=1,1,4,4 term=4 [commit=1]     (rebuild node 2 with that log; entry 1 is the config)
 import { bootstrapRestore, blankRestore, RaftCore, type RaftRestore, type RaftTestHooks } from '../../machines/raft/core.ts';
-import type { Entry, Member, Membership, Role } from '../../machines/raft/types.ts';
+import type { Entry, Member, Membership } from '../../machines/raft/types.ts';
 import { type Envelope, type HostObserver, SimHost } from '../sim/host.ts';
+import { describeChange, describeEnvelope, type NodeState, nodeState } from './describe.ts';
+import { expect } from './expect.ts';
+import { type GoldenRun, runGolden } from './golden.ts';
 
 export class ScriptError extends Error {}
 
@@ -36,27 +41,52 @@ export class ScriptCluster {
   readonly reads = new Map<string, number | 'failed'>();
   private options: NodeOptions = { preVote: true, checkQuorum: true, electionTicks: 10, heartbeatTicks: 1, maxEntriesPerMessage: 64, random: [0], hooks: {} };
   private seq = 0;
-  readonly out: string[] = [];
+  /** what the current command printed (its golden output) */
+  private printed: string[] = [];
+  /** prefix of printed lines: effects of a delivered message are indented under it */
+  private indent = '';
+  /** each live node's state as last printed, to print what changed */
+  private readonly seen = new Map<string, NodeState>();
+  /** reads answered during a Ready, printed after its messages */
+  private notes: string[] = [];
   private readonly observer: HostObserver = {
     persisted: () => {},
     applied: () => {},
-    readServed: (_host, requestId, index) => this.reads.set(requestId, index),
-    readFailed: (_host, requestId) => this.reads.set(requestId, 'failed'),
+    readServed: (host, requestId, index) => {
+      this.reads.set(requestId, index);
+      this.notes.push(`${host.id}: read ${requestId} served at ${index}`);
+    },
+    readFailed: (host, requestId) => {
+      this.reads.set(requestId, 'failed');
+      this.notes.push(`${host.id}: read ${requestId} failed`);
+    },
     crashAfterPersist: () => false,
   };
 
-  run(script: string, name = 'script'): void {
-    const lines = script.split('\n');
-    for (let i = 0; i < lines.length; i++) {
-      const line = lines[i]!.replace(/#.*$/, '').trim();
-      if (line === '') continue;
+  /**
+   * Runs a script: every `expect` must hold (a ScriptError names the line otherwise). Returns the
+   * script with each command's output block as this run printed it, and where it differs.
+   */
+  run(script: string, name = 'script'): GoldenRun {
+    return runGolden(script, (line, at) => {
       try {
-        this.exec(line);
+        return this.execute(line);
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
-        throw new ScriptError(`${name}:${i + 1}: ${line}\n  ${message}\n${this.describe()}`);
+        throw new ScriptError(`${name}:${at}: ${line}\n  ${message}\n${this.describe()}`);
       }
-    }
+    });
+  }
+
+  /** runs one command; returns what it printed */
+  execute(line: string): string[] {
+    this.printed = [];
+    this.exec(line);
+    return this.printed;
+  }
+
+  private print(line: string): void {
+    this.printed.push(this.indent + line);
   }
 
   describe(): string {
@@ -73,16 +103,22 @@ export class ScriptCluster {
     return rows.join('\n');
   }
 
-  private host(id: string): SimHost {
+  host(id: string): SimHost {
     const host = this.hosts.get(id);
     if (host === undefined) throw new Error(`no node ${id}`);
     return host;
   }
 
-  private core(id: string): RaftCore {
+  core(id: string): RaftCore {
     const core = this.host(id).core;
     if (core === null) throw new Error(`node ${id} is crashed`);
     return core;
+  }
+
+  /** a node (new, or rebuilt with another log), remembered as it starts */
+  private addHost(id: string, restore: RaftRestore): void {
+    this.hosts.set(id, this.makeHost(id, restore));
+    this.seen.set(id, nodeState(this.core(id)));
   }
 
   private makeHost(id: string, restore: RaftRestore): SimHost {
@@ -103,8 +139,24 @@ export class ScriptCluster {
     );
   }
 
+  /** runs the node's Ready loop; prints what changed in its state, then what it sent and served */
   private settle(id: string): void {
-    this.host(id).processReady((envelope) => this.queue.push(envelope), this.observer);
+    const sent: Envelope[] = [];
+    this.host(id).processReady((envelope) => {
+      this.queue.push(envelope);
+      sent.push(envelope);
+    }, this.observer);
+    const core = this.host(id).core;
+    const before = this.seen.get(id);
+    if (core !== null && before !== undefined) {
+      const now = nodeState(core);
+      const change = describeChange(before, now);
+      if (change !== null) this.print(`${id}: ${change}`);
+      this.seen.set(id, now);
+    }
+    for (const envelope of sent) this.print(describeEnvelope(envelope));
+    for (const note of this.notes) this.print(note);
+    this.notes = [];
   }
 
   private membership(): Membership {
@@ -152,11 +204,10 @@ export class ScriptCluster {
         this.deliver(args[0]?.startsWith('rounds=') ? Number(args[0].slice(7)) : 1000);
         return;
       case 'drop': {
-        if (args.length === 0) this.queue = [];
-        else {
-          const [from, to] = args[0]!.split(/→|->/);
-          this.queue = this.queue.filter((e) => !(e.msg.from === from && e.msg.to === to));
-        }
+        const [from, to] = args.length === 0 ? [] : args[0]!.split(/→|->/);
+        const dropped = (e: Envelope) => args.length === 0 || (e.msg.from === from && e.msg.to === to);
+        for (const envelope of this.queue.filter(dropped)) this.print(`dropped ${describeEnvelope(envelope)}`);
+        this.queue = this.queue.filter((e) => !dropped(e));
         return;
       }
       case 'partition': {
@@ -199,15 +250,22 @@ export class ScriptCluster {
       }
       case 'compact': {
         if (!this.host(args[0]!).compact()) throw new Error('nothing to compact');
+        this.print(`${args[0]}: compacted, first index ${this.core(args[0]!).snapshotIndex + 1}`);
         return;
       }
       case 'crash':
         this.host(args[0]!).crash();
+        this.seen.delete(args[0]!);
+        this.print(`${args[0]}: crashed`);
         return;
-      case 'restart':
+      case 'restart': {
         this.host(args[0]!).start();
+        const now = nodeState(this.core(args[0]!));
+        this.seen.set(args[0]!, now);
+        this.print(`${args[0]}: restarted as ${now.role}, term ${now.term}, commit ${now.commit}, log ${this.logOf(args[0]!) || '(empty)'}`);
         this.settle(args[0]!);
         return;
+      }
       case 'add-learner':
       case 'promote':
       case 'remove':
@@ -217,7 +275,7 @@ export class ScriptCluster {
         this.cmdSetLog(args);
         return;
       case 'expect':
-        this.expect(args);
+        expect(this, args);
         return;
       default:
         throw new Error(`unknown command ${command}`);
@@ -239,8 +297,8 @@ export class ScriptCluster {
     const members: Member[] = [];
     for (let i = 1; i <= count; i++) members.push({ nodeId: String(i), name: `n${i}`, voter: true });
     for (const id of learners) members.push({ nodeId: id, name: `n${id}`, voter: false });
-    for (const member of members) this.hosts.set(member.nodeId, this.makeHost(member.nodeId, bootstrapRestore({ members })));
-    for (const id of blank) this.hosts.set(id, this.makeHost(id, blankRestore()));
+    for (const member of members) this.addHost(member.nodeId, bootstrapRestore({ members }));
+    for (const id of blank) this.addHost(id, blankRestore());
   }
 
   private cmdMembership(command: string, via: string, target: string, rest: string[]): void {
@@ -248,7 +306,7 @@ export class ScriptCluster {
     let members = current.members.filter((m) => m.nodeId !== target);
     if (command === 'add-learner') {
       members = [...current.members, { nodeId: target, name: `n${target}`, voter: false }];
-      if (!this.hosts.has(target)) this.hosts.set(target, this.makeHost(target, blankRestore()));
+      if (!this.hosts.has(target)) this.addHost(target, blankRestore());
     } else if (command === 'promote') {
       members = current.members.map((m) => (m.nodeId === target ? { ...m, voter: true } : m));
     }
@@ -269,108 +327,31 @@ export class ScriptCluster {
     );
     const term = Number(flags.term ?? terms[terms.length - 1] ?? 0);
     const restore: RaftRestore = { hardState: { term, vote: null, commit: Number(flags.commit ?? 1) }, snapshot: null, entries, applied: 0 };
-    this.hosts.set(id, this.makeHost(id, restore));
+    this.addHost(id, restore);
     this.settle(id);
   }
 
+  /** delivers what is in flight, `rounds` times over; each delivery is printed with its effects under it */
   private deliver(rounds: number): void {
     for (let round = 0; round < rounds && this.queue.length > 0; round++) {
       const batch = this.queue;
       this.queue = [];
-      const touched = new Set<string>();
       for (const envelope of batch) {
         const { from, to } = envelope.msg;
-        if (this.blocked.has(`${from}→${to}`)) continue;
         const host = this.hosts.get(to);
-        if (host === undefined || host.core === null) continue;
-        host.receive(JSON.parse(JSON.stringify(envelope)) as Envelope); // the wire carries plain JSON
-        touched.add(to);
-        this.settle(to);
-      }
-    }
-  }
-
-  private expect(args: string[]): void {
-    const [what, ...rest] = args as [string, ...string[]];
-    switch (what) {
-      case 'leader': {
-        if (rest[0] === 'none') {
-          const leaders = [...this.hosts.values()].filter((h) => h.core?.currentRole === 'leader').map((h) => h.id);
-          if (leaders.length > 0) throw new Error(`expected no leader, got ${leaders.join(',')}`);
-          return;
-        }
-        const core = this.core(rest[0]!);
-        if (core.currentRole !== 'leader') throw new Error(`expected ${rest[0]} to be leader, it is ${core.currentRole}`);
-        if (rest[1] === 'term' && core.currentTerm !== Number(rest[2])) throw new Error(`expected term ${rest[2]}, got ${core.currentTerm}`);
-        for (const host of this.hosts.values()) {
-          if (host.id !== rest[0] && host.core?.currentRole === 'leader' && host.core.currentTerm === core.currentTerm) {
-            throw new Error(`two leaders in term ${core.currentTerm}: ${rest[0]} and ${host.id}`);
+        if (this.blocked.has(`${from}→${to}`)) this.print(`${describeEnvelope(envelope)}  (blocked)`);
+        else if (host === undefined || host.core === null) this.print(`${describeEnvelope(envelope)}  (${to} is down)`);
+        else {
+          this.print(describeEnvelope(envelope));
+          host.receive(JSON.parse(JSON.stringify(envelope)) as Envelope); // the wire carries plain JSON
+          this.indent = '  ';
+          try {
+            this.settle(to);
+          } finally {
+            this.indent = '';
           }
         }
-        return;
       }
-      case 'role': {
-        const core = this.core(rest[0]!);
-        if (core.currentRole !== (rest[1] as Role)) throw new Error(`expected ${rest[0]} to be ${rest[1]}, it is ${core.currentRole}`);
-        if (rest[2] === 'term' && core.currentTerm !== Number(rest[3])) throw new Error(`expected term ${rest[3]}, got ${core.currentTerm}`);
-        return;
-      }
-      case 'term': {
-        const core = this.core(rest[0]!);
-        if (core.currentTerm !== Number(rest[1])) throw new Error(`expected ${rest[0]} at term ${rest[1]}, got ${core.currentTerm}`);
-        return;
-      }
-      case 'commit': {
-        const ids = rest[0] === 'all' ? [...this.hosts.keys()].filter((id) => this.hosts.get(id)!.core !== null) : [rest[0]!];
-        for (const id of ids) {
-          const commit = this.core(id).commitIndex;
-          if (commit !== Number(rest[1])) throw new Error(`expected ${id} commit ${rest[1]}, got ${commit}`);
-        }
-        return;
-      }
-      case 'log': {
-        const want = rest.slice(2).join(' ');
-        const got = this.logOf(rest[0]!);
-        if (got !== want) throw new Error(`expected log of ${rest[0]} = ${want}\n  got ${got}`);
-        return;
-      }
-      case 'firstindex': {
-        const first = this.core(rest[0]!).snapshotIndex + 1;
-        if (first !== Number(rest[1])) throw new Error(`expected first index ${rest[1]}, got ${first}`);
-        return;
-      }
-      case 'kv': {
-        const host = this.host(rest[0]!);
-        const want = rest.slice(1).sort().join(' ');
-        const got = Object.entries(host.kv)
-          .map(([k, v]) => `${k}=${v}`)
-          .sort()
-          .join(' ');
-        if (got !== want) throw new Error(`expected kv of ${rest[0]} = ${want}, got ${got}`);
-        return;
-      }
-      case 'read': {
-        const got = this.reads.get(rest[0]!);
-        const want = rest[1] === 'failed' ? 'failed' : rest[1] === 'pending' ? undefined : Number(rest[2]);
-        if (got !== want) throw new Error(`expected read ${rest[0]} ${rest.slice(1).join(' ')}, got ${got ?? 'pending'}`);
-        return;
-      }
-      case 'msgs': {
-        if (this.queue.length !== Number(rest[0])) {
-          throw new Error(`expected ${rest[0]} messages in flight, got ${this.queue.length}: ${this.queue.map((e) => `${e.msg.type} ${e.msg.from}→${e.msg.to}`).join(', ')}`);
-        }
-        return;
-      }
-      case 'voter':
-      case 'learner':
-      case 'absent': {
-        const member = this.core(rest[0]!).status().membership.members.find((m) => m.nodeId === rest[1]);
-        const got = member === undefined ? 'absent' : member.voter ? 'voter' : 'learner';
-        if (got !== what) throw new Error(`expected ${rest[1]} to be ${what} in ${rest[0]}'s config, it is ${got}`);
-        return;
-      }
-      default:
-        throw new Error(`unknown expectation ${what}`);
     }
   }
 }
