@@ -82,6 +82,9 @@ export function scan(file: string): { imports: Import[]; impure: ImpureUse[] } {
       if (node.text === 'Math' && ts.isPropertyAccessExpression(parent) && parent.name.text === 'random') {
         impure.push({ file, line: lineOf(node), what: 'Math.random' });
       }
+      if (node.text === 'globalThis' && ts.isPropertyAccessExpression(parent) && IMPURE_GLOBALS.has(parent.name.text)) {
+        impure.push({ file, line: lineOf(node), what: `globalThis.${parent.name.text}` });
+      }
     }
     ts.forEachChild(node, visit);
   };
