@@ -12,6 +12,8 @@ import type { Entry, HardState, SnapshotMeta } from '../machines/raft/types.ts';
 /** what the loop calls: the store write, the bus, the apply path, and the member around it */
 export interface ReadyHands {
   core(): RaftCore;
+  /** sees each Ready as the core hands it out, before anything is done with it (the simulator's checks) */
+  observe?(rd: Ready): void;
   /** make term/vote/entries durable (resolves once they are) */
   persist(batch: { hardState: HardState; entries: Entry[] }): Promise<void> | void;
   /** write a received snapshot (the core asked to install it) */
@@ -91,6 +93,7 @@ export class ReadyLoop {
         const core = hands.core();
         if (!core.hasReady()) break;
         const rd = core.ready();
+        hands.observe?.(rd);
         if (rd.snapshot) {
           const installing = hands.installSnapshot(rd.snapshot);
           if (installing) await installing;
