@@ -60,6 +60,8 @@ export interface HostObserver {
   readFailed(host: SimHost, requestId: string): void;
   /** asked once per Ready that wrote something: true = crash between persisting and sending */
   crashAfterPersist(host: SimHost): boolean;
+  /** asked before each write: true = the process dies during it, and the write is lost */
+  crashDuringWrite?(host: SimHost): boolean;
   /** a blank host just wrote its first state, and with it the cluster id it adopted */
   adopted?(host: SimHost): void;
 }
@@ -83,8 +85,8 @@ class DiskFull extends Error {
   }
 }
 
-/** an armed crash right after a write: the process is gone before it sends anything more */
-const CRASHED = new Error('crashed after persisting');
+/** an armed crash at a write (during it, or right after it): the process is gone before it does anything more */
+const CRASHED = new Error('crashed at a write');
 
 export class SimHost {
   readonly id: PeerId;
@@ -278,6 +280,7 @@ export class SimHost {
   private write(change: () => number | null): void {
     const round = this.current();
     if (this.diskFull) throw new DiskFull(this.id);
+    if (round.observer.crashDuringWrite?.(this)) throw CRASHED;
     const blank = this.store.clusterId === null;
     // a blank node adopts the cluster id only together with the first state it writes (one write)
     if (blank && this.adoptFrom !== null) {
