@@ -7,11 +7,10 @@
 // peerWire.ts (wire schema), inbound.ts (filtering), readyLoop.ts (persist → send → apply →
 // advance), memberApply.ts (apply), memberClient.ts (client operations), forwarding.ts (to the
 // leader), liveness.ts (pings), written against ports.ts (store, bus, clock, random).
-import { v7 as uuidv7 } from 'uuid';
 import { RaftCore, type RaftStatus, type Ready } from '../machines/raft/core.ts';
 import { raftRoleMachine } from '../machines/raft/roleMachine.ts';
 import type { RaftMessage } from '../machines/raft/messages.ts';
-import type { Membership, Role, SnapshotMeta } from '../machines/raft/types.ts';
+import type { Membership, SnapshotMeta } from '../machines/raft/types.ts';
 import type { MembershipChange } from '../machines/membership/config.ts';
 import { type ConclaveError, conclaveError } from '../runtime/errors.ts';
 import type { Logger } from '../runtime/log/logger.ts';
@@ -29,10 +28,13 @@ import { Liveness } from './liveness.ts';
 import { Applier } from './memberApply.ts';
 import { ClientOps } from './memberClient.ts';
 import type { MemberRuntime, MemberRuntimeOptions, MemberStatus } from './memberTypes.ts';
-import { packByBytes, RAFT_MESSAGE_BYTES, SNAPSHOT_CHUNK_BYTES, SNAPSHOT_WINDOW } from './peerWire.ts';
-import { type Clock, type MemberStore, realClock } from './ports.ts';
+import { SNAPSHOT_CHUNK_BYTES, SNAPSHOT_WINDOW } from './peerWire.ts';
+import { type Clock, realClock } from './ports.ts';
 import { ReadyLoop } from './readyLoop.ts';
+import { Leadership } from './leadership.ts';
+import { Outbound } from './outbound.ts';
 
+export { appliedMembershipIncludes } from './memberApply.ts';
 export type { MemberEvents, MemberInfo, MemberRuntime, MemberRuntimeOptions, MemberStatus } from './memberTypes.ts';
 
 export function createMemberRuntime(opts: MemberRuntimeOptions): MemberRuntime {
@@ -58,7 +60,6 @@ class RaftMember implements MemberRuntime {
   private readonly incoming = new Map<string, { pairs: Array<[string, unknown]>; next: number }>();
   /** a fully received snapshot the core is about to hand back in ready().snapshot (with its sender's generation) */
   private receivedSnapshot: { meta: SnapshotMeta; pairs: Array<[string, unknown]>; generation?: number } | null = null;
-  private lastSoft: { role: Role; leader: string | null; term: number } = { role: 'follower', leader: null, term: 0 };
 
   /** what fits one message on this bus (from its max payload): commands, appends, snapshot chunks */
   readonly limits: WireLimits;
@@ -80,6 +81,8 @@ class RaftMember implements MemberRuntime {
   private readonly forwarding: Forwarding;
   readonly liveness: Liveness;
   private readonly inbound: Inbound;
+  private readonly outbound: Outbound;
+  private readonly leadership: Leadership;
 
   constructor(private readonly opts: MemberRuntimeOptions) {
     this.log = opts.logger;
@@ -107,7 +110,7 @@ class RaftMember implements MemberRuntime {
         core: () => this.core,
         persist: (batch) => opts.store.persist(batch),
         installSnapshot: (meta) => this.installSnapshot(meta),
-        send: (messages) => this.send(messages),
+        send: (messages) => this.outbound.send(messages),
         apply: (committed) => this.applier.apply(committed),
         settle: (rd) => this.settleReady(rd),
         advanced: (rd) => this.advanced(rd),
@@ -183,6 +186,36 @@ class RaftMember implements MemberRuntime {
       onSnapshotAck: (from, ack) => this.outgoing.onAck(from, ack),
       onRefused: opts.onRefused,
       onNonMember: opts.onNonMember,
+    });
+    this.outbound = new Outbound({
+      prefix: opts.prefix,
+      bus: opts.bus,
+      limits: this.limits,
+      dropLog: this.dropLog,
+      peerNames: this.inbound.peerNames,
+      sender: () => this.sender(),
+      membership: () => this.core.membership,
+      appliedMembership: () => this.appliedMembership,
+      sendSnapshot: (m) => this.sendSnapshot(m),
+    });
+    this.leadership = new Leadership({
+      ...common,
+      log: this.log,
+      store: opts.store,
+      events: opts.events,
+      joining: opts.joining !== undefined,
+      peerNames: this.inbound.peerNames,
+      core: () => this.core,
+      role: () => this.role,
+      nameOf: (nodeId) => this.nameOf(nodeId),
+      notLeaderError: () => this.notLeaderError(),
+      leaderLeft: (role) => this.forwarding.onLeaderLeft(role),
+      leadershipLost: (notLeader, outcomeUnknown) => {
+        this.outgoing.cancel(undefined, notLeader);
+        // reads waiting on our leadership cannot be confirmed any more
+        this.client.rejectReads(notLeader);
+        this.applier.rejectAll(outcomeUnknown);
+      },
     });
   }
 
@@ -273,7 +306,7 @@ class RaftMember implements MemberRuntime {
   }
 
   private async shutdown(): Promise<void> {
-    if (!this.halted) await this.handOverLeadership();
+    if (!this.halted) await this.leadership.handOver();
     this.stopped = true;
     this.role?.stop();
     this.outgoing.cancel(undefined, conclaveError('STOPPING', `${this.opts.name} is shutting down`));
@@ -305,24 +338,6 @@ class RaftMember implements MemberRuntime {
     this.halted = true;
     this.role?.stop();
     this.opts.onFatal(err);
-  }
-
-  /** graceful shutdown: a leader with other voters hands leadership to the most up-to-date one */
-  private async handOverLeadership(): Promise<void> {
-    const s = this.core.status();
-    const otherVoters = s.membership.members.filter((m) => m.voter && m.nodeId !== this.nodeId);
-    if (s.role !== 'leader' || otherVoters.length === 0 || !this.role) return;
-    this.role.send({ type: 'TRANSFER' });
-    const result = this.role.getSnapshot().context.lastTransfer;
-    if (!result?.ok) {
-      this.log.warn({ reason: result && !result.ok ? result.reason : 'unknown' }, 'could not hand over leadership before stopping');
-      return;
-    }
-    const deadline = Date.now() + 2 * this.opts.timing.electionTimeoutMs;
-    while (this.core.currentRole === 'leader' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-    const handedTo = this.nameOf(this.core.leader);
-    if (this.core.currentRole === 'leader') this.log.warn({ to: this.nameOf(result.to) }, 'leadership transfer did not complete before stopping');
-    else this.log.info({ to: handedTo }, `handed leadership to ${handedTo ?? 'another voter'} before stopping`);
   }
 
   // ---- status ----
@@ -456,7 +471,7 @@ class RaftMember implements MemberRuntime {
   /** after apply: answer reads, report role changes and refused messages */
   private settleReady(rd: Ready): void {
     this.client.settleReads(rd.readStates, rd.failedReads);
-    if (rd.softState) this.onSoftState(rd.softState);
+    if (rd.softState) this.leadership.onSoftState(rd.softState);
     for (const r of rd.refused) this.drop(r.reason, r.detail, this.nameOf(r.from) ?? r.from);
   }
 
@@ -467,68 +482,8 @@ class RaftMember implements MemberRuntime {
     this.maybeSnapshot(rd.committed[rd.committed.length - 1]!.index);
   }
 
-  private onSoftState(soft: { role: Role; leader: string | null; term: number }): void {
-    const before = this.lastSoft;
-    this.lastSoft = soft;
-    if (before.leader !== soft.leader) this.forwarding.onLeaderLeft(soft.role);
-    if (before.leader !== soft.leader || (soft.leader !== null && before.term !== soft.term)) {
-      // a learner may hear its leader before its configuration names it: the envelope told us the name
-      const leader = soft.leader === null ? null : (this.core.membership.members.find((m) => m.nodeId === soft.leader)?.name ?? this.inbound.peerNames.get(soft.leader) ?? soft.leader);
-      this.opts.events?.leaderChanged(leader, soft.term);
-    }
-    if (before.role !== soft.role || before.leader !== soft.leader) {
-      this.log.info({ role: soft.role, term: soft.term, leader: this.nameOf(soft.leader) }, `role ${soft.role}, term ${soft.term}, leader ${this.nameOf(soft.leader) ?? 'none'}`);
-    }
-    if (soft.role === 'leader' && before.role !== 'leader' && this.opts.store.identity().clusterId === null && !this.opts.joining) {
-      this.clock.soon(() => this.proposeClusterId());
-    }
-    if (before.role === 'leader' && soft.role !== 'leader') {
-      this.outgoing.cancel(undefined, this.notLeaderError());
-      // reads waiting on our leadership cannot be confirmed any more
-      this.client.rejectReads(this.notLeaderError());
-      // proposals in flight may still commit under the next leader, or be overwritten: say so
-      // rather than leave the caller waiting for an index that may never be applied here
-      this.applier.rejectAll(
-        conclaveError(
-          'OUTCOME_UNKNOWN',
-          `${this.opts.name} lost leadership while the proposal was in flight; it may or may not have been applied — read the key and retry if needed`,
-        ),
-      );
-    }
-  }
-
-  private send(messages: RaftMessage[]): void {
-    const byPeer = new Map<string, RaftMessage[]>();
-    for (const m of messages) {
-      if (m.type === 'snapshot') {
-        this.sendSnapshot(m);
-        continue;
-      }
-      const list = byPeer.get(m.to);
-      if (list) list.push(m);
-      else byPeer.set(m.to, [m]);
-    }
-    const sender = this.sender();
-    for (const [to, list] of byPeer) {
-      const subject = this.peerSubject(to);
-      if (!subject) continue;
-      // one bus message per peer per batch, split where it would exceed the bus's max payload
-      for (const part of packByBytes(list, this.limits.messageBytes - RAFT_MESSAGE_BYTES)) {
-        try {
-          this.opts.bus.publish(subject, encode(sender, 'raft', { messages: part }));
-        } catch (err) {
-          this.dropLog.warn(`send:${to}`, { err, to }, 'could not send raft messages');
-        }
-      }
-    }
-  }
-
   private peerSubject(nodeId: string): string | null {
-    const name =
-      this.core.membership.members.find((m) => m.nodeId === nodeId)?.name ??
-      this.appliedMembership.members.find((m) => m.nodeId === nodeId)?.name ??
-      this.inbound.peerNames.get(nodeId);
-    return name ? `${this.opts.prefix}.node.${name}.peer` : null;
+    return this.outbound.peerSubject(nodeId);
   }
 
   /** stream the current applied state as a snapshot, in chunks, without blocking (snapshotStream.ts) */
@@ -632,16 +587,6 @@ class RaftMember implements MemberRuntime {
     this.applier.notifyApplied(index);
   }
 
-  /** leader of a cluster created without an id: commit one through raft */
-  private proposeClusterId(): void {
-    if (!this.role || this.core.currentRole !== 'leader' || this.opts.store.identity().clusterId !== null || this.opts.joining) return;
-    const clusterId = uuidv7();
-    this.role.send({ type: 'PROPOSE', items: [{ type: 'clusterId', data: { clusterId } }] });
-    const result = this.role.getSnapshot().context.lastProposal!;
-    if (result.ok) this.log.info({ proposed: clusterId, index: result.firstIndex }, `upgrading: proposed cluster id ${clusterId} for this cluster created without one`);
-    else this.log.warn({ reason: result.reason }, 'upgrading: could not propose a cluster id yet; retrying at the next leadership');
-  }
-
   private maybeSnapshot(applied: number): void {
     // by entries, or by bytes: a few large values make a large log long before many small ones do
     const { snapshotEvery, snapshotEveryBytes } = this.opts.timing;
@@ -660,18 +605,6 @@ class RaftMember implements MemberRuntime {
       (err: unknown) => this.log.error({ err }, 'snapshot failed; the log is kept'),
     );
   }
-}
-
-/**
- * Whether the configuration this store has applied (its snapshot's, then committed config entries up
- * to its applied index) includes `nodeId`: false for a node that took a cluster's state while joining
- * and is in no committed configuration yet.
- */
-export function appliedMembershipIncludes(store: Pick<MemberStore, 'snapshotMeta' | 'appliedIndex' | 'entries' | 'firstIndex' | 'lastIndex'>, nodeId: string): boolean {
-  let membership = store.snapshotMeta()?.membership ?? { members: [] };
-  const applied = store.appliedIndex();
-  for (const e of store.entries(store.firstIndex(), Math.min(applied, store.lastIndex()) + 1)) if (e.type === 'config') membership = e.data as Membership;
-  return membership.members.some((m) => m.nodeId === nodeId);
 }
 
 function sameMembers(a: Membership, b: Membership): boolean {

@@ -189,6 +189,18 @@ export class Applier {
   }
 }
 
+/**
+ * Whether the configuration this store has applied (its snapshot's, then committed config entries up
+ * to its applied index) includes `nodeId`: false for a node that took a cluster's state while joining
+ * and is in no committed configuration yet.
+ */
+export function appliedMembershipIncludes(store: Pick<MemberStore, 'snapshotMeta' | 'appliedIndex' | 'entries' | 'firstIndex' | 'lastIndex'>, nodeId: string): boolean {
+  let membership = store.snapshotMeta()?.membership ?? { members: [] };
+  const applied = store.appliedIndex();
+  for (const e of store.entries(store.firstIndex(), Math.min(applied, store.lastIndex()) + 1)) if (e.type === 'config') membership = e.data as Membership;
+  return membership.members.some((m) => m.nodeId === nodeId);
+}
+
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
 }
