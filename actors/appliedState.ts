@@ -9,7 +9,7 @@
 // one pair under a reserved key, with the applied index).
 import { type AnyReplicatedState, HOST_STATE_KEY, hostSnapshotFromPairs, hostStateRecord } from '../runtime/state/host.ts';
 import type { StateOp, StateReader } from '../runtime/state/kv.ts';
-import type { NodeStore } from '../runtime/store/index.ts';
+import type { MemberStore } from './ports.ts';
 
 /** The deferred durable write shared by both kinds: at most one flush per turn of the event loop. */
 export abstract class DeferredState {
@@ -19,7 +19,7 @@ export abstract class DeferredState {
   private closed = false;
 
   constructor(
-    protected readonly store: NodeStore,
+    protected readonly store: MemberStore,
     /** a deferred write failed (disk full, I/O): the member must halt */
     private readonly onFlushError: (err: unknown) => void,
   ) {}
@@ -84,7 +84,7 @@ export abstract class DeferredState {
   }
 
   /** the durable state as applied now, read lazily (see NodeStore.stateSnapshot); call done() */
-  openSnapshot(): ReturnType<NodeStore['stateSnapshot']> {
+  openSnapshot(): ReturnType<MemberStore['stateSnapshot']> {
     this.flush();
     return this.store.stateSnapshot();
   }
@@ -150,7 +150,7 @@ export class AppliedState extends DeferredState implements StateReader {
 /** A host-supplied state as applied: the host object is the live state; its snapshot() the durable one. */
 export class HostAppliedState extends DeferredState {
   constructor(
-    store: NodeStore,
+    store: MemberStore,
     readonly host: AnyReplicatedState,
     onFlushError: (err: unknown) => void,
   ) {

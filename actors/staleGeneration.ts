@@ -29,7 +29,7 @@ export function unprovenClaim(membership: Membership, claim: GenerationClaim): s
 }
 
 /** ask the member itself; null when it confirms the claim, else why it is not believed */
-export async function unconfirmedClaim(bus: Bus, prefix: string, asker: Sender, claim: GenerationClaim): Promise<string | null> {
+export async function unconfirmedClaim(bus: Pick<Bus, 'request'>, prefix: string, asker: Sender, claim: GenerationClaim): Promise<string | null> {
   let answer: unknown;
   try {
     answer = await adminCall(bus, prefix, claim.name, asker, 'whois', {}, CONFIRM_TIMEOUT_MS);

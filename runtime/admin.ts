@@ -83,7 +83,7 @@ export class AdminServer {
  * error as a ConclaveError. NoRespondersError / RequestTimeoutError pass through for the caller to
  * explain in its own terms (see `isUnreachable`).
  */
-export async function adminCall(bus: Bus, prefix: string, node: string, sender: Sender, type: string, body: unknown, timeoutMs: number): Promise<unknown> {
+export async function adminCall(bus: Pick<Bus, 'request'>, prefix: string, node: string, sender: Sender, type: string, body: unknown, timeoutMs: number): Promise<unknown> {
   const reply = await bus.request(`${prefix}.node.${node}.admin`, encode(sender, type, body), { timeoutMs });
   const decoded = decodeReply(reply.data);
   if (!decoded.ok) throw conclaveError(decoded.error.code, decoded.error.message, decoded.error.details);

@@ -1,10 +1,12 @@
 // A simulated raft host: the durable store that survives crashes (with the node's cluster id and
-// identity generation), the replicated KV state machine, and the Ready loop (persist → send → apply →
-// advance) exactly as a real host must run it. A blank host adopts the cluster id of the cluster it
-// is joining together with the first state it writes, in the same durable write.
+// identity generation), the replicated KV state machine, and the member's own ready loop
+// (actors/readyLoop.ts: persist → send → apply → advance, as `conclave run` runs it) over them.
+// A blank host adopts the cluster id of the cluster it is joining together with the first state it
+// writes, in the same durable write.
 import { RaftCore, type RaftCoreOptions, type RaftRestore, type Ready } from '../../machines/raft/core.ts';
 import type { RaftMessage } from '../../machines/raft/messages.ts';
 import type { Entry, HardState, PeerId, SnapshotMeta } from '../../machines/raft/types.ts';
+import { ReadyLoop, type ReadyHands, type ReadyLoopFaults } from '../../actors/readyLoop.ts';
 
 export type KvData = Record<string, string>;
 
@@ -58,11 +60,33 @@ export interface HostObserver {
   readFailed(host: SimHost, requestId: string): void;
   /** asked once per Ready that wrote something: true = crash between persisting and sending */
   crashAfterPersist(host: SimHost): boolean;
+  /** asked before each write: true = the process dies during it, and the write is lost */
+  crashDuringWrite?(host: SimHost): boolean;
   /** a blank host just wrote its first state, and with it the cluster id it adopted */
   adopted?(host: SimHost): void;
 }
 
 export type CoreFactory = (id: PeerId, restore: RaftRestore) => RaftCore;
+
+interface Round {
+  send(envelope: Envelope): void;
+  observer: HostObserver;
+  /** the Ready the loop is working on */
+  rd: Ready | null;
+  rounds: number;
+  /** an error the loop caught (an invariant the observer found broken, a host assertion): rethrown */
+  failure: unknown;
+}
+
+/** a write on a full disk: it fails, and the process stops (nothing that depended on it is sent) */
+class DiskFull extends Error {
+  constructor(id: PeerId) {
+    super(`host ${id}: disk full`);
+  }
+}
+
+/** an armed crash at a write (during it, or right after it): the process is gone before it does anything more */
+const CRASHED = new Error('crashed at a write');
 
 export class SimHost {
   readonly id: PeerId;
@@ -81,10 +105,14 @@ export class SimHost {
   private readonly makeCore: CoreFactory;
   private incomingSnapshots = new Map<number, KvData>();
   private waitingReads: Array<{ requestId: string; index: number }> = [];
+  /** the processReady call under way: where the loop's hands send and report */
+  private round: Round | null = null;
+  private readonly loop: ReadyLoop;
 
-  constructor(id: PeerId, clusterId: string | null, restore: RaftRestore, makeCore: CoreFactory, generation = 1) {
+  constructor(id: PeerId, clusterId: string | null, restore: RaftRestore, makeCore: CoreFactory, generation = 1, faults: ReadyLoopFaults = {}) {
     this.id = id;
     this.makeCore = makeCore;
+    this.loop = new ReadyLoop(this.readyHands(), faults);
     this.store = { clusterId, generation, hardState: { ...restore.hardState }, snapshot: null, entries: restore.entries.slice() };
     this.start();
   }
@@ -110,6 +138,7 @@ export class SimHost {
     this.waitingReads = [];
     this.joining = null;
     this.adoptFrom = null;
+    this.loop.restore(this.store.hardState);
     this.core = this.makeCore(this.id, {
       hardState: { ...this.store.hardState },
       snapshot: snapshot?.meta ?? null,
@@ -160,57 +189,121 @@ export class SimHost {
     core.step(envelope.msg);
   }
 
-  /** run the Ready loop until the core is quiet; returns false if the host crashed */
+  /**
+   * Run the member's ready loop (actors/readyLoop.ts, the very code `conclave run` runs) until the
+   * core is quiet, with this host's in-memory store as its hands; returns false if the host crashed.
+   * The store answers synchronously, so the loop runs to its end inside this call.
+   */
   processReady(send: (envelope: Envelope) => void, observer: HostObserver): boolean {
-    for (let rounds = 0; ; rounds++) {
-      const core = this.core;
-      if (core === null) return false;
-      if (!core.hasReady()) return true;
-      if (rounds > 1000) throw new Error(`host ${this.id}: Ready loop does not settle`);
-      const rd = core.ready();
-      if (rd.softState !== undefined) observer.softState?.(this, rd.softState);
-      const writes = rd.snapshot !== undefined || rd.entries.length > 0 || rd.hardState !== undefined;
-      if (writes) {
-        if (this.diskFull) {
-          // the write failed: nothing that depends on it may be sent; the process stops
-          this.crash();
-          return false;
-        }
-        const blank = this.store.clusterId === null;
-        const truncatedFrom = this.persist(rd);
-        if (blank && this.store.clusterId !== null) observer.adopted?.(this);
-        observer.persisted(this, rd, truncatedFrom);
-        if (observer.crashAfterPersist(this)) {
-          this.crash();
-          return false;
-        }
-      }
-      for (const msg of rd.messages) {
-        const envelope: Envelope = { clusterId: this.store.clusterId, generation: this.store.clusterId === null ? null : this.store.generation, msg };
-        if (msg.type === 'snapshot') {
-          const saved = this.store.snapshot;
-          if (saved === null || saved.meta.index !== msg.snapshot.index) {
-            throw new Error(`host ${this.id}: core sent snapshot ${msg.snapshot.index} but the store holds ${saved?.meta.index ?? 'none'}`);
-          }
-          envelope.snapshotData = saved.data;
-        }
-        send(envelope);
-      }
-      if (rd.snapshot !== undefined) {
-        this.kv = { ...this.store.snapshot!.data };
-        this.applied = rd.snapshot.index;
-      }
-      for (const entry of rd.committed) {
-        if (entry.index !== this.applied + 1) throw new Error(`host ${this.id}: applying ${entry.index} after ${this.applied}`);
-        if (entry.type === 'command') applyCommand(this.kv, entry.data as KvCommand);
-        this.applied = entry.index;
-        observer.applied(this, entry);
-      }
-      for (const read of rd.readStates) this.waitingReads.push(read);
-      for (const requestId of rd.failedReads) observer.readFailed(this, requestId);
-      if (this.waitingReads.length > 0) this.serveReads(observer);
-      core.advance(rd);
+    if (this.core === null) return false;
+    this.round = { send, observer, rd: null, rounds: 0, failure: null };
+    try {
+      void this.loop.drain();
+      if (this.loop.busy) throw new Error(`host ${this.id}: the ready loop awaited (the simulated store must answer synchronously)`);
+      if (this.round.failure !== null) throw this.round.failure;
+    } finally {
+      this.round = null;
     }
+    return this.core !== null;
+  }
+
+  /** the member's ready loop, its hands this host's store, apply and wire */
+  private readyHands(): ReadyHands {
+    return {
+      core: () => this.core!,
+      observe: (rd) => {
+        const round = this.current();
+        round.rd = rd;
+        if (rd.softState !== undefined) round.observer.softState?.(this, rd.softState);
+      },
+      beforeRound: () => {
+        if (++this.current().rounds > 1000) throw new Error(`host ${this.id}: Ready loop does not settle`);
+      },
+      installSnapshot: (meta) => {
+        this.write(() => {
+          const data = this.incomingSnapshots.get(meta.index);
+          if (data === undefined) throw new Error(`host ${this.id}: snapshot ${meta.index} to install but no data received`);
+          this.store.snapshot = { meta, data };
+          this.store.entries = [];
+          this.incomingSnapshots.clear();
+          return null;
+        });
+        this.kv = { ...this.store.snapshot!.data };
+        this.applied = meta.index;
+      },
+      persist: (batch) => {
+        this.write(() => {
+          const truncatedFrom = this.appendEntries(batch.entries);
+          this.store.hardState = batch.hardState;
+          return truncatedFrom;
+        });
+      },
+      send: (messages) => {
+        for (const msg of messages) this.current().send(this.envelope(msg));
+      },
+      apply: (committed) => {
+        for (const entry of committed) {
+          if (entry.index !== this.applied + 1) throw new Error(`host ${this.id}: applying ${entry.index} after ${this.applied}`);
+          if (entry.type === 'command') applyCommand(this.kv, entry.data as KvCommand);
+          this.applied = entry.index;
+          this.current().observer.applied(this, entry);
+        }
+      },
+      settle: (rd) => {
+        const { observer } = this.current();
+        for (const read of rd.readStates) this.waitingReads.push(read);
+        for (const requestId of rd.failedReads) observer.readFailed(this, requestId);
+        if (this.waitingReads.length > 0) this.serveReads(observer);
+      },
+      advanced: () => {},
+      done: () => this.core === null,
+      halt: (err) => {
+        const round = this.current();
+        if (err !== CRASHED && !(err instanceof DiskFull)) round.failure = err;
+        this.crash();
+      },
+      soon: () => {
+        throw new Error('the simulator drives the ready loop itself');
+      },
+    };
+  }
+
+  private current(): Round {
+    if (this.round === null) throw new Error(`host ${this.id}: the ready loop ran outside processReady`);
+    return this.round;
+  }
+
+  /**
+   * One durable write. A full disk fails it (the loop halts; the process stops). A blank node adopts
+   * the cluster id with its first write. An armed crash-after-persist stops the process right after.
+   */
+  private write(change: () => number | null): void {
+    const round = this.current();
+    if (this.diskFull) throw new DiskFull(this.id);
+    if (round.observer.crashDuringWrite?.(this)) throw CRASHED;
+    const blank = this.store.clusterId === null;
+    // a blank node adopts the cluster id only together with the first state it writes (one write)
+    if (blank && this.adoptFrom !== null) {
+      this.store.clusterId = this.adoptFrom.clusterId;
+      this.store.generation = this.adoptFrom.generation;
+      this.adoptFrom = null;
+    }
+    const truncatedFrom = change();
+    if (blank && this.store.clusterId !== null) round.observer.adopted?.(this);
+    round.observer.persisted(this, round.rd!, truncatedFrom);
+    if (round.observer.crashAfterPersist(this)) throw CRASHED;
+  }
+
+  private envelope(msg: RaftMessage): Envelope {
+    const envelope: Envelope = { clusterId: this.store.clusterId, generation: this.store.clusterId === null ? null : this.store.generation, msg };
+    if (msg.type === 'snapshot') {
+      const saved = this.store.snapshot;
+      if (saved === null || saved.meta.index !== msg.snapshot.index) {
+        throw new Error(`host ${this.id}: core sent snapshot ${msg.snapshot.index} but the store holds ${saved?.meta.index ?? 'none'}`);
+      }
+      envelope.snapshotData = saved.data;
+    }
+    return envelope;
   }
 
   private serveReads(observer: HostObserver): void {
@@ -223,36 +316,22 @@ export class SimHost {
     if (served > 0) this.waitingReads.splice(0, served);
   }
 
-  private persist(rd: Ready): number | null {
+  /** append after the stored log, truncating a conflicting suffix; returns where it truncated, if it did */
+  private appendEntries(entries: Entry[]): number | null {
+    if (entries.length === 0) return null;
     const store = this.store;
     let truncatedFrom: number | null = null;
-    // a blank node adopts the cluster id only together with the first state it writes (one write)
-    if (store.clusterId === null && this.adoptFrom !== null) {
-      store.clusterId = this.adoptFrom.clusterId;
-      store.generation = this.adoptFrom.generation;
-      this.adoptFrom = null;
+    const first = entries[0]!.index;
+    const offset = store.snapshot?.meta.index ?? 0;
+    const keep = first - offset - 1;
+    if (keep < 0 || keep > store.entries.length) {
+      throw new Error(`host ${this.id}: entries from ${first} do not continue the stored log (${offset + 1}..${offset + store.entries.length})`);
     }
-    if (rd.snapshot !== undefined) {
-      const data = this.incomingSnapshots.get(rd.snapshot.index);
-      if (data === undefined) throw new Error(`host ${this.id}: snapshot ${rd.snapshot.index} to install but no data received`);
-      store.snapshot = { meta: rd.snapshot, data };
-      store.entries = [];
-      this.incomingSnapshots.clear();
+    if (keep < store.entries.length) {
+      truncatedFrom = first;
+      store.entries.length = keep;
     }
-    if (rd.entries.length > 0) {
-      const first = rd.entries[0]!.index;
-      const offset = store.snapshot?.meta.index ?? 0;
-      const keep = first - offset - 1;
-      if (keep < 0 || keep > store.entries.length) {
-        throw new Error(`host ${this.id}: entries from ${first} do not continue the stored log (${offset + 1}..${offset + store.entries.length})`);
-      }
-      if (keep < store.entries.length) {
-        truncatedFrom = first;
-        store.entries.length = keep;
-      }
-      for (const entry of rd.entries) store.entries.push(entry);
-    }
-    if (rd.hardState !== undefined) store.hardState = rd.hardState;
+    for (const entry of entries) store.entries.push(entry);
     return truncatedFrom;
   }
 

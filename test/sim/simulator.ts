@@ -33,8 +33,10 @@ export interface SimBugs {
   recoveryLosesCommitted?: boolean;
   /** appends are batched by entry count only, as before issue 17 (no byte budget): large entries overflow a message */
   appendsIgnoreBytes?: boolean;
+  /** the member's ready loop (actors/readyLoop.ts) sends every message before persisting what it depends on */
+  sendBeforePersist?: boolean;
 }
-export const SIM_BUGS = ['joinSkipsRule', 'blankTalksToAnyCluster', 'recoveryKeepsGeneration', 'recoveryLosesCommitted', 'appendsIgnoreBytes'] as const;
+export const SIM_BUGS = ['joinSkipsRule', 'blankTalksToAnyCluster', 'recoveryKeepsGeneration', 'recoveryLosesCommitted', 'appendsIgnoreBytes', 'sendBeforePersist'] as const;
 
 export interface SimConfig {
   seed: number;
@@ -113,6 +115,8 @@ export interface SimResult {
 }
 
 const TICK_MS = 10;
+/** events after healing within which a leader must commit a fresh proposal (a healthy run takes a few hundred) */
+const LIVENESS_STEPS = 100_000;
 const MAIN_CLUSTER = 'cluster-main';
 const FOREIGN_CLUSTER = 'cluster-foreign';
 const FOREIGN_ID = 'x1';
@@ -225,6 +229,8 @@ class Simulation {
   private readonly rng: Prng;
   /** the randomness of message sizes and long lags: its own stream, so the other draws of a seed stay as they were */
   private readonly sizeRng: Prng;
+  /** where an armed crash hits a write (during or after it): its own stream too */
+  private readonly crashRng: Prng;
   /** the follower cut off by a long lag, if any */
   private lagging: PeerId | null = null;
   private readonly config: Required<Omit<SimConfig, 'testHooks' | 'profile' | 'bugs'>> & { testHooks: RaftTestHooks; bugs: SimBugs };
@@ -311,6 +317,15 @@ class Simulation {
     applied: (host, entry) => this.onApplied(host, entry),
     readServed: (host, requestId, index) => this.onReadServed(host, requestId, index),
     readFailed: () => {},
+    crashDuringWrite: (host) => {
+      // half the armed crashes hit during the write (lost), half after it (durable, nothing sent yet)
+      if (!this.crashAfterPersistArmed.has(host.id) || !this.crashRng.chance(0.5)) return false;
+      this.crashAfterPersistArmed.delete(host.id);
+      this.note(`${host.id} crashes while writing: the write is lost`);
+      this.stats.crashes++;
+      this.scheduleRestart(host.id);
+      return true;
+    },
     crashAfterPersist: (host) => {
       if (!this.crashAfterPersistArmed.has(host.id)) return false;
       this.crashAfterPersistArmed.delete(host.id);
@@ -334,6 +349,7 @@ class Simulation {
     };
     this.rng = new Prng(config.seed);
     this.sizeRng = new Prng(config.seed ^ 0x9e3779b9);
+    this.crashRng = new Prng(config.seed ^ 0x85ebca6b);
     const r = this.rng;
     const sr = this.sizeRng;
     this.profile = {
@@ -365,9 +381,12 @@ class Simulation {
       while (this.step < this.config.steps) this.runStep();
       this.healEverything();
       const deadline = this.now + this.config.livenessMs;
+      // a healed cluster settles in a few hundred events; a storm of messages that never does is a failure too
+      const stepLimit = this.step + LIVENESS_STEPS;
       while (!this.liveDone) {
-        if (this.now > deadline) {
-          throw new ViolationError('liveness', `no leader committed a fresh proposal within ${this.config.livenessMs} ms of healing every fault\n${this.describeNodes()}`);
+        if (this.now > deadline || this.step > stepLimit) {
+          const within = this.now > deadline ? `${this.config.livenessMs} ms` : `${LIVENESS_STEPS} events (the messages never settle)`;
+          throw new ViolationError('liveness', `no leader committed a fresh proposal within ${within} of healing every fault\n${this.describeNodes()}`);
         }
         this.runStep();
       }
@@ -432,7 +451,7 @@ class Simulation {
   }
 
   private addHost(id: PeerId, clusterId: string | null, restore: RaftRestore): SimHost {
-    const host = new SimHost(id, clusterId, restore, this.makeCore);
+    const host = new SimHost(id, clusterId, restore, this.makeCore, 1, { sendBeforePersist: this.config.bugs.sendBeforePersist === true });
     this.hosts.set(id, host);
     this.setLineage(id, clusterId === null ? null : lineageKey(clusterId, 1));
     this.checkedCommit.set(id, host.core!.commitIndex);
@@ -680,7 +699,7 @@ class Simulation {
       case 5: {
         const id = r.pick(ids);
         this.crashAfterPersistArmed.add(id);
-        this.note(`armed crash-after-persist on ${id}`);
+        this.note(`armed a crash at the next write on ${id}`);
         return;
       }
       case 6: {

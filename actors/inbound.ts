@@ -1,0 +1,180 @@
+// Inbound peer traffic: every message on `<prefix>.node.<name>.peer` is decoded and checked (wire
+// schema, the join rule, cluster id, identity generation, membership, addressing) before it reaches
+// the raft core. What fails is dropped, counted by reason and logged rate-limited — never a crash.
+import { checkJoin, validNodeName } from '../machines/identity/index.ts';
+import { checkGeneration } from '../machines/identity/generation.ts';
+import type { RaftMessage } from '../machines/raft/messages.ts';
+import type { Membership, Role } from '../machines/raft/types.ts';
+import { conclaveError } from '../runtime/errors.ts';
+import type { Refusal } from '../runtime/inspect/protocol.ts';
+import type { Logger } from '../runtime/log/logger.ts';
+import type { RateLimitedLog } from '../runtime/log/rateLimit.ts';
+import type { BusMessage } from '../runtime/transport/types.ts';
+import { decode, encode, type Sender } from '../runtime/wire/codec.ts';
+import type { Liveness } from './liveness.ts';
+import { type PeerChunk, peerBodies } from './peerWire.ts';
+import type { Clock, MemberBus } from './ports.ts';
+import type { ChunkAck } from './snapshotStream.ts';
+import { type GenerationClaim, unconfirmedClaim, unprovenClaim } from './staleGeneration.ts';
+
+export interface InboundHands {
+  readonly name: string;
+  readonly prefix: string;
+  readonly bus: MemberBus;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly dropLog: RateLimitedLog;
+  readonly liveness: Liveness;
+  readonly nodeId: string;
+  /** the cluster id this node acts under (null: none yet) */
+  clusterId(): string | null;
+  /** the identity generation it states (undefined until its cluster id is durable) */
+  generation(): number | undefined;
+  sender(): Sender;
+  role(): Role;
+  membership(): Membership;
+  stopped(): boolean;
+  halt(err: unknown): void;
+  /** raft messages for the core */
+  toCore(messages: RaftMessage[]): void;
+  onSnapshotChunk(chunk: PeerChunk, from: string | null, generation?: number): void;
+  onSnapshotAck(from: string, ack: ChunkAck): void;
+  onRefused?(refusal: Refusal): void;
+  onNonMember?(name: string, nodeId: string): void;
+}
+
+export class Inbound {
+  /** peer input refused, counted by reason */
+  readonly dropped = new Map<string, number>();
+  /** names of peers heard from: a learner that is not yet in its own configuration answers its leader by this */
+  readonly peerNames = new Map<string, string>();
+  /** stale-generation peers: when each was last reported and told (rate limit) */
+  private readonly staleTold = new Map<string, number>();
+  /** a claim that this node is stale is being checked with the member that made it */
+  private confirmingGeneration = false;
+
+  constructor(private readonly hands: InboundHands) {}
+
+  drop(reason: string, detail: string, from?: string): void {
+    this.dropped.set(reason, (this.dropped.get(reason) ?? 0) + 1);
+    // keyed by reason: a sender that changes its name gets no more lines than a few per interval
+    this.hands.dropLog.warn(`peer:${reason}`, { reason, detail, from, dropped: this.dropped.get(reason) }, 'dropped peer message', from);
+  }
+
+  onPeerMessage(msg: BusMessage): void {
+    const h = this.hands;
+    if (h.stopped()) return;
+    const decoded = decode(msg.data, peerBodies);
+    if (!decoded.ok) {
+      this.drop(decoded.failure, decoded.detail);
+      return;
+    }
+    const { envelope } = decoded;
+    const clusterId = h.clusterId();
+    // The join rule on every peer message: a peer whose cluster id diverges is dropped and reported.
+    const verdict = checkJoin({ name: h.name, clusterId }, { name: envelope.from, clusterId: envelope.clusterId });
+    if (!verdict.allowed) {
+      this.drop('foreign-cluster', verdict.message, envelope.from);
+      h.onRefused?.({ reason: 'foreign-cluster', from: envelope.from, localClusterId: clusterId, remoteClusterId: envelope.clusterId, message: verdict.message });
+      return;
+    }
+    const members = h.membership().members;
+    // without a cluster id only a member of an older cluster that has not applied its new id yet
+    if (envelope.clusterId === null && !(envelope.nodeId !== null && members.some((m) => m.nodeId === envelope.nodeId))) {
+      this.drop('no-cluster-id', `${envelope.from} sent raft traffic without a cluster id`, envelope.from);
+      return;
+    }
+    // Same cluster id, other identity generation (disaster recovery): the older side is stale.
+    const gen = h.generation();
+    if (envelope.gen !== undefined && gen !== undefined && envelope.gen !== gen && envelope.clusterId !== null) {
+      this.onGenerationConflict({ name: envelope.from, nodeId: envelope.nodeId, clusterId: envelope.clusterId, generation: envelope.gen });
+      return;
+    }
+    if (envelope.nodeId) {
+      h.liveness.heard(envelope.nodeId);
+      if (this.peerNames.get(envelope.nodeId) !== envelope.from && this.peerNames.size < 1024) this.peerNames.set(envelope.nodeId, envelope.from);
+    }
+    if (envelope.nodeId && h.role() === 'leader' && !members.some((m) => m.nodeId === envelope.nodeId)) {
+      // a member removed while it was away does not get the config that removed it: tell it
+      this.drop('not-a-member', `${envelope.from} (${envelope.nodeId}) is not in the configuration`, envelope.from);
+      h.onNonMember?.(envelope.from, envelope.nodeId);
+      return;
+    }
+    const body = decoded.body as Record<string, unknown>;
+    switch (envelope.type) {
+      case 'ping':
+        return;
+      case 'raft': {
+        const messages = (body as { messages: RaftMessage[] }).messages;
+        const addressed = messages.filter((m) => m.from === envelope.nodeId && m.to === h.nodeId && m.type !== 'snapshot');
+        if (messages.some((m) => m.type === 'snapshot')) {
+          // a snapshot's state comes in snapshot-chunk messages: a bare one would install nothing
+          this.drop('snapshot-outside-transfer', 'a snapshot message outside a snapshot transfer', envelope.from);
+        } else if (addressed.length !== messages.length) {
+          this.drop('misaddressed', `${messages.length - addressed.length} message(s) not from ${envelope.nodeId} to ${h.nodeId}`, envelope.from);
+        }
+        if (addressed.length > 0) h.toCore(addressed);
+        return;
+      }
+      case 'snapshot-chunk':
+        h.onSnapshotChunk(body as unknown as PeerChunk, envelope.nodeId, envelope.gen);
+        return;
+      case 'snapshot-ack':
+        if (envelope.nodeId) h.onSnapshotAck(envelope.nodeId, body as unknown as ChunkAck);
+    }
+  }
+
+  /**
+   * A peer of this cluster at another generation. It is older: drop, report (rate-limited) and
+   * tell it (a ping carries our generation). We are older: this store is a stale survivor of the
+   * cluster before a `conclave recover` — stop taking part (phase failed, with the reason), once the
+   * member that says so confirms it (actors/staleGeneration.ts).
+   */
+  private onGenerationConflict(claim: GenerationClaim): void {
+    const h = this.hands;
+    const { name: from, clusterId } = claim;
+    const verdict = checkGeneration({ name: h.name, clusterId: h.clusterId(), generation: h.generation() }, claim);
+    if (!verdict.conflict) return;
+    if (verdict.stale === 'local') {
+      this.checkStaleClaim(claim, verdict.message, verdict.localGeneration);
+      return;
+    }
+    this.dropped.set('stale-generation', (this.dropped.get('stale-generation') ?? 0) + 1);
+    const now = h.clock.now();
+    // told on its own subject, which a name that is not a node name cannot have
+    if (!validNodeName(from) || now - (this.staleTold.get(from) ?? 0) < 2000) return;
+    if (this.staleTold.size > 1024) this.staleTold.clear();
+    this.staleTold.set(from, now);
+    h.onRefused?.({ reason: 'stale-generation', from, localClusterId: h.clusterId(), remoteClusterId: clusterId, message: verdict.message });
+    try {
+      h.bus.publish(`${h.prefix}.node.${from}.peer`, encode(h.sender(), 'ping', {}));
+    } catch (err) {
+      h.dropLog.warn('stale-tell', { err, to: from }, 'could not tell a stale peer', from);
+    }
+  }
+
+  private checkStaleClaim(claim: GenerationClaim, message: string, localGeneration: number): void {
+    const h = this.hands;
+    const unproven = unprovenClaim(h.membership(), claim);
+    if (unproven !== null) {
+      this.drop('unproven-generation', unproven, claim.name);
+      return;
+    }
+    if (this.confirmingGeneration) return;
+    this.confirmingGeneration = true;
+    unconfirmedClaim(h.bus, h.prefix, h.sender(), claim)
+      .then((why) => {
+        if (h.stopped()) return;
+        if (why !== null) {
+          this.drop('unconfirmed-generation', why, claim.name);
+          return;
+        }
+        const { clusterId, generation } = claim;
+        h.log.error({ clusterId, generation: localGeneration, clusterGeneration: generation, from: claim.name }, message);
+        h.halt(conclaveError('STALE_GENERATION', message, { clusterId, generation: localGeneration, clusterGeneration: generation }));
+      })
+      .finally(() => {
+        this.confirmingGeneration = false;
+      });
+  }
+}

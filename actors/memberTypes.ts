@@ -1,0 +1,102 @@
+// The member's public surface: what the controller creates it with, and what it answers.
+import type { MembershipChange } from '../machines/membership/config.ts';
+import type { RaftCore, RaftCoreOptions, RaftStatus } from '../machines/raft/core.ts';
+import type { Role } from '../machines/raft/types.ts';
+import type { RaftTiming } from '../runtime/config/config.ts';
+import type { Refusal } from '../runtime/inspect/protocol.ts';
+import type { Logger } from '../runtime/log/logger.ts';
+import type { AnyReplicatedState } from '../runtime/state/host.ts';
+import type { InspectionEvent } from 'xstate';
+import type { Clock, MemberBus, MemberStore } from './ports.ts';
+import type { ReadyLoopFaults } from './readyLoop.ts';
+
+export interface MemberInfo {
+  name: string;
+  nodeId: string;
+  voter: boolean;
+  leader: boolean;
+  reachable: boolean;
+  matchIndex: number;
+}
+
+export interface MemberStatus {
+  role: Role | 'none';
+  term: number;
+  leader: string | null;
+  commitIndex: number;
+  appliedIndex: number;
+  members: MemberInfo[];
+}
+
+export interface MemberRuntimeOptions {
+  name: string;
+  prefix: string;
+  store: MemberStore;
+  bus: MemberBus;
+  logger: Logger;
+  timing: RaftTiming;
+  inspect?: (event: InspectionEvent) => void;
+  onFatal(error: unknown): void;
+  onRemoved(): void;
+  /** the join rule refused a peer message: reported to the inspector and the log */
+  onRefused?(refusal: Refusal): void;
+  /** seeded randomness for election timeouts (tests); default Math.random */
+  random?: () => number;
+  /**
+   * joining mode: this blank node accepted to join `clusterId`; it takes raft traffic from that
+   * cluster only, and its first installed snapshot is written with the cluster id in one durable write
+   */
+  joining?: { clusterId: string };
+  /** joining mode: the first snapshot, and with it the cluster id, is durable (the node is not a member yet) */
+  onAdopted?(clusterId: string): void;
+  /** joining mode: a committed configuration this node has applied includes it — it is a member */
+  onJoined?(clusterId: string): void;
+  /** upgrade of a cluster created without an id: the committed id is now durable in this store */
+  onClusterId?(clusterId: string): void;
+  /** leader only: a peer of this cluster that is no longer in the configuration keeps talking (it was removed) */
+  onNonMember?(name: string, nodeId: string): void;
+  /** the host's replicated state; default the built-in KV */
+  state?: AnyReplicatedState;
+  /** what a host can observe (see Controller.on) */
+  events?: MemberEvents;
+  /** scheduling and wall-clock time; default the process's clock (the simulator passes a virtual one) */
+  clock?: Clock;
+  /** the simulator only: build the raft core (to inject its hooks) — never set by the controller */
+  makeCore?(options: RaftCoreOptions): RaftCore;
+  /** the simulator's planted bugs in the ready loop — never set by the controller, config or bus */
+  testFaults?: ReadyLoopFaults;
+}
+
+export interface MemberEvents {
+  /** asked once per applied batch: the per-entry `applied` events are built only while someone listens */
+  wantsApplied(): boolean;
+  applied(index: number, command: unknown, result: unknown): void;
+  leaderChanged(leader: string | null, term: number): void;
+  membershipChanged(members: Array<{ name: string; nodeId: string; voter: boolean }>): void;
+}
+
+export interface MemberRuntime {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  status(): MemberStatus;
+  propose(command: unknown): Promise<unknown>;
+  read(query: unknown, opts?: { stale?: boolean }): Promise<unknown>;
+  /** admin requests that the controller forwards here (propose/read, possibly forwarded by a peer) */
+  handleAdmin(type: 'propose' | 'read', body: unknown): Promise<unknown>;
+  /** read index without a query: resolves once this node leads and has committed an entry of its term */
+  confirmLeadership(): Promise<number>;
+  /** send an admin request to the leader this node follows; fails fast when it stops following it */
+  forwardToLeader(type: string, body: unknown, opts: { timeoutMs: number; changesState: boolean }): Promise<unknown>;
+  /** leader only: propose one single-server configuration change; resolves once it is committed and applied */
+  changeMembership(change: MembershipChange): Promise<void>;
+  /** leader only: hand leadership to `nodeId` (or the most up-to-date voter); resolves with the target */
+  transferLeadership(nodeId?: string): string;
+  /** the core's view: configuration in force, commit index, per-peer progress (leader) */
+  raftStatus(): RaftStatus;
+  /** leader: bytes of snapshot that `nodeId` acknowledged in the transfer under way (0 when none) */
+  snapshotStreamed(nodeId: string): number;
+  /** leader only: the replicated state at a linearizable read point (for `snapshot save`) */
+  exportSnapshot(): Promise<{ index: number; term: number; pairs: Array<[string, unknown]> }>;
+  /** peer input refused (malformed, foreign, or that would break an invariant), counted by reason */
+  readonly dropped: ReadonlyMap<string, number>;
+}

@@ -1,0 +1,86 @@
+// The peer wire: the bodies of the envelopes on `<prefix>.node.<name>.peer` (checked with zod on
+// arrival: the bus is untrusted), the admin bodies the member answers, and how a peer's raft messages
+// are packed into bus messages that fit the max payload.
+import { z } from 'zod';
+import type { RaftMessage } from '../machines/raft/messages.ts';
+import { entryBytes } from '../machines/raft/size.ts';
+
+const entrySchema = z.object({
+  index: z.number().int().min(1),
+  term: z.number().int().min(0),
+  type: z.enum(['noop', 'command', 'config', 'clusterId']),
+  data: z.unknown(),
+})
+  // the core reads a config entry's data as the configuration in force
+  .refine((e) => e.type !== 'config' || membershipSchema.safeParse(e.data).success, { message: 'a config entry must carry a configuration', path: ['data'] });
+const memberSchema = z.object({ nodeId: z.string(), name: z.string(), voter: z.boolean() });
+const membershipSchema = z.object({ members: z.array(memberSchema), removed: z.array(z.string()).max(1000).optional(), pending: z.array(z.string()).max(1000).optional() });
+const snapshotMetaSchema = z.object({
+  index: z.number().int().min(0),
+  term: z.number().int().min(0),
+  membership: membershipSchema,
+});
+const base = { from: z.string(), to: z.string(), term: z.number().int().min(0) };
+const raftMessageSchema = z.discriminatedUnion('type', [
+  z.object({ ...base, type: z.enum(['vote', 'pre-vote']), lastIndex: z.number().int(), lastTerm: z.number().int(), transfer: z.boolean() }),
+  z.object({ ...base, type: z.enum(['vote-response', 'pre-vote-response']), granted: z.boolean() }),
+  z.object({ ...base, type: z.literal('append'), prevIndex: z.number().int(), prevTerm: z.number().int(), entries: z.array(entrySchema), commit: z.number().int() }),
+  z.object({ ...base, type: z.literal('append-response'), index: z.number().int(), reject: z.boolean(), rejectHint: z.number().int(), hintTerm: z.number().int() }),
+  z.object({ ...base, type: z.literal('heartbeat'), commit: z.number().int(), context: z.string().nullable() }),
+  z.object({ ...base, type: z.literal('heartbeat-response'), context: z.string().nullable() }),
+  z.object({ ...base, type: z.literal('snapshot'), snapshot: snapshotMetaSchema }),
+  z.object({ ...base, type: z.literal('timeout-now') }),
+]);
+export const peerBodies: Record<string, z.ZodType<unknown>> = {
+  raft: z.object({ messages: z.array(raftMessageSchema).min(1).max(10_000) }),
+  'snapshot-chunk': z.object({
+    message: raftMessageSchema,
+    id: z.string(),
+    seq: z.number().int().min(0),
+    last: z.boolean(),
+    pairs: z.array(z.tuple([z.string(), z.unknown()])),
+  }),
+  'snapshot-ack': z.object({ id: z.string().max(64), seq: z.number().int().min(0) }),
+  ping: z.object({}),
+};
+
+export const proposeBody = z.object({ command: z.unknown(), forwarded: z.boolean().optional() });
+export const readBody = z.object({ query: z.unknown(), stale: z.boolean().optional(), forwarded: z.boolean().optional() });
+
+export const PING_EVERY_MS = 1000;
+/** bytes of state per snapshot chunk (bounded by what fits one message on the bus) */
+export const SNAPSHOT_CHUNK_BYTES = 256 * 1024;
+/** snapshot chunks in flight to one follower, unacknowledged: the sender holds no more than these */
+export const SNAPSHOT_WINDOW = 16;
+/** the estimated share of one raft message (other than its entries) in a bus message */
+export const RAFT_MESSAGE_BYTES = 512;
+export const FORWARD_TIMEOUT_MS = 10_000;
+
+/** a snapshot chunk as it arrives (the header is the raft snapshot message it completes) */
+export interface PeerChunk {
+  message: RaftMessage;
+  id: string;
+  seq: number;
+  last: boolean;
+  pairs: Array<[string, unknown]>;
+}
+
+/** group a peer's messages into bus messages of at most `maxBytes` (estimated from the entries' cached sizes) */
+export function packByBytes(messages: RaftMessage[], maxBytes: number): RaftMessage[][] {
+  const parts: RaftMessage[][] = [];
+  let part: RaftMessage[] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    let size = RAFT_MESSAGE_BYTES;
+    if (m.type === 'append') for (const e of m.entries) size += entryBytes(e) + 1;
+    if (bytes + size > maxBytes && part.length > 0) {
+      parts.push(part);
+      part = [];
+      bytes = 0;
+    }
+    part.push(m);
+    bytes += size;
+  }
+  if (part.length > 0) parts.push(part);
+  return parts;
+}

@@ -1,0 +1,60 @@
+// What the member needs from the world, as small interfaces: the store it persists to, the bus it
+// talks on, the clock it schedules with, and its randomness. Production passes the real NodeStore,
+// bus and clock; the deterministic simulator (test/sim) passes its own, so it runs the same code.
+import type { NodeStore } from '../runtime/store/index.ts';
+import type { Bus } from '../runtime/transport/types.ts';
+
+/** the NodeStore calls the member makes (raft log and hard state, the applied state, the identity) */
+export type MemberStore = Pick<
+  NodeStore,
+  | 'identity'
+  | 'updateIdentity'
+  | 'hardState'
+  | 'firstIndex'
+  | 'lastIndex'
+  | 'entries'
+  | 'snapshotMeta'
+  | 'persist'
+  | 'appliedIndex'
+  | 'applyState'
+  | 'stateGet'
+  | 'stateRange'
+  | 'exportState'
+  | 'stateSnapshot'
+  | 'saveSnapshotAndCompact'
+  | 'installSnapshot'
+  | 'initializeCluster'
+>;
+
+/** the bus calls the member makes: peer messages out and in, admin requests to the leader, the max payload */
+export type MemberBus = Pick<Bus, 'publish' | 'subscribe' | 'request' | 'flush' | 'maxPayload'>;
+
+/** a timer handle, opaque to the member */
+export type TimerHandle = unknown;
+
+/** time as the member sees it: wall-clock milliseconds and scheduling */
+export interface Clock {
+  now(): number;
+  /** a timer that does not keep the process alive (production: unref'd) */
+  setTimeout(fn: () => void, ms: number): TimerHandle;
+  clearTimeout(handle: TimerHandle): void;
+  setInterval(fn: () => void, ms: number): TimerHandle;
+  clearInterval(handle: TimerHandle): void;
+  /** run `fn` once the current turn's work is done (production: setImmediate) */
+  soon(fn: () => void): void;
+}
+
+/** uniformly in [0, 1) */
+export type Random = () => number;
+
+/** the process's clock */
+export const realClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+  setInterval: (fn, ms) => setInterval(fn, ms),
+  clearInterval: (handle) => clearInterval(handle as NodeJS.Timeout),
+  soon: (fn) => {
+    setImmediate(fn);
+  },
+};
