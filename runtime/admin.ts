@@ -3,7 +3,7 @@
 // `{ok:true, body}` or `{ok:false, error:{code, message}}`. Malformed input is answered (when it
 // carries a reply subject) or dropped, counted and logged at a limited rate — never thrown.
 import { z } from 'zod';
-import { ConclaveError, conclaveError, codeOf } from './errors.ts';
+import { asErrorCode, ConclaveError, conclaveError, codeOf } from './errors.ts';
 import type { Logger } from './log/logger.ts';
 import { RateLimitedLog } from './log/rateLimit.ts';
 import { type Bus, type BusMessage, type BusSubscription, NoRespondersError, RequestTimeoutError } from './transport/types.ts';
@@ -86,7 +86,7 @@ export class AdminServer {
 export async function adminCall(bus: Bus, prefix: string, node: string, sender: Sender, type: string, body: unknown, timeoutMs: number): Promise<unknown> {
   const reply = await bus.request(`${prefix}.node.${node}.admin`, encode(sender, type, body), { timeoutMs });
   const decoded = decodeReply(reply.data);
-  if (!decoded.ok) throw conclaveError(decoded.error.code, decoded.error.message, decoded.error.details);
+  if (!decoded.ok) throw conclaveError(asErrorCode(decoded.error.code), decoded.error.message, decoded.error.details);
   return decoded.body;
 }
 

@@ -20,7 +20,7 @@ import {
 } from '../machines/bootstrap/machine.ts';
 import type { HardState, Membership, SnapshotMeta } from '../machines/raft/types.ts';
 import { checkRaftTiming, DEFAULT_RAFT, type RaftTiming } from './config/config.ts';
-import { ConclaveError, conclaveError, codeOf } from './errors.ts';
+import { asErrorCode, ConclaveError, conclaveError, codeOf, type ErrorCode } from './errors.ts';
 import { type Logger, silentLogger } from './log/logger.ts';
 import { RateLimitedLog } from './log/rateLimit.ts';
 import { AdminServer, type AdminHandlers, adminCall, isUnreachable } from './admin.ts';
@@ -448,7 +448,7 @@ export class Controller {
     });
     if (settled.value === 'failed') {
       const error = settled.context.error ?? { code: 'FATAL', message: 'bootstrap failed' };
-      throw conclaveError(error.code, error.message);
+      throw conclaveError(asErrorCode(error.code), error.message);
     }
     if (this.opts.join?.cluster) void this.announceUntilAdmitted(this.opts.join.cluster);
     this.startHealthWatch();
@@ -470,14 +470,14 @@ export class Controller {
   async init(): Promise<string> {
     const snapshot = this.actor.getSnapshot();
     const refusal = initRefusal(snapshot.context, this.phase);
-    if (refusal) throw conclaveError(refusal.code, refusal.message);
+    if (refusal) throw conclaveError(asErrorCode(refusal.code), refusal.message);
     this.actor.send({ type: 'INIT' });
     const done = await waitFor(this.actor, (s) => s.value === 'member' || s.value === 'uninitialized' || s.value === 'failed', {
       timeout: 60_000,
     });
     if (done.value !== 'member') {
       const error = done.context.error ?? { code: 'FATAL', message: 'initialization failed' };
-      throw conclaveError(error.code, error.message);
+      throw conclaveError(asErrorCode(error.code), error.message);
     }
     await this.awaitOwnLeadership(INIT_LEADS_WITHIN_MS);
     return done.context.clusterId!;
@@ -824,7 +824,7 @@ export class Controller {
       throw conclaveError(error.code === 'REMOVED' ? 'REMOVED' : 'JOIN_REFUSED', error.message);
     }
     log.warn({ op: spec.op, target: spec.target, error }, `${spec.op} ${spec.target} failed: ${error.message}`);
-    throw conclaveError(error.code, error.message);
+    throw conclaveError(asErrorCode(error.code), error.message);
   }
 
   /** the leader's half of the handshake: offer membership to `target` on its admin subject */
@@ -854,7 +854,7 @@ export class Controller {
     if (decoded.error.code === 'JOIN_REFUSED' || decoded.error.code === 'REMOVED' || decoded.error.code === 'PROTOCOL_VERSION' || details.success) {
       return { accepted: false, party: details.success ? details.data : null, code: decoded.error.code, message: decoded.error.message };
     }
-    throw conclaveError(decoded.error.code, decoded.error.message);
+    throw conclaveError(asErrorCode(decoded.error.code), decoded.error.message);
   }
 
   private serializeOffer<T>(work: () => Promise<T>): Promise<T> {
@@ -926,7 +926,7 @@ export class Controller {
     } else {
       this.refusalLog.warn(`join:${error.code}`, { component: 'join', by: envelope.from, error }, error.message, envelope.from);
     }
-    throw conclaveError(error.code, error.message, party(output.clusterId));
+    throw conclaveError(asErrorCode(error.code), error.message, party(output.clusterId));
   }
 
   /** a join offer says this member is stale: believed only from a configured member that confirms it (actors/staleGeneration.ts) */
@@ -987,7 +987,7 @@ export class Controller {
   /** the leader's decision on one auto-join request; the add itself runs in the background */
   private async admitJoin(req: JoinRequest, envelope: Envelope): Promise<JoinAdmission> {
     const clusterId = this.store.identity().clusterId!;
-    const refuse = (code: string, message: string): never => {
+    const refuse = (code: ErrorCode, message: string): never => {
       this.reportRefusal('autojoin', { reason: 'auto-join', from: req.name, localClusterId: clusterId, remoteClusterId: envelope.clusterId, message });
       throw conclaveError(code, message, { clusterId });
     };
