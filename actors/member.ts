@@ -14,6 +14,7 @@ import type { RaftMessage } from '../machines/raft/messages.ts';
 import type { Entry, Membership, Role, SnapshotMeta } from '../machines/raft/types.ts';
 import type { RaftTiming } from '../runtime/config/config.ts';
 import { adminCall, isUnreachable } from '../runtime/admin.ts';
+import type { AdminReply, AdminRequest, ForwardedOp, MemberView } from '../runtime/wire/adminProtocol.ts';
 import { ApplyFailedError, type ConclaveError, conclaveError } from '../runtime/errors.ts';
 import type { Refusal } from '../runtime/inspect/protocol.ts';
 import type { Logger } from '../runtime/log/logger.ts';
@@ -30,14 +31,8 @@ import { type ChunkAck, OutgoingSnapshots, type SnapshotChunk, type TransferRepo
 import { valueRefusal } from '../runtime/wire/limits.ts';
 import { type Actor, createActor, type InspectionEvent } from 'xstate';
 
-export interface MemberInfo {
-  name: string;
-  nodeId: string;
-  voter: boolean;
-  leader: boolean;
-  reachable: boolean;
-  matchIndex: number;
-}
+/** one member as `status` shows it: the admin protocol's type */
+export type MemberInfo = MemberView;
 
 export interface MemberStatus {
   role: Role | 'none';
@@ -100,7 +95,7 @@ export interface MemberRuntime {
   /** read index without a query: resolves once this node leads and has committed an entry of its term */
   confirmLeadership(): Promise<number>;
   /** send an admin request to the leader this node follows; fails fast when it stops following it */
-  forwardToLeader(type: string, body: unknown, opts: { timeoutMs: number; changesState: boolean }): Promise<unknown>;
+  forwardToLeader<O extends ForwardedOp>(type: O, body: AdminRequest<O>, opts: { timeoutMs: number; changesState: boolean }): Promise<AdminReply<O>>;
   /** leader only: propose one single-server configuration change; resolves once it is committed and applied */
   changeMembership(change: MembershipChange): Promise<void>;
   /** leader only: hand leadership to `nodeId` (or the most up-to-date voter); resolves with the target */
@@ -1122,7 +1117,7 @@ class RaftMember implements MemberRuntime {
   }
 
   /** run on the leader: here when we lead, else forwarded once to the leader's admin subject */
-  private async viaLeader(forwarded: boolean, local: () => Promise<unknown>, type: string, body: unknown): Promise<unknown> {
+  private async viaLeader(forwarded: boolean, local: () => Promise<unknown>, type: 'propose' | 'read', body: AdminRequest<'propose' | 'read'>): Promise<unknown> {
     if (this.core.currentRole === 'leader' || forwarded) return local();
     return this.forwardToLeader(type, body, { timeoutMs: FORWARD_TIMEOUT_MS, changesState: type === 'propose' });
   }
@@ -1133,7 +1128,7 @@ class RaftMember implements MemberRuntime {
    * learned of another): NO_LEADER for a request that changes nothing, OUTCOME_UNKNOWN for one that
    * may have been applied — never a wait for the full timeout on a leader known to be gone.
    */
-  async forwardToLeader(type: string, body: unknown, opts: { timeoutMs: number; changesState: boolean }): Promise<unknown> {
+  async forwardToLeader<O extends ForwardedOp>(type: O, body: AdminRequest<O>, opts: { timeoutMs: number; changesState: boolean }): Promise<AdminReply<O>> {
     const leaderId = this.core.leader;
     const leaderName = this.nameOf(leaderId);
     if (leaderId === null || leaderName === null || leaderId === this.nodeId) throw this.notLeaderError();
