@@ -1,5 +1,6 @@
 // Forwarding: the one way a request reaches the leader from a follower, and how pending forwards
 // fail fast once this node stops following the leader they went to.
+import type { AdminReply, AdminRequest, ForwardedOp } from '../runtime/wire/adminProtocol.ts';
 import type { Role } from '../machines/raft/types.ts';
 import { adminCall, isUnreachable } from '../runtime/admin.ts';
 import { type ConclaveError, conclaveError } from '../runtime/errors.ts';
@@ -49,7 +50,7 @@ export class Forwarding {
    * learned of another): NO_LEADER for a request that changes nothing, OUTCOME_UNKNOWN for one that
    * may have been applied — never a wait for the full timeout on a leader known to be gone.
    */
-  async forwardToLeader(type: string, body: unknown, opts: { timeoutMs: number; changesState: boolean }): Promise<unknown> {
+  async forwardToLeader<O extends ForwardedOp>(type: O, body: AdminRequest<O>, opts: { timeoutMs: number; changesState: boolean }): Promise<AdminReply<O>> {
     const h = this.hands;
     const leaderId = h.leader();
     const leaderName = h.nameOf(leaderId);

@@ -7,6 +7,7 @@
 // peerWire.ts (wire schema), inbound.ts (filtering), readyLoop.ts (persist → send → apply →
 // advance), memberApply.ts (apply), memberClient.ts (client operations), forwarding.ts (to the
 // leader), liveness.ts (pings), written against ports.ts (store, bus, clock, random).
+import type { AdminReply, AdminRequest, ForwardedOp } from '../runtime/wire/adminProtocol.ts';
 import { RaftCore, type RaftStatus, type Ready } from '../machines/raft/core.ts';
 import { raftRoleMachine } from '../machines/raft/roleMachine.ts';
 import type { RaftMessage } from '../machines/raft/messages.ts';
@@ -406,7 +407,7 @@ class RaftMember implements MemberRuntime {
     return this.client.exportSnapshot();
   }
 
-  forwardToLeader(type: string, body: unknown, opts: { timeoutMs: number; changesState: boolean }): Promise<unknown> {
+  forwardToLeader<O extends ForwardedOp>(type: O, body: AdminRequest<O>, opts: { timeoutMs: number; changesState: boolean }): Promise<AdminReply<O>> {
     return this.forwarding.forwardToLeader(type, body, opts);
   }
 

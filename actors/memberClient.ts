@@ -1,6 +1,7 @@
 // Client operations on the member: propose (batched, refused at the door when too large), reads
 // (linearizable by read index, or stale), membership changes, leadership transfer, export — and the
 // admin requests a follower forwards to its leader.
+import type { AdminReply, AdminRequest, ForwardedOp } from '../runtime/wire/adminProtocol.ts';
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import { applyChange, type MembershipChange } from '../machines/membership/config.ts';
@@ -34,7 +35,7 @@ export interface ClientHands {
   kick(): void;
   nameOf(nodeId: string | null): string | null;
   notLeaderError(): ConclaveError;
-  forwardToLeader(type: string, body: unknown, opts: { timeoutMs: number; changesState: boolean }): Promise<unknown>;
+  forwardToLeader<O extends ForwardedOp>(type: O, body: AdminRequest<O>, opts: { timeoutMs: number; changesState: boolean }): Promise<AdminReply<O>>;
 }
 
 interface QueuedProposal {
@@ -196,7 +197,7 @@ export class ClientOps {
   }
 
   /** run on the leader: here when we lead, else forwarded once to the leader's admin subject */
-  private async viaLeader(forwarded: boolean, local: () => Promise<unknown>, type: string, body: unknown): Promise<unknown> {
+  private async viaLeader(forwarded: boolean, local: () => Promise<unknown>, type: 'propose' | 'read', body: AdminRequest<'propose' | 'read'>): Promise<unknown> {
     if (this.hands.core().currentRole === 'leader' || forwarded) return local();
     return this.hands.forwardToLeader(type, body, { timeoutMs: FORWARD_TIMEOUT_MS, changesState: type === 'propose' });
   }

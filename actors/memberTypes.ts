@@ -1,4 +1,5 @@
 // The member's public surface: what the controller creates it with, and what it answers.
+import type { AdminReply, AdminRequest, ForwardedOp, MemberView } from '../runtime/wire/adminProtocol.ts';
 import type { MembershipChange } from '../machines/membership/config.ts';
 import type { RaftCore, RaftCoreOptions, RaftStatus } from '../machines/raft/core.ts';
 import type { Role } from '../machines/raft/types.ts';
@@ -10,14 +11,8 @@ import type { InspectionEvent } from 'xstate';
 import type { Clock, MemberBus, MemberStore } from './ports.ts';
 import type { ReadyLoopFaults } from './readyLoop.ts';
 
-export interface MemberInfo {
-  name: string;
-  nodeId: string;
-  voter: boolean;
-  leader: boolean;
-  reachable: boolean;
-  matchIndex: number;
-}
+/** one member as `status` shows it: the admin protocol's type */
+export type MemberInfo = MemberView;
 
 export interface MemberStatus {
   role: Role | 'none';
@@ -86,7 +81,7 @@ export interface MemberRuntime {
   /** read index without a query: resolves once this node leads and has committed an entry of its term */
   confirmLeadership(): Promise<number>;
   /** send an admin request to the leader this node follows; fails fast when it stops following it */
-  forwardToLeader(type: string, body: unknown, opts: { timeoutMs: number; changesState: boolean }): Promise<unknown>;
+  forwardToLeader<O extends ForwardedOp>(type: O, body: AdminRequest<O>, opts: { timeoutMs: number; changesState: boolean }): Promise<AdminReply<O>>;
   /** leader only: propose one single-server configuration change; resolves once it is committed and applied */
   changeMembership(change: MembershipChange): Promise<void>;
   /** leader only: hand leadership to `nodeId` (or the most up-to-date voter); resolves with the target */

@@ -2,23 +2,24 @@
 // inspector and peers (forwarded proposals). Every request is an envelope; every reply is
 // `{ok:true, body}` or `{ok:false, error:{code, message}}`. Malformed input is answered (when it
 // carries a reply subject) or dropped, counted and logged at a limited rate — never thrown.
-import { z } from 'zod';
-import { ConclaveError, conclaveError, codeOf } from './errors.ts';
+import type { z } from 'zod';
+import { asErrorCode, ConclaveError, conclaveError, codeOf } from './errors.ts';
 import type { Logger } from './log/logger.ts';
 import { RateLimitedLog } from './log/rateLimit.ts';
 import { type Bus, type BusMessage, type BusSubscription, NoRespondersError, RequestTimeoutError } from './transport/types.ts';
+import { type AdminBody, type AdminOp, type AdminReply, type AdminRequest, requestSchema } from './wire/adminProtocol.ts';
 import { decode, decodeReply, encode, encodeReply, type Envelope, type Reply, type Sender } from './wire/codec.ts';
 
-export type AdminHandler = (body: unknown, envelope: Envelope) => Promise<unknown>;
-export type AdminHandlers = Record<string, AdminHandler>;
-
-const anyBody = z.unknown();
+export type AdminHandler<O extends AdminOp> = (body: AdminBody<O>, envelope: Envelope) => Promise<AdminReply<O>>;
+/** the operations a node answers, each with the types of runtime/wire/adminProtocol.ts */
+export type AdminHandlers = { [O in AdminOp]?: AdminHandler<O> };
 
 export class AdminServer {
   private subscription: BusSubscription | null = null;
   /** counters of dropped input, by reason (shown by status and the inspector) */
   readonly dropped = new Map<string, number>();
   private readonly rateLimited: RateLimitedLog;
+  /** the request schema of every operation this server answers: a wrong body is refused before any handler runs */
   private readonly bodies: Record<string, z.ZodType<unknown>>;
 
   constructor(
@@ -28,7 +29,7 @@ export class AdminServer {
     logger: Logger,
   ) {
     this.rateLimited = new RateLimitedLog(logger);
-    this.bodies = Object.fromEntries(Object.keys(handlers).map((type) => [type, anyBody]));
+    this.bodies = Object.fromEntries((Object.keys(handlers) as AdminOp[]).map((op) => [op, requestSchema(op)]));
   }
 
   async start(): Promise<void> {
@@ -55,8 +56,9 @@ export class AdminServer {
       return;
     }
     const { envelope, body } = decoded;
-    const handler = this.handlers[envelope.type]!;
-    handler(body, envelope).then(
+    // decode() found a schema for this type, so the server has a handler for it
+    const handler = this.handlers[envelope.type as AdminOp] as AdminHandler<AdminOp>;
+    handler(body as AdminBody<AdminOp>, envelope).then(
       (result) => this.reply(msg, { ok: true, body: result ?? null }),
       (err: unknown) => {
         const code = codeOf(err) ?? 'INTERNAL';
@@ -83,11 +85,12 @@ export class AdminServer {
  * error as a ConclaveError. NoRespondersError / RequestTimeoutError pass through for the caller to
  * explain in its own terms (see `isUnreachable`).
  */
-export async function adminCall(bus: Pick<Bus, 'request'>, prefix: string, node: string, sender: Sender, type: string, body: unknown, timeoutMs: number): Promise<unknown> {
+export async function adminCall<O extends AdminOp>(bus: Pick<Bus, 'request'>, prefix: string, node: string, sender: Sender, type: O, body: AdminRequest<O>, timeoutMs: number): Promise<AdminReply<O>> {
   const reply = await bus.request(`${prefix}.node.${node}.admin`, encode(sender, type, body), { timeoutMs });
   const decoded = decodeReply(reply.data);
-  if (!decoded.ok) throw conclaveError(decoded.error.code, decoded.error.message, decoded.error.details);
-  return decoded.body;
+  if (!decoded.ok) throw conclaveError(asErrorCode(decoded.error.code), decoded.error.message, decoded.error.details);
+  // the node answers with the reply type of the operation (runtime/wire/adminProtocol.ts)
+  return decoded.body as AdminReply<O>;
 }
 
 /** nobody answered: no subscriber, or no reply in time */

@@ -7,7 +7,7 @@
 /** CLI exit codes (CONTRACT.md): 0 done · 1 refused · 2 usage/configuration · 3 unreachable. */
 export const EXIT = { ok: 0, refused: 1, usage: 2, unreachable: 3 } as const;
 
-const EXIT_BY_CODE: Record<string, number> = {
+const EXIT_BY_CODE = {
   ALREADY_INITIALIZED: EXIT.refused,
   CONTACTED: EXIT.refused,
   BUSY: EXIT.refused,
@@ -48,16 +48,36 @@ const EXIT_BY_CODE: Record<string, number> = {
   TIMEOUT: EXIT.unreachable,
   UNREACHABLE: EXIT.unreachable,
   CLOSED: EXIT.unreachable,
-};
+  // refused too, named here so that they are codes of the union
+  INTERNAL: EXIT.refused,
+  FATAL: EXIT.refused,
+  ERROR: EXIT.refused,
+  BAD_REPLY: EXIT.refused,
+  SNAPSHOT: EXIT.refused,
+  MAX_PAYLOAD: EXIT.refused,
+  BAD_SUBJECT: EXIT.refused,
+} as const satisfies Record<string, number>;
+
+/** Every error code a user can meet: the library API, the admin protocol and the CLI share them. */
+export type ErrorCode = keyof typeof EXIT_BY_CODE;
+
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.hasOwn(EXIT_BY_CODE, code);
+}
+
+/** a code read from the wire or from a machine's context: itself when known, INTERNAL otherwise */
+export function asErrorCode(code: string | undefined, fallback: ErrorCode = 'INTERNAL'): ErrorCode {
+  return isErrorCode(code) ? code : fallback;
+}
 
 export function exitCodeFor(code: string | undefined): number {
-  return (code && EXIT_BY_CODE[code]) || EXIT.refused;
+  return isErrorCode(code) ? EXIT_BY_CODE[code] : EXIT.refused;
 }
 
 /** An error with a stable code; its message says what happened, why, and what to do next. */
 export class ConclaveError extends Error {
   constructor(
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
     readonly details?: unknown,
   ) {
@@ -145,10 +165,15 @@ export class ApplyFailedError extends RefusedError {
     super('APPLY_FAILED', message, details);
   }
 }
-/** CONFIG: an option or configuration value is wrong; the message names it. */
+/** CONFIG: an option or configuration value is wrong; the message names it (and `key`, the option, when known). */
 export class ConfigError extends UsageError {
   constructor(message: string, details?: unknown) {
     super('CONFIG', message, details);
+  }
+  /** the configuration key at fault, when known */
+  get key(): string | undefined {
+    const d = this.details as { key?: unknown } | undefined;
+    return typeof d?.key === 'string' ? d.key : undefined;
   }
 }
 /** BAD_REQUEST: a malformed request, command or query. */
@@ -164,7 +189,7 @@ export class StateMismatchError extends UsageError {
   }
 }
 
-const BY_CODE: Record<string, new (message: string, details?: unknown) => ConclaveError> = {
+const BY_CODE: Partial<Record<ErrorCode, new (message: string, details?: unknown) => ConclaveError>> = {
   JOIN_REFUSED: JoinRefusedError,
   ALREADY_INITIALIZED: AlreadyInitializedError,
   NOT_A_MEMBER: NotAMemberError,
@@ -181,7 +206,7 @@ const BY_CODE: Record<string, new (message: string, details?: unknown) => Concla
 };
 
 /** The one factory: the error of the class `code` calls for (a specific class, else its exit class). */
-export function conclaveError(code: string, message: string, details?: unknown): ConclaveError {
+export function conclaveError(code: ErrorCode, message: string, details?: unknown): ConclaveError {
   const Specific = BY_CODE[code];
   if (Specific) return new Specific(message, details);
   switch (exitCodeFor(code)) {

@@ -15,6 +15,18 @@ export interface ControllerEvents {
   applied: { index: number; command: unknown; result: unknown };
 }
 
+/** A refusal the join rule made (a foreign peer message, join offer or request). */
+export interface Refusal {
+  /** 'foreign-cluster' for a dropped peer message; the handshake step otherwise */
+  reason: string;
+  /** the peer's node name */
+  from: string;
+  localClusterId: string | null;
+  remoteClusterId: string | null;
+  /** the one-line refusal message, naming both ids */
+  message: string;
+}
+
 export type ControllerEventName = keyof ControllerEvents;
 export type ControllerListener<E extends ControllerEventName> = (event: ControllerEvents[E]) => void;
 

@@ -9,6 +9,7 @@
 //                                                              (auto-join with maxVoters reached: done as a learner)
 //   remove: locating ─> deciding ─> removing ─> notifying ─> done
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
+import { backoffDelay } from '../backoff.ts';
 import { checkJoin, type ClusterId } from '../identity/index.ts';
 import type { Membership } from '../raft/types.ts';
 import { caughtUp, type MembershipChange, planAdd } from './config.ts';
@@ -201,7 +202,7 @@ export const membershipMachine = setup({
     markRemoved: assign({ outcome: 'removed' as const, error: null }),
   },
   delays: {
-    retryDelay: ({ context }) => Math.min(context.backoffMaxMs, context.backoffBaseMs * 2 ** Math.max(0, context.attempt - 1)),
+    retryDelay: ({ context }) => backoffDelay({ baseMs: context.backoffBaseMs, maxMs: context.backoffMaxMs }, context.attempt),
     catchUpTimeout: ({ context }) => context.catchUpTimeoutMs,
     deadline: ({ context }) => Math.min(MAX_TIMER_MS, context.deadlineMs ?? MAX_TIMER_MS),
   },

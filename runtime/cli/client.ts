@@ -4,10 +4,11 @@ import { InvalidArgumentError } from 'commander';
 import { validNodeName } from '../../machines/identity/index.ts';
 import { conclaveError } from '../errors.ts';
 import { type Bus, NoRespondersError, RequestTimeoutError } from '../transport/types.ts';
+import type { AdminOp, AdminReply, AdminRequest } from '../wire/adminProtocol.ts';
 
 export const CLI_SENDER = { name: 'cli', nodeId: null, clusterId: null } as const;
 
-export async function adminRequest(bus: Bus, prefix: string, node: string, type: string, body: unknown, timeoutMs: number): Promise<unknown> {
+export async function adminRequest<O extends AdminOp>(bus: Bus, prefix: string, node: string, type: O, body: AdminRequest<O>, timeoutMs: number): Promise<AdminReply<O>> {
   const { adminCall } = await import('../admin.ts'); // the codec and its zod schemas: not for `--help`
   try {
     return await adminCall(bus, prefix, node, CLI_SENDER, type, body, timeoutMs);

@@ -6,7 +6,7 @@ import { createLogger } from '../log/logger.ts';
 
 export async function runCommand(flags: RunFlags & { record?: string }): Promise<void> {
   const config = resolveRunConfig(flags, process.env);
-  if (flags.record && !config.inspect) throw new ConfigError('--record needs --inspect HOST:PORT (the recording is what that inspector receives)', 'record');
+  if (flags.record && !config.inspect) throw new ConfigError('--record needs --inspect HOST:PORT (the recording is what that inspector receives)', { key: 'record' });
   if (config.inspect) await checkListen(config.inspect);
   const logger = createLogger({ level: config.log.level });
   const log = logger.child({ node: config.name });
@@ -84,7 +84,7 @@ async function checkListen(listen: string): Promise<void> {
   try {
     port = parseListen(listen).port;
   } catch (err) {
-    throw new ConfigError(`--inspect ${listen}: ${(err as Error).message}`, 'inspect');
+    throw new ConfigError(`--inspect ${listen}: ${(err as Error).message}`, { key: 'inspect' });
   }
-  if (port < 1) throw new ConfigError(`--inspect ${listen}: port ${port} is out of range (1-65535)`, 'inspect');
+  if (port < 1) throw new ConfigError(`--inspect ${listen}: port ${port} is out of range (1-65535)`, { key: 'inspect' });
 }

@@ -3,22 +3,14 @@
 import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { ConfigError } from '../errors.ts';
 import { LOG_LEVELS, type LogLevel } from '../log/levels.ts';
 
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
 export const DEFAULT_PREFIX = 'conclave';
 
-/** A usage or configuration error: the CLI exits 2 with this message. */
-export class ConfigError extends Error {
-  readonly code = 'CONFIG';
-  constructor(
-    message: string,
-    readonly key?: string,
-  ) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
+// the one ConfigError (runtime/errors.ts): a usage error, exit 2, naming the key at fault
+export { ConfigError } from '../errors.ts';
 
 const nodeName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'must match ^[a-z0-9][a-z0-9_-]{0,62}$');
 const prefix = z
@@ -127,10 +119,10 @@ export function splitServers(value: string | string[]): string[] {
 
 export function commonFromEnv(env: NodeJS.ProcessEnv, flags: { nats?: string; prefix?: string }): CommonSettings {
   const servers = splitServers(flags.nats ?? env.NATS_URL ?? DEFAULT_NATS_URL);
-  if (servers.length === 0) throw new ConfigError('--nats: no server URL given', 'nats');
+  if (servers.length === 0) throw new ConfigError('--nats: no server URL given', { key: 'nats' });
   const pfx = flags.prefix ?? env.CONCLAVE_PREFIX ?? DEFAULT_PREFIX;
   const checked = prefix.safeParse(pfx);
-  if (!checked.success) throw new ConfigError(`prefix ${JSON.stringify(pfx)} ${checked.error.issues[0]?.message}`, 'prefix');
+  if (!checked.success) throw new ConfigError(`prefix ${JSON.stringify(pfx)} ${checked.error.issues[0]?.message}`, { key: 'prefix' });
   return { nats: { servers }, prefix: pfx };
 }
 
@@ -142,18 +134,18 @@ export function readConfigFile(path: string): ConfigFile {
     const stat = statSync(path);
     if (!stat.isFile()) {
       const kind = stat.isDirectory() ? 'a directory' : stat.isFIFO() ? 'a FIFO' : stat.isSocket() ? 'a socket' : 'a device';
-      throw new ConfigError(`config file ${path} is not a regular file (it is ${kind}); pass the path of a JSON file`, 'config');
+      throw new ConfigError(`config file ${path} is not a regular file (it is ${kind}); pass the path of a JSON file`, { key: 'config' });
     }
     text = readFileSync(path, 'utf8');
   } catch (err) {
     if (err instanceof ConfigError) throw err;
-    throw new ConfigError(`cannot read config file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'config');
+    throw new ConfigError(`cannot read config file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { key: 'config' });
   }
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new ConfigError(`config file ${path} is not valid JSON: ${(err as Error).message}`, 'config');
+    throw new ConfigError(`config file ${path} is not valid JSON: ${(err as Error).message}`, { key: 'config' });
   }
   return validateConfigObject(raw, `config file ${path}`);
 }
@@ -165,10 +157,10 @@ export function validateConfigObject(raw: unknown, where: string): ConfigFile {
     if (issue.code === 'unrecognized_keys') {
       const base = issue.path.join('.');
       const key = [base, issue.keys[0]].filter(Boolean).join('.');
-      throw new ConfigError(`${where}: unknown key "${key}" (see the configuration reference in README.md)`, key);
+      throw new ConfigError(`${where}: unknown key "${key}" (see the configuration reference in README.md)`, { key });
     }
     const key = issue.path.join('.') || '(root)';
-    throw new ConfigError(`${where}: "${key}": ${issue.message}`, key);
+    throw new ConfigError(`${where}: "${key}": ${issue.message}`, { key });
   }
   return parsed.data;
 }
@@ -205,10 +197,10 @@ export function resolveRunConfig(flags: RunFlags, env: NodeJS.ProcessEnv): Contr
     'flags',
   );
   const name = fromFlags.name ?? file.name;
-  if (!name) throw new ConfigError('a node name is required: pass --name NAME or set "name" in the config file', 'name');
+  if (!name) throw new ConfigError('a node name is required: pass --name NAME or set "name" in the config file', { key: 'name' });
   const envLevel = env.CONCLAVE_LOG_LEVEL;
   if (envLevel !== undefined && !(LOG_LEVELS as readonly string[]).includes(envLevel)) {
-    throw new ConfigError(`CONCLAVE_LOG_LEVEL=${envLevel} is not one of ${LOG_LEVELS.join(', ')}`, 'log.level');
+    throw new ConfigError(`CONCLAVE_LOG_LEVEL=${envLevel} is not one of ${LOG_LEVELS.join(', ')}`, { key: 'log.level' });
   }
   const common = commonFromEnv(env, {});
   const natsServers = flags.nats !== undefined ? splitServers(flags.nats) : file.nats?.servers ? splitServers(file.nats.servers) : common.nats.servers;
@@ -240,7 +232,7 @@ export function checkRaftTiming(raft: RaftTiming): RaftTiming {
   if (raft.electionTimeoutMs < 2 * raft.heartbeatMs) {
     throw new ConfigError(
       `raft.heartbeatMs (${raft.heartbeatMs}) must be at most half of raft.electionTimeoutMs (${raft.electionTimeoutMs}): a follower must hear several heartbeats per election timeout (e.g. 50 and 500)`,
-      'raft.heartbeatMs',
+      { key: 'raft.heartbeatMs' },
     );
   }
   return raft;

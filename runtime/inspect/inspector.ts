@@ -251,7 +251,7 @@ export class Inspector {
   private async askStatus(name: string, timeoutMs: number): Promise<NodeStatus> {
     const checkedAt = Date.now();
     try {
-      const status = (await adminCall(this.opts.bus, this.opts.prefix, name, INSPECTOR_SENDER, 'status', {}, timeoutMs)) as Record<string, unknown>;
+      const status = await adminCall(this.opts.bus, this.opts.prefix, name, INSPECTOR_SENDER, 'status', {}, timeoutMs);
       return { ...status, name, reachable: true, checkedAt };
     } catch (err) {
       const error =

@@ -28,17 +28,9 @@ export const streamSubject = (prefix: string, name: string) => `${prefix}.inspec
 export const streamWildcard = (prefix: string) => `${prefix}.inspect.*`;
 export const snapshotSubject = (prefix: string, name: string) => `${prefix}.inspect.${name}.snapshot`;
 
-/** A refusal the join rule made (a foreign peer message, join offer or request). */
-export interface Refusal {
-  /** 'foreign-cluster' for a dropped peer message; the handshake step otherwise */
-  reason: string;
-  /** the peer's node name */
-  from: string;
-  localClusterId: string | null;
-  remoteClusterId: string | null;
-  /** the one-line refusal message, naming both ids */
-  message: string;
-}
+import type { Refusal } from '../events.ts';
+
+export type { Refusal };
 
 /** One compact inspection event. `a` is the actor id (e.g. `raft:n1`), `t` epoch ms. */
 export type InspectEvent =

@@ -6,6 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import type { AdminOp, AdminRequest } from '../../runtime/wire/adminProtocol.ts';
 import { adminRequest } from '../../runtime/cli/client.ts';
 import { connectNats } from '../../runtime/transport/index.ts';
 import type { Bus } from '../../runtime/transport/types.ts';
@@ -52,8 +53,8 @@ describe('three controllers over real NATS: failover under writes', { skip: nats
     return p;
   }
 
-  const ask = (node: string, type: string, body: unknown = {}, timeoutMs = 2000) => adminRequest(bus, PREFIX, node, type, body, timeoutMs);
-  const status = (node: string) => ask(node, 'status') as Promise<Status>;
+  const ask = <O extends AdminOp>(node: string, type: O, body: AdminRequest<O>, timeoutMs = 2000) => adminRequest(bus, PREFIX, node, type, body, timeoutMs);
+  const status = (node: string) => ask(node, 'status', {}) as Promise<Status>;
 
   /** every key the writer and the probes wrote, read locally (stale) from one node */
   async function readAll(node: string): Promise<Map<string, number>> {

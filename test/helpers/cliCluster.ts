@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
 import type { MemberInfo } from '../../actors/member.ts';
+import type { AdminOp, AdminReply, AdminRequest } from '../../runtime/wire/adminProtocol.ts';
 import { adminRequest } from '../../runtime/cli/client.ts';
 import { connectNats } from '../../runtime/transport/index.ts';
 import type { Bus } from '../../runtime/transport/types.ts';
@@ -37,7 +38,7 @@ export interface CliCluster {
   /** spawn, then wait until it says it is running */
   run(name: string, config?: Record<string, unknown>, extraArgs?: string[]): Promise<CliProcess>;
   status(node: string): Promise<NodeStatus>;
-  admin(node: string, type: string, body: unknown, timeoutMs?: number): Promise<unknown>;
+  admin<O extends AdminOp>(node: string, type: O, body: AdminRequest<O>, timeoutMs?: number): Promise<AdminReply<O>>;
   /** one CLI command with this cluster's environment */
   cli(args: string[]): Promise<CliResult>;
 }
@@ -71,7 +72,7 @@ export function cliCluster(opts: { prefix: string; tmpPrefix: string }): CliClus
     procs.set(name, p);
     return p;
   };
-  const admin = (node: string, type: string, body: unknown, timeoutMs = 30_000) => adminRequest(theBus(), opts.prefix, node, type, body, timeoutMs);
+  const admin = <O extends AdminOp>(node: string, type: O, body: AdminRequest<O>, timeoutMs = 30_000) => adminRequest(theBus(), opts.prefix, node, type, body, timeoutMs);
   return {
     get nats() {
       if (!nats) throw new Error('cliCluster: nats-server starts with the suite');

@@ -3,6 +3,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { AdminOp, AdminReply, AdminRequest } from '../../runtime/wire/adminProtocol.ts';
 import { adminRequest } from '../../runtime/cli/client.ts';
 import { connectNats } from '../../runtime/transport/index.ts';
 import type { Bus } from '../../runtime/transport/types.ts';
@@ -28,7 +29,7 @@ export interface NatsProcessCluster {
   /** start (or restart) one node from its config file; a new name starts blank */
   startNode(name: string, raft?: Record<string, number>): Promise<CliProcess>;
   stopNode(name: string, signal?: NodeJS.Signals): Promise<void>;
-  ask(node: string, type: string, body?: unknown, timeoutMs?: number): Promise<unknown>;
+  ask<O extends AdminOp>(node: string, type: O, body: AdminRequest<O>, timeoutMs?: number): Promise<AdminReply<O>>;
   status(node: string): Promise<NodeStatus>;
   /** the node that leads, among the running ones (waits for one) */
   leader(timeoutMs?: number): Promise<string>;
@@ -40,8 +41,8 @@ export async function natsProcessCluster(opts: { prefix: string; maxPayload?: nu
   const dir = await mkdtemp(join(tmpdir(), 'conclave-npc-'));
   const bus = await connectNats({ servers: nats.url, name: `test-${opts.prefix}` });
   const procs = new Map<string, CliProcess>();
-  const ask = (node: string, type: string, body: unknown = {}, timeoutMs = 5000) => adminRequest(bus, opts.prefix, node, type, body, timeoutMs);
-  const status = (node: string) => ask(node, 'status') as Promise<NodeStatus>;
+  const ask = <O extends AdminOp>(node: string, type: O, body: AdminRequest<O>, timeoutMs = 5000) => adminRequest(bus, opts.prefix, node, type, body, timeoutMs);
+  const status = (node: string) => ask(node, 'status', {}) as Promise<NodeStatus>;
 
   async function writeConfig(name: string, raft: Record<string, number>): Promise<void> {
     await writeFile(join(dir, `${name}.json`), JSON.stringify({ name, dataDir: join(dir, name), log: { level: 'info' }, raft }));

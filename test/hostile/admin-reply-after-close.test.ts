@@ -20,12 +20,12 @@ describe('admin replies after the bus closed (regression, found by the bus fuzz)
     try {
       const pending: Array<{ resolve(v: unknown): void; reject(e: Error): void }> = [];
       const handled = () => new Promise((resolve, reject) => pending.push({ resolve, reject }));
-      const server = new AdminServer(nodeBus, 'x.node.n.admin', { slow: handled, failing: handled }, silentLogger());
+      const server = new AdminServer(nodeBus, 'x.node.n.admin', { propose: handled, read: handled }, silentLogger());
       await server.start();
       const sender = { name: 'cli', nodeId: null, clusterId: null };
       const answers = [
-        client.request('x.node.n.admin', encode(sender, 'slow', {}), { timeoutMs: 60_000 }).catch((e: Error) => e),
-        client.request('x.node.n.admin', encode(sender, 'failing', {}), { timeoutMs: 60_000 }).catch((e: Error) => e),
+        client.request('x.node.n.admin', encode(sender, 'propose', {}), { timeoutMs: 60_000 }).catch((e: Error) => e),
+        client.request('x.node.n.admin', encode(sender, 'read', {}), { timeoutMs: 60_000 }).catch((e: Error) => e),
       ];
       while (pending.length < 2) await new Promise((r) => setImmediate(r));
       await nodeBus.close();

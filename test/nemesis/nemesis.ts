@@ -6,6 +6,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { AdminOp, AdminReply, AdminRequest } from '../../runtime/wire/adminProtocol.ts';
 import { adminRequest } from '../../runtime/cli/client.ts';
 import { connectNats } from '../../runtime/transport/index.ts';
 import type { Bus } from '../../runtime/transport/types.ts';
@@ -79,7 +80,7 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
   let check: CheckResult | null = null;
   try {
     bus = await connectNats({ servers: nats.urls, name: 'nemesis-clients' });
-    const admin = (node: string, type: string, body: unknown, timeoutMs = 3000) => adminRequest(bus!, PREFIX, node, type, body, timeoutMs);
+    const admin = <O extends AdminOp>(node: string, type: O, body: AdminRequest<O>, timeoutMs = 3000) => adminRequest(bus!, PREFIX, node, type, body, timeoutMs);
     const start = (c: Controller) => startController(c, dir, nats, env);
 
     say(`seed ${opts.seed}: nats cluster ${nats.urls.join(' ')}; starting ${controllers.length} controllers`);
@@ -243,7 +244,7 @@ async function startController(c: Controller, dir: string, nats: NatsCluster, en
   await proc.waitForOutput(/controller \S+ is running/, 60_000);
 }
 
-async function checkConverged(members: Controller[], admin: (node: string, type: string, body: unknown, timeoutMs?: number) => Promise<unknown>, problems: string[]): Promise<void> {
+async function checkConverged(members: Controller[], admin: <O extends AdminOp>(node: string, type: O, body: AdminRequest<O>, timeoutMs?: number) => Promise<AdminReply<O>>, problems: string[]): Promise<void> {
   const states = new Map<string, string>();
   const statusOf = (name: string) => admin(name, 'status', {}, 2000) as Promise<{ clusterId: string; commitIndex: number; appliedIndex: number; role: string }>;
   try {

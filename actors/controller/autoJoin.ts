@@ -1,0 +1,224 @@
+// Auto-join, both ends. A blank node configured with `join.cluster` announces itself on
+// `<prefix>.discover` — again after the shared backoff, until that cluster has added it; the leader
+// of the addressed cluster checks the request (join secret, protocol, join rule) and adds the node in
+// the background (runtime/join/autoJoin.ts holds the request's wire form and its proof).
+import { assign, createActor, fromPromise, setup } from 'xstate';
+import { backoffDelay } from '../../machines/backoff.ts';
+import { checkJoin } from '../../machines/identity/index.ts';
+import { isUnreachable } from '../../runtime/admin.ts';
+import { ConclaveError, codeOf, conclaveError, type ErrorCode } from '../../runtime/errors.ts';
+import { DEFAULT_MAX_VOTERS, type JoinAdmission, type JoinRequest, joinRequestSchema, makeJoinRequest, NonceCache, verifyJoinRequest } from '../../runtime/join/autoJoin.ts';
+import type { BusMessage, BusSubscription } from '../../runtime/transport/types.ts';
+import { decode, decodeReply, encode, encodeReply, type Envelope, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../../runtime/wire/codec.ts';
+import type { ControllerContext } from './context.ts';
+import type { MembershipOps } from './membership.ts';
+
+const DISCOVER_BODIES = { 'join.request': joinRequestSchema };
+const AUTO_JOIN = {
+  /** asking again after no answer or a refusal: 1 s, 2 s, 4 s, 5 s, … */
+  retry: { baseMs: 1000, maxMs: 5000 },
+  /** admitted: the join offer is on its way; ask again only if it does not come */
+  afterAdmissionMs: 3000,
+  requestTimeoutMs: 2000,
+  logEveryMs: 10_000,
+  addDeadlineMs: 60_000,
+} as const;
+
+type Answer = 'admitted' | 'refused' | 'unanswered';
+
+/** the blank node's side: ask, wait, ask again — until a member, removed or failed */
+export const announceMachine = setup({
+  types: { context: {} as { attempt: number; admitted: boolean }, events: {} as { type: 'PHASE' } },
+  actors: {
+    /** provided by the controller: one announcement, and what came of it */
+    announce: fromPromise<Answer>(async () => 'unanswered'),
+  },
+  actions: {
+    recordAnswer: assign(({ context }, answer: Answer) => ({ admitted: answer === 'admitted', attempt: answer === 'admitted' ? 0 : context.attempt + 1 })),
+    logMember: () => {},
+    logStopped: (_, _params: { error: unknown }) => {},
+  },
+  guards: {
+    /** provided by the controller: the node's phase */
+    isMember: () => false,
+    hasEnded: () => false,
+    isBlank: () => false,
+  },
+  delays: {
+    retry: ({ context }) => (context.admitted ? AUTO_JOIN.afterAdmissionMs : backoffDelay(AUTO_JOIN.retry, context.attempt)),
+  },
+}).createMachine({
+  id: 'announce',
+  context: { attempt: 0, admitted: false },
+  initial: 'checking',
+  states: {
+    checking: {
+      always: [{ guard: 'isMember', target: 'member' }, { guard: 'hasEnded', target: 'ended' }, { guard: 'isBlank', target: 'asking' }, { target: 'waiting' }],
+    },
+    asking: {
+      invoke: {
+        src: 'announce',
+        onDone: { target: 'waiting', actions: { type: 'recordAnswer', params: ({ event }) => event.output } },
+        onError: { target: 'ended', actions: { type: 'logStopped', params: ({ event }) => ({ error: event.error }) } },
+      },
+    },
+    waiting: { after: { retry: 'checking' }, on: { PHASE: 'checking' } },
+    member: { type: 'final', entry: 'logMember' },
+    ended: { type: 'final' },
+  },
+});
+
+export class AutoJoin {
+  private readonly nonces = new NonceCache();
+  private readonly admitting = new Set<string>();
+  private subscription: BusSubscription | null = null;
+  private stopAnnouncing: (() => void) | null = null;
+
+  constructor(
+    private readonly ctx: ControllerContext,
+    private readonly membership: MembershipOps,
+    private readonly joinSecret: Uint8Array | null,
+  ) {}
+
+  /** every member hears `<prefix>.discover` (the leader answers) */
+  listen(): void {
+    this.subscription = this.ctx.bus.subscribe(`${this.ctx.prefix}.discover`, (msg) => this.onDiscover(msg));
+  }
+
+  stop(): void {
+    this.subscription?.unsubscribe();
+    this.subscription = null;
+    this.stopAnnouncing?.();
+    this.stopAnnouncing = null;
+  }
+
+  /** `<prefix>.discover`: the leader of the addressed cluster answers */
+  private onDiscover(msg: BusMessage): void {
+    const ctx = this.ctx;
+    // only a leader answers: the others do not even decode the request
+    if (ctx.phase() !== 'member' || ctx.member()?.status().role !== 'leader') return;
+    const decoded = decode(msg.data, DISCOVER_BODIES);
+    if (!decoded.ok) {
+      ctx.logFor('autojoin').debug({ failure: decoded.failure, detail: decoded.detail }, 'dropped a malformed discover message');
+      return;
+    }
+    const req = decoded.body;
+    const clusterId = ctx.store.identity().clusterId;
+    // addressed to another cluster on the same prefix, or not ours to answer: stay silent
+    if (clusterId === null || req.cluster !== clusterId) return;
+    const reply = (r: Parameters<typeof encodeReply>[0]) => {
+      if (msg.reply) msg.respond(encodeReply(r));
+    };
+    this.admit(req, decoded.envelope).then(
+      (body) => reply({ ok: true, body }),
+      (err: unknown) => {
+        const code = codeOf(err) ?? 'INTERNAL';
+        if (!(err instanceof ConclaveError)) ctx.log.error({ err }, 'auto-join admission failed');
+        reply({ ok: false, error: { code, message: (err as Error).message, details: { clusterId } } });
+      },
+    );
+  }
+
+  /** the leader's decision on one auto-join request; the add itself runs in the background */
+  private async admit(req: JoinRequest, envelope: Envelope): Promise<JoinAdmission> {
+    const ctx = this.ctx;
+    const clusterId = ctx.store.identity().clusterId!;
+    const refuse = (code: ErrorCode, message: string): never => {
+      ctx.reportRefusal('autojoin', { reason: 'auto-join', from: req.name, localClusterId: clusterId, remoteClusterId: envelope.clusterId, message });
+      throw conclaveError(code, message, { clusterId });
+    };
+    if (envelope.from !== req.name || envelope.nodeId !== req.nodeId) {
+      refuse('BAD_REQUEST', `auto-join refused: the request names ${req.name} (${req.nodeId}) but was sent by ${envelope.from} (${envelope.nodeId ?? 'no node id'})`);
+    }
+    if (this.joinSecret === null) {
+      refuse(
+        'JOIN_AUTH',
+        `auto-join refused: auto-join is off in cluster ${clusterId} (no joinSecretFile configured on its members); add ${req.name} with \`conclave cluster add ${req.name} --via ${ctx.name}\`, or configure joinSecretFile`,
+      );
+    }
+    if (req.protocolVersion < MIN_PROTOCOL_VERSION || req.protocolVersion > PROTOCOL_VERSION) {
+      refuse('PROTOCOL_VERSION', `auto-join refused: ${req.name} speaks protocol version ${req.protocolVersion} but ${ctx.name} speaks ${MIN_PROTOCOL_VERSION}..${PROTOCOL_VERSION}`);
+    }
+    const verdict = verifyJoinRequest(this.joinSecret!, req, this.nonces);
+    if (!verdict.ok) refuse(verdict.code, verdict.message);
+    const rule = checkJoin({ name: ctx.name, clusterId }, { name: req.name, clusterId: envelope.clusterId });
+    if (!rule.allowed) refuse('JOIN_REFUSED', rule.message);
+    const maxVoters = ctx.opts.join?.maxVoters ?? DEFAULT_MAX_VOTERS;
+    const membership = ctx.requireLeader().raftStatus().membership;
+    const current = membership.members.find((m) => m.nodeId === req.nodeId);
+    const voter = current?.voter === true || membership.members.filter((m) => m.voter).length < maxVoters;
+    if (!this.admitting.has(req.nodeId)) {
+      this.admitting.add(req.nodeId);
+      const log = ctx.logFor('autojoin');
+      log.info({ joiner: req.name, joinerId: req.nodeId, voter }, `auto-join: admitting ${req.name} (${req.nodeId}) as ${voter ? 'a voter' : 'a learner (maxVoters reached)'}`);
+      this.membership
+        .runChange({ op: 'add', target: req.name, maxAttempts: 3, deadlineMs: AUTO_JOIN.addDeadlineMs, maxVoters, expectNodeId: req.nodeId })
+        .then(
+          (out) => log.info({ joiner: req.name, outcome: out.outcome }, `auto-join: ${req.name} ${out.outcome}`),
+          (err: unknown) => log.warn({ joiner: req.name, err: (err as Error).message }, `auto-join: adding ${req.name} failed: ${(err as Error).message}; it will ask again`),
+        )
+        .finally(() => this.admitting.delete(req.nodeId));
+    }
+    return { admitted: true, leader: ctx.name, clusterId, voter };
+  }
+
+  /** a blank node with `join.cluster`: ask on `<prefix>.discover` until that cluster has added it */
+  announceUntilAdmitted(cluster: string): void {
+    if (this.stopAnnouncing) return;
+    const ctx = this.ctx;
+    const log = ctx.logFor('autojoin');
+    const subject = `${ctx.prefix}.discover`;
+    let lastProblem = '';
+    let lastLog = 0;
+    if (this.joinSecret === null) log.warn({ cluster }, `auto-join to cluster ${cluster} without a join secret: the cluster will refuse; set join.secretFile`);
+    const announce = async (): Promise<Answer> => {
+      const req = makeJoinRequest(this.joinSecret, { cluster, name: ctx.name, nodeId: ctx.store.identity().nodeId, protocolVersion: PROTOCOL_VERSION });
+      let problem = '';
+      try {
+        const reply = await ctx.bus.request(subject, encode(ctx.sender(), 'join.request', req), { timeoutMs: AUTO_JOIN.requestTimeoutMs });
+        const decoded = decodeReply(reply.data);
+        if (decoded.ok) {
+          const admission = decoded.body as JoinAdmission;
+          log.info({ cluster, leader: admission.leader, voter: admission.voter }, `auto-join: admitted by ${admission.leader}; waiting for its join offer`);
+          lastProblem = '';
+          return 'admitted';
+        }
+        problem = decoded.error.message;
+        if (problem !== lastProblem) ctx.reportRefusal('autojoin', { reason: 'auto-join', from: subject, localClusterId: null, remoteClusterId: cluster, message: problem });
+        lastProblem = problem;
+        return 'refused';
+      } catch (err) {
+        if (ctx.stopping() || !isUnreachable(err)) throw err;
+        lastProblem = `no leader of cluster ${cluster} answered on ${subject} yet`;
+        if (Date.now() - lastLog >= AUTO_JOIN.logEveryMs) {
+          lastLog = Date.now();
+          log.info({ cluster }, `auto-join: ${lastProblem}; still asking`);
+        }
+        return 'unanswered';
+      }
+    };
+    const actor = createActor(
+      announceMachine.provide({
+        actors: { announce: fromPromise(announce) },
+        guards: {
+          isMember: () => ctx.phase() === 'member',
+          hasEnded: () => ctx.stopping() || ctx.phase() === 'removed' || ctx.phase() === 'failed',
+          isBlank: () => ctx.phase() === 'uninitialized',
+        },
+        actions: {
+          logMember: () => log.info({ cluster }, `auto-join: member of cluster ${ctx.store.identity().clusterId}`),
+          logStopped: (_, { error }) => {
+            if (!ctx.stopping()) log.error({ err: error }, `auto-join stopped: ${(error as Error).message}`);
+          },
+        },
+      }),
+      { id: `announce:${ctx.name}` },
+    );
+    const offPhase = ctx.events.on('phaseChanged', () => actor.send({ type: 'PHASE' }));
+    this.stopAnnouncing = () => {
+      offPhase();
+      actor.stop();
+    };
+    actor.start();
+  }
+}

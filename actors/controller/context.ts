@@ -1,0 +1,73 @@
+// What the controller's parts share: one node's name, store, bus, bootstrap actor, member runtime and
+// logs. runtime/controller.ts builds one context and hands it to every part in this folder; a part
+// never sees the facade itself.
+import type { Actor, InspectionEvent } from 'xstate';
+import type { bootstrapMachine, Phase } from '../../machines/bootstrap/machine.ts';
+import type { ControllerOptions } from '../../runtime/config/controllerOptions.ts';
+import type { ControllerEventHub, Refusal } from '../../runtime/events.ts';
+import type { Logger } from '../../runtime/log/logger.ts';
+import type { RateLimitedLog } from '../../runtime/log/rateLimit.ts';
+import type { NodeStore } from '../../runtime/store/index.ts';
+import type { Bus } from '../../runtime/transport/types.ts';
+import type { Sender } from '../../runtime/wire/codec.ts';
+import type { MemberRuntime } from '../member.ts';
+
+export type BootstrapActor = Actor<typeof bootstrapMachine>;
+
+export interface ControllerContext {
+  readonly name: string;
+  readonly prefix: string;
+  readonly store: NodeStore;
+  readonly bus: Bus;
+  readonly opts: ControllerOptions;
+  readonly events: ControllerEventHub;
+  /** every XState inspection event of this controller's actors goes here */
+  readonly inspectionSink: (event: InspectionEvent) => void;
+  /** rate-limited warnings, keyed by what went wrong */
+  readonly refusalLog: RateLimitedLog;
+  readonly log: Logger;
+  /** the bootstrap actor (created after the context: read it only once the controller runs) */
+  actor(): BootstrapActor;
+  phase(): Phase;
+  stopping(): boolean;
+  /** the member runtime while there is one (joining or member) */
+  member(): MemberRuntime | null;
+  /** the member runtime, or NOT_A_MEMBER */
+  memberRuntime(): MemberRuntime;
+  /** the member runtime of the leader, or NOT_LEADER */
+  requireLeader(): MemberRuntime;
+  sender(): Sender;
+  logFor(component: string): Logger;
+  /** one refusal, reported at this end: counted, logged (rate-limited), given to refusal listeners */
+  reportRefusal(component: string, refusal: Refusal): void;
+}
+
+/** a chain that runs one piece of work at a time, in the order given (join offers, membership changes) */
+export function serialQueue(): <T>(work: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve();
+  return (work) => {
+    const run = tail.then(work);
+    tail = run.catch(() => undefined);
+    return run;
+  };
+}
+
+/**
+ * Resolves true as soon as `ready()` holds — checked now and at every leader change this node sees
+ * (the raft status is current when the event fires) — or false after `timeoutMs`. No polling.
+ */
+export function untilLeaderChange(ctx: Pick<ControllerContext, 'events'>, ready: () => boolean, timeoutMs: number): Promise<boolean> {
+  if (ready()) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      off();
+      resolve(false);
+    }, timeoutMs);
+    const off = ctx.events.on('leaderChanged', () => {
+      if (!ready()) return;
+      clearTimeout(timer);
+      off();
+      resolve(true);
+    });
+  });
+}

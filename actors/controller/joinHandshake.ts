@@ -1,0 +1,155 @@
+// The join handshake, both halves. The leader offers membership on the target's admin subject; the
+// node decides with the join chart (machines/join) — one offer at a time — and a refusal is reported
+// at both ends. A claim that this member is stale (another identity generation) is believed only
+// from a configured member that confirms it (actors/staleGeneration.ts).
+import { createActor, fromPromise, toPromise, waitFor } from 'xstate';
+import { checkGeneration } from '../../machines/identity/generation.ts';
+import { type ContactRecordInput, joinMachine, type JoinOutput } from '../../machines/join/machine.ts';
+import type { OfferReply } from '../../machines/membership/machine.ts';
+import { asErrorCode, conclaveError } from '../../runtime/errors.ts';
+import { NoRespondersError, RequestTimeoutError } from '../../runtime/transport/types.ts';
+import type { AdminBody, JoinParty } from '../../runtime/wire/adminProtocol.ts';
+import { decodeReply, encode, type Envelope, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../../runtime/wire/codec.ts';
+import { z } from 'zod';
+import { type GenerationClaim, unconfirmedClaim, unprovenClaim } from '../staleGeneration.ts';
+import { type ControllerContext, serialQueue } from './context.ts';
+
+const OFFER_TIMEOUT_MS = 2000;
+const partySchema = z.object({ name: z.string(), nodeId: z.string(), clusterId: z.string().nullable() });
+
+/** the leader's half of the handshake: offer membership to `target` on its admin subject */
+export async function offerJoin(ctx: ControllerContext, target: string): Promise<OfferReply> {
+  const subject = `${ctx.prefix}.node.${target}.admin`;
+  let data: Uint8Array;
+  try {
+    const reply = await ctx.bus.request(subject, encode(ctx.sender(), 'join.offer', { protocolVersion: PROTOCOL_VERSION }), { timeoutMs: OFFER_TIMEOUT_MS });
+    data = reply.data;
+  } catch (err) {
+    if (err instanceof NoRespondersError) throw conclaveError('NO_RESPONDERS', `${target} is not answering on ${subject}; is \`conclave run --name ${target}\` running on the same NATS and prefix?`);
+    if (err instanceof RequestTimeoutError) throw conclaveError('TIMEOUT', `${target} did not answer the join offer within ${OFFER_TIMEOUT_MS} ms`);
+    throw err;
+  }
+  // the reply is the target's, untrusted: its party and its refusal details are checked
+  const decoded = decodeReply(data);
+  if (decoded.ok) {
+    const party = partySchema.safeParse(decoded.body);
+    if (!party.success) throw conclaveError('BAD_REPLY', `${target} answered the join offer with a malformed reply`);
+    return { accepted: true, party: party.data };
+  }
+  const details = partySchema.safeParse(decoded.error.details);
+  if (decoded.error.code === 'PROTOCOL_VERSION' && !details.success) {
+    // the node could not even read our envelope: name both versions
+    return { accepted: false, party: null, code: 'PROTOCOL_VERSION', message: `join refused: ${target} does not speak protocol version ${PROTOCOL_VERSION} of ${ctx.name} (${decoded.error.message})` };
+  }
+  if (decoded.error.code === 'JOIN_REFUSED' || decoded.error.code === 'REMOVED' || decoded.error.code === 'PROTOCOL_VERSION' || details.success) {
+    return { accepted: false, party: details.success ? details.data : null, code: decoded.error.code, message: decoded.error.message };
+  }
+  throw conclaveError(asErrorCode(decoded.error.code), decoded.error.message);
+}
+
+/** the node's half of the handshake */
+export class JoinHandshake {
+  private readonly oneAtATime = serialQueue();
+  /** a claim that this node is stale is being checked with the member that made it */
+  private confirmingGeneration = false;
+
+  constructor(private readonly ctx: ControllerContext) {}
+
+  /** join offers are decided one at a time */
+  onOffer(offer: AdminBody<'join.offer'>, envelope: Envelope): Promise<JoinParty> {
+    return this.oneAtATime(() => this.decide(offer, envelope));
+  }
+
+  /** the join machine decides; refusals are reported here too */
+  private async decide(offer: AdminBody<'join.offer'>, envelope: Envelope): Promise<JoinParty> {
+    const ctx = this.ctx;
+    const identity = ctx.store.identity();
+    const phase = ctx.phase();
+    const party = (clusterId: string | null) => ({ name: ctx.name, nodeId: identity.nodeId, clusterId });
+    if (phase === 'bootstrapping' || phase === 'failed') {
+      throw conclaveError('BUSY', `${ctx.name} is ${phase} and cannot answer a join offer now; retry shortly`);
+    }
+    // same cluster, other identity generation (disaster recovery): refused at both ends
+    const generation = checkGeneration(
+      { name: ctx.name, clusterId: identity.clusterId, generation: identity.clusterId === null ? undefined : identity.generation },
+      { name: envelope.from, clusterId: envelope.clusterId, generation: envelope.gen },
+    );
+    if (generation.conflict) {
+      ctx.reportRefusal('join', { reason: 'stale-generation', from: envelope.from, localClusterId: identity.clusterId, remoteClusterId: envelope.clusterId, message: generation.message });
+      if (generation.stale === 'local' && phase === 'member') {
+        const claim = { name: envelope.from, nodeId: envelope.nodeId, clusterId: generation.clusterId, generation: generation.remoteGeneration };
+        this.checkStaleClaim(claim, generation.message, generation.localGeneration);
+      }
+      throw conclaveError('JOIN_REFUSED', generation.message, party(identity.clusterId));
+    }
+    const bootstrap = ctx.actor();
+    const joiningClusterId = phase === 'joining' ? (bootstrap.getSnapshot().context.contactedBy?.clusterId ?? null) : null;
+    const machine = joinMachine.provide({
+      actors: {
+        recordContact: fromPromise<void, ContactRecordInput>(async ({ input }) => {
+          if (ctx.phase() !== 'uninitialized') return;
+          bootstrap.send({ type: 'CONTACTED', contact: { ...input, at: new Date().toISOString() } });
+          const s = await waitFor(bootstrap, (x) => x.value !== 'contacted', { timeout: 10_000 });
+          if (s.value === 'failed') throw new Error(s.context.error?.message ?? 'recording the contact failed');
+        }),
+        enterJoining: fromPromise<void, { clusterId: string; leader: string }>(async ({ input }) => {
+          if (ctx.phase() === 'uninitialized') bootstrap.send({ type: 'JOIN_ACCEPTED', join: input });
+          if (ctx.phase() !== 'joining' && ctx.phase() !== 'member') throw new Error(`${ctx.name} could not enter the joining phase (it is ${ctx.phase()})`);
+        }),
+      },
+    });
+    const actor = createActor(machine, {
+      id: `join:${envelope.from}`,
+      input: {
+        name: ctx.name,
+        nodeId: identity.nodeId,
+        clusterId: identity.clusterId,
+        joiningClusterId,
+        removed: identity.removed === true,
+        offer: { name: envelope.from, nodeId: envelope.nodeId, clusterId: envelope.clusterId, protocolVersion: offer.protocolVersion },
+        targetClusterId: ctx.opts.join?.cluster ?? null,
+        protocol: { min: MIN_PROTOCOL_VERSION, max: PROTOCOL_VERSION },
+      },
+      inspect: ctx.inspectionSink,
+    });
+    actor.start();
+    const output = (await toPromise(actor)) as JoinOutput;
+    if (output.accepted) {
+      ctx.logFor('join').info({ by: envelope.from, clusterId: envelope.clusterId }, `accepted join offer from ${envelope.from} (cluster ${envelope.clusterId})`);
+      return party(output.clusterId);
+    }
+    const error = output.error ?? { code: 'JOIN_REFUSED', message: 'join refused' };
+    if (error.code === 'JOIN_REFUSED' || error.code === 'REMOVED' || error.code === 'PROTOCOL_VERSION') {
+      ctx.reportRefusal('join', { reason: 'join-offer', from: envelope.from, localClusterId: output.clusterId, remoteClusterId: envelope.clusterId, message: error.message });
+    } else {
+      ctx.refusalLog.warn(`join:${error.code}`, { component: 'join', by: envelope.from, error }, error.message, envelope.from);
+    }
+    throw conclaveError(asErrorCode(error.code), error.message, party(output.clusterId));
+  }
+
+  /** a join offer says this member is stale: believed only from a configured member that confirms it */
+  private checkStaleClaim(claim: GenerationClaim, message: string, localGeneration: number): void {
+    const ctx = this.ctx;
+    const membership = ctx.member()?.raftStatus().membership;
+    const why = membership ? unprovenClaim(membership, claim) : 'this node has no configuration to check the claim against';
+    if (why !== null) {
+      ctx.reportRefusal('join', { reason: 'unproven-generation', from: claim.name, localClusterId: claim.clusterId, remoteClusterId: claim.clusterId, message: `not stale: ${why}` });
+      return;
+    }
+    if (this.confirmingGeneration) return;
+    this.confirmingGeneration = true;
+    unconfirmedClaim(ctx.bus, ctx.prefix, ctx.sender(), claim)
+      .then((unconfirmed) => {
+        if (ctx.stopping() || ctx.phase() !== 'member') return;
+        if (unconfirmed !== null) {
+          ctx.reportRefusal('join', { reason: 'unconfirmed-generation', from: claim.name, localClusterId: claim.clusterId, remoteClusterId: claim.clusterId, message: `not stale: ${unconfirmed}` });
+          return;
+        }
+        ctx.logFor('join').error({ generation: localGeneration, clusterGeneration: claim.generation }, message);
+        ctx.actor().send({ type: 'FAIL', error: { code: 'STALE_GENERATION', message } });
+      })
+      .finally(() => {
+        this.confirmingGeneration = false;
+      });
+  }
+}

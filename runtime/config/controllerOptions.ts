@@ -1,0 +1,74 @@
+// The options of `startController` (the library's entry point), apart from the controller itself
+// so that its parts in actors/controller/ can read them without importing the facade.
+import type { InspectionEvent } from 'xstate';
+import { validNodeName } from '../../machines/identity/index.ts';
+import { conclaveError } from '../errors.ts';
+import { MIN_SECRET_BYTES, readJoinSecret } from '../join/autoJoin.ts';
+import type { Logger } from '../log/logger.ts';
+import { type AnyReplicatedState, validateReplicatedState } from '../state/host.ts';
+import type { InProcessBus, NatsTransportOptions } from '../transport/index.ts';
+import { uuidSchema } from '../wire/codec.ts';
+import { checkRaftTiming, DEFAULT_RAFT, type RaftTiming } from './config.ts';
+
+export type TransportOption = { nats: NatsTransportOptions } | { bus: InProcessBus };
+
+export interface ControllerOptions {
+  name: string;
+  dataDir: string;
+  /** subject prefix; default 'conclave' */
+  prefix?: string;
+  /** default: the process-wide in-process bus, so controllers in one process see each other */
+  transport?: TransportOption;
+  /** automatic initialization source (seed JSON or snapshot file), used only on a blank store */
+  initFrom?: string;
+  /** names the leader adds as soon as they answer, retried with backoff until they are voters */
+  initialMembers?: string[];
+  /** how long a joining node waits for its first state before it is blank again (default 60 s) */
+  joinTimeoutMs?: number;
+  raft?: Partial<RaftTiming>;
+  logger?: Logger;
+  /** observe every XState inspection event of this controller's actors */
+  inspect?: (event: InspectionEvent) => void;
+  /** LMDB map size; tests use a small one to exercise disk-full */
+  mapSizeBytes?: number;
+  /**
+   * Auto-join. On a member: with a secret, the leader admits nodes that prove it (voters up to
+   * `maxVoters`, default 5, learners beyond); without one auto-join is off. On a blank node: with
+   * `cluster`, it announces itself on `<prefix>.discover` until that cluster adds it.
+   */
+  join?: { cluster?: string; secret?: string | Uint8Array; secretFile?: string; maxVoters?: number };
+  /** a member without a leader for longer than this warns, and keeps warning at this period (default 10 s) */
+  warnWhenLeaderlessForMs?: number;
+  /**
+   * the replicated state: the host's own (`apply`/`query`/`snapshot`/`restore`, or
+   * `replicatedMachine(machine)`); default the built-in key-value state. A data dir keeps the kind
+   * it was created with.
+   */
+  state?: AnyReplicatedState;
+}
+
+function joinSecretOf(join: ControllerOptions['join']): Uint8Array | null {
+  if (join?.secret !== undefined) {
+    const secret = typeof join.secret === 'string' ? Buffer.from(join.secret, 'utf8') : join.secret;
+    if (secret.length < MIN_SECRET_BYTES) throw conclaveError('CONFIG', `join.secret is ${secret.length} bytes; at least ${MIN_SECRET_BYTES} are required`);
+    return secret;
+  }
+  return join?.secretFile ? readJoinSecret(join.secretFile) : null;
+}
+
+/** what is checked before anything is opened: the name, the join options, raft timing, the state option */
+export function checkOptions(opts: ControllerOptions): Uint8Array | null {
+  if (!validNodeName(opts.name)) {
+    throw conclaveError('CONFIG', `node name ${JSON.stringify(opts.name)} is invalid: it must match ^[a-z0-9][a-z0-9_-]{0,62}$`);
+  }
+  if (opts.join?.cluster !== undefined && !uuidSchema.safeParse(opts.join.cluster).success) {
+    throw conclaveError('CONFIG', `join.cluster ${JSON.stringify(opts.join.cluster)} is not a cluster id (a UUID as printed by \`conclave init\`)`);
+  }
+  if (opts.join?.maxVoters !== undefined && !(Number.isInteger(opts.join.maxVoters) && opts.join.maxVoters >= 1)) {
+    throw conclaveError('CONFIG', `join.maxVoters must be a whole number ≥ 1, got ${opts.join.maxVoters}`);
+  }
+  checkRaftTiming({ ...DEFAULT_RAFT, ...opts.raft });
+  const joinSecret = joinSecretOf(opts.join);
+  if (opts.state !== undefined) validateReplicatedState(opts.state);
+  return joinSecret;
+}

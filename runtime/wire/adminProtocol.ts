@@ -1,0 +1,133 @@
+// The admin protocol, in one map: for every operation on `<prefix>.node.<name>.admin`, the schema
+// that validates its request (on the server, before any handler runs) and the type of its reply.
+// The server (runtime/admin.ts), the CLI client, forwarding to the leader and the library all take
+// their types from here: a new operation is one entry, and a wrong body is a compile error.
+import { z } from 'zod';
+import type { Phase } from '../../machines/bootstrap/machine.ts';
+import type { Role } from '../../machines/raft/types.ts';
+import type { SnapshotExportInfo } from '../state/snapshotExport.ts';
+import type { BusState } from '../transport/types.ts';
+import { nodeNameSchema, type Sender } from './codec.ts';
+
+/** one member as `status` and `cluster list` show it */
+export interface MemberView {
+  name: string;
+  nodeId: string;
+  voter: boolean;
+  leader: boolean;
+  reachable: boolean;
+  matchIndex: number;
+}
+
+/** `status`: one node's view (CONTRACT.md) */
+export interface StatusReply {
+  name: string;
+  nodeId: string;
+  clusterId: string | null;
+  phase: Phase;
+  role: Role | 'none';
+  term: number;
+  leader: string | null;
+  commitIndex: number;
+  appliedIndex: number;
+  members: MemberView[];
+  /** this node's bus connection: transport, connected now, server, reconnects so far */
+  bus: BusState;
+}
+
+/** `cluster list`: the leader's view of the configuration */
+export interface ClusterList {
+  clusterId: string | null;
+  leader: string | null;
+  term: number;
+  members: MemberView[];
+}
+
+export interface AddResult {
+  name: string;
+  nodeId: string;
+  outcome: 'added' | 'already-member';
+}
+
+export interface RemoveResult {
+  name: string;
+  nodeId: string;
+  outcome: 'removed';
+}
+
+export interface TransferResult {
+  leader: string;
+  transferred: boolean;
+}
+
+/** what a blank node with initFrom says while it decides whether to initialize */
+export type AutoInitState = 'probing' | 'initializing' | 'waiting';
+
+/** `whois`: who answers for a name (and, for a blank node deciding on initFrom, where it stands) */
+export type WhoisReply = Sender & { autoInit?: AutoInitState };
+
+/** the node's half of the join handshake answers with itself */
+export interface JoinParty {
+  name: string;
+  nodeId: string;
+  clusterId: string | null;
+}
+
+export interface SnapshotPage {
+  seq: number;
+  last: boolean;
+  pairs: Array<[string, unknown]>;
+}
+
+/** one operation: what validates its request, what it answers (a type only), how errors name it */
+interface AdminOperation<Request extends z.ZodType, Reply> {
+  /** how a refused request names the operation, e.g. "cluster add" */
+  what: string;
+  request: Request;
+  /** never set: carries the reply type */
+  reply?: Reply;
+}
+
+const operation =
+  <Reply>() =>
+  <Request extends z.ZodType>(what: string, request: Request): AdminOperation<Request, Reply> => ({ what, request });
+
+const timeoutMs = z.number().int().positive().optional();
+/** set by the member that forwards a request to the leader: the leader never forwards it again */
+const forwarded = z.boolean().optional();
+const nothing = z.object({});
+
+export const ADMIN_PROTOCOL = {
+  whois: operation<WhoisReply>()('whois', nothing),
+  status: operation<StatusReply>()('status', nothing),
+  init: operation<{ clusterId: string }>()('init', nothing),
+  propose: operation<unknown>()('propose', z.object({ command: z.unknown(), forwarded })),
+  read: operation<unknown>()('read', z.object({ query: z.unknown(), stale: z.boolean().optional(), forwarded })),
+  'join.offer': operation<JoinParty>()('join offer', z.object({ protocolVersion: z.number().int() })),
+  'member.removed': operation<{ removed: boolean }>()('removal notice', nothing),
+  'cluster.add': operation<AddResult>()('cluster add', z.object({ name: nodeNameSchema, timeoutMs, forwarded })),
+  'cluster.remove': operation<RemoveResult>()('cluster remove', z.object({ name: nodeNameSchema, timeoutMs, forwarded })),
+  'cluster.list': operation<ClusterList>()('cluster list', z.object({ forwarded })),
+  'cluster.transfer': operation<TransferResult>()('cluster transfer-leadership', z.object({ name: nodeNameSchema.optional(), timeoutMs, forwarded })),
+  'snapshot.begin': operation<SnapshotExportInfo>()('snapshot save', z.object({ forwarded })),
+  'snapshot.page': operation<SnapshotPage>()('snapshot page', z.object({ session: z.string().min(1).max(64), seq: z.number().int().min(0) })),
+};
+
+export type AdminOp = keyof typeof ADMIN_PROTOCOL;
+/** what a caller sends */
+export type AdminRequest<O extends AdminOp> = z.input<(typeof ADMIN_PROTOCOL)[O]['request']>;
+/** what a handler receives, validated */
+export type AdminBody<O extends AdminOp> = z.output<(typeof ADMIN_PROTOCOL)[O]['request']>;
+export type AdminReply<O extends AdminOp> = (typeof ADMIN_PROTOCOL)[O] extends AdminOperation<z.ZodType, infer Reply> ? Reply : never;
+
+/** the operations a request may be forwarded to the leader with (they carry `forwarded`) */
+export type ForwardedOp = 'propose' | 'read' | 'cluster.add' | 'cluster.remove' | 'cluster.list' | 'cluster.transfer' | 'snapshot.begin';
+
+export function isAdminOp(type: string): type is AdminOp {
+  return Object.hasOwn(ADMIN_PROTOCOL, type);
+}
+
+/** the request schema as the server applies it: an absent body is an empty one */
+export function requestSchema<O extends AdminOp>(op: O): z.ZodType<AdminBody<O>> {
+  return z.preprocess((body) => body ?? {}, ADMIN_PROTOCOL[op].request) as unknown as z.ZodType<AdminBody<O>>;
+}
