@@ -16,7 +16,7 @@ import type { RaftTiming } from '../runtime/config/config.ts';
 import { adminCall, isUnreachable } from '../runtime/admin.ts';
 import type { AdminReply, AdminRequest, ForwardedOp, MemberView } from '../runtime/wire/adminProtocol.ts';
 import { ApplyFailedError, type ConclaveError, conclaveError } from '../runtime/errors.ts';
-import type { Refusal } from '../runtime/inspect/protocol.ts';
+import type { MemberEvents, Refusal } from '../runtime/events.ts';
 import type { Logger } from '../runtime/log/logger.ts';
 import { RateLimitedLog } from '../runtime/log/rateLimit.ts';
 import { type AnyReplicatedState, HOST_STATE_KEY, hostSnapshotFromPairs } from '../runtime/state/host.ts';
@@ -76,13 +76,7 @@ export interface MemberRuntimeOptions {
   events?: MemberEvents;
 }
 
-export interface MemberEvents {
-  /** asked once per applied batch: the per-entry `applied` events are built only while someone listens */
-  wantsApplied(): boolean;
-  applied(index: number, command: unknown, result: unknown): void;
-  leaderChanged(leader: string | null, term: number): void;
-  membershipChanged(members: Array<{ name: string; nodeId: string; voter: boolean }>): void;
-}
+export type { MemberEvents };
 
 export interface MemberRuntime {
   start(): Promise<void>;
