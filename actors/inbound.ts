@@ -6,7 +6,7 @@ import { checkGeneration } from '../machines/identity/generation.ts';
 import type { RaftMessage } from '../machines/raft/messages.ts';
 import type { Membership, Role } from '../machines/raft/types.ts';
 import { conclaveError } from '../runtime/errors.ts';
-import type { Refusal } from '../runtime/inspect/protocol.ts';
+import type { Refusal } from '../runtime/events.ts';
 import type { Logger } from '../runtime/log/logger.ts';
 import type { RateLimitedLog } from '../runtime/log/rateLimit.ts';
 import type { BusMessage } from '../runtime/transport/types.ts';

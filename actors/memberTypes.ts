@@ -4,7 +4,7 @@ import type { MembershipChange } from '../machines/membership/config.ts';
 import type { RaftCore, RaftCoreOptions, RaftStatus } from '../machines/raft/core.ts';
 import type { Role } from '../machines/raft/types.ts';
 import type { RaftTiming } from '../runtime/config/config.ts';
-import type { Refusal } from '../runtime/inspect/protocol.ts';
+import type { MemberEvents, Refusal } from '../runtime/events.ts';
 import type { Logger } from '../runtime/log/logger.ts';
 import type { AnyReplicatedState } from '../runtime/state/host.ts';
 import type { InspectionEvent } from 'xstate';
@@ -62,13 +62,7 @@ export interface MemberRuntimeOptions {
   testFaults?: ReadyLoopFaults;
 }
 
-export interface MemberEvents {
-  /** asked once per applied batch: the per-entry `applied` events are built only while someone listens */
-  wantsApplied(): boolean;
-  applied(index: number, command: unknown, result: unknown): void;
-  leaderChanged(leader: string | null, term: number): void;
-  membershipChanged(members: Array<{ name: string; nodeId: string; voter: boolean }>): void;
-}
+export type { MemberEvents };
 
 export interface MemberRuntime {
   start(): Promise<void>;

@@ -2,7 +2,6 @@
 import type { Phase } from '../machines/bootstrap/machine.ts';
 import { conclaveError } from './errors.ts';
 import type { Logger } from './log/logger.ts';
-import type { MemberEvents } from '../actors/member.ts';
 
 export interface ControllerEvents {
   /** a leader was elected (or lost: `leader` null), as this node sees it */
@@ -25,6 +24,15 @@ export interface Refusal {
   remoteClusterId: string | null;
   /** the one-line refusal message, naming both ids */
   message: string;
+}
+
+/** what a member runtime reports, turned into events by ControllerEventHub.memberEvents() */
+export interface MemberEvents {
+  /** asked once per applied batch: the per-entry `applied` events are built only while someone listens */
+  wantsApplied(): boolean;
+  applied(index: number, command: unknown, result: unknown): void;
+  leaderChanged(leader: string | null, term: number): void;
+  membershipChanged(members: Array<{ name: string; nodeId: string; voter: boolean }>): void;
 }
 
 export type ControllerEventName = keyof ControllerEvents;

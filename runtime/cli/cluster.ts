@@ -2,7 +2,6 @@
 // (`--via`) and forwarded by it to the leader. The CLI waits longer than the cluster's own waits,
 // so an add that is still progressing is never reported as failed by the CLI first.
 import type { Command } from 'commander';
-import type { AddResult, ClusterList } from '../controller.ts';
 import type { Bus } from '../transport/types.ts';
 import { adminRequest, nodeNameArg } from './client.ts';
 import { formatClusterList } from './format.ts';
@@ -30,7 +29,7 @@ export function addClusterCommands<F extends Flags>(program: Command, h: Cluster
     CLUSTER_TIMEOUTS.add,
   ).action(async (name: string, flags: F) => {
     // the leader answers before our timeout: its deadline is our timeout minus the forwarding hop
-    const result = (await h.withBus(flags, (bus, prefix, t) => adminRequest(bus, prefix, flags.via, 'cluster.add', { name, timeoutMs: t }, t + 1000))) as AddResult;
+    const result = await h.withBus(flags, (bus, prefix, t) => adminRequest(bus, prefix, flags.via, 'cluster.add', { name, timeoutMs: t }, t + 1000));
     h.print(flags, result, () =>
       result.outcome === 'already-member' ? `${result.name} is already a voter (node ${result.nodeId}); nothing changed` : `added ${result.name} (node ${result.nodeId}) as a voter`,
     );
@@ -44,10 +43,7 @@ export function addClusterCommands<F extends Flags>(program: Command, h: Cluster
       .requiredOption('--via <node>', 'any member; the request is forwarded to the leader', nodeNameArg),
     CLUSTER_TIMEOUTS.remove,
   ).action(async (name: string, flags: F) => {
-    const result = (await h.withBus(flags, (bus, prefix, t) => adminRequest(bus, prefix, flags.via, 'cluster.remove', { name, timeoutMs: t }, t + 1000))) as {
-      name: string;
-      nodeId: string;
-    };
+    const result = await h.withBus(flags, (bus, prefix, t) => adminRequest(bus, prefix, flags.via, 'cluster.remove', { name, timeoutMs: t }, t + 1000));
     h.print(flags, result, () => `removed ${result.name} (node ${result.nodeId})`);
   });
 
@@ -58,7 +54,7 @@ export function addClusterCommands<F extends Flags>(program: Command, h: Cluster
       .requiredOption('--via <node>', 'any member; the request is forwarded to the leader', nodeNameArg),
     CLUSTER_TIMEOUTS.list,
   ).action(async (flags: F) => {
-    const list = (await h.withBus(flags, (bus, prefix, t) => adminRequest(bus, prefix, flags.via, 'cluster.list', {}, t))) as ClusterList;
+    const list = await h.withBus(flags, (bus, prefix, t) => adminRequest(bus, prefix, flags.via, 'cluster.list', {}, t));
     h.print(flags, list, () => formatClusterList(list));
   });
 
@@ -71,9 +67,7 @@ export function addClusterCommands<F extends Flags>(program: Command, h: Cluster
     CLUSTER_TIMEOUTS.transfer,
   ).action(async (name: string | undefined, flags: F) => {
     const body = name === undefined ? {} : { name };
-    const result = (await h.withBus(flags, (bus, prefix, t) =>
-      adminRequest(bus, prefix, flags.via, 'cluster.transfer', { ...body, timeoutMs: t }, t + 1000),
-    )) as { leader: string; transferred: boolean };
+    const result = await h.withBus(flags, (bus, prefix, t) => adminRequest(bus, prefix, flags.via, 'cluster.transfer', { ...body, timeoutMs: t }, t + 1000));
     h.print(flags, result, () => (result.transferred ? `leadership handed to ${result.leader}` : `${result.leader} is already the leader; nothing changed`));
   });
 }

@@ -1,7 +1,7 @@
 // Human-readable renderings of the JSON the admin protocol returns.
-import type { ClusterList, ControllerStatus } from '../controller.ts';
+import type { ClusterList, StatusReply } from '../wire/adminProtocol.ts';
 
-export function formatStatus(s: ControllerStatus): string {
+export function formatStatus(s: StatusReply): string {
   const lines = [
     `name:       ${s.name}`,
     `node id:    ${s.nodeId}`,

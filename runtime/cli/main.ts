@@ -97,7 +97,7 @@ export function buildProgram(): Command {
       .description('explicit initialization: the node bootstraps a one-member cluster and prints its id')
       .requiredOption('--node <name>', 'the node to initialize', nodeNameArg),
   ).action(async (flags: CommonFlags & { node: string }) => {
-    const result = (await withBus(flags, (bus, prefix, t) => adminRequest(bus, prefix, flags.node, 'init', {}, t))) as { clusterId: string };
+    const result = await withBus(flags, (bus, prefix, t) => adminRequest(bus, prefix, flags.node, 'init', {}, t));
     print(flags, result, () => result.clusterId);
   });
 
@@ -111,7 +111,7 @@ export function buildProgram(): Command {
     const waitMs = flags.wait === undefined ? 0 : flags.wait === true ? 30_000 : Number(flags.wait);
     if (!Number.isInteger(waitMs) || waitMs < 0) throw conclaveError('CONFIG', `--wait ${flags.wait}: must be a whole number of milliseconds`);
     const status = await withBus(flags, (bus, prefix, t) => untilAnswered(waitMs, () => adminRequest(bus, prefix, flags.node, 'status', {}, t)));
-    print(flags, status, () => formatStatus(status as Parameters<typeof formatStatus>[0]));
+    print(flags, status, () => formatStatus(status));
   });
 
   const kv = program.command('kv').description('the built-in replicated key-value state');

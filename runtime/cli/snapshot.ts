@@ -6,7 +6,6 @@ import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'n
 import { basename, dirname, join, resolve } from 'node:path';
 import { conclaveError } from '../errors.ts';
 import { buildSnapshotFile } from '../state/initSource.ts';
-import type { SnapshotExportInfo } from '../state/snapshotExport.ts';
 import type { Bus } from '../transport/types.ts';
 import { adminRequest } from './client.ts';
 
@@ -24,10 +23,10 @@ export interface SavedSnapshot {
 
 /** Fetch a consistent snapshot through member `via` (forwarded to the leader) and write it to `file`. */
 export async function saveSnapshot(bus: Bus, prefix: string, via: string, file: string, timeoutMs: number): Promise<SavedSnapshot> {
-  const info = (await adminRequest(bus, prefix, via, 'snapshot.begin', {}, timeoutMs)) as SnapshotExportInfo;
+  const info = await adminRequest(bus, prefix, via, 'snapshot.begin', {}, timeoutMs);
   const pairs: Array<[string, unknown]> = [];
   for (let seq = 0; seq < info.pages; seq++) {
-    const page = (await adminRequest(bus, prefix, info.node, 'snapshot.page', { session: info.session, seq }, timeoutMs)) as { seq: number; last: boolean; pairs: Array<[string, unknown]> };
+    const page = await adminRequest(bus, prefix, info.node, 'snapshot.page', { session: info.session, seq }, timeoutMs);
     if (page.seq !== seq) throw conclaveError('BAD_REPLY', `${info.node} answered page ${page.seq} when page ${seq} was asked for`);
     for (const p of page.pairs) pairs.push(p);
   }
