@@ -70,6 +70,8 @@ export interface MemberRuntimeOptions {
   joining?: { clusterId: string };
   /** joining mode: the first snapshot, and with it the cluster id, is durable (the node is not a member yet) */
   onAdopted?(clusterId: string): void;
+  /** joining mode: chunks of a snapshot keep arriving, `chunks` and `bytes` so far (throttled; the join is alive) */
+  onSnapshotProgress?(chunks: number, bytes: number): void;
   /** joining mode: a committed configuration this node has applied includes it — it is a member */
   onJoined?(clusterId: string): void;
   /** upgrade of a cluster created without an id: the committed id is now durable in this store */
@@ -258,6 +260,7 @@ class RaftMember implements MemberRuntime {
         nameOf: (nodeId) => this.nameOf(nodeId),
         drop: (reason, detail, from) => this.drop(reason, detail, from),
         deliver: (message) => this.role?.send({ type: 'PEER_MESSAGE', messages: [message] }),
+        progress: (chunks, bytes) => opts.onSnapshotProgress?.(chunks, bytes),
         snapshotMetaAt: (index) => this.core.snapshotMetaAt(index),
         transferEnded: (to, ok) => {
           if (this.stopped || this.halted || this.core.currentRole !== 'leader') return;
@@ -501,7 +504,7 @@ class RaftMember implements MemberRuntime {
         return;
       }
       case 'snapshot-chunk':
-        this.snapshots.onChunk(body as unknown as SnapshotChunkBody, envelope.nodeId, envelope.gen);
+        this.snapshots.onChunk(body as unknown as SnapshotChunkBody, envelope.nodeId, envelope.gen, msg.data.byteLength);
         return;
       case 'snapshot-ack':
         if (envelope.nodeId) this.snapshots.onAck(envelope.nodeId, body as unknown as ChunkAck);

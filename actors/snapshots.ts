@@ -44,6 +44,8 @@ export interface SnapshotsHost {
   drop(reason: string, detail: string, from?: string): void;
   /** the whole snapshot is here: hand its message to the core (which then asks to install it) */
   deliver(message: RaftMessage): void;
+  /** chunks keep arriving: `chunks` and `bytes` received so far (at most every PROGRESS_EVERY_MS, the last count always) */
+  progress(chunks: number, bytes: number): void;
   /** the core's snapshot meta at an applied index */
   snapshotMetaAt(index: number): SnapshotMeta;
   /** leader: a transfer to `to` ended, acknowledged in full (ok) or abandoned */
@@ -64,6 +66,9 @@ export interface Installed {
   adoptedClusterId: string | null;
 }
 
+/** how often a receiver reports that chunks keep arriving (a joining node's timeout starts over) */
+const PROGRESS_EVERY_MS = 250;
+
 export class MemberSnapshots {
   /** chunks of a snapshot being received, keyed by transfer id */
   private readonly incoming = new Map<string, { pairs: Array<[string, unknown]>; next: number }>();
@@ -71,6 +76,9 @@ export class MemberSnapshots {
   private receivedSnapshot: { meta: SnapshotMeta; pairs: Array<[string, unknown]>; generation?: number } | null = null;
   /** snapshots being streamed to followers (leader) */
   private readonly outgoing: OutgoingSnapshots;
+  /** chunks and bytes received so far, and whether a report of them is due */
+  private readonly received = { chunks: 0, bytes: 0, reported: 0 };
+  private progressTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly host: SnapshotsHost,
@@ -103,6 +111,8 @@ export class MemberSnapshots {
   /** leadership lost or stopping: abandon every transfer */
   cancel(reason: unknown): void {
     this.outgoing.cancel(undefined, reason);
+    if (this.progressTimer) clearTimeout(this.progressTimer);
+    this.progressTimer = null;
   }
 
   /** bytes of snapshot `nodeId` acknowledged in the transfer under way (0 when none) */
@@ -126,7 +136,7 @@ export class MemberSnapshots {
 
   // ---- follower: receiving ----
 
-  onChunk(chunk: SnapshotChunkBody, from: string | null, generation?: number): void {
+  onChunk(chunk: SnapshotChunkBody, from: string | null, generation: number | undefined, bytes: number): void {
     if (chunk.message.type !== 'snapshot' || chunk.message.from !== from || chunk.message.to !== this.host.nodeId()) {
       this.host.drop('bad-snapshot-chunk', 'snapshot chunk with a mismatched header', from ?? undefined);
       return;
@@ -145,10 +155,29 @@ export class MemberSnapshots {
     for (const p of chunk.pairs) transfer.pairs.push(p);
     transfer.next++;
     this.ackChunk(from, chunk.id, chunk.seq);
+    this.received.chunks++;
+    this.received.bytes += bytes;
+    this.reportProgress();
     if (!chunk.last) return;
     this.incoming.delete(chunk.id);
     this.receivedSnapshot = { meta: chunk.message.snapshot, pairs: transfer.pairs, generation };
     this.host.deliver(chunk.message);
+  }
+
+  /** throttled: at once when none was reported for PROGRESS_EVERY_MS, else at the end of that period */
+  private reportProgress(): void {
+    if (this.progressTimer !== null) return;
+    const report = () => {
+      if (this.received.reported === this.received.chunks) {
+        this.progressTimer = null;
+        return;
+      }
+      this.received.reported = this.received.chunks;
+      this.host.progress(this.received.chunks, this.received.bytes);
+      this.progressTimer = setTimeout(report, PROGRESS_EVERY_MS);
+      this.progressTimer.unref?.();
+    };
+    report();
   }
 
   /** flow control: the sender keeps only a few chunks in flight, and sends more as we acknowledge */

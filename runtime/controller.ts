@@ -236,6 +236,8 @@ export class Controller {
           const runtime = this.createRuntime({
             joining: { clusterId: input.clusterId },
             onAdopted: (clusterId) => this.actor.send({ type: 'ADOPTED', clusterId }),
+            // #17 item 11: a large state takes a while; while it arrives the join is alive
+            onSnapshotProgress: (chunks, bytes) => this.actor.send({ type: 'JOIN_PROGRESS', chunks, bytes }),
             onJoined: (clusterId) => {
               handedOver = true;
               this.actor.send({ type: 'JOINED', clusterId });
@@ -339,7 +341,7 @@ export class Controller {
     for (const listener of this.refusalListeners) listener(refusal);
   }
 
-  private createRuntime(extra: Pick<MemberRuntimeOptions, 'joining' | 'onAdopted' | 'onJoined'>): MemberRuntime {
+  private createRuntime(extra: Pick<MemberRuntimeOptions, 'joining' | 'onAdopted' | 'onJoined' | 'onSnapshotProgress'>): MemberRuntime {
     // callbacks go to the bootstrap actor itself: a joining runtime outlives the state that started it
     return createMemberRuntime({
       name: this.name,
