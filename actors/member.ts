@@ -27,7 +27,7 @@ import { type Bus, type BusMessage, type BusSubscription, NoRespondersError } fr
 import { decode, encode, type Sender, type WireLimits, wireLimits } from '../runtime/wire/codec.ts';
 import { entryBytes, jsonBytes } from '../machines/raft/size.ts';
 import type { ChunkAck } from './snapshotStream.ts';
-import { MemberSnapshots, type SnapshotChunkBody } from './snapshots.ts';
+import { MemberSnapshots, type SnapshotChunkBody, snapshotTiming } from './snapshots.ts';
 import { valueRefusal } from '../runtime/wire/limits.ts';
 import { type Actor, createActor, type InspectionEvent } from 'xstate';
 
@@ -162,10 +162,6 @@ const proposeBody = z.object({ command: z.unknown(), forwarded: z.boolean().opti
 const readBody = z.object({ query: z.unknown(), stale: z.boolean().optional(), forwarded: z.boolean().optional() });
 
 const PING_EVERY_MS = 1000;
-/** bytes of state per snapshot chunk (bounded by what fits one message on the bus) */
-const SNAPSHOT_CHUNK_BYTES = 256 * 1024;
-/** snapshot chunks in flight to one follower, unacknowledged: the sender holds no more than these */
-const SNAPSHOT_WINDOW = 16;
 /** the estimated share of one raft message (other than its entries) in a bus message */
 const RAFT_MESSAGE_BYTES = 512;
 const FORWARD_TIMEOUT_MS = 10_000;
@@ -259,7 +255,12 @@ class RaftMember implements MemberRuntime {
         peerSubject: (nodeId) => this.peerSubject(nodeId),
         nameOf: (nodeId) => this.nameOf(nodeId),
         drop: (reason, detail, from) => this.drop(reason, detail, from),
-        deliver: (message) => this.role?.send({ type: 'PEER_MESSAGE', messages: [message] }),
+        deliver: (message) => {
+          // the core restores its log to the snapshot (and then asks to install it) or refuses it, at once
+          const before = this.core.snapshotIndex;
+          this.role?.send({ type: 'PEER_MESSAGE', messages: [message] });
+          return before !== message.snapshot.index && this.core.snapshotIndex === message.snapshot.index;
+        },
         progress: (chunks, bytes) => opts.onSnapshotProgress?.(chunks, bytes),
         snapshotMetaAt: (index) => this.core.snapshotMetaAt(index),
         transferEnded: (to, ok) => {
@@ -268,12 +269,7 @@ class RaftMember implements MemberRuntime {
           this.kick();
         },
       },
-      {
-        chunkBytes: Math.min(SNAPSHOT_CHUNK_BYTES, this.limits.commandBytes),
-        window: SNAPSHOT_WINDOW,
-        stallMs: Math.max(5000, 4 * opts.timing.electionTimeoutMs),
-        graceMs: Math.max(5000, 4 * opts.timing.electionTimeoutMs),
-      },
+      snapshotTiming(this.limits.commandBytes, opts.timing.electionTimeoutMs),
     );
   }
 

@@ -42,6 +42,7 @@ import {
 } from './identity.ts';
 import { checkLmdbDataFile } from './lmdb-file.ts';
 import { acquireLock, checkNotLocked, type LockHandle } from './lock.ts';
+import { SnapshotStaging } from './snapshotStaging.ts';
 
 const DB_NAMES: readonly DbName[] = ['identity', 'hardstate', 'log', 'snapshot', 'state'];
 const K_IDENTITY = 'identity';
@@ -164,6 +165,7 @@ export class NodeStore {
   #snap: SnapshotMeta | null;
   #first: number;
   #last: number;
+  #staging: SnapshotStaging | null = null;
 
   /** @internal use openStore() */
   constructor(
@@ -426,8 +428,15 @@ export class NodeStore {
     this.#first = copy.index + 1;
   }
 
+  /** where a snapshot being received is written as it arrives (snapshotStaging.ts); pass it as `pairs` to install it */
+  snapshotStaging(): SnapshotStaging {
+    this.#assertOpen();
+    this.#staging ??= new SnapshotStaging(this.#env, this.#db.state, 'state', (what, fn) => this.#write(what, fn));
+    return this.#staging;
+  }
+
   /** replace the whole replicated state by a received snapshot, atomically with its meta, the log reset and the hard state */
-  async installSnapshot(meta: SnapshotMeta, pairs: Array<[string, unknown]>, hardState: HardState): Promise<void> {
+  async installSnapshot(meta: SnapshotMeta, pairs: Array<[string, unknown]> | SnapshotStaging, hardState: HardState): Promise<void> {
     this.#assertOpen();
     if (meta.index < this.#applied) {
       throw new RangeError(`installSnapshot: snapshot index ${meta.index} is older than the applied index ${this.#applied}`);
@@ -442,7 +451,7 @@ export class NodeStore {
   async initializeCluster(args: {
     clusterId: string;
     meta: SnapshotMeta;
-    pairs: Array<[string, unknown]>;
+    pairs: Array<[string, unknown]> | SnapshotStaging;
     hardState: HardState;
     importedFrom?: string;
     /** a joining node adopts the cluster's current identity generation (disaster recovery bumps it) */
@@ -532,7 +541,7 @@ export class NodeStore {
   #replaceState(
     what: string,
     meta: SnapshotMeta,
-    pairs: Array<[string, unknown]>,
+    pairs: Array<[string, unknown]> | SnapshotStaging,
     hardState: HardState,
     identity: StoreIdentity | null,
   ): void {
@@ -544,7 +553,8 @@ export class NodeStore {
     const db = this.#db;
     this.#write(what, () => {
       for (const key of db.state.getKeys({})) db.state.removeSync(key);
-      for (const [k, v] of pairs) if (v !== undefined) db.state.putSync(k, v);
+      if (pairs instanceof SnapshotStaging) pairs.moveIntoState();
+      else for (const [k, v] of pairs) if (v !== undefined) db.state.putSync(k, v);
       const upTo = keepTail ? meta.index : last;
       for (let i = first; i <= upTo; i++) db.log.removeSync(i);
       db.snapshot.putSync(K_META, metaCopy);

@@ -74,9 +74,9 @@ describe('a joining node and a large snapshot (item 11)', () => {
     const a = await start('a1');
     await a.init();
     await a.waitForLeader();
-    // 40 values of 100 KB: about 20 chunks of 256 KiB, one every 100 ms — twice the joiner's timeout of 1 s
+    // 40 values of 100 KB: 40 chunks (a value each), one every 50 ms — twice the joiner's timeout of 1 s
     await fill((c) => a.memberRuntime().propose(c), 40, 100_000);
-    const link = slowChunkLink(cluster.bus, 'j1', { everyMs: 100 });
+    const link = slowChunkLink(cluster.bus, 'j1', { everyMs: 50 });
     const j = await start('j1', { joinTimeoutMs: 1000, transport: { bus: link } });
     const phases: string[] = [];
     j.actor.subscribe((s) => {
