@@ -37,7 +37,8 @@ export interface InboundHands {
   halt(err: unknown): void;
   /** raft messages for the core */
   toCore(messages: RaftMessage[]): void;
-  onSnapshotChunk(chunk: PeerChunk, from: string | null, generation?: number): void;
+  /** a chunk of a snapshot transfer, and its size on the bus (`bytes`) */
+  onSnapshotChunk(chunk: PeerChunk, from: string | null, generation: number | undefined, bytes: number): void;
   onSnapshotAck(from: string, ack: ChunkAck): void;
   onRefused?(refusal: Refusal): void;
   onNonMember?(name: string, nodeId: string): void;
@@ -117,7 +118,7 @@ export class Inbound {
         return;
       }
       case 'snapshot-chunk':
-        h.onSnapshotChunk(body as unknown as PeerChunk, envelope.nodeId, envelope.gen);
+        h.onSnapshotChunk(body as unknown as PeerChunk, envelope.nodeId, envelope.gen, msg.data.byteLength);
         return;
       case 'snapshot-ack':
         if (envelope.nodeId) h.onSnapshotAck(envelope.nodeId, body as unknown as ChunkAck);

@@ -16,12 +16,11 @@ import type { MembershipChange } from '../machines/membership/config.ts';
 import { type ConclaveError, conclaveError } from '../runtime/errors.ts';
 import type { Logger } from '../runtime/log/logger.ts';
 import { RateLimitedLog } from '../runtime/log/rateLimit.ts';
-import { HOST_STATE_KEY, hostSnapshotFromPairs } from '../runtime/state/host.ts';
 import { AppliedState, type DeferredState, HostAppliedState } from './appliedState.ts';
 import type { BusSubscription } from '../runtime/transport/types.ts';
-import { encode, encodeJsonBody, type Sender, type WireLimits, wireLimits } from '../runtime/wire/codec.ts';
+import { type Sender, type WireLimits, wireLimits } from '../runtime/wire/codec.ts';
 import { entryBytes } from '../machines/raft/size.ts';
-import { OutgoingSnapshots, type SnapshotChunk, type TransferReport } from './snapshotStream.ts';
+import { MemberSnapshots, snapshotTiming } from './snapshots.ts';
 import { type Actor, createActor } from 'xstate';
 import { Forwarding } from './forwarding.ts';
 import { Inbound } from './inbound.ts';
@@ -29,7 +28,6 @@ import { Liveness } from './liveness.ts';
 import { Applier } from './memberApply.ts';
 import { ClientOps } from './memberClient.ts';
 import type { MemberRuntime, MemberRuntimeOptions, MemberStatus } from './memberTypes.ts';
-import { SNAPSHOT_CHUNK_BYTES, SNAPSHOT_WINDOW } from './peerWire.ts';
 import { type Clock, realClock } from './ports.ts';
 import { ReadyLoop } from './readyLoop.ts';
 import { Leadership } from './leadership.ts';
@@ -57,15 +55,11 @@ class RaftMember implements MemberRuntime {
   /** membership as of the applied index (what a snapshot must record) */
   appliedMembership!: Membership;
   private snapshotIndex = 0;
-  /** chunks of a snapshot being received, keyed by transfer id */
-  private readonly incoming = new Map<string, { pairs: Array<[string, unknown]>; next: number }>();
-  /** a fully received snapshot the core is about to hand back in ready().snapshot (with its sender's generation) */
-  private receivedSnapshot: { meta: SnapshotMeta; pairs: Array<[string, unknown]>; generation?: number } | null = null;
 
   /** what fits one message on this bus (from its max payload): commands, appends, snapshot chunks */
   readonly limits: WireLimits;
-  /** snapshots being streamed to followers (leader) */
-  private readonly outgoing: OutgoingSnapshots;
+  /** snapshots streamed to followers (leader) and received from the leader (snapshots.ts) */
+  private readonly snapshots: MemberSnapshots;
   /** bytes of the log entries applied since the last snapshot (compaction by bytes) */
   private logBytesSinceSnapshot = 0;
 
@@ -90,14 +84,6 @@ class RaftMember implements MemberRuntime {
     this.dropLog = new RateLimitedLog(opts.logger);
     this.clock = opts.clock ?? realClock;
     this.limits = wireLimits(opts.bus.maxPayload);
-    this.outgoing = new OutgoingSnapshots({
-      publish: (to, chunk) => this.publishChunk(to, chunk),
-      finished: (ok, report) => this.onTransferEnded(ok, report),
-      chunkBytes: Math.min(SNAPSHOT_CHUNK_BYTES, this.limits.commandBytes),
-      window: SNAPSHOT_WINDOW,
-      stallMs: Math.max(5000, 4 * opts.timing.electionTimeoutMs),
-      graceMs: Math.max(5000, 4 * opts.timing.electionTimeoutMs),
-    });
     if (opts.state) {
       this.hostState = new HostAppliedState(opts.store, opts.state, (err) => this.halt(err));
       this.state = this.hostState;
@@ -105,6 +91,37 @@ class RaftMember implements MemberRuntime {
       this.kv = new AppliedState(opts.store, (err) => this.halt(err));
       this.state = this.kv;
     }
+    this.snapshots = new MemberSnapshots(
+      {
+        name: opts.name,
+        store: opts.store,
+        bus: opts.bus,
+        log: this.log,
+        dropLog: this.dropLog,
+        state: this.state,
+        hostState: this.hostState,
+        joiningClusterId: opts.joining?.clusterId ?? null,
+        nodeId: () => this.nodeId,
+        sender: () => this.sender(),
+        peerSubject: (nodeId) => this.outbound.peerSubject(nodeId),
+        nameOf: (nodeId) => this.nameOf(nodeId),
+        drop: (reason, detail, from) => this.inbound.drop(reason, detail, from),
+        deliver: (message) => {
+          // the core restores its log to the snapshot (and then asks to install it) or refuses it, at once
+          const before = this.core.snapshotIndex;
+          this.role?.send({ type: 'PEER_MESSAGE', messages: [message] });
+          return before !== message.snapshot.index && this.core.snapshotIndex === message.snapshot.index;
+        },
+        progress: (chunks, bytes) => opts.onSnapshotProgress?.(chunks, bytes),
+        snapshotMetaAt: (index) => this.core.snapshotMetaAt(index),
+        transferEnded: (to, ok) => {
+          if (this.stopped || this.halted || this.core.currentRole !== 'leader') return;
+          this.core.reportSnapshot(to, ok);
+          this.kick();
+        },
+      },
+      snapshotTiming(this.limits.commandBytes, opts.timing.electionTimeoutMs),
+    );
     const member = this;
     this.loop = new ReadyLoop(
       {
@@ -183,8 +200,8 @@ class RaftMember implements MemberRuntime {
       stopped: () => this.stopped,
       halt: (err) => this.halt(err),
       toCore: (messages) => this.role?.send({ type: 'PEER_MESSAGE', messages }),
-      onSnapshotChunk: (chunk, from, generation) => this.onSnapshotChunk(chunk, from, generation),
-      onSnapshotAck: (from, ack) => this.outgoing.onAck(from, ack),
+      onSnapshotChunk: (chunk, from, generation, bytes) => this.snapshots.onChunk(chunk, from, generation, bytes),
+      onSnapshotAck: (from, ack) => this.snapshots.onAck(from, ack),
       onRefused: opts.onRefused,
       onNonMember: opts.onNonMember,
     });
@@ -197,7 +214,7 @@ class RaftMember implements MemberRuntime {
       sender: () => this.sender(),
       membership: () => this.core.membership,
       appliedMembership: () => this.appliedMembership,
-      sendSnapshot: (m) => this.sendSnapshot(m),
+      sendSnapshot: (m) => this.snapshots.send(m),
     });
     this.leadership = new Leadership({
       ...common,
@@ -212,7 +229,7 @@ class RaftMember implements MemberRuntime {
       notLeaderError: () => this.notLeaderError(),
       leaderLeft: (role) => this.forwarding.onLeaderLeft(role),
       leadershipLost: (notLeader, outcomeUnknown) => {
-        this.outgoing.cancel(undefined, notLeader);
+        this.snapshots.cancel(notLeader);
         // reads waiting on our leadership cannot be confirmed any more
         this.client.rejectReads(notLeader);
         this.applier.rejectAll(outcomeUnknown);
@@ -310,7 +327,7 @@ class RaftMember implements MemberRuntime {
     if (!this.halted) await this.leadership.handOver();
     this.stopped = true;
     this.role?.stop();
-    this.outgoing.cancel(undefined, conclaveError('STOPPING', `${this.opts.name} is shutting down`));
+    this.snapshots.cancel(conclaveError('STOPPING', `${this.opts.name} is shutting down`));
     this.liveness.stop();
     this.subscription?.unsubscribe();
     const stopping = conclaveError('STOPPING', `${this.opts.name} is shutting down; retry against another member`);
@@ -374,7 +391,7 @@ class RaftMember implements MemberRuntime {
   }
 
   snapshotStreamed(nodeId: string): number {
-    return this.outgoing.acknowledgedBytes(nodeId);
+    return this.snapshots.streamed(nodeId);
   }
 
   // ---- client operations (memberClient.ts) and forwarding (forwarding.ts) ----
@@ -424,44 +441,6 @@ class RaftMember implements MemberRuntime {
     this.inbound.drop(reason, detail, from);
   }
 
-  // ---- snapshots ----
-
-  private onSnapshotChunk(chunk: { message: RaftMessage; id: string; seq: number; last: boolean; pairs: Array<[string, unknown]> }, from: string | null, generation?: number): void {
-    if (chunk.message.type !== 'snapshot' || chunk.message.from !== from || chunk.message.to !== this.nodeId) {
-      this.drop('bad-snapshot-chunk', 'snapshot chunk with a mismatched header', from ?? undefined);
-      return;
-    }
-    let transfer = this.incoming.get(chunk.id);
-    if (chunk.seq === 0) {
-      this.incoming.clear(); // one transfer at a time: a new one supersedes an older, unfinished one
-      transfer = { pairs: [], next: 0 };
-      this.incoming.set(chunk.id, transfer);
-    }
-    if (!transfer || transfer.next !== chunk.seq) {
-      this.incoming.delete(chunk.id);
-      this.drop('snapshot-gap', `snapshot ${chunk.id}: expected chunk ${transfer?.next ?? 0}, got ${chunk.seq}`, from ?? undefined);
-      return;
-    }
-    for (const p of chunk.pairs) transfer.pairs.push(p);
-    transfer.next++;
-    this.ackChunk(from, chunk.id, chunk.seq);
-    if (!chunk.last) return;
-    this.incoming.delete(chunk.id);
-    this.receivedSnapshot = { meta: chunk.message.snapshot, pairs: transfer.pairs, generation };
-    this.role?.send({ type: 'PEER_MESSAGE', messages: [chunk.message] });
-  }
-
-  /** flow control: the sender keeps only a few chunks in flight, and sends more as we acknowledge */
-  private ackChunk(to: string | null, id: string, seq: number): void {
-    const subject = to === null ? null : this.peerSubject(to);
-    if (subject === null) return;
-    try {
-      this.opts.bus.publish(subject, encode(this.sender(), 'snapshot-ack', { id, seq }));
-    } catch (err) {
-      this.dropLog.warn(`snap-ack:${to}`, { err, to }, 'could not acknowledge a snapshot chunk');
-    }
-  }
-
   // ---- the ready loop (readyLoop.ts): persist → send → apply → advance ----
 
   /** run the ready loop soon, once, batching whatever arrives in the meantime (group commit) */
@@ -487,65 +466,16 @@ class RaftMember implements MemberRuntime {
     return this.outbound.peerSubject(nodeId);
   }
 
-  /** stream the current applied state as a snapshot, in chunks, without blocking (snapshotStream.ts) */
-  private sendSnapshot(m: RaftMessage & { type: 'snapshot' }): void {
-    if (!this.peerSubject(m.to)) return;
-    this.outgoing.request(m.to, () => {
-      // the state as applied now (committed data only), which is at or past the core's snapshot
-      const source = this.state.openSnapshot();
-      const meta: SnapshotMeta = source.appliedIndex >= m.snapshot.index ? this.core.snapshotMetaAt(source.appliedIndex) : m.snapshot;
-      return { source, message: { ...m, snapshot: meta } };
-    });
-  }
-
-  private publishChunk(to: string, chunk: SnapshotChunk): void {
-    const subject = this.peerSubject(to);
-    if (!subject) throw conclaveError('NOT_A_MEMBER', `${to} is not in the configuration any more`);
-    this.opts.bus.publish(subject, encodeJsonBody(this.sender(), 'snapshot-chunk', chunk.json));
-  }
-
-  private onTransferEnded(ok: boolean, report: TransferReport): void {
-    const mbPerS = report.ms > 0 ? Math.round(report.bytes / 1e3 / report.ms) : 0;
-    const fields = { to: this.nameOf(report.to), index: report.index, keys: report.keys, bytes: report.bytes, chunks: report.chunks, ms: report.ms, mbPerS };
-    if (ok) this.log.info(fields, 'sent snapshot');
-    else this.dropLog.warn(`snap:${report.to}`, { ...fields, err: report.error }, 'snapshot transfer abandoned');
-    if (this.stopped || this.halted || this.core.currentRole !== 'leader') return;
-    this.core.reportSnapshot(report.to, ok);
-    this.kick();
-  }
+  // ---- snapshots (snapshots.ts) ----
 
   private async installSnapshot(meta: SnapshotMeta): Promise<void> {
-    const received = this.receivedSnapshot;
-    if (!received || received.meta.index !== meta.index) {
-      throw conclaveError('SNAPSHOT', `the core asked to install snapshot ${meta.index} but no such snapshot was received`);
-    }
-    this.receivedSnapshot = null;
-    // a snapshot of the other kind of state (KV vs host) must not be written, let alone misread
-    const hostSnapshot = this.checkSnapshotKind(received.pairs);
-    // the snapshot is newer than anything applied here: pending state writes are superseded
-    this.state.discard();
-    const hs = this.opts.store.hardState();
-    const joiningClusterId = this.opts.store.identity().clusterId === null ? (this.opts.joining?.clusterId ?? null) : null;
-    if (joiningClusterId !== null) {
-      // the first state of a joining node: cluster id + state + hard state in one durable write
-      // ... and the cluster's current identity generation (the leader's), in the same write
-      await this.opts.store.initializeCluster({
-        clusterId: joiningClusterId,
-        meta,
-        pairs: received.pairs,
-        hardState: { ...hs, commit: Math.max(hs.commit, meta.index) },
-        generation: received.generation,
-      });
-      this.cachedSender = null;
-    } else {
-      await this.opts.store.installSnapshot(meta, received.pairs, { ...hs, commit: Math.max(hs.commit, meta.index) });
-    }
-    this.hostState?.restoreFrom(hostSnapshot);
+    const { keys, adoptedClusterId: joiningClusterId } = await this.snapshots.install(meta);
+    if (joiningClusterId !== null) this.cachedSender = null;
     const membershipChanged = !sameMembers(this.appliedMembership, meta.membership);
     this.appliedMembership = meta.membership;
     this.snapshotIndex = meta.index;
     this.logBytesSinceSnapshot = 0;
-    this.log.info({ index: meta.index, term: meta.term, keys: received.pairs.length }, 'installed snapshot (no restart)');
+    this.log.info({ index: meta.index, term: meta.term, keys }, 'installed snapshot (no restart)');
     if (membershipChanged) this.emitMembership();
     this.notifyApplied(meta.index);
     if (joiningClusterId !== null) {
@@ -566,18 +496,6 @@ class RaftMember implements MemberRuntime {
     this.joinedReported = true;
     this.log.info({ clusterId }, `joined cluster ${clusterId}: a committed configuration includes ${this.opts.name}`);
     this.opts.onJoined?.(clusterId);
-  }
-
-  /** the host snapshot a received snapshot carries (null for the KV); throws STATE_MISMATCH on the other kind */
-  private checkSnapshotKind(pairs: Array<[string, unknown]>): unknown {
-    if (this.hostState) return hostSnapshotFromPairs(pairs, 'the snapshot received from the leader');
-    if (pairs.length > 0 && pairs[0]![0] === HOST_STATE_KEY) {
-      throw conclaveError(
-        'STATE_MISMATCH',
-        `the snapshot received from the leader holds a host application's replicated state, but ${this.opts.name} runs the built-in key-value state; start it with the same \`state\` as the other members`,
-      );
-    }
-    return null;
   }
 
   private emitMembership(): void {

@@ -44,6 +44,8 @@ export interface MemberRuntimeOptions {
   joining?: { clusterId: string };
   /** joining mode: the first snapshot, and with it the cluster id, is durable (the node is not a member yet) */
   onAdopted?(clusterId: string): void;
+  /** joining mode: chunks of a snapshot keep arriving, `chunks` and `bytes` so far (throttled; the join is alive) */
+  onSnapshotProgress?(chunks: number, bytes: number): void;
   /** joining mode: a committed configuration this node has applied includes it — it is a member */
   onJoined?(clusterId: string): void;
   /** upgrade of a cluster created without an id: the committed id is now durable in this store */

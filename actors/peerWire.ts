@@ -48,10 +48,6 @@ export const proposeBody = z.object({ command: z.unknown(), forwarded: z.boolean
 export const readBody = z.object({ query: z.unknown(), stale: z.boolean().optional(), forwarded: z.boolean().optional() });
 
 export const PING_EVERY_MS = 1000;
-/** bytes of state per snapshot chunk (bounded by what fits one message on the bus) */
-export const SNAPSHOT_CHUNK_BYTES = 256 * 1024;
-/** snapshot chunks in flight to one follower, unacknowledged: the sender holds no more than these */
-export const SNAPSHOT_WINDOW = 16;
 /** the estimated share of one raft message (other than its entries) in a bus message */
 export const RAFT_MESSAGE_BYTES = 512;
 export const FORWARD_TIMEOUT_MS = 10_000;

@@ -24,6 +24,7 @@ export type MemberStore = Pick<
   | 'saveSnapshotAndCompact'
   | 'installSnapshot'
   | 'initializeCluster'
+  | 'snapshotStaging'
 >;
 
 /** the bus calls the member makes: peer messages out and in, admin requests to the leader, the max payload */

@@ -14,11 +14,15 @@ export interface SnapshotSource {
   done(): void;
 }
 
-/** a chunk's body { message, id, seq, last, pairs }, as JSON: each pair is stringified once, to measure and to send */
+/**
+ * A chunk's body { message, id, seq, last, pairs } as JSON, in parts to be written one after the
+ * other (encodeJsonBody): each pair is stringified once, to measure and to send, and no string of
+ * the whole chunk is built.
+ */
 export interface SnapshotChunk {
   seq: number;
   last: boolean;
-  json: string;
+  parts: string[];
 }
 
 export interface ChunkAck {
@@ -85,7 +89,7 @@ class Transfer {
 
   /** the next chunk: pairs up to `chunkBytes` (at least one), `last` once the state is exhausted */
   nextChunk(chunkBytes: number): SnapshotChunk {
-    const pairs: string[] = [];
+    const parts = [this.head, '', ',"pairs":['];
     let bytes = 0;
     for (;;) {
       if (this.carry === null) {
@@ -98,17 +102,19 @@ class Transfer {
         const json = JSON.stringify(r.value);
         this.carry = { json, size: byteLength(json) + 1 };
       }
-      if (bytes + this.carry.size > chunkBytes && pairs.length > 0) break;
-      pairs.push(this.carry.json);
+      if (bytes + this.carry.size > chunkBytes && parts.length > 3) break;
+      parts.push(parts.length > 3 ? `,${this.carry.json}` : this.carry.json);
       bytes += this.carry.size;
       this.carry = null;
     }
     const seq = this.nextSeq++;
     if (this.exhausted) this.lastSeq = seq;
     this.unacked.push(bytes);
-    this.keys += pairs.length;
+    this.keys += parts.length - 3;
     this.bytes += bytes;
-    return { seq, last: this.exhausted, json: `${this.head},"seq":${seq},"last":${this.exhausted},"pairs":[${pairs.join(',')}]}` };
+    parts[1] = `,"seq":${seq},"last":${this.exhausted}`;
+    parts.push(']}');
+    return { seq, last: this.exhausted, parts };
   }
 
   /** release the read transaction (idempotent) */

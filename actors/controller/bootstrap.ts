@@ -47,6 +47,8 @@ export class MemberLifecycle {
         const runtime = this.createRuntime({
           joining: { clusterId: input.clusterId },
           onAdopted: (clusterId) => ctx.actor().send({ type: 'ADOPTED', clusterId }),
+          // #17 item 11: a large state takes a while; while it arrives the join is alive
+          onSnapshotProgress: (chunks, bytes) => ctx.actor().send({ type: 'JOIN_PROGRESS', chunks, bytes }),
           onJoined: (clusterId) => {
             handedOver = true;
             ctx.actor().send({ type: 'JOINED', clusterId });
@@ -88,7 +90,7 @@ export class MemberLifecycle {
     this.member = null;
   }
 
-  private createRuntime(extra: Pick<MemberRuntimeOptions, 'joining' | 'onAdopted' | 'onJoined'>): MemberRuntime {
+  private createRuntime(extra: Pick<MemberRuntimeOptions, 'joining' | 'onAdopted' | 'onJoined' | 'onSnapshotProgress'>): MemberRuntime {
     const ctx = this.ctx;
     // callbacks go to the bootstrap actor itself: a joining runtime outlives the state that started it
     return createMemberRuntime({

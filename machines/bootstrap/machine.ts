@@ -10,10 +10,13 @@
 //            ├─ bootstrapping      (blank + initFrom configured: automatic initialization)
 //            └─ uninitialized ─ INIT ─> bootstrapping ─> member   (explicit initialization)
 //                             └ JOIN_ACCEPTED ─> joining ─ JOINED ─> member (added by a cluster)
-//                                                       └ timeout / JOIN_FAILED ─> uninitialized
+//                                                       └ JOIN_TIMEOUT / JOIN_FAILED ─> uninitialized
 //   (JOINED: a committed configuration includes the node. Once it holds the cluster's state and id
 //    — ADOPTED — it can only ever join that cluster: no timeout takes it back to uninitialized.)
-import { assign, fromCallback, fromPromise, setup } from 'xstate';
+//   The join timeout counts from the last sign of life of the transfer: every JOIN_PROGRESS (chunks
+//   of the cluster's state arriving) starts it over, so a large state may take as long as it needs
+//   while a stalled transfer still ends, saying how much had arrived.
+import { assign, cancel, fromCallback, fromPromise, raise, setup } from 'xstate';
 
 export type Phase = 'uninitialized' | 'bootstrapping' | 'joining' | 'member' | 'removed' | 'failed';
 export const PHASES: readonly Phase[] = ['uninitialized', 'bootstrapping', 'joining', 'member', 'removed', 'failed'];
@@ -46,6 +49,8 @@ export interface BootstrapContext extends BootstrapInput {
   /** how the current or last bootstrap was started */
   source: 'explicit' | 'initFrom' | null;
   error: { code: string; message: string } | null;
+  /** joining: how much of the cluster's state has arrived so far (snapshot chunks and their bytes) */
+  received: { chunks: number; bytes: number };
 }
 
 export interface BootstrapCluster {
@@ -68,6 +73,10 @@ export type BootstrapEvent =
   | { type: 'CONTACTED'; contact: ContactRecord }
   /** the join handshake succeeded: the node adopts the cluster id together with the state it receives */
   | { type: 'JOIN_ACCEPTED'; join: JoinAccepted }
+  /** chunks of the cluster's state are arriving: the join is alive (its timeout starts over) */
+  | { type: 'JOIN_PROGRESS'; chunks: number; bytes: number }
+  /** the join timeout passed without progress (raised by the machine itself) */
+  | { type: 'JOIN_TIMEOUT' }
   /** the first state from the cluster is installed, durably together with the cluster id */
   | { type: 'ADOPTED'; clusterId: string }
   /** a committed configuration that includes this node is applied: it is a member */
@@ -149,18 +158,27 @@ export const bootstrapMachine = setup({
     recordError: assign({ error: (_, params: { error: unknown }) => errorOf(params.error) }),
     markRemoved: assign({ removed: true }),
     recordJoinTimeout: assign({
-      error: ({ context }) => ({
-        code: 'TIMEOUT',
-        message: `${context.name} accepted to join cluster ${context.contactedBy?.clusterId ?? '?'} but received no state within ${context.joinTimeoutMs ?? DEFAULT_JOIN_TIMEOUT_MS} ms; it waits to be added again`,
-      }),
+      error: ({ context }) => {
+        const ms = context.joinTimeoutMs ?? DEFAULT_JOIN_TIMEOUT_MS;
+        const { chunks, bytes } = context.received;
+        const what =
+          chunks === 0
+            ? `received no state within ${ms} ms`
+            : `received ${chunks} chunks (${(bytes / 1e6).toFixed(1)} MB) of its state, then nothing for ${ms} ms (the transfer stalled)`;
+        return { code: 'TIMEOUT', message: `${context.name} accepted to join cluster ${context.contactedBy?.clusterId ?? '?'} but ${what}; it waits to be added again` };
+      },
     }),
+    forgetProgress: assign({ received: { chunks: 0, bytes: 0 } }),
+    recordProgress: assign({ received: (_, params: { chunks: number; bytes: number }) => params }),
+    armJoinTimeout: raise({ type: 'JOIN_TIMEOUT' }, { id: 'joinTimeout', delay: 'joinTimeout' }),
+    disarmJoinTimeout: cancel('joinTimeout'),
   },
   delays: {
     joinTimeout: ({ context }) => context.joinTimeoutMs ?? DEFAULT_JOIN_TIMEOUT_MS,
   },
 }).createMachine({
   id: 'bootstrap',
-  context: ({ input }) => ({ ...input, source: null, error: null }),
+  context: ({ input }) => ({ ...input, source: null, error: null, received: { chunks: 0, bytes: 0 } }),
   initial: 'loading',
   states: {
     loading: {
@@ -210,6 +228,8 @@ export const bootstrapMachine = setup({
       },
     },
     joining: {
+      entry: ['forgetProgress', 'armJoinTimeout'],
+      exit: 'disarmJoinTimeout',
       invoke: {
         id: 'joinCluster',
         src: 'joinCluster',
@@ -220,8 +240,9 @@ export const bootstrapMachine = setup({
         ADOPTED: { actions: { type: 'recordAdoptedClusterId', params: ({ event }) => ({ clusterId: event.clusterId }) } },
         JOINED: { target: 'member', actions: { type: 'adoptClusterId', params: ({ event }) => ({ clusterId: event.clusterId }) } },
         JOIN_FAILED: { target: 'uninitialized', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+        JOIN_PROGRESS: { actions: [{ type: 'recordProgress', params: ({ event }) => ({ chunks: event.chunks, bytes: event.bytes }) }, 'disarmJoinTimeout', 'armJoinTimeout'] },
+        JOIN_TIMEOUT: { guard: 'hasNoClusterId', target: 'uninitialized', actions: 'recordJoinTimeout' },
       },
-      after: { joinTimeout: { guard: 'hasNoClusterId', target: 'uninitialized', actions: 'recordJoinTimeout' } },
     },
     member: {
       invoke: { id: 'memberRuntime', src: 'memberRuntime' },

@@ -1,6 +1,7 @@
 // Writes that move the whole store at once, each ONE durable transaction: a snapshot with log
 // compaction, installing a received snapshot, initializing a blank node as a member, and the
 // disaster-recovery rewrite as sole voter.
+import { SnapshotStaging } from './snapshotStaging.ts';
 import type { HardState, SnapshotMeta } from '../../machines/raft/types.ts';
 import { corrupt } from './files.ts';
 import type { IdentityPatch, StoreIdentity } from './identity.ts';
@@ -56,7 +57,7 @@ export function saveSnapshotAndCompact(core: StoreCore, meta: SnapshotMeta): voi
 }
 
 /** replace the whole replicated state by a received snapshot, atomically with its meta, the log reset and the hard state */
-export function installSnapshot(core: StoreCore, meta: SnapshotMeta, pairs: Array<[string, unknown]>, hardState: HardState): void {
+export function installSnapshot(core: StoreCore, meta: SnapshotMeta, pairs: Array<[string, unknown]> | SnapshotStaging, hardState: HardState): void {
   core.assertOpen();
   if (meta.index < core.applied) {
     throw new RangeError(`installSnapshot: snapshot index ${meta.index} is older than the applied index ${core.applied}`);
@@ -68,7 +69,7 @@ export function installSnapshot(core: StoreCore, meta: SnapshotMeta, pairs: Arra
 export interface InitializeCluster {
   clusterId: string;
   meta: SnapshotMeta;
-  pairs: Array<[string, unknown]>;
+  pairs: Array<[string, unknown]> | SnapshotStaging;
   hardState: HardState;
   importedFrom?: string;
   /** a joining node adopts the cluster's current identity generation (disaster recovery bumps it) */
@@ -152,7 +153,7 @@ export function replaceState(
   core: StoreCore,
   what: string,
   meta: SnapshotMeta,
-  pairs: Array<[string, unknown]>,
+  pairs: Array<[string, unknown]> | SnapshotStaging,
   hardState: HardState,
   identity: StoreIdentity | null,
 ): void {
@@ -164,7 +165,8 @@ export function replaceState(
   const db = core.db;
   core.write(what, () => {
     for (const key of db.state.getKeys({})) db.state.removeSync(key);
-    for (const [k, v] of pairs) if (v !== undefined) db.state.putSync(k, v);
+    if (pairs instanceof SnapshotStaging) pairs.moveIntoState();
+    else for (const [k, v] of pairs) if (v !== undefined) db.state.putSync(k, v);
     const upTo = keepTail ? meta.index : last;
     for (let i = first; i <= upTo; i++) db.log.removeSync(i);
     db.snapshot.putSync(K_META, metaCopy);

@@ -47,6 +47,7 @@ import * as raftLog from './raftLog.ts';
 import * as state from './replicatedState.ts';
 import * as snapshots from './snapshots.ts';
 import type { InitializeCluster, RecoveryWrite } from './snapshots.ts';
+import { SnapshotStaging } from './snapshotStaging.ts';
 import { StoreCore } from './storeCore.ts';
 
 export { type DirSnapshot, restoreDir, snapshotDir } from './dirSnapshot.ts';
@@ -131,6 +132,7 @@ export async function openStore(opts: OpenStoreOptions): Promise<NodeStore> {
 export class NodeStore {
   readonly dataDir: string;
   readonly #core: StoreCore;
+  #staging: SnapshotStaging | null = null;
 
   /** @internal use openStore() */
   constructor(...args: ConstructorParameters<typeof StoreCore>) {
@@ -250,8 +252,15 @@ export class NodeStore {
     snapshots.saveSnapshotAndCompact(this.#core, meta);
   }
 
+  /** where a snapshot being received is written as it arrives (snapshotStaging.ts); pass it as `pairs` to install it */
+  snapshotStaging(): SnapshotStaging {
+    this.#core.assertOpen();
+    this.#staging ??= new SnapshotStaging(this.#core.env, this.#core.db.state, 'state', (what, fn) => this.#core.write(what, fn));
+    return this.#staging;
+  }
+
   /** replace the whole replicated state by a received snapshot, atomically with its meta, the log reset and the hard state */
-  async installSnapshot(meta: SnapshotMeta, pairs: Array<[string, unknown]>, hardState: HardState): Promise<void> {
+  async installSnapshot(meta: SnapshotMeta, pairs: Array<[string, unknown]> | SnapshotStaging, hardState: HardState): Promise<void> {
     snapshots.installSnapshot(this.#core, meta, pairs, hardState);
   }
 

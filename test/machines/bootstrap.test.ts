@@ -1,7 +1,7 @@
 // The bootstrap statechart on its own, with its actors supplied by the test.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createActor, fromCallback, fromPromise, waitFor } from 'xstate';
+import { createActor, fromCallback, fromPromise, SimulatedClock, waitFor } from 'xstate';
 import { type BootstrapInput, bootstrapMachine, initRefusal } from '../../machines/bootstrap/machine.ts';
 
 const CLUSTER = '0199aaaa-0000-7000-8000-0000000000a1';
@@ -113,5 +113,43 @@ describe('bootstrap machine', () => {
     actor.send({ type: 'REMOVED' });
     assert.equal(actor.getSnapshot().value, 'removed');
     assert.deepEqual(calls, ['member:start', 'member:stop']);
+  });
+
+  it('joining: state arriving (JOIN_PROGRESS) restarts the join timeout; when it stops, the timeout ends the join saying how much arrived', () => {
+    const { machine, calls } = machineWith(async () => ({ clusterId: CLUSTER }));
+    const clock = new SimulatedClock();
+    const actor = createActor(machine, { input: { ...blank, joinTimeoutMs: 1000 }, clock }).start();
+    actor.send({ type: 'JOIN_ACCEPTED', join: { clusterId: CLUSTER, leader: 'ctrl2' } });
+    // ten chunks, 800 ms apart: 8 s in all, eight times the timeout
+    for (let i = 1; i <= 10; i++) {
+      clock.increment(800);
+      assert.equal(actor.getSnapshot().value, 'joining', `still joining after ${i * 800} ms`);
+      actor.send({ type: 'JOIN_PROGRESS', chunks: i, bytes: i * 262_144 });
+    }
+    clock.increment(999);
+    assert.equal(actor.getSnapshot().value, 'joining');
+    clock.increment(1);
+    const s = actor.getSnapshot();
+    assert.equal(s.value, 'uninitialized');
+    assert.equal(s.context.error?.code, 'TIMEOUT');
+    assert.match(s.context.error!.message, /received 10 chunks \(2\.6 MB\) of its state, then nothing for 1000 ms/);
+    assert.deepEqual(calls, []);
+    // offered again: the count starts over, and no progress at all times out as before
+    actor.send({ type: 'JOIN_ACCEPTED', join: { clusterId: CLUSTER, leader: 'ctrl2' } });
+    clock.increment(1000);
+    assert.match(actor.getSnapshot().context.error!.message, /received no state within 1000 ms/);
+  });
+
+  it('joining: once the state is adopted, neither progress nor silence takes the node back to uninitialized', () => {
+    const { machine } = machineWith(async () => ({ clusterId: CLUSTER }));
+    const clock = new SimulatedClock();
+    const actor = createActor(machine, { input: { ...blank, joinTimeoutMs: 1000 }, clock }).start();
+    actor.send({ type: 'JOIN_ACCEPTED', join: { clusterId: CLUSTER, leader: 'ctrl2' } });
+    actor.send({ type: 'JOIN_PROGRESS', chunks: 1, bytes: 10 });
+    actor.send({ type: 'ADOPTED', clusterId: CLUSTER });
+    clock.increment(5000);
+    assert.equal(actor.getSnapshot().value, 'joining');
+    actor.send({ type: 'JOINED', clusterId: CLUSTER });
+    assert.equal(actor.getSnapshot().value, 'member');
   });
 });

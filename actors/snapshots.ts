@@ -1,0 +1,288 @@
+// A member's snapshots: streaming its applied state to a follower that is too far behind for the
+// log (leader side, in chunks with flow control: snapshotStream.ts), and receiving one in chunks,
+// acknowledging each, then installing it in one durable write (follower side). The member composes
+// this and keeps its own bookkeeping (membership, indexes, joining) around install().
+import type { RaftMessage } from '../machines/raft/messages.ts';
+import type { SnapshotMeta } from '../machines/raft/types.ts';
+import { conclaveError } from '../runtime/errors.ts';
+import type { Logger } from '../runtime/log/logger.ts';
+import type { RateLimitedLog } from '../runtime/log/rateLimit.ts';
+import { HOST_STATE_KEY, hostSnapshotFromPairs } from '../runtime/state/host.ts';
+import { encode, encodeJsonBody, type Sender } from '../runtime/wire/codec.ts';
+import type { DeferredState, HostAppliedState } from './appliedState.ts';
+import type { PeerChunk } from './peerWire.ts';
+import type { MemberBus, MemberStore } from './ports.ts';
+import { type ChunkAck, OutgoingSnapshots, type SnapshotChunk, type TransferReport } from './snapshotStream.ts';
+
+/** the body of a `snapshot-chunk` peer message, as decoded */
+export type SnapshotChunkBody = PeerChunk;
+
+/** what the snapshots need of the member that composes them */
+export interface SnapshotsHost {
+  name: string;
+  store: MemberStore;
+  bus: MemberBus;
+  log: Logger;
+  dropLog: RateLimitedLog;
+  /** joining mode: the cluster id this blank node accepted (written with its first snapshot) */
+  joiningClusterId: string | null;
+  /** the applied state (the leader streams it; a received snapshot supersedes what is pending) */
+  state: DeferredState;
+  /** the host's state, or null for the built-in KV */
+  hostState: HostAppliedState | null;
+  nodeId(): string;
+  sender(): Sender;
+  peerSubject(nodeId: string): string | null;
+  nameOf(nodeId: string): string | null;
+  /** count and log (rate-limited) a refused peer message */
+  drop(reason: string, detail: string, from?: string): void;
+  /** the whole snapshot is here: hand its message to the core; true when the core will ask to install it */
+  deliver(message: RaftMessage & { type: 'snapshot' }): boolean;
+  /** chunks keep arriving: `chunks` and `bytes` received so far (at most every PROGRESS_EVERY_MS, the last count always) */
+  progress(chunks: number, bytes: number): void;
+  /** the core's snapshot meta at an applied index */
+  snapshotMetaAt(index: number): SnapshotMeta;
+  /** leader: a transfer to `to` ended, acknowledged in full (ok) or abandoned */
+  transferEnded(to: string, ok: boolean): void;
+}
+
+export interface SnapshotsTiming {
+  chunkBytes: number;
+  window: number;
+  stallMs: number;
+  graceMs: number;
+}
+
+/**
+ * Bytes of state per snapshot chunk. Under 128 KiB with its envelope: on V8 a string or buffer
+ * larger than that is a large object, several times costlier to make, and every chunk is one
+ * string at the receiver (measured: a 256 KiB chunk decoded at a third of the speed of two of 120 KiB).
+ * A pair larger than this travels alone.
+ */
+const SNAPSHOT_CHUNK_BYTES = 120 * 1024;
+/** chunks in flight to one follower, unacknowledged: the sender holds no more than these (≈ 4 MB) */
+const SNAPSHOT_WINDOW = 32;
+
+/** chunk size (bounded by what fits one message on this bus), window, and when a transfer is given up */
+export function snapshotTiming(commandBytes: number, electionTimeoutMs: number): SnapshotsTiming {
+  const stallMs = Math.max(5000, 4 * electionTimeoutMs);
+  return { chunkBytes: Math.min(SNAPSHOT_CHUNK_BYTES, commandBytes), window: SNAPSHOT_WINDOW, stallMs, graceMs: stallMs };
+}
+
+/** what install() wrote */
+export interface Installed {
+  keys: number;
+  /** the cluster id written with this (first) snapshot of a joining node, else null */
+  adoptedClusterId: string | null;
+}
+
+/** how often a receiver reports that chunks keep arriving (a joining node's timeout starts over) */
+const PROGRESS_EVERY_MS = 250;
+/** a receiver writes what it received to the store's staging area in batches of about this size (one fsync each) */
+const STAGE_BATCH_BYTES = 4 * 1024 * 1024;
+
+export class MemberSnapshots {
+  /**
+   * The snapshot being received: its pairs go to the store's staging area as they arrive, a batch
+   * at a time (`batch`, at most STAGE_BATCH_BYTES held here), never the whole state.
+   */
+  private incoming: { id: string; next: number; batch: Array<[string, unknown]>; batchBytes: number } | null = null;
+  /** a fully received (and staged) snapshot the core is about to hand back in ready().snapshot (with its sender's generation) */
+  private receivedSnapshot: { meta: SnapshotMeta; generation?: number } | null = null;
+  /** snapshots being streamed to followers (leader) */
+  private readonly outgoing: OutgoingSnapshots;
+  /** chunks and bytes received so far, and whether a report of them is due */
+  private readonly received = { chunks: 0, bytes: 0, reported: 0 };
+  private progressTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly host: SnapshotsHost,
+    timing: SnapshotsTiming,
+  ) {
+    this.outgoing = new OutgoingSnapshots({
+      publish: (to, chunk) => this.publishChunk(to, chunk),
+      finished: (ok, report) => this.onTransferEnded(ok, report),
+      ...timing,
+    });
+  }
+
+  // ---- leader: sending ----
+
+  /** stream the current applied state as a snapshot, in chunks, without blocking (snapshotStream.ts) */
+  send(m: RaftMessage & { type: 'snapshot' }): void {
+    if (!this.host.peerSubject(m.to)) return;
+    this.outgoing.request(m.to, () => {
+      // the state as applied now (committed data only), which is at or past the core's snapshot
+      const source = this.host.state.openSnapshot();
+      const meta: SnapshotMeta = source.appliedIndex >= m.snapshot.index ? this.host.snapshotMetaAt(source.appliedIndex) : m.snapshot;
+      return { source, message: { ...m, snapshot: meta } };
+    });
+  }
+
+  onAck(from: string, ack: ChunkAck): void {
+    this.outgoing.onAck(from, ack);
+  }
+
+  /** leadership lost or stopping: abandon every transfer */
+  cancel(reason: unknown): void {
+    this.outgoing.cancel(undefined, reason);
+    if (this.progressTimer) clearTimeout(this.progressTimer);
+    this.progressTimer = null;
+  }
+
+  /** bytes of snapshot `nodeId` acknowledged in the transfer under way (0 when none) */
+  streamed(nodeId: string): number {
+    return this.outgoing.acknowledgedBytes(nodeId);
+  }
+
+  private publishChunk(to: string, chunk: SnapshotChunk): void {
+    const subject = this.host.peerSubject(to);
+    if (!subject) throw conclaveError('NOT_A_MEMBER', `${to} is not in the configuration any more`);
+    this.host.bus.publish(subject, encodeJsonBody(this.host.sender(), 'snapshot-chunk', chunk.parts));
+  }
+
+  private onTransferEnded(ok: boolean, report: TransferReport): void {
+    const mbPerS = report.ms > 0 ? Math.round(report.bytes / 1e3 / report.ms) : 0;
+    const fields = { to: this.host.nameOf(report.to), index: report.index, keys: report.keys, bytes: report.bytes, chunks: report.chunks, ms: report.ms, mbPerS };
+    if (ok) this.host.log.info(fields, 'sent snapshot');
+    else this.host.dropLog.warn(`snap:${report.to}`, { ...fields, err: report.error }, 'snapshot transfer abandoned');
+    this.host.transferEnded(report.to, ok);
+  }
+
+  // ---- follower: receiving ----
+
+  onChunk(chunk: SnapshotChunkBody, from: string | null, generation: number | undefined, bytes: number): void {
+    if (chunk.message.type !== 'snapshot' || chunk.message.from !== from || chunk.message.to !== this.host.nodeId()) {
+      this.host.drop('bad-snapshot-chunk', 'snapshot chunk with a mismatched header', from ?? undefined);
+      return;
+    }
+    if (this.receivedSnapshot !== null) {
+      // the staged snapshot waits for the core (its next ready cycle): a new transfer must not clear it; its sender retries
+      this.host.drop('snapshot-install-pending', `snapshot ${chunk.id}: another snapshot is being installed`, from ?? undefined);
+      return;
+    }
+    if (chunk.seq === 0 && !this.startTransfer(chunk.id)) return;
+    const transfer = this.incoming?.id === chunk.id ? this.incoming : null;
+    if (!transfer || transfer.next !== chunk.seq) {
+      if (transfer) this.incoming = null; // one transfer at a time: a gap ends it
+      this.host.drop('snapshot-gap', `snapshot ${chunk.id}: expected chunk ${transfer?.next ?? 0}, got ${chunk.seq}`, from ?? undefined);
+      return;
+    }
+    transfer.next++;
+    // acknowledged before it is staged: the sender's next chunks travel while this one is written
+    this.ackChunk(from, chunk.id, chunk.seq);
+    this.received.chunks++;
+    this.received.bytes += bytes;
+    this.reportProgress();
+    for (const p of chunk.pairs) transfer.batch.push(p);
+    transfer.batchBytes += bytes;
+    if ((transfer.batchBytes >= STAGE_BATCH_BYTES || chunk.last) && !this.stage(transfer)) return;
+    if (!chunk.last) return;
+    this.incoming = null;
+    // the core may refuse it (it already has that state): then nothing will ask to install it
+    this.receivedSnapshot = { meta: chunk.message.snapshot, generation };
+    if (!this.host.deliver(chunk.message)) this.receivedSnapshot = null;
+  }
+
+  /** a new transfer (one at a time: it supersedes an unfinished one): the staging area starts empty */
+  private startTransfer(id: string): boolean {
+    this.incoming = null;
+    try {
+      this.host.store.snapshotStaging().clear();
+    } catch (err) {
+      this.host.dropLog.warn('snap-stage', { err }, 'cannot receive a snapshot: clearing the staging area failed');
+      return false;
+    }
+    this.incoming = { id, next: 0, batch: [], batchBytes: 0 };
+    return true;
+  }
+
+  /** write the batch to the staging area; a failure (disk full, damage) ends the transfer (the sender stalls and retries later) */
+  private stage(transfer: NonNullable<MemberSnapshots['incoming']>): boolean {
+    try {
+      this.host.store.snapshotStaging().add(transfer.batch);
+    } catch (err) {
+      this.incoming = null;
+      this.host.dropLog.warn('snap-stage', { err }, 'cannot receive a snapshot: writing it to the staging area failed');
+      return false;
+    }
+    transfer.batch = [];
+    transfer.batchBytes = 0;
+    return true;
+  }
+
+  /** throttled: at once when none was reported for PROGRESS_EVERY_MS, else at the end of that period */
+  private reportProgress(): void {
+    if (this.progressTimer !== null) return;
+    const report = () => {
+      if (this.received.reported === this.received.chunks) {
+        this.progressTimer = null;
+        return;
+      }
+      this.received.reported = this.received.chunks;
+      this.host.progress(this.received.chunks, this.received.bytes);
+      this.progressTimer = setTimeout(report, PROGRESS_EVERY_MS);
+      this.progressTimer.unref?.();
+    };
+    report();
+  }
+
+  /** flow control: the sender keeps only a few chunks in flight, and sends more as we acknowledge */
+  private ackChunk(to: string | null, id: string, seq: number): void {
+    const subject = to === null ? null : this.host.peerSubject(to);
+    if (subject === null) return;
+    try {
+      this.host.bus.publish(subject, encode(this.host.sender(), 'snapshot-ack', { id, seq }));
+    } catch (err) {
+      this.host.dropLog.warn(`snap-ack:${to}`, { err, to }, 'could not acknowledge a snapshot chunk');
+    }
+  }
+
+  /**
+   * The core asks to install snapshot `meta`: write the received state durably, replacing the
+   * state (and, on a joining node, with the cluster id in the same write), and restore the host's.
+   */
+  async install(meta: SnapshotMeta): Promise<Installed> {
+    const { store, joiningClusterId } = this.host;
+    const received = this.receivedSnapshot;
+    if (!received || received.meta.index !== meta.index) {
+      throw conclaveError('SNAPSHOT', `the core asked to install snapshot ${meta.index} but no such snapshot was received`);
+    }
+    this.receivedSnapshot = null;
+    const staged = store.snapshotStaging();
+    const keys = staged.pairs;
+    // a snapshot of the other kind of state (KV vs host) must not be written, let alone misread
+    const hostSnapshot = this.checkSnapshotKind(staged.first(2));
+    // the snapshot is newer than anything applied here: pending state writes are superseded
+    this.host.state.discard();
+    const hs = store.hardState();
+    const adoptedClusterId = store.identity().clusterId === null ? joiningClusterId : null;
+    if (adoptedClusterId !== null) {
+      // the first state of a joining node: cluster id + state + hard state in one durable write
+      // ... and the cluster's current identity generation (the leader's), in the same write
+      await store.initializeCluster({
+        clusterId: adoptedClusterId,
+        meta,
+        pairs: staged,
+        hardState: { ...hs, commit: Math.max(hs.commit, meta.index) },
+        generation: received.generation,
+      });
+    } else {
+      await store.installSnapshot(meta, staged, { ...hs, commit: Math.max(hs.commit, meta.index) });
+    }
+    this.host.hostState?.restoreFrom(hostSnapshot);
+    return { keys, adoptedClusterId };
+  }
+
+  /** the host snapshot a received snapshot carries (null for the KV); throws STATE_MISMATCH on the other kind */
+  private checkSnapshotKind(pairs: Array<[string, unknown]>): unknown {
+    if (this.host.hostState) return hostSnapshotFromPairs(pairs, 'the snapshot received from the leader');
+    if (pairs.length > 0 && pairs[0]![0] === HOST_STATE_KEY) {
+      throw conclaveError(
+        'STATE_MISMATCH',
+        `the snapshot received from the leader holds a host application's replicated state, but ${this.host.name} runs the built-in key-value state; start it with the same \`state\` as the other members`,
+      );
+    }
+    return null;
+  }
+}
