@@ -111,7 +111,12 @@ export function runInitialMembers(ctx: ControllerContext, membership: Membership
     initialMembersMachine.provide({
       actors: {
         addMember: fromPromise<void, { name: string }>(async ({ input }) => {
-          await membership.runChange({ op: 'add', target: input.name, maxAttempts: 1, deadlineMs: INITIAL_MEMBERS.addDeadlineMs });
+          try {
+            await membership.runChange({ op: 'add', target: input.name, maxAttempts: 1, deadlineMs: INITIAL_MEMBERS.addDeadlineMs });
+          } catch (err) {
+            log.debug({ name: input.name, err: (err as Error).message }, `initial member ${input.name} not added yet`);
+            throw err;
+          }
           log.info({ name: input.name }, `initial member ${input.name} is a voter`);
         }),
       },
