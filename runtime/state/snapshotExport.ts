@@ -3,23 +3,14 @@
 // every page belongs to the same consistent snapshot. Sessions expire when left idle.
 import { randomUUID } from 'node:crypto';
 import { conclaveError } from '../errors.ts';
+import type { SnapshotExportInfo } from '../wire/adminProtocol.ts';
+
+export type { SnapshotExportInfo };
 
 /** bytes of JSON per page: well under the 1 MiB NATS payload limit, with room for the envelope */
 export const SNAPSHOT_PAGE_BYTES = 256 * 1024;
 const SESSION_IDLE_MS = 60_000;
 const MAX_SESSIONS = 4;
-
-export interface SnapshotExportInfo {
-  session: string;
-  /** the node that holds the session: ask it for the pages */
-  node: string;
-  clusterId: string | null;
-  index: number;
-  term: number;
-  keys: number;
-  pages: number;
-  bytes: number;
-}
 
 interface Session {
   info: SnapshotExportInfo;

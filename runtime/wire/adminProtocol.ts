@@ -5,9 +5,21 @@
 import { z } from 'zod';
 import type { Phase } from '../../machines/bootstrap/machine.ts';
 import type { Role } from '../../machines/raft/types.ts';
-import type { SnapshotExportInfo } from '../state/snapshotExport.ts';
 import type { BusState } from '../transport/types.ts';
 import { nodeNameSchema, type Sender } from './codec.ts';
+
+/** `snapshot save`: one capture of the replicated state, served in pages (runtime/state/snapshotExport.ts) */
+export interface SnapshotExportInfo {
+  session: string;
+  /** the node that holds the session: ask it for the pages */
+  node: string;
+  clusterId: string | null;
+  index: number;
+  term: number;
+  keys: number;
+  pages: number;
+  bytes: number;
+}
 
 /** one member as `status` and `cluster list` show it */
 export interface MemberView {

@@ -20,8 +20,7 @@ const SURFACES = [/^runtime\/cli\//, /^runtime\/inspect\//, /^runtime\/controlle
  * Entries: `machines <file> -> <specifier>` / `actors <file> -> <specifier>` (rules 1, 2) or
  * `cycle <a> → <b> → … → <a>` (rule 3).
  */
-const KNOWN_VIOLATIONS: readonly string[] = [
-];
+const KNOWN_VIOLATIONS: readonly string[] = [];
 
 const files = sourceFiles();
 const scans = files.map((file) => ({ file, ...scan(file) }));
