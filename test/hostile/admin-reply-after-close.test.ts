@@ -24,10 +24,15 @@ describe('admin replies after the bus closed (regression, found by the bus fuzz)
       await server.start();
       const sender = { name: 'cli', nodeId: null, clusterId: null };
       const answers = [
-        client.request('x.node.n.admin', encode(sender, 'propose', {}), { timeoutMs: 60_000 }).catch((e: Error) => e),
-        client.request('x.node.n.admin', encode(sender, 'read', {}), { timeoutMs: 60_000 }).catch((e: Error) => e),
+        client.request('x.node.n.admin', encode(sender, 'propose', { command: { op: 'put', key: 'a', value: 1 } }), { timeoutMs: 60_000 }).catch((e: Error) => e),
+        client.request('x.node.n.admin', encode(sender, 'read', { query: { op: 'get', key: 'a' } }), { timeoutMs: 60_000 }).catch((e: Error) => e),
       ];
-      while (pending.length < 2) await new Promise((r) => setImmediate(r));
+      // both requests reach their handlers (valid bodies: the server refuses others before any handler runs)
+      const deadline = Date.now() + 30_000;
+      while (pending.length < 2) {
+        assert.ok(Date.now() < deadline, `only ${pending.length} of 2 requests reached a handler`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
       await nodeBus.close();
       pending[0]!.resolve({ late: true });
       pending[1]!.reject(new Error('late failure'));
