@@ -9,8 +9,8 @@ import type { ControllerContext } from './context.ts';
 import type { MembershipOps } from './membership.ts';
 
 const INITIAL_MEMBERS = {
-  /** one name's retries: 500 ms, 1 s, 2 s, … up to 10 s */
-  retry: { baseMs: 500, maxMs: 10_000 },
+  /** one name's retries: 200 ms, 400 ms, … up to 2 s (formation: a member that comes up is added within 2 s; it polled every 200 ms before the shared backoff) */
+  retry: { baseMs: 200, maxMs: 2_000 },
   logEveryMs: 10_000,
   /** one add of a name that answers: offer, catch up, promote */
   addDeadlineMs: 60_000,
