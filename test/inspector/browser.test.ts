@@ -161,6 +161,12 @@ describe('the inspector in a browser', { skip }, () => {
     assert.equal(election?.previousLeader, oldLeader, 'the election follows the killed leader');
     assert.ok(typeof election?.durationMs === 'number', 'the election has a duration');
     process.stdout.write(`# inspector: election after the kill: ${JSON.stringify(election)}\n`);
+    // the lanes are drawn from the statuses as they arrive: wait for the segments, then check both
+    await page.waitForFunction(
+      `document.querySelector('#lanes g.seg[data-node="${newLeader}"][data-role="leader"]') !== null && document.querySelector('#lanes g.seg[data-node="${oldLeader}"][data-role="unreachable"]') !== null`,
+      null,
+      { timeout: 30_000 },
+    ).catch(() => undefined);
     assert.ok((await page.$$(`#lanes g.seg[data-node="${newLeader}"][data-role="leader"]`)).length > 0, 'the new leader’s lane turns leader');
     assert.ok((await page.$$(`#lanes g.seg[data-node="${oldLeader}"][data-role="unreachable"]`)).length > 0, 'the killed node’s lane says unreachable');
     await page.locator('#elections').screenshot({ path: join(ARTIFACTS, 'inspector-elections.png') });
