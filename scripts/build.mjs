@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm run build` (and `prepare`): compile machines/, actors/ and runtime/ to dist/ (JavaScript,
-// declarations, source maps) and copy the inspector page, which server.js serves from ./page/.
+// declarations, source maps) and copy what tsc does not: the inspector page, which server.js serves
+// from ./page/, and the store check that files.js runs in a child process (verify-child.mjs).
 import { spawnSync } from 'node:child_process';
 import { cpSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -20,3 +21,5 @@ cpSync(`${root}runtime/inspect/page/`, `${dist}runtime/inspect/page/`, {
   recursive: true,
   filter: (src) => !src.endsWith('.d.ts'),
 });
+// plain JavaScript run as `node verify-child.mjs DATA_DIR` next to files.js (runtime/store/files.ts)
+cpSync(`${root}runtime/store/verify-child.mjs`, `${dist}runtime/store/verify-child.mjs`);
