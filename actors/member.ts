@@ -462,10 +462,6 @@ class RaftMember implements MemberRuntime {
     this.maybeSnapshot(rd.committed[rd.committed.length - 1]!.index);
   }
 
-  private peerSubject(nodeId: string): string | null {
-    return this.outbound.peerSubject(nodeId);
-  }
-
   // ---- snapshots (snapshots.ts) ----
 
   private async installSnapshot(meta: SnapshotMeta): Promise<void> {

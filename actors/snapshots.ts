@@ -14,9 +14,6 @@ import type { PeerChunk } from './peerWire.ts';
 import type { MemberBus, MemberStore } from './ports.ts';
 import { type ChunkAck, OutgoingSnapshots, type SnapshotChunk, type TransferReport } from './snapshotStream.ts';
 
-/** the body of a `snapshot-chunk` peer message, as decoded */
-export type SnapshotChunkBody = PeerChunk;
-
 /** what the snapshots need of the member that composes them */
 export interface SnapshotsHost {
   name: string;
@@ -151,7 +148,7 @@ export class MemberSnapshots {
 
   // ---- follower: receiving ----
 
-  onChunk(chunk: SnapshotChunkBody, from: string | null, generation: number | undefined, bytes: number): void {
+  onChunk(chunk: PeerChunk, from: string | null, generation: number | undefined, bytes: number): void {
     if (chunk.message.type !== 'snapshot' || chunk.message.from !== from || chunk.message.to !== this.host.nodeId()) {
       this.host.drop('bad-snapshot-chunk', 'snapshot chunk with a mismatched header', from ?? undefined);
       return;
