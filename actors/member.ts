@@ -10,7 +10,6 @@
 import type { AdminReply, AdminRequest, ForwardedOp } from '../runtime/wire/adminProtocol.ts';
 import { RaftCore, type RaftStatus, type Ready } from '../machines/raft/core.ts';
 import { raftRoleMachine } from '../machines/raft/roleMachine.ts';
-import type { RaftMessage } from '../machines/raft/messages.ts';
 import type { Membership, SnapshotMeta } from '../machines/raft/types.ts';
 import type { MembershipChange } from '../machines/membership/config.ts';
 import { type ConclaveError, conclaveError } from '../runtime/errors.ts';
