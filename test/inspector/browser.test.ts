@@ -154,7 +154,9 @@ describe('the inspector in a browser', { skip }, () => {
     process.stdout.write(`# inspector: new leader ${newLeader} and ${oldLeader} unreachable shown ${failoverShownMs} ms after SIGKILL\n`);
     // the elections timeline: the election the kill caused, its cause from the survivors' raft charts
     const electionRow = `#election-list tr.election-row[data-leader="${newLeader}"][data-cause="election timeout"]`;
-    await page.waitForFunction(`document.querySelector('${electionRow}') !== null`, null, { timeout: 30_000 });
+    await page.waitForFunction(`document.querySelector('${electionRow}') !== null`, null, { timeout: 30_000 }).catch(async (err: Error) => {
+      throw new Error(`${err.message}\nthe page's elections: ${JSON.stringify(await page.evaluate('window.conclave.elections()'))}`);
+    });
     const election = ((await page.evaluate('window.conclave.elections()')) as Array<{ cause: string; leader: string | null; previousLeader: string | null; durationMs: number | null }>).find(
       (e) => e.leader === newLeader && e.cause === 'election timeout',
     );

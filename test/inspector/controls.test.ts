@@ -38,7 +38,9 @@ describe('hands on, in the demo', { skip: chromiumSkipReason() }, () => {
 
     // the join handshakes of the tour, as a sequence: offer → the node's checks → accept, and the intruder's refusal
     const seq = `document.querySelectorAll('#sequence-view g.seq-row')`;
-    await page.waitForFunction(`[...${seq}].some((g) => g.getAttribute('data-label') === 'join.accept' && g.getAttribute('data-from') === 'ctrl3')`, null, { timeout: 30_000 });
+    await page.waitForFunction(`[...${seq}].some((g) => g.getAttribute('data-label') === 'join.accept' && g.getAttribute('data-from') === 'ctrl3')`, null, { timeout: 30_000 }).catch(async (err: Error) => {
+      throw new Error(`${err.message}\nthe page's sequence rows: ${JSON.stringify(await page.evaluate('window.conclave.sequence()'))}`);
+    });
     const rows = (await page.evaluate('window.conclave.sequence()')) as Array<{ from?: string; to?: string; at?: string; label: string }>;
     const index = (match: (r: (typeof rows)[number]) => boolean, what: string) => {
       const i = rows.findIndex(match);

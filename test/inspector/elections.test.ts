@@ -60,6 +60,20 @@ describe('elections, from the raft charts', () => {
     assert.equal(model.elections.open?.previousLeader, 'n1');
   });
 
+  it('a survivor that looked unreachable for a moment (its status answer was late) then times out: an election timeout', () => {
+    const model = formed();
+    // a busy machine: the inspector's status poll of n2 times out, the next one answers
+    applyFrame(model, { kind: 'cluster', t: 1500, nodes: [{ name: 'n2', reachable: false, error: 'timed out', checkedAt: 1500 }] });
+    applyFrame(model, { kind: 'cluster', t: 1600, nodes: [status('n2', 'C')] });
+    applyFrame(model, { kind: 'cluster', t: 2000, nodes: [{ name: 'n1', reachable: false, error: 'no responders', checkedAt: 2000 }] });
+    applyFrame(model, batch(2100, 'n2', step(2100, 'n2', 'follower', 'preCandidate', TICK), raftState(2100, 'n2', 'preCandidate', 1)));
+    applyFrame(model, batch(2400, 'n2', step(2400, 'n2', 'candidate', 'leader', 'PEER_MESSAGE'), raftState(2400, 'n2', 'leader', 2, 'n2')));
+    assert.deepEqual(
+      model.elections.elections.map(({ startedBy, cause, previousLeader, leader }) => ({ startedBy, cause, previousLeader, leader })),
+      [{ startedBy: 'n2', cause: 'election timeout', previousLeader: 'n1', leader: 'n2' }],
+    );
+  });
+
   it('another cluster on the same bus does not lend its leader to this cluster’s election', () => {
     const model = createModel();
     applyFrame(model, { kind: 'cluster', t: 900, nodes: [status('n1', 'A', { role: 'leader' }), status('n2', 'A'), status('x1', 'B', { role: 'leader' })] });

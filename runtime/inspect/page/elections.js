@@ -50,6 +50,12 @@ function openElection(el, t, node, cause, term, previousLeader) {
 /** a node that starts an election this soon after it started again, before any leader was elected since, does so because it restarted */
 const RESTART_WINDOW_MS = 5000;
 
+/** the role the chart last reported before the open 'unreachable' segment, if the lane has one */
+function chartRoleBefore(segments) {
+  for (let i = segments.length - 2; i >= 0; i--) if (segments[i].role !== 'unreachable') return segments[i].role;
+  return null;
+}
+
 /** A raft chart of `node` started again (a new process), at `t`. */
 export function noteRaftStarted(el, node, t) {
   if (el.lanes.get(node)?.length) el.fresh.set(node, t);
@@ -78,12 +84,16 @@ export function noteRaftState(el, node, t, stateId, core, unreachable = false, g
   }
   const from = last && last.to === null ? last.role : null;
   const restarted = el.fresh.has(node) && t - el.fresh.get(node) <= RESTART_WINDOW_MS && seeking(role);
-  const cause = from === null || from === 'unreachable' ? (restarted ? 'restart' : null) : causeOf(from, role, el.lastStep.get(node), restarted);
+  // a lane marked unreachable only because a status answer was late: the chart's own last role says why it moved
+  const chartFrom = from === 'unreachable' ? chartRoleBefore(segments) : from;
+  const cause = chartFrom === null ? (restarted ? 'restart' : null) : causeOf(chartFrom, role, el.lastStep.get(node), restarted);
   el.lastStep.delete(node);
   if (last && last.to === null) last.to = t;
   // the leader this node last knew: per node, so two clusters on one bus do not mix their leaders
   const previousLeader = from === 'leader' ? node : (last?.leader ?? el.lastLeader.get(group) ?? null);
-  segments.push({ role, term: term ?? last?.term ?? null, from: t, to: null, cause, leader: knownLeader ?? (role === 'leader' ? node : null) });
+  // while unreachable, the leader it knew is still the last it knew
+  const leader = knownLeader ?? (role === 'leader' ? node : role === 'unreachable' ? (last?.leader ?? null) : null);
+  segments.push({ role, term: term ?? last?.term ?? null, from: t, to: null, cause, leader });
   if (segments.length > MAX_SEGMENTS) segments.shift();
   if (role === 'unreachable') return;
   if (role === 'leader') {

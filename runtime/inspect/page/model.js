@@ -38,10 +38,19 @@ const MAX_REFUSALS = 100;
 const MAX_HANDSHAKE_STEPS = 300;
 const HANDSHAKE_MACHINES = new Set(['membership', 'join']);
 
+/**
+ * The same event, received twice (a page opened late gets it in both the notable list and the recent
+ * events, as separate copies). Steps of one chart often share a millisecond, so the time and the
+ * actor do not identify an event: its whole content does.
+ */
+function sameEvent(a, b) {
+  return a.t === b.t && a.node === b.node && a.k === b.k && JSON.stringify(a) === JSON.stringify(b);
+}
+
 /** Refusals and join-handshake steps are kept apart too: routine events push them out of `events` within seconds. */
 function keepNotable(model, event) {
   const list = event.k === 'refused' ? model.refusals : (event.k === 'state' || event.k === 'actor') && HANDSHAKE_MACHINES.has(event.m) ? model.handshakes : null;
-  if (!list || list.some((r) => r.node === event.node && r.t === event.t && r.a === event.a && r.k === event.k)) return;
+  if (!list || list.some((r) => sameEvent(r, event))) return;
   list.push(event);
   if (list.length > (list === model.refusals ? MAX_REFUSALS : MAX_HANDSHAKE_STEPS)) list.shift();
 }
@@ -117,8 +126,8 @@ export function applyFrame(model, frame) {
     const node = nodeOf(model, frame.node);
     if (frame.status && node.status === null) node.status = { ...frame.status, name: frame.node, reachable: true };
     for (const e of frame.recent ?? []) {
-      if (!model.events.some((x) => x.k === e.k && x.node === frame.node && x.t === e.t)) {
-        const ev = { ...e, node: frame.node };
+      const ev = { ...e, node: frame.node };
+      if (!model.events.some((x) => sameEvent(x, ev))) {
         pushEvent(model, ev);
         added.push(ev);
       }
