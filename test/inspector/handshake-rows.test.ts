@@ -42,7 +42,7 @@ describe('join handshake rows', () => {
     const refusal = (from: string) => ({ k: 'refused', t: 500, a: 'ctrl1', type: 'conclave.refused', reason: 'join-offer', from, localClusterId: 'A', remoteClusterId: 'B', message: 'join rule' });
     applyFrame(model, { kind: 'snapshot', t: 600, node: 'ctrl1', actors: [], recent: [refusal('x1'), refusal('x2')] });
     assert.deepEqual(
-      model.refusals.map((r: { from: string }) => r.from),
+      model.refusals.map((r) => r.from),
       ['x1', 'x2'],
     );
   });
