@@ -1,0 +1,13 @@
+// Types of sequence.js for the Node tests (the page itself is plain JavaScript, no build step).
+export interface SequenceRow {
+  t: number;
+  /** a message: from one node to another */
+  from?: string;
+  to?: string;
+  /** a note at one node */
+  at?: string;
+  label: string;
+  bad?: boolean;
+}
+export function sequenceRows(handshakes: ReadonlyArray<Record<string, unknown>>, refusals?: ReadonlyArray<Record<string, unknown>>): SequenceRow[];
+export function renderSequence(container: unknown, rows: SequenceRow[]): void;
