@@ -23,6 +23,8 @@ const NATS_SERVER = process.env.NATS_SERVER_BIN ?? 'nats-server';
 const NAMES = ['ctrl1', 'ctrl2', 'ctrl3'] as const;
 /** how long a controller may take to start (tsx compiles the code on first start) */
 const START_TIMEOUT_MS = 60_000;
+/** how long one `conclave …` command may take before it is killed (each has deadlines of its own, far shorter) */
+const COMMAND_TIMEOUT_MS = 60_000;
 /** how long a controller may take to stop after SIGINT before it is killed */
 const STOP_TIMEOUT_MS = 15_000;
 
@@ -116,9 +118,16 @@ async function conclave(args: string[], env: NodeJS.ProcessEnv): Promise<string>
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
+  let hung = false;
+  const timer = setTimeout(() => {
+    hung = true;
+    child.kill('SIGKILL');
+  }, COMMAND_TIMEOUT_MS);
   const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  clearTimeout(timer);
   if (interrupted) throw new Interrupted(); // a Ctrl-C in the terminal reaches this command too
   if (stdout.trim()) say(indent(stdout));
+  if (hung) throw new Error(`\`conclave ${args.join(' ')}\` did not exit within ${COMMAND_TIMEOUT_MS} ms (killed); it printed ${stdout.length} bytes to stdout and: ${stderr.trim() || 'nothing to stderr'}`);
   if (code !== 0) throw new Error(`\`conclave ${args.join(' ')}\` exited with ${code}: ${stderr.trim()}`);
   return stdout;
 }
@@ -202,6 +211,7 @@ async function main(): Promise<number> {
       natsServer = startProcess('nats-server', NATS_SERVER, ['-a', '127.0.0.1', '-p', String(port)], process.env, join(dir, 'nats-server.log'));
       const server = natsServer;
       await waitFor('"Server is ready"', server, () => /Server is ready/.test(server.log), 10_000);
+      say(`   nats-server is running (pid ${server.child.pid}), log in ${server.logFile}`);
     }
     // every command below talks to that server under a prefix of its own (nothing else on it is touched)
     const env: NodeJS.ProcessEnv = { ...process.env, NATS_URL: natsUrl, CONCLAVE_PREFIX: prefix };

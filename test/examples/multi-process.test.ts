@@ -60,6 +60,20 @@ function listening(port: number): Promise<boolean> {
   });
 }
 
+/**
+ * After a failed assertion: the script's controllers and nats-server are detached (their own process
+ * groups), so killing the script's group would leave them running. SIGTERM makes the script stop
+ * them; whatever is still alive after that is killed by pid.
+ */
+async function stopLeftovers(run: Run): Promise<void> {
+  if (!run.running) return;
+  process.kill(run.child.pid!, 'SIGTERM');
+  const stopped = await Promise.race([run.exited.then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), 40_000).unref())]);
+  if (!stopped) process.kill(-run.child.pid!, 'SIGKILL');
+  const pids = [...run.stdout.matchAll(/(?:ctrl\d|nats-server) is running \(pid (\d+)\)/g)].map((m) => Number(m[1]));
+  for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+}
+
 /** what every successful run prints: the CLI steps, 3 voters, one leader, the value read back */
 function checkTour(run: Run): { pids: number[] } {
   const out = run.stdout;
@@ -119,7 +133,7 @@ describe('examples/multi-process', { skip }, () => {
       for (const pid of pids) assert.ok(!alive(pid), `controller pid ${pid} is gone`);
       assert.equal(await listening(port), false, 'nats-server is gone');
     } finally {
-      if (run.running) process.kill(-run.child.pid!, 'SIGKILL');
+      await stopLeftovers(run);
     }
   });
 });
