@@ -56,8 +56,8 @@ describe('elections, from the raft charts', () => {
     // n1 is killed much later; n2 (whose chart never changed role meanwhile) times out
     applyFrame(model, { kind: 'cluster', t: 60_000, nodes: [{ name: 'n1', reachable: false, error: 'no responders', checkedAt: 60_000 }] });
     applyFrame(model, batch(60_100, 'n2', step(60_100, 'n2', 'follower', 'preCandidate', TICK), raftState(60_100, 'n2', 'preCandidate', 1)));
-    assert.equal(model.elections.open?.cause, 'election timeout');
-    assert.equal(model.elections.open?.previousLeader, 'n1');
+    assert.equal(model.elections.open.get(null)?.cause, 'election timeout');
+    assert.equal(model.elections.open.get(null)?.previousLeader, 'n1');
   });
 
   it('a survivor that looked unreachable for a moment (its status answer was late) then times out: an election timeout', () => {
@@ -81,7 +81,27 @@ describe('elections, from the raft charts', () => {
     applyFrame(model, batch(1000, 'n2', raftState(1000, 'n2', 'follower', 1)));
     applyFrame(model, batch(1001, 'x1', raftState(1001, 'x1', 'leader', 1)));
     applyFrame(model, batch(2100, 'n2', step(2100, 'n2', 'follower', 'preCandidate', TICK), raftState(2100, 'n2', 'preCandidate', 1)));
-    assert.equal(model.elections.open?.previousLeader, 'n1');
+    assert.equal(model.elections.open.get('A')?.previousLeader, 'n1');
+  });
+
+  it('two clusters on one bus electing at the same time: two elections, each closed by its own leader', () => {
+    const model = createModel();
+    applyFrame(model, { kind: 'cluster', t: 900, nodes: [status('n1', 'A', { role: 'leader' }), status('n2', 'A'), status('x1', 'B', { role: 'leader' }), status('x2', 'B')] });
+    for (const [n, role, leader] of [['n1', 'leader', 'n1'], ['n2', 'follower', 'n1'], ['x1', 'leader', 'x1'], ['x2', 'follower', 'x1']] as const) {
+      applyFrame(model, batch(1000, n, raftState(1000, n, role, 1, leader)));
+    }
+    // both leaders die; n2 and x2 time out within a few milliseconds of each other
+    applyFrame(model, batch(2100, 'n2', step(2100, 'n2', 'follower', 'preCandidate', TICK), raftState(2100, 'n2', 'preCandidate', 1)));
+    applyFrame(model, batch(2105, 'x2', step(2105, 'x2', 'follower', 'preCandidate', TICK), raftState(2105, 'x2', 'preCandidate', 1)));
+    applyFrame(model, batch(2300, 'x2', raftState(2300, 'x2', 'leader', 2, 'x2')));
+    applyFrame(model, batch(2400, 'n2', raftState(2400, 'n2', 'leader', 2, 'n2')));
+    assert.deepEqual(
+      model.elections.elections.map(({ startedBy, previousLeader, leader, durationMs }) => ({ startedBy, previousLeader, leader, durationMs })),
+      [
+        { startedBy: 'n2', previousLeader: 'n1', leader: 'n2', durationMs: 300 },
+        { startedBy: 'x2', previousLeader: 'x1', leader: 'x2', durationMs: 195 },
+      ],
+    );
   });
 
   it('a transfer: the target becomes candidate on the leader’s TimeoutNow (a peer message), skipping pre-vote', () => {
@@ -96,8 +116,8 @@ describe('elections, from the raft charts', () => {
   it('check quorum: the leader steps down on a tick (it heard from no quorum)', () => {
     const model = formed();
     applyFrame(model, batch(4000, 'n1', step(4000, 'n1', 'leader', 'follower', 'xstate.after.tickInterval.raftRole.leader'), raftState(4000, 'n1', 'follower', 1)));
-    assert.equal(model.elections.open?.cause, 'check-quorum step-down');
-    assert.equal(model.elections.open?.startedBy, 'n1');
+    assert.equal(model.elections.open.get(null)?.cause, 'check-quorum step-down');
+    assert.equal(model.elections.open.get(null)?.startedBy, 'n1');
   });
 
   it('a restart: a node whose chart starts again, and times out before it hears a leader', () => {
@@ -105,13 +125,13 @@ describe('elections, from the raft charts', () => {
     // a new process: its first snapshot to this inspector
     applyFrame(model, { kind: 'snapshot', t: 5000, node: 'n3', actors: [{ a: 'raft:n3', m: 'raftRole', states: ['raftRole.follower'], status: 'active', ctx: { core: { role: 'follower', term: 1, leader: null } } }], status: null });
     applyFrame(model, batch(5600, 'n3', step(5600, 'n3', 'follower', 'preCandidate', TICK), raftState(5600, 'n3', 'preCandidate', 1)));
-    assert.equal(model.elections.open?.cause, 'restart');
+    assert.equal(model.elections.open.get(null)?.cause, 'restart');
     // one that heard its leader first is not fresh any more
     const again = formed();
     applyFrame(again, { kind: 'snapshot', t: 5000, node: 'n3', actors: [{ a: 'raft:n3', m: 'raftRole', states: ['raftRole.follower'], status: 'active', ctx: { core: { role: 'follower', term: 1, leader: null } } }], status: null });
     applyFrame(again, batch(5100, 'n3', raftState(5100, 'n3', 'follower', 2, 'n1')));
     applyFrame(again, batch(5600, 'n3', step(5600, 'n3', 'follower', 'preCandidate', TICK), raftState(5600, 'n3', 'preCandidate', 2)));
-    assert.equal(again.elections.open?.cause, 'election timeout');
+    assert.equal(again.elections.open.get(null)?.cause, 'election timeout');
   });
 });
 

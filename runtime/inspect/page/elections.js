@@ -21,7 +21,8 @@ const seeking = (role) => role === 'preCandidate' || role === 'candidate';
 
 export function createElections() {
   /** lanes: node → segments {role, term, from, to|null, cause|null} */
-  return { lanes: new Map(), elections: [], open: null, lastStep: new Map(), fresh: new Map(), lastLeader: new Map() };
+  // `open`: cluster id → its election under way; two clusters on one bus elect independently
+  return { lanes: new Map(), elections: [], open: new Map(), lastStep: new Map(), fresh: new Map(), lastLeader: new Map() };
 }
 
 /** Why a node went from `from` to `to`, given the event its chart was processing. */
@@ -41,9 +42,10 @@ function lane(el, node) {
   return segments;
 }
 
-function openElection(el, t, node, cause, term, previousLeader) {
-  el.open = { start: t, end: null, startedBy: node, cause, term, previousLeader, leader: null, durationMs: null };
-  el.elections.push(el.open);
+function openElection(el, group, t, node, cause, term, previousLeader) {
+  const election = { start: t, end: null, startedBy: node, cause, term, previousLeader, leader: null, durationMs: null };
+  el.open.set(group, election);
+  el.elections.push(election);
   if (el.elections.length > MAX_ELECTIONS) el.elections.shift();
 }
 
@@ -100,19 +102,19 @@ export function noteRaftState(el, node, t, stateId, core, unreachable = false, g
     el.lastLeader.set(group, node);
     // whoever restarted before this leader was elected has had its election
     el.fresh.clear();
-    const open = el.open;
+    const open = el.open.get(group);
     if (open) {
       open.end = t;
       open.leader = node;
       open.term = term ?? open.term;
       open.durationMs = t - open.start;
-      el.open = null;
+      el.open.delete(group);
     }
     return;
   }
-  if (el.open) return;
+  if (el.open.has(group)) return;
   const startsOne = (seeking(role) && from !== 'preCandidate' && from !== 'candidate') || (from === 'leader' && role !== 'leader');
-  if (startsOne) openElection(el, t, node, cause ?? 'unknown', term, previousLeader);
+  if (startsOne) openElection(el, group, t, node, cause ?? 'unknown', term, previousLeader);
 }
 
 /** Elections as the page lists them, newest first. */

@@ -38,7 +38,8 @@ export interface Election {
 export interface Elections {
   lanes: Map<string, Segment[]>;
   elections: Election[];
-  open: Election | null;
+  /** cluster id (null: not known yet) → its election under way */
+  open: Map<string | null, Election>;
 }
 export interface ClusterGroup {
   clusterId: string | null;
