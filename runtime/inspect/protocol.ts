@@ -45,6 +45,8 @@ export type InspectEvent =
   | { k: 'step'; t: number; a: string; edges: string[]; n: number; ev?: string }
   /** an actor was created */
   | { k: 'actor'; t: number; a: string; m: string | null; parent: string | null }
+  /** raft messages handed to actor `a` (the receiver's raft chart); `n` counts the same from, to, type and term within one batch */
+  | { k: 'msg'; t: number; a: string; type: string; from: string; to: string; term: number | null; n: number }
   /** the event type `conclave.refused`: the join rule refused a peer */
   | ({ k: 'refused'; t: number; a: string; type: 'conclave.refused' } & Refusal);
 
@@ -78,6 +80,16 @@ const inspectEventSchema = z.discriminatedUnion('k', [
   z.object({ k: z.literal('event'), t: z.number(), a: z.string(), type: z.string().max(200), src: z.string().nullable(), n: z.number().int().min(1) }),
   z.object({ k: z.literal('step'), t: z.number(), a: z.string(), edges: z.array(z.string()).max(64), n: z.number().int().min(1), ev: z.string().max(200).optional() }),
   z.object({ k: z.literal('actor'), t: z.number(), a: z.string(), m: z.string().nullable(), parent: z.string().nullable() }),
+  z.object({
+    k: z.literal('msg'),
+    t: z.number(),
+    a: z.string(),
+    type: z.string().max(200),
+    from: z.string().max(200),
+    to: z.string().max(200),
+    term: z.number().nullable(),
+    n: z.number().int().min(1),
+  }),
   z.object({
     k: z.literal('refused'),
     t: z.number(),

@@ -22,7 +22,7 @@ import {
   WATCH_TYPE,
   watchSubject,
 } from './protocol.ts';
-import { actorState, compactEvent } from './summarize.ts';
+import { actorState, compactEvent, raftMessageEvents } from './summarize.ts';
 
 /** What the publisher needs of a controller (runtime/controller.ts's Controller has all of it). */
 export interface InspectableController {
@@ -112,13 +112,15 @@ class Publisher implements InspectionPublisher {
       this.actors.add(event.actorRef);
     }
     if (!this.watching) return;
-    const compact = compactEvent(event, Date.now(), this.lastStates);
+    const now = Date.now();
+    const compact = compactEvent(event, now, this.lastStates);
     if (compact) this.enqueue(compact);
+    for (const m of raftMessageEvents(event, now)) this.enqueue(m);
   };
 
   private enqueue(e: InspectEvent): void {
-    if (e.k === 'event' || e.k === 'step') {
-      const key = e.k === 'event' ? `e|${e.a}|${e.type}|${e.src}` : `s|${e.a}|${e.edges.join(';')}|${e.ev}`;
+    if (e.k === 'event' || e.k === 'step' || e.k === 'msg') {
+      const key = e.k === 'event' ? `e|${e.a}|${e.type}|${e.src}` : e.k === 'msg' ? `m|${e.a}|${e.from}|${e.to}|${e.type}|${e.term}` : `s|${e.a}|${e.edges.join(';')}|${e.ev}`;
       const queued = this.merge.get(key);
       if (queued) {
         queued.n++;

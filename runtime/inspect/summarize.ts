@@ -141,3 +141,24 @@ export function compactEvent(event: InspectionEvent, now: number, lastStates: Ma
       return null;
   }
 }
+
+/** raft messages looked at per delivered batch; the rest of a huge batch is counted, not described */
+const MAX_MESSAGES_PER_EVENT = 64;
+
+/**
+ * The raft messages an actor was handed (a `PEER_MESSAGE` event: `messages`, each with `type`, `from`,
+ * `to` and `term`), as `msg` events for the sequence view; none for any other event.
+ */
+export function raftMessageEvents(event: InspectionEvent, now: number): Array<Extract<InspectEvent, { k: 'msg' }>> {
+  if (event.type !== '@xstate.event' || event.event?.type !== 'PEER_MESSAGE') return [];
+  const messages = (event.event as { messages?: unknown }).messages;
+  if (!Array.isArray(messages)) return [];
+  const a = actorIdOf(event.actorRef);
+  const out: Array<Extract<InspectEvent, { k: 'msg' }>> = [];
+  for (const m of messages.slice(0, MAX_MESSAGES_PER_EVENT)) {
+    const { type, from, to, term } = (m ?? {}) as { type?: unknown; from?: unknown; to?: unknown; term?: unknown };
+    if (typeof type !== 'string' || typeof from !== 'string' || typeof to !== 'string') continue;
+    out.push({ k: 'msg', t: now, a, type: shortString(type), from: shortString(from), to: shortString(to), term: typeof term === 'number' ? term : null, n: 1 });
+  }
+  return out;
+}

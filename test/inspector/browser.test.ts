@@ -163,6 +163,21 @@ describe('the inspector in a browser', { skip }, () => {
     assert.equal(election?.previousLeader, oldLeader, 'the election follows the killed leader');
     assert.ok(typeof election?.durationMs === 'number', 'the election has a duration');
     process.stdout.write(`# inspector: election after the kill: ${JSON.stringify(election)}\n`);
+    // the raft messages around that election: the survivors' (pre-)votes, then the new leader's appends
+    await page.click(`${electionRow} button.show-messages`);
+    const votes = `[...document.querySelectorAll('#sequence-view g.seq-row')].filter((g) => /^(pre-)?vote /.test(g.getAttribute('data-label')) && g.getAttribute('data-from') !== ${JSON.stringify(oldLeader)})`;
+    await page.waitForFunction(`${votes}.length > 0`, null, { timeout: 30_000 }).catch(async (err: Error) => {
+      throw new Error(`${err.message}\nthe page's message rows: ${JSON.stringify(await page.evaluate('window.conclave.messages()'))}`);
+    });
+    const around = (await page.evaluate('window.conclave.messages()')) as { rows: Array<{ from: string; to: string; type: string }>; total: number };
+    assert.ok(
+      around.rows.some((r) => (r.type === 'append' || r.type === 'heartbeat') && r.from === newLeader),
+      `the new leader's appends or heartbeats follow its election: ${JSON.stringify(around.rows)}`,
+    );
+    assert.ok(around.rows.every((r) => NAMES.includes(r.from) && NAMES.includes(r.to)), `every row names its nodes: ${JSON.stringify(around.rows)}`);
+    process.stdout.write(`# inspector: ${around.total} raft messages around the election, in ${around.rows.length} rows\n`);
+    await page.locator('#sequence').screenshot({ path: join(ARTIFACTS, 'inspector-messages.png') });
+    await page.click('#seq-handshakes');
     // the lanes are drawn from the statuses as they arrive: wait for the segments, then check both
     await page.waitForFunction(
       `document.querySelector('#lanes g.seg[data-node="${newLeader}"][data-role="leader"]') !== null && document.querySelector('#lanes g.seg[data-node="${oldLeader}"][data-role="unreachable"]') !== null`,

@@ -6,14 +6,18 @@ import { electionList } from './elections.js';
 import { setupControls } from './controls.js';
 import { createFocus } from './focus.js';
 import { renderElectionList, renderLanes, renderLegend } from './lanes.js';
-import { renderSequence, sequenceRows } from './sequence.js';
-import { applyFrame, applyInit, clusterGroups, createModel, leadersLit, raftLeads } from './model.js';
+import { messageRows, renderSequence, sequenceRows } from './sequence.js';
+import { applyFrame, applyInit, clusterGroups, createModel, leadersLit, nameOfId, raftLeads } from './model.js';
 import { createCard, renderCard, renderClusters } from './overview.js';
 
 const MAX_ROWS = 300;
 const TIMELINE_EVERY_MS = 250;
 /** the elections timeline shows this much of the recent past, live */
 const LANES_WINDOW_MS = 120_000;
+/** the raft messages view, live: this much of the recent past */
+const LIVE_MESSAGES_MS = 3000;
+/** an election's messages: from a little before it started to a little after it ended */
+const ELECTION_MARGIN_MS = 500;
 const $ = (sel) => document.querySelector(sel);
 
 const view = {
@@ -28,6 +32,8 @@ const view = {
   timelineDirty: true,
   lastTimeline: 0,
   scheduled: false,
+  /** the sequence panel: join handshakes, or raft messages over `window` ({from, to}; null: live) */
+  sequence: { mode: 'handshakes', window: null },
 };
 
 let resolveReady;
@@ -42,6 +48,7 @@ window.conclave = {
   lit: () => leadersLit(view.model),
   elections: () => electionList(view.model.elections),
   sequence: () => sequenceRows(view.model.handshakes, view.model.refusals),
+  messages: () => currentMessages(),
   focus: null,
   replay: null,
 };
@@ -77,6 +84,38 @@ function renderElections() {
   if (view.mode !== 'replay') from = Math.max(from, view.model.t - LANES_WINDOW_MS);
   renderLanes($('#lanes'), el, from, Math.max(view.model.t, from + 1000));
   renderElectionList($('#election-list tbody'), el);
+}
+
+// ---- messages ----
+
+function currentMessages() {
+  const w = view.sequence.window;
+  const to = w?.to ?? view.model.t;
+  const from = w ? w.from : to - LIVE_MESSAGES_MS;
+  return { from, to, ...messageRows(view.model.messages, (id) => nameOfId(view.model, id) ?? short(id), from, to) };
+}
+
+function renderSequenceView() {
+  const { mode, window: w } = view.sequence;
+  $('#seq-handshakes').setAttribute('aria-pressed', String(mode === 'handshakes'));
+  $('#seq-messages').setAttribute('aria-pressed', String(mode === 'messages'));
+  $('#seq-live').hidden = mode !== 'messages' || w === null;
+  if (mode === 'handshakes') {
+    $('#seq-caption').textContent = "messages and decisions, from the leader's membership chart and the node's join chart";
+    renderSequence($('#sequence-view'), sequenceRows(view.model.handshakes, view.model.refusals));
+    return;
+  }
+  const m = currentMessages();
+  const where = w ? `${time(m.from)} – ${time(m.to)}` : `live, the last ${LIVE_MESSAGES_MS / 1000} s`;
+  $('#seq-caption').textContent = `raft messages as the receivers' charts got them, ${where}: ${m.total} messages in ${m.rows.length} rows (same sender, receiver, type and term merged per 100 ms)${m.omitted ? `; ${m.omitted} earlier rows left out` : ''}`;
+  renderSequence($('#sequence-view'), m.rows, 'raft messages', 'no raft message in this window');
+}
+
+function showSequence(mode, window = null) {
+  view.sequence = { mode, window };
+  view.timelineDirty = true;
+  view.lastTimeline = 0;
+  schedule();
 }
 
 // ---- timeline ----
@@ -157,7 +196,7 @@ function render() {
     view.lastTimeline = now;
     renderOverview();
     renderElections();
-    renderSequence($('#sequence-view'), sequenceRows(view.model.handshakes, view.model.refusals));
+    renderSequenceView();
     renderTimeline();
     view.focus.update(steps);
   } else if (view.timelineDirty) {
@@ -277,6 +316,18 @@ async function boot() {
     document.body.classList.toggle('paused', view.paused);
     $('#pause').textContent = view.paused ? 'Resume' : 'Pause';
     if (!view.paused) renderAll();
+  });
+  $('#seq-handshakes').addEventListener('click', () => showSequence('handshakes'));
+  $('#seq-messages').addEventListener('click', () => showSequence('messages'));
+  $('#seq-live').addEventListener('click', () => showSequence('messages'));
+  // an election's "show": the raft messages around it (pre-votes, votes, the new leader's first appends)
+  $('#election-list').addEventListener('click', (e) => {
+    const button = e.target.closest('button.show-messages');
+    if (!button) return;
+    const start = Number(button.dataset.start);
+    const end = button.dataset.end ? Number(button.dataset.end) : view.model.t;
+    showSequence('messages', { from: start - ELECTION_MARGIN_MS, to: end + ELECTION_MARGIN_MS });
+    $('#sequence').scrollIntoView({ block: 'nearest' });
   });
   for (const id of ['#filter-node', '#filter-type', '#hide-ticks']) {
     $(id).addEventListener('input', () => {

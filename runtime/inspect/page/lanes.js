@@ -86,6 +86,7 @@ export function renderElectionList(tbody, el) {
           h('td', {}, e.leader ?? 'none yet'),
           h('td', {}, String(e.term ?? '–')),
           h('td', { class: 'mono' }, e.durationMs !== null ? `${e.durationMs} ms` : '…'),
+          h('td', {}, h('button', { type: 'button', class: 'show-messages', 'data-start': e.start, 'data-end': e.end ?? '' }, 'show')),
         ),
       ),
   );

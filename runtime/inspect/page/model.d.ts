@@ -13,6 +13,8 @@ export interface Model {
   leaders: Array<{ t: number; node: string; term: number | null }>;
   handshakes: Array<Record<string, unknown> & { node: string; t: number }>;
   refusals: Array<Record<string, unknown> & { node: string; t: number }>;
+  /** raft messages received (k 'msg'), for the sequence view */
+  messages: Array<Record<string, unknown> & { node: string; t: number; from: string; to: string; type: string; n: number }>;
   t: number;
   elections: Elections;
 }
@@ -58,3 +60,5 @@ export function leadersLit(model: Model): string[];
 export function raftLeads(node: ModelNode): boolean;
 export function clusterSummary(model: Model): { clusterIds: string[]; term: number; leader: string | null; commitIndex: number | null; appliedIndex: number | null; members: unknown[] };
 export function modelAt(frames: unknown[], count: number): Model;
+export const MAX_MESSAGES: number;
+export function nameOfId(model: Model, id: string): string | null;

@@ -4,10 +4,12 @@ import { createElections, noteRaftStarted, noteRaftState, noteRaftStep, RAFT_MAC
 
 export { RAFT_MACHINE };
 export const MAX_EVENTS = 5000;
+/** raft messages kept for the sequence view (each already merged per batch, with a count) */
+export const MAX_MESSAGES = 5000;
 export const LEADER_STATE = 'raftRole.leader';
 
 export function createModel() {
-  return { nodes: new Map(), events: [], refusals: [], handshakes: [], leaders: [], t: 0, elections: createElections() };
+  return { nodes: new Map(), events: [], refusals: [], handshakes: [], messages: [], leaders: [], t: 0, elections: createElections() };
 }
 
 const isRaftActor = (node, a) => node.actors.get(a)?.m === RAFT_MACHINE || a === `raft:${node.name}`;
@@ -15,14 +17,18 @@ const raftActorOf = (node) => [...node.actors.values()].find((a) => a.m === RAFT
 /** the raft core's {term, leader} as the state event's context summary carries it */
 const coreOf = (actor) => (actor?.ctx && typeof actor.ctx.core === 'object' ? actor.ctx.core : null);
 
-/** The raft core names its leader by node id; the lanes by node name. */
-function withLeaderName(model, core) {
-  if (!core?.leader) return core;
+/** The raft core names nodes by node id; the page by node name (null: no node seen has that id). */
+export function nameOfId(model, id) {
   for (const n of model.nodes.values()) {
-    if (n.status?.nodeId === core.leader) return { ...core, leader: n.name };
-    for (const a of n.actors.values()) if (a.ctx?.nodeId === core.leader) return { ...core, leader: n.name };
+    if (n.status?.nodeId === id) return n.name;
+    for (const a of n.actors.values()) if (a.ctx?.nodeId === id) return n.name;
   }
-  return core;
+  return null;
+}
+
+function withLeaderName(model, core) {
+  const name = core?.leader ? nameOfId(model, core.leader) : null;
+  return name ? { ...core, leader: name } : core;
 }
 
 function nodeOf(model, name) {
@@ -56,6 +62,12 @@ function keepNotable(model, event) {
 }
 
 function pushEvent(model, event) {
+  // raft messages go to the sequence view only: at a few hundred a second they would push everything else out
+  if (event.k === 'msg') {
+    model.messages.push(event);
+    if (model.messages.length > MAX_MESSAGES) model.messages.splice(0, model.messages.length - MAX_MESSAGES);
+    return;
+  }
   keepNotable(model, event);
   model.events.push(event);
   if (model.events.length > MAX_EVENTS) model.events.splice(0, model.events.length - MAX_EVENTS);

@@ -10,4 +10,10 @@ export interface SequenceRow {
   bad?: boolean;
 }
 export function sequenceRows(handshakes: ReadonlyArray<Record<string, unknown>>, refusals?: ReadonlyArray<Record<string, unknown>>): SequenceRow[];
-export function renderSequence(container: unknown, rows: SequenceRow[]): void;
+export function messageRows(
+  messages: ReadonlyArray<Record<string, unknown>>,
+  nameOf: (id: string) => string,
+  from: number,
+  to: number,
+): { rows: Array<SequenceRow & { type: string; n: number }>; total: number; omitted: number };
+export function renderSequence(container: unknown, rows: SequenceRow[], what?: string, empty?: string): void;

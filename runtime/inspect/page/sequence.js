@@ -48,9 +48,37 @@ export function sequenceRows(handshakes, refusals = []) {
   return rows.sort((a, b) => a.t - b.t).slice(-MAX_ROWS);
 }
 
-export function renderSequence(container, rows) {
+/** rows of the raft messages view are merged over this much time (same sender, receiver, type and term) */
+const MESSAGE_BUCKET_MS = 100;
+
+/**
+ * Raft messages received within [from, to] as sequence rows, oldest first. Each received batch came
+ * merged (same sender, receiver, type and term, with a count); rows merge them again per 100 ms, and
+ * when more remain than fit, the view keeps the last MAX_ROWS and says how many it left out.
+ * `nameOf` turns the raft core's node ids into names (unknown ids are shortened).
+ */
+export function messageRows(messages, nameOf, from, to) {
+  const merged = new Map();
+  let total = 0;
+  for (const m of messages) {
+    if (m.t < from || m.t > to) continue;
+    total += m.n;
+    const bucket = Math.floor(m.t / MESSAGE_BUCKET_MS);
+    const sender = nameOf(m.from);
+    const receiver = m.node ?? nameOf(m.to);
+    const key = `${bucket}|${sender}|${receiver}|${m.type}|${m.term}`;
+    const row = merged.get(key);
+    if (row) row.n += m.n;
+    else merged.set(key, { t: m.t, from: sender, to: receiver, type: m.type, term: m.term, n: m.n });
+  }
+  const all = [...merged.values()].sort((a, b) => a.t - b.t);
+  const rows = all.slice(-MAX_ROWS).map((r) => ({ t: r.t, from: r.from, to: r.to, label: `${r.type}${r.n > 1 ? ` ×${r.n}` : ''}${r.term !== null ? ` · term ${r.term}` : ''}`, type: r.type, n: r.n }));
+  return { rows, total, omitted: all.length - rows.length };
+}
+
+export function renderSequence(container, rows, what = 'join handshakes', empty = 'no join handshake seen yet (add a node: conclave cluster add NAME --via MEMBER)') {
   if (!rows.length) {
-    container.textContent = 'no join handshake seen yet (add a node: conclave cluster add NAME --via MEMBER)';
+    container.textContent = empty;
     return;
   }
   const nodes = [...new Set(rows.flatMap((r) => [r.from, r.to, r.at].filter(Boolean)))].sort();
@@ -58,7 +86,7 @@ export function renderSequence(container, rows) {
   // room on the right for the notes of the last lifeline
   const width = 110 + nodes.length * COL_W + 220;
   const height = TOP + rows.length * ROW_H + 10;
-  const svg = svgEl('svg', { width, height, class: 'sequence', role: 'img', 'aria-label': `join handshakes: ${rows.length} steps between ${nodes.join(', ')}` });
+  const svg = svgEl('svg', { width, height, class: 'sequence', role: 'img', 'aria-label': `${what}: ${rows.length} rows between ${nodes.join(', ')}` });
   const defs = svgEl('defs');
   const marker = svgEl('marker', { id: 'seq-arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 8, markerHeight: 8, orient: 'auto-start-reverse' });
   marker.append(svgEl('path', { d: 'M0,0 L10,5 L0,10 z' }));

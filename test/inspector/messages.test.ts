@@ -1,0 +1,100 @@
+// Raft messages as they flow: the publisher turns the messages a node's raft chart is handed into
+// `msg` events (merged per batch, with counts); the page keeps them apart from the events timeline
+// and draws them as sequence rows over a window, with node names, merged per 100 ms and sampled
+// (the last rows kept, the rest counted) when there are more than fit.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createActor, type InspectionEvent, setup } from 'xstate';
+import { applyFrame, createModel } from '../../runtime/inspect/page/model.js';
+import { messageRows } from '../../runtime/inspect/page/sequence.js';
+import { BATCH_TYPE, inspectBodies, streamSubject, WATCH_TYPE, watchSubject } from '../../runtime/inspect/protocol.ts';
+import { attachInspectionPublisher } from '../../runtime/inspect/publisher.ts';
+import { createInProcessBus } from '../../runtime/transport/inProcess.ts';
+import { decode, encode } from '../../runtime/wire/codec.ts';
+import { waitUntil } from '../helpers/cli.ts';
+
+type Msg = { type: string; from: string; to: string; term: number };
+const role = setup({ types: { events: {} as { type: 'PEER_MESSAGE'; messages: Msg[] } } }).createMachine({
+  id: 'raftRole',
+  initial: 'follower',
+  states: { follower: { on: { PEER_MESSAGE: {} } } },
+});
+
+describe('raft messages in the inspection stream', () => {
+  it('the messages handed to a raft chart are published as msg events, merged per batch with counts', async () => {
+    const hub = createInProcessBus();
+    const bus = hub.connect('n2');
+    const tool = hub.connect('tool');
+    const listeners = new Set<(e: InspectionEvent) => void>();
+    const actor = createActor(role, { id: 'raft:n2', inspect: (e) => listeners.forEach((l) => l(e)) });
+    const controller = {
+      name: 'n2',
+      prefix: 'tm',
+      bus,
+      actor,
+      status: () => ({ name: 'n2' }),
+      onInspection(l: (e: InspectionEvent) => void) {
+        listeners.add(l);
+        return () => listeners.delete(l);
+      },
+    };
+    actor.start();
+    const publisher = attachInspectionPublisher(controller);
+    const batches: Array<{ events: Array<Record<string, unknown>> }> = [];
+    tool.subscribe(streamSubject('tm', 'n2'), (msg) => {
+      const d = decode(msg.data, inspectBodies);
+      assert.ok(d.ok, 'every message on the stream passes the inspector schema');
+      if (d.envelope.type === BATCH_TYPE) batches.push(d.body as (typeof batches)[number]);
+    });
+    tool.publish(watchSubject('tm'), encode({ name: 'inspector', nodeId: null, clusterId: null }, WATCH_TYPE, { watcher: 'w', ttlMs: 5000 }));
+    await waitUntil(() => publisher.watching, { what: 'the publisher watched' });
+
+    const append: Msg = { type: 'append', from: 'id-1', to: 'id-2', term: 3 };
+    for (let i = 0; i < 5; i++) actor.send({ type: 'PEER_MESSAGE', messages: [append, { ...append, type: 'heartbeat' }] });
+    actor.send({ type: 'PEER_MESSAGE', messages: [{ type: 'vote', from: 'id-3', to: 'id-2', term: 4 }] });
+    const msgs = () => batches.flatMap((b) => b.events.filter((e) => e.k === 'msg'));
+    await waitUntil(() => msgs().reduce((n, e) => n + (e.n as number), 0) === 11, { what: 'all 11 messages counted', context: () => JSON.stringify(msgs()) });
+    const summary = msgs()
+      .map((e) => `${e.from}→${e.to} ${e.type} term ${e.term} ×${e.n} (${e.a})`)
+      .sort();
+    assert.deepEqual(summary, ['id-1→id-2 append term 3 ×5 (raft:n2)', 'id-1→id-2 heartbeat term 3 ×5 (raft:n2)', 'id-3→id-2 vote term 4 ×1 (raft:n2)']);
+    publisher.stop();
+    await hub.close();
+  });
+});
+
+describe('raft messages on the page', () => {
+  const status = (name: string, nodeId: string) => ({ name, nodeId, reachable: true, clusterId: 'C', role: 'follower', term: 3 });
+  const msg = (t: number, from: string, type: string, n = 1, term = 3) => ({ k: 'msg', t, a: 'raft:n2', type, from, to: 'id-2', term, n });
+
+  it('kept apart from the events timeline; rows name the nodes, merge per 100 ms and keep to the window', () => {
+    const model = createModel();
+    applyFrame(model, { kind: 'cluster', t: 900, nodes: [status('n1', 'id-1'), status('n2', 'id-2'), status('n3', 'id-3')] });
+    applyFrame(model, { kind: 'batch', t: 1000, node: 'n2', dropped: 0, events: [msg(1000, 'id-1', 'append', 4), msg(1010, 'id-3', 'pre-vote')] });
+    applyFrame(model, { kind: 'batch', t: 1050, node: 'n2', dropped: 0, events: [msg(1050, 'id-1', 'append', 2)] });
+    applyFrame(model, { kind: 'batch', t: 1150, node: 'n2', dropped: 0, events: [msg(1150, 'id-1', 'append'), msg(1160, 'id-9', 'vote', 1, 4)] });
+    applyFrame(model, { kind: 'batch', t: 5000, node: 'n2', dropped: 0, events: [msg(5000, 'id-1', 'heartbeat')] });
+    assert.equal(model.messages.length, 6);
+    assert.ok(!model.events.some((e) => e.k === 'msg'), 'not in the events timeline');
+
+    const nameOf = (id: string) => ({ 'id-1': 'n1', 'id-2': 'n2', 'id-3': 'n3' })[id] ?? `?${id}`;
+    const { rows, total, omitted } = messageRows(model.messages, nameOf, 900, 2000);
+    assert.deepEqual(
+      rows.map((r) => `${r.from}→${r.to} ${r.label}`),
+      ['n1→n2 append ×6 · term 3', 'n3→n2 pre-vote · term 3', 'n1→n2 append · term 3', '?id-9→n2 vote · term 4'],
+    );
+    assert.equal(total, 9);
+    assert.equal(omitted, 0);
+  });
+
+  it('more rows than fit: the last 60 are drawn, the earlier ones counted', () => {
+    const model = createModel();
+    const events = Array.from({ length: 100 }, (_, i) => msg(1000 + i * 100, 'id-1', 'append'));
+    applyFrame(model, { kind: 'batch', t: 20_000, node: 'n2', dropped: 0, events });
+    const { rows, total, omitted } = messageRows(model.messages, (id) => id, 0, 30_000);
+    assert.equal(rows.length, 60);
+    assert.equal(omitted, 40);
+    assert.equal(total, 100);
+    assert.equal(rows[0]!.t, 1000 + 40 * 100, 'the latest rows are kept');
+  });
+});
