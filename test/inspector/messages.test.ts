@@ -26,7 +26,10 @@ describe('raft messages in the inspection stream', () => {
     const bus = hub.connect('n2');
     const tool = hub.connect('tool');
     const listeners = new Set<(e: InspectionEvent) => void>();
-    const actor = createActor(role, { id: 'raft:n2', inspect: (e) => listeners.forEach((l) => l(e)) });
+    const actor = createActor(role, { id: 'raft:n2', inspect: (e) => {
+        for (const l of listeners) l(e);
+      },
+    });
     const controller = {
       name: 'n2',
       prefix: 'tm',
