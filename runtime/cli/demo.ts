@@ -84,11 +84,18 @@ export async function demoCommand(flags: DemoFlags): Promise<void> {
     controllers.push(c);
     return c;
   };
-  /** the page's hands-on controls: stop and restart a node, hand leadership over, write a key */
+  /** the page's hands-on controls: stop and restart a node, hand leadership over, write a key, add and remove nodes */
   const running = (name: string) => controllers.find((c) => c.name === name);
   const clusterMembers = () => controllers.filter((c) => c.name !== 'intruder');
+  /** the cluster's nodes the demo knows: its three, and those added from the page */
+  const names = new Set(['ctrl1', 'ctrl2', 'ctrl3']);
+  const leaderNow = () => {
+    const leader = clusterMembers().find((c) => c.status().role === 'leader');
+    if (!leader) throw conclaveError('NO_LEADER', 'the cluster has no leader right now: wait for the election');
+    return leader;
+  };
   const controls: InspectorControls = {
-    nodes: () => [...new Set(['ctrl1', 'ctrl2', 'ctrl3', ...controllers.map((c) => c.name)])].map((name) => ({ name, running: running(name) !== undefined })),
+    nodes: () => [...new Set([...names, ...controllers.map((c) => c.name)])].map((name) => ({ name, running: running(name) !== undefined })),
     stop: async (name) => {
       const c = running(name);
       if (!c) throw conclaveError('NOT_FOUND', `${name} is not running: restart it first`);
@@ -98,13 +105,12 @@ export async function demoCommand(flags: DemoFlags): Promise<void> {
     },
     restart: async (name) => {
       if (running(name)) throw conclaveError('BUSY', `${name} is running: stop it first`);
-      if (!['ctrl1', 'ctrl2', 'ctrl3', 'intruder'].includes(name)) throw conclaveError('NOT_FOUND', `the demo has no node named ${name}`);
+      if (!names.has(name) && name !== 'intruder') throw conclaveError('NOT_FOUND', `the demo has no node named ${name}: add it instead`);
       await start(name);
       return `${name} restarted from its data dir`;
     },
     transfer: async (to) => {
-      const leader = clusterMembers().find((c) => c.status().role === 'leader');
-      if (!leader) throw conclaveError('NO_LEADER', 'the cluster has no leader right now: wait for the election');
+      const leader = leaderNow();
       const result = await leader.cluster.transferLeadership(to ?? undefined);
       return result.transferred ? `leadership handed from ${leader.name} to ${result.leader}` : `${result.leader} leads already`;
     },
@@ -113,6 +119,25 @@ export async function demoCommand(flags: DemoFlags): Promise<void> {
       if (!member) throw conclaveError('NO_LEADER', 'no node of the cluster is running: restart one');
       await member.propose({ op: 'put', key, value });
       return `${key} = ${JSON.stringify(value)} written through ${member.name} (forwarded to the leader)`;
+    },
+    add: async (name) => {
+      if (name === 'intruder') throw conclaveError('BUSY', 'intruder belongs to another cluster: the join rule refuses it (that is what it is for)');
+      const leader = leaderNow();
+      names.add(name);
+      if (!running(name)) await start(name);
+      const result = await leader.cluster.add(name, { timeoutMs: 30_000 });
+      return result.outcome === 'added' ? `${name} added as a voter (node id ${result.nodeId})` : `${name} is a member already`;
+    },
+    remove: async (name) => {
+      const leader = leaderNow();
+      if (leader.name === name) throw conclaveError('BUSY', `${name} leads: hand leadership over first (Transfer leadership), then remove it`);
+      await leader.cluster.remove(name, { timeoutMs: 30_000 });
+      const c = running(name);
+      if (c) {
+        controllers.splice(controllers.indexOf(c), 1);
+        await c.stop();
+      }
+      return `${name} removed from the cluster and stopped`;
     },
   };
   let stopping: Promise<void> | null = null;

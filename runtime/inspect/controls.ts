@@ -14,13 +14,21 @@ export interface InspectorControls {
   /** hand leadership to `to` (or the most up-to-date voter) */
   transfer(to: string | null): Promise<string>;
   put(key: string, value: string): Promise<string>;
+  /** start a blank node named `name` and have the cluster add it (join handshake, learner, voter) */
+  add(name: string): Promise<string>;
+  /** have the cluster remove `name` (it is told, and stops) */
+  remove(name: string): Promise<string>;
 }
+
+const nodeName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/);
 
 const MAX_BODY_BYTES = 4096;
 const actionSchema = z.discriminatedUnion('action', [
-  z.object({ action: z.literal('stop'), node: z.string().min(1).max(63) }),
-  z.object({ action: z.literal('restart'), node: z.string().min(1).max(63) }),
-  z.object({ action: z.literal('transfer'), to: z.string().min(1).max(63).nullable() }),
+  z.object({ action: z.literal('stop'), node: nodeName }),
+  z.object({ action: z.literal('restart'), node: nodeName }),
+  z.object({ action: z.literal('transfer'), to: nodeName.nullable() }),
+  z.object({ action: z.literal('add'), node: nodeName }),
+  z.object({ action: z.literal('remove'), node: nodeName }),
   z.object({ action: z.literal('put'), key: z.string().min(1).max(256), value: z.string().max(1024) }),
 ]);
 
@@ -51,21 +59,33 @@ export async function handleControl(controls: InspectorControls, req: IncomingMe
   try {
     parsed = actionSchema.parse(JSON.parse(text));
   } catch {
-    return reply(res, 400, { ok: false, error: 'not an action: {"action":"stop"|"restart","node"} · {"action":"transfer","to"} · {"action":"put","key","value"}' });
+    return reply(res, 400, {
+      ok: false,
+      error: 'not an action: {"action":"stop"|"restart"|"add"|"remove","node"} · {"action":"transfer","to"} · {"action":"put","key","value"} (node names match ^[a-z0-9][a-z0-9_-]{0,62}$)',
+    });
   }
   try {
-    const message =
-      parsed.action === 'stop'
-        ? await controls.stop(parsed.node)
-        : parsed.action === 'restart'
-          ? await controls.restart(parsed.node)
-          : parsed.action === 'transfer'
-            ? await controls.transfer(parsed.to)
-            : await controls.put(parsed.key, parsed.value);
-    reply(res, 200, { ok: true, message });
+    reply(res, 200, { ok: true, message: await perform(controls, parsed) });
   } catch (err) {
     // a refusal the person can act on (no leader now, a node that is not running…)
     if (err instanceof ConclaveError) return reply(res, 409, { ok: false, error: err.message });
     throw err;
+  }
+}
+
+function perform(controls: InspectorControls, action: z.infer<typeof actionSchema>): Promise<string> {
+  switch (action.action) {
+    case 'stop':
+      return controls.stop(action.node);
+    case 'restart':
+      return controls.restart(action.node);
+    case 'transfer':
+      return controls.transfer(action.to);
+    case 'put':
+      return controls.put(action.key, action.value);
+    case 'add':
+      return controls.add(action.node);
+    case 'remove':
+      return controls.remove(action.node);
   }
 }

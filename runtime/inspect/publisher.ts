@@ -53,6 +53,12 @@ export interface InspectionPublisher {
 }
 
 const MAX_ACTORS = 128;
+/**
+ * A node that starts while a page watches learns of the watch with the inspector's next
+ * announcement (every second); a join handshake can be over by then. So what happens in its first
+ * seconds is kept (one batch's worth, merged as usual) and sent when the first watch comes.
+ */
+const STARTUP_BACKLOG_MS = 5000;
 const MAX_RECENT_REFUSALS = 20;
 const publishers = new WeakMap<InspectableController, InspectionPublisher>();
 
@@ -76,6 +82,9 @@ class Publisher implements InspectionPublisher {
   private dropped = 0;
   private seq = 0;
   private watchUntil = 0;
+  private readonly startedAt = Date.now();
+  /** false once the startup window has passed unwatched (the backlog is gone) */
+  private keepingBacklog = true;
   private flushTimer: NodeJS.Timeout | null = null;
   private expiryTimer: NodeJS.Timeout | null = null;
   private stopped = false;
@@ -111,12 +120,23 @@ class Publisher implements InspectionPublisher {
       if (this.actors.size >= MAX_ACTORS) this.pruneActors();
       this.actors.add(event.actorRef);
     }
-    if (!this.watching) return;
     const now = Date.now();
+    if (!this.watching && !this.keepBacklog(now)) return;
     const compact = compactEvent(event, now, this.lastStates);
     if (compact) this.enqueue(compact);
     for (const m of raftMessageEvents(event, now)) this.enqueue(m);
   };
+
+  /** unwatched: whether this event still goes to the startup backlog */
+  private keepBacklog(now: number): boolean {
+    if (!this.keepingBacklog) return false;
+    if (now - this.startedAt <= STARTUP_BACKLOG_MS) return true;
+    this.keepingBacklog = false;
+    this.queue = [];
+    this.merge.clear();
+    this.dropped = 0;
+    return false;
+  }
 
   private enqueue(e: InspectEvent): void {
     if (e.k === 'event' || e.k === 'step' || e.k === 'msg') {
@@ -197,6 +217,11 @@ class Publisher implements InspectionPublisher {
       this.flushTimer.unref();
       this.expiryTimer = setInterval(() => this.expire(), 500);
       this.expiryTimer.unref();
+    }
+    // what happened before the first watch (the startup backlog) goes first, the current state after it
+    if (this.keepingBacklog) {
+      this.keepingBacklog = false;
+      this.flush();
     }
     // a page opened late sees the current state at once
     if (isNew) this.publish(SNAPSHOT_TYPE, this.snapshot());

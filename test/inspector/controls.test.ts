@@ -81,6 +81,24 @@ describe('hands on, in the demo', { skip: chromiumSkipReason() }, () => {
     await page.fill('#write-form input[name="value"]', 'green');
     await page.click('#write-form button[type="submit"]');
     await page.waitForFunction(`/color = "green" written/.test(document.querySelector('#control-result').textContent)`, null, { timeout: 30_000 });
+
+    // add a node from the page: a blank ctrl4 is started, offered, accepts, and becomes a voter
+    await page.fill('#add-form input[name="node"]', 'ctrl4');
+    await page.click('#add-form button[type="submit"]');
+    await page.waitForFunction(`/ctrl4 added as a voter/.test(document.querySelector('#control-result').textContent)`, null, { timeout: 60_000 }).catch(async (err: Error) => {
+      throw new Error(`${err.message}\nthe page says: ${await page.textContent('#control-result')}`);
+    });
+    const members = `[...document.querySelectorAll('#clusters section.cluster tr[data-member]')].map((r) => r.getAttribute('data-member'))`;
+    await page.waitForFunction(`${members}.includes('ctrl4')`, null, { timeout: 30_000 });
+    await page.waitForFunction(`[...${seq}].some((g) => g.getAttribute('data-label') === 'join.accept' && g.getAttribute('data-from') === 'ctrl4')`, null, { timeout: 30_000 });
+    // and remove it again: the overview is back to three members
+    await page.click('#controls button[data-control="remove"][data-node="ctrl4"]');
+    await page.waitForFunction(`/ctrl4 removed from the cluster/.test(document.querySelector('#control-result').textContent)`, null, { timeout: 60_000 }).catch(async (err: Error) => {
+      throw new Error(`${err.message}\nthe page says: ${await page.textContent('#control-result')}`);
+    });
+    await page.waitForFunction(`!${members}.includes('ctrl4')`, null, { timeout: 30_000 }).catch(async (err: Error) => {
+      throw new Error(`${err.message}\nmembers shown: ${JSON.stringify(await page.evaluate(members))}`);
+    });
     await page.locator('#controls').screenshot({ path: 'test/artifacts/inspector-controls.png' });
     assert.deepEqual(errors, [], 'no page errors, no external requests');
     await page.close();
@@ -108,6 +126,8 @@ describe('hands on, in the demo', { skip: chromiumSkipReason() }, () => {
       restart: async (name: string) => `${name} restarted`,
       transfer: async () => 'transferred',
       put: async (key: string) => `${key} written`,
+      add: async (name: string) => `${name} added`,
+      remove: async (name: string) => `${name} removed`,
     };
     const server = await startInspectorServer({ listen: '127.0.0.1:0', recording: { header: { format: 'conclave-inspect-recording', version: 1, prefix: 'p', startedAt: 0 }, frames: [] }, controls });
     const post = (body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) => fetch(new URL('/api/control', server.url), { method: 'POST', headers, body });

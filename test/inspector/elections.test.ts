@@ -136,6 +136,21 @@ describe('elections, from the raft charts', () => {
 });
 
 describe('the overview', () => {
+  it('a node removed from the configuration: shown while it runs (not in the configuration), gone once it stops', () => {
+    const model = createModel();
+    const members = ['n1', 'n2', 'n3'].map((name) => ({ name, nodeId: `id-${name}`, voter: true, leader: name === 'n1', reachable: true, matchIndex: 5 }));
+    applyFrame(model, { kind: 'cluster', t: 1000, nodes: [status('n1', 'C', { role: 'leader', members }), status('n2', 'C'), status('n3', 'C'), status('n4', 'C')] });
+    // its charts say which cluster it was in, after it stops too
+    for (const n of ['n3', 'n4']) applyFrame(model, batch(1000, n, { k: 'state', t: 1000, a: `bootstrap:${n}`, m: 'bootstrap', states: ['bootstrap.member'], status: 'active', ctx: { clusterId: 'C' } }));
+    const shown = () => clusterGroups(model)[0]!.members.map((m) => `${m.name}${m.member ? '' : ' (not in the configuration)'}`);
+    assert.deepEqual(shown(), ['n1', 'n2', 'n3', 'n4 (not in the configuration)']);
+    applyFrame(model, { kind: 'cluster', t: 2000, nodes: [{ name: 'n4', reachable: false, error: 'no responders', checkedAt: 2000 }] });
+    assert.deepEqual(shown(), ['n1', 'n2', 'n3']);
+    // a member that stops is still a member: shown, unreachable
+    applyFrame(model, { kind: 'cluster', t: 3000, nodes: [{ name: 'n3', reachable: false, error: 'no responders', checkedAt: 3000 }] });
+    assert.deepEqual(shown(), ['n1', 'n2', 'n3']);
+  });
+
   it('one group per cluster id; a node of another cluster apart, with the refusal that keeps it out', () => {
     const model = createModel();
     const ours = '0199aaaa-0000-7000-8000-000000000001';

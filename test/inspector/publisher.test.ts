@@ -81,15 +81,17 @@ describe('inspection publisher', () => {
     assert.equal(got.length, 0, 'nobody watches: nothing on the bus');
 
     tool.publish(watchSubject('tp'), encode({ name: 'inspector', nodeId: null, clusterId: null }, WATCH_TYPE, { watcher: 'w1', ttlMs: 600 }));
-    await waitUntil(() => got.length >= 1, { what: 'the snapshot' });
-    assert.equal(got[0]!.type, SNAPSHOT_TYPE);
-    const snapshotActors = got[0]!.body.actors as Array<{ a: string; states: string[]; ctx: Record<string, unknown> }>;
+    await waitUntil(() => got.some((g) => g.type === SNAPSHOT_TYPE), { what: 'the snapshot' });
+    const snapshotAt = got.findIndex((g) => g.type === SNAPSHOT_TYPE);
+    // the 100 FLIPs came in the controller's first seconds: the startup backlog, sent just before the snapshot
+    assert.deepEqual(got.slice(0, snapshotAt).map((g) => g.type), [BATCH_TYPE]);
+    const snapshotActors = got[snapshotAt]!.body.actors as Array<{ a: string; states: string[]; ctx: Record<string, unknown> }>;
     assert.deepEqual(snapshotActors.map((a) => [a.a, a.states]), [['toggle:f1', ['toggle.off']]]);
     assert.equal(snapshotActors[0]!.ctx.big, '[10000 items]', 'context is summarized, never copied whole');
 
     for (let i = 0; i < 1000; i++) ctrl.actor.send({ type: 'FLIP' });
-    await waitUntil(() => got.some((g) => g.type === BATCH_TYPE), { what: 'a batch' });
-    const batch = got.find((g) => g.type === BATCH_TYPE)!.body as { events: Array<{ k: string; type?: string; n?: number }>; dropped: number };
+    await waitUntil(() => got.slice(snapshotAt).some((g) => g.type === BATCH_TYPE), { what: 'a batch' });
+    const batch = got.slice(snapshotAt).find((g) => g.type === BATCH_TYPE)!.body as { events: Array<{ k: string; type?: string; n?: number }>; dropped: number };
     const flips = batch.events.filter((e) => e.k === 'event' && e.type === 'FLIP');
     assert.equal(flips.length, 1, 'identical events within a batch are merged');
     assert.equal(flips[0]!.n, 1000);
@@ -107,6 +109,29 @@ describe('inspection publisher', () => {
     for (let i = 0; i < 10; i++) ctrl.actor.send({ type: 'FLIP' });
     await new Promise((r) => setTimeout(r, 150));
     assert.equal(got.length, before);
+    publisher.stop();
+    await hub.close();
+  });
+});
+
+describe('a node that starts while a page watches', () => {
+  it('its first seconds are published once the watch reaches it: the batch before the snapshot', async () => {
+    const hub = createInProcessBus();
+    const bus = hub.connect('f2');
+    const tool = hub.connect('tool');
+    const ctrl = fakeController(bus, 'f2');
+    const publisher = attachInspectionPublisher(ctrl);
+    ctrl.actor.start();
+    // a join handshake can be over before the inspector's next watch announcement (every second)
+    for (let i = 0; i < 3; i++) ctrl.actor.send({ type: 'FLIP' });
+    const got = collect(tool, streamSubject('tp', 'f2'));
+    tool.publish(watchSubject('tp'), encode({ name: 'inspector', nodeId: null, clusterId: null }, WATCH_TYPE, { watcher: 'w2', ttlMs: 2000 }));
+    await waitUntil(() => got.some((g) => g.type === SNAPSHOT_TYPE), { what: 'the snapshot' });
+    const types = got.map((g) => g.type);
+    assert.equal(types[0], BATCH_TYPE, `what happened before the watch comes first, then the snapshot: ${types}`);
+    const early = got[0]!.body.events as Array<{ k: string; type?: string; n?: number; states?: string[] }>;
+    assert.equal(early.find((e) => e.k === 'event' && e.type === 'FLIP')?.n, 3, 'the three FLIPs before the watch');
+    assert.ok(early.some((e) => e.k === 'state' && e.states?.includes('toggle.on')), 'and the states they led to');
     publisher.stop();
     await hub.close();
   });

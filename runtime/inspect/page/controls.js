@@ -1,5 +1,5 @@
-// Hands on (the demo only): stop and restart a node, hand leadership over, write a key — and watch
-// the overview, the charts and the elections answer. The server says whether controls exist.
+// Hands on (the demo only): stop and restart a node, hand leadership over, write a key, add and
+// remove a node — and watch the overview, the charts and the elections answer. The server says whether controls exist.
 import { h } from './dom.js';
 
 async function post(action) {
@@ -21,7 +21,9 @@ export async function setupControls(section) {
         const action = n.running ? 'stop' : 'restart';
         const button = h('button', { type: 'button', 'data-control': action, 'data-node': n.name }, n.running ? `Stop ${n.name}` : `Restart ${n.name}`);
         button.addEventListener('click', () => run({ action, node: n.name }, button));
-        return h('li', {}, button, ' ', h('span', { class: n.running ? 'ok' : 'bad' }, n.running ? '✓ running' : '✕ stopped'));
+        const remove = n.running && n.name !== 'intruder' ? h('button', { type: 'button', 'data-control': 'remove', 'data-node': n.name }, 'Remove') : null;
+        remove?.addEventListener('click', () => run({ action: 'remove', node: n.name }, remove));
+        return h('li', {}, button, ' ', remove, remove ? ' ' : null, h('span', { class: n.running ? 'ok' : 'bad' }, n.running ? '✓ running' : '✕ stopped'));
       }),
     );
     const current = target.value;
@@ -45,6 +47,11 @@ export async function setupControls(section) {
     }
   };
   section.querySelector('#transfer').addEventListener('click', (e) => run({ action: 'transfer', to: target.value || null }, e.currentTarget));
+  section.querySelector('#add-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const form = e.currentTarget;
+    run({ action: 'add', node: form.node.value }, form.querySelector('button'));
+  });
   section.querySelector('#write-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const form = e.currentTarget;

@@ -238,7 +238,7 @@ export function clusterGroups(model) {
       const commitIndex = leaderStatus?.commitIndex ?? best?.commitIndex ?? null;
       const listed = new Map((best?.members ?? []).map((m) => [m.name, m]));
       const names = [...new Set([...g.nodes.map((n) => n.name), ...listed.keys()])].sort();
-      const members = names.map((name) => {
+      const allShown = names.map((name) => {
         const here = model.nodes.get(name);
         // a name this cluster lists but that a node of another cluster answers to: not that node
         const node = here && clusterIdOf(here) === g.clusterId ? here : null;
@@ -262,6 +262,8 @@ export function clusterGroups(model) {
           phase: s?.phase ?? null,
         };
       });
+      // a node the configuration no longer lists (removed) and that no longer answers (stopped) is gone
+      const members = best ? allShown.filter((m) => m.member || m.reachable) : allShown;
       const byMessage = new Map();
       for (const e of refusals) {
         if (g.clusterId !== null && (e.localClusterId === g.clusterId || e.remoteClusterId === g.clusterId)) byMessage.set(e.message, e);
