@@ -12,6 +12,9 @@ import { createCard, renderCard, renderClusters } from './overview.js';
 
 const MAX_ROWS = 300;
 const TIMELINE_EVERY_MS = 250;
+/** a panel scrolled out of view is drawn this often (when it comes into view: at once) */
+const OFFSCREEN_EVERY_MS = 2000;
+const CARDS_EVERY_MS = 100;
 /** the elections timeline shows this much of the recent past, live */
 const LANES_WINDOW_MS = 120_000;
 /** the raft messages view, live: this much of the recent past */
@@ -31,7 +34,11 @@ const view = {
   steps: [],
   timelineDirty: true,
   lastTimeline: 0,
+  lastCards: 0,
   scheduled: false,
+  /** the panels in view (an IntersectionObserver keeps it), and when each was last drawn */
+  visible: new Set(),
+  drawnAt: new Map(),
   /** the sequence panel: join handshakes, or raft messages over `window` ({from, to}; null: live) */
   sequence: { mode: 'handshakes', window: null },
 };
@@ -183,26 +190,59 @@ function schedule() {
 function render() {
   view.scheduled = false;
   if (view.paused) return;
-  for (const name of view.dirty) {
-    const node = view.model.nodes.get(name);
-    if (node) renderNode(node);
+  const now = performance.now();
+  // the cards at most every CARDS_EVERY_MS: a busy cluster changes every node in every frame
+  if (view.dirty.size && now - view.lastCards >= CARDS_EVERY_MS) {
+    view.lastCards = now;
+    for (const name of view.dirty) {
+      const node = view.model.nodes.get(name);
+      if (node) renderNode(node);
+    }
+    view.dirty.clear();
+  } else if (view.dirty.size) {
+    setTimeout(schedule, CARDS_EVERY_MS);
   }
-  view.dirty.clear();
   const steps = view.steps;
   view.steps = [];
-  const now = performance.now();
   if (view.timelineDirty && now - view.lastTimeline >= TIMELINE_EVERY_MS) {
     view.timelineDirty = false;
     view.lastTimeline = now;
-    renderOverview();
-    renderElections();
-    renderSequenceView();
-    renderTimeline();
+    if (due('overview', now)) renderOverview();
+    if (due('elections', now)) renderElections();
+    if (due('sequence', now)) renderSequenceView();
+    if (due('timeline', now)) renderTimeline();
     view.focus.update(steps);
+    // a panel out of view is still to be drawn, later
+    if (view.timelineDirty) setTimeout(schedule, TIMELINE_EVERY_MS);
   } else if (view.timelineDirty) {
     if (steps.length) view.focus.update(steps);
     setTimeout(schedule, TIMELINE_EVERY_MS);
   }
+}
+
+/** whether panel `id` is drawn in this round: always when in view, every OFFSCREEN_EVERY_MS when not */
+function due(id, now) {
+  const last = view.drawnAt.get(id);
+  if (!view.visible.has(id) && last !== undefined && now - last < OFFSCREEN_EVERY_MS) {
+    view.timelineDirty = true;
+    return false;
+  }
+  view.drawnAt.set(id, now);
+  return true;
+}
+
+function watchVisibility() {
+  const observer = new IntersectionObserver((entries) => {
+    for (const e of entries) {
+      if (e.isIntersecting) view.visible.add(e.target.id);
+      else view.visible.delete(e.target.id);
+    }
+    // a panel that comes into view is drawn at once
+    view.timelineDirty = true;
+    view.lastTimeline = 0;
+    schedule();
+  });
+  for (const id of ['overview', 'elections', 'sequence', 'timeline']) observer.observe($(`#${id}`));
 }
 
 function renderAll() {
@@ -311,6 +351,7 @@ async function boot() {
   view.focus = createFocus({ dialog: $('#focus'), templates: () => view.templates, machines: () => view.machines, model: () => view.model });
   window.conclave.focus = view.focus;
   renderLegend($('#lane-legend'));
+  watchVisibility();
   $('#pause').addEventListener('click', () => {
     view.paused = !view.paused;
     document.body.classList.toggle('paused', view.paused);
