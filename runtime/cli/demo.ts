@@ -12,7 +12,8 @@ import { type Controller, startController, type TransportOption } from '../contr
 import { ConclaveError, conclaveError } from '../errors.ts';
 import { type InspectorControls, startInspector } from '../inspect/index.ts';
 import { createLogger } from '../log/logger.ts';
-import { createInProcessBus, type InProcessBus } from '../transport/inProcess.ts';
+import { type CutOffBus, withCutOff } from '../transport/cutOff.ts';
+import { createInProcessBus } from '../transport/inProcess.ts';
 import { connectNats } from '../transport/nats.ts';
 import { BusConnectError } from '../transport/types.ts';
 import { formatClusterList } from './format.ts';
@@ -36,7 +37,7 @@ const RAFT = { heartbeatMs: 50, electionTimeoutMs: 500 };
 /** how long the demo waits for NATS to accept its first connection */
 const NATS_CONNECT_TIMEOUT_MS = 5000;
 
-type DemoTransport = { kind: 'in-process'; bus: InProcessBus; prefix: string } | { kind: 'nats'; servers: string[]; prefix: string };
+type DemoTransport = { kind: 'in-process'; bus: CutOffBus; prefix: string } | { kind: 'nats'; servers: string[]; prefix: string };
 
 /**
  * NATS when --nats or $NATS_URL says so, else the in-process bus. $CONCLAVE_PREFIX is deliberately not
@@ -45,7 +46,9 @@ type DemoTransport = { kind: 'in-process'; bus: InProcessBus; prefix: string } |
 async function chooseTransport(flags: DemoFlags): Promise<DemoTransport> {
   const url = flags.nats ?? process.env.NATS_URL;
   if (url === undefined || url.trim() === '') {
-    return { kind: 'in-process', bus: createInProcessBus(), prefix: commonFromEnv({}, { prefix: flags.prefix }).prefix };
+    const prefix = commonFromEnv({}, { prefix: flags.prefix }).prefix;
+    // the page's "cut off" drops a node's traffic with the others; its inspection stream still flows
+    return { kind: 'in-process', bus: withCutOff(createInProcessBus(), (subject) => subject.startsWith(`${prefix}.inspect.`)), prefix };
   }
   const common = commonFromEnv({}, { nats: url, prefix: flags.prefix ?? `demo-${randomBytes(4).toString('hex')}` });
   const servers = [...common.nats.servers];
@@ -94,8 +97,13 @@ export async function demoCommand(flags: DemoFlags): Promise<void> {
     if (!leader) throw conclaveError('NO_LEADER', 'the cluster has no leader right now: wait for the election');
     return leader;
   };
+  const cutOffBus = () => {
+    if (transport.kind !== 'in-process') throw conclaveError('BUSY', 'cutting a node off needs the in-process bus: on NATS, stop the node instead (or block its server)');
+    return transport.bus;
+  };
   const controls: InspectorControls = {
-    nodes: () => [...new Set([...names, ...controllers.map((c) => c.name)])].map((name) => ({ name, running: running(name) !== undefined })),
+    nodes: () =>
+      [...new Set([...names, ...controllers.map((c) => c.name)])].map((name) => ({ name, running: running(name) !== undefined, cutOff: transport.kind === 'in-process' && transport.bus.isCutOff(name) })),
     stop: async (name) => {
       const c = running(name);
       if (!c) throw conclaveError('NOT_FOUND', `${name} is not running: restart it first`);
@@ -119,6 +127,15 @@ export async function demoCommand(flags: DemoFlags): Promise<void> {
       if (!member) throw conclaveError('NO_LEADER', 'no node of the cluster is running: restart one');
       await member.propose({ op: 'put', key, value });
       return `${key} = ${JSON.stringify(value)} written through ${member.name} (forwarded to the leader)`;
+    },
+    cutOff: async (name) => {
+      if (!running(name)) throw conclaveError('NOT_FOUND', `${name} is not running`);
+      cutOffBus().cutOff(name);
+      return `${name} is cut off from the others: what it sends and what is sent to it is lost (its charts still reach this page)`;
+    },
+    reconnect: async (name) => {
+      cutOffBus().reconnect(name);
+      return `${name} is connected to the others again`;
     },
     add: async (name) => {
       if (name === 'intruder') throw conclaveError('BUSY', 'intruder belongs to another cluster: the join rule refuses it (that is what it is for)');

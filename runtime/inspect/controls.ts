@@ -8,7 +8,7 @@ import { ConclaveError } from '../errors.ts';
 
 export interface InspectorControls {
   /** the nodes the controls can act on, and whether each runs now */
-  nodes(): Array<{ name: string; running: boolean }>;
+  nodes(): Array<{ name: string; running: boolean; cutOff?: boolean }>;
   stop(name: string): Promise<string>;
   restart(name: string): Promise<string>;
   /** hand leadership to `to` (or the most up-to-date voter) */
@@ -18,6 +18,9 @@ export interface InspectorControls {
   add(name: string): Promise<string>;
   /** have the cluster remove `name` (it is told, and stops) */
   remove(name: string): Promise<string>;
+  /** drop the traffic between `name` and the others (the in-process bus only), until `reconnect` */
+  cutOff(name: string): Promise<string>;
+  reconnect(name: string): Promise<string>;
 }
 
 const nodeName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/);
@@ -29,6 +32,8 @@ const actionSchema = z.discriminatedUnion('action', [
   z.object({ action: z.literal('transfer'), to: nodeName.nullable() }),
   z.object({ action: z.literal('add'), node: nodeName }),
   z.object({ action: z.literal('remove'), node: nodeName }),
+  z.object({ action: z.literal('cut-off'), node: nodeName }),
+  z.object({ action: z.literal('reconnect'), node: nodeName }),
   z.object({ action: z.literal('put'), key: z.string().min(1).max(256), value: z.string().max(1024) }),
 ]);
 
@@ -61,7 +66,7 @@ export async function handleControl(controls: InspectorControls, req: IncomingMe
   } catch {
     return reply(res, 400, {
       ok: false,
-      error: 'not an action: {"action":"stop"|"restart"|"add"|"remove","node"} · {"action":"transfer","to"} · {"action":"put","key","value"} (node names match ^[a-z0-9][a-z0-9_-]{0,62}$)',
+      error: 'not an action: {"action":"stop"|"restart"|"add"|"remove"|"cut-off"|"reconnect","node"} · {"action":"transfer","to"} · {"action":"put","key","value"} (node names match ^[a-z0-9][a-z0-9_-]{0,62}$)',
     });
   }
   try {
@@ -87,5 +92,9 @@ function perform(controls: InspectorControls, action: z.infer<typeof actionSchem
       return controls.add(action.node);
     case 'remove':
       return controls.remove(action.node);
+    case 'cut-off':
+      return controls.cutOff(action.node);
+    case 'reconnect':
+      return controls.reconnect(action.node);
   }
 }

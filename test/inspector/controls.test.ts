@@ -99,6 +99,22 @@ describe('hands on, in the demo', { skip: chromiumSkipReason() }, () => {
     await page.waitForFunction(`!${members}.includes('ctrl4')`, null, { timeout: 30_000 }).catch(async (err: Error) => {
       throw new Error(`${err.message}\nmembers shown: ${JSON.stringify(await page.evaluate(members))}`);
     });
+
+    // cut the leader off from the others: they elect a leader of their own; reconnected, it follows
+    const [isolated] = (await page.evaluate(lit)) as string[];
+    await page.click(`#controls button[data-control="cut-off"][data-node="${isolated}"]`);
+    await page.waitForFunction(`/${isolated} is cut off/.test(document.querySelector('#control-result').textContent)`, null, { timeout: 30_000 });
+    await page.waitForFunction(`${lit}.length === 1 && ${lit}[0] !== ${JSON.stringify(isolated)}`, null, { timeout: 60_000 }).catch(async (err: Error) => {
+      throw new Error(`${err.message}\nleaders lit: ${JSON.stringify(await page.evaluate(lit))}`);
+    });
+    await page.click(`#controls button[data-control="reconnect"][data-node="${isolated}"]`);
+    await page.waitForFunction(`/${isolated} is connected to the others again/.test(document.querySelector('#control-result').textContent)`, null, { timeout: 30_000 });
+    // back in the cluster: reachable, a follower of the one leader (check-quorum made it step down)
+    await page.waitForFunction(
+      `${lit}.length === 1 && !document.querySelector('.node[data-node="${isolated}"]')?.classList.contains('unreachable') && !document.querySelector('.node[data-node="${isolated}"]')?.classList.contains('leader')`,
+      null,
+      { timeout: 60_000 },
+    );
     await page.locator('#controls').screenshot({ path: 'test/artifacts/inspector-controls.png' });
     assert.deepEqual(errors, [], 'no page errors, no external requests');
     await page.close();
@@ -128,6 +144,8 @@ describe('hands on, in the demo', { skip: chromiumSkipReason() }, () => {
       put: async (key: string) => `${key} written`,
       add: async (name: string) => `${name} added`,
       remove: async (name: string) => `${name} removed`,
+      cutOff: async (name: string) => `${name} cut off`,
+      reconnect: async (name: string) => `${name} reconnected`,
     };
     const server = await startInspectorServer({ listen: '127.0.0.1:0', recording: { header: { format: 'conclave-inspect-recording', version: 1, prefix: 'p', startedAt: 0 }, frames: [] }, controls });
     const post = (body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) => fetch(new URL('/api/control', server.url), { method: 'POST', headers, body });

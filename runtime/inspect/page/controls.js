@@ -1,5 +1,5 @@
-// Hands on (the demo only): stop and restart a node, hand leadership over, write a key, add and
-// remove a node — and watch the overview, the charts and the elections answer. The server says whether controls exist.
+// Hands on (the demo only): stop and restart a node, cut it off from the others, hand leadership
+// over, write a key, add and remove a node — and watch the overview, the charts and the elections answer. The server says whether controls exist.
 import { h } from './dom.js';
 
 async function post(action) {
@@ -23,7 +23,11 @@ export async function setupControls(section) {
         button.addEventListener('click', () => run({ action, node: n.name }, button));
         const remove = n.running && n.name !== 'intruder' ? h('button', { type: 'button', 'data-control': 'remove', 'data-node': n.name }, 'Remove') : null;
         remove?.addEventListener('click', () => run({ action: 'remove', node: n.name }, remove));
-        return h('li', {}, button, ' ', remove, remove ? ' ' : null, h('span', { class: n.running ? 'ok' : 'bad' }, n.running ? '✓ running' : '✕ stopped'));
+        const cutAction = n.cutOff ? 'reconnect' : 'cut-off';
+        const cut = n.running ? h('button', { type: 'button', 'data-control': cutAction, 'data-node': n.name }, n.cutOff ? 'Reconnect' : 'Cut off') : null;
+        cut?.addEventListener('click', () => run({ action: cutAction, node: n.name }, cut));
+        const state = !n.running ? '✕ stopped' : n.cutOff ? '⌁ cut off' : '✓ running';
+        return h('li', {}, button, ' ', cut, cut ? ' ' : null, remove, remove ? ' ' : null, h('span', { class: n.running && !n.cutOff ? 'ok' : 'bad' }, state));
       }),
     );
     const current = target.value;
