@@ -9,6 +9,7 @@ import type { Logger } from '../runtime/log/logger.ts';
 import type { AnyReplicatedState } from '../runtime/state/host.ts';
 import type { InspectionEvent } from 'xstate';
 import type { Clock, MemberBus, MemberStore } from './ports.ts';
+import type { InboundFaults } from './inbound.ts';
 import type { ReadyLoopFaults } from './readyLoop.ts';
 
 /** one member as `status` shows it: the admin protocol's type */
@@ -60,8 +61,8 @@ export interface MemberRuntimeOptions {
   clock?: Clock;
   /** the simulator only: build the raft core (to inject its hooks) — never set by the controller */
   makeCore?(options: RaftCoreOptions): RaftCore;
-  /** the simulator's planted bugs in the ready loop — never set by the controller, config or bus */
-  testFaults?: ReadyLoopFaults;
+  /** the simulator's planted bugs (ready loop, inbound) — never set by the controller, config or bus */
+  testFaults?: ReadyLoopFaults & InboundFaults;
 }
 
 export type { MemberEvents };
