@@ -238,6 +238,35 @@ class RaftMember implements MemberRuntime {
     return this.snapshots.streamed(nodeId);
   }
 
+  private readonly progressListeners = new Set<() => void>();
+
+  onProgress(listener: () => void): () => void {
+    this.progressListeners.add(listener);
+    return () => this.progressListeners.delete(listener);
+  }
+
+  private progressScheduled = false;
+
+  /**
+   * Followers' progress may have moved: tell who listens, once the current turn is done (a listener
+   * may act on the member — propose a promotion — which must not happen inside a round of the ready
+   * loop). A listener's failure is its own, not the member's.
+   */
+  progressed(): void {
+    if (this.progressScheduled || this.progressListeners.size === 0) return;
+    this.progressScheduled = true;
+    this.clock.soon(() => {
+      this.progressScheduled = false;
+      for (const listener of this.progressListeners) {
+        try {
+          listener();
+        } catch (err) {
+          this.log.error({ err }, 'a progress listener failed');
+        }
+      }
+    });
+  }
+
   // ---- client operations (memberClient.ts) and forwarding (forwarding.ts) ----
 
   propose(command: unknown): Promise<unknown> {
@@ -294,6 +323,7 @@ class RaftMember implements MemberRuntime {
     this.client.settleReads(rd.readStates, rd.failedReads);
     if (rd.softState) this.leadership.onSoftState(rd.softState);
     for (const r of rd.refused) this.drop(r.reason, r.detail, this.nameOf(r.from) ?? r.from);
+    this.progressed();
   }
 
 

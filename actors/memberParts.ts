@@ -52,6 +52,8 @@ export interface MemberShell {
   /** after apply: answer reads, report role changes and refused messages */
   settleReady(rd: Ready): void;
   installSnapshot(meta: SnapshotMeta): Promise<void>;
+  /** followers' progress may have moved (a snapshot chunk was acknowledged) */
+  progressed(): void;
 }
 
 export interface MemberParts {
@@ -187,9 +189,16 @@ export function wireParts(m: MemberShell): MemberParts {
     membership: () => m.core.membership,
     stopped: () => m.stopped,
     halt: (err) => m.halt(err),
-    toCore: (messages) => m.role?.send({ type: 'PEER_MESSAGE', messages }),
+    toCore: (messages) => {
+        m.role?.send({ type: 'PEER_MESSAGE', messages });
+        // an acknowledgement moves a follower's progress even when the core then has nothing to do
+        m.progressed();
+      },
     onSnapshotChunk: (chunk, from, generation, bytes) => parts.snapshots.onChunk(chunk, from, generation, bytes),
-    onSnapshotAck: (from, ack) => parts.snapshots.onAck(from, ack),
+    onSnapshotAck: (from, ack) => {
+        parts.snapshots.onAck(from, ack);
+        m.progressed();
+      },
     onRefused: opts.onRefused,
     onNonMember: opts.onNonMember,
   }, opts.testFaults);

@@ -87,6 +87,12 @@ export interface MemberRuntime {
   raftStatus(): RaftStatus;
   /** leader: bytes of snapshot that `nodeId` acknowledged in the transfer under way (0 when none) */
   snapshotStreamed(nodeId: string): number;
+  /**
+   * `listener` is called whenever followers' progress may have moved (after peer messages reach the
+   * core, each round of the ready loop, each acknowledged snapshot chunk), at most once a turn: read
+   * raftStatus()/snapshotStreamed() then. Returns the unsubscribe.
+   */
+  onProgress(listener: () => void): () => void;
   /** leader only: the replicated state at a linearizable read point (for `snapshot save`) */
   exportSnapshot(): Promise<{ index: number; term: number; pairs: Array<[string, unknown]> }>;
   /** peer input refused (malformed, foreign, or that would break an invariant), counted by reason */
