@@ -8,7 +8,6 @@
 // are offered or ask to join (refused at both ends), and disaster recovery (a survivor made the sole
 // voter under a new identity generation; stale members come back and must be fenced off by the
 // members' own inbound filter). Each node's lineage — cluster and generation — is ghost state.
-import type { RaftCoreOptions } from '../../machines/raft/core.ts';
 import type { Member, PeerId } from '../../machines/raft/types.ts';
 import type { Delivery, NetworkWorld } from './bus.ts';
 import { SimNetwork } from './bus.ts';
@@ -16,12 +15,13 @@ import type { Scheduler } from './clock.ts';
 import { drawProfile, newStats, type SimBugs, type SimConfig, type SimProfile, type SimResult, type Violation, ViolationError } from './config.ts';
 import { CLUSTER_IDS, FOREIGN_CLUSTER, Ghost, lineageKey, MAIN_CLUSTER, nodeUuid } from './ghost.ts';
 import { EventHeap } from './heap.ts';
-import { type HostWorld, SimHost } from './host.ts';
+import { SimHost } from './host.ts';
+import { SimHostWorld } from './hostWorld.ts';
+import type { RaftTiming } from '../../runtime/config/config.ts';
 import { Invariants, type Lineages } from './invariants.ts';
-import { ObservedCore } from './observedCore.ts';
 import { Prng } from './prng.ts';
 import { chaos, client, healEverything, longLag } from './scenarios.ts';
-import { CRASHED, durableStore, type WriteHooks } from './store.ts';
+import { durableStore } from './store.ts';
 import { Trace } from './trace.ts';
 
 export { HARSH_PROFILE, SIM_BUGS, SIM_MAX_PAYLOAD, type SimBugs, type SimConfig, type SimProfile, type SimResult, type SimStats, type Violation } from './config.ts';
@@ -43,9 +43,6 @@ export type SimEvent =
   | { time: number; seq: number; kind: 'heal' }
   | { time: number; seq: number; kind: 'lag'; node: PeerId | null };
 
-/** a disk-full write: it fails, and the member halts (nothing that depended on it is sent) */
-class DiskFull extends Error {}
-
 export function runSimulation(config: SimConfig): Promise<SimResult> {
   return new Simulation(config).run();
 }
@@ -55,7 +52,7 @@ function settleMicrotasks(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-export class Simulation implements Lineages, Scheduler, NetworkWorld, HostWorld {
+export class Simulation implements Lineages, Scheduler, NetworkWorld {
   readonly rng: Prng;
   /** the randomness of message sizes and long lags: its own stream */
   readonly sizeRng: Prng;
@@ -96,13 +93,13 @@ export class Simulation implements Lineages, Scheduler, NetworkWorld, HostWorld 
   /** the first violation seen (one thrown inside member code may be caught there: it is kept here) */
   private failure: unknown = null;
   /** the ghost lineage of the message being delivered */
-  private deliveringLineage: string | null | undefined = undefined;
+  deliveringLineage: string | null | undefined = undefined;
 
   readonly prefix = PREFIX;
-  readonly timing;
+  readonly timing: RaftTiming;
   readonly maxPayload: number;
-  readonly testFaults;
-  readonly scheduler: Scheduler = this;
+  /** the members' hands into the simulation (hostWorld.ts) */
+  private readonly hostWorld: SimHostWorld;
 
   constructor(config: SimConfig) {
     this.config = { membership: true, foreign: true, recovery: true, traceSize: 50, livenessMs: 5000, bugs: {}, ...config };
@@ -115,8 +112,7 @@ export class Simulation implements Lineages, Scheduler, NetworkWorld, HostWorld 
     this.maxPayload = this.profile.maxPayload;
     const p = this.profile;
     this.timing = { heartbeatMs: TICK_MS, electionTimeoutMs: 10 * TICK_MS, snapshotEvery: p.snapshotEvery, snapshotEveryBytes: 64 * 1024 * 1024, maxEntriesPerMessage: p.maxEntriesPerMessage, maxInflight: p.maxInflight };
-    const bugs = this.config.bugs;
-    this.testFaults = { sendBeforePersist: bugs.sendBeforePersist === true, skipJoinRule: bugs.inboundSkipsJoinRule === true };
+    this.hostWorld = new SimHostWorld(this);
     this.trace = new Trace(this.config.traceSize, (id) => this.nameOf(id));
   }
 
@@ -184,7 +180,7 @@ export class Simulation implements Lineages, Scheduler, NetworkWorld, HostWorld 
       disk.hardState = { term: 1, vote: null, commit: 1 };
       disk.applied = 1;
     }
-    const host = new SimHost(this, id, name, disk);
+    const host = new SimHost(this.hostWorld, id, name, disk);
     this.hosts.set(id, host);
     this.byName.set(name, id);
     this.setLineage(id, cluster === null ? null : lineageKey(cluster, 1));
@@ -362,29 +358,6 @@ export class Simulation implements Lineages, Scheduler, NetworkWorld, HostWorld 
     this.failure ??= new ViolationError('hostile input', `${this.nameOf(delivery.to ?? '')} threw on a message from ${this.nameOf(delivery.from)}: ${(err as Error).message}`);
   }
 
-  // ---------------------------------------------------------------- the hosts (HostWorld)
-
-  makeCore(host: SimHost, options: RaftCoreOptions): ObservedCore {
-    const p = this.profile;
-    return new ObservedCore(
-      {
-        ...options,
-        preVote: p.preVote,
-        checkQuorum: p.checkQuorum,
-        ...(this.config.bugs.appendsIgnoreBytes ? { maxBytesPerMessage: undefined } : {}),
-        testHooks: host === this.foreign ? {} : (this.config.testHooks ?? {}),
-      },
-      {
-        ready: (rd) => this.guard(() => this.invariants.onReady(host, rd)),
-        step: (m) => this.guard(() => this.invariants.onStep(host, m, this.deliveringLineage)),
-        advanced: (rd) => this.guard(() => {
-          for (const e of rd.committed) this.invariants.onApplied(host, e);
-        }),
-        failed: (err) => this.fail(err),
-      },
-    );
-  }
-
   /** run a check from inside member code: a violation is kept (and thrown after the step), not thrown into the member */
   guard(check: () => void): void {
     try {
@@ -392,62 +365,6 @@ export class Simulation implements Lineages, Scheduler, NetworkWorld, HostWorld 
     } catch (err) {
       this.fail(err);
     }
-  }
-
-  writeHooks(host: SimHost): WriteHooks {
-    return {
-      before: () => {
-        if (host.diskFull) throw new DiskFull(`${host.name}: disk full`);
-        // half the armed crashes hit during the write (lost), half after it (durable, nothing sent yet)
-        if (this.crashArmed.has(host.id) && this.crashRng.chance(0.5)) this.crashAtWrite(host, 'while writing: the write is lost');
-      },
-      after: () => {
-        if (this.crashArmed.has(host.id)) this.crashAtWrite(host, 'after persisting, before sending');
-      },
-      persisted: (entries, prevTerm) => this.guard(() => this.invariants.onPersisted(host, entries, prevTerm)),
-      adopted: () => this.guard(() => this.invariants.onAdopted(host)),
-      compacted: () => {
-        this.stats.compactions++;
-      },
-    };
-  }
-
-  private crashAtWrite(host: SimHost, when: string): never {
-    this.crashArmed.delete(host.id);
-    this.note(`${host.name} crashes ${when}`);
-    this.stats.crashes++;
-    host.crash();
-    this.scheduleRestart(host.id);
-    throw CRASHED;
-  }
-
-  fatal(host: SimHost, err: unknown): void {
-    if (err === CRASHED) return;
-    host.crash();
-    if (err instanceof DiskFull) {
-      this.stats.diskFullCrashes++;
-      this.note(`${host.name} stops: disk full on write`);
-      this.scheduleRestart(host.id);
-      return;
-    }
-    if ((err as { code?: string }).code === 'STALE_GENERATION') {
-      host.halted = true;
-      this.stats.staleHalted++;
-      this.note(`${host.name} (generation ${host.generation}) halts: ${(err as Error).message}`);
-      return;
-    }
-    this.failure ??= new ViolationError('member stopped', `${host.name} stopped: ${(err as Error).stack ?? String(err)}`);
-  }
-
-  removed(host: SimHost): void {
-    this.note(`${host.name} learns it was removed; it stops for good`);
-    host.crash();
-    host.halted = true;
-  }
-
-  refused(_host: SimHost, refusal: { reason: string }): void {
-    if (refusal.reason === 'foreign-cluster') this.stats.foreignDropped++;
-    else if (refusal.reason === 'stale-generation') this.stats.staleDropped++;
   }
 
   describeNodes(): string {
