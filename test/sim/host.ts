@@ -124,11 +124,6 @@ export class SimHost {
     this.joining = null;
   }
 
-  /** the member's view of the applied index (0 when not running) */
-  applied(): number {
-    return this.member?.status().appliedIndex ?? 0;
-  }
-
   /**
    * `conclave recover` on this (stopped) store, as a model: keep the state up to the commit point
    * as a snapshot, this node the sole voter, a new identity generation. `dropCommitted` plants the
