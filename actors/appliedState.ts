@@ -9,7 +9,7 @@
 // one pair under a reserved key, with the applied index).
 import { type AnyReplicatedState, HOST_STATE_KEY, hostSnapshotFromPairs, hostStateRecord } from '../runtime/state/host.ts';
 import type { StateOp, StateReader } from '../runtime/state/kv.ts';
-import type { MemberStore } from './ports.ts';
+import { type MemberStore, realClock } from './ports.ts';
 
 /** The deferred durable write shared by both kinds: at most one flush per turn of the event loop. */
 export abstract class DeferredState {
@@ -22,6 +22,8 @@ export abstract class DeferredState {
     protected readonly store: MemberStore,
     /** a deferred write failed (disk full, I/O): the member must halt */
     private readonly onFlushError: (err: unknown) => void,
+    /** run once the current turn's work is done (the member's clock) */
+    private readonly soon: (fn: () => void) => void = realClock.soon,
   ) {}
 
   /** the ops that make the durable state match what is applied (called once per flush) */
@@ -41,7 +43,7 @@ export abstract class DeferredState {
     if (!this.scheduled) {
       this.scheduled = true;
       // after the replies of this turn have gone out
-      setImmediate(() => {
+      this.soon(() => {
         this.scheduled = false;
         this.flushReporting();
       });
@@ -153,8 +155,9 @@ export class HostAppliedState extends DeferredState {
     store: MemberStore,
     readonly host: AnyReplicatedState,
     onFlushError: (err: unknown) => void,
+    soon: (fn: () => void) => void = realClock.soon,
   ) {
-    super(store, onFlushError);
+    super(store, onFlushError, soon);
   }
 
   /** at start: the host state as of the durable applied index (the log replays from there) */

@@ -17,6 +17,15 @@ import type { Clock, MemberBus } from './ports.ts';
 import type { ChunkAck } from './snapshotStream.ts';
 import { type GenerationClaim, unconfirmedClaim, unprovenClaim } from './staleGeneration.ts';
 
+/**
+ * Deliberate faults for the simulator's planted-bug tests. Only the test code constructs a member
+ * with these (MemberRuntimeOptions.testFaults): no configuration file or bus message reaches them.
+ */
+export interface InboundFaults {
+  /** skip the join rule on peer messages: raft traffic of another cluster reaches the core */
+  skipJoinRule?: boolean;
+}
+
 export interface InboundHands {
   readonly name: string;
   readonly prefix: string;
@@ -54,7 +63,10 @@ export class Inbound {
   /** a claim that this node is stale is being checked with the member that made it */
   private confirmingGeneration = false;
 
-  constructor(private readonly hands: InboundHands) {}
+  constructor(
+    private readonly hands: InboundHands,
+    private readonly faults: InboundFaults = {},
+  ) {}
 
   drop(reason: string, detail: string, from?: string): void {
     this.dropped.set(reason, (this.dropped.get(reason) ?? 0) + 1);
@@ -74,7 +86,7 @@ export class Inbound {
     const clusterId = h.clusterId();
     // The join rule on every peer message: a peer whose cluster id diverges is dropped and reported.
     const verdict = checkJoin({ name: h.name, clusterId }, { name: envelope.from, clusterId: envelope.clusterId });
-    if (!verdict.allowed) {
+    if (!verdict.allowed && this.faults.skipJoinRule !== true) {
       this.drop('foreign-cluster', verdict.message, envelope.from);
       h.onRefused?.({ reason: 'foreign-cluster', from: envelope.from, localClusterId: clusterId, remoteClusterId: envelope.clusterId, message: verdict.message });
       return;

@@ -94,8 +94,8 @@ export class Leadership {
       h.log.warn({ reason: result && !result.ok ? result.reason : 'unknown' }, 'could not hand over leadership before stopping');
       return;
     }
-    const deadline = Date.now() + 2 * h.electionTimeoutMs;
-    while (core.currentRole === 'leader' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    const deadline = h.clock.now() + 2 * h.electionTimeoutMs;
+    while (core.currentRole === 'leader' && h.clock.now() < deadline) await new Promise<void>((r) => h.clock.setTimeout(() => r(), 5));
     const handedTo = h.nameOf(core.leader);
     if (core.currentRole === 'leader') h.log.warn({ to: h.nameOf(result.to) }, 'leadership transfer did not complete before stopping');
     else h.log.info({ to: handedTo }, `handed leadership to ${handedTo ?? 'another voter'} before stopping`);

@@ -2,7 +2,6 @@
 // (linearizable by read index, or stale), membership changes, leadership transfer, export — and the
 // admin requests a follower forwards to its leader.
 import type { AdminReply, AdminRequest, ForwardedOp } from '../runtime/wire/adminProtocol.ts';
-import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import { applyChange, type MembershipChange } from '../machines/membership/config.ts';
 import type { RaftCore } from '../machines/raft/core.ts';
@@ -17,6 +16,7 @@ import type { Actor } from 'xstate';
 import type { AppliedState, DeferredState, HostAppliedState } from './appliedState.ts';
 import type { Applier } from './memberApply.ts';
 import { FORWARD_TIMEOUT_MS, proposeBody, readBody } from './peerWire.ts';
+import type { Random } from './ports.ts';
 
 /** what client operations need of the member around it */
 export interface ClientHands {
@@ -27,6 +27,8 @@ export interface ClientHands {
   readonly kv: AppliedState | null;
   readonly hostState: HostAppliedState | null;
   readonly applier: Applier;
+  /** the member's randomness (seeded in the simulator): read-index request ids */
+  readonly random: Random;
   core(): RaftCore;
   role(): Actor<typeof raftRoleMachine> | null;
   /** null while it takes requests; else why not (shutting down, halted) */
@@ -49,6 +51,7 @@ export class ClientOps {
   private proposalQueue: QueuedProposal[] = [];
   /** read-index requests by id, answered by the ready loop */
   readonly reads = new Map<string, { resolve(index: number): void; reject(err: Error): void }>();
+  private readSeq = 0;
 
   constructor(private readonly hands: ClientHands) {}
 
@@ -165,7 +168,7 @@ export class ClientOps {
   confirmLeadership(): Promise<number> {
     const role = this.hands.role();
     if (!role) return Promise.reject(this.hands.notLeaderError());
-    const requestId = randomUUID();
+    const requestId = `${this.hands.name}-${++this.readSeq}-${Math.floor(this.hands.random() * 2 ** 32).toString(36)}`;
     return new Promise<number>((resolve, reject) => {
       this.reads.set(requestId, { resolve, reject });
       role.send({ type: 'READ_INDEX', requestId });

@@ -9,6 +9,7 @@ import type { Logger } from '../runtime/log/logger.ts';
 import type { AnyReplicatedState } from '../runtime/state/host.ts';
 import type { InspectionEvent } from 'xstate';
 import type { Clock, MemberBus, MemberStore } from './ports.ts';
+import type { InboundFaults } from './inbound.ts';
 import type { ReadyLoopFaults } from './readyLoop.ts';
 
 /** one member as `status` shows it: the admin protocol's type */
@@ -60,8 +61,8 @@ export interface MemberRuntimeOptions {
   clock?: Clock;
   /** the simulator only: build the raft core (to inject its hooks) — never set by the controller */
   makeCore?(options: RaftCoreOptions): RaftCore;
-  /** the simulator's planted bugs in the ready loop — never set by the controller, config or bus */
-  testFaults?: ReadyLoopFaults;
+  /** the simulator's planted bugs (ready loop, inbound) — never set by the controller, config or bus */
+  testFaults?: ReadyLoopFaults & InboundFaults;
 }
 
 export type { MemberEvents };
@@ -86,6 +87,12 @@ export interface MemberRuntime {
   raftStatus(): RaftStatus;
   /** leader: bytes of snapshot that `nodeId` acknowledged in the transfer under way (0 when none) */
   snapshotStreamed(nodeId: string): number;
+  /**
+   * `listener` is called whenever followers' progress may have moved (after peer messages reach the
+   * core, each round of the ready loop, each acknowledged snapshot chunk), at most once a turn: read
+   * raftStatus()/snapshotStreamed() then. Returns the unsubscribe.
+   */
+  onProgress(listener: () => void): () => void;
   /** leader only: the replicated state at a linearizable read point (for `snapshot save`) */
   exportSnapshot(): Promise<{ index: number; term: number; pairs: Array<[string, unknown]> }>;
   /** peer input refused (malformed, foreign, or that would break an invariant), counted by reason */

@@ -1,6 +1,7 @@
 // What the member needs from the world, as small interfaces: the store it persists to, the bus it
 // talks on, the clock it schedules with, and its randomness. Production passes the real NodeStore,
 // bus and clock; the deterministic simulator (test/sim) passes its own, so it runs the same code.
+import type { HardState, SnapshotMeta } from '../machines/raft/types.ts';
 import type { NodeStore } from '../runtime/store/index.ts';
 import type { Bus } from '../runtime/transport/types.ts';
 
@@ -22,10 +23,21 @@ export type MemberStore = Pick<
   | 'exportState'
   | 'stateSnapshot'
   | 'saveSnapshotAndCompact'
-  | 'installSnapshot'
-  | 'initializeCluster'
-  | 'snapshotStaging'
->;
+> & {
+  /** where a snapshot being received is written as it arrives */
+  snapshotStaging(): SnapshotStagingPort;
+  installSnapshot(meta: SnapshotMeta, pairs: Array<[string, unknown]> | SnapshotStagingPort, hardState: HardState): Promise<void>;
+  initializeCluster(args: Omit<Parameters<NodeStore['initializeCluster']>[0], 'pairs'> & { pairs: Array<[string, unknown]> | SnapshotStagingPort }): Promise<void>;
+};
+
+/** the store's staging area for a snapshot being received (runtime/store/snapshotStaging.ts), as the member uses it */
+export interface SnapshotStagingPort {
+  readonly pairs: number;
+  clear(): void;
+  add(pairs: ReadonlyArray<readonly [string, unknown]>): void;
+  first(n: number): Array<[string, unknown]>;
+  moveIntoState(): void;
+}
 
 /** the bus calls the member makes: peer messages out and in, admin requests to the leader, the max payload */
 export type MemberBus = Pick<Bus, 'publish' | 'subscribe' | 'request' | 'flush' | 'maxPayload'>;

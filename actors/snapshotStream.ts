@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { SnapshotMessage } from '../machines/raft/messages.ts';
 import { byteLength } from '../machines/raft/size.ts';
+import type { Clock, TimerHandle } from './ports.ts';
 
 /** a consistent, lazily read state (NodeStore.stateSnapshot) */
 export interface SnapshotSource {
@@ -54,11 +55,13 @@ export interface OutgoingSnapshotsOptions {
   stallMs: number;
   /** a completed transfer is not repeated within this time (the receiver is installing it) */
   graceMs: number;
+  /** the member's clock (the simulator's is virtual) */
+  clock: Clock;
 }
 
 class Transfer {
   readonly id = randomUUID();
-  readonly startedAt = Date.now();
+  readonly startedAt: number;
   nextSeq = 0;
   acked = -1;
   /** bytes of the chunks acknowledged so far */
@@ -69,7 +72,7 @@ class Transfer {
   keys = 0;
   bytes = 0;
   pumpScheduled = false;
-  stallTimer: NodeJS.Timeout | null = null;
+  stallTimer: TimerHandle | null = null;
   private carry: { json: string; size: number } | null = null;
   /** the chunk body's JSON before its pairs */
   private readonly head: string;
@@ -79,7 +82,9 @@ class Transfer {
     readonly to: string,
     readonly message: SnapshotMessage,
     private readonly source: SnapshotSource,
+    private readonly clock: Clock,
   ) {
+    this.startedAt = clock.now();
     this.head = `{"message":${JSON.stringify(message)},"id":${JSON.stringify(this.id)}`;
   }
 
@@ -120,7 +125,7 @@ class Transfer {
   /** release the read transaction (idempotent) */
   release(): void {
     this.source.done();
-    if (this.stallTimer) clearTimeout(this.stallTimer);
+    if (this.stallTimer) this.clock.clearTimeout(this.stallTimer);
     this.stallTimer = null;
   }
 }
@@ -139,9 +144,9 @@ export class OutgoingSnapshots {
   request(to: string, open: () => { source: SnapshotSource; message: SnapshotMessage }): 'started' | 'running' | 'recent' {
     if (this.transfers.has(to)) return 'running';
     const done = this.completed.get(to);
-    if (done !== undefined && Date.now() - done.at < this.opts.graceMs) return 'recent';
+    if (done !== undefined && this.opts.clock.now() - done.at < this.opts.graceMs) return 'recent';
     const { source, message } = open();
-    const transfer = new Transfer(to, message, source);
+    const transfer = new Transfer(to, message, source, this.opts.clock);
     this.transfers.set(to, transfer);
     this.armStall(transfer);
     this.schedule(transfer);
@@ -180,7 +185,7 @@ export class OutgoingSnapshots {
   private schedule(transfer: Transfer): void {
     if (transfer.pumpScheduled) return;
     transfer.pumpScheduled = true;
-    setImmediate(() => {
+    this.opts.clock.soon(() => {
       transfer.pumpScheduled = false;
       this.pump(transfer);
     });
@@ -200,25 +205,24 @@ export class OutgoingSnapshots {
   }
 
   private armStall(transfer: Transfer): void {
-    if (transfer.stallTimer) clearTimeout(transfer.stallTimer);
-    transfer.stallTimer = setTimeout(() => {
+    if (transfer.stallTimer) this.opts.clock.clearTimeout(transfer.stallTimer);
+    transfer.stallTimer = this.opts.clock.setTimeout(() => {
       this.end(transfer, false, new Error(`no chunk acknowledged for ${this.opts.stallMs} ms`));
     }, this.opts.stallMs);
-    transfer.stallTimer.unref?.();
   }
 
   private end(transfer: Transfer, ok: boolean, error?: unknown): void {
     if (this.transfers.get(transfer.to) !== transfer) return;
     this.transfers.delete(transfer.to);
     transfer.release();
-    if (ok) this.completed.set(transfer.to, { at: Date.now(), index: transfer.message.snapshot.index });
+    if (ok) this.completed.set(transfer.to, { at: this.opts.clock.now(), index: transfer.message.snapshot.index });
     const report: TransferReport = {
       to: transfer.to,
       index: transfer.message.snapshot.index,
       keys: transfer.keys,
       bytes: transfer.bytes,
       chunks: transfer.nextSeq,
-      ms: Date.now() - transfer.startedAt,
+      ms: this.opts.clock.now() - transfer.startedAt,
     };
     if (!ok) report.error = error;
     this.opts.finished(ok, report);

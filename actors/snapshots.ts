@@ -11,7 +11,7 @@ import { HOST_STATE_KEY, hostSnapshotFromPairs } from '../runtime/state/host.ts'
 import { encode, encodeJsonBody, type Sender } from '../runtime/wire/codec.ts';
 import type { DeferredState, HostAppliedState } from './appliedState.ts';
 import type { PeerChunk } from './peerWire.ts';
-import type { MemberBus, MemberStore } from './ports.ts';
+import type { Clock, MemberBus, MemberStore, TimerHandle } from './ports.ts';
 import { type ChunkAck, OutgoingSnapshots, type SnapshotChunk, type TransferReport } from './snapshotStream.ts';
 
 /** what the snapshots need of the member that composes them */
@@ -41,6 +41,8 @@ export interface SnapshotsHost {
   snapshotMetaAt(index: number): SnapshotMeta;
   /** leader: a transfer to `to` ended, acknowledged in full (ok) or abandoned */
   transferEnded(to: string, ok: boolean): void;
+  /** the member's clock (the simulator's is virtual) */
+  clock: Clock;
 }
 
 export interface SnapshotsTiming {
@@ -90,7 +92,7 @@ export class MemberSnapshots {
   private readonly outgoing: OutgoingSnapshots;
   /** chunks and bytes received so far, and whether a report of them is due */
   private readonly received = { chunks: 0, bytes: 0, reported: 0 };
-  private progressTimer: NodeJS.Timeout | null = null;
+  private progressTimer: TimerHandle | null = null;
 
   constructor(
     private readonly host: SnapshotsHost,
@@ -100,6 +102,7 @@ export class MemberSnapshots {
       publish: (to, chunk) => this.publishChunk(to, chunk),
       finished: (ok, report) => this.onTransferEnded(ok, report),
       ...timing,
+      clock: host.clock,
     });
   }
 
@@ -123,7 +126,7 @@ export class MemberSnapshots {
   /** leadership lost or stopping: abandon every transfer */
   cancel(reason: unknown): void {
     this.outgoing.cancel(undefined, reason);
-    if (this.progressTimer) clearTimeout(this.progressTimer);
+    if (this.progressTimer) this.host.clock.clearTimeout(this.progressTimer);
     this.progressTimer = null;
   }
 
@@ -218,8 +221,7 @@ export class MemberSnapshots {
       }
       this.received.reported = this.received.chunks;
       this.host.progress(this.received.chunks, this.received.bytes);
-      this.progressTimer = setTimeout(report, PROGRESS_EVERY_MS);
-      this.progressTimer.unref?.();
+      this.progressTimer = this.host.clock.setTimeout(report, PROGRESS_EVERY_MS);
     };
     report();
   }

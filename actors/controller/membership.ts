@@ -23,8 +23,6 @@ const MEMBERSHIP_TIMING = {
   leaderWaitMs: 3000,
   /** the chart's retries after a transient failure (machines/backoff.ts) */
   retry: { baseMs: 250, maxMs: 5000 },
-  /** how often the chart hears of a learner's progress while it catches up */
-  progressEveryMs: 50,
 } as const;
 
 /** answer before the caller gives up: its timeout includes the forwarding hop */
@@ -159,15 +157,19 @@ export class MembershipOps {
         offerJoin: fromPromise<OfferReply, { target: string }>(({ input }) => this.parts.offerJoin(input.target)),
         readMembership: fromPromise(async () => ctx.requireLeader().raftStatus().membership),
         proposeChange: fromPromise<void, MembershipChange>(({ input }) => ctx.requireLeader().changeMembership(input)),
-        // the learner's progress is the raft core's (no event for it): reported at a short period while it catches up
+        // the learner's progress as the leader's member sees it move (each ready round, each acknowledged snapshot chunk)
         watchProgress: fromCallback<{ type: 'PROGRESS'; matchIndex: number; commitIndex: number; streamed?: number }, { nodeId: string }>(({ sendBack, input }) => {
+          let last = '';
           const report = () => {
             const s = member.raftStatus();
-            sendBack({ type: 'PROGRESS', matchIndex: s.progress[input.nodeId]?.matchIndex ?? 0, commitIndex: s.commit, streamed: member.snapshotStreamed(input.nodeId) });
+            const progress = { type: 'PROGRESS' as const, matchIndex: s.progress[input.nodeId]?.matchIndex ?? 0, commitIndex: s.commit, streamed: member.snapshotStreamed(input.nodeId) };
+            const key = `${progress.matchIndex}/${progress.commitIndex}/${progress.streamed}`;
+            if (key === last) return;
+            last = key;
+            sendBack(progress);
           };
-          const timer = setInterval(report, MEMBERSHIP_TIMING.progressEveryMs);
           report();
-          return () => clearInterval(timer);
+          return member.onProgress(report);
         }),
         notifyRemoved: fromPromise<void, { name: string }>(({ input }) => this.parts.sendRemovedNotice(input.name)),
       },

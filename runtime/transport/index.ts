@@ -9,12 +9,7 @@ export {
   RequestTimeoutError,
 } from './types.ts';
 export type { BusErrorHandler, InProcessBus, InProcessBusOptions, InProcessConnectOptions } from './inProcess.ts';
-export {
-  createInProcessBus,
-  DEFAULT_MAX_PAYLOAD,
-  validatePublishSubject,
-  validateQueueName,
-  validateSubscribeSubject,
-} from './inProcess.ts';
+export { createInProcessBus, DEFAULT_MAX_PAYLOAD } from './inProcess.ts';
+export { validatePublishSubject, validateQueueName, validateSubscribeSubject } from './subjects.ts';
 export type { NatsStatus, NatsTlsOptions, NatsTransportOptions } from './nats.ts';
 export { connectNats, parseServers } from './nats.ts';

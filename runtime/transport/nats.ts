@@ -10,7 +10,7 @@ import {
   type NatsConnection,
   NatsError,
 } from 'nats';
-import { copyBytes, validatePublishSubject, validateQueueName, validateSubscribeSubject } from './inProcess.ts';
+import { copyBytes, validatePublishSubject, validateQueueName, validateSubscribeSubject } from './subjects.ts';
 import {
   type Bus,
   BusClosedError,

@@ -5,7 +5,7 @@
 import type { RaftCore } from '../../machines/raft/core.ts';
 import type { RaftMessage } from '../../machines/raft/messages.ts';
 import type { Entry, Membership } from '../../machines/raft/types.ts';
-import type { Envelope } from '../sim/host.ts';
+import type { Envelope } from './coreHost.ts';
 
 export interface NodeState {
   role: string;

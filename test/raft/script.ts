@@ -15,7 +15,7 @@
 //   set-log 2 terms=1,1,4,4 term=4 [commit=1]     (rebuild node 2 with that log; entry 1 is the config)
 import { bootstrapRestore, blankRestore, RaftCore, type RaftRestore, type RaftTestHooks } from '../../machines/raft/core.ts';
 import type { Entry, Member, Membership } from '../../machines/raft/types.ts';
-import { type Envelope, type HostObserver, SimHost } from '../sim/host.ts';
+import { type Envelope, type HostObserver, SimHost } from './coreHost.ts';
 import { describeChange, describeEnvelope, type NodeState, nodeState } from './describe.ts';
 import { expect } from './expect.ts';
 import { type GoldenRun, runGolden } from './golden.ts';

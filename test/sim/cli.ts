@@ -1,5 +1,5 @@
 // npm run sim -- --seeds N --nodes K [--seed S] [--steps M] [--hook countVotesTwice|commitPriorTermByCount] [--harsh]
-//   [--bug joinSkipsRule|blankTalksToAnyCluster|recoveryKeepsGeneration|recoveryLosesCommitted|appendsIgnoreBytes|sendBeforePersist]
+//   [--bug joinSkipsRule|recoveryKeepsGeneration|recoveryLosesCommitted|appendsIgnoreBytes|sendBeforePersist|inboundSkipsJoinRule]
 //   [--no-membership] [--no-recovery] [--stop-on-violation]   (--harsh: leaders crash mid-replication, one entry per message)
 // Runs seeds S, S+1, … S+N-1; prints each violation with its trace; exits 1 if any was found.
 import { parseArgs } from 'node:util';
@@ -66,7 +66,7 @@ let violations = 0;
 let totalSteps = 0;
 for (let i = 0; i < seeds; i++) {
   const seed = firstSeed + i;
-  const result = runSimulation({
+  const result = await runSimulation({
     seed,
     nodes,
     steps,

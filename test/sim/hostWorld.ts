@@ -1,0 +1,120 @@
+// The simulation as the hosts' members reach it (HostWorld): their raft cores (observed), their
+// stores' writes (faults armed by the seed), and what they report when they stop or refuse.
+import type { RaftCoreOptions } from '../../machines/raft/core.ts';
+import type { RaftTiming } from '../../runtime/config/config.ts';
+import type { MemberRuntimeOptions } from '../../actors/memberTypes.ts';
+import type { Scheduler } from './clock.ts';
+import { ViolationError } from './config.ts';
+import type { HostWorld, SimHost } from './host.ts';
+import { ObservedCore } from './observedCore.ts';
+import type { Simulation } from './simulator.ts';
+import { CRASHED, type WriteHooks } from './store.ts';
+
+/** a disk-full write: it fails, and the member halts (nothing that depended on it is sent) */
+class DiskFull extends Error {}
+
+export class SimHostWorld implements HostWorld {
+  readonly testFaults: MemberRuntimeOptions['testFaults'];
+
+  constructor(private readonly sim: Simulation) {
+    const bugs = sim.config.bugs;
+    this.testFaults = { sendBeforePersist: bugs.sendBeforePersist === true, skipJoinRule: bugs.inboundSkipsJoinRule === true };
+  }
+
+  get prefix(): string {
+    return this.sim.prefix;
+  }
+  get timing(): RaftTiming {
+    return this.sim.timing;
+  }
+  get maxPayload(): number {
+    return this.sim.maxPayload;
+  }
+  get scheduler(): Scheduler {
+    return this.sim;
+  }
+  get network() {
+    return this.sim.network;
+  }
+  get random(): () => number {
+    return this.sim.random;
+  }
+
+
+  makeCore(host: SimHost, options: RaftCoreOptions): ObservedCore {
+    const p = this.sim.profile;
+    return new ObservedCore(
+      {
+        ...options,
+        preVote: p.preVote,
+        checkQuorum: p.checkQuorum,
+        ...(this.sim.config.bugs.appendsIgnoreBytes ? { maxBytesPerMessage: undefined } : {}),
+        testHooks: host === this.sim.foreign ? {} : (this.sim.config.testHooks ?? {}),
+      },
+      {
+        ready: (rd) => this.sim.guard(() => this.sim.invariants.onReady(host, rd)),
+        step: (m) => this.sim.guard(() => this.sim.invariants.onStep(host, m, this.sim.deliveringLineage)),
+        advanced: (rd) => this.sim.guard(() => {
+          for (const e of rd.committed) this.sim.invariants.onApplied(host, e);
+        }),
+        failed: (err) => this.sim.fail(err),
+      },
+    );
+  }
+
+  writeHooks(host: SimHost): WriteHooks {
+    return {
+      before: () => {
+        if (host.diskFull) throw new DiskFull(`${host.name}: disk full`);
+        // half the armed crashes hit during the write (lost), half after it (durable, nothing sent yet)
+        if (this.sim.crashArmed.has(host.id) && this.sim.crashRng.chance(0.5)) this.crashAtWrite(host, 'while writing: the write is lost');
+      },
+      after: () => {
+        if (this.sim.crashArmed.has(host.id)) this.crashAtWrite(host, 'after persisting, before sending');
+      },
+      persisted: (entries, prevTerm) => this.sim.guard(() => this.sim.invariants.onPersisted(host, entries, prevTerm)),
+      adopted: () => this.sim.guard(() => this.sim.invariants.onAdopted(host)),
+      compacted: () => {
+        this.sim.stats.compactions++;
+      },
+    };
+  }
+
+  private crashAtWrite(host: SimHost, when: string): never {
+    this.sim.crashArmed.delete(host.id);
+    this.sim.note(`${host.name} crashes ${when}`);
+    this.sim.stats.crashes++;
+    host.crash();
+    this.sim.scheduleRestart(host.id);
+    throw CRASHED;
+  }
+
+  fatal(host: SimHost, err: unknown): void {
+    if (err === CRASHED) return;
+    host.crash();
+    if (err instanceof DiskFull) {
+      this.sim.stats.diskFullCrashes++;
+      this.sim.note(`${host.name} stops: disk full on write`);
+      this.sim.scheduleRestart(host.id);
+      return;
+    }
+    if ((err as { code?: string }).code === 'STALE_GENERATION') {
+      host.halted = true;
+      this.sim.stats.staleHalted++;
+      this.sim.note(`${host.name} (generation ${host.generation}) halts: ${(err as Error).message}`);
+      return;
+    }
+    this.sim.fail(new ViolationError('member stopped', `${host.name} stopped: ${(err as Error).stack ?? String(err)}`));
+  }
+
+  removed(host: SimHost): void {
+    this.sim.note(`${host.name} learns it was removed; it stops for good`);
+    host.crash();
+    host.halted = true;
+  }
+
+  refused(_host: SimHost, refusal: { reason: string }): void {
+    if (refusal.reason === 'foreign-cluster') this.sim.stats.foreignDropped++;
+    else if (refusal.reason === 'stale-generation') this.sim.stats.staleDropped++;
+  }
+}

@@ -1,0 +1,216 @@
+// The simulated disk of one node (DurableStore: what survives a crash) and the member's store port
+// over it (SimStore, one per process). Every write goes through the simulator's hooks first, which
+// fail it (disk full), or crash the process during it (lost) or right after it (durable, nothing
+// sent yet). A dead process's store writes nothing.
+import type { MemberStore, SnapshotStagingPort } from '../../actors/ports.ts';
+import type { Entry, HardState, SnapshotMeta } from '../../machines/raft/types.ts';
+import type { StoreIdentity } from '../../runtime/store/index.ts';
+
+/** what the simulated disk holds; only this survives a crash */
+export interface DurableStore {
+  identity: StoreIdentity;
+  hardState: HardState;
+  snapshot: SnapshotMeta | null;
+  /** the log after the snapshot, contiguous */
+  entries: Entry[];
+  /** the replicated state as applied up to `applied` (the built-in KV: key → value) */
+  state: Map<string, unknown>;
+  applied: number;
+  /** a snapshot being received */
+  staging: Array<[string, unknown]>;
+}
+
+export function durableStore(nodeId: string, name: string, clusterId: string | null, generation: number): DurableStore {
+  return {
+    identity: { format: 'conclave-store', formatVersion: 1, nodeId, name, clusterId, generation, createdAt: '2026-01-01T00:00:00.000Z' },
+    hardState: { term: 0, vote: null, commit: 0 },
+    snapshot: null,
+    entries: [],
+    state: new Map(),
+    applied: 0,
+    staging: [],
+  };
+}
+
+/** the simulator's say over every write */
+export interface WriteHooks {
+  /** before a write: throws to fail it (disk full) or to crash the process during it (the write is lost) */
+  before(what: string): void;
+  /** after a write: throws to crash the process right after it */
+  after(what: string): void;
+  /** entries are durable; `prevTerm` is the term of the entry before the first (-1 when unknown) */
+  persisted(entries: Entry[], prevTerm: number): void;
+  /** a blank node wrote its first state and with it the cluster id */
+  adopted(): void;
+  /** the member took a snapshot and compacted its log */
+  compacted(): void;
+}
+
+export const CRASHED = new Error('the process crashed at a write');
+
+export function termAt(d: DurableStore, index: number): number {
+  const offset = d.snapshot?.index ?? 0;
+  if (index === offset) return d.snapshot?.term ?? 0;
+  return d.entries[index - offset - 1]?.term ?? -1;
+}
+
+function sorted(state: Map<string, unknown>): Array<[string, unknown]> {
+  return [...state].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+export class SimStore implements MemberStore {
+  private alive = true;
+
+  constructor(
+    readonly d: DurableStore,
+    private readonly hooks: WriteHooks,
+  ) {}
+
+  /** the process died: nothing more is written */
+  stop(): void {
+    this.alive = false;
+  }
+
+  private write(what: string, change: () => void): void {
+    if (!this.alive) throw CRASHED;
+    this.hooks.before(what);
+    change();
+    this.hooks.after(what);
+  }
+
+  identity(): StoreIdentity {
+    return this.d.identity;
+  }
+
+  async updateIdentity(patch: Partial<StoreIdentity>): Promise<void> {
+    this.write('identity', () => {
+      this.d.identity = { ...this.d.identity, ...patch };
+    });
+  }
+
+  hardState(): HardState {
+    return { ...this.d.hardState };
+  }
+
+  private get offset(): number {
+    return this.d.snapshot?.index ?? 0;
+  }
+
+  firstIndex(): number {
+    return this.offset + 1;
+  }
+
+  lastIndex(): number {
+    return this.offset + this.d.entries.length;
+  }
+
+  entries(lo: number, hiExclusive: number): Entry[] {
+    if (lo < this.firstIndex()) throw new RangeError(`entries: ${lo} is compacted (first index ${this.firstIndex()})`);
+    return this.d.entries.slice(lo - this.offset - 1, Math.max(0, hiExclusive - this.offset - 1));
+  }
+
+  snapshotMeta(): SnapshotMeta | null {
+    return this.d.snapshot;
+  }
+
+  async persist(batch: { hardState?: HardState; entries?: Entry[] }): Promise<void> {
+    const entries = batch.entries ?? [];
+    const first = entries[0]?.index;
+    if (first !== undefined && (first <= this.offset || first > this.lastIndex() + 1)) {
+      throw new RangeError(`persist: entries from ${first} do not continue the stored log (${this.firstIndex()}..${this.lastIndex()})`);
+    }
+    const prevTerm = first === undefined ? -1 : termAt(this.d, first - 1);
+    this.write(`persist of ${entries.length} entries`, () => {
+      if (first !== undefined) {
+        this.d.entries.length = first - this.offset - 1;
+        for (const e of entries) this.d.entries.push(e);
+      }
+      if (batch.hardState) this.d.hardState = { ...batch.hardState };
+    });
+    if (entries.length > 0) this.hooks.persisted(entries, prevTerm);
+  }
+
+  appliedIndex(): number {
+    return this.d.applied;
+  }
+
+  async applyState(appliedIndex: number, ops: Array<{ key: string; value?: unknown }>): Promise<void> {
+    if (appliedIndex < this.d.applied) throw new RangeError(`applyState: ${appliedIndex} is below ${this.d.applied}`);
+    this.write(`apply up to ${appliedIndex}`, () => {
+      for (const op of ops) {
+        if (op.value === undefined) this.d.state.delete(op.key);
+        else this.d.state.set(op.key, op.value);
+      }
+      this.d.applied = appliedIndex;
+    });
+  }
+
+  stateGet(key: string): unknown | undefined {
+    return this.d.state.get(key);
+  }
+
+  stateRange(opts: { prefix?: string; limit?: number } = {}): Iterable<[string, unknown]> {
+    const out = sorted(this.d.state).filter(([k]) => opts.prefix === undefined || k.startsWith(opts.prefix));
+    return opts.limit === undefined ? out : out.slice(0, opts.limit);
+  }
+
+  exportState(): { appliedIndex: number; pairs: Array<[string, unknown]> } {
+    return { appliedIndex: this.d.applied, pairs: sorted(this.d.state) };
+  }
+
+  stateSnapshot(): { appliedIndex: number; pairs: Iterator<[string, unknown]>; done(): void } {
+    return { appliedIndex: this.d.applied, pairs: sorted(this.d.state)[Symbol.iterator](), done: () => {} };
+  }
+
+  async saveSnapshotAndCompact(meta: SnapshotMeta): Promise<void> {
+    if (meta.index > this.d.applied || meta.index > this.lastIndex() || meta.index < this.offset) {
+      throw new RangeError(`saveSnapshotAndCompact: ${meta.index} outside ${this.offset}..${Math.min(this.d.applied, this.lastIndex())}`);
+    }
+    this.write(`snapshot at ${meta.index}`, () => {
+      this.d.entries = this.d.entries.slice(meta.index - this.offset);
+      this.d.snapshot = structuredClone(meta);
+    });
+    this.hooks.compacted();
+  }
+
+  snapshotStaging(): SnapshotStagingPort {
+    const store = this;
+    return {
+      get pairs() {
+        return store.d.staging.length;
+      },
+      clear: () => this.write('staging cleared', () => (this.d.staging = [])),
+      add: (pairs) => this.write('staging', () => this.d.staging.push(...pairs.map(([k, v]): [string, unknown] => [k, v]))),
+      first: (n) => this.d.staging.slice(0, n),
+      moveIntoState: () => {
+        this.d.state = new Map(this.d.staging);
+        this.d.staging = [];
+      },
+    };
+  }
+
+  async installSnapshot(meta: SnapshotMeta, pairs: Array<[string, unknown]> | SnapshotStagingPort, hardState: HardState): Promise<void> {
+    if (meta.index < this.d.applied) throw new RangeError(`installSnapshot: ${meta.index} is older than the applied index ${this.d.applied}`);
+    this.write(`install snapshot at ${meta.index}`, () => this.replaceState(meta, pairs, hardState));
+  }
+
+  async initializeCluster(args: { clusterId: string; meta: SnapshotMeta; pairs: Array<[string, unknown]> | SnapshotStagingPort; hardState: HardState; generation?: number }): Promise<void> {
+    if (this.d.identity.clusterId !== null) throw new Error(`initializeCluster: already a member of ${this.d.identity.clusterId}`);
+    this.write(`initialize cluster ${args.clusterId}`, () => {
+      this.d.identity = { ...this.d.identity, clusterId: args.clusterId, generation: args.generation ?? this.d.identity.generation };
+      this.replaceState(args.meta, args.pairs, args.hardState);
+    });
+    this.hooks.adopted();
+  }
+
+  /** the state, meta, hard state at once; the log after the snapshot is kept if it holds the snapshot's last entry (raft §7) */
+  private replaceState(meta: SnapshotMeta, pairs: Array<[string, unknown]> | SnapshotStagingPort, hardState: HardState): void {
+    const keepTail = meta.index > this.offset && meta.index <= this.lastIndex() && termAt(this.d, meta.index) === meta.term;
+    if (Array.isArray(pairs)) this.d.state = new Map(pairs.filter(([, v]) => v !== undefined));
+    else pairs.moveIntoState();
+    this.d.entries = keepTail ? this.d.entries.slice(meta.index - this.offset) : [];
+    this.d.snapshot = structuredClone(meta);
+    this.d.applied = meta.index;
+    this.d.hardState = { term: hardState.term, vote: hardState.vote, commit: hardState.commit };
+  }
+}
