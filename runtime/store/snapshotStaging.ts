@@ -3,7 +3,7 @@
 // into the replicated state inside the one durable write that installs the snapshot (NodeStore
 // #replaceState: state, snapshot meta, applied index, hard state and, on a joining node, its
 // cluster id): the state is never half old and half new, and a crash mid-transfer leaves the old
-// state as it was. What a crash leaves staged is scratch, cleared when the next transfer starts.
+// state as it was. What a crash leaves staged is scratch, cleared when the store opens.
 //
 // The values are staged exactly as the state database stores them (checksummed, frame.ts), so the
 // move copies bytes: nothing is decoded or encoded twice.
@@ -27,6 +27,14 @@ export class SnapshotStaging {
     this.#stagedBytes = env.openDB<Uint8Array, string>({ name: STAGING_DB, encoding: 'binary' });
     this.#stateBytes = env.openDB<Uint8Array, string>({ name: stateName, encoding: 'binary' });
     this.#write = write;
+  }
+
+  /** whether a staging area exists and holds something (a transfer a crash interrupted), without creating one */
+  static holdsLeftovers(env: RootDatabase): boolean {
+    for (const name of env.getKeys({})) {
+      if (name === STAGING_DB) return env.openDB<Uint8Array, string>({ name: STAGING_DB, encoding: 'binary' }).getKeysCount({ limit: 1 }) > 0;
+    }
+    return false;
   }
 
   /** pairs staged since the last clear */

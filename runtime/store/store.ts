@@ -138,6 +138,8 @@ export class NodeStore {
   constructor(...args: ConstructorParameters<typeof StoreCore>) {
     this.#core = new StoreCore(...args);
     this.dataDir = this.#core.dataDir;
+    // what a crash left of a snapshot being received is scratch: not kept until the next transfer
+    if (SnapshotStaging.holdsLeftovers(this.#core.env)) this.snapshotStaging().clear();
   }
 
   /** the damage a read found (then every write is refused), or null */
