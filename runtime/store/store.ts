@@ -139,7 +139,7 @@ export class NodeStore {
     this.#core = new StoreCore(...args);
     this.dataDir = this.#core.dataDir;
     // what a crash left of a snapshot being received is scratch: not kept until the next transfer
-    if (SnapshotStaging.holdsLeftovers(this.#core.env)) this.snapshotStaging().clear();
+    if (this.snapshotStaging().holdsLeftovers()) this.snapshotStaging().clear();
   }
 
   /** the damage a read found (then every write is refused), or null */
@@ -257,7 +257,7 @@ export class NodeStore {
   /** where a snapshot being received is written as it arrives (snapshotStaging.ts); pass it as `pairs` to install it */
   snapshotStaging(): SnapshotStaging {
     this.#core.assertOpen();
-    this.#staging ??= new SnapshotStaging(this.#core.env, this.#core.db.state, 'state', (what, fn) => this.#core.write(what, fn));
+    this.#staging ??= new SnapshotStaging(this.#core);
     return this.#staging;
   }
 

@@ -9,7 +9,9 @@ import { MemberSnapshots, type SnapshotsHost, snapshotTiming } from '../../actor
 import type { AppliedState } from '../../actors/appliedState.ts';
 import { silentLogger } from '../../runtime/log/logger.ts';
 import { RateLimitedLog } from '../../runtime/log/rateLimit.ts';
-import { type NodeStore, openStore } from '../../runtime/store/index.ts';
+import { open } from 'lmdb';
+import { frame } from '../../runtime/store/frame.ts';
+import { MIGRATIONS, type NodeStore, openStore, STORE_FORMAT_VERSION } from '../../runtime/store/index.ts';
 import { verifyStore } from '../../runtime/store/verify.ts';
 import type { MemberBus } from '../../actors/ports.ts';
 import { tmpDirs } from '../helpers/tmp.ts';
@@ -71,6 +73,28 @@ describe('snapshot leftovers', () => {
       assert.equal(await records(dir), clean, 'nothing received is left in the store');
     });
   }
+
+  it('a store of format 2 with a half-received snapshot in its staging database: upgraded, the staging database gone, the state kept', async () => {
+    const dir = join(tmp.make(), 'n1');
+    const s = await openStore({ dataDir: dir, name: 'n1', testHooks: { formatVersion: 2, migrations: MIGRATIONS.slice(0, 2) } });
+    await s.initializeCluster({ clusterId: CLUSTER, meta: meta(5), pairs: pairs(0, 3, 'old'), hardState: { term: 3, vote: null, commit: 5 } });
+    await s.close();
+    // what a format-2 node killed mid-transfer left: checksummed pairs in `staging`
+    const env = open({ path: dir, noSubdir: false, maxDbs: 16, overlappingSync: false });
+    const staging = env.openDB<Uint8Array, string>({ name: 'staging', encoding: 'binary' });
+    env.transactionSync(() => {
+      for (const [k] of pairs(0, 20, 'partial')) staging.putSync(k, frame(Buffer.from(k)));
+    });
+    await env.close();
+    assert.equal((await verifyStore(dir)).dbs.staging?.records, 20);
+    const upgraded = await openStore({ dataDir: dir, name: 'n1' });
+    assert.equal(upgraded.identity().formatVersion, STORE_FORMAT_VERSION);
+    assert.deepEqual([...upgraded.stateRange({})], pairs(0, 3, 'old'));
+    await upgraded.close();
+    const report = await verifyStore(dir);
+    assert.ok(report.ok, String(report.problem));
+    assert.equal(report.dbs.staging, undefined, 'the staging database is gone');
+  });
 });
 
 /** a follower's MemberSnapshots over a real store; `deliver` answers whether the core takes the snapshot */
