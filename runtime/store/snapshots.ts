@@ -1,12 +1,12 @@
 // Writes that move the whole store at once, each ONE durable transaction: a snapshot with log
 // compaction, installing a received snapshot, initializing a blank node as a member, and the
 // disaster-recovery rewrite as sole voter.
-import { SnapshotStaging } from './snapshotStaging.ts';
 import type { HardState, SnapshotMeta } from '../../machines/raft/types.ts';
 import { corrupt } from './files.ts';
 import type { IdentityPatch, StoreIdentity } from './identity.ts';
 import { K_APPLIED, K_HARD, K_IDENTITY, K_META, type StoredEntry } from './lmdbEnv.ts';
 import { entries, termAt } from './raftLog.ts';
+import { SnapshotStaging } from './snapshotStaging.ts';
 import type { StoreCore } from './storeCore.ts';
 
 /** what recoverAsSoleVoter wrote */

@@ -45,9 +45,9 @@ import { loadOrCreateIdentity } from './loadIdentity.ts';
 import { acquireLock, checkNotLocked } from './lock.ts';
 import * as raftLog from './raftLog.ts';
 import * as state from './replicatedState.ts';
-import * as snapshots from './snapshots.ts';
-import type { InitializeCluster, RecoveryWrite } from './snapshots.ts';
 import { SnapshotStaging } from './snapshotStaging.ts';
+import type { InitializeCluster, RecoveryWrite } from './snapshots.ts';
+import * as snapshots from './snapshots.ts';
 import { StoreCore } from './storeCore.ts';
 
 export { type DirSnapshot, restoreDir, snapshotDir } from './dirSnapshot.ts';
@@ -289,5 +289,5 @@ export class NodeStore {
   }
 }
 
-export { STORE_FORMAT_VERSION, StoreError, type StoreIdentity };
 export type { RecoveryWrite };
+export { STORE_FORMAT_VERSION, StoreError, type StoreIdentity };

@@ -4,14 +4,13 @@
 // failures to StoreError. The parts (raftLog.ts, replicatedState.ts, snapshots.ts) are functions
 // over it; NodeStore (store.ts) is the public face.
 import { join } from 'node:path';
-import type { RootDatabase } from 'lmdb';
+import type { Database, RootDatabase } from 'lmdb';
 import type { HardState, SnapshotMeta } from '../../machines/raft/types.ts';
 import type { Logger } from '../log/logger.ts';
 import { isFullError, isIoError, StoreError } from './errors.ts';
 import { corrupt, DATA_FILE } from './files.ts';
 import { DamagedRecordError } from './frame.ts';
 import { type IdentityPatch, STORE_FORMAT, type StoreIdentity, validateIdentity } from './identity.ts';
-import type { Database } from 'lmdb';
 import {
   currentStateDb,
   DB_NAMES,

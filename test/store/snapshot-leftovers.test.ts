@@ -4,16 +4,16 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import type { PeerChunk } from '../../actors/peerWire.ts';
-import { MemberSnapshots, type SnapshotsHost, snapshotTiming } from '../../actors/snapshots.ts';
+import { open } from 'lmdb';
 import type { AppliedState } from '../../actors/appliedState.ts';
+import type { PeerChunk } from '../../actors/peerWire.ts';
+import type { MemberBus } from '../../actors/ports.ts';
+import { MemberSnapshots, type SnapshotsHost, snapshotTiming } from '../../actors/snapshots.ts';
 import { silentLogger } from '../../runtime/log/logger.ts';
 import { RateLimitedLog } from '../../runtime/log/rateLimit.ts';
-import { open } from 'lmdb';
 import { frame } from '../../runtime/store/frame.ts';
 import { MIGRATIONS, type NodeStore, openStore, STORE_FORMAT_VERSION } from '../../runtime/store/index.ts';
 import { verifyStore } from '../../runtime/store/verify.ts';
-import type { MemberBus } from '../../actors/ports.ts';
 import { tmpDirs } from '../helpers/tmp.ts';
 
 const tmp = tmpDirs('conclave-leftovers-');

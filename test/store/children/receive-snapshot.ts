@@ -2,7 +2,7 @@
 // (test/store/snapshot-install-crash.test.ts): `node --import tsx receive-snapshot.ts DATA_DIR`.
 // Says on stdout how far it got: `received B` after each batch, `installing`, `installed`.
 import { openStore } from '../../../runtime/store/index.ts';
-import { PAIRS_PER_BATCH, BATCHES, NEW_INDEX, statePairs } from './snapshotFixture.ts';
+import { BATCHES, NEW_INDEX, PAIRS_PER_BATCH, statePairs } from './snapshotFixture.ts';
 
 const store = await openStore({ dataDir: process.argv[2]!, name: 'n1' });
 const staging = store.snapshotStaging();
