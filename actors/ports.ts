@@ -36,7 +36,6 @@ export interface SnapshotStagingPort {
   clear(): void;
   add(pairs: ReadonlyArray<readonly [string, unknown]>): void;
   first(n: number): Array<[string, unknown]>;
-  moveIntoState(): void;
 }
 
 /** the bus calls the member makes: peer messages out and in, admin requests to the leader, the max payload */

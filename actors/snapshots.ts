@@ -164,7 +164,7 @@ export class MemberSnapshots {
     if (chunk.seq === 0 && !this.startTransfer(chunk.id)) return;
     const transfer = this.incoming?.id === chunk.id ? this.incoming : null;
     if (!transfer || transfer.next !== chunk.seq) {
-      if (transfer) this.incoming = null; // one transfer at a time: a gap ends it
+      if (transfer) this.abandon('a chunk is missing'); // one transfer at a time: a gap ends it
       this.host.drop('snapshot-gap', `snapshot ${chunk.id}: expected chunk ${transfer?.next ?? 0}, got ${chunk.seq}`, from ?? undefined);
       return;
     }
@@ -181,7 +181,24 @@ export class MemberSnapshots {
     this.incoming = null;
     // the core may refuse it (it already has that state): then nothing will ask to install it
     this.receivedSnapshot = { meta: chunk.message.snapshot, generation };
-    if (!this.host.deliver(chunk.message)) this.receivedSnapshot = null;
+    if (this.host.deliver(chunk.message)) return;
+    this.receivedSnapshot = null;
+    this.clearStaged('the raft core refused it');
+  }
+
+  /** the transfer under way ends unfinished: what it staged is scratch */
+  private abandon(why: string): void {
+    this.incoming = null;
+    this.clearStaged(why);
+  }
+
+  /** drop what is staged (a failure only leaves scratch, cleared by the next transfer or the next open) */
+  private clearStaged(why: string): void {
+    try {
+      this.host.store.snapshotStaging().clear();
+    } catch (err) {
+      this.host.dropLog.warn('snap-stage', { err, why }, 'could not clear a received snapshot that will not be installed');
+    }
   }
 
   /** a new transfer (one at a time: it supersedes an unfinished one): the staging area starts empty */
@@ -202,8 +219,8 @@ export class MemberSnapshots {
     try {
       this.host.store.snapshotStaging().add(transfer.batch);
     } catch (err) {
-      this.incoming = null;
       this.host.dropLog.warn('snap-stage', { err }, 'cannot receive a snapshot: writing it to the staging area failed');
+      this.abandon('writing it failed');
       return false;
     }
     transfer.batch = [];

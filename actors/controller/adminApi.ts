@@ -32,7 +32,11 @@ export function adminHandlers(ctx: ControllerContext, parts: AdminParts): AdminH
     read: async (body) => ctx.memberRuntime().handleAdmin('read', body),
     'join.offer': (body, envelope) => parts.join.onOffer(body, envelope),
     'member.removed': async (_body, envelope) => parts.removal.onNotice(envelope),
-    'cluster.add': async (body) => membership.onLeader('cluster.add', body, () => membership.add(body.name, { timeoutMs: body.timeoutMs })),
+    'cluster.add': async (body) =>
+      membership.onLeader('cluster.add', body, () => {
+        const { progressMs, timeoutMs } = body;
+        return progressMs === undefined ? membership.add(body.name, { timeoutMs }) : membership.addFollowed(body.name, { progressMs, timeoutMs });
+      }),
     'cluster.remove': async (body) => membership.onLeader('cluster.remove', body, () => membership.remove(body.name, { timeoutMs: body.timeoutMs })),
     'cluster.list': async (body) => membership.onLeader('cluster.list', body, async () => parts.list()),
     'cluster.transfer': async (body) => membership.onLeader('cluster.transfer', body, () => membership.transferLeadership(body.name)),

@@ -4,14 +4,30 @@
 import { createActor, fromCallback, fromPromise, toPromise } from 'xstate';
 import { validNodeName } from '../../machines/identity/index.ts';
 import type { MembershipChange } from '../../machines/membership/config.ts';
-import { type MembershipInput, membershipMachine, type MembershipOutput, type OfferReply } from '../../machines/membership/machine.ts';
+import { type MembershipInput, type MembershipOutput, membershipMachine, type OfferReply } from '../../machines/membership/machine.ts';
 import { adminCall, isUnreachable } from '../../runtime/admin.ts';
 import { DEFAULT_RAFT } from '../../runtime/config/config.ts';
 import { asErrorCode, conclaveError } from '../../runtime/errors.ts';
-import type { AddResult, AdminReply, AdminRequest, ClusterList, ForwardedOp, RemoveResult, TransferResult } from '../../runtime/wire/adminProtocol.ts';
+import type { AddProgress, AddResult, AdminReply, AdminRequest, ClusterList, ForwardedOp, RemoveResult, TransferResult } from '../../runtime/wire/adminProtocol.ts';
 import { type ControllerContext, serialQueue, untilLeaderChange } from './context.ts';
 
 export type ChangeSpec = Pick<MembershipInput, 'op' | 'target' | 'maxAttempts' | 'deadlineMs' | 'maxVoters' | 'expectNodeId'>;
+
+/** where a change stands, as its chart says (for `cluster add` followed with progress) */
+interface ChangeProgress {
+  step: string;
+  matchIndex: number;
+  commitIndex: number;
+  snapshotBytes: number;
+}
+
+/** an add a CLI follows (`cluster add` with progressMs): it runs on, each request answers within progressMs */
+interface FollowedAdd {
+  startedAt: number;
+  progress: ChangeProgress;
+  /** settles when the add ends; never rejects */
+  ended: Promise<{ ok: true; result: AddResult } | { ok: false; error: unknown }>;
+}
 
 /** Membership timing: CLI timeouts are longer than these waits (see runtime/cli/cluster.ts). */
 const MEMBERSHIP_TIMING = {
@@ -23,6 +39,8 @@ const MEMBERSHIP_TIMING = {
   leaderWaitMs: 3000,
   /** the chart's retries after a transient failure (machines/backoff.ts) */
   retry: { baseMs: 250, maxMs: 5000 },
+  /** a followed add that ended is kept this long for its follower's next request */
+  followedKeptMs: 60_000,
 } as const;
 
 /** answer before the caller gives up: its timeout includes the forwarding hop */
@@ -40,6 +58,8 @@ export interface MembershipParts {
 export class MembershipOps {
   /** one membership change at a time */
   private readonly oneAtATime = serialQueue();
+  /** adds followed with progress, by target name */
+  private readonly followed = new Map<string, FollowedAdd>();
 
   constructor(
     private readonly ctx: ControllerContext,
@@ -47,14 +67,20 @@ export class MembershipOps {
   ) {}
 
   /** run `local` when this node leads; otherwise forward the request once to the leader's admin subject */
-  async onLeader<O extends ForwardedOp>(type: O, body: AdminRequest<O> & { forwarded?: boolean; timeoutMs?: number }, local: () => Promise<AdminReply<O>>): Promise<AdminReply<O>> {
+  async onLeader<O extends ForwardedOp>(
+    type: O,
+    body: AdminRequest<O> & { forwarded?: boolean; timeoutMs?: number; progressMs?: number },
+    local: () => Promise<AdminReply<O>>,
+  ): Promise<AdminReply<O>> {
     const member = this.ctx.memberRuntime();
     if (member.status().role === 'leader') return local();
     if (body.forwarded === true) throw conclaveError('NOT_LEADER', `${this.ctx.name} is not the leader any more; retry`);
     const leader = await this.awaitLeader();
     if (leader === this.ctx.name) return local();
     const changesState = type !== 'cluster.list' && type !== 'snapshot.begin';
-    return member.forwardToLeader(type, { ...body, forwarded: true }, { timeoutMs: (body.timeoutMs ?? 5000) + 1000, changesState });
+    // a followed add answers within progressMs, whatever its own deadline
+    const timeoutMs = body.progressMs !== undefined ? body.progressMs + 5000 : (body.timeoutMs ?? 5000) + 1000;
+    return member.forwardToLeader(type, { ...body, forwarded: true }, { timeoutMs, changesState });
   }
 
   /** the leader's name, waiting briefly for an election; a clear NO_LEADER error otherwise */
@@ -82,6 +108,53 @@ export class MembershipOps {
     }
     const output = await this.runChange({ op: 'add', target: name, maxAttempts: 3, deadlineMs: deadlineFor(opts.timeoutMs) });
     return { name, nodeId: output.node!.nodeId, outcome: output.outcome === 'already-member' ? 'already-member' : 'added' };
+  }
+
+  /**
+   * `cluster add` followed with progress: start the add of `name` (or join the one under way) and
+   * answer within `progressMs` — its result once it ended, else where it stands. It has no deadline
+   * of its own unless the request sets `timeoutMs`: it runs while the node makes progress and ends
+   * when it stalls (the chart's catch-up timeout and retries).
+   */
+  async addFollowed(name: string, opts: { progressMs: number; timeoutMs?: number }): Promise<AddResult | AddProgress> {
+    let add = this.followed.get(name);
+    if (add === undefined) {
+      add = this.startFollowed(name, opts.timeoutMs === undefined ? null : deadlineFor(opts.timeoutMs));
+      this.followed.set(name, add);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const answer = await Promise.race([add.ended, new Promise<null>((r) => (timer = setTimeout(r, opts.progressMs, null)))]);
+    clearTimeout(timer);
+    if (answer === null) return { name, outcome: 'in-progress', ...add.progress, elapsedMs: Date.now() - add.startedAt };
+    if (this.followed.get(name) === add) this.followed.delete(name);
+    if (!answer.ok) throw answer.error;
+    return answer.result;
+  }
+
+  private startFollowed(name: string, deadlineMs: number | null): FollowedAdd {
+    const progress: FollowedAdd['progress'] = { step: 'queued', matchIndex: 0, commitIndex: 0, snapshotBytes: 0 };
+    const run = async (): Promise<AddResult> => {
+      // a bad name is refused, this node is already a member: no change to follow
+      if (!validNodeName(name) || name === this.ctx.name) return this.add(name);
+      const output = await this.runChange({ op: 'add', target: name, maxAttempts: 3, deadlineMs }, (p) => Object.assign(progress, p));
+      return { name, nodeId: output.node!.nodeId, outcome: output.outcome === 'already-member' ? 'already-member' : 'added' };
+    };
+    const add: FollowedAdd = {
+      startedAt: Date.now(),
+      /** updated as the chart moves (it is read by every request that follows the add) */
+      progress,
+      ended: run().then(
+        (result) => ({ ok: true as const, result }),
+        (error: unknown) => ({ ok: false as const, error }),
+      ),
+    };
+    // an add nobody asks about any more is forgotten a while after it ended
+    void add.ended.then(() => {
+      setTimeout(() => {
+        if (this.followed.get(name) === add) this.followed.delete(name);
+      }, MEMBERSHIP_TIMING.followedKeptMs).unref();
+    });
+    return add;
   }
 
   async remove(name: string, opts: { timeoutMs?: number } = {}): Promise<RemoveResult> {
@@ -139,11 +212,11 @@ export class MembershipOps {
   }
 
   /** one membership change at a time: queue behind the previous one, then run the membership machine */
-  runChange(spec: ChangeSpec): Promise<MembershipOutput> {
-    return this.oneAtATime(() => this.runMembershipActor(spec));
+  runChange(spec: ChangeSpec, onProgress?: (progress: ChangeProgress) => void): Promise<MembershipOutput> {
+    return this.oneAtATime(() => this.runMembershipActor(spec, onProgress));
   }
 
-  private async runMembershipActor(spec: ChangeSpec): Promise<MembershipOutput> {
+  private async runMembershipActor(spec: ChangeSpec, onProgress?: (progress: ChangeProgress) => void): Promise<MembershipOutput> {
     const ctx = this.ctx;
     const member = ctx.requireLeader();
     const identity = ctx.store.identity();
@@ -188,6 +261,11 @@ export class MembershipOps {
     });
     let lastState = '';
     actor.subscribe((snap) => {
+      if (onProgress) {
+        const p = snap.context.progress;
+        const step = typeof snap.value === 'string' ? snap.value : Object.values(snap.value).join('.');
+        onProgress({ step, matchIndex: p?.matchIndex ?? 0, commitIndex: p?.commitIndex ?? 0, snapshotBytes: p?.streamed ?? 0 });
+      }
       const state = JSON.stringify(snap.value);
       if (state === lastState) return;
       lastState = state;

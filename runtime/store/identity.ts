@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { frame } from './frame.ts';
 
 export const STORE_FORMAT = 'conclave-store' as const;
-export const STORE_FORMAT_VERSION = 2;
+export const STORE_FORMAT_VERSION = 3;
 /** from this format on, every record carries a checksum (frame.ts) */
 export const FRAMED_SINCE = 2;
 
@@ -70,12 +70,14 @@ export interface MigrationDb {
 }
 
 export interface MigrationContext {
-  /** the databases, inside the migration's write transaction, in the encoding of format `from` */
+  /** the databases, inside the migration's write transaction, in the encoding of format `from` ('state': the current state database) */
   db(name: DbName): MigrationDb;
   /** the same databases as raw bytes (getBinary / putSync of a Buffer) */
   raw(name: DbName): MigrationDb & { getBinary(key: string | number): Uint8Array | undefined };
   /** the raw identity record; mutate it (formatVersion is set for you afterwards) */
   identity: Record<string, unknown>;
+  /** delete a named database this format no longer has (nothing if there is none) */
+  dropDb(name: string): void;
 }
 
 /** One step `from` → `from + 1`, run inside the single write transaction of the upgrade. */
@@ -109,6 +111,15 @@ export const MIGRATIONS: readonly Migration[] = [
         const db = raw(name);
         for (const key of [...db.getKeys()]) db.putSync(key, frame(db.getBinary(key)!));
       }
+    },
+  },
+  {
+    from: 2,
+    description:
+      'a snapshot being received is written into a second state database (state2) and installed by switching to it; ' +
+      "the staging database, whose pairs were copied, goes (what it held is a transfer a crash interrupted)",
+    up({ dropDb }) {
+      dropDb('staging');
     },
   },
 ];

@@ -1,5 +1,9 @@
-// The LMDB environment under a node store: its five named databases, their record keys, and how a
+// The LMDB environment under a node store: its named databases, their record keys, and how a
 // failure of LMDB or of the disk is told apart. Shared by opening (open.ts) and the store's writes.
+//
+// The replicated state lives in one of two databases, `state` and `state2` (format ≥ 3): hardstate's
+// `stateDb` record names the current one (absent: `state`). A snapshot being received is written
+// into the other one as it arrives, and installing it switches the record (snapshotStaging.ts).
 import { statfsSync } from 'node:fs';
 import { type Database, type DatabaseOptions, open, type RootDatabase } from 'lmdb';
 import type { EntryType } from '../../machines/raft/types.ts';
@@ -12,6 +16,12 @@ export const K_IDENTITY = 'identity';
 export const K_HARD = 'hardState';
 export const K_APPLIED = 'applied';
 export const K_META = 'meta';
+/** hardstate: which of STATE_DBS holds the replicated state (format ≥ 3; absent: 'state') */
+export const K_STATE_DB = 'stateDb';
+export const STATE_DBS = ['state', 'state2'] as const;
+export type StateDbName = (typeof STATE_DBS)[number];
+/** from this format on the state may live in either of STATE_DBS */
+export const TWO_STATE_DBS_SINCE = 3;
 
 export type Dbs = Record<DbName, Database<unknown, string | number>>;
 /** a log entry as stored under its index */
@@ -34,8 +44,33 @@ export function openDbs(env: RootDatabase, framed: boolean): Dbs {
   // env.encoder is lmdb-js's own msgpack encoder (no shared structures): framing wraps the very
   // bytes a format-1 store holds, so the upgrade only prefixes each record with its checksum
   const encoder = framed ? checksummedCodec(lmdbCodec(env)) : undefined;
-  const db = (name: DbName) => env.openDB<unknown, string | number>((encoder ? { name, encoder } : { name }) as DatabaseOptions & { name: string });
+  const db = (name: DbName) => openWith(env, name, encoder);
   return { identity: db('identity'), hardstate: db('hardstate'), log: db('log'), snapshot: db('snapshot'), state: db('state') };
+}
+
+/** the state database that is not `current` */
+export function otherStateDb(current: StateDbName): StateDbName {
+  return current === 'state' ? 'state2' : 'state';
+}
+
+/** what hardstate's `stateDb` record says (anything but 'state2' is 'state': the record is checksummed when read) */
+export function currentStateDb(hardstate: Database<unknown, string | number>): StateDbName {
+  return hardstate.get(K_STATE_DB) === 'state2' ? 'state2' : 'state';
+}
+
+/** whether the environment has a named database `name` (without creating it, as openDB would) */
+export function hasDb(env: RootDatabase, name: string): boolean {
+  for (const key of env.getKeys({})) if (key === name) return true;
+  return false;
+}
+
+/** a named database with the value encoding of `like` (checksummed or plain) */
+export function openLike(env: RootDatabase, name: string, like: Database<unknown, string | number>): Database<unknown, string | number> {
+  return openWith(env, name, (like as unknown as { encoder?: ValueCodec }).encoder);
+}
+
+function openWith(env: RootDatabase, name: string, encoder: ValueCodec | undefined): Database<unknown, string | number> {
+  return env.openDB<unknown, string | number>((encoder ? { name, encoder } : { name }) as DatabaseOptions & { name: string });
 }
 
 /** lmdb-js's msgpack encoder of the environment (its `encoder`, typed `any` by lmdb-js) */

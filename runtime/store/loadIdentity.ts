@@ -20,7 +20,22 @@ import {
   type StoreIdentity,
   validateIdentity,
 } from './identity.ts';
-import { DB_NAMES, type Dbs, diskAlmostFull, firstOf, isLmdbDamage, K_APPLIED, K_HARD, K_IDENTITY, lmdbCodec, openDbs } from './lmdbEnv.ts';
+import {
+  currentStateDb,
+  DB_NAMES,
+  type Dbs,
+  diskAlmostFull,
+  firstOf,
+  hasDb,
+  isLmdbDamage,
+  K_APPLIED,
+  K_HARD,
+  K_IDENTITY,
+  lmdbCodec,
+  openDbs,
+  openLike,
+  TWO_STATE_DBS_SINCE,
+} from './lmdbEnv.ts';
 
 /** An identity record's value and whether it was framed; undefined when absent, null when unreadable. */
 function decodeIdentity(env: RootDatabase, bytes: Uint8Array | undefined): { raw: unknown; framed: boolean } | null | undefined {
@@ -98,7 +113,18 @@ export function loadOrCreateIdentity(
         const m = migrations.find((x) => x.from === v);
         if (!m) throw corrupt(dataDir, `no migration from store format ${v} to ${v + 1} (a Conclave bug)`);
         const dbsOf = v < FRAMED_SINCE ? plain : dbs;
-        m.up({ db: (n) => dbsOf[n] as unknown as MigrationDb, raw: (n) => bin[n] as unknown as ReturnType<MigrationContext['raw']>, identity: record });
+        // 'state' is the current state database (format ≥ 3 may keep it in state2)
+        const inState2 = v >= TWO_STATE_DBS_SINCE && currentStateDb(dbs.hardstate) === 'state2';
+        const db = (n: DbName) => (inState2 && n === 'state' ? openLike(env, 'state2', dbsOf.state) : dbsOf[n]);
+        const raw = (n: DbName) => (inState2 && n === 'state' ? env.openDB<Uint8Array, string | number>({ name: 'state2', encoding: 'binary' }) : bin[n]);
+        m.up({
+          db: (n) => db(n) as unknown as MigrationDb,
+          raw: (n) => raw(n) as unknown as ReturnType<MigrationContext['raw']>,
+          identity: record,
+          dropDb: (n) => {
+            if (hasDb(env, n)) env.openDB({ name: n }).dropSync();
+          },
+        });
         log?.info({ dataDir, from: v, to: v + 1, migration: m.description }, 'store format migrated');
         v++;
       }

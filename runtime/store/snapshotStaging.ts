@@ -1,32 +1,25 @@
-// Where a snapshot being received is written as it arrives (a named database of the same LMDB
-// environment), so that a large state is never held in memory. Installing it moves what is staged
-// into the replicated state inside the one durable write that installs the snapshot (NodeStore
-// #replaceState: state, snapshot meta, applied index, hard state and, on a joining node, its
-// cluster id): the state is never half old and half new, and a crash mid-transfer leaves the old
-// state as it was. What a crash leaves staged is scratch, cleared when the next transfer starts.
-//
-// The values are staged exactly as the state database stores them (checksummed, frame.ts), so the
-// move copies bytes: nothing is decoded or encoded twice.
-import type { Database, DatabaseOptions, RootDatabase } from 'lmdb';
-import type { ValueCodec } from './frame.ts';
-
-export const STAGING_DB = 'staging';
+// Where a snapshot being received is written as it arrives: the state database that is not
+// current (lmdbEnv.ts: `state` and `state2`), so that a large state is never held in memory and
+// every byte is written once. Installing it is the one durable write that makes that database the
+// current one (hardstate's `stateDb`) and empties the old one, together with the snapshot meta,
+// applied index, hard state and, on a joining node, its cluster id (snapshots.ts replaceState): the
+// state is never half old and half new, and a crash mid-transfer leaves the old state as it was.
+// What a crash leaves received is scratch, cleared when the store opens.
+import { K_STATE_DB } from './lmdbEnv.ts';
+import type { StoreCore } from './storeCore.ts';
 
 export class SnapshotStaging {
-  readonly #staged: Database<unknown, string>;
-  readonly #stagedBytes: Database<Uint8Array, string>;
-  readonly #stateBytes: Database<Uint8Array, string>;
-  /** NodeStore's durable write: one transaction, damage and a full disk refused as StoreError */
-  readonly #write: (what: string, fn: () => void) => void;
+  readonly #core: StoreCore;
   #pairs = 0;
 
-  constructor(env: RootDatabase, state: Database<unknown, string | number>, stateName: string, write: (what: string, fn: () => void) => void) {
-    // the state database's own value encoder (lmdb-js keeps the one it was opened with)
-    const encoder = (state as unknown as { encoder?: ValueCodec }).encoder;
-    this.#staged = env.openDB<unknown, string>((encoder ? { name: STAGING_DB, encoder } : { name: STAGING_DB }) as DatabaseOptions & { name: string });
-    this.#stagedBytes = env.openDB<Uint8Array, string>({ name: STAGING_DB, encoding: 'binary' });
-    this.#stateBytes = env.openDB<Uint8Array, string>({ name: stateName, encoding: 'binary' });
-    this.#write = write;
+  constructor(core: StoreCore) {
+    this.#core = core;
+  }
+
+  /** whether a half-received snapshot is on disk (a transfer a crash interrupted) */
+  holdsLeftovers(): boolean {
+    const spare = this.#core.spareState(false);
+    return spare !== null && spare.getKeysCount({ limit: 1 }) > 0;
   }
 
   /** pairs staged since the last clear */
@@ -34,16 +27,18 @@ export class SnapshotStaging {
     return this.#pairs;
   }
 
-  /** start over: drop whatever is staged (a superseded transfer, or what a crash left) */
+  /** start over: drop whatever is staged (a superseded or refused transfer, or what a crash left) */
   clear(): void {
-    this.#write('clearing the snapshot staging area', () => this.#staged.clearSync());
+    const spare = this.#core.spareState(false);
+    if (spare !== null) this.#core.write('clearing a received snapshot', () => spare.clearSync());
     this.#pairs = 0;
   }
 
   /** add pairs (the snapshot's next ones, in key order) in one write */
   add(pairs: ReadonlyArray<readonly [string, unknown]>): void {
-    this.#write(`staging ${pairs.length} pairs of a snapshot`, () => {
-      for (const [key, value] of pairs) if (value !== undefined) this.#staged.putSync(key, value);
+    const spare = this.#core.spareState(true)!;
+    this.#core.write(`receiving ${pairs.length} pairs of a snapshot`, () => {
+      for (const [key, value] of pairs) if (value !== undefined) spare.putSync(key, value);
     });
     this.#pairs += pairs.length;
   }
@@ -51,14 +46,27 @@ export class SnapshotStaging {
   /** the first `n` staged pairs (which kind of state the snapshot holds) */
   first(n: number): Array<[string, unknown]> {
     const out: Array<[string, unknown]> = [];
-    for (const { key, value } of this.#staged.getRange({ limit: n })) out.push([key, value]);
+    const spare = this.#core.spareState(false);
+    if (spare === null) return out;
+    this.#core.read('a received snapshot', () => {
+      for (const { key, value } of spare.getRange({ limit: n })) out.push([key as string, value]);
+    });
     return out;
   }
 
-  /** Inside the transaction that installs the snapshot, after the state was emptied: the state takes what is staged. */
-  moveIntoState(): void {
-    for (const { key, value } of this.#stagedBytes.getRange({})) this.#stateBytes.putSync(key, value);
-    this.#staged.clearSync();
+  /**
+   * Inside the transaction that installs the snapshot: the received state becomes the current
+   * one and the old one is emptied (its pages freed, not rewritten). Call committed() after the commit.
+   */
+  adopt(): void {
+    this.#core.spareState(true); // a snapshot of an empty state may have written nothing
+    this.#core.db.state.clearSync();
+    this.#core.db.hardstate.putSync(K_STATE_DB, this.#core.stateDb === 'state' ? 'state2' : 'state');
+  }
+
+  /** the install committed: reads go to the received state from now on */
+  committed(): void {
+    this.#core.switchState();
     this.#pairs = 0;
   }
 }

@@ -1,12 +1,12 @@
 // Writes that move the whole store at once, each ONE durable transaction: a snapshot with log
 // compaction, installing a received snapshot, initializing a blank node as a member, and the
 // disaster-recovery rewrite as sole voter.
-import { SnapshotStaging } from './snapshotStaging.ts';
 import type { HardState, SnapshotMeta } from '../../machines/raft/types.ts';
 import { corrupt } from './files.ts';
 import type { IdentityPatch, StoreIdentity } from './identity.ts';
 import { K_APPLIED, K_HARD, K_IDENTITY, K_META, type StoredEntry } from './lmdbEnv.ts';
 import { entries, termAt } from './raftLog.ts';
+import { SnapshotStaging } from './snapshotStaging.ts';
 import type { StoreCore } from './storeCore.ts';
 
 /** what recoverAsSoleVoter wrote */
@@ -148,7 +148,11 @@ export function recoverAsSoleVoter(core: StoreCore): RecoveryWrite {
   };
 }
 
-/** replaces state, snapshot meta, hard state (and the identity, if given) in one write; keeps the log tail the snapshot covers */
+/**
+ * Replaces state, snapshot meta, hard state (and the identity, if given) in one write; keeps the
+ * log tail the snapshot covers. A received snapshot (SnapshotStaging) is not copied: its database
+ * becomes the current state database in this write.
+ */
 export function replaceState(
   core: StoreCore,
   what: string,
@@ -163,10 +167,13 @@ export function replaceState(
   const keepTail = termAt(core, meta.index) === meta.term && meta.index <= core.last && meta.index >= core.first;
   const { first, last } = { first: core.first, last: core.last };
   const db = core.db;
+  const received = pairs instanceof SnapshotStaging ? pairs : null;
   core.write(what, () => {
-    for (const key of db.state.getKeys({})) db.state.removeSync(key);
-    if (pairs instanceof SnapshotStaging) pairs.moveIntoState();
-    else for (const [k, v] of pairs) if (v !== undefined) db.state.putSync(k, v);
+    if (received) received.adopt();
+    else {
+      db.state.clearSync();
+      for (const [k, v] of pairs as Array<[string, unknown]>) if (v !== undefined) db.state.putSync(k, v);
+    }
     const upTo = keepTail ? meta.index : last;
     for (let i = first; i <= upTo; i++) db.log.removeSync(i);
     db.snapshot.putSync(K_META, metaCopy);
@@ -174,6 +181,7 @@ export function replaceState(
     db.hardstate.putSync(K_HARD, hs);
     if (identity) db.identity.putSync(K_IDENTITY, identity);
   });
+  received?.committed();
   core.snap = metaCopy;
   core.applied = metaCopy.index;
   core.hard = hs;

@@ -45,9 +45,9 @@ import { loadOrCreateIdentity } from './loadIdentity.ts';
 import { acquireLock, checkNotLocked } from './lock.ts';
 import * as raftLog from './raftLog.ts';
 import * as state from './replicatedState.ts';
-import * as snapshots from './snapshots.ts';
-import type { InitializeCluster, RecoveryWrite } from './snapshots.ts';
 import { SnapshotStaging } from './snapshotStaging.ts';
+import type { InitializeCluster, RecoveryWrite } from './snapshots.ts';
+import * as snapshots from './snapshots.ts';
 import { StoreCore } from './storeCore.ts';
 
 export { type DirSnapshot, restoreDir, snapshotDir } from './dirSnapshot.ts';
@@ -138,6 +138,8 @@ export class NodeStore {
   constructor(...args: ConstructorParameters<typeof StoreCore>) {
     this.#core = new StoreCore(...args);
     this.dataDir = this.#core.dataDir;
+    // what a crash left of a snapshot being received is scratch: not kept until the next transfer
+    if (this.snapshotStaging().holdsLeftovers()) this.snapshotStaging().clear();
   }
 
   /** the damage a read found (then every write is refused), or null */
@@ -255,7 +257,7 @@ export class NodeStore {
   /** where a snapshot being received is written as it arrives (snapshotStaging.ts); pass it as `pairs` to install it */
   snapshotStaging(): SnapshotStaging {
     this.#core.assertOpen();
-    this.#staging ??= new SnapshotStaging(this.#core.env, this.#core.db.state, 'state', (what, fn) => this.#core.write(what, fn));
+    this.#staging ??= new SnapshotStaging(this.#core);
     return this.#staging;
   }
 
@@ -287,5 +289,5 @@ export class NodeStore {
   }
 }
 
-export { STORE_FORMAT_VERSION, StoreError, type StoreIdentity };
 export type { RecoveryWrite };
+export { STORE_FORMAT_VERSION, StoreError, type StoreIdentity };

@@ -4,20 +4,39 @@
 // failures to StoreError. The parts (raftLog.ts, replicatedState.ts, snapshots.ts) are functions
 // over it; NodeStore (store.ts) is the public face.
 import { join } from 'node:path';
-import type { RootDatabase } from 'lmdb';
+import type { Database, RootDatabase } from 'lmdb';
 import type { HardState, SnapshotMeta } from '../../machines/raft/types.ts';
 import type { Logger } from '../log/logger.ts';
 import { isFullError, isIoError, StoreError } from './errors.ts';
 import { corrupt, DATA_FILE } from './files.ts';
 import { DamagedRecordError } from './frame.ts';
 import { type IdentityPatch, STORE_FORMAT, type StoreIdentity, validateIdentity } from './identity.ts';
-import { DB_NAMES, type Dbs, diskAlmostFull, firstOf, isLmdbDamage, K_APPLIED, K_HARD, K_META } from './lmdbEnv.ts';
+import {
+  currentStateDb,
+  DB_NAMES,
+  type Dbs,
+  diskAlmostFull,
+  firstOf,
+  hasDb,
+  isLmdbDamage,
+  K_APPLIED,
+  K_HARD,
+  K_META,
+  openLike,
+  otherStateDb,
+  type StateDbName,
+} from './lmdbEnv.ts';
 import type { LockHandle } from './lock.ts';
 
 export class StoreCore {
   readonly dataDir: string;
   readonly env: RootDatabase;
-  readonly db: Dbs;
+  /** the databases; `state` is the current state database (switchState() changes it) */
+  db: Dbs;
+  /** which of the two state databases `db.state` is */
+  stateDb: StateDbName;
+  /** the other one, once opened (a snapshot being received is written there) */
+  #spare: Database<unknown, string | number> | null = null;
   readonly log: Logger | undefined;
   readonly #lock: LockHandle;
   readonly #limitBytes: number | undefined;
@@ -44,10 +63,11 @@ export class StoreCore {
   ) {
     this.dataDir = dataDir;
     this.env = env;
-    this.db = dbs;
     this.#lock = lock;
     this.#limitBytes = limitBytes;
     this.log = log;
+    this.stateDb = this.read('the state database record', () => currentStateDb(dbs.hardstate));
+    this.db = this.stateDb === 'state' ? dbs : { ...dbs, state: openLike(env, this.stateDb, dbs.state) };
     this.identity = frozen(identity);
     this.hard = { ...(this.read('hard state', () => dbs.hardstate.get(K_HARD) as HardState | undefined) ?? { term: 0, vote: null, commit: 0 }) };
     this.applied = this.read('applied index', () => dbs.hardstate.get(K_APPLIED) as number | undefined) ?? 0;
@@ -71,6 +91,28 @@ export class StoreCore {
       this.#lock.release();
     }
     this.log?.debug({ dataDir: this.dataDir }, 'store closed');
+  }
+
+  /**
+   * The state database that is not current, where a snapshot being received is written; null when
+   * it does not exist and `create` is false (a store that never received one has no such database).
+   */
+  spareState(create: boolean): Database<unknown, string | number> | null {
+    if (this.#spare === null) {
+      const name = otherStateDb(this.stateDb);
+      if (!create && !hasDb(this.env, name)) return null;
+      this.#spare = openLike(this.env, name, this.db.state);
+    }
+    return this.#spare;
+  }
+
+  /** after a commit that made the spare state database the current one (K_STATE_DB) */
+  switchState(): void {
+    const spare = this.#spare;
+    if (spare === null) throw new Error('switchState: no spare state database is open');
+    this.#spare = this.db.state;
+    this.db = { ...this.db, state: spare };
+    this.stateDb = otherStateDb(this.stateDb);
   }
 
   /** the identity after a commit that wrote it */
@@ -162,6 +204,7 @@ export class StoreCore {
     const env = this.env.getStats() as LmdbStats & { root: LmdbStats; free: LmdbStats };
     let pages = 2 + treePages(env.root) + treePages(env.free);
     for (const name of DB_NAMES) pages += treePages(this.db[name].getStats() as LmdbStats);
+    if (this.#spare) pages += treePages(this.#spare.getStats() as LmdbStats);
     return pages * env.pageSize;
   }
 }

@@ -61,6 +61,24 @@ export interface AddResult {
   outcome: 'added' | 'already-member';
 }
 
+/**
+ * `cluster add` asked with `progressMs`: the add is still under way on the leader (it keeps
+ * running); asking again with the same name follows it and answers with its result once it is done.
+ */
+export interface AddProgress {
+  name: string;
+  outcome: 'in-progress';
+  /** the step of the leader's membership chart, e.g. "offering", "catchingUp", "promoting" */
+  step: string;
+  /** the learner's match index (0 before it has any) and the leader's commit index */
+  matchIndex: number;
+  commitIndex: number;
+  /** bytes of the snapshot the learner has acknowledged in the transfer under way */
+  snapshotBytes: number;
+  /** since the leader started this add */
+  elapsedMs: number;
+}
+
 export interface RemoveResult {
   name: string;
   nodeId: string;
@@ -117,7 +135,11 @@ export const ADMIN_PROTOCOL = {
   read: operation<unknown>()('read', z.object({ query: z.unknown(), stale: z.boolean().optional(), forwarded })),
   'join.offer': operation<JoinParty>()('join offer', z.object({ protocolVersion: z.number().int() })),
   'member.removed': operation<{ removed: boolean }>()('removal notice', nothing),
-  'cluster.add': operation<AddResult>()('cluster add', z.object({ name: nodeNameSchema, timeoutMs, forwarded })),
+  /** with `progressMs`: answer within that time, with AddProgress while the add is still under way (ask again to follow it) */
+  'cluster.add': operation<AddResult | AddProgress>()(
+    'cluster add',
+    z.object({ name: nodeNameSchema, timeoutMs, forwarded, progressMs: z.number().int().positive().max(60_000).optional() }),
+  ),
   'cluster.remove': operation<RemoveResult>()('cluster remove', z.object({ name: nodeNameSchema, timeoutMs, forwarded })),
   'cluster.list': operation<ClusterList>()('cluster list', z.object({ forwarded })),
   'cluster.transfer': operation<TransferResult>()('cluster transfer-leadership', z.object({ name: nodeNameSchema.optional(), timeoutMs, forwarded })),

@@ -182,10 +182,6 @@ export class SimStore implements MemberStore {
       clear: () => this.write('staging cleared', () => (this.d.staging = [])),
       add: (pairs) => this.write('staging', () => this.d.staging.push(...pairs.map(([k, v]): [string, unknown] => [k, v]))),
       first: (n) => this.d.staging.slice(0, n),
-      moveIntoState: () => {
-        this.d.state = new Map(this.d.staging);
-        this.d.staging = [];
-      },
     };
   }
 
@@ -207,7 +203,11 @@ export class SimStore implements MemberStore {
   private replaceState(meta: SnapshotMeta, pairs: Array<[string, unknown]> | SnapshotStagingPort, hardState: HardState): void {
     const keepTail = meta.index > this.offset && meta.index <= this.lastIndex() && termAt(this.d, meta.index) === meta.term;
     if (Array.isArray(pairs)) this.d.state = new Map(pairs.filter(([, v]) => v !== undefined));
-    else pairs.moveIntoState();
+    else {
+      // the staging area is this store's own (snapshotStaging()): installing makes it the state
+      this.d.state = new Map(this.d.staging);
+      this.d.staging = [];
+    }
     this.d.entries = keepTail ? this.d.entries.slice(meta.index - this.offset) : [];
     this.d.snapshot = structuredClone(meta);
     this.d.applied = meta.index;

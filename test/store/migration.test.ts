@@ -113,7 +113,7 @@ describe('store: format migrations', () => {
       },
     }));
     const s = await openStore({ dataDir: dir, name: 'ctrl1', testHooks: { formatVersion: STORE_FORMAT_VERSION + 1, migrations: traced } });
-    assert.deepEqual(order, [0, 1, 2]);
+    assert.deepEqual(order, [...MIGRATIONS.map((m) => m.from), STORE_FORMAT_VERSION]);
     assert.equal(s.identity().formatVersion, STORE_FORMAT_VERSION + 1);
     assert.equal(s.stateGet('old-key'), undefined);
     assert.equal(s.stateGet('new-key'), 'v');

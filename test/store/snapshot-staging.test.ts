@@ -1,8 +1,10 @@
-// Issue 17, item 11: a snapshot being received is written to the store's staging area as it
-// arrives (never held whole in memory) and moved into the state by the one durable write that
-// installs it. Until then the state is untouched: a crash mid-transfer leaves the old state and
-// the identity as they were, and a joining node's first state and its cluster id stay one write.
+// Issue 17, item 11: a snapshot being received is written as it arrives (never held whole in
+// memory) into the state database that is not current, and the one durable write that installs it
+// makes that database the current one (no copy). Until then the state is untouched: a crash
+// mid-transfer leaves the old state and the identity as they were, and a joining node's first
+// state and its cluster id stay one write.
 import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { openStore } from '../../runtime/store/index.ts';
@@ -38,7 +40,8 @@ describe('snapshot staging', () => {
     await s.close();
     const report = await verifyStore(dir);
     assert.ok(report.ok, String(report.problem));
-    assert.equal(report.dbs.staging?.records ?? 0, 0);
+    assert.equal(report.dbs.state2?.records, 100, 'the pairs were received into state2, which is now current');
+    assert.equal(report.dbs.state?.records ?? 0, 0, 'the old state database is empty');
     // reopened: the same, checksums and all
     const again = await openStore({ dataDir: dir, name: 'n1' });
     assert.equal(again.identity().clusterId, CLUSTER);
@@ -57,7 +60,7 @@ describe('snapshot staging', () => {
     await s.close();
     const report = await verifyStore(dir);
     assert.ok(report.ok, String(report.problem));
-    assert.equal(report.dbs.staging?.records, 40, 'the partial transfer is still staged (scratch)');
+    assert.equal(report.dbs.state2?.records, 40, 'the partial transfer is on disk (scratch)');
     const again = await openStore({ dataDir: dir, name: 'n1' });
     assert.equal(again.identity().clusterId, CLUSTER);
     assert.equal(again.appliedIndex(), 5);
@@ -70,5 +73,24 @@ describe('snapshot staging', () => {
     assert.deepEqual([...again.stateRange({})], pairs(10, 2, 'next'));
     assert.equal(again.appliedIndex(), 20);
     await again.close();
+  });
+
+  it('written once: a received snapshot is not copied when installed (the file holds it once, the install write is small)', async () => {
+    const dir = join(tmp.make(), 'n1');
+    const s = await openStore({ dataDir: dir, name: 'n1' });
+    const staging = s.snapshotStaging();
+    staging.clear();
+    const value = 'v'.repeat(100_000);
+    const keys = 200; // 20 MB, received in batches of 4 MB as a follower does
+    for (let b = 0; b < keys; b += 40) staging.add(Array.from({ length: 40 }, (_, i): [string, unknown] => [`k${String(b + i).padStart(4, '0')}`, value]));
+    const t = performance.now();
+    await s.initializeCluster({ clusterId: CLUSTER, meta: meta(10), pairs: staging, hardState: hs });
+    const installMs = performance.now() - t;
+    assert.equal([...s.stateRange({})].length, keys);
+    await s.close();
+    const stateBytes = keys * value.length;
+    const fileBytes = statSync(join(dir, 'data.mdb')).size;
+    console.log(`# ${stateBytes / 1e6} MB received: data.mdb ${(fileBytes / 1e6).toFixed(1)} MB, install write ${installMs.toFixed(1)} ms`);
+    assert.ok(fileBytes < 1.5 * stateBytes, `data.mdb is ${fileBytes} bytes for ${stateBytes} bytes of state: the snapshot was written twice`);
   });
 });

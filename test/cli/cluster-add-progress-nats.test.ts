@@ -1,0 +1,76 @@
+// Issue 17, item 11: `conclave cluster add` of a node that needs a large state. The CLI had a fixed
+// deadline (30 s, the leader's 28.5 s), so an add that was still making progress — a slow new node,
+// a 200 MB state — failed at the CLI although it went on and succeeded. Now the CLI follows the add
+// for as long as the node makes progress, shows it on stderr, and fails with a clear error only when
+// it stalls. Real `conclave run` processes over a real nats-server, driven through the real CLI;
+// the new node is slowed by SIGSTOP/SIGCONT (it runs 250 ms of every 1.5 s) until the add has run
+// for longer than the old deadline.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { baseEnv, runCli, waitUntil } from '../helpers/cli.ts';
+import { type NatsProcessCluster, natsProcessCluster, sizedValue } from '../helpers/natsProcessCluster.ts';
+import { natsServerSkipReason } from '../helpers/natsServer.ts';
+
+const PREFIX = 'addprog';
+/** the deadline `cluster add` had by default */
+const OLD_DEADLINE_MS = 30_000;
+
+describe('cluster add of a node that takes long to catch up, over real NATS through the CLI', { skip: natsServerSkipReason() }, () => {
+  let c: NatsProcessCluster;
+  before(async () => {
+    c = await natsProcessCluster({ prefix: PREFIX });
+    const pairs: Array<[string, unknown]> = [];
+    for (let i = 0; i < 1500; i++) pairs.push([`k${String(i).padStart(4, '0')}`, sizedValue(100_000, i)]);
+    await c.startSeeded(['p1'], {}, pairs);
+  });
+  after(async () => {
+    await c?.close();
+  });
+  const cli = (args: string[]) => runCli(args, { env: baseEnv({ NATS_URL: c.nats.url, CONCLAVE_PREFIX: PREFIX }), timeoutMs: 240_000 });
+
+  it('keeps waiting while the node makes progress (shown on stderr), past the old deadline, and ends added', async () => {
+    await c.leader();
+    const node = await c.startNode('p2', {});
+    const pid = node.child.pid!;
+    // the slow node: stopped, let run for 250 ms every 1.5 s, until the add has outlived the old deadline
+    const startedAt = Date.now();
+    process.kill(pid, 'SIGSTOP');
+    const pulse = setInterval(() => {
+      process.kill(pid, 'SIGCONT');
+      setTimeout(() => {
+        if (Date.now() - startedAt < OLD_DEADLINE_MS + 5000) process.kill(pid, 'SIGSTOP');
+      }, 250);
+    }, 1500);
+    let add: Awaited<ReturnType<typeof cli>>;
+    try {
+      add = await cli(['cluster', 'add', 'p2', '--via', 'p1']);
+    } finally {
+      clearInterval(pulse);
+      process.kill(pid, 'SIGCONT');
+    }
+    const tookMs = Date.now() - startedAt;
+    const progress = add.stderr.split('\n').filter((l) => l.startsWith('cluster add p2: '));
+    process.stdout.write(`# cluster add took ${tookMs} ms; ${progress.length} progress lines, e.g.\n# ${progress.slice(0, 3).concat(progress.slice(-2)).join('\n# ')}\n`);
+    assert.equal(add.code, 0, add.stderr);
+    assert.match(add.stdout, /^added p2 \(node [0-9a-f-]+\) as a voter/);
+    assert.ok(tookMs > OLD_DEADLINE_MS, `precondition: the add ran past the old deadline (it took ${tookMs} ms)`);
+    assert.ok(progress.some((l) => /snapshot [\d.]+ MB received/.test(l)), `progress shown on stderr:\n${add.stderr}`);
+    const list = await c.status('p1');
+    assert.ok(list.members.some((m) => m.name === 'p2' && m.voter), 'p2 is a voter');
+  });
+
+  it('fails with a clear error when the node stops making progress', async () => {
+    const node = await c.startNode('p3', {});
+    const pid = node.child.pid!;
+    const added = cli(['cluster', 'add', 'p3', '--via', 'p1']);
+    // once the leader streams it the state, the node freezes for good
+    await waitUntil(async () => /add p3: catchingUp/.test(c.procs.get('p1')!.stderr), { what: 'p3 catching up', timeoutMs: 120_000 });
+    process.kill(pid, 'SIGSTOP');
+    const add = await added;
+    process.kill(pid, 'SIGCONT');
+    process.stdout.write(`# stalled add: exit ${add.code}, ${add.stderr.trim().split('\n').at(-1)}\n`);
+    assert.notEqual(add.code, 0);
+    const last = add.stderr.trim().split('\n').at(-1)!;
+    assert.match(last, /^error: .*p3/, 'one error line naming the node');
+  });
+});
