@@ -138,6 +138,7 @@ describe('the package, installed from its tarball', { timeout: 30 * 60_000 }, ()
       'README.md',
       'LICENSE',
       'bin/conclave.js',
+      'bin/sourceMapStacks.js',
       'dist/runtime/index.js',
       'dist/runtime/index.d.ts',
       'dist/runtime/index.js.map',
@@ -172,6 +173,19 @@ describe('the package, installed from its tarball', { timeout: 30 * 60_000 }, ()
     // with source maps on, a stack trace names the TypeScript line
     const stack = await run(process.execPath, ['--enable-source-maps', '--input-type=module', '-e', "import { conclaveError } from 'conclave'; console.log(conclaveError('USAGE', 'x').stack)"], dir);
     assert.match(stack.stdout, /runtime\/errors\.ts:\d+:\d+/);
+    // and without the flag, as `conclave run` prints it: each map read when a stack goes through its module
+    const lazy = await run(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        "import { pathToFileURL } from 'node:url'; const pkg = pathToFileURL(process.cwd() + '/node_modules/conclave/'); " +
+          "const { installLazySourceMaps } = await import(new URL('bin/sourceMapStacks.js', pkg)); installLazySourceMaps(new URL('dist/', pkg)); " +
+          "const { conclaveError } = await import('conclave'); console.log(conclaveError('USAGE', 'x').stack)",
+      ],
+      dir,
+    );
+    assert.match(lazy.stdout, /^UsageError: x\n {4}at conclaveError \(\/.*\/runtime\/errors\.ts:\d+:\d+\)$/m);
   });
 
   it('restarts on its existing store: the embedding API and `conclave run` reopen the data dir and read the value back', async (t) => {
