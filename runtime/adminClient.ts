@@ -1,5 +1,5 @@
-// The one client side of the admin protocol: ask a node, read its reply. No zod on this path (a
-// one-shot `conclave status` loads this and little else); the node's side is runtime/admin.ts.
+// The client side of the admin protocol, for tools and nodes alike. No zod on this path (a one-shot
+// `conclave status` loads this and little else); the node's side is runtime/admin.ts.
 import { asErrorCode, conclaveError } from './errors.ts';
 import { type Bus, NoRespondersError, RequestTimeoutError } from './transport/types.ts';
 import type { AdminOp, AdminReply, AdminRequest } from './wire/adminProtocol.ts';

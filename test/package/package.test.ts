@@ -90,6 +90,13 @@ await ctrl.stop();
 console.log(JSON.stringify({ step, read }));
 `;
 
+/** `node --import ./trace-loads.mjs …` appends every module URL it resolves to $TRACE_LOADS_FILE */
+const TRACE_LOADS = `import { register } from 'node:module';
+register('data:text/javascript,' + encodeURIComponent(
+  "import { appendFileSync } from 'node:fs'; export async function resolve(s, c, next) { const r = await next(s, c); appendFileSync(process.env.TRACE_LOADS_FILE, r.url + '\\\\n'); return r; }",
+));
+`;
+
 /** `conclave run` from the installed package (node_modules/.bin/conclave, what npx runs), output kept */
 function startInstalledRun(t: TestContext, dir: string, args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
   let output = '';
@@ -169,6 +176,20 @@ describe('the package, installed from its tarball', { timeout: 30 * 60_000 }, ()
     const chart = await run('npx', ['conclave', 'machines', 'export', 'bootstrap'], dir);
     assert.match(chart.stdout, /^stateDiagram-v2\n/);
     assert.match(chart.stdout, /uninitialized --> bootstrapping : INIT \[mayInit\]/);
+
+    // a client command loads what it uses: no zod, store, raft or logger (README, "The CLI's start-up")
+    writeFileSync(join(dir, 'trace-loads.mjs'), TRACE_LOADS);
+    const loads = join(dir, 'loads.txt');
+    const status = await runProgram(process.execPath, ['--import', './trace-loads.mjs', 'node_modules/.bin/conclave', 'status', '--node', 'n1', '--nats', 'nats://127.0.0.1:1'], {
+      cwd: dir,
+      env: { ...userEnv(), TRACE_LOADS_FILE: loads },
+      timeoutMs: 120_000,
+      label: 'conclave status (nothing listening)',
+    });
+    assert.equal(status.code, 3, status.stderr);
+    const packages = new Set([...readFileSync(loads, 'utf8').matchAll(/node_modules\/((?:@[^/]+\/)?[^/]+)\//g)].map((m) => m[1]!));
+    assert.ok(packages.has('nats') && packages.has('commander'), `the trace saw ${[...packages].join(', ')}`);
+    assert.deepEqual([...packages].filter((p) => !['conclave', 'nats', 'commander'].includes(p)), []);
 
     // with source maps on, a stack trace names the TypeScript line
     const stack = await run(process.execPath, ['--enable-source-maps', '--input-type=module', '-e', "import { conclaveError } from 'conclave'; console.log(conclaveError('USAGE', 'x').stack)"], dir);
