@@ -16,7 +16,8 @@ const USAGE = `usage: npm run bench -- [--quick] [--heartbeat-ms N] [--election-
   --election-timeout-ms N raft election timeout (default 150; the core randomizes it in [T, 2T))
   --snapshot-every N      raft snapshotEvery (default: the controller's default)
   --failover-runs N       SIGKILL-the-leader repetitions (default 5, quick 3)
-  --out FILE              where to write the results (default bench/results.json)`;
+  --out FILE              where to write the results (default bench/results.json)
+  --node-flags FLAGS      node flags for the controller processes, e.g. "--max-semi-space-size=4"`;
 
 class UsageError extends Error {}
 
@@ -37,6 +38,7 @@ function parse() {
       'snapshot-every': { type: 'string' },
       'failover-runs': { type: 'string' },
       out: { type: 'string' },
+      'node-flags': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -82,7 +84,9 @@ async function main(): Promise<number> {
 
     progress(`raft heartbeatMs ${raft.heartbeatMs}, electionTimeoutMs ${raft.electionTimeoutMs}, snapshotEvery ${raft.snapshotEvery ?? 'default'}; ${quick ? 'quick' : 'full'} run; load average ${loadBefore.join(' ')}`);
     if ((loadBefore[0] ?? 0) > 1.5) progress('warning: this machine is busy (1-min load average > 1.5): figures will be noisy');
-    const nats = await runNatsScenarios({ raft, ...sizes }, partial.nats);
+    const nodeArgs = (args.values['node-flags'] ?? '').split(/\s+/).filter((f) => f.length > 0);
+    if (nodeArgs.length > 0) progress(`controllers run with node ${nodeArgs.join(' ')}`);
+    const nats = await runNatsScenarios({ raft, ...sizes, nodeArgs }, partial.nats);
     const inProcess = await runInProcessScenarios({ raft, seqN: sizes.seqN, concN: sizes.concN }, partial.inProcess);
     const report = {
       machine: { ...machineInfo(), loadAverageBefore: loadBefore, loadAverageAfter: load() },
@@ -96,6 +100,7 @@ async function main(): Promise<number> {
         valueBytes: 100,
         durability: 'LMDB fdatasync on every commit (overlappingSync off)',
         client: 'one client process (the bench), admin requests to the leader',
+        controllerNodeFlags: args.values['node-flags'] ?? '',
       },
       targets: TARGETS,
       peers: PEERS,

@@ -3,12 +3,15 @@
 // `{ok:true, body}` or `{ok:false, error:{code, message}}`. Malformed input is answered (when it
 // carries a reply subject) or dropped, counted and logged at a limited rate — never thrown.
 import type { z } from 'zod';
-import { asErrorCode, ConclaveError, conclaveError, codeOf } from './errors.ts';
+import { ConclaveError, codeOf } from './errors.ts';
 import type { Logger } from './log/logger.ts';
 import { RateLimitedLog } from './log/rateLimit.ts';
-import { type Bus, type BusMessage, type BusSubscription, NoRespondersError, RequestTimeoutError } from './transport/types.ts';
-import { type AdminBody, type AdminOp, type AdminReply, type AdminRequest, requestSchema } from './wire/adminProtocol.ts';
-import { decode, decodeReply, encode, encodeReply, type Envelope, type Reply, type Sender } from './wire/codec.ts';
+import type { Bus, BusMessage, BusSubscription } from './transport/types.ts';
+import { type AdminBody, type AdminOp, type AdminReply, requestSchema } from './wire/adminProtocol.ts';
+import { decode, encodeReply, type Envelope, type Reply } from './wire/codec.ts';
+
+// the client side (the CLI loads it without zod): re-exported for the nodes' own calls
+export { adminCall, isUnreachable } from './adminClient.ts';
 
 export type AdminHandler<O extends AdminOp> = (body: AdminBody<O>, envelope: Envelope) => Promise<AdminReply<O>>;
 /** the operations a node answers, each with the types of runtime/wire/adminProtocol.ts */
@@ -78,22 +81,4 @@ export class AdminServer {
       this.rateLimited.warn('admin-reply-failed', { err, subject: msg.subject }, 'could not send an admin reply');
     }
   }
-}
-
-/**
- * The one client side of the admin protocol: ask `node`, get the reply's body, or throw the node's
- * error as a ConclaveError. NoRespondersError / RequestTimeoutError pass through for the caller to
- * explain in its own terms (see `isUnreachable`).
- */
-export async function adminCall<O extends AdminOp>(bus: Pick<Bus, 'request'>, prefix: string, node: string, sender: Sender, type: O, body: AdminRequest<O>, timeoutMs: number): Promise<AdminReply<O>> {
-  const reply = await bus.request(`${prefix}.node.${node}.admin`, encode(sender, type, body), { timeoutMs });
-  const decoded = decodeReply(reply.data);
-  if (!decoded.ok) throw conclaveError(asErrorCode(decoded.error.code), decoded.error.message, decoded.error.details);
-  // the node answers with the reply type of the operation (runtime/wire/adminProtocol.ts)
-  return decoded.body as AdminReply<O>;
-}
-
-/** nobody answered: no subscriber, or no reply in time */
-export function isUnreachable(err: unknown): boolean {
-  return err instanceof NoRespondersError || err instanceof RequestTimeoutError;
 }

@@ -10,6 +10,7 @@ import type { Bus } from '../../runtime/transport/types.ts';
 import { seedStaticCluster } from '../../test/helpers/staticCluster.ts';
 import { type CliStartupResult, formatCliStartup, measureCliStartup } from './cliStartup.ts';
 import { onCleanup, trackDir } from './cleanup.ts';
+import { type EtcdFormation, measureEtcdFormation } from './etcdFormation.ts';
 import { ControllerProcess, type MemoryFigures, type NodeSpec, type RaftSettings, writeRunConfig } from './controllerProcess.ts';
 import { type NatsServer, startNatsServer } from './natsServer.ts';
 import { progress, sleep, VALUE_100B } from './progress.ts';
@@ -59,6 +60,8 @@ export interface FailoverResult {
 export interface NatsResults {
   natsServer: string;
   formation: FormationResult;
+  /** the same figure for three fresh etcd members, measured just before (A4's peer) */
+  etcdFormation: EtcdFormation;
   sequential: LoadResult;
   inflight64: LoadResult;
   inflight256: LoadResult;
@@ -251,8 +254,12 @@ export async function runNatsScenarios(opts: NatsBenchOptions, partial: Partial<
   progress('A: 3 `conclave run` processes over nats-server (loopback)');
   const cluster = await NatsCluster.prepare(opts.raft, opts.nodeArgs);
   try {
-    progress('A4 formation: spawning 3 fresh controllers of a seeded static cluster');
     partial.natsServer = cluster.nats.version;
+    progress('A4 peer: 3 fresh etcd members → first put');
+    const etcdFormation = await measureEtcdFormation();
+    partial.etcdFormation = etcdFormation;
+    progress(`  ${'skipped' in etcdFormation ? `skipped: ${etcdFormation.skipped}` : `etcd ${etcdFormation.version}: first put ${etcdFormation.spawnToFirstPutMs.toFixed(0)} ms after spawn`}`);
+    progress('A4 formation: spawning 3 fresh controllers of a seeded static cluster');
     const formation = await measureFormation(cluster);
     partial.formation = formation;
     progress(`  first put ${formation.spawnToFirstPutMs.toFixed(0)} ms after spawn (2 of 3 running after ${formation.spawnToQuorumRunningMs.toFixed(0)} ms, all 3 after ${formation.spawnToAllRunningMs.toFixed(0)} ms)`);
@@ -297,7 +304,7 @@ export async function runNatsScenarios(opts: NatsBenchOptions, partial: Partial<
     const cliStartup = measureCliStartup({ natsUrl: cluster.nats.url, prefix: PREFIX, node: asked });
     partial.cliStartup = cliStartup;
     for (const line of formatCliStartup(cliStartup)) progress(`  ${line}`);
-    return { natsServer: cluster.nats.version, formation, sequential, inflight64, inflight256, failover, memory, cliStartup };
+    return { natsServer: cluster.nats.version, formation, etcdFormation, sequential, inflight64, inflight256, failover, memory, cliStartup };
   } finally {
     await cluster.killAll();
   }

@@ -28,12 +28,12 @@ export interface BenchReport {
   git: { commit: string | null; dirty: boolean | null };
   quick: boolean;
   durationSec: number;
-  settings: { raft: Omit<RaftSettings, 'snapshotEvery'> & { snapshotEvery: string }; valueBytes: number; durability: string; client: string };
+  settings: { raft: Omit<RaftSettings, 'snapshotEvery'> & { snapshotEvery: string }; valueBytes: number; durability: string; client: string; controllerNodeFlags: string };
   targets: typeof TARGETS;
   peers: typeof PEERS;
   nats: NatsResults;
   inProcess: InProcessResults;
-  reached: { sequentialP50: boolean; inflight64Throughput: boolean; failoverMedian: boolean; peakRss: boolean; cliStatus: boolean };
+  reached: { sequentialP50: boolean; inflight64Throughput: boolean; failoverMedian: boolean; formation: boolean | null; peakRss: boolean; cliStatus: boolean };
 }
 
 export function machineInfo(): Omit<BenchReport['machine'], 'loadAverageBefore' | 'loadAverageAfter'> {
@@ -63,6 +63,7 @@ export function reached(nats: NatsResults): BenchReport['reached'] {
     sequentialP50: nats.sequential.p50Ms < TARGETS.sequentialP50Ms,
     inflight64Throughput: nats.inflight64.opsPerSec >= TARGETS.inflight64OpsPerSec,
     failoverMedian: nats.failover.medianRecoveryMs < TARGETS.failoverMedianMs,
+    formation: 'skipped' in nats.etcdFormation ? null : nats.formation.spawnToFirstPutMs <= nats.etcdFormation.spawnToFirstPutMs,
     peakRss: nats.memory.every((m) => m.peakRssBytes / 2 ** 20 < TARGETS.peakRssMiB),
     cliStatus: nats.cliStartup.status.wallMs <= TARGETS.cliStatusMs,
   };
@@ -88,7 +89,7 @@ export function formatTable(r: BenchReport): string {
   const fo = nats.formation;
   const lines = [
     `Conclave bench — ${r.date}, node ${r.node}, ${r.machine.cpuModel} ×${r.machine.cpus}, ${r.machine.os} ${r.machine.kernel}${r.quick ? ' (--quick)' : ''}`,
-    `raft: heartbeatMs ${r.settings.raft.heartbeatMs}, electionTimeoutMs ${r.settings.raft.electionTimeoutMs}, snapshotEvery ${r.settings.raft.snapshotEvery}; ${r.settings.durability}; ${r.settings.valueBytes}-byte values; ${r.settings.client}`,
+    `raft: heartbeatMs ${r.settings.raft.heartbeatMs}, electionTimeoutMs ${r.settings.raft.electionTimeoutMs}, snapshotEvery ${r.settings.raft.snapshotEvery}; ${r.settings.durability}; ${r.settings.valueBytes}-byte values; ${r.settings.client}${r.settings.controllerNodeFlags ? `; controllers run with node ${r.settings.controllerNodeFlags}` : ''}`,
     `git ${r.git.commit?.slice(0, 12) ?? '?'}${r.git.dirty ? ' (uncommitted changes)' : ''}; ${nats.natsServer}; took ${r.durationSec.toFixed(0)} s; load average before ${r.machine.loadAverageBefore.join(' ')}, after ${r.machine.loadAverageAfter.join(' ')}`,
     '',
     head,
@@ -110,8 +111,9 @@ export function formatTable(r: BenchReport): string {
       widths,
     ),
     `     SIGKILL → first put: median ${int(f.medianRecoveryMs)} ms (runs: ${f.runs.map((x) => int(x.recoveryMs)).join(', ')} ms); failed puts: median ${int(f.medianFailedPuts)} (runs: ${f.runs.map((x) => x.failedPuts).join(', ')}); a put every ${f.intervalMs} ms to the 2 followers, ${f.putTimeoutMs} ms timeout`,
-    row(['A4 formation (3 fresh processes)', '', '', '', '', '', '(none)', ''], widths),
+    row(['A4 formation (3 fresh processes)', '', '', '', '', '', '≤ etcd, measured in this run', ok.formation === null ? '—' : yes(ok.formation)], widths),
     `     spawn → first put ${int(fo.spawnToFirstPutMs)} ms = start-up until 2 of 3 print "is running" ${int(fo.spawnToQuorumRunningMs)} ms (all 3: ${int(fo.spawnToAllRunningMs)} ms) + election and first commit ${int(fo.quorumRunningToFirstPutMs)} ms`,
+    `     etcd: ${'skipped' in nats.etcdFormation ? `not measured (${nats.etcdFormation.skipped})` : `${nats.etcdFormation.version}, 3 fresh members, spawn → first put ${int(nats.etcdFormation.spawnToFirstPutMs)} ms`}`,
     row(['A5 peak RSS per controller (VmHWM)', '', '', '', '', '', `< ${TARGETS.peakRssMiB} MiB each`, yes(ok.peakRss)], widths),
     `     peak ${nats.memory.map((m) => `${m.name} ${mib(m.peakRssBytes)}`).join(', ')} MiB, read after A1+A2; now ${nats.memory.map((m) => `${m.name} ${mib(m.rssBytes)} (anon ${mib(m.rssAnonBytes)}, file ${mib(m.rssFileBytes)})`).join(', ')}; just formed, idle: ${nats.memory.map((m) => mib(m.idleRssBytes)).join(', ')} MiB`,
     row(['A6 CLI start-up (spawn → exit)', '', '', '', '', '', 'status ≤ 150 ms wall', yes(ok.cliStatus)], widths),

@@ -9,7 +9,7 @@ import type { AdminOp, AdminReply, AdminRequest } from '../wire/adminProtocol.ts
 export const CLI_SENDER = { name: 'cli', nodeId: null, clusterId: null } as const;
 
 export async function adminRequest<O extends AdminOp>(bus: Bus, prefix: string, node: string, type: O, body: AdminRequest<O>, timeoutMs: number): Promise<AdminReply<O>> {
-  const { adminCall } = await import('../admin.ts'); // the codec and its zod schemas: not for `--help`
+  const { adminCall } = await import('../adminClient.ts'); // the encoder, no zod: not for `--help`
   try {
     return await adminCall(bus, prefix, node, CLI_SENDER, type, body, timeoutMs);
   } catch (err) {

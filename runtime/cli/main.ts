@@ -35,7 +35,7 @@ function timeoutOf(flags: CommonFlags): number {
 
 /** Connect as a tool, run one piece of work, close. */
 async function withBus<T>(flags: CommonFlags, work: (bus: Bus, prefix: string, timeoutMs: number) => Promise<T>): Promise<T> {
-  const [{ commonFromEnv }, { connectNats }] = await Promise.all([import('../config/config.ts'), import('../transport/nats.ts')]);
+  const [{ commonFromEnv }, { connectNats }] = await Promise.all([import('../config/common.ts'), import('../transport/nats.ts')]);
   const common = commonFromEnv(process.env, flags);
   const timeoutMs = timeoutOf(flags);
   const bus = await connectNats({ ...common.nats, name: 'conclave-cli', maxReconnectAttempts: 0, timeoutMs: Math.min(timeoutMs, 5000) });

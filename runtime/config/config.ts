@@ -5,17 +5,16 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import { LOG_LEVELS, type LogLevel } from '../log/levels.ts';
+import { commonFromEnv, type NatsSettings, PREFIX_PATTERN, PREFIX_RULE, splitServers } from './common.ts';
 
-export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
-export const DEFAULT_PREFIX = 'conclave';
+// the settings every command shares, zod-free for the CLI's client commands
+export * from './common.ts';
 
 // the one ConfigError (runtime/errors.ts): a usage error, exit 2, naming the key at fault
 export { ConfigError } from '../errors.ts';
 
 const nodeName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'must match ^[a-z0-9][a-z0-9_-]{0,62}$');
-const prefix = z
-  .string()
-  .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'must be NATS subject tokens without wildcards, e.g. "conclave"');
+const prefix = z.string().regex(PREFIX_PATTERN, PREFIX_RULE);
 const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be HOST:PORT, e.g. 127.0.0.1:7420');
 
 export const natsConfigSchema = z.strictObject({
@@ -80,14 +79,6 @@ export const DEFAULT_RAFT: RaftTiming = {
   maxInflight: 64,
 };
 
-export interface NatsSettings {
-  servers: string[];
-  user?: string;
-  pass?: string;
-  token?: string;
-  credsFile?: string;
-  tls?: { caFile?: string; certFile?: string; keyFile?: string };
-}
 
 export interface ControllerConfig {
   name: string;
@@ -106,25 +97,8 @@ export interface ControllerConfig {
   raft: RaftTiming;
 }
 
-/** Settings every command shares (CLI flags or env). */
-export interface CommonSettings {
-  nats: NatsSettings;
-  prefix: string;
-}
 
-export function splitServers(value: string | string[]): string[] {
-  const list = Array.isArray(value) ? value : value.split(',');
-  return list.map((s) => s.trim()).filter((s) => s.length > 0);
-}
 
-export function commonFromEnv(env: NodeJS.ProcessEnv, flags: { nats?: string; prefix?: string }): CommonSettings {
-  const servers = splitServers(flags.nats ?? env.NATS_URL ?? DEFAULT_NATS_URL);
-  if (servers.length === 0) throw new ConfigError('--nats: no server URL given', { key: 'nats' });
-  const pfx = flags.prefix ?? env.CONCLAVE_PREFIX ?? DEFAULT_PREFIX;
-  const checked = prefix.safeParse(pfx);
-  if (!checked.success) throw new ConfigError(`prefix ${JSON.stringify(pfx)} ${checked.error.issues[0]?.message}`, { key: 'prefix' });
-  return { nats: { servers }, prefix: pfx };
-}
 
 /** Read and validate a JSON config file; errors name the file and the key. */
 export function readConfigFile(path: string): ConfigFile {

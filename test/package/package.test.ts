@@ -4,10 +4,12 @@
 // examples against the build. Installing the tarball's dependencies needs the npm registry (or its
 // cache: --prefer-offline).
 import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { type CliResult, ROOT, runProgram } from '../helpers/cli.ts';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import { type CliResult, ROOT, runProgram, waitUntil } from '../helpers/cli.ts';
+import { startNatsServer } from '../helpers/natsServer.ts';
 import { tmpDirs } from '../helpers/tmp.ts';
 
 const tmp = tmpDirs('conclave-package-');
@@ -70,6 +72,42 @@ const ledger = await ledgerExample(\`\${process.argv[2]}-ledger\`);
 console.log(JSON.stringify({ clusterId, read, phase, ledger }));
 `;
 
+// The same store opened a second time, by a new process: an existing store is checked at open
+// (runtime/store/files.ts runs verify-child.mjs in a child process), a new one is not.
+const REOPEN_JS = `import { createInProcessBus, startController } from 'conclave';
+
+const [dataDir, step] = process.argv.slice(2);
+const ctrl = await startController({ name: 'app1', dataDir, transport: { bus: createInProcessBus() } });
+if (step === 'first') {
+  await ctrl.init();
+  await ctrl.waitForLeader();
+  await ctrl.propose({ op: 'put', key: 'color', value: 'green' });
+} else {
+  await ctrl.waitForLeader();
+}
+const read = await ctrl.read({ op: 'get', key: 'color' });
+await ctrl.stop();
+console.log(JSON.stringify({ step, read }));
+`;
+
+/** `node --import ./trace-loads.mjs …` appends every module URL it resolves to $TRACE_LOADS_FILE */
+const TRACE_LOADS = `import { register } from 'node:module';
+register('data:text/javascript,' + encodeURIComponent(
+  "import { appendFileSync } from 'node:fs'; export async function resolve(s, c, next) { const r = await next(s, c); appendFileSync(process.env.TRACE_LOADS_FILE, r.url + '\\\\n'); return r; }",
+));
+`;
+
+/** `conclave run` from the installed package (node_modules/.bin/conclave, what npx runs), output kept */
+function startInstalledRun(t: TestContext, dir: string, args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  let output = '';
+  const child = spawn(process.execPath, [join(dir, 'node_modules/.bin/conclave'), 'run', ...args], { cwd: dir, env: { ...userEnv(), CONCLAVE_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  t.after(() => void child.kill('SIGKILL'));
+  return { child, output: () => output, exited };
+}
+
 function checkRun(out: string): { clusterId: string; read: unknown; phase: string } & Record<string, unknown> {
   const result = JSON.parse(out.trim().split('\n').at(-1)!);
   assert.match(result.clusterId, /^[0-9a-f-]{36}$/);
@@ -107,6 +145,7 @@ describe('the package, installed from its tarball', { timeout: 30 * 60_000 }, ()
       'README.md',
       'LICENSE',
       'bin/conclave.js',
+      'bin/sourceMapStacks.js',
       'dist/runtime/index.js',
       'dist/runtime/index.d.ts',
       'dist/runtime/index.js.map',
@@ -138,9 +177,69 @@ describe('the package, installed from its tarball', { timeout: 30 * 60_000 }, ()
     assert.match(chart.stdout, /^stateDiagram-v2\n/);
     assert.match(chart.stdout, /uninitialized --> bootstrapping : INIT \[mayInit\]/);
 
+    // a client command loads what it uses: no zod, store, raft or logger (README, "The CLI's start-up")
+    writeFileSync(join(dir, 'trace-loads.mjs'), TRACE_LOADS);
+    const loads = join(dir, 'loads.txt');
+    const status = await runProgram(process.execPath, ['--import', './trace-loads.mjs', 'node_modules/.bin/conclave', 'status', '--node', 'n1', '--nats', 'nats://127.0.0.1:1'], {
+      cwd: dir,
+      env: { ...userEnv(), TRACE_LOADS_FILE: loads },
+      timeoutMs: 120_000,
+      label: 'conclave status (nothing listening)',
+    });
+    assert.equal(status.code, 3, status.stderr);
+    const packages = new Set([...readFileSync(loads, 'utf8').matchAll(/node_modules\/((?:@[^/]+\/)?[^/]+)\//g)].map((m) => m[1]!));
+    assert.ok(packages.has('nats') && packages.has('commander'), `the trace saw ${[...packages].join(', ')}`);
+    assert.deepEqual([...packages].filter((p) => !['conclave', 'nats', 'commander'].includes(p)), []);
+
     // with source maps on, a stack trace names the TypeScript line
     const stack = await run(process.execPath, ['--enable-source-maps', '--input-type=module', '-e', "import { conclaveError } from 'conclave'; console.log(conclaveError('USAGE', 'x').stack)"], dir);
     assert.match(stack.stdout, /runtime\/errors\.ts:\d+:\d+/);
+    // and without the flag, as `conclave run` prints it: each map read when a stack goes through its module
+    const lazy = await run(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        "import { pathToFileURL } from 'node:url'; const pkg = pathToFileURL(process.cwd() + '/node_modules/conclave/'); " +
+          "const { installLazySourceMaps } = await import(new URL('bin/sourceMapStacks.js', pkg)); installLazySourceMaps(new URL('dist/', pkg)); " +
+          "const { conclaveError } = await import('conclave'); console.log(conclaveError('USAGE', 'x').stack)",
+      ],
+      dir,
+    );
+    assert.match(lazy.stdout, /^UsageError: x\n {4}at conclaveError \(\/.*\/runtime\/errors\.ts:\d+:\d+\)$/m);
+  });
+
+  it('restarts on its existing store: the embedding API and `conclave run` reopen the data dir and read the value back', async (t) => {
+    const dir = jsProject;
+    writeFileSync(join(dir, 'reopen.js'), REOPEN_JS);
+    const dataDir = join(dir, 'reopen-data');
+    const first = JSON.parse((await run(process.execPath, ['reopen.js', dataDir, 'first'], dir)).stdout.trim().split('\n').at(-1)!);
+    assert.deepEqual(first.read, { key: 'color', found: true, value: 'green' });
+    const again = JSON.parse((await run(process.execPath, ['reopen.js', dataDir, 'again'], dir)).stdout.trim().split('\n').at(-1)!);
+    assert.deepEqual(again.read, { key: 'color', found: true, value: 'green' });
+
+    // the same with the installed CLI over a real nats-server: run, init, put, stop; run again, get
+    const nats = await startNatsServer();
+    t.after(() => nats.stop());
+    const runArgs = ['--name', 'pkg1', '--data-dir', join(dir, 'run-data'), '--nats', nats.url, '--prefix', 'pkgtest'];
+    const cli = (...args: string[]) => run('npx', ['conclave', ...args, '--nats', nats.url, '--prefix', 'pkgtest', '--timeout', '30000'], dir);
+    for (const step of ['first', 'again'] as const) {
+      const node = startInstalledRun(t, dir, runArgs);
+      await waitUntil(() => /controller \S+ is running/.test(node.output()) || node.child.exitCode !== null, {
+        timeoutMs: 120_000,
+        what: `the installed \`conclave run\` (${step} start) to print "is running"`,
+        context: node.output,
+      });
+      assert.equal(node.child.exitCode, null, `the installed \`conclave run\` (${step} start) exited ${node.child.exitCode}:\n${node.output()}`);
+      if (step === 'first') {
+        await cli('init', '--node', 'pkg1');
+        await cli('kv', 'put', 'color', 'green', '--via', 'pkg1');
+      }
+      const got = await cli('kv', 'get', 'color', '--via', 'pkg1');
+      assert.equal(got.stdout.trim(), 'green');
+      node.child.kill('SIGTERM');
+      assert.equal(await node.exited, 0, `\`conclave run\` did not stop cleanly on SIGTERM:\n${node.output()}`);
+    }
   });
 
   it('a TypeScript project: tsc --noEmit against the shipped types (the README snippets too), then run', async () => {

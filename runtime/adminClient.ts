@@ -1,0 +1,24 @@
+// The client side of the admin protocol, for tools and nodes alike. No zod on this path (a one-shot
+// `conclave status` loads this and little else); the node's side is runtime/admin.ts.
+import { asErrorCode, conclaveError } from './errors.ts';
+import { type Bus, NoRespondersError, RequestTimeoutError } from './transport/types.ts';
+import type { AdminOp, AdminReply, AdminRequest } from './wire/adminProtocol.ts';
+import { decodeReply, encode, type Sender } from './wire/envelope.ts';
+
+/**
+ * The one client side of the admin protocol: ask `node`, get the reply's body, or throw the node's
+ * error as a ConclaveError. NoRespondersError / RequestTimeoutError pass through for the caller to
+ * explain in its own terms (see `isUnreachable`).
+ */
+export async function adminCall<O extends AdminOp>(bus: Pick<Bus, 'request'>, prefix: string, node: string, sender: Sender, type: O, body: AdminRequest<O>, timeoutMs: number): Promise<AdminReply<O>> {
+  const reply = await bus.request(`${prefix}.node.${node}.admin`, encode(sender, type, body), { timeoutMs });
+  const decoded = decodeReply(reply.data);
+  if (!decoded.ok) throw conclaveError(asErrorCode(decoded.error.code), decoded.error.message, decoded.error.details);
+  // the node answers with the reply type of the operation (runtime/wire/adminProtocol.ts)
+  return decoded.body as AdminReply<O>;
+}
+
+/** nobody answered: no subscriber, or no reply in time */
+export function isUnreachable(err: unknown): boolean {
+  return err instanceof NoRespondersError || err instanceof RequestTimeoutError;
+}

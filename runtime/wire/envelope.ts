@@ -1,0 +1,138 @@
+// The encoding half of the codec, and the admin replies: what a tool (the CLI) needs to ask a node
+// and read its answer, without zod. A one-shot `conclave status` spends its time loading modules,
+// and zod alone costs more than the whole budget (see README, "The CLI's start-up"): the reply is two
+// shapes, checked here by `checkReply`; test/fuzz/reply.test.ts holds it equal to the zod schema it
+// replaced. Everything a NODE decodes (envelopes, bodies) is validated by zod in codec.ts.
+import { Buffer } from 'node:buffer';
+import type { Envelope } from './codec.ts';
+import { MAX_MESSAGE_DEPTH, textNestsDeeperThan } from './limits.ts';
+
+/** Bumped on an incompatible change of the envelope or of a message body. */
+export const PROTOCOL_VERSION = 1;
+/** The oldest protocol version this build still speaks. */
+export const MIN_PROTOCOL_VERSION = 1;
+/** Under NATS's default max_payload (1 MiB) so a message never fails at the server. */
+export const MAX_MESSAGE_BYTES = 1024 * 1024 - 1024;
+
+/**
+ * Room kept in every message for what is not the payload proper: the envelope (sender, ids,
+ * generation), a raft message's header, an entry's fields, a snapshot chunk's header.
+ */
+export const MESSAGE_RESERVE_BYTES = 4096;
+
+/** What fits one message on a bus whose max payload is `maxPayload` (NATS tells it; default ours). */
+export interface WireLimits {
+  /** the largest encoded message this node sends */
+  messageBytes: number;
+  /** the largest command (its JSON, in UTF-8 bytes) accepted into the log: it must travel alone in one append */
+  commandBytes: number;
+  /** the most bytes of entries one append carries (the raft core's maxBytesPerMessage) */
+  appendBytes: number;
+  /** the most bytes of entries in flight to one follower (the raft core's maxInflightBytes): heartbeats share the link */
+  inflightBytes: number;
+}
+
+export function wireLimits(maxPayload: number | undefined): WireLimits {
+  const messageBytes = Math.min(MAX_MESSAGE_BYTES, maxPayload ?? MAX_MESSAGE_BYTES);
+  const commandBytes = Math.max(0, messageBytes - MESSAGE_RESERVE_BYTES);
+  // an append of one command of the largest size still fits: reserve − the entry's fields ≥ the headers
+  const appendBytes = Math.max(1, messageBytes - MESSAGE_RESERVE_BYTES / 2);
+  return { messageBytes, commandBytes, appendBytes, inflightBytes: 8 * appendBytes };
+}
+
+export interface Sender {
+  name: string;
+  nodeId: string | null;
+  clusterId: string | null;
+  generation?: number;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+export class MessageTooLargeError extends Error {
+  readonly code = 'TOO_LARGE';
+  constructor(
+    readonly type: string,
+    readonly bytes: number,
+  ) {
+    super(`message ${type} is ${bytes} bytes, over the ${MAX_MESSAGE_BYTES}-byte limit`);
+    this.name = 'MessageTooLargeError';
+  }
+}
+
+export function encode(sender: Sender, type: string, body: unknown): Uint8Array {
+  const envelope: Envelope = {
+    v: PROTOCOL_VERSION,
+    from: sender.name,
+    nodeId: sender.nodeId,
+    clusterId: sender.clusterId,
+    type,
+    body,
+  };
+  if (sender.generation !== undefined) envelope.gen = sender.generation;
+  return utf8(JSON.stringify(envelope), type);
+}
+
+/**
+ * The same envelope around a body already serialized as JSON, in parts whose concatenation is the
+ * body's JSON: for large bodies whose parts were stringified once already (snapshot chunks measure
+ * each pair's JSON to fill a chunk). The parts are written straight into the message's bytes: no
+ * string of the whole message is built (on V8 a string over 128 KiB is a costly large object).
+ */
+export function encodeJsonBody(sender: Sender, type: string, bodyJson: string | readonly string[]): Uint8Array {
+  const head: Omit<Envelope, 'body'> = { v: PROTOCOL_VERSION, from: sender.name, nodeId: sender.nodeId, clusterId: sender.clusterId, type };
+  if (sender.generation !== undefined) head.gen = sender.generation;
+  const parts = [`${JSON.stringify(head).slice(0, -1)},"body":`, ...(typeof bodyJson === 'string' ? [bodyJson] : bodyJson), '}'];
+  let bytes = 0;
+  for (const part of parts) bytes += Buffer.byteLength(part, 'utf8');
+  if (bytes > MAX_MESSAGE_BYTES) throw new MessageTooLargeError(type, bytes);
+  const buffer = Buffer.allocUnsafe(bytes);
+  let at = 0;
+  for (const part of parts) at += buffer.write(part, at, 'utf8');
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+}
+
+function utf8(text: string, type: string): Uint8Array {
+  // Buffer.from is several times faster than TextEncoder on large texts; the result is a plain Uint8Array, as before
+  const buffer = Buffer.from(text, 'utf8');
+  const bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+  if (bytes.byteLength > MAX_MESSAGE_BYTES) throw new MessageTooLargeError(type, bytes.byteLength);
+  return bytes;
+}
+
+// ---- admin replies: request/reply between tools (CLI, inspector) and a node ----
+
+export type Reply = { ok: true; body: unknown } | { ok: false; error: { code: string; message: string; details?: unknown } };
+
+export function encodeReply(reply: Reply): Uint8Array {
+  return encoder.encode(JSON.stringify(reply));
+}
+
+export function decodeReply(data: Uint8Array): Reply {
+  let raw: unknown;
+  try {
+    const text = decoder.decode(data);
+    if (textNestsDeeperThan(text, MAX_MESSAGE_DEPTH)) throw new Error(`it nests more than ${MAX_MESSAGE_DEPTH} levels deep`);
+    raw = JSON.parse(text);
+  } catch (err) {
+    return { ok: false, error: { code: 'BAD_REPLY', message: `unreadable reply: ${(err as Error).message}` } };
+  }
+  const reply = checkReply(raw);
+  if (typeof reply === 'string') return { ok: false, error: { code: 'BAD_REPLY', message: `malformed reply: ${reply}` } };
+  return reply;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** `{ok: true, body}` or `{ok: false, error: {code, message, details?}}`, unknown keys dropped; else what is wrong */
+export function checkReply(raw: unknown): Reply | string {
+  if (!isRecord(raw)) return '(root): not an object';
+  if (raw.ok === true) return 'body' in raw ? { ok: true, body: raw.body } : 'body: missing';
+  if (raw.ok !== false) return 'ok: must be true or false';
+  const error = raw.error;
+  if (!isRecord(error)) return 'error: not an object';
+  if (typeof error.code !== 'string') return 'error.code: not a string';
+  if (typeof error.message !== 'string') return 'error.message: not a string';
+  return { ok: false, error: 'details' in error ? { code: error.code, message: error.message, details: error.details } : { code: error.code, message: error.message } };
+}
