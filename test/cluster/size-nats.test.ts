@@ -19,9 +19,12 @@ interface Outcome {
 
 /**
  * What a client may be told instead of an acknowledgement while 35 MB are in flight on a busy
- * machine: its forwarded request outlived the follower's forward timeout (one clear line, exit 3).
+ * machine: its forwarded request outlived the follower's forward timeout (one clear line, exit 3);
+ * or, when that follower's own election timeout fired meanwhile (a CPU-starved follower: pre-vote),
+ * its forward is failed at once as OUTCOME_UNKNOWN (issue 17 item 5: a client is not kept waiting
+ * on a leader its member no longer hears). Each is one line that says to read back and retry.
  */
-const CLEAR_REFUSALS = new Set(['UNREACHABLE', 'TIMEOUT']);
+const CLEAR_REFUSALS = new Set(['UNREACHABLE', 'TIMEOUT', 'OUTCOME_UNKNOWN']);
 
 /** `count` puts all in flight at once, spread over the members (followers forward to the leader) */
 async function concurrentPuts(c: NatsProcessCluster, via: string[], count: number, size: (i: number) => number, tag: string, timeoutMs: number): Promise<Outcome> {
