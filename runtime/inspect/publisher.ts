@@ -120,6 +120,8 @@ class Publisher implements InspectionPublisher {
       if (this.actors.size >= MAX_ACTORS) this.pruneActors();
       this.actors.add(event.actorRef);
     }
+    // unwatched after the startup window: nothing more than this test on the hot path
+    if (!this.watching && !this.keepingBacklog) return;
     const now = Date.now();
     if (!this.watching && !this.keepBacklog(now)) return;
     const compact = compactEvent(event, now, this.lastStates);
@@ -129,7 +131,6 @@ class Publisher implements InspectionPublisher {
 
   /** unwatched: whether this event still goes to the startup backlog */
   private keepBacklog(now: number): boolean {
-    if (!this.keepingBacklog) return false;
     if (now - this.startedAt <= STARTUP_BACKLOG_MS) return true;
     this.keepingBacklog = false;
     this.queue = [];

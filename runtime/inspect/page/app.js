@@ -99,7 +99,13 @@ function currentMessages() {
   const w = view.sequence.window;
   const to = w?.to ?? view.model.t;
   const from = w ? w.from : to - LIVE_MESSAGES_MS;
-  return { from, to, ...messageRows(view.model.messages, (id) => nameOfId(view.model, id) ?? short(id), from, to) };
+  // a few node ids name thousands of messages: look each up once
+  const names = new Map();
+  const nameOf = (id) => {
+    if (!names.has(id)) names.set(id, nameOfId(view.model, id) ?? short(id));
+    return names.get(id);
+  };
+  return { from, to, ...messageRows(view.model.messages, nameOf, from, to) };
 }
 
 function renderSequenceView() {
