@@ -43,6 +43,11 @@ const MEMBERSHIP_TIMING = {
   followedKeptMs: 60_000,
 } as const;
 
+/** what an add that ended tells its caller */
+function addResult(name: string, output: MembershipOutput): AddResult {
+  return { name, nodeId: output.node!.nodeId, outcome: output.outcome === 'already-member' ? 'already-member' : 'added' };
+}
+
 /** answer before the caller gives up: its timeout includes the forwarding hop */
 function deadlineFor(timeoutMs: number | undefined): number {
   return timeoutMs === undefined ? MEMBERSHIP_TIMING.defaultDeadlineMs : Math.max(1000, timeoutMs - 1500);
@@ -107,7 +112,7 @@ export class MembershipOps {
       return { name, nodeId: this.ctx.store.identity().nodeId, outcome: 'already-member' };
     }
     const output = await this.runChange({ op: 'add', target: name, maxAttempts: 3, deadlineMs: deadlineFor(opts.timeoutMs) });
-    return { name, nodeId: output.node!.nodeId, outcome: output.outcome === 'already-member' ? 'already-member' : 'added' };
+    return addResult(name, output);
   }
 
   /**
@@ -137,7 +142,7 @@ export class MembershipOps {
       // a bad name is refused, this node is already a member: no change to follow
       if (!validNodeName(name) || name === this.ctx.name) return this.add(name);
       const output = await this.runChange({ op: 'add', target: name, maxAttempts: 3, deadlineMs }, (p) => Object.assign(progress, p));
-      return { name, nodeId: output.node!.nodeId, outcome: output.outcome === 'already-member' ? 'already-member' : 'added' };
+      return addResult(name, output);
     };
     const add: FollowedAdd = {
       startedAt: Date.now(),
