@@ -62,9 +62,17 @@ describe('cluster add of a node that takes long to catch up, over real NATS thro
   it('fails with a clear error when the node stops making progress', async () => {
     const node = await c.startNode('p3', {});
     const pid = node.child.pid!;
-    const added = cli(['cluster', 'add', 'p3', '--via', 'p1']);
-    // once the leader streams it the state, the node freezes for good
-    await waitUntil(async () => /add p3: catchingUp/.test(c.procs.get('p1')!.stderr), { what: 'p3 catching up', timeoutMs: 120_000 });
+    let settled: Awaited<ReturnType<typeof cli>> | undefined;
+    const added = cli(['cluster', 'add', 'p3', '--via', 'p1']).then((r) => (settled = r));
+    // once the leader streams it the state, the node freezes for good. The leader is whichever node
+    // leads now (the first test's pauses of p2 may have moved leadership), so every node's log counts.
+    const logs = () => [...c.procs.entries()].map(([name, p]) => `--- ${name} ---\n${p.stderr.split('\n').slice(-15).join('\n')}`).join('\n');
+    await waitUntil(() => settled !== undefined || [...c.procs.values()].some((p) => /add p3: catchingUp/.test(p.stderr)), {
+      what: 'p3 catching up',
+      timeoutMs: 120_000,
+      context: logs,
+    });
+    assert.equal(settled, undefined, `the add ended before p3 caught up: exit ${settled?.code}\n${settled?.stderr}\n${logs()}`);
     process.kill(pid, 'SIGSTOP');
     const add = await added;
     process.kill(pid, 'SIGCONT');
