@@ -3,9 +3,12 @@
 // a 200 MB state — failed at the CLI although it went on and succeeded. Now the CLI follows the add
 // for as long as the node makes progress, shows it on stderr, and fails with a clear error only when
 // it stalls. Real `conclave run` processes over a real nats-server, driven through the real CLI;
-// the new node is slowed by SIGSTOP/SIGCONT (it runs 250 ms of every 1.5 s) until the add has run
-// for longer than the old deadline.
+// the new node is slowed by SIGSTOP/SIGCONT until the add has run for longer than the old deadline:
+// it runs until its store has grown by a little (or for a second), then stands still for 1.5 s, so
+// however fast the machine, it cannot take the whole state before then.
 import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { baseEnv, runCli, waitUntil } from '../helpers/cli.ts';
 import { type NatsProcessCluster, natsProcessCluster, sizedValue } from '../helpers/natsProcessCluster.ts';
@@ -14,6 +17,40 @@ import { natsServerSkipReason } from '../helpers/natsServer.ts';
 const PREFIX = 'addprog';
 /** the deadline `cluster add` had by default */
 const OLD_DEADLINE_MS = 30_000;
+
+/**
+ * Slow process `pid` down until `untilMs`: let it run until `file` (its store) has grown by 2 MB or
+ * for 1 s, whichever comes first, then stop it for 1.5 s (less than the leader's snapshot stall
+ * timeout, so the transfer goes on). `stop()` lets it run for good.
+ */
+function slowDown(pid: number, file: string, untilMs: number): { stop(): Promise<void> } {
+  let done = false;
+  const size = () => {
+    try {
+      return statSync(file).size;
+    } catch {
+      return 0; // not created yet
+    }
+  };
+  const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const loop = (async () => {
+    while (!done && Date.now() < untilMs) {
+      process.kill(pid, 'SIGSTOP');
+      await pause(1500);
+      process.kill(pid, 'SIGCONT');
+      const from = size();
+      const runUntil = Date.now() + 1000;
+      while (!done && Date.now() < runUntil && size() - from < 2_000_000) await pause(20);
+    }
+  })();
+  return {
+    async stop() {
+      done = true;
+      await loop;
+      process.kill(pid, 'SIGCONT');
+    },
+  };
+}
 
 describe('cluster add of a node that takes long to catch up, over real NATS through the CLI', { skip: natsServerSkipReason() }, () => {
   let c: NatsProcessCluster;
@@ -31,22 +68,13 @@ describe('cluster add of a node that takes long to catch up, over real NATS thro
   it('keeps waiting while the node makes progress (shown on stderr), past the old deadline, and ends added', async () => {
     await c.leader();
     const node = await c.startNode('p2', {});
-    const pid = node.child.pid!;
-    // the slow node: stopped, let run for 250 ms every 1.5 s, until the add has outlived the old deadline
     const startedAt = Date.now();
-    process.kill(pid, 'SIGSTOP');
-    const pulse = setInterval(() => {
-      process.kill(pid, 'SIGCONT');
-      setTimeout(() => {
-        if (Date.now() - startedAt < OLD_DEADLINE_MS + 5000) process.kill(pid, 'SIGSTOP');
-      }, 250);
-    }, 1500);
+    const slowing = slowDown(node.child.pid!, join(c.dataDir('p2'), 'data.mdb'), startedAt + OLD_DEADLINE_MS + 5000);
     let add: Awaited<ReturnType<typeof cli>>;
     try {
       add = await cli(['cluster', 'add', 'p2', '--via', 'p1']);
     } finally {
-      clearInterval(pulse);
-      process.kill(pid, 'SIGCONT');
+      await slowing.stop();
     }
     const tookMs = Date.now() - startedAt;
     const progress = add.stderr.split('\n').filter((l) => l.startsWith('cluster add p2: '));

@@ -24,6 +24,8 @@ export interface NatsProcessCluster {
   readonly nats: NatsServerHandle;
   readonly bus: Bus;
   readonly procs: Map<string, CliProcess>;
+  /** where node `name` keeps its store */
+  dataDir(name: string): string;
   /** seed `names` as the voters of one cluster holding `pairs` (each with `raft` settings) and start them */
   startSeeded(names: string[], raft?: Record<string, number>, pairs?: Array<[string, unknown]>): Promise<void>;
   /** start (or restart) one node from its config file; a new name starts blank */
@@ -60,6 +62,7 @@ export async function natsProcessCluster(opts: { prefix: string; maxPayload?: nu
     nats,
     bus,
     procs,
+    dataDir: (name) => join(dir, name),
     async startSeeded(names, raft = {}, pairs = []) {
       await seedStaticCluster(
         names.map((name) => ({ name, dataDir: join(dir, name) })),
