@@ -48,6 +48,7 @@ const EXIT_BY_CODE = {
   TIMEOUT: EXIT.unreachable,
   UNREACHABLE: EXIT.unreachable,
   CLOSED: EXIT.unreachable,
+  PERMISSION: EXIT.refused,
   // refused too, named here so that they are codes of the union
   INTERNAL: EXIT.refused,
   FATAL: EXIT.refused,

@@ -3,23 +3,24 @@
 // inspectCommands.ts, imported when one of them runs: the other commands start without it.
 import { type Command, Option } from 'commander';
 import type { InspectFlags } from './inspectCommands.ts';
+import { addNatsOptions } from './natsFlags.ts';
 
 /** where `conclave inspect` serves by default */
 export const DEFAULT_INSPECT = '127.0.0.1:7420';
 
 export function addInspectCommands(program: Command): void {
-  program
-    .command('inspect')
-    .description('serve the live inspector for every node on the bus (or replay a recording)')
-    .option('--listen <host:port>', 'where the inspector serves', DEFAULT_INSPECT)
-    .option('--record <file>', 'write the inspection stream to FILE (NDJSON) for --replay')
-    .option('--replay <file>', 'play a recording back with a scrubber instead of connecting to the bus')
-    .option('--nats <urls>', 'NATS server URLs, comma-separated (default $NATS_URL, else nats://127.0.0.1:4222)')
-    .option('--prefix <prefix>', 'subject prefix (default $CONCLAVE_PREFIX, else conclave)')
-    .action(async (flags: InspectFlags) => {
-      const { inspectCommand } = await import('./inspectCommands.ts');
-      await inspectCommand(flags);
-    });
+  addNatsOptions(
+    program
+      .command('inspect')
+      .description('serve the live inspector for every node on the bus (or replay a recording)')
+      .option('--listen <host:port>', 'where the inspector serves', DEFAULT_INSPECT)
+      .option('--record <file>', 'write the inspection stream to FILE (NDJSON) for --replay')
+      .option('--replay <file>', 'play a recording back with a scrubber instead of connecting to the bus')
+      .option('--prefix <prefix>', 'subject prefix (default $CONCLAVE_PREFIX, else conclave)'),
+  ).action(async (flags: InspectFlags) => {
+    const { inspectCommand } = await import('./inspectCommands.ts');
+    await inspectCommand(flags);
+  });
 
   const machines = program.command('machines').description("the controller's statecharts");
   machines

@@ -2,7 +2,7 @@
 // inspector, its HTTP server, elkjs and every machine are not for the other commands).
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { commonFromEnv } from '../config/config.ts';
+import { commonFromEnv, type NatsFlags } from '../config/config.ts';
 import { conclaveError } from '../errors.ts';
 import { createLogger, type LogLevel } from '../log/logger.ts';
 import { Inspector } from '../inspect/inspector.ts';
@@ -12,11 +12,10 @@ import { readRecording } from '../inspect/replay.ts';
 import { startInspectorServer } from '../inspect/server.ts';
 import { connectNats } from '../transport/index.ts';
 
-export interface InspectFlags {
+export interface InspectFlags extends NatsFlags {
   listen: string;
   record?: string;
   replay?: string;
-  nats?: string;
   prefix?: string;
 }
 

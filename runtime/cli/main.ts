@@ -11,17 +11,17 @@ import { formatStatus } from './format.ts';
 import { addInspectCommands } from './inspect.ts';
 import { addClusterCommands } from './cluster.ts';
 import { addStoreCommands } from './store.ts';
+import { addNatsOptions } from './natsFlags.ts';
+import type { NatsFlags } from '../config/common.ts';
 
-export interface CommonFlags {
-  nats?: string;
+export interface CommonFlags extends NatsFlags {
   prefix?: string;
   timeout?: string;
   json?: boolean;
 }
 
 function addCommon(cmd: Command, defaultTimeoutMs = 5000): Command {
-  return cmd
-    .option('--nats <urls>', 'NATS server URLs, comma-separated (default $NATS_URL, else nats://127.0.0.1:4222)')
+  return addNatsOptions(cmd)
     .option('--prefix <prefix>', 'subject prefix (default $CONCLAVE_PREFIX, else conclave)')
     .option('--timeout <ms>', 'how long to wait for an answer, in ms', String(defaultTimeoutMs))
     .option('--json', 'machine-readable output on stdout');
@@ -70,26 +70,26 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
-  program
-    .command('run')
-    .description('run one controller process until SIGINT/SIGTERM')
-    .option('--config <file>', 'JSON config file (keys mirror the flags; flags override it)')
-    .option('--name <name>', 'node name, ^[a-z0-9][a-z0-9_-]{0,62}$')
-    .option('--data-dir <dir>', 'where the node keeps its LMDB store (default ./conclave-data/<name>)')
-    .option('--init-from <src>', 'initialize a blank node from a seed JSON or a snapshot file')
-    .option('--initial-members <names>', 'comma-separated names to add once bootstrapped')
-    .option('--join-secret-file <file>', 'file holding the auto-join secret (members admit with it, joining nodes prove with it)')
-    .option('--join-cluster <uuid>', 'auto-join: announce on <prefix>.discover until this cluster adds the node')
-    .option('--inspect <host:port>', 'serve the live inspector')
-    .option('--record <file>', 'with --inspect: record the inspection stream (replay with `conclave inspect --replay FILE`)')
-    .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']))
-    .option('--nats <urls>', 'NATS server URLs, comma-separated (default $NATS_URL, else nats://127.0.0.1:4222)')
-    .option('--prefix <prefix>', 'subject prefix (default $CONCLAVE_PREFIX, else conclave)')
-    .action(async (flags) => {
-      // loaded on demand: a client command need not load the store, raft and the inspector
-      const { runCommand } = await import('./run.ts');
-      await runCommand(flags);
-    });
+  addNatsOptions(
+    program
+      .command('run')
+      .description('run one controller process until SIGINT/SIGTERM')
+      .option('--config <file>', 'JSON config file (keys mirror the flags; flags override it)')
+      .option('--name <name>', 'node name, ^[a-z0-9][a-z0-9_-]{0,62}$')
+      .option('--data-dir <dir>', 'where the node keeps its LMDB store (default ./conclave-data/<name>)')
+      .option('--init-from <src>', 'initialize a blank node from a seed JSON or a snapshot file')
+      .option('--initial-members <names>', 'comma-separated names to add once bootstrapped')
+      .option('--join-secret-file <file>', 'file holding the auto-join secret (members admit with it, joining nodes prove with it)')
+      .option('--join-cluster <uuid>', 'auto-join: announce on <prefix>.discover until this cluster adds the node')
+      .option('--inspect <host:port>', 'serve the live inspector')
+      .option('--record <file>', 'with --inspect: record the inspection stream (replay with `conclave inspect --replay FILE`)')
+      .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']))
+      .option('--prefix <prefix>', 'subject prefix (default $CONCLAVE_PREFIX, else conclave)'),
+  ).action(async (flags) => {
+    // loaded on demand: a client command need not load the store, raft and the inspector
+    const { runCommand } = await import('./run.ts');
+    await runCommand(flags);
+  });
 
   addCommon(
     program

@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import { LOG_LEVELS, type LogLevel } from '../log/levels.ts';
-import { commonFromEnv, type NatsSettings, PREFIX_PATTERN, PREFIX_RULE, splitServers } from './common.ts';
+import { commonFromEnv, mergeNatsLayers, type NatsFlags, natsLayerFromEnv, natsLayerFromFlags, type NatsSettings, PREFIX_PATTERN, PREFIX_RULE, splitServers } from './common.ts';
 
 // the settings every command shares, zod-free for the CLI's client commands
 export * from './common.ts';
@@ -22,7 +22,9 @@ export const natsConfigSchema = z.strictObject({
   user: z.string().optional(),
   pass: z.string().optional(),
   token: z.string().optional(),
+  nkeyFile: z.string().optional(),
   credsFile: z.string().optional(),
+  inboxPrefix: z.string().regex(PREFIX_PATTERN, PREFIX_RULE).optional(),
   tls: z
     .strictObject({ caFile: z.string().optional(), certFile: z.string().optional(), keyFile: z.string().optional() })
     .optional(),
@@ -139,7 +141,7 @@ export function validateConfigObject(raw: unknown, where: string): ConfigFile {
   return parsed.data;
 }
 
-export interface RunFlags {
+export interface RunFlags extends NatsFlags {
   config?: string;
   name?: string;
   dataDir?: string;
@@ -149,7 +151,6 @@ export interface RunFlags {
   joinCluster?: string;
   inspect?: string;
   logLevel?: string;
-  nats?: string;
   prefix?: string;
 }
 
@@ -177,15 +178,27 @@ export function resolveRunConfig(flags: RunFlags, env: NodeJS.ProcessEnv): Contr
     throw new ConfigError(`CONCLAVE_LOG_LEVEL=${envLevel} is not one of ${LOG_LEVELS.join(', ')}`, { key: 'log.level' });
   }
   const common = commonFromEnv(env, {});
-  const natsServers = flags.nats !== undefined ? splitServers(flags.nats) : file.nats?.servers ? splitServers(file.nats.servers) : common.nats.servers;
   const pfx = fromFlags.prefix ?? file.prefix ?? common.prefix;
   const configDir = flags.config ? resolve(flags.config, '..') : process.cwd();
   const fromConfigFile = (p: string | undefined) => (p === undefined ? undefined : resolve(configDir, p));
+  const fileNats = file.nats ?? {};
+  const natsFromFile = natsLayerFromFlags({
+    nats: fileNats.servers === undefined ? undefined : splitServers(fileNats.servers).join(','),
+    natsUser: fileNats.user,
+    natsPassword: fileNats.pass,
+    natsToken: fileNats.token,
+    natsNkey: fromConfigFile(fileNats.nkeyFile),
+    natsCreds: fromConfigFile(fileNats.credsFile),
+    natsTlsCa: fromConfigFile(fileNats.tls?.caFile),
+    natsTlsCert: fromConfigFile(fileNats.tls?.certFile),
+    natsTlsKey: fromConfigFile(fileNats.tls?.keyFile),
+    natsInboxPrefix: fileNats.inboxPrefix,
+  });
   return {
     name,
     dataDir: resolve(fromFlags.dataDir ?? fromConfigFile(file.dataDir) ?? resolve('conclave-data', name)),
     prefix: pfx,
-    nats: { ...dropUndefined({ ...file.nats, servers: undefined }), servers: natsServers },
+    nats: mergeNatsLayers(natsLayerFromEnv(env), natsFromFile, natsLayerFromFlags(flags)),
     initFrom: fromFlags.initFrom ? resolve(fromFlags.initFrom) : fromConfigFile(file.initFrom),
     initialMembers: fromFlags.initialMembers ?? file.initialMembers ?? [],
     joinSecretFile: fromFlags.joinSecretFile ? resolve(fromFlags.joinSecretFile) : fromConfigFile(file.joinSecretFile),

@@ -6,10 +6,13 @@ import {
   connect,
   credsAuthenticator,
   ErrorCode,
+  nkeyAuthenticator,
   type Msg,
   type NatsConnection,
   NatsError,
 } from 'nats';
+import { conclaveError } from '../errors.ts';
+import { credentialsFromUrls } from './natsUrl.ts';
 import { copyBytes, validatePublishSubject, validateQueueName, validateSubscribeSubject } from './subjects.ts';
 import {
   type Bus,
@@ -20,6 +23,7 @@ import {
   type BusSubscription,
   NoRespondersError,
   PayloadTooLargeError,
+  PermissionDeniedError,
   type RequestOptions,
   RequestTimeoutError,
   type SubscribeOptions,
@@ -38,14 +42,19 @@ export interface NatsStatus {
 }
 
 export interface NatsTransportOptions {
-  /** one URL, a comma-separated list, or an array */
+  /** one URL, a comma-separated list, or an array; credentials in a URL (`nats://user:pass@host`, `nats://token@host`) are used when no other credential is given */
   servers: string | string[];
+  /** at most one way to authenticate: user and pass, token, nkeyFile or credsFile */
   user?: string;
   pass?: string;
   token?: string;
+  /** a file holding an nkey seed (`SU…`), for a server that lists the nkey's public key */
+  nkeyFile?: string;
   /** a .creds file (JWT + nkey seed), as written by `nsc` */
   credsFile?: string;
   tls?: NatsTlsOptions;
+  /** the subject prefix of reply inboxes (default `_INBOX`), so NATS permissions can confine each user's replies */
+  inboxPrefix?: string;
   /** the connection name the server shows in its monitoring */
   name?: string;
   /** default -1: keep reconnecting forever, a controller must never give up on its bus */
@@ -86,40 +95,52 @@ function reasonOf(err: unknown): string {
 }
 
 export async function connectNats(opts: NatsTransportOptions): Promise<Bus> {
-  const servers = parseServers(opts.servers);
+  const { servers, credentials: fromUrl } = credentialsFromUrls(parseServers(opts.servers));
+  const given = [
+    opts.user !== undefined || opts.pass !== undefined ? 'user and password' : null,
+    opts.token !== undefined ? 'token' : null,
+    opts.nkeyFile !== undefined ? 'nkey' : null,
+    opts.credsFile !== undefined ? 'creds file' : null,
+  ].filter((g) => g !== null);
+  if (given.length > 1) throw conclaveError('CONFIG', `NATS credentials: give one way to authenticate, not ${given.join(' and ')}`);
+  const auth = given.length > 0 ? opts : { ...opts, ...fromUrl };
+  if ((auth.user === undefined) !== (auth.pass === undefined)) throw conclaveError('CONFIG', 'NATS credentials: a user needs a password and a password a user');
   const options: ConnectionOptions = {
     servers,
     name: opts.name,
-    user: opts.user,
-    pass: opts.pass,
-    token: opts.token,
+    user: auth.user,
+    pass: auth.pass,
+    token: auth.token,
     maxReconnectAttempts: opts.maxReconnectAttempts ?? -1,
     // a stack trace captured per request costs more than the request on loopback
     noAsyncTraces: true,
   };
+  if (opts.inboxPrefix !== undefined) options.inboxPrefix = opts.inboxPrefix;
   // a control plane resumes as soon as its server is back: a short wait, jittered so that many
   // nodes do not reconnect in lockstep
   options.reconnectTimeWait = opts.reconnectTimeWaitMs ?? RECONNECT_WAIT_MS;
   options.reconnectJitter = RECONNECT_JITTER_MS;
   if (opts.timeoutMs !== undefined) options.timeout = opts.timeoutMs;
   if (opts.tls) options.tls = { ...opts.tls };
-  if (opts.credsFile) {
-    let creds: Uint8Array;
-    try {
-      creds = new Uint8Array(await readFile(opts.credsFile));
-    } catch (err) {
-      // a configuration mistake, not an unreachable server
-      throw new Error(`cannot read NATS credentials file ${opts.credsFile}: ${reasonOf(err)}`, { cause: err });
-    }
-    options.authenticator = credsAuthenticator(creds);
-  }
+  if (opts.credsFile) options.authenticator = credsAuthenticator(await readSecretFile(opts.credsFile, 'NATS credentials file'));
+  if (opts.nkeyFile) options.authenticator = nkeyAuthenticator(new TextEncoder().encode((await readSecretFile(opts.nkeyFile, 'NATS nkey seed file')).toString().trim()));
   let nc: NatsConnection;
   try {
     nc = await connect(options);
   } catch (err) {
-    throw new BusConnectError(servers, reasonOf(err), { cause: err });
+    const code = errorCode(err);
+    throw new BusConnectError(servers, reasonOf(err), { cause: err, authentication: code === ErrorCode.AuthorizationViolation || code === ErrorCode.AuthenticationExpired });
   }
   return new NatsBus(nc, opts);
+}
+
+/** a credential file's bytes; a file that cannot be read is a configuration mistake, not an unreachable server */
+async function readSecretFile(file: string, what: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (err) {
+    throw conclaveError('CONFIG', `cannot read the ${what} ${file}: ${reasonOf(err)}; check the path and its permissions`);
+  }
 }
 
 class NatsBus implements Bus {
@@ -200,6 +221,8 @@ class NatsBus implements Bus {
         return new BusClosedError();
       case ErrorCode.MaxPayloadExceeded:
         return new PayloadTooLargeError(subject, size, this.maxPayload ?? 0);
+      case ErrorCode.PermissionsViolation:
+        return new PermissionDeniedError((err as Error).message.replace(/^'|'$/g, '').replace(/^Permissions Violation for (Subscription|Publish)/, (m) => m.toLowerCase()));
       default:
         return err;
     }

@@ -102,16 +102,31 @@ export class InvalidSubjectError extends Error {
   }
 }
 
+/** the server refused a publish or subscription by the connection's permissions */
+export class PermissionDeniedError extends Error {
+  readonly code = 'PERMISSION';
+  constructor(readonly detail: string) {
+    super(
+      `NATS refused it: ${detail}. The NATS user lacks a permission; if its replies are confined to an inbox prefix, give that prefix with --nats-inbox-prefix (or NATS_INBOX_PREFIX)`,
+    );
+    this.name = 'PermissionDeniedError';
+  }
+}
+
 /** connecting to the bus failed (server down, refused, bad credentials) */
 export class BusConnectError extends Error {
   readonly code = 'CONNECT';
   constructor(
     readonly servers: readonly string[],
     readonly reason: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; authentication?: boolean },
   ) {
     super(
-      `cannot connect to NATS at ${servers.join(',')}: ${reason}. Is nats-server running? Set --nats or NATS_URL`,
+      `cannot connect to NATS at ${servers.join(',')}: ${reason}. ${
+        options?.authentication
+          ? 'Give the credentials this server expects: --nats-user and NATS_PASSWORD, --nats-token, --nats-nkey, --nats-creds or TLS certificates (or the NATS_* variables)'
+          : 'Is nats-server running? Set --nats or NATS_URL'
+      }`,
       options,
     );
     this.name = 'BusConnectError';

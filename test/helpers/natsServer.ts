@@ -90,8 +90,9 @@ function tryConnect(port: number): Promise<boolean> {
 /**
  * `maxPayload`: the server's max_payload in bytes (default nats-server's 1 MiB), set through a config file;
  * `port`: restart a server on the port a stopped one had (its clients reconnect to the same URL)
+ * `config`: more nats-server configuration (e.g. an authorization block), appended to that file
  */
-export async function startNatsServer(opts: { jetstream?: boolean; maxPayload?: number; port?: number } = {}): Promise<NatsServerHandle> {
+export async function startNatsServer(opts: { jetstream?: boolean; maxPayload?: number; port?: number; config?: string } = {}): Promise<NatsServerHandle> {
   if (!isInstalled()) {
     throw new Error(`${BINARY} is not installed or not runnable (apt-get install nats-server)`);
   }
@@ -104,10 +105,11 @@ export async function startNatsServer(opts: { jetstream?: boolean; maxPayload?: 
     args.push('-js', '-sd', storeDir);
   }
   let configDir: string | undefined;
-  if (opts.maxPayload !== undefined) {
+  if (opts.maxPayload !== undefined || opts.config !== undefined) {
     configDir = mkdtempSync(join(tmpdir(), 'conclave-nats-conf-'));
     storeDirs.add(configDir);
-    writeFileSync(join(configDir, 'nats.conf'), `max_payload: ${opts.maxPayload}\n`);
+    const lines = [opts.maxPayload === undefined ? '' : `max_payload: ${opts.maxPayload}`, opts.config ?? ''];
+    writeFileSync(join(configDir, 'nats.conf'), `${lines.join('\n')}\n`);
     args.push('-c', join(configDir, 'nats.conf'));
   }
   const child = spawn(BINARY, args, { stdio: ['ignore', 'ignore', 'pipe'] });
