@@ -98,7 +98,7 @@ export function initRefusal(ctx: Pick<BootstrapContext, 'clusterId' | 'contacted
   if (ctx.contactedBy) {
     return {
       code: 'CONTACTED',
-      message: `init refused: ${ctx.name} was already contacted by cluster ${ctx.contactedBy.clusterId} (via ${ctx.contactedBy.by}); it must join that cluster, not fork a second one`,
+      message: `init refused: ${ctx.name} was already contacted by cluster ${ctx.contactedBy.clusterId} (via ${ctx.contactedBy.by}); it must join that cluster, not fork a second one. If that cluster will never add it (its add failed for good, or the offer was not genuine), stop ${ctx.name}, run \`conclave store forget-contact --data-dir <its data dir>\` and init it again`,
     };
   }
   if (phase !== 'uninitialized') {

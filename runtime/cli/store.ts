@@ -22,6 +22,20 @@ export function addStoreCommands(program: Command): void {
         process.exitCode = EXIT.usage;
       }
     });
+  store
+    .command('forget-contact')
+    .description('clear the join offer a blank node accepted from a cluster that will never add it, so that `init` is allowed again')
+    .requiredOption('--data-dir <dir>', "the stopped node's data dir")
+    .option('--json', 'machine-readable output on stdout')
+    .action(async (flags: { dataDir: string; json?: boolean }) => {
+      const { forgetContact } = await import('../store/forgetContact.ts');
+      const r = await forgetContact(flags);
+      const human = () =>
+        r.forgot === null
+          ? `${r.name} (store ${r.dataDir}) has no recorded contact: nothing to forget`
+          : `forgot the contact of ${r.name} by cluster ${r.forgot.clusterId} (via ${r.forgot.by} at ${r.forgot.at}); start it again, then \`conclave init --node ${r.name}\` or add it to a cluster`;
+      process.stdout.write(flags.json ? `${JSON.stringify(r)}\n` : `${human()}\n`);
+    });
 }
 
 export function formatVerify(r: VerifyReport): string {
