@@ -90,7 +90,7 @@ export class Controller {
     this.events = new ControllerEventHub(this.logFor('events'));
     this.ctx = this.context();
     const removal = new Removal(this.ctx);
-    this.membership = new MembershipOps(this.ctx, { offerJoin: (target) => offerJoin(this.ctx, target), sendRemovedNotice: (name) => removal.send(name) });
+    this.membership = new MembershipOps(this.ctx, { offerJoin: (target) => offerJoin(this.ctx, target, joinSecret), sendRemovedNotice: (name) => removal.send(name) });
     this.autoJoin = new AutoJoin(this.ctx, this.membership, joinSecret);
     this.lifecycle = new MemberLifecycle(
       this.ctx,
@@ -125,7 +125,7 @@ export class Controller {
       this.logFor('bootstrap').info(error ? { error } : {}, `phase ${phase}`);
       this.events.emit('phaseChanged', { phase });
     });
-    const parts = { status: () => this.status(), init: () => this.init(), list: () => this.listNow(), membership: this.membership, join: new JoinHandshake(this.ctx), removal };
+    const parts = { status: () => this.status(), init: () => this.init(), list: () => this.listNow(), membership: this.membership, join: new JoinHandshake(this.ctx, joinSecret), removal };
     this.admin = new AdminServer(this.bus, `${this.prefix}.node.${this.name}.admin`, adminHandlers(this.ctx, parts), this.logFor('admin'));
   }
 

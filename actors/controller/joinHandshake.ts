@@ -11,18 +11,22 @@ import { NoRespondersError, RequestTimeoutError } from '../../runtime/transport/
 import type { AdminBody, JoinParty } from '../../runtime/wire/adminProtocol.ts';
 import { decodeReply, encode, type Envelope, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../../runtime/wire/codec.ts';
 import { z } from 'zod';
+import { NonceCache } from '../../runtime/join/autoJoin.ts';
+import { type OfferFields, proveOffer, verifyOffer } from '../../runtime/join/offerProof.ts';
 import { type GenerationClaim, unconfirmedClaim, unprovenClaim } from '../staleGeneration.ts';
 import { type ControllerContext, serialQueue } from './context.ts';
 
 const OFFER_TIMEOUT_MS = 2000;
 const partySchema = z.object({ name: z.string(), nodeId: z.string(), clusterId: z.string().nullable() });
 
-/** the leader's half of the handshake: offer membership to `target` on its admin subject */
-export async function offerJoin(ctx: ControllerContext, target: string): Promise<OfferReply> {
+/** the leader's half of the handshake: offer membership to `target` on its admin subject (proven with the join secret, if it has one) */
+export async function offerJoin(ctx: ControllerContext, target: string, joinSecret: Uint8Array | null): Promise<OfferReply> {
   const subject = `${ctx.prefix}.node.${target}.admin`;
+  const sender = ctx.sender();
+  const proof = joinSecret === null ? {} : proveOffer(joinSecret, offerFields(sender, target, PROTOCOL_VERSION));
   let data: Uint8Array;
   try {
-    const reply = await ctx.bus.request(subject, encode(ctx.sender(), 'join.offer', { protocolVersion: PROTOCOL_VERSION }), { timeoutMs: OFFER_TIMEOUT_MS });
+    const reply = await ctx.bus.request(subject, encode(sender, 'join.offer', { protocolVersion: PROTOCOL_VERSION, ...proof }), { timeoutMs: OFFER_TIMEOUT_MS });
     data = reply.data;
   } catch (err) {
     if (err instanceof NoRespondersError) throw conclaveError('NO_RESPONDERS', `${target} is not answering on ${subject}; is \`conclave run --name ${target}\` running on the same NATS and prefix?`);
@@ -47,13 +51,24 @@ export async function offerJoin(ctx: ControllerContext, target: string): Promise
   throw conclaveError(asErrorCode(decoded.error.code), decoded.error.message);
 }
 
+/** what an offer's proof covers: the offering leader as its envelope names it, and the target */
+function offerFields(leader: { name: string; nodeId: string | null; clusterId: string | null }, target: string, protocolVersion: number): OfferFields {
+  return { clusterId: leader.clusterId, leader: leader.name, leaderNodeId: leader.nodeId, target, protocolVersion };
+}
+
 /** the node's half of the handshake */
 export class JoinHandshake {
   private readonly oneAtATime = serialQueue();
   /** a claim that this node is stale is being checked with the member that made it */
   private confirmingGeneration = false;
+  /** nonces of proven offers seen within the window (a replayed offer is refused) */
+  private readonly offerNonces = new NonceCache();
 
-  constructor(private readonly ctx: ControllerContext) {}
+  /** `joinSecret`: while this node belongs to no cluster, it accepts only offers that prove it */
+  constructor(
+    private readonly ctx: ControllerContext,
+    private readonly joinSecret: Uint8Array | null = null,
+  ) {}
 
   /** join offers are decided one at a time */
   onOffer(offer: AdminBody<'join.offer'>, envelope: Envelope): Promise<JoinParty> {
@@ -68,6 +83,13 @@ export class JoinHandshake {
     const party = (clusterId: string | null) => ({ name: ctx.name, nodeId: identity.nodeId, clusterId });
     if (phase === 'bootstrapping' || phase === 'failed') {
       throw conclaveError('BUSY', `${ctx.name} is ${phase} and cannot answer a join offer now; retry shortly`);
+    }
+    if (this.joinSecret !== null && identity.clusterId === null) {
+      const verdict = verifyOffer(this.joinSecret, offerFields({ name: envelope.from, nodeId: envelope.nodeId, clusterId: envelope.clusterId }, ctx.name, offer.protocolVersion), offer, this.offerNonces);
+      if (!verdict.ok) {
+        ctx.reportRefusal('join', { reason: `join-auth:${verdict.reason}`, from: envelope.from, localClusterId: null, remoteClusterId: envelope.clusterId, message: verdict.message });
+        throw conclaveError('JOIN_AUTH', verdict.message, party(null));
+      }
     }
     // same cluster, other identity generation (disaster recovery): refused at both ends
     const generation = checkGeneration(

@@ -44,7 +44,12 @@ function signedText(req: Omit<JoinRequest, 'proof'>): string {
 }
 
 export function proveJoin(secret: Uint8Array, req: Omit<JoinRequest, 'proof'>): string {
-  return createHmac('sha256', secret).update(signedText(req)).digest('hex');
+  return prove(secret, signedText(req));
+}
+
+/** HMAC-SHA256 of `text` with the join secret, in hex */
+export function prove(secret: Uint8Array, text: string): string {
+  return createHmac('sha256', secret).update(text).digest('hex');
 }
 
 /** A fresh, signed join request for this node. */
@@ -85,32 +90,51 @@ export class NonceCache {
 
 export type VerifyResult = { ok: true } | { ok: false; code: 'JOIN_AUTH'; reason: 'no-proof' | 'bad-proof' | 'expired' | 'replayed'; message: string };
 
+/** What the messages of a refused proof say: whose message it was, and how to make the next one pass. */
+export interface ProofWords {
+  /** e.g. "auto-join refused" */
+  refused: string;
+  /** e.g. "the request from n4 (…)" */
+  what: string;
+  /** the fix when no proof came at all */
+  noProof: string;
+  /** whose clock judged the timestamp, e.g. "the leader's" */
+  clock: string;
+}
+
 /**
- * The leader's check of a request's proof. The nonce is remembered only once the proof is valid, so
- * garbage cannot fill the cache.
+ * Check a proof (HMAC-SHA256 of `text` with the join secret) with its timestamp and nonce. The nonce
+ * is remembered only once the proof is valid, so garbage cannot fill the cache.
  */
-export function verifyJoinRequest(secret: Uint8Array, req: JoinRequest, nonces: NonceCache, now = Date.now()): VerifyResult {
-  const who = `${req.name} (${req.nodeId})`;
-  if (req.proof === undefined) {
-    return { ok: false, code: 'JOIN_AUTH', reason: 'no-proof', message: `auto-join refused: ${who} sent no proof of the join secret; configure join.secretFile on it with the cluster's secret` };
-  }
-  const expected = Buffer.from(proveJoin(secret, req), 'hex');
-  const given = Buffer.from(req.proof, 'hex');
+export function verifyProof(secret: Uint8Array, text: string, p: { proof?: string; ts: number; nonce: string }, nonces: NonceCache, words: ProofWords, now = Date.now()): VerifyResult {
+  if (p.proof === undefined) return { ok: false, code: 'JOIN_AUTH', reason: 'no-proof', message: `${words.refused}: ${words.what} carries no proof of the join secret; ${words.noProof}` };
+  const expected = createHmac('sha256', secret).update(text).digest();
+  const given = Buffer.from(p.proof, 'hex');
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-    return { ok: false, code: 'JOIN_AUTH', reason: 'bad-proof', message: `auto-join refused: the proof from ${who} does not match this cluster's join secret; check that both use the same secret file` };
+    return { ok: false, code: 'JOIN_AUTH', reason: 'bad-proof', message: `${words.refused}: the proof in ${words.what} does not match this join secret; check that both use the same secret file` };
   }
-  if (Math.abs(now - req.ts) > JOIN_REQUEST_WINDOW_MS) {
+  if (Math.abs(now - p.ts) > JOIN_REQUEST_WINDOW_MS) {
     return {
       ok: false,
       code: 'JOIN_AUTH',
       reason: 'expired',
-      message: `auto-join refused: the request from ${who} is ${Math.round((now - req.ts) / 1000)} s off the leader's clock (allowed ±${JOIN_REQUEST_WINDOW_MS / 1000} s); check the clocks`,
+      message: `${words.refused}: ${words.what} is ${Math.round((now - p.ts) / 1000)} s off ${words.clock} clock (allowed ±${JOIN_REQUEST_WINDOW_MS / 1000} s); check the clocks`,
     };
   }
-  if (!nonces.remember(req.nonce, now)) {
-    return { ok: false, code: 'JOIN_AUTH', reason: 'replayed', message: `auto-join refused: the request from ${who} was already used (replayed nonce ${req.nonce})` };
-  }
+  if (!nonces.remember(p.nonce, now)) return { ok: false, code: 'JOIN_AUTH', reason: 'replayed', message: `${words.refused}: ${words.what} was already used (replayed nonce ${p.nonce})` };
   return { ok: true };
+}
+
+/** The leader's check of an auto-join request's proof. */
+export function verifyJoinRequest(secret: Uint8Array, req: JoinRequest, nonces: NonceCache, now = Date.now()): VerifyResult {
+  return verifyProof(
+    secret,
+    signedText(req),
+    req,
+    nonces,
+    { refused: 'auto-join refused', what: `the request from ${req.name} (${req.nodeId})`, noProof: "configure join.secretFile on it with the cluster's secret", clock: "the leader's" },
+    now,
+  );
 }
 
 /** Read a join secret file: it must exist, be readable and hold at least MIN_SECRET_BYTES after trimming. */

@@ -133,7 +133,16 @@ export const ADMIN_PROTOCOL = {
   init: operation<{ clusterId: string }>()('init', nothing),
   propose: operation<unknown>()('propose', z.object({ command: z.unknown(), forwarded })),
   read: operation<unknown>()('read', z.object({ query: z.unknown(), stale: z.boolean().optional(), forwarded })),
-  'join.offer': operation<JoinParty>()('join offer', z.object({ protocolVersion: z.number().int() })),
+  /** nonce, ts and proof: present when the offering leader has a join secret (runtime/join/offerProof.ts); older nodes ignore them */
+  'join.offer': operation<JoinParty>()(
+    'join offer',
+    z.object({
+      protocolVersion: z.number().int(),
+      nonce: z.string().regex(/^[0-9a-f]{32}$/).optional(),
+      ts: z.number().int().min(0).optional(),
+      proof: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+    }),
+  ),
   'member.removed': operation<{ removed: boolean }>()('removal notice', nothing),
   /** with `progressMs`: answer within that time, with AddProgress while the add is still under way (ask again to follow it) */
   'cluster.add': operation<AddResult | AddProgress>()(

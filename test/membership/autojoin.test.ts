@@ -89,11 +89,11 @@ describe('auto-join over real NATS through the CLI (acceptance 6)', { skip: nats
 
     // wrong secret: refused at both ends, never a member
     const wrong = await run('w1', { join: { cluster: clusterId, secretFile: 'wrong-secret' } });
-    await wrong.waitForOutput(/does not match this cluster's join secret/, 20_000);
-    await leader.waitForOutput(/the proof from w1 .* does not match/, 20_000);
+    await wrong.waitForOutput(/does not match this join secret/, 20_000);
+    await leader.waitForOutput(/the proof in the request from w1 .* does not match/, 20_000);
     // missing secret: refused with a message that says what to configure
     const missing = await run('m1', { join: { cluster: clusterId } });
-    await missing.waitForOutput(/sent no proof of the join secret/, 20_000);
+    await missing.waitForOutput(/carries no proof of the join secret/, 20_000);
     for (const n of ['w1', 'm1']) {
       const s = await status(n);
       assert.equal(s.phase, 'uninitialized', `${n} stays blank`);
