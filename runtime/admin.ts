@@ -8,6 +8,7 @@ import type { Logger } from './log/logger.ts';
 import { RateLimitedLog } from './log/rateLimit.ts';
 import type { Bus, BusMessage, BusSubscription } from './transport/types.ts';
 import { type AdminBody, type AdminOp, type AdminReply, requestSchema } from './wire/adminProtocol.ts';
+import { isReadOnlyOp } from './wire/adminSubjects.ts';
 import { decode, encodeReply, type Envelope, type Reply } from './wire/codec.ts';
 
 // the client side (the CLI loads it without zod): re-exported for the nodes' own calls
@@ -18,31 +19,34 @@ export type AdminHandler<O extends AdminOp> = (body: AdminBody<O>, envelope: Env
 export type AdminHandlers = { [O in AdminOp]?: AdminHandler<O> };
 
 export class AdminServer {
-  private subscription: BusSubscription | null = null;
+  private subscriptions: BusSubscription[] = [];
   /** counters of dropped input, by reason (shown by status and the inspector) */
   readonly dropped = new Map<string, number>();
   private readonly rateLimited: RateLimitedLog;
   /** the request schema of every operation this server answers: a wrong body is refused before any handler runs */
   private readonly bodies: Record<string, z.ZodType<unknown>>;
 
+  /** `readSubject`: where the read-only operations (wire/adminSubjects.ts) are answered too; others sent there are refused */
   constructor(
     private readonly bus: Bus,
     readonly subject: string,
     private readonly handlers: AdminHandlers,
     logger: Logger,
+    private readonly readSubject?: string,
   ) {
     this.rateLimited = new RateLimitedLog(logger);
     this.bodies = Object.fromEntries((Object.keys(handlers) as AdminOp[]).map((op) => [op, requestSchema(op)]));
   }
 
   async start(): Promise<void> {
-    this.subscription = this.bus.subscribe(this.subject, (msg) => this.onMessage(msg));
+    this.subscriptions.push(this.bus.subscribe(this.subject, (msg) => this.onMessage(msg, false)));
+    if (this.readSubject !== undefined) this.subscriptions.push(this.bus.subscribe(this.readSubject, (msg) => this.onMessage(msg, true)));
     await this.bus.flush();
   }
 
   async stop(): Promise<void> {
-    this.subscription?.unsubscribe();
-    this.subscription = null;
+    for (const s of this.subscriptions) s.unsubscribe();
+    this.subscriptions = [];
   }
 
   private drop(reason: string, detail: string, msg: BusMessage): void {
@@ -50,7 +54,7 @@ export class AdminServer {
     this.rateLimited.warn(`admin:${reason}`, { reason, detail, bytes: msg.data.byteLength, subject: msg.subject }, 'dropped malformed admin message');
   }
 
-  private onMessage(msg: BusMessage): void {
+  private onMessage(msg: BusMessage, readOnly: boolean): void {
     const decoded = decode(msg.data, this.bodies);
     if (!decoded.ok) {
       this.drop(decoded.failure, decoded.detail, msg);
@@ -59,6 +63,11 @@ export class AdminServer {
       return;
     }
     const { envelope, body } = decoded;
+    if (readOnly && !isReadOnlyOp(envelope.type)) {
+      this.drop('not-read-only', envelope.type, msg);
+      this.reply(msg, { ok: false, error: { code: 'BAD_REQUEST', message: `request refused: ${envelope.type} changes the cluster and is not answered on ${this.readSubject}; send it on ${this.subject}` } });
+      return;
+    }
     // decode() found a schema for this type, so the server has a handler for it
     const handler = this.handlers[envelope.type as AdminOp] as AdminHandler<AdminOp>;
     handler(body as AdminBody<AdminOp>, envelope).then(

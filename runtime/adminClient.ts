@@ -1,7 +1,8 @@
 // The client side of the admin protocol, for tools and nodes alike. No zod on this path (a one-shot
 // `conclave status` loads this and little else); the node's side is runtime/admin.ts.
 import { asErrorCode, conclaveError } from './errors.ts';
-import { type Bus, NoRespondersError, RequestTimeoutError } from './transport/types.ts';
+import { type Bus, type BusMessage, NoRespondersError, RequestTimeoutError } from './transport/types.ts';
+import { adminSubjects, isReadOnlyOp } from './wire/adminSubjects.ts';
 import type { AdminOp, AdminReply, AdminRequest } from './wire/adminProtocol.ts';
 import { decodeReply, encode, type Sender } from './wire/envelope.ts';
 
@@ -11,7 +12,20 @@ import { decodeReply, encode, type Sender } from './wire/envelope.ts';
  * explain in its own terms (see `isUnreachable`).
  */
 export async function adminCall<O extends AdminOp>(bus: Pick<Bus, 'request'>, prefix: string, node: string, sender: Sender, type: O, body: AdminRequest<O>, timeoutMs: number): Promise<AdminReply<O>> {
-  const reply = await bus.request(`${prefix}.node.${node}.admin`, encode(sender, type, body), { timeoutMs });
+  const subjects = adminSubjects(prefix, node);
+  const data = encode(sender, type, body);
+  let reply: BusMessage;
+  if (isReadOnlyOp(type)) {
+    try {
+      reply = await bus.request(subjects.read, data, { timeoutMs });
+    } catch (err) {
+      // a node of an older release answers on .admin only
+      if (!(err instanceof NoRespondersError)) throw err;
+      reply = await bus.request(subjects.admin, data, { timeoutMs });
+    }
+  } else {
+    reply = await bus.request(subjects.admin, data, { timeoutMs });
+  }
   const decoded = decodeReply(reply.data);
   if (!decoded.ok) throw conclaveError(asErrorCode(decoded.error.code), decoded.error.message, decoded.error.details);
   // the node answers with the reply type of the operation (runtime/wire/adminProtocol.ts)

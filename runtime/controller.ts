@@ -15,6 +15,7 @@ import { MembershipOps } from '../actors/controller/membership.ts';
 import { Removal } from '../actors/controller/removal.ts';
 import { whois } from '../actors/controller/whois.ts';
 import { appliedMembershipIncludes, type MemberRuntime, type MemberStatus } from '../actors/member.ts';
+import { adminSubjects } from './wire/adminSubjects.ts';
 import { AdminServer } from './admin.ts';
 import { checkOptions, type ControllerOptions } from './config/controllerOptions.ts';
 import { asErrorCode, conclaveError } from './errors.ts';
@@ -126,7 +127,8 @@ export class Controller {
       this.events.emit('phaseChanged', { phase });
     });
     const parts = { status: () => this.status(), init: () => this.init(), list: () => this.listNow(), membership: this.membership, join: new JoinHandshake(this.ctx, joinSecret), removal };
-    this.admin = new AdminServer(this.bus, `${this.prefix}.node.${this.name}.admin`, adminHandlers(this.ctx, parts), this.logFor('admin'));
+    const subjects = adminSubjects(this.prefix, this.name);
+    this.admin = new AdminServer(this.bus, subjects.admin, adminHandlers(this.ctx, parts), this.logFor('admin'), subjects.read);
   }
 
   /** what the parts in actors/controller/ share of this controller */

@@ -19,13 +19,19 @@ export async function connect(name: string, transport: { nats: NatsTransportOpti
   const failures = new RateLimitedLog(logger);
   const onError = (err: unknown, subject: string) => failures.warn('handler-failed', { node: name, err, subject }, 'message handler failed');
   if ('bus' in transport) return transport.bus.connect(name, { onError });
-  return connectNats({ name: `conclave-${name}`, onError, onStatus: natsStatusLogger(logger.child({ node: name, component: 'bus' })), ...transport.nats });
+  return connectNats({ name: `conclave-${name}`, onError, onStatus: natsStatusLogger(logger.child({ node: name, component: 'bus' }), failures), ...transport.nats });
 }
 
-/** the NATS connection dropping (warn) and coming back (info), with the server and how long it was gone */
-function natsStatusLogger(log: Logger): (s: NatsStatus) => void {
+/** the NATS connection dropping (warn) and coming back (info), with the server and how long it was gone; errors the server sends (rate-limited) */
+function natsStatusLogger(log: Logger, failures: RateLimitedLog): (s: NatsStatus) => void {
   let lostAt: number | null = null;
   return (s) => {
+    if (s.type === 'error') {
+      const code = String(s.data);
+      const why = code === 'PERMISSIONS_VIOLATION' ? ": a publish or subscription of this node is not allowed to its NATS user; check the user's permissions (docs/security.md)" : '';
+      failures.warn(`nats-error:${code}`, { code }, `the NATS server reported an error (${code})${why}`);
+      return;
+    }
     const server = typeof s.data === 'string' ? s.data : undefined;
     if (s.type === 'disconnect') {
       lostAt = Date.now();

@@ -12,6 +12,54 @@ import { encode } from '../../runtime/wire/codec.ts';
 const CLI = { name: 'cli', nodeId: null, clusterId: null };
 
 describe('typed admin protocol', () => {
+  it('read-only operations are answered on .read too (the client asks there first); a change sent there is refused and counted', async () => {
+    const hub = createInProcessBus();
+    const node = hub.connect('node');
+    const client = hub.connect('client');
+    const subjects: string[] = [];
+    hub.connect('spy').subscribe('p.node.n.*', (m) => void subjects.push(m.subject));
+    const seen: string[] = [];
+    const server = new AdminServer(
+      node,
+      'p.node.n.admin',
+      {
+        status: async () => {
+          seen.push('status');
+          return { name: 'n' } as never;
+        },
+        propose: async () => {
+          seen.push('propose');
+          return null;
+        },
+      },
+      silentLogger(),
+      'p.node.n.read',
+    );
+    try {
+      await server.start();
+      await adminCall(client, 'p', 'n', CLI, 'status', {}, 5000);
+      await adminCall(client, 'p', 'n', CLI, 'propose', { command: { op: 'put', key: 'k', value: 1 } }, 5000);
+      assert.deepEqual(subjects, ['p.node.n.read', 'p.node.n.admin'], 'status asked on .read, propose on .admin');
+      const reply = await client.request('p.node.n.read', encode(CLI, 'propose', { command: { op: 'put', key: 'k', value: 2 } }), { timeoutMs: 5000 });
+      assert.match(new TextDecoder().decode(reply.data), /"code":"BAD_REQUEST".*propose changes the cluster and is not answered on p\.node\.n\.read/);
+      assert.deepEqual(seen, ['status', 'propose'], 'the refused change never reached its handler');
+      assert.equal(server.dropped.get('not-read-only'), 1);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('a node of an older release (no .read subject) is still asked a read-only operation, on .admin', async () => {
+    const hub = createInProcessBus();
+    const server = new AdminServer(hub.connect('node'), 'p.node.n.admin', { status: async () => ({ name: 'old' }) as never }, silentLogger());
+    try {
+      await server.start();
+      assert.deepEqual(await adminCall(hub.connect('client'), 'p', 'n', CLI, 'status', {}, 5000), { name: 'old' });
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('a wrong body is refused (BAD_REQUEST, naming the field) and never reaches the handler; a right one does', async () => {
     const hub = createInProcessBus();
     const node = hub.connect('node');
