@@ -47,7 +47,7 @@ export interface InboundHands {
   /** raft messages for the core */
   toCore(messages: RaftMessage[]): void;
   /** a chunk of a snapshot transfer, and its size on the bus (`bytes`) */
-  onSnapshotChunk(chunk: PeerChunk, from: string | null, generation: number | undefined, bytes: number): void;
+  onSnapshotChunk(chunk: PeerChunk, from: string | null, generation: number | undefined, bytes: number, decodeMs: number): void;
   onSnapshotAck(from: string, ack: ChunkAck): void;
   onRefused?(refusal: Refusal): void;
   onNonMember?(name: string, nodeId: string): void;
@@ -77,7 +77,9 @@ export class Inbound {
   onPeerMessage(msg: BusMessage): void {
     const h = this.hands;
     if (h.stopped()) return;
+    const decodeStart = performance.now();
     const decoded = decode(msg.data, peerBodies);
+    const decodeMs = performance.now() - decodeStart;
     if (!decoded.ok) {
       this.drop(decoded.failure, decoded.detail);
       return;
@@ -130,7 +132,7 @@ export class Inbound {
         return;
       }
       case 'snapshot-chunk':
-        h.onSnapshotChunk(body as unknown as PeerChunk, envelope.nodeId, envelope.gen, msg.data.byteLength);
+        h.onSnapshotChunk(body as unknown as PeerChunk, envelope.nodeId, envelope.gen, msg.data.byteLength, decodeMs);
         return;
       case 'snapshot-ack':
         if (envelope.nodeId) h.onSnapshotAck(envelope.nodeId, body as unknown as ChunkAck);

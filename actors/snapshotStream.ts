@@ -38,6 +38,8 @@ export interface TransferReport {
   bytes: number;
   chunks: number;
   ms: number;
+  /** where the time went (ms): reading and encoding the chunks, publishing them, waiting with the window full */
+  stages: { encodeMs: number; publishMs: number; windowWaitMs: number };
   /** why it failed (a stall, a refused publish, leadership lost) */
   error?: unknown;
 }
@@ -72,6 +74,9 @@ class Transfer {
   keys = 0;
   bytes = 0;
   pumpScheduled = false;
+  /** stage timings (TransferReport.stages); `windowFullAt`: when the window filled, or null */
+  readonly stages = { encodeMs: 0, publishMs: 0, windowWaitMs: 0 };
+  windowFullAt: number | null = null;
   stallTimer: TimerHandle | null = null;
   private carry: { json: string; size: number } | null = null;
   /** the chunk body's JSON before its pairs */
@@ -159,6 +164,10 @@ export class OutgoingSnapshots {
     if (transfer === undefined || transfer.id !== ack.id || ack.seq <= transfer.acked || ack.seq >= transfer.nextSeq) return;
     for (const bytes of transfer.unacked.splice(0, ack.seq - transfer.acked)) transfer.ackedBytes += bytes;
     transfer.acked = ack.seq;
+    if (transfer.windowFullAt !== null) {
+      transfer.stages.windowWaitMs += performance.now() - transfer.windowFullAt;
+      transfer.windowFullAt = null;
+    }
     if (transfer.sentAll && transfer.acked === transfer.lastSeq) {
       this.end(transfer, true);
       return;
@@ -194,9 +203,17 @@ export class OutgoingSnapshots {
   /** one chunk per turn of the event loop, while the window allows */
   private pump(transfer: Transfer): void {
     if (this.transfers.get(transfer.to) !== transfer || transfer.sentAll) return;
-    if (transfer.nextSeq - 1 - transfer.acked >= this.opts.window) return;
+    if (transfer.nextSeq - 1 - transfer.acked >= this.opts.window) {
+      transfer.windowFullAt ??= performance.now();
+      return;
+    }
     try {
-      this.opts.publish(transfer.to, transfer.nextChunk(this.opts.chunkBytes));
+      const t0 = performance.now();
+      const chunk = transfer.nextChunk(this.opts.chunkBytes);
+      const t1 = performance.now();
+      this.opts.publish(transfer.to, chunk);
+      transfer.stages.encodeMs += t1 - t0;
+      transfer.stages.publishMs += performance.now() - t1;
     } catch (err) {
       this.end(transfer, false, err);
       return;
@@ -223,8 +240,14 @@ export class OutgoingSnapshots {
       bytes: transfer.bytes,
       chunks: transfer.nextSeq,
       ms: this.opts.clock.now() - transfer.startedAt,
+      stages: roundedStages(transfer.stages),
     };
     if (!ok) report.error = error;
     this.opts.finished(ok, report);
   }
+}
+
+/** stage timings in whole milliseconds (for the log) */
+export function roundedStages<T extends Record<string, number>>(stages: T): T {
+  return Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, Math.round(v)])) as T;
 }

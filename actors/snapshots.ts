@@ -12,7 +12,7 @@ import { encode, encodeJsonBody, type Sender } from '../runtime/wire/codec.ts';
 import type { DeferredState, HostAppliedState } from './appliedState.ts';
 import type { PeerChunk } from './peerWire.ts';
 import type { Clock, MemberBus, MemberStore, TimerHandle } from './ports.ts';
-import { type ChunkAck, OutgoingSnapshots, type SnapshotChunk, type TransferReport } from './snapshotStream.ts';
+import { type ChunkAck, OutgoingSnapshots, roundedStages, type SnapshotChunk, type TransferReport } from './snapshotStream.ts';
 
 /** what the snapshots need of the member that composes them */
 export interface SnapshotsHost {
@@ -75,6 +75,13 @@ export interface Installed {
   adoptedClusterId: string | null;
 }
 
+/** where a receiver's time went (ms since performance's origin; ms): decoding chunks, writing them to the staging area */
+interface ReceiveStages {
+  startedAt: number;
+  decodeMs: number;
+  writeMs: number;
+}
+
 /** how often a receiver reports that chunks keep arriving (a joining node's timeout starts over) */
 const PROGRESS_EVERY_MS = 250;
 /** a receiver writes what it received to the store's staging area in batches of about this size (one fsync each) */
@@ -85,7 +92,7 @@ export class MemberSnapshots {
    * The snapshot being received: its pairs go to the store's staging area as they arrive, a batch
    * at a time (`batch`, at most STAGE_BATCH_BYTES held here), never the whole state.
    */
-  private incoming: { id: string; next: number; batch: Array<[string, unknown]>; batchBytes: number } | null = null;
+  private incoming: { id: string; next: number; batch: Array<[string, unknown]>; batchBytes: number; stages: ReceiveStages } | null = null;
   /** a fully received (and staged) snapshot the core is about to hand back in ready().snapshot (with its sender's generation) */
   private receivedSnapshot: { meta: SnapshotMeta; generation?: number } | null = null;
   /** snapshots being streamed to followers (leader) */
@@ -143,7 +150,7 @@ export class MemberSnapshots {
 
   private onTransferEnded(ok: boolean, report: TransferReport): void {
     const mbPerS = report.ms > 0 ? Math.round(report.bytes / 1e3 / report.ms) : 0;
-    const fields = { to: this.host.nameOf(report.to), index: report.index, keys: report.keys, bytes: report.bytes, chunks: report.chunks, ms: report.ms, mbPerS };
+    const fields = { to: this.host.nameOf(report.to), index: report.index, keys: report.keys, bytes: report.bytes, chunks: report.chunks, ms: report.ms, mbPerS, ...report.stages };
     if (ok) this.host.log.info(fields, 'sent snapshot');
     else this.host.dropLog.warn(`snap:${report.to}`, { ...fields, err: report.error }, 'snapshot transfer abandoned');
     this.host.transferEnded(report.to, ok);
@@ -151,7 +158,7 @@ export class MemberSnapshots {
 
   // ---- follower: receiving ----
 
-  onChunk(chunk: PeerChunk, from: string | null, generation: number | undefined, bytes: number): void {
+  onChunk(chunk: PeerChunk, from: string | null, generation: number | undefined, bytes: number, decodeMs = 0): void {
     if (chunk.message.type !== 'snapshot' || chunk.message.from !== from || chunk.message.to !== this.host.nodeId()) {
       this.host.drop('bad-snapshot-chunk', 'snapshot chunk with a mismatched header', from ?? undefined);
       return;
@@ -169,6 +176,7 @@ export class MemberSnapshots {
       return;
     }
     transfer.next++;
+    transfer.stages.decodeMs += decodeMs;
     // acknowledged before it is staged: the sender's next chunks travel while this one is written
     this.ackChunk(from, chunk.id, chunk.seq);
     this.received.chunks++;
@@ -179,6 +187,8 @@ export class MemberSnapshots {
     if ((transfer.batchBytes >= STAGE_BATCH_BYTES || chunk.last) && !this.stage(transfer)) return;
     if (!chunk.last) return;
     this.incoming = null;
+    const { startedAt, ...stages } = transfer.stages;
+    this.host.log.info({ id: chunk.id, chunks: transfer.next, ms: Math.round(performance.now() - startedAt), ...roundedStages(stages) }, 'received snapshot');
     // the core may refuse it (it already has that state): then nothing will ask to install it
     this.receivedSnapshot = { meta: chunk.message.snapshot, generation };
     if (this.host.deliver(chunk.message)) return;
@@ -210,14 +220,16 @@ export class MemberSnapshots {
       this.host.dropLog.warn('snap-stage', { err }, 'cannot receive a snapshot: clearing the staging area failed');
       return false;
     }
-    this.incoming = { id, next: 0, batch: [], batchBytes: 0 };
+    this.incoming = { id, next: 0, batch: [], batchBytes: 0, stages: { startedAt: performance.now(), decodeMs: 0, writeMs: 0 } };
     return true;
   }
 
   /** write the batch to the staging area; a failure (disk full, damage) ends the transfer (the sender stalls and retries later) */
   private stage(transfer: NonNullable<MemberSnapshots['incoming']>): boolean {
+    const t0 = performance.now();
     try {
       this.host.store.snapshotStaging().add(transfer.batch);
+      transfer.stages.writeMs += performance.now() - t0;
     } catch (err) {
       this.host.dropLog.warn('snap-stage', { err }, 'cannot receive a snapshot: writing it to the staging area failed');
       this.abandon('writing it failed');
