@@ -12,7 +12,7 @@ import type { RateLimitedLog } from '../runtime/log/rateLimit.ts';
 import type { BusMessage } from '../runtime/transport/types.ts';
 import { decode, encode, type Sender } from '../runtime/wire/codec.ts';
 import type { Liveness } from './liveness.ts';
-import { type PeerChunk, peerBodies } from './peerWire.ts';
+import { type PeerChunk, peerBodies, TAILED_PEER_TYPES } from './peerWire.ts';
 import type { Clock, MemberBus } from './ports.ts';
 import type { ChunkAck } from './snapshotStream.ts';
 import { type GenerationClaim, unconfirmedClaim, unprovenClaim } from './staleGeneration.ts';
@@ -78,7 +78,7 @@ export class Inbound {
     const h = this.hands;
     if (h.stopped()) return;
     const decodeStart = performance.now();
-    const decoded = decode(msg.data, peerBodies);
+    const decoded = decode(msg.data, peerBodies, TAILED_PEER_TYPES);
     const decodeMs = performance.now() - decodeStart;
     if (!decoded.ok) {
       this.drop(decoded.failure, decoded.detail);
@@ -132,7 +132,7 @@ export class Inbound {
         return;
       }
       case 'snapshot-chunk':
-        h.onSnapshotChunk(body as unknown as PeerChunk, envelope.nodeId, envelope.gen, msg.data.byteLength, decodeMs);
+        h.onSnapshotChunk({ ...(body as unknown as PeerChunk), tail: decoded.tail }, envelope.nodeId, envelope.gen, msg.data.byteLength, decodeMs);
         return;
       case 'snapshot-ack':
         if (envelope.nodeId) h.onSnapshotAck(envelope.nodeId, body as unknown as ChunkAck);

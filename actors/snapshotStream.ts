@@ -6,29 +6,29 @@
 import { randomUUID } from 'node:crypto';
 import type { SnapshotMessage } from '../machines/raft/messages.ts';
 import { byteLength } from '../machines/raft/size.ts';
+import type { StateSnapshot } from '../runtime/store/replicatedState.ts';
+import type { StoredRecord } from '../runtime/wire/records.ts';
+import type { ChunkFormat } from './peerWire.ts';
 import type { Clock, TimerHandle } from './ports.ts';
 
-/** a consistent, lazily read state (NodeStore.stateSnapshot) */
-export interface SnapshotSource {
-  appliedIndex: number;
-  pairs: Iterator<[string, unknown]>;
-  done(): void;
-}
+/** a consistent, lazily read state (NodeStore.stateSnapshot: `records`, when given, and `pairs` share one cursor) */
+export type SnapshotSource = StateSnapshot;
 
 /**
- * A chunk's body { message, id, seq, last, pairs } as JSON, in parts to be written one after the
- * other (encodeJsonBody): each pair is stringified once, to measure and to send, and no string of
- * the whole chunk is built.
+ * Format `json`: a chunk's body { message, id, seq, last, pairs } as JSON, in parts to be written
+ * one after the other (encodeJsonBody): each pair is stringified once, to measure and to send, and
+ * no string of the whole chunk is built. Format `records`: the body { message, id, seq, last,
+ * records } and the stored records for the message's binary tail (peerWire.ts).
  */
-export interface SnapshotChunk {
-  seq: number;
-  last: boolean;
-  parts: string[];
-}
+export type SnapshotChunk =
+  | { seq: number; last: boolean; format: 'json'; parts: string[] }
+  | { seq: number; last: boolean; format: 'records'; body: { message: SnapshotMessage; id: string; seq: number; last: boolean; records: number }; records: StoredRecord[] };
 
 export interface ChunkAck {
   id: string;
   seq: number;
+  /** the chunk formats besides `json` the receiver reads (peerWire.ts) */
+  accepts?: string[];
 }
 
 export interface TransferReport {
@@ -51,8 +51,12 @@ export interface OutgoingSnapshotsOptions {
   finished(ok: boolean, report: TransferReport): void;
   /** bytes of pairs per chunk (a single larger pair travels alone) */
   chunkBytes: number;
+  /** the same in format `records` (no JSON string is built: larger chunks cost less per byte) */
+  recordsChunkBytes: number;
   /** chunks in flight, unacknowledged */
   window: number;
+  /** bytes of chunks in flight, unacknowledged (the sender holds no more) */
+  windowBytes: number;
   /** no acknowledgement for this long: the transfer is abandoned */
   stallMs: number;
   /** a completed transfer is not repeated within this time (the receiver is installing it) */
@@ -61,6 +65,12 @@ export interface OutgoingSnapshotsOptions {
   clock: Clock;
 }
 
+/**
+ * Bytes of chunks sent in one turn of the event loop, at most (and at least one chunk): ticks and
+ * heartbeats run between turns. Counted in bytes, not time, so that the simulator replays it exactly.
+ */
+const PUMP_TURN_BYTES = 1024 * 1024;
+
 class Transfer {
   readonly id = randomUUID();
   readonly startedAt: number;
@@ -68,8 +78,9 @@ class Transfer {
   acked = -1;
   /** bytes of the chunks acknowledged so far */
   ackedBytes = 0;
-  /** bytes of each chunk sent and not yet acknowledged, oldest first */
+  /** bytes of each chunk sent and not yet acknowledged, oldest first, and their sum */
   readonly unacked: number[] = [];
+  unackedBytes = 0;
   lastSeq = -1;
   keys = 0;
   bytes = 0;
@@ -78,7 +89,10 @@ class Transfer {
   readonly stages = { encodeMs: 0, publishMs: 0, windowWaitMs: 0 };
   windowFullAt: number | null = null;
   stallTimer: TimerHandle | null = null;
-  private carry: { json: string; size: number } | null = null;
+  /** the chunk format: `json` until the receiver says it reads `records` (and the source gives them) */
+  format: ChunkFormat = 'json';
+  /** the next pair, read and not yet sent: as stored (`bytes`, when the source gives records) or decoded, and its JSON once measured */
+  private carry: { key: string; bytes?: Uint8Array; value?: unknown; json?: string } | null = null;
   /** the chunk body's JSON before its pairs */
   private readonly head: string;
   private exhausted = false;
@@ -97,34 +111,59 @@ class Transfer {
     return this.lastSeq >= 0;
   }
 
+  /** whether the source gives stored records (format `records` is possible) */
+  get hasRecords(): boolean {
+    return this.source.records !== undefined;
+  }
+
   /** the next chunk: pairs up to `chunkBytes` (at least one), `last` once the state is exhausted */
   nextChunk(chunkBytes: number): SnapshotChunk {
+    const records = this.format === 'records';
     const parts = [this.head, '', ',"pairs":['];
+    const stored: StoredRecord[] = [];
     let bytes = 0;
-    for (;;) {
-      if (this.carry === null) {
-        const r = this.source.pairs.next();
-        if (r.done) {
-          this.exhausted = true;
-          this.release();
-          break;
-        }
-        const json = JSON.stringify(r.value);
-        this.carry = { json, size: byteLength(json) + 1 };
+    let count = 0;
+    for (;; count++) {
+      const carry = this.carry ?? this.read();
+      if (carry === null) break;
+      let size: number;
+      if (records) size = 8 + byteLength(carry.key) + carry.bytes!.byteLength;
+      else {
+        carry.json ??= JSON.stringify([carry.key, 'value' in carry ? carry.value : this.source.decodeRecord!(carry.bytes!)]);
+        size = byteLength(carry.json) + 1;
       }
-      if (bytes + this.carry.size > chunkBytes && parts.length > 3) break;
-      parts.push(parts.length > 3 ? `,${this.carry.json}` : this.carry.json);
-      bytes += this.carry.size;
+      if (bytes + size > chunkBytes && count > 0) break;
+      if (records) stored.push([carry.key, carry.bytes!]);
+      else parts.push(count > 0 ? `,${carry.json}` : carry.json!);
+      bytes += size;
       this.carry = null;
     }
     const seq = this.nextSeq++;
     if (this.exhausted) this.lastSeq = seq;
     this.unacked.push(bytes);
-    this.keys += parts.length - 3;
+    this.unackedBytes += bytes;
+    this.keys += count;
     this.bytes += bytes;
+    if (records) return { seq, last: this.exhausted, format: 'records', body: { message: this.message, id: this.id, seq, last: this.exhausted, records: count }, records: stored };
     parts[1] = `,"seq":${seq},"last":${this.exhausted}`;
     parts.push(']}');
-    return { seq, last: this.exhausted, parts };
+    return { seq, last: this.exhausted, format: 'json', parts };
+  }
+
+  /** the source's next pair (kept as `carry` until sent), or null once it is exhausted */
+  private read(): NonNullable<Transfer['carry']> | null {
+    if (this.source.records) {
+      const r = this.source.records.next();
+      if (!r.done) this.carry = { key: r.value[0], bytes: r.value[1] };
+    } else {
+      const r = this.source.pairs.next();
+      if (!r.done) this.carry = { key: r.value[0], value: r.value[1] };
+    }
+    if (this.carry === null) {
+      this.exhausted = true;
+      this.release();
+    }
+    return this.carry;
   }
 
   /** release the read transaction (idempotent) */
@@ -162,8 +201,12 @@ export class OutgoingSnapshots {
   onAck(from: string, ack: ChunkAck): void {
     const transfer = this.transfers.get(from);
     if (transfer === undefined || transfer.id !== ack.id || ack.seq <= transfer.acked || ack.seq >= transfer.nextSeq) return;
-    for (const bytes of transfer.unacked.splice(0, ack.seq - transfer.acked)) transfer.ackedBytes += bytes;
+    for (const bytes of transfer.unacked.splice(0, ack.seq - transfer.acked)) {
+      transfer.ackedBytes += bytes;
+      transfer.unackedBytes -= bytes;
+    }
     transfer.acked = ack.seq;
+    if (transfer.format === 'json' && transfer.hasRecords && ack.accepts?.includes('records')) transfer.format = 'records';
     if (transfer.windowFullAt !== null) {
       transfer.stages.windowWaitMs += performance.now() - transfer.windowFullAt;
       transfer.windowFullAt = null;
@@ -200,23 +243,26 @@ export class OutgoingSnapshots {
     });
   }
 
-  /** one chunk per turn of the event loop, while the window allows */
+  /** chunks of about PUMP_TURN_BYTES per turn of the event loop, while the window allows */
   private pump(transfer: Transfer): void {
-    if (this.transfers.get(transfer.to) !== transfer || transfer.sentAll) return;
-    if (transfer.nextSeq - 1 - transfer.acked >= this.opts.window) {
-      transfer.windowFullAt ??= performance.now();
-      return;
-    }
-    try {
-      const t0 = performance.now();
-      const chunk = transfer.nextChunk(this.opts.chunkBytes);
-      const t1 = performance.now();
-      this.opts.publish(transfer.to, chunk);
-      transfer.stages.encodeMs += t1 - t0;
-      transfer.stages.publishMs += performance.now() - t1;
-    } catch (err) {
-      this.end(transfer, false, err);
-      return;
+    for (let sent = 0; sent < PUMP_TURN_BYTES; ) {
+      if (this.transfers.get(transfer.to) !== transfer || transfer.sentAll) return;
+      if (transfer.nextSeq - 1 - transfer.acked >= this.opts.window || transfer.unackedBytes >= this.opts.windowBytes) {
+        transfer.windowFullAt ??= performance.now();
+        return;
+      }
+      try {
+        const t0 = performance.now();
+        const chunk = transfer.nextChunk(transfer.format === 'records' ? this.opts.recordsChunkBytes : this.opts.chunkBytes);
+        const t1 = performance.now();
+        this.opts.publish(transfer.to, chunk);
+        transfer.stages.encodeMs += t1 - t0;
+        transfer.stages.publishMs += performance.now() - t1;
+        sent += transfer.unacked.at(-1) ?? 0;
+      } catch (err) {
+        this.end(transfer, false, err);
+        return;
+      }
     }
     if (!transfer.sentAll) this.schedule(transfer);
   }

@@ -8,7 +8,8 @@ import { conclaveError } from '../runtime/errors.ts';
 import type { Logger } from '../runtime/log/logger.ts';
 import type { RateLimitedLog } from '../runtime/log/rateLimit.ts';
 import { HOST_STATE_KEY, hostSnapshotFromPairs } from '../runtime/state/host.ts';
-import { encode, encodeJsonBody, type Sender } from '../runtime/wire/codec.ts';
+import { encode, encodeJsonBody, encodeTailed, type Sender } from '../runtime/wire/codec.ts';
+import { parseRecords, recordsBytes, type StoredRecord, writeRecords } from '../runtime/wire/records.ts';
 import type { DeferredState, HostAppliedState } from './appliedState.ts';
 import type { PeerChunk } from './peerWire.ts';
 import type { Clock, MemberBus, MemberStore, TimerHandle } from './ports.ts';
@@ -47,7 +48,9 @@ export interface SnapshotsHost {
 
 export interface SnapshotsTiming {
   chunkBytes: number;
+  recordsChunkBytes: number;
   window: number;
+  windowBytes: number;
   stallMs: number;
   graceMs: number;
 }
@@ -59,13 +62,24 @@ export interface SnapshotsTiming {
  * A pair larger than this travels alone.
  */
 const SNAPSHOT_CHUNK_BYTES = 120 * 1024;
-/** chunks in flight to one follower, unacknowledged: the sender holds no more than these (≈ 4 MB) */
+/** Bytes of stored records per chunk in format `records`: a buffer, not a string, so larger is cheaper. */
+const RECORDS_CHUNK_BYTES = 512 * 1024;
+/** chunks in flight to one follower, unacknowledged */
 const SNAPSHOT_WINDOW = 32;
+/** bytes in flight to one follower, unacknowledged: the sender holds no more than these */
+const SNAPSHOT_WINDOW_BYTES = 8 * 1024 * 1024;
 
 /** chunk size (bounded by what fits one message on this bus), window, and when a transfer is given up */
 export function snapshotTiming(commandBytes: number, electionTimeoutMs: number): SnapshotsTiming {
   const stallMs = Math.max(5000, 4 * electionTimeoutMs);
-  return { chunkBytes: Math.min(SNAPSHOT_CHUNK_BYTES, commandBytes), window: SNAPSHOT_WINDOW, stallMs, graceMs: stallMs };
+  return {
+    chunkBytes: Math.min(SNAPSHOT_CHUNK_BYTES, commandBytes),
+    recordsChunkBytes: Math.min(RECORDS_CHUNK_BYTES, commandBytes),
+    window: SNAPSHOT_WINDOW,
+    windowBytes: SNAPSHOT_WINDOW_BYTES,
+    stallMs,
+    graceMs: stallMs,
+  };
 }
 
 /** what install() wrote */
@@ -92,7 +106,14 @@ export class MemberSnapshots {
    * The snapshot being received: its pairs go to the store's staging area as they arrive, a batch
    * at a time (`batch`, at most STAGE_BATCH_BYTES held here), never the whole state.
    */
-  private incoming: { id: string; next: number; batch: Array<[string, unknown]>; batchBytes: number; stages: ReceiveStages } | null = null;
+  private incoming: {
+    id: string;
+    next: number;
+    batch: Array<[string, unknown]>;
+    records: StoredRecord[];
+    batchBytes: number;
+    stages: ReceiveStages;
+  } | null = null;
   /** a fully received (and staged) snapshot the core is about to hand back in ready().snapshot (with its sender's generation) */
   private receivedSnapshot: { meta: SnapshotMeta; generation?: number } | null = null;
   /** snapshots being streamed to followers (leader) */
@@ -145,7 +166,14 @@ export class MemberSnapshots {
   private publishChunk(to: string, chunk: SnapshotChunk): void {
     const subject = this.host.peerSubject(to);
     if (!subject) throw conclaveError('NOT_A_MEMBER', `${to} is not in the configuration any more`);
-    this.host.bus.publish(subject, encodeJsonBody(this.host.sender(), 'snapshot-chunk', chunk.parts));
+    const sender = this.host.sender();
+    let data: Uint8Array;
+    if (chunk.format === 'json') data = encodeJsonBody(sender, 'snapshot-chunk', chunk.parts);
+    else {
+      const { records } = chunk;
+      data = encodeTailed(sender, 'snapshot-chunk', chunk.body, { bytes: recordsBytes(records), write: (out, at) => writeRecords(out, at, records) });
+    }
+    this.host.bus.publish(subject, data);
   }
 
   private onTransferEnded(ok: boolean, report: TransferReport): void {
@@ -175,14 +203,18 @@ export class MemberSnapshots {
       this.host.drop('snapshot-gap', `snapshot ${chunk.id}: expected chunk ${transfer?.next ?? 0}, got ${chunk.seq}`, from ?? undefined);
       return;
     }
+    const checkStart = performance.now();
+    const records = this.chunkRecords(chunk, from);
+    if (records === null) return;
     transfer.next++;
-    transfer.stages.decodeMs += decodeMs;
+    transfer.stages.decodeMs += decodeMs + performance.now() - checkStart;
     // acknowledged before it is staged: the sender's next chunks travel while this one is written
     this.ackChunk(from, chunk.id, chunk.seq);
     this.received.chunks++;
     this.received.bytes += bytes;
     this.reportProgress();
-    for (const p of chunk.pairs) transfer.batch.push(p);
+    for (const p of chunk.pairs ?? []) transfer.batch.push(p);
+    for (const r of records) transfer.records.push(r);
     transfer.batchBytes += bytes;
     if ((transfer.batchBytes >= STAGE_BATCH_BYTES || chunk.last) && !this.stage(transfer)) return;
     if (!chunk.last) return;
@@ -194,6 +226,30 @@ export class MemberSnapshots {
     if (this.host.deliver(chunk.message)) return;
     this.receivedSnapshot = null;
     this.clearStaged('the raft core refused it');
+  }
+
+  /**
+   * The stored records a chunk in format `records` carries, each checked as this store would have
+   * written it ([] for a chunk in format `json`); null when the chunk is refused (counted, logged,
+   * and the transfer ends: nothing of it will be installed).
+   */
+  private chunkRecords(chunk: PeerChunk, from: string | null): StoredRecord[] | null {
+    if (chunk.records === undefined && chunk.tail === undefined) return [];
+    const staging = this.host.store.snapshotStaging();
+    let refusal: string | null;
+    let records: StoredRecord[] | string = [];
+    if (chunk.records === undefined || chunk.tail === undefined || chunk.pairs !== undefined) refusal = 'a binary tail must come with a count of records, and without pairs';
+    else if (staging.checkRecords === undefined) refusal = 'this node does not read stored records';
+    else {
+      records = parseRecords(chunk.tail, chunk.records);
+      refusal = typeof records === 'string' ? records : staging.checkRecords(records);
+    }
+    if (refusal !== null || typeof records === 'string') {
+      this.abandon('a chunk was refused');
+      this.host.drop('bad-snapshot-chunk', `snapshot ${chunk.id} chunk ${chunk.seq}: ${refusal}`, from ?? undefined);
+      return null;
+    }
+    return records;
   }
 
   /** the transfer under way ends unfinished: what it staged is scratch */
@@ -220,7 +276,7 @@ export class MemberSnapshots {
       this.host.dropLog.warn('snap-stage', { err }, 'cannot receive a snapshot: clearing the staging area failed');
       return false;
     }
-    this.incoming = { id, next: 0, batch: [], batchBytes: 0, stages: { startedAt: performance.now(), decodeMs: 0, writeMs: 0 } };
+    this.incoming = { id, next: 0, batch: [], records: [], batchBytes: 0, stages: { startedAt: performance.now(), decodeMs: 0, writeMs: 0 } };
     return true;
   }
 
@@ -228,7 +284,7 @@ export class MemberSnapshots {
   private stage(transfer: NonNullable<MemberSnapshots['incoming']>): boolean {
     const t0 = performance.now();
     try {
-      this.host.store.snapshotStaging().add(transfer.batch);
+      this.host.store.snapshotStaging().add(transfer.batch, transfer.records);
       transfer.stages.writeMs += performance.now() - t0;
     } catch (err) {
       this.host.dropLog.warn('snap-stage', { err }, 'cannot receive a snapshot: writing it to the staging area failed');
@@ -236,6 +292,7 @@ export class MemberSnapshots {
       return false;
     }
     transfer.batch = [];
+    transfer.records = [];
     transfer.batchBytes = 0;
     return true;
   }
@@ -260,7 +317,8 @@ export class MemberSnapshots {
     const subject = to === null ? null : this.host.peerSubject(to);
     if (subject === null) return;
     try {
-      this.host.bus.publish(subject, encode(this.host.sender(), 'snapshot-ack', { id, seq }));
+      const ack: ChunkAck = this.host.store.snapshotStaging().readsRecords === true ? { id, seq, accepts: ['records'] } : { id, seq };
+      this.host.bus.publish(subject, encode(this.host.sender(), 'snapshot-ack', ack));
     } catch (err) {
       this.host.dropLog.warn(`snap-ack:${to}`, { err, to }, 'could not acknowledge a snapshot chunk');
     }

@@ -9,7 +9,7 @@ import type { HardState, SnapshotMeta } from '../../machines/raft/types.ts';
 import type { Logger } from '../log/logger.ts';
 import { isFullError, isIoError, StoreError } from './errors.ts';
 import { corrupt, DATA_FILE } from './files.ts';
-import { DamagedRecordError } from './frame.ts';
+import { DamagedRecordError, isChecksummed } from './frame.ts';
 import { type IdentityPatch, STORE_FORMAT, type StoreIdentity, validateIdentity } from './identity.ts';
 import {
   currentStateDb,
@@ -92,6 +92,22 @@ export class StoreCore {
     }
     this.log?.debug({ dataDir: this.dataDir }, 'store closed');
   }
+
+  /**
+   * The current state database read as bytes (its records as stored, checksum included): what a
+   * snapshot transfer sends as it is (`records`), or null when the records are not checksummed.
+   */
+  rawState(): Database<Uint8Array, string> | null {
+    if (!isChecksummed((this.db.state as unknown as { encoder?: unknown }).encoder)) return null;
+    let raw = this.#raw.get(this.stateDb);
+    if (raw === undefined) {
+      raw = this.env.openDB<Uint8Array, string>({ name: this.stateDb, encoding: 'binary' });
+      this.#raw.set(this.stateDb, raw);
+    }
+    return raw;
+  }
+
+  readonly #raw = new Map<StateDbName, Database<Uint8Array, string>>();
 
   /**
    * The state database that is not current, where a snapshot being received is written; null when
