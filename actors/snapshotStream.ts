@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { SnapshotMessage } from '../machines/raft/messages.ts';
 import { byteLength } from '../machines/raft/size.ts';
 import type { StateSnapshot } from '../runtime/store/replicatedState.ts';
-import type { StoredRecord } from '../runtime/wire/records.ts';
+import { recordBytes, writeRecord } from '../runtime/wire/records.ts';
 import type { ChunkFormat } from './peerWire.ts';
 import type { Clock, TimerHandle } from './ports.ts';
 
@@ -18,11 +18,12 @@ export type SnapshotSource = StateSnapshot;
  * Format `json`: a chunk's body { message, id, seq, last, pairs } as JSON, in parts to be written
  * one after the other (encodeJsonBody): each pair is stringified once, to measure and to send, and
  * no string of the whole chunk is built. Format `records`: the body { message, id, seq, last,
- * records } and the stored records for the message's binary tail (peerWire.ts).
+ * records } and the message's binary tail, the stored records (peerWire.ts), valid until the next
+ * chunk is made (publish copies it into the message).
  */
 export type SnapshotChunk =
   | { seq: number; last: boolean; format: 'json'; parts: string[] }
-  | { seq: number; last: boolean; format: 'records'; body: { message: SnapshotMessage; id: string; seq: number; last: boolean; records: number }; records: StoredRecord[] };
+  | { seq: number; last: boolean; format: 'records'; body: { message: SnapshotMessage; id: string; seq: number; last: boolean; records: number }; tail: Uint8Array };
 
 export interface ChunkAck {
   id: string;
@@ -91,6 +92,8 @@ class Transfer {
   stallTimer: TimerHandle | null = null;
   /** the chunk format: `json` until the receiver says it reads `records` (and the source gives them) */
   format: ChunkFormat = 'json';
+  /** where a chunk's records are written (format `records`), reused from chunk to chunk */
+  private scratch: Buffer = Buffer.alloc(0);
   /** the next pair, read and not yet sent: as stored (`bytes`, when the source gives records) or decoded, and its JSON once measured */
   private carry: { key: string; bytes?: Uint8Array; value?: unknown; json?: string } | null = null;
   /** the chunk body's JSON before its pairs */
@@ -116,25 +119,34 @@ class Transfer {
     return this.source.records !== undefined;
   }
 
-  /** the next chunk: pairs up to `chunkBytes` (at least one), `last` once the state is exhausted */
+  /**
+   * The next chunk: pairs up to `chunkBytes` (at least one), `last` once the state is exhausted.
+   * In format `records` its tail is this transfer's scratch buffer: valid until the next call.
+   */
   nextChunk(chunkBytes: number): SnapshotChunk {
     const records = this.format === 'records';
     const parts = [this.head, '', ',"pairs":['];
-    const stored: StoredRecord[] = [];
     let bytes = 0;
     let count = 0;
     for (;; count++) {
       const carry = this.carry ?? this.read();
       if (carry === null) break;
       let size: number;
-      if (records) size = 8 + byteLength(carry.key) + carry.bytes!.byteLength;
+      if (records) size = recordBytes(carry.key, carry.bytes!);
       else {
         carry.json ??= JSON.stringify([carry.key, 'value' in carry ? carry.value : this.source.decodeRecord!(carry.bytes!)]);
         size = byteLength(carry.json) + 1;
       }
-      if (bytes + size > chunkBytes && count > 0) break;
-      if (records) stored.push([carry.key, carry.bytes!]);
-      else parts.push(count > 0 ? `,${carry.json}` : carry.json!);
+      if (bytes + size > chunkBytes && count > 0) {
+        // kept for the next chunk: a record read from the store is a view, valid until its next read
+        if (carry.bytes !== undefined && this.carry === null) carry.bytes = Uint8Array.from(carry.bytes);
+        this.carry = carry;
+        break;
+      }
+      if (records) {
+        if (this.scratch.length < bytes + size) this.scratch = grown(this.scratch, bytes + size);
+        writeRecord(this.scratch, bytes, carry.key, carry.bytes!);
+      } else parts.push(count > 0 ? `,${carry.json}` : carry.json!);
       bytes += size;
       this.carry = null;
     }
@@ -144,26 +156,27 @@ class Transfer {
     this.unackedBytes += bytes;
     this.keys += count;
     this.bytes += bytes;
-    if (records) return { seq, last: this.exhausted, format: 'records', body: { message: this.message, id: this.id, seq, last: this.exhausted, records: count }, records: stored };
+    if (records) {
+      const body = { message: this.message, id: this.id, seq, last: this.exhausted, records: count };
+      return { seq, last: this.exhausted, format: 'records', body, tail: this.scratch.subarray(0, bytes) };
+    }
     parts[1] = `,"seq":${seq},"last":${this.exhausted}`;
     parts.push(']}');
     return { seq, last: this.exhausted, format: 'json', parts };
   }
 
-  /** the source's next pair (kept as `carry` until sent), or null once it is exhausted */
+  /** the source's next pair, or null once it is exhausted */
   private read(): NonNullable<Transfer['carry']> | null {
     if (this.source.records) {
       const r = this.source.records.next();
-      if (!r.done) this.carry = { key: r.value[0], bytes: r.value[1] };
+      if (!r.done) return { key: r.value[0], bytes: r.value[1] };
     } else {
       const r = this.source.pairs.next();
-      if (!r.done) this.carry = { key: r.value[0], value: r.value[1] };
+      if (!r.done) return { key: r.value[0], value: r.value[1] };
     }
-    if (this.carry === null) {
-      this.exhausted = true;
-      this.release();
-    }
-    return this.carry;
+    this.exhausted = true;
+    this.release();
+    return null;
   }
 
   /** release the read transaction (idempotent) */
@@ -296,4 +309,11 @@ export class OutgoingSnapshots {
 /** stage timings in whole milliseconds (for the log) */
 export function roundedStages<T extends Record<string, number>>(stages: T): T {
   return Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, Math.round(v)])) as T;
+}
+
+/** a larger scratch buffer (at least `bytes`), holding what `buf` held */
+function grown(buf: Buffer, bytes: number): Buffer {
+  const out = Buffer.allocUnsafe(Math.max(bytes, 2 * buf.length));
+  buf.copy(out);
+  return out;
 }

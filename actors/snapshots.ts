@@ -9,7 +9,7 @@ import type { Logger } from '../runtime/log/logger.ts';
 import type { RateLimitedLog } from '../runtime/log/rateLimit.ts';
 import { HOST_STATE_KEY, hostSnapshotFromPairs } from '../runtime/state/host.ts';
 import { encode, encodeJsonBody, encodeTailed, type Sender } from '../runtime/wire/codec.ts';
-import { parseRecords, recordsBytes, type StoredRecord, writeRecords } from '../runtime/wire/records.ts';
+import { parseRecords, type StoredRecord } from '../runtime/wire/records.ts';
 import type { DeferredState, HostAppliedState } from './appliedState.ts';
 import type { PeerChunk } from './peerWire.ts';
 import type { Clock, MemberBus, MemberStore, TimerHandle } from './ports.ts';
@@ -63,11 +63,11 @@ export interface SnapshotsTiming {
  */
 const SNAPSHOT_CHUNK_BYTES = 120 * 1024;
 /** Bytes of stored records per chunk in format `records`: a buffer, not a string, so larger is cheaper. */
-const RECORDS_CHUNK_BYTES = 512 * 1024;
+const RECORDS_CHUNK_BYTES = 256 * 1024;
 /** chunks in flight to one follower, unacknowledged */
 const SNAPSHOT_WINDOW = 32;
 /** bytes in flight to one follower, unacknowledged: the sender holds no more than these */
-const SNAPSHOT_WINDOW_BYTES = 8 * 1024 * 1024;
+const SNAPSHOT_WINDOW_BYTES = 4 * 1024 * 1024;
 
 /** chunk size (bounded by what fits one message on this bus), window, and when a transfer is given up */
 export function snapshotTiming(commandBytes: number, electionTimeoutMs: number): SnapshotsTiming {
@@ -170,8 +170,12 @@ export class MemberSnapshots {
     let data: Uint8Array;
     if (chunk.format === 'json') data = encodeJsonBody(sender, 'snapshot-chunk', chunk.parts);
     else {
-      const { records } = chunk;
-      data = encodeTailed(sender, 'snapshot-chunk', chunk.body, { bytes: recordsBytes(records), write: (out, at) => writeRecords(out, at, records) });
+      const { tail } = chunk;
+      const write = (out: Buffer, at: number) => {
+        out.set(tail, at);
+        return at + tail.byteLength;
+      };
+      data = encodeTailed(sender, 'snapshot-chunk', chunk.body, { bytes: tail.byteLength, write });
     }
     this.host.bus.publish(subject, data);
   }

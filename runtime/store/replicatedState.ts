@@ -60,7 +60,8 @@ export interface StateSnapshot {
   pairs: Iterator<[string, unknown]>;
   /**
    * The same cursor as `pairs`, giving the next record as stored (key, checksummed value bytes)
-   * instead of decoded: each call of either moves it on. Absent when the store cannot give them.
+   * instead of decoded: each call of either moves it on. The bytes are a view, valid until the
+   * next read of the store: copy what is kept. Absent when the store cannot give them.
    */
   records?: Iterator<StoredRecord>;
   /** the value a record's bytes hold (a CORRUPT error when they are damaged) */

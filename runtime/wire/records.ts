@@ -15,20 +15,28 @@ export const MAX_KEY_BYTES = 1978;
 /** the bytes `records` take in a chunk */
 export function recordsBytes(records: readonly StoredRecord[]): number {
   let bytes = 0;
-  for (const [key, value] of records) bytes += 8 + Buffer.byteLength(key, 'utf8') + value.byteLength;
+  for (const [key, value] of records) bytes += recordBytes(key, value);
   return bytes;
+}
+
+/** the bytes one record takes in a chunk */
+export function recordBytes(key: string, value: Uint8Array): number {
+  return 8 + Buffer.byteLength(key, 'utf8') + value.byteLength;
+}
+
+/** write one record into `out` from `at` (room for recordBytes); returns where it ended */
+export function writeRecord(out: Buffer, at: number, key: string, value: Uint8Array): number {
+  const keyBytes = out.write(key, at + 4, 'utf8');
+  out.writeUInt32BE(keyBytes, at);
+  at += 4 + keyBytes;
+  out.writeUInt32BE(value.byteLength, at);
+  out.set(value, at + 4);
+  return at + 4 + value.byteLength;
 }
 
 /** write `records` into `out` from `at`; returns where it ended */
 export function writeRecords(out: Buffer, at: number, records: readonly StoredRecord[]): number {
-  for (const [key, value] of records) {
-    const keyBytes = out.write(key, at + 4, 'utf8');
-    out.writeUInt32BE(keyBytes, at);
-    at += 4 + keyBytes;
-    out.writeUInt32BE(value.byteLength, at);
-    out.set(value, at + 4);
-    at += 4 + value.byteLength;
-  }
+  for (const [key, value] of records) at = writeRecord(out, at, key, value);
   return at;
 }
 

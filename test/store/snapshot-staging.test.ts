@@ -100,7 +100,8 @@ describe('snapshot staging', () => {
     await from.initializeCluster({ clusterId: CLUSTER, meta: meta(5), pairs: values, hardState: { ...hs, commit: 5 } });
     const source = from.stateSnapshot();
     const records: Array<[string, Uint8Array]> = [];
-    for (let r = source.records!.next(); !r.done; r = source.records!.next()) records.push([r.value[0], r.value[1]]);
+    // each record is a view of the read buffer, valid until the next read: kept as a copy
+    for (let r = source.records!.next(); !r.done; r = source.records!.next()) records.push([r.value[0], Uint8Array.from(r.value[1])]);
     source.done();
     await from.close();
     const dir = join(tmp.make(), 'n2');
