@@ -39,8 +39,8 @@ export interface TransferReport {
   bytes: number;
   chunks: number;
   ms: number;
-  /** where the time went (ms): reading and encoding the chunks, publishing them, waiting with the window full */
-  stages: { encodeMs: number; publishMs: number; windowWaitMs: number };
+  /** where the time went (ms): reading and encoding the chunks, publishing them, waiting with the window full; the process's CPU time meanwhile */
+  stages: { encodeMs: number; publishMs: number; windowWaitMs: number; cpuMs: number };
   /** why it failed (a stall, a refused publish, leadership lost) */
   error?: unknown;
 }
@@ -87,7 +87,9 @@ class Transfer {
   bytes = 0;
   pumpScheduled = false;
   /** stage timings (TransferReport.stages); `windowFullAt`: when the window filled, or null */
-  readonly stages = { encodeMs: 0, publishMs: 0, windowWaitMs: 0 };
+  readonly stages = { encodeMs: 0, publishMs: 0, windowWaitMs: 0, cpuMs: 0 };
+  /** the process's CPU time (µs) when the transfer started */
+  readonly cpuAtStart = cpuMicros();
   windowFullAt: number | null = null;
   stallTimer: TimerHandle | null = null;
   /** the chunk format: `json` until the receiver says it reads `records` (and the source gives them) */
@@ -299,11 +301,17 @@ export class OutgoingSnapshots {
       bytes: transfer.bytes,
       chunks: transfer.nextSeq,
       ms: this.opts.clock.now() - transfer.startedAt,
-      stages: roundedStages(transfer.stages),
+      stages: roundedStages({ ...transfer.stages, cpuMs: (cpuMicros() - transfer.cpuAtStart) / 1000 }),
     };
     if (!ok) report.error = error;
     this.opts.finished(ok, report);
   }
+}
+
+/** the process's CPU time so far (user + system, µs): what a transfer cost, whatever else the machine runs */
+export function cpuMicros(): number {
+  const { user, system } = process.cpuUsage();
+  return user + system;
 }
 
 /** stage timings in whole milliseconds (for the log) */

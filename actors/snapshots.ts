@@ -13,7 +13,7 @@ import { parseRecords, type StoredRecord } from '../runtime/wire/records.ts';
 import type { DeferredState, HostAppliedState } from './appliedState.ts';
 import type { PeerChunk } from './peerWire.ts';
 import type { Clock, MemberBus, MemberStore, TimerHandle } from './ports.ts';
-import { type ChunkAck, OutgoingSnapshots, roundedStages, type SnapshotChunk, type TransferReport } from './snapshotStream.ts';
+import { type ChunkAck, cpuMicros, OutgoingSnapshots, roundedStages, type SnapshotChunk, type TransferReport } from './snapshotStream.ts';
 
 /** what the snapshots need of the member that composes them */
 export interface SnapshotsHost {
@@ -92,6 +92,8 @@ export interface Installed {
 /** where a receiver's time went (ms since performance's origin; ms): decoding chunks, writing them to the staging area */
 interface ReceiveStages {
   startedAt: number;
+  /** the process's CPU time (µs) at the first chunk */
+  cpuAtStart: number;
   decodeMs: number;
   writeMs: number;
 }
@@ -223,8 +225,9 @@ export class MemberSnapshots {
     if ((transfer.batchBytes >= STAGE_BATCH_BYTES || chunk.last) && !this.stage(transfer)) return;
     if (!chunk.last) return;
     this.incoming = null;
-    const { startedAt, ...stages } = transfer.stages;
-    this.host.log.info({ id: chunk.id, chunks: transfer.next, ms: Math.round(performance.now() - startedAt), ...roundedStages(stages) }, 'received snapshot');
+    const { startedAt, cpuAtStart, ...stages } = transfer.stages;
+    const cpuMs = (cpuMicros() - cpuAtStart) / 1000;
+    this.host.log.info({ id: chunk.id, chunks: transfer.next, ms: Math.round(performance.now() - startedAt), ...roundedStages({ ...stages, cpuMs }) }, 'received snapshot');
     // the core may refuse it (it already has that state): then nothing will ask to install it
     this.receivedSnapshot = { meta: chunk.message.snapshot, generation };
     if (this.host.deliver(chunk.message)) return;
@@ -280,7 +283,7 @@ export class MemberSnapshots {
       this.host.dropLog.warn('snap-stage', { err }, 'cannot receive a snapshot: clearing the staging area failed');
       return false;
     }
-    this.incoming = { id, next: 0, batch: [], records: [], batchBytes: 0, stages: { startedAt: performance.now(), decodeMs: 0, writeMs: 0 } };
+    this.incoming = { id, next: 0, batch: [], records: [], batchBytes: 0, stages: { startedAt: performance.now(), cpuAtStart: cpuMicros(), decodeMs: 0, writeMs: 0 } };
     return true;
   }
 

@@ -95,7 +95,7 @@ describe('adding a blank node to a cluster holding a large state, over real NATS
         .get(leader)!
         .stderr.split('\n')
         .filter((l) => l.includes('"sent snapshot"'))
-        .map((l) => JSON.parse(l) as { bytes: number; ms: number; chunks: number; keys: number; encodeMs: number; publishMs: number; windowWaitMs: number });
+        .map((l) => JSON.parse(l) as { bytes: number; ms: number; chunks: number; keys: number; encodeMs: number; publishMs: number; windowWaitMs: number; cpuMs?: number });
       assert.equal(sent.length, 1, 'one transfer, never restarted');
       const installed = c.procs
         .get('t4')!
@@ -117,12 +117,13 @@ describe('adding a blank node to a cluster holding a large state, over real NATS
         .get('t4')!
         .stderr.split('\n')
         .filter((l) => l.includes('"received snapshot"'))
-        .map((l) => JSON.parse(l) as { ms: number; decodeMs: number; writeMs: number })
+        .map((l) => JSON.parse(l) as { ms: number; decodeMs: number; writeMs: number; cpuMs?: number })
         .at(-1);
       const rate = (stageMs: number | undefined) => (stageMs === undefined ? '?' : `${Math.round(stageMs)} ms (${stageMs > 0 ? (bytes / 1e3 / stageMs).toFixed(0) : '∞'} MB/s)`);
       process.stdout.write(
         `# item 11 stages: sender read+encode ${rate(sent[0]!.encodeMs)}, publish ${rate(sent[0]!.publishMs)}, window full (ack wait) ${rate(sent[0]!.windowWaitMs)} | ` +
-          `receiver decode ${rate(received?.decodeMs)}, write ${rate(received?.writeMs)}, first to last chunk ${rate(received?.ms)}\n`,
+          `receiver decode ${rate(received?.decodeMs)}, write ${rate(received?.writeMs)}, first to last chunk ${rate(received?.ms)} | ` +
+          `CPU time of the whole process meanwhile: leader ${rate(sent[0]!.cpuMs)}, new node ${rate(received?.cpuMs)}\n`,
       );
       assert.ok(growth < stateBytes, `the leader's memory grew by ${growth} bytes, not less than the state's ${stateBytes}`);
       const got = (await c.ask('t4', 'read', { query: { op: 'get', key: `k${String(keys - 1).padStart(5, '0')}` }, stale: true })) as { value: string };
