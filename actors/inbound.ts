@@ -12,7 +12,7 @@ import type { RateLimitedLog } from '../runtime/log/rateLimit.ts';
 import type { BusMessage } from '../runtime/transport/types.ts';
 import { decode, encode, type Sender } from '../runtime/wire/codec.ts';
 import type { Liveness } from './liveness.ts';
-import { type PeerChunk, peerBodies } from './peerWire.ts';
+import { type PeerChunk, peerBodies, TAILED_PEER_TYPES } from './peerWire.ts';
 import type { Clock, MemberBus } from './ports.ts';
 import type { ChunkAck } from './snapshotStream.ts';
 import { type GenerationClaim, unconfirmedClaim, unprovenClaim } from './staleGeneration.ts';
@@ -47,7 +47,7 @@ export interface InboundHands {
   /** raft messages for the core */
   toCore(messages: RaftMessage[]): void;
   /** a chunk of a snapshot transfer, and its size on the bus (`bytes`) */
-  onSnapshotChunk(chunk: PeerChunk, from: string | null, generation: number | undefined, bytes: number): void;
+  onSnapshotChunk(chunk: PeerChunk, from: string | null, generation: number | undefined, bytes: number, decodeMs: number): void;
   onSnapshotAck(from: string, ack: ChunkAck): void;
   onRefused?(refusal: Refusal): void;
   onNonMember?(name: string, nodeId: string): void;
@@ -77,7 +77,9 @@ export class Inbound {
   onPeerMessage(msg: BusMessage): void {
     const h = this.hands;
     if (h.stopped()) return;
-    const decoded = decode(msg.data, peerBodies);
+    const decodeStart = performance.now();
+    const decoded = decode(msg.data, peerBodies, TAILED_PEER_TYPES);
+    const decodeMs = performance.now() - decodeStart;
     if (!decoded.ok) {
       this.drop(decoded.failure, decoded.detail);
       return;
@@ -130,7 +132,7 @@ export class Inbound {
         return;
       }
       case 'snapshot-chunk':
-        h.onSnapshotChunk(body as unknown as PeerChunk, envelope.nodeId, envelope.gen, msg.data.byteLength);
+        h.onSnapshotChunk({ ...(body as unknown as PeerChunk), tail: decoded.tail }, envelope.nodeId, envelope.gen, msg.data.byteLength, decodeMs);
         return;
       case 'snapshot-ack':
         if (envelope.nodeId) h.onSnapshotAck(envelope.nodeId, body as unknown as ChunkAck);

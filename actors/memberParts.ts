@@ -194,7 +194,7 @@ export function wireParts(m: MemberShell): MemberParts {
         // an acknowledgement moves a follower's progress even when the core then has nothing to do
         m.progressed();
       },
-    onSnapshotChunk: (chunk, from, generation, bytes) => parts.snapshots.onChunk(chunk, from, generation, bytes),
+    onSnapshotChunk: (chunk, from, generation, bytes, decodeMs) => parts.snapshots.onChunk(chunk, from, generation, bytes, decodeMs),
     onSnapshotAck: (from, ack) => {
         parts.snapshots.onAck(from, ack);
         m.progressed();

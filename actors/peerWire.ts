@@ -31,18 +31,31 @@ const raftMessageSchema = z.discriminatedUnion('type', [
   z.object({ ...base, type: z.literal('snapshot'), snapshot: snapshotMetaSchema }),
   z.object({ ...base, type: z.literal('timeout-now') }),
 ]);
+const chunkHeader = { message: raftMessageSchema, id: z.string(), seq: z.number().int().min(0), last: z.boolean() };
+/**
+ * The formats of a snapshot chunk's state. `json` (every version): the pairs in the body, as JSON.
+ * `records` (since 0.2): the stored records in the message's binary tail (runtime/wire/records.ts),
+ * the body saying how many; a sender uses it only with a receiver whose ack listed it in `accepts`.
+ */
+export const CHUNK_FORMATS = ['json', 'records'] as const;
+export type ChunkFormat = (typeof CHUNK_FORMATS)[number];
 export const peerBodies: Record<string, z.ZodType<unknown>> = {
   raft: z.object({ messages: z.array(raftMessageSchema).min(1).max(10_000) }),
-  'snapshot-chunk': z.object({
-    message: raftMessageSchema,
-    id: z.string(),
+  'snapshot-chunk': z.union([
+    z.object({ ...chunkHeader, pairs: z.array(z.tuple([z.string(), z.unknown()])) }),
+    // format `records`: the state is in the binary tail, `records` of them (a tail without this field is refused)
+    z.object({ ...chunkHeader, records: z.number().int().min(0).max(1_000_000) }),
+  ]),
+  'snapshot-ack': z.object({
+    id: z.string().max(64),
     seq: z.number().int().min(0),
-    last: z.boolean(),
-    pairs: z.array(z.tuple([z.string(), z.unknown()])),
+    // since 0.2 (unknown to 0.1, which ignores it): the chunk formats besides `json` this receiver reads
+    accepts: z.array(z.string().max(32)).max(8).optional(),
   }),
-  'snapshot-ack': z.object({ id: z.string().max(64), seq: z.number().int().min(0) }),
   ping: z.object({}),
 };
+/** the peer messages that may carry a binary tail (codec.ts decode) */
+export const TAILED_PEER_TYPES: ReadonlySet<string> = new Set(['snapshot-chunk']);
 
 export const proposeBody = z.object({ command: z.unknown(), forwarded: z.boolean().optional() });
 export const readBody = z.object({ query: z.unknown(), stale: z.boolean().optional(), forwarded: z.boolean().optional() });
@@ -58,7 +71,12 @@ export interface PeerChunk {
   id: string;
   seq: number;
   last: boolean;
-  pairs: Array<[string, unknown]>;
+  /** format `json` */
+  pairs?: Array<[string, unknown]>;
+  /** format `records`: how many are in `tail` */
+  records?: number;
+  /** the message's binary tail (format `records`), not yet checked */
+  tail?: Uint8Array;
 }
 
 /** group a peer's messages into bus messages of at most `maxBytes` (estimated from the entries' cached sizes) */

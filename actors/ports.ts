@@ -4,6 +4,7 @@
 import type { HardState, SnapshotMeta } from '../machines/raft/types.ts';
 import type { NodeStore } from '../runtime/store/index.ts';
 import type { Bus } from '../runtime/transport/types.ts';
+import type { StoredRecord } from '../runtime/wire/records.ts';
 
 /** the NodeStore calls the member makes (raft log and hard state, the applied state, the identity) */
 export type MemberStore = Pick<
@@ -34,7 +35,11 @@ export type MemberStore = Pick<
 export interface SnapshotStagingPort {
   readonly pairs: number;
   clear(): void;
-  add(pairs: ReadonlyArray<readonly [string, unknown]>): void;
+  add(pairs: ReadonlyArray<readonly [string, unknown]>, records?: readonly StoredRecord[]): void;
+  /** whether it takes stored records as they are (a snapshot chunk in format `records`); absent: never */
+  readonly readsRecords?: boolean;
+  /** why stored records from a peer may not be staged, or null (SnapshotStaging.checkRecords) */
+  checkRecords?(records: readonly StoredRecord[]): string | null;
   first(n: number): Array<[string, unknown]>;
 }
 

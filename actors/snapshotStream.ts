@@ -6,29 +6,30 @@
 import { randomUUID } from 'node:crypto';
 import type { SnapshotMessage } from '../machines/raft/messages.ts';
 import { byteLength } from '../machines/raft/size.ts';
+import type { StateSnapshot } from '../runtime/store/replicatedState.ts';
+import { recordBytes, writeRecord } from '../runtime/wire/records.ts';
+import type { ChunkFormat } from './peerWire.ts';
 import type { Clock, TimerHandle } from './ports.ts';
 
-/** a consistent, lazily read state (NodeStore.stateSnapshot) */
-export interface SnapshotSource {
-  appliedIndex: number;
-  pairs: Iterator<[string, unknown]>;
-  done(): void;
-}
+/** a consistent, lazily read state (NodeStore.stateSnapshot: `records`, when given, and `pairs` share one cursor) */
+export type SnapshotSource = StateSnapshot;
 
 /**
- * A chunk's body { message, id, seq, last, pairs } as JSON, in parts to be written one after the
- * other (encodeJsonBody): each pair is stringified once, to measure and to send, and no string of
- * the whole chunk is built.
+ * Format `json`: a chunk's body { message, id, seq, last, pairs } as JSON, in parts to be written
+ * one after the other (encodeJsonBody): each pair is stringified once, to measure and to send, and
+ * no string of the whole chunk is built. Format `records`: the body { message, id, seq, last,
+ * records } and the message's binary tail, the stored records (peerWire.ts), valid until the next
+ * chunk is made (publish copies it into the message).
  */
-export interface SnapshotChunk {
-  seq: number;
-  last: boolean;
-  parts: string[];
-}
+export type SnapshotChunk =
+  | { seq: number; last: boolean; format: 'json'; parts: string[] }
+  | { seq: number; last: boolean; format: 'records'; body: { message: SnapshotMessage; id: string; seq: number; last: boolean; records: number }; tail: Uint8Array };
 
 export interface ChunkAck {
   id: string;
   seq: number;
+  /** the chunk formats besides `json` the receiver reads (peerWire.ts) */
+  accepts?: string[];
 }
 
 export interface TransferReport {
@@ -38,6 +39,8 @@ export interface TransferReport {
   bytes: number;
   chunks: number;
   ms: number;
+  /** where the time went (ms): reading and encoding the chunks, publishing them, waiting with the window full; the process's CPU time meanwhile */
+  stages: { encodeMs: number; publishMs: number; windowWaitMs: number; cpuMs: number };
   /** why it failed (a stall, a refused publish, leadership lost) */
   error?: unknown;
 }
@@ -49,8 +52,12 @@ export interface OutgoingSnapshotsOptions {
   finished(ok: boolean, report: TransferReport): void;
   /** bytes of pairs per chunk (a single larger pair travels alone) */
   chunkBytes: number;
+  /** the same in format `records` (no JSON string is built: larger chunks cost less per byte) */
+  recordsChunkBytes: number;
   /** chunks in flight, unacknowledged */
   window: number;
+  /** bytes of chunks in flight, unacknowledged (the sender holds no more) */
+  windowBytes: number;
   /** no acknowledgement for this long: the transfer is abandoned */
   stallMs: number;
   /** a completed transfer is not repeated within this time (the receiver is installing it) */
@@ -59,6 +66,12 @@ export interface OutgoingSnapshotsOptions {
   clock: Clock;
 }
 
+/**
+ * Bytes of chunks sent in one turn of the event loop, at most (and at least one chunk): ticks and
+ * heartbeats run between turns. Counted in bytes, not time, so that the simulator replays it exactly.
+ */
+const PUMP_TURN_BYTES = 1024 * 1024;
+
 class Transfer {
   readonly id = randomUUID();
   readonly startedAt: number;
@@ -66,14 +79,25 @@ class Transfer {
   acked = -1;
   /** bytes of the chunks acknowledged so far */
   ackedBytes = 0;
-  /** bytes of each chunk sent and not yet acknowledged, oldest first */
+  /** bytes of each chunk sent and not yet acknowledged, oldest first, and their sum */
   readonly unacked: number[] = [];
+  unackedBytes = 0;
   lastSeq = -1;
   keys = 0;
   bytes = 0;
   pumpScheduled = false;
+  /** stage timings (TransferReport.stages); `windowFullAt`: when the window filled, or null */
+  readonly stages = { encodeMs: 0, publishMs: 0, windowWaitMs: 0, cpuMs: 0 };
+  /** the process's CPU time (µs) when the transfer started */
+  readonly cpuAtStart = cpuMicros();
+  windowFullAt: number | null = null;
   stallTimer: TimerHandle | null = null;
-  private carry: { json: string; size: number } | null = null;
+  /** the chunk format: `json` until the receiver says it reads `records` (and the source gives them) */
+  format: ChunkFormat = 'json';
+  /** where a chunk's records are written (format `records`), reused from chunk to chunk */
+  private scratch: Buffer = Buffer.alloc(0);
+  /** the next pair, read and not yet sent: as stored (`bytes`, when the source gives records) or decoded, and its JSON once measured */
+  private carry: { key: string; bytes?: Uint8Array; value?: unknown; json?: string } | null = null;
   /** the chunk body's JSON before its pairs */
   private readonly head: string;
   private exhausted = false;
@@ -92,34 +116,69 @@ class Transfer {
     return this.lastSeq >= 0;
   }
 
-  /** the next chunk: pairs up to `chunkBytes` (at least one), `last` once the state is exhausted */
+  /** whether the source gives stored records (format `records` is possible) */
+  get hasRecords(): boolean {
+    return this.source.records !== undefined;
+  }
+
+  /**
+   * The next chunk: pairs up to `chunkBytes` (at least one), `last` once the state is exhausted.
+   * In format `records` its tail is this transfer's scratch buffer: valid until the next call.
+   */
   nextChunk(chunkBytes: number): SnapshotChunk {
+    const records = this.format === 'records';
     const parts = [this.head, '', ',"pairs":['];
     let bytes = 0;
-    for (;;) {
-      if (this.carry === null) {
-        const r = this.source.pairs.next();
-        if (r.done) {
-          this.exhausted = true;
-          this.release();
-          break;
-        }
-        const json = JSON.stringify(r.value);
-        this.carry = { json, size: byteLength(json) + 1 };
+    let count = 0;
+    for (;; count++) {
+      const carry = this.carry ?? this.read();
+      if (carry === null) break;
+      let size: number;
+      if (records) size = recordBytes(carry.key, carry.bytes!);
+      else {
+        carry.json ??= JSON.stringify([carry.key, 'value' in carry ? carry.value : this.source.decodeRecord!(carry.bytes!)]);
+        size = byteLength(carry.json) + 1;
       }
-      if (bytes + this.carry.size > chunkBytes && parts.length > 3) break;
-      parts.push(parts.length > 3 ? `,${this.carry.json}` : this.carry.json);
-      bytes += this.carry.size;
+      if (bytes + size > chunkBytes && count > 0) {
+        // kept for the next chunk: a record read from the store is a view, valid until its next read
+        if (carry.bytes !== undefined && this.carry === null) carry.bytes = Uint8Array.from(carry.bytes);
+        this.carry = carry;
+        break;
+      }
+      if (records) {
+        if (this.scratch.length < bytes + size) this.scratch = grown(this.scratch, bytes + size);
+        writeRecord(this.scratch, bytes, carry.key, carry.bytes!);
+      } else parts.push(count > 0 ? `,${carry.json}` : carry.json!);
+      bytes += size;
       this.carry = null;
     }
     const seq = this.nextSeq++;
     if (this.exhausted) this.lastSeq = seq;
     this.unacked.push(bytes);
-    this.keys += parts.length - 3;
+    this.unackedBytes += bytes;
+    this.keys += count;
     this.bytes += bytes;
+    if (records) {
+      const body = { message: this.message, id: this.id, seq, last: this.exhausted, records: count };
+      return { seq, last: this.exhausted, format: 'records', body, tail: this.scratch.subarray(0, bytes) };
+    }
     parts[1] = `,"seq":${seq},"last":${this.exhausted}`;
     parts.push(']}');
-    return { seq, last: this.exhausted, parts };
+    return { seq, last: this.exhausted, format: 'json', parts };
+  }
+
+  /** the source's next pair, or null once it is exhausted */
+  private read(): NonNullable<Transfer['carry']> | null {
+    if (this.source.records) {
+      const r = this.source.records.next();
+      if (!r.done) return { key: r.value[0], bytes: r.value[1] };
+    } else {
+      const r = this.source.pairs.next();
+      if (!r.done) return { key: r.value[0], value: r.value[1] };
+    }
+    this.exhausted = true;
+    this.release();
+    return null;
   }
 
   /** release the read transaction (idempotent) */
@@ -157,8 +216,16 @@ export class OutgoingSnapshots {
   onAck(from: string, ack: ChunkAck): void {
     const transfer = this.transfers.get(from);
     if (transfer === undefined || transfer.id !== ack.id || ack.seq <= transfer.acked || ack.seq >= transfer.nextSeq) return;
-    for (const bytes of transfer.unacked.splice(0, ack.seq - transfer.acked)) transfer.ackedBytes += bytes;
+    for (const bytes of transfer.unacked.splice(0, ack.seq - transfer.acked)) {
+      transfer.ackedBytes += bytes;
+      transfer.unackedBytes -= bytes;
+    }
     transfer.acked = ack.seq;
+    if (transfer.format === 'json' && transfer.hasRecords && ack.accepts?.includes('records')) transfer.format = 'records';
+    if (transfer.windowFullAt !== null) {
+      transfer.stages.windowWaitMs += performance.now() - transfer.windowFullAt;
+      transfer.windowFullAt = null;
+    }
     if (transfer.sentAll && transfer.acked === transfer.lastSeq) {
       this.end(transfer, true);
       return;
@@ -191,15 +258,26 @@ export class OutgoingSnapshots {
     });
   }
 
-  /** one chunk per turn of the event loop, while the window allows */
+  /** chunks of about PUMP_TURN_BYTES per turn of the event loop, while the window allows */
   private pump(transfer: Transfer): void {
-    if (this.transfers.get(transfer.to) !== transfer || transfer.sentAll) return;
-    if (transfer.nextSeq - 1 - transfer.acked >= this.opts.window) return;
-    try {
-      this.opts.publish(transfer.to, transfer.nextChunk(this.opts.chunkBytes));
-    } catch (err) {
-      this.end(transfer, false, err);
-      return;
+    for (let sent = 0; sent < PUMP_TURN_BYTES; ) {
+      if (this.transfers.get(transfer.to) !== transfer || transfer.sentAll) return;
+      if (transfer.nextSeq - 1 - transfer.acked >= this.opts.window || transfer.unackedBytes >= this.opts.windowBytes) {
+        transfer.windowFullAt ??= performance.now();
+        return;
+      }
+      try {
+        const t0 = performance.now();
+        const chunk = transfer.nextChunk(transfer.format === 'records' ? this.opts.recordsChunkBytes : this.opts.chunkBytes);
+        const t1 = performance.now();
+        this.opts.publish(transfer.to, chunk);
+        transfer.stages.encodeMs += t1 - t0;
+        transfer.stages.publishMs += performance.now() - t1;
+        sent += transfer.unacked.at(-1) ?? 0;
+      } catch (err) {
+        this.end(transfer, false, err);
+        return;
+      }
     }
     if (!transfer.sentAll) this.schedule(transfer);
   }
@@ -223,8 +301,27 @@ export class OutgoingSnapshots {
       bytes: transfer.bytes,
       chunks: transfer.nextSeq,
       ms: this.opts.clock.now() - transfer.startedAt,
+      stages: roundedStages({ ...transfer.stages, cpuMs: (cpuMicros() - transfer.cpuAtStart) / 1000 }),
     };
     if (!ok) report.error = error;
     this.opts.finished(ok, report);
   }
+}
+
+/** the process's CPU time so far (user + system, µs): what a transfer cost, whatever else the machine runs */
+export function cpuMicros(): number {
+  const { user, system } = process.cpuUsage();
+  return user + system;
+}
+
+/** stage timings in whole milliseconds (for the log) */
+export function roundedStages<T extends Record<string, number>>(stages: T): T {
+  return Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, Math.round(v)])) as T;
+}
+
+/** a larger scratch buffer (at least `bytes`), holding what `buf` held */
+function grown(buf: Buffer, bytes: number): Buffer {
+  const out = Buffer.allocUnsafe(Math.max(bytes, 2 * buf.length));
+  buf.copy(out);
+  return out;
 }

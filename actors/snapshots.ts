@@ -8,11 +8,12 @@ import { conclaveError } from '../runtime/errors.ts';
 import type { Logger } from '../runtime/log/logger.ts';
 import type { RateLimitedLog } from '../runtime/log/rateLimit.ts';
 import { HOST_STATE_KEY, hostSnapshotFromPairs } from '../runtime/state/host.ts';
-import { encode, encodeJsonBody, type Sender } from '../runtime/wire/codec.ts';
+import { encode, encodeJsonBody, encodeTailed, type Sender } from '../runtime/wire/codec.ts';
+import { parseRecords, type StoredRecord } from '../runtime/wire/records.ts';
 import type { DeferredState, HostAppliedState } from './appliedState.ts';
 import type { PeerChunk } from './peerWire.ts';
 import type { Clock, MemberBus, MemberStore, TimerHandle } from './ports.ts';
-import { type ChunkAck, OutgoingSnapshots, type SnapshotChunk, type TransferReport } from './snapshotStream.ts';
+import { type ChunkAck, cpuMicros, OutgoingSnapshots, roundedStages, type SnapshotChunk, type TransferReport } from './snapshotStream.ts';
 
 /** what the snapshots need of the member that composes them */
 export interface SnapshotsHost {
@@ -47,7 +48,9 @@ export interface SnapshotsHost {
 
 export interface SnapshotsTiming {
   chunkBytes: number;
+  recordsChunkBytes: number;
   window: number;
+  windowBytes: number;
   stallMs: number;
   graceMs: number;
 }
@@ -59,13 +62,24 @@ export interface SnapshotsTiming {
  * A pair larger than this travels alone.
  */
 const SNAPSHOT_CHUNK_BYTES = 120 * 1024;
-/** chunks in flight to one follower, unacknowledged: the sender holds no more than these (≈ 4 MB) */
+/** Bytes of stored records per chunk in format `records`: a buffer, not a string, so larger is cheaper. */
+const RECORDS_CHUNK_BYTES = 256 * 1024;
+/** chunks in flight to one follower, unacknowledged */
 const SNAPSHOT_WINDOW = 32;
+/** bytes in flight to one follower, unacknowledged: the sender holds no more than these */
+const SNAPSHOT_WINDOW_BYTES = 4 * 1024 * 1024;
 
 /** chunk size (bounded by what fits one message on this bus), window, and when a transfer is given up */
 export function snapshotTiming(commandBytes: number, electionTimeoutMs: number): SnapshotsTiming {
   const stallMs = Math.max(5000, 4 * electionTimeoutMs);
-  return { chunkBytes: Math.min(SNAPSHOT_CHUNK_BYTES, commandBytes), window: SNAPSHOT_WINDOW, stallMs, graceMs: stallMs };
+  return {
+    chunkBytes: Math.min(SNAPSHOT_CHUNK_BYTES, commandBytes),
+    recordsChunkBytes: Math.min(RECORDS_CHUNK_BYTES, commandBytes),
+    window: SNAPSHOT_WINDOW,
+    windowBytes: SNAPSHOT_WINDOW_BYTES,
+    stallMs,
+    graceMs: stallMs,
+  };
 }
 
 /** what install() wrote */
@@ -73,6 +87,15 @@ export interface Installed {
   keys: number;
   /** the cluster id written with this (first) snapshot of a joining node, else null */
   adoptedClusterId: string | null;
+}
+
+/** where a receiver's time went (ms since performance's origin; ms): decoding chunks, writing them to the staging area */
+interface ReceiveStages {
+  startedAt: number;
+  /** the process's CPU time (µs) at the first chunk */
+  cpuAtStart: number;
+  decodeMs: number;
+  writeMs: number;
 }
 
 /** how often a receiver reports that chunks keep arriving (a joining node's timeout starts over) */
@@ -85,7 +108,14 @@ export class MemberSnapshots {
    * The snapshot being received: its pairs go to the store's staging area as they arrive, a batch
    * at a time (`batch`, at most STAGE_BATCH_BYTES held here), never the whole state.
    */
-  private incoming: { id: string; next: number; batch: Array<[string, unknown]>; batchBytes: number } | null = null;
+  private incoming: {
+    id: string;
+    next: number;
+    batch: Array<[string, unknown]>;
+    records: StoredRecord[];
+    batchBytes: number;
+    stages: ReceiveStages;
+  } | null = null;
   /** a fully received (and staged) snapshot the core is about to hand back in ready().snapshot (with its sender's generation) */
   private receivedSnapshot: { meta: SnapshotMeta; generation?: number } | null = null;
   /** snapshots being streamed to followers (leader) */
@@ -138,12 +168,23 @@ export class MemberSnapshots {
   private publishChunk(to: string, chunk: SnapshotChunk): void {
     const subject = this.host.peerSubject(to);
     if (!subject) throw conclaveError('NOT_A_MEMBER', `${to} is not in the configuration any more`);
-    this.host.bus.publish(subject, encodeJsonBody(this.host.sender(), 'snapshot-chunk', chunk.parts));
+    const sender = this.host.sender();
+    let data: Uint8Array;
+    if (chunk.format === 'json') data = encodeJsonBody(sender, 'snapshot-chunk', chunk.parts);
+    else {
+      const { tail } = chunk;
+      const write = (out: Buffer, at: number) => {
+        out.set(tail, at);
+        return at + tail.byteLength;
+      };
+      data = encodeTailed(sender, 'snapshot-chunk', chunk.body, { bytes: tail.byteLength, write });
+    }
+    this.host.bus.publish(subject, data);
   }
 
   private onTransferEnded(ok: boolean, report: TransferReport): void {
     const mbPerS = report.ms > 0 ? Math.round(report.bytes / 1e3 / report.ms) : 0;
-    const fields = { to: this.host.nameOf(report.to), index: report.index, keys: report.keys, bytes: report.bytes, chunks: report.chunks, ms: report.ms, mbPerS };
+    const fields = { to: this.host.nameOf(report.to), index: report.index, keys: report.keys, bytes: report.bytes, chunks: report.chunks, ms: report.ms, mbPerS, ...report.stages };
     if (ok) this.host.log.info(fields, 'sent snapshot');
     else this.host.dropLog.warn(`snap:${report.to}`, { ...fields, err: report.error }, 'snapshot transfer abandoned');
     this.host.transferEnded(report.to, ok);
@@ -151,7 +192,7 @@ export class MemberSnapshots {
 
   // ---- follower: receiving ----
 
-  onChunk(chunk: PeerChunk, from: string | null, generation: number | undefined, bytes: number): void {
+  onChunk(chunk: PeerChunk, from: string | null, generation: number | undefined, bytes: number, decodeMs = 0): void {
     if (chunk.message.type !== 'snapshot' || chunk.message.from !== from || chunk.message.to !== this.host.nodeId()) {
       this.host.drop('bad-snapshot-chunk', 'snapshot chunk with a mismatched header', from ?? undefined);
       return;
@@ -168,22 +209,54 @@ export class MemberSnapshots {
       this.host.drop('snapshot-gap', `snapshot ${chunk.id}: expected chunk ${transfer?.next ?? 0}, got ${chunk.seq}`, from ?? undefined);
       return;
     }
+    const checkStart = performance.now();
+    const records = this.chunkRecords(chunk, from);
+    if (records === null) return;
     transfer.next++;
+    transfer.stages.decodeMs += decodeMs + performance.now() - checkStart;
     // acknowledged before it is staged: the sender's next chunks travel while this one is written
     this.ackChunk(from, chunk.id, chunk.seq);
     this.received.chunks++;
     this.received.bytes += bytes;
     this.reportProgress();
-    for (const p of chunk.pairs) transfer.batch.push(p);
+    for (const p of chunk.pairs ?? []) transfer.batch.push(p);
+    for (const r of records) transfer.records.push(r);
     transfer.batchBytes += bytes;
     if ((transfer.batchBytes >= STAGE_BATCH_BYTES || chunk.last) && !this.stage(transfer)) return;
     if (!chunk.last) return;
     this.incoming = null;
+    const { startedAt, cpuAtStart, ...stages } = transfer.stages;
+    const cpuMs = (cpuMicros() - cpuAtStart) / 1000;
+    this.host.log.info({ id: chunk.id, chunks: transfer.next, ms: Math.round(performance.now() - startedAt), ...roundedStages({ ...stages, cpuMs }) }, 'received snapshot');
     // the core may refuse it (it already has that state): then nothing will ask to install it
     this.receivedSnapshot = { meta: chunk.message.snapshot, generation };
     if (this.host.deliver(chunk.message)) return;
     this.receivedSnapshot = null;
     this.clearStaged('the raft core refused it');
+  }
+
+  /**
+   * The stored records a chunk in format `records` carries, each checked as this store would have
+   * written it ([] for a chunk in format `json`); null when the chunk is refused (counted, logged,
+   * and the transfer ends: nothing of it will be installed).
+   */
+  private chunkRecords(chunk: PeerChunk, from: string | null): StoredRecord[] | null {
+    if (chunk.records === undefined && chunk.tail === undefined) return [];
+    const staging = this.host.store.snapshotStaging();
+    let refusal: string | null;
+    let records: StoredRecord[] | string = [];
+    if (chunk.records === undefined || chunk.tail === undefined || chunk.pairs !== undefined) refusal = 'a binary tail must come with a count of records, and without pairs';
+    else if (staging.checkRecords === undefined) refusal = 'this node does not read stored records';
+    else {
+      records = parseRecords(chunk.tail, chunk.records);
+      refusal = typeof records === 'string' ? records : staging.checkRecords(records);
+    }
+    if (refusal !== null || typeof records === 'string') {
+      this.abandon('a chunk was refused');
+      this.host.drop('bad-snapshot-chunk', `snapshot ${chunk.id} chunk ${chunk.seq}: ${refusal}`, from ?? undefined);
+      return null;
+    }
+    return records;
   }
 
   /** the transfer under way ends unfinished: what it staged is scratch */
@@ -210,20 +283,23 @@ export class MemberSnapshots {
       this.host.dropLog.warn('snap-stage', { err }, 'cannot receive a snapshot: clearing the staging area failed');
       return false;
     }
-    this.incoming = { id, next: 0, batch: [], batchBytes: 0 };
+    this.incoming = { id, next: 0, batch: [], records: [], batchBytes: 0, stages: { startedAt: performance.now(), cpuAtStart: cpuMicros(), decodeMs: 0, writeMs: 0 } };
     return true;
   }
 
   /** write the batch to the staging area; a failure (disk full, damage) ends the transfer (the sender stalls and retries later) */
   private stage(transfer: NonNullable<MemberSnapshots['incoming']>): boolean {
+    const t0 = performance.now();
     try {
-      this.host.store.snapshotStaging().add(transfer.batch);
+      this.host.store.snapshotStaging().add(transfer.batch, transfer.records);
+      transfer.stages.writeMs += performance.now() - t0;
     } catch (err) {
       this.host.dropLog.warn('snap-stage', { err }, 'cannot receive a snapshot: writing it to the staging area failed');
       this.abandon('writing it failed');
       return false;
     }
     transfer.batch = [];
+    transfer.records = [];
     transfer.batchBytes = 0;
     return true;
   }
@@ -248,7 +324,8 @@ export class MemberSnapshots {
     const subject = to === null ? null : this.host.peerSubject(to);
     if (subject === null) return;
     try {
-      this.host.bus.publish(subject, encode(this.host.sender(), 'snapshot-ack', { id, seq }));
+      const ack: ChunkAck = this.host.store.snapshotStaging().readsRecords === true ? { id, seq, accepts: ['records'] } : { id, seq };
+      this.host.bus.publish(subject, encode(this.host.sender(), 'snapshot-ack', ack));
     } catch (err) {
       this.host.dropLog.warn(`snap-ack:${to}`, { err, to }, 'could not acknowledge a snapshot chunk');
     }

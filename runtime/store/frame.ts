@@ -39,7 +39,7 @@ export interface ValueCodec {
  * in get() (hence the type check).
  */
 export function checksummedCodec(inner: ValueCodec): ValueCodec {
-  return {
+  const codec: ValueCodec = {
     encode: (value) => frame(inner.encode(value)),
     decode(buf, end) {
       const payload = unframe(buf, typeof end === 'number' ? end : buf.length);
@@ -51,4 +51,13 @@ export function checksummedCodec(inner: ValueCodec): ValueCodec {
       }
     },
   };
+  checksummed.add(codec);
+  return codec;
+}
+
+const checksummed = new WeakSet<object>();
+
+/** whether `codec` (a database's encoder) is one checksummedCodec made */
+export function isChecksummed(codec: unknown): codec is ValueCodec {
+  return typeof codec === 'object' && codec !== null && checksummed.has(codec);
 }

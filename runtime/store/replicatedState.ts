@@ -1,5 +1,7 @@
 // The replicated state in a node store: reads, applying committed entries' effects together with
 // the applied index, and consistent views of the whole state (a dump, or a lazy read transaction).
+import type { StoredRecord } from '../wire/records.ts';
+import { unframe, type ValueCodec } from './frame.ts';
 import { K_APPLIED } from './lmdbEnv.ts';
 import type { StoreCore } from './storeCore.ts';
 
@@ -52,30 +54,61 @@ export function exportState(core: StoreCore): { appliedIndex: number; pairs: Arr
   return { appliedIndex: core.applied, pairs };
 }
 
+/** a consistent view of the replicated state, read lazily (stateSnapshot) */
+export interface StateSnapshot {
+  appliedIndex: number;
+  pairs: Iterator<[string, unknown]>;
+  /**
+   * The same cursor as `pairs`, giving the next record as stored (key, checksummed value bytes)
+   * instead of decoded: each call of either moves it on. The bytes are a view, valid until the
+   * next read of the store: copy what is kept. Absent when the store cannot give them.
+   */
+  records?: Iterator<StoredRecord>;
+  /** the value a record's bytes hold (a CORRUPT error when they are damaged) */
+  decodeRecord?(bytes: Uint8Array): unknown;
+  done(): void;
+}
+
 /**
  * A consistent view of the replicated state and the index it reflects, read lazily: one read
  * transaction holds the view until done() (call it, also when giving up), so a large state is
  * streamed a few pairs at a time instead of copied into memory.
  */
-export function stateSnapshot(core: StoreCore): { appliedIndex: number; pairs: Iterator<[string, unknown]>; done(): void } {
+export function stateSnapshot(core: StoreCore): StateSnapshot {
   core.assertOpen();
   const transaction = core.db.state.useReadTransaction();
   const appliedIndex = (core.db.hardstate.get(K_APPLIED, { transaction }) as number | undefined) ?? 0;
-  const range = core.db.state.getRange({ transaction })[Symbol.iterator]();
+  // a store with checksummed records is read as bytes, decoded only for `pairs`
+  const raw = core.rawState();
+  const range: Iterator<{ key: unknown; value: unknown }> = (raw ?? core.db.state).getRange({ transaction })[Symbol.iterator]();
   let open = true;
-  return {
-    appliedIndex,
-    pairs: {
-      next: () => {
-        const r = range.next();
-        return r.done ? { done: true, value: undefined } : { done: false, value: [r.value.key as string, r.value.value] };
-      },
-    },
-    done: () => {
-      if (!open) return;
-      open = false;
-      range.return?.();
-      transaction.done();
+  const done = () => {
+    if (!open) return;
+    open = false;
+    range.return?.();
+    transaction.done();
+  };
+  const next = (): IteratorResult<[string, unknown]> => {
+    const r = range.next();
+    return r.done ? { done: true, value: undefined } : { done: false, value: [r.value.key as string, r.value.value] };
+  };
+  if (raw === null) return { appliedIndex, pairs: { next }, done };
+  const codec = (core.db.state as unknown as { encoder: ValueCodec }).encoder;
+  const decodeRecord = (bytes: Uint8Array) => core.read('a state value', () => codec.decode(bytes));
+  const records: Iterator<StoredRecord> = {
+    next: () => {
+      const r = next();
+      if (r.done) return r;
+      // the receiver checks every record; a damaged one is found here first, and the store stops
+      core.read('a state value', () => unframe(r.value[1] as Uint8Array));
+      return r as IteratorResult<StoredRecord>;
     },
   };
+  const pairs: Iterator<[string, unknown]> = {
+    next: () => {
+      const r = next();
+      return r.done ? r : { done: false, value: [r.value[0], decodeRecord(r.value[1] as Uint8Array)] };
+    },
+  };
+  return { appliedIndex, pairs, records, decodeRecord, done };
 }

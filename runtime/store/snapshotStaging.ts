@@ -5,6 +5,10 @@
 // applied index, hard state and, on a joining node, its cluster id (snapshots.ts replaceState): the
 // state is never half old and half new, and a crash mid-transfer leaves the old state as it was.
 // What a crash leaves received is scratch, cleared when the store opens.
+import { asBinary } from 'lmdb';
+import { jsonValueRefusal, MAX_MESSAGE_DEPTH } from '../wire/limits.ts';
+import type { StoredRecord } from '../wire/records.ts';
+import { isChecksummed, type ValueCodec } from './frame.ts';
 import { K_STATE_DB } from './lmdbEnv.ts';
 import type { StoreCore } from './storeCore.ts';
 
@@ -34,13 +38,47 @@ export class SnapshotStaging {
     this.#pairs = 0;
   }
 
-  /** add pairs (the snapshot's next ones, in key order) in one write */
-  add(pairs: ReadonlyArray<readonly [string, unknown]>): void {
+  /** add pairs, and stored records that passed checkRecords (the snapshot's next ones), in one write */
+  add(pairs: ReadonlyArray<readonly [string, unknown]>, records: readonly StoredRecord[] = []): void {
     const spare = this.#core.spareState(true)!;
-    this.#core.write(`receiving ${pairs.length} pairs of a snapshot`, () => {
+    this.#core.write(`receiving ${pairs.length + records.length} pairs of a snapshot`, () => {
       for (const [key, value] of pairs) if (value !== undefined) spare.putSync(key, value);
+      // the very bytes checkRecords decoded: written as they are, not encoded again
+      for (const [key, value] of records) spare.putSync(key, asBinary(value));
     });
-    this.#pairs += pairs.length;
+    this.#pairs += pairs.length + records.length;
+  }
+
+  /** whether this store holds checksummed records, so that it can check and take them as they are (checkRecords) */
+  get readsRecords(): boolean {
+    return this.#codec() !== undefined;
+  }
+
+  /**
+   * Why stored records received from a peer may not be staged, or null: each must be a record
+   * this store would have written itself from a chunk in format `json`: its checksum holds, and
+   * it decodes to a JSON value that nests no deeper than a message may.
+   */
+  checkRecords(records: readonly StoredRecord[]): string | null {
+    const codec = this.#codec();
+    if (codec === undefined) return 'this store does not hold checksummed records';
+    for (const [key, bytes] of records) {
+      let value: unknown;
+      try {
+        value = codec.decode(bytes);
+      } catch (err) {
+        return `the value of ${JSON.stringify(key.slice(0, 64))}: ${(err as Error).message}`;
+      }
+      const refusal = jsonValueRefusal(value, MAX_MESSAGE_DEPTH);
+      if (refusal !== null) return `the value of ${JSON.stringify(key.slice(0, 64))} is not one a JSON chunk could carry: ${refusal}`;
+    }
+    return null;
+  }
+
+  /** the value encoding of the state databases (frame.ts), undefined when not checksummed */
+  #codec(): ValueCodec | undefined {
+    const { encoder } = this.#core.db.state as unknown as { encoder?: unknown };
+    return isChecksummed(encoder) ? encoder : undefined;
   }
 
   /** the first `n` staged pairs (which kind of state the snapshot holds) */

@@ -243,7 +243,7 @@ export class NodeStore {
    * transaction holds the view until done() (call it, also when giving up), so a large state is
    * streamed a few pairs at a time instead of copied into memory.
    */
-  stateSnapshot(): { appliedIndex: number; pairs: Iterator<[string, unknown]>; done(): void } {
+  stateSnapshot(): state.StateSnapshot {
     return state.stateSnapshot(this.#core);
   }
 

@@ -4,12 +4,12 @@
 // failures to StoreError. The parts (raftLog.ts, replicatedState.ts, snapshots.ts) are functions
 // over it; NodeStore (store.ts) is the public face.
 import { join } from 'node:path';
-import type { Database, RootDatabase } from 'lmdb';
+import type { Database, DatabaseOptions, RootDatabase } from 'lmdb';
 import type { HardState, SnapshotMeta } from '../../machines/raft/types.ts';
 import type { Logger } from '../log/logger.ts';
 import { isFullError, isIoError, StoreError } from './errors.ts';
 import { corrupt, DATA_FILE } from './files.ts';
-import { DamagedRecordError } from './frame.ts';
+import { DamagedRecordError, isChecksummed } from './frame.ts';
 import { type IdentityPatch, STORE_FORMAT, type StoreIdentity, validateIdentity } from './identity.ts';
 import {
   currentStateDb,
@@ -27,6 +27,14 @@ import {
   type StateDbName,
 } from './lmdbEnv.ts';
 import type { LockHandle } from './lock.ts';
+
+/** an lmdb-js `encoder` that reads values as views of their bytes (rawState), and writes nothing */
+const VIEWS = {
+  encode(): Uint8Array {
+    throw new Error('the raw view of the state is read-only');
+  },
+  decode: (buf: Uint8Array, end?: unknown) => buf.subarray(0, typeof end === 'number' ? end : buf.length),
+};
 
 export class StoreCore {
   readonly dataDir: string;
@@ -92,6 +100,24 @@ export class StoreCore {
     }
     this.log?.debug({ dataDir: this.dataDir }, 'store closed');
   }
+
+  /**
+   * The current state database read as bytes (its records as stored, checksum included): what a
+   * snapshot transfer sends as it is (`records`), or null when the records are not checksummed.
+   * Read-only. A value read is a view of lmdb-js's read buffer or of the map, not a copy: valid
+   * until the next read (copy what is kept).
+   */
+  rawState(): Database<Uint8Array, string> | null {
+    if (!isChecksummed((this.db.state as unknown as { encoder?: unknown }).encoder)) return null;
+    let raw = this.#raw.get(this.stateDb);
+    if (raw === undefined) {
+      raw = this.env.openDB<Uint8Array, string>({ name: this.stateDb, encoder: VIEWS } as DatabaseOptions & { name: string });
+      this.#raw.set(this.stateDb, raw);
+    }
+    return raw;
+  }
+
+  readonly #raw = new Map<StateDbName, Database<Uint8Array, string>>();
 
   /**
    * The state database that is not current, where a snapshot being received is written; null when

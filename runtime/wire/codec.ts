@@ -4,7 +4,7 @@
 // needs, without zod) are in envelope.ts, re-exported here.
 import { Buffer, isUtf8 } from 'node:buffer';
 import { z } from 'zod';
-import { MAX_MESSAGE_BYTES, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from './envelope.ts';
+import { MAX_MESSAGE_BYTES, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, TAILED, TAILED_HEADER } from './envelope.ts';
 import { MAX_MESSAGE_DEPTH, MAX_VALUE_DEPTH, textNestsDeeperThan } from './limits.ts';
 
 export * from './envelope.ts';
@@ -27,13 +27,23 @@ export type Envelope = z.infer<typeof envelopeSchema>;
 
 export type DecodeFailure = 'too-large' | 'too-deep' | 'not-utf8' | 'not-json' | 'bad-envelope' | 'bad-version' | 'bad-body';
 export type Decoded<T> =
-  | { ok: true; envelope: Envelope; body: T }
+  | { ok: true; envelope: Envelope; body: T; tail?: Uint8Array }
   | { ok: false; failure: DecodeFailure; detail: string; version?: number };
 
-/** Decode and validate an envelope; `bodies` maps a message type to the schema of its body. */
-export function decode<T>(data: Uint8Array, bodies: Record<string, z.ZodType<T>>): Decoded<T> {
+/**
+ * Decode and validate an envelope; `bodies` maps a message type to the schema of its body, `tailed`
+ * names the types that may carry a binary tail (envelope.ts, encodeTailed): on any other a tail is refused.
+ */
+export function decode<T>(data: Uint8Array, bodies: Record<string, z.ZodType<T>>, tailed: ReadonlySet<string> = NONE): Decoded<T> {
   if (data.byteLength > MAX_MESSAGE_BYTES) {
     return { ok: false, failure: 'too-large', detail: `${data.byteLength} bytes > ${MAX_MESSAGE_BYTES}` };
+  }
+  let tail: Uint8Array | undefined;
+  if (data.byteLength > 0 && data[0] === TAILED) {
+    const headerBytes = data.byteLength >= TAILED_HEADER ? new DataView(data.buffer, data.byteOffset + 1, 4).getUint32(0) : Number.POSITIVE_INFINITY;
+    if (TAILED_HEADER + headerBytes > data.byteLength) return { ok: false, failure: 'bad-envelope', detail: 'the envelope of a message with a binary tail is past its end' };
+    tail = data.subarray(TAILED_HEADER + headerBytes);
+    data = data.subarray(TAILED_HEADER, TAILED_HEADER + headerBytes);
   }
   let text: string;
   try {
@@ -68,10 +78,13 @@ export function decode<T>(data: Uint8Array, bodies: Record<string, z.ZodType<T>>
   }
   const schema = bodies[envelope.type];
   if (!schema) return { ok: false, failure: 'bad-body', detail: `unknown message type ${JSON.stringify(envelope.type)}` };
+  if (tail !== undefined && !tailed.has(envelope.type)) return { ok: false, failure: 'bad-body', detail: `${envelope.type}: a binary tail this type does not carry` };
   const body = schema.safeParse(envelope.body);
   if (!body.success) return { ok: false, failure: 'bad-body', detail: `${envelope.type}: ${summarizeIssues(body.error)}` };
-  return { ok: true, envelope, body: body.data };
+  return tail === undefined ? { ok: true, envelope, body: body.data } : { ok: true, envelope, body: body.data, tail };
 }
+
+const NONE: ReadonlySet<string> = new Set();
 
 /** the text of UTF-8 bytes; throws on invalid UTF-8 (validated natively: several times faster than a fatal TextDecoder) */
 function utf8Text(data: Uint8Array): string {

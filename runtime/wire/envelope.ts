@@ -93,6 +93,31 @@ export function encodeJsonBody(sender: Sender, type: string, bodyJson: string | 
   return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }
 
+/**
+ * A message with a binary tail: [TAILED][the envelope's length: u32 BE][the envelope as JSON][the tail].
+ * JSON text never starts with a NUL byte, so a decoder tells the two kinds apart by the first byte;
+ * a node that does not know this kind refuses it as not JSON. Sent only to a peer that said it reads
+ * it (the snapshot ack's `accepts`, actors/peerWire.ts). The tail's bytes are written by `tail.write`.
+ */
+export const TAILED = 0x00;
+/** the bytes before a tailed message's envelope */
+export const TAILED_HEADER = 5;
+
+export function encodeTailed(sender: Sender, type: string, body: unknown, tail: { bytes: number; write(out: Buffer, at: number): number }): Uint8Array {
+  const head: Envelope = { v: PROTOCOL_VERSION, from: sender.name, nodeId: sender.nodeId, clusterId: sender.clusterId, type, body };
+  if (sender.generation !== undefined) head.gen = sender.generation;
+  const json = JSON.stringify(head);
+  const headBytes = Buffer.byteLength(json, 'utf8');
+  const bytes = TAILED_HEADER + headBytes + tail.bytes;
+  if (bytes > MAX_MESSAGE_BYTES) throw new MessageTooLargeError(type, bytes);
+  const out = Buffer.allocUnsafe(bytes);
+  out[0] = TAILED;
+  out.writeUInt32BE(headBytes, 1);
+  out.write(json, TAILED_HEADER, 'utf8');
+  if (tail.write(out, TAILED_HEADER + headBytes) !== bytes) throw new Error(`encodeTailed: the tail of ${type} is not the ${tail.bytes} bytes it announced`);
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+}
+
 function utf8(text: string, type: string): Uint8Array {
   // Buffer.from is several times faster than TextEncoder on large texts; the result is a plain Uint8Array, as before
   const buffer = Buffer.from(text, 'utf8');

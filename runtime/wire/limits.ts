@@ -10,16 +10,50 @@ export const MAX_MESSAGE_DEPTH = 200;
 
 /** does `value` nest arrays/objects more than `levels` deep? Iterative: the value may be deep enough to overflow a recursion. */
 export function nestsDeeperThan(value: unknown, levels: number): boolean {
+  return firstProblem(value, levels) !== null;
+}
+
+/**
+ * Why `value` is not a value JSON could carry nesting at most `levels` deep (a value decoded from
+ * another encoding, e.g. a stored record a peer sent: it may hold a Date, a buffer, NaN, undefined),
+ * or null.
+ */
+export function jsonValueRefusal(value: unknown, levels: number): string | null {
+  return firstProblem(value, levels, notJson);
+}
+
+/** the first problem walking `value` (iteratively): nesting past `levels`, or what `check` says of a node */
+function firstProblem(value: unknown, levels: number, check?: (node: unknown) => string | null): string | null {
   const stack: Array<[unknown, number]> = [[value, 0]];
   const seen = new Set<object>();
   while (stack.length > 0) {
     const [node, depth] = stack.pop()!;
+    const problem = check?.(node) ?? null;
+    if (problem !== null) return problem;
     if (node === null || typeof node !== 'object' || seen.has(node)) continue;
-    if (depth + 1 > levels) return true;
+    if (depth + 1 > levels) return `it nests arrays/objects more than ${levels} levels deep`;
     seen.add(node);
     for (const child of Array.isArray(node) ? node : Object.values(node)) stack.push([child, depth + 1]);
   }
-  return false;
+  return null;
+}
+
+/** what a node of a value is that JSON has not (null when JSON has it) */
+function notJson(node: unknown): string | null {
+  switch (typeof node) {
+    case 'string':
+    case 'boolean':
+      return null;
+    case 'number':
+      return Number.isFinite(node) ? null : `it holds the number ${node}`;
+    case 'object': {
+      if (node === null || Array.isArray(node)) return null;
+      const proto = Object.getPrototypeOf(node);
+      return proto === Object.prototype || proto === null ? null : `it holds a ${(node as object).constructor?.name ?? 'non-plain object'}`;
+    }
+    default:
+      return `it holds ${typeof node === 'undefined' ? 'undefined' : `a ${typeof node}`}`;
+  }
 }
 
 /** a JSON string (skipped whole), or one bracket */

@@ -95,7 +95,7 @@ describe('adding a blank node to a cluster holding a large state, over real NATS
         .get(leader)!
         .stderr.split('\n')
         .filter((l) => l.includes('"sent snapshot"'))
-        .map((l) => JSON.parse(l) as { bytes: number; ms: number; chunks: number; keys: number });
+        .map((l) => JSON.parse(l) as { bytes: number; ms: number; chunks: number; keys: number; encodeMs: number; publishMs: number; windowWaitMs: number; cpuMs?: number });
       assert.equal(sent.length, 1, 'one transfer, never restarted');
       const installed = c.procs
         .get('t4')!
@@ -111,6 +111,19 @@ describe('adding a blank node to a cluster holding a large state, over real NATS
         `# item 11: state ${(stateBytes / 1e6).toFixed(0)} MB (${keys} keys) | sent ${(bytes / 1e6).toFixed(1)} MB in ${chunks} chunks, ${ms} ms = ${(bytes / 1e3 / ms).toFixed(1)} MB/s | ` +
           `cluster add ${addMs} ms = ${(bytes / 1e3 / addMs).toFixed(1)} MB/s end to end | leader RssAnon ${mib(baseline.rssAnon)} MiB before, ${mib(peakAnon)} MiB at peak (+${mib(growth)}) | ` +
           `new node RssAnon peak ${mib(joinerPeakAnon)} MiB | terms seen ${NAMES.map((n) => `${n}:${[...terms.get(n)!].join('/')}`).join(' ')} | ${writes} writes meanwhile, slowest ${worstWriteMs} ms | load ${loadavg()[0]!.toFixed(1)}\n`,
+      );
+      // where the time went, per stage (the leader's and the new node's logs)
+      const received = c.procs
+        .get('t4')!
+        .stderr.split('\n')
+        .filter((l) => l.includes('"received snapshot"'))
+        .map((l) => JSON.parse(l) as { ms: number; decodeMs: number; writeMs: number; cpuMs?: number })
+        .at(-1);
+      const rate = (stageMs: number | undefined) => (stageMs === undefined ? '?' : `${Math.round(stageMs)} ms (${stageMs > 0 ? (bytes / 1e3 / stageMs).toFixed(0) : '∞'} MB/s)`);
+      process.stdout.write(
+        `# item 11 stages: sender read+encode ${rate(sent[0]!.encodeMs)}, publish ${rate(sent[0]!.publishMs)}, window full (ack wait) ${rate(sent[0]!.windowWaitMs)} | ` +
+          `receiver decode ${rate(received?.decodeMs)}, write ${rate(received?.writeMs)}, first to last chunk ${rate(received?.ms)} | ` +
+          `CPU time of the whole process meanwhile: leader ${rate(sent[0]!.cpuMs)}, new node ${rate(received?.cpuMs)}\n`,
       );
       assert.ok(growth < stateBytes, `the leader's memory grew by ${growth} bytes, not less than the state's ${stateBytes}`);
       const got = (await c.ask('t4', 'read', { query: { op: 'get', key: `k${String(keys - 1).padStart(5, '0')}` }, stale: true })) as { value: string };

@@ -1,0 +1,118 @@
+// The sender's chunk format (actors/snapshotStream.ts): `json` (every version reads it) until the
+// receiver's acknowledgement says it reads `records`, and only when the store gives stored records;
+// switching mid-transfer loses or repeats no pair.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Clock } from '../../actors/ports.ts';
+import { OutgoingSnapshots, type SnapshotChunk, type SnapshotSource } from '../../actors/snapshotStream.ts';
+import type { SnapshotMessage } from '../../machines/raft/messages.ts';
+import { parseRecords, type StoredRecord } from '../../runtime/wire/records.ts';
+
+const PAIRS: Array<[string, unknown]> = Array.from({ length: 40 }, (_, i) => [`k${String(i).padStart(2, '0')}`, { i, pad: 'x'.repeat(300 + i) }]);
+const encodeValue = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+const decodeValue = (b: Uint8Array) => JSON.parse(new TextDecoder().decode(b)) as unknown;
+
+/** the pairs as a store gives them: `records` (when `withRecords`) and `pairs` share one cursor; a record is a view of one read buffer, valid until the next read (as lmdb-js gives them) */
+function source(withRecords: boolean): SnapshotSource {
+  let at = 0;
+  const readBuffer = new Uint8Array(4096);
+  const view = (bytes: Uint8Array) => {
+    readBuffer.fill(0);
+    readBuffer.set(bytes);
+    return readBuffer.subarray(0, bytes.length);
+  };
+  const next = <T>(f: (p: [string, unknown]) => T): IteratorResult<T> => (at < PAIRS.length ? { done: false, value: f(PAIRS[at++]!) } : { done: true, value: undefined });
+  const s: SnapshotSource = { appliedIndex: 7, pairs: { next: () => next((p) => p) }, done() {} };
+  if (withRecords) {
+    s.records = { next: () => next(([k, v]) => [k, view(encodeValue(v))] as const) };
+    s.decodeRecord = decodeValue;
+  }
+  return s;
+}
+
+/** a clock whose `soon` queue the test drains */
+function manualClock(): Clock & { drain(): void } {
+  const queue: Array<() => void> = [];
+  return {
+    now: () => 0,
+    setTimeout: () => null,
+    clearTimeout() {},
+    setInterval: () => null,
+    clearInterval() {},
+    soon: (fn) => queue.push(fn),
+    drain() {
+      while (queue.length > 0) queue.shift()!();
+    },
+  };
+}
+
+const message = { type: 'snapshot', from: 'a', to: 'b', term: 1, snapshot: { index: 7, term: 1, membership: { members: [] } } } as SnapshotMessage;
+
+/** a whole transfer to a receiver that acknowledges every chunk with `accepts` (from chunk `from` on) */
+function transfer(withRecords: boolean, accepts: string[] | undefined, from = 0): { chunks: SnapshotChunk[]; ok: boolean } {
+  const clock = manualClock();
+  const chunks: SnapshotChunk[] = [];
+  let ok = false;
+  const out = new OutgoingSnapshots({
+    // a records chunk's tail is valid until the next chunk is made: kept as a copy
+    publish: (_to, chunk) => chunks.push(chunk.format === 'records' ? { ...chunk, tail: Uint8Array.from(chunk.tail) } : chunk),
+    finished: (done) => {
+      ok = done;
+    },
+    chunkBytes: 1200,
+    recordsChunkBytes: 2500,
+    window: 2,
+    windowBytes: 1 << 20,
+    stallMs: 1000,
+    graceMs: 1000,
+    clock,
+  });
+  out.request('b', () => ({ source: source(withRecords), message }));
+  let acked = 0;
+  for (let guard = 0; guard < 1000 && !ok; guard++) {
+    clock.drain();
+    const id = chunks[0] && (chunks[0].format === 'json' ? /"id":"([^"]+)"/.exec(chunks[0].parts[0]!)![1]! : chunks[0].body.id);
+    for (; acked < chunks.length; acked++) out.onAck('b', acked >= from && accepts ? { id: id!, seq: acked, accepts } : { id: id!, seq: acked });
+  }
+  return { chunks, ok };
+}
+
+function records(tail: Uint8Array, count: number): StoredRecord[] {
+  const parsed = parseRecords(tail, count);
+  if (typeof parsed === 'string') throw new Error(parsed);
+  return parsed;
+}
+
+/** every pair the chunks carry, in order */
+function carried(chunks: SnapshotChunk[]): Array<[string, unknown]> {
+  return chunks.flatMap((c) =>
+    c.format === 'json' ? (JSON.parse(c.parts.join('')) as { pairs: Array<[string, unknown]> }).pairs : records(c.tail, c.body.records).map(([k, b]): [string, unknown] => [k, decodeValue(b)]),
+  );
+}
+
+describe('snapshot stream: the chunk format', () => {
+  it('a receiver that does not say it reads records gets json only', () => {
+    const { chunks, ok } = transfer(true, undefined);
+    assert.ok(ok);
+    assert.deepEqual(new Set(chunks.map((c) => c.format)), new Set(['json']));
+    assert.deepEqual(carried(chunks), PAIRS);
+  });
+
+  it('a receiver that says it reads records gets them from its first acknowledgement on, nothing lost or repeated', () => {
+    const { chunks, ok } = transfer(true, ['records'], 1);
+    assert.ok(ok);
+    assert.equal(chunks[0]!.format, 'json', 'before any acknowledgement: json');
+    assert.ok(chunks.some((c) => c.format === 'records'), 'then records');
+    assert.ok(chunks.slice(chunks.findIndex((c) => c.format === 'records')).every((c) => c.format === 'records'), 'and records from then on');
+    assert.deepEqual(carried(chunks), PAIRS);
+    const last = chunks.at(-1)!;
+    assert.ok(last.last && last.format === 'records' && last.body.last && records(last.tail, last.body.records).length === last.body.records);
+  });
+
+  it('a store that gives no stored records sends json whatever the receiver reads', () => {
+    const { chunks, ok } = transfer(false, ['records']);
+    assert.ok(ok);
+    assert.deepEqual(new Set(chunks.map((c) => c.format)), new Set(['json']));
+    assert.deepEqual(carried(chunks), PAIRS);
+  });
+});
