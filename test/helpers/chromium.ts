@@ -40,7 +40,10 @@ export async function launchChromium(): Promise<Browser> {
   return chromium.launch({ executablePath, args: CHROMIUM_ARGS });
 }
 
-/** a 1280×800 page at `url`; `errors` collects its errors and every request that leaves `url`'s origin */
+/**
+ * A 1280×800 page at `url`; `errors` collects its errors, every request that leaves `url`'s origin,
+ * and every Content-Security-Policy violation (from the page's start: `securitypolicyviolation`).
+ */
 export async function openWatchedPage(browser: Browser, url: string): Promise<{ page: Page; errors: string[] }> {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   const errors: string[] = [];
@@ -48,6 +51,8 @@ export async function openWatchedPage(browser: Browser, url: string): Promise<{ 
   page.on('request', (r) => {
     if (!r.url().startsWith(url)) errors.push(`external request: ${r.url()}`);
   });
+  await page.exposeFunction('__cspViolation', (what: string) => errors.push(`CSP violation: ${what}`));
+  await page.addInitScript(`document.addEventListener('securitypolicyviolation', (e) => window.__cspViolation(e.violatedDirective + ' blocked ' + (e.blockedURI || 'inline')))`);
   await page.goto(url);
   return { page, errors };
 }

@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import { startInspectorServer } from '../../runtime/inspect/server.ts';
 import { chromiumSkipReason } from '../helpers/chromium.ts';
 import { demoInChromium } from '../helpers/demo.ts';
+import { fakeControls } from '../helpers/fakeControls.ts';
 
 describe('hands on, in the demo', { skip: chromiumSkipReason() }, () => {
   const demo = demoInChromium();
@@ -115,25 +116,7 @@ describe('hands on, in the demo', { skip: chromiumSkipReason() }, () => {
 
   it('controls answer the page only: another origin, a body that is not JSON or not an action are refused', async () => {
     const done: string[] = [];
-    const controls = {
-      nodes: () => [{ name: 'n1', running: true }],
-      stop: async (name: string) => {
-        done.push(`stop ${name}`);
-        return `${name} stopped`;
-      },
-      restart: async (name: string) => `${name} restarted`,
-      transfer: async () => 'transferred',
-      put: async (key: string) => `${key} written`,
-      add: async (name: string) => `${name} added`,
-      remove: async (name: string) => `${name} removed`,
-      cutOff: async (name: string) => `${name} cut off`,
-      reconnect: async (name: string) => `${name} reconnected`,
-      pause: async (name: string) => {
-        done.push(`pause ${name}`);
-        return `${name} paused`;
-      },
-      resume: async (name: string) => `${name} resumed`,
-    };
+    const controls = fakeControls(done);
     const server = await startInspectorServer({ listen: '127.0.0.1:0', recording: { header: { format: 'conclave-inspect-recording', version: 1, prefix: 'p', startedAt: 0 }, frames: [] }, controls });
     const post = (body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) => fetch(new URL('/api/control', server.url), { method: 'POST', headers, body });
     try {
@@ -143,8 +126,8 @@ describe('hands on, in the demo', { skip: chromiumSkipReason() }, () => {
       assert.equal((await post(JSON.stringify({ action: 'put', key: 'k', value: 'x'.repeat(5000) }))).status, 413);
       assert.deepEqual(done, [], 'nothing was done');
       const ok = await post('{"action":"stop","node":"n1"}');
-      assert.deepEqual(await ok.json(), { ok: true, message: 'n1 stopped' });
-      assert.deepEqual(await (await post('{"action":"pause","node":"n1"}')).json(), { ok: true, message: 'n1 paused' });
+      assert.deepEqual(await ok.json(), { ok: true, message: 'done: stop n1' });
+      assert.deepEqual(await (await post('{"action":"pause","node":"n1"}')).json(), { ok: true, message: 'done: pause n1' });
       assert.deepEqual(done, ['stop n1', 'pause n1']);
     } finally {
       await server.close();
