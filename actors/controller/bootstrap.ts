@@ -111,6 +111,7 @@ export class MemberLifecycle {
       onNonMember: (name, nodeId) => this.hooks.onNonMember(name, nodeId),
       state: ctx.opts.state,
       events: ctx.events.memberEvents(),
+      ...(ctx.opts.clock ? { clock: ctx.opts.clock } : {}),
       ...extra,
     });
   }

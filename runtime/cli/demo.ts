@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PausableClock } from '../../actors/pausableClock.ts';
 import { commonFromEnv } from '../config/config.ts';
 import { type Controller, startController, type TransportOption } from '../controller.ts';
 import { ConclaveError, conclaveError } from '../errors.ts';
@@ -77,8 +78,12 @@ export async function demoCommand(flags: DemoFlags): Promise<void> {
   let inspector: { url: string; stop(): Promise<void> } | null = null;
   const transportFor = (name: string): TransportOption =>
     transport.kind === 'nats' ? { nats: { servers: transport.servers, name: `conclave-demo-${name}`, timeoutMs: NATS_CONNECT_TIMEOUT_MS } } : { bus: transport.bus };
+  /** each node's clock, so the page can pause it (a fresh one per start) */
+  const clocks = new Map<string, PausableClock>();
   const start = async (name: string) => {
-    const c = await startController({ name, dataDir: join(dataRoot, name), prefix: transport.prefix, transport: transportFor(name), raft: RAFT, logger });
+    const clock = new PausableClock();
+    const c = await startController({ name, dataDir: join(dataRoot, name), prefix: transport.prefix, transport: transportFor(name), raft: RAFT, logger, clock });
+    clocks.set(name, clock);
     if (stopping) {
       // Ctrl-C came while this one was starting: it must not outlive the others
       await c.stop();
@@ -87,9 +92,11 @@ export async function demoCommand(flags: DemoFlags): Promise<void> {
     controllers.push(c);
     return c;
   };
-  /** the page's hands-on controls: stop and restart a node, hand leadership over, write a key, add and remove nodes */
+  /** the page's hands-on controls: stop and restart a node, pause it, cut it off, hand leadership over, write a key, add and remove nodes */
   const running = (name: string) => controllers.find((c) => c.name === name);
-  const clusterMembers = () => controllers.filter((c) => c.name !== 'intruder');
+  const paused = (name: string) => transport.kind === 'in-process' && transport.bus.isPaused(name);
+  /** the nodes that answer: a paused one is running but would not */
+  const clusterMembers = () => controllers.filter((c) => c.name !== 'intruder' && !paused(c.name));
   /** the cluster's nodes the demo knows: its three, and those added from the page */
   const names = new Set(['ctrl1', 'ctrl2', 'ctrl3']);
   const leaderNow = () => {
@@ -97,19 +104,37 @@ export async function demoCommand(flags: DemoFlags): Promise<void> {
     if (!leader) throw conclaveError('NO_LEADER', 'the cluster has no leader right now: wait for the election');
     return leader;
   };
-  const cutOffBus = () => {
-    if (transport.kind !== 'in-process') throw conclaveError('BUSY', 'cutting a node off needs the in-process bus: on NATS, stop the node instead (or block its server)');
+  const faultyBus = (what: string) => {
+    if (transport.kind !== 'in-process') throw conclaveError('BUSY', `${what} needs the in-process bus: on NATS, stop the node instead (or block its server)`);
     return transport.bus;
+  };
+  const resumeNode = (name: string): string => {
+    const held = faultyBus('resuming a node').resume(name);
+    const timers = clocks.get(name)?.resume() ?? 0;
+    const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+    return `${name} resumed after ${(held.pausedMs / 1000).toFixed(1)} s: ${count(held.sent, 'message')} it had sent went out, ${count(held.delivered, 'message')} sent to it handled now${held.dropped ? `, ${held.dropped} dropped (its buffers were full)` : ''}; ${count(timers, 'timer')} that fell due ran`;
+  };
+  /** stop a node (one that is paused is resumed first, as SIGTERM is followed by SIGCONT) */
+  const stopNode = async (c: Controller) => {
+    controllers.splice(controllers.indexOf(c), 1);
+    if (paused(c.name)) resumeNode(c.name);
+    clocks.delete(c.name);
+    await c.stop();
   };
   const controls: InspectorControls = {
     nodes: () =>
-      [...new Set([...names, ...controllers.map((c) => c.name)])].map((name) => ({ name, running: running(name) !== undefined, cutOff: transport.kind === 'in-process' && transport.bus.isCutOff(name) })),
+      [...new Set([...names, ...controllers.map((c) => c.name)])].map((name) => ({
+        name,
+        running: running(name) !== undefined,
+        cutOff: transport.kind === 'in-process' && transport.bus.isCutOff(name),
+        paused: paused(name),
+      })),
     stop: async (name) => {
       const c = running(name);
       if (!c) throw conclaveError('NOT_FOUND', `${name} is not running: restart it first`);
-      controllers.splice(controllers.indexOf(c), 1);
-      await c.stop();
-      return `${name} stopped (gracefully: a leader hands leadership over first)`;
+      const wasPaused = paused(name);
+      await stopNode(c);
+      return `${name} stopped (gracefully: a leader hands leadership over first${wasPaused ? '; it was resumed first' : ''})`;
     },
     restart: async (name) => {
       if (running(name)) throw conclaveError('BUSY', `${name} is running: stop it first`);
@@ -130,12 +155,25 @@ export async function demoCommand(flags: DemoFlags): Promise<void> {
     },
     cutOff: async (name) => {
       if (!running(name)) throw conclaveError('NOT_FOUND', `${name} is not running`);
-      cutOffBus().cutOff(name);
+      faultyBus('cutting a node off').cutOff(name);
       return `${name} is cut off from the others: what it sends and what is sent to it is lost (its charts still reach this page)`;
     },
     reconnect: async (name) => {
-      cutOffBus().reconnect(name);
+      faultyBus('cutting a node off').reconnect(name);
       return `${name} is connected to the others again`;
+    },
+    pause: async (name) => {
+      const bus = faultyBus('pausing a node');
+      const clock = clocks.get(name);
+      if (!running(name) || !clock) throw conclaveError('NOT_FOUND', `${name} is not running`);
+      if (paused(name)) throw conclaveError('BUSY', `${name} is paused already: resume it`);
+      bus.pause(name);
+      clock.pause();
+      return `${name} is paused, as SIGSTOP would: its timers stop, and what it sends and what is sent to it waits (its charts too)`;
+    },
+    resume: async (name) => {
+      if (!paused(name)) throw conclaveError('BUSY', `${name} is not paused`);
+      return resumeNode(name);
     },
     add: async (name) => {
       if (name === 'intruder') throw conclaveError('BUSY', 'intruder belongs to another cluster: the join rule refuses it (that is what it is for)');
@@ -150,10 +188,7 @@ export async function demoCommand(flags: DemoFlags): Promise<void> {
       if (leader.name === name) throw conclaveError('BUSY', `${name} leads: hand leadership over first (Transfer leadership), then remove it`);
       await leader.cluster.remove(name, { timeoutMs: 30_000 });
       const c = running(name);
-      if (c) {
-        controllers.splice(controllers.indexOf(c), 1);
-        await c.stop();
-      }
+      if (c) await stopNode(c);
       return `${name} removed from the cluster and stopped`;
     },
   };
@@ -161,7 +196,7 @@ export async function demoCommand(flags: DemoFlags): Promise<void> {
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       await inspector?.stop();
-      for (const c of controllers.reverse()) await c.stop();
+      for (const c of [...controllers].reverse()) await stopNode(c);
       if (transport.kind === 'in-process') await transport.bus.close();
       if (ownsData) await rm(dataRoot, { recursive: true, force: true });
     })());

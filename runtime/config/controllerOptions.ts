@@ -45,6 +45,21 @@ export interface ControllerOptions {
    * it was created with.
    */
   state?: AnyReplicatedState;
+  /**
+   * the consensus runtime's clock (its raft ticks, liveness and deferred work); default the
+   * process's. The demo passes a pausable one per node, to pause a node as SIGSTOP would.
+   */
+  clock?: ControllerClock;
+}
+
+/** the shape of actors/ports.ts's Clock, spelled out here: runtime/config imports nothing from actors/ */
+export interface ControllerClock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+  setInterval(fn: () => void, ms: number): unknown;
+  clearInterval(handle: unknown): void;
+  soon(fn: () => void): void;
 }
 
 function joinSecretOf(join: ControllerOptions['join']): Uint8Array | null {

@@ -1,5 +1,5 @@
-// Hands-on controls, for the demo only: the page can stop and restart a node, hand leadership over
-// and write a key, and watch the consequences live. `conclave inspect` and `conclave run --inspect`
+// Hands-on controls, for the demo only: the page can stop and restart a node, pause and resume it,
+// cut it off from the others, add and remove one, hand leadership over and write a key, and watch the consequences live. `conclave inspect` and `conclave run --inspect`
 // serve no controls (later: behind operator credentials). The page posts one JSON action to
 // `/api/control`; a request from another origin, or one that is not JSON, is refused.
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -8,7 +8,7 @@ import { ConclaveError } from '../errors.ts';
 
 export interface InspectorControls {
   /** the nodes the controls can act on, and whether each runs now */
-  nodes(): Array<{ name: string; running: boolean; cutOff?: boolean }>;
+  nodes(): Array<{ name: string; running: boolean; cutOff?: boolean; paused?: boolean }>;
   stop(name: string): Promise<string>;
   restart(name: string): Promise<string>;
   /** hand leadership to `to` (or the most up-to-date voter) */
@@ -21,6 +21,9 @@ export interface InspectorControls {
   /** drop the traffic between `name` and the others (the in-process bus only), until `reconnect` */
   cutOff(name: string): Promise<string>;
   reconnect(name: string): Promise<string>;
+  /** freeze `name` as SIGSTOP would (its timers stop, its traffic is held), until `resume` */
+  pause(name: string): Promise<string>;
+  resume(name: string): Promise<string>;
 }
 
 const nodeName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/);
@@ -34,6 +37,8 @@ const actionSchema = z.discriminatedUnion('action', [
   z.object({ action: z.literal('remove'), node: nodeName }),
   z.object({ action: z.literal('cut-off'), node: nodeName }),
   z.object({ action: z.literal('reconnect'), node: nodeName }),
+  z.object({ action: z.literal('pause'), node: nodeName }),
+  z.object({ action: z.literal('resume'), node: nodeName }),
   z.object({ action: z.literal('put'), key: z.string().min(1).max(256), value: z.string().max(1024) }),
 ]);
 
@@ -66,7 +71,7 @@ export async function handleControl(controls: InspectorControls, req: IncomingMe
   } catch {
     return reply(res, 400, {
       ok: false,
-      error: 'not an action: {"action":"stop"|"restart"|"add"|"remove"|"cut-off"|"reconnect","node"} · {"action":"transfer","to"} · {"action":"put","key","value"} (node names match ^[a-z0-9][a-z0-9_-]{0,62}$)',
+      error: 'not an action: {"action":"stop"|"restart"|"add"|"remove"|"cut-off"|"reconnect"|"pause"|"resume","node"} · {"action":"transfer","to"} · {"action":"put","key","value"} (node names match ^[a-z0-9][a-z0-9_-]{0,62}$)',
     });
   }
   try {
@@ -96,5 +101,9 @@ function perform(controls: InspectorControls, action: z.infer<typeof actionSchem
       return controls.cutOff(action.node);
     case 'reconnect':
       return controls.reconnect(action.node);
+    case 'pause':
+      return controls.pause(action.node);
+    case 'resume':
+      return controls.resume(action.node);
   }
 }

@@ -36,7 +36,8 @@ export async function startInspectorForController(controller: InspectableControl
 
 /** The inspector on a bus of its own (the demo's: it outlives any one controller), optionally with controls. */
 export async function startInspector(opts: ControllerInspectorOptions & { bus: Bus; prefix: string; controls?: InspectorControls }): Promise<{ url: string; stop(): Promise<void> }> {
-  const inspector = new Inspector({ bus: opts.bus, prefix: opts.prefix, logger: opts.logger, record: opts.record });
+  const controls = opts.controls;
+  const inspector = new Inspector({ bus: opts.bus, prefix: opts.prefix, logger: opts.logger, record: opts.record, ...(controls ? { faults: () => controls.nodes() } : {}) });
   await inspector.start();
   let server: Awaited<ReturnType<typeof startInspectorServer>>;
   try {

@@ -55,6 +55,8 @@ export interface InspectorOptions {
   statusTimeoutMs?: number;
   /** recent timeline events kept for a page opened late; default 5000 */
   maxEvents?: number;
+  /** the demo's faults (paused, cut off), shown with each node's status */
+  faults?: () => Array<{ name: string; paused?: boolean; cutOff?: boolean }>;
 }
 
 const INSPECTOR_SENDER: Sender = { name: 'inspector', nodeId: null, clusterId: null };
@@ -134,11 +136,14 @@ export class Inspector {
 
   /** `/api/cluster`: one status object per node, in name order, with its generation and bus when known. */
   cluster(): { nodes: NodeStatus[] } {
+    const faults = new Map((this.opts.faults?.() ?? []).map((f) => [f.name, f]));
     const nodes = [...this.nodes.values()]
       .map((n) => ({
         ...(n.status ?? { name: n.name, reachable: false, error: 'not asked yet', checkedAt: 0 }),
         ...(n.generation !== undefined ? { generation: n.generation } : {}),
         ...(n.bus !== undefined ? { bus: n.bus } : {}),
+        ...(faults.get(n.name)?.paused ? { paused: true } : {}),
+        ...(faults.get(n.name)?.cutOff ? { cutOff: true } : {}),
       }))
       .sort((a, b) => a.name.localeCompare(b.name));
     return { nodes };

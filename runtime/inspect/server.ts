@@ -1,5 +1,7 @@
 // The inspector's HTTP side: the page (static files, elkjs served from node_modules: no external
 // requests), a JSON API and a Server-Sent Events channel that pushes every frame to the page.
+// Every request must name this server in its Host header, and every response carries the
+// security headers (hardening.ts).
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -7,10 +9,12 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { conclaveError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
+import { RateLimitedLog } from '../log/rateLimit.ts';
 import type { Frame, Inspector } from './inspector.ts';
 import { allMachineDefinitions } from './machines.ts';
 import type { Recording } from './replay.ts';
 import { handleControl, type InspectorControls } from './controls.ts';
+import { allowedHostNames, hostRefusal, SECURITY_HEADERS } from './hardening.ts';
 
 const PAGE_DIR = fileURLToPath(new URL('./page/', import.meta.url));
 const ELK_FILE = createRequire(import.meta.url).resolve('elkjs/lib/elk.bundled.js');
@@ -34,9 +38,6 @@ const STATIC: Record<string, { file: string; type: string }> = {
   '/vendor/elk.bundled.js': { file: ELK_FILE, type: 'text/javascript; charset=utf-8' },
 };
 
-// elkjs's bundle evaluates code it generates; nothing may leave the page's own origin
-const CSP = "default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'";
-
 export interface InspectorServerOptions {
   /** HOST:PORT (port 0: any free port) */
   listen: string;
@@ -53,6 +54,8 @@ export interface InspectorServerOptions {
 export interface InspectorServer {
   url: string;
   port: number;
+  /** requests refused because their Host header named another address */
+  readonly refusedHosts: number;
   close(): Promise<void>;
 }
 
@@ -120,7 +123,7 @@ export async function startInspectorServer(opts: InspectorServerOptions): Promis
         body = await readFile(file.file);
         cache.set(file.file, body);
       }
-      res.writeHead(200, { 'content-type': file.type, 'content-security-policy': CSP, 'cache-control': 'no-cache' });
+      res.writeHead(200, { 'content-type': file.type, 'cache-control': 'no-cache' });
       res.end(body);
       return;
     }
@@ -157,7 +160,21 @@ export async function startInspectorServer(opts: InspectorServerOptions): Promis
     }
   };
 
+  // known once listening (port 0: the port the system picked)
+  let boundPort = 0;
+  const hostNames = allowedHostNames(host);
+  const refusalLog = opts.logger ? new RateLimitedLog(opts.logger) : null;
+  let refusedHosts = 0;
   const server: Server = createServer((req, res) => {
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
+    const refusal = hostRefusal(req.headers.host, hostNames, boundPort);
+    if (refusal !== null) {
+      refusedHosts++;
+      refusalLog?.warn('inspector-host', { host: req.headers.host?.slice(0, 100), refused: refusedHosts }, `inspector refused a request: ${refusal}`);
+      res.writeHead(403, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
+      res.end(`refused: ${refusal}\n`);
+      return;
+    }
     handle(req, res).catch((err: unknown) => {
       opts.logger?.error({ err, url: req.url }, 'inspector request failed');
       if (!res.headersSent) json(res, 500, { error: (err as Error).message });
@@ -171,10 +188,14 @@ export async function startInspectorServer(opts: InspectorServerOptions): Promis
     server.listen(port, host, () => resolve());
   });
   const address = server.address() as AddressInfo;
+  boundPort = address.port;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
     url: `http://${shownHost}:${address.port}/`,
     port: address.port,
+    get refusedHosts() {
+      return refusedHosts;
+    },
     close: async () => {
       for (const res of streams) res.end();
       streams.clear();

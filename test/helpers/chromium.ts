@@ -1,7 +1,7 @@
 // Headless Chromium for browser tests (playwright-core drives the Debian package; it downloads no
 // browser). Missing on a developer machine: the tests skip with a message. Missing in CI: they fail.
 import { accessSync, constants } from 'node:fs';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 
 const CANDIDATES = [process.env.CHROMIUM_BIN, '/usr/bin/chromium', '/usr/lib/chromium/chromium', '/usr/bin/chromium-browser'].filter((p): p is string => Boolean(p));
 
@@ -38,4 +38,21 @@ export async function launchChromium(): Promise<Browser> {
   if (!executablePath) throw new Error(`Chromium not found (looked at ${CANDIDATES.join(', ')}); install it with apt-get install -y --no-install-recommends chromium or set CHROMIUM_BIN`);
   const { chromium } = await import('playwright-core');
   return chromium.launch({ executablePath, args: CHROMIUM_ARGS });
+}
+
+/**
+ * A 1280×800 page at `url`; `errors` collects its errors, every request that leaves `url`'s origin,
+ * and every Content-Security-Policy violation (from the page's start: `securitypolicyviolation`).
+ */
+export async function openWatchedPage(browser: Browser, url: string): Promise<{ page: Page; errors: string[] }> {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('request', (r) => {
+    if (!r.url().startsWith(url)) errors.push(`external request: ${r.url()}`);
+  });
+  await page.exposeFunction('__cspViolation', (what: string) => errors.push(`CSP violation: ${what}`));
+  await page.addInitScript(`document.addEventListener('securitypolicyviolation', (e) => window.__cspViolation(e.violatedDirective + ' blocked ' + (e.blockedURI || 'inline')))`);
+  await page.goto(url);
+  return { page, errors };
 }

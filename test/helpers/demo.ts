@@ -1,7 +1,10 @@
 // Test helper: what every `conclave demo` run must show, whatever its transport — the tour's output
 // (cluster formed, writes, the intruder refused naming both ids) and the inspector's /api/cluster.
 import assert from 'node:assert/strict';
-import { type CliProcess, waitUntil } from './cli.ts';
+import { after, before } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { baseEnv, CliProcess, waitUntil } from './cli.ts';
+import { launchChromium, openWatchedPage } from './chromium.ts';
 
 export const UUID7 = '[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}';
 
@@ -33,4 +36,28 @@ export async function checkDemoTour(demo: CliProcess): Promise<{ clusterId: stri
     { what: 'three nodes of one cluster with one leader in /api/cluster', timeoutMs: 15_000, context: () => JSON.stringify(view) },
   );
   return { clusterId, url, view };
+}
+
+/**
+ * Inside a describe: Chromium launched before the tests; `open()` starts `conclave demo` on the
+ * in-process bus, checks its tour and opens its page (see openWatchedPage); after the tests the demo
+ * is stopped and the browser closed.
+ */
+export function demoInChromium(): { open(): Promise<{ url: string; page: Page; errors: string[] }> } {
+  let browser: Browser | undefined;
+  let demo: CliProcess | undefined;
+  before(async () => {
+    browser = await launchChromium();
+  });
+  after(async () => {
+    await browser?.close();
+    await demo?.kill('SIGINT');
+  });
+  return {
+    open: async () => {
+      demo = new CliProcess(['demo', '--inspect', '127.0.0.1:0'], { env: baseEnv({ NATS_URL: undefined }) });
+      const { url } = await checkDemoTour(demo);
+      return { url, ...(await openWatchedPage(browser!, url)) };
+    },
+  };
 }

@@ -18,7 +18,7 @@ import type { Browser, Page } from 'playwright-core';
 import type { Frame } from '../../runtime/inspect/inspector.ts';
 import { modelAt } from '../../runtime/inspect/page/model.js';
 import { baseEnv, CliProcess, ROOT, waitUntil } from '../helpers/cli.ts';
-import { chromiumSkipReason, launchChromium } from '../helpers/chromium.ts';
+import { chromiumSkipReason, launchChromium, openWatchedPage } from '../helpers/chromium.ts';
 import { freePort, type NatsServerHandle, natsServerSkipReason, startNatsServer } from '../helpers/natsServer.ts';
 import { seedStaticCluster } from '../helpers/staticCluster.ts';
 
@@ -78,13 +78,7 @@ describe('the inspector in a browser', { skip }, () => {
   };
 
   async function openPage(url: string): Promise<Page> {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    page.on('request', (r) => {
-      if (!r.url().startsWith(url)) errors.push(`external request: ${r.url()}`);
-    });
-    await page.goto(url);
+    const { page, errors } = await openWatchedPage(browser, url);
     await page.waitForFunction('window.conclave?.ready !== undefined');
     // a page whose boot failed never becomes ready: fail with what it shows instead of hanging
     const state = await page.evaluate(`Promise.race([window.conclave.ready.then(() => 'ready'), new Promise((r) => setTimeout(() => r('not ready'), 60000))])`);

@@ -4,34 +4,17 @@
 // the election on the timeline with its cause — then restart it and write a key. Outside the demo
 // there are no controls.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import { describe, it } from 'node:test';
 import { startInspectorServer } from '../../runtime/inspect/server.ts';
-import { baseEnv, CliProcess } from '../helpers/cli.ts';
-import { chromiumSkipReason, launchChromium } from '../helpers/chromium.ts';
-import { checkDemoTour } from '../helpers/demo.ts';
+import { chromiumSkipReason } from '../helpers/chromium.ts';
+import { demoInChromium } from '../helpers/demo.ts';
+import { fakeControls } from '../helpers/fakeControls.ts';
 
 describe('hands on, in the demo', { skip: chromiumSkipReason() }, () => {
-  let browser: Browser;
-  let demo: CliProcess;
-  before(async () => {
-    browser = await launchChromium();
-  });
-  after(async () => {
-    await browser?.close();
-    await demo?.kill('SIGINT');
-  });
+  const demo = demoInChromium();
 
   it('stopping the leader from the page: a new leader shown within the page; restart and write too', async () => {
-    demo = new CliProcess(['demo', '--inspect', '127.0.0.1:0'], { env: baseEnv({ NATS_URL: undefined }) });
-    const { url } = await checkDemoTour(demo);
-    const page: Page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    page.on('request', (r) => {
-      if (!r.url().startsWith(url)) errors.push(`external request: ${r.url()}`);
-    });
-    await page.goto(url);
+    const { page, errors } = await demo.open();
     const lit = `[...document.querySelectorAll('.node.leader:not(.unreachable)')].map((e) => e.getAttribute('data-node')).filter((n) => n !== 'intruder')`;
     await page.waitForFunction(`${lit}.length === 1 && document.querySelector('#controls button[data-control="stop"]') !== null`, null, { timeout: 60_000 });
     const [leader] = (await page.evaluate(lit)) as string[];
@@ -133,20 +116,7 @@ describe('hands on, in the demo', { skip: chromiumSkipReason() }, () => {
 
   it('controls answer the page only: another origin, a body that is not JSON or not an action are refused', async () => {
     const done: string[] = [];
-    const controls = {
-      nodes: () => [{ name: 'n1', running: true }],
-      stop: async (name: string) => {
-        done.push(`stop ${name}`);
-        return `${name} stopped`;
-      },
-      restart: async (name: string) => `${name} restarted`,
-      transfer: async () => 'transferred',
-      put: async (key: string) => `${key} written`,
-      add: async (name: string) => `${name} added`,
-      remove: async (name: string) => `${name} removed`,
-      cutOff: async (name: string) => `${name} cut off`,
-      reconnect: async (name: string) => `${name} reconnected`,
-    };
+    const controls = fakeControls(done);
     const server = await startInspectorServer({ listen: '127.0.0.1:0', recording: { header: { format: 'conclave-inspect-recording', version: 1, prefix: 'p', startedAt: 0 }, frames: [] }, controls });
     const post = (body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) => fetch(new URL('/api/control', server.url), { method: 'POST', headers, body });
     try {
@@ -156,8 +126,9 @@ describe('hands on, in the demo', { skip: chromiumSkipReason() }, () => {
       assert.equal((await post(JSON.stringify({ action: 'put', key: 'k', value: 'x'.repeat(5000) }))).status, 413);
       assert.deepEqual(done, [], 'nothing was done');
       const ok = await post('{"action":"stop","node":"n1"}');
-      assert.deepEqual(await ok.json(), { ok: true, message: 'n1 stopped' });
-      assert.deepEqual(done, ['stop n1']);
+      assert.deepEqual(await ok.json(), { ok: true, message: 'done: stop n1' });
+      assert.deepEqual(await (await post('{"action":"pause","node":"n1"}')).json(), { ok: true, message: 'done: pause n1' });
+      assert.deepEqual(done, ['stop n1', 'pause n1']);
     } finally {
       await server.close();
     }

@@ -113,6 +113,27 @@ describe('elections, from the raft charts', () => {
     assert.deepEqual({ ...model.elections.elections[0], term: model.elections.elections[0]!.term }, { start: 3000, end: 3040, startedBy: 'n3', cause: 'transfer', term: 2, previousLeader: 'n1', leader: 'n3', durationMs: 40 });
   });
 
+  it('a leader paused by the demo: its lane says paused (not a step-down); resumed, it steps down on hearing the new term', () => {
+    const model = formed();
+    // its last step was a tick, as every leader's is
+    applyFrame(model, batch(1900, 'n1', step(1900, 'n1', 'leader', 'leader', 'xstate.after.tickInterval.raftRole.leader')));
+    applyFrame(model, { kind: 'cluster', t: 2000, nodes: [{ name: 'n1', reachable: false, paused: true, error: 'no answer within 800 ms', checkedAt: 2000 }] });
+    const paused = model.elections.lanes.get('n1')!.at(-1)!;
+    assert.deepEqual([paused.role, paused.cause], ['unreachable', 'paused']);
+    applyFrame(model, batch(2100, 'n2', step(2100, 'n2', 'follower', 'preCandidate', TICK), raftState(2100, 'n2', 'preCandidate', 1)));
+    applyFrame(model, batch(2400, 'n2', raftState(2400, 'n2', 'leader', 2, 'n2')));
+    applyFrame(model, batch(5000, 'n1', step(5000, 'n1', 'leader', 'follower', 'PEER_MESSAGE'), raftState(5000, 'n1', 'follower', 2, 'n2')));
+    assert.deepEqual(model.elections.elections.map((e) => [e.cause, e.previousLeader, e.leader]), [['election timeout', 'n1', 'n2']]);
+    assert.deepEqual(model.elections.lanes.get('n1')!.map((s) => [s.role, s.cause]), [['leader', null], ['unreachable', 'paused'], ['follower', 'stepped down: newer term seen']]);
+  });
+
+  it('a leader that stops answering is unreachable, not stepped down: its chart did not move', () => {
+    const model = formed();
+    applyFrame(model, batch(1900, 'n1', step(1900, 'n1', 'leader', 'leader', 'xstate.after.tickInterval.raftRole.leader')));
+    applyFrame(model, { kind: 'cluster', t: 2000, nodes: [{ name: 'n1', reachable: false, error: 'no responders', checkedAt: 2000 }] });
+    assert.deepEqual(model.elections.lanes.get('n1')!.map((s) => [s.role, s.cause]), [['leader', null], ['unreachable', null]]);
+  });
+
   it('check quorum: the leader steps down on a tick (it heard from no quorum)', () => {
     const model = formed();
     applyFrame(model, batch(4000, 'n1', step(4000, 'n1', 'leader', 'follower', 'xstate.after.tickInterval.raftRole.leader'), raftState(4000, 'n1', 'follower', 1)));

@@ -1,4 +1,4 @@
-// Hands on (the demo only): stop and restart a node, cut it off from the others, hand leadership
+// Hands on (the demo only): stop and restart a node, pause and resume it, cut it off from the others, hand leadership
 // over, write a key, add and remove a node — and watch the overview, the charts and the elections answer. The server says whether controls exist.
 import { h } from './dom.js';
 
@@ -26,8 +26,12 @@ export async function setupControls(section) {
         const cutAction = n.cutOff ? 'reconnect' : 'cut-off';
         const cut = n.running ? h('button', { type: 'button', 'data-control': cutAction, 'data-node': n.name }, n.cutOff ? 'Reconnect' : 'Cut off') : null;
         cut?.addEventListener('click', () => run({ action: cutAction, node: n.name }, cut));
-        const state = !n.running ? '✕ stopped' : n.cutOff ? '⌁ cut off' : '✓ running';
-        return h('li', {}, button, ' ', cut, cut ? ' ' : null, remove, remove ? ' ' : null, h('span', { class: n.running && !n.cutOff ? 'ok' : 'bad' }, state));
+        const pauseAction = n.paused ? 'resume' : 'pause';
+        const pause = n.running ? h('button', { type: 'button', 'data-control': pauseAction, 'data-node': n.name }, n.paused ? 'Resume' : 'Pause') : null;
+        pause?.addEventListener('click', () => run({ action: pauseAction, node: n.name }, pause));
+        const state = [!n.running ? '✕ stopped' : n.paused ? '⏸ paused' : '✓ running', n.running && n.cutOff ? '⌁ cut off' : null].filter(Boolean).join(' · ');
+        const healthy = n.running && !n.cutOff && !n.paused;
+        return h('li', {}, button, ' ', pause, pause ? ' ' : null, cut, cut ? ' ' : null, remove, remove ? ' ' : null, h('span', { class: healthy ? 'ok' : 'bad' }, state));
       }),
     );
     const current = target.value;

@@ -29,6 +29,7 @@ export const ROLE_LABEL = {
   'pre-candidate': '¿ pre-candidate',
   learner: '◦ learner',
   unreachable: '✕ unreachable',
+  paused: '⏸ paused',
   none: '– none',
 };
 export const roleLabel = (role) => ROLE_LABEL[role] ?? role ?? '–';

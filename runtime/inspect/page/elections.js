@@ -71,6 +71,7 @@ export function noteRaftStep(el, node, ev) {
 /**
  * The raft chart of `node` is now in `stateId`; `core` is its published {term, leader} (or null);
  * `group` is its cluster id, so that two clusters on one bus do not mix their leaders.
+ * `unreachable`: it stopped answering (true), or the demo paused it ('paused').
  */
 export function noteRaftState(el, node, t, stateId, core, unreachable = false, group = null) {
   const term = typeof core?.term === 'number' ? core.term : null;
@@ -88,7 +89,9 @@ export function noteRaftState(el, node, t, stateId, core, unreachable = false, g
   const restarted = el.fresh.has(node) && t - el.fresh.get(node) <= RESTART_WINDOW_MS && seeking(role);
   // a lane marked unreachable only because a status answer was late: the chart's own last role says why it moved
   const chartFrom = from === 'unreachable' ? chartRoleBefore(segments) : from;
-  const cause = chartFrom === null ? (restarted ? 'restart' : null) : causeOf(chartFrom, role, el.lastStep.get(node), restarted);
+  // no answer is no role change: the chart's last step (a tick, say) is not why it went silent
+  const cause =
+    role === 'unreachable' ? (unreachable === 'paused' ? 'paused' : null) : chartFrom === null ? (restarted ? 'restart' : null) : causeOf(chartFrom, role, el.lastStep.get(node), restarted);
   el.lastStep.delete(node);
   if (last && last.to === null) last.to = t;
   // the leader this node last knew: per node, so two clusters on one bus do not mix their leaders

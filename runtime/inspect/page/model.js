@@ -176,7 +176,7 @@ export function applyFrame(model, frame) {
       // a leader that becomes reachable again counts as a leader again
       if (!was && s.reachable) noteLeader(model, s.name, frame.t, false);
       // its lane says unreachable from here until its chart reports a state again
-      if (s.reachable === false && wasReachable !== false) noteRaftState(model.elections, s.name, frame.t, null, null, true, clusterIdOf(node));
+      if (s.reachable === false && wasReachable !== false) noteRaftState(model.elections, s.name, frame.t, null, null, s.paused ? 'paused' : true, clusterIdOf(node));
       changed.add(s.name);
     }
   }
@@ -247,7 +247,7 @@ export function clusterGroups(model) {
         const raft = node ? raftActorOf(node) : null;
         return {
           name,
-          role: node?.reachable === false ? 'unreachable' : s?.reachable ? (s.role ?? 'none') : raft ? (raft.states[0] ?? '').split('.').pop() : 'none',
+          role: s?.paused ? 'paused' : node?.reachable === false ? 'unreachable' : s?.reachable ? (s.role ?? 'none') : raft ? (raft.states[0] ?? '').split('.').pop() : 'none',
           /** the cluster of the node on this bus that answers to this name, when it is another one */
           elsewhere: here && here !== node ? clusterIdOf(here) : null,
           voter: m ? m.voter : null,
@@ -260,6 +260,8 @@ export function clusterGroups(model) {
           generation: s?.generation ?? null,
           bus: s?.bus ?? null,
           phase: s?.phase ?? null,
+          /** the demo paused it (SIGSTOP-like): it answers nothing until resumed */
+          paused: s?.paused === true,
         };
       });
       // a node the configuration no longer lists (removed) and that no longer answers (stopped) is gone

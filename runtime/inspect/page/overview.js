@@ -31,7 +31,7 @@ function clusterPanel(g, main) {
       h('th', { scope: 'row' }, m.name, m.voter === false ? h('span', { class: 'muted small' }, ' learner') : null, !m.member && g.clusterId ? h('span', { class: 'muted small' }, ' not in the configuration') : null, m.elsewhere ? h('span', { class: 'muted small', title: `the ${m.name} on this bus belongs to cluster ${m.elsewhere}` }, ' (another node)') : null),
       h('td', { class: `role ${roleClass(m.role)}` }, roleLabel(m.role)),
       h('td', {}, String(m.term ?? '–')),
-      h('td', { class: m.reachable ? 'ok' : 'bad' }, m.reachable ? '✓ yes' : '✕ no'),
+      h('td', { class: m.reachable ? 'ok' : 'bad' }, m.paused ? '⏸ paused' : m.reachable ? '✓ yes' : '✕ no'),
       h('td', {}, lagBar(m)),
       h('td', {}, String(m.generation ?? '–')),
       h('td', {}, m.bus ?? '–'),
@@ -59,14 +59,17 @@ export function renderClusters(container, groups) {
 export function renderCard(card, node, machines, leads, onOpen) {
   const s = node.status;
   const unreachable = node.reachable === false;
+  // paused by the demo: it answers nothing, so it is unreachable too; the card says which
+  const paused = s?.paused === true;
   card.root.classList.toggle('leader', leads);
   card.root.classList.toggle('unreachable', unreachable);
+  card.root.classList.toggle('paused', paused);
   const raft = [...node.actors.values()].find((a) => a.m === 'raftRole');
   const role = raft ? stateName(raft.states[0] ?? '') || 'raft' : (s?.phase ?? 'no raft');
   card.role.textContent = roleLabel(role);
   card.role.className = `badge role ${roleClass(role)}`;
-  card.reach.textContent = unreachable ? '✕ unreachable' : node.reachable ? '✓ reachable' : '? unknown';
-  card.reach.classList.toggle('bad', unreachable);
+  card.reach.textContent = paused ? '⏸ paused' : unreachable ? '✕ unreachable' : node.reachable ? '✓ reachable' : '? unknown';
+  card.reach.classList.toggle('bad', unreachable || paused);
   card.root.title = unreachable && s?.error ? `${node.name}: ${s.error}` : '';
   card.facts.textContent = s
     ? `phase ${s.phase ?? '?'} · term ${s.term ?? '?'} · commit ${s.commitIndex ?? '?'} · applied ${s.appliedIndex ?? '?'} · cluster ${short(s.clusterId)}${node.dropped ? ` · ${node.dropped} events dropped` : ''}`
