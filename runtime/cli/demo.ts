@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PausableClock } from '../../actors/pausableClock.ts';
-import { commonFromEnv } from '../config/config.ts';
+import { commonFromEnv, type NatsFlags, type NatsSettings } from '../config/config.ts';
 import { type Controller, startController, type TransportOption } from '../controller.ts';
 import { ConclaveError, conclaveError } from '../errors.ts';
 import { type InspectorControls, startInspector } from '../inspect/index.ts';
@@ -19,7 +19,7 @@ import { connectNats } from '../transport/nats.ts';
 import { BusConnectError } from '../transport/types.ts';
 import { formatClusterList } from './format.ts';
 
-export interface DemoFlags {
+export interface DemoFlags extends Omit<NatsFlags, 'nats'> {
   inspect?: string;
   /** record the inspection stream to this file */
   record?: string;
@@ -38,7 +38,7 @@ const RAFT = { heartbeatMs: 50, electionTimeoutMs: 500 };
 /** how long the demo waits for NATS to accept its first connection */
 const NATS_CONNECT_TIMEOUT_MS = 5000;
 
-type DemoTransport = { kind: 'in-process'; bus: CutOffBus; prefix: string } | { kind: 'nats'; servers: string[]; prefix: string };
+type DemoTransport = { kind: 'in-process'; bus: CutOffBus; prefix: string } | { kind: 'nats'; servers: string[]; nats: NatsSettings; prefix: string };
 
 /**
  * NATS when --nats or $NATS_URL says so, else the in-process bus. $CONCLAVE_PREFIX is deliberately not
@@ -51,11 +51,12 @@ async function chooseTransport(flags: DemoFlags): Promise<DemoTransport> {
     // the page's "cut off" drops a node's traffic with the others; its inspection stream still flows
     return { kind: 'in-process', bus: withCutOff(createInProcessBus(), (subject) => subject.startsWith(`${prefix}.inspect.`)), prefix };
   }
-  const common = commonFromEnv({}, { nats: url, prefix: flags.prefix ?? `demo-${randomBytes(4).toString('hex')}` });
+  // the NATS credentials from the flags or the environment, as every command takes them
+  const common = commonFromEnv({ ...process.env, CONCLAVE_PREFIX: undefined }, { ...flags, nats: url, prefix: flags.prefix ?? `demo-${randomBytes(4).toString('hex')}` });
   const servers = [...common.nats.servers];
   // one probe connection first, so an unreachable server is one clear error before anything starts
   try {
-    const probe = await connectNats({ servers, name: 'conclave-demo-probe', maxReconnectAttempts: 0, timeoutMs: NATS_CONNECT_TIMEOUT_MS });
+    const probe = await connectNats({ ...common.nats, name: 'conclave-demo-probe', maxReconnectAttempts: 0, timeoutMs: NATS_CONNECT_TIMEOUT_MS });
     await probe.close();
   } catch (err) {
     if (!(err instanceof BusConnectError)) throw err;
@@ -64,7 +65,7 @@ async function chooseTransport(flags: DemoFlags): Promise<DemoTransport> {
       `the demo cannot reach NATS at ${servers.join(',')} (${err.reason}), taken from ${flags.nats !== undefined ? '--nats' : '$NATS_URL'}. Start one (nats-server -a 127.0.0.1 -p 4222), point ${flags.nats !== undefined ? '--nats' : 'NATS_URL'} at a running server, or ${flags.nats !== undefined ? 'leave out --nats' : 'unset NATS_URL'} to run the demo on the embedded in-process bus`,
     );
   }
-  return { kind: 'nats', servers, prefix: common.prefix };
+  return { kind: 'nats', servers, nats: common.nats, prefix: common.prefix };
 }
 
 export async function demoCommand(flags: DemoFlags): Promise<void> {
@@ -77,7 +78,7 @@ export async function demoCommand(flags: DemoFlags): Promise<void> {
   const controllers: Controller[] = [];
   let inspector: { url: string; stop(): Promise<void> } | null = null;
   const transportFor = (name: string): TransportOption =>
-    transport.kind === 'nats' ? { nats: { servers: transport.servers, name: `conclave-demo-${name}`, timeoutMs: NATS_CONNECT_TIMEOUT_MS } } : { bus: transport.bus };
+    transport.kind === 'nats' ? { nats: { ...transport.nats, name: `conclave-demo-${name}`, timeoutMs: NATS_CONNECT_TIMEOUT_MS } } : { bus: transport.bus };
   /** each node's clock, so the page can pause it (a fresh one per start) */
   const clocks = new Map<string, PausableClock>();
   const start = async (name: string) => {
@@ -238,7 +239,7 @@ export async function demoCommand(flags: DemoFlags): Promise<void> {
       const inspectorBus =
         transport.kind === 'in-process'
           ? transport.bus.connect('inspector')
-          : await connectNats({ servers: transport.servers, name: 'conclave-demo-inspector', timeoutMs: NATS_CONNECT_TIMEOUT_MS });
+          : await connectNats({ ...transport.nats, name: 'conclave-demo-inspector', timeoutMs: NATS_CONNECT_TIMEOUT_MS });
       const served = await startInspector({ bus: inspectorBus, prefix: transport.prefix, listen: flags.inspect, record: flags.record, logger: ctrl1.logFor('inspector'), controls });
       inspector = {
         url: served.url,

@@ -175,11 +175,13 @@ export function buildProgram(): Command {
 
   addStoreCommands(program);
 
-  program
-    .command('demo')
-    .description('what `npm start` runs: an example cluster on the embedded in-process bus, or on NATS when $NATS_URL or --nats is set')
+  addNatsOptions(
+    program
+      .command('demo')
+      .description('what `npm start` runs: an example cluster on the embedded in-process bus, or on NATS when $NATS_URL or --nats is set'),
+    'run on this NATS server instead of the in-process bus (default $NATS_URL; unset: in-process)',
+  )
     .option('--inspect <host:port>', 'where the inspector serves', '127.0.0.1:7420')
-    .option('--nats <urls>', 'run on this NATS server instead of the in-process bus (default $NATS_URL; unset: in-process)')
     .option('--prefix <prefix>', 'subject prefix on NATS (default a fresh demo-<random> per run, so two demos never meet)')
     .option('--record <file>', 'record the inspection stream (replay with `conclave inspect --replay FILE`)')
     .option('--data-dir <dir>', 'where the demo keeps its stores (default: a fresh temporary folder)')
