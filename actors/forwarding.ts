@@ -33,6 +33,8 @@ export interface ForwardingFaults {
   forwardIgnoresLeaderLoss?: boolean;
   /** a forwarded write abandoned with its leader is answered NO_LEADER (not applied), not OUTCOME_UNKNOWN */
   forwardLossSaysNotApplied?: boolean;
+  /** a forwarded write abandoned because leadership moved is sent again, to the new leader */
+  forwardRetriesOnNewLeader?: boolean;
 }
 
 interface PendingForward {
@@ -78,6 +80,7 @@ export class Forwarding {
     try {
       return await Promise.race([adminCall(h.bus, h.prefix, leaderName, h.sender(), type, body, opts.timeoutMs), abandoned]);
     } catch (err) {
+      if (err instanceof LeaderLost && this.faults.forwardRetriesOnNewLeader && err.now !== null && err.now !== 'stopping') return this.forwardToLeader(type, body, opts);
       if (err instanceof LeaderLost) throw this.forwardLostError(type, leaderName, err.now, opts.changesState);
       if (err instanceof NoRespondersError) {
         // nothing listens on the leader's subject: it is gone, and the request was not delivered

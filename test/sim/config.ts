@@ -24,6 +24,8 @@ export interface SimBugs {
   forwardIgnoresLeaderLoss?: boolean;
   /** the member's forwarding answers a write abandoned with its leader NO_LEADER (not applied), not OUTCOME_UNKNOWN */
   forwardLossSaysNotApplied?: boolean;
+  /** the member's forwarding sends a write abandoned because leadership moved again, to the new leader */
+  forwardRetriesOnNewLeader?: boolean;
 }
 export const SIM_BUGS = [
   'joinSkipsRule',
@@ -34,6 +36,7 @@ export const SIM_BUGS = [
   'inboundSkipsJoinRule',
   'forwardIgnoresLeaderLoss',
   'forwardLossSaysNotApplied',
+  'forwardRetriesOnNewLeader',
 ] as const;
 
 export interface SimConfig {

@@ -23,6 +23,7 @@ export class SimHostWorld implements HostWorld {
       skipJoinRule: bugs.inboundSkipsJoinRule === true,
       forwardIgnoresLeaderLoss: bugs.forwardIgnoresLeaderLoss === true,
       forwardLossSaysNotApplied: bugs.forwardLossSaysNotApplied === true,
+      forwardRetriesOnNewLeader: bugs.forwardRetriesOnNewLeader === true,
     };
   }
 
