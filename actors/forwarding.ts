@@ -24,6 +24,19 @@ export interface ForwardHands {
   notLeaderError(): ConclaveError;
 }
 
+/**
+ * Deliberate faults for the simulator's planted-bug tests. Only the test code constructs a member
+ * with these (MemberRuntimeOptions.testFaults): no configuration file or bus message reaches them.
+ */
+export interface ForwardingFaults {
+  /** pending forwards wait for their full timeout, even on a leader this node no longer follows */
+  forwardIgnoresLeaderLoss?: boolean;
+  /** a forwarded write abandoned with its leader is answered NO_LEADER (not applied), not OUTCOME_UNKNOWN */
+  forwardLossSaysNotApplied?: boolean;
+  /** a forwarded write abandoned because leadership moved is sent again, to the new leader */
+  forwardRetriesOnNewLeader?: boolean;
+}
+
 interface PendingForward {
   leader: string;
   fail(reason: LeaderLost): void;
@@ -42,7 +55,10 @@ export class Forwarding {
   /** pending forwards to a leader this node stopped following fail when this fires (see onLeaderLeft) */
   private forwardGrace: TimerHandle | null = null;
 
-  constructor(private readonly hands: ForwardHands) {}
+  constructor(
+    private readonly hands: ForwardHands,
+    private readonly faults: ForwardingFaults = {},
+  ) {}
 
   /**
    * The one way a request reaches the leader from here: once, to the leader's admin subject. It
@@ -64,6 +80,7 @@ export class Forwarding {
     try {
       return await Promise.race([adminCall(h.bus, h.prefix, leaderName, h.sender(), type, body, opts.timeoutMs), abandoned]);
     } catch (err) {
+      if (err instanceof LeaderLost && this.faults.forwardRetriesOnNewLeader && err.now !== null && err.now !== 'stopping') return this.forwardToLeader(type, body, opts);
       if (err instanceof LeaderLost) throw this.forwardLostError(type, leaderName, err.now, opts.changesState);
       if (err instanceof NoRespondersError) {
         // nothing listens on the leader's subject: it is gone, and the request was not delivered
@@ -82,7 +99,7 @@ export class Forwarding {
     const name = this.hands.name;
     if (now === 'stopping') return conclaveError(changesState ? 'OUTCOME_UNKNOWN' : 'STOPPING', `${name} is shutting down while its forwarded ${type} was in flight at ${leader}${changesState ? '; it may or may not have been applied — read it back and retry if needed' : '; retry against another member'}`);
     const why = now === null ? `${name} stopped hearing from the leader ${leader}` : `leadership moved from ${leader} to ${now}`;
-    if (changesState) {
+    if (changesState && !this.faults.forwardLossSaysNotApplied) {
       return conclaveError('OUTCOME_UNKNOWN', `${why} while the forwarded ${type} was in flight; it may or may not have been applied — read it back and retry if needed`);
     }
     return conclaveError('NO_LEADER', `cluster has no leader right now: ${why} while the forwarded ${type} was in flight; retry shortly`);
@@ -96,7 +113,7 @@ export class Forwarding {
    * within a grace period.
    */
   onLeaderLeft(role: Role): void {
-    if (this.forwards.size === 0) return;
+    if (this.forwards.size === 0 || this.faults.forwardIgnoresLeaderLoss) return;
     if (role === 'pre-candidate') {
       this.failForwards(null);
       return;

@@ -158,7 +158,7 @@ export function wireParts(m: MemberShell): MemberParts {
     sender: () => m.sender(),
     nameOf: (nodeId) => m.nameOf(nodeId),
     notLeaderError: () => m.notLeaderError(),
-  });
+  }, opts.testFaults);
   parts.client = new ClientOps({
     name: opts.name,
     log: m.log,

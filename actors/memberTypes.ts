@@ -10,6 +10,7 @@ import type { AnyReplicatedState } from '../runtime/state/host.ts';
 import type { InspectionEvent } from 'xstate';
 import type { Clock, MemberBus, MemberStore } from './ports.ts';
 import type { InboundFaults } from './inbound.ts';
+import type { ForwardingFaults } from './forwarding.ts';
 import type { ReadyLoopFaults } from './readyLoop.ts';
 
 /** one member as `status` shows it: the admin protocol's type */
@@ -61,8 +62,8 @@ export interface MemberRuntimeOptions {
   clock?: Clock;
   /** the simulator only: build the raft core (to inject its hooks) — never set by the controller */
   makeCore?(options: RaftCoreOptions): RaftCore;
-  /** the simulator's planted bugs (ready loop, inbound) — never set by the controller, config or bus */
-  testFaults?: ReadyLoopFaults & InboundFaults;
+  /** the simulator's planted bugs (ready loop, inbound, forwarding) — never set by the controller, config or bus */
+  testFaults?: ReadyLoopFaults & InboundFaults & ForwardingFaults;
 }
 
 export type { MemberEvents };

@@ -12,6 +12,7 @@ import { runInitialMembers } from '../actors/controller/initialMembers.ts';
 import { type InitProbe, probeBeforeInitFrom } from '../actors/controller/initProbe.ts';
 import { JoinHandshake, offerJoin } from '../actors/controller/joinHandshake.ts';
 import { MembershipOps } from '../actors/controller/membership.ts';
+import { checkStore } from '../actors/controller/storeCheck.ts';
 import { Removal } from '../actors/controller/removal.ts';
 import { whois } from '../actors/controller/whois.ts';
 import { appliedMembershipIncludes, type MemberRuntime, type MemberStatus } from '../actors/member.ts';
@@ -23,8 +24,7 @@ import { type ControllerEventName, ControllerEventHub, type ControllerListener, 
 import { attachInspectionPublisher, type InspectionPublisher } from './inspect/publisher.ts';
 import { type Logger, silentLogger } from './log/logger.ts';
 import { RateLimitedLog } from './log/rateLimit.ts';
-import { checkStoredStateKind, hostSnapshotFromPairs } from './state/host.ts';
-import { type InitSource, readInitSource } from './state/initSource.ts';
+import type { InitSource } from './state/initSource.ts';
 import { type NodeStore, openStore } from './store/index.ts';
 import { connect } from './transport/connect.ts';
 import type { Bus, BusState } from './transport/index.ts';
@@ -333,29 +333,6 @@ export class Controller {
     })();
     return this.stopping;
   }
-}
-
-/** the store's side of starting: the stored state kind and cluster, and the initFrom source, all before any connection */
-async function checkStore(opts: ControllerOptions, store: NodeStore, logger: Logger): Promise<InitSource | null> {
-  // a store keeps the kind of replicated state it was created with (KV or the host's)
-  checkStoredStateKind(store, opts.state !== undefined, `data dir ${opts.dataDir}`);
-  const id = store.identity();
-  if (opts.join?.cluster && id.clusterId !== null && id.clusterId !== opts.join.cluster) {
-    throw conclaveError(
-      'JOIN_REFUSED',
-      `join refused: ${opts.name} is configured to join cluster ${opts.join.cluster} but its store belongs to cluster ${id.clusterId}; remove join.cluster from its configuration, or wipe its data dir to make it a new node`,
-    );
-  }
-  if (opts.initFrom && id.clusterId === null && !id.removed) {
-    // validated completely before any connection and before anything is written
-    const source = await readInitSource(opts.initFrom);
-    if (opts.state !== undefined) hostSnapshotFromPairs(source.pairs, `initFrom ${opts.initFrom}`);
-    return source;
-  }
-  if (opts.initFrom) {
-    logger.info({ node: opts.name, nodeId: id.nodeId, clusterId: id.clusterId, initFrom: opts.initFrom }, 'initFrom ignored: this node is already initialized (a store is never imported twice)');
-  }
-  return null;
 }
 
 export async function startController(opts: ControllerOptions): Promise<Controller> {

@@ -1,10 +1,10 @@
 // The simulated network and each process's bus on it (the member's MemberBus port): messages are
 // real encoded bytes on `<prefix>.node.<name>.peer` subjects, delayed, dropped, duplicated and so
 // reordered by the seed, cut by partitions, and refused over the bus's max payload, as NATS refuses
-// them. Admin requests (`whois`, which a node asks before it believes it is stale) are answered by
-// the simulator in the controller's place.
-import type { MemberBus } from '../../actors/ports.ts';
-import type { BusMessage, BusSubscription, RequestOptions } from '../../runtime/transport/types.ts';
+// them. Requests (admin requests on `<prefix>.node.<name>.admin`: a forwarded write or read, a
+// `whois`) travel the same network: lost, delayed or cut on the way there and on the way back,
+// answered with "no responders" when nothing subscribes there, timed out by the requester's clock.
+import type { Bus, BusMessage, BusState, BusSubscription, RequestOptions } from '../../runtime/transport/types.ts';
 import { NoRespondersError, RequestTimeoutError } from '../../runtime/transport/types.ts';
 import type { SimClock } from './clock.ts';
 
@@ -17,6 +17,14 @@ export interface Delivery {
   to: string | null;
   /** ghost: the lineage the simulator knew the sender belonged to when it sent (never read by nodes) */
   lineage: string | null;
+  /** a request: how its answer (or "no responders") travels back to the requester */
+  request?: PendingRequest;
+}
+
+/** the requester's end of a request in flight */
+interface PendingRequest {
+  respond(answer: Uint8Array): void;
+  noResponders(): void;
 }
 
 /** what the network needs of the simulation around it */
@@ -33,11 +41,11 @@ export interface NetworkWorld {
   delay(): number;
   duplicate(): boolean;
   scheduleDelivery(time: number, delivery: Delivery): void;
+  /** run `fire` after `ms` of simulated time (a reply on its way back) */
+  later(ms: number, fire: () => void): void;
   now(): number;
   /** a message the bus refuses (over the max payload): recorded as a violation */
   tooLarge(delivery: Delivery, bytes: number): void;
-  /** the controller's answer to an admin request on `name` (null: nobody answers there) */
-  answerAdmin(name: string, data: Uint8Array): Uint8Array | null;
   /** a message is handed to its subscriber (the ghost lineage of its sender is in scope meanwhile) */
   delivering(delivery: Delivery | null): void;
   /** the member threw out of its bus handler: a crash in production */
@@ -60,24 +68,46 @@ export class SimNetwork {
     return parts.length === 4 && parts[1] === 'node' ? this.world.nodeIdOf(parts[2]!) : null;
   }
 
-  publish(from: string, subject: string, data: Uint8Array): void {
+  publish(from: string, subject: string, data: Uint8Array, request?: PendingRequest): void {
     const w = this.world;
-    const delivery: Delivery = { subject, data, from, to: this.receiverOf(subject), lineage: w.senderLineage(from) };
+    const delivery: Delivery = { subject, data, from, to: this.receiverOf(subject), lineage: w.senderLineage(from), ...(request ? { request } : {}) };
+    this.refuseTooLarge(delivery, data);
+    if (w.lost()) return;
+    w.scheduleDelivery(w.now() + w.delay(), delivery);
+    // (core NATS does not deliver a request twice)
+    if (request === undefined && w.duplicate()) w.scheduleDelivery(w.now() + w.delay(), delivery);
+  }
+
+  private refuseTooLarge(delivery: Delivery, data: Uint8Array): void {
+    const w = this.world;
     if (data.byteLength > this.largestMessage) this.largestMessage = data.byteLength;
     if (data.byteLength > w.maxPayload) {
       w.tooLarge(delivery, data.byteLength);
       throw new Error(`message of ${data.byteLength} bytes exceeds the max payload of ${w.maxPayload}`);
     }
-    if (w.lost()) return;
-    w.scheduleDelivery(w.now() + w.delay(), delivery);
-    if (w.duplicate()) w.scheduleDelivery(w.now() + w.delay(), delivery);
   }
 
-  /** a delivery event is due: hand it to whoever subscribes now */
+  /** a delivery event is due: hand it to whoever subscribes now (a request nobody subscribes to is told so) */
   deliver(delivery: Delivery): boolean {
     const sub = this.subscriptions.get(delivery.subject);
-    if (sub === undefined || delivery.to === null || this.world.cut(delivery.from, delivery.to)) return false;
-    const msg: BusMessage = { subject: delivery.subject, data: delivery.data, respond: () => false };
+    if (delivery.to === null || this.world.cut(delivery.from, delivery.to)) return false;
+    if (sub === undefined) {
+      delivery.request?.noResponders();
+      return false;
+    }
+    const { request } = delivery;
+    const msg: BusMessage = {
+      subject: delivery.subject,
+      data: delivery.data,
+      ...(request ? { reply: `_INBOX.${delivery.from}` } : {}),
+      respond: (answer) => {
+        if (request === undefined) return false;
+        // the reply travels back like any message (size-limited, lost, delayed, cut)
+        this.refuseTooLarge({ ...delivery, subject: `_INBOX.${delivery.from}`, data: answer, from: delivery.to!, to: delivery.from }, answer);
+        request.respond(answer);
+        return true;
+      },
+    };
     this.world.delivering(delivery);
     try {
       sub.handler(msg);
@@ -105,28 +135,43 @@ export class SimNetwork {
     for (const [subject, sub] of this.subscriptions) if (sub.bus === bus) this.subscriptions.delete(subject);
   }
 
-  /** request/reply to a node's admin subject, answered (or not) after a round trip */
+  /**
+   * Request/reply: the request is published to `subject` like any message; its subscriber's answer,
+   * or "no responders", comes back after another trip — unless lost or cut on the way, when the
+   * requester's clock times it out. A requester whose process died hears nothing.
+   */
   request(bus: SimBus, clock: SimClock, subject: string, data: Uint8Array, opts: RequestOptions): Promise<BusMessage> {
     const w = this.world;
     const to = this.receiverOf(subject);
-    const name = subject.split('.')[2] ?? '';
     return new Promise((resolve, reject) => {
-      if (to === null || w.cut(bus.nodeId, to) || w.lost()) {
-        clock.setTimeout(() => reject(new RequestTimeoutError(subject, opts.timeoutMs)), opts.timeoutMs);
+      let settled = false;
+      const finish = (settle: () => void) => {
+        if (settled || !bus.alive) return;
+        settled = true;
+        clock.clearTimeout(timer);
+        settle();
+      };
+      const timer = clock.setTimeout(() => finish(() => reject(new RequestTimeoutError(subject, opts.timeoutMs))), opts.timeoutMs);
+      const noResponders = () => w.later(w.delay(), () => finish(() => reject(new NoRespondersError(subject))));
+      if (to === null) {
+        noResponders();
         return;
       }
-      clock.setTimeout(() => {
-        const answer = w.answerAdmin(name, data);
-        if (answer === null) reject(new NoRespondersError(subject));
-        else resolve({ subject, data: answer, respond: () => false });
-      }, w.delay() + w.delay());
+      this.publish(bus.nodeId, subject, data, {
+        respond: (answer) => {
+          if (w.lost() || w.cut(to, bus.nodeId)) return;
+          w.later(w.delay(), () => finish(() => resolve({ subject, data: answer, respond: () => false })));
+        },
+        noResponders,
+      });
     });
   }
 }
 
 /** one process's connection to the simulated network */
-export class SimBus implements MemberBus {
-  private alive = true;
+export class SimBus implements Bus {
+  readonly kind = 'sim';
+  private running = true;
 
   constructor(
     private readonly network: SimNetwork,
@@ -135,17 +180,25 @@ export class SimBus implements MemberBus {
     readonly maxPayload: number,
   ) {}
 
+  get alive(): boolean {
+    return this.running;
+  }
+
+  get closed(): boolean {
+    return !this.running;
+  }
+
   publish(subject: string, data: Uint8Array): void {
-    if (this.alive) this.network.publish(this.nodeId, subject, data);
+    if (this.running) this.network.publish(this.nodeId, subject, data);
   }
 
   subscribe(subject: string, handler: (msg: BusMessage) => void): BusSubscription {
-    if (!this.alive) return { subject, unsubscribe: () => {} };
+    if (!this.running) return { subject, unsubscribe: () => {} };
     return this.network.subscribe(this, subject, handler);
   }
 
   request(subject: string, data: Uint8Array, opts: RequestOptions): Promise<BusMessage> {
-    if (!this.alive) return new Promise(() => {});
+    if (!this.running) return new Promise(() => {});
     return this.network.request(this, this.clock, subject, data, opts);
   }
 
@@ -153,9 +206,17 @@ export class SimBus implements MemberBus {
     return Promise.resolve();
   }
 
+  state(): BusState {
+    return { kind: this.kind, connected: this.running, reconnects: 0 };
+  }
+
+  async close(): Promise<void> {
+    this.stop();
+  }
+
   /** the process died: it sends and hears nothing more */
   stop(): void {
-    this.alive = false;
+    this.running = false;
     this.network.unsubscribeAll(this);
   }
 }

@@ -20,8 +20,24 @@ export interface SimBugs {
   sendBeforePersist?: boolean;
   /** the member's inbound filter (actors/inbound.ts) skips the join rule: raft traffic of another cluster reaches the core */
   inboundSkipsJoinRule?: boolean;
+  /** the member's forwarding (actors/forwarding.ts) waits out the full timeout on a leader its node no longer follows */
+  forwardIgnoresLeaderLoss?: boolean;
+  /** the member's forwarding answers a write abandoned with its leader NO_LEADER (not applied), not OUTCOME_UNKNOWN */
+  forwardLossSaysNotApplied?: boolean;
+  /** the member's forwarding sends a write abandoned because leadership moved again, to the new leader */
+  forwardRetriesOnNewLeader?: boolean;
 }
-export const SIM_BUGS = ['joinSkipsRule', 'recoveryKeepsGeneration', 'recoveryLosesCommitted', 'appendsIgnoreBytes', 'sendBeforePersist', 'inboundSkipsJoinRule'] as const;
+export const SIM_BUGS = [
+  'joinSkipsRule',
+  'recoveryKeepsGeneration',
+  'recoveryLosesCommitted',
+  'appendsIgnoreBytes',
+  'sendBeforePersist',
+  'inboundSkipsJoinRule',
+  'forwardIgnoresLeaderLoss',
+  'forwardLossSaysNotApplied',
+  'forwardRetriesOnNewLeader',
+] as const;
 
 export interface SimConfig {
   seed: number;
@@ -70,6 +86,18 @@ export function newStats() {
     /** writes whose propose() resolved (acknowledged to the client) */
     acknowledged: 0,
     reads: 0,
+    /** client requests a follower forwarded to its leader (actors/forwarding.ts), and how they ended */
+    forwarded: 0,
+    forwardsAnswered: 0,
+    forwardsUnknown: 0,
+    forwardsNoLeader: 0,
+    forwardsUnreachable: 0,
+    /** the longest a failed forward waited after its node stopped following the leader it went to (simulated ms) */
+    slowestForwardFailMs: 0,
+    /** client writes refused with an answer that says they were not applied */
+    writesRefused: 0,
+    /** snapshots a follower received in full and installed (actors/snapshotStream.ts → snapshots.ts) */
+    snapshotsInstalled: 0,
     snapshotsSent: 0,
     compactions: 0,
     configChanges: 0,

@@ -58,6 +58,8 @@ export class Ghost {
   committedTerm: number[] = [0];
   committedInTerm: number[] = [0];
   appliedKey: Array<string | undefined> = [];
+  /** the index each write (a put, by its proposal id) was applied at */
+  readonly appliedAt = new Map<string, number>();
   /** the command applied at each index (reads are checked against it) */
   appliedCommand: Array<SimCommand | null | undefined> = [];
   commit = 0;
@@ -81,6 +83,7 @@ export class Ghost {
     next.committedInTerm = this.committedInTerm.slice(0, known + 1);
     next.appliedKey = this.appliedKey.slice(0, keep + 1);
     next.appliedCommand = this.appliedCommand.slice(0, keep + 1);
+    for (const [id, index] of this.appliedAt) if (index <= keep) next.appliedAt.set(id, index);
     next.commit = known;
     for (const [at, key] of this.entryAt) if (Number(at.slice(at.indexOf(':') + 1)) <= keep) next.entryAt.set(at, key);
     for (const [at, term] of this.predecessorTerm) if (Number(at.slice(at.indexOf(':') + 1)) <= keep) next.predecessorTerm.set(at, term);

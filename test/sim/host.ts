@@ -1,8 +1,11 @@
 // A simulated node: its disk (DurableStore, survives crashes) and, while its process runs, the real
 // member (actors/member.ts, as `conclave run` runs it) over the simulator's ports — SimStore, SimBus,
-// SimClock, the seeded randomness. A crash stops the process at once: its clock, bus and store do
-// nothing more, whatever the member's code was doing.
+// SimClock, the seeded randomness — and the admin server `conclave run` answers requests with (the
+// real runtime/admin.ts: forwarded writes and reads reach the member through it; `whois`). A crash
+// stops the process at once: its clock, bus and store do nothing more, whatever its code was doing.
 import { createMemberRuntime, type MemberRuntime } from '../../actors/member.ts';
+import { AdminServer } from '../../runtime/admin.ts';
+import { conclaveError } from '../../runtime/errors.ts';
 import type { Random } from '../../actors/ports.ts';
 import type { RaftCore, RaftCoreOptions } from '../../machines/raft/core.ts';
 import type { RaftTiming } from '../../runtime/config/config.ts';
@@ -68,16 +71,14 @@ export class SimHost {
     return this.core !== null;
   }
 
-  /** the process starts: with a member if it has a cluster (or accepted an offer), else it waits uninitialized */
+  /** the process starts (its admin server answers at once): with a member if it has a cluster or accepted an offer, else it waits uninitialized */
   start(): void {
-    this.running = true;
-    if (this.clusterId === null && this.joining === null) return;
+    if (!this.running) this.startProcess();
+    if (this.member !== null || (this.clusterId === null && this.joining === null)) return;
     const w = this.world;
-    const clock = new SimClock(w.scheduler);
-    const bus = new SimBus(w.network, clock, this.id, w.maxPayload);
+    const clock = this.clock!;
+    const bus = this.bus!;
     const store = new SimStore(this.disk, w.writeHooks(this));
-    this.clock = clock;
-    this.bus = bus;
     this.store = store;
     const member = createMemberRuntime({
       name: this.name,
@@ -108,6 +109,29 @@ export class SimHost {
     member.start().catch((err: unknown) => {
       if (this.member === member) w.fatal(this, err);
     });
+  }
+
+  private startProcess(): void {
+    const w = this.world;
+    this.running = true;
+    this.clock = new SimClock(w.scheduler);
+    this.bus = new SimBus(w.network, this.clock, this.id, w.maxPayload);
+    const member = () => {
+      if (this.member === null) throw conclaveError('NOT_A_MEMBER', `${this.name} is not a member of a cluster yet`);
+      return this.member;
+    };
+    const admin = new AdminServer(
+      this.bus,
+      `${w.prefix}.node.${this.name}.admin`,
+      {
+        whois: async () => ({ name: this.name, nodeId: this.id, clusterId: this.clusterId, generation: this.generation }),
+        propose: async (body) => member().handleAdmin('propose', body),
+        read: async (body) => member().handleAdmin('read', body),
+      },
+      logger,
+    );
+    // (subscribes at once; the simulated bus's flush has nothing to wait for)
+    void admin.start();
   }
 
   /** the process dies: nothing it was doing has any further effect; only the disk remains */

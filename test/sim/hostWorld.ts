@@ -18,7 +18,13 @@ export class SimHostWorld implements HostWorld {
 
   constructor(private readonly sim: Simulation) {
     const bugs = sim.config.bugs;
-    this.testFaults = { sendBeforePersist: bugs.sendBeforePersist === true, skipJoinRule: bugs.inboundSkipsJoinRule === true };
+    this.testFaults = {
+      sendBeforePersist: bugs.sendBeforePersist === true,
+      skipJoinRule: bugs.inboundSkipsJoinRule === true,
+      forwardIgnoresLeaderLoss: bugs.forwardIgnoresLeaderLoss === true,
+      forwardLossSaysNotApplied: bugs.forwardLossSaysNotApplied === true,
+      forwardRetriesOnNewLeader: bugs.forwardRetriesOnNewLeader === true,
+    };
   }
 
   get prefix(): string {
@@ -76,6 +82,9 @@ export class SimHostWorld implements HostWorld {
       adopted: () => this.sim.guard(() => this.sim.invariants.onAdopted(host)),
       compacted: () => {
         this.sim.stats.compactions++;
+      },
+      installed: () => {
+        this.sim.stats.snapshotsInstalled++;
       },
     };
   }

@@ -1,7 +1,8 @@
 // The invariants, checked after every step and as the members' cores report: election safety, log
 // matching, leader completeness, state machine safety, commit monotonic, committed entries never
-// lost, no acknowledged write lost, linearizable reads — each within a lineage — and the cluster
-// identity: a node holds state of one lineage only and processes messages of that lineage only.
+// lost, no acknowledged write lost, no write applied twice, no write applied that a client was told
+// was not, linearizable reads — each within a lineage — and the cluster identity: a node holds state
+// of one lineage only and processes messages of that lineage only.
 import type { Ready } from '../../machines/raft/core.ts';
 import type { RaftMessage } from '../../machines/raft/messages.ts';
 import type { Entry, Membership, PeerId } from '../../machines/raft/types.ts';
@@ -28,6 +29,9 @@ export interface Lineages {
   setLineage(id: PeerId, lineage: string | null): void;
 }
 
+/** the answers that tell a client its write was not applied (OUTCOME_UNKNOWN, UNREACHABLE, STOPPING do not) */
+const NOT_APPLIED = new Set(['NOT_LEADER', 'NO_LEADER', 'BUSY', 'BAD_REQUEST', 'COMMAND_TOO_LARGE', 'NOT_A_MEMBER']);
+
 export class Invariants {
   private readonly checkedCommit = new Map<PeerId, number>();
   private readonly lastCommit = new Map<PeerId, number>();
@@ -37,6 +41,8 @@ export class Invariants {
   readonly checkedMembership = new Map<PeerId, Membership>();
   /** acknowledged writes: proposal id → lineage it was acknowledged in */
   readonly acknowledged = new Map<string, string>();
+  /** writes refused with an answer that says they were not applied: proposal id → that answer */
+  private readonly refused = new Map<string, { lineage: string; code: string; by: string }>();
 
   constructor(private readonly s: Lineages) {}
 
@@ -123,12 +129,36 @@ export class Invariants {
     const key = entryKey(entry);
     const seen = ghost.appliedKey[entry.index];
     if (seen === undefined) {
+      this.checkAppliedOnce(host, ghost, entry, key);
       ghost.appliedKey[entry.index] = key;
       ghost.appliedCommand[entry.index] = entry.type === 'command' ? (entry.data as SimCommand) : null;
       if (this.s.lineageOf.get(host.id) === this.s.mainLineage) this.s.stats.committed = Math.max(this.s.stats.committed, entry.index);
     } else if (seen !== key) {
       throw new ViolationError('state machine safety', `${host.name} applied ${describeEntry(entry)} at ${entry.index}, another node applied ${seen}`);
     }
+  }
+
+  /** a proposal is applied at one index only, and never after its client was told it was not applied */
+  private checkAppliedOnce(host: SimHost, ghost: Ghost, entry: Entry, key: string): void {
+    if (entry.type !== 'command' || (entry.data as SimCommand).op !== 'put') return;
+    const before = ghost.appliedAt.get(key);
+    if (before !== undefined && before !== entry.index) {
+      throw new ViolationError('no write applied twice', `${host.name} applied ${describeEntry(entry)}, which was already applied at ${before}`);
+    }
+    ghost.appliedAt.set(key, entry.index);
+    const refusal = this.refused.get(key);
+    if (refusal !== undefined && this.s.lineageOf.get(host.id) === refusal.lineage) {
+      throw new ViolationError('refused write not applied', `${host.name} applied ${describeEntry(entry)}, but ${refusal.by} told its client ${refusal.code} (not applied)`);
+    }
+  }
+
+  /** a client was told its write failed: with an answer that says it was not applied, it must never be */
+  onRefused(id: string, lineage: string, code: string | undefined, host: SimHost): void {
+    if (code === undefined || !NOT_APPLIED.has(code)) return;
+    this.s.stats.writesRefused++;
+    const index = this.s.ghosts.get(lineage)?.appliedAt.get(id);
+    if (index !== undefined) throw new ViolationError('refused write not applied', `${host.name} told its client ${code} (not applied) for ${id}, which was applied at ${index}`);
+    this.refused.set(id, { lineage, code, by: host.name });
   }
 
   /** a linearizable read returned `value`: the key had it at some point between the read's start and its end */

@@ -139,3 +139,29 @@ test('an inbound filter that skips the join rule (raft traffic of another cluste
   const shipped = await runSimulation({ ...config, bugs: {} });
   assert.equal(shipped.violation, null, shipped.violation?.message);
 });
+
+// ---- the member's forwarding (actors/forwarding.ts), which the simulator runs: clients write and read through any member
+
+/** the planted fault found, its seed replayed, and the same seed with the code as it ships keeps every invariant */
+async function assertForwardingBugCaught(bugs: SimBugs, invariant: string | RegExp, message: RegExp): Promise<void> {
+  const config = await huntBug(bugs, { nodes: 3, steps: 5000 });
+  await assertReplays(config);
+  const violation = (await runSimulation(config)).violation!;
+  if (typeof invariant === 'string') assert.equal(violation.invariant, invariant);
+  else assert.match(violation.invariant, invariant);
+  assert.match(violation.message, message);
+  const shipped = await runSimulation({ ...config, bugs: {} });
+  assert.equal(shipped.violation, null, shipped.violation?.message);
+}
+
+test('forwarding that waits out its full timeout on a leader its node stopped following is caught (forward fails fast), and replays from its seed', async () => {
+  await assertForwardingBugCaught({ forwardIgnoresLeaderLoss: true }, 'forward fails fast', /forwarded at t=\d+ms to n\d, is still pending \d+ ms after n\d stopped following n\d/);
+});
+
+test('forwarding that answers a write abandoned with its leader NO_LEADER (not applied) is caught when the leader applied it, and replays from its seed', async () => {
+  await assertForwardingBugCaught({ forwardLossSaysNotApplied: true }, 'refused write not applied', /NO_LEADER \(not applied\)/);
+});
+
+test('forwarding that sends a write again to the new leader after leadership moved is caught (applied twice, or applied after a clear refusal), and replays from its seed', async () => {
+  await assertForwardingBugCaught({ forwardRetriesOnNewLeader: true }, /no write applied twice|refused write not applied|forward fails fast/, /applied|still pending/);
+});

@@ -1,15 +1,13 @@
 // What happens to the simulated cluster: faults (partitions, crashes, full disks, crashes at a
 // write, long lags), the controller's part modelled (membership changes through the leader's
-// member, the join handshake, disaster recovery, a foreign cluster's chatter) and the clients
-// (proposals and linearizable reads through the members' own client operations).
+// member, the join handshake, disaster recovery, a foreign cluster's chatter). The clients are in
+// clients.ts.
 import { checkJoin } from '../../machines/identity/index.ts';
-import { jsonBytes } from '../../machines/raft/size.ts';
 import type { RaftMessage } from '../../machines/raft/messages.ts';
 import type { PeerId } from '../../machines/raft/types.ts';
 import { encode } from '../../runtime/wire/codec.ts';
-import { wireLimits } from '../../runtime/wire/codec.ts';
 import { ViolationError } from './config.ts';
-import { CLUSTER_IDS, clusterLabel, FOREIGN_CLUSTER, lineageKey, MAIN_CLUSTER, nodeUuid, type SimCommand } from './ghost.ts';
+import { CLUSTER_IDS, clusterLabel, FOREIGN_CLUSTER, lineageKey, MAIN_CLUSTER, nodeUuid } from './ghost.ts';
 import type { SimHost } from './host.ts';
 import { PREFIX, type Simulation } from './simulator.ts';
 
@@ -271,80 +269,4 @@ export function longLag(sim: Simulation, node: PeerId | null): void {
   sim.stats.longLags++;
   sim.note(`long lag: ${sim.nameOf(sim.lagging)} cut off`);
   sim.schedule({ time: sim.time + sr.between(1000, 4000), seq: 0, kind: 'lag', node: sim.lagging });
-}
-
-// ---------------------------------------------------------------- clients
-
-export function client(sim: Simulation): void {
-  const r = sim.rng;
-  const leader = sim.currentLeader();
-  if (!sim.faultsOn) {
-    livenessClient(sim, leader);
-    return;
-  }
-  const host = leader !== null && r.chance(0.8) ? leader : sim.hosts.get(r.pick(sim.memberIds()))!;
-  const member = host.member;
-  const lineage = sim.lineageOf.get(host.id) ?? null;
-  if (member === null || lineage === null) return; // a blank node serves no clients
-  if (r.chance(0.2)) {
-    const key = `k${r.int(8)}`;
-    const commitAtIssue = sim.ghosts.get(lineage)!.commit;
-    member.read({ op: 'get', key }).then(
-      (result) => {
-        const { found, value } = result as { found: boolean; value: string | null };
-        sim.guard(() => sim.invariants.onRead(host, lineage, key, commitAtIssue, found ? value : null));
-      },
-      () => {},
-    );
-    return;
-  }
-  const count = r.between(1, 3);
-  for (let i = 0; i < count; i++) {
-    const id = `p${++sim.requestSeq}`;
-    const command: SimCommand = r.chance(0.9) ? { op: 'put', key: `k${r.int(8)}`, value: id } : { op: 'del', key: `k${r.int(8)}` };
-    if (sim.profile.largeCommands && command.op === 'put') padToLargeValue(sim, command);
-    if (command.op === 'put') sim.originOf.set(id, lineage);
-    member.propose(command).then(
-      () => {
-        if (command.op !== 'put') return;
-        sim.invariants.acknowledged.set(id, sim.lineageOf.get(host.id) ?? lineage);
-        sim.stats.acknowledged++;
-      },
-      (err: { code?: string }) => {
-        if (err.code === 'COMMAND_TOO_LARGE') sim.stats.commandsTooLarge++;
-      },
-    );
-  }
-}
-
-/** pad a put's value to a size up to a little beyond the largest command (the door refuses those) */
-function padToLargeValue(sim: Simulation, command: SimCommand): void {
-  const limit = wireLimits(sim.profile.maxPayload).commandBytes;
-  const target = sim.sizeRng.between(0, Math.floor(limit * 1.05));
-  command.value = `${command.value}:`.padEnd(target, 'x');
-  if (jsonBytes(command) <= limit && target > limit / 4) sim.stats.largeCommands++;
-}
-
-/** after healing: a leader must commit (and acknowledge) a fresh proposal */
-function livenessClient(sim: Simulation, leader: SimHost | null): void {
-  if (sim.liveProposal !== null) {
-    const owner = sim.hosts.get(sim.liveProposal.leader);
-    if (owner?.core?.currentRole !== 'leader') sim.liveProposal = null;
-    return;
-  }
-  if (leader === null) return;
-  const id = `live${++sim.requestSeq}`;
-  sim.originOf.set(id, sim.mainLineage);
-  const proposal = { id, leader: leader.id };
-  sim.liveProposal = proposal;
-  leader.member!.propose({ op: 'put', key: 'live', value: id }).then(
-    () => {
-      sim.invariants.acknowledged.set(id, sim.mainLineage);
-      sim.liveDone = true;
-      sim.note(`liveness: ${leader.name} committed ${id}`);
-    },
-    () => {
-      if (sim.liveProposal === proposal) sim.liveProposal = null;
-    },
-  );
 }

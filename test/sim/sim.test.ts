@@ -29,6 +29,10 @@ for (const [nodes, seeds] of plan) {
     let staleDropped = 0;
     let staleHalted = 0;
     let foreignDropped = 0;
+    let forwardsAnswered = 0;
+    let forwardsFailed = 0;
+    let slowestForwardFailMs = 0;
+    let snapshotsInstalled = 0;
     for (let seed = 1; seed <= seeds; seed++) {
       const result = await runSimulation({ seed, nodes, steps });
       stepsRun += result.stats.steps;
@@ -41,17 +45,23 @@ for (const [nodes, seeds] of plan) {
       staleDropped += result.stats.staleDropped;
       staleHalted += result.stats.staleHalted;
       foreignDropped += result.stats.foreignDropped;
+      forwardsAnswered += result.stats.forwardsAnswered;
+      forwardsFailed += result.stats.forwardsUnknown + result.stats.forwardsNoLeader + result.stats.forwardsUnreachable;
+      slowestForwardFailMs = Math.max(slowestForwardFailMs, result.stats.slowestForwardFailMs);
+      snapshotsInstalled += result.stats.snapshotsInstalled;
       if (result.violation !== null) assert.fail(formatViolation(result.violation));
     }
     const seconds = (Date.now() - started) / 1000;
     console.log(
       `sim: ${seeds} seeds × ${nodes} nodes, 0 violations, ${stepsRun} steps, ${elections} leaders, ${snapshots} snapshots sent, ${configChanges} config changes, ` +
         `${blankJoins} blank joins, ${joinsRefused} joins refused, ${foreignDropped} foreign messages dropped, ${recoveries} recoveries, ` +
-        `${staleDropped} stale messages dropped, ${staleHalted} stale members halted, ${seconds.toFixed(1)} s`,
+        `${staleDropped} stale messages dropped, ${staleHalted} stale members halted, ${snapshotsInstalled} snapshots installed, ` +
+        `${forwardsAnswered} forwards answered, ${forwardsFailed} failed (the slowest ${slowestForwardFailMs} ms after its leader was lost), ${seconds.toFixed(1)} s`,
     );
     // the faults must actually have exercised the protocol and the cluster identity
     assert.ok(elections > seeds, 'expected more than one leader per seed on average');
-    assert.ok(snapshots > 0, 'expected some snapshots to be sent');
+    assert.ok(snapshots > 0 && snapshotsInstalled > 0, 'expected some snapshots to be streamed and installed');
+    assert.ok(forwardsAnswered > 0 && forwardsFailed > 0, 'expected followers to forward client requests to the leader, some answered, some failed with their leader');
     assert.ok(configChanges > 0, 'expected some membership changes');
     if (seeds < 25) return; // too few seeds to be sure every identity scenario came up (SIM_SEEDS < 63)
     assert.ok(blankJoins > 0, 'expected blank nodes to join (adopting the cluster id with their first state)');

@@ -1,7 +1,8 @@
 // Deterministic simulation of a cluster of real members (actors/member.ts, as `conclave run` runs
 // them) over a simulated store, bus and clock: one seed drives the clock, the network, the faults,
 // the clients and every core's randomness. Invariants are checked after every step; a violation
-// carries the seed and a readable trace, and the same seed replays it exactly.
+// carries the seed and a readable trace, and the same seed replays it exactly. Clients write and
+// read through any member (clients.ts): followers forward to the leader over the simulated bus.
 //
 // Beyond consensus, the simulator models the controller around the members: blank nodes join (the
 // join handshake, then the cluster id adopted with the first snapshot), nodes of a foreign cluster
@@ -20,7 +21,8 @@ import { SimHostWorld } from './hostWorld.ts';
 import type { RaftTiming } from '../../runtime/config/config.ts';
 import { Invariants, type Lineages } from './invariants.ts';
 import { Prng } from './prng.ts';
-import { chaos, client, healEverything, longLag } from './scenarios.ts';
+import { Clients } from './clients.ts';
+import { chaos, healEverything, longLag } from './scenarios.ts';
 import { durableStore } from './store.ts';
 import { Trace } from './trace.ts';
 
@@ -89,6 +91,7 @@ export class Simulation implements Lineages, Scheduler, NetworkWorld {
   readonly stats = newStats();
   readonly invariants = new Invariants(this);
   readonly network = new SimNetwork(this);
+  readonly clients = new Clients(this);
   private readonly trace: Trace;
   /** the first violation seen (one thrown inside member code may be caught there: it is kept here) */
   private failure: unknown = null;
@@ -159,12 +162,16 @@ export class Simulation implements Lineages, Scheduler, NetworkWorld {
   private setup(): void {
     const members: Member[] = [];
     for (let i = 1; i <= this.config.nodes; i++) members.push({ nodeId: nodeUuid(i), name: `n${i}`, voter: true });
-    for (const m of members) this.addHost(m.nodeId, m.name, MAIN_CLUSTER, members).start();
+    for (const m of members) {
+      this.addHost(m.nodeId, m.name, MAIN_CLUSTER, members).start();
+      this.note(`start ${m.name}: voter of ${this.mainLineage}`);
+    }
     this.ghosts.set(this.mainLineage, Ghost.bootstrapped());
     if (this.config.foreign) {
       const id = nodeUuid(0xf01);
       this.foreign = this.addHost(id, FOREIGN_NAME, FOREIGN_CLUSTER, [{ nodeId: id, name: FOREIGN_NAME, voter: true }]);
       this.foreign.start();
+      this.note(`start ${FOREIGN_NAME}: sole voter of ${this.foreignLineage}`);
       this.ghosts.set(this.foreignLineage, Ghost.bootstrapped());
     }
     this.schedule({ time: this.rng.between(20, 100), seq: 0, kind: 'chaos' });
@@ -235,7 +242,7 @@ export class Simulation implements Lineages, Scheduler, NetworkWorld {
         }
         break;
       case 'client':
-        client(this);
+        this.clients.issue();
         this.schedule({ time: this.time + this.rng.between(2, this.faultsOn ? 40 : 20), seq: 0, kind: 'client' });
         break;
       case 'restart': {
@@ -266,6 +273,7 @@ export class Simulation implements Lineages, Scheduler, NetworkWorld {
     await settleMicrotasks();
     if (this.failure !== null) throw this.failure;
     this.invariants.check();
+    this.clients.check();
   }
 
   /** a violation found inside member code (which would catch it, or in a promise callback): kept, and thrown after the step */
@@ -334,20 +342,13 @@ export class Simulation implements Lineages, Scheduler, NetworkWorld {
     this.schedule({ time, seq: 0, kind: 'deliver', delivery });
   }
 
+  later(ms: number, fire: () => void): void {
+    this.at(this.time + ms, fire);
+  }
+
   tooLarge(delivery: Delivery, bytes: number): void {
     const to = delivery.to === null ? delivery.subject : this.nameOf(delivery.to);
     this.failure ??= new ViolationError('message size', `${this.nameOf(delivery.from)} sent a message of ${bytes} bytes to ${to}, over the bus's max payload of ${this.maxPayload} bytes: it can never be sent`);
-  }
-
-  answerAdmin(name: string, data: Uint8Array): Uint8Array | null {
-    const host = this.hosts.get(this.byName.get(name) ?? '');
-    if (host === undefined || !host.running) return null;
-    const type = (JSON.parse(new TextDecoder().decode(data)) as { type?: string }).type;
-    const reply =
-      type === 'whois'
-        ? { ok: true, body: { name: host.name, nodeId: host.id, clusterId: host.clusterId, generation: host.generation } }
-        : { ok: false, error: { code: 'BAD_REQUEST', message: `the simulator answers whois only, not ${type}` } };
-    return new TextEncoder().encode(JSON.stringify(reply));
   }
 
   delivering(delivery: Delivery | null): void {

@@ -44,6 +44,8 @@ export interface WriteHooks {
   adopted(): void;
   /** the member took a snapshot and compacted its log */
   compacted(): void;
+  /** a snapshot received from the leader replaced the state */
+  installed(): void;
 }
 
 export const CRASHED = new Error('the process crashed at a write');
@@ -188,6 +190,7 @@ export class SimStore implements MemberStore {
   async installSnapshot(meta: SnapshotMeta, pairs: Array<[string, unknown]> | SnapshotStagingPort, hardState: HardState): Promise<void> {
     if (meta.index < this.d.applied) throw new RangeError(`installSnapshot: ${meta.index} is older than the applied index ${this.d.applied}`);
     this.write(`install snapshot at ${meta.index}`, () => this.replaceState(meta, pairs, hardState));
+    this.hooks.installed();
   }
 
   async initializeCluster(args: { clusterId: string; meta: SnapshotMeta; pairs: Array<[string, unknown]> | SnapshotStagingPort; hardState: HardState; generation?: number }): Promise<void> {
