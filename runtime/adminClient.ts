@@ -1,7 +1,7 @@
 // The client side of the admin protocol, for tools and nodes alike. No zod on this path (a one-shot
 // `conclave status` loads this and little else); the node's side is runtime/admin.ts.
 import { asErrorCode, conclaveError } from './errors.ts';
-import { type Bus, type BusMessage, NoRespondersError, RequestTimeoutError } from './transport/types.ts';
+import { type Bus, type BusMessage, NoRespondersError, PermissionDeniedError, RequestTimeoutError } from './transport/types.ts';
 import { adminSubjects, isReadOnlyOp } from './wire/adminSubjects.ts';
 import type { AdminOp, AdminReply, AdminRequest } from './wire/adminProtocol.ts';
 import { decodeReply, encode, type Sender } from './wire/envelope.ts';
@@ -19,8 +19,8 @@ export async function adminCall<O extends AdminOp>(bus: Pick<Bus, 'request'>, pr
     try {
       reply = await bus.request(subjects.read, data, { timeoutMs });
     } catch (err) {
-      // a node of an older release answers on .admin only
-      if (!(err instanceof NoRespondersError)) throw err;
+      // a node of an older release answers on .admin only, and a NATS user set up before .read existed may publish on .admin only
+      if (!(err instanceof NoRespondersError) && !(err instanceof PermissionDeniedError)) throw err;
       reply = await bus.request(subjects.admin, data, { timeoutMs });
     }
   } else {
