@@ -277,8 +277,9 @@ class RaftMember implements MemberRuntime {
     return this.client.read(query, opts);
   }
 
-  handleAdmin(type: 'propose' | 'read', body: unknown): Promise<unknown> {
-    return this.client.handleAdmin(type, body);
+  /** `from`: the request's envelope (a forward from a fenced-off generation is refused) */
+  handleAdmin(type: 'propose' | 'read', body: unknown, from?: { from: string; clusterId: string | null; gen?: number }): Promise<unknown> {
+    return this.client.handleAdmin(type, body, from);
   }
 
   confirmLeadership(): Promise<number> {

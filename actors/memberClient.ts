@@ -10,7 +10,7 @@ import { jsonBytes } from '../machines/raft/size.ts';
 import { type ConclaveError, conclaveError } from '../runtime/errors.ts';
 import type { Logger } from '../runtime/log/logger.ts';
 import { kvCommandSchema, kvQuerySchema, queryKv } from '../runtime/state/kv.ts';
-import type { WireLimits } from '../runtime/wire/codec.ts';
+import type { Sender, WireLimits } from '../runtime/wire/codec.ts';
 import { valueRefusal } from '../runtime/wire/limits.ts';
 import type { Actor } from 'xstate';
 import type { AppliedState, DeferredState, HostAppliedState } from './appliedState.ts';
@@ -21,6 +21,7 @@ import type { Random } from './ports.ts';
 /** what client operations need of the member around it */
 export interface ClientHands {
   readonly name: string;
+  sender(): Sender;
   readonly log: Logger;
   readonly limits: WireLimits;
   readonly state: DeferredState;
@@ -188,7 +189,9 @@ export class ClientOps {
     }
   }
 
-  async handleAdmin(type: 'propose' | 'read', body: unknown): Promise<unknown> {
+  /** `from`: who sent it; a request forwarded by a member of another identity generation of this cluster is refused (it is fenced off) */
+  async handleAdmin(type: 'propose' | 'read', body: unknown, from?: { from: string; clusterId: string | null; gen?: number }): Promise<unknown> {
+    if (from !== undefined && (body as { forwarded?: unknown } | null)?.forwarded === true) this.refuseStaleForwarder(type, from);
     if (type === 'propose') {
       const req = parseRequest(proposeBody, body, 'propose');
       this.refuseTooDeep(req.command); // here too: a follower that forwards says the same as the leader
@@ -197,6 +200,15 @@ export class ClientOps {
     const req = parseRequest(readBody, body, 'read');
     if (req.stale) return this.read(req.query, { stale: true });
     return this.viaLeader(req.forwarded === true, () => this.read(req.query), 'read', { query: req.query, forwarded: true });
+  }
+
+  private refuseStaleForwarder(type: string, from: { from: string; clusterId: string | null; gen?: number }): void {
+    const me = this.hands.sender();
+    if (from.clusterId === null || from.clusterId !== me.clusterId || from.gen === undefined || me.generation === undefined || from.gen === me.generation) return;
+    throw conclaveError(
+      'STALE_GENERATION',
+      `${type} forwarded by ${from.from} refused: ${from.from} is of identity generation ${from.gen} of cluster ${from.clusterId}, this member of generation ${me.generation} (a recovered cluster fences off the other generation); send it to a current member`,
+    );
   }
 
   /** run on the leader: here when we lead, else forwarded once to the leader's admin subject */

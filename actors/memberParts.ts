@@ -161,6 +161,7 @@ export function wireParts(m: MemberShell): MemberParts {
   }, opts.testFaults);
   parts.client = new ClientOps({
     name: opts.name,
+    sender: () => m.sender(),
     log: m.log,
     limits: m.limits,
     state: m.state,

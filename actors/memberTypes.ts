@@ -75,7 +75,8 @@ export interface MemberRuntime {
   propose(command: unknown): Promise<unknown>;
   read(query: unknown, opts?: { stale?: boolean }): Promise<unknown>;
   /** admin requests that the controller forwards here (propose/read, possibly forwarded by a peer) */
-  handleAdmin(type: 'propose' | 'read', body: unknown): Promise<unknown>;
+  /** `from`: the request's envelope (a forward from a fenced-off identity generation is refused) */
+  handleAdmin(type: 'propose' | 'read', body: unknown, from?: { from: string; clusterId: string | null; gen?: number }): Promise<unknown>;
   /** read index without a query: resolves once this node leads and has committed an entry of its term */
   confirmLeadership(): Promise<number>;
   /** send an admin request to the leader this node follows; fails fast when it stops following it */

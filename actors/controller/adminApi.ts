@@ -28,8 +28,8 @@ export function adminHandlers(ctx: ControllerContext, parts: AdminParts): AdminH
     whois: async () => whoisAnswer(ctx),
     status: async () => parts.status(),
     init: async () => ({ clusterId: await parts.init() }),
-    propose: async (body) => ctx.memberRuntime().handleAdmin('propose', body),
-    read: async (body) => ctx.memberRuntime().handleAdmin('read', body),
+    propose: async (body, envelope) => ctx.memberRuntime().handleAdmin('propose', body, envelope),
+    read: async (body, envelope) => ctx.memberRuntime().handleAdmin('read', body, envelope),
     'join.offer': (body, envelope) => parts.join.onOffer(body, envelope),
     'member.removed': async (_body, envelope) => parts.removal.onNotice(envelope),
     'cluster.add': async (body) =>

@@ -125,8 +125,8 @@ export class SimHost {
       `${w.prefix}.node.${this.name}.admin`,
       {
         whois: async () => ({ name: this.name, nodeId: this.id, clusterId: this.clusterId, generation: this.generation }),
-        propose: async (body) => member().handleAdmin('propose', body),
-        read: async (body) => member().handleAdmin('read', body),
+        propose: async (body, envelope) => member().handleAdmin('propose', body, envelope),
+        read: async (body, envelope) => member().handleAdmin('read', body, envelope),
       },
       logger,
     );
