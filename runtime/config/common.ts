@@ -45,7 +45,7 @@ export type NatsLayer = Partial<NatsSettings>;
 
 /** NATS_URL, NATS_USER, NATS_PASSWORD, NATS_TOKEN, NATS_NKEY, NATS_CREDS, NATS_CA, NATS_CERT, NATS_KEY, NATS_INBOX_PREFIX */
 export function natsLayerFromEnv(env: NodeJS.ProcessEnv): NatsLayer {
-  return layer(env.NATS_URL, {
+  return natsLayer(env.NATS_URL, {
     user: env.NATS_USER,
     pass: env.NATS_PASSWORD,
     token: env.NATS_TOKEN,
@@ -57,7 +57,7 @@ export function natsLayerFromEnv(env: NodeJS.ProcessEnv): NatsLayer {
 }
 
 export function natsLayerFromFlags(flags: NatsFlags): NatsLayer {
-  return layer(flags.nats, {
+  return natsLayer(flags.nats, {
     user: flags.natsUser,
     pass: flags.natsPassword,
     token: flags.natsToken,
@@ -70,7 +70,8 @@ export function natsLayerFromFlags(flags: NatsFlags): NatsLayer {
 
 const CREDENTIAL_KEYS = ['user', 'pass', 'token', 'nkeyFile', 'credsFile'] as const;
 
-function layer(urls: string | string[] | undefined, rest: Omit<NatsLayer, 'servers'>): NatsLayer {
+/** one source's settings: its server URLs (credentials in them taken out) and its other fields, the absent ones left out */
+export function natsLayer(urls: string | string[] | undefined, rest: Omit<NatsLayer, 'servers'>): NatsLayer {
   const out: NatsLayer = {};
   for (const [k, v] of Object.entries(rest)) if (v !== undefined && k !== 'tls') (out as Record<string, unknown>)[k] = v;
   const tls = Object.fromEntries(Object.entries(rest.tls ?? {}).filter(([, v]) => v !== undefined));

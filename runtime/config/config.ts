@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import { LOG_LEVELS, type LogLevel } from '../log/levels.ts';
-import { commonFromEnv, mergeNatsLayers, type NatsFlags, natsLayerFromEnv, natsLayerFromFlags, type NatsSettings, PREFIX_PATTERN, PREFIX_RULE, splitServers } from './common.ts';
+import { commonFromEnv, mergeNatsLayers, type NatsFlags, natsLayer, natsLayerFromEnv, natsLayerFromFlags, type NatsSettings, PREFIX_PATTERN, PREFIX_RULE, splitServers } from './common.ts';
 
 // the settings every command shares, zod-free for the CLI's client commands
 export * from './common.ts';
@@ -181,18 +181,12 @@ export function resolveRunConfig(flags: RunFlags, env: NodeJS.ProcessEnv): Contr
   const pfx = fromFlags.prefix ?? file.prefix ?? common.prefix;
   const configDir = flags.config ? resolve(flags.config, '..') : process.cwd();
   const fromConfigFile = (p: string | undefined) => (p === undefined ? undefined : resolve(configDir, p));
-  const fileNats = file.nats ?? {};
-  const natsFromFile = natsLayerFromFlags({
-    nats: fileNats.servers === undefined ? undefined : splitServers(fileNats.servers).join(','),
-    natsUser: fileNats.user,
-    natsPassword: fileNats.pass,
-    natsToken: fileNats.token,
-    natsNkey: fromConfigFile(fileNats.nkeyFile),
-    natsCreds: fromConfigFile(fileNats.credsFile),
-    natsTlsCa: fromConfigFile(fileNats.tls?.caFile),
-    natsTlsCert: fromConfigFile(fileNats.tls?.certFile),
-    natsTlsKey: fromConfigFile(fileNats.tls?.keyFile),
-    natsInboxPrefix: fileNats.inboxPrefix,
+  const { servers: fileServers, tls: fileTls, ...fileNats } = file.nats ?? {};
+  const natsFromFile = natsLayer(fileServers, {
+    ...fileNats,
+    nkeyFile: fromConfigFile(fileNats.nkeyFile),
+    credsFile: fromConfigFile(fileNats.credsFile),
+    tls: { caFile: fromConfigFile(fileTls?.caFile), certFile: fromConfigFile(fileTls?.certFile), keyFile: fromConfigFile(fileTls?.keyFile) },
   });
   return {
     name,
