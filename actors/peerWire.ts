@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import type { RaftMessage } from '../machines/raft/messages.ts';
 import { entryBytes } from '../machines/raft/size.ts';
+import { MAX_RECORD_BYTES } from '../runtime/wire/records.ts';
 
 const entrySchema = z.object({
   index: z.number().int().min(1),
@@ -44,7 +45,12 @@ export const peerBodies: Record<string, z.ZodType<unknown>> = {
   'snapshot-chunk': z.union([
     z.object({ ...chunkHeader, pairs: z.array(z.tuple([z.string(), z.unknown()])) }),
     // format `records`: the state is in the binary tail, `records` of them (a tail without this field is refused)
-    z.object({ ...chunkHeader, records: z.number().int().min(0).max(1_000_000) }),
+    // a piece of one record larger than a chunk: its value's bytes from `at`, of `of` in all (snapshotStream.ts)
+    z.object({
+      ...chunkHeader,
+      records: z.number().int().min(0).max(1_000_000),
+      part: z.object({ at: z.number().int().min(0), of: z.number().int().min(1).max(MAX_RECORD_BYTES) }).optional(),
+    }),
   ]),
   'snapshot-ack': z.object({
     id: z.string().max(64),
@@ -75,6 +81,8 @@ export interface PeerChunk {
   pairs?: Array<[string, unknown]>;
   /** format `records`: how many are in `tail` */
   records?: number;
+  /** format `records`: the tail is one piece of a record larger than a chunk (snapshotStream.ts RecordsChunkBody) */
+  part?: { at: number; of: number };
   /** the message's binary tail (format `records`), not yet checked */
   tail?: Uint8Array;
 }

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { SnapshotMessage } from '../machines/raft/messages.ts';
 import { byteLength } from '../machines/raft/size.ts';
 import type { StateSnapshot } from '../runtime/store/replicatedState.ts';
-import { recordBytes, writeRecord } from '../runtime/wire/records.ts';
+import { MAX_RECORD_BYTES, recordBytes, writeRecord } from '../runtime/wire/records.ts';
 import type { ChunkFormat } from './peerWire.ts';
 import type { Clock, TimerHandle } from './ports.ts';
 
@@ -23,7 +23,21 @@ export type SnapshotSource = StateSnapshot;
  */
 export type SnapshotChunk =
   | { seq: number; last: boolean; format: 'json'; parts: string[] }
-  | { seq: number; last: boolean; format: 'records'; body: { message: SnapshotMessage; id: string; seq: number; last: boolean; records: number }; tail: Uint8Array };
+  | { seq: number; last: boolean; format: 'records'; body: RecordsChunkBody; tail: Uint8Array };
+
+/**
+ * A chunk's body in format `records`. A record larger than a chunk travels in pieces, one per
+ * chunk, in order: `part` says where this piece's value bytes start (`at`) in a value of `of` bytes,
+ * and the tail holds that one record with the piece as its value.
+ */
+export interface RecordsChunkBody {
+  message: SnapshotMessage;
+  id: string;
+  seq: number;
+  last: boolean;
+  records: number;
+  part?: { at: number; of: number };
+}
 
 export interface ChunkAck {
   id: string;
@@ -96,8 +110,11 @@ class Transfer {
   format: ChunkFormat = 'json';
   /** where a chunk's records are written (format `records`), reused from chunk to chunk */
   private scratch: Buffer = Buffer.alloc(0);
-  /** the next pair, read and not yet sent: as stored (`bytes`, when the source gives records) or decoded, and its JSON once measured */
-  private carry: { key: string; bytes?: Uint8Array; value?: unknown; json?: string } | null = null;
+  /**
+   * The next pair, read and not yet sent (or not sent whole): as stored (`bytes`, when the source
+   * gives records) or decoded, its JSON once measured, and in pieces how much of `bytes` went out (`at`).
+   */
+  private carry: { key: string; bytes?: Uint8Array; value?: unknown; json?: string; at?: number } | null = null;
   /** the chunk body's JSON before its pairs */
   private readonly head: string;
   private exhausted = false;
@@ -122,6 +139,16 @@ class Transfer {
   }
 
   /**
+   * Whether the first chunk is out and its ack, which says what the receiver reads, is awaited:
+   * when the source gives records, chunk 0 carries nothing and the rest waits for the answer, so
+   * that no state travels as JSON to a receiver that reads records (a record larger than a chunk
+   * can only travel in format `records`, in pieces).
+   */
+  get probing(): boolean {
+    return this.hasRecords && this.nextSeq > 0 && this.acked < 0;
+  }
+
+  /**
    * The next chunk: pairs up to `chunkBytes` (at least one), `last` once the state is exhausted.
    * In format `records` its tail is this transfer's scratch buffer: valid until the next call.
    */
@@ -130,9 +157,11 @@ class Transfer {
     const parts = [this.head, '', ',"pairs":['];
     let bytes = 0;
     let count = 0;
-    for (;; count++) {
+    // the probe (see `probing`): chunk 0 carries nothing when the receiver may read records
+    for (; this.nextSeq > 0 || !this.hasRecords; count++) {
       const carry = this.carry ?? this.read();
       if (carry === null) break;
+      if (records && count === 0 && (carry.at !== undefined || recordBytes(carry.key, carry.bytes!) > chunkBytes)) return this.piece(carry, chunkBytes);
       let size: number;
       if (records) size = recordBytes(carry.key, carry.bytes!);
       else {
@@ -165,6 +194,43 @@ class Transfer {
     parts[1] = `,"seq":${seq},"last":${this.exhausted}`;
     parts.push(']}');
     return { seq, last: this.exhausted, format: 'json', parts };
+  }
+
+  /**
+   * The next piece of a record larger than a chunk (format `records`): as much of its value as fits
+   * with its key, alone in the chunk. The record stays the carry until its last piece is out.
+   */
+  private piece(carry: NonNullable<Transfer['carry']>, chunkBytes: number): SnapshotChunk {
+    const value = carry.bytes!;
+    if (carry.at === undefined) {
+      if (value.byteLength > MAX_RECORD_BYTES) throw new Error(`the record ${JSON.stringify(carry.key)} is ${value.byteLength} bytes, over the ${MAX_RECORD_BYTES}-byte limit of a snapshot record`);
+      // a view into the store's read, valid until the next read: kept for the pieces to come
+      if (this.carry === null) carry.bytes = Uint8Array.from(value);
+      carry.at = 0;
+      this.carry = carry;
+    }
+    const at = carry.at;
+    const room = Math.max(1, chunkBytes - recordBytes(carry.key, new Uint8Array(0)));
+    const slice = carry.bytes!.subarray(at, Math.min(carry.bytes!.byteLength, at + room));
+    const bytes = recordBytes(carry.key, slice);
+    if (this.scratch.length < bytes) this.scratch = grown(this.scratch, bytes);
+    writeRecord(this.scratch, 0, carry.key, slice);
+    carry.at = at + slice.byteLength;
+    const whole = carry.at === carry.bytes!.byteLength;
+    if (whole) {
+      this.carry = null;
+      this.keys++;
+      // whether the state ends with this record: read ahead now, so that its last piece says `last`
+      const next = this.read();
+      if (next !== null) this.carry = { ...next, bytes: Uint8Array.from(next.bytes!) };
+    }
+    const seq = this.nextSeq++;
+    if (this.exhausted) this.lastSeq = seq;
+    this.unacked.push(bytes);
+    this.unackedBytes += bytes;
+    this.bytes += bytes;
+    const body: RecordsChunkBody = { message: this.message, id: this.id, seq, last: this.exhausted, records: 1, part: { at, of: carry.bytes!.byteLength } };
+    return { seq, last: this.exhausted, format: 'records', body, tail: this.scratch.subarray(0, bytes) };
   }
 
   /** the source's next pair, or null once it is exhausted */
@@ -262,7 +328,7 @@ export class OutgoingSnapshots {
   private pump(transfer: Transfer): void {
     for (let sent = 0; sent < PUMP_TURN_BYTES; ) {
       if (this.transfers.get(transfer.to) !== transfer || transfer.sentAll) return;
-      if (transfer.nextSeq - 1 - transfer.acked >= this.opts.window || transfer.unackedBytes >= this.opts.windowBytes) {
+      if (transfer.probing || transfer.nextSeq - 1 - transfer.acked >= this.opts.window || transfer.unackedBytes >= this.opts.windowBytes) {
         transfer.windowFullAt ??= performance.now();
         return;
       }

@@ -115,6 +115,8 @@ export class MemberSnapshots {
     records: StoredRecord[];
     batchBytes: number;
     stages: ReceiveStages;
+    /** a record larger than a chunk, arriving in pieces: its key, the pieces so far, their bytes, and the record's */
+    piece: { key: string; parts: Uint8Array[]; got: number; of: number } | null;
   } | null = null;
   /** a fully received (and staged) snapshot the core is about to hand back in ready().snapshot (with its sender's generation) */
   private receivedSnapshot: { meta: SnapshotMeta; generation?: number } | null = null;
@@ -210,7 +212,7 @@ export class MemberSnapshots {
       return;
     }
     const checkStart = performance.now();
-    const records = this.chunkRecords(chunk, from);
+    const records = this.chunkRecords(chunk, from, transfer);
     if (records === null) return;
     transfer.next++;
     transfer.stages.decodeMs += decodeMs + performance.now() - checkStart;
@@ -240,17 +242,20 @@ export class MemberSnapshots {
    * written it ([] for a chunk in format `json`); null when the chunk is refused (counted, logged,
    * and the transfer ends: nothing of it will be installed).
    */
-  private chunkRecords(chunk: PeerChunk, from: string | null): StoredRecord[] | null {
-    if (chunk.records === undefined && chunk.tail === undefined) return [];
+  private chunkRecords(chunk: PeerChunk, from: string | null, transfer: NonNullable<MemberSnapshots['incoming']>): StoredRecord[] | null {
     const staging = this.host.store.snapshotStaging();
-    let refusal: string | null;
+    let refusal: string | null = null;
     let records: StoredRecord[] | string = [];
-    if (chunk.records === undefined || chunk.tail === undefined || chunk.pairs !== undefined) refusal = 'a binary tail must come with a count of records, and without pairs';
+    if (chunk.records === undefined && chunk.tail === undefined) {
+      if (transfer.piece !== null) refusal = `the record ${JSON.stringify(transfer.piece.key)} is unfinished (${transfer.piece.got} of ${transfer.piece.of} bytes)`;
+    } else if (chunk.records === undefined || chunk.tail === undefined || chunk.pairs !== undefined) refusal = 'a binary tail must come with a count of records, and without pairs';
     else if (staging.checkRecords === undefined) refusal = 'this node does not read stored records';
     else {
       records = parseRecords(chunk.tail, chunk.records);
+      if (typeof records !== 'string') records = chunk.part === undefined ? (transfer.piece === null ? records : `the record ${JSON.stringify(transfer.piece.key)} is unfinished`) : assemble(transfer, records, chunk.part);
       refusal = typeof records === 'string' ? records : staging.checkRecords(records);
     }
+    if (refusal === null && chunk.last && transfer.piece !== null) refusal = `the last chunk leaves the record ${JSON.stringify(transfer.piece.key)} unfinished`;
     if (refusal !== null || typeof records === 'string') {
       this.abandon('a chunk was refused');
       this.host.drop('bad-snapshot-chunk', `snapshot ${chunk.id} chunk ${chunk.seq}: ${refusal}`, from ?? undefined);
@@ -283,7 +288,7 @@ export class MemberSnapshots {
       this.host.dropLog.warn('snap-stage', { err }, 'cannot receive a snapshot: clearing the staging area failed');
       return false;
     }
-    this.incoming = { id, next: 0, batch: [], records: [], batchBytes: 0, stages: { startedAt: performance.now(), cpuAtStart: cpuMicros(), decodeMs: 0, writeMs: 0 } };
+    this.incoming = { id, next: 0, batch: [], records: [], batchBytes: 0, stages: { startedAt: performance.now(), cpuAtStart: cpuMicros(), decodeMs: 0, writeMs: 0 }, piece: null };
     return true;
   }
 
@@ -378,4 +383,27 @@ export class MemberSnapshots {
     }
     return null;
   }
+}
+
+/**
+ * One piece of a record larger than a chunk (the chunk's one record, its value bytes from `part.at`):
+ * added to the record in arrival, which must be in order and within its length. The whole record
+ * once its last piece is here, [] before, or what is wrong.
+ */
+function assemble(transfer: NonNullable<MemberSnapshots['incoming']>, records: StoredRecord[], part: { at: number; of: number }): StoredRecord[] | string {
+  if (records.length !== 1) return `a piece of a record must come alone (${records.length} records)`;
+  const [key, bytes] = records[0]!;
+  if (bytes.byteLength === 0) return 'an empty piece of a record';
+  if (part.at === 0) {
+    if (transfer.piece !== null) return `the record ${JSON.stringify(transfer.piece.key)} is unfinished`;
+    transfer.piece = { key, parts: [], got: 0, of: part.of };
+  }
+  const piece = transfer.piece;
+  if (piece === null || piece.key !== key || piece.of !== part.of || piece.got !== part.at) return `a piece at byte ${part.at} of a ${part.of}-byte record out of order`;
+  if (piece.got + bytes.byteLength > piece.of) return `pieces past the ${piece.of} bytes of the record`;
+  piece.parts.push(Uint8Array.from(bytes)); // the chunk's buffer is the bus's: copied
+  piece.got += bytes.byteLength;
+  if (piece.got < piece.of) return [];
+  transfer.piece = null;
+  return [[key, Buffer.concat(piece.parts)]];
 }

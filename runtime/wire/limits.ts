@@ -15,20 +15,21 @@ export function nestsDeeperThan(value: unknown, levels: number): boolean {
 
 /**
  * Why `value` is not a value JSON could carry nesting at most `levels` deep (a value decoded from
- * another encoding, e.g. a stored record a peer sent: it may hold a Date, a buffer, NaN, undefined),
- * or null.
+ * another encoding, e.g. a stored record a peer sent: it may hold a Date, a buffer, NaN), or null.
+ * `undefined` is let through inside an array or object: a host state's snapshot may hold it (where
+ * JSON would leave a field out or write null), and the leader's own store keeps it as it is.
  */
 export function jsonValueRefusal(value: unknown, levels: number): string | null {
   return firstProblem(value, levels, notJson);
 }
 
 /** the first problem walking `value` (iteratively): nesting past `levels`, or what `check` says of a node */
-function firstProblem(value: unknown, levels: number, check?: (node: unknown) => string | null): string | null {
+function firstProblem(value: unknown, levels: number, check?: (node: unknown, depth: number) => string | null): string | null {
   const stack: Array<[unknown, number]> = [[value, 0]];
   const seen = new Set<object>();
   while (stack.length > 0) {
     const [node, depth] = stack.pop()!;
-    const problem = check?.(node) ?? null;
+    const problem = check?.(node, depth) ?? null;
     if (problem !== null) return problem;
     if (node === null || typeof node !== 'object' || seen.has(node)) continue;
     if (depth + 1 > levels) return `it nests arrays/objects more than ${levels} levels deep`;
@@ -38,12 +39,14 @@ function firstProblem(value: unknown, levels: number, check?: (node: unknown) =>
   return null;
 }
 
-/** what a node of a value is that JSON has not (null when JSON has it) */
-function notJson(node: unknown): string | null {
+/** what a node of a value (at `depth`) is that JSON has not (null when JSON has it, or may leave it out) */
+function notJson(node: unknown, depth: number): string | null {
   switch (typeof node) {
     case 'string':
     case 'boolean':
       return null;
+    case 'undefined':
+      return depth > 0 ? null : 'it is undefined';
     case 'number':
       return Number.isFinite(node) ? null : `it holds the number ${node}`;
     case 'object': {
@@ -52,7 +55,7 @@ function notJson(node: unknown): string | null {
       return proto === Object.prototype || proto === null ? null : `it holds a ${(node as object).constructor?.name ?? 'non-plain object'}`;
     }
     default:
-      return `it holds ${typeof node === 'undefined' ? 'undefined' : `a ${typeof node}`}`;
+      return `it holds a ${typeof node}`;
   }
 }
 

@@ -12,6 +12,12 @@ export type StoredRecord = readonly [key: string, value: Uint8Array];
 /** LMDB's (and lmdb-js's) largest key */
 export const MAX_KEY_BYTES = 1978;
 
+/**
+ * The largest record a snapshot carries (a record larger than a chunk travels in pieces, and the
+ * receiver holds its pieces until the last): a host state is one record.
+ */
+export const MAX_RECORD_BYTES = 1024 * 1024 * 1024;
+
 /** the bytes `records` take in a chunk */
 export function recordsBytes(records: readonly StoredRecord[]): number {
   let bytes = 0;

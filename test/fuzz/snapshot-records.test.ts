@@ -41,6 +41,9 @@ describe('snapshot chunks with stored records (issue 17 item 11: the binary chun
     const bus = createInProcessBus();
     cluster = await startFuzzCluster(() => ({ bus }), bus.connect('fuzzer'));
     for (let i = 0; i < 3; i++) await cluster.nodes[0]!.propose({ op: 'put', key: `r${i}`, value: { i, text: 'é'.repeat(i * 50), list: [i, [i]] } });
+    // every node applied them before the state is taken to compare against (a follower may lag the leader's answer)
+    const commit = cluster.nodes[0]!.status().commitIndex;
+    await waitUntil(() => cluster.nodes.every((c) => c.status().appliedIndex >= commit), { timeoutMs: 30_000, what: 'every node applied the puts' });
     // real stored records, as the leader's store holds them
     const source = cluster.nodes[0]!.store.stateSnapshot();
     records = [];
@@ -145,6 +148,47 @@ describe('snapshot chunks with stored records (issue 17 item 11: the binary chun
     cluster.client.publish(`${PREFIX}.node.${cluster.nodes[1]!.name}.peer`, chunk(id, 0, records.length, tailOf(records)));
     await waitUntil(() => acks.some((a) => a.id === id && a.seq === 0), { timeoutMs: 30_000, what: 'the follower to acknowledge chunk 0' });
     assert.deepEqual(acks.find((a) => a.id === id)?.accepts, ['records']);
+  });
+
+  it('a record in pieces out of order, past its length, mixed with whole records or unfinished at the end is refused', async () => {
+    const { nodes, client } = cluster;
+    const subject = `${PREFIX}.node.${nodes[1]!.name}.peer`;
+    const state = await clusterState(nodes);
+    const [key, value] = records[2]!;
+    const of = value.byteLength;
+    const half = Math.floor(of / 2);
+    const piece = (from: number, to: number, k = key): Buffer => tailOf([[k, value.subarray(from, to)]]);
+    const cases: Array<{ what: string; count: number; tail: Uint8Array; extra: Record<string, unknown> }> = [
+      { what: 'a gap', count: 1, tail: piece(half + 1, of), extra: { part: { at: half + 1, of } } },
+      { what: 'a piece again', count: 1, tail: piece(0, half), extra: { part: { at: 0, of } } },
+      { what: 'past the length', count: 1, tail: tailOf([[key, Buffer.concat([value.subarray(half), Buffer.alloc(5)])]]), extra: { part: { at: half, of } } },
+      { what: 'another length', count: 1, tail: piece(half, of), extra: { part: { at: half, of: of + 1 } } },
+      { what: 'another key', count: 1, tail: piece(half, of, 'other'), extra: { part: { at: half, of } } },
+      { what: 'two records', count: 2, tail: tailOf([[key, value.subarray(half)], records[0]!]), extra: { part: { at: half, of } } },
+      { what: 'whole records', count: records.length, tail: tailOf(records), extra: {} },
+      { what: 'unfinished at the end', count: 1, tail: piece(half, of - 1), extra: { part: { at: half, of }, last: true } },
+      { what: 'an empty piece', count: 1, tail: piece(half, half), extra: { part: { at: half, of } } },
+    ];
+    for (const c of cases) {
+      const id = randomUUID();
+      client.publish(subject, chunk(id, 0, 1, piece(0, half), { part: { at: 0, of } }));
+      await allAnswer(client, nodes);
+      assert.ok(acks.some((a) => a.id === id && a.seq === 0), `${c.what}: the first piece acknowledged`);
+      const refusedBefore = refusals();
+      client.publish(subject, chunk(id, 1, c.count, c.tail, c.extra));
+      await allAnswer(client, nodes);
+      assert.equal(refusals(), refusedBefore + 1, `${c.what}: refused and counted once`);
+      assert.ok(!acks.some((a) => a.id === id && a.seq === 1), `${c.what}: not acknowledged`);
+      assert.equal(nodes[1]!.store.snapshotStaging().holdsLeftovers(), false, `${c.what}: nothing staged`);
+    }
+    // the same pieces in order are taken: the record is whole, checked and staged
+    const id = randomUUID();
+    client.publish(subject, chunk(id, 0, 1, piece(0, half), { part: { at: 0, of } }));
+    client.publish(subject, chunk(id, 1, 1, piece(half, of), { part: { at: half, of } }));
+    await allAnswer(client, nodes);
+    assert.ok(acks.some((a) => a.id === id && a.seq === 1), 'the last piece acknowledged');
+    assert.deepEqual(uncaught, []);
+    assert.deepEqual(await clusterState(nodes), state);
   });
 
   it('a malformed chunk is refused and counted: no acknowledgement, no state change, nothing staged, no crash', async () => {

@@ -3,7 +3,7 @@
 import { after, before } from 'node:test';
 import { type Controller, type ControllerOptions, startController } from '../../runtime/controller.ts';
 import type { Refusal } from '../../runtime/inspect/protocol.ts';
-import { createInProcessBus, type InProcessBus } from '../../runtime/transport/index.ts';
+import { createInProcessBus, type InProcessBus, type InProcessBusOptions } from '../../runtime/transport/index.ts';
 import { tmpDirs } from './tmp.ts';
 
 /** fast raft timing for in-process tests */
@@ -20,13 +20,13 @@ export interface InProcessCluster {
 }
 
 /** Call inside a `describe`: registers the before/after hooks of that suite. */
-export function inProcessCluster(tmpPrefix: string): InProcessCluster {
+export function inProcessCluster(tmpPrefix: string, busOptions: InProcessBusOptions = {}): InProcessCluster {
   const tmp = tmpDirs(tmpPrefix);
   const started = new Set<Controller>();
   let bus: InProcessBus | undefined;
   let root = '';
   before(() => {
-    bus = createInProcessBus();
+    bus = createInProcessBus(busOptions);
     root = tmp.make();
   });
   after(async () => {
