@@ -171,6 +171,8 @@ class RaftMember implements MemberRuntime {
     });
     this.role.start();
     this.liveness.start();
+    // damage a read finds (a client's, a snapshot's, the controller's) stops the node as a failed write does
+    this.offDamage = store.onDamage?.((err) => this.clock.soon(() => this.halt(err))) ?? null;
     this.log.info({ term: store.hardState().term, applied, lastIndex: store.lastIndex(), members: this.membership.current.members.length }, 'raft started');
     // the host learns the membership this runtime starts with (a joining node: with its first snapshot)
     if (this.membership.current.members.length > 0) this.membership.emit();
@@ -178,6 +180,8 @@ class RaftMember implements MemberRuntime {
   }
 
   private stopping: Promise<void> | null = null;
+  /** stops listening for damage the store's reads find */
+  private offDamage: (() => void) | null = null;
 
   /** idempotent: every caller waits for the same, complete shutdown */
   stop(): Promise<void> {
@@ -188,6 +192,7 @@ class RaftMember implements MemberRuntime {
   private async shutdown(): Promise<void> {
     if (!this.halted) await this.leadership.handOver();
     this.stopped = true;
+    this.offDamage?.();
     this.role?.stop();
     this.snapshots.cancel(conclaveError('STOPPING', `${this.opts.name} is shutting down`));
     this.liveness.stop();

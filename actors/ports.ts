@@ -24,7 +24,8 @@ export type MemberStore = Pick<
   | 'exportState'
   | 'stateSnapshot'
   | 'saveSnapshotAndCompact'
-> & {
+> &
+  Partial<Pick<NodeStore, 'onDamage'>> & {
   /** where a snapshot being received is written as it arrives */
   snapshotStaging(): SnapshotStagingPort;
   installSnapshot(meta: SnapshotMeta, pairs: Array<[string, unknown]> | SnapshotStagingPort, hardState: HardState): Promise<void>;

@@ -147,6 +147,11 @@ export class NodeStore {
     return this.#core.damaged;
   }
 
+  /** call `listener` once a read finds damage (within that read: defer real work); returns the unsubscribe */
+  onDamage(listener: (err: StoreError) => void): () => void {
+    return this.#core.onDamage(listener);
+  }
+
   // ---- identity --------------------------------------------------------------------------
 
   identity(): StoreIdentity {

@@ -51,6 +51,8 @@ export class StoreCore {
   #closed = false;
   /** set when a read found damage: from then on nothing is written (CORRUPT) */
   damaged: StoreError | null = null;
+  /** told once, when a read first finds damage (onDamage) */
+  readonly #damageListeners = new Set<(err: StoreError) => void>();
   // In-memory mirrors of what is committed; the parts update them only after a commit succeeded.
   /** frozen: replace it with setIdentity() */
   identity: StoreIdentity;
@@ -175,9 +177,16 @@ export class StoreCore {
       if (!this.damaged) {
         this.damaged = e;
         this.log?.fatal({ dataDir: this.dataDir, code: e.code }, e.message);
+        for (const listener of this.#damageListeners) listener(e);
       }
       throw e;
     }
+  }
+
+  /** call `listener` when a read first finds damage (it runs inside that read: defer real work); returns the unsubscribe */
+  onDamage(listener: (err: StoreError) => void): () => void {
+    this.#damageListeners.add(listener);
+    return () => this.#damageListeners.delete(listener);
   }
 
   /** run `fn` in one durable transaction; map failures to StoreError; nothing is visible on failure */

@@ -1,6 +1,7 @@
 // A record damaged under a running node (issue 17, item 4): the read that finds it fails with
 // CORRUPT instead of serving a wrong value, and the node stops (phase failed, code CORRUPT, which
-// `conclave run` turns into exit 2 and one line) at its next write, having written nothing more.
+// `conclave run` turns into exit 2 and one line) at once — an idle node too, with no write after
+// the read — having written nothing more.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,7 +16,7 @@ const tmp = tmpDirs('conclave-damage-running-');
 after(() => tmp.cleanup());
 const VALUE = 'DAMAGE-ME-0123456789-abcdefghij';
 
-it('a damaged value is CORRUPT when read, and the node stops at its next write', async () => {
+it('a damaged value is CORRUPT when read, and the node stops at once, with no write after it', async () => {
   const dataDir = join(tmp.make(), 'a');
   const bus = createInProcessBus();
   const a = await startController({ name: 'a', dataDir, transport: { bus }, raft: { heartbeatMs: 10, electionTimeoutMs: 100 } });
@@ -29,7 +30,9 @@ it('a damaged value is CORRUPT when read, and the node stops at its next write',
     const onDisk = () => readFileSync(file).indexOf(Buffer.from(VALUE));
     await a.propose({ op: 'put', key: 'flush', value: 'x'.repeat(10) });
     const deadline = Date.now() + 30_000;
-    while (a.store.stateGet('victim') === undefined || onDisk() < 0) {
+    // and the node is idle: everything it applied is durable, so no write is pending when the damage comes
+    const idle = () => a.store.appliedIndex() === a.status().commitIndex && a.status().appliedIndex === a.status().commitIndex;
+    while (a.store.stateGet('victim') === undefined || onDisk() < 0 || !idle()) {
       if (Date.now() > deadline) throw new Error('the value never reached data.mdb');
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -43,11 +46,12 @@ it('a damaged value is CORRUPT when read, and the node stops at its next write',
       return true;
     });
     const damaged = readFileSync(file);
-    await a.propose({ op: 'put', key: 'after', value: 2 }).catch(() => {});
     const s = await waitFor(a.actor, (x) => x.value === 'failed', { timeout: 30_000 });
     assert.equal(s.context.error?.code, 'CORRUPT');
     assert.match(s.context.error?.message ?? '', /restore the data dir from a backup/);
     assert.ok(readFileSync(file).equals(damaged), 'nothing written to data.mdb after the damage was found');
+    await assert.rejects(a.propose({ op: 'put', key: 'after', value: 2 }));
+    assert.ok(readFileSync(file).equals(damaged), 'nor after a write was asked for');
   } finally {
     await a.stop().catch(() => {});
     await bus.close();
