@@ -39,7 +39,7 @@ export function adminHandlers(ctx: ControllerContext, parts: AdminParts): AdminH
       }),
     'cluster.remove': async (body) => membership.onLeader('cluster.remove', body, () => membership.remove(body.name, { timeoutMs: body.timeoutMs })),
     'cluster.list': async (body) => membership.onLeader('cluster.list', body, async () => parts.list()),
-    'cluster.transfer': async (body) => membership.onLeader('cluster.transfer', body, () => membership.transferLeadership(body.name)),
+    'cluster.transfer': async (body) => membership.transfer(body),
     'snapshot.begin': async (body) =>
       membership.onLeader('snapshot.begin', body, async () => {
         const snap = await ctx.requireLeader().exportSnapshot();

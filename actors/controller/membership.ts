@@ -7,7 +7,7 @@ import type { MembershipChange } from '../../machines/membership/config.ts';
 import { type MembershipInput, type MembershipOutput, membershipMachine, type OfferReply } from '../../machines/membership/machine.ts';
 import { adminCall, isUnreachable } from '../../runtime/admin.ts';
 import { DEFAULT_RAFT } from '../../runtime/config/config.ts';
-import { asErrorCode, conclaveError } from '../../runtime/errors.ts';
+import { asErrorCode, codeOf, conclaveError } from '../../runtime/errors.ts';
 import type { AddProgress, AddResult, AdminReply, AdminRequest, ClusterList, ForwardedOp, RemoveResult, TransferResult } from '../../runtime/wire/adminProtocol.ts';
 import { type ControllerContext, serialQueue, untilLeaderChange } from './context.ts';
 
@@ -86,6 +86,23 @@ export class MembershipOps {
     // a followed add answers within progressMs, whatever its own deadline
     const timeoutMs = body.progressMs !== undefined ? body.progressMs + 5000 : (body.timeoutMs ?? 5000) + 1000;
     return member.forwardToLeader(type, { ...body, forwarded: true }, { timeoutMs, changesState });
+  }
+
+  /**
+   * `cluster.transfer` on any member. A forwarded transfer's own success moves the leadership, so
+   * its forward may be abandoned (OUTCOME_UNKNOWN) before the old leader's answer arrives; when
+   * leadership did move where it was asked to, that is the answer: transferred.
+   */
+  async transfer(body: AdminRequest<'cluster.transfer'>): Promise<TransferResult> {
+    const before = this.ctx.memberRuntime().status().leader;
+    try {
+      return await this.onLeader('cluster.transfer', body, () => this.transferLeadership(body.name));
+    } catch (err) {
+      if (codeOf(err) !== 'OUTCOME_UNKNOWN') throw err;
+      const now = await this.awaitLeader().catch(() => null);
+      if (now !== null && now !== before && (body.name === undefined || now === body.name)) return { leader: now, transferred: true };
+      throw err;
+    }
   }
 
   /** the leader's name, waiting briefly for an election; a clear NO_LEADER error otherwise */

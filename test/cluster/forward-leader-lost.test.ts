@@ -10,6 +10,7 @@ import { decodeReply, encode } from '../../runtime/wire/codec.ts';
 import { waitUntil } from '../helpers/cli.ts';
 import { FAST } from '../helpers/inProcessCluster.ts';
 import { createIsolatingBus, type IsolatingBus } from '../helpers/isolatingBus.ts';
+import { type Bus, type BusMessage, createInProcessBus, type InProcessBus, type InProcessConnectOptions, type SubscribeOptions } from '../../runtime/transport/index.ts';
 import { tmpDirs } from '../helpers/tmp.ts';
 
 describe('forwarded requests when the leader vanishes (in-process, one node cut off)', () => {
@@ -82,5 +83,43 @@ describe('forwarded requests when the leader vanishes (in-process, one node cut 
     assert.ok(t.ok, JSON.stringify(t));
     await waitUntil(async () => nodes.get(follower)!.status().leader === target, { what: `${target} leads` });
     await client.close();
+  });
+
+  it("a forwarded transfer whose old leader's answer is lost still answers transferred, once leadership moved where it was asked to", async () => {
+    // the leader's admin answers are dropped (as when they come after the forward's grace period)
+    const hub = createInProcessBus();
+    const mutedAnswers = new Set<string>();
+    const transport = (name: string) => ({
+      bus: {
+        ...hub,
+        connect(_n?: string, opts?: InProcessConnectOptions) {
+          const inner = hub.connect(name, opts);
+          return Object.assign(Object.create(inner) as Bus, {
+            subscribe: (subject: string, handler: (msg: BusMessage) => void, subOpts?: SubscribeOptions) =>
+              inner.subscribe(subject, (msg) => handler(mutedAnswers.has(name) && subject.endsWith('.admin') ? { subject: msg.subject, data: msg.data, reply: msg.reply, respond: () => true } : msg), subOpts),
+          });
+        },
+      } as InProcessBus,
+    });
+    const names = ['t1', 't2', 't3'];
+    const started: Controller[] = [];
+    try {
+      for (const n of names) started.push(await startController({ name: n, dataDir: `${root}/${n}`, transport: transport(n), raft: FAST }));
+      const [t1, t2] = started as [Controller, Controller, Controller];
+      await t1.init();
+      await waitUntil(async () => t1.status().role === 'leader', { what: 't1 leads' });
+      for (const n of ['t2', 't3']) await t1.cluster.add(n);
+      await waitUntil(async () => t2.status().leader === 't1', { what: 't2 follows t1' });
+      mutedAnswers.add('t1');
+      const client = hub.connect('test-client');
+      const sender = { name: 'test-client', nodeId: null, clusterId: null };
+      const t = decodeReply((await client.request('conclave.node.t2.admin', encode(sender, 'cluster.transfer', { name: 't3' }), { timeoutMs: 30_000 })).data);
+      assert.ok(t.ok, JSON.stringify(t));
+      assert.deepEqual(t.body, { leader: 't3', transferred: true });
+      await client.close();
+    } finally {
+      for (const c of started) await c.stop();
+      await hub.close();
+    }
   });
 });
