@@ -198,7 +198,8 @@ class RaftMember implements MemberRuntime {
     this.liveness.stop();
     this.subscription?.unsubscribe();
     const stopping = conclaveError('STOPPING', `${this.opts.name} is shutting down; retry against another member`);
-    this.applier.rejectAll(stopping);
+    // a proposal already in the log may still commit (its entry may have reached followers): its outcome is unknown
+    this.applier.rejectAll(conclaveError('OUTCOME_UNKNOWN', `${this.opts.name} ${this.halted ? 'halted' : 'is shutting down'} while the proposal was in its log; it may or may not have been applied — read it back and retry if needed`));
     this.client.rejectReads(stopping);
     this.client.rejectQueued(stopping);
     this.forwarding.stop();
