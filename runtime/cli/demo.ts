@@ -11,7 +11,7 @@ import { PausableClock } from '../../actors/pausableClock.ts';
 import { commonFromEnv, type NatsFlags, type NatsSettings } from '../config/config.ts';
 import { type Controller, startController, type TransportOption } from '../controller.ts';
 import { ConclaveError, conclaveError } from '../errors.ts';
-import { type InspectorControls, startInspector } from '../inspect/index.ts';
+import { checkListen, type InspectorControls, startInspector } from '../inspect/index.ts';
 import { createLogger } from '../log/logger.ts';
 import { type CutOffBus, withCutOff } from '../transport/cutOff.ts';
 import { createInProcessBus } from '../transport/inProcess.ts';
@@ -21,6 +21,8 @@ import { formatClusterList } from './format.ts';
 
 export interface DemoFlags extends Omit<NatsFlags, 'nats'> {
   inspect?: string;
+  /** the inspector may listen on an address other than loopback */
+  inspectPublic?: boolean;
   /** record the inspection stream to this file */
   record?: string;
   dataDir?: string;
@@ -69,6 +71,7 @@ async function chooseTransport(flags: DemoFlags): Promise<DemoTransport> {
 }
 
 export async function demoCommand(flags: DemoFlags): Promise<void> {
+  if (flags.inspect) checkListen(flags.inspect, flags.inspectPublic); // before anything starts
   const transport = await chooseTransport(flags);
   const onNats = transport.kind === 'nats';
   const dataRoot = flags.dataDir ?? (await mkdtemp(join(tmpdir(), 'conclave-demo-')));
@@ -240,7 +243,7 @@ export async function demoCommand(flags: DemoFlags): Promise<void> {
         transport.kind === 'in-process'
           ? transport.bus.connect('inspector')
           : await connectNats({ ...transport.nats, name: 'conclave-demo-inspector', timeoutMs: NATS_CONNECT_TIMEOUT_MS });
-      const served = await startInspector({ bus: inspectorBus, prefix: transport.prefix, listen: flags.inspect, record: flags.record, logger: ctrl1.logFor('inspector'), controls });
+      const served = await startInspector({ bus: inspectorBus, prefix: transport.prefix, listen: flags.inspect, record: flags.record, logger: ctrl1.logFor('inspector'), controls, public: flags.inspectPublic });
       inspector = {
         url: served.url,
         stop: async () => {

@@ -14,6 +14,7 @@ export function addInspectCommands(program: Command): void {
       .command('inspect')
       .description('serve the live inspector for every node on the bus (or replay a recording)')
       .option('--listen <host:port>', 'where the inspector serves', DEFAULT_INSPECT)
+      .option('--public', 'let --listen be an address other than loopback (it shows ids, terms and members to whoever reaches it)')
       .option('--record <file>', 'write the inspection stream to FILE (NDJSON) for --replay')
       .option('--replay <file>', 'play a recording back with a scrubber instead of connecting to the bus')
       .option('--prefix <prefix>', 'subject prefix (default $CONCLAVE_PREFIX, else conclave)'),

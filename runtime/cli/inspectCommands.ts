@@ -9,11 +9,12 @@ import { Inspector } from '../inspect/inspector.ts';
 import { toDot, toMermaid } from '../inspect/diagrams.ts';
 import { allMachineDefinitions, MACHINES, type MachineDef, machineDefinition } from '../inspect/machines.ts';
 import { readRecording } from '../inspect/replay.ts';
-import { startInspectorServer } from '../inspect/server.ts';
+import { checkListen, startInspectorServer } from '../inspect/server.ts';
 import { connectNats } from '../transport/index.ts';
 
 export interface InspectFlags extends NatsFlags {
   listen: string;
+  public?: boolean;
   record?: string;
   replay?: string;
   prefix?: string;
@@ -36,10 +37,11 @@ function untilSignal(): Promise<void> {
 
 export async function inspectCommand(flags: InspectFlags): Promise<void> {
   const logger = createLogger({ level: (process.env.CONCLAVE_LOG_LEVEL as LogLevel | undefined) ?? 'warn' });
+  checkListen(flags.listen, flags.public); // before anything connects
   if (flags.replay) {
     if (flags.record) throw conclaveError('USAGE', '--record and --replay cannot be used together');
     const recording = await readRecording(flags.replay);
-    const server = await startInspectorServer({ listen: flags.listen, recording, replayFile: flags.replay, logger });
+    const server = await startInspectorServer({ listen: flags.listen, recording, replayFile: flags.replay, logger, public: flags.public });
     out(`inspector replaying ${flags.replay} (${recording.frames.length} frames) on ${server.url}`);
     await untilSignal();
     await server.close();
@@ -51,7 +53,7 @@ export async function inspectCommand(flags: InspectFlags): Promise<void> {
   let server: Awaited<ReturnType<typeof startInspectorServer>>;
   try {
     await inspector.start();
-    server = await startInspectorServer({ listen: flags.listen, inspector, logger });
+    server = await startInspectorServer({ listen: flags.listen, inspector, logger, public: flags.public });
   } catch (err) {
     await inspector.stop();
     await bus.close();

@@ -82,6 +82,7 @@ export function buildProgram(): Command {
       .option('--join-secret-file <file>', 'file holding the auto-join secret (members admit with it, joining nodes prove with it)')
       .option('--join-cluster <uuid>', 'auto-join: announce on <prefix>.discover until this cluster adds the node')
       .option('--inspect <host:port>', 'serve the live inspector')
+      .option('--inspect-public', 'let --inspect listen on an address other than loopback (it shows ids, terms and members to whoever reaches it)')
       .option('--record <file>', 'with --inspect: record the inspection stream (replay with `conclave inspect --replay FILE`)')
       .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']))
       .option('--prefix <prefix>', 'subject prefix (default $CONCLAVE_PREFIX, else conclave)'),
@@ -182,6 +183,7 @@ export function buildProgram(): Command {
     'run on this NATS server instead of the in-process bus (default $NATS_URL; unset: in-process)',
   )
     .option('--inspect <host:port>', 'where the inspector serves', '127.0.0.1:7420')
+    .option('--inspect-public', 'let --inspect listen on an address other than loopback')
     .option('--prefix <prefix>', 'subject prefix on NATS (default a fresh demo-<random> per run, so two demos never meet)')
     .option('--record <file>', 'record the inspection stream (replay with `conclave inspect --replay FILE`)')
     .option('--data-dir <dir>', 'where the demo keeps its stores (default: a fresh temporary folder)')

@@ -7,7 +7,7 @@ import { createLogger } from '../log/logger.ts';
 export async function runCommand(flags: RunFlags & { record?: string }): Promise<void> {
   const config = resolveRunConfig(flags, process.env);
   if (flags.record && !config.inspect) throw new ConfigError('--record needs --inspect HOST:PORT (the recording is what that inspector receives)', { key: 'record' });
-  if (config.inspect) await checkListen(config.inspect);
+  if (config.inspect) await checkListen(config.inspect, config.inspectPublic);
   const logger = createLogger({ level: config.log.level });
   const log = logger.child({ node: config.name });
   log.info({ dataDir: config.dataDir, nats: config.nats.servers, prefix: config.prefix }, 'starting controller');
@@ -32,7 +32,7 @@ export async function runCommand(flags: RunFlags & { record?: string }): Promise
   if (config.inspect) {
     try {
       // the inspector's collector, HTTP server and charts are loaded only when asked for
-      inspector = await (await import('../inspect/index.ts')).startInspectorForController(controller, { listen: config.inspect, record: flags.record, logger: controller.logFor('inspector') });
+      inspector = await (await import('../inspect/index.ts')).startInspectorForController(controller, { listen: config.inspect, record: flags.record, logger: controller.logFor('inspector'), public: config.inspectPublic });
     } catch (err) {
       // the inspector was asked for and cannot serve (e.g. the port is in use): stop, releasing the store
       await controller.stop();
@@ -77,14 +77,20 @@ export async function runCommand(flags: RunFlags & { record?: string }): Promise
   });
 }
 
-/** `--inspect HOST:PORT` is checked before the store is opened: a port out of range is a usage error */
-async function checkListen(listen: string): Promise<void> {
+/**
+ * `--inspect HOST:PORT` is checked before the store is opened: a port out of range, or an address
+ * other than loopback without --inspect-public, is a usage error
+ */
+async function checkListen(listen: string, isPublic: boolean): Promise<void> {
   const { parseListen } = await import('../inspect/server.ts');
-  let port: number;
+  const { bindRefusal } = await import('../inspect/hardening.ts');
+  let parsed: { host: string; port: number };
   try {
-    port = parseListen(listen).port;
+    parsed = parseListen(listen);
   } catch (err) {
     throw new ConfigError(`--inspect ${listen}: ${(err as Error).message}`, { key: 'inspect' });
   }
-  if (port < 1) throw new ConfigError(`--inspect ${listen}: port ${port} is out of range (1-65535)`, { key: 'inspect' });
+  if (parsed.port < 1) throw new ConfigError(`--inspect ${listen}: port ${parsed.port} is out of range (1-65535)`, { key: 'inspect' });
+  const refusal = bindRefusal(listen, parsed.host, isPublic);
+  if (refusal !== null) throw new ConfigError(refusal, { key: 'inspectPublic' });
 }

@@ -57,6 +57,7 @@ export const configFileSchema = z.strictObject({
     .optional(),
   health: z.strictObject({ warnWhenLeaderlessFor: z.number().int().min(100).optional() }).optional(),
   inspect: hostPort.optional(),
+  inspectPublic: z.boolean().optional(),
   log: z.strictObject({ level: z.enum(LOG_LEVELS as [LogLevel, ...LogLevel[]]).optional() }).optional(),
   raft: raftConfigSchema.optional(),
 });
@@ -95,6 +96,8 @@ export interface ControllerConfig {
   /** ms without a leader before a member warns */
   warnWhenLeaderlessFor?: number;
   inspect?: string;
+  /** the inspector may listen on an address other than loopback */
+  inspectPublic: boolean;
   log: { level: LogLevel };
   raft: RaftTiming;
 }
@@ -150,6 +153,7 @@ export interface RunFlags extends NatsFlags {
   joinSecretFile?: string;
   joinCluster?: string;
   inspect?: string;
+  inspectPublic?: boolean;
   logLevel?: string;
   prefix?: string;
 }
@@ -203,6 +207,7 @@ export function resolveRunConfig(flags: RunFlags, env: NodeJS.ProcessEnv): Contr
     }),
     warnWhenLeaderlessFor: file.health?.warnWhenLeaderlessFor,
     inspect: fromFlags.inspect ?? file.inspect,
+    inspectPublic: flags.inspectPublic ?? file.inspectPublic ?? false,
     log: { level: (fromFlags.log?.level ?? file.log?.level ?? (envLevel as LogLevel | undefined) ?? 'info') as LogLevel },
     raft: checkRaftTiming({ ...DEFAULT_RAFT, ...dropUndefined(file.raft ?? {}) }),
   };

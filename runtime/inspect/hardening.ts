@@ -25,7 +25,17 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
 const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '::1'];
 const WILDCARDS = new Set(['0.0.0.0', '::', '']);
 
-const isLoopback = (host: string) => LOOPBACK_NAMES.includes(host) || /^127\.\d+\.\d+\.\d+$/.test(host);
+/** whether a listen host (or a Host header's name) is this machine's loopback only */
+export const isLoopback = (host: string) => LOOPBACK_NAMES.includes(host.toLowerCase()) || /^127\.\d+\.\d+\.\d+$/.test(host);
+
+/**
+ * Why the inspector may not listen on `listen`'s host, or null: anywhere but loopback needs `public`
+ * (it shows the cluster's ids, terms, member names and messages to whoever reaches it).
+ */
+export function bindRefusal(listen: string, host: string, isPublic: boolean | undefined): string | null {
+  if (isLoopback(host) || isPublic === true) return null;
+  return `the inspector would listen on ${listen}, reachable from other machines: it shows the cluster's ids, terms, member names and messages to whoever reaches it. Listen on 127.0.0.1 (the default), or pass --inspect-public (conclave inspect: --public; config file: "inspectPublic": true) to serve it there on purpose`;
+}
 
 /**
  * The host names a request may carry for a server listening on `listenHost`: the loopback names

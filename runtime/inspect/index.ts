@@ -9,7 +9,7 @@ import { startInspectorServer } from './server.ts';
 
 export { Inspector, type Frame, type NodeStatus, type InspectorOptions, type RecordingHeader } from './inspector.ts';
 export { attachInspectionPublisher, type InspectableController, type InspectionPublisher } from './publisher.ts';
-export { startInspectorServer, parseListen, type InspectorServer } from './server.ts';
+export { checkListen, startInspectorServer, parseListen, type InspectorServer } from './server.ts';
 export { readRecording, type Recording } from './replay.ts';
 export { allMachineDefinitions, machineDefinition, MACHINES, type MachineDef } from './machines.ts';
 export { toDot, toMermaid } from './diagrams.ts';
@@ -23,6 +23,8 @@ export interface ControllerInspectorOptions {
   /** record the inspection stream to this file */
   record?: string;
   logger?: Logger;
+  /** serve on an address other than loopback (refused without it) */
+  public?: boolean;
 }
 
 /**
@@ -41,7 +43,7 @@ export async function startInspector(opts: ControllerInspectorOptions & { bus: B
   await inspector.start();
   let server: Awaited<ReturnType<typeof startInspectorServer>>;
   try {
-    server = await startInspectorServer({ listen: opts.listen, inspector, logger: opts.logger, ...(opts.controls ? { controls: opts.controls } : {}) });
+    server = await startInspectorServer({ listen: opts.listen, inspector, logger: opts.logger, public: opts.public, ...(opts.controls ? { controls: opts.controls } : {}) });
   } catch (err) {
     await inspector.stop();
     throw err;

@@ -14,7 +14,7 @@ import type { Frame, Inspector } from './inspector.ts';
 import { allMachineDefinitions } from './machines.ts';
 import type { Recording } from './replay.ts';
 import { handleControl, type InspectorControls } from './controls.ts';
-import { allowedHostNames, hostRefusal, SECURITY_HEADERS } from './hardening.ts';
+import { allowedHostNames, bindRefusal, hostRefusal, isLoopback, SECURITY_HEADERS } from './hardening.ts';
 
 const PAGE_DIR = fileURLToPath(new URL('./page/', import.meta.url));
 const ELK_FILE = createRequire(import.meta.url).resolve('elkjs/lib/elk.bundled.js');
@@ -49,6 +49,8 @@ export interface InspectorServerOptions {
   logger?: Logger;
   /** hands-on controls (the demo only): the page shows them and posts to /api/control */
   controls?: InspectorControls;
+  /** serve on an address other than loopback (refused without it: hardening.ts bindRefusal) */
+  public?: boolean;
 }
 
 export interface InspectorServer {
@@ -66,8 +68,17 @@ export function parseListen(listen: string): { host: string; port: number } {
   return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
 }
 
+/** HOST:PORT parsed, and refused (CONFIG) when it is not loopback and `isPublic` is not set */
+export function checkListen(listen: string, isPublic: boolean | undefined): { host: string; port: number } {
+  const parsed = parseListen(listen);
+  const refusal = bindRefusal(listen, parsed.host, isPublic);
+  if (refusal !== null) throw conclaveError('CONFIG', refusal);
+  return parsed;
+}
+
 export async function startInspectorServer(opts: InspectorServerOptions): Promise<InspectorServer> {
-  const { host, port } = parseListen(opts.listen);
+  const { host, port } = checkListen(opts.listen, opts.public);
+  if (!isLoopback(host)) opts.logger?.warn({ listen: opts.listen }, 'the inspector serves on an address other machines may reach: it shows the cluster\'s ids, terms, members and messages to whoever reaches it');
   const cache = new Map<string, Buffer>();
   const streams = new Set<ServerResponse>();
   const machines = JSON.stringify({ machines: allMachineDefinitions() });

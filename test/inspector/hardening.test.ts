@@ -3,9 +3,15 @@
 // the hands-on controls included — and every response carries nosniff, no framing, no referrer and a
 // Content-Security-Policy that the page itself satisfies (checked in headless Chromium).
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import type { ConclaveError } from '../../runtime/errors.ts';
+import { runCli } from '../helpers/cli.ts';
 import { request } from 'node:http';
 import { connect } from 'node:net';
-import { hostname } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { allowedHostNames, hostRefusal } from '../../runtime/inspect/hardening.ts';
@@ -106,6 +112,47 @@ describe('the inspector refuses other hosts and sends security headers', () => {
       answers.map(([what, a]) => [what, a.status]),
       [['/', 200], ['/app.js', 200], ['/api/cluster', 200], ['/api/stream', 200], ['/nowhere', 404], ['403', 403]],
     );
+  });
+
+  it('an address other than loopback is refused (CONFIG, exit 2) unless asked for on purpose, and then warned of', async () => {
+    for (const listen of ['0.0.0.0:0', '[::]:0', '192.0.2.1:0']) {
+      await assert.rejects(startInspectorServer({ listen, recording: RECORDING }), (err: unknown) => {
+        assert.equal((err as ConclaveError).code, 'CONFIG', String(err));
+        assert.equal((err as ConclaveError).exitCode, 2);
+        assert.match((err as Error).message, /reachable from other machines.*--inspect-public/);
+        return true;
+      });
+    }
+    const lines: Array<Record<string, unknown>> = [];
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        for (const l of String(chunk).split('\n')) if (l.trim()) lines.push(JSON.parse(l) as Record<string, unknown>);
+        done();
+      },
+    });
+    const open = await startInspectorServer({ listen: '0.0.0.0:0', recording: RECORDING, public: true, logger: pino({ level: 'info' }, sink) });
+    try {
+      assert.equal((await ask(open.port, '/api/cluster', `127.0.0.1:${open.port}`)).status, 200);
+      assert.ok(lines.some((l) => l.level === 40 && /other machines may reach/.test(String(l.msg))), JSON.stringify(lines));
+    } finally {
+      await open.close();
+    }
+  });
+
+  it('`run --inspect`, `demo --inspect` and `inspect --listen` on an address other than loopback: one error line, exit 2, nothing started', async () => {
+    const dataDir = join(tmpdir(), `conclave-bind-${process.pid}`);
+    const runs = [
+      await runCli(['run', '--name', 'b1', '--data-dir', dataDir, '--inspect', '0.0.0.0:7499']),
+      await runCli(['demo', '--inspect', '0.0.0.0:7499', '--once']),
+      await runCli(['inspect', '--listen', '0.0.0.0:7499']),
+    ];
+    for (const r of runs) {
+      assert.equal(r.code, 2, r.stderr);
+      const lines = r.stderr.trim().split('\n');
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(lines[0]!, /^error: the inspector would listen on 0\.0\.0\.0:7499, reachable from other machines/);
+    }
+    assert.equal(existsSync(dataDir), false, 'run opened no store');
   });
 
   it('the names a bind answers to: loopback binds answer to the loopback names; a wildcard bind to this machine too; a specific address to itself', () => {
