@@ -9,18 +9,18 @@ import type { ControllerOptions } from '../../runtime/config/controllerOptions.t
 import type { ControllerEventHub, Refusal } from '../../runtime/events.ts';
 import type { Logger } from '../../runtime/log/logger.ts';
 import type { RateLimitedLog } from '../../runtime/log/rateLimit.ts';
-import type { NodeStore } from '../../runtime/store/index.ts';
 import type { Bus } from '../../runtime/transport/types.ts';
 import type { Sender } from '../../runtime/wire/codec.ts';
 import type { MemberRuntime } from '../member.ts';
-import { type Clock, keepAliveClock, type Random } from '../ports.ts';
+import { type Clock, keepAliveClock, type MemberStore, type Random } from '../ports.ts';
 
 export type BootstrapActor = Actor<typeof bootstrapMachine>;
 
 export interface ControllerContext {
   readonly name: string;
   readonly prefix: string;
-  readonly store: NodeStore;
+  /** the node's store, as the member uses it (production: the NodeStore; the simulator: its SimStore) */
+  readonly store: MemberStore;
   readonly bus: Bus;
   readonly opts: ControllerOptions;
   readonly events: ControllerEventHub;
