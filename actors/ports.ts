@@ -76,3 +76,10 @@ export const realClock: Clock = {
     setImmediate(fn);
   },
 };
+
+/**
+ * The process's clock, its timeouts keeping the process alive as Node's and XState's own do: the
+ * controller's default, since what it waits for (a start to settle, a retry, a leader) is what the
+ * process is there for.
+ */
+export const keepAliveClock: Clock = { ...realClock, setTimeout: (fn, ms) => setTimeout(fn, ms) };

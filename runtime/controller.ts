@@ -1,12 +1,12 @@
 // startController: one controller = store + bus + the bootstrap actor (and, while a member, the
 // consensus runtime). Identity is loaded from the store BEFORE any connection to the bus.
 // This file is the facade: it starts the parts (actors/controller/) and answers the public API.
-import { type Actor, createActor, type InspectionEvent, waitFor } from 'xstate';
+import { type Actor, createActor, type InspectionEvent } from 'xstate';
 import { bootstrapMachine, initRefusal, type Phase, phaseOf } from '../machines/bootstrap/machine.ts';
 import { adminHandlers } from '../actors/controller/adminApi.ts';
 import { AutoJoin } from '../actors/controller/autoJoin.ts';
 import { MemberLifecycle } from '../actors/controller/bootstrap.ts';
-import { type ControllerContext, untilLeaderChange } from '../actors/controller/context.ts';
+import { type ControllerContext, clockOf, untilLeaderChange, waitForWithin } from '../actors/controller/context.ts';
 import { watchHealth } from '../actors/controller/health.ts';
 import { runInitialMembers } from '../actors/controller/initialMembers.ts';
 import { type InitProbe, probeBeforeInitFrom } from '../actors/controller/initProbe.ts';
@@ -116,6 +116,7 @@ export class Controller {
         awaitingMembership: identity.clusterId !== null && identity.removed !== true && !appliedMembershipIncludes(store, identity.nodeId),
       },
       inspect: this.ctx.inspectionSink,
+      clock: this.ctx.clock,
     });
     let lastPhase: Phase | null = null;
     this.actor.subscribe((snapshot) => {
@@ -141,6 +142,8 @@ export class Controller {
       bus: this.bus,
       opts: this.opts,
       events: this.events,
+      clock: clockOf(this.opts),
+      random: this.opts.random ?? Math.random,
       log: this.log,
       refusalLog,
       inspectionSink: (event) => {
@@ -221,7 +224,7 @@ export class Controller {
     this.publisher = attachInspectionPublisher(this, { logger: this.logFor('inspect') });
     this.actor.start();
     // Settle out of the transient states so callers see a stable phase.
-    const settled = await waitFor(this.actor, (s) => s.value !== 'loading' && s.value !== 'bootstrapping' && s.value !== 'contacted', { timeout: SETTLE_WITHIN_MS });
+    const settled = await waitForWithin(this.ctx.clock, this.actor, (s) => s.value !== 'loading' && s.value !== 'bootstrapping' && s.value !== 'contacted', SETTLE_WITHIN_MS);
     if (settled.value === 'failed') {
       const error = settled.context.error ?? { code: 'FATAL', message: 'bootstrap failed' };
       throw conclaveError(asErrorCode(error.code), error.message);
@@ -246,7 +249,7 @@ export class Controller {
     const refusal = initRefusal(this.actor.getSnapshot().context, this.phase);
     if (refusal) throw conclaveError(asErrorCode(refusal.code), refusal.message);
     this.actor.send({ type: 'INIT' });
-    const done = await waitFor(this.actor, (s) => s.value === 'member' || s.value === 'uninitialized' || s.value === 'failed', { timeout: SETTLE_WITHIN_MS });
+    const done = await waitForWithin(this.ctx.clock, this.actor, (s) => s.value === 'member' || s.value === 'uninitialized' || s.value === 'failed', SETTLE_WITHIN_MS);
     if (done.value !== 'member') {
       const error = done.context.error ?? { code: 'FATAL', message: 'initialization failed' };
       throw conclaveError(asErrorCode(error.code), error.message);
@@ -362,7 +365,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     // 3. never fork: with initFrom AND initialMembers, initialize only when no initial member is (becoming) a member
     let effective = opts;
     if (initSource && (opts.initialMembers ?? []).length > 0) {
-      probe = await probeBeforeInitFrom(bus, prefix, opts.name, opts.initialMembers!.filter((n) => n !== opts.name), sender);
+      probe = await probeBeforeInitFrom(bus, prefix, opts.name, opts.initialMembers!.filter((n) => n !== opts.name), sender, clockOf(opts));
       if (probe.wait) {
         baseLogger.warn({ node: opts.name, nodeId: identity.nodeId, initFrom: opts.initFrom, because: probe.wait }, `initFrom not used: ${probe.wait}; ${opts.name} waits to be added instead of forking a second cluster`);
         initSource = null;

@@ -169,7 +169,7 @@ export class AutoJoin {
     const log = ctx.logFor('autojoin');
     const subject = `${ctx.prefix}.discover`;
     let lastProblem = '';
-    let lastLog = 0;
+    let lastLog = Number.NEGATIVE_INFINITY;
     if (this.joinSecret === null) log.warn({ cluster }, `auto-join to cluster ${cluster} without a join secret: the cluster will refuse; set join.secretFile`);
     const announce = async (): Promise<Answer> => {
       const req = makeJoinRequest(this.joinSecret, { cluster, name: ctx.name, nodeId: ctx.store.identity().nodeId, protocolVersion: PROTOCOL_VERSION });
@@ -190,8 +190,8 @@ export class AutoJoin {
       } catch (err) {
         if (ctx.stopping() || !isUnreachable(err)) throw err;
         lastProblem = `no leader of cluster ${cluster} answered on ${subject} yet`;
-        if (Date.now() - lastLog >= AUTO_JOIN.logEveryMs) {
-          lastLog = Date.now();
+        if (ctx.clock.now() - lastLog >= AUTO_JOIN.logEveryMs) {
+          lastLog = ctx.clock.now();
           log.info({ cluster }, `auto-join: ${lastProblem}; still asking`);
         }
         return 'unanswered';
@@ -212,7 +212,7 @@ export class AutoJoin {
           },
         },
       }),
-      { id: `announce:${ctx.name}` },
+      { id: `announce:${ctx.name}`, clock: ctx.clock },
     );
     const offPhase = ctx.events.on('phaseChanged', () => actor.send({ type: 'PHASE' }));
     this.stopAnnouncing = () => {

@@ -112,6 +112,7 @@ export class MemberLifecycle {
       state: ctx.opts.state,
       events: ctx.events.memberEvents(),
       ...(ctx.opts.clock ? { clock: ctx.opts.clock } : {}),
+      random: ctx.random,
       ...extra,
     });
   }

@@ -1,26 +1,33 @@
-// What the controller's parts share: one node's name, store, bus, bootstrap actor, member runtime and
-// logs. runtime/controller.ts builds one context and hands it to every part in this folder; a part
-// never sees the facade itself.
-import type { Actor, InspectionEvent } from 'xstate';
+// What the controller's parts share: one node's name, store, bus, clock, randomness, bootstrap actor,
+// member runtime and logs. runtime/controller.ts builds one context and hands it to every part in
+// this folder; a part never sees the facade itself. Every timer and time read of a part goes through
+// `clock` (the XState actors it creates included), so a paused clock (the demo) or a simulated one
+// (test/sim) holds the controller's timers as it holds the member's.
+import { type Actor, type AnyActorRef, type InspectionEvent, type SnapshotFrom, waitFor } from 'xstate';
 import type { bootstrapMachine, Phase } from '../../machines/bootstrap/machine.ts';
 import type { ControllerOptions } from '../../runtime/config/controllerOptions.ts';
 import type { ControllerEventHub, Refusal } from '../../runtime/events.ts';
 import type { Logger } from '../../runtime/log/logger.ts';
 import type { RateLimitedLog } from '../../runtime/log/rateLimit.ts';
-import type { NodeStore } from '../../runtime/store/index.ts';
 import type { Bus } from '../../runtime/transport/types.ts';
 import type { Sender } from '../../runtime/wire/codec.ts';
 import type { MemberRuntime } from '../member.ts';
+import { type Clock, keepAliveClock, type MemberStore, type Random } from '../ports.ts';
 
 export type BootstrapActor = Actor<typeof bootstrapMachine>;
 
 export interface ControllerContext {
   readonly name: string;
   readonly prefix: string;
-  readonly store: NodeStore;
+  /** the node's store, as the member uses it (production: the NodeStore; the simulator: its SimStore) */
+  readonly store: MemberStore;
   readonly bus: Bus;
   readonly opts: ControllerOptions;
   readonly events: ControllerEventHub;
+  /** the node's clock: every timer and time read of the controller's parts (default the process's) */
+  readonly clock: Clock;
+  /** the node's randomness (default Math.random) */
+  readonly random: Random;
   /** every XState inspection event of this controller's actors goes here */
   readonly inspectionSink: (event: InspectionEvent) => void;
   /** rate-limited warnings, keyed by what went wrong */
@@ -42,6 +49,9 @@ export interface ControllerContext {
   reportRefusal(component: string, refusal: Refusal): void;
 }
 
+/** the node's clock: the one it was given (the demo's pausable one, the simulator's), else the process's */
+export const clockOf = (opts: Pick<ControllerOptions, 'clock'>): Clock => opts.clock ?? keepAliveClock;
+
 /** a chain that runs one piece of work at a time, in the order given (join offers, membership changes) */
 export function serialQueue(): <T>(work: () => Promise<T>) => Promise<T> {
   let tail: Promise<unknown> = Promise.resolve();
@@ -56,18 +66,34 @@ export function serialQueue(): <T>(work: () => Promise<T>) => Promise<T> {
  * Resolves true as soon as `ready()` holds — checked now and at every leader change this node sees
  * (the raft status is current when the event fires) — or false after `timeoutMs`. No polling.
  */
-export function untilLeaderChange(ctx: Pick<ControllerContext, 'events'>, ready: () => boolean, timeoutMs: number): Promise<boolean> {
+export function untilLeaderChange(ctx: Pick<ControllerContext, 'events' | 'clock'>, ready: () => boolean, timeoutMs: number): Promise<boolean> {
   if (ready()) return Promise.resolve(true);
   return new Promise((resolve) => {
-    const timer = setTimeout(() => {
+    const timer = ctx.clock.setTimeout(() => {
       off();
       resolve(false);
     }, timeoutMs);
     const off = ctx.events.on('leaderChanged', () => {
       if (!ready()) return;
-      clearTimeout(timer);
+      ctx.clock.clearTimeout(timer);
       off();
       resolve(true);
     });
   });
+}
+
+/** XState's `waitFor` with its timeout on `clock`: the snapshot that satisfies `predicate`, or an error after `timeoutMs` */
+export async function waitForWithin<A extends AnyActorRef>(clock: Clock, actor: A, predicate: (snapshot: SnapshotFrom<A>) => boolean, timeoutMs: number): Promise<SnapshotFrom<A>> {
+  const abort = new AbortController();
+  const timer = clock.setTimeout(() => abort.abort(new Error(`Timeout of ${timeoutMs} ms exceeded`)), timeoutMs);
+  try {
+    return await waitFor(actor, predicate, { timeout: Infinity, signal: abort.signal });
+  } finally {
+    clock.clearTimeout(timer);
+  }
+}
+
+/** `ms` on `clock` */
+export function sleepOn(clock: Clock, ms: number): Promise<void> {
+  return new Promise((resolve) => clock.setTimeout(resolve, ms));
 }

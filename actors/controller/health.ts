@@ -6,7 +6,8 @@ import type { ControllerContext } from './context.ts';
 
 const DEFAULT_LEADERLESS_WARN_MS = 10_000;
 
-type HealthEvent = { type: 'LEADERLESS' } | { type: 'LEADER'; leader: string } | { type: 'NOT_A_MEMBER' };
+/** `at`: when this node saw no leader, on the controller's clock */
+type HealthEvent = { type: 'LEADERLESS'; at: number } | { type: 'LEADER'; leader: string } | { type: 'NOT_A_MEMBER' };
 
 interface HealthContext {
   warnAfterMs: number;
@@ -19,7 +20,7 @@ interface HealthContext {
 export const healthMachine = setup({
   types: { context: {} as HealthContext, events: {} as HealthEvent, input: {} as { warnAfterMs: number } },
   actions: {
-    startLeaderless: assign({ since: () => Date.now(), warned: false }),
+    startLeaderless: assign((_, { at }: { at: number }) => ({ since: at, warned: false })),
     markWarned: assign({ warned: true }),
     /** provided by the controller: the warning line */
     warnLeaderless: (_, _params: { since: number }) => {},
@@ -38,7 +39,7 @@ export const healthMachine = setup({
   initial: 'quiet',
   states: {
     quiet: {
-      on: { LEADERLESS: { target: 'leaderless', actions: 'startLeaderless' } },
+      on: { LEADERLESS: { target: 'leaderless', actions: { type: 'startLeaderless', params: ({ event }) => ({ at: event.at }) } } },
     },
     leaderless: {
       after: {
@@ -63,21 +64,24 @@ export function watchHealth(ctx: ControllerContext): () => void {
       actions: {
         warnLeaderless: (_, { since }) => {
           const s = ctx.member()?.status();
-          const leaderlessMs = Date.now() - since;
+          const leaderlessMs = ctx.clock.now() - since;
           const unreachable = (s?.members ?? []).filter((m) => !m.reachable).map((m) => m.name);
           log.warn(
             { leaderlessMs, term: s?.term ?? 0, unreachable },
             `no leader for ${(leaderlessMs / 1000).toFixed(1)} s (term ${s?.term ?? 0}); unreachable members: ${unreachable.join(', ') || 'none'} — a majority of voters must be up and connected`,
           );
         },
-        reportBack: (_, { leader, since }) => log.info({ leader, leaderlessMs: Date.now() - since }, `leader ${leader} is back after ${Date.now() - since} ms without one`),
+        reportBack: (_, { leader, since }) => {
+          const leaderlessMs = ctx.clock.now() - since;
+          log.info({ leader, leaderlessMs }, `leader ${leader} is back after ${leaderlessMs} ms without one`);
+        },
       },
     }),
-    { id: `health:${ctx.name}`, input: { warnAfterMs: ctx.opts.warnWhenLeaderlessForMs ?? DEFAULT_LEADERLESS_WARN_MS } },
+    { id: `health:${ctx.name}`, input: { warnAfterMs: ctx.opts.warnWhenLeaderlessForMs ?? DEFAULT_LEADERLESS_WARN_MS }, clock: ctx.clock },
   );
   const check = (leader: string | null) => {
     if (ctx.phase() !== 'member') actor.send({ type: 'NOT_A_MEMBER' });
-    else if (leader === null) actor.send({ type: 'LEADERLESS' });
+    else if (leader === null) actor.send({ type: 'LEADERLESS', at: ctx.clock.now() });
     else actor.send({ type: 'LEADER', leader });
   };
   const offLeader = ctx.events.on('leaderChanged', ({ leader }) => check(leader));

@@ -6,6 +6,8 @@ import { silentLogger } from '../../runtime/log/logger.ts';
 import type { Bus } from '../../runtime/transport/types.ts';
 import type { AutoInitState } from '../../runtime/wire/adminProtocol.ts';
 import type { Sender } from '../../runtime/wire/codec.ts';
+import type { Clock } from '../ports.ts';
+import { sleepOn } from './context.ts';
 import { whois } from './whois.ts';
 
 export interface InitProbe {
@@ -24,7 +26,7 @@ const INIT_PROBE_SETTLE_MS = 1500;
  * probing the smallest name initializes and the others wait to be added. The decision is then
  * announced ("initializing" / "waiting") until the controller answers for itself.
  */
-export async function probeBeforeInitFrom(bus: Bus, prefix: string, name: string, others: string[], sender: Sender & { nodeId: string }): Promise<InitProbe> {
+export async function probeBeforeInitFrom(bus: Bus, prefix: string, name: string, others: string[], sender: Sender & { nodeId: string }, clock: Clock): Promise<InitProbe> {
   let state: AutoInitState = 'probing';
   const responder = new AdminServer(
     bus,
@@ -53,7 +55,7 @@ export async function probeBeforeInitFrom(bus: Bus, prefix: string, name: string
   await responder.start();
   const close = () => void responder.stop();
   try {
-    await new Promise((r) => setTimeout(r, INIT_PROBE_SETTLE_MS));
+    await sleepOn(clock, INIT_PROBE_SETTLE_MS);
     // a node that answers with an error (busy, stopping) is not one we can count on
     const answerOf = (other: string) => whois(bus, prefix, other, sender).catch((err: unknown) => (err instanceof ConclaveError ? null : Promise.reject(err)));
     const answers = await Promise.all(others.map(async (other) => ({ other, who: await answerOf(other) })));

@@ -26,6 +26,8 @@ interface InitialMembersContext {
   retryAt: Record<string, number>;
   lastError: Record<string, string>;
   lastLogAt: number;
+  /** the controller's clock when the chart last read it (readClock) */
+  now: number;
   /** some name was missing at some point; all of them voters is then worth a line */
   waited: boolean;
   announced: boolean;
@@ -34,7 +36,7 @@ interface InitialMembersContext {
 const dueNames = (c: InitialMembersContext, now: number) => (c.leading ? c.missing.filter((n) => (c.retryAt[n] ?? 0) <= now) : []);
 
 export const initialMembersMachine = setup({
-  types: { context: {} as InitialMembersContext, events: {} as { type: 'CHECK' } },
+  types: { context: {} as InitialMembersContext, events: {} as { type: 'CHECK' }, input: {} as { now: number } },
   actors: {
     /** provided by the controller: one add of `name`, on the leader */
     addMember: fromPromise<void, { name: string }>(async () => {}),
@@ -42,16 +44,18 @@ export const initialMembersMachine = setup({
   actions: {
     /** provided by the controller: read `leading` and `missing` from the member runtime */
     refresh: assign({}),
+    /** provided by the controller: read its clock into `now` */
+    readClock: assign({}),
     logProgress: () => {},
     noteProgress: assign(({ context }) => {
       const waiting = context.leading && context.missing.length > 0;
       return {
         waited: context.waited || waiting,
         announced: waiting ? false : context.announced || (context.leading && context.waited),
-        lastLogAt: waiting && Date.now() - context.lastLogAt >= INITIAL_MEMBERS.logEveryMs ? Date.now() : context.lastLogAt,
+        lastLogAt: waiting && context.now - context.lastLogAt >= INITIAL_MEMBERS.logEveryMs ? context.now : context.lastLogAt,
       };
     }),
-    pickNext: assign({ next: ({ context }) => dueNames(context, Date.now())[0] ?? null }),
+    pickNext: assign({ next: ({ context }) => dueNames(context, context.now)[0] ?? null }),
     recordAdded: assign(({ context }) => {
       const name = context.next!;
       const { [name]: _f, ...failures } = context.failures;
@@ -62,26 +66,26 @@ export const initialMembersMachine = setup({
       const failures = (context.failures[name] ?? 0) + 1;
       return {
         failures: { ...context.failures, [name]: failures },
-        retryAt: { ...context.retryAt, [name]: Date.now() + backoffDelay(INITIAL_MEMBERS.retry, failures) },
+        retryAt: { ...context.retryAt, [name]: context.now + backoffDelay(INITIAL_MEMBERS.retry, failures) },
         lastError: { ...context.lastError, [name]: (event as { error?: Error }).error?.message ?? String(event) },
         next: null,
       };
     }),
   },
   guards: {
-    someoneDue: ({ context }) => dueNames(context, Date.now()).length > 0,
+    someoneDue: ({ context }) => dueNames(context, context.now).length > 0,
     someoneMissing: ({ context }) => context.leading && context.missing.length > 0,
   },
   delays: {
-    untilNextRetry: ({ context }) => Math.max(0, Math.min(...context.missing.map((n) => context.retryAt[n] ?? 0)) - Date.now()),
+    untilNextRetry: ({ context }) => Math.max(0, Math.min(...context.missing.map((n) => context.retryAt[n] ?? 0)) - context.now),
   },
 }).createMachine({
   id: 'initialMembers',
-  context: { leading: false, missing: [], next: null, failures: {}, retryAt: {}, lastError: {}, lastLogAt: Date.now(), waited: false, announced: false },
+  context: ({ input }) => ({ leading: false, missing: [], next: null, failures: {}, retryAt: {}, lastError: {}, lastLogAt: input.now, now: input.now, waited: false, announced: false }),
   initial: 'choosing',
   states: {
     choosing: {
-      entry: ['refresh', 'logProgress', 'noteProgress'],
+      entry: ['readClock', 'refresh', 'logProgress', 'noteProgress'],
       always: [{ guard: 'someoneDue', target: 'adding', actions: 'pickNext' }, { guard: 'someoneMissing', target: 'waiting' }, { target: 'idle' }],
     },
     idle: { on: { CHECK: 'choosing' } },
@@ -91,7 +95,7 @@ export const initialMembersMachine = setup({
         src: 'addMember',
         input: ({ context }) => ({ name: context.next! }),
         onDone: { target: 'choosing', actions: 'recordAdded' },
-        onError: { target: 'choosing', actions: 'recordFailure' },
+        onError: { target: 'choosing', actions: ['readClock', 'recordFailure'] },
       },
     },
   },
@@ -122,9 +126,10 @@ export function runInitialMembers(ctx: ControllerContext, membership: Membership
       },
       actions: {
         refresh: assign(read),
+        readClock: assign({ now: () => ctx.clock.now() }),
         logProgress: ({ context }) => {
           const waiting = context.leading && context.missing.length > 0;
-          if (waiting && Date.now() - context.lastLogAt >= INITIAL_MEMBERS.logEveryMs) {
+          if (waiting && context.now - context.lastLogAt >= INITIAL_MEMBERS.logEveryMs) {
             const lastErrors = Object.fromEntries(context.missing.map((n) => [n, context.lastError[n] ?? null]));
             log.info({ missing: context.missing, lastErrors }, `waiting for initial members: ${context.missing.join(', ')}`);
           } else if (!waiting && context.leading && context.waited && !context.announced) {
@@ -133,7 +138,7 @@ export function runInitialMembers(ctx: ControllerContext, membership: Membership
         },
       },
     }),
-    { id: `initialMembers:${ctx.name}` },
+    { id: `initialMembers:${ctx.name}`, input: { now: ctx.clock.now() }, clock: ctx.clock },
   );
   const check = () => actor.send({ type: 'CHECK' });
   const offs = [ctx.events.on('leaderChanged', check), ctx.events.on('membershipChanged', check), ctx.events.on('phaseChanged', check)];

@@ -2,7 +2,7 @@
 // node decides with the join chart (machines/join) — one offer at a time — and a refusal is reported
 // at both ends. A claim that this member is stale (another identity generation) is believed only
 // from a configured member that confirms it (actors/staleGeneration.ts).
-import { createActor, fromPromise, toPromise, waitFor } from 'xstate';
+import { createActor, fromPromise, toPromise } from 'xstate';
 import { checkGeneration } from '../../machines/identity/generation.ts';
 import { type ContactRecordInput, joinMachine, type JoinOutput } from '../../machines/join/machine.ts';
 import type { OfferReply } from '../../machines/membership/machine.ts';
@@ -14,7 +14,7 @@ import { z } from 'zod';
 import { NonceCache } from '../../runtime/join/autoJoin.ts';
 import { type OfferFields, proveOffer, verifyOffer } from '../../runtime/join/offerProof.ts';
 import { type GenerationClaim, unconfirmedClaim, unprovenClaim } from '../staleGeneration.ts';
-import { type ControllerContext, serialQueue } from './context.ts';
+import { type ControllerContext, serialQueue, waitForWithin } from './context.ts';
 
 const OFFER_TIMEOUT_MS = 2000;
 const partySchema = z.object({ name: z.string(), nodeId: z.string(), clusterId: z.string().nullable() });
@@ -110,8 +110,8 @@ export class JoinHandshake {
       actors: {
         recordContact: fromPromise<void, ContactRecordInput>(async ({ input }) => {
           if (ctx.phase() !== 'uninitialized') return;
-          bootstrap.send({ type: 'CONTACTED', contact: { ...input, at: new Date().toISOString() } });
-          const s = await waitFor(bootstrap, (x) => x.value !== 'contacted', { timeout: 10_000 });
+          bootstrap.send({ type: 'CONTACTED', contact: { ...input, at: new Date(ctx.clock.now()).toISOString() } });
+          const s = await waitForWithin(ctx.clock, bootstrap, (x) => x.value !== 'contacted', 10_000);
           if (s.value === 'failed') throw new Error(s.context.error?.message ?? 'recording the contact failed');
         }),
         enterJoining: fromPromise<void, { clusterId: string; leader: string }>(async ({ input }) => {
@@ -133,6 +133,7 @@ export class JoinHandshake {
         protocol: { min: MIN_PROTOCOL_VERSION, max: PROTOCOL_VERSION },
       },
       inspect: ctx.inspectionSink,
+      clock: ctx.clock,
     });
     actor.start();
     const output = (await toPromise(actor)) as JoinOutput;

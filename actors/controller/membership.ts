@@ -24,6 +24,8 @@ interface ChangeProgress {
 /** an add a CLI follows (`cluster add` with progressMs): it runs on, each request answers within progressMs */
 interface FollowedAdd {
   startedAt: number;
+  /** when it ended (on the controller's clock), once it has */
+  endedAt: number | null;
   progress: ChangeProgress;
   /** settles when the add ends; never rejects */
   ended: Promise<{ ok: true; result: AddResult } | { ok: false; error: unknown }>;
@@ -139,15 +141,20 @@ export class MembershipOps {
    * when it stalls (the chart's catch-up timeout and retries).
    */
   async addFollowed(name: string, opts: { progressMs: number; timeoutMs?: number }): Promise<AddResult | AddProgress> {
+    const clock = this.ctx.clock;
+    // an add nobody asked about for a while after it ended is forgotten
+    for (const [target, ended] of this.followed) {
+      if (ended.endedAt !== null && clock.now() - ended.endedAt >= MEMBERSHIP_TIMING.followedKeptMs) this.followed.delete(target);
+    }
     let add = this.followed.get(name);
     if (add === undefined) {
       add = this.startFollowed(name, opts.timeoutMs === undefined ? null : deadlineFor(opts.timeoutMs));
       this.followed.set(name, add);
     }
-    let timer: NodeJS.Timeout | undefined;
-    const answer = await Promise.race([add.ended, new Promise<null>((r) => (timer = setTimeout(r, opts.progressMs, null)))]);
-    clearTimeout(timer);
-    if (answer === null) return { name, outcome: 'in-progress', ...add.progress, elapsedMs: Date.now() - add.startedAt };
+    let timer: unknown;
+    const answer = await Promise.race([add.ended, new Promise<null>((r) => (timer = clock.setTimeout(() => r(null), opts.progressMs)))]);
+    clock.clearTimeout(timer);
+    if (answer === null) return { name, outcome: 'in-progress', ...add.progress, elapsedMs: clock.now() - add.startedAt };
     if (this.followed.get(name) === add) this.followed.delete(name);
     if (!answer.ok) throw answer.error;
     return answer.result;
@@ -162,7 +169,8 @@ export class MembershipOps {
       return addResult(name, output);
     };
     const add: FollowedAdd = {
-      startedAt: Date.now(),
+      startedAt: this.ctx.clock.now(),
+      endedAt: null,
       /** updated as the chart moves (it is read by every request that follows the add) */
       progress,
       ended: run().then(
@@ -170,11 +178,8 @@ export class MembershipOps {
         (error: unknown) => ({ ok: false as const, error }),
       ),
     };
-    // an add nobody asks about any more is forgotten a while after it ended
     void add.ended.then(() => {
-      setTimeout(() => {
-        if (this.followed.get(name) === add) this.followed.delete(name);
-      }, MEMBERSHIP_TIMING.followedKeptMs).unref();
+      add.endedAt = this.ctx.clock.now();
     });
     return add;
   }
@@ -280,6 +285,7 @@ export class MembershipOps {
         backoffMaxMs: MEMBERSHIP_TIMING.retry.maxMs,
       },
       inspect: ctx.inspectionSink,
+      clock: ctx.clock,
     });
     let lastState = '';
     actor.subscribe((snap) => {

@@ -30,7 +30,7 @@ export class Removal {
       this.notice(name);
       return;
     }
-    const now = Date.now();
+    const now = this.ctx.clock.now();
     const seen = this.nonMembers.get(nodeId) ?? { first: now, reported: 0 };
     if (!this.nonMembers.has(nodeId)) {
       if (this.nonMembers.size >= MAX_TRACKED_NON_MEMBERS) this.nonMembers.delete(this.nonMembers.keys().next().value!);
@@ -64,7 +64,7 @@ export class Removal {
 
   /** tell a removed node so (rate-limited per name): it may have missed the config that removed it */
   private notice(name: string): void {
-    const now = Date.now();
+    const now = this.ctx.clock.now();
     if (now - (this.notices.get(name) ?? 0) < NOTICE_EVERY_MS) return;
     this.notices.set(name, now);
     void this.send(name);

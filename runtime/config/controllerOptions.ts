@@ -46,10 +46,13 @@ export interface ControllerOptions {
    */
   state?: AnyReplicatedState;
   /**
-   * the consensus runtime's clock (its raft ticks, liveness and deferred work); default the
+   * the node's clock: the consensus runtime's (raft ticks, liveness, deferred work) and the
+   * controller's (retries, health, auto-join, its waits for a leader or a phase); default the
    * process's. The demo passes a pausable one per node, to pause a node as SIGSTOP would.
    */
   clock?: ControllerClock;
+  /** the node's randomness, uniformly in [0, 1) (its raft election timeouts); default Math.random */
+  random?: () => number;
 }
 
 /** the shape of actors/ports.ts's Clock, spelled out here: runtime/config imports nothing from actors/ */

@@ -77,8 +77,8 @@ export function scan(file: string): { imports: Import[]; impure: ImpureUse[] } {
       addImport(node, node.argument.literal.text);
     }
     if (ts.isIdentifier(node) && isValueUse(node)) {
-      if (IMPURE_GLOBALS.has(node.text)) impure.push({ file, line: lineOf(node), what: node.text });
       const parent = node.parent;
+      if (IMPURE_GLOBALS.has(node.text)) impure.push({ file, line: lineOf(node), what: node.text === 'Date' ? dateUse(parent) : node.text });
       if (node.text === 'Math' && ts.isPropertyAccessExpression(parent) && parent.name.text === 'random') {
         impure.push({ file, line: lineOf(node), what: 'Math.random' });
       }
@@ -90,6 +90,13 @@ export function scan(file: string): { imports: Import[]; impure: ImpureUse[] } {
   };
   visit(source);
   return { imports, impure };
+}
+
+/** how `Date` is used: `Date.now` and `new Date()` read the clock; `new Date(ms)`, `Date.parse` … only convert */
+function dateUse(parent: ts.Node): string {
+  if (ts.isPropertyAccessExpression(parent) && parent.name.text === 'now') return 'Date.now';
+  if (ts.isNewExpression(parent) && (parent.arguments?.length ?? 0) === 0) return 'new Date()';
+  return 'Date';
 }
 
 /** an identifier read as a value in an expression (not a declaration, a property name or a type) */

@@ -2,7 +2,10 @@
 //   1. machines/ is pure: it imports only its own files and the packages below, and reads no clock,
 //      timer, randomness or process (time and randomness are passed in);
 //   2. actors/ imports nothing from the surfaces: runtime/cli/**, runtime/inspect/**, runtime/controller.ts;
-//   3. no import cycle between folders (machines, actors, runtime/<subfolder>, each runtime/*.ts).
+//   3. no import cycle between folders (machines, actors, runtime/<subfolder>, each runtime/*.ts);
+//   4. actors/controller/ reads no clock, sets no timer and draws no randomness of its own: it uses
+//      the context's `clock` and `random` (actors/controller/context.ts), so the demo's pause and
+//      the simulator's virtual time hold the controller's timers as they hold the member's.
 // A violation is printed as file:line and the import (or the cycle's path and the imports that make it).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -10,6 +13,8 @@ import { cyclePath, cycles, folderGraph, type Import, type ImpureUse, isBuiltin,
 
 /** the only packages machines/ may import: neither does I/O, reads a clock or draws randomness */
 const PURE_PACKAGES = new Set(['xstate', 'zod']);
+/** what actors/controller/ must not use: the process's clock, timers and randomness (runtime/controller.ts passes them in) */
+const CLOCK_AND_RANDOM = new Set(['Date.now', 'new Date()', 'performance', 'setTimeout', 'setInterval', 'setImmediate', 'clearTimeout', 'clearInterval', 'clearImmediate', 'Math.random']);
 /** what actors/ must not import: the surfaces a user touches */
 const SURFACES = [/^runtime\/cli\//, /^runtime\/inspect\//, /^runtime\/controller\.ts$/];
 
@@ -86,4 +91,13 @@ test('no import cycle between folders', () => {
     return { key: `cycle ${path}`, detail: `cycle ${path} (folders involved: ${component.join(', ')})\n${edges.join('\n')}` };
   });
   checkAgainstKnown('cycle', found);
+});
+
+test("actors/controller/ uses the context's clock and randomness, never the process's", () => {
+  const uses = scans.filter((s) => s.file.startsWith('actors/controller/')).flatMap((s) => s.impure);
+  const found = uses
+    .filter((use) => CLOCK_AND_RANDOM.has(use.what.replace(/^globalThis\./, '')))
+    .map((use) => ({ key: `controller ${use.file} uses ${use.what}`, detail: `${use.file}:${use.line} uses ${use.what}: use the ControllerContext's clock / random` }));
+  console.log(`# actors/controller/: ${scans.filter((s) => s.file.startsWith('actors/controller/')).length} files scanned, ${found.length} direct clock/timer/random uses`);
+  checkAgainstKnown('controller', found);
 });

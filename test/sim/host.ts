@@ -1,8 +1,9 @@
 // A simulated node: its disk (DurableStore, survives crashes) and, while its process runs, the real
 // member (actors/member.ts, as `conclave run` runs it) over the simulator's ports — SimStore, SimBus,
 // SimClock, the seeded randomness — and the admin server `conclave run` answers requests with (the
-// real runtime/admin.ts: forwarded writes and reads reach the member through it; `whois`). A crash
-// stops the process at once: its clock, bus and store do nothing more, whatever its code was doing.
+// real runtime/admin.ts: forwarded writes and reads reach the member through it; `whois`), and the
+// controller's bootstrap chart and join handshake (hostController.ts), which answer `join.offer`. A
+// crash stops the process at once: its clock, bus and store do nothing more, whatever its code was doing.
 import { createMemberRuntime, type MemberRuntime } from '../../actors/member.ts';
 import { AdminServer } from '../../runtime/admin.ts';
 import { conclaveError } from '../../runtime/errors.ts';
@@ -15,6 +16,9 @@ import { type Scheduler, SimClock } from './clock.ts';
 import { SimBus, type SimNetwork } from './bus.ts';
 import { type DurableStore, SimStore, termAt, type WriteHooks } from './store.ts';
 import type { MemberRuntimeOptions } from '../../actors/memberTypes.ts';
+import type { JoinAccepted } from '../../machines/bootstrap/machine.ts';
+import type { OfferReply } from '../../machines/membership/machine.ts';
+import { SimController } from './hostController.ts';
 
 /** what a host needs of the simulation */
 export interface HostWorld {
@@ -32,6 +36,8 @@ export interface HostWorld {
   fatal(host: SimHost, err: unknown): void;
   removed(host: SimHost): void;
   refused(host: SimHost, refusal: Refusal): void;
+  /** this blank node accepted an offer (its bootstrap chart entered joining): start its member in joining mode */
+  accepted(host: SimHost, join: JoinAccepted): void;
 }
 
 const logger = silentLogger();
@@ -50,6 +56,7 @@ export class SimHost {
   private clock: SimClock | null = null;
   private bus: SimBus | null = null;
   private store: SimStore | null = null;
+  private controller: SimController | null = null;
 
   constructor(
     private readonly world: HostWorld,
@@ -78,8 +85,8 @@ export class SimHost {
     const w = this.world;
     const clock = this.clock!;
     const bus = this.bus!;
-    const store = new SimStore(this.disk, w.writeHooks(this));
-    this.store = store;
+    const store = this.store!;
+    const controller = this.controller!;
     const member = createMemberRuntime({
       name: this.name,
       prefix: w.prefix,
@@ -104,6 +111,8 @@ export class SimHost {
       onRefused: (refusal) => {
         if (this.member === member) w.refused(this, refusal);
       },
+      onAdopted: (clusterId) => controller.adopted(clusterId),
+      onJoined: (clusterId) => controller.joined(clusterId),
     });
     this.member = member;
     member.start().catch((err: unknown) => {
@@ -116,6 +125,9 @@ export class SimHost {
     this.running = true;
     this.clock = new SimClock(w.scheduler);
     this.bus = new SimBus(w.network, this.clock, this.id, w.maxPayload);
+    this.store = new SimStore(this.disk, w.writeHooks(this));
+    const controller = new SimController(this, w, { clock: this.clock, bus: this.bus, store: this.store });
+    this.controller = controller;
     const member = () => {
       if (this.member === null) throw conclaveError('NOT_A_MEMBER', `${this.name} is not a member of a cluster yet`);
       return this.member;
@@ -127,6 +139,7 @@ export class SimHost {
         whois: async () => ({ name: this.name, nodeId: this.id, clusterId: this.clusterId, generation: this.generation }),
         propose: async (body, envelope) => member().handleAdmin('propose', body, envelope),
         read: async (body, envelope) => member().handleAdmin('read', body, envelope),
+        'join.offer': (body, envelope) => controller.onOffer(body, envelope),
       },
       logger,
     );
@@ -136,6 +149,8 @@ export class SimHost {
 
   /** the process dies: nothing it was doing has any further effect; only the disk remains */
   crash(): void {
+    this.controller?.stop();
+    this.controller = null;
     this.clock?.stop();
     this.bus?.stop();
     this.store?.stop();
@@ -146,6 +161,12 @@ export class SimHost {
     this.core = null;
     this.running = false;
     this.joining = null;
+  }
+
+  /** the leader's half of the join handshake (the real one, over the simulated bus) */
+  offer(target: string): Promise<OfferReply> {
+    if (this.controller === null) return Promise.reject(new Error(`${this.name} is not running`));
+    return this.controller.offer(target);
   }
 
   /**

@@ -3,6 +3,7 @@
 import type { RaftCoreOptions } from '../../machines/raft/core.ts';
 import type { RaftTiming } from '../../runtime/config/config.ts';
 import type { MemberRuntimeOptions } from '../../actors/memberTypes.ts';
+import type { JoinAccepted } from '../../machines/bootstrap/machine.ts';
 import type { Scheduler } from './clock.ts';
 import { ViolationError } from './config.ts';
 import type { HostWorld, SimHost } from './host.ts';
@@ -45,7 +46,6 @@ export class SimHostWorld implements HostWorld {
   get random(): () => number {
     return this.sim.random;
   }
-
 
   makeCore(host: SimHost, options: RaftCoreOptions): ObservedCore {
     const p = this.sim.profile;
@@ -120,6 +120,19 @@ export class SimHostWorld implements HostWorld {
     this.sim.note(`${host.name} learns it was removed; it stops for good`);
     host.crash();
     host.halted = true;
+  }
+
+  accepted(host: SimHost, join: JoinAccepted): void {
+    const leader = this.sim.nodeIdOf(join.leader);
+    const lineage = leader === null ? undefined : this.sim.lineageOf.get(leader);
+    if (leader === null || lineage == null) {
+      this.sim.fail(new ViolationError('join rule', `${host.name} accepted an offer of ${join.leader}, which belongs to no cluster the simulation knows`));
+      return;
+    }
+    host.joining = { clusterId: join.clusterId, generation: this.sim.hosts.get(leader)!.generation };
+    this.sim.offeredBy.set(host.id, lineage);
+    this.sim.note(`${host.name} accepted the offer of ${join.leader}: it joins ${lineage}`);
+    host.start();
   }
 
   refused(_host: SimHost, refusal: { reason: string }): void {

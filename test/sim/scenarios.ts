@@ -1,7 +1,8 @@
 // What happens to the simulated cluster: faults (partitions, crashes, full disks, crashes at a
-// write, long lags), the controller's part modelled (membership changes through the leader's
-// member, the join handshake, disaster recovery, a foreign cluster's chatter). The clients are in
-// clients.ts.
+// write, long lags), the controller's part: a blank node's join through the real handshake (the
+// leader's offer, the node's join and bootstrap charts); modelled still: membership changes through
+// the leader's member, foreign and stale nodes' handshakes, disaster recovery, a foreign cluster's
+// chatter. The clients are in clients.ts.
 import { checkJoin } from '../../machines/identity/index.ts';
 import type { RaftMessage } from '../../machines/raft/messages.ts';
 import type { PeerId } from '../../machines/raft/types.ts';
@@ -112,7 +113,7 @@ function membershipChange(sim: Simulation): void {
     const host = sim.hosts.get(learner.nodeId);
     if (host?.running && host.clusterId === null && host.joining === null) {
       // a blank learner that restarted before its first state forgot the offer: the cluster offers again
-      handshake(sim, leader, host, 'offer');
+      offerToBlank(sim, leader, host, () => {});
       return;
     }
     if ((status.progress[learner.nodeId]?.matchIndex ?? 0) < status.commit) return; // still catching up
@@ -133,22 +134,46 @@ function membershipChange(sim: Simulation): void {
   const n = sim.nextNodeNumber++;
   const id = nodeUuid(n);
   const name = `n${n}`;
-  // a blank node: the cluster offers, both ends apply the join rule, then the learner is proposed
+  // a blank node: the cluster offers, the node's join chart decides, then the learner is proposed
   const host = sim.addHost(id, name, null, null);
   host.start();
-  if (!handshake(sim, leader, host, 'offer')) throw new ViolationError('join rule', `blank ${name} was refused by ${leader.name}`);
-  sim.stats.configChanges++;
-  sim.note(`${leader.name}: add blank learner ${name}`);
-  // refused (a change is pending), or its outcome unknown: the blank node stays, joining, and is offered again later
-  member.changeMembership({ type: 'add-learner', member: { name, nodeId: id } }).catch(refused(`add ${name}`));
-  // a foreign node talks to the blank node while it joins: it must listen only to the cluster it joins
-  if (sim.foreign !== null && sim.rng.chance(0.5)) foreignChatter(sim, id);
+  offerToBlank(sim, leader, host, () => {
+    sim.stats.configChanges++;
+    sim.note(`${leader.name}: add blank learner ${name}`);
+    // refused (a change is pending), or its outcome unknown: the blank node stays, joining, and is offered again later
+    member.changeMembership({ type: 'add-learner', member: { name, nodeId: id } }).catch(refused(`add ${name}`));
+    // a foreign node talks to the blank node while it joins: it must listen only to the cluster it joins
+    if (sim.foreign !== null && sim.rng.chance(0.5)) foreignChatter(sim, id);
+  });
 }
 
 /**
- * The join handshake (offer from the cluster, or request from the node): both ends state cluster
- * id and generation and apply the join rule; a refusal is made at both ends. A blank node that
- * accepts starts its member in joining mode (it listens to that cluster only).
+ * The join handshake with a blank node, both halves real: the leader's offer travels the simulated
+ * bus to the node's admin subject, where its join chart records the contact and enters joining
+ * (hostController.ts). Accepted, `then` runs while the same leader process still runs; refused by a
+ * node that is still blank and in no cluster, the join rule is broken; unanswered, the node stays blank.
+ */
+function offerToBlank(sim: Simulation, leader: SimHost, host: SimHost, then: () => void): void {
+  const member = leader.member;
+  sim.note(`${leader.name}: offers ${host.name} to join`);
+  leader.offer(host.name).then(
+    (reply) => {
+      if (reply.accepted) {
+        if (leader.member === member) then();
+        return;
+      }
+      sim.stats.joinsRefused++;
+      sim.note(`${host.name} refused the offer of ${leader.name}: ${reply.message}`);
+      if (host.clusterId === null && reply.code === 'JOIN_REFUSED') sim.fail(new ViolationError('join rule', `blank ${host.name} refused the offer of ${leader.name}: ${reply.message}`));
+    },
+    (err: Error) => sim.note(`${leader.name}: the offer to ${host.name} failed: ${err.message}`),
+  );
+}
+
+/**
+ * The join handshake of a foreign or stale node (offer from the cluster, or request from the node),
+ * as a model: both ends state cluster id and generation and apply the join rule; a refusal is made
+ * at both ends.
  */
 function handshake(sim: Simulation, member: SimHost, node: SimHost, kind: 'offer' | 'request'): boolean {
   const a = { name: member.name, clusterId: member.clusterId };
@@ -164,12 +189,6 @@ function handshake(sim: Simulation, member: SimHost, node: SimHost, kind: 'offer
     const why = atNode.allowed ? `generation ${node.generation} vs ${member.generation} of ${clusterLabel(member.clusterId)}` : atNode.message;
     sim.note(`${kind} ${member.name} ↔ ${node.name} refused at both ends: ${why}`);
     return false;
-  }
-  if (node.clusterId === null && member.clusterId !== null && node.running && !node.alive) {
-    node.joining = { clusterId: member.clusterId, generation: member.generation };
-    sim.offeredBy.set(node.id, sim.lineageOf.get(member.id)!);
-    sim.note(`${kind} ${member.name} → blank ${node.name} accepted: it joins ${clusterLabel(member.clusterId)} (generation ${member.generation})`);
-    node.start();
   }
   return true;
 }

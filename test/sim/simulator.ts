@@ -4,9 +4,11 @@
 // carries the seed and a readable trace, and the same seed replays it exactly. Clients write and
 // read through any member (clients.ts): followers forward to the leader over the simulated bus.
 //
-// Beyond consensus, the simulator models the controller around the members: blank nodes join (the
-// join handshake, then the cluster id adopted with the first snapshot), nodes of a foreign cluster
-// are offered or ask to join (refused at both ends), and disaster recovery (a survivor made the sole
+// Beyond consensus, the controller around the members: blank nodes join through the real join
+// handshake (the leader's offer over the simulated bus; the node's join and bootstrap charts on its
+// simulated clock, hostController.ts), then adopt the cluster id with the first snapshot. Modelled
+// still (scenarios.ts): the leader's add as single membership changes, nodes of a foreign cluster
+// offered or asking to join (refused at both ends), and disaster recovery (a survivor made the sole
 // voter under a new identity generation; stale members come back and must be fenced off by the
 // members' own inbound filter). Each node's lineage — cluster and generation — is ghost state.
 import type { Member, PeerId } from '../../machines/raft/types.ts';
