@@ -32,6 +32,7 @@ import type { MemberRuntime, MemberRuntimeOptions, MemberStatus } from './member
 import { type Clock, type Random, realClock } from './ports.ts';
 import type { ReadyLoop } from './readyLoop.ts';
 import { wireParts } from './memberParts.ts';
+import { withPlantedBug } from './plantedBugs.ts';
 import type { Compaction } from './compaction.ts';
 import { MemberIdentity } from './memberIdentity.ts';
 import { AppliedMembership } from './appliedMembership.ts';
@@ -42,7 +43,7 @@ export { appliedMembershipIncludes } from './memberApply.ts';
 export type { MemberEvents, MemberInfo, MemberRuntime, MemberRuntimeOptions, MemberStatus } from './memberTypes.ts';
 
 export function createMemberRuntime(opts: MemberRuntimeOptions): MemberRuntime {
-  return new RaftMember(opts);
+  return new RaftMember(withPlantedBug(opts)); // test-only switch, off unless NODE_ENV=test (plantedBugs.ts)
 }
 
 class RaftMember implements MemberRuntime {

@@ -41,6 +41,12 @@ export interface ClientHands {
   forwardToLeader<O extends ForwardedOp>(type: O, body: AdminRequest<O>, opts: { timeoutMs: number; changesState: boolean }): Promise<AdminReply<O>>;
 }
 
+/** Deliberate faults for planted-bug tests (actors/plantedBugs.ts): never set by the controller, config or bus. */
+export interface ClientFaults {
+  /** a follower answers a linearizable read from its own applied state, without read index or its leader */
+  followerReadsLocally?: boolean;
+}
+
 interface QueuedProposal {
   command: unknown;
   resolve(result: unknown): void;
@@ -54,7 +60,10 @@ export class ClientOps {
   readonly reads = new Map<string, { resolve(index: number): void; reject(err: Error): void }>();
   private readSeq = 0;
 
-  constructor(private readonly hands: ClientHands) {}
+  constructor(
+    private readonly hands: ClientHands,
+    private readonly faults: ClientFaults = {},
+  ) {}
 
   /** what nests too deep cannot even be sized (JSON.stringify recurses), let alone stored on every node */
   private refuseTooDeep(command: unknown): void {
@@ -198,7 +207,8 @@ export class ClientOps {
       return this.viaLeader(req.forwarded === true, () => this.propose(req.command), 'propose', { command: req.command, forwarded: true });
     }
     const req = parseRequest(readBody, body, 'read');
-    if (req.stale) return this.read(req.query, { stale: true });
+    const plantedLocal = this.faults.followerReadsLocally === true && this.hands.core().currentRole !== 'leader'; // test-only planted bug
+    if (req.stale || plantedLocal) return this.read(req.query, { stale: true });
     return this.viaLeader(req.forwarded === true, () => this.read(req.query), 'read', { query: req.query, forwarded: true });
   }
 

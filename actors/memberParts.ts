@@ -176,7 +176,7 @@ export function wireParts(m: MemberShell): MemberParts {
     nameOf: (nodeId) => m.nameOf(nodeId),
     notLeaderError: () => m.notLeaderError(),
     forwardToLeader: (type, body, o) => parts.forwarding.forwardToLeader(type, body, o),
-  });
+  }, opts.testFaults);
   parts.liveness = new Liveness({ ...common, dropLog: m.dropLog, sender: () => m.sender(), membership: () => m.core.membership });
   parts.inbound = new Inbound({
     ...common,

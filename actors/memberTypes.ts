@@ -12,6 +12,7 @@ import type { Clock, MemberBus, MemberStore } from './ports.ts';
 import type { InboundFaults } from './inbound.ts';
 import type { ForwardingFaults } from './forwarding.ts';
 import type { ReadyLoopFaults } from './readyLoop.ts';
+import type { ClientFaults } from './memberClient.ts';
 
 /** one member as `status` shows it: the admin protocol's type */
 export type MemberInfo = MemberView;
@@ -62,8 +63,8 @@ export interface MemberRuntimeOptions {
   clock?: Clock;
   /** the simulator only: build the raft core (to inject its hooks) — never set by the controller */
   makeCore?(options: RaftCoreOptions): RaftCore;
-  /** the simulator's planted bugs (ready loop, inbound, forwarding) — never set by the controller, config or bus */
-  testFaults?: ReadyLoopFaults & InboundFaults & ForwardingFaults;
+  /** planted bugs (ready loop, inbound, forwarding, client): the simulator's, or plantedBugs.ts's from a test environment — never set by the controller, config or bus */
+  testFaults?: ReadyLoopFaults & InboundFaults & ForwardingFaults & ClientFaults;
 }
 
 export type { MemberEvents };

@@ -41,7 +41,12 @@ export interface ReadyHands {
 export interface ReadyLoopFaults {
   /** send every message before persisting what it depends on (a vote before the vote is durable) */
   sendBeforePersist?: boolean;
+  /** a follower acknowledges appended entries and writes them FOLLOWER_WRITE_LAG_MS later (an unflushed disk cache): a crash in between loses what the leader counted */
+  followerAcksBeforeDurable?: boolean;
 }
+
+/** test-only (followerAcksBeforeDurable): how long acknowledged entries stay in memory only */
+const FOLLOWER_WRITE_LAG_MS = 300;
 
 export class ReadyLoop {
   private draining = false;
@@ -55,6 +60,18 @@ export class ReadyLoop {
     private readonly hands: ReadyHands,
     private readonly faults: ReadyLoopFaults = {},
   ) {}
+
+  /** test-only (followerAcksBeforeDurable): acknowledge now, write FOLLOWER_WRITE_LAG_MS later, in order */
+  private lagged: Promise<void> = Promise.resolve();
+  private lagWrite(rd: Ready, hardState: HardState): void {
+    const hands = this.hands;
+    hands.send(rd.messages);
+    rd.messages.length = 0;
+    const lag = new Promise((resolve) => setTimeout(resolve, FOLLOWER_WRITE_LAG_MS));
+    this.lagged = Promise.all([this.lagged, lag])
+      .then(() => hands.persist({ hardState, entries: rd.entries }))
+      .catch((err: unknown) => hands.halt(err));
+  }
 
   /** the hard state the store holds at start */
   restore(hardState: HardState): void {
@@ -107,7 +124,9 @@ export class ReadyLoop {
         // commit only once advance() reports them durable.
         const sendFirst = this.faults.sendBeforePersist === true || (core.currentRole === 'leader' && !voteOrTermChanged && rd.snapshot === undefined);
         if (sendFirst && rd.messages.length > 0) hands.send(rd.messages);
-        if (mustPersist) {
+        if (this.faults.followerAcksBeforeDurable && core.currentRole === 'follower' && rd.entries.length > 0 && !voteOrTermChanged) {
+          this.lagWrite(rd, hs ?? { term: this.durableTerm, vote: this.durableVote, commit: core.commitIndex }); // test-only planted bug
+        } else if (mustPersist) {
           const writing = hands.persist({ hardState: hs ?? { term: this.durableTerm, vote: this.durableVote, commit: core.commitIndex }, entries: rd.entries });
           if (writing) await writing;
           if (hs) {

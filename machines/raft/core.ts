@@ -23,6 +23,8 @@ export interface RaftTestHooks {
   countVotesTwice?: boolean;
   /** commit an earlier term's entry by counting replicas (the raft paper's figure 8 mistake) */
   commitPriorTermByCount?: boolean;
+  /** an append (or heartbeat, the paper's empty append) of an older term is taken as if it were current: a deposed leader is followed */
+  appendSkipsTermCheck?: boolean;
 }
 
 export interface RaftCoreOptions {
@@ -212,7 +214,7 @@ export class RaftCore {
       } else {
         this.becomeFollower(m.term, null);
       }
-    } else if (m.term < this.term) {
+    } else if (m.term < this.term && !(this.hooks.appendSkipsTermCheck && (m.type === 'append' || m.type === 'heartbeat'))) {
       if ((this.checkQuorum || this.preVote) && (m.type === 'append' || m.type === 'heartbeat')) {
         // tell a stale leader about the newer term so it steps down
         this.send({ type: 'append-response', from: this.id, to: m.from, term: this.term, index: 0, reject: false, rejectHint: 0, hintTerm: 0 });

@@ -65,7 +65,7 @@ function natsNode(name: string, port: number, routePort: number, routes: string,
     },
     async start() {
       if (child !== null) return;
-      const args = ['-a', '127.0.0.1', '-p', String(port), '-n', name, '--cluster_name', clusterName, '--cluster', `nats://127.0.0.1:${routePort}`, '--routes', routes];
+      const args = ['-a', '127.0.0.1', '-p', String(port), '-n', name, '--cluster_name', clusterName, '--cluster', `nats://127.0.0.1:${routePort}`, '--routes', routes, '--no_advertise'];
       const proc = spawn('nats-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
       child = proc;
       live.add(proc);

@@ -14,11 +14,12 @@ import { baseEnv, CliProcess, ROOT, waitUntil } from '../helpers/cli.ts';
 import { checkHistory, type CheckResult } from '../linearizability/checker.ts';
 import { parseConclave } from '../linearizability/formats.ts';
 import { renderHtml, renderText } from '../linearizability/render.ts';
+import type { PlantedBug } from '../../actors/plantedBugs.ts';
 import { Prng } from '../sim/prng.ts';
 import { type NatsCluster, startNatsCluster } from './natsCluster.ts';
-import { type HistoryEvent, startWorkload } from './workload.ts';
+import { type HistoryEvent, startWorkload, type Workload } from './workload.ts';
 
-export const FAULT_KINDS = ['kill-leader', 'kill-follower', 'pause-leader', 'nats-server-loss', 'nats-cluster-restart', 'transfer-leadership', 'add-remove-member', 'lagging-follower'] as const;
+export const FAULT_KINDS = ['kill-leader', 'kill-follower', 'kill-all', 'pause-leader', 'pause-leader-brief', 'nats-server-loss', 'nats-cluster-restart', 'transfer-leadership', 'add-remove-member', 'lagging-follower'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export interface NemesisOptions {
@@ -27,6 +28,10 @@ export interface NemesisOptions {
   durationMs: number;
   controllers?: number;
   faults?: readonly FaultKind[];
+  /** how long the members are given to converge after the faults (default 60 s) */
+  convergeTimeoutMs?: number;
+  /** a planted bug (actors/plantedBugs.ts) switched on in every controller: the run must then fail */
+  bug?: PlantedBug;
   /** progress lines */
   progress?: (line: string) => void;
 }
@@ -51,6 +56,8 @@ export interface NemesisReport {
   check: CheckResult;
   faults: FaultRecord[];
   artifacts: string | null;
+  /** the checker's text rendering: the offending operations when the history is not linearizable */
+  rendering: string;
 }
 
 interface Controller {
@@ -70,7 +77,8 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
   const random = new Prng(opts.seed);
   const dir = await mkdtemp(join(tmpdir(), 'conclave-nemesis-'));
   const nats = await startNatsCluster(3);
-  const env = baseEnv({ CONCLAVE_PREFIX: PREFIX, CONCLAVE_LOG_LEVEL: 'info' });
+  // a planted bug is read by each controller from its environment, and only with NODE_ENV=test
+  const env = baseEnv({ CONCLAVE_PREFIX: PREFIX, CONCLAVE_LOG_LEVEL: 'info', NODE_ENV: opts.bug ? 'test' : process.env.NODE_ENV, CONCLAVE_TEST_PLANTED_BUG: opts.bug });
   const controllers: Controller[] = Array.from({ length: opts.controllers ?? 3 }, (_, i) => ({ name: `n${i + 1}`, server: i % 3, proc: null, log: '', paused: false }));
   let bus: Bus | null = null;
   const problems: string[] = [];
@@ -78,18 +86,25 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
   let events: HistoryEvent[] = [];
   let acknowledged: Array<{ invoked: number; acked: number }> = [];
   let check: CheckResult | null = null;
+  let workload: Workload | null = null;
   try {
     bus = await connectNats({ servers: nats.urls, name: 'nemesis-clients' });
     const admin = <O extends AdminOp>(node: string, type: O, body: AdminRequest<O>, timeoutMs = 3000) => adminRequest(bus!, PREFIX, node, type, body, timeoutMs);
-    const start = (c: Controller) => startController(c, dir, nats, env);
+    // a controller that exits by itself (a crash, e.g. a failed invariant) is a finding, not noise
+    let crashed = 0;
+    const onCrash = (c: Controller, how: string) => {
+      crashed++;
+      problems.push(`${c.name} exited by itself (${how}): ${lastErrorLine(c.log)}`);
+    };
+    const start = (c: Controller) => startController(c, dir, nats, env, onCrash);
 
-    say(`seed ${opts.seed}: nats cluster ${nats.urls.join(' ')}; starting ${controllers.length} controllers`);
+    say(`seed ${opts.seed}${opts.bug ? `, planted bug ${opts.bug}` : ''}: nats cluster ${nats.urls.join(' ')}; starting ${controllers.length} controllers`);
     await Promise.all(controllers.map(start));
     await admin(controllers[0]!.name, 'init', {}, 30_000);
     for (const c of controllers.slice(1)) await admin(controllers[0]!.name, 'cluster.add', { name: c.name, timeoutMs: 30_000 }, 31_000);
     say('cluster formed; clients start');
 
-    const workload = startWorkload({ bus, prefix: PREFIX, targets: () => controllers.filter((c) => c.proc !== null).map((c) => c.name), clients: 6, keys: 4, random: new Prng(opts.seed ^ 0x5eed), opTimeoutMs: 2000 });
+    workload = startWorkload({ bus, prefix: PREFIX, targets: () => controllers.filter((c) => c.proc !== null).map((c) => c.name), clients: 6, keys: 4, random: new Prng(opts.seed ^ 0x5eed), opTimeoutMs: 2000 });
     const findLeader = async (): Promise<Controller | null> => {
       for (const c of controllers) {
         if (c.proc === null || c.paused) continue;
@@ -106,6 +121,7 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
       let leader: Controller | null = null;
       await waitUntil(
         async () => {
+          if (crashed * 2 > controllers.filter((c) => c.proc !== null || c.paused).length + crashed) throw new Error('most controllers exited by themselves: no leader can be elected');
           leader = await findLeader();
           return leader !== null;
         },
@@ -119,6 +135,7 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
     const started = performance.now();
     let i = 0;
     while (i < order.length || performance.now() - started < opts.durationMs) {
+      if (crashed > 0) break; // the run has failed: go to the checks with what is left
       const kind = i < order.length ? order[i]! : kinds[random.int(kinds.length)]!;
       i++;
       await sleep(random.between(500, 1500));
@@ -141,10 +158,22 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
           await start(victim);
           break;
         }
+        case 'kill-all': {
+          // every controller at once, as a power loss: only what each wrote durably survives
+          target = 'every controller';
+          const all = controllers.filter((c) => c.proc !== null);
+          await Promise.all(all.map((c) => c.proc!.kill('SIGKILL')));
+          for (const c of all) c.proc = null;
+          await sleep(Math.min(hold, 1000));
+          await Promise.all(all.map(start));
+          break;
+        }
         case 'pause-leader':
+        case 'pause-leader-brief':
           leader.proc!.child.kill('SIGSTOP');
           leader.paused = true;
-          await sleep(hold);
+          // brief: back while the others may still be electing, so its queued messages meet candidates
+          await sleep(kind === 'pause-leader-brief' ? random.between(RAFT.electionTimeoutMs, 2 * RAFT.electionTimeoutMs) : hold);
           leader.proc!.child.kill('SIGCONT');
           leader.paused = false;
           break;
@@ -200,7 +229,7 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
     }
     events = workload.events;
     acknowledged = workload.acknowledgedWrites;
-    await checkConverged(members, admin, problems);
+    await checkConverged(members, admin, problems, opts.convergeTimeoutMs ?? 60_000);
     checkOneLeaderPerTerm(controllers, problems);
 
     check = checkHistory(parseConclave(events.map((e) => JSON.stringify(e)).join('\n')), { timeoutMs: 120_000 });
@@ -209,6 +238,12 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
   } catch (err) {
     problems.push(`the run failed: ${(err as Error).stack ?? String(err)}`);
   } finally {
+    // a run that failed half-way still stops its clients and keeps what they recorded
+    if (workload !== null) {
+      await workload.stop();
+      events = workload.events;
+      acknowledged = workload.acknowledgedWrites;
+    }
     for (const c of controllers) {
       if (c.paused) c.proc?.child.kill('SIGCONT');
       await c.proc?.kill('SIGKILL');
@@ -225,26 +260,31 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
     check: check ?? { verdict: 'unknown', keys: [], operations: 0, elapsedMs: 0 },
     faults,
     artifacts: null,
+    rendering: check ? renderText(check) : '',
   };
   if (!report.ok) report.artifacts = keepArtifacts(report, events, controllers);
   rmSync(dir, { recursive: true, force: true });
   return report;
 }
 
-async function startController(c: Controller, dir: string, nats: NatsCluster, env: NodeJS.ProcessEnv): Promise<void> {
+async function startController(c: Controller, dir: string, nats: NatsCluster, env: NodeJS.ProcessEnv, onCrash: (c: Controller, how: string) => void): Promise<void> {
   const file = join(dir, `${c.name}.json`);
   // attached to one server only: losing that server cuts this controller off
   writeFileSync(file, JSON.stringify({ name: c.name, dataDir: join(dir, c.name), nats: { servers: [nats.urls[c.server]] }, raft: RAFT }));
   const proc = new CliProcess(['run', '--config', file], { env });
   c.proc = proc;
   const logged = c.log.length;
-  void proc.exited.then(() => {
+  void proc.exited.then(({ code, signal }) => {
     c.log = c.log.slice(0, logged) + proc.stdout + proc.stderr;
+    // the suite only ever kills with SIGKILL; a removed member may end cleanly (0)
+    if (signal === 'SIGKILL' || code === 0 || c.proc !== proc) return;
+    c.proc = null;
+    onCrash(c, signal ?? `exit code ${code}`);
   });
   await proc.waitForOutput(/controller \S+ is running/, 60_000);
 }
 
-async function checkConverged(members: Controller[], admin: <O extends AdminOp>(node: string, type: O, body: AdminRequest<O>, timeoutMs?: number) => Promise<AdminReply<O>>, problems: string[]): Promise<void> {
+async function checkConverged(members: Controller[], admin: <O extends AdminOp>(node: string, type: O, body: AdminRequest<O>, timeoutMs?: number) => Promise<AdminReply<O>>, problems: string[], timeoutMs: number): Promise<void> {
   const states = new Map<string, string>();
   const statusOf = (name: string) => admin(name, 'status', {}, 2000) as Promise<{ clusterId: string; commitIndex: number; appliedIndex: number; role: string }>;
   try {
@@ -255,7 +295,7 @@ async function checkConverged(members: Controller[], admin: <O extends AdminOp>(
         const commit = Math.max(...all.map((s) => s!.commitIndex));
         return all.every((s) => s!.appliedIndex === commit);
       },
-      { timeoutMs: 60_000, intervalMs: 200, what: 'every member applied the same index' },
+      { timeoutMs, intervalMs: 200, what: 'every member applied the same index' },
     );
   } catch (err) {
     problems.push(`members did not converge: ${(err as Error).message}`);
@@ -271,7 +311,7 @@ async function checkConverged(members: Controller[], admin: <O extends AdminOp>(
   if (new Set(states.values()).size !== 1) problems.push(`members hold different states: ${[...states].map(([n, s]) => `${n}=${s}`).join(' ')}`);
 }
 
-/** every controller logs `role leader, term N` when it becomes leader: no term may have two */
+/** every controller logs `role leader, term N` when it becomes leader: no term may have two (nor may a member hear two) */
 function checkOneLeaderPerTerm(controllers: Controller[], problems: string[]): void {
   const leaders = new Map<number, Set<string>>();
   for (const c of controllers) {
@@ -282,6 +322,12 @@ function checkOneLeaderPerTerm(controllers: Controller[], problems: string[]): v
       set.add(c.name);
       leaders.set(term, set);
     }
+  }
+  // a core that hears a heartbeat or append from a second leader of its own term refuses it and logs why
+  for (const c of controllers) {
+    const text = c.log + (c.proc ? c.proc.stdout + c.proc.stderr : '');
+    const seen = new Set([...text.matchAll(/"reason":"two-leaders","detail":"([^"]*)"/g)].map((m) => m[1]!));
+    for (const detail of seen) problems.push(`${c.name} saw two leaders in one term: ${detail}`);
   }
   if (leaders.size === 0) problems.push('no controller logged a leadership (the leader-per-term check found nothing to check)');
   for (const [term, names] of leaders) if (names.size > 1) problems.push(`term ${term} had ${names.size} leaders: ${[...names].join(', ')}`);
@@ -323,10 +369,19 @@ function keepArtifacts(report: NemesisReport, events: HistoryEvent[], controller
   mkdirSync(out, { recursive: true });
   writeFileSync(join(out, 'history.jsonl'), events.map((e) => JSON.stringify(e)).join('\n'));
   writeFileSync(join(out, 'report.json'), JSON.stringify({ ...report, check: { ...report.check, keys: report.check.keys.map((k) => ({ key: k.key, verdict: k.verdict })) } }, null, 2));
-  writeFileSync(join(out, 'checker.txt'), renderText(report.check));
+  writeFileSync(join(out, 'checker.txt'), report.rendering);
   writeFileSync(join(out, 'checker.html'), renderHtml(report.check));
   for (const c of controllers) writeFileSync(join(out, `${c.name}.log`), c.log + (c.proc ? c.proc.stdout + c.proc.stderr : ''));
   return out;
+}
+
+/** the controller's last `error: ` line (what stopped it), else the last error or stack trace it printed */
+function lastErrorLine(log: string): string {
+  const lines = log.split('\n');
+  const stated = lines.findLast((l) => l.startsWith('error: '));
+  if (stated !== undefined) return stated.slice(0, 400);
+  for (let i = lines.length - 1; i >= 0; i--) if (/Error\b|"level":[56]0/.test(lines[i]!)) return lines[i]!.slice(0, 400);
+  return '(no error line in its output)';
 }
 
 function shuffled<T>(items: T[], random: Prng): T[] {

@@ -1,0 +1,57 @@
+// Each planted bug (actors/plantedBugs.ts, on only with NODE_ENV=test in the controllers' environment)
+// must make a short torture run fail, and the report must show what went wrong: the operations the
+// checker could not order, or the invariant a controller died on. Replay one with
+// `npm run test:nemesis -- --minutes 0 --seed S --faults … --bug NAME`.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { PlantedBug } from '../../actors/plantedBugs.ts';
+import { type FaultKind, type NemesisReport, runNemesis } from './nemesis.ts';
+
+async function plantedRun(bug: PlantedBug, faults: FaultKind[], seed: number): Promise<NemesisReport> {
+  const started = performance.now();
+  const report = await runNemesis({ seed, durationMs: 0, faults, bug, convergeTimeoutMs: 15_000, progress: (line) => console.log(`nemesis: ${line}`) });
+  console.log(`${bug}: ${report.operations} operations, ${report.acknowledgedWrites} acknowledged writes, history ${report.check.verdict}, run ${Math.round((performance.now() - started) / 1000)} s`);
+  for (const p of report.problems) console.log(`problem: ${p.split('\n')[0]}`);
+  assert.equal(report.ok, false, `planted bug ${bug} went unnoticed (seed ${seed}, faults ${faults.join(',')})`);
+  assert.ok(report.artifacts !== null && existsSync(join(report.artifacts, 'history.jsonl')), 'a failing run keeps its history');
+  return report;
+}
+
+/** the checker's verdict, and its rendering names operations of the history (with their processes) */
+function assertNotLinearizable(report: NemesisReport): void {
+  assert.equal(report.check.verdict, 'not linearizable', report.problems.join('\n'));
+  const key = report.check.keys.find((k) => k.verdict === 'not linearizable')!;
+  assert.ok((key.conflict ?? []).length > 0, 'the report has a conflicting set of operations');
+  const text = readFileSync(join(report.artifacts!, 'checker.txt'), 'utf8');
+  for (const op of key.conflict!) assert.ok(text.includes(op.process), `the rendering shows ${op.process}'s operation`);
+  assert.match(text, /cannot be ordered/);
+  console.log(text.split('\n').slice(0, 12).join('\n'));
+}
+
+const cleanup = (report: NemesisReport) => rmSync(report.artifacts!, { recursive: true, force: true });
+
+test('planted bug: a follower answering linearizable reads locally gives a stale read (not linearizable)', { timeout: 5 * 60_000 }, async () => {
+  const report = await plantedRun('followerReadsLocally', ['kill-follower'], 1);
+  assertNotLinearizable(report);
+  cleanup(report);
+});
+
+test('planted bug: followers acknowledging appends before they are durable lose acknowledged entries when every controller crashes', { timeout: 5 * 60_000 }, async () => {
+  const report = await plantedRun('followerAcksBeforeDurable', ['kill-all', 'kill-all'], 1);
+  // either a follower that lost entries won the election (acknowledged writes gone: not linearizable),
+  // or one restarts with a commit index its log no longer reaches and the core refuses to start
+  const refused = report.problems.find((p) => /exited by itself .*restored commit \d+ beyond last index \d+/.test(p));
+  if (refused === undefined) assertNotLinearizable(report);
+  cleanup(report);
+});
+
+test('planted bug: skipping the term check on append lets a resumed leader be followed in a newer term (two leaders in one term, or a term going back)', { timeout: 5 * 60_000 }, async () => {
+  const report = await plantedRun('appendSkipsTermCheck', ['pause-leader-brief', 'pause-leader-brief', 'pause-leader-brief', 'pause-leader-brief'], 3);
+  assert.ok(
+    report.problems.some((p) => /exited by itself .*term would go back|saw two leaders in one term|had \d+ leaders/.test(p)),
+    `the run reports the term anomaly:\n${report.problems.join('\n')}`,
+  );
+  cleanup(report);
+});
