@@ -24,7 +24,9 @@ export type MemberStore = Pick<
   | 'exportState'
   | 'stateSnapshot'
   | 'saveSnapshotAndCompact'
-> & {
+> &
+  /** the member key that signs its peer messages (absent: it sends them unsigned, as before member keys) */
+  Partial<Pick<NodeStore, 'memberKey'>> & {
   /** where a snapshot being received is written as it arrives */
   snapshotStaging(): SnapshotStagingPort;
   installSnapshot(meta: SnapshotMeta, pairs: Array<[string, unknown]> | SnapshotStagingPort, hardState: HardState): Promise<void>;
