@@ -65,8 +65,10 @@ export function checkPeerSignature(publicKey: KeyObject, subject: string, data: 
   if (at < 1) return 'unsigned';
   const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   if (!bytes.subarray(at, at + FIELD.length).equals(FIELD) || !bytes.subarray(end - 2, end).equals(QUOTE_CLOSE)) return 'unsigned';
-  const signature = Buffer.from(bytes.toString('latin1', at + FIELD.length, end - 2), 'base64url');
-  if (signature.length !== 64) return 'bad-signature';
+  const text = bytes.toString('latin1', at + FIELD.length, end - 2);
+  const signature = Buffer.from(text, 'base64url');
+  // Node's base64 decoder skips what is not base64: only the one canonical text of 64 bytes is taken
+  if (signature.length !== 64 || signature.toString('base64url') !== text) return 'bad-signature';
   const parts: Uint8Array[] = [];
   if (data[0] === TAILED) {
     const header = Buffer.from(bytes.subarray(0, TAILED_HEADER));
