@@ -20,7 +20,13 @@ const message = fc.oneof(
   fc.tuple(fc.nat(1000), fc.option(fc.string({ maxLength: 40 }))).map(([term, context]) => encode(sender, 'raft', heartbeat(term, context))),
   fc.uint8Array({ maxLength: 64 }).map((tail) => {
     const body = { message: { type: 'snapshot', from: sender.nodeId, to: 'n2', term: 1, snapshot: { index: 1, term: 1, membership: { members: [] } } }, id: 'x', seq: 0, last: true, records: 0 };
-    return encodeTailed(sender, 'snapshot-chunk', body, { bytes: tail.length, write: (out, at) => (out.set(tail, at), at + tail.length) });
+    return encodeTailed(sender, 'snapshot-chunk', body, {
+      bytes: tail.length,
+      write: (out, at) => {
+        out.set(tail, at);
+        return at + tail.length;
+      },
+    });
   }),
 );
 
