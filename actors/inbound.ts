@@ -90,11 +90,6 @@ export class Inbound {
       return;
     }
     const { envelope } = decoded;
-    const impostor = this.checkSender(envelope, decoded.body, msg.data);
-    if (impostor !== null) {
-      this.drop(impostor.reason, impostor.detail, envelope.from);
-      return;
-    }
     const clusterId = h.clusterId();
     // The join rule on every peer message: a peer whose cluster id diverges is dropped and reported.
     const verdict = checkJoin({ name: h.name, clusterId }, { name: envelope.from, clusterId: envelope.clusterId });
@@ -113,6 +108,14 @@ export class Inbound {
     const gen = h.generation();
     if (envelope.gen !== undefined && gen !== undefined && envelope.gen !== gen && envelope.clusterId !== null) {
       this.onGenerationConflict({ name: envelope.from, nodeId: envelope.nodeId, clusterId: envelope.clusterId, generation: envelope.gen });
+      return;
+    }
+    // after the generation check: a member recovered under a new generation signs with its new key,
+    // which a stale survivor's configuration does not hold (a claim of staleness is checked with the
+    // member that makes it, staleGeneration.ts); before anything is heard or acted on
+    const impostor = this.checkSender(envelope, decoded.body, msg.data);
+    if (impostor !== null) {
+      this.drop(impostor.reason, impostor.detail, envelope.from);
       return;
     }
     if (envelope.nodeId) {
