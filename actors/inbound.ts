@@ -10,7 +10,8 @@ import type { Refusal } from '../runtime/events.ts';
 import type { Logger } from '../runtime/log/logger.ts';
 import type { RateLimitedLog } from '../runtime/log/rateLimit.ts';
 import type { BusMessage } from '../runtime/transport/types.ts';
-import { decode, encode, type Sender } from '../runtime/wire/codec.ts';
+import { decode, type Envelope, encode, type Sender } from '../runtime/wire/codec.ts';
+import { checkPeerSignature, memberPublicKey } from '../runtime/wire/peerSignature.ts';
 import type { Liveness } from './liveness.ts';
 import { type PeerChunk, peerBodies, TAILED_PEER_TYPES } from './peerWire.ts';
 import type { Clock, MemberBus } from './ports.ts';
@@ -62,11 +63,15 @@ export class Inbound {
   private readonly staleTold = new Map<string, number>();
   /** a claim that this node is stale is being checked with the member that made it */
   private confirmingGeneration = false;
+  /** the subject peer messages arrive on: a signature covers it (it names the receiver) */
+  private readonly subject: string;
 
   constructor(
     private readonly hands: InboundHands,
     private readonly faults: InboundFaults = {},
-  ) {}
+  ) {
+    this.subject = `${hands.prefix}.node.${hands.name}.peer`;
+  }
 
   drop(reason: string, detail: string, from?: string): void {
     this.dropped.set(reason, (this.dropped.get(reason) ?? 0) + 1);
@@ -105,6 +110,14 @@ export class Inbound {
       this.onGenerationConflict({ name: envelope.from, nodeId: envelope.nodeId, clusterId: envelope.clusterId, generation: envelope.gen });
       return;
     }
+    // after the generation check: a member recovered under a new generation signs with its new key,
+    // which a stale survivor's configuration does not hold (a claim of staleness is checked with the
+    // member that makes it, staleGeneration.ts); before anything is heard or acted on
+    const impostor = this.checkSender(envelope, decoded.body, msg.data);
+    if (impostor !== null) {
+      this.drop(impostor.reason, impostor.detail, envelope.from);
+      return;
+    }
     if (envelope.nodeId) {
       h.liveness.heard(envelope.nodeId);
       if (this.peerNames.get(envelope.nodeId) !== envelope.from && this.peerNames.size < 1024) this.peerNames.set(envelope.nodeId, envelope.from);
@@ -137,6 +150,28 @@ export class Inbound {
       case 'snapshot-ack':
         if (envelope.nodeId) h.onSnapshotAck(envelope.nodeId, body as unknown as ChunkAck);
     }
+  }
+
+  /**
+   * Member identity: a message under the node id of a member whose key is committed in the
+   * configuration must be signed with that key (runtime/wire/peerSignature.ts); one of a member
+   * without a committed key (a node of an older release, a cluster from before member keys) is taken
+   * as before. What only a leader sends must come from a member the configuration lets lead (a voter).
+   * Null when the sender may speak; else why not.
+   */
+  private checkSender(envelope: Envelope, body: unknown, data: Uint8Array): { reason: string; detail: string } | null {
+    if (envelope.nodeId === null) return null;
+    const member = this.hands.membership().members.find((m) => m.nodeId === envelope.nodeId);
+    if (member === undefined) return null;
+    const who = `${envelope.type} from ${envelope.from} (${envelope.nodeId})`;
+    if (member.key !== undefined) {
+      const key = memberPublicKey(member.key);
+      const check = key === null ? 'bad-signature' : checkPeerSignature(key, this.subject, data);
+      if (check === 'unsigned') return { reason: 'unsigned', detail: `${who} is not signed, and its member key is committed` };
+      if (check === 'bad-signature') return { reason: 'bad-signature', detail: `${who} is not signed with its committed member key` };
+    }
+    if (!member.voter && leaderOnly(envelope.type, body)) return { reason: 'not-a-voter', detail: `${who} is a leader's message, and ${member.name} is not a voter` };
+    return null;
   }
 
   /**
@@ -192,4 +227,12 @@ export class Inbound {
         this.confirmingGeneration = false;
       });
   }
+}
+
+/** the raft messages only a leader sends (a snapshot's state comes in snapshot chunks) */
+const LEADER_ONLY: ReadonlySet<string> = new Set(['append', 'heartbeat', 'snapshot', 'timeout-now']);
+
+function leaderOnly(type: string, body: unknown): boolean {
+  if (type === 'snapshot-chunk') return true;
+  return type === 'raft' && (body as { messages: RaftMessage[] }).messages.some((m) => LEADER_ONLY.has(m.type));
 }

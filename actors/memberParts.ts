@@ -21,6 +21,7 @@ import { ClientOps } from './memberClient.ts';
 import type { MemberIdentity } from './memberIdentity.ts';
 import type { MemberRuntimeOptions } from './memberTypes.ts';
 import { Outbound } from './outbound.ts';
+import { signingBus } from './peerWire.ts';
 import type { Clock, Random } from './ports.ts';
 import { ReadyLoop } from './readyLoop.ts';
 import { MemberSnapshots, snapshotTiming } from './snapshots.ts';
@@ -70,7 +71,9 @@ export interface MemberParts {
 }
 
 export function wireParts(m: MemberShell): MemberParts {
-  const opts = m.opts;
+  // every peer message this member publishes is signed with its member key (none: unsigned, as before)
+  const key = m.opts.store.memberKey?.();
+  const opts = key ? { ...m.opts, bus: signingBus(m.opts.bus, key.privateKey) } : m.opts;
   const parts = {} as MemberParts;
   parts.snapshots = new MemberSnapshots(
     {

@@ -4,7 +4,10 @@
 import { z } from 'zod';
 import type { RaftMessage } from '../machines/raft/messages.ts';
 import { entryBytes } from '../machines/raft/size.ts';
+import type { KeyObject } from 'node:crypto';
+import { MEMBER_KEY_PATTERN, signPeerMessage } from '../runtime/wire/peerSignature.ts';
 import { MAX_RECORD_BYTES } from '../runtime/wire/records.ts';
+import type { MemberBus } from './ports.ts';
 
 const entrySchema = z.object({
   index: z.number().int().min(1),
@@ -14,7 +17,7 @@ const entrySchema = z.object({
 })
   // the core reads a config entry's data as the configuration in force
   .refine((e) => e.type !== 'config' || membershipSchema.safeParse(e.data).success, { message: 'a config entry must carry a configuration', path: ['data'] });
-const memberSchema = z.object({ nodeId: z.string(), name: z.string(), voter: z.boolean() });
+const memberSchema = z.object({ nodeId: z.string(), name: z.string(), voter: z.boolean(), key: z.string().regex(MEMBER_KEY_PATTERN).optional() });
 const membershipSchema = z.object({ members: z.array(memberSchema), removed: z.array(z.string()).max(1000).optional(), pending: z.array(z.string()).max(1000).optional() });
 const snapshotMetaSchema = z.object({
   index: z.number().int().min(0),
@@ -105,4 +108,17 @@ export function packByBytes(messages: RaftMessage[], maxBytes: number): RaftMess
   }
   if (part.length > 0) parts.push(part);
   return parts;
+}
+
+/** `bus`, with every message published on a peer subject signed with the member key (runtime/wire/peerSignature.ts) */
+export function signingBus(bus: MemberBus, key: KeyObject): MemberBus {
+  return {
+    publish: (subject, data) => bus.publish(subject, subject.endsWith('.peer') ? signPeerMessage(key, subject, data) : data),
+    subscribe: (...args) => bus.subscribe(...args),
+    request: (...args) => bus.request(...args),
+    flush: () => bus.flush(),
+    get maxPayload() {
+      return bus.maxPayload;
+    },
+  };
 }

@@ -25,7 +25,8 @@ export type MemberStore = Pick<
   | 'stateSnapshot'
   | 'saveSnapshotAndCompact'
 > &
-  Partial<Pick<NodeStore, 'onDamage'>> & {
+  /** onDamage: told when a read finds damage; memberKey: signs its peer messages (absent: unsigned, as before member keys) */
+  Partial<Pick<NodeStore, 'onDamage' | 'memberKey'>> & {
   /** where a snapshot being received is written as it arrives */
   snapshotStaging(): SnapshotStagingPort;
   installSnapshot(meta: SnapshotMeta, pairs: Array<[string, unknown]> | SnapshotStagingPort, hardState: HardState): Promise<void>;

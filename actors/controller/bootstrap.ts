@@ -130,7 +130,7 @@ export class MemberLifecycle {
       throw conclaveError('ALREADY_INITIALIZED', `init refused: ${ctx.name} is already a member of cluster ${identity.clusterId}`);
     }
     const clusterId = uuidv7();
-    const membership: Membership = { members: [{ nodeId: identity.nodeId, name: ctx.name, voter: true }] };
+    const membership: Membership = { members: [{ nodeId: identity.nodeId, name: ctx.name, voter: true, key: ctx.store.memberKey?.().publicKey }] };
     // initialMembers travel in the replicated configuration, so whichever node leads later carries on
     const pending = [...new Set((ctx.opts.initialMembers ?? []).filter((n) => n !== ctx.name))];
     if (pending.length > 0) membership.pending = pending;

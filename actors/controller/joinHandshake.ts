@@ -12,12 +12,13 @@ import type { AdminBody, JoinParty } from '../../runtime/wire/adminProtocol.ts';
 import { decodeReply, encode, type Envelope, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../../runtime/wire/codec.ts';
 import { z } from 'zod';
 import { NonceCache } from '../../runtime/join/autoJoin.ts';
+import { MEMBER_KEY_PATTERN } from '../../runtime/wire/peerSignature.ts';
 import { type OfferFields, proveOffer, verifyOffer } from '../../runtime/join/offerProof.ts';
 import { type GenerationClaim, unconfirmedClaim, unprovenClaim } from '../staleGeneration.ts';
 import { type ControllerContext, serialQueue, waitForWithin } from './context.ts';
 
 const OFFER_TIMEOUT_MS = 2000;
-const partySchema = z.object({ name: z.string(), nodeId: z.string(), clusterId: z.string().nullable() });
+const partySchema = z.object({ name: z.string(), nodeId: z.string(), clusterId: z.string().nullable(), key: z.string().regex(MEMBER_KEY_PATTERN).optional() });
 
 /** the leader's half of the handshake: offer membership to `target` on its admin subject (proven with the join secret, if it has one) */
 export async function offerJoin(ctx: ControllerContext, target: string, joinSecret: Uint8Array | null): Promise<OfferReply> {
@@ -80,7 +81,8 @@ export class JoinHandshake {
     const ctx = this.ctx;
     const identity = ctx.store.identity();
     const phase = ctx.phase();
-    const party = (clusterId: string | null) => ({ name: ctx.name, nodeId: identity.nodeId, clusterId });
+    // the member key travels with the party, to be committed in the configuration with this node
+    const party = (clusterId: string | null): JoinParty => ({ name: ctx.name, nodeId: identity.nodeId, clusterId, key: ctx.store.memberKey?.().publicKey });
     if (phase === 'bootstrapping' || phase === 'failed') {
       throw conclaveError('BUSY', `${ctx.name} is ${phase} and cannot answer a join offer now; retry shortly`);
     }

@@ -3,7 +3,7 @@
 import type { Member, Membership } from '../raft/types.ts';
 
 export type MembershipChange =
-  | { type: 'add-learner'; member: { name: string; nodeId: string } }
+  | { type: 'add-learner'; member: { name: string; nodeId: string; key?: string } }
   | { type: 'promote'; nodeId: string }
   | { type: 'remove'; nodeId: string };
 
@@ -18,6 +18,8 @@ export function applyChange(current: Membership, change: MembershipChange): { ok
       if (members.some((m) => m.nodeId === change.member.nodeId)) return { ok: false, reason: `node ${change.member.nodeId} is already in the configuration` };
       if (members.some((m) => m.name === change.member.name)) return { ok: false, reason: `name ${change.member.name} is already in the configuration` };
       const added: Member = { nodeId: change.member.nodeId, name: change.member.name, voter: false };
+      // its member key, committed with it: from now on its peer messages must be signed with it
+      if (change.member.key !== undefined) added.key = change.member.key;
       return { ok: true, next: { ...current, members: [...members, added] } };
     }
     case 'promote': {

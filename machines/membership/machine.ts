@@ -18,6 +18,8 @@ export interface NodeParty {
   name: string;
   nodeId: string;
   clusterId: ClusterId;
+  /** its member key (runtime/store/memberKey.ts), committed with it; absent from an older node */
+  key?: string;
 }
 
 /** What the node answered to a join offer. */
@@ -260,7 +262,7 @@ export const membershipMachine = setup({
     addingLearner: {
       invoke: {
         src: 'proposeChange',
-        input: ({ context }) => ({ type: 'add-learner' as const, member: { name: context.target, nodeId: context.node!.nodeId } }),
+        input: ({ context }) => ({ type: 'add-learner' as const, member: { name: context.target, nodeId: context.node!.nodeId, ...(context.node!.key === undefined ? {} : { key: context.node!.key }) } }),
         onDone: { target: 'catchingUp' },
         onError: { target: 'failing', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
       },

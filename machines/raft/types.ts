@@ -7,6 +7,11 @@ export interface Member {
   nodeId: PeerId;
   name: string;
   voter: boolean;
+  /**
+   * its member key (Ed25519, raw 32 bytes, base64url: runtime/store/memberKey.ts): peer messages under
+   * this node id must be signed with it. Absent for a member of a release before member keys.
+   */
+  key?: string;
 }
 
 /** The cluster configuration as replicated through the log (one change at a time). */

@@ -88,7 +88,8 @@ export async function examineStore(dataDir: string, name: string | null, target:
     );
   }
   const hasData = names.some((n) => n !== 'identity' && (walk.dbs[n]?.records ?? 0) > 0);
-  const identityRecords = walk.dbs.identity?.records ?? 0;
+  // the identity database holds the member key too: whether the identity record itself is there
+  const identityRecords = walk.hasIdentity === false ? 0 : (walk.dbs.identity?.records ?? 0);
   if (identityRecords === 0 && !hasData) {
     if (marker) throw corrupt(dataDir, `${file} holds no identity and no data${held}`);
     return { name: null, identity: undefined, walk, pageSize: check.info.pageSize }; // creation was interrupted before the identity was written

@@ -160,6 +160,8 @@ export interface StoreWalk {
   framed: boolean;
   /** the identity record as decoded, or null (missing or unreadable) */
   identity: unknown;
+  /** whether the identity record is there at all (the identity database also holds the member key) */
+  hasIdentity?: boolean;
   dbs: Record<string, { records: number; bytes: number }>;
   damaged: DamagedRecord[];
   damagedCount: number;

@@ -20,6 +20,7 @@ import {
   type StoreIdentity,
   validateIdentity,
 } from './identity.ts';
+import { K_MEMBER_KEY, type MemberKey, newMemberKey, readMemberKey, type StoredMemberKey } from './memberKey.ts';
 import {
   currentStateDb,
   DB_NAMES,
@@ -73,13 +74,18 @@ export function loadOrCreateIdentity(
   target: number,
   migrations: readonly Migration[],
   log: Logger | undefined,
-): StoreIdentity {
+): { identity: StoreIdentity; memberKey: MemberKey } {
   let result: StoreIdentity | undefined;
+  let memberKey: MemberKey | undefined;
   // raw bytes, and the plain (format < 2) encoding older migration steps read and write
   const bin = {} as Record<DbName, Database<Uint8Array, string | number>>;
   for (const n of DB_NAMES) bin[n] = env.openDB<Uint8Array, string | number>({ name: n, encoding: 'binary' });
   const plain = openDbs(env, false);
   const run = () => {
+    loadIdentity();
+    if (result) memberKey = loadOrCreateMemberKey(dbs, result, dataDir, log);
+  };
+  const loadIdentity = () => {
     const stored = decodeIdentity(env, bin.identity.getBinary(K_IDENTITY));
     const blank = stored === undefined && DB_NAMES.every((n) => firstOf(dbs[n].getKeys({ limit: 1 })) === undefined);
     if (blank && name === null) throw neverWritten(dataDir);
@@ -152,6 +158,19 @@ export function loadOrCreateIdentity(
     }
     throw err;
   }
-  if (!result) throw corrupt(dataDir, 'its identity could not be loaded');
-  return result;
+  if (!result || !memberKey) throw corrupt(dataDir, 'its identity could not be loaded');
+  return { identity: result, memberKey };
+}
+
+/** the member key of `identity`, made now if this store has none (a new store, or one of an older release) */
+function loadOrCreateMemberKey(dbs: Dbs, identity: StoreIdentity, dataDir: string, log: Logger | undefined): MemberKey {
+  let raw = dbs.identity.get(K_MEMBER_KEY);
+  if (raw === undefined) {
+    raw = newMemberKey(identity.nodeId, identity.generation);
+    dbs.identity.putSync(K_MEMBER_KEY, raw);
+    log?.info({ dataDir, nodeId: identity.nodeId, publicKey: (raw as StoredMemberKey).publicKey }, 'created the member key');
+  }
+  const key = readMemberKey(raw, identity.nodeId);
+  if (typeof key === 'string') throw corrupt(dataDir, `${join(dataDir, DATA_FILE)}: ${key}`);
+  return key;
 }

@@ -5,6 +5,7 @@ import type { HardState, SnapshotMeta } from '../../machines/raft/types.ts';
 import { corrupt } from './files.ts';
 import type { IdentityPatch, StoreIdentity } from './identity.ts';
 import { K_APPLIED, K_HARD, K_IDENTITY, K_META, type StoredEntry } from './lmdbEnv.ts';
+import { K_MEMBER_KEY, newMemberKey, readMemberKey } from './memberKey.ts';
 import { entries, termAt } from './raftLog.ts';
 import { SnapshotStaging } from './snapshotStaging.ts';
 import type { StoreCore } from './storeCore.ts';
@@ -114,7 +115,11 @@ export function recoverAsSoleVoter(core: StoreCore): RecoveryWrite {
   const pending = commit > applied ? entries(core, applied + 1, commit + 1) : [];
   const atApplied = core.first <= applied ? entries(core, core.first, applied + 1) : [];
   for (const e of [...atApplied, ...pending]) if (e.type === 'config') previous = e.data as SnapshotMeta['membership'];
-  const meta: SnapshotMeta = { index: applied, term: snapTerm, membership: { members: [{ nodeId: id.nodeId, name: id.name, voter: true }] } };
+  // a new generation, a new member key (the old one may be in the hands of whoever kept the old store)
+  const key = newMemberKey(id.nodeId, id.generation + 1);
+  const memberKey = readMemberKey(key, id.nodeId);
+  if (typeof memberKey === 'string') throw new Error(`recoverAsSoleVoter: ${memberKey}`);
+  const meta: SnapshotMeta = { index: applied, term: snapTerm, membership: { members: [{ nodeId: id.nodeId, name: id.name, voter: true, key: key.publicKey }] } };
   const hs: HardState = { term: core.hard.term + 1, vote: null, commit };
   const identity = core.mergeIdentity({ generation: id.generation + 1, contactedBy: null });
   const { first, last } = { first: core.first, last: core.last };
@@ -126,7 +131,9 @@ export function recoverAsSoleVoter(core: StoreCore): RecoveryWrite {
     db.snapshot.putSync(K_META, meta);
     db.hardstate.putSync(K_HARD, hs);
     db.identity.putSync(K_IDENTITY, identity);
+    db.identity.putSync(K_MEMBER_KEY, key);
   });
+  core.memberKey = memberKey;
   const before = { term: core.hard.term, generation: id.generation };
   core.snap = meta;
   core.hard = hs;

@@ -42,6 +42,7 @@ import {
 } from './identity.ts';
 import { K_IDENTITY, openDbs, openEnv } from './lmdbEnv.ts';
 import { loadOrCreateIdentity } from './loadIdentity.ts';
+import type { MemberKey } from './memberKey.ts';
 import { acquireLock, checkNotLocked } from './lock.ts';
 import * as raftLog from './raftLog.ts';
 import * as state from './replicatedState.ts';
@@ -112,10 +113,10 @@ export async function openStore(opts: OpenStoreOptions): Promise<NodeStore> {
     env = openEnv(dataDir, false);
     const framed = target >= FRAMED_SINCE;
     const dbs = openDbs(env, framed);
-    const identity = loadOrCreateIdentity(env, dbs, dataDir, opts.name, target, migrations, log);
+    const { identity, memberKey } = loadOrCreateIdentity(env, dbs, dataDir, opts.name, target, migrations, log);
     // the marker goes with the store from its first commit on (and onto stores made before it existed)
     if (!marker) writeMarker(dataDir, { format: STORE_FORMAT, nodeId: identity.nodeId, name: identity.name, createdAt: identity.createdAt });
-    const store = new NodeStore(dataDir, env, dbs, lock, identity, opts.mapSizeBytes, log);
+    const store = new NodeStore(dataDir, env, dbs, lock, identity, memberKey, opts.mapSizeBytes, log);
     log?.info(
       { dataDir, nodeId: identity.nodeId, clusterId: identity.clusterId, lastIndex: store.lastIndex() },
       'store opened',
@@ -158,6 +159,11 @@ export class NodeStore {
     // frozen and replaced on every change, so callers on hot paths (every message, every log line)
     // may read it without a copy
     return this.#core.identity;
+  }
+
+  /** the key that signs this node's peer messages (memberKey.ts); its public half is committed in the configuration */
+  memberKey(): MemberKey {
+    return this.#core.memberKey;
   }
 
   async updateIdentity(patch: IdentityPatch): Promise<void> {

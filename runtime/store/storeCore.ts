@@ -10,6 +10,7 @@ import type { Logger } from '../log/logger.ts';
 import { isFullError, isIoError, StoreError } from './errors.ts';
 import { corrupt, DATA_FILE } from './files.ts';
 import { DamagedRecordError, isChecksummed } from './frame.ts';
+import type { MemberKey } from './memberKey.ts';
 import { type IdentityPatch, STORE_FORMAT, type StoreIdentity, validateIdentity } from './identity.ts';
 import {
   currentStateDb,
@@ -56,6 +57,8 @@ export class StoreCore {
   // In-memory mirrors of what is committed; the parts update them only after a commit succeeded.
   /** frozen: replace it with setIdentity() */
   identity: StoreIdentity;
+  /** replaced only by recovery (a new identity generation) */
+  memberKey: MemberKey;
   hard: HardState;
   applied: number;
   snap: SnapshotMeta | null;
@@ -68,6 +71,7 @@ export class StoreCore {
     dbs: Dbs,
     lock: LockHandle,
     identity: StoreIdentity,
+    memberKey: MemberKey,
     limitBytes: number | undefined,
     log: Logger | undefined,
   ) {
@@ -79,6 +83,7 @@ export class StoreCore {
     this.stateDb = this.read('the state database record', () => currentStateDb(dbs.hardstate));
     this.db = this.stateDb === 'state' ? dbs : { ...dbs, state: openLike(env, this.stateDb, dbs.state) };
     this.identity = frozen(identity);
+    this.memberKey = memberKey;
     this.hard = { ...(this.read('hard state', () => dbs.hardstate.get(K_HARD) as HardState | undefined) ?? { term: 0, vote: null, commit: 0 }) };
     this.applied = this.read('applied index', () => dbs.hardstate.get(K_APPLIED) as number | undefined) ?? 0;
     this.snap = this.read('snapshot meta', () => dbs.snapshot.get(K_META) as SnapshotMeta | undefined) ?? null;

@@ -75,7 +75,7 @@ function main() {
       }
       dbs[name] = { records, bytes };
     }
-    return { framed, identity, dbs, damaged, damagedCount };
+    return { framed, identity, hasIdentity: rawIdentity !== undefined, dbs, damaged, damagedCount };
   } finally {
     env.close();
   }

@@ -101,6 +101,8 @@ export interface JoinParty {
   name: string;
   nodeId: string;
   clusterId: string | null;
+  /** its member key (runtime/store/memberKey.ts), committed in the configuration when it is added; absent from an older node */
+  key?: string;
 }
 
 export interface SnapshotPage {

@@ -11,6 +11,7 @@ import { createInProcessBus } from '../../runtime/transport/index.ts';
 import type { Bus } from '../../runtime/transport/types.ts';
 import { decode, encodeTailed, type Sender } from '../../runtime/wire/codec.ts';
 import { recordsBytes, type StoredRecord, writeRecords } from '../../runtime/wire/records.ts';
+import { signPeerMessage } from '../../runtime/wire/peerSignature.ts';
 import { peerBodies } from '../../actors/peerWire.ts';
 import { frame } from '../../runtime/store/frame.ts';
 import { waitUntil } from '../helpers/cli.ts';
@@ -81,7 +82,9 @@ describe('snapshot chunks with stored records (issue 17 item 11: the binary chun
       out.set(tail, at);
       return at + tail.byteLength;
     };
-    return encodeTailed(sender, 'snapshot-chunk', body, { bytes: tail.byteLength, write });
+    // signed with the leader's member key: what is tested here lies behind member identity
+    const subject = `${PREFIX}.node.${follower!.name}.peer`;
+    return signPeerMessage(leader!.store.memberKey().privateKey, subject, encodeTailed(sender, 'snapshot-chunk', body, { bytes: tail.byteLength, write }));
   }
 
   function tailOf(list: readonly StoredRecord[]): Buffer {

@@ -1,8 +1,10 @@
 // Helpers of the hostile-input tests: forge envelopes on a node's subjects, and take the part of a
 // node's state that invalid input must never change.
+import type { KeyObject } from 'node:crypto';
 import type { Controller } from '../../runtime/controller.ts';
 import type { Bus } from '../../runtime/transport/types.ts';
 import { encode, type Sender } from '../../runtime/wire/codec.ts';
+import { signPeerMessage } from '../../runtime/wire/peerSignature.ts';
 
 /** what no invalid (or forged) peer message may change: phase, term, leader, configuration */
 export function stateOf(c: Controller) {
@@ -25,8 +27,16 @@ export function senderOf(c: Controller, override: Partial<Sender> = {}): Sender 
   return { name: c.name, nodeId: id.nodeId, clusterId: id.clusterId, generation: id.generation, ...override };
 }
 
-export function forgePeer(bus: Bus, prefix: string, to: string, sender: Sender, type: string, body: unknown): void {
-  bus.publish(`${prefix}.node.${to}.peer`, encode(sender, type, body));
+/** publish a forged peer message; `key`: signed with it (as whoever holds that member key could) */
+export function forgePeer(bus: Bus, prefix: string, to: string, sender: Sender, type: string, body: unknown, key?: KeyObject): void {
+  const subject = `${prefix}.node.${to}.peer`;
+  const data = encode(sender, type, body);
+  bus.publish(subject, key ? signPeerMessage(key, subject, data) : data);
+}
+
+/** a member's own key: what a compromised member (or its stolen store) signs with */
+export function keyOf(c: Controller): KeyObject {
+  return c.store.memberKey().privateKey;
 }
 
 export function leaderOf(nodes: Controller[]): Controller {

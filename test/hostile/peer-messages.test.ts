@@ -1,6 +1,8 @@
 // Issue 17 item 2: messages from the bus crash processes. Each forged message below made a node
 // exit (or fail) before; now it is refused, counted and logged (rate-limited), the node keeps its
-// term, leader, configuration and data, and answers. In-process bus, real LMDB stores.
+// term, leader, configuration and data, and answers. In-process bus, real LMDB stores. Those sent
+// under a member's id are signed with that member's own key (as a compromised member could): the
+// checks behind member identity are what they test (member identity itself: member-identity.test.ts).
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { before, describe, it } from 'node:test';
@@ -9,7 +11,7 @@ import type { Bus } from '../../runtime/transport/types.ts';
 import { decodeReply, encode } from '../../runtime/wire/codec.ts';
 import { waitUntil } from '../helpers/cli.ts';
 import { inProcessCluster } from '../helpers/inProcessCluster.ts';
-import { drops, forgePeer, leaderOf, senderOf, stateOf } from './helpers.ts';
+import { drops, forgePeer, keyOf, leaderOf, senderOf, stateOf } from './helpers.ts';
 
 // slow enough that no election happens by itself on a busy machine while a test looks at the term
 const RAFT = { heartbeatMs: 50, electionTimeoutMs: 2000 };
@@ -50,7 +52,7 @@ describe('forged peer messages never crash a node (issue 17 item 2)', () => {
     const follower = nodes.find((c) => c !== leader)!;
     const raft = follower.memberRuntime().raftStatus();
     const message = { type: 'append', from: leader.status().nodeId, to: follower.status().nodeId, term: raft.term, prevIndex: raft.lastIndex, prevTerm: raft.lastTerm, entries: entries(raft.lastIndex, raft.term), commit: 0 };
-    forgePeer(client, 'conclave', follower.name, senderOf(leader), 'raft', { messages: [message] });
+    forgePeer(client, 'conclave', follower.name, senderOf(leader), 'raft', { messages: [message] }, keyOf(leader));
     return { leader, follower };
   }
 
@@ -60,7 +62,7 @@ describe('forged peer messages never crash a node (issue 17 item 2)', () => {
     const follower = nodes.find((c) => c !== leader)!;
     const term = leader.status().term;
     const message = { type: 'heartbeat', from: follower.status().nodeId, to: leader.status().nodeId, term, commit: 0, context: null };
-    forgePeer(client, 'conclave', leader.name, senderOf(follower), 'raft', { messages: [message] });
+    forgePeer(client, 'conclave', leader.name, senderOf(follower), 'raft', { messages: [message] }, keyOf(follower));
     await waitUntil(() => drops(leader, 'two-leaders') >= 1, { timeoutMs: 20_000, what: 'the leader to refuse the second leader' });
     assert.deepEqual(everyState(), before);
     await stillServing(leader, 'after-a');
@@ -86,7 +88,7 @@ describe('forged peer messages never crash a node (issue 17 item 2)', () => {
   it('(c) a higher generation claimed under a member id is checked with that member, which denies it: nobody fails', async () => {
     const before = everyState();
     const [h1, h2] = [nodes[0]!, nodes[1]!];
-    forgePeer(client, 'conclave', h1.name, senderOf(h2, { generation: 99 }), 'ping', {});
+    forgePeer(client, 'conclave', h1.name, senderOf(h2, { generation: 99 }), 'ping', {}, keyOf(h2));
     await waitUntil(() => drops(h1, 'unconfirmed-generation') >= 1, { timeoutMs: 20_000, what: 'h1 to find the claim unconfirmed by h2' });
     assert.deepEqual(everyState(), before);
     await stillServing(leaderOf(nodes), 'after-c2');
@@ -111,7 +113,7 @@ describe('forged peer messages never crash a node (issue 17 item 2)', () => {
     const follower = nodes.find((c) => c !== leader)!;
     const raft = follower.memberRuntime().raftStatus();
     const message = { type: 'snapshot', from: leader.status().nodeId, to: follower.status().nodeId, term: raft.term, snapshot: { index: raft.lastIndex + 100, term: raft.term, membership: raft.membership } };
-    forgePeer(client, 'conclave', follower.name, senderOf(leader), 'raft', { messages: [message] });
+    forgePeer(client, 'conclave', follower.name, senderOf(leader), 'raft', { messages: [message] }, keyOf(leader));
     await waitUntil(() => drops(follower, 'snapshot-outside-transfer') >= 1, { timeoutMs: 20_000, what: 'the follower to refuse the bare snapshot message' });
     assert.deepEqual(everyState(), before);
     await stillServing(leader, 'after-snapshot');

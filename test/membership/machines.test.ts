@@ -117,6 +117,16 @@ describe('membership machine (leader side)', () => {
     assert.deepEqual(r.membership().members.map((m) => [m.name, m.voter]), [['n1', true], ['n2', true]]);
   });
 
+  it('the member key the node answers with is committed with it; a node of an older release (no key) is added without', async () => {
+    const key = 'k'.repeat(43);
+    const keyed = run([{ accepted: true, party: { ...party(A), key } }]);
+    assert.equal((await keyed.done).outcome, 'added');
+    assert.deepEqual(keyed.membership().members[1], { nodeId: 'id-n2', name: 'n2', voter: true, key });
+    const older = run([{ accepted: true, party: party(A) }]);
+    assert.equal((await older.done).outcome, 'added');
+    assert.deepEqual(older.membership().members[1], { nodeId: 'id-n2', name: 'n2', voter: true });
+  });
+
   it('the leader applies the join rule to the ids the node reports, even when the node refused', async () => {
     const r = run([{ accepted: false, party: party(B), code: 'JOIN_REFUSED', message: 'node says no' }]);
     const out = await r.done;

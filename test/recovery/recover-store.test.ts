@@ -47,6 +47,7 @@ describe('recoverStore', () => {
       ],
     });
     await store.applyState(2, [{ key: 'b', value: 2 }]);
+    const keyBefore = store.memberKey().publicKey;
     await store.close();
 
     const r = await recoverStore({ dataDir: dir });
@@ -61,7 +62,10 @@ describe('recoverStore', () => {
     try {
       assert.equal(after.identity().generation, 2);
       assert.equal(after.identity().clusterId, CLUSTER);
-      assert.deepEqual(after.snapshotMeta(), { index: 2, term: 2, membership: { members: [self] } });
+      // a new generation, a new member key, committed as the sole voter's
+      const key = after.memberKey().publicKey;
+      assert.notEqual(key, keyBefore, 'recover rotates the member key');
+      assert.deepEqual(after.snapshotMeta(), { index: 2, term: 2, membership: { members: [{ ...self, key }] } });
       assert.deepEqual(after.hardState(), { term: 3, vote: null, commit: 3 });
       assert.equal(after.firstIndex(), 3);
       assert.equal(after.lastIndex(), 3);

@@ -87,9 +87,11 @@ describe('store: format migrations', () => {
       );
       assert.equal(s.stateGet('old-key'), 'v');
       assert.equal(s.stateGet('big'), 'x'.repeat(10_000));
+      // an older store gets its member key at this open, and keeps it
+      const memberKey = s.memberKey().publicKey;
       await s.close();
       const frames = await rawFrames(dir);
-      assert.equal(frames.length, 8);
+      assert.equal(frames.length, 9, 'the eight records of the old store and the member key');
       assert.deepEqual(
         frames.filter(([, , ok]) => !ok),
         [],
@@ -97,6 +99,7 @@ describe('store: format migrations', () => {
       );
       assert.ok(existsSync(join(dir, 'conclave.store')), 'the marker is written');
       const again = await openStore({ dataDir: dir, name: 'ctrl1' });
+      assert.equal(again.memberKey().publicKey, memberKey, 'the member key made at the upgrade is kept');
       assert.equal(again.stateGet('big'), 'x'.repeat(10_000));
       await again.close();
     });

@@ -1,0 +1,112 @@
+// Member identity at a node's door (actors/inbound.ts, issue 11), without a bus: which peer messages
+// reach the raft core given the member keys committed in the configuration. The upgrade path: a
+// configuration without keys (a cluster from before member keys, or a member of an older release)
+// takes unsigned messages as before; once a member's key is committed (it was added again, or joined
+// with this release), its messages must be signed with that key. Refusals are counted and logged
+// rate-limited.
+import assert from 'node:assert/strict';
+import { generateKeyPairSync, type KeyObject, randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { describe, it } from 'node:test';
+import { Inbound } from '../../actors/inbound.ts';
+import type { Liveness } from '../../actors/liveness.ts';
+import { realClock } from '../../actors/ports.ts';
+import type { RaftMessage } from '../../machines/raft/messages.ts';
+import type { Member, Membership } from '../../machines/raft/types.ts';
+import { createLogger } from '../../runtime/log/logger.ts';
+import { RateLimitedLog } from '../../runtime/log/rateLimit.ts';
+import { encode } from '../../runtime/wire/codec.ts';
+import { publicKeyText } from '../../runtime/store/memberKey.ts';
+import { signPeerMessage } from '../../runtime/wire/peerSignature.ts';
+
+const CLUSTER = randomUUID();
+const SUBJECT = 'p.node.self.peer';
+const self = { nodeId: randomUUID(), name: 'self' };
+
+function keyPair(): { privateKey: KeyObject; key: string } {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return { privateKey, key: publicKeyText(publicKey) };
+}
+
+function door(membership: Membership) {
+  const core: RaftMessage[][] = [];
+  const lines: Array<{ msg: string; reason?: string }> = [];
+  const destination = new Writable({
+    write(chunk, _enc, done) {
+      for (const line of String(chunk).split('\n')) if (line.trim()) lines.push(JSON.parse(line));
+      done();
+    },
+  });
+  const log = createLogger({ level: 'info', pretty: false, destination });
+  const inbound = new Inbound({
+    name: self.name,
+    prefix: 'p',
+    bus: { publish() {}, subscribe: () => ({ unsubscribe() {} }), request: () => Promise.reject(new Error('no bus')), flush: async () => {} } as never,
+    clock: realClock,
+    log,
+    dropLog: new RateLimitedLog(log),
+    liveness: { heard() {} } as unknown as Liveness,
+    nodeId: self.nodeId,
+    clusterId: () => CLUSTER,
+    generation: () => 1,
+    sender: () => ({ name: self.name, nodeId: self.nodeId, clusterId: CLUSTER, generation: 1 }),
+    role: () => 'follower',
+    membership: () => membership,
+    stopped: () => false,
+    halt: (err) => assert.fail(String(err)),
+    toCore: (messages) => core.push(messages),
+    onSnapshotChunk: () => assert.fail('no snapshot chunks here'),
+    onSnapshotAck: () => {},
+  });
+  /** `message` from `from`, signed with `signer` if given, to this node */
+  const receive = (from: Member, message: Omit<RaftMessage, 'from' | 'to'>, signer?: KeyObject) => {
+    const data = encode({ name: from.name, nodeId: from.nodeId, clusterId: CLUSTER, generation: 1 }, 'raft', { messages: [{ ...message, from: from.nodeId, to: self.nodeId }] });
+    inbound.onPeerMessage({ subject: SUBJECT, data: signer ? signPeerMessage(signer, SUBJECT, data) : data, respond: () => false });
+  };
+  return { inbound, core, lines, receive };
+}
+
+const heartbeat = { type: 'heartbeat', term: 2, commit: 0, context: null } as Omit<RaftMessage, 'from' | 'to'>;
+
+describe('the door checks member keys (issue 11)', () => {
+  it('a configuration without keys (before member keys) takes unsigned and signed messages, as before', () => {
+    const leader: Member = { nodeId: randomUUID(), name: 'lead', voter: true };
+    const d = door({ members: [{ ...self, voter: true }, leader] });
+    d.receive(leader, heartbeat);
+    d.receive(leader, heartbeat, keyPair().privateKey);
+    assert.equal(d.core.length, 2);
+    assert.deepEqual([...d.inbound.dropped], []);
+  });
+
+  it('once its key is committed (added again with this release), only messages signed with it are taken', () => {
+    const pair = keyPair();
+    const other = keyPair();
+    const leader: Member = { nodeId: randomUUID(), name: 'lead', voter: true, key: pair.key };
+    const old: Member = { nodeId: randomUUID(), name: 'old', voter: true };
+    const d = door({ members: [{ ...self, voter: true }, leader, old] });
+    d.receive(leader, heartbeat, pair.privateKey);
+    assert.equal(d.core.length, 1, 'signed with the committed key: taken');
+    d.receive(leader, heartbeat);
+    d.receive(leader, heartbeat);
+    d.receive(leader, heartbeat, other.privateKey);
+    assert.equal(d.core.length, 1, 'unsigned or signed with another key: refused');
+    assert.deepEqual(Object.fromEntries(d.inbound.dropped), { unsigned: 2, 'bad-signature': 1 });
+    // one line per reason in the interval, not one per message
+    assert.deepEqual(d.lines.filter((l) => l.msg === 'dropped peer message').map((l) => l.reason), ['unsigned', 'bad-signature']);
+    // a member of an older release, in the same configuration, is still heard unsigned (mixed versions)
+    d.receive(old, { type: 'vote', term: 3, lastIndex: 0, lastTerm: 0, transfer: false } as Omit<RaftMessage, 'from' | 'to'>);
+    assert.equal(d.core.length, 2);
+  });
+
+  it("a learner's signed leader-only message is refused (not a voter); its acknowledgements are taken", () => {
+    const pair = keyPair();
+    const learner: Member = { nodeId: randomUUID(), name: 'learner', voter: false, key: pair.key };
+    const d = door({ members: [{ ...self, voter: true }, learner] });
+    d.receive(learner, heartbeat, pair.privateKey);
+    d.receive(learner, { type: 'timeout-now', term: 2 } as Omit<RaftMessage, 'from' | 'to'>, pair.privateKey);
+    assert.equal(d.core.length, 0);
+    assert.equal(d.inbound.dropped.get('not-a-voter'), 2);
+    d.receive(learner, { type: 'append-response', term: 2, index: 0, reject: false, rejectHint: 0, hintTerm: 0 } as Omit<RaftMessage, 'from' | 'to'>, pair.privateKey);
+    assert.equal(d.core.length, 1);
+  });
+});
