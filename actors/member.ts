@@ -191,7 +191,8 @@ class RaftMember implements MemberRuntime {
   }
 
   private async shutdown(): Promise<void> {
-    if (!this.halted) await this.leadership.handOver();
+    // a core that never started (its store refused) leads nothing to hand over
+    if (!this.halted && this.core !== undefined) await this.leadership.handOver();
     this.stopped = true;
     this.offDamage?.();
     this.role?.stop();
@@ -234,6 +235,8 @@ class RaftMember implements MemberRuntime {
   }
 
   status(): MemberStatus {
+    // before the core exists (starting, or its store refused it): no role, nothing known of others
+    if (this.core === undefined) return { role: 'none', term: this.opts.store.hardState().term, leader: null, commitIndex: 0, appliedIndex: this.state.appliedIndex(), members: [] };
     return memberStatus(this.core, { nodeId: this.nodeId, appliedIndex: this.state.appliedIndex(), reachable: this.liveness.reachable() });
   }
 
