@@ -113,6 +113,14 @@ describe('elections, from the raft charts', () => {
     assert.deepEqual({ ...model.elections.elections[0], term: model.elections.elections[0]!.term }, { start: 3000, end: 3040, startedBy: 'n3', cause: 'transfer', term: 2, previousLeader: 'n1', leader: 'n3', durationMs: 40 });
   });
 
+  it('a transfer whose old leader’s step-down reaches the page first (each node’s stream is its own): still a transfer, by its target', () => {
+    const model = formed();
+    applyFrame(model, batch(3010, 'n1', step(3010, 'n1', 'leader', 'follower', 'PEER_MESSAGE'), raftState(3010, 'n1', 'follower', 2)));
+    applyFrame(model, batch(3040, 'n3', step(3000, 'n3', 'follower', 'candidate', 'PEER_MESSAGE'), raftState(3000, 'n3', 'candidate', 2), step(3040, 'n3', 'candidate', 'leader', 'PEER_MESSAGE'), raftState(3040, 'n3', 'leader', 2, 'n3')));
+    assert.equal(model.elections.elections.length, 1);
+    assert.deepEqual({ ...model.elections.elections[0] }, { start: 3000, end: 3040, startedBy: 'n3', cause: 'transfer', term: 2, previousLeader: 'n1', leader: 'n3', durationMs: 40 });
+  });
+
   it('a leader paused by the demo: its lane says paused (not a step-down); resumed, it steps down on hearing the new term', () => {
     const model = formed();
     // its last step was a tick, as every leader's is

@@ -18,6 +18,7 @@ const MAX_ELECTIONS = 200;
 const roleOf = (stateId) => (typeof stateId === 'string' && stateId.startsWith(`${RAFT_MACHINE}.`) ? stateId.slice(RAFT_MACHINE.length + 1) : null);
 const isTick = (ev) => typeof ev === 'string' && ev.startsWith('xstate.after.');
 const seeking = (role) => role === 'preCandidate' || role === 'candidate';
+const STEPPED_DOWN = 'stepped down: newer term seen';
 
 export function createElections() {
   /** lanes: node → segments {role, term, from, to|null, cause|null} */
@@ -29,7 +30,7 @@ export function createElections() {
 export function causeOf(from, to, ev, restarted) {
   if (restarted) return 'restart';
   if (seeking(to) && !seeking(from)) return to === 'candidate' && ev === 'PEER_MESSAGE' ? 'transfer' : isTick(ev) ? 'election timeout' : `${ev ?? 'unknown'}`;
-  if (from === 'leader' && to !== 'leader') return isTick(ev) ? 'check-quorum step-down' : ev === 'PEER_MESSAGE' ? 'stepped down: newer term seen' : `${ev ?? 'unknown'}`;
+  if (from === 'leader' && to !== 'leader') return isTick(ev) ? 'check-quorum step-down' : ev === 'PEER_MESSAGE' ? STEPPED_DOWN : `${ev ?? 'unknown'}`;
   return null;
 }
 
@@ -115,7 +116,17 @@ export function noteRaftState(el, node, t, stateId, core, unreachable = false, g
     }
     return;
   }
-  if (el.open.has(group)) return;
+  const open = el.open.get(group);
+  if (open) {
+    // each node's stream reaches the page on its own: a leader's step-down on a newer term may come
+    // before the transition of the node that sought that term, which is the election's real start
+    if (open.cause === STEPPED_DOWN && seeking(role) && cause !== null && cause !== STEPPED_DOWN) {
+      open.cause = cause;
+      open.startedBy = node;
+      open.start = Math.min(open.start, t);
+    }
+    return;
+  }
   const startsOne = (seeking(role) && from !== 'preCandidate' && from !== 'candidate') || (from === 'leader' && role !== 'leader');
   if (startsOne) openElection(el, group, t, node, cause ?? 'unknown', term, previousLeader);
 }
