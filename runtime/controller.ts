@@ -5,7 +5,7 @@ import { type Actor, createActor, type InspectionEvent } from 'xstate';
 import { bootstrapMachine, initRefusal, type Phase, phaseOf } from '../machines/bootstrap/machine.ts';
 import { adminHandlers } from '../actors/controller/adminApi.ts';
 import { AutoJoin } from '../actors/controller/autoJoin.ts';
-import { MemberLifecycle } from '../actors/controller/bootstrap.ts';
+import { bootstrapInput, MemberLifecycle } from '../actors/controller/bootstrap.ts';
 import { type ControllerContext, clockOf, untilLeaderChange, waitForWithin } from '../actors/controller/context.ts';
 import { watchHealth } from '../actors/controller/health.ts';
 import { runInitialMembers } from '../actors/controller/initialMembers.ts';
@@ -104,17 +104,12 @@ export class Controller {
     );
     this.actor = createActor(bootstrapMachine.provide({ actors: this.lifecycle.implementations() }), {
       id: `bootstrap:${this.name}`,
-      input: {
-        name: this.name,
-        nodeId: identity.nodeId,
-        clusterId: identity.clusterId,
-        removed: identity.removed === true,
-        contactedBy: identity.contactedBy ?? null,
+      input: bootstrapInput(this.name, identity, {
         initFrom: opts.initFrom ?? null,
         joinTimeoutMs: opts.joinTimeoutMs,
         legacyMember: identity.clusterId === null && identity.removed !== true && store.hasRaftState(),
         awaitingMembership: identity.clusterId !== null && identity.removed !== true && !appliedMembershipIncludes(store, identity.nodeId),
-      },
+      }),
       inspect: this.ctx.inspectionSink,
       clock: this.ctx.clock,
     });

@@ -3,7 +3,8 @@
 // first state is durable) and running as a member. The member runtime it starts is this node's.
 import { v7 as uuidv7 } from 'uuid';
 import { fromCallback, fromPromise } from 'xstate';
-import type { BootstrapCluster, BootstrapDone, BootstrapEvent, ContactRecord, JoinAccepted } from '../../machines/bootstrap/machine.ts';
+import type { BootstrapCluster, BootstrapDone, BootstrapEvent, BootstrapInput, ContactRecord, JoinAccepted } from '../../machines/bootstrap/machine.ts';
+import type { StoreIdentity } from '../../runtime/store/index.ts';
 import type { HardState, Membership, SnapshotMeta } from '../../machines/raft/types.ts';
 import { DEFAULT_RAFT } from '../../runtime/config/config.ts';
 import { codeOf, conclaveError } from '../../runtime/errors.ts';
@@ -11,6 +12,15 @@ import { initialStatePairs } from '../../runtime/state/host.ts';
 import { type InitSource, readInitSource } from '../../runtime/state/initSource.ts';
 import { createMemberRuntime, type MemberRuntime, type MemberRuntimeOptions } from '../member.ts';
 import type { ControllerContext } from './context.ts';
+
+/** the bootstrap chart's input: what the store says of this node, and how it may start (the controller's, and the simulator's) */
+export function bootstrapInput(
+  name: string,
+  identity: Pick<StoreIdentity, 'nodeId' | 'clusterId' | 'removed' | 'contactedBy'>,
+  start: Pick<BootstrapInput, 'initFrom' | 'joinTimeoutMs' | 'legacyMember' | 'awaitingMembership'>,
+): BootstrapInput {
+  return { name, nodeId: identity.nodeId, clusterId: identity.clusterId, removed: identity.removed === true, contactedBy: identity.contactedBy ?? null, ...start };
+}
 
 export interface MemberHooks {
   /** a member runtime reports this node removed, or keeps hearing a non-member (./removal.ts) */

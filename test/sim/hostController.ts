@@ -4,6 +4,7 @@
 // (`offerJoin`). They run on the process's simulated clock, bus and store. The member itself stays
 // the host's (host.ts): the bootstrap chart's joinCluster asks the host to start it in joining mode.
 import { createActor, fromCallback, fromPromise } from 'xstate';
+import { bootstrapInput } from '../../actors/controller/bootstrap.ts';
 import type { BootstrapActor, ControllerContext } from '../../actors/controller/context.ts';
 import { JoinHandshake, offerJoin } from '../../actors/controller/joinHandshake.ts';
 import type { BootstrapCluster, BootstrapDone, BootstrapEvent, ContactRecord, JoinAccepted } from '../../machines/bootstrap/machine.ts';
@@ -77,16 +78,7 @@ export class SimController {
       }),
       {
         id: `bootstrap:${host.name}`,
-        input: {
-          name: host.name,
-          nodeId: host.id,
-          clusterId: identity.clusterId,
-          removed: identity.removed === true,
-          contactedBy: identity.contactedBy ?? null,
-          initFrom: null,
-          legacyMember: false,
-          awaitingMembership: false,
-        },
+        input: bootstrapInput(host.name, identity, { initFrom: null, legacyMember: false, awaitingMembership: false }),
         clock: parts.clock,
       },
     );
