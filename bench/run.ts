@@ -10,8 +10,10 @@ import { parseArgs } from 'node:util';
 import { cleanupAll } from './lib/cleanup.ts';
 import { progress } from './lib/progress.ts';
 
-const USAGE = `usage: npm run bench -- [--quick] [--heartbeat-ms N] [--election-timeout-ms N] [--snapshot-every N] [--failover-runs N] [--out FILE]
+const USAGE = `usage: npm run bench -- [--quick] [--peers] [--heartbeat-ms N] [--election-timeout-ms N] [--snapshot-every N] [--failover-runs N] [--out FILE]
   --quick                 ~30 s version (fewer operations, 3 failover runs)
+  --peers                 also run A1, A2 and A5's workload against a 3-member etcd and a 3-server
+                          NATS JetStream KV (3 replicas) in this run, and print Conclave/peer ratios
   --heartbeat-ms N        raft heartbeat (default 20)
   --election-timeout-ms N raft election timeout (default 150; the core randomizes it in [T, 2T))
   --snapshot-every N      raft snapshotEvery (default: the controller's default)
@@ -33,6 +35,7 @@ function parse() {
     args: process.argv.slice(2),
     options: {
       quick: { type: 'boolean', default: false },
+      peers: { type: 'boolean', default: false },
       'heartbeat-ms': { type: 'string' },
       'election-timeout-ms': { type: 'string' },
       'snapshot-every': { type: 'string' },
@@ -74,13 +77,14 @@ async function main(): Promise<number> {
   const out = args.values.out ?? fileURLToPath(new URL('./results.json', import.meta.url));
   const started = performance.now();
   const loadBefore = load();
-  const partial: { nats: Record<string, unknown>; inProcess: Record<string, unknown> } = { nats: {}, inProcess: {} };
+  const partial: { nats: Record<string, unknown>; inProcess: Record<string, unknown>; peersMeasured: Record<string, unknown> } = { nats: {}, inProcess: {}, peersMeasured: {} };
   try {
     // loaded here, so that a runtime that does not load yet ends in one clear `error:` line
     const { runNatsScenarios } = await import('./lib/natsCluster.ts');
     const { runInProcessScenarios } = await import('./lib/inProcessCluster.ts');
     const { formatTable, gitInfo, machineInfo, PEERS, reached, TARGETS } = await import('./lib/report.ts');
     const { ROOT } = await import('./lib/controllerProcess.ts');
+    const { runPeerScenarios } = await import('./lib/peers.ts');
 
     progress(`raft heartbeatMs ${raft.heartbeatMs}, electionTimeoutMs ${raft.electionTimeoutMs}, snapshotEvery ${raft.snapshotEvery ?? 'default'}; ${quick ? 'quick' : 'full'} run; load average ${loadBefore.join(' ')}`);
     if ((loadBefore[0] ?? 0) > 1.5) progress('warning: this machine is busy (1-min load average > 1.5): figures will be noisy');
@@ -88,6 +92,7 @@ async function main(): Promise<number> {
     if (nodeArgs.length > 0) progress(`controllers run with node ${nodeArgs.join(' ')}`);
     const nats = await runNatsScenarios({ raft, ...sizes, nodeArgs }, partial.nats);
     const inProcess = await runInProcessScenarios({ raft, seqN: sizes.seqN, concN: sizes.concN }, partial.inProcess);
+    const peersMeasured = args.values.peers ? await runPeerScenarios({ seqN: sizes.seqN, concN: sizes.concN }, partial.peersMeasured) : null;
     const report = {
       machine: { ...machineInfo(), loadAverageBefore: loadBefore, loadAverageAfter: load() },
       node: process.version,
@@ -106,6 +111,7 @@ async function main(): Promise<number> {
       peers: PEERS,
       nats,
       inProcess,
+      peersMeasured,
       reached: reached(nats),
     };
     writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);

@@ -5,6 +5,7 @@ import { formatCliStartup } from './cliStartup.ts';
 import type { RaftSettings } from './controllerProcess.ts';
 import type { InProcessResults } from './inProcessCluster.ts';
 import type { NatsResults } from './natsCluster.ts';
+import type { PeerResult, PeerResults } from './peers.ts';
 import type { LoadResult } from './stats.ts';
 
 /** targets from /work/shared/TOOLCHAIN.md (peers measured on this machine) */
@@ -33,6 +34,8 @@ export interface BenchReport {
   peers: typeof PEERS;
   nats: NatsResults;
   inProcess: InProcessResults;
+  /** `--peers`: etcd and JetStream KV under the same workload, in this run (null without --peers) */
+  peersMeasured: PeerResults | null;
   reached: { sequentialP50: boolean; inflight64Throughput: boolean; failoverMedian: boolean; formation: boolean | null; peakRss: boolean; cliStatus: boolean };
 }
 
@@ -122,7 +125,44 @@ export function formatTable(r: BenchReport): string {
     load('B2 in-process bus, 64 in flight', b.inflight64, '(reference)', ''),
     load('B2 in-process bus, 256 in flight', b.inflight256, '(reference)', ''),
     '',
-    `peers (TOOLCHAIN.md, this machine, 3 members, 100-byte puts): etcd 3.4 p50 1.1 ms, 3.7k puts/s at 64 in flight; NATS JetStream KV R3 (no fsync per put) p50 0.45 ms, 10–12k puts/s`,
+    ...(r.peersMeasured === null
+      ? [
+          `peers (TOOLCHAIN.md, this machine, 3 members, 100-byte puts): etcd 3.4 p50 1.1 ms, 3.7k puts/s at 64 in flight; NATS JetStream KV R3 (no fsync per put) p50 0.45 ms, 10–12k puts/s`,
+          'measure them in this run with `npm run bench -- --peers`',
+        ]
+      : formatPeers(nats, r.peersMeasured)),
   ];
   return lines.join('\n');
+}
+
+/**
+ * The peers measured in this run beside Conclave's A1/A2/A5, with the ratio Conclave/peer. For
+ * latency and memory a ratio below 1 is better for Conclave, for throughput above 1.
+ */
+export function formatPeers(nats: NatsResults, peers: PeerResults): string[] {
+  const widths = [26, 12, 12, 8, 12, 8];
+  const head = row(['figure (same run)', 'Conclave', 'etcd', 'C/etcd', 'JetStream KV', 'C/JS'], widths);
+  const conclavePeakMiB = Math.max(...nats.memory.map((m) => m.peakRssBytes / 2 ** 20));
+  const figures: Array<{ name: string; conclave: number; of: (p: Exclude<PeerResult, { skipped: string }>) => number; fmt: (v: number) => string }> = [
+    { name: 'A1 1 client, p50 ms', conclave: nats.sequential.p50Ms, of: (p) => p.sequential.p50Ms, fmt: ms },
+    { name: 'A1 1 client, p99 ms', conclave: nats.sequential.p99Ms, of: (p) => p.sequential.p99Ms, fmt: ms },
+    { name: 'A2 64 in flight, ops/s', conclave: nats.inflight64.opsPerSec, of: (p) => p.inflight64.opsPerSec, fmt: int },
+    { name: 'A2 256 in flight, ops/s', conclave: nats.inflight256.opsPerSec, of: (p) => p.inflight256.opsPerSec, fmt: int },
+    { name: 'A5 peak RSS, max MiB', conclave: conclavePeakMiB, of: (p) => Math.max(...p.peakRssBytes) / 2 ** 20, fmt: (v) => v.toFixed(1) },
+  ];
+  const cell = (p: PeerResult, f: (typeof figures)[number]): [string, string] => {
+    if ('skipped' in p) return ['—', ''];
+    const v = f.of(p);
+    return [f.fmt(v), Number.isFinite(v) && v > 0 ? (f.conclave / v).toFixed(2) : '—'];
+  };
+  const lines = [`peers, measured in this run (3 members on loopback, the same ${nats.sequential.n} / ${nats.inflight64.n} puts of 100 bytes):`, head, '-'.repeat(head.length)];
+  for (const f of figures) lines.push(row([f.name, f.fmt(f.conclave), ...cell(peers.etcd, f), ...cell(peers.jetstream, f)], widths));
+  for (const [name, p] of [
+    ['etcd', peers.etcd],
+    ['JetStream KV', peers.jetstream],
+  ] as const) {
+    lines.push('skipped' in p ? `     ${name}: not measured (${p.skipped})` : `     ${name} ${p.version}: ${p.client}`);
+  }
+  lines.push('     etcd fsyncs every commit, as Conclave does; JetStream KV R3 does not fsync per put');
+  return lines;
 }
