@@ -193,6 +193,19 @@ export class Controller {
     return () => this.refusalListeners.delete(listener);
   }
 
+  /**
+   * What this node refused so far, by where and why: peer messages (`peer`, reset when the member
+   * runtime is rebuilt), admin requests (`admin`) and the join rule's refusals (`join`, by component).
+   * The `/metrics` endpoint exports them; `status` and the inspector show them too.
+   */
+  refusedCounts(): Array<{ source: string; reason: string; count: number }> {
+    const out: Array<{ source: string; reason: string; count: number }> = [];
+    for (const [reason, count] of this.lifecycle.member?.dropped ?? []) out.push({ source: 'peer', reason, count });
+    for (const [reason, count] of this.admin.dropped) out.push({ source: 'admin', reason, count });
+    for (const [key, count] of this.refusals) out.push({ source: 'join', reason: key, count });
+    return out;
+  }
+
   /** a child logger with the identity fields every line carries */
   logFor(component: string): Logger {
     return this.log.child({ component });

@@ -84,6 +84,7 @@ export function buildProgram(): Command {
       .option('--inspect <host:port>', 'serve the live inspector')
       .option('--inspect-public', 'let --inspect listen on an address other than loopback (it shows ids, terms and members to whoever reaches it)')
       .option('--record <file>', 'with --inspect: record the inspection stream (replay with `conclave inspect --replay FILE`)')
+      .option('--metrics <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (role, term, indexes, members, refusals, process)')
       .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']))
       .option('--prefix <prefix>', 'subject prefix (default $CONCLAVE_PREFIX, else conclave)'),
   ).action(async (flags) => {

@@ -40,6 +40,18 @@ export async function runCommand(flags: RunFlags & { record?: string }): Promise
     }
   }
   if (inspector) controller.logFor('run').info({ url: inspector.url }, `inspector serving at ${inspector.url}`);
+  let metrics: Awaited<ReturnType<typeof import('../metrics.ts').startMetricsServer>> | null = null;
+  if (config.metrics) {
+    try {
+      // prom-client is loaded only when metrics are asked for
+      metrics = await (await import('../metrics.ts')).startMetricsServer(controller, { listen: config.metrics, logger: controller.logFor('metrics') });
+    } catch (err) {
+      await inspector?.stop();
+      await controller.stop();
+      throw err;
+    }
+    controller.logFor('run').info({ url: metrics.url }, `metrics served at ${metrics.url}`);
+  }
   const status = controller.status();
   controller
     .logFor('run')
@@ -54,7 +66,7 @@ export async function runCommand(flags: RunFlags & { record?: string }): Promise
         process.exit(130);
       }
       log.info({ signal }, 'shutting down (send the signal again to force)');
-      const stopInspector = inspector ? inspector.stop() : Promise.resolve();
+      const stopInspector = Promise.all([inspector?.stop(), metrics?.stop()]);
       stopInspector.then(() => controller.stop()).then(resolve, (err: unknown) => {
         log.error({ err }, 'shutdown failed');
         process.exitCode = exitCodeFor(codeOf(err));
@@ -75,6 +87,8 @@ export async function runCommand(flags: RunFlags & { record?: string }): Promise
     controller.actor.subscribe(onSnapshot);
     onSnapshot(controller.actor.getSnapshot());
   });
+  // a fatal phase ends here too: nothing the run started may keep the process alive
+  await metrics?.stop();
 }
 
 /**

@@ -57,6 +57,7 @@ export const configFileSchema = z.strictObject({
     .optional(),
   health: z.strictObject({ warnWhenLeaderlessFor: z.number().int().min(100).optional() }).optional(),
   inspect: hostPort.optional(),
+  metrics: hostPort.optional(),
   inspectPublic: z.boolean().optional(),
   log: z.strictObject({ level: z.enum(LOG_LEVELS as [LogLevel, ...LogLevel[]]).optional() }).optional(),
   raft: raftConfigSchema.optional(),
@@ -96,6 +97,8 @@ export interface ControllerConfig {
   /** ms without a leader before a member warns */
   warnWhenLeaderlessFor?: number;
   inspect?: string;
+  /** serve Prometheus metrics at http://HOST:PORT/metrics */
+  metrics?: string;
   /** the inspector may listen on an address other than loopback */
   inspectPublic: boolean;
   log: { level: LogLevel };
@@ -154,6 +157,7 @@ export interface RunFlags extends NatsFlags {
   joinCluster?: string;
   inspect?: string;
   inspectPublic?: boolean;
+  metrics?: string;
   logLevel?: string;
   prefix?: string;
 }
@@ -170,6 +174,7 @@ export function resolveRunConfig(flags: RunFlags, env: NodeJS.ProcessEnv): Contr
       joinSecretFile: flags.joinSecretFile,
       join: flags.joinCluster === undefined ? undefined : { cluster: flags.joinCluster },
       inspect: flags.inspect,
+      metrics: flags.metrics,
       log: flags.logLevel === undefined ? undefined : { level: flags.logLevel },
       prefix: flags.prefix,
     }),
@@ -208,6 +213,7 @@ export function resolveRunConfig(flags: RunFlags, env: NodeJS.ProcessEnv): Contr
     warnWhenLeaderlessFor: file.health?.warnWhenLeaderlessFor,
     inspect: fromFlags.inspect ?? file.inspect,
     inspectPublic: flags.inspectPublic ?? file.inspectPublic ?? false,
+    metrics: fromFlags.metrics ?? file.metrics,
     log: { level: (fromFlags.log?.level ?? file.log?.level ?? (envLevel as LogLevel | undefined) ?? 'info') as LogLevel },
     raft: checkRaftTiming({ ...DEFAULT_RAFT, ...dropUndefined(file.raft ?? {}) }),
   };
