@@ -12,7 +12,7 @@
 import type { AdminReply, AdminRequest, ForwardedOp } from '../runtime/wire/adminProtocol.ts';
 import { RaftCore, type RaftStatus, type Ready } from '../machines/raft/core.ts';
 import { raftRoleMachine } from '../machines/raft/roleMachine.ts';
-import type { SnapshotMeta } from '../machines/raft/types.ts';
+import type { Membership, SnapshotMeta } from '../machines/raft/types.ts';
 import type { MembershipChange } from '../machines/membership/config.ts';
 import { type ConclaveError, conclaveError } from '../runtime/errors.ts';
 import { memberStatus, nameIn, notLeaderError } from './memberStatus.ts';
@@ -242,6 +242,10 @@ class RaftMember implements MemberRuntime {
 
   raftStatus(): RaftStatus {
     return this.core.status();
+  }
+
+  appliedMembership(): Membership {
+    return this.membership.current;
   }
 
   snapshotStreamed(nodeId: string): number {

@@ -2,7 +2,7 @@
 import type { AdminReply, AdminRequest, ForwardedOp, MemberView } from '../runtime/wire/adminProtocol.ts';
 import type { MembershipChange } from '../machines/membership/config.ts';
 import type { RaftCore, RaftCoreOptions, RaftStatus } from '../machines/raft/core.ts';
-import type { Role } from '../machines/raft/types.ts';
+import type { Membership, Role } from '../machines/raft/types.ts';
 import type { RaftTiming } from '../runtime/config/config.ts';
 import type { MemberEvents, Refusal } from '../runtime/events.ts';
 import type { Logger } from '../runtime/log/logger.ts';
@@ -88,6 +88,8 @@ export interface MemberRuntime {
   transferLeadership(nodeId?: string): string;
   /** the core's view: configuration in force, commit index, per-peer progress (leader) */
   raftStatus(): RaftStatus;
+  /** the configuration as of the applied index: committed (raftStatus()'s is the latest appended, maybe not) */
+  appliedMembership(): Membership;
   /** leader: bytes of snapshot that `nodeId` acknowledged in the transfer under way (0 when none) */
   snapshotStreamed(nodeId: string): number;
   /**

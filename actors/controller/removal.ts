@@ -25,7 +25,9 @@ export class Removal {
    * a grace period (a learner a new leader never had, a misconfigured node) is reported, once a minute.
    */
   onNonMember(name: string, nodeId: string): void {
-    const removed = this.ctx.member()?.raftStatus().membership.removed ?? [];
+    // removed by the applied (so committed) configuration, not merely the latest appended one: a removal
+    // not yet committed may be lost with this leader, and the node told so would never come back
+    const removed = this.ctx.member()?.appliedMembership().removed ?? [];
     if (removed.includes(nodeId)) {
       this.notice(name);
       return;
