@@ -55,11 +55,19 @@ function deadlineFor(timeoutMs: number | undefined): number {
   return timeoutMs === undefined ? MEMBERSHIP_TIMING.defaultDeadlineMs : Math.max(1000, timeoutMs - 1500);
 }
 
+/** Test-only: deliberate bugs the simulator plants (test/sim) to prove it catches them; `conclave run` never sets them. */
+export interface MembershipTestFaults {
+  /** a removal's notice is sent as the removal is proposed, before it commits */
+  removalNoticeBeforeCommit?: boolean;
+}
+
 export interface MembershipParts {
   /** the leader's half of the join handshake (./joinHandshake.ts) */
   offerJoin(target: string): Promise<OfferReply>;
   /** tell a removed node so (./removal.ts) */
   sendRemovedNotice(name: string): Promise<void>;
+  /** test-only (the simulator's planted bugs) */
+  testFaults?: MembershipTestFaults;
 }
 
 export class MembershipOps {
@@ -256,7 +264,14 @@ export class MembershipOps {
       actors: {
         offerJoin: fromPromise<OfferReply, { target: string }>(({ input }) => this.parts.offerJoin(input.target)),
         readMembership: fromPromise(async () => ctx.requireLeader().raftStatus().membership),
-        proposeChange: fromPromise<void, MembershipChange>(({ input }) => ctx.requireLeader().changeMembership(input)),
+        proposeChange: fromPromise<void, MembershipChange>(({ input }) => {
+          const leaderMember = ctx.requireLeader();
+          if (this.parts.testFaults?.removalNoticeBeforeCommit === true && input.type === 'remove') {
+            const removed = leaderMember.raftStatus().membership.members.find((m) => m.nodeId === input.nodeId);
+            if (removed !== undefined) void this.parts.sendRemovedNotice(removed.name);
+          }
+          return leaderMember.changeMembership(input);
+        }),
         // the learner's progress as the leader's member sees it move (each ready round, each acknowledged snapshot chunk)
         watchProgress: fromCallback<{ type: 'PROGRESS'; matchIndex: number; commitIndex: number; streamed?: number }, { nodeId: string }>(({ sendBack, input }) => {
           let last = '';

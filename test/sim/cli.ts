@@ -1,6 +1,6 @@
 // npm run sim -- --seeds N --nodes K [--seed S] [--steps M] [--hook countVotesTwice|commitPriorTermByCount] [--harsh]
 //   [--bug joinSkipsRule|recoveryKeepsGeneration|recoveryLosesCommitted|appendsIgnoreBytes|sendBeforePersist|inboundSkipsJoinRule|
-//         forwardIgnoresLeaderLoss|forwardLossSaysNotApplied]
+//         forwardIgnoresLeaderLoss|forwardLossSaysNotApplied|forwardRetriesOnNewLeader|removalNoticeBeforeCommit]
 //   [--no-membership] [--no-recovery] [--stop-on-violation]   (--harsh: leaders crash mid-replication, one entry per message)
 // Runs seeds S, S+1, … S+N-1; prints each violation with its trace; exits 1 if any was found.
 import { parseArgs } from 'node:util';

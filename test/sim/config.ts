@@ -26,6 +26,8 @@ export interface SimBugs {
   forwardLossSaysNotApplied?: boolean;
   /** the member's forwarding sends a write abandoned because leadership moved again, to the new leader */
   forwardRetriesOnNewLeader?: boolean;
+  /** the leader's membership operations (actors/controller/membership.ts) tell a node it was removed as the removal is proposed, before it commits */
+  removalNoticeBeforeCommit?: boolean;
 }
 export const SIM_BUGS = [
   'joinSkipsRule',
@@ -37,6 +39,7 @@ export const SIM_BUGS = [
   'forwardIgnoresLeaderLoss',
   'forwardLossSaysNotApplied',
   'forwardRetriesOnNewLeader',
+  'removalNoticeBeforeCommit',
 ] as const;
 
 export interface SimConfig {
@@ -101,6 +104,13 @@ export function newStats() {
     snapshotsSent: 0,
     compactions: 0,
     configChanges: 0,
+    /** membership operations the leaders ran (actors/controller/membership.ts, the membership chart): started, and how they ended */
+    opsStarted: 0,
+    opsAdds: 0,
+    opsRemoves: 0,
+    opsFailures: 0,
+    /** nodes that left for good as removed (their member applied the removal, or a leader's notice said so) */
+    leftRemoved: 0,
     transfers: 0,
     /** blank nodes that adopted the cluster id with their first state */
     blankJoins: 0,
@@ -130,6 +140,8 @@ export interface SimResult {
   nodes: number;
   violation: Violation | null;
   stats: SimStats;
+  /** the run's last `traceSize` events, as a violation would show them (two runs of one seed must agree line for line) */
+  trace: string[];
 }
 
 /** per-seed fault intensities, themselves drawn from the seed */

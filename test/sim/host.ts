@@ -19,6 +19,7 @@ import type { MemberRuntimeOptions } from '../../actors/memberTypes.ts';
 import type { JoinAccepted } from '../../machines/bootstrap/machine.ts';
 import type { OfferReply } from '../../machines/membership/machine.ts';
 import { SimController } from './hostController.ts';
+import type { MembershipOps, MembershipTestFaults } from '../../actors/controller/membership.ts';
 
 /** what a host needs of the simulation */
 export interface HostWorld {
@@ -36,6 +37,8 @@ export interface HostWorld {
   fatal(host: SimHost, err: unknown): void;
   removed(host: SimHost): void;
   refused(host: SimHost, refusal: Refusal): void;
+  /** the membership operations' planted bug, if any (actors/controller/membership.ts) */
+  readonly membershipFaults: MembershipTestFaults | undefined;
   /** this blank node accepted an offer (its bootstrap chart entered joining): start its member in joining mode */
   accepted(host: SimHost, join: JoinAccepted): void;
 }
@@ -105,9 +108,14 @@ export class SimHost {
       onFatal: (err) => {
         if (this.member === member) w.fatal(this, err);
       },
+      // as the controller does (actors/controller/bootstrap.ts): recorded, then the bootstrap chart's `removed` phase halts the host
       onRemoved: () => {
-        if (this.member === member) w.removed(this);
+        if (this.member === member) void controller.removal.markRemoved('the committed configuration no longer lists it');
       },
+      onNonMember: (name, nodeId) => {
+        if (this.member === member) controller.removal.onNonMember(name, nodeId);
+      },
+      events: controller.ctx.events.memberEvents(),
       onRefused: (refusal) => {
         if (this.member === member) w.refused(this, refusal);
       },
@@ -132,14 +140,15 @@ export class SimHost {
       if (this.member === null) throw conclaveError('NOT_A_MEMBER', `${this.name} is not a member of a cluster yet`);
       return this.member;
     };
+    // the controller's own handlers (membership operations, removal notices, the join offer, client writes and reads)
     const admin = new AdminServer(
       this.bus,
       `${w.prefix}.node.${this.name}.admin`,
       {
+        ...controller.adminHandlers(),
         whois: async () => ({ name: this.name, nodeId: this.id, clusterId: this.clusterId, generation: this.generation }),
         propose: async (body, envelope) => member().handleAdmin('propose', body, envelope),
         read: async (body, envelope) => member().handleAdmin('read', body, envelope),
-        'join.offer': (body, envelope) => controller.onOffer(body, envelope),
       },
       logger,
     );
@@ -161,6 +170,11 @@ export class SimHost {
     this.core = null;
     this.running = false;
     this.joining = null;
+  }
+
+  /** the running process's membership operations (the real ones: the membership chart, removal notices), or null when it does not run */
+  get membership(): MembershipOps | null {
+    return this.controller?.membership ?? null;
   }
 
   /** the leader's half of the join handshake (the real one, over the simulated bus) */

@@ -1,12 +1,19 @@
 // The controller's parts a simulated node runs, as `conclave run` runs them: the bootstrap chart
-// (machines/bootstrap) and the node's half of the join handshake (actors/controller/joinHandshake.ts,
-// with the join chart), answering `join.offer` on the node's admin subject; and the leader's half
-// (`offerJoin`). They run on the process's simulated clock, bus and store. The member itself stays
-// the host's (host.ts): the bootstrap chart's joinCluster asks the host to start it in joining mode.
+// (machines/bootstrap), the node's half of the join handshake (actors/controller/joinHandshake.ts,
+// with the join chart) and the leader's half (`offerJoin`), the membership operations
+// (actors/controller/membership.ts: add and remove through the membership chart) and removal notices
+// (actors/controller/removal.ts), answering on the node's admin subject with the controller's own
+// handler table (actors/controller/adminApi.ts). They run on the process's simulated clock, bus and
+// store. The member itself stays the host's (host.ts): the bootstrap chart's joinCluster asks the
+// host to start it in joining mode; the chart's `removed` phase halts the host for good.
 import { createActor, fromCallback, fromPromise } from 'xstate';
 import { bootstrapInput } from '../../actors/controller/bootstrap.ts';
 import type { BootstrapActor, ControllerContext } from '../../actors/controller/context.ts';
+import { type AdminParts, adminHandlers } from '../../actors/controller/adminApi.ts';
 import { JoinHandshake, offerJoin } from '../../actors/controller/joinHandshake.ts';
+import { MembershipOps } from '../../actors/controller/membership.ts';
+import { Removal } from '../../actors/controller/removal.ts';
+import type { AdminHandlers } from '../../runtime/admin.ts';
 import type { BootstrapCluster, BootstrapDone, BootstrapEvent, ContactRecord, JoinAccepted } from '../../machines/bootstrap/machine.ts';
 import { bootstrapMachine, phaseOf } from '../../machines/bootstrap/machine.ts';
 import type { OfferReply } from '../../machines/membership/machine.ts';
@@ -14,8 +21,6 @@ import { conclaveError } from '../../runtime/errors.ts';
 import { ControllerEventHub } from '../../runtime/events.ts';
 import { silentLogger } from '../../runtime/log/logger.ts';
 import { RateLimitedLog } from '../../runtime/log/rateLimit.ts';
-import type { AdminBody, JoinParty } from '../../runtime/wire/adminProtocol.ts';
-import type { Envelope } from '../../runtime/wire/codec.ts';
 import type { SimBus } from './bus.ts';
 import type { SimClock } from './clock.ts';
 import type { HostWorld, SimHost } from './host.ts';
@@ -27,6 +32,8 @@ export class SimController {
   readonly ctx: ControllerContext;
   readonly bootstrap: BootstrapActor;
   private readonly join: JoinHandshake;
+  readonly removal: Removal;
+  readonly membership: MembershipOps;
   private stopped = false;
 
   constructor(host: SimHost, world: HostWorld, parts: { clock: SimClock; bus: SimBus; store: SimStore }) {
@@ -82,13 +89,40 @@ export class SimController {
         clock: parts.clock,
       },
     );
-    this.bootstrap.start();
     this.join = new JoinHandshake(this.ctx);
+    this.removal = new Removal(this.ctx);
+    const removal = this.removal;
+    this.membership = new MembershipOps(this.ctx, {
+      offerJoin: (target) => offerJoin(this.ctx, target, null),
+      sendRemovedNotice: (name) => removal.send(name),
+      ...(world.membershipFaults === undefined ? {} : { testFaults: world.membershipFaults }),
+    });
+    // the chart's `removed` phase: the node leaves for good (in a microtask: not from inside the chart's own transition)
+    let halted = false;
+    this.bootstrap.subscribe((snapshot) => {
+      if (halted || phaseOf(snapshot.value) !== 'removed') return;
+      halted = true;
+      queueMicrotask(() => {
+        if (!this.stopped) world.removed(host);
+      });
+    });
+    this.bootstrap.start();
   }
 
-  /** `join.offer` on this node's admin subject */
-  onOffer(offer: AdminBody<'join.offer'>, envelope: Envelope): Promise<JoinParty> {
-    return this.join.onOffer(offer, envelope);
+  /** the controller's admin handlers (actors/controller/adminApi.ts); status, init, list and snapshots are not simulated */
+  adminHandlers(): AdminHandlers {
+    const notSimulated = (what: string) => () => {
+      throw conclaveError('BAD_REQUEST', `${what} is not simulated`);
+    };
+    const parts: AdminParts = {
+      status: notSimulated('status'),
+      init: notSimulated('init'),
+      list: notSimulated('cluster list'),
+      membership: this.membership,
+      join: this.join,
+      removal: this.removal,
+    };
+    return adminHandlers(this.ctx, parts);
   }
 
   /** the leader's half: offer membership to `target` */

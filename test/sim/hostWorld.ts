@@ -3,11 +3,13 @@
 import type { RaftCoreOptions } from '../../machines/raft/core.ts';
 import type { RaftTiming } from '../../runtime/config/config.ts';
 import type { MemberRuntimeOptions } from '../../actors/memberTypes.ts';
+import type { MembershipTestFaults } from '../../actors/controller/membership.ts';
 import type { JoinAccepted } from '../../machines/bootstrap/machine.ts';
 import type { Scheduler } from './clock.ts';
 import { ViolationError } from './config.ts';
 import type { HostWorld, SimHost } from './host.ts';
 import { ObservedCore } from './observedCore.ts';
+import { foreignChatter } from './scenarios.ts';
 import type { Simulation } from './simulator.ts';
 import { CRASHED, type WriteHooks } from './store.ts';
 
@@ -16,6 +18,7 @@ class DiskFull extends Error {}
 
 export class SimHostWorld implements HostWorld {
   readonly testFaults: MemberRuntimeOptions['testFaults'];
+  readonly membershipFaults: MembershipTestFaults | undefined;
 
   constructor(private readonly sim: Simulation) {
     const bugs = sim.config.bugs;
@@ -26,6 +29,7 @@ export class SimHostWorld implements HostWorld {
       forwardLossSaysNotApplied: bugs.forwardLossSaysNotApplied === true,
       forwardRetriesOnNewLeader: bugs.forwardRetriesOnNewLeader === true,
     };
+    this.membershipFaults = bugs.removalNoticeBeforeCommit === true ? { removalNoticeBeforeCommit: true } : undefined;
   }
 
   get prefix(): string {
@@ -118,6 +122,8 @@ export class SimHostWorld implements HostWorld {
 
   removed(host: SimHost): void {
     this.sim.note(`${host.name} learns it was removed; it stops for good`);
+    this.sim.invariants.leftRemoved(host);
+    this.sim.stats.leftRemoved++;
     host.crash();
     host.halted = true;
   }
@@ -133,6 +139,8 @@ export class SimHostWorld implements HostWorld {
     this.sim.offeredBy.set(host.id, lineage);
     this.sim.note(`${host.name} accepted the offer of ${join.leader}: it joins ${lineage}`);
     host.start();
+    // a foreign node talks to the blank node while it joins: it must listen only to the cluster it joins
+    if (this.sim.foreign !== null && this.sim.rng.chance(0.5)) foreignChatter(this.sim, host.id);
   }
 
   refused(_host: SimHost, refusal: { reason: string }): void {

@@ -43,6 +43,8 @@ export class Invariants {
   readonly acknowledged = new Map<string, string>();
   /** writes refused with an answer that says they were not applied: proposal id → that answer */
   private readonly refused = new Map<string, { lineage: string; code: string; by: string }>();
+  /** nodes that left for good as removed during this step (checked once the step's commits are known) */
+  private readonly leftAsRemoved: Array<{ id: PeerId; lineage: string }> = [];
 
   constructor(private readonly s: Lineages) {}
 
@@ -174,7 +176,45 @@ export class Invariants {
     }
   }
 
+  /** a node left for good because it was removed (its member applied it, or a leader told it so) */
+  leftRemoved(host: SimHost): void {
+    const lineage = this.s.lineageOf.get(host.id);
+    if (lineage != null) this.leftAsRemoved.push({ id: host.id, lineage });
+  }
+
   check(): void {
+    this.checkHosts();
+    this.checkRemovals();
+  }
+
+  /**
+   * Removed only by a committed configuration: a node that leaves its cluster for good is not a
+   * member of the latest configuration its lineage committed (as far as the ghost knows it, once the
+   * step's commits are recorded). A removal acted on before it commits may be lost with its leader,
+   * leaving the cluster a voter that will never answer again.
+   */
+  private checkRemovals(): void {
+    while (this.leftAsRemoved.length > 0) {
+      const { id, lineage } = this.leftAsRemoved.shift()!;
+      const ghost = this.s.ghosts.get(lineage)!;
+      for (let i = ghost.commit; i >= 1; i--) {
+        const t = ghost.committedTerm[i];
+        const key = t === undefined ? undefined : ghost.entryAt.get(`${t}:${i}`);
+        if (key === undefined || !key.startsWith('config:')) continue;
+        const membership = JSON.parse(key.slice('config:'.length)) as Membership;
+        const still = membership.members.find((m) => m.nodeId === id);
+        if (still !== undefined) {
+          throw new ViolationError(
+            'removed only by a committed configuration',
+            `${this.s.nameOf(id)} left ${lineage} for good as removed, but the latest configuration ${lineage} committed (index ${i}, commit ${ghost.commit}) still lists it as a ${still.voter ? 'voter' : 'learner'}`,
+          );
+        }
+        break;
+      }
+    }
+  }
+
+  private checkHosts(): void {
     for (const host of this.s.hosts.values()) {
       const core = host.core;
       if (core === null) continue;

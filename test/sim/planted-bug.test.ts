@@ -1,6 +1,7 @@
 // The simulator must catch deliberately broken cores, a deliberately broken model of the controller
-// (join handshake, recovery) and deliberately broken member code (ready loop, inbound filter) — the
-// real member, which the simulator runs — and a reported seed must replay exactly.
+// (join handshake, recovery), deliberately broken member code (ready loop, inbound filter) — the
+// real member, which the simulator runs — and deliberately broken membership operations (the
+// controller's own, which it runs too); a reported seed must replay exactly.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { RaftTestHooks } from '../../machines/raft/core.ts';
@@ -164,4 +165,18 @@ test('forwarding that answers a write abandoned with its leader NO_LEADER (not a
 
 test('forwarding that sends a write again to the new leader after leadership moved is caught (applied twice, or applied after a clear refusal), and replays from its seed', async () => {
   await assertForwardingBugCaught({ forwardRetriesOnNewLeader: true }, /no write applied twice|refused write not applied|forward fails fast/, /applied|still pending/);
+});
+
+// ---- the leader's membership operations (actors/controller/membership.ts, removal.ts), which the simulator runs
+
+test('a removal whose notice goes out before the removal commits is caught (the node leaves for good while still a member), and replays from its seed', async () => {
+  const config = await huntBug({ removalNoticeBeforeCommit: true }, { nodes: 3, steps: 5000 });
+  await assertReplays(config);
+  const violation = (await runSimulation(config)).violation!;
+  assert.equal(violation.invariant, 'removed only by a committed configuration');
+  assert.match(violation.message, /n\d+ left cluster-main\/g\d+ for good as removed, but the latest configuration .* still lists it as a (voter|learner)/);
+  assert.ok(violation.trace.some((line) => / cluster remove n\d+ \(membership operation\)$/.test(line)), 'the trace shows the membership operation');
+  // the same seed with the membership operations as they ship keeps every invariant: the planted fault is what broke it
+  const shipped = await runSimulation({ ...config, bugs: {} });
+  assert.equal(shipped.violation, null, shipped.violation?.message);
 });

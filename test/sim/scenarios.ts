@@ -1,7 +1,8 @@
 // What happens to the simulated cluster: faults (partitions, crashes, full disks, crashes at a
-// write, long lags), the controller's part: a blank node's join through the real handshake (the
-// leader's offer, the node's join and bootstrap charts); modelled still: membership changes through
-// the leader's member, foreign and stale nodes' handshakes, disaster recovery, a foreign cluster's
+// write, long lags), the controller's part: membership operations on the leader through the real
+// MembershipOps and membership chart (adds offer blank nodes through the real join handshake,
+// removals send the real removal notice); modelled still: foreign and stale nodes' handshakes
+// (their learners added through the leader's member), disaster recovery, a foreign cluster's
 // chatter. The clients are in clients.ts.
 import { checkJoin } from '../../machines/identity/index.ts';
 import type { RaftMessage } from '../../machines/raft/messages.ts';
@@ -10,6 +11,7 @@ import { encode } from '../../runtime/wire/codec.ts';
 import { ViolationError } from './config.ts';
 import { CLUSTER_IDS, clusterLabel, FOREIGN_CLUSTER, lineageKey, MAIN_CLUSTER, nodeUuid } from './ghost.ts';
 import type { SimHost } from './host.ts';
+import type { MembershipOps } from '../../actors/controller/membership.ts';
 import { PREFIX, type Simulation } from './simulator.ts';
 
 export function chaos(sim: Simulation): void {
@@ -99,75 +101,71 @@ export function chaos(sim: Simulation): void {
   }
 }
 
-/** one single-server change through the leader's member: promote a caught-up learner, remove a voter, or add a blank node */
+/**
+ * One membership operation on the leader, as `conclave cluster add/remove` runs it there: the real
+ * MembershipOps (actors/controller/membership.ts) with the membership chart — offer, learner,
+ * catch-up, promotion; or removal, then the removed node's notice (actors/controller/removal.ts) —
+ * on the leader's simulated clock and bus, through whatever faults come. One operation at a time
+ * while the process that runs it lives: a learner left behind is resumed (a blank node offered
+ * again, a caught-up one promoted), a learner of another cluster or generation removed, a voter
+ * beyond the cluster's size removed (the leader too: it hands leadership over first), else a blank
+ * node added.
+ */
 function membershipChange(sim: Simulation): void {
   const leader = sim.currentLeader();
-  if (leader === null) return;
-  const status = leader.core!.status();
-  const members = status.membership.members;
+  const ops = leader?.membership ?? null;
+  if (leader === null || ops === null) return;
+  const running = sim.membershipOp;
+  // the operation under way goes on while the process running it lives (a crash abandons it)
+  if (running !== null && [...sim.hosts.values()].some((h) => h.membership === running)) return;
+  const members = leader.core!.status().membership.members;
   const learner = members.find((m) => !m.voter);
   const voters = members.filter((m) => m.voter);
-  const member = leader.member!;
-  const refused = (what: string) => (err: Error) => sim.note(`${leader.name}: ${what} refused: ${err.message}`);
   if (learner !== undefined) {
     const host = sim.hosts.get(learner.nodeId);
-    if (host?.running && host.clusterId === null && host.joining === null) {
-      // a blank learner that restarted before its first state forgot the offer: the cluster offers again
-      offerToBlank(sim, leader, host, () => {});
-      return;
-    }
-    if ((status.progress[learner.nodeId]?.matchIndex ?? 0) < status.commit) return; // still catching up
-    sim.stats.configChanges++;
-    sim.note(`${leader.name}: promote ${sim.nameOf(learner.nodeId)}`);
-    member.changeMembership({ type: 'promote', nodeId: learner.nodeId }).catch(refused('promote'));
+    const ours = host !== undefined && !host.halted && (sim.lineageOf.get(host.id) === sim.mainLineage || (host.clusterId === null && host.joining === null) || sim.offeredBy.get(host.id) === sim.mainLineage);
+    if (ours) runOp(sim, leader.name, ops, 'add', learner.name, host);
+    else runOp(sim, leader.name, ops, 'remove', learner.name, null);
     return;
   }
   if (voters.length > sim.config.nodes) {
-    const victim = sim.rng.pick(voters);
-    sim.stats.configChanges++;
-    sim.note(`${leader.name}: remove ${victim.name}`);
-    member.changeMembership({ type: 'remove', nodeId: victim.nodeId }).catch(refused(`remove ${victim.name}`));
+    runOp(sim, leader.name, ops, 'remove', sim.rng.pick(voters).name, null);
     return;
   }
   // bound the number of nodes a run creates (a recovery adds back a cluster's worth)
   if (sim.hosts.size > sim.config.nodes * (1 + sim.recoveriesDone) + 6) return;
   const n = sim.nextNodeNumber++;
-  const id = nodeUuid(n);
   const name = `n${n}`;
-  // a blank node: the cluster offers, the node's join chart decides, then the learner is proposed
-  const host = sim.addHost(id, name, null, null);
+  // a blank node: the leader's operation offers it membership, its join chart decides
+  const host = sim.addHost(nodeUuid(n), name, null, null);
   host.start();
-  offerToBlank(sim, leader, host, () => {
-    sim.stats.configChanges++;
-    sim.note(`${leader.name}: add blank learner ${name}`);
-    // refused (a change is pending), or its outcome unknown: the blank node stays, joining, and is offered again later
-    member.changeMembership({ type: 'add-learner', member: { name, nodeId: id } }).catch(refused(`add ${name}`));
-    // a foreign node talks to the blank node while it joins: it must listen only to the cluster it joins
-    if (sim.foreign !== null && sim.rng.chance(0.5)) foreignChatter(sim, id);
-  });
+  runOp(sim, leader.name, ops, 'add', name, host);
 }
 
-/**
- * The join handshake with a blank node, both halves real: the leader's offer travels the simulated
- * bus to the node's admin subject, where its join chart records the contact and enters joining
- * (hostController.ts). Accepted, `then` runs while the same leader process still runs; refused by a
- * node that is still blank and in no cluster, the join rule is broken; unanswered, the node stays blank.
- */
-function offerToBlank(sim: Simulation, leader: SimHost, host: SimHost, then: () => void): void {
-  const member = leader.member;
-  sim.note(`${leader.name}: offers ${host.name} to join`);
-  leader.offer(host.name).then(
-    (reply) => {
-      if (reply.accepted) {
-        if (leader.member === member) then();
-        return;
-      }
-      sim.stats.joinsRefused++;
-      sim.note(`${host.name} refused the offer of ${leader.name}: ${reply.message}`);
-      if (host.clusterId === null && reply.code === 'JOIN_REFUSED') sim.fail(new ViolationError('join rule', `blank ${host.name} refused the offer of ${leader.name}: ${reply.message}`));
+/** run one operation and count how it ended; a blank node that refuses the cluster's offer breaks the join rule */
+function runOp(sim: Simulation, leader: string, ops: MembershipOps, op: 'add' | 'remove', target: string, blank: SimHost | null): void {
+  sim.membershipOp = ops;
+  sim.stats.opsStarted++;
+  sim.stats.configChanges++;
+  sim.note(`${leader}: cluster ${op} ${target} (membership operation)`);
+  const run = op === 'add' ? ops.add(target) : ops.remove(target);
+  run.then(
+    (result) => {
+      if (result.outcome === 'added') sim.stats.opsAdds++;
+      else if (result.outcome === 'removed') sim.stats.opsRemoves++;
+      sim.note(`${leader}: cluster ${op} ${target}: ${result.outcome}`);
     },
-    (err: Error) => sim.note(`${leader.name}: the offer to ${host.name} failed: ${err.message}`),
-  );
+    (err: unknown) => {
+      sim.stats.opsFailures++;
+      const code = (err as { code?: string }).code ?? 'ERROR';
+      sim.note(`${leader}: cluster ${op} ${target} failed: ${code}: ${(err as Error).message}`);
+      if (op === 'add' && blank !== null && blank.clusterId === null && code === 'JOIN_REFUSED') {
+        sim.fail(new ViolationError('join rule', `blank ${target} refused the offer of ${leader}: ${(err as Error).message}`));
+      }
+    },
+  ).finally(() => {
+    if (sim.membershipOp === ops) sim.membershipOp = null;
+  });
 }
 
 /**
@@ -247,7 +245,7 @@ function recover(sim: Simulation): void {
 }
 
 /** a node of another cluster addresses members, and blank nodes while they join: every such message must be dropped */
-function foreignChatter(sim: Simulation, target?: PeerId): void {
+export function foreignChatter(sim: Simulation, target?: PeerId): void {
   const foreign = sim.foreign!;
   const to = target ?? sim.rng.pick(sim.memberIds());
   const term = (foreign.core?.currentTerm ?? 1) + 100;

@@ -1,6 +1,6 @@
 // The simulator across 3-, 5- and 7-node clusters of real members: every seed must keep every
-// invariant and end live, through faults, membership changes, blank and foreign joins and disaster
-// recoveries. SIM_SEEDS sets the total number of seeds (default 120, split 40/35/25 over the cluster
+// invariant and end live, through faults, membership operations (the leaders' real add and remove),
+// blank and foreign joins and disaster recoveries. SIM_SEEDS sets the total number of seeds (default 120, split 40/35/25 over the cluster
 // sizes; each seed runs the whole member, ≈10× the work per step of the former core-only model):
 // `SIM_SEEDS=1200 node scripts/run-tests.mjs test/sim/sim` or `npm run sim -- --seeds N` for more.
 import assert from 'node:assert/strict';
@@ -33,6 +33,11 @@ for (const [nodes, seeds] of plan) {
     let forwardsFailed = 0;
     let slowestForwardFailMs = 0;
     let snapshotsInstalled = 0;
+    let opsStarted = 0;
+    let opsAdds = 0;
+    let opsRemoves = 0;
+    let opsFailures = 0;
+    let leftRemoved = 0;
     for (let seed = 1; seed <= seeds; seed++) {
       const result = await runSimulation({ seed, nodes, steps });
       stepsRun += result.stats.steps;
@@ -49,6 +54,11 @@ for (const [nodes, seeds] of plan) {
       forwardsFailed += result.stats.forwardsUnknown + result.stats.forwardsNoLeader + result.stats.forwardsUnreachable;
       slowestForwardFailMs = Math.max(slowestForwardFailMs, result.stats.slowestForwardFailMs);
       snapshotsInstalled += result.stats.snapshotsInstalled;
+      opsStarted += result.stats.opsStarted;
+      opsAdds += result.stats.opsAdds;
+      opsRemoves += result.stats.opsRemoves;
+      opsFailures += result.stats.opsFailures;
+      leftRemoved += result.stats.leftRemoved;
       if (result.violation !== null) assert.fail(formatViolation(result.violation));
     }
     const seconds = (Date.now() - started) / 1000;
@@ -56,14 +66,18 @@ for (const [nodes, seeds] of plan) {
       `sim: ${seeds} seeds × ${nodes} nodes, 0 violations, ${stepsRun} steps, ${elections} leaders, ${snapshots} snapshots sent, ${configChanges} config changes, ` +
         `${blankJoins} blank joins, ${joinsRefused} joins refused, ${foreignDropped} foreign messages dropped, ${recoveries} recoveries, ` +
         `${staleDropped} stale messages dropped, ${staleHalted} stale members halted, ${snapshotsInstalled} snapshots installed, ` +
-        `${forwardsAnswered} forwards answered, ${forwardsFailed} failed (the slowest ${slowestForwardFailMs} ms after its leader was lost), ${seconds.toFixed(1)} s`,
+        `${forwardsAnswered} forwards answered, ${forwardsFailed} failed (the slowest ${slowestForwardFailMs} ms after its leader was lost), ` +
+        `membership operations: ${opsStarted} started, ${opsAdds} adds and ${opsRemoves} removes completed, ${opsFailures} failed, ${leftRemoved} nodes left as removed, ${seconds.toFixed(1)} s`,
     );
     // the faults must actually have exercised the protocol and the cluster identity
     assert.ok(elections > seeds, 'expected more than one leader per seed on average');
     assert.ok(snapshots > 0 && snapshotsInstalled > 0, 'expected some snapshots to be streamed and installed');
     assert.ok(forwardsAnswered > 0 && forwardsFailed > 0, 'expected followers to forward client requests to the leader, some answered, some failed with their leader');
     assert.ok(configChanges > 0, 'expected some membership changes');
-    if (seeds < 25) return; // too few seeds to be sure every identity scenario came up (SIM_SEEDS < 63)
+    if (seeds < 25) return; // too few seeds to be sure every identity scenario and membership operation came up (SIM_SEEDS < 63)
+    // the leaders' real membership operations (actors/controller/membership.ts) ran to the end, through the faults
+    assert.ok(opsAdds > 0, `expected some membership operations to add a node (${opsStarted} started, ${opsFailures} failed)`);
+    assert.ok(opsRemoves > 0, `expected some membership operations to remove a node (${opsStarted} started, ${opsFailures} failed)`);
     assert.ok(blankJoins > 0, 'expected blank nodes to join (adopting the cluster id with their first state)');
     assert.ok(joinsRefused > 0, 'expected foreign or stale nodes to be refused at the join handshake');
     assert.ok(foreignDropped > 0, 'expected messages of another cluster to be dropped');
@@ -71,3 +85,15 @@ for (const [nodes, seeds] of plan) {
     assert.ok(staleDropped > 0 && staleHalted > 0, 'expected stale members of an older generation to be fenced off and halted');
   });
 }
+
+test('simulation: one seed run twice gives the same run (membership operations included)', async () => {
+  // every event of the run in the trace: deliveries, faults, the operations' starts and ends
+  const config = { seed: 7, nodes: 5, steps, traceSize: 1_000_000 };
+  const first = await runSimulation(config);
+  const second = await runSimulation(config);
+  assert.equal(first.violation, null, first.violation === null ? '' : formatViolation(first.violation));
+  assert.ok(first.stats.opsStarted > 0, 'the seed runs membership operations');
+  assert.ok(first.trace.some((line) => / cluster (add|remove) n\d+: (added|removed)$/.test(line)), 'an operation of the seed completes');
+  assert.deepEqual(second.trace, first.trace, 'the same seed gives the same events in the same order');
+  assert.deepEqual(second.stats, first.stats);
+});

@@ -6,11 +6,13 @@
 //
 // Beyond consensus, the controller around the members: blank nodes join through the real join
 // handshake (the leader's offer over the simulated bus; the node's join and bootstrap charts on its
-// simulated clock, hostController.ts), then adopt the cluster id with the first snapshot. Modelled
-// still (scenarios.ts): the leader's add as single membership changes, nodes of a foreign cluster
+// simulated clock, hostController.ts), then adopt the cluster id with the first snapshot; the leader's
+// add and remove run the real membership operations and chart, and removal notices the real Removal
+// (actors/controller/). Modelled still (scenarios.ts): nodes of a foreign cluster
 // offered or asking to join (refused at both ends), and disaster recovery (a survivor made the sole
 // voter under a new identity generation; stale members come back and must be fenced off by the
 // members' own inbound filter). Each node's lineage — cluster and generation — is ghost state.
+import type { MembershipOps } from '../../actors/controller/membership.ts';
 import type { Member, PeerId } from '../../machines/raft/types.ts';
 import type { Delivery, NetworkWorld } from './bus.ts';
 import { SimNetwork } from './bus.ts';
@@ -88,6 +90,8 @@ export class Simulation implements Lineages, Scheduler, NetworkWorld {
   lagging: PeerId | null = null;
   readonly crashArmed = new Set<PeerId>();
   requestSeq = 0;
+  /** the membership operations of the process running the one under way (scenarios.ts), or null */
+  membershipOp: MembershipOps | null = null;
   liveProposal: { id: string; leader: PeerId } | null = null;
   liveDone = false;
   readonly stats = newStats();
@@ -156,7 +160,7 @@ export class Simulation implements Lineages, Scheduler, NetworkWorld {
     this.stats.steps = this.step;
     this.stats.simulatedMs = this.time;
     this.stats.largestMessage = this.network.largestMessage;
-    return { seed: this.config.seed, nodes: this.config.nodes, violation, stats: this.stats };
+    return { seed: this.config.seed, nodes: this.config.nodes, violation, stats: this.stats, trace: violation?.trace ?? this.trace.lines() };
   }
 
   // ---------------------------------------------------------------- setup
