@@ -5,6 +5,7 @@ import type { Role } from '../machines/raft/types.ts';
 import { adminCall, isUnreachable } from '../runtime/admin.ts';
 import { type ConclaveError, conclaveError } from '../runtime/errors.ts';
 import { NoRespondersError } from '../runtime/transport/types.ts';
+import type { AdminSigner } from '../runtime/wire/adminAuth.ts';
 import type { Sender } from '../runtime/wire/codec.ts';
 import type { Clock, MemberBus, TimerHandle } from './ports.ts';
 
@@ -22,6 +23,8 @@ export interface ForwardHands {
   sender(): Sender;
   nameOf(nodeId: string | null): string | null;
   notLeaderError(): ConclaveError;
+  /** signs the forwards (runtime/wire/adminAuth.ts; absent: a store without a member key, unsigned as before) */
+  readonly signer?: AdminSigner;
 }
 
 /**
@@ -78,7 +81,7 @@ export class Forwarding {
     });
     this.forwards.add(forward);
     try {
-      return await Promise.race([adminCall(h.bus, h.prefix, leaderName, h.sender(), type, body, opts.timeoutMs), abandoned]);
+      return await Promise.race([adminCall(h.bus, h.prefix, leaderName, h.sender(), type, body, opts.timeoutMs, h.signer), abandoned]);
     } catch (err) {
       if (err instanceof LeaderLost && this.faults.forwardRetriesOnNewLeader && err.now !== null && err.now !== 'stopping') return this.forwardToLeader(type, body, opts);
       if (err instanceof LeaderLost) throw this.forwardLostError(type, leaderName, err.now, opts.changesState);

@@ -161,6 +161,8 @@ export function wireParts(m: MemberShell): MemberParts {
     sender: () => m.sender(),
     nameOf: (nodeId) => m.nameOf(nodeId),
     notLeaderError: () => m.notLeaderError(),
+    // a forward claims a member's authority: it is signed (runtime/wire/adminAuth.ts)
+    signer: key ? { key: key.privateKey } : undefined,
   }, opts.testFaults);
   parts.client = new ClientOps({
     name: opts.name,

@@ -17,6 +17,11 @@ export { adminCall, isUnreachable } from './adminClient.ts';
 export type AdminHandler<O extends AdminOp> = (body: AdminBody<O>, envelope: Envelope) => Promise<AdminReply<O>>;
 /** the operations a node answers, each with the types of runtime/wire/adminProtocol.ts */
 export type AdminHandlers = { [O in AdminOp]?: AdminHandler<O> };
+/**
+ * Checks a request before its handler runs (runtime/wire/adminAuth.ts: what only a member may send
+ * must be signed by one): null to handle it, or the error it is refused with (its caller counts and logs).
+ */
+export type AdminAuthenticator = (envelope: Envelope, body: unknown, data: Uint8Array) => ConclaveError | null;
 
 export class AdminServer {
   private subscriptions: BusSubscription[] = [];
@@ -33,6 +38,7 @@ export class AdminServer {
     private readonly handlers: AdminHandlers,
     logger: Logger,
     private readonly readSubject?: string,
+    private readonly authenticate?: AdminAuthenticator,
   ) {
     this.rateLimited = new RateLimitedLog(logger);
     this.bodies = Object.fromEntries((Object.keys(handlers) as AdminOp[]).map((op) => [op, requestSchema(op)]));
@@ -66,6 +72,11 @@ export class AdminServer {
     if (readOnly && !isReadOnlyOp(envelope.type)) {
       this.drop('not-read-only', envelope.type, msg);
       this.reply(msg, { ok: false, error: { code: 'BAD_REQUEST', message: `request refused: ${envelope.type} changes the cluster and is not answered on ${this.readSubject}; send it on ${this.subject}` } });
+      return;
+    }
+    const refused = this.authenticate?.(envelope, body, msg.data) ?? null;
+    if (refused !== null) {
+      this.reply(msg, { ok: false, error: { code: refused.code, message: refused.message } });
       return;
     }
     // decode() found a schema for this type, so the server has a handler for it

@@ -4,16 +4,27 @@ import { asErrorCode, conclaveError } from './errors.ts';
 import { type Bus, type BusMessage, NoRespondersError, PermissionDeniedError, RequestTimeoutError } from './transport/types.ts';
 import { adminSubjects, isReadOnlyOp } from './wire/adminSubjects.ts';
 import type { AdminOp, AdminReply, AdminRequest } from './wire/adminProtocol.ts';
+import { type AdminSigner, signAdminRequest } from './wire/adminAuth.ts';
 import { decodeReply, encode, type Sender } from './wire/envelope.ts';
 
 /**
  * The one client side of the admin protocol: ask `node`, get the reply's body, or throw the node's
  * error as a ConclaveError. NoRespondersError / RequestTimeoutError pass through for the caller to
- * explain in its own terms (see `isUnreachable`).
+ * explain in its own terms (see `isUnreachable`). `signer`: a member signs what only a member may
+ * send (runtime/wire/adminAuth.ts: removal notices, requests it forwards to the leader).
  */
-export async function adminCall<O extends AdminOp>(bus: Pick<Bus, 'request'>, prefix: string, node: string, sender: Sender, type: O, body: AdminRequest<O>, timeoutMs: number): Promise<AdminReply<O>> {
+export async function adminCall<O extends AdminOp>(
+  bus: Pick<Bus, 'request'>,
+  prefix: string,
+  node: string,
+  sender: Sender,
+  type: O,
+  body: AdminRequest<O>,
+  timeoutMs: number,
+  signer?: AdminSigner,
+): Promise<AdminReply<O>> {
   const subjects = adminSubjects(prefix, node);
-  const data = encode(sender, type, body);
+  const data = signer === undefined ? encode(sender, type, body) : signAdminRequest(signer, subjects.admin, sender, type, body);
   let reply: BusMessage;
   if (isReadOnlyOp(type)) {
     try {

@@ -49,6 +49,8 @@ const EXIT_BY_CODE = {
   UNREACHABLE: EXIT.unreachable,
   CLOSED: EXIT.unreachable,
   PERMISSION: EXIT.refused,
+  /** an internal request that only a member may send, not signed by a member of this node's configuration (runtime/wire/adminAuth.ts) */
+  UNAUTHENTICATED: EXIT.refused,
   // refused too, named here so that they are codes of the union
   INTERNAL: EXIT.refused,
   FATAL: EXIT.refused,

@@ -10,6 +10,7 @@ import { DEFAULT_RAFT } from '../../runtime/config/config.ts';
 import { asErrorCode, codeOf, conclaveError } from '../../runtime/errors.ts';
 import type { AddProgress, AddResult, AdminReply, AdminRequest, ClusterList, ForwardedOp, RemoveResult, TransferResult } from '../../runtime/wire/adminProtocol.ts';
 import { type ControllerContext, serialQueue, untilLeaderChange } from './context.ts';
+import { adminSigner } from './adminAuth.ts';
 
 export type ChangeSpec = Pick<MembershipInput, 'op' | 'target' | 'maxAttempts' | 'deadlineMs' | 'maxVoters' | 'expectNodeId'>;
 
@@ -212,7 +213,7 @@ export class MembershipOps {
     ctx.logFor('membership').info({ to: leader }, `removing ${ctx.name}, the leader: handed leadership to ${leader}, which removes it`);
     const wait = (opts.timeoutMs ?? MEMBERSHIP_TIMING.defaultDeadlineMs) + 1000;
     try {
-      return await adminCall(ctx.bus, ctx.prefix, leader, ctx.sender(), 'cluster.remove', { name: ctx.name, timeoutMs: opts.timeoutMs, forwarded: true }, wait);
+      return await adminCall(ctx.bus, ctx.prefix, leader, ctx.sender(), 'cluster.remove', { name: ctx.name, timeoutMs: opts.timeoutMs, forwarded: true }, wait, adminSigner(ctx));
     } catch (err) {
       if (isUnreachable(err)) throw conclaveError('UNREACHABLE', `${ctx.name} handed leadership to ${leader} to be removed, but ${leader} did not answer within ${wait} ms; check \`conclave cluster list\` and retry`);
       throw err;

@@ -4,6 +4,7 @@
 import type { Envelope } from '../../runtime/wire/codec.ts';
 import type { ControllerContext } from './context.ts';
 import { adminCall } from '../../runtime/admin.ts';
+import { adminSigner } from './adminAuth.ts';
 
 /** a non-member talking to the leader longer than this is reported (its messages are dropped from the start) */
 const NON_MEMBER_GRACE_MS = 5000;
@@ -75,7 +76,7 @@ export class Removal {
   /** best effort: the node may be down; it is told again when it next talks to the leader */
   async send(name: string): Promise<void> {
     try {
-      await adminCall(this.ctx.bus, this.ctx.prefix, name, this.ctx.sender(), 'member.removed', {}, 1000);
+      await adminCall(this.ctx.bus, this.ctx.prefix, name, this.ctx.sender(), 'member.removed', {}, 1000, adminSigner(this.ctx));
     } catch (err) {
       this.ctx.logFor('membership').debug({ err, to: name }, 'removal notice not delivered');
     }

@@ -61,7 +61,8 @@ export class MessageTooLargeError extends Error {
   }
 }
 
-export function encode(sender: Sender, type: string, body: unknown): Uint8Array {
+/** `auth`: the time and nonce of a member-signed admin request (runtime/wire/adminAuth.ts) */
+export function encode(sender: Sender, type: string, body: unknown, auth?: { ts: number; nonce: string }): Uint8Array {
   const envelope: Envelope = {
     v: PROTOCOL_VERSION,
     from: sender.name,
@@ -71,6 +72,7 @@ export function encode(sender: Sender, type: string, body: unknown): Uint8Array 
     body,
   };
   if (sender.generation !== undefined) envelope.gen = sender.generation;
+  if (auth !== undefined) envelope.auth = auth;
   return utf8(JSON.stringify(envelope), type);
 }
 

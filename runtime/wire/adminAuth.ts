@@ -1,0 +1,104 @@
+// Member-signed admin requests. Some admin operations speak for the cluster and only a member may
+// send them: a removal notice (`member.removed`) and any request a member forwards to the leader on a
+// client's behalf (`forwarded: true`, which the leader takes without forwarding again). The sending
+// member signs such a request with its member key (runtime/store/memberKey.ts), with the same
+// signature as its peer messages (runtime/wire/peerSignature.ts): the whole envelope — operation,
+// body, sender name and node id, cluster id, generation — plus a time and a nonce (`auth`), bound to
+// the receiver's admin subject. The receiver checks it against the key committed for that node id in
+// its own configuration, refuses a time more than MEMBER_AUTH_SKEW_MS away from its own and a nonce
+// it has seen. No zod here: the CLI's client side loads the signing half.
+import { type KeyObject, randomBytes } from 'node:crypto';
+import type { Envelope } from './codec.ts';
+import { encode, type Sender } from './envelope.ts';
+import { checkPeerSignature, memberPublicKey, signPeerMessage } from './peerSignature.ts';
+
+/** how far a signed request's time may be from the receiver's clock, either way */
+export const MEMBER_AUTH_SKEW_MS = 60_000;
+/** nonces remembered at most (each for as long as its time is within the skew) */
+export const MAX_REMEMBERED_NONCES = 65_536;
+
+/** what a member signs its internal admin requests with */
+export interface AdminSigner {
+  key: KeyObject;
+  /** wall-clock milliseconds (Date.now by default) */
+  now?: () => number;
+}
+
+/** whether only a member may send this request: a removal notice, or a request that says a member forwarded it */
+export function requiresMemberAuth(type: string, body: unknown): boolean {
+  if (type === 'member.removed') return true;
+  return typeof body === 'object' && body !== null && (body as { forwarded?: unknown }).forwarded === true;
+}
+
+/** the request encoded and signed by `signer` for the admin endpoint at `adminSubject` (the node's `.admin` subject, wherever it is sent) */
+export function signAdminRequest(signer: AdminSigner, adminSubject: string, sender: Sender, type: string, body: unknown): Uint8Array {
+  const auth = { ts: Math.floor((signer.now ?? Date.now)()), nonce: randomBytes(16).toString('hex') };
+  return signPeerMessage(signer.key, adminSubject, encode(sender, type, body, auth));
+}
+
+export interface AdminAuthRefusal {
+  reason: 'unknown-sender' | 'unsigned' | 'bad-signature' | 'foreign-cluster' | 'stale-time' | 'replayed';
+  detail: string;
+}
+
+/** what the verifier needs of the receiving node */
+export interface AdminAuthHands {
+  /** the node's own `.admin` subject: what a signature is bound to */
+  adminSubject: string;
+  /** this node's cluster id */
+  clusterId(): string | null;
+  /**
+   * The member with this node id in this node's current configuration: its committed key (undefined:
+   * a member of an older release, without one), or null when no member has that id.
+   */
+  memberKey(nodeId: string): { key: string | undefined } | null;
+  now?: () => number;
+}
+
+export class AdminAuthVerifier {
+  /** `${nodeId} ${nonce}` → its time, in arrival order (bounded) */
+  private readonly nonces = new Map<string, number>();
+  /** requests at or before this time are refused: their nonces may have been forgotten (the cache was full) */
+  private floor = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly hands: AdminAuthHands,
+    private readonly maxNonces = MAX_REMEMBERED_NONCES,
+  ) {}
+
+  /** null when the request may be handled (it needs no member authority, or carries a valid one); else why not */
+  check(envelope: Envelope, body: unknown, data: Uint8Array): AdminAuthRefusal | null {
+    if (!requiresMemberAuth(envelope.type, body)) return null;
+    const who = `${envelope.type} from ${envelope.from} (node ${envelope.nodeId ?? 'none'})`;
+    const clusterId = this.hands.clusterId();
+    if (clusterId === null || envelope.clusterId !== clusterId) return { reason: 'foreign-cluster', detail: `${who} names cluster ${envelope.clusterId}, this node is of ${clusterId ?? 'no cluster'}` };
+    const member = envelope.nodeId === null ? null : this.hands.memberKey(envelope.nodeId);
+    if (member === null) return { reason: 'unknown-sender', detail: `${who}: no member of this node's configuration has that node id` };
+    // a member without a committed key (an older release) is taken as before, as its peer messages are
+    if (member.key === undefined) return null;
+    const key = memberPublicKey(member.key);
+    const check = key === null ? 'bad-signature' : checkPeerSignature(key, this.hands.adminSubject, data);
+    if (check === 'unsigned' || envelope.auth === undefined) return { reason: 'unsigned', detail: `${who} is not signed, and its member key is committed` };
+    if (check === 'bad-signature') return { reason: 'bad-signature', detail: `${who} is not signed with its committed member key` };
+    const now = (this.hands.now ?? Date.now)();
+    const { ts, nonce } = envelope.auth;
+    if (Math.abs(now - ts) > MEMBER_AUTH_SKEW_MS) return { reason: 'stale-time', detail: `${who} is signed at ${new Date(ts).toISOString()}, more than ${MEMBER_AUTH_SKEW_MS / 1000} s from this node's clock` };
+    return this.remember(`${envelope.nodeId} ${nonce}`, ts, now, who);
+  }
+
+  private remember(id: string, ts: number, now: number, who: string): AdminAuthRefusal | null {
+    // forget what is past the window: a replay of it is refused by its time
+    for (const [seen, at] of this.nonces) {
+      if (now - at <= MEMBER_AUTH_SKEW_MS) break;
+      this.nonces.delete(seen);
+    }
+    if (this.nonces.has(id) || ts <= this.floor) return { reason: 'replayed', detail: `${who} was seen before (its nonce was used already)` };
+    while (this.nonces.size >= this.maxNonces) {
+      const [oldest, at] = this.nonces.entries().next().value!;
+      this.nonces.delete(oldest);
+      this.floor = Math.max(this.floor, at);
+    }
+    this.nonces.set(id, ts);
+    return null;
+  }
+}
