@@ -26,6 +26,7 @@ export async function runCommand(flags: RunFlags & { record?: string }): Promise
     },
     warnWhenLeaderlessForMs: config.warnWhenLeaderlessFor,
     raft: config.raft,
+    mapSizeBytes: config.store.maxBytes,
     logger,
   });
   let inspector: Awaited<ReturnType<typeof import('../inspect/index.ts').startInspectorForController>> | null = null;

@@ -39,6 +39,18 @@ export const raftConfigSchema = z.strictObject({
   maxInflight: z.number().int().min(1).max(1024).optional(),
 });
 
+/** the smallest store.maxBytes: a fresh store and a few entries fit in it */
+export const MIN_STORE_MAX_BYTES = 1024 * 1024;
+
+export const storeConfigSchema = z.strictObject({
+  maxBytes: z
+    .number('must be a number of bytes, e.g. 1073741824 (1 GiB)')
+    .int('must be a whole number of bytes, e.g. 1073741824 (1 GiB)')
+    .min(MIN_STORE_MAX_BYTES, `must be at least ${MIN_STORE_MAX_BYTES} (1 MiB), e.g. 1073741824 (1 GiB)`)
+    .max(Number.MAX_SAFE_INTEGER, 'is too large (at most 2^53 - 1)')
+    .optional(),
+});
+
 /** The config file's shape: every key optional here; required ones are checked after merging. */
 export const configFileSchema = z.strictObject({
   name: nodeName.optional(),
@@ -61,6 +73,7 @@ export const configFileSchema = z.strictObject({
   inspectPublic: z.boolean().optional(),
   log: z.strictObject({ level: z.enum(LOG_LEVELS as [LogLevel, ...LogLevel[]]).optional() }).optional(),
   raft: raftConfigSchema.optional(),
+  store: storeConfigSchema.optional(),
 });
 export type ConfigFile = z.infer<typeof configFileSchema>;
 
@@ -103,6 +116,8 @@ export interface ControllerConfig {
   inspectPublic: boolean;
   log: { level: LogLevel };
   raft: RaftTiming;
+  /** store.maxBytes: writes that would grow the store beyond it are refused (FULL); none by default */
+  store: { maxBytes?: number };
 }
 
 
@@ -216,6 +231,7 @@ export function resolveRunConfig(flags: RunFlags, env: NodeJS.ProcessEnv): Contr
     metrics: fromFlags.metrics ?? file.metrics,
     log: { level: (fromFlags.log?.level ?? file.log?.level ?? (envLevel as LogLevel | undefined) ?? 'info') as LogLevel },
     raft: checkRaftTiming({ ...DEFAULT_RAFT, ...dropUndefined(file.raft ?? {}) }),
+    store: dropUndefined({ maxBytes: file.store?.maxBytes }),
   };
 }
 

@@ -209,9 +209,10 @@ export class StoreCore {
           if (after > limit && after > before) {
             throw new StoreError(
               'FULL',
-              `store ${this.dataDir} is full: ${what} needs ${after} bytes but the limit is ${limit}. ` +
-                'Nothing of this write was stored and the store is still readable: compact the log (snapshot) ' +
-                'or raise the store size limit, then retry',
+              `store ${this.dataDir} is full: ${what} needs ${after} bytes but store.maxBytes is ${limit} ` +
+                '(the size limit set in the `conclave run` config; mapSizeBytes in startController). ' +
+                'Nothing of this write was stored and the store is still readable: restart the node with a larger ' +
+                'store.maxBytes (or none), or let it keep less (a lower raft.snapshotEveryBytes compacts the log sooner; delete keys you no longer need)',
               { dataDir: this.dataDir },
             );
           }

@@ -8,7 +8,7 @@ import { availabilityTable, FAULT_KINDS, runNemesis } from './nemesis.ts';
 const seed = Number(process.env.NEMESIS_SEED ?? '2026');
 const seconds = Number(process.env.NEMESIS_SECONDS ?? '0');
 
-test(`torture: kill -9 (leader, follower, all at once), pause (long and brief), NATS server loss and cluster restart, transfer, add/remove, a lagging follower — linearizable, one leader per term, converged (seed ${seed})`, { timeout: 15 * 60_000 }, async () => {
+test(`torture: kill -9 (leader, follower, all at once), pause (long and brief), NATS server loss and cluster restart, transfer, add/remove, a lagging follower, disk full on a follower — linearizable, one leader per term, converged (seed ${seed})`, { timeout: 15 * 60_000 }, async () => {
   const report = await runNemesis({ seed, durationMs: seconds * 1000, progress: (line) => console.log(`nemesis: ${line}`) });
   console.log(`${report.operations} operations, ${report.acknowledgedWrites} acknowledged writes, history ${report.check.verdict} in ${Math.round(report.check.elapsedMs)} ms`);
   console.log(availabilityTable(report.faults));

@@ -2,7 +2,7 @@
 // processes) spread over them, clients recording every operation, and faults on a seeded schedule.
 // Afterwards: the history must be linearizable, at most one leader per term, one cluster id among
 // the members, and every member must converge to the same state. Availability per fault is measured.
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +19,7 @@ import { Prng } from '../sim/prng.ts';
 import { type NatsCluster, startNatsCluster } from './natsCluster.ts';
 import { type HistoryEvent, startWorkload, type Workload } from './workload.ts';
 
-export const FAULT_KINDS = ['kill-leader', 'kill-follower', 'kill-all', 'pause-leader', 'pause-leader-brief', 'nats-server-loss', 'nats-cluster-restart', 'transfer-leadership', 'add-remove-member', 'lagging-follower'] as const;
+export const FAULT_KINDS = ['kill-leader', 'kill-follower', 'kill-all', 'pause-leader', 'pause-leader-brief', 'nats-server-loss', 'nats-cluster-restart', 'transfer-leadership', 'add-remove-member', 'lagging-follower', 'disk-full-follower'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export interface NemesisOptions {
@@ -60,6 +60,9 @@ export interface NemesisReport {
   rendering: string;
 }
 
+/** disk-full-follower: the quota is the follower's data file plus this */
+const DISK_FULL_MARGIN = 2 * 1024 * 1024;
+
 interface Controller {
   name: string;
   server: number;
@@ -67,6 +70,10 @@ interface Controller {
   /** output of every incarnation, for the leader-per-term check and the artifacts */
   log: string;
   paused: boolean;
+  /** store.maxBytes of its next start (disk-full-follower); none when absent */
+  maxBytes?: number;
+  /** set while it runs with a quota: its exit on a full store is expected, not a crash */
+  fullExit?: { expected: boolean; seen: boolean };
 }
 
 const PREFIX = 'nemesis';
@@ -196,6 +203,37 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
         case 'transfer-leadership':
           await admin(leader.name, 'cluster.transfer', { timeoutMs: 5000 }, 6000).catch((err: unknown) => say(`transfer refused: ${(err as Error).message}`));
           break;
+        case 'disk-full-follower': {
+          // restarted with a quota just above what its store holds; large writes through the leader
+          // fill it: it must refuse, halt and exit (FULL, exit 1) — never wedge nor acknowledge — while
+          // the other two keep committing; restarted without the quota it catches up
+          const victim = follower;
+          target = victim.name;
+          await victim.proc!.kill('SIGKILL');
+          victim.proc = null;
+          victim.maxBytes = statSync(join(dir, victim.name, 'data.mdb')).size + DISK_FULL_MARGIN;
+          victim.fullExit = { expected: true, seen: false };
+          await start(victim);
+          victim.maxBytes = undefined;
+          const value = 'f'.repeat(96 * 1024);
+          for (let n = 0; n < 400 && !victim.fullExit.seen && crashed === 0; n++) {
+            const via = (await findLeader()) ?? leader;
+            await admin(via.name, 'propose', { command: { op: 'put', key: `fill-${i}-${n % 8}`, value } }, 5000).catch((err: unknown) => say(`fill write refused: ${(err as Error).message}`));
+          }
+          await waitUntil(() => victim.fullExit!.seen || crashed > 0, { timeoutMs: 30_000, intervalMs: 100, what: `${victim.name} to exit on its full store` }).catch(() => {
+            problems.push(`${victim.name} did not exit on its full store (quota ${DISK_FULL_MARGIN} bytes above its data file): it wedged or kept accepting`);
+          });
+          if (victim.fullExit.seen) say(`${victim.name} exited on its full store as expected: ${lastErrorLine(victim.log)}`);
+          victim.fullExit = undefined;
+          const still = victim.proc as CliProcess | null; // set again by start(), cleared by its exit
+          if (still !== null) {
+            await still.kill('SIGKILL');
+            victim.proc = null;
+          }
+          await sleep(hold);
+          await start(victim);
+          break;
+        }
         case 'add-remove-member': {
           const extra: Controller = { name: `x${i}`, server: random.int(3), proc: null, log: '', paused: false };
           target = extra.name;
@@ -270,7 +308,7 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
 async function startController(c: Controller, dir: string, nats: NatsCluster, env: NodeJS.ProcessEnv, onCrash: (c: Controller, how: string) => void): Promise<void> {
   const file = join(dir, `${c.name}.json`);
   // attached to one server only: losing that server cuts this controller off
-  writeFileSync(file, JSON.stringify({ name: c.name, dataDir: join(dir, c.name), nats: { servers: [nats.urls[c.server]] }, raft: RAFT }));
+  writeFileSync(file, JSON.stringify({ name: c.name, dataDir: join(dir, c.name), nats: { servers: [nats.urls[c.server]] }, raft: RAFT, ...(c.maxBytes ? { store: { maxBytes: c.maxBytes } } : {}) }));
   const proc = new CliProcess(['run', '--config', file], { env });
   c.proc = proc;
   const logged = c.log.length;
@@ -279,6 +317,11 @@ async function startController(c: Controller, dir: string, nats: NatsCluster, en
     // the suite only ever kills with SIGKILL; a removed member may end cleanly (0)
     if (signal === 'SIGKILL' || code === 0 || c.proc !== proc) return;
     c.proc = null;
+    // disk-full-follower: the member whose quota was reached ends with exit 1 and the FULL error
+    if (c.fullExit?.expected && code === 1 && /^error: store .* is full: /m.test(proc.stderr)) {
+      c.fullExit.seen = true;
+      return;
+    }
     onCrash(c, signal ?? `exit code ${code}`);
   });
   await proc.waitForOutput(/controller \S+ is running/, 60_000);

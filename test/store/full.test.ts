@@ -34,7 +34,7 @@ describe('store: FULL', () => {
     await s.applyState(0, [{ key: 'before', value: 1 }]);
     const err = await fillUp(s, 20);
     assert.equal(err.code, 'FULL');
-    assert.match(err.message, new RegExp(`store ${dir} is full: persist of 20 entries needs \\d+ bytes but the limit is 262144`));
+    assert.match(err.message, new RegExp(`store ${dir} is full: persist of 20 entries needs \\d+ bytes but store.maxBytes is 262144`));
     assert.match(err.message, /Nothing of this write was stored/);
 
     const last = s.lastIndex();
