@@ -2,7 +2,7 @@
 // Exit 0: no damage · 2: damaged, or not a store (one `error:` line) · 1: in use by a live process.
 import type { Command } from 'commander';
 import { EXIT } from '../errors.ts';
-import { describeDamage } from '../store/files.ts';
+import type { DamagedRecord } from '../store/files.ts';
 import type { VerifyReport } from '../store/verify.ts';
 
 export function addStoreCommands(program: Command): void {
@@ -13,10 +13,10 @@ export function addStoreCommands(program: Command): void {
     .requiredOption('--data-dir <dir>', "the stopped node's data dir")
     .option('--json', 'machine-readable output on stdout')
     .action(async (flags: { dataDir: string; json?: boolean }) => {
-      // loaded on demand: other commands need not load LMDB
-      const { verifyStore } = await import('../store/verify.ts');
+      // loaded on demand: other commands need not load LMDB, nor the store's file helpers (child_process, crypto)
+      const [{ verifyStore }, { describeDamage }] = await Promise.all([import('../store/verify.ts'), import('../store/files.ts')]);
       const report = await verifyStore(flags.dataDir);
-      process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : `${formatVerify(report)}\n`);
+      process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : `${formatVerify(report, describeDamage)}\n`);
       if (report.problem) {
         process.stderr.write(`error: ${report.problem}\n`);
         process.exitCode = EXIT.usage;
@@ -38,7 +38,7 @@ export function addStoreCommands(program: Command): void {
     });
 }
 
-export function formatVerify(r: VerifyReport): string {
+export function formatVerify(r: VerifyReport, describeDamage: (d: DamagedRecord) => string): string {
   const counts = Object.entries(r.dbs)
     .map(([db, c]) => `${db} ${c.records}`)
     .join(', ');
