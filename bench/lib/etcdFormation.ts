@@ -14,31 +14,48 @@ const BINARY = process.env.ETCD_BIN ?? 'etcd';
 
 export type EtcdFormation = { version: string; spawnToFirstPutMs: number } | { skipped: string };
 
+export interface EtcdMember {
+  name: string;
+  peer: number;
+  client: number;
+}
+
+/** three etcd members on free loopback ports */
+export async function etcdMembers(): Promise<EtcdMember[]> {
+  const members: EtcdMember[] = [];
+  for (const name of ['e1', 'e2', 'e3']) members.push({ name, peer: await freePort(), client: await freePort() });
+  return members;
+}
+
+/** the command line of member `m` of a new etcd cluster of `members`, its data below `dir` */
+export function etcdArgs(m: EtcdMember, members: EtcdMember[], dir: string, token: string): string[] {
+  const initialCluster = members.map((x) => `${x.name}=http://127.0.0.1:${x.peer}`).join(',');
+  return [
+    '--name', m.name,
+    '--data-dir', join(dir, m.name),
+    '--listen-peer-urls', `http://127.0.0.1:${m.peer}`,
+    '--initial-advertise-peer-urls', `http://127.0.0.1:${m.peer}`,
+    '--listen-client-urls', `http://127.0.0.1:${m.client}`,
+    '--advertise-client-urls', `http://127.0.0.1:${m.client}`,
+    '--initial-cluster', initialCluster,
+    '--initial-cluster-state', 'new',
+    '--initial-cluster-token', token,
+    '--log-level', 'error',
+  ];
+}
+
 export async function measureEtcdFormation(): Promise<EtcdFormation> {
   const probe = spawnSync(BINARY, ['--version'], { encoding: 'utf8' });
   if (probe.error || probe.status !== 0) return { skipped: `etcd is not installed (${BINARY}): apt-get install etcd-server` };
   const version = /etcd Version: (\S+)/.exec(probe.stdout)?.[1] ?? probe.stdout.trim();
   const dir = await mkdtemp(join(tmpdir(), 'conclave-bench-etcd-'));
   trackDir(dir);
-  const members = [];
-  for (const name of ['e1', 'e2', 'e3']) members.push({ name, peer: await freePort(), client: await freePort() });
-  const initialCluster = members.map((m) => `${m.name}=http://127.0.0.1:${m.peer}`).join(',');
+  const members = await etcdMembers();
   const t0 = performance.now();
   const procs = members.map((m) => {
     const child = spawn(
       BINARY,
-      [
-        '--name', m.name,
-        '--data-dir', join(dir, m.name),
-        '--listen-peer-urls', `http://127.0.0.1:${m.peer}`,
-        '--initial-advertise-peer-urls', `http://127.0.0.1:${m.peer}`,
-        '--listen-client-urls', `http://127.0.0.1:${m.client}`,
-        '--advertise-client-urls', `http://127.0.0.1:${m.client}`,
-        '--initial-cluster', initialCluster,
-        '--initial-cluster-state', 'new',
-        '--initial-cluster-token', 'conclave-bench',
-        '--log-level', 'error',
-      ],
+      etcdArgs(m, members, dir, 'conclave-bench'),
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     trackChild(child);

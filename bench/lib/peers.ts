@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../test/helpers/natsServer.ts';
 import { trackChild, trackDir } from './cleanup.ts';
+import { etcdArgs, etcdMembers } from './etcdFormation.ts';
 import { progress, sleep, VALUE_100B } from './progress.ts';
 import { type LoadResult, runClosedLoop } from './stats.ts';
 
@@ -121,23 +122,10 @@ export async function measureEtcd(sizes: PeerSizes): Promise<PeerResult> {
   const { Etcd3 } = await import('etcd3');
   const dir = await mkdtemp(join(tmpdir(), 'conclave-bench-etcd-load-'));
   trackDir(dir);
-  const members: Array<{ name: string; peer: number; client: number }> = [];
-  for (const name of ['e1', 'e2', 'e3']) members.push({ name, peer: await freePort(), client: await freePort() });
-  const initialCluster = members.map((m) => `${m.name}=http://127.0.0.1:${m.peer}`).join(',');
+  const members = await etcdMembers();
   const servers = members.map(
     (m) =>
-      new ServerProcess(`etcd ${m.name}`, binary, [
-        '--name', m.name,
-        '--data-dir', join(dir, m.name),
-        '--listen-peer-urls', `http://127.0.0.1:${m.peer}`,
-        '--initial-advertise-peer-urls', `http://127.0.0.1:${m.peer}`,
-        '--listen-client-urls', `http://127.0.0.1:${m.client}`,
-        '--advertise-client-urls', `http://127.0.0.1:${m.client}`,
-        '--initial-cluster', initialCluster,
-        '--initial-cluster-state', 'new',
-        '--initial-cluster-token', 'conclave-bench-load',
-        '--log-level', 'error',
-      ]),
+      new ServerProcess(`etcd ${m.name}`, binary, etcdArgs(m, members, dir, 'conclave-bench-load')),
   );
   const clients: InstanceType<typeof Etcd3>[] = [];
   try {

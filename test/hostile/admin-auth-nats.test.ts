@@ -6,7 +6,7 @@
 // own NATS connection; the forger has its own.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type Controller, startController } from '../../runtime/controller.ts';
+import type { Controller } from '../../runtime/controller.ts';
 import { connectNats } from '../../runtime/transport/index.ts';
 import type { Bus, BusMessage } from '../../runtime/transport/types.ts';
 import { signAdminRequest } from '../../runtime/wire/adminAuth.ts';
@@ -15,7 +15,7 @@ import { decodeReply, encode, type Sender } from '../../runtime/wire/codec.ts';
 import { waitUntil } from '../helpers/cli.ts';
 import { type NatsServerHandle, natsServerSkipReason, startNatsServer } from '../helpers/natsServer.ts';
 import { tmpDirs } from '../helpers/tmp.ts';
-import { keyOf, leaderOf, senderOf } from './helpers.ts';
+import { keyOf, leaderOf, senderOf, startVoters } from './helpers.ts';
 
 const RAFT = { heartbeatMs: 50, electionTimeoutMs: 3000 };
 const PREFIX = 'aa';
@@ -30,17 +30,7 @@ describe('member-signed admin requests over NATS: only a member speaks for the c
     nats = await startNatsServer();
     forger = await connectNats({ servers: nats.url, name: 'forger' });
     const root = tmp.make();
-    for (const name of ['a1', 'a2', 'a3']) {
-      nodes.push(await startController({ name, dataDir: `${root}/${name}`, prefix: PREFIX, transport: { nats: { servers: nats.url } }, raft: RAFT }));
-    }
-    await nodes[0]!.init();
-    await nodes[0]!.waitForLeader(30_000);
-    await nodes[0]!.cluster.add('a2');
-    await nodes[0]!.cluster.add('a3');
-    await waitUntil(() => nodes.every((c) => c.status().members.length === 3 && c.status().members.every((m) => m.voter) && c.status().leader === 'a1' && c.status().appliedIndex === nodes[0]!.status().appliedIndex), {
-      timeoutMs: 60_000,
-      what: 'three voters that agree on the leader and have applied the same',
-    });
+    await startVoters(nodes, nats.url, root, PREFIX, ['a1', 'a2', 'a3'], RAFT);
   });
   after(async () => {
     for (const c of nodes) await c.stop();

@@ -1,7 +1,8 @@
 // Helpers of the hostile-input tests: forge envelopes on a node's subjects, and take the part of a
 // node's state that invalid input must never change.
 import type { KeyObject } from 'node:crypto';
-import type { Controller } from '../../runtime/controller.ts';
+import { type Controller, startController } from '../../runtime/controller.ts';
+import { waitUntil } from '../helpers/cli.ts';
 import type { Bus } from '../../runtime/transport/types.ts';
 import { encode, type Sender } from '../../runtime/wire/codec.ts';
 import { signPeerMessage } from '../../runtime/wire/peerSignature.ts';
@@ -43,4 +44,23 @@ export function leaderOf(nodes: Controller[]): Controller {
   const leader = nodes.find((c) => c.status().role === 'leader');
   if (!leader) throw new Error(`no leader among ${nodes.map((c) => c.name).join(', ')}`);
   return leader;
+}
+
+/**
+ * Start `names` as controllers on the nats-server at `natsUrl` (pushed to `nodes` as they start, so
+ * the caller's cleanup stops them even when this fails half-way), init the first, add the others, and
+ * wait until all are voters that agree on the first as leader and have applied the same.
+ */
+export async function startVoters(nodes: Controller[], natsUrl: string, root: string, prefix: string, names: string[], raft: { heartbeatMs: number; electionTimeoutMs: number }): Promise<void> {
+  for (const name of names) {
+    nodes.push(await startController({ name, dataDir: `${root}/${name}`, prefix, transport: { nats: { servers: natsUrl } }, raft }));
+  }
+  const first = nodes[0]!;
+  await first.init();
+  await first.waitForLeader(30_000);
+  for (const name of names.slice(1)) await first.cluster.add(name);
+  await waitUntil(() => nodes.every((c) => c.status().members.length === names.length && c.status().members.every((m) => m.voter) && c.status().leader === first.name && c.status().appliedIndex === first.status().appliedIndex), {
+    timeoutMs: 60_000,
+    what: `${names.length} voters that agree on the leader and have applied the same`,
+  });
 }

@@ -7,14 +7,14 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { type Controller, startController } from '../../runtime/controller.ts';
+import type { Controller } from '../../runtime/controller.ts';
 import { connectNats } from '../../runtime/transport/index.ts';
 import type { Bus } from '../../runtime/transport/types.ts';
 import { encode } from '../../runtime/wire/codec.ts';
 import { waitUntil } from '../helpers/cli.ts';
 import { type NatsServerHandle, natsServerSkipReason, startNatsServer } from '../helpers/natsServer.ts';
 import { tmpDirs } from '../helpers/tmp.ts';
-import { drops, forgePeer, keyOf, leaderOf, senderOf } from './helpers.ts';
+import { drops, forgePeer, keyOf, leaderOf, senderOf, startVoters } from './helpers.ts';
 
 // slow enough that no election happens by itself on a busy machine while a test compares terms
 const RAFT = { heartbeatMs: 50, electionTimeoutMs: 3000 };
@@ -30,18 +30,8 @@ describe('member identity over NATS: only a member speaks for itself (issue 11)'
     nats = await startNatsServer();
     forger = await connectNats({ servers: nats.url, name: 'forger' });
     const root = tmp.make();
-    for (const name of ['m1', 'm2', 'm3']) {
-      nodes.push(await startController({ name, dataDir: `${root}/${name}`, prefix: PREFIX, transport: { nats: { servers: nats.url } }, raft: RAFT }));
-    }
-    await nodes[0]!.init();
-    await nodes[0]!.waitForLeader(30_000);
-    await nodes[0]!.cluster.add('m2');
-    await nodes[0]!.cluster.add('m3');
+    await startVoters(nodes, nats.url, root, PREFIX, ['m1', 'm2', 'm3'], RAFT);
     await nodes[0]!.propose({ op: 'put', key: 'before', value: 1 });
-    await waitUntil(() => nodes.every((c) => c.status().members.length === 3 && c.status().members.every((m) => m.voter) && c.status().leader === 'm1' && c.status().appliedIndex === nodes[0]!.status().appliedIndex), {
-      timeoutMs: 60_000,
-      what: 'three voters that agree on the leader and have applied the same',
-    });
     await waitUntil(() => nodes.every((c) => c.store.stateGet('before') === 1), { timeoutMs: 30_000, what: 'every node to hold the data written before' });
   });
   after(async () => {
