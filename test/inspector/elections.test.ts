@@ -3,7 +3,7 @@
 // `always` edge fired on — and its duration from the moment a node left follower to a new leader.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { applyFrame, clusterGroups, createModel, type Model } from '../../runtime/inspect/page/model.js';
+import { applyFrame, clusterGroups, createModel, type Model, namedElections } from '../../runtime/inspect/page/model.js';
 
 const TICK = 'xstate.after.tickInterval.raftRole.follower';
 const raftState = (t: number, node: string, role: string, term: number, leader: string | null = null) => ({
@@ -41,6 +41,23 @@ describe('elections, from the raft charts', () => {
     const lanes = model.elections.lanes;
     assert.deepEqual(lanes.get('n1')!.map((s) => s.role), ['leader', 'unreachable']);
     assert.deepEqual(lanes.get('n2')!.map((s) => [s.role, s.term]), [['follower', 1], ['preCandidate', 1], ['candidate', 2], ['leader', 2]]);
+  });
+
+  it('a leader announced by node id before the page knew its name: the election names it once the page does (failed a fresh-clone run)', () => {
+    const model = createModel();
+    // the followers' charts report their leader (by node id) before n1's status or chart told the page n1's node id
+    applyFrame(model, batch(1000, 'n2', raftState(1000, 'n2', 'follower', 1, 'id-n1')));
+    applyFrame(model, batch(1000, 'n3', raftState(1000, 'n3', 'follower', 1, 'id-n1')));
+    applyFrame(model, { kind: 'cluster', t: 1500, nodes: [status('n1', 'C', { nodeId: 'id-n1', role: 'leader', leader: 'n1' })] });
+    applyFrame(model, batch(1500, 'n1', raftState(1500, 'n1', 'leader', 1, 'id-n1')));
+    // n1 is killed; n2 times out and wins
+    applyFrame(model, { kind: 'cluster', t: 2000, nodes: [{ name: 'n1', reachable: false, error: 'no responders', checkedAt: 2000 }] });
+    applyFrame(model, batch(2100, 'n2', step(2100, 'n2', 'follower', 'preCandidate', TICK), raftState(2100, 'n2', 'preCandidate', 1)));
+    applyFrame(model, batch(2400, 'n2', raftState(2400, 'n2', 'leader', 2, 'id-n2')));
+    assert.deepEqual(
+      namedElections(model).map(({ cause, previousLeader, leader }) => ({ cause, previousLeader, leader })),
+      [{ cause: 'election timeout', previousLeader: 'n1', leader: 'n2' }],
+    );
   });
 
   it('nodes that started while the page watched, then elected a leader: a later timeout is an election timeout, not a restart', () => {

@@ -2,12 +2,11 @@
 // scrubber). Plain ES modules, no build step, nothing loaded from outside this server.
 import { layoutMachine } from './charts.js';
 import { h, short, stateName, time } from './dom.js';
-import { electionList } from './elections.js';
 import { setupControls } from './controls.js';
 import { createFocus } from './focus.js';
 import { renderElectionList, renderLanes, renderLegend } from './lanes.js';
 import { messageRows, renderSequence, sequenceRows } from './sequence.js';
-import { applyFrame, applyInit, clusterGroups, createModel, leadersLit, nameOfId, raftLeads } from './model.js';
+import { applyFrame, applyInit, clusterGroups, createModel, leadersLit, namedElections, nameOfId, raftLeads } from './model.js';
 import { createCard, renderCard, renderClusters } from './overview.js';
 
 const MAX_ROWS = 300;
@@ -53,7 +52,7 @@ window.conclave = {
   },
   leaders: () => view.model.leaders.map((l) => l.node),
   lit: () => leadersLit(view.model),
-  elections: () => electionList(view.model.elections),
+  elections: () => namedElections(view.model),
   sequence: () => sequenceRows(view.model.handshakes, view.model.refusals),
   messages: () => currentMessages(),
   focus: null,
@@ -90,7 +89,7 @@ function renderElections() {
   // live: the recent past; a replay shows the whole recording up to where it is
   if (view.mode !== 'replay') from = Math.max(from, view.model.t - LANES_WINDOW_MS);
   renderLanes($('#lanes'), el, from, Math.max(view.model.t, from + 1000));
-  renderElectionList($('#election-list tbody'), el);
+  renderElectionList($('#election-list tbody'), namedElections(view.model));
 }
 
 // ---- messages ----

@@ -131,7 +131,11 @@ export function noteRaftState(el, node, t, stateId, core, unreachable = false, g
   if (startsOne) openElection(el, group, t, node, cause ?? 'unknown', term, previousLeader);
 }
 
-/** Elections as the page lists them, newest first. */
-export function electionList(el) {
-  return [...el.elections].reverse();
+/**
+ * Elections as the page lists them, newest first. A leader a node announced before the page knew
+ * that node id's name is kept as the id; `nameOf` names it when the list is read (the page learns
+ * names from status answers and charts that may arrive after the leader was first announced).
+ */
+export function electionList(el, nameOf = (id) => id) {
+  return [...el.elections].reverse().map((e) => (e.previousLeader === null ? e : { ...e, previousLeader: nameOf(e.previousLeader) }));
 }

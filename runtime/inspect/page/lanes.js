@@ -2,7 +2,6 @@
 // legend: colour is not the only signal), term boundaries as dashed lines, each election as a band
 // with its cause and duration; and the same elections as a table.
 import { el as svgEl } from './charts.js';
-import { electionList } from './elections.js';
 import { h, roleLabel, time } from './dom.js';
 
 const LANE_H = 22;
@@ -71,9 +70,10 @@ export function renderLanes(container, el, from, to) {
 
 const svgText = (x, y, text, cls) => svgEl('text', { x, y, class: cls }, text);
 
-export function renderElectionList(tbody, el) {
+/** `elections`: newest first, as namedElections gives them */
+export function renderElectionList(tbody, elections) {
   tbody.replaceChildren(
-    ...electionList(el)
+    ...elections
       .slice(0, 50)
       .map((e) =>
         h(

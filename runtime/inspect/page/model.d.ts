@@ -17,6 +17,8 @@ export interface Model {
   messages: Array<Record<string, unknown> & { node: string; t: number; from: string; to: string; type: string; n: number }>;
   t: number;
   elections: Elections;
+  /** node id → node name, as status answers told it */
+  ids: Map<string, string>;
 }
 export interface Segment {
   role: string;
@@ -62,3 +64,5 @@ export function clusterSummary(model: Model): { clusterIds: string[]; term: numb
 export function modelAt(frames: unknown[], count: number): Model;
 export const MAX_MESSAGES: number;
 export function nameOfId(model: Model, id: string): string | null;
+/** the elections, newest first, each previous leader by name as far as the page knows the names now */
+export function namedElections(model: Model): Election[];

@@ -1,6 +1,6 @@
 // The inspector page's model: frames in, the cluster as the page shows it out. Pure and shared:
 // the page runs it live and in replay, and the tests run it in Node (replay = same leaders).
-import { createElections, noteRaftStarted, noteRaftState, noteRaftStep, RAFT_MACHINE } from './elections.js';
+import { createElections, electionList, noteRaftStarted, noteRaftState, noteRaftStep, RAFT_MACHINE } from './elections.js';
 
 export { RAFT_MACHINE };
 export const MAX_EVENTS = 5000;
@@ -9,7 +9,13 @@ export const MAX_MESSAGES = 5000;
 export const LEADER_STATE = 'raftRole.leader';
 
 export function createModel() {
-  return { nodes: new Map(), events: [], refusals: [], handshakes: [], messages: [], leaders: [], t: 0, elections: createElections() };
+  // `ids`: node id → name, as status answers told it; kept when a node's later answer (unreachable) carries no id
+  return { nodes: new Map(), events: [], refusals: [], handshakes: [], messages: [], leaders: [], t: 0, elections: createElections(), ids: new Map() };
+}
+
+function setStatus(model, node, status) {
+  node.status = status;
+  if (typeof status?.nodeId === 'string') model.ids.set(status.nodeId, node.name);
 }
 
 const isRaftActor = (node, a) => node.actors.get(a)?.m === RAFT_MACHINE || a === `raft:${node.name}`;
@@ -19,11 +25,18 @@ const coreOf = (actor) => (actor?.ctx && typeof actor.ctx.core === 'object' ? ac
 
 /** The raft core names nodes by node id; the page by node name (null: no node seen has that id). */
 export function nameOfId(model, id) {
+  const known = model.ids.get(id);
+  if (known !== undefined) return known;
   for (const n of model.nodes.values()) {
     if (n.status?.nodeId === id) return n.name;
     for (const a of n.actors.values()) if (a.ctx?.nodeId === id) return n.name;
   }
   return null;
+}
+
+/** The elections, newest first, each leader by name as far as the page knows the names now. */
+export function namedElections(model) {
+  return electionList(model.elections, (id) => nameOfId(model, id) ?? id);
 }
 
 function withLeaderName(model, core) {
@@ -113,7 +126,7 @@ export function applyInit(model, init) {
   for (const n of init.nodes ?? []) {
     const node = nodeOf(model, n.name);
     if (n.status) {
-      node.status = n.status;
+      setStatus(model, node, n.status);
       node.reachable = n.status.reachable;
     }
     setActors(model, n.name, n.actors ?? [], init.t ?? Date.now());
@@ -136,7 +149,7 @@ export function applyFrame(model, frame) {
     // a node sends a snapshot when it first sees this inspector: a node seen before has restarted
     setActors(model, frame.node, frame.actors, frame.t, true);
     const node = nodeOf(model, frame.node);
-    if (frame.status && node.status === null) node.status = { ...frame.status, name: frame.node, reachable: true };
+    if (frame.status && node.status === null) setStatus(model, node, { ...frame.status, name: frame.node, reachable: true });
     for (const e of frame.recent ?? []) {
       const ev = { ...e, node: frame.node };
       if (!model.events.some((x) => sameEvent(x, ev))) {
@@ -171,7 +184,7 @@ export function applyFrame(model, frame) {
       const node = nodeOf(model, s.name);
       const was = raftLeads(node) && node.reachable !== false;
       const wasReachable = node.reachable;
-      node.status = s;
+      setStatus(model, node, s);
       node.reachable = s.reachable;
       // a leader that becomes reachable again counts as a leader again
       if (!was && s.reachable) noteLeader(model, s.name, frame.t, false);
