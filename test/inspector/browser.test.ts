@@ -151,14 +151,16 @@ describe('the inspector in a browser', { skip }, () => {
     await page.waitForFunction(`document.querySelector('${electionRow}') !== null`, null, { timeout: 30_000 }).catch(async (err: Error) => {
       throw new Error(`${err.message}\nthe page's elections: ${JSON.stringify(await page.evaluate('window.conclave.elections()'))}`);
     });
-    const election = ((await page.evaluate('window.conclave.elections()')) as Array<{ cause: string; leader: string | null; previousLeader: string | null; durationMs: number | null }>).find(
+    const election = ((await page.evaluate('window.conclave.elections()')) as Array<{ start: number; cause: string; leader: string | null; previousLeader: string | null; durationMs: number | null }>).find(
       (e) => e.leader === newLeader && e.cause === 'election timeout',
     );
     assert.equal(election?.previousLeader, oldLeader, 'the election follows the killed leader');
     assert.ok(typeof election?.durationMs === 'number', 'the election has a duration');
     process.stdout.write(`# inspector: election after the kill: ${JSON.stringify(election)}\n`);
     // the raft messages around that election: the survivors' (pre-)votes, then the new leader's appends
-    await page.click(`${electionRow} button.show-messages`);
+    // that election's row, not merely the newest one like it: under load a follower's pre-vote that the
+    // live leader outlasts is listed as another election with the same leader and cause
+    await page.click(`#election-list tr.election-row[data-start="${election!.start}"] button.show-messages`);
     const votes = `[...document.querySelectorAll('#sequence-view g.seq-row')].filter((g) => /^(pre-)?vote /.test(g.getAttribute('data-label')) && g.getAttribute('data-from') !== ${JSON.stringify(oldLeader)})`;
     await page.waitForFunction(`${votes}.length > 0`, null, { timeout: 30_000 }).catch(async (err: Error) => {
       throw new Error(`${err.message}\nthe page's message rows: ${JSON.stringify(await page.evaluate('window.conclave.messages()'))}`);

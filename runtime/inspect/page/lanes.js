@@ -72,13 +72,17 @@ const svgText = (x, y, text, cls) => svgEl('text', { x, y, class: cls }, text);
 
 /** `elections`: newest first, as namedElections gives them */
 export function renderElectionList(tbody, elections) {
+  const shown = elections.slice(0, 50);
+  // redrawn only when a row changed: a row replaced on every frame is a button nobody can click
+  const key = JSON.stringify(shown);
+  if (tbody.dataset.key === key) return;
+  tbody.dataset.key = key;
   tbody.replaceChildren(
-    ...elections
-      .slice(0, 50)
+    ...shown
       .map((e) =>
         h(
           'tr',
-          { class: `election-row${e.end ? '' : ' open'}`, 'data-cause': e.cause, 'data-leader': e.leader ?? '' },
+          { class: `election-row${e.end ? '' : ' open'}`, 'data-cause': e.cause, 'data-leader': e.leader ?? '', 'data-start': e.start },
           h('td', { class: 'mono' }, time(e.start)),
           h('td', { class: 'cause' }, e.cause),
           h('td', {}, e.startedBy),
