@@ -93,6 +93,11 @@ process.on('exit', () => {
   for (const p of live) if (p.running) p.child.kill('SIGKILL');
 });
 
+/** SIGKILL every process started here that still runs and wait for them: a test file's last word, so that nothing keeps it from exiting */
+export async function killLeftoverProcesses(): Promise<void> {
+  await Promise.all([...live].map((p) => p.kill('SIGKILL')));
+}
+
 export async function waitUntil(
   check: () => boolean | Promise<boolean>,
   opts: { timeoutMs?: number; intervalMs?: number; what: string; context?: () => string },

@@ -25,16 +25,58 @@ export interface NatsCluster {
   stopAll(): Promise<void>;
 }
 
+const STOP_GRACE_MS = 5000;
 const live = new Set<ChildProcess>();
 process.on('exit', () => {
   for (const c of live) c.kill('SIGKILL');
 });
 
-export async function startNatsCluster(size: number, clusterName = 'conclave-nemesis'): Promise<NatsCluster> {
-  const ports = await Promise.all(Array.from({ length: size }, async () => ({ client: await freePort(), route: await freePort() })));
+/** nats-servers of this process still running (a test checks that a failed start leaves none) */
+export const liveServers = (): number => live.size;
+
+/** SIGKILL every nats-server this process started and wait for them to exit: a test file's last word, so that nothing keeps it from exiting */
+export async function killLeftoverServers(): Promise<void> {
+  await Promise.all(
+    [...live].map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (c.exitCode !== null || c.signalCode !== null) return resolve();
+          c.once('exit', () => resolve());
+          c.kill('SIGKILL');
+        }),
+    ),
+  );
+}
+
+export interface NatsClusterOptions {
+  clusterName?: string;
+  /** the ports of the first attempt (client, route per server); later attempts pick free ones */
+  ports?: Array<{ client: number; route: number }>;
+  /** how many times to start the cluster, on fresh ports after a failed start (default 3) */
+  attempts?: number;
+}
+
+/**
+ * Start `size` routed servers. A port that was free when picked may be taken by another process
+ * before its server binds it (tests run side by side; a foreign server on it never routes): then
+ * the servers already started are killed and the cluster starts again on fresh ports. A start that
+ * fails for good leaves no server running, so it cannot keep the test process alive.
+ */
+export async function startNatsCluster(size: number, opts: NatsClusterOptions = {}): Promise<NatsCluster> {
+  const attempts = opts.attempts ?? 3;
+  for (let attempt = 1; ; attempt++) {
+    const ports = attempt === 1 && opts.ports ? opts.ports : await Promise.all(Array.from({ length: size }, async () => ({ client: await freePort(), route: await freePort() })));
+    try {
+      return await startOnPorts(ports, opts.clusterName ?? 'conclave-nemesis');
+    } catch (err) {
+      if (attempt >= attempts) throw new Error(`the NATS cluster did not start in ${attempts} attempts: ${(err as Error).message}`, { cause: err });
+    }
+  }
+}
+
+async function startOnPorts(ports: Array<{ client: number; route: number }>, clusterName: string): Promise<NatsCluster> {
   const routes = ports.map((p) => `nats://127.0.0.1:${p.route}`).join(',');
   const nodes = ports.map((p, i) => natsNode(`s${i + 1}`, p.client, p.route, routes, clusterName));
-  await Promise.all(nodes.map((n) => n.start()));
   const cluster: NatsCluster = {
     nodes,
     urls: nodes.map((n) => n.url),
@@ -43,8 +85,16 @@ export async function startNatsCluster(size: number, clusterName = 'conclave-nem
       await Promise.all(nodes.map((n) => n.stop()));
     },
   };
-  await cluster.waitRouted();
-  return cluster;
+  try {
+    const started = await Promise.allSettled(nodes.map((n) => n.start()));
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    await cluster.waitRouted();
+    return cluster;
+  } catch (err) {
+    await Promise.all(nodes.map((n) => n.kill()));
+    throw err;
+  }
 }
 
 function natsNode(name: string, port: number, routePort: number, routes: string, clusterName: string): NatsNode {
@@ -54,8 +104,12 @@ function natsNode(name: string, port: number, routePort: number, routes: string,
   const url = `nats://127.0.0.1:${port}`;
   const signal = async (sig: NodeJS.Signals) => {
     if (child === null) return;
-    child.kill(sig);
+    const proc = child;
+    proc.kill(sig);
+    // a server that does not end on SIGTERM within a few seconds is killed: stopping never hangs
+    const force = setTimeout(() => proc.kill('SIGKILL'), STOP_GRACE_MS);
     await exited;
+    clearTimeout(force);
   };
   return {
     name,
@@ -82,7 +136,9 @@ function natsNode(name: string, port: number, routePort: number, routes: string,
         }),
       );
       await waitUntil(async () => (await canConnect(url)) || child === null, { timeoutMs: 20_000, what: `nats-server ${name} on ${url}`, context: () => stderr });
-      if (child === null) throw new Error(`nats-server ${name} exited at start:\n${stderr}`);
+      if (child === null) {
+        throw new Error(`nats-server ${name} exited at start:\n${stderr}`);
+      }
     },
     stop: () => signal('SIGTERM'),
     kill: () => signal('SIGKILL'),

@@ -2,8 +2,16 @@
 // NATS cluster, then the checks. `npm run test:nemesis -- --minutes N` runs longer;
 // NEMESIS_SEED / NEMESIS_SECONDS change this run.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
+import { killLeftoverProcesses } from '../helpers/cli.ts';
+import { killLeftoverServers } from './natsCluster.ts';
 import { availabilityTable, FAULT_KINDS, runNemesis } from './nemesis.ts';
+
+// whatever a run left behind (a timed-out test's servers and controllers) must not keep this file from exiting
+after(async () => {
+  await killLeftoverProcesses();
+  await killLeftoverServers();
+});
 
 const seed = Number(process.env.NEMESIS_SEED ?? '2026');
 const seconds = Number(process.env.NEMESIS_SECONDS ?? '0');

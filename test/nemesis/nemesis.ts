@@ -82,8 +82,8 @@ const RAFT = { heartbeatMs: 50, electionTimeoutMs: 500, snapshotEvery: 500 };
 export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
   const say = opts.progress ?? (() => {});
   const random = new Prng(opts.seed);
-  const dir = await mkdtemp(join(tmpdir(), 'conclave-nemesis-'));
   const nats = await startNatsCluster(3);
+  const dir = await mkdtemp(join(tmpdir(), 'conclave-nemesis-'));
   // a planted bug is read by each controller from its environment, and only with NODE_ENV=test
   const env = baseEnv({ CONCLAVE_PREFIX: PREFIX, CONCLAVE_LOG_LEVEL: 'info', NODE_ENV: opts.bug ? 'test' : process.env.NODE_ENV, CONCLAVE_TEST_PLANTED_BUG: opts.bug });
   const controllers: Controller[] = Array.from({ length: opts.controllers ?? 3 }, (_, i) => ({ name: `n${i + 1}`, server: i % 3, proc: null, log: '', paused: false }));

@@ -5,9 +5,17 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
+import { killLeftoverProcesses } from '../helpers/cli.ts';
+import { killLeftoverServers } from './natsCluster.ts';
 import type { PlantedBug } from '../../actors/plantedBugs.ts';
 import { type FaultKind, type NemesisReport, runNemesis } from './nemesis.ts';
+
+// whatever a run left behind (a timed-out test's servers and controllers) must not keep this file from exiting
+after(async () => {
+  await killLeftoverProcesses();
+  await killLeftoverServers();
+});
 
 /**
  * The first of `seeds` whose run the planted bug makes fail as `shows` expects. A bug shows under
