@@ -34,9 +34,12 @@ const reporter = process.stdout.isTTY ? 'spec' : 'tap';
 // (package.json `exports`), not to a dist/ build that may be older than the source.
 // test/package/ checks the build itself, as a user installs it.
 const env = { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --conditions=conclave-source`.trim() };
+// --test-force-exit: a file whose tests have all ended exits even if something it started still
+// holds its event loop (a server a failed test left behind); the helpers' 'exit' hooks then kill
+// the processes it started. Without it one leak hangs the whole run with every test reported.
 const child = spawn(
   process.execPath,
-  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, `--test-reporter=${reporter}`, ...files],
+  ['--import', 'tsx', '--test', '--test-force-exit', `--test-concurrency=${concurrency}`, `--test-reporter=${reporter}`, ...files],
   { stdio: 'inherit', cwd: root, env },
 );
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
