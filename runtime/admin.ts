@@ -6,7 +6,7 @@ import type { z } from 'zod';
 import { ConclaveError, codeOf } from './errors.ts';
 import type { Logger } from './log/logger.ts';
 import { RateLimitedLog } from './log/rateLimit.ts';
-import type { Bus, BusMessage, BusSubscription } from './transport/types.ts';
+import { type Bus, type BusMessage, type BusSubscription, PayloadTooLargeError } from './transport/types.ts';
 import { type AdminBody, type AdminOp, type AdminReply, requestSchema } from './wire/adminProtocol.ts';
 import { isReadOnlyOp } from './wire/adminSubjects.ts';
 import { decode, encodeReply, type Envelope, type Reply } from './wire/codec.ts';
@@ -98,6 +98,18 @@ export class AdminServer {
     try {
       msg.respond(encodeReply(reply));
     } catch (err) {
+      // an answer bigger than the bus carries: say so at once, rather than let the asker wait for a timeout
+      if (reply.ok && err instanceof PayloadTooLargeError) {
+        this.rateLimited.warn('admin-reply-too-large', { subject: msg.subject, bytes: err.size, maxPayload: err.maxPayload }, 'an admin answer is larger than the bus carries');
+        this.reply(msg, {
+          ok: false,
+          error: {
+            code: 'MAX_PAYLOAD',
+            message: `the answer is ${err.size} bytes, more than the largest message the bus carries (${err.maxPayload} bytes): ask for less (kv list --prefix P --limit N, or get keys one by one) or raise nats-server's max_payload`,
+          },
+        });
+        return;
+      }
       this.rateLimited.warn('admin-reply-failed', { err, subject: msg.subject }, 'could not send an admin reply');
     }
   }
