@@ -2,12 +2,13 @@
 // processes) spread over them, clients recording every operation, and faults on a seeded schedule.
 // Afterwards: the history must be linearizable, at most one leader per term, one cluster id among
 // the members, and every member must converge to the same state. Availability per fault is measured.
-import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AdminOp, AdminReply, AdminRequest } from '../../runtime/wire/adminProtocol.ts';
 import { adminRequest } from '../../runtime/cli/client.ts';
+import { openEnv } from '../../runtime/store/lmdbEnv.ts';
 import { connectNats } from '../../runtime/transport/index.ts';
 import type { Bus } from '../../runtime/transport/types.ts';
 import { baseEnv, CliProcess, ROOT, waitUntil } from '../helpers/cli.ts';
@@ -211,14 +212,16 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
           target = victim.name;
           await victim.proc!.kill('SIGKILL');
           victim.proc = null;
-          victim.maxBytes = statSync(join(dir, victim.name, 'data.mdb')).size + DISK_FULL_MARGIN;
+          // LMDB reuses the pages a compaction freed: a data file grown by earlier fills has room
+          // inside it that no quota on its size would reach, so the store is compacted first
+          victim.maxBytes = (await compactStore(join(dir, victim.name))) + DISK_FULL_MARGIN;
           victim.fullExit = { expected: true, seen: false };
           await start(victim);
           victim.maxBytes = undefined;
           const value = 'f'.repeat(96 * 1024);
           for (let n = 0; n < 400 && !victim.fullExit.seen && crashed === 0; n++) {
             const via = (await findLeader()) ?? leader;
-            await admin(via.name, 'propose', { command: { op: 'put', key: `fill-${i}-${n % 8}`, value } }, 5000).catch((err: unknown) => say(`fill write refused: ${(err as Error).message}`));
+            await admin(via.name, 'propose', { command: { op: 'put', key: `fill-${n % 8}`, value } }, 5000).catch((err: unknown) => say(`fill write refused: ${(err as Error).message}`));
           }
           await waitUntil(() => victim.fullExit!.seen || crashed > 0, { timeoutMs: 30_000, intervalMs: 100, what: `${victim.name} to exit on its full store` }).catch(() => {
             problems.push(`${victim.name} did not exit on its full store (quota ${DISK_FULL_MARGIN} bytes above its data file): it wedged or kept accepting`);
@@ -329,19 +332,23 @@ async function startController(c: Controller, dir: string, nats: NatsCluster, en
 
 async function checkConverged(members: Controller[], admin: <O extends AdminOp>(node: string, type: O, body: AdminRequest<O>, timeoutMs?: number) => Promise<AdminReply<O>>, problems: string[], timeoutMs: number): Promise<void> {
   const states = new Map<string, string>();
-  const statusOf = (name: string) => admin(name, 'status', {}, 2000) as Promise<{ clusterId: string; commitIndex: number; appliedIndex: number; role: string }>;
+  const statusOf = (name: string) => admin(name, 'status', {}, 2000) as Promise<{ clusterId: string; commitIndex: number; appliedIndex: number; role: string; term: number }>;
+  // what each member said last, for the report when they do not converge
+  let last = '';
   try {
     await waitUntil(
       async () => {
-        const all = await Promise.all(members.map((m) => statusOf(m.name).catch(() => null)));
-        if (all.some((s) => s === null)) return false;
-        const commit = Math.max(...all.map((s) => s!.commitIndex));
-        return all.every((s) => s!.appliedIndex === commit);
+        const all = await Promise.all(members.map((m) => statusOf(m.name).catch((err: unknown) => err as Error)));
+        last = all.map((s, i) => `${members[i]!.name}: ${s instanceof Error ? `no status (${s.message})` : `${s.role} term ${s.term} commit ${s.commitIndex} applied ${s.appliedIndex}`}`).join('; ');
+        if (all.some((s) => s instanceof Error)) return false;
+        const statuses = all as Array<{ commitIndex: number; appliedIndex: number }>;
+        const commit = Math.max(...statuses.map((s) => s.commitIndex));
+        return statuses.every((s) => s.appliedIndex === commit);
       },
       { timeoutMs, intervalMs: 200, what: 'every member applied the same index' },
     );
   } catch (err) {
-    problems.push(`members did not converge: ${(err as Error).message}`);
+    problems.push(`members did not converge: ${(err as Error).message}; last answers: ${last}`);
     return;
   }
   const clusterIds = new Set<string>();
@@ -425,6 +432,23 @@ function lastErrorLine(log: string): string {
   if (stated !== undefined) return stated.slice(0, 400);
   for (let i = lines.length - 1; i >= 0; i--) if (/Error\b|"level":[56]0/.test(lines[i]!)) return lines[i]!.slice(0, 400);
   return '(no error line in its output)';
+}
+
+/** a stopped controller's store copied compacted over itself (no free pages left in it); its new size */
+async function compactStore(dataDir: string): Promise<number> {
+  const file = join(dataDir, 'data.mdb');
+  // the store is a directory environment: LMDB writes the copy as data.mdb into a directory
+  const copyDir = join(dataDir, 'compacted');
+  mkdirSync(copyDir);
+  const env = openEnv(dataDir, true);
+  try {
+    await env.backup(copyDir, true);
+  } finally {
+    await env.close();
+  }
+  renameSync(join(copyDir, 'data.mdb'), file);
+  rmSync(copyDir, { recursive: true, force: true });
+  return statSync(file).size;
 }
 
 function shuffled<T>(items: T[], random: Prng): T[] {
