@@ -11,9 +11,9 @@
 
 import { readFileSync } from 'node:fs';
 import type { RaftSettings } from './controllerProcess.ts';
-import { fmtLoad, measureFormation, measureLoad, NatsCluster } from './natsCluster.ts';
+import { fmtLoad, measureFormation, NatsCluster } from './natsCluster.ts';
 import { progress } from './progress.ts';
-import { type LoadResult, median } from './stats.ts';
+import { type LoadResult, median, runClosedLoop } from './stats.ts';
 
 export const UNSAFE_ENV = { CONCLAVE_UNSAFE_NO_PEER_AUTH: '1' } as const;
 const OFF_LINE = /member authentication is off/;
@@ -41,6 +41,22 @@ export interface AuthCostResult {
   p50Ratio: number;
   /** on.cpuUsPerPut / off.cpuUsPerPut */
   cpuRatio: number;
+  /** rounds measured again because a put failed in them (a leader change: on a loaded machine an election can happen mid-round) */
+  repeatedRounds: Array<{ side: 'on' | 'off'; round: number; errors: number; firstError: string | null }>;
+}
+
+/** a round, measured again (after finding the leader) while a put fails in it, at most 3 times */
+async function round(cluster: NatsCluster, leaders: Map<NatsCluster, string>, label: 'on' | 'off', n: number, concurrency: number, repeated: AuthCostResult['repeatedRounds'], index: number): Promise<LoadResult & { cpuUsPerPut: number }> {
+  for (let attempt = 1; ; attempt++) {
+    const cpuBefore = cpuUs(cluster);
+    const load = await runClosedLoop(n, concurrency, (i) => cluster.put(leaders.get(cluster)!, `auth-${label}/${index}/${attempt}/${i}`));
+    cluster.assertAllRunning();
+    if (load.errors === 0) return { ...load, cpuUsPerPut: (cpuUs(cluster) - cpuBefore) / n };
+    repeated.push({ side: label, round: index, errors: load.errors, firstError: load.firstError });
+    progress(`  round ${index}, authentication ${label}: ${load.errors} of ${n} puts failed (${load.firstError}); measuring it again`);
+    if (attempt >= 3) throw new Error(`auth-${label}/${index}: puts failed in 3 attempts (last: ${load.errors}, first error: ${load.firstError})\n${cluster.errorSummary()}`);
+    leaders.set(cluster, await cluster.findLeader());
+  }
 }
 
 function side(rounds: AuthSide['rounds']): AuthSide {
@@ -85,18 +101,17 @@ export async function measureAuthCost(opts: { raft: RaftSettings; putsPerRound: 
       if (said !== (label === 'off' ? cluster.procs.size : 0)) throw new Error(`authentication ${label}: ${said} of ${cluster.procs.size} controllers logged that authentication is off`);
       const leader = await cluster.findLeader();
       leaders.set(cluster, leader);
-      await measureLoad(cluster, leader, `auth-${label}-warmup`, 500, 16);
+      await runClosedLoop(500, 16, (i) => cluster.put(leader, `auth-${label}-warmup/${i}`));
     }
     const rounds = { on: [] as AuthSide['rounds'], off: [] as AuthSide['rounds'] };
-    for (let round = 1; round <= opts.rounds; round++) {
-      const order = round % 2 === 1 ? (['on', 'off'] as const) : (['off', 'on'] as const);
+    const repeatedRounds: AuthCostResult['repeatedRounds'] = [];
+    for (let index = 1; index <= opts.rounds; index++) {
+      const order = index % 2 === 1 ? (['on', 'off'] as const) : (['off', 'on'] as const);
       for (const label of order) {
         const cluster = label === 'on' ? on : off;
-        const cpuBefore = cpuUs(cluster);
-        const load = await measureLoad(cluster, leaders.get(cluster)!, `auth-${label}/${round}`, opts.putsPerRound, concurrency);
-        const r = { ...load, cpuUsPerPut: (cpuUs(cluster) - cpuBefore) / opts.putsPerRound };
+        const r = await round(cluster, leaders, label, opts.putsPerRound, concurrency, repeatedRounds, index);
         rounds[label].push(r);
-        progress(`  round ${round}/${opts.rounds}, authentication ${label.padEnd(3)}: ${fmtLoad(r)}, controllers' CPU ${r.cpuUsPerPut.toFixed(0)} µs per put`);
+        progress(`  round ${index}/${opts.rounds}, authentication ${label.padEnd(3)}: ${fmtLoad(r)}, controllers' CPU ${r.cpuUsPerPut.toFixed(0)} µs per put`);
       }
     }
     const result = { on: side(rounds.on), off: side(rounds.off) };
@@ -106,7 +121,7 @@ export async function measureAuthCost(opts: { raft: RaftSettings; putsPerRound: 
     progress(
       `  median: on ${result.on.opsPerSec.toFixed(0)} ops/s p50 ${result.on.p50Ms.toFixed(2)} ms ${result.on.cpuUsPerPut.toFixed(0)} µs CPU/put; off ${result.off.opsPerSec.toFixed(0)} ops/s p50 ${result.off.p50Ms.toFixed(2)} ms ${result.off.cpuUsPerPut.toFixed(0)} µs CPU/put; on/off throughput ${throughputRatio.toFixed(3)}, CPU ${cpuRatio.toFixed(3)}`,
     );
-    return { concurrency, putsPerRound: opts.putsPerRound, ...result, throughputRatio, p50Ratio, cpuRatio };
+    return { concurrency, putsPerRound: opts.putsPerRound, ...result, throughputRatio, p50Ratio, cpuRatio, repeatedRounds };
   } finally {
     await Promise.all([on.killAll(), off.killAll()]);
   }
