@@ -7,7 +7,8 @@
 // drift of the machine's speed during the run falls on both sides alike; the figures are the
 // medians of the rounds. Beside wall-clock throughput, the CPU time the three controllers spent per
 // put (/proc utime + stime): on a machine busy with other work the throughput moves with the load,
-// the CPU per put much less.
+// the CPU per put much less; and the peer bus messages per put (counted by a subscription of the
+// bench's own on the peer subjects): each is signed once and checked once when authentication is on.
 
 import { readFileSync } from 'node:fs';
 import type { RaftSettings } from './controllerProcess.ts';
@@ -16,6 +17,7 @@ import { progress } from './progress.ts';
 import { type LoadResult, median, runClosedLoop } from './stats.ts';
 
 export const UNSAFE_ENV = { CONCLAVE_UNSAFE_NO_PEER_AUTH: '1' } as const;
+const PREFIX = 'bench';
 const OFF_LINE = /member authentication is off/;
 
 export interface AuthSide {
@@ -25,7 +27,9 @@ export interface AuthSide {
   p99Ms: number;
   /** CPU time of the 3 controllers (user + system) per put, microseconds, median over the rounds */
   cpuUsPerPut: number;
-  rounds: Array<LoadResult & { cpuUsPerPut: number }>;
+  /** peer bus messages (raft batches, pings) published per put, median over the rounds */
+  peerMessagesPerPut: number;
+  rounds: Array<LoadResult & { cpuUsPerPut: number; peerMessagesPerPut: number }>;
 }
 
 export interface AuthCostResult {
@@ -46,12 +50,19 @@ export interface AuthCostResult {
 }
 
 /** a round, measured again (after finding the leader) while a put fails in it, at most 3 times */
-async function round(cluster: NatsCluster, leaders: Map<NatsCluster, string>, label: 'on' | 'off', n: number, concurrency: number, repeated: AuthCostResult['repeatedRounds'], index: number): Promise<LoadResult & { cpuUsPerPut: number }> {
+async function round(cluster: NatsCluster, leaders: Map<NatsCluster, string>, label: 'on' | 'off', n: number, concurrency: number, repeated: AuthCostResult['repeatedRounds'], index: number): Promise<AuthSide['rounds'][number]> {
   for (let attempt = 1; ; attempt++) {
+    let peerMessages = 0;
+    const counter = cluster.bus.subscribe(`${PREFIX}.node.*.peer`, () => {
+      peerMessages++;
+    });
+    await cluster.bus.flush();
     const cpuBefore = cpuUs(cluster);
     const load = await runClosedLoop(n, concurrency, (i) => cluster.put(leaders.get(cluster)!, `auth-${label}/${index}/${attempt}/${i}`));
+    const cpuAfter = cpuUs(cluster);
+    counter.unsubscribe();
     cluster.assertAllRunning();
-    if (load.errors === 0) return { ...load, cpuUsPerPut: (cpuUs(cluster) - cpuBefore) / n };
+    if (load.errors === 0) return { ...load, cpuUsPerPut: (cpuAfter - cpuBefore) / n, peerMessagesPerPut: peerMessages / n };
     repeated.push({ side: label, round: index, errors: load.errors, firstError: load.firstError });
     progress(`  round ${index}, authentication ${label}: ${load.errors} of ${n} puts failed (${load.firstError}); measuring it again`);
     if (attempt >= 3) throw new Error(`auth-${label}/${index}: puts failed in 3 attempts (last: ${load.errors}, first error: ${load.firstError})\n${cluster.errorSummary()}`);
@@ -65,6 +76,7 @@ function side(rounds: AuthSide['rounds']): AuthSide {
     p50Ms: median(rounds.map((r) => r.p50Ms)),
     p99Ms: median(rounds.map((r) => r.p99Ms)),
     cpuUsPerPut: median(rounds.map((r) => r.cpuUsPerPut)),
+    peerMessagesPerPut: median(rounds.map((r) => r.peerMessagesPerPut)),
     rounds,
   };
 }
@@ -111,7 +123,7 @@ export async function measureAuthCost(opts: { raft: RaftSettings; putsPerRound: 
         const cluster = label === 'on' ? on : off;
         const r = await round(cluster, leaders, label, opts.putsPerRound, concurrency, repeatedRounds, index);
         rounds[label].push(r);
-        progress(`  round ${index}/${opts.rounds}, authentication ${label.padEnd(3)}: ${fmtLoad(r)}, controllers' CPU ${r.cpuUsPerPut.toFixed(0)} µs per put`);
+        progress(`  round ${index}/${opts.rounds}, authentication ${label.padEnd(3)}: ${fmtLoad(r)}, controllers' CPU ${r.cpuUsPerPut.toFixed(0)} µs per put, ${r.peerMessagesPerPut.toFixed(2)} peer messages per put`);
       }
     }
     const result = { on: side(rounds.on), off: side(rounds.off) };
