@@ -9,6 +9,7 @@ import type { ConclaveError } from '../runtime/errors.ts';
 import type { Logger } from '../runtime/log/logger.ts';
 import type { RateLimitedLog } from '../runtime/log/rateLimit.ts';
 import type { Sender, WireLimits } from '../runtime/wire/codec.ts';
+import { UNSAFE_NO_PEER_AUTH } from '../runtime/wire/peerSignature.ts';
 import type { AppliedMembership } from './appliedMembership.ts';
 import type { AppliedState, DeferredState, HostAppliedState } from './appliedState.ts';
 import { Compaction } from './compaction.ts';
@@ -73,6 +74,7 @@ export interface MemberParts {
 export function wireParts(m: MemberShell): MemberParts {
   // every peer message this member publishes is signed with its member key (none: unsigned, as before)
   const key = m.opts.store.memberKey?.();
+  if (UNSAFE_NO_PEER_AUTH) m.log.warn({ env: 'CONCLAVE_UNSAFE_NO_PEER_AUTH' }, 'UNSAFE, bench only: member authentication is off (peer messages neither signed nor verified)');
   const opts = key ? { ...m.opts, bus: signingBus(m.opts.bus, key.privateKey) } : m.opts;
   const parts = {} as MemberParts;
   parts.snapshots = new MemberSnapshots(

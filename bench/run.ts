@@ -1,8 +1,8 @@
-// `npm run bench [-- --quick]`: Conclave's latency, throughput, failover, formation and memory on
-// this machine, against the peers in TOOLCHAIN.md. Prints a table on stdout, progress on stderr,
-// writes bench/results.json. Exits non-zero with an `error:` line when a scenario cannot run (a
-// failed put under a stable leader counts as a failure); what was measured until then is still
-// written to results.json.
+// `npm run bench [-- --quick]`: Conclave's latency, throughput, failover, formation, memory and the
+// cost of member authentication (C) on this machine, against the peers in TOOLCHAIN.md. Prints a
+// table on stdout, progress on stderr, writes bench/results.json. Exits non-zero with an `error:`
+// line when a scenario cannot run (a failed put under a stable leader counts as a failure); what was
+// measured until then is still written to results.json.
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,8 @@ const USAGE = `usage: npm run bench -- [--quick] [--peers] [--heartbeat-ms N] [-
   --election-timeout-ms N raft election timeout (default 150; the core randomizes it in [T, 2T))
   --snapshot-every N      raft snapshotEvery (default: the controller's default)
   --failover-runs N       SIGKILL-the-leader repetitions (default 5, quick 3)
+  --auth-rounds N         C: alternating rounds of 64-in-flight puts with member authentication on
+                          and off (default 8, quick 6; each round --quick 4000 puts, else 10000)
   --out FILE              where to write the results (default bench/results.json)
   --node-flags FLAGS      node flags for the controller processes, e.g. "--max-semi-space-size=4"`;
 
@@ -40,6 +42,7 @@ function parse() {
       'election-timeout-ms': { type: 'string' },
       'snapshot-every': { type: 'string' },
       'failover-runs': { type: 'string' },
+      'auth-rounds': { type: 'string' },
       out: { type: 'string' },
       'node-flags': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -55,6 +58,7 @@ async function main(): Promise<number> {
   let args: ReturnType<typeof parse>;
   let raft: { heartbeatMs: number; electionTimeoutMs: number; snapshotEvery?: number };
   let failoverRuns: number;
+  let authRounds: number;
   try {
     args = parse();
     raft = {
@@ -64,6 +68,7 @@ async function main(): Promise<number> {
     const snapshotEvery = positiveInt('snapshot-every', args.values['snapshot-every']);
     if (snapshotEvery !== undefined) raft.snapshotEvery = snapshotEvery;
     failoverRuns = positiveInt('failover-runs', args.values['failover-runs']) ?? (args.values.quick ? 3 : 5);
+    authRounds = positiveInt('auth-rounds', args.values['auth-rounds']) ?? (args.values.quick ? 6 : 8);
   } catch (err) {
     process.stderr.write(`error: ${(err as Error).message}\n${USAGE}\n`);
     return 2;
@@ -77,7 +82,7 @@ async function main(): Promise<number> {
   const out = args.values.out ?? fileURLToPath(new URL('./results.json', import.meta.url));
   const started = performance.now();
   const loadBefore = load();
-  const partial: { nats: Record<string, unknown>; inProcess: Record<string, unknown>; peersMeasured: Record<string, unknown> } = { nats: {}, inProcess: {}, peersMeasured: {} };
+  const partial: { nats: Record<string, unknown>; authCost?: unknown; inProcess: Record<string, unknown>; peersMeasured: Record<string, unknown> } = { nats: {}, inProcess: {}, peersMeasured: {} };
   try {
     // loaded here, so that a runtime that does not load yet ends in one clear `error:` line
     const { runNatsScenarios } = await import('./lib/natsCluster.ts');
@@ -85,12 +90,15 @@ async function main(): Promise<number> {
     const { formatTable, gitInfo, machineInfo, PEERS, reached, TARGETS } = await import('./lib/report.ts');
     const { ROOT } = await import('./lib/controllerProcess.ts');
     const { runPeerScenarios } = await import('./lib/peers.ts');
+    const { measureAuthCost } = await import('./lib/authCost.ts');
 
     progress(`raft heartbeatMs ${raft.heartbeatMs}, electionTimeoutMs ${raft.electionTimeoutMs}, snapshotEvery ${raft.snapshotEvery ?? 'default'}; ${quick ? 'quick' : 'full'} run; load average ${loadBefore.join(' ')}`);
     if ((loadBefore[0] ?? 0) > 1.5) progress('warning: this machine is busy (1-min load average > 1.5): figures will be noisy');
     const nodeArgs = (args.values['node-flags'] ?? '').split(/\s+/).filter((f) => f.length > 0);
     if (nodeArgs.length > 0) progress(`controllers run with node ${nodeArgs.join(' ')}`);
     const nats = await runNatsScenarios({ raft, ...sizes, nodeArgs }, partial.nats);
+    const authCost = await measureAuthCost({ raft, putsPerRound: quick ? 4000 : 10_000, rounds: authRounds, nodeArgs });
+    partial.authCost = authCost;
     const inProcess = await runInProcessScenarios({ raft, seqN: sizes.seqN, concN: sizes.concN }, partial.inProcess);
     const peersMeasured = args.values.peers ? await runPeerScenarios({ seqN: sizes.seqN, concN: sizes.concN }, partial.peersMeasured) : null;
     const report = {
@@ -110,6 +118,7 @@ async function main(): Promise<number> {
       targets: TARGETS,
       peers: PEERS,
       nats,
+      authCost,
       inProcess,
       peersMeasured,
       reached: reached(nats),

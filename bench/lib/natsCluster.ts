@@ -7,11 +7,11 @@ import { adminRequest } from '../../runtime/cli/client.ts';
 import { codeOf } from '../../runtime/errors.ts';
 import { connectNats } from '../../runtime/transport/index.ts';
 import type { Bus } from '../../runtime/transport/types.ts';
-import { seedStaticCluster } from '../../test/helpers/staticCluster.ts';
-import { type CliStartupResult, formatCliStartup, measureCliStartup } from './cliStartup.ts';
 import { onCleanup, trackDir } from './cleanup.ts';
-import { type EtcdFormation, measureEtcdFormation } from './etcdFormation.ts';
+import { type CliStartupResult, formatCliStartup, measureCliStartup } from './cliStartup.ts';
 import { ControllerProcess, type MemoryFigures, type NodeSpec, type RaftSettings, writeRunConfig } from './controllerProcess.ts';
+import { type EtcdFormation, measureEtcdFormation } from './etcdFormation.ts';
+import { seedKeyedCluster } from './keyedCluster.ts';
 import { type NatsServer, startNatsServer } from './natsServer.ts';
 import { progress, sleep, VALUE_100B } from './progress.ts';
 import { type LoadResult, median, runClosedLoop, startOpenLoop } from './stats.ts';
@@ -87,21 +87,26 @@ export class NatsCluster {
     readonly dir: string,
     readonly specs: Map<string, NodeSpec>,
     private readonly nodeArgs: string[],
+    private readonly env: NodeJS.ProcessEnv,
   ) {}
 
-  /** nats-server up, 3 stores seeded as one static cluster, configs written; no controller started */
-  static async prepare(raft: RaftSettings, nodeArgs: string[] = []): Promise<NatsCluster> {
+  /**
+   * nats-server up, 3 stores seeded as one static cluster with their member keys committed (as
+   * `init` and `cluster add` leave them: peer messages signed and checked), configs written; no
+   * controller started. `env`: extra environment for the controller processes.
+   */
+  static async prepare(raft: RaftSettings, nodeArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<NatsCluster> {
     const nats = await startNatsServer();
     onCleanup(() => nats.stop());
     progress(`nats-server ${nats.version} on ${nats.url}`);
     const dir = await mkdtemp(join(tmpdir(), 'conclave-bench-'));
     trackDir(dir);
     const specs = new Map<string, NodeSpec>(NAMES.map((name) => [name, { name, dataDir: join(dir, name), configPath: join(dir, `${name}.json`) }]));
-    await seedStaticCluster([...specs.values()]);
+    await seedKeyedCluster([...specs.values()]);
     for (const spec of specs.values()) await writeRunConfig(spec, nats.url, PREFIX, raft);
     const bus = await connectNats({ servers: nats.url, name: 'conclave-bench-client' });
     onCleanup(() => bus.close());
-    const cluster = new NatsCluster(nats, bus, dir, specs, nodeArgs);
+    const cluster = new NatsCluster(nats, bus, dir, specs, nodeArgs, env);
     onCleanup(() => cluster.killAll());
     return cluster;
   }
@@ -112,7 +117,7 @@ export class NatsCluster {
 
   spawn(name: string): ControllerProcess {
     const spec = this.specs.get(name)!;
-    const proc = new ControllerProcess(spec, { nodeArgs: this.nodeArgs });
+    const proc = new ControllerProcess(spec, { nodeArgs: this.nodeArgs, env: this.env });
     this.procs.set(name, proc);
     return proc;
   }

@@ -1,6 +1,7 @@
 // The table (stdout) and bench/results.json.
 import { execFileSync } from 'node:child_process';
-import { cpus, hostname, release, totalmem, type as osType } from 'node:os';
+import { cpus, hostname, type as osType, release, totalmem } from 'node:os';
+import type { AuthCostResult } from './authCost.ts';
 import { formatCliStartup } from './cliStartup.ts';
 import type { RaftSettings } from './controllerProcess.ts';
 import type { InProcessResults } from './inProcessCluster.ts';
@@ -33,6 +34,8 @@ export interface BenchReport {
   targets: typeof TARGETS;
   peers: typeof PEERS;
   nats: NatsResults;
+  /** C: 64 in flight with member authentication on and off (bench only), in this run */
+  authCost: AuthCostResult;
   inProcess: InProcessResults;
   /** `--peers`: etcd and JetStream KV under the same workload, in this run (null without --peers) */
   peersMeasured: PeerResults | null;
@@ -121,6 +124,9 @@ export function formatTable(r: BenchReport): string {
     `     peak ${nats.memory.map((m) => `${m.name} ${mib(m.peakRssBytes)}`).join(', ')} MiB, read after A1+A2; now ${nats.memory.map((m) => `${m.name} ${mib(m.rssBytes)} (anon ${mib(m.rssAnonBytes)}, file ${mib(m.rssFileBytes)})`).join(', ')}; just formed, idle: ${nats.memory.map((m) => mib(m.idleRssBytes)).join(', ')} MiB`,
     row(['A6 CLI start-up (spawn → exit)', '', '', '', '', '', 'status ≤ 150 ms wall', yes(ok.cliStatus)], widths),
     ...formatCliStartup(nats.cliStartup).map((line) => `     ${line}`),
+    load('C NATS, 64 in flight, auth on', { ...r.authCost.on.rounds[0]!, n: r.authCost.putsPerRound, opsPerSec: r.authCost.on.opsPerSec, p50Ms: r.authCost.on.p50Ms, p99Ms: r.authCost.on.p99Ms, errors: 0 }, `on/off ≥ 0.90`, yes(r.authCost.throughputRatio >= 0.9)),
+    load('C NATS, 64 in flight, auth off', { ...r.authCost.off.rounds[0]!, n: r.authCost.putsPerRound, opsPerSec: r.authCost.off.opsPerSec, p50Ms: r.authCost.off.p50Ms, p99Ms: r.authCost.off.p99Ms, errors: 0 }, '(bench only, unsafe)', ''),
+    `     member authentication (Ed25519 per bus message) on/off: throughput ${r.authCost.throughputRatio.toFixed(3)}, p50 ${r.authCost.p50Ratio.toFixed(3)}, controllers' CPU per put ${r.authCost.cpuRatio.toFixed(3)} (${int(r.authCost.on.cpuUsPerPut)} against ${int(r.authCost.off.cpuUsPerPut)} µs); peer messages (each signed once, checked once) per put ${r.authCost.on.peerMessagesPerPut.toFixed(2)} on, ${r.authCost.off.peerMessagesPerPut.toFixed(2)} off; medians of ${r.authCost.on.rounds.length} alternating rounds (on: ${r.authCost.on.rounds.map((x) => int(x.opsPerSec)).join(', ')}; off: ${r.authCost.off.rounds.map((x) => int(x.opsPerSec)).join(', ')} ops/s); two 3-node clusters, member keys committed${r.authCost.repeatedRounds.length > 0 ? `; ${r.authCost.repeatedRounds.length} round(s) measured again after a failed put (a leader change)` : ''}`,
     load('B1 in-process bus, sequential', b.sequential, '(reference)', ''),
     load('B2 in-process bus, 64 in flight', b.inflight64, '(reference)', ''),
     load('B2 in-process bus, 256 in flight', b.inflight256, '(reference)', ''),

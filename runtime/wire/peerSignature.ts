@@ -13,6 +13,17 @@ import { TAILED, TAILED_HEADER } from './envelope.ts';
 /** a member key as committed in the configuration: raw 32-byte Ed25519 public key, base64url */
 export const MEMBER_KEY_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 
+/**
+ * BENCH ONLY, UNSAFE: `CONCLAVE_UNSAFE_NO_PEER_AUTH=1` in a controller's environment turns member
+ * authentication off in that process — its peer messages and forwarded admin requests go unsigned,
+ * and what it receives is taken without a signature check, from anyone who can publish on its
+ * subjects. It exists so that `npm run bench` can measure what authentication costs (bench/lib/authCost.ts);
+ * never set it on a real cluster. Read here, once, from the environment at start-up: nothing that
+ * arrives on the bus can turn it on or off. Set it on every member or none (a member with it set
+ * sends unsigned messages, which a member without it drops once the sender's key is committed).
+ */
+export const UNSAFE_NO_PEER_AUTH: boolean = process.env.CONCLAVE_UNSAFE_NO_PEER_AUTH === '1';
+
 const DOMAIN = Buffer.from('conclave peer message v1\0');
 const FIELD = Buffer.from(',"sig":"');
 /** an Ed25519 signature (64 bytes) in base64url */
@@ -41,6 +52,7 @@ function digest(subject: string, parts: readonly Uint8Array[]): Buffer {
 
 /** `data` (an encoded peer message, envelope.ts) signed with `key` for `subject` */
 export function signPeerMessage(key: KeyObject, subject: string, data: Uint8Array): Uint8Array {
+  if (UNSAFE_NO_PEER_AUTH) return data;
   const end = envelopeEnd(data);
   if (end < 1 || data[end - 1] !== 0x7d) throw new TypeError('signPeerMessage: not an encoded envelope');
   const signature = sign(null, digest(subject, [data]), key).toString('base64url');
@@ -59,6 +71,7 @@ export type SignatureCheck = 'valid' | 'unsigned' | 'bad-signature';
 
 /** whether `data` carries a signature by `publicKey` for `subject` */
 export function checkPeerSignature(publicKey: KeyObject, subject: string, data: Uint8Array): SignatureCheck {
+  if (UNSAFE_NO_PEER_AUTH) return 'valid';
   const end = envelopeEnd(data);
   // where the field starts: it replaced the envelope's closing brace
   const at = end - SIGNATURE_BYTES - 1;
