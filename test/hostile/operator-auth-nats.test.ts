@@ -18,7 +18,7 @@ import { connectNats } from '../../runtime/transport/index.ts';
 import type { Bus } from '../../runtime/transport/types.ts';
 import { type AdminSigner, signAdminRequest } from '../../runtime/wire/adminAuth.ts';
 import { adminSubjects } from '../../runtime/wire/adminSubjects.ts';
-import { decodeReply, encode } from '../../runtime/wire/codec.ts';
+import { decodeReply } from '../../runtime/wire/codec.ts';
 import { baseEnv, type CliResult, runCli, waitUntil } from '../helpers/cli.ts';
 import { type NatsServerHandle, natsServerSkipReason, startNatsServer } from '../helpers/natsServer.ts';
 import { tmpDirs } from '../helpers/tmp.ts';
