@@ -41,9 +41,11 @@ export function memberAuthenticator(ctx: ControllerContext, adminSubject: string
 function nextStep(refusal: OperatorAuthRefusal, node: string): string {
   switch (refusal.reason) {
     case 'unsigned':
-      return 'pass --operator-key FILE (or set CONCLAVE_OPERATOR_KEY=FILE) with an operator key whose public key is in the members\' "operators.keys"; `conclave operator keygen --out FILE` makes one';
+      return 'pass --operator-key FILE (or set CONCLAVE_OPERATOR_KEY=FILE) with a key whose public key is in the members\' "operators.keys" (for a read, "operators.readKeys" too); `conclave operator keygen --out FILE` makes one';
     case 'bad-signature':
       return 'use an operator key whose public key is in the members\' "operators.keys" (`conclave operator pubkey --key FILE` prints a key\'s), or add this key\'s there and restart the members';
+    case 'read-only-key':
+      return 'sign it with an operator key listed in the members\' "operators.keys"';
     case 'stale-time':
       return `check the clock of this machine and of ${node} (NTP), then send it again`;
     case 'replayed':
@@ -57,12 +59,13 @@ function nextStep(refusal: OperatorAuthRefusal, node: string): string {
 export function operatorAuthenticator(ctx: ControllerContext, adminSubject: string): AdminAuthenticator | undefined {
   const keys = ctx.opts.operators?.keys ?? [];
   if (keys.length === 0) return undefined;
-  const verifier = new OperatorAuthVerifier({ adminSubject, keys, memberKeyCommitted: (nodeId) => committedMember(ctx, nodeId)?.key !== undefined });
+  const { readKeys, reads } = ctx.opts.operators ?? {};
+  const verifier = new OperatorAuthVerifier({ adminSubject, keys, readKeys, reads, memberKeyCommitted: (nodeId) => committedMember(ctx, nodeId)?.key !== undefined });
   return (envelope, body, data) => {
     const refusal = verifier.check(envelope, body, data);
     if (refusal === null) return null;
     const what = isAdminOp(envelope.type) ? ADMIN_PROTOCOL[envelope.type].what : envelope.type;
-    const message = `${what} refused by ${ctx.name}: not authorized: ${refusal.detail}, and this cluster takes changes only from its operators; ${nextStep(refusal, ctx.name)}`;
+    const message = `${what} refused by ${ctx.name}: not authorized: ${refusal.detail}; ${nextStep(refusal, ctx.name)}`;
     ctx.reportRefusal('admin', { reason: `unauthorized:${refusal.reason}`, from: envelope.from, localClusterId: ctx.store.identity().clusterId, remoteClusterId: envelope.clusterId, message });
     return conclaveError('UNAUTHORIZED', message);
   };

@@ -81,6 +81,8 @@ export const configFileSchema = z.strictObject({
       keys: z
         .array(z.string().regex(MEMBER_KEY_PATTERN, 'must be an operator public key: the 43 characters of base64url that `conclave operator keygen` prints'))
         .min(1, 'must list at least one operator public key (`conclave operator keygen --out FILE` prints one)'),
+      readKeys: z.array(z.string().regex(MEMBER_KEY_PATTERN, 'must be a public key: the 43 characters of base64url that `conclave operator keygen` prints')).optional(),
+      reads: z.enum(['open', 'signed'], 'must be "open" (reads need no key) or "signed" (reads need an operator or read-only key)').optional(),
     })
     .optional(),
 });
@@ -128,7 +130,7 @@ export interface ControllerConfig {
   /** store.maxBytes: writes that would grow the store beyond it are refused (FULL); none by default */
   store: { maxBytes?: number };
   /** opt-in: client requests that change the cluster must be signed with one of these operator keys */
-  operators?: { keys: string[] };
+  operators?: { keys: string[]; readKeys?: string[]; reads?: 'open' | 'signed' };
 }
 
 
@@ -243,7 +245,7 @@ export function resolveRunConfig(flags: RunFlags, env: NodeJS.ProcessEnv): Contr
     log: { level: (fromFlags.log?.level ?? file.log?.level ?? (envLevel as LogLevel | undefined) ?? 'info') as LogLevel },
     raft: checkRaftTiming({ ...DEFAULT_RAFT, ...dropUndefined(file.raft ?? {}) }),
     store: dropUndefined({ maxBytes: file.store?.maxBytes }),
-    ...(file.operators === undefined ? {} : { operators: { keys: file.operators.keys } }),
+    ...(file.operators === undefined ? {} : { operators: dropUndefined({ keys: file.operators.keys, readKeys: file.operators.readKeys, reads: file.operators.reads }) }),
   };
 }
 

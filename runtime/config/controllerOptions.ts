@@ -57,10 +57,11 @@ export interface ControllerOptions {
   /**
    * Operators (opt-in): with keys, this node refuses every client request that changes the cluster
    * (init, propose, cluster add/remove/transfer, snapshot save) unless it is signed with one of these
-   * operator keys (UNAUTHORIZED); read-only requests stay open. Give every member the same keys.
-   * A key is the public key `conclave operator keygen` prints (raw Ed25519, base64url).
+   * operator keys (UNAUTHORIZED). Read-only requests stay open, unless `reads` is 'signed': then
+   * they need an operator key or one of `readKeys` (which may sign reads only). Give every member
+   * the same keys. A key is the public key `conclave operator keygen` prints (raw Ed25519, base64url).
    */
-  operators?: { keys: string[] };
+  operators?: { keys: string[]; readKeys?: string[]; reads?: 'open' | 'signed' };
 }
 
 /** the shape of actors/ports.ts's Clock, spelled out here: runtime/config imports nothing from actors/ */
@@ -95,8 +96,11 @@ export function checkOptions(opts: ControllerOptions): Uint8Array | null {
   }
   checkRaftTiming({ ...DEFAULT_RAFT, ...opts.raft });
   if (opts.operators !== undefined) {
-    const bad = unusableOperatorKeys(opts.operators.keys);
-    if (bad.length > 0) throw conclaveError('CONFIG', `operators.keys: ${JSON.stringify(bad[0])} is not an operator public key (43 characters of base64url, as printed by \`conclave operator keygen\`)`, { key: 'operators.keys' });
+    const bad = unusableOperatorKeys([...opts.operators.keys, ...(opts.operators.readKeys ?? [])]);
+    if (opts.operators.reads !== undefined && opts.operators.reads !== 'open' && opts.operators.reads !== 'signed') {
+      throw conclaveError('CONFIG', `operators.reads must be "open" or "signed", got ${JSON.stringify(opts.operators.reads)}`, { key: 'operators.reads' });
+    }
+    if (bad.length > 0) throw conclaveError('CONFIG', `operators: ${JSON.stringify(bad[0])} is not an operator public key (43 characters of base64url, as printed by \`conclave operator keygen\`)`, { key: 'operators.keys' });
   }
   const joinSecret = joinSecretOf(opts.join);
   if (opts.state !== undefined) validateReplicatedState(opts.state);

@@ -3,7 +3,9 @@
 // snapshot save — must then be signed with an operator key: the same signature as member-signed
 // requests (runtime/wire/adminAuth.ts): Ed25519 over the whole request, a time and a nonce, bound to
 // the receiver's `.admin` subject; a time more than MEMBER_AUTH_SKEW_MS from the receiver's clock,
-// or a nonce it has seen, is refused. Read-only operations (status, cluster list, reads) need no key.
+// or a nonce it has seen, is refused. Read-only operations (status, cluster list, reads) need no key,
+// unless the node is configured with `reads: 'signed'`: then they must be signed too, by an operator
+// key or a read-only key (`readKeys`, which may sign nothing else).
 // Internal operations are not an operator's: a removal notice and a forwarded request must be signed
 // by a member (adminAuth.ts), never by an operator, and the join offer and whois belong to the join
 // handshake. A forward is taken on the member's word: the member that forwards it checked the
@@ -24,7 +26,7 @@ export function requiresOperatorAuth(type: string, body: unknown): boolean {
 }
 
 export interface OperatorAuthRefusal {
-  reason: 'unsigned' | 'bad-signature' | 'stale-time' | 'replayed' | 'unsigned-forward';
+  reason: 'unsigned' | 'bad-signature' | 'read-only-key' | 'stale-time' | 'replayed' | 'unsigned-forward';
   detail: string;
 }
 
@@ -34,6 +36,10 @@ export interface OperatorAuthHands {
   adminSubject: string;
   /** the operators' public keys (raw Ed25519, base64url: what `conclave operator keygen` prints) */
   keys: readonly string[];
+  /** public keys that may sign read-only requests only (they matter with `reads: 'signed'`) */
+  readKeys?: readonly string[];
+  /** 'open' (default): read-only requests need no signature; 'signed': an operator or read-only key's */
+  reads?: 'open' | 'signed';
   /** whether the member with this node id has a committed member key (so that its forwards are signed and checked) */
   memberKeyCommitted(nodeId: string): boolean;
   now?: () => number;
@@ -45,18 +51,19 @@ export function unusableOperatorKeys(keys: readonly string[]): string[] {
 }
 
 export class OperatorAuthVerifier {
-  private readonly keys: Array<{ text: string; key: KeyObject }>;
+  private readonly keys: Array<{ text: string; key: KeyObject; mayChange: boolean }>;
   private readonly nonces: NonceCache;
 
   constructor(
     private readonly hands: OperatorAuthHands,
     maxNonces = MAX_REMEMBERED_NONCES,
   ) {
-    this.keys = hands.keys.map((text) => {
+    const entry = (text: string, mayChange: boolean) => {
       const key = memberPublicKey(text);
       if (key === null) throw new TypeError(`operator key ${JSON.stringify(text)} is not an Ed25519 public key`);
-      return { text, key };
-    });
+      return { text, key, mayChange };
+    };
+    this.keys = [...hands.keys.map((text) => entry(text, true)), ...(hands.readKeys ?? []).map((text) => entry(text, false))];
     this.nonces = new NonceCache(maxNonces);
   }
 
@@ -67,24 +74,29 @@ export class OperatorAuthVerifier {
       if (envelope.nodeId !== null && this.hands.memberKeyCommitted(envelope.nodeId)) return null;
       return { reason: 'unsigned-forward', detail: `${envelope.type} from ${envelope.from} claims a member's authority, and no member key is committed for node ${envelope.nodeId ?? 'none'}` };
     }
-    if (!requiresOperatorAuth(envelope.type, body)) return null;
-    if (envelope.auth === undefined) return { reason: 'unsigned', detail: 'the request is not signed with an operator key' };
-    let signer: string | null = null;
-    for (const { text, key } of this.keys) {
-      const check = checkPeerSignature(key, this.hands.adminSubject, data);
-      if (check === 'unsigned') return { reason: 'unsigned', detail: 'the request is not signed with an operator key' };
+    const changes = requiresOperatorAuth(envelope.type, body);
+    const signedRead = !changes && !INTERNAL_OPS.has(envelope.type) && this.hands.reads === 'signed';
+    if (!changes && !signedRead) return null;
+    const rule = changes ? 'this cluster takes changes only from its operators' : 'this cluster answers reads only to its operators and readers';
+    const unsigned: OperatorAuthRefusal = { reason: 'unsigned', detail: `the request is not signed with an operator key, and ${rule}` };
+    if (envelope.auth === undefined) return unsigned;
+    let signer: { text: string; mayChange: boolean } | null = null;
+    for (const candidate of this.keys) {
+      const check = checkPeerSignature(candidate.key, this.hands.adminSubject, data);
+      if (check === 'unsigned') return unsigned;
       if (check === 'valid') {
-        signer = text;
+        signer = candidate;
         break;
       }
     }
-    if (signer === null) return { reason: 'bad-signature', detail: `the request is signed with a key that is not one of this node's ${this.keys.length} operator key(s), or not for ${this.hands.adminSubject}` };
+    if (signer === null) return { reason: 'bad-signature', detail: `the request is signed with a key that is not one of this node's ${this.keys.length} operator key(s), or not for ${this.hands.adminSubject}, and ${rule}` };
+    if (changes && !signer.mayChange) return { reason: 'read-only-key', detail: `the request is signed with a read-only key (operators.readKeys), and ${rule}` };
     const now = (this.hands.now ?? Date.now)();
     const { ts, nonce } = envelope.auth;
     if (Math.abs(now - ts) > MEMBER_AUTH_SKEW_MS) {
       return { reason: 'stale-time', detail: `the request is signed at ${new Date(ts).toISOString()}, more than ${MEMBER_AUTH_SKEW_MS / 1000} s from this node's clock (${new Date(now).toISOString()})` };
     }
-    if (!this.nonces.remember(`${signer} ${nonce}`, ts, now)) return { reason: 'replayed', detail: 'this signed request was received before (a replay of its bytes)' };
+    if (!this.nonces.remember(`${signer.text} ${nonce}`, ts, now)) return { reason: 'replayed', detail: 'this signed request was received before (a replay of its bytes)' };
     return null;
   }
 }

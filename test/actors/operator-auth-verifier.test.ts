@@ -64,6 +64,25 @@ describe('operator-signed admin requests: the verifier', () => {
     assert.equal(check(v, encode(CLI, 'join.offer', {})), null, 'the join handshake is not an operator’s (the join secret guards it)');
   });
 
+  it("with reads 'signed', a read needs an operator or read-only key; a read-only key signs no change", () => {
+    const now = { t: 1_000_000_000 };
+    const reader = generateKeyPairSync('ed25519');
+    const v = new OperatorAuthVerifier({ adminSubject: SUBJECT, keys: [publicKeyText(ops.publicKey)], readKeys: [publicKeyText(reader.publicKey)], reads: 'signed', memberKeyCommitted: () => true, now: () => now.t });
+    const sign = (key: typeof ops.privateKey, type: string, body: unknown) => signAdminRequest({ key, now: () => now.t }, SUBJECT, CLI, type, body);
+    assert.equal(check(v, encode(CLI, 'status', {})), 'unsigned');
+    assert.equal(check(v, encode(CLI, 'read', { query: 1, stale: true })), 'unsigned');
+    assert.equal(check(v, sign(reader.privateKey, 'status', {})), null);
+    assert.equal(check(v, sign(ops.privateKey, 'read', { query: 1 })), null);
+    assert.equal(check(v, sign(stranger.privateKey, 'status', {})), 'bad-signature');
+    assert.equal(check(v, sign(reader.privateKey, 'propose', { command: 1 })), 'read-only-key');
+    assert.equal(check(v, sign(ops.privateKey, 'propose', { command: 1 })), null);
+    assert.equal(check(v, encode(CLI, 'join.offer', {})), null, 'whois and the join handshake stay as they are');
+    // with reads open (the default), a read-only key still signs no change
+    const open = new OperatorAuthVerifier({ adminSubject: SUBJECT, keys: [publicKeyText(ops.publicKey)], readKeys: [publicKeyText(reader.publicKey)], memberKeyCommitted: () => true, now: () => now.t });
+    assert.equal(check(open, encode(CLI, 'status', {})), null);
+    assert.equal(check(open, sign(reader.privateKey, 'propose', { command: 1 })), 'read-only-key');
+  });
+
   it('names the keys that are not Ed25519 public keys', () => {
     assert.deepEqual(unusableOperatorKeys([publicKeyText(ops.publicKey), 'nope']), ['nope']);
   });
