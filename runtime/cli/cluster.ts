@@ -69,7 +69,7 @@ export function addClusterCommands<F extends Flags>(program: Command, h: Cluster
       .requiredOption('--via <node>', 'any member; the request is forwarded to the leader', nodeNameArg),
     CLUSTER_TIMEOUTS.list,
   ).action(async (flags: F) => {
-    const list = await h.withBus(flags, (bus, prefix, t) => adminRequest(bus, prefix, flags.via, 'cluster.list', {}, t));
+    const list = await h.withBus(flags, (bus, prefix, t, op) => adminRequest(bus, prefix, flags.via, 'cluster.list', {}, t, op));
     h.print(flags, list, () => formatClusterList(list));
   });
 

@@ -118,7 +118,7 @@ export function buildProgram(): Command {
   ).action(async (flags: CommonFlags & { node: string; wait?: string | true }) => {
     const waitMs = flags.wait === undefined ? 0 : flags.wait === true ? 30_000 : Number(flags.wait);
     if (!Number.isInteger(waitMs) || waitMs < 0) throw conclaveError('CONFIG', `--wait ${flags.wait}: must be a whole number of milliseconds`);
-    const status = await withBus(flags, (bus, prefix, t) => untilAnswered(waitMs, () => adminRequest(bus, prefix, flags.node, 'status', {}, t)));
+    const status = await withBus(flags, (bus, prefix, t, op) => untilAnswered(waitMs, () => adminRequest(bus, prefix, flags.node, 'status', {}, t, op)));
     print(flags, status, () => formatStatus(status));
   });
 
@@ -140,8 +140,8 @@ export function buildProgram(): Command {
       .requiredOption('--via <node>', 'any member', nodeNameArg)
       .option('--stale', 'read the local state without confirming leadership (may be out of date)'),
   ).action(async (key: string, flags: CommonFlags & { via: string; stale?: boolean }) => {
-    const result = (await withBus(flags, (bus, prefix, t) =>
-      adminRequest(bus, prefix, flags.via, 'read', { query: { op: 'get', key }, stale: flags.stale === true }, t),
+    const result = (await withBus(flags, (bus, prefix, t, op) =>
+      adminRequest(bus, prefix, flags.via, 'read', { query: { op: 'get', key }, stale: flags.stale === true }, t, op),
     )) as { found: boolean; value: unknown };
     if (!result.found && !flags.json) {
       process.stderr.write(`error: key ${JSON.stringify(key)} not found\n`);

@@ -11,9 +11,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { adminCall } from '../../runtime/adminClient.ts';
 import { CLI_SENDER } from '../../runtime/cli/client.ts';
-import type { Controller } from '../../runtime/controller.ts';
+import { type Controller, startController } from '../../runtime/controller.ts';
 import { codeOf } from '../../runtime/errors.ts';
-import { operatorSigner } from '../../runtime/operatorKey.ts';
+import { createOperatorKey, operatorSigner } from '../../runtime/operatorKey.ts';
 import { connectNats } from '../../runtime/transport/index.ts';
 import type { Bus } from '../../runtime/transport/types.ts';
 import { type AdminSigner, signAdminRequest } from '../../runtime/wire/adminAuth.ts';
@@ -216,5 +216,57 @@ describe('operators over NATS: only an operator key changes the cluster (issue 1
       timeoutMs: 30_000,
       what: `${leader.name} to leave the configuration`,
     });
+  });
+});
+
+describe("operators over NATS with reads 'signed': a read needs an operator or a read-only key, which changes nothing", { skip: natsServerSkipReason() }, () => {
+  const tmp = tmpDirs('conclave-operator-reads-');
+  let nats: NatsServerHandle;
+  let node: Controller | null = null;
+  let opsKey: string;
+  let readerKey: string;
+
+  const cli = (args: string[], key?: string) =>
+    runCli([...args, '--nats', nats.url, '--prefix', 'or', ...(key === undefined ? [] : ['--operator-key', key])], { env: baseEnv({ CONCLAVE_OPERATOR_KEY: undefined, NATS_URL: undefined }) });
+
+  before(async () => {
+    nats = await startNatsServer();
+    const root = tmp.make();
+    opsKey = `${root}/ops.key`;
+    readerKey = `${root}/reader.key`;
+    const ops = createOperatorKey(opsKey);
+    const reader = createOperatorKey(readerKey);
+    node = await startController({ name: 'r1', dataDir: `${root}/r1`, prefix: 'or', transport: { nats: { servers: nats.url } }, raft: RAFT, operators: { keys: [ops.publicKey], readKeys: [reader.publicKey], reads: 'signed' } });
+    await node.init();
+    await node.waitForLeader(30_000);
+    await node.propose({ op: 'put', key: 'colour', value: 'blue' });
+  });
+  after(async () => {
+    await node?.stop();
+    await nats?.stop();
+    tmp.cleanup();
+  });
+
+  it('(f) status, cluster list and kv get without a key are refused; with the read-only key they work, and it cannot write', async () => {
+    for (const args of [['status', '--node', 'r1'], ['cluster', 'list', '--via', 'r1'], ['kv', 'get', 'colour', '--via', 'r1', '--stale']]) {
+      const r = await cli(args);
+      assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /^error: .* refused by r1: not authorized: .*answers reads only to its operators and readers/);
+      assert.equal(r.stderr.trim().split('\n').length, 1);
+    }
+    const status = await cli(['status', '--node', 'r1', '--json'], readerKey);
+    assert.equal(status.code, 0, status.stderr);
+    assert.equal(JSON.parse(status.stdout).role, 'leader');
+    const get = await cli(['kv', 'get', 'colour', '--via', 'r1'], readerKey);
+    assert.equal(get.stdout.trim(), 'blue', get.stderr);
+    const before = { term: node!.status().term, data: node!.store.exportState().pairs };
+    const put = await cli(['kv', 'put', 'colour', 'red', '--via', 'r1'], readerKey);
+    assert.equal(put.code, 1, put.stderr);
+    assert.match(put.stderr, /signed with a read-only key/);
+    assert.deepEqual({ term: node!.status().term, data: node!.store.exportState().pairs }, before);
+    const opsPut = await cli(['kv', 'put', 'colour', 'red', '--via', 'r1'], opsKey);
+    assert.equal(opsPut.code, 0, opsPut.stderr);
+    const opsGet = await cli(['kv', 'get', 'colour', '--via', 'r1'], opsKey);
+    assert.equal(opsGet.stdout.trim(), 'red', 'an operator key reads too');
   });
 });
