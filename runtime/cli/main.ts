@@ -26,7 +26,7 @@ export interface CommonFlags extends NatsFlags {
 function addCommon(cmd: Command, defaultTimeoutMs = 5000): Command {
   return addNatsOptions(cmd)
     .option('--prefix <prefix>', 'subject prefix (default $CONCLAVE_PREFIX, else conclave)')
-    .option('--operator-key <file>', 'operator key that signs requests that change the cluster, needed when the members list operator keys (default $CONCLAVE_OPERATOR_KEY)')
+    .option('--operator-key <file>', 'operator key (or read-only key) that signs the requests, needed when the members list operator keys (default $CONCLAVE_OPERATOR_KEY)')
     .option('--timeout <ms>', 'how long to wait for an answer, in ms', String(defaultTimeoutMs))
     .option('--json', 'machine-readable output on stdout');
 }

@@ -5,7 +5,7 @@ export function addOperatorCommands(program: Command): void {
   const operator = program.command('operator').description('operator keys: members with "operators.keys" take changes only when signed by one');
   operator
     .command('keygen')
-    .description('make an operator key pair: the private key to FILE (mode 0600, never over an existing file), its public key on stdout (for the members\' "operators.keys")')
+    .description('make an operator key pair: the private key to FILE (mode 0600, never over an existing file), its public key on stdout (for the members\' "operators.keys", or "operators.readKeys" for a read-only key)')
     .requiredOption('--out <file>', 'where to write the private key (PEM); the CLI signs with it given --operator-key FILE or $CONCLAVE_OPERATOR_KEY')
     .option('--json', 'machine-readable output on stdout')
     .action(async (flags: { out: string; json?: boolean }) => {
