@@ -3,7 +3,7 @@
 // This file is the facade: it starts the parts (actors/controller/) and answers the public API.
 import { type Actor, createActor, type InspectionEvent } from 'xstate';
 import { bootstrapMachine, initRefusal, type Phase, phaseOf } from '../machines/bootstrap/machine.ts';
-import { memberAuthenticator } from '../actors/controller/adminAuth.ts';
+import { adminAuthenticator } from '../actors/controller/adminAuth.ts';
 import { adminHandlers } from '../actors/controller/adminApi.ts';
 import { AutoJoin } from '../actors/controller/autoJoin.ts';
 import { bootstrapInput, MemberLifecycle } from '../actors/controller/bootstrap.ts';
@@ -125,7 +125,7 @@ export class Controller {
     });
     const parts = { status: () => this.status(), init: () => this.init(), list: () => this.listNow(), membership: this.membership, join: new JoinHandshake(this.ctx, joinSecret), removal };
     const subjects = adminSubjects(this.prefix, this.name);
-    this.admin = new AdminServer(this.bus, subjects.admin, adminHandlers(this.ctx, parts), this.logFor('admin'), subjects.read, memberAuthenticator(this.ctx, subjects.admin));
+    this.admin = new AdminServer(this.bus, subjects.admin, adminHandlers(this.ctx, parts), this.logFor('admin'), subjects.read, adminAuthenticator(this.ctx, subjects.admin));
   }
 
   /** what the parts in actors/controller/ share of this controller */

@@ -51,6 +51,8 @@ const EXIT_BY_CODE = {
   PERMISSION: EXIT.refused,
   /** an internal request that only a member may send, not signed by a member of this node's configuration (runtime/wire/adminAuth.ts) */
   UNAUTHENTICATED: EXIT.refused,
+  /** a client request that changes the cluster, refused by a member configured with operator keys: not signed with one (runtime/wire/operatorAuth.ts) */
+  UNAUTHORIZED: EXIT.refused,
   // refused too, named here so that they are codes of the union
   INTERNAL: EXIT.refused,
   FATAL: EXIT.refused,

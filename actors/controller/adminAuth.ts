@@ -1,10 +1,14 @@
-// The controller's side of member-signed admin requests (runtime/wire/adminAuth.ts): what this node
-// signs its internal requests with, and the check its admin endpoint runs before a handler — against
-// the keys committed in this node's current configuration. A refusal is an UNAUTHENTICATED reply,
-// counted and logged (rate-limited) as an `admin` refusal; it never changes anything.
+// The controller's side of signed admin requests: what this node signs its internal requests with,
+// and the checks its admin endpoint runs before a handler — against the keys committed in this
+// node's current configuration (member-signed requests, runtime/wire/adminAuth.ts: UNAUTHENTICATED)
+// and, when the node is configured with operator keys, against those (client operations that change
+// the cluster, runtime/wire/operatorAuth.ts: UNAUTHORIZED). A refusal is counted and logged
+// (rate-limited) as an `admin` refusal; it never changes anything.
 import type { AdminAuthenticator } from '../../runtime/admin.ts';
 import { conclaveError } from '../../runtime/errors.ts';
 import { AdminAuthVerifier, type AdminSigner } from '../../runtime/wire/adminAuth.ts';
+import { ADMIN_PROTOCOL, isAdminOp } from '../../runtime/wire/adminProtocol.ts';
+import { OperatorAuthVerifier, type OperatorAuthRefusal } from '../../runtime/wire/operatorAuth.ts';
 import type { ControllerContext } from './context.ts';
 
 /** this node's signer (none: a store without a member key, whose requests go unsigned as before) */
@@ -13,12 +17,14 @@ export function adminSigner(ctx: Pick<ControllerContext, 'store'>): AdminSigner 
   return key === undefined ? undefined : { key: key.privateKey };
 }
 
+const committedMember = (ctx: ControllerContext, nodeId: string) => ctx.member()?.raftStatus().membership.members.find((m) => m.nodeId === nodeId);
+
 export function memberAuthenticator(ctx: ControllerContext, adminSubject: string): AdminAuthenticator {
   const verifier = new AdminAuthVerifier({
     adminSubject,
     clusterId: () => ctx.store.identity().clusterId,
     memberKey: (nodeId) => {
-      const member = ctx.member()?.raftStatus().membership.members.find((m) => m.nodeId === nodeId);
+      const member = committedMember(ctx, nodeId);
       return member === undefined ? null : { key: member.key };
     },
   });
@@ -29,4 +35,45 @@ export function memberAuthenticator(ctx: ControllerContext, adminSubject: string
     ctx.reportRefusal('admin', { reason: `unauthenticated:${refusal.reason}`, from: envelope.from, localClusterId: ctx.store.identity().clusterId, remoteClusterId: envelope.clusterId, message });
     return conclaveError('UNAUTHENTICATED', message);
   };
+}
+
+/** what an operator does about each refusal */
+function nextStep(refusal: OperatorAuthRefusal, node: string): string {
+  switch (refusal.reason) {
+    case 'unsigned':
+      return 'pass --operator-key FILE (or set CONCLAVE_OPERATOR_KEY=FILE) with a key whose public key is in the members\' "operators.keys" (for a read, "operators.readKeys" too); `conclave operator keygen --out FILE` makes one';
+    case 'bad-signature':
+      return 'use an operator key whose public key is in the members\' "operators.keys" (`conclave operator pubkey --key FILE` prints a key\'s), or add this key\'s there and restart the members';
+    case 'read-only-key':
+      return 'sign it with an operator key listed in the members\' "operators.keys"';
+    case 'stale-time':
+      return `check the clock of this machine and of ${node} (NTP), then send it again`;
+    case 'replayed':
+      return 'send a new request (the CLI signs each one afresh)';
+    case 'unsigned-forward':
+      return 'only a member whose member key is committed may forward requests here';
+  }
+}
+
+/** none when the node has no operator keys (the default: client operations need no credential) */
+export function operatorAuthenticator(ctx: ControllerContext, adminSubject: string): AdminAuthenticator | undefined {
+  const keys = ctx.opts.operators?.keys ?? [];
+  if (keys.length === 0) return undefined;
+  const { readKeys, reads } = ctx.opts.operators ?? {};
+  const verifier = new OperatorAuthVerifier({ adminSubject, keys, readKeys, reads, memberKeyCommitted: (nodeId) => committedMember(ctx, nodeId)?.key !== undefined });
+  return (envelope, body, data) => {
+    const refusal = verifier.check(envelope, body, data);
+    if (refusal === null) return null;
+    const what = isAdminOp(envelope.type) ? ADMIN_PROTOCOL[envelope.type].what : envelope.type;
+    const message = `${what} refused by ${ctx.name}: not authorized: ${refusal.detail}; ${nextStep(refusal, ctx.name)}`;
+    ctx.reportRefusal('admin', { reason: `unauthorized:${refusal.reason}`, from: envelope.from, localClusterId: ctx.store.identity().clusterId, remoteClusterId: envelope.clusterId, message });
+    return conclaveError('UNAUTHORIZED', message);
+  };
+}
+
+/** every check of this node's admin endpoint, in order: member signatures, then (when configured) operator signatures */
+export function adminAuthenticator(ctx: ControllerContext, adminSubject: string): AdminAuthenticator {
+  const member = memberAuthenticator(ctx, adminSubject);
+  const operator = operatorAuthenticator(ctx, adminSubject);
+  return (envelope, body, data) => member(envelope, body, data) ?? operator?.(envelope, body, data) ?? null;
 }

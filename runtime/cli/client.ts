@@ -4,14 +4,24 @@ import { InvalidArgumentError } from 'commander';
 import { validNodeName } from '../../machines/identity/index.ts';
 import { conclaveError } from '../errors.ts';
 import { type Bus, NoRespondersError, RequestTimeoutError } from '../transport/types.ts';
+import type { AdminSigner } from '../wire/adminAuth.ts';
 import type { AdminOp, AdminReply, AdminRequest } from '../wire/adminProtocol.ts';
 
 export const CLI_SENDER = { name: 'cli', nodeId: null, clusterId: null } as const;
 
-export async function adminRequest<O extends AdminOp>(bus: Bus, prefix: string, node: string, type: O, body: AdminRequest<O>, timeoutMs: number): Promise<AdminReply<O>> {
+/** `operator`: the key (--operator-key) that signs the request: what changes the cluster needs an operator key; reads, one only when the members say `reads: 'signed'` */
+export async function adminRequest<O extends AdminOp>(
+  bus: Bus,
+  prefix: string,
+  node: string,
+  type: O,
+  body: AdminRequest<O>,
+  timeoutMs: number,
+  operator?: AdminSigner,
+): Promise<AdminReply<O>> {
   const { adminCall } = await import('../adminClient.ts'); // the encoder, no zod: not for `--help`
   try {
-    return await adminCall(bus, prefix, node, CLI_SENDER, type, body, timeoutMs);
+    return await adminCall(bus, prefix, node, CLI_SENDER, type, body, timeoutMs, operator);
   } catch (err) {
     if (err instanceof NoRespondersError) {
       throw conclaveError('NO_RESPONDERS', `node ${node} is not reachable: nothing answers on ${prefix}.node.${node}.admin. Is \`conclave run --name ${node}\` running with the same --nats and --prefix?`);

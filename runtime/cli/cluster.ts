@@ -6,13 +6,14 @@
 import type { Command } from 'commander';
 import { ConclaveError, conclaveError } from '../errors.ts';
 import type { Bus } from '../transport/types.ts';
+import type { AdminSigner } from '../wire/adminAuth.ts';
 import type { AddProgress, AddResult } from '../wire/adminProtocol.ts';
 import { adminRequest, nodeNameArg } from './client.ts';
 import { formatClusterList } from './format.ts';
 
 export interface ClusterCliHelpers<F> {
   addCommon(cmd: Command, defaultTimeoutMs: number): Command;
-  withBus<T>(flags: F, work: (bus: Bus, prefix: string, timeoutMs: number) => Promise<T>): Promise<T>;
+  withBus<T>(flags: F, work: (bus: Bus, prefix: string, timeoutMs: number, operator: AdminSigner | undefined) => Promise<T>): Promise<T>;
   print(flags: F, value: unknown, human: () => string): void;
 }
 
@@ -41,8 +42,8 @@ export function addClusterCommands<F extends Flags>(program: Command, h: Cluster
   ).action(async (name: string, flags: F, cmd: Command) => {
     // without --timeout: no deadline, only a stall (the default timeout is how long it may make no progress)
     const given = cmd.getOptionValueSource('timeout') !== 'default';
-    const result = await h.withBus(flags, (bus, prefix, t) =>
-      followAdd({ bus, prefix, via: flags.via, name, timeoutMs: given ? t : null, stallMs: given ? Number.POSITIVE_INFINITY : t }),
+    const result = await h.withBus(flags, (bus, prefix, t, operator) =>
+      followAdd({ bus, prefix, via: flags.via, name, timeoutMs: given ? t : null, stallMs: given ? Number.POSITIVE_INFINITY : t, operator }),
     );
     h.print(flags, result, () =>
       result.outcome === 'already-member' ? `${result.name} is already a voter (node ${result.nodeId}); nothing changed` : `added ${result.name} (node ${result.nodeId}) as a voter`,
@@ -57,7 +58,7 @@ export function addClusterCommands<F extends Flags>(program: Command, h: Cluster
       .requiredOption('--via <node>', 'any member; the request is forwarded to the leader', nodeNameArg),
     CLUSTER_TIMEOUTS.remove,
   ).action(async (name: string, flags: F) => {
-    const result = await h.withBus(flags, (bus, prefix, t) => adminRequest(bus, prefix, flags.via, 'cluster.remove', { name, timeoutMs: t }, t + 1000));
+    const result = await h.withBus(flags, (bus, prefix, t, op) => adminRequest(bus, prefix, flags.via, 'cluster.remove', { name, timeoutMs: t }, t + 1000, op));
     h.print(flags, result, () => `removed ${result.name} (node ${result.nodeId})`);
   });
 
@@ -68,7 +69,7 @@ export function addClusterCommands<F extends Flags>(program: Command, h: Cluster
       .requiredOption('--via <node>', 'any member; the request is forwarded to the leader', nodeNameArg),
     CLUSTER_TIMEOUTS.list,
   ).action(async (flags: F) => {
-    const list = await h.withBus(flags, (bus, prefix, t) => adminRequest(bus, prefix, flags.via, 'cluster.list', {}, t));
+    const list = await h.withBus(flags, (bus, prefix, t, op) => adminRequest(bus, prefix, flags.via, 'cluster.list', {}, t, op));
     h.print(flags, list, () => formatClusterList(list));
   });
 
@@ -81,7 +82,7 @@ export function addClusterCommands<F extends Flags>(program: Command, h: Cluster
     CLUSTER_TIMEOUTS.transfer,
   ).action(async (name: string | undefined, flags: F) => {
     const body = name === undefined ? {} : { name };
-    const result = await h.withBus(flags, (bus, prefix, t) => adminRequest(bus, prefix, flags.via, 'cluster.transfer', { ...body, timeoutMs: t }, t + 1000));
+    const result = await h.withBus(flags, (bus, prefix, t, op) => adminRequest(bus, prefix, flags.via, 'cluster.transfer', { ...body, timeoutMs: t }, t + 1000, op));
     h.print(flags, result, () => (result.transferred ? `leadership handed to ${result.leader}` : `${result.leader} is already the leader; nothing changed`));
   });
 }
@@ -90,7 +91,7 @@ export function addClusterCommands<F extends Flags>(program: Command, h: Cluster
  * `cluster add`: ask the leader (through `via`) to add `name` and follow the add, one request per
  * ADD_PROGRESS_MS, until it ends; fail when it makes no progress for `stallMs` or after `timeoutMs`.
  */
-async function followAdd(o: { bus: Bus; prefix: string; via: string; name: string; timeoutMs: number | null; stallMs: number }): Promise<AddResult> {
+async function followAdd(o: { bus: Bus; prefix: string; via: string; name: string; timeoutMs: number | null; stallMs: number; operator: AdminSigner | undefined }): Promise<AddResult> {
   const startedAt = Date.now();
   let seen = '';
   let progressedAt = startedAt;
@@ -99,7 +100,7 @@ async function followAdd(o: { bus: Bus; prefix: string; via: string; name: strin
     const body = { name: o.name, progressMs: ADD_PROGRESS_MS, ...(o.timeoutMs === null ? {} : { timeoutMs: o.timeoutMs }) };
     let reply: AddResult | AddProgress;
     try {
-      reply = await adminRequest(o.bus, o.prefix, o.via, 'cluster.add', body, ADD_PROGRESS_MS + 10_000);
+      reply = await adminRequest(o.bus, o.prefix, o.via, 'cluster.add', body, ADD_PROGRESS_MS + 10_000, o.operator);
     } catch (err) {
       // leadership moved: the next request reaches the new leader, which takes the add over
       if (!(err instanceof ConclaveError && (err.code === 'NOT_LEADER' || err.code === 'NO_LEADER')) || seen === '') throw err;

@@ -13,9 +13,12 @@ import { addClusterCommands } from './cluster.ts';
 import { addStoreCommands } from './store.ts';
 import { addNatsOptions } from './natsFlags.ts';
 import type { NatsFlags } from '../config/common.ts';
+import type { AdminSigner } from '../wire/adminAuth.ts';
+import { addOperatorCommands } from './operator.ts';
 
 export interface CommonFlags extends NatsFlags {
   prefix?: string;
+  operatorKey?: string;
   timeout?: string;
   json?: boolean;
 }
@@ -23,6 +26,7 @@ export interface CommonFlags extends NatsFlags {
 function addCommon(cmd: Command, defaultTimeoutMs = 5000): Command {
   return addNatsOptions(cmd)
     .option('--prefix <prefix>', 'subject prefix (default $CONCLAVE_PREFIX, else conclave)')
+    .option('--operator-key <file>', 'operator key (or read-only key) that signs the requests, needed when the members list operator keys (default $CONCLAVE_OPERATOR_KEY)')
     .option('--timeout <ms>', 'how long to wait for an answer, in ms', String(defaultTimeoutMs))
     .option('--json', 'machine-readable output on stdout');
 }
@@ -33,14 +37,16 @@ function timeoutOf(flags: CommonFlags): number {
   return ms;
 }
 
-/** Connect as a tool, run one piece of work, close. */
-async function withBus<T>(flags: CommonFlags, work: (bus: Bus, prefix: string, timeoutMs: number) => Promise<T>): Promise<T> {
+/** Connect as a tool, run one piece of work, close. `operator`: the operator key, when one is given (read before connecting: a bad one is exit 2) */
+async function withBus<T>(flags: CommonFlags, work: (bus: Bus, prefix: string, timeoutMs: number, operator: AdminSigner | undefined) => Promise<T>): Promise<T> {
   const [{ commonFromEnv }, { connectNats }] = await Promise.all([import('../config/common.ts'), import('../transport/nats.ts')]);
   const common = commonFromEnv(process.env, flags);
   const timeoutMs = timeoutOf(flags);
+  const keyFile = flags.operatorKey ?? process.env.CONCLAVE_OPERATOR_KEY;
+  const operator = keyFile ? (await import('../operatorKey.ts')).operatorSigner(keyFile) : undefined;
   const bus = await connectNats({ ...common.nats, name: 'conclave-cli', maxReconnectAttempts: 0, timeoutMs: Math.min(timeoutMs, 5000) });
   try {
-    return await work(bus, common.prefix, timeoutMs);
+    return await work(bus, common.prefix, timeoutMs, operator);
   } finally {
     await bus.close();
   }
@@ -99,7 +105,7 @@ export function buildProgram(): Command {
       .description('explicit initialization: the node bootstraps a one-member cluster and prints its id')
       .requiredOption('--node <name>', 'the node to initialize', nodeNameArg),
   ).action(async (flags: CommonFlags & { node: string }) => {
-    const result = await withBus(flags, (bus, prefix, t) => adminRequest(bus, prefix, flags.node, 'init', {}, t));
+    const result = await withBus(flags, (bus, prefix, t, op) => adminRequest(bus, prefix, flags.node, 'init', {}, t, op));
     print(flags, result, () => result.clusterId);
   });
 
@@ -112,7 +118,7 @@ export function buildProgram(): Command {
   ).action(async (flags: CommonFlags & { node: string; wait?: string | true }) => {
     const waitMs = flags.wait === undefined ? 0 : flags.wait === true ? 30_000 : Number(flags.wait);
     if (!Number.isInteger(waitMs) || waitMs < 0) throw conclaveError('CONFIG', `--wait ${flags.wait}: must be a whole number of milliseconds`);
-    const status = await withBus(flags, (bus, prefix, t) => untilAnswered(waitMs, () => adminRequest(bus, prefix, flags.node, 'status', {}, t)));
+    const status = await withBus(flags, (bus, prefix, t, op) => untilAnswered(waitMs, () => adminRequest(bus, prefix, flags.node, 'status', {}, t, op)));
     print(flags, status, () => formatStatus(status));
   });
 
@@ -123,7 +129,7 @@ export function buildProgram(): Command {
       // the nodes refuse it too; here the refusal names the value's limit, not the message's
       const tooDeep = valueRefusal(parsed, 'the value');
       if (tooDeep !== null) throw conclaveError('BAD_REQUEST', `invalid command: ${tooDeep}`);
-      const result = await withBus(flags, (bus, prefix, t) => adminRequest(bus, prefix, flags.via, 'propose', { command: { op: 'put', key, value: parsed } }, t));
+      const result = await withBus(flags, (bus, prefix, t, op) => adminRequest(bus, prefix, flags.via, 'propose', { command: { op: 'put', key, value: parsed } }, t, op));
       print(flags, result, () => 'OK');
     },
   );
@@ -134,8 +140,8 @@ export function buildProgram(): Command {
       .requiredOption('--via <node>', 'any member', nodeNameArg)
       .option('--stale', 'read the local state without confirming leadership (may be out of date)'),
   ).action(async (key: string, flags: CommonFlags & { via: string; stale?: boolean }) => {
-    const result = (await withBus(flags, (bus, prefix, t) =>
-      adminRequest(bus, prefix, flags.via, 'read', { query: { op: 'get', key }, stale: flags.stale === true }, t),
+    const result = (await withBus(flags, (bus, prefix, t, op) =>
+      adminRequest(bus, prefix, flags.via, 'read', { query: { op: 'get', key }, stale: flags.stale === true }, t, op),
     )) as { found: boolean; value: unknown };
     if (!result.found && !flags.json) {
       process.stderr.write(`error: key ${JSON.stringify(key)} not found\n`);
@@ -145,7 +151,7 @@ export function buildProgram(): Command {
     print(flags, result, () => (typeof result.value === 'string' ? result.value : JSON.stringify(result.value)));
   });
   addCommon(kv.command('del').argument('<key>').requiredOption('--via <node>', 'any member', nodeNameArg)).action(async (key: string, flags: CommonFlags & { via: string }) => {
-    const result = await withBus(flags, (bus, prefix, t) => adminRequest(bus, prefix, flags.via, 'propose', { command: { op: 'del', key } }, t));
+    const result = await withBus(flags, (bus, prefix, t, op) => adminRequest(bus, prefix, flags.via, 'propose', { command: { op: 'del', key } }, t, op));
     print(flags, result, () => 'OK');
   });
 
@@ -161,7 +167,7 @@ export function buildProgram(): Command {
     30_000,
   ).action(async (file: string, flags: CommonFlags & { via: string }) => {
     const { saveSnapshot, formatSaved } = await import('./snapshot.ts');
-    const saved = await withBus(flags, (bus, prefix, t) => saveSnapshot(bus, prefix, flags.via, file, t));
+    const saved = await withBus(flags, (bus, prefix, t, op) => saveSnapshot(bus, prefix, flags.via, file, t, op));
     print(flags, saved, () => formatSaved(saved));
   });
 
@@ -176,6 +182,7 @@ export function buildProgram(): Command {
     });
 
   addStoreCommands(program);
+  addOperatorCommands(program);
 
   addNatsOptions(
     program

@@ -10,7 +10,7 @@ export async function runCommand(flags: RunFlags & { record?: string }): Promise
   if (config.inspect) await checkListen(config.inspect, config.inspectPublic);
   const logger = createLogger({ level: config.log.level });
   const log = logger.child({ node: config.name });
-  log.info({ dataDir: config.dataDir, nats: config.nats.servers, prefix: config.prefix }, 'starting controller');
+  log.info({ dataDir: config.dataDir, nats: config.nats.servers, prefix: config.prefix, operatorKeys: config.operators?.keys.length ?? 0 }, 'starting controller');
   const controller = await startController({
     name: config.name,
     dataDir: config.dataDir,
@@ -27,6 +27,7 @@ export async function runCommand(flags: RunFlags & { record?: string }): Promise
     warnWhenLeaderlessForMs: config.warnWhenLeaderlessFor,
     raft: config.raft,
     mapSizeBytes: config.store.maxBytes,
+    operators: config.operators,
     logger,
   });
   let inspector: Awaited<ReturnType<typeof import('../inspect/index.ts').startInspectorForController>> | null = null;

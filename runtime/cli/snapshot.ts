@@ -7,6 +7,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { conclaveError } from '../errors.ts';
 import { buildSnapshotFile } from '../state/initSource.ts';
 import type { Bus } from '../transport/types.ts';
+import type { AdminSigner } from '../wire/adminAuth.ts';
 import { adminRequest } from './client.ts';
 
 export interface SavedSnapshot {
@@ -21,12 +22,12 @@ export interface SavedSnapshot {
   sha256: string;
 }
 
-/** Fetch a consistent snapshot through member `via` (forwarded to the leader) and write it to `file`. */
-export async function saveSnapshot(bus: Bus, prefix: string, via: string, file: string, timeoutMs: number): Promise<SavedSnapshot> {
-  const info = await adminRequest(bus, prefix, via, 'snapshot.begin', {}, timeoutMs);
+/** Fetch a consistent snapshot through member `via` (forwarded to the leader) and write it to `file`; `operator` signs the requests. */
+export async function saveSnapshot(bus: Bus, prefix: string, via: string, file: string, timeoutMs: number, operator?: AdminSigner): Promise<SavedSnapshot> {
+  const info = await adminRequest(bus, prefix, via, 'snapshot.begin', {}, timeoutMs, operator);
   const pairs: Array<[string, unknown]> = [];
   for (let seq = 0; seq < info.pages; seq++) {
-    const page = await adminRequest(bus, prefix, info.node, 'snapshot.page', { session: info.session, seq }, timeoutMs);
+    const page = await adminRequest(bus, prefix, info.node, 'snapshot.page', { session: info.session, seq }, timeoutMs, operator);
     if (page.seq !== seq) throw conclaveError('BAD_REPLY', `${info.node} answered page ${page.seq} when page ${seq} was asked for`);
     for (const p of page.pairs) pairs.push(p);
   }

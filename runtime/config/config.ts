@@ -4,6 +4,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
+import { MEMBER_KEY_PATTERN } from '../wire/peerSignature.ts';
 import { LOG_LEVELS, type LogLevel } from '../log/levels.ts';
 import { commonFromEnv, mergeNatsLayers, type NatsFlags, natsLayer, natsLayerFromEnv, natsLayerFromFlags, type NatsSettings, PREFIX_PATTERN, PREFIX_RULE, splitServers } from './common.ts';
 
@@ -74,6 +75,16 @@ export const configFileSchema = z.strictObject({
   log: z.strictObject({ level: z.enum(LOG_LEVELS as [LogLevel, ...LogLevel[]]).optional() }).optional(),
   raft: raftConfigSchema.optional(),
   store: storeConfigSchema.optional(),
+  /** opt-in: the operators' public keys; client requests that change the cluster must be signed with one (runtime/wire/operatorAuth.ts) */
+  operators: z
+    .strictObject({
+      keys: z
+        .array(z.string().regex(MEMBER_KEY_PATTERN, 'must be an operator public key: the 43 characters of base64url that `conclave operator keygen` prints'))
+        .min(1, 'must list at least one operator public key (`conclave operator keygen --out FILE` prints one)'),
+      readKeys: z.array(z.string().regex(MEMBER_KEY_PATTERN, 'must be a public key: the 43 characters of base64url that `conclave operator keygen` prints')).optional(),
+      reads: z.enum(['open', 'signed'], 'must be "open" (reads need no key) or "signed" (reads need an operator or read-only key)').optional(),
+    })
+    .optional(),
 });
 export type ConfigFile = z.infer<typeof configFileSchema>;
 
@@ -118,6 +129,8 @@ export interface ControllerConfig {
   raft: RaftTiming;
   /** store.maxBytes: writes that would grow the store beyond it are refused (FULL); none by default */
   store: { maxBytes?: number };
+  /** opt-in: client requests that change the cluster must be signed with one of these operator keys */
+  operators?: { keys: string[]; readKeys?: string[]; reads?: 'open' | 'signed' };
 }
 
 
@@ -232,6 +245,7 @@ export function resolveRunConfig(flags: RunFlags, env: NodeJS.ProcessEnv): Contr
     log: { level: (fromFlags.log?.level ?? file.log?.level ?? (envLevel as LogLevel | undefined) ?? 'info') as LogLevel },
     raft: checkRaftTiming({ ...DEFAULT_RAFT, ...dropUndefined(file.raft ?? {}) }),
     store: dropUndefined({ maxBytes: file.store?.maxBytes }),
+    ...(file.operators === undefined ? {} : { operators: dropUndefined({ keys: file.operators.keys, readKeys: file.operators.readKeys, reads: file.operators.reads }) }),
   };
 }
 

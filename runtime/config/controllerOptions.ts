@@ -8,6 +8,7 @@ import type { Logger } from '../log/logger.ts';
 import { type AnyReplicatedState, validateReplicatedState } from '../state/host.ts';
 import type { InProcessBus, NatsTransportOptions } from '../transport/index.ts';
 import { uuidSchema } from '../wire/codec.ts';
+import { unusableOperatorKeys } from '../wire/operatorAuth.ts';
 import { checkRaftTiming, DEFAULT_RAFT, type RaftTiming } from './config.ts';
 
 export type TransportOption = { nats: NatsTransportOptions } | { bus: InProcessBus };
@@ -53,6 +54,14 @@ export interface ControllerOptions {
   clock?: ControllerClock;
   /** the node's randomness, uniformly in [0, 1) (its raft election timeouts); default Math.random */
   random?: () => number;
+  /**
+   * Operators (opt-in): with keys, this node refuses every client request that changes the cluster
+   * (init, propose, cluster add/remove/transfer, snapshot save) unless it is signed with one of these
+   * operator keys (UNAUTHORIZED). Read-only requests stay open, unless `reads` is 'signed': then
+   * they need an operator key or one of `readKeys` (which may sign reads only). Give every member
+   * the same keys. A key is the public key `conclave operator keygen` prints (raw Ed25519, base64url).
+   */
+  operators?: { keys: string[]; readKeys?: string[]; reads?: 'open' | 'signed' };
 }
 
 /** the shape of actors/ports.ts's Clock, spelled out here: runtime/config imports nothing from actors/ */
@@ -86,6 +95,13 @@ export function checkOptions(opts: ControllerOptions): Uint8Array | null {
     throw conclaveError('CONFIG', `join.maxVoters must be a whole number ≥ 1, got ${opts.join.maxVoters}`);
   }
   checkRaftTiming({ ...DEFAULT_RAFT, ...opts.raft });
+  if (opts.operators !== undefined) {
+    const bad = unusableOperatorKeys([...opts.operators.keys, ...(opts.operators.readKeys ?? [])]);
+    if (opts.operators.reads !== undefined && opts.operators.reads !== 'open' && opts.operators.reads !== 'signed') {
+      throw conclaveError('CONFIG', `operators.reads must be "open" or "signed", got ${JSON.stringify(opts.operators.reads)}`, { key: 'operators.reads' });
+    }
+    if (bad.length > 0) throw conclaveError('CONFIG', `operators: ${JSON.stringify(bad[0])} is not an operator public key (43 characters of base64url, as printed by \`conclave operator keygen\`)`, { key: 'operators.keys' });
+  }
   const joinSecret = joinSecretOf(opts.join);
   if (opts.state !== undefined) validateReplicatedState(opts.state);
   return joinSecret;

@@ -55,16 +55,46 @@ export interface AdminAuthHands {
   now?: () => number;
 }
 
-export class AdminAuthVerifier {
-  /** `${nodeId} ${nonce}` → its time, in arrival order (bounded) */
+/**
+ * The nonces of signed requests seen within the allowed skew: a nonce seen before is a replay. Bounded:
+ * when full it forgets the oldest, and refuses from then on every request signed at or before the
+ * time of one it forgot.
+ */
+export class NonceCache {
+  /** `${signer} ${nonce}` → its time, in arrival order (bounded) */
   private readonly nonces = new Map<string, number>();
   /** requests at or before this time are refused: their nonces may have been forgotten (the cache was full) */
   private floor = Number.NEGATIVE_INFINITY;
 
+  constructor(private readonly maxNonces = MAX_REMEMBERED_NONCES) {}
+
+  /** true when `id` is new (and now remembered); false when it is a replay */
+  remember(id: string, ts: number, now: number): boolean {
+    // forget what is past the window: a replay of it is refused by its time
+    for (const [seen, at] of this.nonces) {
+      if (now - at <= MEMBER_AUTH_SKEW_MS) break;
+      this.nonces.delete(seen);
+    }
+    if (this.nonces.has(id) || ts <= this.floor) return false;
+    while (this.nonces.size >= this.maxNonces) {
+      const [oldest, at] = this.nonces.entries().next().value!;
+      this.nonces.delete(oldest);
+      this.floor = Math.max(this.floor, at);
+    }
+    this.nonces.set(id, ts);
+    return true;
+  }
+}
+
+export class AdminAuthVerifier {
+  private readonly nonces: NonceCache;
+
   constructor(
     private readonly hands: AdminAuthHands,
-    private readonly maxNonces = MAX_REMEMBERED_NONCES,
-  ) {}
+    maxNonces = MAX_REMEMBERED_NONCES,
+  ) {
+    this.nonces = new NonceCache(maxNonces);
+  }
 
   /** null when the request may be handled (it needs no member authority, or carries a valid one); else why not */
   check(envelope: Envelope, body: unknown, data: Uint8Array): AdminAuthRefusal | null {
@@ -83,22 +113,7 @@ export class AdminAuthVerifier {
     const now = (this.hands.now ?? Date.now)();
     const { ts, nonce } = envelope.auth;
     if (Math.abs(now - ts) > MEMBER_AUTH_SKEW_MS) return { reason: 'stale-time', detail: `${who} is signed at ${new Date(ts).toISOString()}, more than ${MEMBER_AUTH_SKEW_MS / 1000} s from this node's clock` };
-    return this.remember(`${envelope.nodeId} ${nonce}`, ts, now, who);
-  }
-
-  private remember(id: string, ts: number, now: number, who: string): AdminAuthRefusal | null {
-    // forget what is past the window: a replay of it is refused by its time
-    for (const [seen, at] of this.nonces) {
-      if (now - at <= MEMBER_AUTH_SKEW_MS) break;
-      this.nonces.delete(seen);
-    }
-    if (this.nonces.has(id) || ts <= this.floor) return { reason: 'replayed', detail: `${who} was seen before (its nonce was used already)` };
-    while (this.nonces.size >= this.maxNonces) {
-      const [oldest, at] = this.nonces.entries().next().value!;
-      this.nonces.delete(oldest);
-      this.floor = Math.max(this.floor, at);
-    }
-    this.nonces.set(id, ts);
+    if (!this.nonces.remember(`${envelope.nodeId} ${nonce}`, ts, now)) return { reason: 'replayed', detail: `${who} was seen before (its nonce was used already)` };
     return null;
   }
 }

@@ -1,7 +1,7 @@
 // Helpers of the hostile-input tests: forge envelopes on a node's subjects, and take the part of a
 // node's state that invalid input must never change.
 import type { KeyObject } from 'node:crypto';
-import { type Controller, startController } from '../../runtime/controller.ts';
+import { type Controller, type ControllerOptions, startController } from '../../runtime/controller.ts';
 import { waitUntil } from '../helpers/cli.ts';
 import type { Bus } from '../../runtime/transport/types.ts';
 import { encode, type Sender } from '../../runtime/wire/codec.ts';
@@ -47,13 +47,21 @@ export function leaderOf(nodes: Controller[]): Controller {
 }
 
 /**
- * Start `names` as controllers on the nats-server at `natsUrl` (pushed to `nodes` as they start, so
+ * Start `names` as controllers on the nats-server at `natsUrl` (`extra`: options every one gets; pushed to `nodes` as they start, so
  * the caller's cleanup stops them even when this fails half-way), init the first, add the others, and
  * wait until all are voters that agree on the first as leader and have applied the same.
  */
-export async function startVoters(nodes: Controller[], natsUrl: string, root: string, prefix: string, names: string[], raft: { heartbeatMs: number; electionTimeoutMs: number }): Promise<void> {
+export async function startVoters(
+  nodes: Controller[],
+  natsUrl: string,
+  root: string,
+  prefix: string,
+  names: string[],
+  raft: { heartbeatMs: number; electionTimeoutMs: number },
+  extra: Pick<ControllerOptions, 'operators'> = {},
+): Promise<void> {
   for (const name of names) {
-    nodes.push(await startController({ name, dataDir: `${root}/${name}`, prefix, transport: { nats: { servers: natsUrl } }, raft }));
+    nodes.push(await startController({ name, dataDir: `${root}/${name}`, prefix, transport: { nats: { servers: natsUrl } }, raft, ...extra }));
   }
   const first = nodes[0]!;
   await first.init();

@@ -1,0 +1,102 @@
+// Operator-signed admin requests (opt-in: a member configured with operator keys). Every client
+// operation that changes the cluster — init, propose (kv put/del/cas), cluster add/remove/transfer,
+// snapshot save — must then be signed with an operator key: the same signature as member-signed
+// requests (runtime/wire/adminAuth.ts): Ed25519 over the whole request, a time and a nonce, bound to
+// the receiver's `.admin` subject; a time more than MEMBER_AUTH_SKEW_MS from the receiver's clock,
+// or a nonce it has seen, is refused. Read-only operations (status, cluster list, reads) need no key,
+// unless the node is configured with `reads: 'signed'`: then they must be signed too, by an operator
+// key or a read-only key (`readKeys`, which may sign nothing else).
+// Internal operations are not an operator's: a removal notice and a forwarded request must be signed
+// by a member (adminAuth.ts), never by an operator, and the join offer and whois belong to the join
+// handshake. A forward is taken on the member's word: the member that forwards it checked the
+// operator's signature when the operator's request reached it, and its own key is committed.
+// No zod here: the CLI's client side loads the signing half.
+import type { KeyObject } from 'node:crypto';
+import { MEMBER_AUTH_SKEW_MS, MAX_REMEMBERED_NONCES, NonceCache, requiresMemberAuth } from './adminAuth.ts';
+import { isReadOnlyOp } from './adminSubjects.ts';
+import type { Envelope } from './codec.ts';
+import { checkPeerSignature, memberPublicKey } from './peerSignature.ts';
+
+/** operations of the cluster's own machinery: no operator calls them, whatever key they carry */
+const INTERNAL_OPS: ReadonlySet<string> = new Set(['whois', 'join.offer', 'member.removed']);
+
+/** whether an operator's signature is what lets this request through (a client operation that changes the cluster) */
+export function requiresOperatorAuth(type: string, body: unknown): boolean {
+  return !isReadOnlyOp(type) && !INTERNAL_OPS.has(type) && !requiresMemberAuth(type, body);
+}
+
+export interface OperatorAuthRefusal {
+  reason: 'unsigned' | 'bad-signature' | 'read-only-key' | 'stale-time' | 'replayed' | 'unsigned-forward';
+  detail: string;
+}
+
+/** what the verifier needs of the receiving node */
+export interface OperatorAuthHands {
+  /** the node's own `.admin` subject: what a signature is bound to */
+  adminSubject: string;
+  /** the operators' public keys (raw Ed25519, base64url: what `conclave operator keygen` prints) */
+  keys: readonly string[];
+  /** public keys that may sign read-only requests only (they matter with `reads: 'signed'`) */
+  readKeys?: readonly string[];
+  /** 'open' (default): read-only requests need no signature; 'signed': an operator or read-only key's */
+  reads?: 'open' | 'signed';
+  /** whether the member with this node id has a committed member key (so that its forwards are signed and checked) */
+  memberKeyCommitted(nodeId: string): boolean;
+  now?: () => number;
+}
+
+/** the public keys that are not usable Ed25519 keys (a configuration error) */
+export function unusableOperatorKeys(keys: readonly string[]): string[] {
+  return keys.filter((k) => memberPublicKey(k) === null);
+}
+
+export class OperatorAuthVerifier {
+  private readonly keys: Array<{ text: string; key: KeyObject; mayChange: boolean }>;
+  private readonly nonces: NonceCache;
+
+  constructor(
+    private readonly hands: OperatorAuthHands,
+    maxNonces = MAX_REMEMBERED_NONCES,
+  ) {
+    const entry = (text: string, mayChange: boolean) => {
+      const key = memberPublicKey(text);
+      if (key === null) throw new TypeError(`operator key ${JSON.stringify(text)} is not an Ed25519 public key`);
+      return { text, key, mayChange };
+    };
+    this.keys = [...hands.keys.map((text) => entry(text, true)), ...(hands.readKeys ?? []).map((text) => entry(text, false))];
+    this.nonces = new NonceCache(maxNonces);
+  }
+
+  /** null when the request may be handled; else why not */
+  check(envelope: Envelope, body: unknown, data: Uint8Array): OperatorAuthRefusal | null {
+    if (requiresMemberAuth(envelope.type, body)) {
+      // adminAuth.ts checked the member's signature, but only when the member's key is committed
+      if (envelope.nodeId !== null && this.hands.memberKeyCommitted(envelope.nodeId)) return null;
+      return { reason: 'unsigned-forward', detail: `${envelope.type} from ${envelope.from} claims a member's authority, and no member key is committed for node ${envelope.nodeId ?? 'none'}` };
+    }
+    const changes = requiresOperatorAuth(envelope.type, body);
+    const signedRead = !changes && !INTERNAL_OPS.has(envelope.type) && this.hands.reads === 'signed';
+    if (!changes && !signedRead) return null;
+    const rule = changes ? 'this cluster takes changes only from its operators' : 'this cluster answers reads only to its operators and readers';
+    const unsigned: OperatorAuthRefusal = { reason: 'unsigned', detail: `the request is not signed with an operator key, and ${rule}` };
+    if (envelope.auth === undefined) return unsigned;
+    let signer: { text: string; mayChange: boolean } | null = null;
+    for (const candidate of this.keys) {
+      const check = checkPeerSignature(candidate.key, this.hands.adminSubject, data);
+      if (check === 'unsigned') return unsigned;
+      if (check === 'valid') {
+        signer = candidate;
+        break;
+      }
+    }
+    if (signer === null) return { reason: 'bad-signature', detail: `the request is signed with a key that is not one of this node's ${this.keys.length} operator key(s), or not for ${this.hands.adminSubject}, and ${rule}` };
+    if (changes && !signer.mayChange) return { reason: 'read-only-key', detail: `the request is signed with a read-only key (operators.readKeys), and ${rule}` };
+    const now = (this.hands.now ?? Date.now)();
+    const { ts, nonce } = envelope.auth;
+    if (Math.abs(now - ts) > MEMBER_AUTH_SKEW_MS) {
+      return { reason: 'stale-time', detail: `the request is signed at ${new Date(ts).toISOString()}, more than ${MEMBER_AUTH_SKEW_MS / 1000} s from this node's clock (${new Date(now).toISOString()})` };
+    }
+    if (!this.nonces.remember(`${signer.text} ${nonce}`, ts, now)) return { reason: 'replayed', detail: 'this signed request was received before (a replay of its bytes)' };
+    return null;
+  }
+}
