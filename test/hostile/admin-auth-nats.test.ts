@@ -15,7 +15,7 @@ import { decodeReply, encode, type Sender } from '../../runtime/wire/codec.ts';
 import { waitUntil } from '../helpers/cli.ts';
 import { type NatsServerHandle, natsServerSkipReason, startNatsServer } from '../helpers/natsServer.ts';
 import { tmpDirs } from '../helpers/tmp.ts';
-import { keyOf, leaderOf, senderOf, startVoters } from './helpers.ts';
+import { clusterState, keyOf, leaderOf, refusedCount, senderOf, startVoters } from './helpers.ts';
 
 const RAFT = { heartbeatMs: 50, electionTimeoutMs: 3000 };
 const PREFIX = 'aa';
@@ -40,14 +40,8 @@ describe('member-signed admin requests over NATS: only a member speaks for the c
     tmp.cleanup();
   });
 
-  /** what no forged request may change, on every node: phase, term, leader, configuration, log end, data */
-  const everyState = () =>
-    nodes.map((c) => {
-      const s = c.status();
-      const raft = c.memberRuntime().raftStatus();
-      return { phase: s.phase, term: s.term, leader: s.leader, members: raft.membership.members, lastIndex: raft.lastIndex, data: c.store.exportState().pairs };
-    });
-  const refused = (reason: string) => nodes.reduce((n, c) => n + (c.refusedCounts().find((r) => r.reason === `admin:unauthenticated:${reason}`)?.count ?? 0), 0);
+  const everyState = () => clusterState(nodes);
+  const refused = (reason: string) => refusedCount(nodes, `admin:unauthenticated:${reason}`);
   const followers = () => nodes.filter((c) => c !== leaderOf(nodes));
 
   /** send raw bytes to a node's admin subject as the forger; the reply, decoded */

@@ -18,6 +18,20 @@ export function stateOf(c: Controller) {
   };
 }
 
+/** what no refused request or forged message may change, on every node: phase, term, leader, configuration, log end, data */
+export function clusterState(nodes: readonly Controller[]) {
+  return nodes.map((c) => {
+    const s = c.status();
+    const raft = c.memberRuntime().raftStatus();
+    return { phase: s.phase, term: s.term, leader: s.leader, members: raft.membership.members, lastIndex: raft.lastIndex, data: c.store.exportState().pairs };
+  });
+}
+
+/** how many admin requests the nodes refused for `reason` (e.g. `admin:unauthorized:unsigned`) */
+export function refusedCount(nodes: readonly Controller[], reason: string): number {
+  return nodes.reduce((n, c) => n + (c.refusedCounts().find((r) => r.reason === reason)?.count ?? 0), 0);
+}
+
 /** the drop counters of a member's runtime, by reason */
 export function drops(c: Controller, reason: string): number {
   return c.memberRuntime().dropped.get(reason) ?? 0;

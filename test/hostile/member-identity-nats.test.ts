@@ -14,7 +14,7 @@ import { encode } from '../../runtime/wire/codec.ts';
 import { waitUntil } from '../helpers/cli.ts';
 import { type NatsServerHandle, natsServerSkipReason, startNatsServer } from '../helpers/natsServer.ts';
 import { tmpDirs } from '../helpers/tmp.ts';
-import { drops, forgePeer, keyOf, leaderOf, senderOf, startVoters } from './helpers.ts';
+import { clusterState, drops, forgePeer, keyOf, leaderOf, senderOf, startVoters } from './helpers.ts';
 
 // slow enough that no election happens by itself on a busy machine while a test compares terms
 const RAFT = { heartbeatMs: 50, electionTimeoutMs: 3000 };
@@ -42,13 +42,7 @@ describe('member identity over NATS: only a member speaks for itself (issue 11)'
     tmp.cleanup();
   });
 
-  /** what no forged message may change, on every node: phase, term, leader, configuration (with keys), log end, data */
-  const everyState = () =>
-    nodes.map((c) => {
-      const s = c.status();
-      const raft = c.memberRuntime().raftStatus();
-      return { phase: s.phase, term: s.term, leader: s.leader, members: raft.membership.members, lastIndex: raft.lastIndex, data: c.store.exportState().pairs };
-    });
+  const everyState = () => clusterState(nodes);
   const running = () => nodes.every((c) => c.status().phase === 'member');
   const followers = () => nodes.filter((c) => c !== leaderOf(nodes));
   const drop = (reason: string) => nodes.reduce((n, c) => n + drops(c, reason), 0);

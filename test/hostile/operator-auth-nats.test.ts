@@ -22,7 +22,7 @@ import { decodeReply } from '../../runtime/wire/codec.ts';
 import { baseEnv, type CliResult, runCli, waitUntil } from '../helpers/cli.ts';
 import { type NatsServerHandle, natsServerSkipReason, startNatsServer } from '../helpers/natsServer.ts';
 import { tmpDirs } from '../helpers/tmp.ts';
-import { leaderOf, senderOf, startVoters } from './helpers.ts';
+import { clusterState, leaderOf, refusedCount, senderOf, startVoters } from './helpers.ts';
 
 const RAFT = { heartbeatMs: 50, electionTimeoutMs: 3000 };
 const PREFIX = 'oa';
@@ -69,14 +69,8 @@ describe('operators over NATS: only an operator key changes the cluster (issue 1
     tmp.cleanup();
   });
 
-  /** what no refused request may change, on every node: phase, term, leader, configuration, log end, data */
-  const everyState = () =>
-    nodes.map((c) => {
-      const s = c.status();
-      const raft = c.memberRuntime().raftStatus();
-      return { phase: s.phase, term: s.term, leader: s.leader, members: raft.membership.members, lastIndex: raft.lastIndex, data: c.store.exportState().pairs };
-    });
-  const refused = (reason: string) => nodes.reduce((n, c) => n + (c.refusedCounts().find((r) => r.reason === `admin:unauthorized:${reason}`)?.count ?? 0), 0);
+  const everyState = () => clusterState(nodes);
+  const refused = (reason: string) => refusedCount(nodes, `admin:unauthorized:${reason}`);
   const followers = () => nodes.filter((c) => c !== leaderOf(nodes));
 
   function assertRefused(r: CliResult, pattern: RegExp, how: string): void {
