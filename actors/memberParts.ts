@@ -75,7 +75,7 @@ export function wireParts(m: MemberShell): MemberParts {
   // every peer message this member publishes is signed with its member key (none: unsigned, as before)
   const key = m.opts.store.memberKey?.();
   if (UNSAFE_NO_PEER_AUTH) m.log.warn({ env: 'CONCLAVE_UNSAFE_NO_PEER_AUTH' }, 'UNSAFE, bench only: member authentication is off (peer messages neither signed nor verified)');
-  const opts = key ? { ...m.opts, bus: signingBus(m.opts.bus, key.privateKey) } : m.opts;
+  const opts = key && !UNSAFE_NO_PEER_AUTH ? { ...m.opts, bus: signingBus(m.opts.bus, key.privateKey) } : m.opts;
   const parts = {} as MemberParts;
   parts.snapshots = new MemberSnapshots(
     {

@@ -9,11 +9,12 @@ import { conclaveError } from '../../runtime/errors.ts';
 import { AdminAuthVerifier, type AdminSigner } from '../../runtime/wire/adminAuth.ts';
 import { ADMIN_PROTOCOL, isAdminOp } from '../../runtime/wire/adminProtocol.ts';
 import { OperatorAuthVerifier, type OperatorAuthRefusal } from '../../runtime/wire/operatorAuth.ts';
+import { UNSAFE_NO_PEER_AUTH } from '../../runtime/wire/peerSignature.ts';
 import type { ControllerContext } from './context.ts';
 
 /** this node's signer (none: a store without a member key, whose requests go unsigned as before) */
 export function adminSigner(ctx: Pick<ControllerContext, 'store'>): AdminSigner | undefined {
-  const key = ctx.store.memberKey?.();
+  const key = UNSAFE_NO_PEER_AUTH ? undefined : ctx.store.memberKey?.();
   return key === undefined ? undefined : { key: key.privateKey };
 }
 
@@ -25,7 +26,8 @@ export function memberAuthenticator(ctx: ControllerContext, adminSubject: string
     clusterId: () => ctx.store.identity().clusterId,
     memberKey: (nodeId) => {
       const member = committedMember(ctx, nodeId);
-      return member === undefined ? null : { key: member.key };
+      // bench only: a member is heard as one without a committed key (unsigned, as before member keys)
+      return member === undefined ? null : { key: UNSAFE_NO_PEER_AUTH ? undefined : member.key };
     },
   });
   return (envelope, body, data) => {

@@ -21,6 +21,9 @@ export const MEMBER_KEY_PATTERN = /^[A-Za-z0-9_-]{43}$/;
  * never set it on a real cluster. Read here, once, from the environment at start-up: nothing that
  * arrives on the bus can turn it on or off. Set it on every member or none (a member with it set
  * sends unsigned messages, which a member without it drops once the sender's key is committed).
+ * The member layer honours it where it signs and checks (actors/memberParts.ts, actors/inbound.ts,
+ * actors/controller/adminAuth.ts); the signature functions below always sign and check, so operator
+ * keys (operatorAuth.ts) are checked whatever it says.
  */
 export const UNSAFE_NO_PEER_AUTH: boolean = process.env.CONCLAVE_UNSAFE_NO_PEER_AUTH === '1';
 
@@ -52,7 +55,6 @@ function digest(subject: string, parts: readonly Uint8Array[]): Buffer {
 
 /** `data` (an encoded peer message, envelope.ts) signed with `key` for `subject` */
 export function signPeerMessage(key: KeyObject, subject: string, data: Uint8Array): Uint8Array {
-  if (UNSAFE_NO_PEER_AUTH) return data;
   const end = envelopeEnd(data);
   if (end < 1 || data[end - 1] !== 0x7d) throw new TypeError('signPeerMessage: not an encoded envelope');
   const signature = sign(null, digest(subject, [data]), key).toString('base64url');
@@ -71,7 +73,6 @@ export type SignatureCheck = 'valid' | 'unsigned' | 'bad-signature';
 
 /** whether `data` carries a signature by `publicKey` for `subject` */
 export function checkPeerSignature(publicKey: KeyObject, subject: string, data: Uint8Array): SignatureCheck {
-  if (UNSAFE_NO_PEER_AUTH) return 'valid';
   const end = envelopeEnd(data);
   // where the field starts: it replaced the envelope's closing brace
   const at = end - SIGNATURE_BYTES - 1;

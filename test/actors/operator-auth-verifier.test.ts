@@ -2,9 +2,11 @@
 // without a bus: which requests need an operator's signature, which keys and times it takes, and that
 // a replay, a request signed for another node and an operator key on an internal request are refused.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { publicKeyText } from '../../runtime/store/memberKey.ts';
+import { ROOT } from '../helpers/cli.ts';
 import { MEMBER_AUTH_SKEW_MS, signAdminRequest } from '../../runtime/wire/adminAuth.ts';
 import { decode, encode, type Sender } from '../../runtime/wire/codec.ts';
 import { OperatorAuthVerifier, requiresOperatorAuth, unusableOperatorKeys } from '../../runtime/wire/operatorAuth.ts';
@@ -85,5 +87,28 @@ describe('operator-signed admin requests: the verifier', () => {
 
   it('names the keys that are not Ed25519 public keys', () => {
     assert.deepEqual(unusableOperatorKeys([publicKeyText(ops.publicKey), 'nope']), ['nope']);
+  });
+});
+
+describe('the bench-only switch CONCLAVE_UNSAFE_NO_PEER_AUTH', () => {
+  it('turns member authentication off, never the check of operator keys', () => {
+    // the switch is read once when peerSignature.ts loads: a process of its own, with it set
+    const script = `
+      import { generateKeyPairSync } from 'node:crypto';
+      import { publicKeyText } from './runtime/store/memberKey.ts';
+      import { signAdminRequest } from './runtime/wire/adminAuth.ts';
+      import { decode } from './runtime/wire/codec.ts';
+      import { OperatorAuthVerifier } from './runtime/wire/operatorAuth.ts';
+      import { UNSAFE_NO_PEER_AUTH } from './runtime/wire/peerSignature.ts';
+      const ops = generateKeyPairSync('ed25519');
+      const stranger = generateKeyPairSync('ed25519');
+      const v = new OperatorAuthVerifier({ adminSubject: '${SUBJECT}', keys: [publicKeyText(ops.publicKey)], memberKeyCommitted: () => false });
+      const data = signAdminRequest({ key: stranger.privateKey }, '${SUBJECT}', { name: 'cli', nodeId: null, clusterId: null }, 'propose', { command: 1 });
+      const d = decode(data, { propose: { safeParse: (b) => ({ success: true, data: b }) } });
+      console.log(JSON.stringify({ on: UNSAFE_NO_PEER_AUTH, refusal: d.ok ? v.check(d.envelope, d.body, data)?.reason ?? null : 'undecodable' }));
+    `;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, env: { ...process.env, CONCLAVE_UNSAFE_NO_PEER_AUTH: '1' }, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout.trim()), { on: true, refusal: 'bad-signature' });
   });
 });
