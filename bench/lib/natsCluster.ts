@@ -11,7 +11,7 @@ import { onCleanup, trackDir } from './cleanup.ts';
 import { type CliStartupResult, formatCliStartup, measureCliStartup } from './cliStartup.ts';
 import { ControllerProcess, type MemoryFigures, type NodeSpec, type RaftSettings, writeRunConfig } from './controllerProcess.ts';
 import { type EtcdFormation, measureEtcdFormation } from './etcdFormation.ts';
-import { seedKeyedCluster } from './keyedCluster.ts';
+import { seedStaticCluster } from '../../test/helpers/staticCluster.ts';
 import { type NatsServer, startNatsServer } from './natsServer.ts';
 import { progress, sleep, VALUE_100B } from './progress.ts';
 import { type LoadResult, median, runClosedLoop, startOpenLoop } from './stats.ts';
@@ -102,7 +102,7 @@ export class NatsCluster {
     const dir = await mkdtemp(join(tmpdir(), 'conclave-bench-'));
     trackDir(dir);
     const specs = new Map<string, NodeSpec>(NAMES.map((name) => [name, { name, dataDir: join(dir, name), configPath: join(dir, `${name}.json`) }]));
-    await seedKeyedCluster([...specs.values()]);
+    await seedStaticCluster([...specs.values()], [], { commitKeys: true });
     for (const spec of specs.values()) await writeRunConfig(spec, nats.url, PREFIX, raft);
     const bus = await connectNats({ servers: nats.url, name: 'conclave-bench-client' });
     onCleanup(() => bus.close());

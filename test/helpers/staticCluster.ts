@@ -1,5 +1,8 @@
 // Test helper: write N blank stores as members of one cluster with a static voter configuration,
 // the way `init` writes a one-member cluster (faster than forming it with `cluster add`).
+// `commitKeys`: commit each member's key in the configuration, as `init` and `cluster add` do, so
+// that its peer messages are checked as well as signed (the bench's clusters); without, a member's
+// messages are taken without a check, as those of a member of an older release.
 import { v7 as uuidv7 } from 'uuid';
 import type { Membership } from '../../machines/raft/types.ts';
 import { openStore } from '../../runtime/store/index.ts';
@@ -9,11 +12,15 @@ export interface StaticNode {
   dataDir: string;
 }
 
-export async function seedStaticCluster(nodes: StaticNode[], pairs: Array<[string, unknown]> = []): Promise<{ clusterId: string; membership: Membership }> {
+export async function seedStaticCluster(
+  nodes: StaticNode[],
+  pairs: Array<[string, unknown]> = [],
+  opts: { commitKeys?: boolean } = {},
+): Promise<{ clusterId: string; membership: Membership }> {
   const members: Membership['members'] = [];
   for (const n of nodes) {
     const store = await openStore({ dataDir: n.dataDir, name: n.name });
-    members.push({ nodeId: store.identity().nodeId, name: n.name, voter: true });
+    members.push({ nodeId: store.identity().nodeId, name: n.name, voter: true, ...(opts.commitKeys ? { key: store.memberKey().publicKey } : {}) });
     await store.close();
   }
   const clusterId = uuidv7();
