@@ -36,6 +36,8 @@ type Soft = { role: Role; leader: string | null; term: number };
 
 export class Leadership {
   private lastSoft: Soft = { role: 'follower', leader: null, term: 0 };
+  /** who waits for this node to stop leading (the hand-over at shutdown) */
+  private readonly leadershipEnded = new Set<() => void>();
 
   constructor(private readonly hands: LeadershipHands) {}
 
@@ -56,6 +58,7 @@ export class Leadership {
       h.clock.soon(() => this.proposeClusterId());
     }
     if (before.role === 'leader' && soft.role !== 'leader') {
+      for (const ended of [...this.leadershipEnded]) ended();
       // proposals in flight may still commit under the next leader, or be overwritten: say so
       // rather than leave the caller waiting for an index that may never be applied here
       h.leadershipLost(
@@ -80,6 +83,21 @@ export class Leadership {
     else h.log.warn({ reason: result.reason }, 'upgrading: could not propose a cluster id yet; retrying at the next leadership');
   }
 
+  /** resolves when this node's soft state says it no longer leads, or after `ms` */
+  private untilNotLeading(ms: number): Promise<void> {
+    if (this.lastSoft.role !== 'leader') return Promise.resolve();
+    const clock = this.hands.clock;
+    return new Promise<void>((resolve) => {
+      const ended = () => {
+        clock.clearTimeout(timer);
+        this.leadershipEnded.delete(ended);
+        resolve();
+      };
+      const timer = clock.setTimeout(ended, ms);
+      this.leadershipEnded.add(ended);
+    });
+  }
+
   /** graceful shutdown: a leader with other voters hands leadership to the most up-to-date one */
   async handOver(): Promise<void> {
     const h = this.hands;
@@ -94,8 +112,7 @@ export class Leadership {
       h.log.warn({ reason: result && !result.ok ? result.reason : 'unknown' }, 'could not hand over leadership before stopping');
       return;
     }
-    const deadline = h.clock.now() + 2 * h.electionTimeoutMs;
-    while (core.currentRole === 'leader' && h.clock.now() < deadline) await new Promise<void>((r) => h.clock.setTimeout(() => r(), 5));
+    await this.untilNotLeading(2 * h.electionTimeoutMs);
     const handedTo = h.nameOf(core.leader);
     if (core.currentRole === 'leader') h.log.warn({ to: h.nameOf(result.to) }, 'leadership transfer did not complete before stopping');
     else h.log.info({ to: handedTo }, `handed leadership to ${handedTo ?? 'another voter'} before stopping`);
