@@ -7,6 +7,7 @@ import type { IdentityPatch, StoreIdentity } from './identity.ts';
 import { K_APPLIED, K_HARD, K_IDENTITY, K_META, type StoredEntry } from './lmdbEnv.ts';
 import { K_MEMBER_KEY, newMemberKey, readMemberKey } from './memberKey.ts';
 import { entries, termAt } from './raftLog.ts';
+import { planRecovery } from './recoveryPlan.ts';
 import { SnapshotStaging } from './snapshotStaging.ts';
 import type { StoreCore } from './storeCore.ts';
 
@@ -106,28 +107,33 @@ export function recoverAsSoleVoter(core: StoreCore): RecoveryWrite {
   core.assertOpen();
   const id = core.identity;
   if (id.clusterId === null) throw new Error(`recoverAsSoleVoter: the store in ${core.dataDir} is not a member of a cluster`);
-  const applied = core.applied;
-  const commit = Math.max(applied, Math.min(Math.max(core.hard.commit, applied), core.last));
-  const snapTerm = termAt(core, applied);
-  if (snapTerm === undefined) throw corrupt(core.dataDir, `the term of its applied index ${applied} is unknown (neither in the snapshot nor in the log)`);
-  // the membership in force at the commit point (what the operator is recovering from)
-  let previous = core.snap?.membership ?? { members: [] };
-  const pending = commit > applied ? entries(core, applied + 1, commit + 1) : [];
-  const atApplied = core.first <= applied ? entries(core, core.first, applied + 1) : [];
-  for (const e of [...atApplied, ...pending]) if (e.type === 'config') previous = e.data as SnapshotMeta['membership'];
+  const plan = planRecovery({
+    nodeId: id.nodeId,
+    name: id.name,
+    generation: id.generation,
+    hardState: core.hard,
+    applied: core.applied,
+    firstIndex: core.first,
+    lastIndex: core.last,
+    snapshotMembership: core.snap?.membership ?? null,
+    termAt: (index) => termAt(core, index),
+    entries: (lo, hi) => entries(core, lo, hi),
+  });
+  if ('error' in plan) throw corrupt(core.dataDir, plan.error);
   // a new generation, a new member key (the old one may be in the hands of whoever kept the old store)
-  const key = newMemberKey(id.nodeId, id.generation + 1);
+  const key = newMemberKey(id.nodeId, plan.generation);
   const memberKey = readMemberKey(key, id.nodeId);
   if (typeof memberKey === 'string') throw new Error(`recoverAsSoleVoter: ${memberKey}`);
-  const meta: SnapshotMeta = { index: applied, term: snapTerm, membership: { members: [{ nodeId: id.nodeId, name: id.name, voter: true, key: key.publicKey }] } };
-  const hs: HardState = { term: core.hard.term + 1, vote: null, commit };
-  const identity = core.mergeIdentity({ generation: id.generation + 1, contactedBy: null });
+  const meta: SnapshotMeta = { ...plan.snapshot, membership: { members: plan.snapshot.membership.members.map((m) => ({ ...m, key: key.publicKey })) } };
+  const hs = plan.hardState;
+  const identity = core.mergeIdentity({ generation: plan.generation, contactedBy: null });
   const { first, last } = { first: core.first, last: core.last };
   const db = core.db;
   core.write('recovery', () => {
-    for (let i = first; i <= applied; i++) db.log.removeSync(i);
-    for (const e of pending) if (e.type === 'config') db.log.putSync(e.index, [e.term, 'noop', null] satisfies StoredEntry);
-    for (let i = commit + 1; i <= last; i++) db.log.removeSync(i);
+    for (let i = first; i <= plan.dropThrough; i++) db.log.removeSync(i);
+    // config entries kept as no-ops, so the new membership holds
+    for (const e of plan.pending) if (e.type === 'noop') db.log.putSync(e.index, [e.term, 'noop', null] satisfies StoredEntry);
+    for (let i = plan.dropFrom; i <= last; i++) db.log.removeSync(i);
     db.snapshot.putSync(K_META, meta);
     db.hardstate.putSync(K_HARD, hs);
     db.identity.putSync(K_IDENTITY, identity);
@@ -137,8 +143,8 @@ export function recoverAsSoleVoter(core: StoreCore): RecoveryWrite {
   const before = { term: core.hard.term, generation: id.generation };
   core.snap = meta;
   core.hard = hs;
-  core.first = applied + 1;
-  core.last = commit;
+  core.first = plan.snapshot.index + 1;
+  core.last = hs.commit;
   core.setIdentity(identity);
   return {
     clusterId: id.clusterId,
@@ -146,12 +152,12 @@ export function recoverAsSoleVoter(core: StoreCore): RecoveryWrite {
     generation: identity.generation,
     previousTerm: before.term,
     term: hs.term,
-    appliedIndex: applied,
-    commitIndex: commit,
-    pendingEntries: pending.length,
-    droppedEntries: Math.max(0, last - commit),
+    appliedIndex: plan.snapshot.index,
+    commitIndex: hs.commit,
+    pendingEntries: plan.pending.length,
+    droppedEntries: plan.droppedUncommitted,
     keys: db.state.getKeysCount(),
-    previousMembers: previous.members.map((m) => ({ name: m.name, nodeId: m.nodeId, voter: m.voter })),
+    previousMembers: plan.previousMembership.members.map((m) => ({ name: m.name, nodeId: m.nodeId, voter: m.voter })),
   };
 }
 

@@ -7,6 +7,7 @@
 import { createMemberRuntime, type MemberRuntime } from '../../actors/member.ts';
 import { AdminServer } from '../../runtime/admin.ts';
 import { conclaveError } from '../../runtime/errors.ts';
+import { planRecovery, type RecoveryFaults } from '../../runtime/store/recoveryPlan.ts';
 import type { Random } from '../../actors/ports.ts';
 import type { RaftCore, RaftCoreOptions } from '../../machines/raft/core.ts';
 import type { RaftTiming } from '../../runtime/config/config.ts';
@@ -184,30 +185,39 @@ export class SimHost {
   }
 
   /**
-   * `conclave recover` on this (stopped) store, as a model: keep the state up to the commit point
-   * as a snapshot, this node the sole voter, a new identity generation. `dropCommitted` plants the
-   * bug of keeping less than was committed.
+   * `conclave recover` on this (stopped) store, by the rule the CLI's recovery follows
+   * (runtime/store/recoveryPlan.ts): the applied state as a snapshot with this node the sole voter,
+   * committed entries kept to be applied on the next start, a new identity generation. `faults`
+   * plant the recovery bugs the simulator must catch.
    */
-  recover(generation: number, dropCommitted: number): { commitPoint: number; kept: number } {
+  recover(faults: RecoveryFaults): { commitPoint: number; kept: number; generation: number } {
     if (this.running) throw new Error(`host ${this.name}: recover runs on a stopped store`);
     const d = this.disk;
     const offset = d.snapshot?.index ?? 0;
-    const commitPoint = Math.min(Math.max(d.hardState.commit, d.applied), offset + d.entries.length);
-    // (the planted bug may keep less than the state already holds: a broken recovery)
-    const keep = Math.max(0, commitPoint - dropCommitted);
-    for (const e of d.entries) {
-      if (e.index <= d.applied || e.index > keep || e.type !== 'command') continue;
-      const c = e.data as { op: string; key: string; value?: unknown };
-      if (c.op === 'put') d.state.set(c.key, c.value ?? null);
-      else if (c.op === 'del') d.state.delete(c.key);
-    }
-    const known = termAt(d, keep);
-    const term = known >= 0 ? known : (d.snapshot?.term ?? 0);
-    d.snapshot = { index: keep, term, membership: { members: [{ nodeId: this.id, name: this.name, voter: true }] } };
-    d.entries = [];
-    d.applied = keep;
-    d.hardState = { term: d.hardState.term + 1, vote: null, commit: keep };
-    d.identity = { ...d.identity, generation };
-    return { commitPoint, kept: keep };
+    const plan = planRecovery(
+      {
+        nodeId: this.id,
+        name: this.name,
+        generation: d.identity.generation,
+        hardState: d.hardState,
+        applied: d.applied,
+        firstIndex: offset + 1,
+        lastIndex: offset + d.entries.length,
+        snapshotMembership: d.snapshot?.membership ?? null,
+        termAt: (index) => {
+          const t = termAt(d, index);
+          return t >= 0 ? t : undefined;
+        },
+        entries: (lo, hi) => d.entries.slice(lo - offset - 1, Math.max(0, hi - offset - 1)),
+      },
+      faults,
+    );
+    if ('error' in plan) throw new Error(`host ${this.name}: recover refused: ${plan.error}`);
+    d.snapshot = plan.snapshot;
+    d.entries = plan.pending;
+    d.applied = plan.snapshot.index;
+    d.hardState = plan.hardState;
+    d.identity = { ...d.identity, generation: plan.generation };
+    return { commitPoint: plan.commitPoint, kept: plan.hardState.commit, generation: plan.generation };
   }
 }
