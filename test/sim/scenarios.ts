@@ -1,9 +1,10 @@
 // What happens to the simulated cluster: faults (partitions, crashes, full disks, crashes at a
 // write, long lags), the controller's part: membership operations on the leader through the real
 // MembershipOps and membership chart (adds offer blank nodes through the real join handshake,
-// removals send the real removal notice); modelled still: foreign and stale nodes' handshakes
-// (their learners added through the leader's member), disaster recovery, a foreign cluster's
-// chatter. The clients are in clients.ts.
+// removals send the real removal notice); disaster recovery by the rule `conclave recover` applies
+// (runtime/store/recoveryPlan.ts). Modelled still: foreign and stale nodes' handshakes (their
+// learners added through the leader's member) and a foreign cluster's chatter. The clients are in
+// clients.ts.
 import { checkJoin } from '../../machines/identity/index.ts';
 import type { RaftMessage } from '../../machines/raft/messages.ts';
 import type { PeerId } from '../../machines/raft/types.ts';
@@ -211,7 +212,7 @@ function foreignJoin(sim: Simulation): void {
 /**
  * Disaster recovery: the majority is lost. Every member but one survivor stops (they come back
  * later, stale); the survivor's store is made the sole voter under a new identity generation,
- * keeping what it had committed; the cluster then adds blank nodes back.
+ * keeping what it had committed (SimHost.recover: the CLI's rule); the cluster then adds blank nodes back.
  */
 function recover(sim: Simulation): void {
   const lineage = sim.mainLineage;

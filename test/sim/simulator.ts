@@ -8,10 +8,11 @@
 // handshake (the leader's offer over the simulated bus; the node's join and bootstrap charts on its
 // simulated clock, hostController.ts), then adopt the cluster id with the first snapshot; the leader's
 // add and remove run the real membership operations and chart, and removal notices the real Removal
-// (actors/controller/). Modelled still (scenarios.ts): nodes of a foreign cluster
-// offered or asking to join (refused at both ends), and disaster recovery (a survivor made the sole
-// voter under a new identity generation; stale members come back and must be fenced off by the
-// members' own inbound filter). Each node's lineage — cluster and generation — is ghost state.
+// (actors/controller/); disaster recovery rewrites a survivor's store by the rule `conclave recover`
+// applies (a sole voter under a new identity generation; stale members come back and must be fenced
+// off by the members' own inbound filter). Modelled still (scenarios.ts): nodes of a foreign cluster
+// offered or asking to join (refused at both ends). Each node's lineage — cluster and generation —
+// is ghost state.
 import type { MembershipOps } from '../../actors/controller/membership.ts';
 import type { Member, PeerId } from '../../machines/raft/types.ts';
 import type { Delivery, NetworkWorld } from './bus.ts';
