@@ -57,7 +57,9 @@ export const peerBodies: Record<string, z.ZodType<unknown>> = {
   ]),
   'snapshot-ack': z.object({
     id: z.string().max(64),
-    seq: z.number().int().min(0),
+    // -1 (since 0.2; refused by 0.1's schema, so an older sender waits for its stall timer): the
+    // receiver missed a chunk and gave the transfer up
+    seq: z.number().int().min(-1),
     // since 0.2 (unknown to 0.1, which ignores it): the chunk formats besides `json` this receiver reads
     accepts: z.array(z.string().max(32)).max(8).optional(),
   }),

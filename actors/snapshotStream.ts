@@ -39,8 +39,12 @@ export interface RecordsChunkBody {
   part?: { at: number; of: number };
 }
 
+/** `seq` of a ChunkAck that says the receiver gave the transfer up (it missed a chunk): start over */
+export const TRANSFER_GIVEN_UP = -1;
+
 export interface ChunkAck {
   id: string;
+  /** the last chunk received in order, or TRANSFER_GIVEN_UP */
   seq: number;
   /** the chunk formats besides `json` the receiver reads (peerWire.ts) */
   accepts?: string[];
@@ -281,7 +285,13 @@ export class OutgoingSnapshots {
   /** the receiver acknowledged chunk `seq` (and every earlier one) */
   onAck(from: string, ack: ChunkAck): void {
     const transfer = this.transfers.get(from);
-    if (transfer === undefined || transfer.id !== ack.id || ack.seq <= transfer.acked || ack.seq >= transfer.nextSeq) return;
+    if (transfer === undefined || transfer.id !== ack.id) return;
+    if (ack.seq === TRANSFER_GIVEN_UP) {
+      // the receiver saw a gap and dropped what it had: waiting for the stall timer would only delay the retry
+      this.end(transfer, false, new Error(`${from} missed a chunk and gave the transfer up`));
+      return;
+    }
+    if (ack.seq <= transfer.acked || ack.seq >= transfer.nextSeq) return;
     for (const bytes of transfer.unacked.splice(0, ack.seq - transfer.acked)) {
       transfer.ackedBytes += bytes;
       transfer.unackedBytes -= bytes;

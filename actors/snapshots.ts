@@ -13,7 +13,7 @@ import { parseRecords, type StoredRecord } from '../runtime/wire/records.ts';
 import type { DeferredState, HostAppliedState } from './appliedState.ts';
 import type { PeerChunk } from './peerWire.ts';
 import type { Clock, MemberBus, MemberStore, TimerHandle } from './ports.ts';
-import { type ChunkAck, cpuMicros, OutgoingSnapshots, roundedStages, type SnapshotChunk, type TransferReport } from './snapshotStream.ts';
+import { type ChunkAck, cpuMicros, OutgoingSnapshots, roundedStages, type SnapshotChunk, TRANSFER_GIVEN_UP, type TransferReport } from './snapshotStream.ts';
 
 /** what the snapshots need of the member that composes them */
 export interface SnapshotsHost {
@@ -108,6 +108,8 @@ export class MemberSnapshots {
    * The snapshot being received: its pairs go to the store's staging area as they arrive, a batch
    * at a time (`batch`, at most STAGE_BATCH_BYTES held here), never the whole state.
    */
+  /** the last transfer this receiver gave up on a gap and told its sender so */
+  private gaveUp: string | null = null;
   private incoming: {
     id: string;
     next: number;
@@ -209,6 +211,11 @@ export class MemberSnapshots {
     if (!transfer || transfer.next !== chunk.seq) {
       if (transfer) this.abandon('a chunk is missing'); // one transfer at a time: a gap ends it
       this.host.drop('snapshot-gap', `snapshot ${chunk.id}: expected chunk ${transfer?.next ?? 0}, got ${chunk.seq}`, from ?? undefined);
+      // tell the sender once per transfer, so it starts over now rather than when its stall timer fires
+      if (this.gaveUp !== chunk.id) {
+        this.gaveUp = chunk.id;
+        this.ackChunk(from, chunk.id, TRANSFER_GIVEN_UP);
+      }
       return;
     }
     const checkStart = performance.now();

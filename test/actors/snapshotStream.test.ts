@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Clock } from '../../actors/ports.ts';
-import { OutgoingSnapshots, type SnapshotChunk, type SnapshotSource } from '../../actors/snapshotStream.ts';
+import { OutgoingSnapshots, type SnapshotChunk, type SnapshotSource, TRANSFER_GIVEN_UP } from '../../actors/snapshotStream.ts';
 import type { SnapshotMessage } from '../../machines/raft/messages.ts';
 import { parseRecords, type StoredRecord } from '../../runtime/wire/records.ts';
 
@@ -114,5 +114,37 @@ describe('snapshot stream: the chunk format', () => {
     assert.ok(ok);
     assert.deepEqual(new Set(chunks.map((c) => c.format)), new Set(['json']));
     assert.deepEqual(carried(chunks), PAIRS);
+  });
+});
+
+describe('snapshot stream: a receiver that gave the transfer up', () => {
+  it('ends the transfer at once, failed, without waiting for the stall timer; a notice for another transfer is ignored', () => {
+    const clock = manualClock();
+    const chunks: SnapshotChunk[] = [];
+    const ended: Array<{ ok: boolean; error: unknown }> = [];
+    const out = new OutgoingSnapshots({
+      publish: (_to, chunk) => chunks.push(chunk),
+      finished: (ok, report) => ended.push({ ok, error: report.error }),
+      chunkBytes: 1200,
+      recordsChunkBytes: 2500,
+      window: 4,
+      windowBytes: 1 << 20,
+      stallMs: 60_000,
+      graceMs: 60_000,
+      clock,
+    });
+    out.request('b', () => ({ source: source(false), message }));
+    clock.drain();
+    assert.ok(chunks.length >= 2, 'chunks in flight');
+    const first = chunks[0]!;
+    const id = first.format === 'json' ? /"id":"([^"]+)"/.exec(first.parts[0]!)![1]! : first.body.id;
+    out.onAck('b', { id: 'another-transfer', seq: TRANSFER_GIVEN_UP });
+    assert.equal(ended.length, 0, 'a notice about another transfer changes nothing');
+    out.onAck('b', { id, seq: TRANSFER_GIVEN_UP });
+    assert.equal(ended.length, 1);
+    assert.equal(ended[0]!.ok, false);
+    assert.match(String(ended[0]!.error), /b missed a chunk and gave the transfer up/);
+    // the next request starts a new transfer (a failed one is not 'recent')
+    assert.equal(out.request('b', () => ({ source: source(false), message })), 'started');
   });
 });
