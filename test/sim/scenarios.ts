@@ -202,11 +202,35 @@ function foreignJoin(sim: Simulation): void {
   if (candidates.length === 0) return;
   const node = r.pick(candidates);
   const kind = r.chance(0.5) ? 'offer' : 'request';
+  if (kind === 'offer' && sim.config.bugs.joinSkipsRule !== true) {
+    realOffer(sim, leader, node);
+    return;
+  }
   if (!handshake(sim, leader, node, kind)) return;
   if (leader.core!.membership.members.some((m) => m.nodeId === node.id)) return;
   sim.stats.configChanges++;
   sim.note(`${leader.name}: add learner ${node.name} (${clusterLabel(node.clusterId)} generation ${node.generation})`);
   leader.member!.changeMembership({ type: 'add-learner', member: { name: node.name, nodeId: node.id } }).catch(() => {});
+}
+
+/** the leader's real offer (offerJoin) to a foreign or stale node, answered by that node's real join handshake: it must refuse */
+function realOffer(sim: Simulation, leader: SimHost, node: SimHost): void {
+  const lineage = `${clusterLabel(node.clusterId)} generation ${node.generation}`;
+  sim.note(`${leader.name} offers membership to ${node.name} (${lineage}): the real handshake`);
+  leader.offer(node.name).then(
+    (reply) => {
+      if (reply.accepted) {
+        // a node of another cluster, or of an older generation of this one (its lineage is the ghost's)
+        const stale = node.clusterId !== null && node.clusterId === leader.clusterId;
+        const detail = `${node.name} of ${sim.lineageOf.get(node.id) ?? lineage} accepted the offer of ${leader.name} of ${sim.lineageOf.get(leader.id) ?? '?'}`;
+        sim.fail(new ViolationError(stale ? 'stale generation fenced off' : 'join rule', detail));
+        return;
+      }
+      sim.stats.joinsRefused++;
+      sim.note(`${node.name} refused the offer of ${leader.name}: ${reply.code}: ${reply.message}`);
+    },
+    (err: unknown) => sim.note(`${leader.name}'s offer to ${node.name} failed: ${(err as { code?: string }).code ?? 'ERROR'}: ${(err as Error).message}`),
+  );
 }
 
 /**
