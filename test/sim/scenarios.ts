@@ -2,8 +2,9 @@
 // write, long lags), the controller's part: membership operations on the leader through the real
 // MembershipOps and membership chart (adds offer blank nodes through the real join handshake,
 // removals send the real removal notice); disaster recovery by the rule `conclave recover` applies
-// (runtime/store/recoveryPlan.ts). Modelled still: foreign and stale nodes' handshakes (their
-// learners added through the leader's member) and a foreign cluster's chatter. The clients are in
+// (runtime/store/recoveryPlan.ts); offers to foreign and stale nodes through the real handshake.
+// Modelled still: a foreign or stale node asking to join (and the joinSkipsRule bug, whose learner
+// is added through the leader's member) and a foreign cluster's chatter. The clients are in
 // clients.ts.
 import { checkJoin } from '../../machines/identity/index.ts';
 import type { RaftMessage } from '../../machines/raft/messages.ts';

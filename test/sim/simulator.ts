@@ -10,9 +10,10 @@
 // add and remove run the real membership operations and chart, and removal notices the real Removal
 // (actors/controller/); disaster recovery rewrites a survivor's store by the rule `conclave recover`
 // applies (a sole voter under a new identity generation; stale members come back and must be fenced
-// off by the members' own inbound filter). Modelled still (scenarios.ts): nodes of a foreign cluster
-// offered or asking to join (refused at both ends). Each node's lineage — cluster and generation —
-// is ghost state.
+// off by the members' own inbound filter); nodes of a foreign cluster or an older generation are
+// offered membership through the real handshake and must refuse. Modelled still (scenarios.ts): such
+// a node asking to join (refused at both ends). Each node's lineage — cluster and generation — is
+// ghost state.
 import type { MembershipOps } from '../../actors/controller/membership.ts';
 import type { Member, PeerId } from '../../machines/raft/types.ts';
 import type { Delivery, NetworkWorld } from './bus.ts';
