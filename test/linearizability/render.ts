@@ -63,7 +63,7 @@ export function renderHtml(result: CheckResult, appendix = ''): string {
       return `<section><h2>key ${escapeHtml(JSON.stringify(k.key))}: not linearizable</h2><p>${ops.length} operations that cannot be ordered so that each sees the one before. Bars run from call to return; a dashed bar's outcome is unknown.</p>\n${rows}</section>`;
     })
     .join('\n');
-  return `<!doctype html><html><head><meta charset="utf-8"><title>Linearizability: ${escapeHtml(result.verdict)}</title><style>
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Linearizability: ${escapeHtml(result.verdict)}</title><style>
 body{font:14px system-ui,sans-serif;margin:2em}.row{display:flex;align-items:center;gap:1em;margin:2px 0}
 .proc{width:6em;font-family:monospace}.lane{position:relative;flex:0 0 40%;height:14px;background:#f3f3f3}
 .op{position:absolute;top:2px;height:10px;background:#3566c4}.op.unknown{background:none;border:1px dashed #3566c4}

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { checkHistory } from './checker.ts';
+import { renderHtml } from './render.ts';
 import { type ClientEvent, clientOperations, crashIncident, inWindow, lostWrites, renderIncidents, renderIncidentsHtml, sightingIncident } from './window.ts';
 
 /** [process, call, return | null (never answered), operation, outcome]; outcome: ok result, `fail CODE` or `info CODE` */
@@ -99,9 +101,9 @@ describe('the client operations around an incident', () => {
       { kind: 'kill-all', target: 'every controller', at: 2015 },
       { kind: 'pause-leader', target: 'n1', at: 9000 },
     ];
-    assert.deepEqual(crashIncident('n2 exited', 2500, faults), { problem: 'n2 exited', at: 2500, from: 15, to: 2500, since: '2 s before kill-all on every controller' });
+    assert.deepEqual(crashIncident('n2 exited', 2500, faults), { problem: 'n2 exited', at: 2500, from: 15, to: 2500, since: '2 s before kill-all on every controller', until: 'the exit' });
     assert.equal(crashIncident('n2 exited', 100, faults).from, -1900);
-    assert.deepEqual(sightingIncident('n1 saw two leaders', 5000, 5200), { problem: 'n1 saw two leaders', at: 5000, from: 4000, to: 6200, since: '1 s before the first sighting, to 1 s after the last' });
+    assert.deepEqual(sightingIncident('n1 saw two leaders', 5000, 5200), { problem: 'n1 saw two leaders', at: 5000, from: 4000, to: 6200, since: '1 s before the first sighting', until: '1 s after the last' });
   });
 
   test('the rendering names each operation of the window with its process, times from the incident and outcome, and marks the lost write', () => {
@@ -110,7 +112,7 @@ describe('the client operations around an incident', () => {
     const full = renderIncidents([incident], ops);
     const lines = full.split('\n');
     assert.equal(lines[0], 'incident 1: n2 exited by itself (exit code 1): error: restored commit 24 beyond last index 17');
-    assert.equal(lines[1], '  client operations from -2485 ms (2 s before kill-all on every controller) to +0 ms around it: 7 (4 ok, 1 failed, 2 unknown)');
+    assert.equal(lines[1], '  client operations from -2485 ms (2 s before kill-all on every controller) to +0 ms (the exit): 7 (4 ok, 1 failed, 2 unknown)');
     const row = (process: string) => lines.find((l) => l.trimStart().startsWith(`${process} `));
     assert.match(row('b')!, /^ {4}b +-2480 +-2470 +ok +n1 +put\(k1, "v2"\) → ok {3}LOST: the last read of k1 \(final1, called at \+500 ms\) saw "v1"/);
     assert.match(row('c')!, /-2460 +-2455 +failed +n1 +get\(k1\) → failed \(NO_LEADER\)$/);
@@ -137,6 +139,11 @@ describe('the client operations around an incident', () => {
 
     const html = renderIncidentsHtml([incident], ops);
     assert.equal((html.match(/<tr class=/g) ?? []).length, 7);
+    assert.match(html, /^<h1>1 incident\(s\)/);
+    assert.equal(renderIncidentsHtml([], ops), '');
+    // the run's HTML report carries them after the checker's verdict
+    const page = renderHtml(checkHistory([]), html);
+    assert.ok(page.indexOf(html) > page.indexOf('<h1>linearizable</h1>'), 'the incidents are on the page, after the verdict');
     assert.match(html, /<tr class="lost"><td>b<\/td><td>-2480<\/td><td>-2470<\/td><td>ok<\/td>/);
   });
 });

@@ -126,8 +126,9 @@ export interface Incident {
   at: number;
   from: number;
   to: number;
-  /** why the window starts where it does */
+  /** why the window starts and ends where it does */
   since: string;
+  until: string;
 }
 
 export interface FaultStart {
@@ -139,13 +140,13 @@ export interface FaultStart {
 /** a controller that died: from 2 s before the last fault begun before it to its death */
 export function crashIncident(problem: string, at: number, faults: readonly FaultStart[]): Incident {
   const fault = faults.filter((f) => f.at <= at).at(-1);
-  if (fault === undefined) return { problem, at, from: at - 2000, to: at, since: '2 s before it (no fault before it)' };
-  return { problem, at, from: fault.at - 2000, to: at, since: `2 s before ${fault.kind}${fault.target ? ` on ${fault.target}` : ''}` };
+  if (fault === undefined) return { problem, at, from: at - 2000, to: at, since: '2 s before it, no fault before it', until: 'the exit' };
+  return { problem, at, from: fault.at - 2000, to: at, since: `2 s before ${fault.kind}${fault.target ? ` on ${fault.target}` : ''}`, until: 'the exit' };
 }
 
 /** two leaders seen in one term: from 1 s before the first sighting to 1 s after the last */
 export function sightingIncident(problem: string, first: number, last: number): Incident {
-  return { problem, at: first, from: first - 1000, to: last + 1000, since: '1 s before the first sighting, to 1 s after the last' };
+  return { problem, at: first, from: first - 1000, to: last + 1000, since: '1 s before the first sighting', until: '1 s after the last' };
 }
 
 /** the operations whose [call, return] meets [from, to] (an open one runs to the end) */
@@ -170,7 +171,7 @@ export function renderIncidents(incidents: readonly Incident[], ops: readonly Cl
     const shown = inWindow(ops, incident.from, incident.to);
     const count = (o: Outcome) => shown.filter((s) => s.outcome === o).length;
     out.push(`incident ${n + 1}: ${incident.problem.split('\n')[0]}`);
-    out.push(`  client operations from ${ms(incident.from - incident.at)} ms (${incident.since}) to ${ms(incident.to - incident.at)} ms around it: ${shown.length} (${count('ok')} ok, ${count('failed')} failed, ${count('unknown')} unknown)`);
+    out.push(`  client operations from ${ms(incident.from - incident.at)} ms (${incident.since}) to ${ms(incident.to - incident.at)} ms (${incident.until}): ${shown.length} (${count('ok')} ok, ${count('failed')} failed, ${count('unknown')} unknown)`);
     let rows = shown;
     if (options.limit !== undefined) {
       // the lost writes always; then the acknowledged and unknown ones nearest the incident, then failed ones
@@ -215,14 +216,16 @@ const escapeHtml = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '
 
 /** the same listing as HTML sections (every operation of each window), for the run's HTML report */
 export function renderIncidentsHtml(incidents: readonly Incident[], ops: readonly ClientOperation[]): string {
+  if (incidents.length === 0) return '';
   const lost = new Map(lostWrites(ops).map((l) => [l.write, l.read]));
-  return incidents
+  const heading = `<h1>${incidents.length} incident(s): the client operations around each</h1>\n`;
+  return heading + incidents
     .map((incident, n) => {
       const shown = inWindow(ops, incident.from, incident.to);
       const rows = shown
         .map((o) => `<tr class="${lost.has(o) ? 'lost' : o.outcome}"><td>${escapeHtml(o.process)}</td><td>${ms(o.call - incident.at)}</td><td>${o.ret === null ? 'open' : ms(o.ret - incident.at)}</td><td>${o.outcome}</td><td>${escapeHtml(o.node ?? '')}</td><td>${escapeHtml(o.text + lostNote(o, incident.at, lost))}</td></tr>`)
         .join('\n');
-      return `<section><h2>incident ${n + 1}: ${escapeHtml(incident.problem.split('\n')[0]!)}</h2><p>${shown.length} client operations from ${ms(incident.from - incident.at)} ms (${escapeHtml(incident.since)}) to ${ms(incident.to - incident.at)} ms around it; times in ms from the incident.</p>
+      return `<section><h2>incident ${n + 1}: ${escapeHtml(incident.problem.split('\n')[0]!)}</h2><p>${shown.length} client operations from ${ms(incident.from - incident.at)} ms (${escapeHtml(incident.since)}) to ${ms(incident.to - incident.at)} ms (${escapeHtml(incident.until)}); times in ms from the incident.</p>
 <table><tr><th>process</th><th>call</th><th>return</th><th>outcome</th><th>via</th><th>operation</th></tr>
 ${rows}</table></section>`;
     })
