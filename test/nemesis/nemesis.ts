@@ -302,6 +302,8 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
     for (const c of controllers) {
       if (c.paused) c.proc?.child.kill('SIGCONT');
       await c.proc?.kill('SIGKILL');
+      // its exit folded this incarnation's output into c.log: keepArtifacts must not add it again
+      c.proc = null;
     }
     await bus?.close().catch(() => {});
     await nats.stopAll();
