@@ -95,6 +95,15 @@ describe('the client operations around an incident', () => {
     );
   });
 
+  test('without an incident the rendering is the lost writes of the history, or nothing', () => {
+    const ops = clientOperations(events(history));
+    assert.match(renderIncidents([], ops), /^acknowledged writes lost in the whole history: 1 .*\n {4}b put\(k1, "v2"\) → ok/);
+    assert.equal(renderIncidents([], ops.filter((o) => o.process !== 'b')), '');
+    // a lost delete: the key reads as the value written before it
+    const lostDelete = clientOperations(events([['a', 0, 5, 'put k v1', 'ok'], ['b', 20, 30, 'del k', 'ok'], ['r', 40, 41, 'get k', 'v1']]));
+    assert.match(renderIncidents([], lostDelete), /\n {4}b del\(k\) → ok \[-20, -10\]; then r's get\(k\) → "v1" \[\+0, \+1\], what a's put\(k, "v1"\) → ok \[-40, -35\] left\n$/);
+  });
+
   test('windows: a crash from 2 s before the fault that preceded it; two leaders from 1 s before the first sighting', () => {
     const faults = [
       { kind: 'kill-follower', target: 'n2', at: 500 },
@@ -119,7 +128,11 @@ describe('the client operations around an incident', () => {
     assert.match(row('h')!, /-100 +open +unknown +n1 +get\(k3\) → \?/);
     assert.equal(row('a'), undefined, 'a returned before the window');
     assert.equal(row('final1'), undefined, 'the final read began after the incident');
-    assert.equal(lines.at(-2), '  acknowledged writes in this window: 3; lost (the last read of their key no longer shows them): 1; not told (no read of their key began after them): 1');
+    assert.equal(lines[10], '  acknowledged writes in this window: 3; lost (the last read of their key no longer shows them): 1; not told (no read of their key began after them): 1');
+    // then every lost write of the history, with the read that no longer shows it and what left the value it shows
+    assert.match(lines[11]!, /^acknowledged writes lost in the whole history: 1 /);
+    assert.equal(lines[12], '    b put(k1, "v2") → ok [-2980, -2970]; then final1\'s get(k1) → "v1" [+0, +10], what a\'s put(k1, "v1") → ok [-3000, -2990] left');
+    assert.equal(lines.length, 14);
 
     // printed: the lost write always, and at most `limit` others: acknowledged and unknown ones nearest the incident before failed ones
     const short = renderIncidents([incident], ops, { limit: 1, fullListing: 'incidents.txt' });

@@ -94,6 +94,8 @@ export interface LostWrite {
   write: ClientOperation;
   /** the last completed read of the key, called after the write was acknowledged */
   read: ClientOperation;
+  /** of the operations that could have left the value read, the last to return (null: none, the key absent from the start) */
+  writer: ClientOperation | null;
 }
 
 /**
@@ -112,7 +114,7 @@ export function lostWrites(ops: readonly ClientOperation[]): LostWrite[] {
     const mayFollow = (w: ClientOperation) => writers.some((c) => c === w || c.outcome === 'unknown' || c.ret === null || c.ret > w.call);
     for (const w of ops) {
       if (w.key !== read.key || w.outcome !== 'ok' || w.writes === undefined || w.ret === null || w.ret >= read.call) continue;
-      if (!mayFollow(w)) lost.push({ write: w, read });
+      if (!mayFollow(w)) lost.push({ write: w, read, writer: writers.reduce<ClientOperation | null>((last, c) => (last === null || c.ret! > last.ret! ? c : last), null) });
     }
   }
   return lost.sort((a, b) => a.write.call - b.write.call);
@@ -195,7 +197,21 @@ export function renderIncidents(incidents: readonly Incident[], ops: readonly Cl
     const untold = acknowledged.filter((w) => !ops.some((o) => o.key === w.key && o.read !== undefined && o.call > w.ret!)).length;
     out.push(`  acknowledged writes in this window: ${acknowledged.length}; lost (the last read of their key no longer shows them): ${acknowledged.filter((o) => lost.has(o)).length}; not told (no read of their key began after them): ${untold}`);
   });
-  return `${out.join('\n')}\n`;
+  out.push(...lostText(lostWrites(ops), options.limit));
+  return out.length === 0 ? '' : `${out.join('\n')}\n`;
+}
+
+/** every lost write of the history, incident or not: the write, the read that no longer shows it, and who left what it shows */
+function lostText(lost: readonly LostWrite[], limit = Number.POSITIVE_INFINITY): string[] {
+  if (lost.length === 0) return [];
+  const span = (o: ClientOperation, at: number) => `[${ms(o.call - at)}, ${o.ret === null ? 'open' : ms(o.ret - at)}]`;
+  const out = [`acknowledged writes lost in the whole history: ${lost.length} (each acknowledged before the last read of its key began, which shows a value left by an operation that returned before the write was called; times in ms from that read's call)`];
+  for (const { write, read, writer } of lost.slice(0, limit)) {
+    const left = writer !== null ? `${writer.process}'s ${writer.text} ${span(writer, read.call)}` : read.read === null ? 'the start (the key absent)' : 'no operation of the history';
+    out.push(`    ${write.process} ${write.text} ${span(write, read.call)}; then ${read.process}'s ${read.text} ${span(read, read.call)}, what ${left} left`);
+  }
+  if (lost.length > limit) out.push(`    … and ${lost.length - limit} more`);
+  return out;
 }
 
 function table(rows: readonly ClientOperation[], at: number, lost: ReadonlyMap<ClientOperation, ClientOperation>): string[] {

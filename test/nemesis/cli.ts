@@ -43,8 +43,8 @@ if (report.ok) {
   process.stdout.write(`every check held (seed ${seed})\n`);
 } else {
   for (const p of report.problems) process.stdout.write(`problem: ${p}\n`);
-  // the client operations around each incident (a controller that died, two leaders in a term)
-  if (report.incidents.length > 0) process.stdout.write(`\n${report.incidentsText}`);
+  // the client operations around each incident (a controller that died, two leaders in a term), and the acknowledged writes lost
+  if (report.incidentsText !== '') process.stdout.write(`\n${report.incidentsText}`);
   if (report.check.verdict === 'not linearizable') process.stdout.write(`\n${report.rendering}\n`);
   process.stdout.write(`artifacts: ${report.artifacts}\nreplay: ${replay}\n`);
   process.exitCode = 1;

@@ -63,7 +63,7 @@ export interface NemesisReport {
   rendering: string;
   /** the problems that happened at a time (a controller that died, two leaders in a term), each with its window of client operations */
   incidents: Incident[];
-  /** the client operations around each incident, as printed (failed ones counted, the rest up to 20 per incident); all of them are in the artifacts' incidents.txt */
+  /** the client operations around each incident, as printed (failed ones counted, the rest up to 20 per incident), then the acknowledged writes lost, if any; empty when neither; all of it in the artifacts' incidents.txt */
   incidentsText: string;
 }
 
@@ -417,7 +417,7 @@ function keepArtifacts(report: NemesisReport, events: HistoryEvent[], controller
   writeFileSync(join(out, 'report.json'), JSON.stringify({ ...report, check: { ...report.check, keys: report.check.keys.map((k) => ({ key: k.key, verdict: k.verdict })) } }, null, 2));
   writeFileSync(join(out, 'checker.txt'), report.rendering);
   const ops = clientOperations(events);
-  writeFileSync(join(out, 'incidents.txt'), report.incidents.length > 0 ? renderIncidents(report.incidents, ops) : 'no incident: no controller died and no term had two leaders\n');
+  writeFileSync(join(out, 'incidents.txt'), renderIncidents(report.incidents, ops) || 'no incident (no controller died, no term had two leaders) and no acknowledged write lost\n');
   writeFileSync(join(out, 'checker.html'), renderHtml(report.check, renderIncidentsHtml(report.incidents, ops)));
   for (const c of controllers) writeFileSync(join(out, `${c.name}.log`), c.log + (c.proc ? c.proc.stdout + c.proc.stderr : ''));
   return out;
