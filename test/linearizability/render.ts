@@ -43,8 +43,8 @@ export function renderText(result: CheckResult): string {
 
 const escapeHtml = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
-/** a self-contained page: per key, one row per conflicting operation, drawn as a bar on a shared time axis */
-export function renderHtml(result: CheckResult): string {
+/** a self-contained page: per key, one row per conflicting operation, drawn as a bar on a shared time axis; `appendix`: more sections (a run's incidents) */
+export function renderHtml(result: CheckResult, appendix = ''): string {
   const sections = result.keys
     .filter((k) => k.verdict === 'not linearizable')
     .map((k) => {
@@ -63,10 +63,12 @@ export function renderHtml(result: CheckResult): string {
       return `<section><h2>key ${escapeHtml(JSON.stringify(k.key))}: not linearizable</h2><p>${ops.length} operations that cannot be ordered so that each sees the one before. Bars run from call to return; a dashed bar's outcome is unknown.</p>\n${rows}</section>`;
     })
     .join('\n');
-  return `<!doctype html><html><head><meta charset="utf-8"><title>Linearizability: ${escapeHtml(result.verdict)}</title><style>
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Linearizability: ${escapeHtml(result.verdict)}</title><style>
 body{font:14px system-ui,sans-serif;margin:2em}.row{display:flex;align-items:center;gap:1em;margin:2px 0}
 .proc{width:6em;font-family:monospace}.lane{position:relative;flex:0 0 40%;height:14px;background:#f3f3f3}
 .op{position:absolute;top:2px;height:10px;background:#3566c4}.op.unknown{background:none;border:1px dashed #3566c4}
-.what{font-family:monospace}</style></head><body><h1>${escapeHtml(result.verdict)}</h1><p>${result.operations} operations, ${result.keys.length} key(s), checked in ${result.elapsedMs.toFixed(0)} ms.</p>
-${sections}</body></html>\n`;
+.what{font-family:monospace}table{border-collapse:collapse;font-family:monospace}td,th{padding:1px 8px;text-align:left}
+tr.failed{color:#888}tr.unknown{color:#a60}tr.lost{background:#fdd;font-weight:bold}</style></head><body><h1>${escapeHtml(result.verdict)}</h1><p>${result.operations} operations, ${result.keys.length} key(s), checked in ${result.elapsedMs.toFixed(0)} ms.</p>
+${sections}
+${appendix}</body></html>\n`;
 }

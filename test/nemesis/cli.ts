@@ -1,6 +1,6 @@
 // `npm run test:nemesis [-- --minutes N --seed S --controllers 3|5 --faults a,b --bug NAME]`: one
 // torture run, its availability table, and exit 0 when every check held (1 otherwise, with the
-// artifacts' folder and the offending operations). --bug plants a test-only bug (actors/plantedBugs.ts).
+// artifacts' folder, the offending operations and the client operations around each incident). --bug plants a test-only bug (actors/plantedBugs.ts).
 import { parseArgs } from 'node:util';
 import { PLANTED_BUGS, type PlantedBug } from '../../actors/plantedBugs.ts';
 import { availabilityTable, FAULT_KINDS, type FaultKind, runNemesis } from './nemesis.ts';
@@ -43,6 +43,8 @@ if (report.ok) {
   process.stdout.write(`every check held (seed ${seed})\n`);
 } else {
   for (const p of report.problems) process.stdout.write(`problem: ${p}\n`);
+  // the client operations around each incident (a controller that died, two leaders in a term), and the acknowledged writes lost
+  if (report.incidentsText !== '') process.stdout.write(`\n${report.incidentsText}`);
   if (report.check.verdict === 'not linearizable') process.stdout.write(`\n${report.rendering}\n`);
   process.stdout.write(`artifacts: ${report.artifacts}\nreplay: ${replay}\n`);
   process.exitCode = 1;

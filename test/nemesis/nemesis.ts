@@ -15,8 +15,10 @@ import { baseEnv, CliProcess, ROOT, waitUntil } from '../helpers/cli.ts';
 import { checkHistory, type CheckResult } from '../linearizability/checker.ts';
 import { parseConclave } from '../linearizability/formats.ts';
 import { renderHtml, renderText } from '../linearizability/render.ts';
+import { clientOperations, crashIncident, type FaultStart, type Incident, renderIncidents, renderIncidentsHtml, sightingIncident } from '../linearizability/window.ts';
 import type { PlantedBug } from '../../actors/plantedBugs.ts';
 import { Prng } from '../sim/prng.ts';
+import { checkOneLeaderPerTerm, lastErrorLine } from './controllerLogs.ts';
 import { type NatsCluster, startNatsCluster } from './natsCluster.ts';
 import { type HistoryEvent, startWorkload, type Workload } from './workload.ts';
 
@@ -59,6 +61,10 @@ export interface NemesisReport {
   artifacts: string | null;
   /** the checker's text rendering: the offending operations when the history is not linearizable */
   rendering: string;
+  /** the problems that happened at a time (a controller that died, two leaders in a term), each with its window of client operations */
+  incidents: Incident[];
+  /** the client operations around each incident, as printed (failed ones counted, the rest up to 20 per incident), then the acknowledged writes lost, if any; empty when neither; all of it in the artifacts' incidents.txt */
+  incidentsText: string;
 }
 
 /** disk-full-follower: the quota is the follower's data file plus this */
@@ -91,6 +97,9 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
   let bus: Bus | null = null;
   const problems: string[] = [];
   const faults: FaultRecord[] = [];
+  // each fault as it begins (a controller may die before the fault is over)
+  const begun: FaultStart[] = [];
+  const incidents: Incident[] = [];
   let events: HistoryEvent[] = [];
   let acknowledged: Array<{ invoked: number; acked: number }> = [];
   let check: CheckResult | null = null;
@@ -102,7 +111,9 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
     let crashed = 0;
     const onCrash = (c: Controller, how: string) => {
       crashed++;
-      problems.push(`${c.name} exited by itself (${how}): ${lastErrorLine(c.log)}`);
+      const problem = `${c.name} exited by itself (${how}): ${lastErrorLine(c.log)}`;
+      problems.push(problem);
+      incidents.push(crashIncident(problem, performance.now(), begun));
     };
     const start = (c: Controller) => startController(c, dir, nats, env, onCrash);
 
@@ -152,13 +163,14 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
       const follower = followers[random.int(followers.length)] ?? leader;
       const hold = random.between(1500, 3000);
       const at = performance.now();
-      let target = leader.name;
+      const fault: FaultStart = { kind, target: leader.name, at };
+      begun.push(fault);
       switch (kind) {
         case 'kill-leader':
         case 'kill-follower':
         case 'lagging-follower': {
           const victim = kind === 'kill-leader' ? leader : follower;
-          target = victim.name;
+          fault.target = victim.name;
           await victim.proc!.kill('SIGKILL');
           victim.proc = null;
           // a lagging follower misses enough writes to be sent a snapshot
@@ -168,7 +180,7 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
         }
         case 'kill-all': {
           // every controller at once, as a power loss: only what each wrote durably survives
-          target = 'every controller';
+          fault.target = 'every controller';
           const all = controllers.filter((c) => c.proc !== null);
           await Promise.all(all.map((c) => c.proc!.kill('SIGKILL')));
           for (const c of all) c.proc = null;
@@ -187,7 +199,7 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
           break;
         case 'nats-server-loss': {
           const server = nats.nodes[leader.server]!;
-          target = `${server.name} (${leader.name}'s server)`;
+          fault.target = `${server.name} (${leader.name}'s server)`;
           await server.stop();
           await sleep(hold);
           await server.start();
@@ -195,7 +207,7 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
           break;
         }
         case 'nats-cluster-restart':
-          target = 'all nats-servers';
+          fault.target = 'all nats-servers';
           await nats.stopAll();
           await sleep(Math.min(hold, 1000));
           await Promise.all(nats.nodes.map((n) => n.start()));
@@ -209,7 +221,7 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
           // fill it: it must refuse, halt and exit (FULL, exit 1) — never wedge nor acknowledge — while
           // the other two keep committing; restarted without the quota it catches up
           const victim = follower;
-          target = victim.name;
+          fault.target = victim.name;
           await victim.proc!.kill('SIGKILL');
           victim.proc = null;
           // LMDB reuses the pages a compaction freed: a data file grown by earlier fills has room
@@ -239,7 +251,7 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
         }
         case 'add-remove-member': {
           const extra: Controller = { name: `x${i}`, server: random.int(3), proc: null, log: '', paused: false };
-          target = extra.name;
+          fault.target = extra.name;
           await start(extra);
           await admin(leader.name, 'cluster.add', { name: extra.name, timeoutMs: 20_000 }, 21_000).catch((err: unknown) => say(`add refused: ${(err as Error).message}`));
           await sleep(hold);
@@ -251,8 +263,8 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
         }
       }
       const healedAt = performance.now();
-      faults.push({ kind, target, at, healedAt, firstWriteMs: null, longestGapMs: 0 });
-      say(`${kind} on ${target}: held ${Math.round(healedAt - at)} ms`);
+      faults.push({ kind, target: fault.target, at, healedAt, firstWriteMs: null, longestGapMs: 0 });
+      say(`${kind} on ${fault.target}: held ${Math.round(healedAt - at)} ms`);
     }
 
     // heal and let every member catch up, then read every key through the leader
@@ -271,7 +283,9 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
     events = workload.events;
     acknowledged = workload.acknowledgedWrites;
     await checkConverged(members, admin, problems, opts.convergeTimeoutMs ?? 60_000);
-    checkOneLeaderPerTerm(controllers, problems);
+    // the controllers log pino times (epoch ms); the history's clock is this process's performance.now()
+    const logs = controllers.map((c) => ({ name: c.name, text: c.log + (c.proc ? c.proc.stdout + c.proc.stderr : '') }));
+    for (const s of checkOneLeaderPerTerm(logs, problems)) incidents.push(sightingIncident(s.problem, s.first - performance.timeOrigin, s.last - performance.timeOrigin));
 
     check = checkHistory(parseConclave(events.map((e) => JSON.stringify(e)).join('\n')), { timeoutMs: 120_000 });
     if (check.verdict !== 'linearizable') problems.push(`the history is ${check.verdict}`);
@@ -288,6 +302,8 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
     for (const c of controllers) {
       if (c.paused) c.proc?.child.kill('SIGCONT');
       await c.proc?.kill('SIGKILL');
+      // its exit folded this incarnation's output into c.log: keepArtifacts must not add it again
+      c.proc = null;
     }
     await bus?.close().catch(() => {});
     await nats.stopAll();
@@ -302,6 +318,8 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
     faults,
     artifacts: null,
     rendering: check ? renderText(check) : '',
+    incidents,
+    incidentsText: renderIncidents(incidents, clientOperations(events), { limit: 20, fullListing: 'incidents.txt' }),
   };
   if (!report.ok) report.artifacts = keepArtifacts(report, events, controllers);
   rmSync(dir, { recursive: true, force: true });
@@ -361,28 +379,6 @@ async function checkConverged(members: Controller[], admin: <O extends AdminOp>(
   if (new Set(states.values()).size !== 1) problems.push(`members hold different states: ${[...states].map(([n, s]) => `${n}=${s}`).join(' ')}`);
 }
 
-/** every controller logs `role leader, term N` when it becomes leader: no term may have two (nor may a member hear two) */
-function checkOneLeaderPerTerm(controllers: Controller[], problems: string[]): void {
-  const leaders = new Map<number, Set<string>>();
-  for (const c of controllers) {
-    const text = c.log + (c.proc ? c.proc.stdout + c.proc.stderr : '');
-    for (const m of text.matchAll(/"msg":"role leader, term (\d+)/g)) {
-      const term = Number(m[1]);
-      const set = leaders.get(term) ?? new Set<string>();
-      set.add(c.name);
-      leaders.set(term, set);
-    }
-  }
-  // a core that hears a heartbeat or append from a second leader of its own term refuses it and logs why
-  for (const c of controllers) {
-    const text = c.log + (c.proc ? c.proc.stdout + c.proc.stderr : '');
-    const seen = new Set([...text.matchAll(/"reason":"two-leaders","detail":"([^"]*)"/g)].map((m) => m[1]!));
-    for (const detail of seen) problems.push(`${c.name} saw two leaders in one term: ${detail}`);
-  }
-  if (leaders.size === 0) problems.push('no controller logged a leadership (the leader-per-term check found nothing to check)');
-  for (const [term, names] of leaders) if (names.size > 1) problems.push(`term ${term} had ${names.size} leaders: ${[...names].join(', ')}`);
-}
-
 function measureAvailability(faults: FaultRecord[], acknowledged: ReadonlyArray<{ invoked: number; acked: number }>): void {
   const acks = acknowledged.map((w) => w.acked).sort((a, b) => a - b);
   faults.forEach((f, i) => {
@@ -420,18 +416,11 @@ function keepArtifacts(report: NemesisReport, events: HistoryEvent[], controller
   writeFileSync(join(out, 'history.jsonl'), events.map((e) => JSON.stringify(e)).join('\n'));
   writeFileSync(join(out, 'report.json'), JSON.stringify({ ...report, check: { ...report.check, keys: report.check.keys.map((k) => ({ key: k.key, verdict: k.verdict })) } }, null, 2));
   writeFileSync(join(out, 'checker.txt'), report.rendering);
-  writeFileSync(join(out, 'checker.html'), renderHtml(report.check));
+  const ops = clientOperations(events);
+  writeFileSync(join(out, 'incidents.txt'), renderIncidents(report.incidents, ops) || 'no incident (no controller died, no term had two leaders) and no acknowledged write lost\n');
+  writeFileSync(join(out, 'checker.html'), renderHtml(report.check, renderIncidentsHtml(report.incidents, ops)));
   for (const c of controllers) writeFileSync(join(out, `${c.name}.log`), c.log + (c.proc ? c.proc.stdout + c.proc.stderr : ''));
   return out;
-}
-
-/** the controller's last `error: ` line (what stopped it), else the last error or stack trace it printed */
-function lastErrorLine(log: string): string {
-  const lines = log.split('\n');
-  const stated = lines.findLast((l) => l.startsWith('error: '));
-  if (stated !== undefined) return stated.slice(0, 400);
-  for (let i = lines.length - 1; i >= 0; i--) if (/Error\b|"level":[56]0/.test(lines[i]!)) return lines[i]!.slice(0, 400);
-  return '(no error line in its output)';
 }
 
 /** a stopped controller's store copied compacted over itself (no free pages left in it); its new size */

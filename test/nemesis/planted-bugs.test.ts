@@ -1,6 +1,7 @@
 // Each planted bug (actors/plantedBugs.ts, on only with NODE_ENV=test in the controllers' environment)
 // must make a short torture run fail, and the report must show what went wrong: the operations the
-// checker could not order, or the invariant a controller died on. Replay one with
+// checker could not order, or the invariant a controller died on (or the two leaders of a term) with
+// the client operations around it. Replay one with
 // `npm run test:nemesis -- --minutes 0 --seed S --faults … --bug NAME`.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
@@ -49,6 +50,43 @@ function assertNotLinearizable(report: NemesisReport): void {
   console.log(text.split('\n').slice(0, 12).join('\n'));
 }
 
+/**
+ * The report of an incident (a controller that died, two leaders in a term) names client operations
+ * of its window: found here from the kept history itself, then looked up, by process and operation,
+ * in incidents.txt and in what the run printed.
+ */
+function assertIncidentShowsOperations(report: NemesisReport, problem: RegExp): void {
+  const incident = report.incidents.find((i) => problem.test(i.problem));
+  assert.ok(incident !== undefined, `an incident for ${problem} among ${report.incidents.map((i) => i.problem).join(' | ')}`);
+  const events = readFileSync(join(report.artifacts!, 'history.jsonl'), 'utf8')
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as { process: string; type: string; f: string; key: string; time: number });
+  const open = new Map<string, (typeof events)[number]>();
+  const inside: Array<(typeof events)[number]> = [];
+  for (const e of events) {
+    if (e.type === 'invoke') open.set(e.process, e);
+    else if (open.has(e.process)) {
+      const invoke = open.get(e.process)!;
+      open.delete(e.process);
+      if (invoke.time <= incident.to && e.time >= incident.from) inside.push(invoke);
+    }
+  }
+  assert.ok(inside.length > 0, `client operations ran between ${incident.from} and ${incident.to}`);
+  const names = (text: string, op: (typeof events)[number]) => text.split('\n').some((l) => l.trimStart().startsWith(`${op.process} `) && l.includes(`${op.f}(${op.key}`));
+  const all = readFileSync(join(report.artifacts!, 'incidents.txt'), 'utf8');
+  const block = all.slice(all.indexOf(incident.problem.split('\n')[0]!)).split(/\nincident \d+: /)[0]!;
+  assert.ok(
+    inside.some((op) => names(block, op)),
+    `incidents.txt names an operation of the window:\n${block.slice(0, 2000)}`,
+  );
+  assert.ok(
+    inside.some((op) => names(report.incidentsText, op)),
+    `the printed report names an operation of the window:\n${report.incidentsText.slice(0, 2000)}`,
+  );
+  console.log(block.split('\n').slice(0, 16).join('\n'));
+}
+
 function cleanup(report: NemesisReport): void {
   rmSync(report.artifacts!, { recursive: true, force: true });
 }
@@ -66,7 +104,8 @@ test('planted bug: followers acknowledging appends before they are durable lose 
   // or one restarts with a commit index its log no longer reaches and the core refuses to start
   const refused = (report: NemesisReport) => report.problems.some((p) => /exited by itself .*restored commit \d+ beyond last index \d+/.test(p));
   const report = await plantedRun('followerAcksBeforeDurable', ['kill-all', 'kill-all'], [1, 2, 3, 4], (r) => refused(r) || notLinearizable(r));
-  if (!refused(report)) assertNotLinearizable(report);
+  if (refused(report)) assertIncidentShowsOperations(report, /exited by itself .*restored commit \d+ beyond last index \d+/);
+  else assertNotLinearizable(report);
   cleanup(report);
 });
 
@@ -74,5 +113,6 @@ test('planted bug: skipping the term check on append lets a resumed leader be fo
   const termAnomaly = (report: NemesisReport) => report.problems.some((p) => /exited by itself .*term would go back|saw two leaders in one term|had \d+ leaders/.test(p));
   const report = await plantedRun('appendSkipsTermCheck', ['pause-leader-brief', 'pause-leader-brief', 'pause-leader-brief', 'pause-leader-brief'], [3, 4, 5, 6], termAnomaly);
   assert.ok(termAnomaly(report), `the run reports the term anomaly:\n${report.problems.join('\n')}`);
+  assertIncidentShowsOperations(report, /exited by itself .*term would go back|saw two leaders in one term|had \d+ leaders/);
   cleanup(report);
 });
