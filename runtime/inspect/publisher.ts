@@ -78,7 +78,7 @@ class Publisher implements InspectionPublisher {
   private readonly recentRefusals: InspectEvent[] = [];
   private queue: InspectEvent[] = [];
   /** merge index of repeated events within one batch: key → queued event */
-  private merge = new Map<string, { n: number }>();
+  private merge = new Map<string, { n: number; entries?: number }>();
   private dropped = 0;
   private seq = 0;
   private watchUntil = 0;
@@ -141,10 +141,12 @@ class Publisher implements InspectionPublisher {
 
   private enqueue(e: InspectEvent): void {
     if (e.k === 'event' || e.k === 'step' || e.k === 'msg') {
-      const key = e.k === 'event' ? `e|${e.a}|${e.type}|${e.src}` : e.k === 'msg' ? `m|${e.a}|${e.from}|${e.to}|${e.type}|${e.term}` : `s|${e.a}|${e.edges.join(';')}|${e.ev}`;
+      const key = e.k === 'event' ? `e|${e.a}|${e.type}|${e.src}` : e.k === 'msg' ? `m|${e.a}|${e.from}|${e.to}|${e.type}|${e.term}|${e.ok}` : `s|${e.a}|${e.edges.join(';')}|${e.ev}`;
       const queued = this.merge.get(key);
       if (queued) {
         queued.n++;
+        // merged appends: the entries they carried, in all
+        if (e.k === 'msg' && e.entries !== undefined) queued.entries = (queued.entries ?? 0) + e.entries;
         return;
       }
       this.merge.set(key, e);

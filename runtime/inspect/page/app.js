@@ -5,7 +5,7 @@ import { h, short, stateName, time } from './dom.js';
 import { setupControls } from './controls.js';
 import { createFocus } from './focus.js';
 import { renderElectionList, renderLanes, renderLegend } from './lanes.js';
-import { messageRows, renderSequence, sequenceRows } from './sequence.js';
+import { messageRows, renderSequence, sampledCounts, sequenceRows } from './sequence.js';
 import { applyFrame, applyInit, clusterGroups, createModel, leadersLit, namedElections, nameOfId, raftLeads } from './model.js';
 import { createCard, renderCard, renderClusters } from './overview.js';
 
@@ -16,7 +16,7 @@ const OFFSCREEN_EVERY_MS = 2000;
 const CARDS_EVERY_MS = 100;
 /** the elections timeline shows this much of the recent past, live */
 const LANES_WINDOW_MS = 120_000;
-/** the raft messages view, live: this much of the recent past */
+/** the raft messages view, live: this much of the recent past (the page's window select changes it) */
 const LIVE_MESSAGES_MS = 3000;
 /** an election's messages: from a little before it started to a little after it ended */
 const ELECTION_MARGIN_MS = 500;
@@ -97,14 +97,21 @@ function renderElections() {
 function currentMessages() {
   const w = view.sequence.window;
   const to = w?.to ?? view.model.t;
-  const from = w ? w.from : to - LIVE_MESSAGES_MS;
+  const from = w ? w.from : to - liveWindowMs();
+  const noHeartbeats = $('#seq-no-heartbeats')?.checked === true;
+  const skip = (type) => noHeartbeats && (type === 'heartbeat' || type === 'heartbeat-response');
   // a few node ids name thousands of messages: look each up once
   const names = new Map();
   const nameOf = (id) => {
     if (!names.has(id)) names.set(id, nameOfId(view.model, id) ?? short(id));
     return names.get(id);
   };
-  return { from, to, ...messageRows(view.model.messages, nameOf, from, to) };
+  return { from, to, ...messageRows(view.model.messages, nameOf, from, to, skip) };
+}
+
+function liveWindowMs() {
+  const ms = Number($('#seq-window')?.value);
+  return Number.isFinite(ms) && ms > 0 ? ms : LIVE_MESSAGES_MS;
 }
 
 function renderSequenceView() {
@@ -112,14 +119,16 @@ function renderSequenceView() {
   $('#seq-handshakes').setAttribute('aria-pressed', String(mode === 'handshakes'));
   $('#seq-messages').setAttribute('aria-pressed', String(mode === 'messages'));
   $('#seq-live').hidden = mode !== 'messages' || w === null;
+  $('#seq-options').hidden = mode !== 'messages';
   if (mode === 'handshakes') {
     $('#seq-caption').textContent = "messages and decisions, from the leader's membership chart and the node's join chart";
     renderSequence($('#sequence-view'), sequenceRows(view.model.handshakes, view.model.refusals));
     return;
   }
   const m = currentMessages();
-  const where = w ? `${time(m.from)} – ${time(m.to)}` : `live, the last ${LIVE_MESSAGES_MS / 1000} s`;
-  $('#seq-caption').textContent = `raft messages as the receivers' charts got them, ${where}: ${m.total} messages in ${m.rows.length} rows (same sender, receiver, type and term merged per 100 ms)${m.omitted ? `; ${m.omitted} earlier rows left out` : ''}`;
+  const where = w ? `${time(m.from)} – ${time(m.to)}` : `live, the last ${liveWindowMs() / 1000} s`;
+  const sampled = m.omitted ? `; sampled: ${m.omitted} earlier rows left out — ${sampledCounts(m.counts)}` : '';
+  $('#seq-caption').textContent = `raft messages as the receivers' charts got them, ${where}: ${m.total} messages in ${m.rows.length} rows (same sender, receiver, type, term and outcome merged per 100 ms)${sampled}`;
   renderSequence($('#sequence-view'), m.rows, 'raft messages', 'no raft message in this window');
 }
 
@@ -375,6 +384,7 @@ async function boot() {
     showSequence('messages', { from: start - ELECTION_MARGIN_MS, to: end + ELECTION_MARGIN_MS });
     $('#sequence').scrollIntoView({ block: 'nearest' });
   });
+  for (const id of ['#seq-window', '#seq-no-heartbeats']) $(id).addEventListener('input', () => showSequence('messages', view.sequence.window));
   for (const id of ['#filter-node', '#filter-type', '#hide-ticks']) {
     $(id).addEventListener('input', () => {
       view.timelineDirty = true;
