@@ -5,8 +5,9 @@ import { h, short, stateName, time } from './dom.js';
 import { setupControls } from './controls.js';
 import { createFocus } from './focus.js';
 import { renderElectionList, renderLanes, renderLegend } from './lanes.js';
-import { messageRows, renderSequence, sampledCounts, sequenceRows } from './sequence.js';
-import { applyFrame, applyInit, clusterGroups, createModel, leadersLit, namedElections, nameOfId, raftLeads } from './model.js';
+import { currentMessages, followNewest, renderMessages } from './messages.js';
+import { renderSequence, sequenceRows } from './sequence.js';
+import { applyFrame, applyInit, clusterGroups, createModel, leadersLit, namedElections, raftLeads } from './model.js';
 import { createCard, renderCard, renderClusters } from './overview.js';
 
 const MAX_ROWS = 300;
@@ -16,8 +17,6 @@ const OFFSCREEN_EVERY_MS = 2000;
 const CARDS_EVERY_MS = 100;
 /** the elections timeline shows this much of the recent past, live */
 const LANES_WINDOW_MS = 120_000;
-/** the raft messages view, live: this much of the recent past (the page's window select changes it) */
-const LIVE_MESSAGES_MS = 3000;
 /** an election's messages: from a little before it started to a little after it ended */
 const ELECTION_MARGIN_MS = 500;
 const $ = (sel) => document.querySelector(sel);
@@ -54,7 +53,7 @@ window.conclave = {
   lit: () => leadersLit(view.model),
   elections: () => namedElections(view.model),
   sequence: () => sequenceRows(view.model.handshakes, view.model.refusals),
-  messages: () => currentMessages(),
+  messages: () => currentMessages(document, view.model, view.sequence.window),
   focus: null,
   replay: null,
 };
@@ -94,26 +93,6 @@ function renderElections() {
 
 // ---- messages ----
 
-function currentMessages() {
-  const w = view.sequence.window;
-  const to = w?.to ?? view.model.t;
-  const from = w ? w.from : to - liveWindowMs();
-  const noHeartbeats = $('#seq-no-heartbeats')?.checked === true;
-  const skip = (type) => noHeartbeats && (type === 'heartbeat' || type === 'heartbeat-response');
-  // a few node ids name thousands of messages: look each up once
-  const names = new Map();
-  const nameOf = (id) => {
-    if (!names.has(id)) names.set(id, nameOfId(view.model, id) ?? short(id));
-    return names.get(id);
-  };
-  return { from, to, ...messageRows(view.model.messages, nameOf, from, to, skip) };
-}
-
-function liveWindowMs() {
-  const ms = Number($('#seq-window')?.value);
-  return Number.isFinite(ms) && ms > 0 ? ms : LIVE_MESSAGES_MS;
-}
-
 function renderSequenceView() {
   const { mode, window: w } = view.sequence;
   $('#seq-handshakes').setAttribute('aria-pressed', String(mode === 'handshakes'));
@@ -125,15 +104,12 @@ function renderSequenceView() {
     renderSequence($('#sequence-view'), sequenceRows(view.model.handshakes, view.model.refusals));
     return;
   }
-  const m = currentMessages();
-  const where = w ? `${time(m.from)} – ${time(m.to)}` : `live, the last ${liveWindowMs() / 1000} s`;
-  const sampled = m.omitted ? `; sampled: ${m.omitted} earlier rows left out — ${sampledCounts(m.counts)}` : '';
-  $('#seq-caption').textContent = `raft messages as the receivers' charts got them, ${where}: ${m.total} messages in ${m.rows.length} rows (same sender, receiver, type, term and outcome merged per 100 ms)${sampled}`;
-  renderSequence($('#sequence-view'), m.rows, 'raft messages', 'no raft message in this window');
+  renderMessages(document, view.model, w);
 }
 
 function showSequence(mode, window = null) {
   view.sequence = { mode, window };
+  followNewest();
   view.timelineDirty = true;
   view.lastTimeline = 0;
   schedule();
