@@ -107,6 +107,13 @@ describe('hands on, in the demo', { skip: chromiumSkipReason() }, () => {
     const members = `[...document.querySelectorAll('#clusters section.cluster tr[data-member]')].map((r) => r.getAttribute('data-member'))`;
     await page.waitForFunction(`${members}.includes('ctrl4')`, null, { timeout: 30_000 });
     await page.waitForFunction(`[...${seq}].some((g) => g.getAttribute('data-label') === 'join.accept' && g.getAttribute('data-from') === 'ctrl4')`, null, { timeout: 30_000 });
+    // its state arrived as snapshot chunks from the leader (as its bootstrap chart counted them), then the snapshot itself
+    const [adder] = (await page.evaluate(lit)) as string[];
+    await page.click('#seq-messages');
+    await page.waitForFunction(`${row(adder!, 'ctrl4', '/^snapshot-chunk( ×\\d+)? · [\\d.]+ (B|kB|MB)$/')} && ${row(adder!, 'ctrl4', '/^snapshot · term /')}`, null, { timeout: 30_000 }).catch(async (err: Error) => {
+      throw new Error(`${err.message}\nthe page's message rows: ${await messageRows()}`);
+    });
+    await page.click('#seq-handshakes');
     // and remove it again: the overview is back to three members
     await page.click('#controls button[data-control="remove"][data-node="ctrl4"]');
     await page.waitForFunction(`/ctrl4 removed from the cluster/.test(document.querySelector('#control-result').textContent)`, null, { timeout: 60_000 }).catch(async (err: Error) => {

@@ -92,6 +92,76 @@ describe('raft messages in the inspection stream', () => {
   });
 });
 
+describe('snapshot chunks in the inspection stream', () => {
+  // the bootstrap chart of a joining node: the offer named who sends the state, progress reports come as they arrive
+  const bootstrap = setup({
+    types: { context: {} as { name: string; contactedBy: { by: string } | null }, events: {} as { type: 'JOIN_PROGRESS'; chunks: number; bytes: number } },
+  }).createMachine({
+    id: 'bootstrap',
+    context: { name: 'n4', contactedBy: { by: 'n1' } },
+    initial: 'joining',
+    states: { joining: { on: { JOIN_PROGRESS: {} } } },
+  });
+
+  it("a joining node's progress reports become snapshot-chunk messages from the node that offered: chunks and bytes since the last report", async () => {
+    const hub = createInProcessBus();
+    const bus = hub.connect('n4');
+    const tool = hub.connect('tool');
+    const listeners = new Set<(e: InspectionEvent) => void>();
+    const actor = createActor(bootstrap, { id: 'bootstrap:n4', inspect: (e) => {
+        for (const l of listeners) l(e);
+      },
+    });
+    const controller = {
+      name: 'n4',
+      prefix: 'tc',
+      bus,
+      actor,
+      status: () => ({ name: 'n4' }),
+      onInspection(l: (e: InspectionEvent) => void) {
+        listeners.add(l);
+        return () => listeners.delete(l);
+      },
+    };
+    actor.start();
+    const publisher = attachInspectionPublisher(controller);
+    const msgs: Array<Record<string, unknown>> = [];
+    tool.subscribe(streamSubject('tc', 'n4'), (msg) => {
+      const d = decode(msg.data, inspectBodies);
+      assert.ok(d.ok, 'every message on the stream passes the inspector schema');
+      if (d.envelope.type === BATCH_TYPE) msgs.push(...(d.body as { events: Array<Record<string, unknown>> }).events.filter((e) => e.k === 'msg'));
+    });
+    tool.publish(watchSubject('tc'), encode({ name: 'inspector', nodeId: null, clusterId: null }, WATCH_TYPE, { watcher: 'w', ttlMs: 5000 }));
+    await waitUntil(() => publisher.watching, { what: 'the publisher watched' });
+
+    actor.send({ type: 'JOIN_PROGRESS', chunks: 2, bytes: 1000 });
+    actor.send({ type: 'JOIN_PROGRESS', chunks: 5, bytes: 2500 });
+    actor.send({ type: 'JOIN_PROGRESS', chunks: 5, bytes: 2500 }); // nothing new: no message
+    const total = () => msgs.reduce((n, e) => n + (e.n as number), 0);
+    await waitUntil(() => total() === 5, { what: 'five chunks counted', context: () => JSON.stringify(msgs) });
+    // a second transfer (the join tried again) counts from zero
+    actor.send({ type: 'JOIN_PROGRESS', chunks: 1, bytes: 300 });
+    await waitUntil(() => total() === 6, { what: 'the new transfer counted', context: () => JSON.stringify(msgs) });
+    assert.deepEqual([...new Set(msgs.map((e) => `${e.a}: ${e.from}→${e.to} ${e.type}`))], ['bootstrap:n4: n1→n4 snapshot-chunk']);
+    assert.equal(
+      msgs.reduce((sum, e) => sum + (e.bytes as number), 0),
+      2800,
+      'bytes since the last report, summed',
+    );
+
+    // on the page: one row from the node that sent the state, with the size
+    const model = createModel();
+    applyFrame(model, { kind: 'batch', t: Date.now(), node: 'n4', dropped: 0, events: msgs.map((e) => ({ ...e, t: 1000 })) });
+    const { rows } = messageRows(model.messages, (id) => id, 0, 2000);
+    assert.deepEqual(
+      rows.map((r) => `${r.from}→${r.to} ${r.label}`),
+      ['n1→n4 snapshot-chunk ×6 · 2.7 kB'],
+    );
+    publisher.stop();
+    await hub.close();
+  });
+});
+
 describe('raft messages on the page', () => {
   const status = (name: string, nodeId: string) => ({ name, nodeId, reachable: true, clusterId: 'C', role: 'follower', term: 3 });
   const msg = (t: number, from: string, type: string, n = 1, term = 3) => ({ k: 'msg', t, a: 'raft:n2', type, from, to: 'id-2', term, n });

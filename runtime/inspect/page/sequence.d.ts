@@ -25,6 +25,6 @@ export function messageRows(
   from: number,
   to: number,
   skip?: (type: string) => boolean,
-): { rows: Array<SequenceRow & { type: string; n: number; entries?: number; ok?: boolean }>; total: number; omitted: number; counts: MessageCount[] };
+): { rows: Array<SequenceRow & { type: string; n: number; entries?: number; ok?: boolean; bytes?: number }>; total: number; omitted: number; counts: MessageCount[] };
 export function sampledCounts(counts: ReadonlyArray<MessageCount>, most?: number): string;
 export function renderSequence(container: unknown, rows: SequenceRow[], what?: string, empty?: string): void;

@@ -58,9 +58,15 @@ function outcome(type, ok) {
   return ok ? ' ✓ granted' : ' ✗ refused';
 }
 
+/** a size in bytes, short */
+function size(bytes) {
+  return bytes < 1024 ? `${bytes} B` : bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} kB` : `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
 function messageLabel(r) {
   const entries = r.entries !== undefined ? ` · ${r.entries} entr${r.entries === 1 ? 'y' : 'ies'}` : '';
-  return `${r.type}${r.n > 1 ? ` ×${r.n}` : ''}${outcome(r.type, r.ok)}${entries}${r.term !== null ? ` · term ${r.term}` : ''}`;
+  const bytes = r.bytes !== undefined ? ` · ${size(r.bytes)}` : '';
+  return `${r.type}${r.n > 1 ? ` ×${r.n}` : ''}${outcome(r.type, r.ok)}${entries}${bytes}${r.term !== null ? ` · term ${r.term}` : ''}`;
 }
 
 /**
@@ -86,7 +92,8 @@ export function messageRows(messages, nameOf, from, to, skip = () => false) {
     if (row) {
       row.n += m.n;
       if (m.entries !== undefined) row.entries = (row.entries ?? 0) + m.entries;
-    } else merged.set(key, { t: m.t, from: sender, to: receiver, type: m.type, term: m.term, n: m.n, entries: m.entries, ok: m.ok });
+      if (m.bytes !== undefined) row.bytes = (row.bytes ?? 0) + m.bytes;
+    } else merged.set(key, { t: m.t, from: sender, to: receiver, type: m.type, term: m.term, n: m.n, entries: m.entries, ok: m.ok, bytes: m.bytes });
   }
   const all = [...merged.values()].sort((a, b) => a.t - b.t);
   const kept = all.slice(-MAX_ROWS);
@@ -100,7 +107,7 @@ export function messageRows(messages, nameOf, from, to, skip = () => false) {
   };
   const firstKept = all.length - kept.length;
   for (let i = 0; i < all.length; i++) count(all[i], i >= firstKept ? all[i].n : 0);
-  const rows = kept.map((r) => ({ t: r.t, from: r.from, to: r.to, label: messageLabel(r), type: r.type, n: r.n, ...(r.entries !== undefined ? { entries: r.entries } : {}), ...(r.ok !== undefined ? { ok: r.ok } : {}) }));
+  const rows = kept.map((r) => ({ t: r.t, from: r.from, to: r.to, label: messageLabel(r), type: r.type, n: r.n, ...(r.entries !== undefined ? { entries: r.entries } : {}), ...(r.ok !== undefined ? { ok: r.ok } : {}), ...(r.bytes !== undefined ? { bytes: r.bytes } : {}) }));
   return { rows, total, omitted: all.length - rows.length, counts: [...counts.values()].sort((a, b) => b.n - a.n) };
 }
 
