@@ -1,6 +1,7 @@
 // Raft messages in a recording: the inspector records the `msg` events as it received them (entries,
 // reply outcomes, snapshot chunks and their bytes kept; a batch whose fields are not what the schema
-// says is refused, not recorded), and a replay rebuilds the same rows from the recorded frames.
+// says is refused, not recorded), and a replay rebuilds the same rows from the recorded frames. For a
+// page opened late the inspector keeps raft messages apart from the other events, each bounded.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -57,6 +58,31 @@ describe('raft messages in a recording', () => {
       await inspector.stop();
       await hub.close();
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('for a page opened late: raft messages are kept apart, so a busy cluster does not push the other events out', async () => {
+    const hub = createInProcessBus();
+    const inspectorBus = hub.connect('inspector');
+    const node = hub.connect('n2');
+    const inspector = new Inspector({ bus: inspectorBus, prefix: 'tl', statusEveryMs: 60_000, statusTimeoutMs: 50, maxEvents: 10, maxMessages: 5 });
+    await inspector.start();
+    const frames: unknown[] = [];
+    inspector.onFrame((f) => frames.push(f));
+    const heartbeats = Array.from({ length: 20 }, (_, i) => ({ k: 'msg', t: 1000 + i, a: 'raft:n2', type: 'heartbeat', from: 'id-1', to: 'id-2', term: 4, n: 1 }));
+    const tick = { k: 'event', t: 999, a: 'raft:n2', type: 'TICK', src: null, n: 1 };
+    try {
+      node.publish(streamSubject('tl', 'n2'), encode({ name: 'n2', nodeId: null, clusterId: null }, BATCH_TYPE, { node: 'n2', seq: 0, events: [tick, ...heartbeats], dropped: 0 }));
+      await waitUntil(() => frames.length > 0, { what: 'the batch received' });
+      const events = inspector.current().events;
+      assert.deepEqual(
+        events.map((e) => (e.k === 'msg' ? `msg ${e.t}` : `${e.k} ${e.t}`)),
+        ['event 999', 'msg 1015', 'msg 1016', 'msg 1017', 'msg 1018', 'msg 1019'],
+        'the tick kept, the last 5 messages kept',
+      );
+    } finally {
+      await inspector.stop();
+      await hub.close();
     }
   });
 });
