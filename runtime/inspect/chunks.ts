@@ -16,8 +16,8 @@ type MsgEvent = Extract<InspectEvent, { k: 'msg' }>;
 const MAX_TRANSFERS = 16;
 const MAX_NAME = 120;
 
-/** per bootstrap actor: what its last progress report said */
-export type ChunkProgress = Map<string, { chunks: number; bytes: number }>;
+/** per bootstrap actor: what its last progress report said, and who sends it the state */
+export type ChunkProgress = Map<string, { chunks: number; bytes: number; from: string | null }>;
 
 const count = (v: unknown): number | null => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : null);
 const name = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 ? v.slice(0, MAX_NAME) : null);
@@ -34,8 +34,10 @@ export function snapshotChunkEvent(event: InspectionEvent, now: number, seen: Ch
   // a new transfer (another join attempt) counts from zero again
   const before = last && last.chunks <= chunks && last.bytes <= bytes ? last : { chunks: 0, bytes: 0 };
   if (chunks === before.chunks) return null;
-  if (!seen.has(a) && seen.size >= MAX_TRANSFERS) seen.clear();
-  seen.set(a, { chunks, bytes });
   const ctx = (event.actorRef.getSnapshot?.() as { context?: { name?: unknown; contactedBy?: { by?: unknown } | null } } | undefined)?.context;
-  return { k: 'msg', t: now, a, type: 'snapshot-chunk', from: name(ctx?.contactedBy?.by) ?? '?', to: name(ctx?.name) ?? '?', term: null, n: chunks - before.chunks, bytes: bytes - before.bytes };
+  // the contact is forgotten once the node has adopted the cluster's state; a later report comes from the same sender
+  const from = name(ctx?.contactedBy?.by) ?? last?.from ?? null;
+  if (!seen.has(a) && seen.size >= MAX_TRANSFERS) seen.clear();
+  seen.set(a, { chunks, bytes, from });
+  return { k: 'msg', t: now, a, type: 'snapshot-chunk', from: from ?? '?', to: name(ctx?.name) ?? '?', term: null, n: chunks - before.chunks, bytes: bytes - before.bytes };
 }

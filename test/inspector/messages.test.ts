@@ -4,7 +4,7 @@
 // (the last rows kept, the rest counted) when there are more than fit.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createActor, type InspectionEvent, setup } from 'xstate';
+import { assign, createActor, type InspectionEvent, setup } from 'xstate';
 import { applyFrame, createModel } from '../../runtime/inspect/page/model.js';
 import { messageRows, sampledCounts } from '../../runtime/inspect/page/sequence.js';
 import { BATCH_TYPE, inspectBodies, streamSubject, WATCH_TYPE, watchSubject } from '../../runtime/inspect/protocol.ts';
@@ -95,12 +95,13 @@ describe('raft messages in the inspection stream', () => {
 describe('snapshot chunks in the inspection stream', () => {
   // the bootstrap chart of a joining node: the offer named who sends the state, progress reports come as they arrive
   const bootstrap = setup({
-    types: { context: {} as { name: string; contactedBy: { by: string } | null }, events: {} as { type: 'JOIN_PROGRESS'; chunks: number; bytes: number } },
+    types: { context: {} as { name: string; contactedBy: { by: string } | null }, events: {} as { type: 'JOIN_PROGRESS'; chunks: number; bytes: number } | { type: 'FORGET' } },
+    actions: { forgetContact: assign({ contactedBy: null }) },
   }).createMachine({
     id: 'bootstrap',
     context: { name: 'n4', contactedBy: { by: 'n1' } },
     initial: 'joining',
-    states: { joining: { on: { JOIN_PROGRESS: {} } } },
+    states: { joining: { on: { JOIN_PROGRESS: {}, FORGET: { actions: 'forgetContact' } } } },
   });
 
   it("a joining node's progress reports become snapshot-chunk messages from the node that offered: chunks and bytes since the last report", async () => {
@@ -135,6 +136,8 @@ describe('snapshot chunks in the inspection stream', () => {
     await waitUntil(() => publisher.watching, { what: 'the publisher watched' });
 
     actor.send({ type: 'JOIN_PROGRESS', chunks: 2, bytes: 1000 });
+    // the node adopted the cluster's state: its chart forgets the contact, the chunks still come from n1
+    actor.send({ type: 'FORGET' });
     actor.send({ type: 'JOIN_PROGRESS', chunks: 5, bytes: 2500 });
     actor.send({ type: 'JOIN_PROGRESS', chunks: 5, bytes: 2500 }); // nothing new: no message
     const total = () => msgs.reduce((n, e) => n + (e.n as number), 0);
