@@ -129,7 +129,9 @@ export function renderSequence(container, rows, what = 'join handshakes', empty 
   const x = (n) => 110 + nodes.indexOf(n) * COL_W + COL_W / 2;
   // room on the right for the notes of the last lifeline
   const width = 110 + nodes.length * COL_W + 220;
-  const height = TOP + rows.length * ROW_H + 10;
+  // the names again at the foot: a long view scrolled to its newest rows still says whose lifeline is whose
+  const foot = rows.length > 12 ? 22 : 0;
+  const height = TOP + rows.length * ROW_H + 10 + foot;
   const svg = svgEl('svg', { width, height, class: 'sequence', role: 'img', 'aria-label': `${what}: ${rows.length} rows between ${nodes.join(', ')}` });
   const defs = svgEl('defs');
   const marker = svgEl('marker', { id: 'seq-arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 8, markerHeight: 8, orient: 'auto-start-reverse' });
@@ -137,7 +139,8 @@ export function renderSequence(container, rows, what = 'join handshakes', empty 
   defs.append(marker);
   svg.append(defs);
   for (const n of nodes) {
-    svg.append(svgEl('text', { x: x(n), y: 18, class: 'lifeline-name' }, n), svgEl('line', { x1: x(n), x2: x(n), y1: 24, y2: height, class: 'lifeline' }));
+    svg.append(svgEl('text', { x: x(n), y: 18, class: 'lifeline-name' }, n), svgEl('line', { x1: x(n), x2: x(n), y1: 24, y2: height - foot, class: 'lifeline' }));
+    if (foot) svg.append(svgEl('text', { x: x(n), y: height - 6, class: 'lifeline-name', 'aria-hidden': 'true' }, n));
   }
   rows.forEach((r, i) => {
     const y = TOP + i * ROW_H + 14;
