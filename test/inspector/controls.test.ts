@@ -1,8 +1,11 @@
 // The demo in real headless Chromium: the page of `conclave demo` shows the tour's join handshakes as
 // a sequence (offer, the node's checks, accept, promotion; the intruder refused), and its hands-on
 // controls stop the leader — a new leader is shown within the page, the stopped node unreachable,
-// the election on the timeline with its cause — then restart it and write a key. Outside the demo
-// there are no controls.
+// the election on the timeline with its cause, its raft messages (TimeoutNow, vote, granted) — then
+// restart it and write a key (an append round: entries carried, each follower accepting), add a node
+// (a new member in the overview; its state as snapshot chunks) and remove it (gone from the overview),
+// and cut the leader off (unreachable and cut off in the overview, a new leader; reconnected, what was
+// lost each way is said). Outside the demo there are no controls.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { startInspectorServer } from '../../runtime/inspect/server.ts';
