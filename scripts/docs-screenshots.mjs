@@ -1,6 +1,6 @@
 // `npm run docs:screenshots`: the inspector screenshots in docs/ (and the README), taken anew. The
 // browser tests take them while they drive the real page (test/inspector/browser.test.ts: a NATS
-// cluster whose leader is killed; controls.test.ts: the demo's join handshakes); this runs those two
+// cluster whose leader is killed; controls.test.ts: the demo's join handshakes and an append round); this runs those two
 // tests and, only when both pass, copies their pictures over the ones in docs/.
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, statSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** docs/ name → what the tests write under test/artifacts/ */
-const SHOTS = ['inspector-overview.png', 'inspector-focus.png', 'inspector-elections.png', 'inspector-sequence.png', 'inspector-messages.png'];
+const SHOTS = ['inspector-overview.png', 'inspector-focus.png', 'inspector-elections.png', 'inspector-sequence.png', 'inspector-messages.png', 'inspector-append-round.png'];
 
 const started = Date.now();
 process.stdout.write('running the browser tests that take the screenshots (about a minute)…\n');

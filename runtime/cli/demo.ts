@@ -131,6 +131,7 @@ export async function demoCommand(flags: DemoFlags): Promise<void> {
         name,
         running: running(name) !== undefined,
         cutOff: transport.kind === 'in-process' && transport.bus.isCutOff(name),
+        lost: transport.kind === 'in-process' ? (transport.bus.lost(name) ?? undefined) : undefined,
         paused: paused(name),
       })),
     stop: async (name) => {
@@ -163,8 +164,10 @@ export async function demoCommand(flags: DemoFlags): Promise<void> {
       return `${name} is cut off from the others: what it sends and what is sent to it is lost (its charts still reach this page)`;
     },
     reconnect: async (name) => {
-      faultyBus('cutting a node off').reconnect(name);
-      return `${name} is connected to the others again`;
+      const bus = faultyBus('cutting a node off');
+      if (!bus.isCutOff(name)) throw conclaveError('BUSY', `${name} is not cut off`);
+      const lost = bus.reconnect(name);
+      return `${name} is connected to the others again after ${(lost.cutMs / 1000).toFixed(1)} s cut off: ${lost.sent} message${lost.sent === 1 ? '' : 's'} it sent and ${lost.received} sent to it were lost`;
     },
     pause: async (name) => {
       const bus = faultyBus('pausing a node');

@@ -8,7 +8,7 @@ import { ConclaveError } from '../errors.ts';
 
 export interface InspectorControls {
   /** the nodes the controls can act on, and whether each runs now */
-  nodes(): Array<{ name: string; running: boolean; cutOff?: boolean; paused?: boolean }>;
+  nodes(): Array<{ name: string; running: boolean; cutOff?: boolean; paused?: boolean; lost?: { cutMs: number; sent: number; received: number } }>;
   stop(name: string): Promise<string>;
   restart(name: string): Promise<string>;
   /** hand leadership to `to` (or the most up-to-date voter) */

@@ -55,6 +55,8 @@ export interface InspectorOptions {
   statusTimeoutMs?: number;
   /** recent timeline events kept for a page opened late; default 5000 */
   maxEvents?: number;
+  /** recent raft messages (`msg` events, kept apart from the timeline events) for a page opened late; default 2000 */
+  maxMessages?: number;
   /** the demo's faults (paused, cut off), shown with each node's status */
   faults?: () => Array<{ name: string; paused?: boolean; cutOff?: boolean }>;
 }
@@ -83,6 +85,8 @@ export class Inspector {
   readonly watcherId = randomUUID();
   private readonly nodes = new Map<string, NodeView>();
   private readonly recent: Array<InspectEvent & { node: string }> = [];
+  /** raft messages, kept apart: at a few hundred a second they would push every other event out of `recent` */
+  private readonly recentMessages: Array<InspectEvent & { node: string }> = [];
   /** refusals and the join handshakes' steps, kept apart: routine events push them out of `recent` within seconds */
   private readonly notable: Array<InspectEvent & { node: string }> = [];
   private readonly listeners = new Set<(frame: Frame) => void>();
@@ -129,7 +133,7 @@ export class Inspector {
   } {
     return {
       nodes: [...this.nodes.values()].map((n) => ({ name: n.name, actors: [...n.actors.values()], status: n.status })),
-      events: [...this.recent],
+      events: [...this.recent, ...this.recentMessages],
       notable: [...this.notable],
     };
   }
@@ -217,6 +221,12 @@ export class Inspector {
   private remember(node: string, e: InspectEvent): void {
     // refusals are rare and important: never deduplicated away, kept like any other event
     const entry = { ...e, node };
+    if (e.k === 'msg') {
+      this.recentMessages.push(entry);
+      const max = this.opts.maxMessages ?? 2000;
+      if (this.recentMessages.length > max) this.recentMessages.splice(0, this.recentMessages.length - max);
+      return;
+    }
     if (isNotable(e)) {
       if (e.k === 'refused' && this.notable.some((r) => r.k === 'refused' && r.node === node && r.t === e.t)) return;
       this.notable.push(entry);

@@ -45,8 +45,13 @@ export type InspectEvent =
   | { k: 'step'; t: number; a: string; edges: string[]; n: number; ev?: string }
   /** an actor was created */
   | { k: 'actor'; t: number; a: string; m: string | null; parent: string | null }
-  /** raft messages handed to actor `a` (the receiver's raft chart); `n` counts the same from, to, type and term within one batch */
-  | { k: 'msg'; t: number; a: string; type: string; from: string; to: string; term: number | null; n: number }
+  /**
+   * raft messages handed to actor `a` (the receiver's raft chart); `n` counts the same from, to, type,
+   * term and outcome within one batch; `entries`: the log entries those appends carried in all;
+   * `ok`: a reply's outcome (vote granted, append accepted); `bytes`: the size of snapshot chunks
+   * (type `snapshot-chunk`, from a joining node's progress reports: chunks.ts)
+   */
+  | { k: 'msg'; t: number; a: string; type: string; from: string; to: string; term: number | null; n: number; entries?: number; ok?: boolean; bytes?: number }
   /** the event type `conclave.refused`: the join rule refused a peer */
   | ({ k: 'refused'; t: number; a: string; type: 'conclave.refused' } & Refusal);
 
@@ -89,6 +94,9 @@ const inspectEventSchema = z.discriminatedUnion('k', [
     to: z.string().max(200),
     term: z.number().nullable(),
     n: z.number().int().min(1),
+    entries: z.number().int().min(0).optional(),
+    ok: z.boolean().optional(),
+    bytes: z.number().int().min(0).optional(),
   }),
   z.object({
     k: z.literal('refused'),

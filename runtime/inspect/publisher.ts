@@ -22,6 +22,7 @@ import {
   WATCH_TYPE,
   watchSubject,
 } from './protocol.ts';
+import { type ChunkProgress, snapshotChunkEvent } from './chunks.ts';
 import { actorState, compactEvent, raftMessageEvents } from './summarize.ts';
 
 /** What the publisher needs of a controller (runtime/controller.ts's Controller has all of it). */
@@ -78,7 +79,9 @@ class Publisher implements InspectionPublisher {
   private readonly recentRefusals: InspectEvent[] = [];
   private queue: InspectEvent[] = [];
   /** merge index of repeated events within one batch: key → queued event */
-  private merge = new Map<string, { n: number }>();
+  private merge = new Map<string, { n: number; entries?: number; bytes?: number }>();
+  /** the snapshot chunks each joining node's bootstrap chart reported so far */
+  private readonly chunkProgress: ChunkProgress = new Map();
   private dropped = 0;
   private seq = 0;
   private watchUntil = 0;
@@ -127,6 +130,8 @@ class Publisher implements InspectionPublisher {
     const compact = compactEvent(event, now, this.lastStates);
     if (compact) this.enqueue(compact);
     for (const m of raftMessageEvents(event, now)) this.enqueue(m);
+    const chunks = snapshotChunkEvent(event, now, this.chunkProgress);
+    if (chunks) this.enqueue(chunks);
   };
 
   /** unwatched: whether this event still goes to the startup backlog */
@@ -141,10 +146,13 @@ class Publisher implements InspectionPublisher {
 
   private enqueue(e: InspectEvent): void {
     if (e.k === 'event' || e.k === 'step' || e.k === 'msg') {
-      const key = e.k === 'event' ? `e|${e.a}|${e.type}|${e.src}` : e.k === 'msg' ? `m|${e.a}|${e.from}|${e.to}|${e.type}|${e.term}` : `s|${e.a}|${e.edges.join(';')}|${e.ev}`;
+      const key = e.k === 'event' ? `e|${e.a}|${e.type}|${e.src}` : e.k === 'msg' ? `m|${e.a}|${e.from}|${e.to}|${e.type}|${e.term}|${e.ok}` : `s|${e.a}|${e.edges.join(';')}|${e.ev}`;
       const queued = this.merge.get(key);
       if (queued) {
-        queued.n++;
+        queued.n += e.n;
+        // merged appends: the entries they carried, in all (snapshot chunks: their bytes)
+        if (e.k === 'msg' && e.entries !== undefined) queued.entries = (queued.entries ?? 0) + e.entries;
+        if (e.k === 'msg' && e.bytes !== undefined) queued.bytes = (queued.bytes ?? 0) + e.bytes;
         return;
       }
       this.merge.set(key, e);

@@ -33,6 +33,7 @@ const STATIC: Record<string, { file: string; type: string }> = {
   '/lanes.js': { file: `${PAGE_DIR}lanes.js`, type: 'text/javascript; charset=utf-8' },
   '/overview.js': { file: `${PAGE_DIR}overview.js`, type: 'text/javascript; charset=utf-8' },
   '/controls.js': { file: `${PAGE_DIR}controls.js`, type: 'text/javascript; charset=utf-8' },
+  '/messages.js': { file: `${PAGE_DIR}messages.js`, type: 'text/javascript; charset=utf-8' },
   '/sequence.js': { file: `${PAGE_DIR}sequence.js`, type: 'text/javascript; charset=utf-8' },
   '/style.css': { file: `${PAGE_DIR}style.css`, type: 'text/css; charset=utf-8' },
   '/vendor/elk.bundled.js': { file: ELK_FILE, type: 'text/javascript; charset=utf-8' },

@@ -145,9 +145,18 @@ export function compactEvent(event: InspectionEvent, now: number, lastStates: Ma
 /** raft messages looked at per delivered batch; the rest of a huge batch is counted, not described */
 const MAX_MESSAGES_PER_EVENT = 64;
 
+/** a reply's outcome: a vote granted, an append accepted (undefined for anything that is not a reply with one) */
+function outcomeOf(m: { type?: unknown; granted?: unknown; reject?: unknown }): boolean | undefined {
+  if ((m.type === 'vote-response' || m.type === 'pre-vote-response') && typeof m.granted === 'boolean') return m.granted;
+  if (m.type === 'append-response' && typeof m.reject === 'boolean') return !m.reject;
+  return undefined;
+}
+
 /**
  * The raft messages an actor was handed (a `PEER_MESSAGE` event: `messages`, each with `type`, `from`,
- * `to` and `term`), as `msg` events for the sequence view; none for any other event.
+ * `to` and `term`), as `msg` events for the sequence view; none for any other event. An append
+ * says how many entries it carried (`entries`), a vote or append reply whether it was granted or
+ * accepted (`ok`): what a newcomer needs to follow an append round and a vote.
  */
 export function raftMessageEvents(event: InspectionEvent, now: number): Array<Extract<InspectEvent, { k: 'msg' }>> {
   if (event.type !== '@xstate.event' || event.event?.type !== 'PEER_MESSAGE') return [];
@@ -156,9 +165,14 @@ export function raftMessageEvents(event: InspectionEvent, now: number): Array<Ex
   const a = actorIdOf(event.actorRef);
   const out: Array<Extract<InspectEvent, { k: 'msg' }>> = [];
   for (const m of messages.slice(0, MAX_MESSAGES_PER_EVENT)) {
-    const { type, from, to, term } = (m ?? {}) as { type?: unknown; from?: unknown; to?: unknown; term?: unknown };
+    const message = (m ?? {}) as { type?: unknown; from?: unknown; to?: unknown; term?: unknown; entries?: unknown; granted?: unknown; reject?: unknown };
+    const { type, from, to, term } = message;
     if (typeof type !== 'string' || typeof from !== 'string' || typeof to !== 'string') continue;
-    out.push({ k: 'msg', t: now, a, type: shortString(type), from: shortString(from), to: shortString(to), term: typeof term === 'number' ? term : null, n: 1 });
+    const event: Extract<InspectEvent, { k: 'msg' }> = { k: 'msg', t: now, a, type: shortString(type), from: shortString(from), to: shortString(to), term: typeof term === 'number' ? term : null, n: 1 };
+    if (type === 'append' && Array.isArray(message.entries)) event.entries = message.entries.length;
+    const ok = outcomeOf(message);
+    if (ok !== undefined) event.ok = ok;
+    out.push(event);
   }
   return out;
 }

@@ -2,7 +2,8 @@
 // resumed: the demo's faults.
 // - Cut off: a node's connection drops what it publishes and what it would receive, and its requests
 //   time out, as on a network that lost its packets; subjects that `passes` accepts (the inspection
-//   stream) still flow, so the page keeps watching the node think on its own.
+//   stream) still flow, so the page keeps watching the node think on its own. What is dropped is
+//   counted, each way, and said on reconnect.
 // - Paused (as SIGSTOP pauses a process): nothing it publishes leaves and nothing sent to it is
 //   handled — both are held, in order, as a stopped process's socket buffers hold them, up to
 //   MAX_HELD each way (beyond that they are dropped and counted, as a full buffer would); its own
@@ -25,11 +26,24 @@ export interface HeldTraffic {
   dropped: number;
 }
 
+/** what a cut-off node lost */
+export interface LostTraffic {
+  /** how long it has been (or was) cut off */
+  cutMs: number;
+  /** what it published (requests included) that nobody got */
+  sent: number;
+  /** what was sent to it that its subscriptions did not get */
+  received: number;
+}
+
 export interface CutOffBus extends InProcessBus {
   /** drop all traffic between `name` and the others (except what `passes`) until `reconnect` */
   cutOff(name: string): void;
-  reconnect(name: string): void;
+  /** end the cut; what it lost while cut off (zeros when it was not cut off) */
+  reconnect(name: string): LostTraffic;
   isCutOff(name: string): boolean;
+  /** what `name` has lost so far while cut off, or null when it is not cut off */
+  lost(name: string): LostTraffic | null;
   /** hold all of `name`'s traffic, both ways, until `resume` */
   pause(name: string): void;
   /** release what was held for `name` (its sends first, then what it was sent) */
@@ -78,8 +92,19 @@ class Hold {
   }
 }
 
+/** one cut-off node's losses */
+class Cut {
+  readonly since = Date.now();
+  sent = 0;
+  received = 0;
+
+  report(): LostTraffic {
+    return { cutMs: Date.now() - this.since, sent: this.sent, received: this.received };
+  }
+}
+
 export function withCutOff(hub: InProcessBus, passes: (subject: string) => boolean): CutOffBus {
-  const cut = new Set<string>();
+  const cut = new Map<string, Cut>();
   const held = new Map<string, Hold>();
   const errorHandlers = new Map<string, BusErrorHandler | undefined>();
   return {
@@ -94,11 +119,18 @@ export function withCutOff(hub: InProcessBus, passes: (subject: string) => boole
     connect: (name?: string, opts?: InProcessConnectOptions) => {
       if (name === undefined) return hub.connect(name, opts);
       errorHandlers.set(name, opts?.onError);
-      return new CutOffConnection(hub.connect(name, opts), { isCut: () => cut.has(name), hold: () => held.get(name), passes });
+      return new CutOffConnection(hub.connect(name, opts), { cut: () => cut.get(name), hold: () => held.get(name), passes });
     },
-    cutOff: (name) => void cut.add(name),
-    reconnect: (name) => void cut.delete(name),
+    cutOff: (name) => {
+      if (!cut.has(name)) cut.set(name, new Cut());
+    },
+    reconnect: (name) => {
+      const lost = cut.get(name)?.report() ?? { cutMs: 0, sent: 0, received: 0 };
+      cut.delete(name);
+      return lost;
+    },
     isCutOff: (name) => cut.has(name),
+    lost: (name) => cut.get(name)?.report() ?? null,
     pause: (name) => {
       if (!held.has(name)) held.set(name, new Hold());
     },
@@ -112,7 +144,8 @@ export function withCutOff(hub: InProcessBus, passes: (subject: string) => boole
 }
 
 interface Faults {
-  isCut(): boolean;
+  /** the losses while cut off; undefined when it is not */
+  cut(): Cut | undefined;
   /** the held traffic while paused */
   hold(): Hold | undefined;
   passes(subject: string): boolean;
@@ -128,12 +161,18 @@ class CutOffConnection implements Bus {
     this.kind = inner.kind;
   }
 
-  private dropped(subject: string): boolean {
-    return this.faults.isCut() && !this.faults.passes(subject);
+  /** the cut this subject's traffic is lost to, if any */
+  private lostTo(subject: string): Cut | undefined {
+    const cut = this.faults.cut();
+    return cut && !this.faults.passes(subject) ? cut : undefined;
   }
 
   publish(subject: string, data: Uint8Array): void {
-    if (this.dropped(subject)) return;
+    const cut = this.lostTo(subject);
+    if (cut) {
+      cut.sent++;
+      return;
+    }
     const hold = this.faults.hold();
     if (hold) hold.send(() => this.inner.publish(subject, data));
     else this.inner.publish(subject, data);
@@ -144,7 +183,11 @@ class CutOffConnection implements Bus {
     const sub = this.inner.subscribe(
       subject,
       (msg) => {
-        if (this.dropped(msg.subject)) return;
+        const cut = this.lostTo(msg.subject);
+        if (cut) {
+          cut.received++;
+          return;
+        }
         const hold = this.faults.hold();
         if (!hold) return handler(msg);
         hold.receive(msg.subject, () => {
@@ -166,8 +209,10 @@ class CutOffConnection implements Bus {
     // a paused node's request leaves when it resumes (its timeout has not started: its clock is stopped too)
     const hold = this.faults.hold();
     if (hold) await hold.released;
-    if (!this.dropped(subject)) return this.inner.request(subject, data, opts);
+    const cut = this.lostTo(subject);
+    if (!cut) return this.inner.request(subject, data, opts);
     // nothing reaches the others: the request goes unanswered
+    cut.sent++;
     return new Promise((_, reject) => setTimeout(() => reject(new RequestTimeoutError(subject, opts.timeoutMs)), opts.timeoutMs));
   }
 
@@ -189,6 +234,6 @@ class CutOffConnection implements Bus {
 
   state(): BusState {
     const state = this.inner.state();
-    return this.faults.isCut() ? { ...state, connected: false } : state;
+    return this.faults.cut() ? { ...state, connected: false } : state;
   }
 }

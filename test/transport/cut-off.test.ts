@@ -1,6 +1,6 @@
 // The demo's partitions: a node cut off from the others neither sends nor receives (its requests and
 // the requests to it go unanswered), except on the subjects that pass (its inspection stream); on
-// reconnect everything flows again. A paused node's traffic is held both ways and flows on resume.
+// reconnect everything flows again, and what was lost each way is counted. A paused node's traffic is held both ways and flows on resume.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type CutOffBus, MAX_HELD, withCutOff } from '../../runtime/transport/cutOff.ts';
@@ -57,8 +57,13 @@ describe('cutting a node off (in-process bus)', () => {
     assert.deepEqual(toA, [], 'nothing reached a');
     assert.deepEqual(toB, [], 'nothing from a reached b');
     assert.deepEqual(stream, ['chart of a']);
+    // counted each way: its publish and its request; b's publish and b's request to it (the inspection stream is not lost)
+    assert.deepEqual({ sent: bus.lost('a')?.sent, received: bus.lost('a')?.received }, { sent: 2, received: 2 });
+    assert.equal(bus.lost('b'), null, 'b is not cut off');
 
-    bus.reconnect('a');
+    const lost = bus.reconnect('a');
+    assert.deepEqual({ sent: lost.sent, received: lost.received }, { sent: 2, received: 2 }, 'reconnect says what was lost');
+    assert.equal(bus.lost('a'), null);
     a.publish('p.b', bytes('from a again'));
     assert.equal(text((await b.request('p.a', bytes('ask a again'), { timeoutMs: 5000 })).data), 're:ask a again');
     await waitUntil(() => toB.length === 1, { what: 'b hears a again' });

@@ -5,8 +5,9 @@ import { h, short, stateName, time } from './dom.js';
 import { setupControls } from './controls.js';
 import { createFocus } from './focus.js';
 import { renderElectionList, renderLanes, renderLegend } from './lanes.js';
-import { messageRows, renderSequence, sequenceRows } from './sequence.js';
-import { applyFrame, applyInit, clusterGroups, createModel, leadersLit, namedElections, nameOfId, raftLeads } from './model.js';
+import { currentMessages, followNewest, renderMessages } from './messages.js';
+import { renderSequence, sequenceRows } from './sequence.js';
+import { applyFrame, applyInit, clusterGroups, createModel, leadersLit, namedElections, raftLeads } from './model.js';
 import { createCard, renderCard, renderClusters } from './overview.js';
 
 const MAX_ROWS = 300;
@@ -16,8 +17,6 @@ const OFFSCREEN_EVERY_MS = 2000;
 const CARDS_EVERY_MS = 100;
 /** the elections timeline shows this much of the recent past, live */
 const LANES_WINDOW_MS = 120_000;
-/** the raft messages view, live: this much of the recent past */
-const LIVE_MESSAGES_MS = 3000;
 /** an election's messages: from a little before it started to a little after it ended */
 const ELECTION_MARGIN_MS = 500;
 const $ = (sel) => document.querySelector(sel);
@@ -54,7 +53,7 @@ window.conclave = {
   lit: () => leadersLit(view.model),
   elections: () => namedElections(view.model),
   sequence: () => sequenceRows(view.model.handshakes, view.model.refusals),
-  messages: () => currentMessages(),
+  messages: () => currentMessages(document, view.model, view.sequence.window),
   focus: null,
   replay: null,
 };
@@ -94,37 +93,23 @@ function renderElections() {
 
 // ---- messages ----
 
-function currentMessages() {
-  const w = view.sequence.window;
-  const to = w?.to ?? view.model.t;
-  const from = w ? w.from : to - LIVE_MESSAGES_MS;
-  // a few node ids name thousands of messages: look each up once
-  const names = new Map();
-  const nameOf = (id) => {
-    if (!names.has(id)) names.set(id, nameOfId(view.model, id) ?? short(id));
-    return names.get(id);
-  };
-  return { from, to, ...messageRows(view.model.messages, nameOf, from, to) };
-}
-
 function renderSequenceView() {
   const { mode, window: w } = view.sequence;
   $('#seq-handshakes').setAttribute('aria-pressed', String(mode === 'handshakes'));
   $('#seq-messages').setAttribute('aria-pressed', String(mode === 'messages'));
   $('#seq-live').hidden = mode !== 'messages' || w === null;
+  $('#seq-options').hidden = mode !== 'messages';
   if (mode === 'handshakes') {
     $('#seq-caption').textContent = "messages and decisions, from the leader's membership chart and the node's join chart";
     renderSequence($('#sequence-view'), sequenceRows(view.model.handshakes, view.model.refusals));
     return;
   }
-  const m = currentMessages();
-  const where = w ? `${time(m.from)} – ${time(m.to)}` : `live, the last ${LIVE_MESSAGES_MS / 1000} s`;
-  $('#seq-caption').textContent = `raft messages as the receivers' charts got them, ${where}: ${m.total} messages in ${m.rows.length} rows (same sender, receiver, type and term merged per 100 ms)${m.omitted ? `; ${m.omitted} earlier rows left out` : ''}`;
-  renderSequence($('#sequence-view'), m.rows, 'raft messages', 'no raft message in this window');
+  renderMessages(document, view.model, w);
 }
 
 function showSequence(mode, window = null) {
   view.sequence = { mode, window };
+  followNewest();
   view.timelineDirty = true;
   view.lastTimeline = 0;
   schedule();
@@ -375,6 +360,7 @@ async function boot() {
     showSequence('messages', { from: start - ELECTION_MARGIN_MS, to: end + ELECTION_MARGIN_MS });
     $('#sequence').scrollIntoView({ block: 'nearest' });
   });
+  for (const id of ['#seq-window', '#seq-no-heartbeats']) $(id).addEventListener('input', () => showSequence('messages', view.sequence.window));
   for (const id of ['#filter-node', '#filter-type', '#hide-ticks']) {
     $(id).addEventListener('input', () => {
       view.timelineDirty = true;

@@ -29,7 +29,8 @@ export async function setupControls(section) {
         const pauseAction = n.paused ? 'resume' : 'pause';
         const pause = n.running ? h('button', { type: 'button', 'data-control': pauseAction, 'data-node': n.name }, n.paused ? 'Resume' : 'Pause') : null;
         pause?.addEventListener('click', () => run({ action: pauseAction, node: n.name }, pause));
-        const state = [!n.running ? '✕ stopped' : n.paused ? '⏸ paused' : '✓ running', n.running && n.cutOff ? '⌁ cut off' : null].filter(Boolean).join(' · ');
+        const lost = n.cutOff && n.lost ? ` (lost so far: ${n.lost.sent} sent, ${n.lost.received} received)` : '';
+        const state = [!n.running ? '✕ stopped' : n.paused ? '⏸ paused' : '✓ running', n.running && n.cutOff ? `⌁ cut off${lost}` : null].filter(Boolean).join(' · ');
         const healthy = n.running && !n.cutOff && !n.paused;
         return h('li', {}, button, ' ', pause, pause ? ' ' : null, cut, cut ? ' ' : null, remove, remove ? ' ' : null, h('span', { class: healthy ? 'ok' : 'bad' }, state));
       }),

@@ -51,7 +51,7 @@ export interface ClusterGroup {
   term: number;
   commitIndex: number | null;
   size: number;
-  members: Array<{ name: string; role: string; voter: boolean | null; member: boolean; term: number | null; reachable: boolean; matchIndex: number | null; appliedIndex: number | null; commitIndex: number | null; generation: number | null; bus: string | null; elsewhere: string | null; paused: boolean }>;
+  members: Array<{ name: string; role: string; voter: boolean | null; member: boolean; term: number | null; reachable: boolean; matchIndex: number | null; appliedIndex: number | null; commitIndex: number | null; generation: number | null; bus: string | null; elsewhere: string | null; paused: boolean; cutOff: boolean }>;
   refusals: Array<Record<string, unknown> & { node: string; message: string }>;
 }
 export function clusterGroups(model: Model): ClusterGroup[];

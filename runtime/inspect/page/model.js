@@ -275,6 +275,8 @@ export function clusterGroups(model) {
           phase: s?.phase ?? null,
           /** the demo paused it (SIGSTOP-like): it answers nothing until resumed */
           paused: s?.paused === true,
+          /** the demo cut it off from the others: its traffic with them is lost both ways */
+          cutOff: s?.cutOff === true,
         };
       });
       // a node the configuration no longer lists (removed) and that no longer answers (stopped) is gone

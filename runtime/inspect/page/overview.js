@@ -31,7 +31,7 @@ function clusterPanel(g, main) {
       h('th', { scope: 'row' }, m.name, m.voter === false ? h('span', { class: 'muted small' }, ' learner') : null, !m.member && g.clusterId ? h('span', { class: 'muted small' }, ' not in the configuration') : null, m.elsewhere ? h('span', { class: 'muted small', title: `the ${m.name} on this bus belongs to cluster ${m.elsewhere}` }, ' (another node)') : null),
       h('td', { class: `role ${roleClass(m.role)}` }, roleLabel(m.role)),
       h('td', {}, String(m.term ?? '–')),
-      h('td', { class: m.reachable ? 'ok' : 'bad' }, m.paused ? '⏸ paused' : m.reachable ? '✓ yes' : '✕ no'),
+      h('td', { class: m.reachable ? 'ok' : 'bad' }, m.paused ? '⏸ paused' : m.reachable ? '✓ yes' : m.cutOff ? '✕ no (⌁ cut off)' : '✕ no'),
       h('td', {}, lagBar(m)),
       h('td', {}, String(m.generation ?? '–')),
       h('td', {}, m.bus ?? '–'),
@@ -68,8 +68,9 @@ export function renderCard(card, node, machines, leads, onOpen) {
   const role = raft ? stateName(raft.states[0] ?? '') || 'raft' : (s?.phase ?? 'no raft');
   card.role.textContent = roleLabel(role);
   card.role.className = `badge role ${roleClass(role)}`;
-  card.reach.textContent = paused ? '⏸ paused' : unreachable ? '✕ unreachable' : node.reachable ? '✓ reachable' : '? unknown';
-  card.reach.classList.toggle('bad', unreachable || paused);
+  const cut = s?.cutOff === true ? ' · ⌁ cut off' : '';
+  card.reach.textContent = (paused ? '⏸ paused' : unreachable ? '✕ unreachable' : node.reachable ? '✓ reachable' : '? unknown') + cut;
+  card.reach.classList.toggle('bad', unreachable || paused || cut !== '');
   card.root.title = unreachable && s?.error ? `${node.name}: ${s.error}` : '';
   card.facts.textContent = s
     ? `phase ${s.phase ?? '?'} · term ${s.term ?? '?'} · commit ${s.commitIndex ?? '?'} · applied ${s.appliedIndex ?? '?'} · cluster ${short(s.clusterId)}${node.dropped ? ` · ${node.dropped} events dropped` : ''}`

@@ -51,29 +51,73 @@ export function sequenceRows(handshakes, refusals = []) {
 /** rows of the raft messages view are merged over this much time (same sender, receiver, type and term) */
 const MESSAGE_BUCKET_MS = 100;
 
+/** A reply's outcome in words (a vote granted or refused, an append accepted or rejected). */
+function outcome(type, ok) {
+  if (ok === undefined || ok === null) return '';
+  if (type === 'append-response') return ok ? ' ✓ accepted' : ' ✗ rejected';
+  return ok ? ' ✓ granted' : ' ✗ refused';
+}
+
+/** a size in bytes, short */
+function size(bytes) {
+  return bytes < 1024 ? `${bytes} B` : bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} kB` : `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+function messageLabel(r) {
+  const entries = r.entries !== undefined ? ` · ${r.entries} entr${r.entries === 1 ? 'y' : 'ies'}` : '';
+  const bytes = r.bytes !== undefined ? ` · ${size(r.bytes)}` : '';
+  return `${r.type}${r.n > 1 ? ` ×${r.n}` : ''}${outcome(r.type, r.ok)}${entries}${bytes}${r.term !== null ? ` · term ${r.term}` : ''}`;
+}
+
 /**
  * Raft messages received within [from, to] as sequence rows, oldest first. Each received batch came
- * merged (same sender, receiver, type and term, with a count); rows merge them again per 100 ms, and
- * when more remain than fit, the view keeps the last MAX_ROWS and says how many it left out.
- * `nameOf` turns the raft core's node ids into names (unknown ids are shortened).
+ * merged (same sender, receiver, type, term and outcome, with a count); rows merge them again per
+ * 100 ms, and when more remain than fit, the view keeps the last MAX_ROWS and says how many it left
+ * out. `counts`: per sender, receiver and type, how many messages the window holds and how many of
+ * them the rows drawn show (most first) — "n1→n2 append ×312 in this window, 20 shown".
+ * `nameOf` turns the raft core's node ids into names (unknown ids are shortened); `skip(type)` leaves
+ * a type out (heartbeats, to watch appends and votes).
  */
-export function messageRows(messages, nameOf, from, to) {
+export function messageRows(messages, nameOf, from, to, skip = () => false) {
   const merged = new Map();
   let total = 0;
   for (const m of messages) {
-    if (m.t < from || m.t > to) continue;
+    if (m.t < from || m.t > to || skip(m.type)) continue;
     total += m.n;
     const bucket = Math.floor(m.t / MESSAGE_BUCKET_MS);
     const sender = nameOf(m.from);
     const receiver = m.node ?? nameOf(m.to);
-    const key = `${bucket}|${sender}|${receiver}|${m.type}|${m.term}`;
+    const key = `${bucket}|${sender}|${receiver}|${m.type}|${m.term}|${m.ok}`;
     const row = merged.get(key);
-    if (row) row.n += m.n;
-    else merged.set(key, { t: m.t, from: sender, to: receiver, type: m.type, term: m.term, n: m.n });
+    if (row) {
+      row.n += m.n;
+      if (m.entries !== undefined) row.entries = (row.entries ?? 0) + m.entries;
+      if (m.bytes !== undefined) row.bytes = (row.bytes ?? 0) + m.bytes;
+    } else merged.set(key, { t: m.t, from: sender, to: receiver, type: m.type, term: m.term, n: m.n, entries: m.entries, ok: m.ok, bytes: m.bytes });
   }
   const all = [...merged.values()].sort((a, b) => a.t - b.t);
-  const rows = all.slice(-MAX_ROWS).map((r) => ({ t: r.t, from: r.from, to: r.to, label: `${r.type}${r.n > 1 ? ` ×${r.n}` : ''}${r.term !== null ? ` · term ${r.term}` : ''}`, type: r.type, n: r.n }));
-  return { rows, total, omitted: all.length - rows.length };
+  const kept = all.slice(-MAX_ROWS);
+  const counts = new Map();
+  const count = (r, shown) => {
+    const key = `${r.from}|${r.to}|${r.type}`;
+    const c = counts.get(key) ?? { from: r.from, to: r.to, type: r.type, n: 0, shown: 0 };
+    c.n += r.n;
+    c.shown += shown;
+    counts.set(key, c);
+  };
+  const firstKept = all.length - kept.length;
+  for (let i = 0; i < all.length; i++) count(all[i], i >= firstKept ? all[i].n : 0);
+  const rows = kept.map((r) => ({ t: r.t, from: r.from, to: r.to, label: messageLabel(r), type: r.type, n: r.n, ...(r.entries !== undefined ? { entries: r.entries } : {}), ...(r.ok !== undefined ? { ok: r.ok } : {}), ...(r.bytes !== undefined ? { bytes: r.bytes } : {}) }));
+  return { rows, total, omitted: all.length - rows.length, counts: [...counts.values()].sort((a, b) => b.n - a.n) };
+}
+
+/** The counts of a sampled window in words: the busiest flows that are not all shown. */
+export function sampledCounts(counts, most = 4) {
+  return counts
+    .filter((c) => c.shown < c.n)
+    .slice(0, most)
+    .map((c) => `${c.from}→${c.to} ${c.type} ×${c.n} in this window, ${c.shown} shown`)
+    .join('; ');
 }
 
 export function renderSequence(container, rows, what = 'join handshakes', empty = 'no join handshake seen yet (add a node: conclave cluster add NAME --via MEMBER)') {
@@ -85,7 +129,9 @@ export function renderSequence(container, rows, what = 'join handshakes', empty 
   const x = (n) => 110 + nodes.indexOf(n) * COL_W + COL_W / 2;
   // room on the right for the notes of the last lifeline
   const width = 110 + nodes.length * COL_W + 220;
-  const height = TOP + rows.length * ROW_H + 10;
+  // the names again at the foot: a long view scrolled to its newest rows still says whose lifeline is whose
+  const foot = rows.length > 12 ? 22 : 0;
+  const height = TOP + rows.length * ROW_H + 10 + foot;
   const svg = svgEl('svg', { width, height, class: 'sequence', role: 'img', 'aria-label': `${what}: ${rows.length} rows between ${nodes.join(', ')}` });
   const defs = svgEl('defs');
   const marker = svgEl('marker', { id: 'seq-arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 8, markerHeight: 8, orient: 'auto-start-reverse' });
@@ -93,7 +139,8 @@ export function renderSequence(container, rows, what = 'join handshakes', empty 
   defs.append(marker);
   svg.append(defs);
   for (const n of nodes) {
-    svg.append(svgEl('text', { x: x(n), y: 18, class: 'lifeline-name' }, n), svgEl('line', { x1: x(n), x2: x(n), y1: 24, y2: height, class: 'lifeline' }));
+    svg.append(svgEl('text', { x: x(n), y: 18, class: 'lifeline-name' }, n), svgEl('line', { x1: x(n), x2: x(n), y1: 24, y2: height - foot, class: 'lifeline' }));
+    if (foot) svg.append(svgEl('text', { x: x(n), y: height - 6, class: 'lifeline-name', 'aria-hidden': 'true' }, n));
   }
   rows.forEach((r, i) => {
     const y = TOP + i * ROW_H + 14;
