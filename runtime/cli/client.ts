@@ -9,6 +9,14 @@ import type { AdminOp, AdminReply, AdminRequest } from '../wire/adminProtocol.ts
 
 export const CLI_SENDER = { name: 'cli', nodeId: null, clusterId: null } as const;
 
+/**
+ * The encoder (no zod), loaded on the first request, not for `--help`. Imported once: a dynamic
+ * import per request goes through the module loader every time (through tsx's hooks when run from
+ * source), which made every client of this function — the bench's included — about 3× slower at
+ * 64 requests in flight.
+ */
+let adminClient: Promise<typeof import('../adminClient.ts')> | undefined;
+
 /** `operator`: the key (--operator-key) that signs the request: what changes the cluster needs an operator key; reads, one only when the members say `reads: 'signed'` */
 export async function adminRequest<O extends AdminOp>(
   bus: Bus,
@@ -19,7 +27,7 @@ export async function adminRequest<O extends AdminOp>(
   timeoutMs: number,
   operator?: AdminSigner,
 ): Promise<AdminReply<O>> {
-  const { adminCall } = await import('../adminClient.ts'); // the encoder, no zod: not for `--help`
+  const { adminCall } = await (adminClient ??= import('../adminClient.ts'));
   try {
     return await adminCall(bus, prefix, node, CLI_SENDER, type, body, timeoutMs, operator);
   } catch (err) {
