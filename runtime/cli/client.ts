@@ -27,7 +27,8 @@ export async function adminRequest<O extends AdminOp>(
   timeoutMs: number,
   operator?: AdminSigner,
 ): Promise<AdminReply<O>> {
-  const { adminCall } = await (adminClient ??= import('../adminClient.ts'));
+  adminClient ??= import('../adminClient.ts');
+  const { adminCall } = await adminClient;
   try {
     return await adminCall(bus, prefix, node, CLI_SENDER, type, body, timeoutMs, operator);
   } catch (err) {
