@@ -7,6 +7,25 @@ import { canonical, type Input, type Json, NULL_JSON, type Operation, type Outpu
 
 export type Format = 'jepsen' | 'conclave';
 
+/** one line of a Conclave history (the torture suite writes them, `conclave` reads them): an invocation or its completion */
+export interface HistoryEvent {
+  process: string;
+  type: 'invoke' | 'ok' | 'fail' | 'info';
+  f: 'get' | 'put' | 'del' | 'cas';
+  key: string;
+  time: number;
+  value?: unknown;
+  expected?: unknown;
+  found?: boolean;
+  previous?: unknown;
+  deleted?: boolean;
+  swapped?: boolean;
+  /** the error that ended it (fail / info), for the report */
+  error?: string;
+  node?: string;
+}
+
+
 export class HistoryFormatError extends Error {}
 
 interface Pending {

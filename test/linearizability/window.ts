@@ -1,24 +1,11 @@
 // The client operations around an incident of a torture run (a controller that died, a term with two
 // leaders): which writes and reads were acknowledged, failed or left unknown near it, and which
 // acknowledged writes the last read of their key no longer shows. Pure: events in, text and HTML out.
+import type { HistoryEvent } from './formats.ts';
 import { canonical, type Json } from './history.ts';
 
-/** one line of a Conclave history (formats.ts): an invocation or its completion */
-export interface ClientEvent {
-  process: string;
-  type: 'invoke' | 'ok' | 'fail' | 'info';
-  f: 'get' | 'put' | 'del' | 'cas';
-  key: string;
-  time: number;
-  value?: unknown;
-  expected?: unknown;
-  found?: boolean;
-  previous?: unknown;
-  deleted?: boolean;
-  swapped?: boolean;
-  error?: string;
-  node?: string;
-}
+/** one line of a Conclave history (formats.ts) */
+export type ClientEvent = HistoryEvent;
 
 /** ok: acknowledged · failed: certainly without effect · unknown: may have taken effect, or not */
 export type Outcome = 'ok' | 'failed' | 'unknown';

@@ -4,27 +4,13 @@
 import { adminRequest } from '../../runtime/cli/client.ts';
 import { codeOf } from '../../runtime/errors.ts';
 import type { Bus } from '../../runtime/transport/types.ts';
+import type { HistoryEvent } from '../linearizability/formats.ts';
 import type { Prng } from '../sim/prng.ts';
 
 /** errors after which a write certainly did not take effect; any other error leaves its outcome unknown */
 const DEFINITELY_NOT_APPLIED = new Set(['NOT_LEADER', 'NO_LEADER', 'BUSY', 'BAD_REQUEST', 'NO_RESPONDERS', 'CONFIG_CHANGE_PENDING']);
 
-export interface HistoryEvent {
-  process: string;
-  type: 'invoke' | 'ok' | 'fail' | 'info';
-  f: 'get' | 'put' | 'del' | 'cas';
-  key: string;
-  time: number;
-  value?: unknown;
-  expected?: unknown;
-  found?: boolean;
-  previous?: unknown;
-  deleted?: boolean;
-  swapped?: boolean;
-  /** the error that ended it (fail / info), for the report */
-  error?: string;
-  node?: string;
-}
+export type { HistoryEvent };
 
 export interface Workload {
   readonly events: HistoryEvent[];
