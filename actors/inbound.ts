@@ -11,7 +11,8 @@ import type { Logger } from '../runtime/log/logger.ts';
 import type { RateLimitedLog } from '../runtime/log/rateLimit.ts';
 import type { BusMessage } from '../runtime/transport/types.ts';
 import { decode, type Envelope, encode, type Sender } from '../runtime/wire/codec.ts';
-import { checkPeerSignature, memberPublicKey, UNSAFE_NO_PEER_AUTH } from '../runtime/wire/peerSignature.ts';
+import type { PairwiseKeys } from '../runtime/wire/pairwiseKeys.ts';
+import { checkPeerAuth, memberPublicKey, UNSAFE_NO_PEER_AUTH } from '../runtime/wire/peerSignature.ts';
 import type { Liveness } from './liveness.ts';
 import { type PeerChunk, peerBodies, TAILED_PEER_TYPES } from './peerWire.ts';
 import type { Clock, MemberBus } from './ports.ts';
@@ -43,6 +44,8 @@ export interface InboundHands {
   sender(): Sender;
   role(): Role;
   membership(): Membership;
+  /** this member's pairwise keys, to check what members send it with a MAC (null: it has no member key) */
+  readonly pairwise?: PairwiseKeys | null;
   stopped(): boolean;
   halt(err: unknown): void;
   /** raft messages for the core */
@@ -154,7 +157,8 @@ export class Inbound {
 
   /**
    * Member identity: a message under the node id of a member whose key is committed in the
-   * configuration must be signed with that key (runtime/wire/peerSignature.ts); one of a member
+   * configuration must be signed with that key, or MACed with the key it shares with this member
+   * (runtime/wire/peerSignature.ts, pairwiseKeys.ts); one of a member
    * without a committed key (a node of an older release, a cluster from before member keys) is taken
    * as before. What only a leader sends must come from a member the configuration lets lead (a voter).
    * Null when the sender may speak; else why not.
@@ -166,9 +170,9 @@ export class Inbound {
     const who = `${envelope.type} from ${envelope.from} (${envelope.nodeId})`;
     if (member.key !== undefined && !UNSAFE_NO_PEER_AUTH) {
       const key = memberPublicKey(member.key);
-      const check = key === null ? 'bad-signature' : checkPeerSignature(key, this.subject, data);
-      if (check === 'unsigned') return { reason: 'unsigned', detail: `${who} is not signed, and its member key is committed` };
-      if (check === 'bad-signature') return { reason: 'bad-signature', detail: `${who} is not signed with its committed member key` };
+      const check = key === null ? 'bad-signature' : checkPeerAuth(key, this.hands.pairwise?.with(member.key) ?? null, this.subject, data);
+      if (check === 'unsigned') return { reason: 'unsigned', detail: `${who} is not authenticated, and its member key is committed` };
+      if (check === 'bad-signature') return { reason: 'bad-signature', detail: `${who} is not authenticated by its committed member key` };
     }
     if (!member.voter && leaderOnly(envelope.type, body)) return { reason: 'not-a-voter', detail: `${who} is a leader's message, and ${member.name} is not a voter` };
     return null;

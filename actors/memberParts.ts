@@ -9,6 +9,7 @@ import type { ConclaveError } from '../runtime/errors.ts';
 import type { Logger } from '../runtime/log/logger.ts';
 import type { RateLimitedLog } from '../runtime/log/rateLimit.ts';
 import type { Sender, WireLimits } from '../runtime/wire/codec.ts';
+import { PairwiseKeys } from '../runtime/wire/pairwiseKeys.ts';
 import { UNSAFE_NO_PEER_AUTH } from '../runtime/wire/peerSignature.ts';
 import type { AppliedMembership } from './appliedMembership.ts';
 import type { AppliedState, DeferredState, HostAppliedState } from './appliedState.ts';
@@ -22,7 +23,7 @@ import { ClientOps } from './memberClient.ts';
 import type { MemberIdentity } from './memberIdentity.ts';
 import type { MemberRuntimeOptions } from './memberTypes.ts';
 import { Outbound } from './outbound.ts';
-import { signingBus } from './peerWire.ts';
+import { authenticatingBus } from './peerWire.ts';
 import type { Clock, Random } from './ports.ts';
 import { ReadyLoop } from './readyLoop.ts';
 import { MemberSnapshots, snapshotTiming } from './snapshots.ts';
@@ -72,10 +73,16 @@ export interface MemberParts {
 }
 
 export function wireParts(m: MemberShell): MemberParts {
-  // every peer message this member publishes is signed with its member key (none: unsigned, as before)
+  // every peer message this member publishes is authenticated with its member key (none: unsigned,
+  // as before): MACed for a member whose key is committed, signed for anyone else
   const key = m.opts.store.memberKey?.();
   if (UNSAFE_NO_PEER_AUTH) m.log.warn({ env: 'CONCLAVE_UNSAFE_NO_PEER_AUTH' }, 'UNSAFE, bench only: member authentication is off (peer messages neither signed nor verified)');
-  const opts = key && !UNSAFE_NO_PEER_AUTH ? { ...m.opts, bus: signingBus(m.opts.bus, key.privateKey) } : m.opts;
+  const pairwise = key && !UNSAFE_NO_PEER_AUTH ? new PairwiseKeys(key.publicKey, key.privateKey) : null;
+  const pairFor = (name: string) => {
+    const peerKey = m.core.membership.members.find((member) => member.name === name)?.key;
+    return pairwise === null || peerKey === undefined ? null : pairwise.with(peerKey);
+  };
+  const opts = key && pairwise ? { ...m.opts, bus: authenticatingBus(m.opts.bus, key.privateKey, pairFor) } : m.opts;
   const parts = {} as MemberParts;
   parts.snapshots = new MemberSnapshots(
     {
@@ -195,6 +202,7 @@ export function wireParts(m: MemberShell): MemberParts {
     sender: () => m.sender(),
     role: () => m.core.currentRole,
     membership: () => m.core.membership,
+    pairwise,
     stopped: () => m.stopped,
     halt: (err) => m.halt(err),
     toCore: (messages) => {

@@ -5,7 +5,8 @@ import { z } from 'zod';
 import type { RaftMessage } from '../machines/raft/messages.ts';
 import { entryBytes } from '../machines/raft/size.ts';
 import type { KeyObject } from 'node:crypto';
-import { MEMBER_KEY_PATTERN, signPeerMessage } from '../runtime/wire/peerSignature.ts';
+import type { PairKeys } from '../runtime/wire/pairwiseKeys.ts';
+import { MEMBER_KEY_PATTERN, macPeerMessage, signPeerMessage } from '../runtime/wire/peerSignature.ts';
 import { MAX_RECORD_BYTES } from '../runtime/wire/records.ts';
 import type { MemberBus } from './ports.ts';
 
@@ -112,10 +113,18 @@ export function packByBytes(messages: RaftMessage[], maxBytes: number): RaftMess
   return parts;
 }
 
-/** `bus`, with every message published on a peer subject signed with the member key (runtime/wire/peerSignature.ts) */
-export function signingBus(bus: MemberBus, key: KeyObject): MemberBus {
+/**
+ * `bus`, with every message published on a peer subject authenticated (runtime/wire/peerSignature.ts):
+ * with the key this member shares with the receiver (`pairFor`, by the receiver's name, which the
+ * subject ends with) where there is one, else signed with the member key.
+ */
+export function authenticatingBus(bus: MemberBus, key: KeyObject, pairFor: (name: string) => PairKeys | null): MemberBus {
   return {
-    publish: (subject, data) => bus.publish(subject, subject.endsWith('.peer') ? signPeerMessage(key, subject, data) : data),
+    publish: (subject, data) => {
+      if (!subject.endsWith(PEER_SUFFIX)) return bus.publish(subject, data);
+      const pair = pairFor(subject.slice(subject.lastIndexOf('.', subject.length - PEER_SUFFIX.length - 1) + 1, subject.length - PEER_SUFFIX.length));
+      return bus.publish(subject, pair === null ? signPeerMessage(key, subject, data) : macPeerMessage(pair.send, subject, data));
+    },
     subscribe: (...args) => bus.subscribe(...args),
     request: (...args) => bus.request(...args),
     flush: () => bus.flush(),
@@ -124,3 +133,5 @@ export function signingBus(bus: MemberBus, key: KeyObject): MemberBus {
     },
   };
 }
+
+const PEER_SUFFIX = '.peer';

@@ -1,14 +1,19 @@
-// Signed peer messages (member identity). A member signs every message it publishes on a peer
-// subject with its member key (runtime/store/memberKey.ts), once per bus message — a raft batch, a
-// ping, a snapshot chunk or ack — never per entry. The signature is the envelope's last field:
-//   {…the envelope…,"sig":"<Ed25519 signature, base64url>"}
-// so a node of an older release, whose envelope schema drops unknown keys, reads the message as before.
-// What is signed: a domain tag, the subject (which names the receiver and the prefix) and the whole
+// Authenticated peer messages (member identity). A member authenticates every message it publishes
+// on a peer subject, once per bus message — a raft batch, a ping, a snapshot chunk or ack — never per
+// entry, in one of two ways, as the envelope's last field:
+//   {…the envelope…,"mac":"<HMAC-SHA256, base64url>"}  to a member whose key is committed: with the key
+//       that only the two of them share (pairwiseKeys.ts), ≈10 µs to make or check;
+//   {…the envelope…,"sig":"<Ed25519 signature, base64url>"}  to anyone else (a node still joining):
+//       with its member key (runtime/store/memberKey.ts), ≈100 µs to make and ≈250 µs to check.
+// A node of an older release, whose envelope schema drops unknown keys, reads either as before.
+// What is covered: a domain tag, the subject (which names the receiver and the prefix) and the whole
 // message as it would be without the field (sender name, node id, cluster id, generation, type and
-// body — the raft messages' from/to/term — and a snapshot chunk's binary tail), hashed with SHA-256
-// in parts, so neither side copies the message to sign or check it.
-import { createHash, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
+// body — the raft messages' from/to/term — and a snapshot chunk's binary tail), hashed in parts, so
+// neither side copies the message to sign or check it. Member-signed admin requests (adminAuth.ts)
+// always use the signature: every member must be able to check them.
+import { createHash, createHmac, createPublicKey, type Hash, type Hmac, type KeyObject, sign, timingSafeEqual, verify } from 'node:crypto';
 import { TAILED, TAILED_HEADER } from './envelope.ts';
+import type { PairKeys } from './pairwiseKeys.ts';
 
 /** a member key as committed in the configuration: raw 32-byte Ed25519 public key, base64url */
 export const MEMBER_KEY_PATTERN = /^[A-Za-z0-9_-]{43}$/;
@@ -28,11 +33,17 @@ export const MEMBER_KEY_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 export const UNSAFE_NO_PEER_AUTH: boolean = process.env.CONCLAVE_UNSAFE_NO_PEER_AUTH === '1';
 
 const DOMAIN = Buffer.from('conclave peer message v1\0');
-const FIELD = Buffer.from(',"sig":"');
+const MAC_DOMAIN = Buffer.from('conclave peer message mac v1\0');
+const SIG_FIELD = Buffer.from(',"sig":"');
+const MAC_FIELD = Buffer.from(',"mac":"');
 /** an Ed25519 signature (64 bytes) in base64url */
 const SIG_CHARS = 86;
+/** an HMAC-SHA256 (32 bytes) in base64url */
+const MAC_CHARS = 43;
 /** what signing adds to the envelope: `,"sig":"…"` before its closing brace */
-export const SIGNATURE_BYTES = FIELD.length + SIG_CHARS + 1;
+export const SIGNATURE_BYTES = SIG_FIELD.length + SIG_CHARS + 1;
+/** what a pairwise MAC adds: `,"mac":"…"` before the closing brace */
+export const MAC_BYTES = MAC_FIELD.length + MAC_CHARS + 1;
 const CLOSE = Buffer.from('}');
 const QUOTE_CLOSE = Buffer.from('"}');
 
@@ -46,50 +57,102 @@ function envelopeEnd(data: Uint8Array): number {
   return data.byteLength;
 }
 
-/** the digest that is signed: the unsigned message in its parts (the header of a tailed one as unsigned) */
-function digest(subject: string, parts: readonly Uint8Array[]): Buffer {
-  const hash = createHash('sha256').update(DOMAIN).update(subject).update('\0');
+/** the unsigned message in its parts, hashed (a signature) or MACed (`hash` seeded with the key) */
+function digestInto(hash: Hash | Hmac, domain: Buffer, subject: string, parts: readonly Uint8Array[]): Buffer {
+  hash.update(domain).update(subject).update('\0');
   for (const part of parts) hash.update(part);
   return hash.digest();
 }
 
-/** `data` (an encoded peer message, envelope.ts) signed with `key` for `subject` */
-export function signPeerMessage(key: KeyObject, subject: string, data: Uint8Array): Uint8Array {
-  const end = envelopeEnd(data);
-  if (end < 1 || data[end - 1] !== 0x7d) throw new TypeError('signPeerMessage: not an encoded envelope');
-  const signature = sign(null, digest(subject, [data]), key).toString('base64url');
-  const out = Buffer.allocUnsafe(data.byteLength + SIGNATURE_BYTES);
+/** `data` with `field` and `text` put before its envelope's closing brace */
+function withField(data: Uint8Array, field: Buffer, text: string, end: number): Uint8Array {
+  const added = field.length + text.length + 1;
+  const out = Buffer.allocUnsafe(data.byteLength + added);
   out.set(data.subarray(0, end - 1), 0);
   let at = end - 1;
-  at += FIELD.copy(out, at);
-  at += out.write(signature, at, 'latin1');
+  at += field.copy(out, at);
+  at += out.write(text, at, 'latin1');
   at += QUOTE_CLOSE.copy(out, at);
   out.set(data.subarray(end), at);
-  if (data[0] === TAILED) out.writeUInt32BE(end + SIGNATURE_BYTES - TAILED_HEADER, 1);
+  if (data[0] === TAILED) out.writeUInt32BE(end + added - TAILED_HEADER, 1);
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+}
+
+function envelopeEndOf(data: Uint8Array, caller: string): number {
+  const end = envelopeEnd(data);
+  if (end < 1 || data[end - 1] !== 0x7d) throw new TypeError(`${caller}: not an encoded envelope`);
+  return end;
+}
+
+/** `data` (an encoded peer message, envelope.ts) signed with `key` for `subject` */
+export function signPeerMessage(key: KeyObject, subject: string, data: Uint8Array): Uint8Array {
+  const end = envelopeEndOf(data, 'signPeerMessage');
+  const signature = sign(null, digestInto(createHash('sha256'), DOMAIN, subject, [data]), key).toString('base64url');
+  return withField(data, SIG_FIELD, signature, end);
+}
+
+/** `data` authenticated for `subject` with the pairwise key `sendKey` (pairwiseKeys.ts: only its receiver can check it) */
+export function macPeerMessage(sendKey: KeyObject, subject: string, data: Uint8Array): Uint8Array {
+  const end = envelopeEndOf(data, 'macPeerMessage');
+  const mac = digestInto(createHmac('sha256', sendKey), MAC_DOMAIN, subject, [data]).toString('base64url');
+  return withField(data, MAC_FIELD, mac, end);
 }
 
 export type SignatureCheck = 'valid' | 'unsigned' | 'bad-signature';
 
-/** whether `data` carries a signature by `publicKey` for `subject` */
-export function checkPeerSignature(publicKey: KeyObject, subject: string, data: Uint8Array): SignatureCheck {
+interface Trailer {
+  kind: 'sig' | 'mac';
+  /** the authenticator, decoded */
+  value: Buffer;
+  /** the message without the field, in parts */
+  parts: Uint8Array[];
+}
+
+/** the `sig` or `mac` field a message ends with; null when it has none; 'bad' when its text is not canonical */
+function trailer(data: Uint8Array): Trailer | null | 'bad' {
   const end = envelopeEnd(data);
-  // where the field starts: it replaced the envelope's closing brace
-  const at = end - SIGNATURE_BYTES - 1;
-  if (at < 1) return 'unsigned';
   const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  if (!bytes.subarray(at, at + FIELD.length).equals(FIELD) || !bytes.subarray(end - 2, end).equals(QUOTE_CLOSE)) return 'unsigned';
-  const text = bytes.toString('latin1', at + FIELD.length, end - 2);
-  const signature = Buffer.from(text, 'base64url');
-  // Node's base64 decoder skips what is not base64: only the one canonical text of 64 bytes is taken
-  if (signature.length !== 64 || signature.toString('base64url') !== text) return 'bad-signature';
-  const parts: Uint8Array[] = [];
-  if (data[0] === TAILED) {
-    const header = Buffer.from(bytes.subarray(0, TAILED_HEADER));
-    header.writeUInt32BE(at + 1 - TAILED_HEADER, 1);
-    parts.push(header, bytes.subarray(TAILED_HEADER, at), CLOSE, bytes.subarray(end));
-  } else parts.push(bytes.subarray(0, at), CLOSE);
-  return verify(null, digest(subject, parts), publicKey, signature) ? 'valid' : 'bad-signature';
+  if (end < 2 || !bytes.subarray(end - 2, end).equals(QUOTE_CLOSE)) return null;
+  for (const [kind, field, chars, length] of [['sig', SIG_FIELD, SIG_CHARS, 64], ['mac', MAC_FIELD, MAC_CHARS, 32]] as const) {
+    // where the field starts: it replaced the envelope's closing brace
+    const at = end - (field.length + chars + 1) - 1;
+    if (at < 1 || !bytes.subarray(at, at + field.length).equals(field)) continue;
+    const text = bytes.toString('latin1', at + field.length, end - 2);
+    const value = Buffer.from(text, 'base64url');
+    // Node's base64 decoder skips what is not base64: only the one canonical text of the right length is taken
+    if (value.length !== length || value.toString('base64url') !== text) return 'bad';
+    const parts: Uint8Array[] = [];
+    if (data[0] === TAILED) {
+      const header = Buffer.from(bytes.subarray(0, TAILED_HEADER));
+      header.writeUInt32BE(at + 1 - TAILED_HEADER, 1);
+      parts.push(header, bytes.subarray(TAILED_HEADER, at), CLOSE, bytes.subarray(end));
+    } else parts.push(bytes.subarray(0, at), CLOSE);
+    return { kind, value, parts };
+  }
+  return null;
+}
+
+/** whether `data` carries a signature by `publicKey` for `subject` (a pairwise MAC does not count: see checkPeerAuth) */
+export function checkPeerSignature(publicKey: KeyObject, subject: string, data: Uint8Array): SignatureCheck {
+  const found = trailer(data);
+  if (found === 'bad') return 'bad-signature';
+  if (found === null || found.kind !== 'sig') return 'unsigned';
+  return verify(null, digestInto(createHash('sha256'), DOMAIN, subject, found.parts), publicKey, found.value) ? 'valid' : 'bad-signature';
+}
+
+/**
+ * Whether `data` comes from the member whose key is `publicKey`: signed with it, or MACed with the
+ * key `pair` shares between that member and this one (pairwiseKeys.ts; null: none can be made, so a
+ * MAC cannot be checked and is refused).
+ */
+export function checkPeerAuth(publicKey: KeyObject, pair: PairKeys | null, subject: string, data: Uint8Array): SignatureCheck {
+  const found = trailer(data);
+  if (found === 'bad') return 'bad-signature';
+  if (found === null) return 'unsigned';
+  if (found.kind === 'sig') return verify(null, digestInto(createHash('sha256'), DOMAIN, subject, found.parts), publicKey, found.value) ? 'valid' : 'bad-signature';
+  if (pair === null) return 'bad-signature';
+  const expected = digestInto(createHmac('sha256', pair.receive), MAC_DOMAIN, subject, found.parts);
+  return timingSafeEqual(expected, found.value) ? 'valid' : 'bad-signature';
 }
 
 const publicKeys = new Map<string, KeyObject | null>();

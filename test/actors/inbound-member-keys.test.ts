@@ -17,7 +17,8 @@ import { createLogger } from '../../runtime/log/logger.ts';
 import { RateLimitedLog } from '../../runtime/log/rateLimit.ts';
 import { encode } from '../../runtime/wire/codec.ts';
 import { publicKeyText } from '../../runtime/store/memberKey.ts';
-import { signPeerMessage } from '../../runtime/wire/peerSignature.ts';
+import { PairwiseKeys } from '../../runtime/wire/pairwiseKeys.ts';
+import { macPeerMessage, signPeerMessage } from '../../runtime/wire/peerSignature.ts';
 
 const CLUSTER = randomUUID();
 const SUBJECT = 'p.node.self.peer';
@@ -28,7 +29,7 @@ function keyPair(): { privateKey: KeyObject; key: string } {
   return { privateKey, key: publicKeyText(publicKey) };
 }
 
-function door(membership: Membership) {
+function door(membership: Membership, selfKey?: { privateKey: KeyObject; key: string }) {
   const core: RaftMessage[][] = [];
   const lines: Array<{ msg: string; reason?: string }> = [];
   const destination = new Writable({
@@ -52,18 +53,25 @@ function door(membership: Membership) {
     sender: () => ({ name: self.name, nodeId: self.nodeId, clusterId: CLUSTER, generation: 1 }),
     role: () => 'follower',
     membership: () => membership,
+    pairwise: selfKey ? new PairwiseKeys(selfKey.key, selfKey.privateKey) : null,
     stopped: () => false,
     halt: (err) => assert.fail(String(err)),
     toCore: (messages) => core.push(messages),
     onSnapshotChunk: () => assert.fail('no snapshot chunks here'),
     onSnapshotAck: () => {},
   });
+  const raw = (from: Member, message: Omit<RaftMessage, 'from' | 'to'>) =>
+    encode({ name: from.name, nodeId: from.nodeId, clusterId: CLUSTER, generation: 1 }, 'raft', { messages: [{ ...message, from: from.nodeId, to: self.nodeId }] });
   /** `message` from `from`, signed with `signer` if given, to this node */
   const receive = (from: Member, message: Omit<RaftMessage, 'from' | 'to'>, signer?: KeyObject) => {
-    const data = encode({ name: from.name, nodeId: from.nodeId, clusterId: CLUSTER, generation: 1 }, 'raft', { messages: [{ ...message, from: from.nodeId, to: self.nodeId }] });
+    const data = raw(from, message);
     inbound.onPeerMessage({ subject: SUBJECT, data: signer ? signPeerMessage(signer, SUBJECT, data) : data, respond: () => false });
   };
-  return { inbound, core, lines, receive };
+  /** `message` from `from`, MACed with `sendKey` for `subject` */
+  const receiveMac = (from: Member, message: Omit<RaftMessage, 'from' | 'to'>, sendKey: KeyObject, subject = SUBJECT) => {
+    inbound.onPeerMessage({ subject: SUBJECT, data: macPeerMessage(sendKey, subject, raw(from, message)), respond: () => false });
+  };
+  return { inbound, core, lines, receive, receiveMac };
 }
 
 const heartbeat = { type: 'heartbeat', term: 2, commit: 0, context: null } as Omit<RaftMessage, 'from' | 'to'>;
@@ -108,5 +116,42 @@ describe('the door checks member keys (issue 11)', () => {
     assert.equal(d.inbound.dropped.get('not-a-voter'), 2);
     d.receive(learner, { type: 'append-response', term: 2, index: 0, reject: false, rejectHint: 0, hintTerm: 0 } as Omit<RaftMessage, 'from' | 'to'>, pair.privateKey);
     assert.equal(d.core.length, 1);
+  });
+
+  it('a member MACs with the key only it and this node share: taken; a MAC made with any other pair, reflected, or for another subject is refused', () => {
+    const selfKey = keyPair();
+    const leaderKey = keyPair();
+    const otherKey = keyPair();
+    const leader: Member = { nodeId: randomUUID(), name: 'lead', voter: true, key: leaderKey.key };
+    const other: Member = { nodeId: randomUUID(), name: 'other', voter: true, key: otherKey.key };
+    const d = door({ members: [{ ...self, voter: true, key: selfKey.key }, leader, other] }, selfKey);
+    const leaderPairs = new PairwiseKeys(leaderKey.key, leaderKey.privateKey);
+    const otherPairs = new PairwiseKeys(otherKey.key, otherKey.privateKey);
+    d.receiveMac(leader, heartbeat, leaderPairs.with(selfKey.key)!.send);
+    assert.equal(d.core.length, 1, "MACed with the leader's key for this node: taken");
+    // another member speaking as the leader: its own key with this node does not check as the leader's
+    d.receiveMac(leader, heartbeat, otherPairs.with(selfKey.key)!.send);
+    // the leader's key with another member, not with this node
+    d.receiveMac(leader, heartbeat, leaderPairs.with(otherKey.key)!.send);
+    // a message this node sent to the leader, reflected back as the leader's (the other direction's key)
+    d.receiveMac(leader, heartbeat, leaderPairs.with(selfKey.key)!.receive);
+    // for another subject (another receiver)
+    d.receiveMac(leader, heartbeat, leaderPairs.with(selfKey.key)!.send, 'p.node.other.peer');
+    assert.equal(d.core.length, 1);
+    assert.equal(d.inbound.dropped.get('bad-signature'), 4);
+    // the other member's own MAC, as itself: taken; the signature is still taken from a member (a node that signs)
+    d.receiveMac(other, heartbeat, otherPairs.with(selfKey.key)!.send);
+    d.receive(other, heartbeat, otherKey.privateKey);
+    assert.equal(d.core.length, 3);
+  });
+
+  it('a node without a member key of its own cannot check a MAC and refuses it', () => {
+    const leaderKey = keyPair();
+    const selfKey = keyPair();
+    const leader: Member = { nodeId: randomUUID(), name: 'lead', voter: true, key: leaderKey.key };
+    const d = door({ members: [{ ...self, voter: true, key: selfKey.key }, leader] });
+    d.receiveMac(leader, heartbeat, new PairwiseKeys(leaderKey.key, leaderKey.privateKey).with(selfKey.key)!.send);
+    assert.equal(d.core.length, 0);
+    assert.equal(d.inbound.dropped.get('bad-signature'), 1);
   });
 });

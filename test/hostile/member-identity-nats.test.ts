@@ -1,5 +1,6 @@
 // Member identity over a real nats-server (issue 11): peer messages under a member's node id must be
-// signed with the member key committed for it in the configuration. A bus user (anyone who may
+// authenticated by the member key committed for it in the configuration (between members, a MAC
+// with the key the two share; runtime/wire/peerSignature.ts). A bus user (anyone who may
 // publish on the peer subjects) who claims the leader's id — with an append, a snapshot chunk, a
 // heartbeat at a higher term or a TimeoutNow — is refused, counted, and changes nothing; nor can a
 // member's own key make messages under another member's id accepted. Three controllers in this
@@ -61,6 +62,21 @@ describe('member identity over NATS: only a member speaks for itself (issue 11)'
         assert.equal(m?.key, other.store.memberKey().publicKey, `${c.name}'s configuration holds ${other.name}'s key`);
       }
     }
+  });
+
+  it('between members whose keys are committed, each peer message carries a pairwise MAC, not a signature, and is taken', async () => {
+    const seen: string[] = [];
+    const tap = forger.subscribe(`${PREFIX}.node.*.peer`, (msg) => {
+      seen.push(Buffer.from(msg.data).toString('latin1'));
+    });
+    await forger.flush();
+    const droppedBefore = drop('bad-signature') + drop('unsigned');
+    await stillServing('maced');
+    await waitUntil(() => seen.length >= 6, { timeoutMs: 30_000, what: 'peer messages on the bus' });
+    tap.unsubscribe();
+    const field = (text: string) => /,"(mac|sig)":"[A-Za-z0-9_-]+"}$/.exec(text)?.[1] ?? 'none';
+    assert.deepEqual(new Set(seen.map(field)), new Set(['mac']), 'every peer message between committed members is MACed');
+    assert.equal(drop('bad-signature') + drop('unsigned'), droppedBefore, 'and every one was taken');
   });
 
   it("(a) an append and a snapshot chunk claiming the leader's id, published by a bus user, are refused and change nothing", async () => {
