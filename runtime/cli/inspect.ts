@@ -17,7 +17,8 @@ export function addInspectCommands(program: Command): void {
       .option('--public', 'let --listen be an address other than loopback (it shows ids, terms and members to whoever reaches it)')
       .option('--record <file>', 'write the inspection stream to FILE (NDJSON) for --replay')
       .option('--replay <file>', 'play a recording back with a scrubber instead of connecting to the bus')
-      .option('--prefix <prefix>', 'subject prefix (default $CONCLAVE_PREFIX, else conclave)'),
+      .option('--prefix <prefix>', 'subject prefix (default $CONCLAVE_PREFIX, else conclave)')
+      .option('--operator-key <file>', "read-only or operator key that signs the inspector's status requests, needed when the members say \"reads\": \"signed\" (default $CONCLAVE_OPERATOR_KEY)"),
   ).action(async (flags: InspectFlags) => {
     const { inspectCommand } = await import('./inspectCommands.ts');
     await inspectCommand(flags);

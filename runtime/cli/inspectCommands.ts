@@ -18,6 +18,7 @@ export interface InspectFlags extends NatsFlags {
   record?: string;
   replay?: string;
   prefix?: string;
+  operatorKey?: string;
 }
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -48,8 +49,11 @@ export async function inspectCommand(flags: InspectFlags): Promise<void> {
     return;
   }
   const common = commonFromEnv(process.env, flags);
+  // read before connecting: a missing or bad key file is one `error:` line, exit 2
+  const keyFile = flags.operatorKey ?? process.env.CONCLAVE_OPERATOR_KEY;
+  const signer = keyFile ? (await import('../operatorKey.ts')).operatorSigner(keyFile) : undefined;
   const bus = await connectNats({ ...common.nats, name: 'conclave-inspector' });
-  const inspector = new Inspector({ bus, prefix: common.prefix, logger, record: flags.record });
+  const inspector = new Inspector({ bus, prefix: common.prefix, logger, record: flags.record, signer });
   let server: Awaited<ReturnType<typeof startInspectorServer>>;
   try {
     await inspector.start();

@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { adminCall } from '../admin.ts';
+import type { AdminSigner } from '../wire/adminAuth.ts';
 import type { Logger } from '../log/logger.ts';
 import { NoRespondersError, RequestTimeoutError, type Bus, type BusSubscription } from '../transport/types.ts';
 import { decode, decodeReply, encode, type Sender } from '../wire/codec.ts';
@@ -59,6 +60,8 @@ export interface InspectorOptions {
   maxMessages?: number;
   /** the demo's faults (paused, cut off), shown with each node's status */
   faults?: () => Array<{ name: string; paused?: boolean; cutOff?: boolean }>;
+  /** signs the status requests: an operator or read-only key, needed when the members say `reads: 'signed'` */
+  signer?: AdminSigner;
 }
 
 const INSPECTOR_SENDER: Sender = { name: 'inspector', nodeId: null, clusterId: null };
@@ -266,7 +269,7 @@ export class Inspector {
   private async askStatus(name: string, timeoutMs: number): Promise<NodeStatus> {
     const checkedAt = Date.now();
     try {
-      const status = await adminCall(this.opts.bus, this.opts.prefix, name, INSPECTOR_SENDER, 'status', {}, timeoutMs);
+      const status = await adminCall(this.opts.bus, this.opts.prefix, name, INSPECTOR_SENDER, 'status', {}, timeoutMs, this.opts.signer);
       return { ...status, name, reachable: true, checkedAt };
     } catch (err) {
       const error =
