@@ -209,14 +209,15 @@ export class Inbound {
 
   private checkStaleClaim(claim: GenerationClaim, message: string, localGeneration: number): void {
     const h = this.hands;
-    const unproven = unprovenClaim(h.membership(), claim);
+    const membership = h.membership();
+    const unproven = unprovenClaim(membership, claim);
     if (unproven !== null) {
       this.drop('unproven-generation', unproven, claim.name);
       return;
     }
     if (this.confirmingGeneration) return;
     this.confirmingGeneration = true;
-    unconfirmedClaim(h.bus, h.prefix, h.sender(), claim)
+    unconfirmedClaim(h.bus, h.prefix, h.sender(), claim, membership, localGeneration)
       .then((why) => {
         if (h.stopped()) return;
         if (why !== null) {

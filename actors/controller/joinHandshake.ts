@@ -157,13 +157,13 @@ export class JoinHandshake {
     const ctx = this.ctx;
     const membership = ctx.member()?.raftStatus().membership;
     const why = membership ? unprovenClaim(membership, claim) : 'this node has no configuration to check the claim against';
-    if (why !== null) {
+    if (why !== null || !membership) {
       ctx.reportRefusal('join', { reason: 'unproven-generation', from: claim.name, localClusterId: claim.clusterId, remoteClusterId: claim.clusterId, message: `not stale: ${why}` });
       return;
     }
     if (this.confirmingGeneration) return;
     this.confirmingGeneration = true;
-    unconfirmedClaim(ctx.bus, ctx.prefix, ctx.sender(), claim)
+    unconfirmedClaim(ctx.bus, ctx.prefix, ctx.sender(), claim, membership, localGeneration)
       .then((unconfirmed) => {
         if (ctx.stopping() || ctx.phase() !== 'member') return;
         if (unconfirmed !== null) {

@@ -2,7 +2,7 @@
 // answered by one node only) and by a blank node with initFrom deciding whether to initialize.
 import { adminCall, isUnreachable } from '../../runtime/admin.ts';
 import type { Bus } from '../../runtime/transport/types.ts';
-import type { AutoInitState } from '../../runtime/wire/adminProtocol.ts';
+import type { AutoInitState, WhoisReply } from '../../runtime/wire/adminProtocol.ts';
 import type { Sender } from '../../runtime/wire/codec.ts';
 import type { ControllerContext } from './context.ts';
 
@@ -35,9 +35,11 @@ export async function whois(bus: Bus, prefix: string, name: string, sender: Send
 }
 
 /** this node's answer: a blank node about to initialize from initFrom says so, and peers racing to do the same wait */
-export function whoisAnswer(ctx: ControllerContext): Sender & { autoInit?: AutoInitState } {
+export function whoisAnswer(ctx: ControllerContext): WhoisReply {
   const context = ctx.actor().getSnapshot().context;
   const phase = ctx.phase();
   const initializing = context.clusterId === null && context.initFrom !== null && (phase === 'bootstrapping' || phase === 'uninitialized') && !context.error;
-  return initializing ? { ...ctx.sender(), autoInit: 'initializing' } : ctx.sender();
+  const rotations = ctx.store.memberKey?.().rotations ?? [];
+  const answer: WhoisReply = rotations.length > 0 ? { ...ctx.sender(), keyRotations: [...rotations] } : ctx.sender();
+  return initializing ? { ...answer, autoInit: 'initializing' } : answer;
 }

@@ -5,7 +5,7 @@ import type { HardState, SnapshotMeta } from '../../machines/raft/types.ts';
 import { corrupt } from './files.ts';
 import type { IdentityPatch, StoreIdentity } from './identity.ts';
 import { K_APPLIED, K_HARD, K_IDENTITY, K_META, type StoredEntry } from './lmdbEnv.ts';
-import { K_MEMBER_KEY, newMemberKey, readMemberKey } from './memberKey.ts';
+import { K_MEMBER_KEY, readMemberKey, rotatedMemberKey } from './memberKey.ts';
 import { entries, termAt } from './raftLog.ts';
 import { planRecovery } from './recoveryPlan.ts';
 import { SnapshotStaging } from './snapshotStaging.ts';
@@ -120,8 +120,9 @@ export function recoverAsSoleVoter(core: StoreCore): RecoveryWrite {
     entries: (lo, hi) => entries(core, lo, hi),
   });
   if ('error' in plan) throw corrupt(core.dataDir, plan.error);
-  // a new generation, a new member key (the old one may be in the hands of whoever kept the old store)
-  const key = newMemberKey(id.nodeId, plan.generation);
+  // a new generation, a new member key (the old one may be in the hands of whoever kept the old store),
+  // signed by the old one: the stale survivors hold only that, and check the recovery with it
+  const key = rotatedMemberKey(core.memberKey, id.nodeId, id.clusterId, plan.generation);
   const memberKey = readMemberKey(key, id.nodeId);
   if (typeof memberKey === 'string') throw new Error(`recoverAsSoleVoter: ${memberKey}`);
   const meta: SnapshotMeta = { ...plan.snapshot, membership: { members: plan.snapshot.membership.members.map((m) => ({ ...m, key: key.publicKey })) } };

@@ -93,8 +93,12 @@ export interface TransferResult {
 /** what a blank node with initFrom says while it decides whether to initialize */
 export type AutoInitState = 'probing' | 'initializing' | 'waiting';
 
-/** `whois`: who answers for a name (and, for a blank node deciding on initFrom, where it stands) */
-export type WhoisReply = Sender & { autoInit?: AutoInitState };
+/**
+ * `whois`: who answers for a name (and, for a blank node deciding on initFrom, where it stands); a
+ * member recovered by `conclave recover` shows its key rotations (runtime/store/memberKey.ts), which
+ * prove its generation to the stale survivors that hold its old key (actors/staleGeneration.ts)
+ */
+export type WhoisReply = Sender & { autoInit?: AutoInitState; keyRotations?: Array<{ generation: number; key: string; signature: string }> };
 
 /** the node's half of the join handshake answers with itself */
 export interface JoinParty {
