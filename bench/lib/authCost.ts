@@ -88,6 +88,8 @@ const TICK_US = 1e6 / 100;
 function cpuUs(cluster: NatsCluster): number {
   let ticks = 0;
   for (const p of cluster.procs.values()) {
+    // a controller that died mid-round is the finding, not a missing file: say which and what it printed last
+    if (!p.running) throw new Error(`${p.name} (pid ${p.pid}) exited during the authentication-cost rounds (code ${p.child.exitCode}, signal ${p.child.signalCode}):\n${p.output()}`);
     // the fields after the command name (in parentheses, which may hold spaces): utime is the 12th, stime the 13th
     const stat = readFileSync(`/proc/${p.pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
