@@ -72,8 +72,11 @@ export interface OpenStoreOptions {
   mapSizeBytes?: number;
   /** create a new store in an empty or missing dir (default true); false → NOT_A_STORE there */
   create?: boolean;
-  /** for tests only: pretend the current format is `formatVersion`, with these migrations */
-  testHooks?: { formatVersion?: number; migrations?: readonly Migration[] };
+  /**
+   * for tests only: pretend the current format is `formatVersion`, with these migrations; `env` sees
+   * the LMDB environment once it is open (to plant faults where lmdb-js raises them)
+   */
+  testHooks?: { formatVersion?: number; migrations?: readonly Migration[]; env?: (env: RootDatabase) => void };
 }
 
 export async function openStore(opts: OpenStoreOptions): Promise<NodeStore> {
@@ -111,6 +114,7 @@ export async function openStore(opts: OpenStoreOptions): Promise<NodeStore> {
   let env: RootDatabase | undefined;
   try {
     env = openEnv(dataDir, false);
+    opts.testHooks?.env?.(env);
     const framed = target >= FRAMED_SINCE;
     const dbs = openDbs(env, framed);
     const { identity, memberKey } = loadOrCreateIdentity(env, dbs, dataDir, opts.name, target, migrations, log);

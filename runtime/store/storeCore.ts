@@ -194,8 +194,35 @@ export class StoreCore {
     return () => this.#damageListeners.delete(listener);
   }
 
-  /** run `fn` in one durable transaction; map failures to StoreError; nothing is visible on failure */
+  /**
+   * Run `fn` in one durable transaction; map failures to StoreError; nothing is visible on failure.
+   * `fn` only writes what it captured (the callers update their in-memory mirrors after it returns),
+   * so running it again is safe: a transaction that lmdb-js's own free-space bookkeeping fails at
+   * commit (MDB_BAD_TXN, seen under sustained writes: the transaction is aborted and the file is as
+   * the last commit left it) is tried again, up to TRANSIENT_ATTEMPTS times in all, each retry logged.
+   */
   write(what: string, fn: () => void): void {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        this.#writeOnce(what, fn);
+        if (attempt > 1) this.log?.warn({ dataDir: this.dataDir, what, attempt }, `store ${this.dataDir}: ${what} succeeded on attempt ${attempt}`);
+        return;
+      } catch (err) {
+        const cause = err instanceof StoreError && err.code === 'IO' ? err.cause : undefined;
+        if (attempt >= TRANSIENT_ATTEMPTS || !isTransientTxnFailure(cause)) throw err;
+        this.transientFailures++;
+        this.log?.warn(
+          { dataDir: this.dataDir, what, attempt, err: (cause as Error).message },
+          `store ${this.dataDir}: ${what} failed in LMDB's transaction bookkeeping (${(cause as Error).message.trim()}); nothing of it was written, trying again`,
+        );
+      }
+    }
+  }
+
+  /** transactions that failed in LMDB's own bookkeeping and were tried again (write) */
+  transientFailures = 0;
+
+  #writeOnce(what: string, fn: () => void): void {
     this.assertOpen();
     if (this.damaged) throw this.damaged;
     const limit = this.#limitBytes;
@@ -265,4 +292,16 @@ function treePages(s: LmdbStats): number {
 function frozen(identity: StoreIdentity): StoreIdentity {
   if (identity.contactedBy) Object.freeze(identity.contactedBy);
   return Object.freeze(identity);
+}
+
+/** attempts in all for a write that fails in LMDB's transaction bookkeeping (StoreCore.write) */
+const TRANSIENT_ATTEMPTS = 3;
+
+/**
+ * LMDB refused to go on with a write transaction (MDB_BAD_TXN: lmdb-js's free-space bookkeeping,
+ * e.g. "reserved freelist had a data entry with zero-size"): the transaction is aborted, nothing of
+ * it is on disk, and a new one may succeed. Reads that meet MDB_BAD_TXN are damage (isLmdbDamage).
+ */
+export function isTransientTxnFailure(err: unknown): boolean {
+  return err instanceof Error && /MDB_BAD_TXN/.test(err.message);
 }
