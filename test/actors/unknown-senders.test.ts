@@ -215,3 +215,17 @@ describe('the door and senders the configuration does not know', () => {
     assert.equal(d.published.length, 0);
   });
 });
+
+describe('mixed versions: a node whose peer schema predates member-query', () => {
+  it('drops a member-query or member-answer as a message of an unknown type, and decodes what follows as before', () => {
+    const older = Object.fromEntries(Object.entries(peerBodies).filter(([type]) => type !== 'member-query' && type !== 'member-answer'));
+    const sender = { name: 'new', nodeId: randomUUID(), clusterId: CLUSTER, generation: 1 };
+    for (const [type, body] of [['member-query', { nodeId: randomUUID() }], ['member-answer', { nodeId: randomUUID(), name: 'x', voter: true }]] as const) {
+      const d = decode(encode(sender, type, body), older);
+      assert.equal(d.ok, false);
+      assert.equal(!d.ok && d.failure, 'bad-body', 'counted under bad-body, never thrown');
+      assert.equal(decode(encode(sender, type, body), peerBodies).ok, true, 'this build reads it');
+    }
+    assert.equal(decode(encode(sender, 'ping', {}), older).ok, true);
+  });
+});
