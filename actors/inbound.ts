@@ -1,10 +1,11 @@
 // Inbound peer traffic: every message on `<prefix>.node.<name>.peer` is decoded and checked (wire
-// schema, the join rule, cluster id, identity generation, membership, addressing) before it reaches
-// the raft core. What fails is dropped, counted by reason and logged rate-limited — never a crash.
+// schema, the join rule, cluster id, identity generation, member identity — including senders the
+// configuration does not know, unknownSenders.ts —, membership, addressing) before it reaches the
+// raft core. What fails is dropped, counted by reason and logged rate-limited — never a crash.
 import { checkJoin, validNodeName } from '../machines/identity/index.ts';
 import { checkGeneration } from '../machines/identity/generation.ts';
 import type { RaftMessage } from '../machines/raft/messages.ts';
-import type { Membership, Role } from '../machines/raft/types.ts';
+import type { Member, Membership, Role } from '../machines/raft/types.ts';
 import { conclaveError } from '../runtime/errors.ts';
 import type { Refusal } from '../runtime/events.ts';
 import type { Logger } from '../runtime/log/logger.ts';
@@ -18,6 +19,7 @@ import { type PeerChunk, peerBodies, TAILED_PEER_TYPES } from './peerWire.ts';
 import type { Clock, MemberBus } from './ports.ts';
 import type { ChunkAck } from './snapshotStream.ts';
 import { type GenerationClaim, unconfirmedClaim, unprovenClaim } from './staleGeneration.ts';
+import { type MemberAnswer, UnknownSenders } from './unknownSenders.ts';
 
 /**
  * Deliberate faults for the simulator's planted-bug tests. Only the test code constructs a member
@@ -62,6 +64,8 @@ export class Inbound {
   readonly dropped = new Map<string, number>();
   /** names of peers heard from: a learner that is not yet in its own configuration answers its leader by this */
   readonly peerNames = new Map<string, string>();
+  /** node ids outside the configuration: which were asked about, which a member vouched for (unknownSenders.ts) */
+  readonly unknownSenders = new UnknownSenders();
   /** stale-generation peers: when each was last reported and told (rate limit) */
   private readonly staleTold = new Map<string, number>();
   /** a claim that this node is stale is being checked with the member that made it */
@@ -152,6 +156,12 @@ export class Inbound {
         return;
       case 'snapshot-ack':
         if (envelope.nodeId) h.onSnapshotAck(envelope.nodeId, body as unknown as ChunkAck);
+        return;
+      case 'member-query':
+        this.answerQuery(envelope, (body as { nodeId: string }).nodeId);
+        return;
+      case 'member-answer':
+        this.takeAnswer(envelope, body as unknown as MemberAnswer);
     }
   }
 
@@ -161,12 +171,17 @@ export class Inbound {
    * (runtime/wire/peerSignature.ts, pairwiseKeys.ts); one of a member
    * without a committed key (a node of an older release, a cluster from before member keys) is taken
    * as before. What only a leader sends must come from a member the configuration lets lead (a voter).
-   * Null when the sender may speak; else why not.
+   * A node id outside the configuration: see unknownSender. Null when the sender may speak; else why not.
    */
   private checkSender(envelope: Envelope, body: unknown, data: Uint8Array): { reason: string; detail: string } | null {
     if (envelope.nodeId === null) return null;
-    const member = this.hands.membership().members.find((m) => m.nodeId === envelope.nodeId);
-    if (member === undefined) return null;
+    const membership = this.hands.membership();
+    let member: Member | undefined = membership.members.find((m) => m.nodeId === envelope.nodeId);
+    if (member === undefined) {
+      const unknown = this.unknownSender(envelope, envelope.nodeId, body, membership);
+      if (unknown === null || 'reason' in unknown) return unknown;
+      member = unknown;
+    }
     const who = `${envelope.type} from ${envelope.from} (${envelope.nodeId})`;
     if (member.key !== undefined && !UNSAFE_NO_PEER_AUTH) {
       const key = memberPublicKey(member.key);
@@ -176,6 +191,83 @@ export class Inbound {
     }
     if (!member.voter && leaderOnly(envelope.type, body)) return { reason: 'not-a-voter', detail: `${who} is a leader's message, and ${member.name} is not a voter` };
     return null;
+  }
+
+  /**
+   * A sender under a node id outside this node's configuration (unknownSenders.ts): null when it is
+   * judged as before member keys (a configuration with a member without a key, or this node leads and
+   * drops it below, telling a node it removed so); the member a member of the configuration vouched
+   * for, to be checked like one; else why it is dropped — and, unless the sender claims to be the
+   * leader handing over (TimeoutNow) or speaks of members, the members are asked about it.
+   */
+  private unknownSender(envelope: Envelope, nodeId: string, body: unknown, membership: Membership): Member | { reason: string; detail: string } | null {
+    const h = this.hands;
+    if (h.pairwise == null || UNSAFE_NO_PEER_AUTH || !UnknownSenders.guards(membership) || h.role() === 'leader') return null;
+    const who = `${envelope.type} from ${envelope.from} (${nodeId})`;
+    // only the leader sends it, to a member up to date with its log, which therefore holds the leader in its configuration
+    if (envelope.type === 'raft' && (body as { messages: RaftMessage[] }).messages.some((m) => m.type === 'timeout-now')) {
+      return { reason: 'unknown-sender', detail: `${who}: a TimeoutNow from a node outside this node's configuration` };
+    }
+    if (envelope.type === 'member-query' || envelope.type === 'member-answer') {
+      return { reason: 'unknown-sender', detail: `${who}: only a member of this node's configuration asks or answers about members` };
+    }
+    const now = h.clock.now();
+    const vouched = this.unknownSenders.vouched(nodeId, membership, now);
+    if (vouched !== null) {
+      if (this.unknownSenders.renewable(nodeId, now) && this.unknownSenders.shouldAsk(nodeId, now)) this.askMembers(nodeId, membership);
+      return vouched;
+    }
+    if (this.unknownSenders.shouldAsk(nodeId, now)) this.askMembers(nodeId, membership);
+    return { reason: 'unknown-sender', detail: `${who}: not in this node's configuration, and no member of it has vouched for it (its members are asked)` };
+  }
+
+  /** ask every other member whether `nodeId` is in its configuration (over the authenticated peer channel) */
+  private askMembers(nodeId: string, membership: Membership): void {
+    const h = this.hands;
+    const query = encode(h.sender(), 'member-query', { nodeId });
+    for (const m of membership.members) {
+      if (m.nodeId === h.nodeId) continue;
+      try {
+        h.bus.publish(`${h.prefix}.node.${m.name}.peer`, query);
+      } catch (err) {
+        h.dropLog.warn('member-query', { err, to: m.name, nodeId }, 'could not ask a member about a sender outside the configuration', m.name);
+      }
+    }
+  }
+
+  /** a member asks about `nodeId`: answer from this node's own configuration, only when it holds the id */
+  private answerQuery(envelope: Envelope, nodeId: string): void {
+    const h = this.hands;
+    const membership = h.membership();
+    // its message was authenticated by this key (checkSender): an answer goes only to a member
+    const asker = membership.members.find((m) => m.nodeId === envelope.nodeId);
+    if (asker?.key === undefined) {
+      this.drop('unknown-sender', `member-query from ${envelope.from} (${envelope.nodeId}): only a member whose key is committed may ask`, envelope.from);
+      return;
+    }
+    const asked = membership.members.find((m) => m.nodeId === nodeId);
+    if (asked === undefined) return;
+    const answer: MemberAnswer = { nodeId: asked.nodeId, name: asked.name, voter: asked.voter };
+    if (asked.key !== undefined) answer.key = asked.key;
+    try {
+      h.bus.publish(`${h.prefix}.node.${asker.name}.peer`, encode(h.sender(), 'member-answer', answer));
+    } catch (err) {
+      h.dropLog.warn('member-answer', { err, to: asker.name, nodeId }, 'could not answer a member about a node id', asker.name);
+    }
+  }
+
+  /** a member says who `answer.nodeId` is in its configuration: vouched for, if this node asked */
+  private takeAnswer(envelope: Envelope, answer: MemberAnswer): void {
+    const h = this.hands;
+    const membership = h.membership();
+    const by = membership.members.find((m) => m.nodeId === envelope.nodeId);
+    if (by?.key === undefined) {
+      this.drop('unknown-sender', `member-answer from ${envelope.from} (${envelope.nodeId}): only a member whose key is committed may vouch`, envelope.from);
+      return;
+    }
+    if (this.unknownSenders.answered(answer, by.nodeId, membership, h.clock.now())) {
+      h.log.info({ nodeId: answer.nodeId, name: answer.name, voter: answer.voter, by: by.name }, 'a member vouched for a node this configuration does not hold yet: its messages are taken, checked by its key');
+    }
   }
 
   /**

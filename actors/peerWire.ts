@@ -7,6 +7,7 @@ import { entryBytes } from '../machines/raft/size.ts';
 import type { KeyObject } from 'node:crypto';
 import type { PairKeys } from '../runtime/wire/pairwiseKeys.ts';
 import { MEMBER_KEY_PATTERN, macPeerMessage, signPeerMessage } from '../runtime/wire/peerSignature.ts';
+import { nodeNameSchema, uuidSchema } from '../runtime/wire/codec.ts';
 import { MAX_RECORD_BYTES } from '../runtime/wire/records.ts';
 import type { MemberBus } from './ports.ts';
 
@@ -65,6 +66,11 @@ export const peerBodies: Record<string, z.ZodType<unknown>> = {
     accepts: z.array(z.string().max(32)).max(8).optional(),
   }),
   ping: z.object({}),
+  // since 0.2 (a node of an older build drops them as of an unknown type, counted `bad-body`): a member
+  // asks the others about a node id its configuration does not hold, and one that holds it answers
+  // (actors/unknownSenders.ts)
+  'member-query': z.object({ nodeId: uuidSchema }),
+  'member-answer': z.object({ nodeId: uuidSchema, name: nodeNameSchema, voter: z.boolean(), key: z.string().regex(MEMBER_KEY_PATTERN).optional() }),
 };
 /** the peer messages that may carry a binary tail (codec.ts decode) */
 export const TAILED_PEER_TYPES: ReadonlySet<string> = new Set(['snapshot-chunk']);
