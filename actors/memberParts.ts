@@ -9,7 +9,7 @@ import type { ConclaveError } from '../runtime/errors.ts';
 import type { Logger } from '../runtime/log/logger.ts';
 import type { RateLimitedLog } from '../runtime/log/rateLimit.ts';
 import type { Sender, WireLimits } from '../runtime/wire/codec.ts';
-import { PairwiseKeys } from '../runtime/wire/pairwiseKeys.ts';
+import { type PairKeys, PairwiseKeys } from '../runtime/wire/pairwiseKeys.ts';
 import { UNSAFE_NO_PEER_AUTH } from '../runtime/wire/peerSignature.ts';
 import type { AppliedMembership } from './appliedMembership.ts';
 import type { AppliedState, DeferredState, HostAppliedState } from './appliedState.ts';
@@ -78,8 +78,13 @@ export function wireParts(m: MemberShell): MemberParts {
   const key = m.opts.store.memberKey?.();
   if (UNSAFE_NO_PEER_AUTH) m.log.warn({ env: 'CONCLAVE_UNSAFE_NO_PEER_AUTH' }, 'UNSAFE, bench only: member authentication is off (peer messages neither signed nor verified)');
   const pairwise = key && !UNSAFE_NO_PEER_AUTH ? new PairwiseKeys(key.publicKey, key.privateKey) : null;
-  const pairFor = (name: string) => {
-    const peerKey = m.core.membership.members.find((member) => member.name === name)?.key;
+  const pairFor = (name: string): PairKeys | null | 'unchecked' => {
+    const members = m.core.membership.members;
+    // a member whose own key is not committed (a configuration from before member keys) is heard
+    // unauthenticated by every member (inbound.ts checkSender): a signature would cost ≈100 µs a
+    // message and be checked by nobody
+    if (members.some((member) => member.nodeId === m.nodeId && member.key === undefined)) return 'unchecked';
+    const peerKey = members.find((member) => member.name === name)?.key;
     return pairwise === null || peerKey === undefined ? null : pairwise.with(peerKey);
   };
   const opts = key && pairwise ? { ...m.opts, bus: authenticatingBus(m.opts.bus, key.privateKey, pairFor) } : m.opts;

@@ -122,13 +122,15 @@ export function packByBytes(messages: RaftMessage[], maxBytes: number): RaftMess
 /**
  * `bus`, with every message published on a peer subject authenticated (runtime/wire/peerSignature.ts):
  * with the key this member shares with the receiver (`pairFor`, by the receiver's name, which the
- * subject ends with) where there is one, else signed with the member key.
+ * subject ends with) where there is one, else signed with the member key; sent as it is when `pairFor`
+ * says nobody checks it ('unchecked': this member's own key is not committed).
  */
-export function authenticatingBus(bus: MemberBus, key: KeyObject, pairFor: (name: string) => PairKeys | null): MemberBus {
+export function authenticatingBus(bus: MemberBus, key: KeyObject, pairFor: (name: string) => PairKeys | null | 'unchecked'): MemberBus {
   return {
     publish: (subject, data) => {
       if (!subject.endsWith(PEER_SUFFIX)) return bus.publish(subject, data);
       const pair = pairFor(subject.slice(subject.lastIndexOf('.', subject.length - PEER_SUFFIX.length - 1) + 1, subject.length - PEER_SUFFIX.length));
+      if (pair === 'unchecked') return bus.publish(subject, data);
       return bus.publish(subject, pair === null ? signPeerMessage(key, subject, data) : macPeerMessage(pair.send, subject, data));
     },
     subscribe: (...args) => bus.subscribe(...args),
