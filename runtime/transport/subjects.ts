@@ -38,13 +38,21 @@ const WHITESPACE = /\s/;
 
 /** a subject to publish to: non-empty tokens, no whitespace, no wildcard tokens */
 export function validatePublishSubject(subject: string): void {
+  // a node publishes on a handful of subjects, over and over: each is checked once
+  if (validPublishSubjects.has(subject)) return;
   checkCommon(subject);
   for (const token of subject.split('.')) {
     if (token === '*' || token === '>') {
       throw new InvalidSubjectError(subject, 'wildcards are not allowed when publishing');
     }
   }
+  if (validPublishSubjects.size >= MAX_REMEMBERED_SUBJECTS) validPublishSubjects.clear();
+  validPublishSubjects.add(subject);
 }
+
+/** subjects validatePublishSubject found valid (bounded: cleared when full; reply inboxes are many) */
+const validPublishSubjects = new Set<string>();
+const MAX_REMEMBERED_SUBJECTS = 1024;
 
 /** a subject to subscribe to: '*' matches one token, '>' one or more and only as the last token */
 export function validateSubscribeSubject(subject: string): void {

@@ -62,8 +62,13 @@ function notJson(node: unknown, depth: number): string | null {
 /** a JSON string (skipped whole), or one bracket */
 const STRING_OR_BRACKET = /"[^"\\]*(?:\\.[^"\\]*)*"|[[{\]}]/g;
 
-/** does the JSON text nest arrays/objects more than `levels` deep? One native regex pass, no parsing. */
+/**
+ * Does the JSON text nest arrays/objects more than `levels` deep? No parsing: a text with at most
+ * `levels` opening brackets (strings' included) cannot, and counting them is a few native searches —
+ * what nearly every message takes; else one native regex pass that skips strings.
+ */
 export function textNestsDeeperThan(text: string, levels: number): boolean {
+  if (openingsAtMost(text, levels)) return false;
   let depth = 0;
   STRING_OR_BRACKET.lastIndex = 0;
   for (let m = STRING_OR_BRACKET.exec(text); m !== null; m = STRING_OR_BRACKET.exec(text)) {
@@ -75,6 +80,14 @@ export function textNestsDeeperThan(text: string, levels: number): boolean {
     }
   }
   return false;
+}
+
+/** whether `text` holds at most `limit` '[' and '{' characters in all (stops counting past it) */
+function openingsAtMost(text: string, limit: number): boolean {
+  let n = 0;
+  for (let i = text.indexOf('{'); i !== -1; i = text.indexOf('{', i + 1)) if (++n > limit) return false;
+  for (let i = text.indexOf('['); i !== -1; i = text.indexOf('[', i + 1)) if (++n > limit) return false;
+  return true;
 }
 
 /**
