@@ -15,12 +15,18 @@ const MAIN = fileURLToPath(new URL('../../runtime/cli/main.ts', import.meta.url)
  * .ts lines. Anything else, or a test file run alone (`node --import tsx --test FILE`), goes through tsx.
  */
 export function nodeArgsFor(main: string): string[] {
+  const js = transpiledOf(main);
+  return js ? ['--enable-source-maps', js] : ['--import', 'tsx', main];
+}
+
+/** the transpiled copy of a module of machines/, actors/ or runtime/ that this run made, if it made one */
+export function transpiledOf(source: string): string | null {
   const tree = process.env.CONCLAVE_TEST_JS;
-  const source = relative(ROOT, main);
-  if (!tree || !/^(machines|actors|runtime)\//.test(source)) return ['--import', 'tsx', main];
-  const js = join(tree, source.replace(/\.ts$/, '.js'));
+  const path = relative(ROOT, source);
+  if (!tree || !/^(machines|actors|runtime)\//.test(path)) return null;
+  const js = join(tree, path.replace(/\.ts$/, '.js'));
   if (!existsSync(js)) throw new Error(`${js} does not exist: CONCLAVE_TEST_JS must name the transpiled copy of this run (scripts/run-tests.mjs makes it)`);
-  return ['--enable-source-maps', js];
+  return js;
 }
 
 /** the command line of the `conclave` CLI, as nodeArgsFor starts it */
