@@ -33,12 +33,17 @@ if (files.length === 0) {
  * transpiles machines/, actors/ and runtime/ as they are now (with esbuild, the transpiler tsx itself
  * runs on) into a fresh folder, with source maps to the .ts files, and the helpers of
  * test/helpers/cli.ts start the CLI from it (CONCLAVE_TEST_JS). Under node_modules/ so that the
- * copy's imports of packages resolve; removed when the run ends. Never dist/: it may be older than
- * the source.
+ * copy's imports of packages resolve; removed when the run ends. Never dist/: it may be older
+ * than the source.
  */
 async function transpileSource() {
   const cache = join(root, 'node_modules', '.cache', 'conclave-tests');
   mkdirSync(cache, { recursive: true });
+  // a copy a day old is the leftover of a run that was killed (a run takes minutes)
+  for (const name of readdirSync(cache)) {
+    const old = join(cache, name);
+    if (Date.now() - statSync(old).mtimeMs > 24 * 3600_000) rmSync(old, { recursive: true, force: true });
+  }
   const out = mkdtempSync(join(cache, 'run-'));
   const sources = ['machines', 'actors', 'runtime'].flatMap((dir) => walk(join(root, dir), () => true));
   const isModule = (f) => f.endsWith('.ts') && !f.endsWith('.d.ts');
@@ -75,6 +80,9 @@ async function transpileSource() {
 }
 
 const jsTree = await transpileSource();
+// Two files at once on the 2-core machines (node's own default would be one: cores − 1). A file that
+// drives CLI processes keeps ≈0.5–0.9 of a core busy (measured), the rest is waiting on timers and
+// the bus: two nearly fill the machine; a third would starve the raft timers when another job runs.
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';
 // TAP when not on a terminal (CI): its closing lines are `# tests N`, `# pass N`, `# fail N`.
 const reporter = process.stdout.isTTY ? 'spec' : 'tap';
@@ -95,8 +103,6 @@ const child = spawn(
   ['--import', 'tsx', '--test', '--test-force-exit', `--test-concurrency=${concurrency}`, `--test-reporter=${reporter}`, ...files],
   { stdio: 'inherit', cwd: root, env },
 );
-// stopped from outside: let the runner end its files, then remove the transpiled copy on its exit
-for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
 child.on('exit', (code, signal) => {
   rmSync(jsTree, { recursive: true, force: true });
   process.exit(code ?? (signal ? 1 : 0));
