@@ -82,7 +82,8 @@ async function transpileSource() {
 const jsTree = await transpileSource();
 // Two files at once on the 2-core machines (node's own default would be one: cores − 1). A file that
 // drives CLI processes keeps ≈0.5–0.9 of a core busy (measured), the rest is waiting on timers and
-// the bus: two nearly fill the machine; a third would starve the raft timers when another job runs.
+// the bus: two nearly fill the machine (26 such files took 110 s at three, 109–117 s at two), and a
+// third only adds CPU contention for the raft timers when another job runs.
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';
 // TAP when not on a terminal (CI): its closing lines are `# tests N`, `# pass N`, `# fail N`.
 const reporter = process.stdout.isTTY ? 'spec' : 'tap';
