@@ -2,13 +2,14 @@
 // every exit code checked against what the README says (0 unless its comment says "exit N").
 // Only what cannot be pasted here changes: the first line (install and start nats-server on 4222)
 // becomes this test's own nats-server, /tmp/ctrlN becomes a temp dir, and `npx conclave` runs the
-// CLI from source (the package test checks `npx conclave` from the installed tarball).
+// CLI from source (test/helpers/cli.ts's cliCommand; the package test checks `npx conclave` from the
+// installed tarball).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { baseEnv, ROOT } from '../helpers/cli.ts';
+import { baseEnv, cliCommand, ROOT } from '../helpers/cli.ts';
 import { type NatsServerHandle, startNatsServer } from '../helpers/natsServer.ts';
 import { makeTmpDir, removeTmpDir } from '../helpers/tmp.ts';
 
@@ -37,7 +38,8 @@ test("the README's quick tour works pasted as is: every command exits as the REA
   const lines = tourLines();
   assert.match(lines[0]!, /nats-server/, 'the first line starts nats-server');
   const expected: number[] = [];
-  const script = ['conclave() { node --import tsx runtime/cli/main.ts "$@"; }', 'trap \'kill $(jobs -p) 2>/dev/null; wait\' EXIT'];
+  const conclave = cliCommand().map((arg) => `'${arg.replaceAll("'", "'\\''")}'`).join(' ');
+  const script = [`conclave() { ${conclave} "$@"; }`, 'trap \'kill $(jobs -p) 2>/dev/null; wait\' EXIT'];
   for (const line of lines.slice(1)) {
     const command = line.replace(/\s+#.*$/, '').replaceAll('npx conclave', 'conclave').replaceAll('/tmp/ctrl', `${dir}/ctrl`);
     if (command.endsWith('&')) {

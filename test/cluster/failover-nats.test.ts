@@ -91,7 +91,7 @@ describe('three controllers over real NATS: failover under writes', { skip: nats
         JSON.stringify({ name: n.name, dataDir: n.dataDir, log: { level: 'info' }, raft: { heartbeatMs: 50, electionTimeoutMs: 500, snapshotEvery: 100 } }),
       );
     }
-    for (const n of NAMES) await startNode(n);
+    await Promise.all(NAMES.map(startNode));
     let leader: string | null = null;
     await waitUntil(
       async () => {

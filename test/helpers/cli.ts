@@ -1,9 +1,38 @@
-// Run the real `conclave` CLI as a child process (node --import tsx), the way a user would.
+// Run the real `conclave` CLI as a child process, the way a user would: from this run's JavaScript
+// copy of the source when scripts/run-tests.mjs made one, through tsx otherwise.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../runtime/cli/main.ts', import.meta.url));
+
+/**
+ * node's arguments that run `main` (a .ts file). Under `npm test` a module of machines/, actors/ or
+ * runtime/ runs from the copy that scripts/run-tests.mjs transpiled at the start of the run
+ * (CONCLAVE_TEST_JS): the same code, started in a fraction of tsx's time, its stack traces naming the
+ * .ts lines. Anything else, or a test file run alone (`node --import tsx --test FILE`), goes through tsx.
+ */
+export function nodeArgsFor(main: string): string[] {
+  const js = transpiledOf(main);
+  return js ? ['--enable-source-maps', js] : ['--import', 'tsx', main];
+}
+
+/** the transpiled copy of a module of machines/, actors/ or runtime/ that this run made, if it made one */
+export function transpiledOf(source: string): string | null {
+  const tree = process.env.CONCLAVE_TEST_JS;
+  const path = relative(ROOT, source);
+  if (!tree || !/^(machines|actors|runtime)\//.test(path)) return null;
+  const js = join(tree, path.replace(/\.ts$/, '.js'));
+  if (!existsSync(js)) throw new Error(`${js} does not exist: CONCLAVE_TEST_JS must name the transpiled copy of this run (scripts/run-tests.mjs makes it)`);
+  return js;
+}
+
+/** the command line of the `conclave` CLI, as nodeArgsFor starts it */
+export function cliCommand(): string[] {
+  return [process.execPath, ...nodeArgsFor(MAIN)];
+}
 
 export interface CliResult {
   code: number | null;
@@ -43,10 +72,10 @@ export function runProgram(command: string, args: string[], opts: { env?: NodeJS
 
 /** Run one CLI command to completion. */
 export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {}): Promise<CliResult> {
-  return runProgram(process.execPath, ['--import', 'tsx', MAIN, ...args], { ...opts, label: `conclave ${args.join(' ')}` });
+  return runProgram(process.execPath, [...nodeArgsFor(MAIN), ...args], { ...opts, label: `conclave ${args.join(' ')}` });
 }
 
-/** A long-running program (`node --import tsx <main> args…`) with its output captured; killed at exit. */
+/** A long-running program (`node <main> args…`, see nodeArgsFor) with its output captured; killed at exit. */
 export class TsProcess {
   readonly child: ChildProcess;
   stdout = '';
@@ -54,7 +83,7 @@ export class TsProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   constructor(main: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', main, ...args], { cwd: opts.cwd ?? ROOT, env: opts.env ?? baseEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [...nodeArgsFor(main), ...args], { cwd: opts.cwd ?? ROOT, env: opts.env ?? baseEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout!.on('data', (d) => (this.stdout += d));
     this.child.stderr!.on('data', (d) => (this.stderr += d));
     this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));

@@ -69,7 +69,7 @@ export async function natsProcessCluster(opts: { prefix: string; maxPayload?: nu
         pairs,
       );
       for (const name of names) await writeConfig(name, raft);
-      for (const name of names) await startNode(name);
+      await Promise.all(names.map((name) => startNode(name)));
     },
     startNode,
     async stopNode(name, signal = 'SIGKILL') {

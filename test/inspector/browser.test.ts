@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import type { Frame } from '../../runtime/inspect/inspector.ts';
 import { modelAt } from '../../runtime/inspect/page/model.js';
-import { baseEnv, CliProcess, ROOT, waitUntil } from '../helpers/cli.ts';
+import { baseEnv, CliProcess, nodeArgsFor, ROOT, waitUntil } from '../helpers/cli.ts';
 import { chromiumSkipReason, launchChromium, openWatchedPage } from '../helpers/chromium.ts';
 import { freePort, type NatsServerHandle, natsServerSkipReason, startNatsServer } from '../helpers/natsServer.ts';
 import { seedStaticCluster } from '../helpers/staticCluster.ts';
@@ -35,7 +35,7 @@ class NodeProcess {
   constructor(name: string, dataDir: string, env: NodeJS.ProcessEnv) {
     const config = `${dataDir}.json`;
     writeFileSync(config, JSON.stringify({ name, dataDir, raft: { heartbeatMs: 20, electionTimeoutMs: 150 } }));
-    this.child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'run', '--config', config], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [...nodeArgsFor(MAIN), 'run', '--config', config], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout.on('data', (d) => (this.output += d));
     this.child.stderr.on('data', (d) => (this.output += d));
     this.exited = new Promise((r) => this.child.on('exit', () => r()));

@@ -26,7 +26,7 @@ describe('membership over real NATS through the CLI', { skip: natsServerSkipReas
   }
 
   it('(a)(c)(e) blank nodes become one cluster by `cluster add`; contacted node refuses init; restart; remove; transfer; no leader', async () => {
-    for (const n of ['n1', 'n2', 'n3']) await run(n);
+    await Promise.all(['n1', 'n2', 'n3'].map((n) => run(n)));
     const init = await cli(['init', '--node', 'n1']);
     assert.equal(init.code, 0, init.stderr);
     const clusterId = init.stdout.trim();
@@ -63,7 +63,7 @@ describe('membership over real NATS through the CLI', { skip: natsServerSkipReas
 
     // kill -9 and restart all three: same cluster, same data
     for (const n of ['n1', 'n2', 'n3']) await c.procs.get(n)!.kill('SIGKILL');
-    for (const n of ['n1', 'n2', 'n3']) await run(n);
+    await Promise.all(['n1', 'n2', 'n3'].map((n) => run(n)));
     await waitUntil(async () => (await status('n2')).leader !== null, { what: 'a leader after restart' });
     for (const n of ['n1', 'n2', 'n3']) assert.equal((await status(n)).clusterId, clusterId);
     const got = await cli(['kv', 'get', 'color', '--via', 'n3']);

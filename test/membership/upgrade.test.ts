@@ -47,7 +47,7 @@ describe('upgrade of a cluster created without an id (acceptance 7)', { skip: na
 
   it('older stores are upgraded on open; the leader commits a cluster id; every member persists it; data kept', async () => {
     // a three-node cluster with data, as the older Conclave would have left it once downgraded
-    for (const n of nodes) await run(n);
+    await Promise.all(nodes.map(run));
     const init = await cli(['init', '--node', 'u1']);
     assert.equal(init.code, 0, init.stderr);
     const oldId = init.stdout.trim();
@@ -64,10 +64,7 @@ describe('upgrade of a cluster created without an id (acceptance 7)', { skip: na
     }
 
     // restart: each store is migrated on open and the nodes resume as members without an id
-    for (const n of nodes) {
-      const p = await run(n);
-      await p.waitForOutput(/store format migrated/);
-    }
+    await Promise.all(nodes.map(async (n) => (await run(n)).waitForOutput(/store format migrated/)));
     let newId = '';
     await waitUntil(
       async () => {
@@ -99,7 +96,7 @@ describe('upgrade of a cluster created without an id (acceptance 7)', { skip: na
       assert.equal(raw.clusterId, newId, `${n} persisted the id`);
       assert.equal(raw.formatVersion, STORE_FORMAT_VERSION, 'migrated to the current format');
     }
-    for (const n of nodes) await run(n);
+    await Promise.all(nodes.map(run));
     await waitUntil(async () => (await Promise.all(nodes.map(status))).every((s) => s.clusterId === newId && s.phase === 'member'), { what: 'same id after restart' });
     // and a blank node can now be added to the upgraded cluster under that id
     await run('u4');
