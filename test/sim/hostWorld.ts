@@ -143,8 +143,10 @@ export class SimHostWorld implements HostWorld {
     if (this.sim.foreign !== null && this.sim.rng.chance(0.5)) foreignChatter(this.sim, host.id);
   }
 
-  refused(_host: SimHost, refusal: { reason: string }): void {
+  refused(host: SimHost, refusal: { reason: string; from: string; message: string }): void {
     if (refusal.reason === 'foreign-cluster') this.sim.stats.foreignDropped++;
     else if (refusal.reason === 'stale-generation') this.sim.stats.staleDropped++;
+    // the handshakes' refusals, at each end (an auto-join admission's offer runs out of the simulator's sight)
+    else if (refusal.reason === 'join-offer' || refusal.reason === 'auto-join') this.sim.note(`${host.name} reports a refused ${refusal.reason} (${refusal.from}): ${refusal.message}`);
   }
 }
