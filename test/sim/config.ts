@@ -56,6 +56,13 @@ export interface SimConfig {
   foreign?: boolean;
   /** disaster recovery: majority lost, survivor made sole voter under a new generation (default true) */
   recovery?: boolean;
+  /**
+   * some blank nodes start with `join.cluster` and ask to join (auto-join's announce loop) instead of
+   * being added by a membership operation (default false: it finds a stale-generation violation not
+   * fixed yet — a blank node still joining a recovered cluster hears a stale leader that admitted it
+   * before the recovery; `npm run sim -- --seed 17 --nodes 3 --steps 10000 --auto-join`)
+   */
+  autoJoin?: boolean;
   bugs?: SimBugs;
   /** how many recent events a violation report shows (default 50) */
   traceSize?: number;

@@ -61,6 +61,8 @@ export class SimHost {
   diskFull = false;
   /** volatile: the cluster whose offer this blank node accepted; a restart forgets it */
   joining: { clusterId: string; generation: number } | null = null;
+  /** configured (it survives restarts): auto-join asks this cluster to add the node while it is blank (`join.cluster`) */
+  autoJoinCluster: string | null = null;
   private clock: SimClock | null = null;
   private bus: SimBus | null = null;
   private store: SimStore | null = null;

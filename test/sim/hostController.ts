@@ -8,8 +8,8 @@
 // They run on the process's simulated clock, bus and store, with the simulator's planted bugs in
 // their test-only switches (ControllerTestFaults). The member itself stays the host's (host.ts): the
 // bootstrap chart's joinCluster asks the host to start it in joining mode; the chart's `removed`
-// phase halts the host for good. Not simulated: the announce loop of a blank node configured with
-// `join.cluster` (the simulator sends its single requests), and join secrets on offers.
+// phase halts the host for good. A blank node configured with `join.cluster` runs auto-join's
+// announce loop (it asks until the cluster adds it). Not simulated: join secrets on offers.
 import { createActor, fromCallback, fromPromise } from 'xstate';
 import { bootstrapInput } from '../../actors/controller/bootstrap.ts';
 import type { BootstrapActor, ControllerContext } from '../../actors/controller/context.ts';
@@ -59,7 +59,7 @@ export class SimController {
       prefix: world.prefix,
       store: parts.store,
       bus: parts.bus,
-      opts: { name: host.name, dataDir: '(simulated)' },
+      opts: { name: host.name, dataDir: '(simulated)', ...(host.autoJoinCluster === null ? {} : { join: { cluster: host.autoJoinCluster } }) },
       events: new ControllerEventHub(logger),
       clock: parts.clock,
       random: world.random,
@@ -114,14 +114,22 @@ export class SimController {
     this.autoJoin.listen();
     // the chart's `removed` phase: the node leaves for good (in a microtask: not from inside the chart's own transition)
     let halted = false;
+    let lastPhase = phaseOf(this.bootstrap.getSnapshot().value);
     this.bootstrap.subscribe((snapshot) => {
-      if (halted || phaseOf(snapshot.value) !== 'removed') return;
+      // as runtime/controller.ts: a phase change is an event (auto-join's announce loop hears it)
+      const phase = phaseOf(snapshot.value);
+      if (phase !== lastPhase) {
+        lastPhase = phase;
+        this.ctx.events.emit('phaseChanged', { phase });
+      }
+      if (halted || phase !== 'removed') return;
       halted = true;
       queueMicrotask(() => {
         if (!this.stopped) world.removed(host);
       });
     });
     this.bootstrap.start();
+    if (host.autoJoinCluster !== null) this.autoJoin.announceUntilAdmitted(host.autoJoinCluster);
   }
 
   /** the controller's admin handlers (actors/controller/adminApi.ts); status, init, list and snapshots are not simulated */

@@ -137,8 +137,15 @@ function membershipChange(sim: Simulation): void {
   if (sim.hosts.size > sim.config.nodes * (1 + sim.recoveriesDone) + 6) return;
   const n = sim.nextNodeNumber++;
   const name = `n${n}`;
-  // a blank node: the leader's operation offers it membership, its join chart decides
   const host = sim.addHost(nodeUuid(n), name, null, null);
+  if (sim.config.autoJoin && sim.rng.chance(0.3)) {
+    // a blank node configured with `join.cluster`: it asks until a leader admits it and offers (actors/controller/autoJoin.ts)
+    host.autoJoinCluster = CLUSTER_IDS[MAIN_CLUSTER]!;
+    sim.note(`start ${name}: blank, configured to join ${MAIN_CLUSTER} (auto-join)`);
+    host.start();
+    return;
+  }
+  // a blank node: the leader's operation offers it membership, its join chart decides
   host.start();
   runOp(sim, leader.name, ops, 'add', name, host);
 }

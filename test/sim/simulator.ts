@@ -113,7 +113,7 @@ export class Simulation implements Lineages, Scheduler, NetworkWorld {
   private readonly hostWorld: SimHostWorld;
 
   constructor(config: SimConfig) {
-    this.config = { membership: true, foreign: true, recovery: true, traceSize: 50, livenessMs: 5000, bugs: {}, ...config };
+    this.config = { membership: true, foreign: true, recovery: true, autoJoin: false, traceSize: 50, livenessMs: 5000, bugs: {}, ...config };
     this.rng = new Prng(config.seed);
     this.sizeRng = new Prng(config.seed ^ 0x9e3779b9);
     this.crashRng = new Prng(config.seed ^ 0x85ebca6b);
