@@ -26,6 +26,32 @@ const AUTO_JOIN = {
 
 type Answer = 'admitted' | 'refused' | 'unanswered';
 
+/** what came of one auto-join request */
+export type JoinRequestOutcome =
+  | { answer: 'admitted'; admission: JoinAdmission }
+  | { answer: 'refused'; code: string; message: string }
+  /** no leader of that cluster answered (no responders, or a timeout) */
+  | { answer: 'unanswered'; error: unknown };
+
+/**
+ * One auto-join request: this node asks on `<prefix>.discover` to join `cluster` (proven with the join
+ * secret, if it has one, and stamped with the node's clock); the leader of that cluster answers. The
+ * announce loop below repeats it; the simulator (test/sim) sends it as it is.
+ */
+export async function requestJoin(ctx: ControllerContext, joinSecret: Uint8Array | null, cluster: string): Promise<JoinRequestOutcome> {
+  const req = makeJoinRequest(joinSecret, { cluster, name: ctx.name, nodeId: ctx.store.identity().nodeId, protocolVersion: PROTOCOL_VERSION }, ctx.clock.now());
+  let data: Uint8Array;
+  try {
+    data = (await ctx.bus.request(`${ctx.prefix}.discover`, encode(ctx.sender(), 'join.request', req), { timeoutMs: AUTO_JOIN.requestTimeoutMs })).data;
+  } catch (err) {
+    if (!isUnreachable(err)) throw err;
+    return { answer: 'unanswered', error: err };
+  }
+  const decoded = decodeReply(data);
+  if (decoded.ok) return { answer: 'admitted', admission: decoded.body as JoinAdmission };
+  return { answer: 'refused', code: decoded.error.code, message: decoded.error.message };
+}
+
 /** the blank node's side: ask, wait, ask again — until a member, removed or failed */
 export const announceMachine = setup({
   types: { context: {} as { attempt: number; admitted: boolean }, events: {} as { type: 'PHASE' } },
@@ -139,10 +165,11 @@ export class AutoJoin {
     if (req.protocolVersion < MIN_PROTOCOL_VERSION || req.protocolVersion > PROTOCOL_VERSION) {
       refuse('PROTOCOL_VERSION', `auto-join refused: ${req.name} speaks protocol version ${req.protocolVersion} but ${ctx.name} speaks ${MIN_PROTOCOL_VERSION}..${PROTOCOL_VERSION}`);
     }
-    const verdict = verifyJoinRequest(this.joinSecret!, req, this.nonces);
+    const verdict = verifyJoinRequest(this.joinSecret!, req, this.nonces, ctx.clock.now());
     if (!verdict.ok) refuse(verdict.code, verdict.message);
     const rule = checkJoin({ name: ctx.name, clusterId }, { name: req.name, clusterId: envelope.clusterId });
-    if (!rule.allowed) refuse('JOIN_REFUSED', rule.message);
+    // (ctx.testFaults: the simulator's planted bug, never set in production)
+    if (!rule.allowed && ctx.testFaults?.joinSkipsRule !== true) refuse('JOIN_REFUSED', rule.message);
     const maxVoters = ctx.opts.join?.maxVoters ?? DEFAULT_MAX_VOTERS;
     const membership = ctx.requireLeader().raftStatus().membership;
     const current = membership.members.find((m) => m.nodeId === req.nodeId);
@@ -172,29 +199,26 @@ export class AutoJoin {
     let lastLog = Number.NEGATIVE_INFINITY;
     if (this.joinSecret === null) log.warn({ cluster }, `auto-join to cluster ${cluster} without a join secret: the cluster will refuse; set join.secretFile`);
     const announce = async (): Promise<Answer> => {
-      const req = makeJoinRequest(this.joinSecret, { cluster, name: ctx.name, nodeId: ctx.store.identity().nodeId, protocolVersion: PROTOCOL_VERSION });
-      let problem = '';
-      try {
-        const reply = await ctx.bus.request(subject, encode(ctx.sender(), 'join.request', req), { timeoutMs: AUTO_JOIN.requestTimeoutMs });
-        const decoded = decodeReply(reply.data);
-        if (decoded.ok) {
-          const admission = decoded.body as JoinAdmission;
+      const outcome = await requestJoin(ctx, this.joinSecret, cluster);
+      switch (outcome.answer) {
+        case 'admitted': {
+          const { admission } = outcome;
           log.info({ cluster, leader: admission.leader, voter: admission.voter }, `auto-join: admitted by ${admission.leader}; waiting for its join offer`);
           lastProblem = '';
           return 'admitted';
         }
-        problem = decoded.error.message;
-        if (problem !== lastProblem) ctx.reportRefusal('autojoin', { reason: 'auto-join', from: subject, localClusterId: null, remoteClusterId: cluster, message: problem });
-        lastProblem = problem;
-        return 'refused';
-      } catch (err) {
-        if (ctx.stopping() || !isUnreachable(err)) throw err;
-        lastProblem = `no leader of cluster ${cluster} answered on ${subject} yet`;
-        if (ctx.clock.now() - lastLog >= AUTO_JOIN.logEveryMs) {
-          lastLog = ctx.clock.now();
-          log.info({ cluster }, `auto-join: ${lastProblem}; still asking`);
-        }
-        return 'unanswered';
+        case 'refused':
+          if (outcome.message !== lastProblem) ctx.reportRefusal('autojoin', { reason: 'auto-join', from: subject, localClusterId: null, remoteClusterId: cluster, message: outcome.message });
+          lastProblem = outcome.message;
+          return 'refused';
+        case 'unanswered':
+          if (ctx.stopping()) throw outcome.error;
+          lastProblem = `no leader of cluster ${cluster} answered on ${subject} yet`;
+          if (ctx.clock.now() - lastLog >= AUTO_JOIN.logEveryMs) {
+            lastLog = ctx.clock.now();
+            log.info({ cluster }, `auto-join: ${lastProblem}; still asking`);
+          }
+          return 'unanswered';
       }
     };
     const actor = createActor(

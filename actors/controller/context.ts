@@ -16,6 +16,18 @@ import { type Clock, keepAliveClock, type MemberStore, type Random } from '../po
 
 export type BootstrapActor = Actor<typeof bootstrapMachine>;
 
+/**
+ * Test-only: deliberate bugs the simulator (test/sim) plants in the controller's parts to prove its
+ * invariants catch them. All off by default: runtime/controller.ts never sets them, and no option,
+ * configuration key or bus message reaches them.
+ */
+export interface ControllerTestFaults {
+  /** a removal's notice is sent as the removal is proposed, before it commits (./membership.ts) */
+  removalNoticeBeforeCommit?: boolean;
+  /** the join rule is skipped wherever it is checked: the leader's admission of an auto-join request (./autoJoin.ts), its check of a join offer's answer (./membership.ts), the node's decision on an offer (./joinHandshake.ts) */
+  joinSkipsRule?: boolean;
+}
+
 export interface ControllerContext {
   readonly name: string;
   readonly prefix: string;
@@ -28,6 +40,8 @@ export interface ControllerContext {
   readonly clock: Clock;
   /** the node's randomness (default Math.random) */
   readonly random: Random;
+  /** test-only planted bugs (the simulator's); absent in production */
+  readonly testFaults?: ControllerTestFaults;
   /** every XState inspection event of this controller's actors goes here */
   readonly inspectionSink: (event: InspectionEvent) => void;
   /** rate-limited warnings, keyed by what went wrong */

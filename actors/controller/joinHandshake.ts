@@ -109,6 +109,8 @@ export class JoinHandshake {
     const bootstrap = ctx.actor();
     const joiningClusterId = phase === 'joining' ? (bootstrap.getSnapshot().context.contactedBy?.clusterId ?? null) : null;
     const machine = joinMachine.provide({
+      // test-only planted bug (ControllerTestFaults): the node takes an offer of any cluster
+      ...(ctx.testFaults?.joinSkipsRule === true ? { guards: { joinRuleRefuses: () => false } } : {}),
       actors: {
         recordContact: fromPromise<void, ContactRecordInput>(async ({ input }) => {
           if (ctx.phase() !== 'uninitialized') return;

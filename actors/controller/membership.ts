@@ -56,19 +56,11 @@ function deadlineFor(timeoutMs: number | undefined): number {
   return timeoutMs === undefined ? MEMBERSHIP_TIMING.defaultDeadlineMs : Math.max(1000, timeoutMs - 1500);
 }
 
-/** Test-only: deliberate bugs the simulator plants (test/sim) to prove it catches them; `conclave run` never sets them. */
-export interface MembershipTestFaults {
-  /** a removal's notice is sent as the removal is proposed, before it commits */
-  removalNoticeBeforeCommit?: boolean;
-}
-
 export interface MembershipParts {
   /** the leader's half of the join handshake (./joinHandshake.ts) */
   offerJoin(target: string): Promise<OfferReply>;
   /** tell a removed node so (./removal.ts) */
   sendRemovedNotice(name: string): Promise<void>;
-  /** test-only (the simulator's planted bugs) */
-  testFaults?: MembershipTestFaults;
 }
 
 export class MembershipOps {
@@ -261,13 +253,16 @@ export class MembershipOps {
     }
     const leader = { name: ctx.name, nodeId: identity.nodeId, clusterId: identity.clusterId };
     const log = ctx.logFor('membership');
+    const faults = ctx.testFaults;
     const machine = membershipMachine.provide({
+      // test-only planted bug (ControllerTestFaults): the leader takes a node of any cluster
+      ...(faults?.joinSkipsRule === true ? { guards: { leaderRuleRefuses: () => false } } : {}),
       actors: {
         offerJoin: fromPromise<OfferReply, { target: string }>(({ input }) => this.parts.offerJoin(input.target)),
         readMembership: fromPromise(async () => ctx.requireLeader().raftStatus().membership),
         proposeChange: fromPromise<void, MembershipChange>(({ input }) => {
           const leaderMember = ctx.requireLeader();
-          if (this.parts.testFaults?.removalNoticeBeforeCommit === true && input.type === 'remove') {
+          if (faults?.removalNoticeBeforeCommit === true && input.type === 'remove') {
             const removed = leaderMember.raftStatus().membership.members.find((m) => m.nodeId === input.nodeId);
             if (removed !== undefined) void this.parts.sendRemovedNotice(removed.name);
           }

@@ -2,8 +2,11 @@
 // real encoded bytes on `<prefix>.node.<name>.peer` subjects, delayed, dropped, duplicated and so
 // reordered by the seed, cut by partitions, and refused over the bus's max payload, as NATS refuses
 // them. Requests (admin requests on `<prefix>.node.<name>.admin`: a forwarded write or read, a
-// `whois`) travel the same network: lost, delayed or cut on the way there and on the way back,
-// answered with "no responders" when nothing subscribes there, timed out by the requester's clock.
+// `whois`, a join offer) travel the same network: lost, delayed or cut on the way there and on the
+// way back, answered with "no responders" when nothing subscribes there, timed out by the
+// requester's clock. A subject that names no node (`<prefix>.discover`, where auto-join asks) is a
+// broadcast: one copy to every process subscribed to it, each lost, delayed or cut on its own; the
+// first answer to a request wins, as with NATS.
 import type { Bus, BusMessage, BusState, BusSubscription, RequestOptions } from '../../runtime/transport/types.ts';
 import { NoRespondersError, RequestTimeoutError } from '../../runtime/transport/types.ts';
 import type { SimClock } from './clock.ts';
@@ -53,29 +56,49 @@ export interface NetworkWorld {
 }
 
 interface Subscription {
+  subject: string;
   bus: SimBus;
   handler(msg: BusMessage): void;
 }
 
+/** `<prefix>.node.<name>.<kind>`: addressed to the one node of that name */
+function namedNode(subject: string): string | null {
+  const parts = subject.split('.');
+  return parts.length === 4 && parts[1] === 'node' ? parts[2]! : null;
+}
+
 export class SimNetwork {
+  /** by subject for a node's subjects (one subscriber: the node); by subject and process for a broadcast subject */
   private readonly subscriptions = new Map<string, Subscription>();
   largestMessage = 0;
 
   constructor(private readonly world: NetworkWorld) {}
 
-  private receiverOf(subject: string): string | null {
-    const parts = subject.split('.');
-    return parts.length === 4 && parts[1] === 'node' ? this.world.nodeIdOf(parts[2]!) : null;
+  private keyOf(subject: string, nodeId: string): string {
+    return namedNode(subject) === null ? `${subject} ${nodeId}` : subject;
   }
 
-  publish(from: string, subject: string, data: Uint8Array, request?: PendingRequest): void {
+  /** the node a subject names (null: no such node), or every process subscribed to a broadcast subject now */
+  private receiversOf(subject: string): Array<string | null> {
+    const name = namedNode(subject);
+    if (name !== null) return [this.world.nodeIdOf(name)];
+    const receivers: string[] = [];
+    for (const sub of this.subscriptions.values()) if (sub.subject === subject) receivers.push(sub.bus.nodeId);
+    return receivers;
+  }
+
+  /** `request`: the requester's end, for the copy that goes to each receiver */
+  publish(from: string, subject: string, data: Uint8Array, request?: (to: string | null) => PendingRequest): void {
     const w = this.world;
-    const delivery: Delivery = { subject, data, from, to: this.receiverOf(subject), lineage: w.senderLineage(from), ...(request ? { request } : {}) };
-    this.refuseTooLarge(delivery, data);
-    if (w.lost()) return;
-    w.scheduleDelivery(w.now() + w.delay(), delivery);
-    // (core NATS does not deliver a request twice)
-    if (request === undefined && w.duplicate()) w.scheduleDelivery(w.now() + w.delay(), delivery);
+    const receivers = this.receiversOf(subject);
+    this.refuseTooLarge({ subject, data, from, to: receivers[0] ?? null, lineage: w.senderLineage(from) }, data);
+    for (const to of receivers) {
+      const delivery: Delivery = { subject, data, from, to, lineage: w.senderLineage(from), ...(request ? { request: request(to) } : {}) };
+      if (w.lost()) continue;
+      w.scheduleDelivery(w.now() + w.delay(), delivery);
+      // (core NATS does not deliver a request twice)
+      if (request === undefined && w.duplicate()) w.scheduleDelivery(w.now() + w.delay(), delivery);
+    }
   }
 
   private refuseTooLarge(delivery: Delivery, data: Uint8Array): void {
@@ -89,10 +112,11 @@ export class SimNetwork {
 
   /** a delivery event is due: hand it to whoever subscribes now (a request nobody subscribes to is told so) */
   deliver(delivery: Delivery): boolean {
-    const sub = this.subscriptions.get(delivery.subject);
     if (delivery.to === null || this.world.cut(delivery.from, delivery.to)) return false;
+    const sub = this.subscriptions.get(this.keyOf(delivery.subject, delivery.to));
     if (sub === undefined) {
-      delivery.request?.noResponders();
+      // (a broadcast's receiver that is gone just does not answer: others may)
+      if (namedNode(delivery.subject) !== null) delivery.request?.noResponders();
       return false;
     }
     const { request } = delivery;
@@ -120,29 +144,31 @@ export class SimNetwork {
   }
 
   subscribe(bus: SimBus, subject: string, handler: (msg: BusMessage) => void): BusSubscription {
-    const sub: Subscription = { bus, handler };
-    this.subscriptions.set(subject, sub);
+    const sub: Subscription = { subject, bus, handler };
+    const key = this.keyOf(subject, bus.nodeId);
+    this.subscriptions.set(key, sub);
     return {
       subject,
       unsubscribe: () => {
-        if (this.subscriptions.get(subject) === sub) this.subscriptions.delete(subject);
+        if (this.subscriptions.get(key) === sub) this.subscriptions.delete(key);
       },
     };
   }
 
   /** a process died: its subscriptions are gone */
   unsubscribeAll(bus: SimBus): void {
-    for (const [subject, sub] of this.subscriptions) if (sub.bus === bus) this.subscriptions.delete(subject);
+    for (const [key, sub] of this.subscriptions) if (sub.bus === bus) this.subscriptions.delete(key);
   }
 
   /**
    * Request/reply: the request is published to `subject` like any message; its subscriber's answer,
    * or "no responders", comes back after another trip — unless lost or cut on the way, when the
-   * requester's clock times it out. A requester whose process died hears nothing.
+   * requester's clock times it out. A broadcast request nobody subscribes to is answered "no
+   * responders"; else the first answer wins. A requester whose process died hears nothing.
    */
   request(bus: SimBus, clock: SimClock, subject: string, data: Uint8Array, opts: RequestOptions): Promise<BusMessage> {
     const w = this.world;
-    const to = this.receiverOf(subject);
+    const receivers = this.receiversOf(subject);
     return new Promise((resolve, reject) => {
       let settled = false;
       const finish = (settle: () => void) => {
@@ -153,17 +179,17 @@ export class SimNetwork {
       };
       const timer = clock.setTimeout(() => finish(() => reject(new RequestTimeoutError(subject, opts.timeoutMs))), opts.timeoutMs);
       const noResponders = () => w.later(w.delay(), () => finish(() => reject(new NoRespondersError(subject))));
-      if (to === null) {
+      if (receivers.length === 0 || receivers[0] === null) {
         noResponders();
         return;
       }
-      this.publish(bus.nodeId, subject, data, {
+      this.publish(bus.nodeId, subject, data, (to) => ({
         respond: (answer) => {
-          if (w.lost() || w.cut(to, bus.nodeId)) return;
+          if (w.lost() || w.cut(to!, bus.nodeId)) return;
           w.later(w.delay(), () => finish(() => resolve({ subject, data: answer, respond: () => false })));
         },
         noResponders,
-      });
+      }));
     });
   }
 }

@@ -1,7 +1,8 @@
 // npm run sim -- --seeds N --nodes K [--seed S] [--steps M] [--hook countVotesTwice|commitPriorTermByCount] [--harsh]
 //   [--bug joinSkipsRule|recoveryKeepsGeneration|recoveryLosesCommitted|appendsIgnoreBytes|sendBeforePersist|inboundSkipsJoinRule|
 //         forwardIgnoresLeaderLoss|forwardLossSaysNotApplied|forwardRetriesOnNewLeader|removalNoticeBeforeCommit]
-//   [--no-membership] [--no-recovery] [--stop-on-violation]   (--harsh: leaders crash mid-replication, one entry per message)
+//   [--no-membership] [--no-recovery] [--auto-join] [--stop-on-violation]   (--harsh: leaders crash mid-replication, one entry per message;
+//   --auto-join: some blank nodes ask to join, see SimConfig.autoJoin)
 // Runs seeds S, S+1, … S+N-1; prints each violation with its trace; exits 1 if any was found.
 import { parseArgs } from 'node:util';
 import type { RaftTestHooks } from '../../machines/raft/core.ts';
@@ -17,6 +18,7 @@ const { values } = parseArgs({
     bug: { type: 'string' },
     'no-membership': { type: 'boolean', default: false },
     'no-recovery': { type: 'boolean', default: false },
+    'auto-join': { type: 'boolean', default: false },
     harsh: { type: 'boolean', default: false },
     'stop-on-violation': { type: 'boolean', default: false },
   },
@@ -60,6 +62,7 @@ const replayFlags = [
   values.bug !== undefined ? ` --bug ${values.bug}` : '',
   values['no-membership'] ? ' --no-membership' : '',
   values['no-recovery'] ? ' --no-recovery' : '',
+  values['auto-join'] ? ' --auto-join' : '',
 ].join('');
 const started = Date.now();
 let lastProgress = started;
@@ -73,6 +76,7 @@ for (let i = 0; i < seeds; i++) {
     steps,
     membership: !values['no-membership'],
     recovery: !values['no-recovery'],
+    autoJoin: values['auto-join'],
     ...(values.harsh ? { profile: HARSH_PROFILE } : {}),
     ...(testHooks ? { testHooks } : {}),
     ...(bugs ? { bugs } : {}),

@@ -3,12 +3,14 @@ import type { RaftTestHooks } from '../../machines/raft/core.ts';
 import type { Prng } from './prng.ts';
 
 /**
- * Deliberate bugs, to prove the invariants catch them. The first four are in the simulator's model
- * of the controller (the join handshake, `conclave recover`); the rest are switched on in the real
- * member code through its test-only switches (MemberRuntimeOptions.testFaults) or core options.
+ * Deliberate bugs, to prove the invariants catch them, each switched on in the real code the
+ * simulator runs: the controller's parts through their test-only switches (ControllerTestFaults in
+ * actors/controller/context.ts: joinSkipsRule, removalNoticeBeforeCommit), the recovery plan
+ * `conclave recover` follows (RecoveryFaults in runtime/store/recoveryPlan.ts), the member through
+ * MemberRuntimeOptions.testFaults, the raft core through its options.
  */
 export interface SimBugs {
-  /** the join handshake does not apply the join rule: a node of another cluster can be added */
+  /** the controller skips the join rule wherever it checks it — the leader admitting an auto-join request or taking a join offer's answer, the node deciding on an offer: a node of another cluster can be added */
   joinSkipsRule?: boolean;
   /** recovery keeps the old identity generation: stale members are not fenced off */
   recoveryKeepsGeneration?: boolean;
@@ -54,6 +56,13 @@ export interface SimConfig {
   foreign?: boolean;
   /** disaster recovery: majority lost, survivor made sole voter under a new generation (default true) */
   recovery?: boolean;
+  /**
+   * some blank nodes start with `join.cluster` and ask to join (auto-join's announce loop) instead of
+   * being added by a membership operation (default false: it finds a stale-generation violation not
+   * fixed yet — a blank node still joining a recovered cluster hears a stale leader that admitted it
+   * before the recovery; `npm run sim -- --seed 17 --nodes 3 --steps 10000 --auto-join`)
+   */
+  autoJoin?: boolean;
   bugs?: SimBugs;
   /** how many recent events a violation report shows (default 50) */
   traceSize?: number;

@@ -2,8 +2,10 @@
 // member (actors/member.ts, as `conclave run` runs it) over the simulator's ports — SimStore, SimBus,
 // SimClock, the seeded randomness — and the admin server `conclave run` answers requests with (the
 // real runtime/admin.ts: forwarded writes and reads reach the member through it; `whois`), and the
-// controller's bootstrap chart and join handshake (hostController.ts), which answer `join.offer`. A
-// crash stops the process at once: its clock, bus and store do nothing more, whatever its code was doing.
+// controller's parts (hostController.ts): the bootstrap chart, the join handshake, which answers
+// `join.offer`, auto-join, which answers on `<prefix>.discover` and asks there, and the membership
+// operations. A crash stops the process at once: its clock, bus and store do nothing more, whatever
+// its code was doing.
 import { createMemberRuntime, type MemberRuntime } from '../../actors/member.ts';
 import { AdminServer } from '../../runtime/admin.ts';
 import { conclaveError } from '../../runtime/errors.ts';
@@ -20,7 +22,9 @@ import type { MemberRuntimeOptions } from '../../actors/memberTypes.ts';
 import type { JoinAccepted } from '../../machines/bootstrap/machine.ts';
 import type { OfferReply } from '../../machines/membership/machine.ts';
 import { SimController } from './hostController.ts';
-import type { MembershipOps, MembershipTestFaults } from '../../actors/controller/membership.ts';
+import type { MembershipOps } from '../../actors/controller/membership.ts';
+import type { JoinRequestOutcome } from '../../actors/controller/autoJoin.ts';
+import type { ControllerTestFaults } from '../../actors/controller/context.ts';
 
 /** what a host needs of the simulation */
 export interface HostWorld {
@@ -38,8 +42,8 @@ export interface HostWorld {
   fatal(host: SimHost, err: unknown): void;
   removed(host: SimHost): void;
   refused(host: SimHost, refusal: Refusal): void;
-  /** the membership operations' planted bug, if any (actors/controller/membership.ts) */
-  readonly membershipFaults: MembershipTestFaults | undefined;
+  /** the controller's planted bugs (actors/controller/context.ts ControllerTestFaults), all off unless a run plants one */
+  readonly controllerFaults: ControllerTestFaults;
   /** this blank node accepted an offer (its bootstrap chart entered joining): start its member in joining mode */
   accepted(host: SimHost, join: JoinAccepted): void;
 }
@@ -57,6 +61,8 @@ export class SimHost {
   diskFull = false;
   /** volatile: the cluster whose offer this blank node accepted; a restart forgets it */
   joining: { clusterId: string; generation: number } | null = null;
+  /** configured (it survives restarts): auto-join asks this cluster to add the node while it is blank (`join.cluster`) */
+  autoJoinCluster: string | null = null;
   private clock: SimClock | null = null;
   private bus: SimBus | null = null;
   private store: SimStore | null = null;
@@ -182,6 +188,12 @@ export class SimHost {
   offer(target: string): Promise<OfferReply> {
     if (this.controller === null) return Promise.reject(new Error(`${this.name} is not running`));
     return this.controller.offer(target);
+  }
+
+  /** this node asks the leader of `clusterId` to add it (auto-join's request, the real one, over the simulated bus) */
+  requestJoin(clusterId: string): Promise<JoinRequestOutcome> {
+    if (this.controller === null) return Promise.reject(new Error(`${this.name} is not running`));
+    return this.controller.requestJoin(clusterId);
   }
 
   /**

@@ -3,7 +3,7 @@
 import type { RaftCoreOptions } from '../../machines/raft/core.ts';
 import type { RaftTiming } from '../../runtime/config/config.ts';
 import type { MemberRuntimeOptions } from '../../actors/memberTypes.ts';
-import type { MembershipTestFaults } from '../../actors/controller/membership.ts';
+import type { ControllerTestFaults } from '../../actors/controller/context.ts';
 import type { JoinAccepted } from '../../machines/bootstrap/machine.ts';
 import type { Scheduler } from './clock.ts';
 import { ViolationError } from './config.ts';
@@ -18,7 +18,7 @@ class DiskFull extends Error {}
 
 export class SimHostWorld implements HostWorld {
   readonly testFaults: MemberRuntimeOptions['testFaults'];
-  readonly membershipFaults: MembershipTestFaults | undefined;
+  readonly controllerFaults: ControllerTestFaults;
 
   constructor(private readonly sim: Simulation) {
     const bugs = sim.config.bugs;
@@ -29,7 +29,7 @@ export class SimHostWorld implements HostWorld {
       forwardLossSaysNotApplied: bugs.forwardLossSaysNotApplied === true,
       forwardRetriesOnNewLeader: bugs.forwardRetriesOnNewLeader === true,
     };
-    this.membershipFaults = bugs.removalNoticeBeforeCommit === true ? { removalNoticeBeforeCommit: true } : undefined;
+    this.controllerFaults = { removalNoticeBeforeCommit: bugs.removalNoticeBeforeCommit === true, joinSkipsRule: bugs.joinSkipsRule === true };
   }
 
   get prefix(): string {
@@ -143,8 +143,10 @@ export class SimHostWorld implements HostWorld {
     if (this.sim.foreign !== null && this.sim.rng.chance(0.5)) foreignChatter(this.sim, host.id);
   }
 
-  refused(_host: SimHost, refusal: { reason: string }): void {
+  refused(host: SimHost, refusal: { reason: string; from: string; message: string }): void {
     if (refusal.reason === 'foreign-cluster') this.sim.stats.foreignDropped++;
     else if (refusal.reason === 'stale-generation') this.sim.stats.staleDropped++;
+    // the handshakes' refusals, at each end (an auto-join admission's offer runs out of the simulator's sight)
+    else if (refusal.reason === 'join-offer' || refusal.reason === 'auto-join') this.sim.note(`${host.name} reports a refused ${refusal.reason} (${refusal.from}): ${refusal.message}`);
   }
 }

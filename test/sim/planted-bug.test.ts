@@ -1,7 +1,8 @@
-// The simulator must catch deliberately broken cores, a deliberately broken model of the controller
-// (join handshake, recovery), deliberately broken member code (ready loop, inbound filter) — the
-// real member, which the simulator runs — and deliberately broken membership operations (the
-// controller's own, which it runs too); a reported seed must replay exactly.
+// The simulator must catch deliberately broken cores, a deliberately broken recovery plan (the one
+// `conclave recover` follows), deliberately broken member code (ready loop, inbound filter,
+// forwarding) and a deliberately broken controller (the join rule skipped in the join handshake and
+// auto-join, membership operations) — each planted in the real code the simulator runs, behind its
+// test-only switch; a reported seed must replay exactly.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { RaftTestHooks } from '../../machines/raft/core.ts';
@@ -58,12 +59,41 @@ test('the correct core passes the same harsh profile', async () => {
 
 // ---- the membership layer: the cluster-id invariants must catch each of these
 
-test('a join handshake that skips the join rule is caught (a node of another cluster becomes a member)', async () => {
-  const config = await huntBug({ joinSkipsRule: true }, { nodes: 3, steps: 5000 });
-  await assertReplays(config);
-  const violation = (await runSimulation(config)).violation!;
-  assert.equal(violation.invariant, 'one cluster id');
-  assert.match(violation.message, /counts x1 as a (learner|voter), but x1 belongs to cluster-foreign/);
+test('a controller that skips the join rule is caught both ways — a foreign node accepts an offer, a leader admits its request and adds it — and each replays from its seed', async () => {
+  // planted in the real code (ControllerTestFaults.joinSkipsRule): the node's join handshake, the
+  // leader's admission of an auto-join request and its check of an offer's answer
+  const offer = 'join rule';
+  const request = 'one cluster id';
+  const found = new Map<string, SimConfig>();
+  for (let seed = 1; seed <= MAX_SEEDS && found.size < 2; seed++) {
+    const config: SimConfig = { seed, nodes: 3, steps: 5000, bugs: { joinSkipsRule: true } };
+    const violation = (await runSimulation(config)).violation;
+    if (violation === null) continue;
+    assert.ok(violation.invariant === offer || violation.invariant === request, `seed ${seed}: unexpected ${violation.invariant}: ${violation.message}`);
+    if (!found.has(violation.invariant)) found.set(violation.invariant, config);
+  }
+  assert.ok(found.has(offer) && found.has(request), `in ${MAX_SEEDS} seeds found only: ${[...found.keys()].join(', ') || 'nothing'}`);
+
+  // the offer: the leader's real offerJoin, the foreign node's real join handshake accepts it
+  const offered = found.get(offer)!;
+  await assertReplays(offered);
+  assert.match((await runSimulation(offered)).violation!.message, /^x1 of cluster-foreign\/g1 accepted the offer of n\d+ of cluster-main\/g\d+$/);
+
+  // the request: the foreign node's real auto-join request, the leader's real admission, its
+  // membership operation offers, the foreign node accepts, and the cluster counts it as a member
+  const requested = found.get(request)!;
+  await assertReplays(requested);
+  const whole = await runSimulation({ ...requested, traceSize: 1_000_000 });
+  assert.match(whole.violation!.message, /counts x1 as a (learner|voter), but x1 belongs to cluster-foreign/);
+  const asked = whole.trace.findIndex((line) => /x1 \(cluster-foreign generation 1\) asks to join cluster-main on sim\.discover: the real request$/.test(line));
+  assert.ok(asked >= 0, 'the trace shows the request');
+  assert.ok(whole.trace.slice(asked).some((line) => /deliver n\d+→x1 join\.offer/.test(line)), "the trace shows the admitting leader's join offer after it");
+
+  // the same seeds with the controller as it ships keep every invariant: the planted fault is what broke them
+  for (const config of [offered, requested]) {
+    const shipped = await runSimulation({ ...config, bugs: {} });
+    assert.equal(shipped.violation, null, shipped.violation?.message);
+  }
 });
 
 test('a recovery that keeps the old identity generation is caught (stale members not fenced off)', async () => {

@@ -2,11 +2,10 @@
 // write, long lags), the controller's part: membership operations on the leader through the real
 // MembershipOps and membership chart (adds offer blank nodes through the real join handshake,
 // removals send the real removal notice); disaster recovery by the rule `conclave recover` applies
-// (runtime/store/recoveryPlan.ts); offers to foreign and stale nodes through the real handshake.
-// Modelled still: a foreign or stale node asking to join (and the joinSkipsRule bug, whose learner
-// is added through the leader's member) and a foreign cluster's chatter. The clients are in
-// clients.ts.
-import { checkJoin } from '../../machines/identity/index.ts';
+// (runtime/store/recoveryPlan.ts); foreign and stale nodes offered membership through the real
+// handshake, and asking for it through the real auto-join request and the leader's real admission
+// (actors/controller/autoJoin.ts) — the joinSkipsRule bug is planted in that real code. Modelled
+// still: a foreign cluster's chatter (crafted raft messages). The clients are in clients.ts.
 import type { RaftMessage } from '../../machines/raft/messages.ts';
 import type { PeerId } from '../../machines/raft/types.ts';
 import { encode } from '../../runtime/wire/codec.ts';
@@ -138,8 +137,15 @@ function membershipChange(sim: Simulation): void {
   if (sim.hosts.size > sim.config.nodes * (1 + sim.recoveriesDone) + 6) return;
   const n = sim.nextNodeNumber++;
   const name = `n${n}`;
-  // a blank node: the leader's operation offers it membership, its join chart decides
   const host = sim.addHost(nodeUuid(n), name, null, null);
+  if (sim.config.autoJoin && sim.rng.chance(0.3)) {
+    // a blank node configured with `join.cluster`: it asks until a leader admits it and offers (actors/controller/autoJoin.ts)
+    host.autoJoinCluster = CLUSTER_IDS[MAIN_CLUSTER]!;
+    sim.note(`start ${name}: blank, configured to join ${MAIN_CLUSTER} (auto-join)`);
+    host.start();
+    return;
+  }
+  // a blank node: the leader's operation offers it membership, its join chart decides
   host.start();
   runOp(sim, leader.name, ops, 'add', name, host);
 }
@@ -171,29 +177,10 @@ function runOp(sim: Simulation, leader: string, ops: MembershipOps, op: 'add' | 
 }
 
 /**
- * The join handshake of a foreign or stale node (offer from the cluster, or request from the node),
- * as a model: both ends state cluster id and generation and apply the join rule; a refusal is made
- * at both ends.
+ * Nodes of another cluster, or of an older generation of this one, are offered membership by the
+ * leader or ask the cluster for it, each through the real code: the cluster must not take them
+ * (a refusal, or an admission whose join offer the node refuses).
  */
-function handshake(sim: Simulation, member: SimHost, node: SimHost, kind: 'offer' | 'request'): boolean {
-  const a = { name: member.name, clusterId: member.clusterId };
-  const b = { name: node.name, clusterId: node.clusterId };
-  const atNode = checkJoin(b, a);
-  const atMember = checkJoin(a, b);
-  if (atNode.allowed !== atMember.allowed) throw new ViolationError('join rule', `${kind} ${member.name} ↔ ${node.name}: allowed at one end only`);
-  const sameCluster = member.clusterId !== null && member.clusterId === node.clusterId;
-  const generationsDiffer = sameCluster && member.generation !== node.generation;
-  const allowed = (atNode.allowed && !generationsDiffer) || sim.config.bugs.joinSkipsRule === true;
-  if (!allowed) {
-    sim.stats.joinsRefused++;
-    const why = atNode.allowed ? `generation ${node.generation} vs ${member.generation} of ${clusterLabel(member.clusterId)}` : atNode.message;
-    sim.note(`${kind} ${member.name} ↔ ${node.name} refused at both ends: ${why}`);
-    return false;
-  }
-  return true;
-}
-
-/** nodes of another cluster, or of an older generation of this one, are offered or ask to join: refused at both ends */
 function foreignJoin(sim: Simulation): void {
   const leader = sim.currentLeader();
   if (leader === null) return;
@@ -202,16 +189,32 @@ function foreignJoin(sim: Simulation): void {
   const candidates: SimHost[] = [...(sim.foreign?.alive ? [sim.foreign] : []), ...(stale.length > 0 ? [r.pick(stale)] : [])];
   if (candidates.length === 0) return;
   const node = r.pick(candidates);
-  const kind = r.chance(0.5) ? 'offer' : 'request';
-  if (kind === 'offer' && sim.config.bugs.joinSkipsRule !== true) {
-    realOffer(sim, leader, node);
-    return;
-  }
-  if (!handshake(sim, leader, node, kind)) return;
-  if (leader.core!.membership.members.some((m) => m.nodeId === node.id)) return;
-  sim.stats.configChanges++;
-  sim.note(`${leader.name}: add learner ${node.name} (${clusterLabel(node.clusterId)} generation ${node.generation})`);
-  leader.member!.changeMembership({ type: 'add-learner', member: { name: node.name, nodeId: node.id } }).catch(() => {});
+  if (r.chance(0.5)) realOffer(sim, leader, node);
+  else realRequest(sim, node);
+}
+
+/**
+ * The node's real auto-join request (requestJoin) on `<prefix>.discover`, answered by the real
+ * admission (AutoJoin) of whichever leader hears it. A foreign node must be refused there; a stale
+ * one shares the cluster id, so it may be admitted, and then refuses the leader's join offer. What
+ * a node the cluster took anyway breaks is for the invariants to find (one cluster id).
+ */
+function realRequest(sim: Simulation, node: SimHost): void {
+  const lineage = `${clusterLabel(node.clusterId)} generation ${node.generation}`;
+  sim.note(`${node.name} (${lineage}) asks to join ${MAIN_CLUSTER} on ${PREFIX}.discover: the real request`);
+  node.requestJoin(CLUSTER_IDS[MAIN_CLUSTER]!).then(
+    (outcome) => {
+      if (outcome.answer === 'admitted') {
+        sim.note(`${node.name} was admitted by ${outcome.admission.leader}: its join offer follows`);
+      } else if (outcome.answer === 'refused') {
+        sim.stats.joinsRefused++;
+        sim.note(`${node.name}'s request to join was refused: ${outcome.code}: ${outcome.message}`);
+      } else {
+        sim.note(`${node.name}'s request to join was not answered: ${(outcome.error as Error).message}`);
+      }
+    },
+    (err: unknown) => sim.note(`${node.name}'s request to join failed: ${(err as { code?: string }).code ?? 'ERROR'}: ${(err as Error).message}`),
+  );
 }
 
 /** the leader's real offer (offerJoin) to a foreign or stale node, answered by that node's real join handshake: it must refuse */

@@ -86,14 +86,16 @@ for (const [nodes, seeds] of plan) {
   });
 }
 
-test('simulation: one seed run twice gives the same run (membership operations included)', async () => {
+test('simulation: one seed run twice gives the same run (membership operations and join requests included)', async () => {
   // every event of the run in the trace: deliveries, faults, the operations' starts and ends
-  const config = { seed: 8, nodes: 5, steps, traceSize: 1_000_000 };
+  const config = { seed: 12, nodes: 5, steps, traceSize: 1_000_000 };
   const first = await runSimulation(config);
   const second = await runSimulation(config);
   assert.equal(first.violation, null, first.violation === null ? '' : formatViolation(first.violation));
   assert.ok(first.stats.opsStarted > 0, 'the seed runs membership operations');
   assert.ok(first.trace.some((line) => / cluster (add|remove) n\d+: (added|removed)$/.test(line)), 'an operation of the seed completes');
+  // the real auto-join request, broadcast on <prefix>.discover, and the leader's real answer
+  assert.ok(first.trace.some((line) => /'s request to join was refused: JOIN_REFUSED/.test(line)), 'a request to join of the seed is refused');
   assert.deepEqual(second.trace, first.trace, 'the same seed gives the same events in the same order');
   assert.deepEqual(second.stats, first.stats);
 });

@@ -11,9 +11,12 @@
 // (actors/controller/); disaster recovery rewrites a survivor's store by the rule `conclave recover`
 // applies (a sole voter under a new identity generation; stale members come back and must be fenced
 // off by the members' own inbound filter); nodes of a foreign cluster or an older generation are
-// offered membership through the real handshake and must refuse. Modelled still (scenarios.ts): such
-// a node asking to join (refused at both ends). Each node's lineage — cluster and generation — is
-// ghost state.
+// offered membership through the real handshake and must refuse, and ask for it through the real
+// auto-join request on `<prefix>.discover`, which the leader's real admission must refuse (or, for
+// a stale node of the same cluster id, admit and offer: the node refuses). Planted bugs are switched
+// on in that real code (config.ts). Modelled still (scenarios.ts): a foreign cluster's chatter
+// (crafted raft messages). Opt-in (SimConfig.autoJoin): blank nodes that ask to join through
+// auto-join's announce loop. Each node's lineage — cluster and generation — is ghost state.
 import type { MembershipOps } from '../../actors/controller/membership.ts';
 import type { Member, PeerId } from '../../machines/raft/types.ts';
 import type { Delivery, NetworkWorld } from './bus.ts';
@@ -113,7 +116,7 @@ export class Simulation implements Lineages, Scheduler, NetworkWorld {
   private readonly hostWorld: SimHostWorld;
 
   constructor(config: SimConfig) {
-    this.config = { membership: true, foreign: true, recovery: true, traceSize: 50, livenessMs: 5000, bugs: {}, ...config };
+    this.config = { membership: true, foreign: true, recovery: true, autoJoin: false, traceSize: 50, livenessMs: 5000, bugs: {}, ...config };
     this.rng = new Prng(config.seed);
     this.sizeRng = new Prng(config.seed ^ 0x9e3779b9);
     this.crashRng = new Prng(config.seed ^ 0x85ebca6b);
