@@ -203,7 +203,8 @@ export function wireParts(m: MemberShell): MemberParts {
     dropLog: m.dropLog,
     liveness: parts.liveness,
     clusterId: () => m.identity.clusterId,
-    generation: () => m.identity.generation,
+    // a joining node has no generation of its own yet: the one of the leader whose offer it took
+    generation: () => m.identity.generation ?? opts.joining?.generation,
     sender: () => m.sender(),
     role: () => m.core.currentRole,
     membership: () => m.core.membership,

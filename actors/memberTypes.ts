@@ -42,9 +42,11 @@ export interface MemberRuntimeOptions {
   random?: () => number;
   /**
    * joining mode: this blank node accepted to join `clusterId`; it takes raft traffic from that
-   * cluster only, and its first installed snapshot is written with the cluster id in one durable write
+   * cluster only, and its first installed snapshot is written with the cluster id in one durable write;
+   * `generation`: the offering leader's, so that a leader of an older generation (a stale survivor of
+   * a disaster recovery that still lists this node) is not taken for the cluster
    */
-  joining?: { clusterId: string };
+  joining?: { clusterId: string; generation?: number };
   /** joining mode: the first snapshot, and with it the cluster id, is durable (the node is not a member yet) */
   onAdopted?(clusterId: string): void;
   /** joining mode: chunks of a snapshot keep arriving, `chunks` and `bytes` so far (throttled; the join is alive) */

@@ -55,7 +55,7 @@ export class MemberLifecycle {
       joinCluster: fromCallback<BootstrapEvent, JoinAccepted>(({ input }) => {
         let handedOver = false;
         const runtime = this.createRuntime({
-          joining: { clusterId: input.clusterId },
+          joining: { clusterId: input.clusterId, generation: input.generation },
           onAdopted: (clusterId) => ctx.actor().send({ type: 'ADOPTED', clusterId }),
           // #17 item 11: a large state takes a while; while it arrives the join is alive
           onSnapshotProgress: (chunks, bytes) => ctx.actor().send({ type: 'JOIN_PROGRESS', chunks, bytes }),

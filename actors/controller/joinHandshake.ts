@@ -118,7 +118,7 @@ export class JoinHandshake {
           const s = await waitForWithin(ctx.clock, bootstrap, (x) => x.value !== 'contacted', 10_000);
           if (s.value === 'failed') throw new Error(s.context.error?.message ?? 'recording the contact failed');
         }),
-        enterJoining: fromPromise<void, { clusterId: string; leader: string }>(async ({ input }) => {
+        enterJoining: fromPromise<void, { clusterId: string; leader: string; generation?: number }>(async ({ input }) => {
           if (ctx.phase() === 'uninitialized') bootstrap.send({ type: 'JOIN_ACCEPTED', join: input });
           if (ctx.phase() !== 'joining' && ctx.phase() !== 'member') throw new Error(`${ctx.name} could not enter the joining phase (it is ${ctx.phase()})`);
         }),
@@ -132,7 +132,7 @@ export class JoinHandshake {
         clusterId: identity.clusterId,
         joiningClusterId,
         removed: identity.removed === true,
-        offer: { name: envelope.from, nodeId: envelope.nodeId, clusterId: envelope.clusterId, protocolVersion: offer.protocolVersion },
+        offer: { name: envelope.from, nodeId: envelope.nodeId, clusterId: envelope.clusterId, protocolVersion: offer.protocolVersion, generation: envelope.gen },
         targetClusterId: ctx.opts.join?.cluster ?? null,
         protocol: { min: MIN_PROTOCOL_VERSION, max: PROTOCOL_VERSION },
       },

@@ -65,6 +65,8 @@ export interface BootstrapDone {
 export interface JoinAccepted {
   clusterId: string;
   leader: string;
+  /** the generation of the cluster the offer came from (absent: an older leader stated none) */
+  generation?: number;
 }
 
 export type BootstrapEvent =

@@ -15,6 +15,8 @@ export interface JoinOffer {
   nodeId: string | null;
   clusterId: ClusterId;
   protocolVersion: number;
+  /** the offering leader's identity generation (disaster recovery bumps it), when it states one */
+  generation?: number;
 }
 
 export interface JoinInput {
@@ -64,7 +66,7 @@ export const joinMachine = setup({
     /** make the contact durable (the node's store) */
     recordContact: fromPromise<void, ContactRecordInput>(async () => {}),
     /** enter the joining phase: accept raft traffic from this cluster id only, adopt it with the first state */
-    enterJoining: fromPromise<void, { clusterId: string; leader: string }>(async () => {}),
+    enterJoining: fromPromise<void, { clusterId: string; leader: string; generation?: number }>(async () => {}),
   },
   guards: {
     isRemoved: ({ context }) => context.removed,
@@ -134,7 +136,7 @@ export const joinMachine = setup({
     enteringJoin: {
       invoke: {
         src: 'enterJoining',
-        input: ({ context }) => ({ clusterId: context.offer.clusterId!, leader: context.offer.name }),
+        input: ({ context }) => ({ clusterId: context.offer.clusterId!, leader: context.offer.name, generation: context.offer.generation }),
         onDone: { target: 'accepted' },
         onError: { target: 'failed', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
       },

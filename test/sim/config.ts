@@ -58,9 +58,9 @@ export interface SimConfig {
   recovery?: boolean;
   /**
    * some blank nodes start with `join.cluster` and ask to join (auto-join's announce loop) instead of
-   * being added by a membership operation (default false: it finds a stale-generation violation not
-   * fixed yet — a blank node still joining a recovered cluster hears a stale leader that admitted it
-   * before the recovery; `npm run sim -- --seed 17 --nodes 3 --steps 10000 --auto-join`)
+   * being added by a membership operation (default false: with it, liveness violations not fixed yet —
+   * `npm run sim -- --seed 65 --nodes 3 --auto-join`, and seed 21 with --harsh; the stale-generation
+   * one it found first is fixed, test/sim/regressions.test.ts)
    */
   autoJoin?: boolean;
   bugs?: SimBugs;

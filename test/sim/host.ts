@@ -60,7 +60,7 @@ export class SimHost {
   /** writes fail while set */
   diskFull = false;
   /** volatile: the cluster whose offer this blank node accepted; a restart forgets it */
-  joining: { clusterId: string; generation: number } | null = null;
+  joining: { clusterId: string; generation: number | undefined } | null = null;
   /** configured (it survives restarts): auto-join asks this cluster to add the node while it is blank (`join.cluster`) */
   autoJoinCluster: string | null = null;
   private clock: SimClock | null = null;
@@ -107,7 +107,7 @@ export class SimHost {
       clock,
       random: w.random,
       testFaults: w.testFaults,
-      ...(this.clusterId === null && this.joining !== null ? { joining: { clusterId: this.joining.clusterId } } : {}),
+      ...(this.clusterId === null && this.joining !== null ? { joining: { clusterId: this.joining.clusterId, generation: this.joining.generation } } : {}),
       makeCore: (options) => {
         this.core = w.makeCore(this, options);
         return this.core;

@@ -135,7 +135,7 @@ export class SimHostWorld implements HostWorld {
       this.sim.fail(new ViolationError('join rule', `${host.name} accepted an offer of ${join.leader}, which belongs to no cluster the simulation knows`));
       return;
     }
-    host.joining = { clusterId: join.clusterId, generation: this.sim.hosts.get(leader)!.generation };
+    host.joining = { clusterId: join.clusterId, generation: join.generation };
     this.sim.offeredBy.set(host.id, lineage);
     this.sim.note(`${host.name} accepted the offer of ${join.leader}: it joins ${lineage}`);
     host.start();
