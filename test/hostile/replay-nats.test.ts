@@ -154,7 +154,7 @@ describe('replayed peer messages over NATS (issue 11)', { skip: natsServerSkipRe
     // a copy to each follower every 10 ms, far more often than the leader sent them
     let i = 0;
     const pump = setInterval(() => {
-      fs.forEach((f, n) => publishTo(f, recs[n]!.heartbeats[i % recs[n]!.heartbeats.length]!));
+      for (const [n, f] of fs.entries()) publishTo(f, recs[n]!.heartbeats[i % recs[n]!.heartbeats.length]!);
       i++;
     }, 10);
     try {
