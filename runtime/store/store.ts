@@ -1,6 +1,7 @@
 // The node's persistent store: one LMDB environment per data dir, five named databases.
 //
-//   identity   'identity'  → StoreIdentity (node id, name, cluster id, format version)
+//   identity   'identity'  → StoreIdentity (node id, name, cluster id, format version),
+//              'memberKey' → the member key (memberKey.ts), 'boot' → the boot counter (boot.ts)
 //   hardstate  'hardState' → HardState,  'applied' → applied index (so state and index move together)
 //   log        index (ordered-binary number, safe to 2^53) → [term, type, data]
 //   snapshot   'meta'      → SnapshotMeta of the last snapshot / compaction point
