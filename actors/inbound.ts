@@ -14,6 +14,7 @@ import type { BusMessage } from '../runtime/transport/types.ts';
 import { decode, type Envelope, encode, type Sender } from '../runtime/wire/codec.ts';
 import type { PairwiseKeys } from '../runtime/wire/pairwiseKeys.ts';
 import { checkPeerAuth, memberPublicKey, UNSAFE_NO_PEER_AUTH } from '../runtime/wire/peerSignature.ts';
+import { ReplayWindow } from '../runtime/wire/replayWindow.ts';
 import type { Liveness } from './liveness.ts';
 import { type PeerChunk, peerBodies, TAILED_PEER_TYPES } from './peerWire.ts';
 import type { Clock, MemberBus } from './ports.ts';
@@ -66,6 +67,8 @@ export class Inbound {
   readonly peerNames = new Map<string, string>();
   /** node ids outside the configuration: which were asked about, which a member vouched for (unknownSenders.ts) */
   readonly unknownSenders = new UnknownSenders();
+  /** per member, the highest (boot, seq) of a MACed message taken from it: what is not after it is a replay */
+  readonly replay = new ReplayWindow();
   /** stale-generation peers: when each was last reported and told (rate limit) */
   private readonly staleTold = new Map<string, number>();
   /** a claim that this node is stale is being checked with the member that made it */
@@ -170,7 +173,8 @@ export class Inbound {
    * configuration must be signed with that key, or MACed with the key it shares with this member
    * (runtime/wire/peerSignature.ts, pairwiseKeys.ts); one of a member
    * without a committed key (a node of an older release, a cluster from before member keys) is taken
-   * as before. What only a leader sends must come from a member the configuration lets lead (a voter).
+   * as before. A MACed message must come after every one taken from its sender (replayWindow.ts).
+   * What only a leader sends must come from a member the configuration lets lead (a voter).
    * A node id outside the configuration: see unknownSender. Null when the sender may speak; else why not.
    */
   private checkSender(envelope: Envelope, body: unknown, data: Uint8Array): { reason: string; detail: string } | null {
@@ -185,9 +189,13 @@ export class Inbound {
     const who = `${envelope.type} from ${envelope.from} (${envelope.nodeId})`;
     if (member.key !== undefined && !UNSAFE_NO_PEER_AUTH) {
       const key = memberPublicKey(member.key);
-      const check = key === null ? 'bad-signature' : checkPeerAuth(key, this.hands.pairwise?.with(member.key) ?? null, this.subject, data);
+      const { check, counter } = key === null ? { check: 'bad-signature', counter: null } : checkPeerAuth(key, this.hands.pairwise?.with(member.key) ?? null, this.subject, data);
       if (check === 'unsigned') return { reason: 'unsigned', detail: `${who} is not authenticated, and its member key is committed` };
       if (check === 'bad-signature') return { reason: 'bad-signature', detail: `${who} is not authenticated by its committed member key` };
+      const latest = counter === null ? null : this.replay.check(member.nodeId, counter, (id) => membership.members.some((m) => m.nodeId === id));
+      if (latest !== null) {
+        return { reason: 'replayed', detail: `${who} was sent at boot ${counter!.boot}, seq ${counter!.seq}: not after boot ${latest.boot}, seq ${latest.seq}, already taken from it` };
+      }
     }
     if (!member.voter && leaderOnly(envelope.type, body)) return { reason: 'not-a-voter', detail: `${who} is a leader's message, and ${member.name} is not a voter` };
     return null;

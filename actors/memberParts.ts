@@ -87,7 +87,9 @@ export function wireParts(m: MemberShell): MemberParts {
     const peerKey = members.find((member) => member.name === name)?.key;
     return pairwise === null || peerKey === undefined ? null : pairwise.with(peerKey);
   };
-  const opts = key && pairwise ? { ...m.opts, bus: authenticatingBus(m.opts.bus, key.privateKey, pairFor) } : m.opts;
+  // a store port without a boot counter (a test double): the clock at this start stands in for one
+  const boot = m.opts.store.boot?.() ?? Date.now();
+  const opts = key && pairwise ? { ...m.opts, bus: authenticatingBus(m.opts.bus, key.privateKey, pairFor, boot) } : m.opts;
   const parts = {} as MemberParts;
   parts.snapshots = new MemberSnapshots(
     {

@@ -6,7 +6,7 @@ import type { RaftMessage } from '../machines/raft/messages.ts';
 import { entryBytes } from '../machines/raft/size.ts';
 import type { KeyObject } from 'node:crypto';
 import type { PairKeys } from '../runtime/wire/pairwiseKeys.ts';
-import { MEMBER_KEY_PATTERN, macPeerMessage, signPeerMessage } from '../runtime/wire/peerSignature.ts';
+import { MEMBER_KEY_PATTERN, macPeerMessage, nextPeerSeq, signPeerMessage } from '../runtime/wire/peerSignature.ts';
 import { nodeNameSchema, uuidSchema } from '../runtime/wire/codec.ts';
 import { MAX_RECORD_BYTES } from '../runtime/wire/records.ts';
 import type { MemberBus } from './ports.ts';
@@ -123,15 +123,19 @@ export function packByBytes(messages: RaftMessage[], maxBytes: number): RaftMess
  * `bus`, with every message published on a peer subject authenticated (runtime/wire/peerSignature.ts):
  * with the key this member shares with the receiver (`pairFor`, by the receiver's name, which the
  * subject ends with) where there is one, else signed with the member key; sent as it is when `pairFor`
- * says nobody checks it ('unchecked': this member's own key is not committed).
+ * says nobody checks it ('unchecked': this member's own key is not committed). A MAC covers `boot`
+ * (this start's boot counter) and the next seq of the process, taken here, just before the message
+ * goes to the bus: every peer message of the member passes here (raft batches, pings, snapshot chunks
+ * and acks, member queries and answers), so the seqs one receiver sees grow in the order the bus
+ * delivers them (runtime/wire/replayWindow.ts).
  */
-export function authenticatingBus(bus: MemberBus, key: KeyObject, pairFor: (name: string) => PairKeys | null | 'unchecked'): MemberBus {
+export function authenticatingBus(bus: MemberBus, key: KeyObject, pairFor: (name: string) => PairKeys | null | 'unchecked', boot: number): MemberBus {
   return {
     publish: (subject, data) => {
       if (!subject.endsWith(PEER_SUFFIX)) return bus.publish(subject, data);
       const pair = pairFor(subject.slice(subject.lastIndexOf('.', subject.length - PEER_SUFFIX.length - 1) + 1, subject.length - PEER_SUFFIX.length));
       if (pair === 'unchecked') return bus.publish(subject, data);
-      return bus.publish(subject, pair === null ? signPeerMessage(key, subject, data) : macPeerMessage(pair.send, subject, data));
+      return bus.publish(subject, pair === null ? signPeerMessage(key, subject, data) : macPeerMessage(pair.send, subject, data, { boot, seq: nextPeerSeq() }));
     },
     subscribe: (...args) => bus.subscribe(...args),
     request: (...args) => bus.request(...args),

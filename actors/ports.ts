@@ -25,8 +25,11 @@ export type MemberStore = Pick<
   | 'stateSnapshot'
   | 'saveSnapshotAndCompact'
 > &
-  /** onDamage: told when a read finds damage; memberKey: signs its peer messages (absent: unsigned, as before member keys) */
-  Partial<Pick<NodeStore, 'onDamage' | 'memberKey'>> & {
+  /**
+   * onDamage: told when a read finds damage; memberKey: signs its peer messages (absent: unsigned, as
+   * before member keys); boot: the boot counter its MACed messages carry (absent: the clock at start)
+   */
+  Partial<Pick<NodeStore, 'onDamage' | 'memberKey' | 'boot'>> & {
   /** where a snapshot being received is written as it arrives */
   snapshotStaging(): SnapshotStagingPort;
   installSnapshot(meta: SnapshotMeta, pairs: Array<[string, unknown]> | SnapshotStagingPort, hardState: HardState): Promise<void>;

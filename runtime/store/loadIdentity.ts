@@ -20,6 +20,7 @@ import {
   type StoreIdentity,
   validateIdentity,
 } from './identity.ts';
+import { K_BOOT, nextBoot } from './boot.ts';
 import { K_MEMBER_KEY, type MemberKey, newMemberKey, readMemberKey, type StoredMemberKey } from './memberKey.ts';
 import {
   currentStateDb,
@@ -74,16 +75,20 @@ export function loadOrCreateIdentity(
   target: number,
   migrations: readonly Migration[],
   log: Logger | undefined,
-): { identity: StoreIdentity; memberKey: MemberKey } {
+): { identity: StoreIdentity; memberKey: MemberKey; boot: number } {
   let result: StoreIdentity | undefined;
   let memberKey: MemberKey | undefined;
+  let boot: number | undefined;
   // raw bytes, and the plain (format < 2) encoding older migration steps read and write
   const bin = {} as Record<DbName, Database<Uint8Array, string | number>>;
   for (const n of DB_NAMES) bin[n] = env.openDB<Uint8Array, string | number>({ name: n, encoding: 'binary' });
   const plain = openDbs(env, false);
   const run = () => {
     loadIdentity();
-    if (result) memberKey = loadOrCreateMemberKey(dbs, result, dataDir, log);
+    if (result) {
+      memberKey = loadOrCreateMemberKey(dbs, result, dataDir, log);
+      boot = takeBoot(dbs, dataDir);
+    }
   };
   const loadIdentity = () => {
     const stored = decodeIdentity(env, bin.identity.getBinary(K_IDENTITY));
@@ -158,8 +163,16 @@ export function loadOrCreateIdentity(
     }
     throw err;
   }
-  if (!result || !memberKey) throw corrupt(dataDir, 'its identity could not be loaded');
-  return { identity: result, memberKey };
+  if (!result || !memberKey || boot === undefined) throw corrupt(dataDir, 'its identity could not be loaded');
+  return { identity: result, memberKey, boot };
+}
+
+/** this open's boot counter (boot.ts), written before the store is used */
+function takeBoot(dbs: Dbs, dataDir: string): number {
+  const next = nextBoot(dbs.identity.get(K_BOOT), Date.now());
+  if (typeof next === 'string') throw corrupt(dataDir, `${join(dataDir, DATA_FILE)}: ${next}`);
+  dbs.identity.putSync(K_BOOT, next);
+  return next.boot;
 }
 
 /** the member key of `identity`, made now if this store has none (a new store, or one of an older release) */

@@ -1,6 +1,7 @@
 // The node's persistent store: one LMDB environment per data dir, five named databases.
 //
-//   identity   'identity'  → StoreIdentity (node id, name, cluster id, format version)
+//   identity   'identity'  → StoreIdentity (node id, name, cluster id, format version),
+//              'memberKey' → the member key (memberKey.ts), 'boot' → the boot counter (boot.ts)
 //   hardstate  'hardState' → HardState,  'applied' → applied index (so state and index move together)
 //   log        index (ordered-binary number, safe to 2^53) → [term, type, data]
 //   snapshot   'meta'      → SnapshotMeta of the last snapshot / compaction point
@@ -117,10 +118,10 @@ export async function openStore(opts: OpenStoreOptions): Promise<NodeStore> {
     opts.testHooks?.env?.(env);
     const framed = target >= FRAMED_SINCE;
     const dbs = openDbs(env, framed);
-    const { identity, memberKey } = loadOrCreateIdentity(env, dbs, dataDir, opts.name, target, migrations, log);
+    const { identity, memberKey, boot } = loadOrCreateIdentity(env, dbs, dataDir, opts.name, target, migrations, log);
     // the marker goes with the store from its first commit on (and onto stores made before it existed)
     if (!marker) writeMarker(dataDir, { format: STORE_FORMAT, nodeId: identity.nodeId, name: identity.name, createdAt: identity.createdAt });
-    const store = new NodeStore(dataDir, env, dbs, lock, identity, memberKey, opts.mapSizeBytes, log);
+    const store = new NodeStore(dataDir, env, dbs, lock, identity, memberKey, boot, opts.mapSizeBytes, log);
     log?.info(
       { dataDir, nodeId: identity.nodeId, clusterId: identity.clusterId, lastIndex: store.lastIndex() },
       'store opened',
@@ -168,6 +169,11 @@ export class NodeStore {
   /** the key that signs this node's peer messages (memberKey.ts); its public half is committed in the configuration */
   memberKey(): MemberKey {
     return this.#core.memberKey;
+  }
+
+  /** this open's boot counter (boot.ts): larger than at any earlier open of this store */
+  boot(): number {
+    return this.#core.boot;
   }
 
   async updateIdentity(patch: IdentityPatch): Promise<void> {

@@ -59,6 +59,8 @@ export class StoreCore {
   identity: StoreIdentity;
   /** replaced only by recovery (a new identity generation) */
   memberKey: MemberKey;
+  /** this open's boot counter (boot.ts) */
+  readonly boot: number;
   hard: HardState;
   applied: number;
   snap: SnapshotMeta | null;
@@ -72,6 +74,7 @@ export class StoreCore {
     lock: LockHandle,
     identity: StoreIdentity,
     memberKey: MemberKey,
+    boot: number,
     limitBytes: number | undefined,
     log: Logger | undefined,
   ) {
@@ -84,6 +87,7 @@ export class StoreCore {
     this.db = this.stateDb === 'state' ? dbs : { ...dbs, state: openLike(env, this.stateDb, dbs.state) };
     this.identity = frozen(identity);
     this.memberKey = memberKey;
+    this.boot = boot;
     this.hard = { ...(this.read('hard state', () => dbs.hardstate.get(K_HARD) as HardState | undefined) ?? { term: 0, vote: null, commit: 0 }) };
     this.applied = this.read('applied index', () => dbs.hardstate.get(K_APPLIED) as number | undefined) ?? 0;
     this.snap = this.read('snapshot meta', () => dbs.snapshot.get(K_META) as SnapshotMeta | undefined) ?? null;

@@ -1,13 +1,17 @@
 // Authenticated peer messages (member identity). A member authenticates every message it publishes
 // on a peer subject, once per bus message — a raft batch, a ping, a snapshot chunk or ack — never per
 // entry, in one of two ways, as the envelope's last field:
-//   {…the envelope…,"mac":"<HMAC-SHA256, base64url>"}  to a member whose key is committed: with the key
-//       that only the two of them share (pairwiseKeys.ts), ≈10 µs to make or check;
+//   {…the envelope…,"mac":"<boot>.<seq>.<HMAC-SHA256, base64url>"}  to a member whose key is committed:
+//       with the key that only the two of them share (pairwiseKeys.ts), ≈10 µs to make or check; boot
+//       and seq (decimal) say when it was sent — the sender's boot counter (runtime/store/boot.ts)
+//       and a counter of this process that only grows (nextPeerSeq) — so that the receiver takes
+//       each sender's messages only in increasing (boot, seq) order (runtime/wire/replayWindow.ts):
+//       a copy recorded from the bus and published again is refused;
 //   {…the envelope…,"sig":"<Ed25519 signature, base64url>"}  to anyone else (a node still joining):
 //       with its member key (runtime/store/memberKey.ts), ≈100 µs to make and ≈250 µs to check.
 // A node of an older release, whose envelope schema drops unknown keys, reads either as before.
-// What is covered: a domain tag, the subject (which names the receiver and the prefix) and the whole
-// message as it would be without the field (sender name, node id, cluster id, generation, type and
+// What is covered: a domain tag, the subject (which names the receiver and the prefix), a MAC's
+// (boot, seq), and the whole message as it would be without the field (sender name, node id, cluster id, generation, type and
 // body — the raft messages' from/to/term — and a snapshot chunk's binary tail), hashed in parts, so
 // neither side copies the message to sign or check it. Member-signed admin requests (adminAuth.ts)
 // always use the signature: every member must be able to check them.
@@ -33,7 +37,8 @@ export const MEMBER_KEY_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 export const UNSAFE_NO_PEER_AUTH: boolean = process.env.CONCLAVE_UNSAFE_NO_PEER_AUTH === '1';
 
 const DOMAIN = Buffer.from('conclave peer message v1\0');
-const MAC_DOMAIN = Buffer.from('conclave peer message mac v1\0');
+// v2: the MAC covers (boot, seq); no release sent v1 (`mac` without them), which is refused
+const MAC_DOMAIN = Buffer.from('conclave peer message mac v2\0');
 const SIG_FIELD = Buffer.from(',"sig":"');
 const MAC_FIELD = Buffer.from(',"mac":"');
 /** an Ed25519 signature (64 bytes) in base64url */
@@ -42,8 +47,10 @@ const SIG_CHARS = 86;
 const MAC_CHARS = 43;
 /** what signing adds to the envelope: `,"sig":"…"` before its closing brace */
 export const SIGNATURE_BYTES = SIG_FIELD.length + SIG_CHARS + 1;
-/** what a pairwise MAC adds: `,"mac":"…"` before the closing brace */
-export const MAC_BYTES = MAC_FIELD.length + MAC_CHARS + 1;
+/** the most a boot counter or seq may have in digits (both stay safe integers) */
+const COUNTER_DIGITS = 16;
+/** what a pairwise MAC adds at most: `,"mac":"<boot>.<seq>.…"` before the closing brace */
+export const MAC_BYTES = MAC_FIELD.length + 2 * (COUNTER_DIGITS + 1) + MAC_CHARS + 1;
 const CLOSE = Buffer.from('}');
 const QUOTE_CLOSE = Buffer.from('"}');
 
@@ -57,9 +64,23 @@ function envelopeEnd(data: Uint8Array): number {
   return data.byteLength;
 }
 
-/** the unsigned message in its parts, hashed (a signature) or MACed (`hash` seeded with the key) */
-function digestInto(hash: Hash | Hmac, domain: Buffer, subject: string, parts: readonly Uint8Array[]): Buffer {
+/** when a MACed message was sent: its sender's boot counter, and a number of its process that only grows */
+export interface PeerCounter {
+  readonly boot: number;
+  readonly seq: number;
+}
+
+let lastSeq = 0;
+
+/** the next seq of this process: every MACed message it publishes gets a larger one than the last */
+export function nextPeerSeq(): number {
+  return ++lastSeq;
+}
+
+/** the unsigned message in its parts, hashed (a signature) or MACed (`hash` seeded with the key; `counter`: its text, covered too) */
+function digestInto(hash: Hash | Hmac, domain: Buffer, subject: string, parts: readonly Uint8Array[], counter?: string): Buffer {
   hash.update(domain).update(subject).update('\0');
+  if (counter !== undefined) hash.update(counter, 'latin1').update('\0');
   for (const part of parts) hash.update(part);
   return hash.digest();
 }
@@ -91,14 +112,29 @@ export function signPeerMessage(key: KeyObject, subject: string, data: Uint8Arra
   return withField(data, SIG_FIELD, signature, end);
 }
 
-/** `data` authenticated for `subject` with the pairwise key `sendKey` (pairwiseKeys.ts: only its receiver can check it) */
-export function macPeerMessage(sendKey: KeyObject, subject: string, data: Uint8Array): Uint8Array {
+function counterNumber(n: number): boolean {
+  return Number.isSafeInteger(n) && n >= 1;
+}
+
+/**
+ * `data` authenticated for `subject` with the pairwise key `sendKey` (pairwiseKeys.ts: only its
+ * receiver can check it), sent at `counter` (its sender's boot counter and nextPeerSeq(), both ≥ 1)
+ */
+export function macPeerMessage(sendKey: KeyObject, subject: string, data: Uint8Array, counter: PeerCounter): Uint8Array {
   const end = envelopeEndOf(data, 'macPeerMessage');
-  const mac = digestInto(createHmac('sha256', sendKey), MAC_DOMAIN, subject, [data]).toString('base64url');
-  return withField(data, MAC_FIELD, mac, end);
+  if (!counterNumber(counter.boot) || !counterNumber(counter.seq)) throw new TypeError(`macPeerMessage: boot and seq must be safe integers ≥ 1 (${counter.boot}, ${counter.seq})`);
+  const text = `${counter.boot}.${counter.seq}`;
+  const mac = digestInto(createHmac('sha256', sendKey), MAC_DOMAIN, subject, [data], text).toString('base64url');
+  return withField(data, MAC_FIELD, `${text}.${mac}`, end);
 }
 
 export type SignatureCheck = 'valid' | 'unsigned' | 'bad-signature';
+
+/** checkPeerAuth's verdict; `counter`: a valid MAC's (boot, seq), null for a signature or a refusal */
+export interface PeerAuthCheck {
+  readonly check: SignatureCheck;
+  readonly counter: PeerCounter | null;
+}
 
 interface Trailer {
   kind: 'sig' | 'mac';
@@ -106,6 +142,31 @@ interface Trailer {
   value: Buffer;
   /** the message without the field, in parts */
   parts: Uint8Array[];
+  /** a MAC's (boot, seq), and their text as covered */
+  counter?: PeerCounter;
+  counterText?: string;
+}
+
+/** a MAC trailer's value: `<boot>.<seq>.<mac>`, each number canonical (no leading zero, ≥ 1) */
+const MAC_VALUE = new RegExp(`^([1-9][0-9]{0,${COUNTER_DIGITS - 1}})\\.([1-9][0-9]{0,${COUNTER_DIGITS - 1}})\\.([A-Za-z0-9_-]{${MAC_CHARS}})$`);
+
+/**
+ * The `mac` field a message's envelope (ending with `"}` at `end`) ends with: where it starts, its
+ * (boot, seq) and their text; null when there is none; 'bad' when its value is not of that form (a
+ * MAC without (boot, seq), as no release sent, included).
+ */
+function macField(bytes: Buffer, end: number): { at: number; counter: PeerCounter; text: string } | null | 'bad' {
+  // base64url and digits hold neither `,` nor `"`: the last field start in reach is the trailer's
+  // (in reach: twice what a valid one takes, so that one a little too long is refused, not ignored)
+  const from = Math.max(1, end - 2 * MAC_BYTES);
+  const found = bytes.subarray(from, end - 2).lastIndexOf(MAC_FIELD);
+  if (found < 0) return null;
+  const at = from + found;
+  const value = MAC_VALUE.exec(bytes.toString('latin1', at + MAC_FIELD.length, end - 2));
+  if (value === null) return 'bad';
+  const counter = { boot: Number(value[1]), seq: Number(value[2]) };
+  if (!counterNumber(counter.boot) || !counterNumber(counter.seq)) return 'bad';
+  return { at, counter, text: `${value[1]}.${value[2]}` };
 }
 
 /** the `sig` or `mac` field a message ends with; null when it has none; 'bad' when its text is not canonical */
@@ -115,9 +176,16 @@ function trailer(data: Uint8Array): Trailer | null | 'bad' {
   if (end < 2 || !bytes.subarray(end - 2, end).equals(QUOTE_CLOSE)) return null;
   for (const [kind, field, chars, length] of [['sig', SIG_FIELD, SIG_CHARS, 64], ['mac', MAC_FIELD, MAC_CHARS, 32]] as const) {
     // where the field starts: it replaced the envelope's closing brace
-    const at = end - (field.length + chars + 1) - 1;
-    if (at < 1 || !bytes.subarray(at, at + field.length).equals(field)) continue;
-    const text = bytes.toString('latin1', at + field.length, end - 2);
+    let at = end - (field.length + chars + 1) - 1;
+    let mac: ReturnType<typeof macField> = null;
+    if (kind === 'mac') {
+      const found = macField(bytes, end);
+      if (found === null) continue;
+      if (found === 'bad') return 'bad';
+      mac = found;
+      at = mac.at;
+    } else if (at < 1 || !bytes.subarray(at, at + field.length).equals(field)) continue;
+    const text = bytes.toString('latin1', end - 2 - chars, end - 2);
     const value = Buffer.from(text, 'base64url');
     // Node's base64 decoder skips what is not base64: only the one canonical text of the right length is taken
     if (value.length !== length || value.toString('base64url') !== text) return 'bad';
@@ -127,7 +195,7 @@ function trailer(data: Uint8Array): Trailer | null | 'bad' {
       header.writeUInt32BE(at + 1 - TAILED_HEADER, 1);
       parts.push(header, bytes.subarray(TAILED_HEADER, at), CLOSE, bytes.subarray(end));
     } else parts.push(bytes.subarray(0, at), CLOSE);
-    return { kind, value, parts };
+    return mac === null ? { kind, value, parts } : { kind, value, parts, counter: mac.counter, counterText: mac.text };
   }
   return null;
 }
@@ -140,19 +208,24 @@ export function checkPeerSignature(publicKey: KeyObject, subject: string, data: 
   return verify(null, digestInto(createHash('sha256'), DOMAIN, subject, found.parts), publicKey, found.value) ? 'valid' : 'bad-signature';
 }
 
+const UNSIGNED: PeerAuthCheck = Object.freeze({ check: 'unsigned', counter: null });
+const BAD: PeerAuthCheck = Object.freeze({ check: 'bad-signature', counter: null });
+const SIGNED: PeerAuthCheck = Object.freeze({ check: 'valid', counter: null });
+
 /**
  * Whether `data` comes from the member whose key is `publicKey`: signed with it, or MACed with the
  * key `pair` shares between that member and this one (pairwiseKeys.ts; null: none can be made, so a
- * MAC cannot be checked and is refused).
+ * MAC cannot be checked and is refused). A valid MAC comes with the (boot, seq) it covers: whether
+ * the message is new is the caller's to judge (replayWindow.ts).
  */
-export function checkPeerAuth(publicKey: KeyObject, pair: PairKeys | null, subject: string, data: Uint8Array): SignatureCheck {
+export function checkPeerAuth(publicKey: KeyObject, pair: PairKeys | null, subject: string, data: Uint8Array): PeerAuthCheck {
   const found = trailer(data);
-  if (found === 'bad') return 'bad-signature';
-  if (found === null) return 'unsigned';
-  if (found.kind === 'sig') return verify(null, digestInto(createHash('sha256'), DOMAIN, subject, found.parts), publicKey, found.value) ? 'valid' : 'bad-signature';
-  if (pair === null) return 'bad-signature';
-  const expected = digestInto(createHmac('sha256', pair.receive), MAC_DOMAIN, subject, found.parts);
-  return timingSafeEqual(expected, found.value) ? 'valid' : 'bad-signature';
+  if (found === 'bad') return BAD;
+  if (found === null) return UNSIGNED;
+  if (found.kind === 'sig') return verify(null, digestInto(createHash('sha256'), DOMAIN, subject, found.parts), publicKey, found.value) ? SIGNED : BAD;
+  if (pair === null || found.counter === undefined) return BAD;
+  const expected = digestInto(createHmac('sha256', pair.receive), MAC_DOMAIN, subject, found.parts, found.counterText);
+  return timingSafeEqual(expected, found.value) ? { check: 'valid', counter: found.counter } : BAD;
 }
 
 const publicKeys = new Map<string, KeyObject | null>();

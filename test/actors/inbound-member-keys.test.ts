@@ -3,7 +3,8 @@
 // configuration without keys (a cluster from before member keys, or a member of an older release)
 // takes unsigned messages as before; once a member's key is committed (it was added again, or joined
 // with this release), its messages must be signed with that key. Refusals are counted and logged
-// rate-limited.
+// rate-limited. A MACed message is taken only after every one taken from its sender, by (boot, seq):
+// a replay is refused as `replayed`.
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, type KeyObject, randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
@@ -18,7 +19,7 @@ import { RateLimitedLog } from '../../runtime/log/rateLimit.ts';
 import { encode } from '../../runtime/wire/codec.ts';
 import { publicKeyText } from '../../runtime/store/memberKey.ts';
 import { PairwiseKeys } from '../../runtime/wire/pairwiseKeys.ts';
-import { macPeerMessage, signPeerMessage } from '../../runtime/wire/peerSignature.ts';
+import { macPeerMessage, type PeerCounter, signPeerMessage } from '../../runtime/wire/peerSignature.ts';
 
 const CLUSTER = randomUUID();
 const SUBJECT = 'p.node.self.peer';
@@ -67,11 +68,14 @@ function door(membership: Membership, selfKey?: { privateKey: KeyObject; key: st
     const data = raw(from, message);
     inbound.onPeerMessage({ subject: SUBJECT, data: signer ? signPeerMessage(signer, SUBJECT, data) : data, respond: () => false });
   };
-  /** `message` from `from`, MACed with `sendKey` for `subject` */
-  const receiveMac = (from: Member, message: Omit<RaftMessage, 'from' | 'to'>, sendKey: KeyObject, subject = SUBJECT) => {
-    inbound.onPeerMessage({ subject: SUBJECT, data: macPeerMessage(sendKey, subject, raw(from, message)), respond: () => false });
+  let seq = 0;
+  /** `message` from `from`, MACed with `sendKey` for `subject`, sent at `counter` (by default boot 1 and the next seq) */
+  const receiveMac = (from: Member, message: Omit<RaftMessage, 'from' | 'to'>, sendKey: KeyObject, subject = SUBJECT, counter: PeerCounter = { boot: 1, seq: ++seq }) => {
+    inbound.onPeerMessage({ subject: SUBJECT, data: macPeerMessage(sendKey, subject, raw(from, message), counter), respond: () => false });
   };
-  return { inbound, core, lines, receive, receiveMac };
+  /** bytes as they came over the bus, again */
+  const again = (data: Uint8Array) => inbound.onPeerMessage({ subject: SUBJECT, data, respond: () => false });
+  return { inbound, core, lines, receive, receiveMac, again, raw };
 }
 
 const heartbeat = { type: 'heartbeat', term: 2, commit: 0, context: null } as Omit<RaftMessage, 'from' | 'to'>;
@@ -153,5 +157,77 @@ describe('the door checks member keys (issue 11)', () => {
     d.receiveMac(leader, heartbeat, new PairwiseKeys(leaderKey.key, leaderKey.privateKey).with(selfKey.key)!.send);
     assert.equal(d.core.length, 0);
     assert.equal(d.inbound.dropped.get('bad-signature'), 1);
+  });
+
+  describe('replayed MACed messages (a bus user publishes a recorded copy again)', () => {
+    function pairOfMembers() {
+      const selfKey = keyPair();
+      const leaderKey = keyPair();
+      const otherKey = keyPair();
+      const leader: Member = { nodeId: randomUUID(), name: 'lead', voter: true, key: leaderKey.key };
+      const other: Member = { nodeId: randomUUID(), name: 'other', voter: true, key: otherKey.key };
+      const d = door({ members: [{ ...self, voter: true, key: selfKey.key }, leader, other] }, selfKey);
+      const send = new PairwiseKeys(leaderKey.key, leaderKey.privateKey).with(selfKey.key)!.send;
+      const otherSend = new PairwiseKeys(otherKey.key, otherKey.privateKey).with(selfKey.key)!.send;
+      const mac = (counter: PeerCounter, message = heartbeat) => macPeerMessage(send, SUBJECT, d.raw(leader, message), counter);
+      return { d, leader, other, send, otherSend, mac };
+    }
+
+    it('the same bytes again, or an older (boot, seq), are refused as replayed, counted and logged once per interval', () => {
+      const { d, mac } = pairOfMembers();
+      const first = mac({ boot: 7, seq: 10 });
+      d.again(first);
+      assert.equal(d.core.length, 1);
+      d.again(first);
+      d.again(mac({ boot: 7, seq: 9 }));
+      d.again(mac({ boot: 6, seq: 1000 }));
+      assert.equal(d.core.length, 1, 'nothing after the first reached the core');
+      assert.deepEqual(Object.fromEntries(d.inbound.dropped), { replayed: 3 });
+      assert.deepEqual(d.lines.filter((l) => l.msg === 'dropped peer message').map((l) => l.reason), ['replayed']);
+      // the sender goes on: the next seq is taken
+      d.again(mac({ boot: 7, seq: 11 }));
+      assert.equal(d.core.length, 2);
+    });
+
+    it('a restarted sender (a larger boot counter) is heard even though its seq starts again at 1; its old messages are not', () => {
+      const { d, mac } = pairOfMembers();
+      const old = [1, 2, 3].map((seq) => mac({ boot: 4, seq: 5000 + seq }));
+      for (const data of old) d.again(data);
+      assert.equal(d.core.length, 3);
+      d.again(mac({ boot: 5, seq: 1 }));
+      d.again(mac({ boot: 5, seq: 2 }));
+      assert.equal(d.core.length, 5, 'the new process is heard from its first message');
+      for (const data of old) d.again(data);
+      assert.equal(d.core.length, 5);
+      assert.equal(d.inbound.dropped.get('replayed'), 3);
+    });
+
+    it("each sender has its own window: one member's seq does not hold back another's", () => {
+      const { d, leader, other, send, otherSend } = pairOfMembers();
+      d.receiveMac(leader, heartbeat, send, SUBJECT, { boot: 9, seq: 500 });
+      d.receiveMac(other, { type: 'vote', term: 3, lastIndex: 0, lastTerm: 0, transfer: false } as Omit<RaftMessage, 'from' | 'to'>, otherSend, SUBJECT, { boot: 2, seq: 3 });
+      assert.equal(d.core.length, 2);
+      assert.deepEqual([...d.inbound.dropped], []);
+    });
+
+    it('a replay whose MAC does not check is counted as a bad signature, not as replayed (the window moves only on a valid MAC)', () => {
+      const { d, mac } = pairOfMembers();
+      const forged = Buffer.from(mac({ boot: 3, seq: 100 }));
+      forged[forged.length - 3] = forged[forged.length - 3]! ^ 1;
+      d.again(forged);
+      assert.equal(d.inbound.dropped.get('bad-signature'), 1);
+      // a forged (boot, seq) moved nothing: the sender's real, smaller one is still taken
+      d.again(mac({ boot: 3, seq: 1 }));
+      assert.equal(d.core.length, 1);
+    });
+
+    it('signed messages (toward a node still joining) carry no (boot, seq) and are taken as before', () => {
+      const pair = keyPair();
+      const leader: Member = { nodeId: randomUUID(), name: 'lead', voter: true, key: pair.key };
+      const d = door({ members: [{ ...self, voter: true }, leader] });
+      d.receive(leader, heartbeat, pair.privateKey);
+      d.receive(leader, heartbeat, pair.privateKey);
+      assert.equal(d.core.length, 2);
+    });
   });
 });

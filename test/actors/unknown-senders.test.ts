@@ -17,7 +17,7 @@ import { RateLimitedLog } from '../../runtime/log/rateLimit.ts';
 import { publicKeyText } from '../../runtime/store/memberKey.ts';
 import { decode, encode } from '../../runtime/wire/codec.ts';
 import { PairwiseKeys } from '../../runtime/wire/pairwiseKeys.ts';
-import { macPeerMessage } from '../../runtime/wire/peerSignature.ts';
+import { macPeerMessage, nextPeerSeq } from '../../runtime/wire/peerSignature.ts';
 import { peerBodies } from '../../actors/peerWire.ts';
 
 function keyPair(): { privateKey: KeyObject; key: string } {
@@ -127,7 +127,7 @@ function door(membership: () => Membership, selfKey: { privateKey: KeyObject; ke
   const receive = (from: Member, fromKey: KeyObject | null, type: string, body: unknown) => {
     const data = encode({ name: from.name, nodeId: from.nodeId, clusterId: CLUSTER, generation: 1 }, type, body);
     const send = fromKey === null ? null : new PairwiseKeys(from.key!, fromKey).with(selfKey.key)!.send;
-    inbound.onPeerMessage({ subject, data: send === null ? data : macPeerMessage(send, subject, data), respond: () => false });
+    inbound.onPeerMessage({ subject, data: send === null ? data : macPeerMessage(send, subject, data, { boot: 1, seq: nextPeerSeq() }), respond: () => false });
   };
   const raft = (from: Member, fromKey: KeyObject | null, message: Record<string, unknown>) =>
     receive(from, fromKey, 'raft', { messages: [{ ...message, from: from.nodeId, to: self.nodeId }] });

@@ -74,7 +74,7 @@ describe('member identity over NATS: only a member speaks for itself (issue 11)'
     await stillServing('maced');
     await waitUntil(() => seen.length >= 6, { timeoutMs: 30_000, what: 'peer messages on the bus' });
     tap.unsubscribe();
-    const field = (text: string) => /,"(mac|sig)":"[A-Za-z0-9_-]+"}$/.exec(text)?.[1] ?? 'none';
+    const field = (text: string) => /,"(mac|sig)":"[A-Za-z0-9_.-]+"}$/.exec(text)?.[1] ?? 'none';
     assert.deepEqual(new Set(seen.map(field)), new Set(['mac']), 'every peer message between committed members is MACed');
     assert.equal(drop('bad-signature') + drop('unsigned'), droppedBefore, 'and every one was taken');
   });

@@ -86,9 +86,10 @@ describe('store damage: refused at open, untouched', () => {
     assert.equal(r.nodeId, nodeId);
     assert.equal(r.name, 'n1');
     assert.equal(r.checksummed, true);
+    // identity: the identity record, the member key and the boot counter
     assert.deepEqual(
       Object.fromEntries(Object.entries(r.dbs).map(([db, c]) => [db, c.records])),
-      { hardstate: 2, identity: 2, log: 50, snapshot: 1, state: 601 },
+      { hardstate: 2, identity: 3, log: 50, snapshot: 1, state: 601 },
     );
     console.log(`store verify of a ${Object.values(r.dbs).reduce((n, c) => n + c.bytes, 0)}-byte store: ${r.checkMs} ms in the child`);
   });

@@ -91,7 +91,7 @@ describe('store: format migrations', () => {
       const memberKey = s.memberKey().publicKey;
       await s.close();
       const frames = await rawFrames(dir);
-      assert.equal(frames.length, 9, 'the eight records of the old store and the member key');
+      assert.equal(frames.length, 10, 'the eight records of the old store, the member key and the boot counter');
       assert.deepEqual(
         frames.filter(([, , ok]) => !ok),
         [],
