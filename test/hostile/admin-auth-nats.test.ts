@@ -7,15 +7,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Controller } from '../../runtime/controller.ts';
-import { connectNats } from '../../runtime/transport/index.ts';
 import type { Bus, BusMessage } from '../../runtime/transport/types.ts';
 import { signAdminRequest } from '../../runtime/wire/adminAuth.ts';
 import { adminSubjects } from '../../runtime/wire/adminSubjects.ts';
 import { decodeReply, encode, type Sender } from '../../runtime/wire/codec.ts';
 import { waitUntil } from '../helpers/cli.ts';
-import { type NatsServerHandle, natsServerSkipReason, startNatsServer } from '../helpers/natsServer.ts';
+import { type NatsServerHandle, natsServerSkipReason, } from '../helpers/natsServer.ts';
 import { tmpDirs } from '../helpers/tmp.ts';
-import { clusterState, keyOf, leaderOf, refusedCount, senderOf, startVoters } from './helpers.ts';
+import { clusterState, keyOf, leaderOf, refusedCount, senderOf, startVoters, natsWithForger, stopAll } from './helpers.ts';
 
 const RAFT = { heartbeatMs: 50, electionTimeoutMs: 3000 };
 const PREFIX = 'aa';
@@ -27,17 +26,13 @@ describe('member-signed admin requests over NATS: only a member speaks for the c
   let nodes: Controller[] = [];
 
   before(async () => {
-    nats = await startNatsServer();
-    forger = await connectNats({ servers: nats.url, name: 'forger' });
+    ({ nats, forger } = await natsWithForger());
     const root = tmp.make();
     await startVoters(nodes, nats.url, root, PREFIX, ['a1', 'a2', 'a3'], RAFT);
   });
   after(async () => {
-    for (const c of nodes) await c.stop();
+    await stopAll(nodes, forger, nats, tmp);
     nodes = [];
-    await forger?.close();
-    await nats?.stop();
-    tmp.cleanup();
   });
 
   const everyState = () => clusterState(nodes);

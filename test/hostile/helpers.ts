@@ -3,6 +3,8 @@
 import type { KeyObject } from 'node:crypto';
 import { type Controller, type ControllerOptions, startController } from '../../runtime/controller.ts';
 import { waitUntil } from '../helpers/cli.ts';
+import { type NatsServerHandle, startNatsServer } from '../helpers/natsServer.ts';
+import { connectNats } from '../../runtime/transport/index.ts';
 import type { Bus } from '../../runtime/transport/types.ts';
 import { encode, type Sender } from '../../runtime/wire/codec.ts';
 import { signPeerMessage } from '../../runtime/wire/peerSignature.ts';
@@ -85,4 +87,18 @@ export async function startVoters(
     timeoutMs: 60_000,
     what: `${names.length} voters that agree on the leader and have applied the same`,
   });
+}
+
+/** the setting of the tests over NATS: a real nats-server, and a forger with a connection of its own */
+export async function natsWithForger(): Promise<{ nats: NatsServerHandle; forger: Bus }> {
+  const nats = await startNatsServer();
+  return { nats, forger: await connectNats({ servers: nats.url, name: 'forger' }) };
+}
+
+/** ends what natsWithForger and startVoters started (each may be missing if the suite's setup failed) */
+export async function stopAll(nodes: readonly Controller[], forger: Bus | undefined, nats: NatsServerHandle | undefined, tmp: { cleanup(): void }): Promise<void> {
+  for (const c of nodes) await c.stop();
+  await forger?.close();
+  await nats?.stop();
+  tmp.cleanup();
 }

@@ -9,13 +9,12 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Controller } from '../../runtime/controller.ts';
-import { connectNats } from '../../runtime/transport/index.ts';
 import type { Bus } from '../../runtime/transport/types.ts';
 import { encode } from '../../runtime/wire/codec.ts';
 import { waitUntil } from '../helpers/cli.ts';
-import { type NatsServerHandle, natsServerSkipReason, startNatsServer } from '../helpers/natsServer.ts';
+import { type NatsServerHandle, natsServerSkipReason, } from '../helpers/natsServer.ts';
 import { tmpDirs } from '../helpers/tmp.ts';
-import { clusterState, drops, forgePeer, keyOf, leaderOf, senderOf, startVoters } from './helpers.ts';
+import { clusterState, drops, forgePeer, keyOf, leaderOf, senderOf, startVoters, natsWithForger, stopAll } from './helpers.ts';
 
 // slow enough that no election happens by itself on a busy machine while a test compares terms
 const RAFT = { heartbeatMs: 50, electionTimeoutMs: 3000 };
@@ -28,19 +27,15 @@ describe('member identity over NATS: only a member speaks for itself (issue 11)'
   let nodes: Controller[] = [];
 
   before(async () => {
-    nats = await startNatsServer();
-    forger = await connectNats({ servers: nats.url, name: 'forger' });
+    ({ nats, forger } = await natsWithForger());
     const root = tmp.make();
     await startVoters(nodes, nats.url, root, PREFIX, ['m1', 'm2', 'm3'], RAFT);
     await nodes[0]!.propose({ op: 'put', key: 'before', value: 1 });
     await waitUntil(() => nodes.every((c) => c.store.stateGet('before') === 1), { timeoutMs: 30_000, what: 'every node to hold the data written before' });
   });
   after(async () => {
-    for (const c of nodes) await c.stop();
+    await stopAll(nodes, forger, nats, tmp);
     nodes = [];
-    await forger?.close();
-    await nats?.stop();
-    tmp.cleanup();
   });
 
   const everyState = () => clusterState(nodes);

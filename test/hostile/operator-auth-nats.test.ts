@@ -14,7 +14,6 @@ import { CLI_SENDER } from '../../runtime/cli/client.ts';
 import { type Controller, startController } from '../../runtime/controller.ts';
 import { codeOf } from '../../runtime/errors.ts';
 import { createOperatorKey, operatorSigner } from '../../runtime/operatorKey.ts';
-import { connectNats } from '../../runtime/transport/index.ts';
 import type { Bus } from '../../runtime/transport/types.ts';
 import { type AdminSigner, signAdminRequest } from '../../runtime/wire/adminAuth.ts';
 import { adminSubjects } from '../../runtime/wire/adminSubjects.ts';
@@ -22,7 +21,7 @@ import { decodeReply } from '../../runtime/wire/codec.ts';
 import { baseEnv, type CliResult, runCli, waitUntil } from '../helpers/cli.ts';
 import { type NatsServerHandle, natsServerSkipReason, startNatsServer } from '../helpers/natsServer.ts';
 import { tmpDirs } from '../helpers/tmp.ts';
-import { clusterState, leaderOf, refusedCount, senderOf, startVoters } from './helpers.ts';
+import { clusterState, leaderOf, refusedCount, senderOf, startVoters, natsWithForger, stopAll } from './helpers.ts';
 
 const RAFT = { heartbeatMs: 50, electionTimeoutMs: 3000 };
 const PREFIX = 'oa';
@@ -46,8 +45,7 @@ describe('operators over NATS: only an operator key changes the cluster (issue 1
     });
 
   before(async () => {
-    nats = await startNatsServer();
-    forger = await connectNats({ servers: nats.url, name: 'forger' });
+    ({ nats, forger } = await natsWithForger());
     root = tmp.make();
     opsKey = `${root}/ops.key`;
     wrongKey = `${root}/wrong.key`;
@@ -62,11 +60,8 @@ describe('operators over NATS: only an operator key changes the cluster (issue 1
     await startVoters(nodes, nats.url, root, PREFIX, ['o1', 'o2', 'o3'], RAFT, { operators: { keys: [publicKey] } });
   });
   after(async () => {
-    for (const c of nodes) await c.stop();
+    await stopAll(nodes, forger, nats, tmp);
     nodes = [];
-    await forger?.close();
-    await nats?.stop();
-    tmp.cleanup();
   });
 
   const everyState = () => clusterState(nodes);

@@ -10,12 +10,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type Controller, startController } from '../../runtime/controller.ts';
-import { connectNats } from '../../runtime/transport/index.ts';
 import type { Bus } from '../../runtime/transport/types.ts';
 import { waitUntil } from '../helpers/cli.ts';
-import { type NatsServerHandle, natsServerSkipReason, startNatsServer } from '../helpers/natsServer.ts';
+import { type NatsServerHandle, natsServerSkipReason, } from '../helpers/natsServer.ts';
 import { tmpDirs } from '../helpers/tmp.ts';
-import { clusterState, drops, leaderOf, startVoters } from './helpers.ts';
+import { clusterState, drops, leaderOf, startVoters, natsWithForger, stopAll } from './helpers.ts';
 
 // slow enough that no election happens by itself on a busy machine while a test compares terms
 const RAFT = { heartbeatMs: 50, electionTimeoutMs: 3000 };
@@ -40,19 +39,15 @@ describe('replayed peer messages over NATS (issue 11)', { skip: natsServerSkipRe
   const dead: Controller[] = [];
 
   before(async () => {
-    nats = await startNatsServer();
-    forger = await connectNats({ servers: nats.url, name: 'forger' });
+    ({ nats, forger } = await natsWithForger());
     root = tmp.make();
     await startVoters(nodes, nats.url, root, PREFIX, ['r1', 'r2', 'r3'], RAFT);
     await nodes[0]!.propose({ op: 'put', key: 'before', value: 1 });
     await waitUntil(() => nodes.every((c) => c.store.stateGet('before') === 1), { timeoutMs: 30_000, what: 'every node to hold the data written before' });
   });
   after(async () => {
-    for (const c of [...nodes, ...dead]) await c.stop();
+    await stopAll([...nodes, ...dead], forger, nats, tmp);
     nodes = [];
-    await forger?.close();
-    await nats?.stop();
-    tmp.cleanup();
   });
 
   const followers = () => nodes.filter((c) => c !== leaderOf(nodes));

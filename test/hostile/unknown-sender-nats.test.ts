@@ -9,12 +9,11 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { type Controller, startController } from '../../runtime/controller.ts';
-import { connectNats } from '../../runtime/transport/index.ts';
 import type { Bus } from '../../runtime/transport/types.ts';
 import { waitUntil } from '../helpers/cli.ts';
 import { type NatsServerHandle, natsServerSkipReason, startNatsServer } from '../helpers/natsServer.ts';
 import { tmpDirs } from '../helpers/tmp.ts';
-import { clusterState, drops, forgePeer, leaderOf, senderOf, startVoters } from './helpers.ts';
+import { clusterState, drops, forgePeer, leaderOf, senderOf, startVoters, natsWithForger, stopAll } from './helpers.ts';
 
 // slow enough that no election happens by itself on a busy machine while a test compares terms
 const RAFT = { heartbeatMs: 50, electionTimeoutMs: 3000 };
@@ -27,18 +26,14 @@ describe('member identity over NATS: a made-up node id changes nothing (issue 11
   let nodes: Controller[] = [];
 
   before(async () => {
-    nats = await startNatsServer();
-    forger = await connectNats({ servers: nats.url, name: 'forger' });
+    ({ nats, forger } = await natsWithForger());
     await startVoters(nodes, nats.url, tmp.make(), PREFIX, ['u1', 'u2', 'u3'], RAFT);
     await nodes[0]!.propose({ op: 'put', key: 'before', value: 1 });
     await waitUntil(() => nodes.every((c) => c.store.stateGet('before') === 1), { timeoutMs: 30_000, what: 'every node to hold the data written before' });
   });
   after(async () => {
-    for (const c of nodes) await c.stop();
+    await stopAll(nodes, forger, nats, tmp);
     nodes = [];
-    await forger?.close();
-    await nats?.stop();
-    tmp.cleanup();
   });
 
   const followers = () => nodes.filter((c) => c !== leaderOf(nodes));
