@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connectNats } from '../../runtime/transport/nats.ts';
+import { encode } from '../../runtime/wire/codec.ts';
 import { baseEnv, CliProcess, runCli, waitUntil } from '../helpers/cli.ts';
 import { type NatsServerHandle, natsServerSkipReason, startNatsServer } from '../helpers/natsServer.ts';
 
@@ -92,5 +93,36 @@ describe("docs/security.md's nats-server configuration", { skip: natsServerSkipR
       await opsBus.close();
       await ctrl1Bus.close();
     }
+  });
+
+  it("one controller's credentials cannot make another controller's messages accepted", async () => {
+    const ops = (args: string[]) => cli('ops', '_INBOX_ops', args);
+    const statusOf = async (node: string) => {
+      const r = await ops(['status', '--node', node, '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout) as { term: number; leader: string; clusterId: string; members: Array<{ name: string; nodeId: string }> };
+    };
+    const before = await statusOf('ctrl1');
+    assert.equal(before.leader, 'ctrl1');
+    const id = (name: string) => before.members.find((m) => m.name === name)!.nodeId;
+    // ctrl1's NATS user may publish on every controller's peer subject (it must, to speak raft): with it,
+    // messages under ctrl2's name and node id, to ctrl1, that would depose ctrl1 if taken
+    const ctrl1Bus = await connectNats({ servers: nats.url, user: 'ctrl1', pass: 'change-me-ctrl1' });
+    try {
+      const asCtrl2 = { name: 'ctrl2', nodeId: id('ctrl2'), clusterId: before.clusterId, generation: 1 };
+      const term = before.term + 10;
+      const raft = (m: Record<string, unknown>) => encode(asCtrl2, 'raft', { messages: [{ from: id('ctrl2'), to: id('ctrl1'), term, ...m }] });
+      ctrl1Bus.publish('conclave.node.ctrl1.peer', raft({ type: 'heartbeat', commit: 0, context: null }));
+      ctrl1Bus.publish('conclave.node.ctrl1.peer', raft({ type: 'vote', lastIndex: 1000, lastTerm: term, transfer: true }));
+      await ctrl1Bus.flush();
+      // refused at ctrl1's door: not authenticated by ctrl2's committed key (logged, rate-limited)
+      await nodes[0]!.waitForOutput(/"reason":"unsigned"[^\n]*dropped peer message|dropped peer message[^\n]*"reason":"unsigned"/, 30_000);
+    } finally {
+      await ctrl1Bus.close();
+    }
+    const after = await statusOf('ctrl1');
+    assert.deepEqual({ term: after.term, leader: after.leader }, { term: before.term, leader: 'ctrl1' }, 'nothing ctrl1 forged as ctrl2 was taken');
+    const put = await ops(['kv', 'put', 'after-forgery', '1', '--via', 'ctrl2']);
+    assert.equal(put.code, 0, put.stderr);
   });
 });
