@@ -19,7 +19,7 @@ import { whois } from '../actors/controller/whois.ts';
 import { appliedMembershipIncludes, type MemberRuntime, type MemberStatus } from '../actors/member.ts';
 import { adminSubjects } from './wire/adminSubjects.ts';
 import { AdminServer } from './admin.ts';
-import { checkOptions, type ControllerOptions } from './config/controllerOptions.ts';
+import { checkOperators, checkOptions, type ControllerOptions } from './config/controllerOptions.ts';
 import { asErrorCode, conclaveError } from './errors.ts';
 import { type ControllerEventName, ControllerEventHub, type ControllerListener, type Refusal } from './events.ts';
 import { attachInspectionPublisher, type InspectionPublisher } from './inspect/publisher.ts';
@@ -81,6 +81,7 @@ export class Controller {
   ) {
     this.name = opts.name;
     this.prefix = opts.prefix ?? 'conclave';
+    this.operatorsInForce = opts.operators;
     const identity = store.identity();
     if (opts.inspect) this.inspectionListeners.add(opts.inspect);
     // every line carries node, node id, cluster id and phase; the last two change, so they are
@@ -160,6 +161,7 @@ export class Controller {
       },
       sender: () => this.sender(),
       logFor: (component) => this.logFor(component),
+      operators: () => this.operatorsInForce,
       reportRefusal: (component, refusal) => {
         const key = `${component}:${refusal.reason}`;
         const count = (this.refusals.get(key) ?? 0) + 1;
@@ -240,6 +242,19 @@ export class Controller {
     }
     if (this.opts.join?.cluster) this.autoJoin.announceUntilAdmitted(this.opts.join.cluster);
     this.stopHealth = watchHealth(this.ctx);
+  }
+
+  /** the operator keys requests are checked against now (setOperators) */
+  private operatorsInForce: ControllerOptions['operators'];
+
+  /**
+   * Replace this node's operator keys while it runs (to add or revoke one without a restart; each member
+   * checks its own list: `conclave run` rereads its config file on SIGHUP). Unusable keys: CONFIG, and the old stay.
+   */
+  setOperators(operators: ControllerOptions['operators']): void {
+    checkOperators(operators);
+    this.operatorsInForce = operators === undefined ? undefined : structuredClone(operators);
+    this.logFor('admin').info({ operatorKeys: operators?.keys.length ?? 0, readKeys: operators?.readKeys?.length ?? 0, reads: operators?.reads ?? 'open' }, 'operator keys replaced');
   }
 
   status(): ControllerStatus & StatusReply {

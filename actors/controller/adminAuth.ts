@@ -6,7 +6,8 @@
 // (rate-limited) as an `admin` refusal; it never changes anything.
 import type { AdminAuthenticator } from '../../runtime/admin.ts';
 import { conclaveError } from '../../runtime/errors.ts';
-import { AdminAuthVerifier, type AdminSigner } from '../../runtime/wire/adminAuth.ts';
+import type { ControllerOptions } from '../../runtime/config/controllerOptions.ts';
+import { AdminAuthVerifier, type AdminSigner, MAX_REMEMBERED_NONCES, NonceCache } from '../../runtime/wire/adminAuth.ts';
 import { ADMIN_PROTOCOL, isAdminOp } from '../../runtime/wire/adminProtocol.ts';
 import { OperatorAuthVerifier, type OperatorAuthRefusal } from '../../runtime/wire/operatorAuth.ts';
 import { UNSAFE_NO_PEER_AUTH } from '../../runtime/wire/peerSignature.ts';
@@ -45,7 +46,7 @@ function nextStep(refusal: OperatorAuthRefusal, node: string): string {
     case 'unsigned':
       return 'pass --operator-key FILE (or set CONCLAVE_OPERATOR_KEY=FILE) with a key whose public key is in the members\' "operators.keys" (for a read, "operators.readKeys" too); `conclave operator keygen --out FILE` makes one';
     case 'bad-signature':
-      return 'use an operator key whose public key is in the members\' "operators.keys" (`conclave operator pubkey --key FILE` prints a key\'s), or add this key\'s there and restart the members';
+      return 'use an operator key whose public key is in the members\' "operators.keys" (`conclave operator pubkey --key FILE` prints a key\'s), or add this key\'s there and send each member SIGHUP (it rereads its config file)';
     case 'read-only-key':
       return 'sign it with an operator key listed in the members\' "operators.keys"';
     case 'stale-time':
@@ -57,13 +58,27 @@ function nextStep(refusal: OperatorAuthRefusal, node: string): string {
   }
 }
 
-/** none when the node has no operator keys (the default: client operations need no credential) */
-export function operatorAuthenticator(ctx: ControllerContext, adminSubject: string): AdminAuthenticator | undefined {
-  const keys = ctx.opts.operators?.keys ?? [];
-  if (keys.length === 0) return undefined;
-  const { readKeys, reads } = ctx.opts.operators ?? {};
-  const verifier = new OperatorAuthVerifier({ adminSubject, keys, readKeys, reads, memberKeyCommitted: (nodeId) => committedMember(ctx, nodeId)?.key !== undefined });
+/**
+ * Checks against the operator keys in force at each request (ctx.operators: they can be replaced while
+ * the node runs, e.g. to revoke one); none in force (the default): client operations need no credential.
+ */
+export function operatorAuthenticator(ctx: ControllerContext, adminSubject: string): AdminAuthenticator {
+  // the requests seen, kept across a change of keys: a replay stays refused
+  const nonces = new NonceCache(MAX_REMEMBERED_NONCES);
+  let built: { for: ControllerOptions['operators']; verifier: OperatorAuthVerifier | null } | null = null;
+  const verifierNow = (): OperatorAuthVerifier | null => {
+    const operators = ctx.operators?.() ?? ctx.opts.operators;
+    if (built === null || built.for !== operators) {
+      const keys = operators?.keys ?? [];
+      const memberKeyCommitted = (nodeId: string) => committedMember(ctx, nodeId)?.key !== undefined;
+      const verifier = keys.length === 0 ? null : new OperatorAuthVerifier({ adminSubject, keys, readKeys: operators?.readKeys, reads: operators?.reads, memberKeyCommitted }, MAX_REMEMBERED_NONCES, nonces);
+      built = { for: operators, verifier };
+    }
+    return built.verifier;
+  };
   return (envelope, body, data) => {
+    const verifier = verifierNow();
+    if (verifier === null) return null;
     const refusal = verifier.check(envelope, body, data);
     if (refusal === null) return null;
     const what = isAdminOp(envelope.type) ? ADMIN_PROTOCOL[envelope.type].what : envelope.type;
@@ -77,5 +92,5 @@ export function operatorAuthenticator(ctx: ControllerContext, adminSubject: stri
 export function adminAuthenticator(ctx: ControllerContext, adminSubject: string): AdminAuthenticator {
   const member = memberAuthenticator(ctx, adminSubject);
   const operator = operatorAuthenticator(ctx, adminSubject);
-  return (envelope, body, data) => member(envelope, body, data) ?? operator?.(envelope, body, data) ?? null;
+  return (envelope, body, data) => member(envelope, body, data) ?? operator(envelope, body, data);
 }

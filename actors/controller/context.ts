@@ -61,6 +61,8 @@ export interface ControllerContext {
   logFor(component: string): Logger;
   /** one refusal, reported at this end: counted, logged (rate-limited), given to refusal listeners */
   reportRefusal(component: string, refusal: Refusal): void;
+  /** the operator keys in force (Controller.setOperators replaces them while it runs); absent: opts.operators */
+  operators?(): ControllerOptions['operators'];
 }
 
 /** the node's clock: the one it was given (the demo's pausable one, the simulator's), else the process's */

@@ -59,6 +59,17 @@ export async function runCommand(flags: RunFlags & { record?: string }): Promise
     .logFor('run')
     .info({ phase: status.phase, admin: `${config.prefix}.node.${config.name}.admin` }, `controller ${config.name} is running (${status.phase})`);
 
+  // SIGHUP: read the configuration again and put its operator keys in force (add or revoke an operator
+  // without a restart; the rest of the configuration takes effect at the next start)
+  const onReload = () => {
+    try {
+      controller.setOperators(resolveRunConfig(flags, process.env).operators);
+    } catch (err) {
+      log.error({ err }, `SIGHUP: operator keys not reloaded (${(err as Error).message}); the keys in force stay`);
+    }
+  };
+  process.on('SIGHUP', onReload);
+
   let signals = 0;
   await new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
@@ -89,6 +100,7 @@ export async function runCommand(flags: RunFlags & { record?: string }): Promise
     controller.actor.subscribe(onSnapshot);
     onSnapshot(controller.actor.getSnapshot());
   });
+  process.off('SIGHUP', onReload);
   // a fatal phase ends here too: nothing the run started may keep the process alive
   await metrics?.stop();
 }

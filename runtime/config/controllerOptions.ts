@@ -95,14 +95,19 @@ export function checkOptions(opts: ControllerOptions): Uint8Array | null {
     throw conclaveError('CONFIG', `join.maxVoters must be a whole number ≥ 1, got ${opts.join.maxVoters}`);
   }
   checkRaftTiming({ ...DEFAULT_RAFT, ...opts.raft });
-  if (opts.operators !== undefined) {
-    const bad = unusableOperatorKeys([...opts.operators.keys, ...(opts.operators.readKeys ?? [])]);
-    if (opts.operators.reads !== undefined && opts.operators.reads !== 'open' && opts.operators.reads !== 'signed') {
-      throw conclaveError('CONFIG', `operators.reads must be "open" or "signed", got ${JSON.stringify(opts.operators.reads)}`, { key: 'operators.reads' });
-    }
-    if (bad.length > 0) throw conclaveError('CONFIG', `operators: ${JSON.stringify(bad[0])} is not an operator public key (43 characters of base64url, as printed by \`conclave operator keygen\`)`, { key: 'operators.keys' });
-  }
+  checkOperators(opts.operators);
   const joinSecret = joinSecretOf(opts.join);
   if (opts.state !== undefined) validateReplicatedState(opts.state);
   return joinSecret;
+}
+
+/** ControllerOptions.operators as given at start or to Controller.setOperators: CONFIG when unusable */
+export function checkOperators(operators: ControllerOptions['operators']): void {
+  if (operators === undefined) return;
+  if (!Array.isArray(operators.keys)) throw conclaveError('CONFIG', 'operators.keys must be a list of operator public keys', { key: 'operators.keys' });
+  const bad = unusableOperatorKeys([...operators.keys, ...(operators.readKeys ?? [])]);
+  if (operators.reads !== undefined && operators.reads !== 'open' && operators.reads !== 'signed') {
+    throw conclaveError('CONFIG', `operators.reads must be "open" or "signed", got ${JSON.stringify(operators.reads)}`, { key: 'operators.reads' });
+  }
+  if (bad.length > 0) throw conclaveError('CONFIG', `operators: ${JSON.stringify(bad[0])} is not an operator public key (43 characters of base64url, as printed by \`conclave operator keygen\`)`, { key: 'operators.keys' });
 }

@@ -54,9 +54,11 @@ export class OperatorAuthVerifier {
   private readonly keys: Array<{ text: string; key: KeyObject; mayChange: boolean }>;
   private readonly nonces: NonceCache;
 
+  /** `nonces`: the requests seen so far, kept across a change of keys (a replay stays refused) */
   constructor(
     private readonly hands: OperatorAuthHands,
     maxNonces = MAX_REMEMBERED_NONCES,
+    nonces?: NonceCache,
   ) {
     const entry = (text: string, mayChange: boolean) => {
       const key = memberPublicKey(text);
@@ -64,7 +66,7 @@ export class OperatorAuthVerifier {
       return { text, key, mayChange };
     };
     this.keys = [...hands.keys.map((text) => entry(text, true)), ...(hands.readKeys ?? []).map((text) => entry(text, false))];
-    this.nonces = new NonceCache(maxNonces);
+    this.nonces = nonces ?? new NonceCache(maxNonces);
   }
 
   /** null when the request may be handled; else why not */
