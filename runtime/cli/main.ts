@@ -79,7 +79,7 @@ export function buildProgram(): Command {
   addNatsOptions(
     program
       .command('run')
-      .description('run one controller process until SIGINT/SIGTERM')
+      .description('run one controller process until SIGINT/SIGTERM (SIGHUP: reread the operator keys of --config)')
       .option('--config <file>', 'JSON config file (keys mirror the flags; flags override it)')
       .option('--name <name>', 'node name, ^[a-z0-9][a-z0-9_-]{0,62}$')
       .option('--data-dir <dir>', 'where the node keeps its LMDB store (default ./conclave-data/<name>)')

@@ -1,4 +1,4 @@
-// `conclave run`: one controller process until SIGINT/SIGTERM. A second signal forces exit.
+// `conclave run`: one controller process until SIGINT/SIGTERM. A second signal forces exit; SIGHUP rereads the operator keys.
 import { ConfigError, resolveRunConfig, type RunFlags } from '../config/config.ts';
 import { startController } from '../controller.ts';
 import { codeOf, exitCodeFor } from '../errors.ts';
