@@ -145,7 +145,7 @@ export class MemberSnapshots {
   /** stream the current applied state as a snapshot, in chunks, without blocking (snapshotStream.ts) */
   send(m: RaftMessage & { type: 'snapshot' }): void {
     if (!this.host.peerSubject(m.to)) return;
-    this.outgoing.request(m.to, () => {
+    this.outgoing.request(m.to, m.snapshot.index, () => {
       // the state as applied now (committed data only), which is at or past the core's snapshot
       const source = this.host.state.openSnapshot();
       const meta: SnapshotMeta = source.appliedIndex >= m.snapshot.index ? this.host.snapshotMetaAt(source.appliedIndex) : m.snapshot;
