@@ -115,9 +115,9 @@ export function wireParts(m: MemberShell): MemberParts {
       progress: (chunks, bytes) => opts.onSnapshotProgress?.(chunks, bytes),
       snapshotMetaAt: (index) => m.core.snapshotMetaAt(index),
       clock: m.clock,
-      transferEnded: (to, ok) => {
+      transferEnded: (to, ok, index) => {
         if (m.stopped || m.halted || m.core.currentRole !== 'leader') return;
-        m.core.reportSnapshot(to, ok);
+        m.core.reportSnapshot(to, ok, index);
         m.kick();
       },
     },

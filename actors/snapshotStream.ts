@@ -267,13 +267,15 @@ export class OutgoingSnapshots {
   constructor(private readonly opts: OutgoingSnapshotsOptions) {}
 
   /**
-   * The core wants `to` to get a snapshot. Starts a transfer, unless one to `to` is running or
-   * one just completed (the follower is installing it: starting over would only cost a full copy).
+   * The core wants `to` to get a snapshot at `index` or later. Starts a transfer, unless one to
+   * `to` is running or one that reached `index` just completed (the follower is installing it:
+   * starting over would only cost a full copy). One that completed below `index` does not count:
+   * the log was compacted past it since, and the follower cannot catch up from it.
    */
-  request(to: string, open: () => { source: SnapshotSource; message: SnapshotMessage }): 'started' | 'running' | 'recent' {
+  request(to: string, index: number, open: () => { source: SnapshotSource; message: SnapshotMessage }): 'started' | 'running' | 'recent' {
     if (this.transfers.has(to)) return 'running';
     const done = this.completed.get(to);
-    if (done !== undefined && this.opts.clock.now() - done.at < this.opts.graceMs) return 'recent';
+    if (done !== undefined && done.index >= index && this.opts.clock.now() - done.at < this.opts.graceMs) return 'recent';
     const { source, message } = open();
     const transfer = new Transfer(to, message, source, this.opts.clock);
     this.transfers.set(to, transfer);

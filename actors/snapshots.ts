@@ -40,8 +40,8 @@ export interface SnapshotsHost {
   progress(chunks: number, bytes: number): void;
   /** the core's snapshot meta at an applied index */
   snapshotMetaAt(index: number): SnapshotMeta;
-  /** leader: a transfer to `to` ended, acknowledged in full (ok) or abandoned */
-  transferEnded(to: string, ok: boolean): void;
+  /** leader: a transfer of snapshot `index` to `to` ended, acknowledged in full (ok) or abandoned */
+  transferEnded(to: string, ok: boolean, index: number): void;
   /** the member's clock (the simulator's is virtual) */
   clock: Clock;
 }
@@ -145,7 +145,7 @@ export class MemberSnapshots {
   /** stream the current applied state as a snapshot, in chunks, without blocking (snapshotStream.ts) */
   send(m: RaftMessage & { type: 'snapshot' }): void {
     if (!this.host.peerSubject(m.to)) return;
-    this.outgoing.request(m.to, () => {
+    this.outgoing.request(m.to, m.snapshot.index, () => {
       // the state as applied now (committed data only), which is at or past the core's snapshot
       const source = this.host.state.openSnapshot();
       const meta: SnapshotMeta = source.appliedIndex >= m.snapshot.index ? this.host.snapshotMetaAt(source.appliedIndex) : m.snapshot;
@@ -191,7 +191,7 @@ export class MemberSnapshots {
     const fields = { to: this.host.nameOf(report.to), index: report.index, keys: report.keys, bytes: report.bytes, chunks: report.chunks, ms: report.ms, mbPerS, ...report.stages };
     if (ok) this.host.log.info(fields, 'sent snapshot');
     else this.host.dropLog.warn(`snap:${report.to}`, { ...fields, err: report.error }, 'snapshot transfer abandoned');
-    this.host.transferEnded(report.to, ok);
+    this.host.transferEnded(report.to, ok, report.index);
   }
 
   // ---- follower: receiving ----

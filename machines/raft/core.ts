@@ -318,12 +318,16 @@ export class RaftCore {
     this.log.compact(meta);
   }
 
-  /** the host reports the outcome of streaming a snapshot to a follower */
-  reportSnapshot(to: PeerId, ok: boolean): void {
+  /**
+   * The host reports the outcome of streaming snapshot `index` to a follower: delivered in full (ok)
+   * or abandoned. `index` is what the host streamed, which may differ from the snapshot the core
+   * asked for last (the log may have been compacted further since).
+   */
+  reportSnapshot(to: PeerId, ok: boolean, index: number): void {
     const pr = this.progress.get(to);
     if (this.role !== 'leader' || pr === undefined || pr.state !== 'snapshot') return;
-    if (!ok) pr.pendingSnapshot = 0;
-    pr.becomeProbe();
+    if (ok) pr.snapshotDelivered(index);
+    else pr.becomeProbe();
     pr.probeSent = true; // wait for the follower's answer (or the next heartbeat) before probing
   }
 
@@ -748,7 +752,7 @@ export class RaftCore {
     pr.recentActive = true;
     pr.probeSent = false;
     if (pr.state === 'replicate' && pr.isPaused(this.maxInflight, this.maxInflightBytes)) pr.freeInflight(1);
-    if (pr.state === 'snapshot' && ++pr.snapshotWait >= this.electionTicks) pr.becomeProbe(); // retry a lost snapshot
+    if (pr.state === 'snapshot' && ++pr.snapshotWait >= this.electionTicks) pr.becomeProbe(); // retry a lost snapshot, from what the follower is known to hold
     if (pr.match < this.log.lastIndex()) this.maybeSendAppend(m.from, true);
     if (m.context !== null) this.ackRead(m.context, m.from);
   }

@@ -31,16 +31,26 @@ export class Progress {
     this.isLearner = isLearner;
   }
 
+  /**
+   * Probe from just after what the follower is known to hold. Leaving the snapshot state this way
+   * assumes nothing about the snapshot asked for (it may be lost, or never sent): see snapshotDelivered.
+   */
   becomeProbe(): void {
-    if (this.state === 'snapshot') {
-      this.next = Math.max(this.match + 1, this.pendingSnapshot + 1);
-      this.pendingSnapshot = 0;
-    } else {
-      this.next = this.match + 1;
-    }
+    this.next = this.match + 1;
+    this.pendingSnapshot = 0;
     this.state = 'probe';
     this.probeSent = false;
     this.clearInflight();
+  }
+
+  /**
+   * The follower received snapshot `index` in full: probe from just after it (etcd probes from its
+   * pendingSnapshot + 1). The index is the one delivered, not `pendingSnapshot`: the host streams its
+   * applied state, and a transfer may end after the core asked again for a later snapshot.
+   */
+  snapshotDelivered(index: number): void {
+    this.becomeProbe();
+    this.next = Math.max(this.next, index + 1);
   }
 
   becomeReplicate(): void {

@@ -67,7 +67,7 @@ function transfer(withRecords: boolean, accepts: string[] | undefined, from = 0)
     graceMs: 1000,
     clock,
   });
-  out.request('b', () => ({ source: source(withRecords), message }));
+  out.request('b', 7, () => ({ source: source(withRecords), message }));
   let acked = 0;
   for (let guard = 0; guard < 1000 && !ok; guard++) {
     clock.drain();
@@ -133,7 +133,7 @@ describe('snapshot stream: a receiver that gave the transfer up', () => {
       graceMs: 60_000,
       clock,
     });
-    out.request('b', () => ({ source: source(false), message }));
+    out.request('b', 7, () => ({ source: source(false), message }));
     clock.drain();
     assert.ok(chunks.length >= 2, 'chunks in flight');
     const first = chunks[0]!;
@@ -145,6 +145,46 @@ describe('snapshot stream: a receiver that gave the transfer up', () => {
     assert.equal(ended[0]!.ok, false);
     assert.match(String(ended[0]!.error), /b missed a chunk and gave the transfer up/);
     // the next request starts a new transfer (a failed one is not 'recent')
-    assert.equal(out.request('b', () => ({ source: source(false), message })), 'started');
+    assert.equal(out.request('b', 7, () => ({ source: source(false), message })), 'started');
+  });
+});
+
+describe('snapshot stream: a transfer that just completed', () => {
+  it('is not repeated for the snapshot it carried or an earlier one, but is for a later one (the log was compacted past it)', () => {
+    const clock = manualClock();
+    const chunks: SnapshotChunk[] = [];
+    const ended: boolean[] = [];
+    const out = new OutgoingSnapshots({
+      publish: (_to, chunk) => chunks.push(chunk),
+      finished: (ok) => ended.push(ok),
+      chunkBytes: 1200,
+      recordsChunkBytes: 2500,
+      window: 64,
+      windowBytes: 1 << 20,
+      stallMs: 60_000,
+      graceMs: 60_000,
+      clock,
+    });
+    assert.equal(out.request('b', 7, () => ({ source: source(false), message })), 'started');
+    assert.equal(out.request('b', 9, () => ({ source: source(false), message })), 'running', 'one transfer to a follower at a time');
+    clock.drain();
+    const first = chunks[0]!;
+    const id = first.format === 'json' ? /"id":"([^"]+)"/.exec(first.parts[0]!)![1]! : first.body.id;
+    out.onAck('b', { id, seq: chunks.length - 1 });
+    assert.deepEqual(ended, [true], 'the transfer of snapshot 7 completed');
+    // the follower is installing snapshot 7: asking again for it (or less) would only cost a full copy
+    assert.equal(out.request('b', 7, () => ({ source: source(false), message })), 'recent');
+    assert.equal(out.request('b', 5, () => ({ source: source(false), message })), 'recent');
+    // the leader compacted its log to 9 since: the follower cannot catch up from 7 without it
+    let opened = 0;
+    const later = { ...message, snapshot: { ...message.snapshot, index: 9 } };
+    assert.equal(
+      out.request('b', 9, () => {
+        opened++;
+        return { source: source(false), message: later };
+      }),
+      'started',
+    );
+    assert.equal(opened, 1);
   });
 });

@@ -3,6 +3,7 @@
 //   expect commit 1 5 | expect commit all 5 | expect log 2 = 1:1 1:2 2:3 | expect kv 2 a=1 b=2
 //   expect read r1 = 3 | expect read r1 failed | expect read r1 pending | expect msgs 0
 //   expect firstindex 1 4 | expect voter 1 4 | expect learner 1 4 | expect absent 1 4
+//   expect progress 1 3 probe match=4 next=5   (leader 1's view of 3)
 import type { Role } from '../../machines/raft/types.ts';
 import type { ScriptCluster } from './script.ts';
 
@@ -83,6 +84,13 @@ export function expect(cluster: ScriptCluster, args: string[]): void {
       const member = cluster.core(rest[0]!).status().membership.members.find((m) => m.nodeId === rest[1]);
       const got = member === undefined ? 'absent' : member.voter ? 'voter' : 'learner';
       if (got !== what) throw new Error(`expected ${rest[1]} to be ${what} in ${rest[0]}'s config, it is ${got}`);
+      return;
+    }
+    case 'progress': {
+      const pr = cluster.core(rest[0]!).status().progress[rest[1]!];
+      const got = pr === undefined ? 'none' : `${pr.state} match=${pr.matchIndex} next=${pr.nextIndex}`;
+      const want = rest.slice(2).join(' ');
+      if (got !== want) throw new Error(`expected ${rest[0]}'s progress of ${rest[1]} to be ${want}, got ${got}`);
       return;
     }
     default:

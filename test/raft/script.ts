@@ -11,6 +11,7 @@
 //   propose 1 put a=1 [-> ok|not-leader|transferring|config-change-pending]
 //   read 1 r1       transfer 1 [2] [-> ok|not-leader]       compact 1
 //   crash 2   restart 2   add-learner 1 4   promote 1 4   remove 1 3
+//   report-snapshot 1 3 ok|failed 5   (leader 1's host streamed snapshot 5 to 3: delivered in full, or abandoned)
 //   expect …  (expect.ts)
 //   set-log 2 terms=1,1,4,4 term=4 [commit=1]     (rebuild node 2 with that log; entry 1 is the config)
 import { bootstrapRestore, blankRestore, RaftCore, type RaftRestore, type RaftTestHooks } from '../../machines/raft/core.ts';
@@ -251,6 +252,13 @@ export class ScriptCluster {
       case 'compact': {
         if (!this.host(args[0]!).compact()) throw new Error('nothing to compact');
         this.print(`${args[0]}: compacted, first index ${this.core(args[0]!).snapshotIndex + 1}`);
+        return;
+      }
+      case 'report-snapshot': {
+        const [id, to, outcome, index] = args;
+        if (outcome !== 'ok' && outcome !== 'failed') throw new Error(`expected ok or failed, got ${outcome}`);
+        this.core(id!).reportSnapshot(to!, outcome === 'ok', Number(index));
+        this.settle(id!);
         return;
       }
       case 'crash':

@@ -3,7 +3,7 @@
 // elsewhere, so each also names the fix and the unit test that pins the behaviour down.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { runSimulation } from './simulator.ts';
+import { HARSH_PROFILE, runSimulation } from './simulator.ts';
 
 test('seed 60, 3 nodes: a follower that misses a snapshot chunk tells the leader, which starts over at once (liveness)', async () => {
   // Two followers got reordered snapshot chunks and dropped the transfers; the leader learned it only
@@ -20,5 +20,25 @@ test('seed 17, 3 nodes, auto-join: a blank node joining a recovered cluster does
   // the joining node checks peers against the generation of the offer it took (JoinOffer.generation →
   // JoinAccepted → the member's joining mode; actors/memberParts.ts).
   const result = await runSimulation({ seed: 17, nodes: 3, steps: 10_000, membership: true, recovery: true, autoJoin: true });
+  assert.equal(result.violation, null, result.violation?.message);
+});
+
+test('seed 65, 3 nodes, auto-join: a snapshot transfer that ends below the snapshot the leader now needs is followed by another (liveness)', async () => {
+  // A joining learner installed the leader's applied state at 124 while the leader compacted to 126
+  // and asked for a snapshot again; the host, which had just completed a transfer to it, refused to
+  // start one for 5 s (its "completed recently" rule ignored the index), and the core, told that
+  // "the" snapshot had arrived, probed from 127 as if the follower held 126. The learner had been
+  // promoted meanwhile, and nothing committed. Fixed: a completed transfer spares only a request at
+  // or below its index (actors/snapshotStream.ts; test/actors/snapshotStream.test.ts), and the core
+  // probes from the index the host reports delivered, or from the match index when a snapshot is
+  // presumed lost (machines/raft/progress.ts; test/raft/testdata/snapshot-report.txt).
+  const result = await runSimulation({ seed: 65, nodes: 3, steps: 5000, membership: true, recovery: true, autoJoin: true });
+  assert.equal(result.violation, null, result.violation?.message);
+});
+
+test('seed 21, 3 nodes, harsh, auto-join: two lagging followers get a newer snapshot at once, not after the grace of the last one (liveness)', async () => {
+  // The leader had completed snapshot 14 to the followers, compacted to 17, and asked again: refused
+  // for 5 s as "completed recently", so the leader only sent them heartbeats. Same fix as seed 65.
+  const result = await runSimulation({ seed: 21, nodes: 3, steps: 5000, membership: true, recovery: true, autoJoin: true, profile: HARSH_PROFILE });
   assert.equal(result.violation, null, result.violation?.message);
 });
