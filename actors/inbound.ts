@@ -13,13 +13,14 @@ import type { RateLimitedLog } from '../runtime/log/rateLimit.ts';
 import type { BusMessage } from '../runtime/transport/types.ts';
 import { decode, type Envelope, encode, type Sender } from '../runtime/wire/codec.ts';
 import type { PairwiseKeys } from '../runtime/wire/pairwiseKeys.ts';
-import { checkPeerAuth, memberPublicKey, UNSAFE_NO_PEER_AUTH } from '../runtime/wire/peerSignature.ts';
+import { checkPeerAuth, memberPublicKey, type PeerCounter, UNSAFE_NO_PEER_AUTH } from '../runtime/wire/peerSignature.ts';
 import { ReplayWindow } from '../runtime/wire/replayWindow.ts';
 import type { Liveness } from './liveness.ts';
 import { type PeerChunk, peerBodies, TAILED_PEER_TYPES } from './peerWire.ts';
 import type { Clock, MemberBus } from './ports.ts';
 import type { ChunkAck } from './snapshotStream.ts';
 import { type GenerationClaim, unconfirmedClaim, unprovenClaim } from './staleGeneration.ts';
+import { Freshness } from './freshness.ts';
 import { type MemberAnswer, UnknownSenders } from './unknownSenders.ts';
 
 /**
@@ -69,6 +70,11 @@ export class Inbound {
   readonly unknownSenders = new UnknownSenders();
   /** per member, the highest (boot, seq) of a MACed message taken from it: what is not after it is a replay */
   readonly replay = new ReplayWindow();
+  /** the questions that start those windows after this node started (freshness.ts) */
+  private readonly freshness: Freshness;
+  /** the (boot, seq) of the message being handled, once its MAC checked, and its sender (configured or vouched for) */
+  private counter: PeerCounter | null = null;
+  private member: Member | null = null;
   /** stale-generation peers: when each was last reported and told (rate limit) */
   private readonly staleTold = new Map<string, number>();
   /** a claim that this node is stale is being checked with the member that made it */
@@ -81,6 +87,7 @@ export class Inbound {
     private readonly faults: InboundFaults = {},
   ) {
     this.subject = `${hands.prefix}.node.${hands.name}.peer`;
+    this.freshness = new Freshness(hands, this.replay);
   }
 
   drop(reason: string, detail: string, from?: string): void {
@@ -123,9 +130,13 @@ export class Inbound {
     // after the generation check: a member recovered under a new generation signs with its new key,
     // which a stale survivor's configuration does not hold (a claim of staleness is checked with the
     // member that makes it, staleGeneration.ts); before anything is heard or acted on
+    this.counter = null;
+    this.member = null;
     const impostor = this.checkSender(envelope, decoded.body, msg.data);
     if (impostor !== null) {
-      this.drop(impostor.reason, impostor.detail, envelope.from);
+      // expected once per member after this node starts: counted, not logged
+      if (impostor.reason === 'unsynced') this.dropped.set('unsynced', (this.dropped.get('unsynced') ?? 0) + 1);
+      else this.drop(impostor.reason, impostor.detail, envelope.from);
       return;
     }
     if (envelope.nodeId) {
@@ -165,6 +176,12 @@ export class Inbound {
         return;
       case 'member-answer':
         this.takeAnswer(envelope, body as unknown as MemberAnswer);
+        return;
+      case 'fresh-ask':
+        if (this.member !== null) this.freshness.answer(this.member, (body as { nonce: string }).nonce);
+        return;
+      case 'fresh-answer':
+        if (this.member !== null && this.counter !== null) this.freshness.take(this.member, (body as { nonce: string }).nonce, this.counter);
     }
   }
 
@@ -192,7 +209,15 @@ export class Inbound {
       const { check, counter } = key === null ? { check: 'bad-signature', counter: null } : checkPeerAuth(key, this.hands.pairwise?.with(member.key) ?? null, this.subject, data);
       if (check === 'unsigned') return { reason: 'unsigned', detail: `${who} is not authenticated, and its member key is committed` };
       if (check === 'bad-signature') return { reason: 'bad-signature', detail: `${who} is not authenticated by its committed member key` };
-      const latest = counter === null ? null : this.replay.check(member.nodeId, counter, (id) => membership.members.some((m) => m.nodeId === id));
+      this.counter = counter;
+      this.member = member;
+      const latest = counter === null ? null : this.replay.check(member.nodeId, counter);
+      if (latest === 'unsynced') {
+        // a question and its answer carry no state: their handlers judge them
+        if (envelope.type === 'fresh-ask' || envelope.type === 'fresh-answer') return null;
+        this.freshness.ask(member);
+        return { reason: 'unsynced', detail: `${who}: nothing taken from ${member.name} since this node started; it is asked for a fresh answer` };
+      }
       if (latest !== null) {
         return { reason: 'replayed', detail: `${who} was sent at boot ${counter!.boot}, seq ${counter!.seq}: not after boot ${latest.boot}, seq ${latest.seq}, already taken from it` };
       }

@@ -45,6 +45,9 @@ const chunkHeader = { message: raftMessageSchema, id: z.string(), seq: z.number(
  */
 export const CHUNK_FORMATS = ['json', 'records'] as const;
 export type ChunkFormat = (typeof CHUNK_FORMATS)[number];
+/** 16 random bytes, base64url (actors/freshness.ts) */
+const NONCE_PATTERN = /^[A-Za-z0-9_-]{22}$/;
+
 export const peerBodies: Record<string, z.ZodType<unknown>> = {
   raft: z.object({ messages: z.array(raftMessageSchema).min(1).max(10_000) }),
   'snapshot-chunk': z.union([
@@ -71,6 +74,9 @@ export const peerBodies: Record<string, z.ZodType<unknown>> = {
   // (actors/unknownSenders.ts)
   'member-query': z.object({ nodeId: uuidSchema }),
   'member-answer': z.object({ nodeId: uuidSchema, name: nodeNameSchema, voter: z.boolean(), key: z.string().regex(MEMBER_KEY_PATTERN).optional() }),
+  // a member that started asks another for a fresh answer, whose (boot, seq) starts its replay window (actors/freshness.ts)
+  'fresh-ask': z.object({ nonce: z.string().regex(NONCE_PATTERN) }),
+  'fresh-answer': z.object({ nonce: z.string().regex(NONCE_PATTERN) }),
 };
 /** the peer messages that may carry a binary tail (codec.ts decode) */
 export const TAILED_PEER_TYPES: ReadonlySet<string> = new Set(['snapshot-chunk']);

@@ -5,7 +5,9 @@
 // them as it sends (actors/peerWire.ts authenticatingBus): so a receiver takes a sender's messages only
 // in increasing (boot, seq) order, and a copy recorded from the bus and published again — a leader's
 // heartbeats after it died, a ping of a member that is gone — is refused. What this node remembers
-// lives in memory: after it restarts, the first message it hears from a sender sets where it starts.
+// lives in memory: after it restarts it knows no sender's (boot, seq), and takes none on a message's
+// word (`unsynced`): the sender's answer to a question only this node could ask sets where it starts
+// (actors/freshness.ts).
 import type { PeerCounter } from './peerSignature.ts';
 
 /** past this many senders, the ones the caller does not keep go first, then the longest known */
@@ -19,17 +21,33 @@ export class ReplayWindow {
 
   /**
    * Null when `counter` comes after everything taken from `nodeId` (it is now the latest); else the
-   * latest taken, which it does not come after (a replay). `keep`: whether a sender is worth
-   * remembering when the window is full (the members of the configuration), so that its size stays
-   * bounded by the configuration's.
+   * latest taken, which it does not come after (a replay); 'unsynced' when nothing is known of
+   * `nodeId` yet (this node started since: see sync).
    */
-  check(nodeId: string, counter: PeerCounter, keep: (nodeId: string) => boolean): PeerCounter | null {
+  check(nodeId: string, counter: PeerCounter): PeerCounter | 'unsynced' | null {
     const latest = this.#latest.get(nodeId);
-    if (latest !== undefined) {
-      if (counter.boot < latest.boot || (counter.boot === latest.boot && counter.seq <= latest.seq)) return latest;
-    } else if (this.#latest.size >= this.cap) this.#evict(keep);
+    if (latest === undefined) return 'unsynced';
+    if (counter.boot < latest.boot || (counter.boot === latest.boot && counter.seq <= latest.seq)) return latest;
     this.#latest.set(nodeId, counter);
     return null;
+  }
+
+  /**
+   * Start `nodeId`'s window at `counter`: what its sender answered to a fresh question of this node,
+   * so no earlier message of it is taken from now on. `keep`: whether a sender is worth remembering
+   * when the window is full (the members of the configuration), so that its size stays bounded by the
+   * configuration's.
+   */
+  sync(nodeId: string, counter: PeerCounter, keep: (nodeId: string) => boolean): void {
+    const latest = this.#latest.get(nodeId);
+    if (latest !== undefined && (counter.boot < latest.boot || (counter.boot === latest.boot && counter.seq <= latest.seq))) return;
+    if (latest === undefined && this.#latest.size >= this.cap) this.#evict(keep);
+    this.#latest.set(nodeId, counter);
+  }
+
+  /** whether a window for `nodeId` has started (sync) */
+  knows(nodeId: string): boolean {
+    return this.#latest.has(nodeId);
   }
 
   /** how many senders it remembers */

@@ -10,13 +10,14 @@ import { generateKeyPairSync, type KeyObject, randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { Inbound } from '../../actors/inbound.ts';
+import { peerBodies } from '../../actors/peerWire.ts';
 import type { Liveness } from '../../actors/liveness.ts';
 import { realClock } from '../../actors/ports.ts';
 import type { RaftMessage } from '../../machines/raft/messages.ts';
 import type { Member, Membership } from '../../machines/raft/types.ts';
 import { createLogger } from '../../runtime/log/logger.ts';
 import { RateLimitedLog } from '../../runtime/log/rateLimit.ts';
-import { encode } from '../../runtime/wire/codec.ts';
+import { decode, encode } from '../../runtime/wire/codec.ts';
 import { publicKeyText } from '../../runtime/store/memberKey.ts';
 import { PairwiseKeys } from '../../runtime/wire/pairwiseKeys.ts';
 import { macPeerMessage, type PeerCounter, signPeerMessage } from '../../runtime/wire/peerSignature.ts';
@@ -40,10 +41,17 @@ function door(membership: Membership, selfKey?: { privateKey: KeyObject; key: st
     },
   });
   const log = createLogger({ level: 'info', pretty: false, destination });
+  /** what the door published: its questions and answers (fresh-ask, fresh-answer) */
+  const published: Array<{ subject: string; type: string; body: { nonce?: string } }> = [];
+  const publish = (subject: string, data: Uint8Array) => {
+    const d = decode(data, peerBodies);
+    assert.ok(d.ok, 'what the door publishes decodes');
+    published.push({ subject, type: d.envelope.type, body: d.body as { nonce?: string } });
+  };
   const inbound = new Inbound({
     name: self.name,
     prefix: 'p',
-    bus: { publish() {}, subscribe: () => ({ unsubscribe() {} }), request: () => Promise.reject(new Error('no bus')), flush: async () => {} } as never,
+    bus: { publish, subscribe: () => ({ unsubscribe() {} }), request: () => Promise.reject(new Error('no bus')), flush: async () => {} } as never,
     clock: realClock,
     log,
     dropLog: new RateLimitedLog(log),
@@ -75,7 +83,9 @@ function door(membership: Membership, selfKey?: { privateKey: KeyObject; key: st
   };
   /** bytes as they came over the bus, again */
   const again = (data: Uint8Array) => inbound.onPeerMessage({ subject: SUBJECT, data, respond: () => false });
-  return { inbound, core, lines, receive, receiveMac, again, raw };
+  /** as if `from` had answered this node's fresh question at boot `boot`, seq 0 (the exchange itself: 'fresh answers' below) */
+  const windowFrom = (from: Member, boot = 1) => inbound.replay.sync(from.nodeId, { boot, seq: 0 }, () => true);
+  return { inbound, core, lines, published, receive, receiveMac, again, raw, windowFrom };
 }
 
 const heartbeat = { type: 'heartbeat', term: 2, commit: 0, context: null } as Omit<RaftMessage, 'from' | 'to'>;
@@ -129,6 +139,8 @@ describe('the door checks member keys (issue 11)', () => {
     const leader: Member = { nodeId: randomUUID(), name: 'lead', voter: true, key: leaderKey.key };
     const other: Member = { nodeId: randomUUID(), name: 'other', voter: true, key: otherKey.key };
     const d = door({ members: [{ ...self, voter: true, key: selfKey.key }, leader, other] }, selfKey);
+    d.windowFrom(leader);
+    d.windowFrom(other);
     const leaderPairs = new PairwiseKeys(leaderKey.key, leaderKey.privateKey);
     const otherPairs = new PairwiseKeys(otherKey.key, otherKey.privateKey);
     d.receiveMac(leader, heartbeat, leaderPairs.with(selfKey.key)!.send);
@@ -167,6 +179,8 @@ describe('the door checks member keys (issue 11)', () => {
       const leader: Member = { nodeId: randomUUID(), name: 'lead', voter: true, key: leaderKey.key };
       const other: Member = { nodeId: randomUUID(), name: 'other', voter: true, key: otherKey.key };
       const d = door({ members: [{ ...self, voter: true, key: selfKey.key }, leader, other] }, selfKey);
+      d.windowFrom(leader);
+      d.windowFrom(other);
       const send = new PairwiseKeys(leaderKey.key, leaderKey.privateKey).with(selfKey.key)!.send;
       const otherSend = new PairwiseKeys(otherKey.key, otherKey.privateKey).with(selfKey.key)!.send;
       const mac = (counter: PeerCounter, message = heartbeat) => macPeerMessage(send, SUBJECT, d.raw(leader, message), counter);
@@ -219,6 +233,58 @@ describe('the door checks member keys (issue 11)', () => {
       // a forged (boot, seq) moved nothing: the sender's real, smaller one is still taken
       d.again(mac({ boot: 3, seq: 1 }));
       assert.equal(d.core.length, 1);
+    });
+
+    it('fresh answers: after this node starts, a member is heard only from the (boot, seq) it answers a fresh question with', () => {
+      const selfKey = keyPair();
+      const leaderKey = keyPair();
+      const leader: Member = { nodeId: randomUUID(), name: 'lead', voter: true, key: leaderKey.key };
+      const d = door({ members: [{ ...self, voter: true, key: selfKey.key }, leader] }, selfKey);
+      const send = new PairwiseKeys(leaderKey.key, leaderKey.privateKey).with(selfKey.key)!.send;
+      const from = (type: string, body: unknown, counter: PeerCounter) =>
+        macPeerMessage(send, SUBJECT, encode({ name: leader.name, nodeId: leader.nodeId, clusterId: CLUSTER, generation: 1 }, type, body), counter);
+      const mac = (counter: PeerCounter) => macPeerMessage(send, SUBJECT, d.raw(leader, heartbeat), counter);
+      // a copy recorded before this node started, published again: not taken on its word
+      const recorded = mac({ boot: 3, seq: 40 });
+      d.again(recorded);
+      assert.equal(d.core.length, 0);
+      assert.equal(d.inbound.dropped.get('unsynced'), 1);
+      assert.deepEqual(d.lines.filter((l) => l.msg === 'dropped peer message'), [], 'expected after a start: counted, not logged');
+      const asks = d.published.filter((p) => p.type === 'fresh-ask');
+      assert.deepEqual(asks.map((p) => p.subject), ['p.node.lead.peer'], 'the member is asked');
+      d.again(recorded);
+      assert.equal(d.published.filter((p) => p.type === 'fresh-ask').length, 1, 'asked again only after a while');
+      // an answer with another nonce, or without a valid MAC, starts nothing
+      d.again(from('fresh-answer', { nonce: 'A'.repeat(22) }, { boot: 3, seq: 41 }));
+      d.again(recorded);
+      assert.equal(d.core.length, 0);
+      // the member's answer to the question: its (boot, seq) starts the window
+      d.again(from('fresh-answer', { nonce: asks[0]!.body.nonce }, { boot: 3, seq: 50 }));
+      d.again(recorded);
+      assert.equal(d.core.length, 0, 'what it sent before its answer is not taken');
+      assert.equal(d.inbound.dropped.get('replayed'), 1);
+      d.again(mac({ boot: 3, seq: 51 }));
+      assert.equal(d.core.length, 1, 'what it sends after is');
+      // the answer itself, published again, changes nothing
+      d.again(from('fresh-answer', { nonce: asks[0]!.body.nonce }, { boot: 3, seq: 50 }));
+      assert.equal(d.inbound.dropped.get('replayed'), 2);
+    });
+
+    it('a question from a member this node has not heard since it started is answered, and asked back', () => {
+      const selfKey = keyPair();
+      const otherKey = keyPair();
+      const other: Member = { nodeId: randomUUID(), name: 'other', voter: true, key: otherKey.key };
+      const d = door({ members: [{ ...self, voter: true, key: selfKey.key }, other] }, selfKey);
+      const send = new PairwiseKeys(otherKey.key, otherKey.privateKey).with(selfKey.key)!.send;
+      const nonce = 'q'.repeat(22);
+      d.again(macPeerMessage(send, SUBJECT, encode({ name: other.name, nodeId: other.nodeId, clusterId: CLUSTER, generation: 1 }, 'fresh-ask', { nonce }), { boot: 2, seq: 1 }));
+      assert.deepEqual(
+        d.published.map((p) => [p.subject, p.type, p.type === 'fresh-answer' ? p.body.nonce : 'new']),
+        [
+          ['p.node.other.peer', 'fresh-answer', nonce],
+          ['p.node.other.peer', 'fresh-ask', 'new'],
+        ],
+      );
     });
 
     it('signed messages (toward a node still joining) carry no (boot, seq) and are taken as before', () => {

@@ -127,6 +127,8 @@ function door(membership: () => Membership, selfKey: { privateKey: KeyObject; ke
   const receive = (from: Member, fromKey: KeyObject | null, type: string, body: unknown) => {
     const data = encode({ name: from.name, nodeId: from.nodeId, clusterId: CLUSTER, generation: 1 }, type, body);
     const send = fromKey === null ? null : new PairwiseKeys(from.key!, fromKey).with(selfKey.key)!.send;
+    // as if `from` had answered this node's fresh question (that exchange: inbound-member-keys.test.ts)
+    if (send !== null && !inbound.replay.knows(from.nodeId)) inbound.replay.sync(from.nodeId, { boot: 1, seq: 0 }, () => true);
     inbound.onPeerMessage({ subject, data: send === null ? data : macPeerMessage(send, subject, data, { boot: 1, seq: nextPeerSeq() }), respond: () => false });
   };
   const raft = (from: Member, fromKey: KeyObject | null, message: Record<string, unknown>) =>

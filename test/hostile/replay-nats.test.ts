@@ -5,14 +5,16 @@
 // dropped and counted as `replayed`; term, leader, configuration and data stay. The liveness case: the
 // heartbeats of a leader that died, replayed to its followers without a pause, do not keep them from
 // electing a new leader. A member restarted (its boot counter grew) keeps being heard, and its old
-// messages replayed after the restart are refused. Three controllers in this process, each with its
+// messages replayed after the restart are refused; a member that restarts after its leader died
+// takes none of that leader's replayed heartbeats (its windows start from fresh answers, and the dead
+// leader gives none: actors/freshness.ts). Three controllers in this process, each with its
 // own NATS connection; the forger has its own.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type Controller, startController } from '../../runtime/controller.ts';
 import type { Bus } from '../../runtime/transport/types.ts';
 import { waitUntil } from '../helpers/cli.ts';
-import { type NatsServerHandle, natsServerSkipReason, } from '../helpers/natsServer.ts';
+import { type NatsServerHandle, natsServerSkipReason } from '../helpers/natsServer.ts';
 import { tmpDirs } from '../helpers/tmp.ts';
 import { clusterState, drops, leaderOf, startVoters, natsWithForger, stopAll } from './helpers.ts';
 
@@ -159,5 +161,32 @@ describe('replayed peer messages over NATS (issue 11)', { skip: natsServerSkipRe
     }
     assert.ok(fs.every((f, n) => drops(f, 'replayed') > before[n]!), 'each follower refused the copies');
     await stillServing('new-leader');
+  });
+
+  it("a member restarted after its leader died takes none of that leader's heartbeats replayed to it (its window starts only from a fresh answer)", async () => {
+    const leader = leaderOf(nodes);
+    const [follower] = followers();
+    const name = follower!.name;
+    const rec = await record(follower!, leader);
+    await waitUntil(() => rec.heartbeats.length >= 5, { timeoutMs: 30_000, what: `5 of the leader's heartbeats to ${name} on the bus` });
+    rec.stop();
+    await follower!.stop();
+    nodes = nodes.filter((c) => c !== follower);
+    // the leader dies while the follower is down
+    nodes = nodes.filter((c) => c !== leader);
+    dead.push(leader);
+    await leader.bus.close();
+    const again = await startController({ name, dataDir: `${root}/${name}`, prefix: PREFIX, transport: { nats: { servers: nats.url } }, raft: RAFT });
+    nodes.push(again);
+    let i = 0;
+    const pump = setInterval(() => publishTo(again, rec.heartbeats[i++ % rec.heartbeats.length]!), 10);
+    try {
+      await waitUntil(() => drops(again, 'unsynced') >= 20, { timeoutMs: 30_000, what: `${name} to hold back 20 replayed heartbeats of the dead leader` });
+      // before the fix, the first copy started its window and every later one was taken: it followed the dead leader
+      assert.equal(again.status().leader, null, `${name} follows nobody: ${JSON.stringify(again.status())}`);
+      assert.equal(drops(again, 'replayed'), 0);
+    } finally {
+      clearInterval(pump);
+    }
   });
 });

@@ -1,0 +1,81 @@
+// After this node starts it knows nothing of what its members sent before, so a message recorded from
+// the bus back then and published again would look new (runtime/wire/replayWindow.ts). The first MACed
+// message from a member is therefore not taken on its own word: this node asks that member
+// (`fresh-ask {nonce}`, a nonce only it knows) and starts the member's window at the (boot, seq) under
+// which the member answers (`fresh-answer {nonce}`, MACed as every peer message). What the member sent
+// before its answer is dropped (`unsynced`, counted); raft sends what it needs again. A member asked
+// by one it does not know yet asks back, so one exchange starts both windows. This module is the
+// questions and answers: one question per member at a time, asked again after ASK_EVERY_MS, bounded.
+import { randomBytes } from 'node:crypto';
+import type { Member, Membership } from '../machines/raft/types.ts';
+import type { RateLimitedLog } from '../runtime/log/rateLimit.ts';
+import type { PeerCounter } from '../runtime/wire/peerSignature.ts';
+import type { ReplayWindow } from '../runtime/wire/replayWindow.ts';
+import { encode, type Sender } from '../runtime/wire/codec.ts';
+import type { Clock, MemberBus } from './ports.ts';
+
+/** what the questions need of the member (inbound.ts's hands) */
+export interface FreshnessHands {
+  readonly prefix: string;
+  readonly bus: MemberBus;
+  readonly clock: Clock;
+  readonly dropLog: RateLimitedLog;
+  sender(): Sender;
+  membership(): Membership;
+}
+
+/** a member is asked again when no answer came for this long (a question or an answer may be lost) */
+export const ASK_EVERY_MS = 200;
+/** answers to one asker at most this often (a replayed question costs the answerer little) */
+export const ANSWER_EVERY_MS = 50;
+const MAX_OPEN = 1024;
+
+export class Freshness {
+  private readonly asked = new Map<string, { nonce: string; at: number }>();
+  private readonly answeredAt = new Map<string, number>();
+
+  constructor(
+    private readonly hands: FreshnessHands,
+    private readonly replay: ReplayWindow,
+  ) {}
+
+  /** ask `member` for a fresh answer, unless it was asked lately */
+  ask(member: Member): void {
+    const now = this.hands.clock.now();
+    const last = this.asked.get(member.nodeId);
+    if (last !== undefined && now - last.at < ASK_EVERY_MS) return;
+    if (last === undefined && this.asked.size >= MAX_OPEN) this.asked.delete(this.asked.keys().next().value!);
+    const nonce = randomBytes(16).toString('base64url');
+    this.asked.set(member.nodeId, { nonce, at: now });
+    this.send(member, 'fresh-ask', nonce);
+  }
+
+  /** `member` (its MAC checked) asks: answered (rate-limited), and asked back while its own window has not started */
+  answer(member: Member, nonce: string): void {
+    const now = this.hands.clock.now();
+    const last = this.answeredAt.get(member.nodeId);
+    if (last !== undefined && now - last < ANSWER_EVERY_MS) return;
+    if (last === undefined && this.answeredAt.size >= MAX_OPEN) this.answeredAt.clear();
+    this.answeredAt.set(member.nodeId, now);
+    this.send(member, 'fresh-answer', nonce);
+    if (!this.replay.knows(member.nodeId)) this.ask(member);
+  }
+
+  /** `member` answers under `counter` (its MAC checked): if `nonce` is this node's open question to it, its window starts there */
+  take(member: Member, nonce: string, counter: PeerCounter): void {
+    const open = this.asked.get(member.nodeId);
+    if (open === undefined || open.nonce !== nonce) return;
+    this.asked.delete(member.nodeId);
+    const members = this.hands.membership().members;
+    this.replay.sync(member.nodeId, counter, (id) => members.some((m) => m.nodeId === id));
+  }
+
+  private send(member: Member, type: 'fresh-ask' | 'fresh-answer', nonce: string): void {
+    const h = this.hands;
+    try {
+      h.bus.publish(`${h.prefix}.node.${member.name}.peer`, encode(h.sender(), type, { nonce }));
+    } catch (err) {
+      h.dropLog.warn(type, { err, to: member.name }, `could not send ${type} to a member`, member.name);
+    }
+  }
+}
