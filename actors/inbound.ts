@@ -90,6 +90,21 @@ export class Inbound {
     this.freshness = new Freshness(hands, this.replay);
   }
 
+  /**
+   * At start, and when the configuration changes (a member added, this node's first configuration):
+   * ask every member whose key is committed and whose window has not started for a fresh answer
+   * (freshness.ts), so that its first messages — a vote request, say — are not dropped as unsynced.
+   */
+  greet(): void {
+    const membership = this.hands.membership();
+    this.greeted = membership;
+    if (this.hands.pairwise == null || UNSAFE_NO_PEER_AUTH) return;
+    for (const m of membership.members) if (m.key !== undefined && m.nodeId !== this.hands.nodeId && !this.replay.knows(m.nodeId)) this.freshness.ask(m);
+  }
+
+  /** the configuration greet() last asked the members of */
+  private greeted: Membership | null = null;
+
   drop(reason: string, detail: string, from?: string): void {
     this.dropped.set(reason, (this.dropped.get(reason) ?? 0) + 1);
     // keyed by reason: a sender that changes its name gets no more lines than a few per interval
@@ -115,6 +130,7 @@ export class Inbound {
       h.onRefused?.({ reason: 'foreign-cluster', from: envelope.from, localClusterId: clusterId, remoteClusterId: envelope.clusterId, message: verdict.message });
       return;
     }
+    if (h.membership() !== this.greeted) this.greet();
     const members = h.membership().members;
     // without a cluster id only a member of an older cluster that has not applied its new id yet
     if (envelope.clusterId === null && !(envelope.nodeId !== null && members.some((m) => m.nodeId === envelope.nodeId))) {

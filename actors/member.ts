@@ -163,6 +163,8 @@ class RaftMember implements MemberRuntime {
     this.core = this.opts.makeCore ? this.opts.makeCore(coreOptions) : new RaftCore(coreOptions);
     this.subscription = this.opts.bus.subscribe(`${this.opts.prefix}.node.${this.opts.name}.peer`, (msg) => this.inbound.onPeerMessage(msg));
     await this.opts.bus.flush();
+    // before the first election timeout: the members' replay windows start from their fresh answers
+    this.inbound.greet();
     // the role chart owns the clock (a delayed transition per tick) and feeds the core
     this.role = createActor(raftRoleMachine.provide({ actions: { emitReady: () => this.kick() } }), {
       id: `raft:${this.opts.name}`,
