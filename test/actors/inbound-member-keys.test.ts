@@ -90,6 +90,22 @@ function door(membership: Membership, selfKey?: { privateKey: KeyObject; key: st
 
 const heartbeat = { type: 'heartbeat', term: 2, commit: 0, context: null } as Omit<RaftMessage, 'from' | 'to'>;
 
+/** this node, a leader and another member, all with committed keys, and the windows of both started */
+function pairOfMembers() {
+  const selfKey = keyPair();
+  const leaderKey = keyPair();
+  const otherKey = keyPair();
+  const leader: Member = { nodeId: randomUUID(), name: 'lead', voter: true, key: leaderKey.key };
+  const other: Member = { nodeId: randomUUID(), name: 'other', voter: true, key: otherKey.key };
+  const d = door({ members: [{ ...self, voter: true, key: selfKey.key }, leader, other] }, selfKey);
+  d.windowFrom(leader);
+  d.windowFrom(other);
+  const send = new PairwiseKeys(leaderKey.key, leaderKey.privateKey).with(selfKey.key)!.send;
+  const otherSend = new PairwiseKeys(otherKey.key, otherKey.privateKey).with(selfKey.key)!.send;
+  const mac = (counter: PeerCounter, message = heartbeat) => macPeerMessage(send, SUBJECT, d.raw(leader, message), counter);
+  return { d, leader, other, selfKey, leaderKey, otherKey, send, otherSend, mac };
+}
+
 describe('the door checks member keys (issue 11)', () => {
   it('a configuration without keys (before member keys) takes unsigned and signed messages, as before', () => {
     const leader: Member = { nodeId: randomUUID(), name: 'lead', voter: true };
@@ -133,14 +149,7 @@ describe('the door checks member keys (issue 11)', () => {
   });
 
   it('a member MACs with the key only it and this node share: taken; a MAC made with any other pair, reflected, or for another subject is refused', () => {
-    const selfKey = keyPair();
-    const leaderKey = keyPair();
-    const otherKey = keyPair();
-    const leader: Member = { nodeId: randomUUID(), name: 'lead', voter: true, key: leaderKey.key };
-    const other: Member = { nodeId: randomUUID(), name: 'other', voter: true, key: otherKey.key };
-    const d = door({ members: [{ ...self, voter: true, key: selfKey.key }, leader, other] }, selfKey);
-    d.windowFrom(leader);
-    d.windowFrom(other);
+    const { d, leader, other, selfKey, leaderKey, otherKey } = pairOfMembers();
     const leaderPairs = new PairwiseKeys(leaderKey.key, leaderKey.privateKey);
     const otherPairs = new PairwiseKeys(otherKey.key, otherKey.privateKey);
     d.receiveMac(leader, heartbeat, leaderPairs.with(selfKey.key)!.send);
@@ -172,20 +181,6 @@ describe('the door checks member keys (issue 11)', () => {
   });
 
   describe('replayed MACed messages (a bus user publishes a recorded copy again)', () => {
-    function pairOfMembers() {
-      const selfKey = keyPair();
-      const leaderKey = keyPair();
-      const otherKey = keyPair();
-      const leader: Member = { nodeId: randomUUID(), name: 'lead', voter: true, key: leaderKey.key };
-      const other: Member = { nodeId: randomUUID(), name: 'other', voter: true, key: otherKey.key };
-      const d = door({ members: [{ ...self, voter: true, key: selfKey.key }, leader, other] }, selfKey);
-      d.windowFrom(leader);
-      d.windowFrom(other);
-      const send = new PairwiseKeys(leaderKey.key, leaderKey.privateKey).with(selfKey.key)!.send;
-      const otherSend = new PairwiseKeys(otherKey.key, otherKey.privateKey).with(selfKey.key)!.send;
-      const mac = (counter: PeerCounter, message = heartbeat) => macPeerMessage(send, SUBJECT, d.raw(leader, message), counter);
-      return { d, leader, other, send, otherSend, mac };
-    }
 
     it('the same bytes again, or an older (boot, seq), are refused as replayed, counted and logged once per interval', () => {
       const { d, mac } = pairOfMembers();
