@@ -9,15 +9,11 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync, type KeyObject, randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { Inbound } from '../../actors/inbound.ts';
-import { peerBodies } from '../../actors/peerWire.ts';
-import type { Liveness } from '../../actors/liveness.ts';
-import { realClock } from '../../actors/ports.ts';
+import { followerDoor } from './followerDoor.ts';
 import type { RaftMessage } from '../../machines/raft/messages.ts';
 import type { Member, Membership } from '../../machines/raft/types.ts';
 import { createLogger } from '../../runtime/log/logger.ts';
-import { RateLimitedLog } from '../../runtime/log/rateLimit.ts';
-import { decode, encode } from '../../runtime/wire/codec.ts';
+import { encode } from '../../runtime/wire/codec.ts';
 import { publicKeyText } from '../../runtime/store/memberKey.ts';
 import { PairwiseKeys } from '../../runtime/wire/pairwiseKeys.ts';
 import { macPeerMessage, type PeerCounter, signPeerMessage } from '../../runtime/wire/peerSignature.ts';
@@ -32,7 +28,6 @@ function keyPair(): { privateKey: KeyObject; key: string } {
 }
 
 function door(membership: Membership, selfKey?: { privateKey: KeyObject; key: string }) {
-  const core: RaftMessage[][] = [];
   const lines: Array<{ msg: string; reason?: string }> = [];
   const destination = new Writable({
     write(chunk, _enc, done) {
@@ -42,32 +37,12 @@ function door(membership: Membership, selfKey?: { privateKey: KeyObject; key: st
   });
   const log = createLogger({ level: 'info', pretty: false, destination });
   /** what the door published: its questions and answers (fresh-ask, fresh-answer) */
-  const published: Array<{ subject: string; type: string; body: { nonce?: string } }> = [];
-  const publish = (subject: string, data: Uint8Array) => {
-    const d = decode(data, peerBodies);
-    assert.ok(d.ok, 'what the door publishes decodes');
-    published.push({ subject, type: d.envelope.type, body: d.body as { nonce?: string } });
-  };
-  const inbound = new Inbound({
-    name: self.name,
-    prefix: 'p',
-    bus: { publish, subscribe: () => ({ unsubscribe() {} }), request: () => Promise.reject(new Error('no bus')), flush: async () => {} } as never,
-    clock: realClock,
-    log,
-    dropLog: new RateLimitedLog(log),
-    liveness: { heard() {} } as unknown as Liveness,
-    nodeId: self.nodeId,
-    clusterId: () => CLUSTER,
-    generation: () => 1,
-    sender: () => ({ name: self.name, nodeId: self.nodeId, clusterId: CLUSTER, generation: 1 }),
-    role: () => 'follower',
+  const { inbound, core, published } = followerDoor({
+    self,
+    cluster: CLUSTER,
     membership: () => membership,
     pairwise: selfKey ? new PairwiseKeys(selfKey.key, selfKey.privateKey) : null,
-    stopped: () => false,
-    halt: (err) => assert.fail(String(err)),
-    toCore: (messages) => core.push(messages),
-    onSnapshotChunk: () => assert.fail('no snapshot chunks here'),
-    onSnapshotAck: () => {},
+    log,
   });
   const raw = (from: Member, message: Omit<RaftMessage, 'from' | 'to'>) =>
     encode({ name: from.name, nodeId: from.nodeId, clusterId: CLUSTER, generation: 1 }, 'raft', { messages: [{ ...message, from: from.nodeId, to: self.nodeId }] });
@@ -254,14 +229,14 @@ describe('the door checks member keys (issue 11)', () => {
       d.again(recorded);
       assert.equal(d.core.length, 0);
       // the member's answer to the question: its (boot, seq) starts the window
-      d.again(from('fresh-answer', { nonce: asks[0]!.body.nonce }, { boot: 3, seq: 50 }));
+      d.again(from('fresh-answer', { nonce: String(asks[0]!.body.nonce) }, { boot: 3, seq: 50 }));
       d.again(recorded);
       assert.equal(d.core.length, 0, 'what it sent before its answer is not taken');
       assert.equal(d.inbound.dropped.get('replayed'), 1);
       d.again(mac({ boot: 3, seq: 51 }));
       assert.equal(d.core.length, 1, 'what it sends after is');
       // the answer itself, published again, changes nothing
-      d.again(from('fresh-answer', { nonce: asks[0]!.body.nonce }, { boot: 3, seq: 50 }));
+      d.again(from('fresh-answer', { nonce: String(asks[0]!.body.nonce) }, { boot: 3, seq: 50 }));
       assert.equal(d.inbound.dropped.get('replayed'), 2);
     });
 
@@ -274,7 +249,7 @@ describe('the door checks member keys (issue 11)', () => {
       const nonce = 'q'.repeat(22);
       d.again(macPeerMessage(send, SUBJECT, encode({ name: other.name, nodeId: other.nodeId, clusterId: CLUSTER, generation: 1 }, 'fresh-ask', { nonce }), { boot: 2, seq: 1 }));
       // answered; and asked (on the first message this node heard: greet), so not asked again at once
-      const sent = d.published.map((p) => [p.subject, p.type, p.type === 'fresh-answer' ? p.body.nonce : 'new']);
+      const sent = d.published.map((p) => [p.subject, p.type, p.type === 'fresh-answer' ? String(p.body.nonce) : 'new']);
       assert.deepEqual(sent.filter((p) => p[1] === 'fresh-answer'), [['p.node.other.peer', 'fresh-answer', nonce]]);
       assert.deepEqual(sent.filter((p) => p[1] === 'fresh-ask'), [['p.node.other.peer', 'fresh-ask', 'new']]);
     });

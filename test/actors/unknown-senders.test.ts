@@ -6,14 +6,11 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, type KeyObject, randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { Inbound } from '../../actors/inbound.ts';
-import type { Liveness } from '../../actors/liveness.ts';
+import { followerDoor } from './followerDoor.ts';
 import { realClock } from '../../actors/ports.ts';
 import { ASK_EVERY_MS, ASKS_PER_SECOND, MAX_ASKED, MAX_VOUCHED, RENEW_BEFORE_MS, UnknownSenders, VOUCH_MS } from '../../actors/unknownSenders.ts';
-import type { RaftMessage } from '../../machines/raft/messages.ts';
 import type { Member, Membership } from '../../machines/raft/types.ts';
 import { createLogger } from '../../runtime/log/logger.ts';
-import { RateLimitedLog } from '../../runtime/log/rateLimit.ts';
 import { publicKeyText } from '../../runtime/store/memberKey.ts';
 import { decode, encode } from '../../runtime/wire/codec.ts';
 import { PairwiseKeys } from '../../runtime/wire/pairwiseKeys.ts';
@@ -88,41 +85,17 @@ describe('the table of unknown senders', () => {
 
 /** a follower's door (actors/inbound.ts) in `membership`, holding `selfKey`; what it publishes is recorded */
 function door(membership: () => Membership, selfKey: { privateKey: KeyObject; key: string }, self: Member) {
-  const core: RaftMessage[][] = [];
-  const published: Array<{ subject: string; type: string; body: unknown }> = [];
   let now = 1_000_000;
   const log = createLogger({ level: 'silent', pretty: false });
-  const inbound = new Inbound({
-    name: self.name,
-    prefix: 'p',
-    bus: {
-      publish(subject: string, data: Uint8Array) {
-        const d = decode(data, peerBodies);
-        assert.ok(d.ok, 'what the door publishes decodes');
-        // its fresh questions to the members (replay windows: inbound-member-keys.test.ts) are not what these tests look at
-        if (d.envelope.type === 'fresh-ask' || d.envelope.type === 'fresh-answer') return;
-        published.push({ subject, type: d.envelope.type, body: d.body });
-      },
-      subscribe: () => ({ unsubscribe() {} }),
-      request: () => Promise.reject(new Error('no bus')),
-      flush: async () => {},
-    } as never,
-    clock: { ...realClock, now: () => now },
-    log,
-    dropLog: new RateLimitedLog(log),
-    liveness: { heard() {} } as unknown as Liveness,
-    nodeId: self.nodeId,
-    clusterId: () => CLUSTER,
-    generation: () => 1,
-    sender: () => ({ name: self.name, nodeId: self.nodeId, clusterId: CLUSTER, generation: 1 }),
-    role: () => 'follower',
+  // its fresh questions to the members (replay windows: inbound-member-keys.test.ts) are not what these tests look at
+  const { inbound, core, published } = followerDoor({
+    self,
+    cluster: CLUSTER,
     membership,
     pairwise: new PairwiseKeys(selfKey.key, selfKey.privateKey),
-    stopped: () => false,
-    halt: (err) => assert.fail(String(err)),
-    toCore: (messages) => core.push(messages),
-    onSnapshotChunk: () => assert.fail('no snapshot chunks here'),
-    onSnapshotAck: () => {},
+    log,
+    clock: { ...realClock, now: () => now },
+    record: (type) => type !== 'fresh-ask' && type !== 'fresh-answer',
   });
   const subject = `p.node.${self.name}.peer`;
   /** `type`/`body` from `from`, MACed with the key `from` (holding `fromKey`) shares with this node */
