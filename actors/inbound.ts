@@ -105,8 +105,10 @@ export class Inbound {
   /** the configuration greet() last asked the members of */
   private greeted: Membership | null = null;
 
-  drop(reason: string, detail: string, from?: string): void {
+  /** `log`: false for a drop expected in normal running (unsynced, once per member after a start): counted only */
+  drop(reason: string, detail: string, from?: string, log = true): void {
     this.dropped.set(reason, (this.dropped.get(reason) ?? 0) + 1);
+    if (!log) return;
     // keyed by reason: a sender that changes its name gets no more lines than a few per interval
     this.hands.dropLog.warn(`peer:${reason}`, { reason, detail, from, dropped: this.dropped.get(reason) }, 'dropped peer message', from);
   }
@@ -150,9 +152,7 @@ export class Inbound {
     this.member = null;
     const impostor = this.checkSender(envelope, decoded.body, msg.data);
     if (impostor !== null) {
-      // expected once per member after this node starts: counted, not logged
-      if (impostor.reason === 'unsynced') this.dropped.set('unsynced', (this.dropped.get('unsynced') ?? 0) + 1);
-      else this.drop(impostor.reason, impostor.detail, envelope.from);
+      this.drop(impostor.reason, impostor.detail, envelope.from, impostor.reason !== 'unsynced');
       return;
     }
     if (envelope.nodeId) {
@@ -284,17 +284,22 @@ export class Inbound {
     }
   }
 
+  /**
+   * The sender of the message being handled when checkSender authenticated it by its committed key
+   * (unknownSender refuses member-query/answer from outside the configuration); else it is dropped.
+   */
+  private authenticatedMember(envelope: Envelope): Member | null {
+    if (this.member !== null) return this.member;
+    this.drop('unknown-sender', `${envelope.type} from ${envelope.from} (${envelope.nodeId}): only a member whose key is committed may ask or answer about members`, envelope.from);
+    return null;
+  }
+
   /** a member asks about `nodeId`: answer from this node's own configuration, only when it holds the id */
   private answerQuery(envelope: Envelope, nodeId: string): void {
     const h = this.hands;
-    const membership = h.membership();
-    // its message was authenticated by this key (checkSender): an answer goes only to a member
-    const asker = membership.members.find((m) => m.nodeId === envelope.nodeId);
-    if (asker?.key === undefined) {
-      this.drop('unknown-sender', `member-query from ${envelope.from} (${envelope.nodeId}): only a member whose key is committed may ask`, envelope.from);
-      return;
-    }
-    const asked = membership.members.find((m) => m.nodeId === nodeId);
+    const asker = this.authenticatedMember(envelope);
+    if (asker === null) return;
+    const asked = h.membership().members.find((m) => m.nodeId === nodeId);
     if (asked === undefined) return;
     const answer: MemberAnswer = { nodeId: asked.nodeId, name: asked.name, voter: asked.voter };
     if (asked.key !== undefined) answer.key = asked.key;
@@ -308,13 +313,9 @@ export class Inbound {
   /** a member says who `answer.nodeId` is in its configuration: vouched for, if this node asked */
   private takeAnswer(envelope: Envelope, answer: MemberAnswer): void {
     const h = this.hands;
-    const membership = h.membership();
-    const by = membership.members.find((m) => m.nodeId === envelope.nodeId);
-    if (by?.key === undefined) {
-      this.drop('unknown-sender', `member-answer from ${envelope.from} (${envelope.nodeId}): only a member whose key is committed may vouch`, envelope.from);
-      return;
-    }
-    if (this.unknownSenders.answered(answer, by.nodeId, membership, h.clock.now())) {
+    const by = this.authenticatedMember(envelope);
+    if (by === null) return;
+    if (this.unknownSenders.answered(answer, by.nodeId, h.membership(), h.clock.now())) {
       h.log.info({ nodeId: answer.nodeId, name: answer.name, voter: answer.voter, by: by.name }, 'a member vouched for a node this configuration does not hold yet: its messages are taken, checked by its key');
     }
   }

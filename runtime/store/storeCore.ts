@@ -214,7 +214,6 @@ export class StoreCore {
       } catch (err) {
         const cause = err instanceof StoreError && err.code === 'IO' ? err.cause : undefined;
         if (attempt >= TRANSIENT_ATTEMPTS || !isTransientTxnFailure(cause)) throw err;
-        this.transientFailures++;
         this.log?.warn(
           { dataDir: this.dataDir, what, attempt, err: (cause as Error).message },
           `store ${this.dataDir}: ${what} failed in LMDB's transaction bookkeeping (${(cause as Error).message.trim()}); nothing of it was written, trying again`,
@@ -222,9 +221,6 @@ export class StoreCore {
       }
     }
   }
-
-  /** transactions that failed in LMDB's own bookkeeping and were tried again (write) */
-  transientFailures = 0;
 
   #writeOnce(what: string, fn: () => void): void {
     this.assertOpen();

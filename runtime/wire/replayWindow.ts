@@ -27,7 +27,7 @@ export class ReplayWindow {
   check(nodeId: string, counter: PeerCounter): PeerCounter | 'unsynced' | null {
     const latest = this.#latest.get(nodeId);
     if (latest === undefined) return 'unsynced';
-    if (counter.boot < latest.boot || (counter.boot === latest.boot && counter.seq <= latest.seq)) return latest;
+    if (!after(counter, latest)) return latest;
     this.#latest.set(nodeId, counter);
     return null;
   }
@@ -40,7 +40,7 @@ export class ReplayWindow {
    */
   sync(nodeId: string, counter: PeerCounter, keep: (nodeId: string) => boolean): void {
     const latest = this.#latest.get(nodeId);
-    if (latest !== undefined && (counter.boot < latest.boot || (counter.boot === latest.boot && counter.seq <= latest.seq))) return;
+    if (latest !== undefined && !after(counter, latest)) return;
     if (latest === undefined && this.#latest.size >= this.cap) this.#evict(keep);
     this.#latest.set(nodeId, counter);
   }
@@ -60,4 +60,9 @@ export class ReplayWindow {
     // the configuration alone is larger than the cap: the oldest entry goes
     if (this.#latest.size >= this.cap) this.#latest.delete(this.#latest.keys().next().value!);
   }
+}
+
+/** whether `a` was sent after `b`: a later boot, or the same boot and a larger seq */
+function after(a: PeerCounter, b: PeerCounter): boolean {
+  return a.boot > b.boot || (a.boot === b.boot && a.seq > b.seq);
 }
