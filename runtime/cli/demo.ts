@@ -4,7 +4,8 @@
 // given (then every controller and the intruder connect to it, under a subject prefix of their own so
 // two demos on one server never meet). Ctrl-C stops everything cleanly (a second one forces).
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PausableClock } from '../../actors/pausableClock.ts';
@@ -13,6 +14,7 @@ import { type Controller, startController, type TransportOption } from '../contr
 import { ConclaveError, conclaveError } from '../errors.ts';
 import { checkListen, type InspectorControls, startInspector } from '../inspect/index.ts';
 import { createLogger } from '../log/logger.ts';
+import { createOperatorKey, operatorSigner } from '../operatorKey.ts';
 import { type CutOffBus, withCutOff } from '../transport/cutOff.ts';
 import { createInProcessBus } from '../transport/inProcess.ts';
 import { connectNats } from '../transport/nats.ts';
@@ -76,6 +78,9 @@ export async function demoCommand(flags: DemoFlags): Promise<void> {
   const onNats = transport.kind === 'nats';
   const dataRoot = flags.dataDir ?? (await mkdtemp(join(tmpdir(), 'conclave-demo-')));
   const ownsData = flags.dataDir === undefined;
+  // on NATS a controller takes a change from a client only signed by an operator key it lists: the
+  // demo makes its own (kept in its data folder), and the commands it prints sign with it
+  const operatorKey = onNats ? await demoOperatorKey(dataRoot) : null;
   // the tour prints what matters; the controllers' own logs (CONCLAVE_LOG_LEVEL=info) go to stderr
   const logger = createLogger({ level: (process.env.CONCLAVE_LOG_LEVEL as 'info' | undefined) ?? 'error' });
   const controllers: Controller[] = [];
@@ -86,7 +91,8 @@ export async function demoCommand(flags: DemoFlags): Promise<void> {
   const clocks = new Map<string, PausableClock>();
   const start = async (name: string) => {
     const clock = new PausableClock();
-    const c = await startController({ name, dataDir: join(dataRoot, name), prefix: transport.prefix, transport: transportFor(name), raft: RAFT, logger, clock });
+    const operators = operatorKey === null ? undefined : { keys: [operatorKey.publicKey] };
+    const c = await startController({ name, dataDir: join(dataRoot, name), prefix: transport.prefix, transport: transportFor(name), raft: RAFT, logger, clock, operators });
     clocks.set(name, clock);
     if (stopping) {
       // Ctrl-C came while this one was starting: it must not outlive the others
@@ -299,15 +305,14 @@ export async function demoCommand(flags: DemoFlags): Promise<void> {
       const via = `--nats ${transport.servers.join(',')} --prefix ${transport.prefix}`;
       out('The cluster is on your NATS server: talk to it with the CLI from another terminal while the demo runs:');
       out(`  npx conclave cluster list --via ctrl2 ${via}`);
-      out(`  npx conclave kv put color blue --via ctrl3 ${via} && npx conclave kv get color --via ctrl1 ${via}`);
+      out(`  CONCLAVE_OPERATOR_KEY=${operatorKey?.file} npx conclave kv put color blue --via ctrl3 ${via} && npx conclave kv get color --via ctrl1 ${via}`);
       out(`  npx conclave status --node intruder ${via}     # the other cluster`);
       out('One process per controller: npm run example:multi-process');
     } else {
       out('Next, the same on a real NATS server (nats-server -p 4222 in another terminal):');
       out('  NATS_URL=nats://127.0.0.1:4222 npm start               # this demo, on NATS');
       out('  npm run example:multi-process                          # one `conclave run` process per controller');
-      out('  npx conclave run --name ctrl1 --data-dir /tmp/c1 &    # or by hand: a blank node waits, phase uninitialized');
-      out('  npx conclave init --node ctrl1                        # prints the new cluster id');
+      out('  or by hand: the README\'s "Quick tour (real NATS)" — an operator key, `conclave run`, `conclave init`');
     }
     out();
   };
@@ -331,4 +336,11 @@ export async function demoCommand(flags: DemoFlags): Promise<void> {
   }
   out('The demo keeps running; press Ctrl-C to stop it.');
   await stopped;
+}
+
+/** the demo's operator key in `dir` (made on the first run there, taken again on the next) and its public key */
+async function demoOperatorKey(dir: string): Promise<{ file: string; publicKey: string }> {
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, 'operator.key');
+  return existsSync(file) ? { file, publicKey: operatorSigner(file).publicKey } : createOperatorKey(file);
 }

@@ -35,6 +35,15 @@ describe('the demo on NATS', { skip }, () => {
       const [ra, rb] = await Promise.all([checkDemo(a, nats.url), checkDemo(b, nats.url)]);
       assert.notEqual(ra.prefix, rb.prefix, 'each run has its own subject prefix');
       assert.notEqual(ra.clusterId, rb.clusterId);
+      // the put it prints works as printed, signed with the demo's own operator key; unsigned, it is refused
+      const printed = new RegExp(`CONCLAVE_OPERATOR_KEY=(\\S+) npx conclave kv put color blue --via ctrl3 --nats ${nats.url} --prefix ${ra.prefix} `).exec(a.stdout);
+      assert.ok(printed, `it prints a put signed with its operator key:\n${a.output()}`);
+      const put = ['kv', 'put', 'color', 'blue', '--via', 'ctrl3', '--nats', nats.url, '--prefix', ra.prefix];
+      const signed = await runCli(put, { env: baseEnv({ NATS_URL: undefined, CONCLAVE_OPERATOR_KEY: printed[1] }) });
+      assert.equal(signed.code, 0, signed.stderr);
+      const unsigned = await runCli(put, { env: baseEnv({ NATS_URL: undefined, CONCLAVE_OPERATOR_KEY: undefined }) });
+      assert.equal(unsigned.code, 1, unsigned.stderr);
+      assert.match(unsigned.stderr, /^error: propose refused by ctrl3: not authorized/);
       // each inspector sees its own demo only (its members and, once it answers, its intruder): the
       // same names, but no node id and no cluster id of the other run
       for (const [mine, other] of [
