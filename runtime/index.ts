@@ -45,7 +45,7 @@ export type { Phase } from '../machines/bootstrap/machine.ts';
 export { raftRoleMachine } from '../machines/raft/roleMachine.ts';
 export { RaftCore } from '../machines/raft/core.ts';
 export { checkJoin } from '../machines/identity/index.ts';
-// the client side of the admin protocol, and operator keys (members with `operators.keys` take changes only signed by one)
+// the client side of the admin protocol, and operator keys (over NATS a member takes a change only signed by one of its `operators.keys`)
 export { adminCall } from './adminClient.ts';
 export { createOperatorKey, operatorSigner } from './operatorKey.ts';
 export type { AdminSigner } from './wire/adminAuth.ts';

@@ -1,4 +1,4 @@
-// Operator keys (opt-in): an Ed25519 key pair per operator. The private half stays in a PEM file
+// Operator keys: an Ed25519 key pair per operator. The private half stays in a PEM file
 // (PKCS#8, mode 0600) that the CLI (`--operator-key FILE`, $CONCLAVE_OPERATOR_KEY) and the library
 // (`operatorSigner(file)`, passed to adminCall) sign mutating admin requests with; the public half
 // (raw 32 bytes, base64url, as member keys are committed) goes into every member's `operators.keys`.

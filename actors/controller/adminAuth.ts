@@ -1,8 +1,8 @@
 // The controller's side of signed admin requests: what this node signs its internal requests with,
 // and the checks its admin endpoint runs before a handler — against the keys committed in this
 // node's current configuration (member-signed requests, runtime/wire/adminAuth.ts: UNAUTHENTICATED)
-// and, when the node is configured with operator keys, against those (client operations that change
-// the cluster, runtime/wire/operatorAuth.ts: UNAUTHORIZED). A refusal is counted and logged
+// and against its operator keys (client operations that change the cluster,
+// runtime/wire/operatorAuth.ts: UNAUTHORIZED; a node on the in-process bus takes them unsigned). A refusal is counted and logged
 // (rate-limited) as an `admin` refusal; it never changes anything.
 import type { AdminAuthenticator } from '../../runtime/admin.ts';
 import { conclaveError } from '../../runtime/errors.ts';
@@ -43,6 +43,8 @@ export function memberAuthenticator(ctx: ControllerContext, adminSubject: string
 /** what an operator does about each refusal */
 function nextStep(refusal: OperatorAuthRefusal, node: string): string {
   switch (refusal.reason) {
+    case 'no-operators':
+      return `make an operator key (\`conclave operator keygen --out ops.key > ops.pub\`), give ${node} and every other member its public key (\`conclave run --operators ops.pub\`, or "operators": {"keys": [...]} in the config file; a running node rereads it on SIGHUP), and sign with --operator-key ops.key (or CONCLAVE_OPERATOR_KEY)`;
     case 'unsigned':
       return 'pass --operator-key FILE (or set CONCLAVE_OPERATOR_KEY=FILE) with a key whose public key is in the members\' "operators.keys" (for a read, "operators.readKeys" too); `conclave operator keygen --out FILE` makes one';
     case 'bad-signature':
@@ -58,9 +60,16 @@ function nextStep(refusal: OperatorAuthRefusal, node: string): string {
   }
 }
 
+/** whether this node's admin requests come over its own process's in-process bus (the host app's own code), not from a network */
+export function onInProcessBus(ctx: Pick<ControllerContext, 'opts'>): boolean {
+  return ctx.opts.transport === undefined || 'bus' in ctx.opts.transport;
+}
+
 /**
  * Checks against the operator keys in force at each request (ctx.operators: they can be replaced while
- * the node runs, e.g. to revoke one); none in force (the default): client operations need no credential.
+ * the node runs, e.g. to revoke one). Over NATS a node without keys refuses every client change
+ * (`no-operators`); on the in-process bus, where only the host process speaks, it checks only when
+ * keys are given.
  */
 export function operatorAuthenticator(ctx: ControllerContext, adminSubject: string): AdminAuthenticator {
   // the requests seen, kept across a change of keys: a replay stays refused
@@ -71,7 +80,7 @@ export function operatorAuthenticator(ctx: ControllerContext, adminSubject: stri
     if (built === null || built.for !== operators) {
       const keys = operators?.keys ?? [];
       const memberKeyCommitted = (nodeId: string) => committedMember(ctx, nodeId)?.key !== undefined;
-      const verifier = keys.length === 0 ? null : new OperatorAuthVerifier({ adminSubject, keys, readKeys: operators?.readKeys, reads: operators?.reads, memberKeyCommitted }, MAX_REMEMBERED_NONCES, nonces);
+      const verifier = keys.length === 0 && onInProcessBus(ctx) ? null : new OperatorAuthVerifier({ adminSubject, keys, readKeys: operators?.readKeys, reads: operators?.reads, memberKeyCommitted }, MAX_REMEMBERED_NONCES, nonces);
       built = { for: operators, verifier };
     }
     return built.verifier;

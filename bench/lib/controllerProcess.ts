@@ -6,6 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { trackChild } from './cleanup.ts';
+import { benchOperator } from './operator.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(ROOT, 'bin/conclave.js');
@@ -26,7 +27,7 @@ export interface NodeSpec {
 }
 
 export async function writeRunConfig(spec: NodeSpec, natsUrl: string, prefix: string, raft: RaftSettings): Promise<void> {
-  const config = { name: spec.name, dataDir: spec.dataDir, prefix, nats: { servers: natsUrl }, log: { level: 'info' }, raft };
+  const config = { name: spec.name, dataDir: spec.dataDir, prefix, nats: { servers: natsUrl }, log: { level: 'info' }, raft, operators: { keys: [benchOperator().publicKey] } };
   await writeFile(spec.configPath, JSON.stringify(config, null, 2));
 }
 

@@ -14,6 +14,7 @@ import { type EtcdFormation, measureEtcdFormation } from './etcdFormation.ts';
 import { seedStaticCluster } from '../../test/helpers/staticCluster.ts';
 import { type NatsServer, startNatsServer } from './natsServer.ts';
 import { progress, sleep, VALUE_100B } from './progress.ts';
+import { benchOperator } from './operator.ts';
 import { type LoadResult, median, runClosedLoop, startOpenLoop } from './stats.ts';
 
 const NAMES = ['n1', 'n2', 'n3'] as const;
@@ -127,7 +128,7 @@ export class NatsCluster {
   }
 
   put(node: string, key: string, timeoutMs = 5000): Promise<unknown> {
-    return adminRequest(this.bus, PREFIX, node, 'propose', { command: { op: 'put', key, value: VALUE_100B } }, timeoutMs);
+    return adminRequest(this.bus, PREFIX, node, 'propose', { command: { op: 'put', key, value: VALUE_100B } }, timeoutMs, benchOperator());
   }
 
   status(node: string, timeoutMs = 1000): Promise<NodeStatus> {

@@ -4,8 +4,9 @@
 //   npm run example:multi-process -- --keep-running  # … and keep it running until Ctrl-C
 //
 // It uses the NATS server NATS_URL names, or starts nats-server (if installed) on a free loopback
-// port; writes one JSON config file per controller to a temporary folder; starts three
-// `conclave run --config FILE` processes; then runs `conclave status`, `init`, `cluster add`,
+// port; makes an operator key (`conclave operator keygen`); writes one JSON config file per
+// controller, listing that key, to a temporary folder; starts three `conclave run --config FILE`
+// processes; then runs `conclave status`, `init`, `cluster add`,
 // `kv put`/`kv get` and `cluster list` exactly as an operator would, printing each command and its
 // output. At the end, or on Ctrl-C, every controller gets SIGINT (graceful: leadership is handed
 // over, stores are closed), the script waits for each to exit, then stops nats-server.
@@ -214,11 +215,19 @@ async function main(): Promise<number> {
       say(`   nats-server is running (pid ${server.child.pid}), log in ${server.logFile}`);
     }
     // every command below talks to that server under a prefix of its own (nothing else on it is touched)
-    const env: NodeJS.ProcessEnv = { ...process.env, NATS_URL: natsUrl, CONCLAVE_PREFIX: prefix };
-    say(`$ export NATS_URL=${natsUrl} CONCLAVE_PREFIX=${prefix}`);
+    const opsKey = join(dir, 'ops.key');
+    const env: NodeJS.ProcessEnv = { ...process.env, NATS_URL: natsUrl, CONCLAVE_PREFIX: prefix, CONCLAVE_OPERATOR_KEY: opsKey };
+    say(`$ export NATS_URL=${natsUrl} CONCLAVE_PREFIX=${prefix} CONCLAVE_OPERATOR_KEY=${opsKey}`);
     say();
 
-    // 2. three controllers, each from its own config file, each its own process
+    // 2. the operator's key: over NATS a controller takes a change only signed by a key it lists
+    say('0. an operator key: the CLI signs every change with it (CONCLAVE_OPERATOR_KEY), the controllers list its public half');
+    const publicKey = (await conclave(['operator', 'keygen', '--out', opsKey], env)).trim();
+    writeFileSync(join(dir, 'ops.pub'), `${publicKey}\n`);
+    say(`   (saved to ${join(dir, 'ops.pub')})`);
+    say();
+
+    // 3. three controllers, each from its own config file, each its own process
     say('1. three blank controllers, one process each, configured by JSON files:');
     for (const name of NAMES) {
       const config = {
@@ -228,6 +237,7 @@ async function main(): Promise<number> {
         nats: { servers: natsUrl },
         log: { level: 'info' },
         raft: { heartbeatMs: 50, electionTimeoutMs: 500 },
+        operators: { keysFile: './ops.pub' },
       };
       const file = join(dir, `${name}.json`);
       writeFileSync(file, `${JSON.stringify(config, null, 2)}\n`);
@@ -246,7 +256,7 @@ async function main(): Promise<number> {
     await conclave(['status', '--node', 'ctrl1'], env);
     say();
 
-    // 3. explicit initialization, then the cluster adds the others
+    // 4. explicit initialization, then the cluster adds the others
     say('2. explicit initialization: ctrl1 bootstraps a one-member cluster with a fresh UUID');
     await conclave(['init', '--node', 'ctrl1'], env);
     say('3. the cluster adds ctrl2 and ctrl3 (each enters as a learner, catches up, is promoted to voter)');
@@ -269,7 +279,7 @@ async function main(): Promise<number> {
 
     if (flags['keep-running']) {
       say('The cluster keeps running. From another terminal, with the same environment:');
-      say(`  export NATS_URL=${natsUrl} CONCLAVE_PREFIX=${prefix}`);
+      say(`  export NATS_URL=${natsUrl} CONCLAVE_PREFIX=${prefix} CONCLAVE_OPERATOR_KEY=${opsKey}`);
       say('  npx conclave cluster list --via ctrl2; npx conclave kv get greeting --via ctrl1');
       say(`  kill -INT ${procs[0]!.child.pid}   # stop ctrl1: the others elect a new leader`);
       say('Press Ctrl-C to stop everything.');

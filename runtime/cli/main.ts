@@ -79,13 +79,14 @@ export function buildProgram(): Command {
   addNatsOptions(
     program
       .command('run')
-      .description('run one controller process until SIGINT/SIGTERM (SIGHUP: reread the operator keys of --config)')
+      .description('run one controller process until SIGINT/SIGTERM (SIGHUP: reread the operator keys of --operators or --config)')
       .option('--config <file>', 'JSON config file (keys mirror the flags; flags override it)')
       .option('--name <name>', 'node name, ^[a-z0-9][a-z0-9_-]{0,62}$')
       .option('--data-dir <dir>', 'where the node keeps its LMDB store (default ./conclave-data/<name>)')
       .option('--init-from <src>', 'initialize a blank node from a seed JSON or a snapshot file')
       .option('--initial-members <names>', 'comma-separated names to add once bootstrapped')
       .option('--join-secret-file <file>', 'file holding the auto-join secret (members admit with it, joining nodes prove with it)')
+      .option('--operators <file>', 'file of operator public keys, one a line (`conclave operator keygen` prints one): changes must be signed with one of them; without any, a node takes no change over NATS (default $CONCLAVE_OPERATORS)')
       .option('--join-cluster <uuid>', 'auto-join: announce on <prefix>.discover until this cluster adds the node')
       .option('--inspect <host:port>', 'serve the live inspector')
       .option('--inspect-public', 'let --inspect listen on an address other than loopback (it shows ids, terms and members to whoever reaches it)')

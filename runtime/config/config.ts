@@ -75,15 +75,19 @@ export const configFileSchema = z.strictObject({
   log: z.strictObject({ level: z.enum(LOG_LEVELS as [LogLevel, ...LogLevel[]]).optional() }).optional(),
   raft: raftConfigSchema.optional(),
   store: storeConfigSchema.optional(),
-  /** opt-in: the operators' public keys; client requests that change the cluster must be signed with one (runtime/wire/operatorAuth.ts) */
+  /** the operators' public keys; client requests that change the cluster must be signed with one (runtime/wire/operatorAuth.ts) */
   operators: z
     .strictObject({
       keys: z
         .array(z.string().regex(MEMBER_KEY_PATTERN, 'must be an operator public key: the 43 characters of base64url that `conclave operator keygen` prints'))
-        .min(1, 'must list at least one operator public key (`conclave operator keygen --out FILE` prints one)'),
+        .min(1, 'must list at least one operator public key (`conclave operator keygen --out FILE` prints one)')
+        .optional(),
+      /** a file of operator public keys, one a line (what `conclave operator keygen` prints); with `keys`, both count */
+      keysFile: z.string().min(1).optional(),
       readKeys: z.array(z.string().regex(MEMBER_KEY_PATTERN, 'must be a public key: the 43 characters of base64url that `conclave operator keygen` prints')).optional(),
       reads: z.enum(['open', 'signed'], 'must be "open" (reads need no key) or "signed" (reads need an operator or read-only key)').optional(),
     })
+    .refine((o) => o.keys !== undefined || o.keysFile !== undefined, { message: 'must give "keys" (a list of operator public keys) or "keysFile" (a file of them)' })
     .optional(),
 });
 export type ConfigFile = z.infer<typeof configFileSchema>;
@@ -129,8 +133,35 @@ export interface ControllerConfig {
   raft: RaftTiming;
   /** store.maxBytes: writes that would grow the store beyond it are refused (FULL); none by default */
   store: { maxBytes?: number };
-  /** opt-in: client requests that change the cluster must be signed with one of these operator keys */
+  /** client requests that change the cluster must be signed with one of these operator keys (none: over NATS, no change is taken) */
   operators?: { keys: string[]; readKeys?: string[]; reads?: 'open' | 'signed' };
+}
+
+/** the environment variable that names `conclave run`'s file of operator public keys (as --operators does) */
+export const OPERATORS_ENV = 'CONCLAVE_OPERATORS';
+
+/**
+ * The operator public keys in `file`: one a line, as `conclave operator keygen` prints them; blank
+ * lines and `#` comments are skipped. A line that is not a key, or a file with none, is a usage error.
+ */
+export function readOperatorKeysFile(file: string, key: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read the operator keys file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { key });
+  }
+  const keys: string[] = [];
+  for (const [i, raw] of text.split('\n').entries()) {
+    const line = raw.replace(/#.*/, '').trim();
+    if (line === '') continue;
+    if (!MEMBER_KEY_PATTERN.test(line)) {
+      throw new ConfigError(`${file}:${i + 1}: ${JSON.stringify(line.slice(0, 60))} is not an operator public key (the 43 characters of base64url that \`conclave operator keygen\` prints)`, { key });
+    }
+    keys.push(line);
+  }
+  if (keys.length === 0) throw new ConfigError(`${file} lists no operator public key (\`conclave operator keygen --out ops.key > ops.pub\` makes one)`, { key });
+  return keys;
 }
 
 
@@ -183,6 +214,8 @@ export interface RunFlags extends NatsFlags {
   initialMembers?: string;
   joinSecretFile?: string;
   joinCluster?: string;
+  /** a file of operator public keys (replaces the config file's) */
+  operators?: string;
   inspect?: string;
   inspectPublic?: boolean;
   metrics?: string;
@@ -245,9 +278,23 @@ export function resolveRunConfig(flags: RunFlags, env: NodeJS.ProcessEnv): Contr
     log: { level: (fromFlags.log?.level ?? file.log?.level ?? (envLevel as LogLevel | undefined) ?? 'info') as LogLevel },
     raft: checkRaftTiming({ ...DEFAULT_RAFT, ...dropUndefined(file.raft ?? {}) }),
     store: dropUndefined({ maxBytes: file.store?.maxBytes }),
-    ...(file.operators === undefined ? {} : { operators: dropUndefined({ keys: file.operators.keys, readKeys: file.operators.readKeys, reads: file.operators.reads }) }),
+    ...operatorsOf(flags, file, env, fromConfigFile),
   };
 }
+
+/** the operator keys: --operators FILE, else the config file's, else $CONCLAVE_OPERATORS (a file) */
+function operatorsOf(flags: RunFlags, file: ConfigFile, env: NodeJS.ProcessEnv, fromConfigFile: (p: string | undefined) => string | undefined): Pick<ControllerConfig, 'operators'> {
+  if (flags.operators !== undefined) return { operators: { ...fileOperatorsRest(file), keys: readOperatorKeysFile(resolve(flags.operators), 'operators') } };
+  if (file.operators !== undefined) {
+    const listed = file.operators.keysFile === undefined ? [] : readOperatorKeysFile(fromConfigFile(file.operators.keysFile) as string, 'operators.keysFile');
+    return { operators: { ...fileOperatorsRest(file), keys: [...(file.operators.keys ?? []), ...listed] } };
+  }
+  const fromEnv = env[OPERATORS_ENV];
+  if (fromEnv !== undefined && fromEnv !== '') return { operators: { keys: readOperatorKeysFile(resolve(fromEnv), OPERATORS_ENV) } };
+  return {};
+}
+
+const fileOperatorsRest = (file: ConfigFile) => dropUndefined({ readKeys: file.operators?.readKeys, reads: file.operators?.reads });
 
 /** a follower must hear a few heartbeats per election timeout, or it starts elections against a live leader */
 export function checkRaftTiming(raft: RaftTiming): RaftTiming {

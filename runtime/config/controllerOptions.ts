@@ -55,11 +55,14 @@ export interface ControllerOptions {
   /** the node's randomness, uniformly in [0, 1) (its raft election timeouts); default Math.random */
   random?: () => number;
   /**
-   * Operators (opt-in): with keys, this node refuses every client request that changes the cluster
-   * (init, propose, cluster add/remove/transfer, snapshot save) unless it is signed with one of these
-   * operator keys (UNAUTHORIZED). Read-only requests stay open, unless `reads` is 'signed': then
-   * they need an operator key or one of `readKeys` (which may sign reads only). Give every member
-   * the same keys. A key is the public key `conclave operator keygen` prints (raw Ed25519, base64url).
+   * Operators: this node refuses every client request that changes the cluster (init, propose, cluster
+   * add/remove/transfer, snapshot save) unless it is signed with one of these operator keys
+   * (UNAUTHORIZED). Without keys, a node on NATS takes no such request at all; one on the in-process
+   * bus (only its own process speaks there) takes them unsigned. Read-only requests stay open, unless
+   * `reads` is 'signed': then they need an operator key or one of `readKeys` (which may sign reads
+   * only). Give every member the same keys. A key is the public key `conclave operator keygen` prints
+   * (raw Ed25519, base64url). The controller's own methods (`propose`, `cluster.add`, …) are the host
+   * app's and need no key.
    */
   operators?: { keys: string[]; readKeys?: string[]; reads?: 'open' | 'signed' };
 }

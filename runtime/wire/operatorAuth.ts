@@ -1,6 +1,7 @@
-// Operator-signed admin requests (opt-in: a member configured with operator keys). Every client
-// operation that changes the cluster — init, propose (kv put/del/cas), cluster add/remove/transfer,
-// snapshot save — must then be signed with an operator key: the same signature as member-signed
+// Operator-signed admin requests (every member reached over NATS; an in-process bus is the host
+// process's own). Every client operation that changes the cluster — init, propose (kv put/del/cas),
+// cluster add/remove/transfer, snapshot save — must be signed with an operator key; a member that
+// lists none takes no such request at all (`no-operators`). The signature is the one of member-signed
 // requests (runtime/wire/adminAuth.ts): Ed25519 over the whole request, a time and a nonce, bound to
 // the receiver's `.admin` subject; a time more than MEMBER_AUTH_SKEW_MS from the receiver's clock,
 // or a nonce it has seen, is refused. Read-only operations (status, cluster list, reads) need no key,
@@ -26,7 +27,7 @@ export function requiresOperatorAuth(type: string, body: unknown): boolean {
 }
 
 export interface OperatorAuthRefusal {
-  reason: 'unsigned' | 'bad-signature' | 'read-only-key' | 'stale-time' | 'replayed' | 'unsigned-forward';
+  reason: 'no-operators' | 'unsigned' | 'bad-signature' | 'read-only-key' | 'stale-time' | 'replayed' | 'unsigned-forward';
   detail: string;
 }
 
@@ -79,6 +80,7 @@ export class OperatorAuthVerifier {
     const changes = requiresOperatorAuth(envelope.type, body);
     const signedRead = !changes && !INTERNAL_OPS.has(envelope.type) && this.hands.reads === 'signed';
     if (!changes && !signedRead) return null;
+    if (changes && this.hands.keys.length === 0) return { reason: 'no-operators', detail: 'this node lists no operator key (operators.keys), so it takes no change from a client' };
     const rule = changes ? 'this cluster takes changes only from its operators' : 'this cluster answers reads only to its operators and readers';
     const unsigned: OperatorAuthRefusal = { reason: 'unsigned', detail: `the request is not signed with an operator key, and ${rule}` };
     if (envelope.auth === undefined) return unsigned;

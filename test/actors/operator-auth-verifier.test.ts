@@ -58,6 +58,18 @@ describe('operator-signed admin requests: the verifier', () => {
     assert.equal(check(v, encode(CLI, 'status', {})), null, 'a read needs no key');
   });
 
+  it('with no operator key listed, refuses every change (no-operators), signed or not, and still answers reads', () => {
+    const now = { t: 1_000_000_000 };
+    const v = new OperatorAuthVerifier({ adminSubject: SUBJECT, keys: [], memberKeyCommitted: (id) => id === MEMBER.nodeId, now: () => now.t });
+    const put = { command: { op: 'put', key: 'k', value: 1 } };
+    assert.equal(check(v, encode(CLI, 'propose', put)), 'no-operators');
+    assert.equal(check(v, signAdminRequest({ key: ops.privateKey, now: () => now.t }, SUBJECT, CLI, 'propose', put)), 'no-operators', 'a signature by a key nobody listed');
+    assert.equal(check(v, encode(CLI, 'init', {})), 'no-operators');
+    assert.equal(check(v, encode(CLI, 'status', {})), null, 'a read needs no key');
+    assert.equal(check(v, encode(CLI, 'read', { query: { op: 'get', key: 'k' } })), null);
+    assert.equal(check(v, encode(MEMBER, 'propose', { command: 1, forwarded: true })), null, "a forward is a member's: adminAuth.ts checked its signature");
+  });
+
   it("takes a forward only from a member whose key is committed; an operator key does not make an internal request the operator's", () => {
     const v = verifier({ t: 1_000_000_000 });
     assert.equal(check(v, encode(MEMBER, 'propose', { command: 1, forwarded: true })), null, 'adminAuth.ts has checked its member signature');

@@ -57,5 +57,26 @@ describe('operator keys at the command line', () => {
     assertUsage(await runCli(['run', '--config', config]), /"operators\.keys\.0": must be an operator public key/, 'a malformed key');
     writeFileSync(config, JSON.stringify({ name: 'n1', dataDir: join(dir, 'n1'), operators: { keys: [] } }));
     assertUsage(await runCli(['run', '--config', config]), /"operators\.keys": must list at least one/, 'no key');
+    writeFileSync(config, JSON.stringify({ name: 'n1', dataDir: join(dir, 'n1'), operators: { reads: 'signed' } }));
+    assertUsage(await runCli(['run', '--config', config]), /"operators": must give "keys" .* or "keysFile"/, 'neither keys nor keysFile');
+  });
+
+  it('a keys file (--operators, $CONCLAVE_OPERATORS, operators.keysFile) with a line that is no key, or with no key, is a usage error naming file and line', async () => {
+    const dir = tmp.make();
+    const keys = join(dir, 'ops.pub');
+    const made = await runCli(['operator', 'keygen', '--out', join(dir, 'ops.key')]);
+    assert.equal(made.code, 0, made.stderr);
+    const good = made.stdout.trim();
+    writeFileSync(keys, `# the operators\n${good}\nnot-a-key\n`);
+    const env = baseEnv({ NATS_URL: 'nats://127.0.0.1:1', CONCLAVE_OPERATORS: undefined });
+    const run = ['run', '--name', 'n1', '--data-dir', join(dir, 'n1')];
+    assertUsage(await runCli([...run, '--operators', keys], { env }), new RegExp(`${keys}:3: "not-a-key" is not an operator public key`), '--operators');
+    assertUsage(await runCli(run, { env: { ...env, CONCLAVE_OPERATORS: keys } }), /ops\.pub:3: "not-a-key"/, '$CONCLAVE_OPERATORS');
+    const config = join(dir, 'c.json');
+    writeFileSync(config, JSON.stringify({ name: 'n1', dataDir: join(dir, 'n1'), operators: { keysFile: 'ops.pub' } }));
+    assertUsage(await runCli(['run', '--config', config], { env }), /ops\.pub:3: "not-a-key"/, 'operators.keysFile, relative to the config file');
+    writeFileSync(keys, '# nobody yet\n\n');
+    assertUsage(await runCli([...run, '--operators', keys], { env }), /lists no operator public key .*operator keygen/, 'a file without keys');
+    assertUsage(await runCli([...run, '--operators', join(dir, 'none.pub')], { env }), /cannot read the operator keys file .*ENOENT/, 'a missing file');
   });
 });

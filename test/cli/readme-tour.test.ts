@@ -1,7 +1,8 @@
 // The README's "Quick tour (real NATS)", run as a person pastes it: one bash script, line by line,
 // every exit code checked against what the README says (0 unless its comment says "exit N").
 // Only what cannot be pasted here changes: the first line (install and start nats-server on 4222)
-// becomes this test's own nats-server, /tmp/ctrlN becomes a temp dir, and `npx conclave` runs the
+// becomes this test's own nats-server, /tmp/ctrlN becomes a temp dir (also the working directory, where
+// the tour's operator key is written; the test's own key is not given), and `npx conclave` runs the
 // CLI from source (test/helpers/cli.ts's cliCommand; the package test checks `npx conclave` from the
 // installed tarball).
 import assert from 'node:assert/strict';
@@ -50,10 +51,10 @@ test("the README's quick tour works pasted as is: every command exits as the REA
     expected.push(line.includes('#') && exit !== undefined ? Number(exit) : 0);
     script.push(`${command}`, `echo "@@ exit $? @@ ${command.replaceAll('"', '\\"').replaceAll('$', '\\$')}"`);
   }
-  const env = baseEnv({ NATS_URL: nats.url, CONCLAVE_PREFIX: undefined });
+  const env = baseEnv({ NATS_URL: nats.url, CONCLAVE_PREFIX: undefined, CONCLAVE_OPERATOR_KEY: undefined, CONCLAVE_OPERATORS: undefined });
   const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
     // its own process group: the nodes it starts in the background are killed with it, whatever happens
-    const child = spawn('bash', ['-c', script.join('\n')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn('bash', ['-c', script.join('\n')], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     stopGroup = () => {
       try {
         process.kill(-child.pid!, 'SIGKILL');

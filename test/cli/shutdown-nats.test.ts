@@ -4,9 +4,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decodeReply, encode } from '../../runtime/wire/codec.ts';
+import { signAdminRequest } from '../../runtime/wire/adminAuth.ts';
 import { waitUntil } from '../helpers/cli.ts';
 import { cliCluster } from '../helpers/cliCluster.ts';
 import { natsServerSkipReason } from '../helpers/natsServer.ts';
+import { testOperator } from '../helpers/testOperator.ts';
 
 describe('graceful stop over real NATS', { skip: natsServerSkipReason() }, () => {
   const c = cliCluster({ prefix: 'stop', tmpPrefix: 'conclave-shutdown-nats-' });
@@ -24,7 +26,7 @@ describe('graceful stop over real NATS', { skip: natsServerSkipReason() }, () =>
     n1.child.kill('SIGSTOP');
     try {
       const sender = { name: 'test', nodeId: null, clusterId: null };
-      const put = c.bus.request('stop.node.s2.admin', encode(sender, 'propose', { command: { op: 'put', key: 'k', value: 1 } }), { timeoutMs: 30_000 });
+      const put = c.bus.request('stop.node.s2.admin', signAdminRequest(testOperator().signer, 'stop.node.s2.admin', sender, 'propose', { command: { op: 'put', key: 'k', value: 1 } }), { timeoutMs: 30_000 });
       // messages on one connection to one subject arrive in order: once s2 answers this, the put is in flight there
       const status = decodeReply((await c.bus.request('stop.node.s2.admin', encode(sender, 'status', {}), { timeoutMs: 10_000 })).data);
       assert.ok(status.ok);

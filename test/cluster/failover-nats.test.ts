@@ -13,6 +13,7 @@ import type { Bus } from '../../runtime/transport/types.ts';
 import { baseEnv, CliProcess, waitUntil } from '../helpers/cli.ts';
 import { type NatsServerHandle, natsServerSkipReason, startNatsServer } from '../helpers/natsServer.ts';
 import { seedStaticCluster } from '../helpers/staticCluster.ts';
+import { testOperator } from '../helpers/testOperator.ts';
 
 const NAMES = ['n1', 'n2', 'n3'];
 const PREFIX = 'fo';
@@ -55,7 +56,7 @@ describe('three controllers over real NATS: failover under writes', { skip: nats
     return p;
   }
 
-  const ask = <O extends AdminOp>(node: string, type: O, body: AdminRequest<O>, timeoutMs = 2000) => adminRequest(bus, PREFIX, node, type, body, timeoutMs);
+  const ask = <O extends AdminOp>(node: string, type: O, body: AdminRequest<O>, timeoutMs = 2000) => adminRequest(bus, PREFIX, node, type, body, timeoutMs, testOperator().signer);
   const status = (node: string) => ask(node, 'status', {}) as Promise<Status>;
 
   /** every key the writer and the probes wrote, read locally (stale) from one node */

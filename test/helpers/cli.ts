@@ -4,6 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { testOperator } from './testOperator.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../runtime/cli/main.ts', import.meta.url));
@@ -41,8 +42,9 @@ export interface CliResult {
   stderr: string;
 }
 
+/** the environment of a child: this process's, with the test operator's key (testOperator.ts) and `extra` (undefined: removed) */
 export function baseEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, CONCLAVE_LOG_LEVEL: 'info', ...extra };
+  const env: NodeJS.ProcessEnv = { ...process.env, CONCLAVE_LOG_LEVEL: 'info', ...testOperator().env, ...extra };
   delete env.NODE_TEST_CONTEXT; // children are programs, not test files
   for (const [k, v] of Object.entries(extra)) if (v === undefined) delete env[k];
   return env;

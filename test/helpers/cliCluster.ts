@@ -11,6 +11,7 @@ import { adminRequest } from '../../runtime/cli/client.ts';
 import { connectNats } from '../../runtime/transport/index.ts';
 import type { Bus } from '../../runtime/transport/types.ts';
 import { baseEnv, type CliResult, CliProcess, runCli } from './cli.ts';
+import { testOperator } from './testOperator.ts';
 import { type NatsServerHandle, startNatsServer } from './natsServer.ts';
 
 /** the part of `status --json` these tests read */
@@ -72,7 +73,7 @@ export function cliCluster(opts: { prefix: string; tmpPrefix: string }): CliClus
     procs.set(name, p);
     return p;
   };
-  const admin = <O extends AdminOp>(node: string, type: O, body: AdminRequest<O>, timeoutMs = 30_000) => adminRequest(theBus(), opts.prefix, node, type, body, timeoutMs);
+  const admin = <O extends AdminOp>(node: string, type: O, body: AdminRequest<O>, timeoutMs = 30_000) => adminRequest(theBus(), opts.prefix, node, type, body, timeoutMs, testOperator().signer);
   return {
     get nats() {
       if (!nats) throw new Error('cliCluster: nats-server starts with the suite');

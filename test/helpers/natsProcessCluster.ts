@@ -9,6 +9,7 @@ import { connectNats } from '../../runtime/transport/index.ts';
 import type { Bus } from '../../runtime/transport/types.ts';
 import { baseEnv, CliProcess, waitUntil } from './cli.ts';
 import { type NatsServerHandle, startNatsServer } from './natsServer.ts';
+import { testOperator } from './testOperator.ts';
 import { seedStaticCluster } from './staticCluster.ts';
 
 export interface NodeStatus {
@@ -43,7 +44,7 @@ export async function natsProcessCluster(opts: { prefix: string; maxPayload?: nu
   const dir = await mkdtemp(join(tmpdir(), 'conclave-npc-'));
   const bus = await connectNats({ servers: nats.url, name: `test-${opts.prefix}` });
   const procs = new Map<string, CliProcess>();
-  const ask = <O extends AdminOp>(node: string, type: O, body: AdminRequest<O>, timeoutMs = 5000) => adminRequest(bus, opts.prefix, node, type, body, timeoutMs);
+  const ask = <O extends AdminOp>(node: string, type: O, body: AdminRequest<O>, timeoutMs = 5000) => adminRequest(bus, opts.prefix, node, type, body, timeoutMs, testOperator().signer);
   const status = (node: string) => ask(node, 'status', {}) as Promise<NodeStatus>;
 
   async function writeConfig(name: string, raft: Record<string, number>): Promise<void> {

@@ -12,6 +12,7 @@ import { openEnv } from '../../runtime/store/lmdbEnv.ts';
 import { connectNats } from '../../runtime/transport/index.ts';
 import type { Bus } from '../../runtime/transport/types.ts';
 import { baseEnv, CliProcess, ROOT, waitUntil } from '../helpers/cli.ts';
+import { testOperator } from '../helpers/testOperator.ts';
 import { checkHistory, type CheckResult } from '../linearizability/checker.ts';
 import { parseConclave } from '../linearizability/formats.ts';
 import { renderHtml, renderText } from '../linearizability/render.ts';
@@ -106,7 +107,7 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
   let workload: Workload | null = null;
   try {
     bus = await connectNats({ servers: nats.urls, name: 'nemesis-clients' });
-    const admin = <O extends AdminOp>(node: string, type: O, body: AdminRequest<O>, timeoutMs = 3000) => adminRequest(bus!, PREFIX, node, type, body, timeoutMs);
+    const admin = <O extends AdminOp>(node: string, type: O, body: AdminRequest<O>, timeoutMs = 3000) => adminRequest(bus!, PREFIX, node, type, body, timeoutMs, testOperator().signer);
     // a controller that exits by itself (a crash, e.g. a failed invariant) is a finding, not noise
     let crashed = 0;
     const onCrash = (c: Controller, how: string) => {

@@ -6,6 +6,7 @@ import { codeOf } from '../../runtime/errors.ts';
 import type { Bus } from '../../runtime/transport/types.ts';
 import type { HistoryEvent } from '../linearizability/formats.ts';
 import type { Prng } from '../sim/prng.ts';
+import { testOperator } from '../helpers/testOperator.ts';
 
 /** errors after which a write certainly did not take effect; any other error leaves its outcome unknown */
 const DEFINITELY_NOT_APPLIED = new Set(['NOT_LEADER', 'NO_LEADER', 'BUSY', 'BAD_REQUEST', 'NO_RESPONDERS', 'CONFIG_CHANGE_PENDING']);
@@ -58,7 +59,7 @@ export function startWorkload(opts: WorkloadOptions): Workload {
         return 'ok';
       }
       const command = f === 'put' ? { op: 'put', key, value } : f === 'del' ? { op: 'del', key } : { op: 'cas', key, expected, value };
-      const r = (await adminRequest(opts.bus, opts.prefix, node, 'propose', { command }, opts.opTimeoutMs)) as { previous?: unknown; deleted?: boolean; swapped?: boolean };
+      const r = (await adminRequest(opts.bus, opts.prefix, node, 'propose', { command }, opts.opTimeoutMs, testOperator().signer)) as { previous?: unknown; deleted?: boolean; swapped?: boolean };
       const done: HistoryEvent = { process, type: 'ok', f, key, time: performance.now() };
       if (f === 'put') done.previous = r.previous;
       if (f === 'del') done.deleted = r.deleted;

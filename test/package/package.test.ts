@@ -218,11 +218,13 @@ describe('the package, installed from its tarball', { timeout: 30 * 60_000 }, ()
     const again = JSON.parse((await run(process.execPath, ['reopen.js', dataDir, 'again'], dir)).stdout.trim().split('\n').at(-1)!);
     assert.deepEqual(again.read, { key: 'color', found: true, value: 'green' });
 
-    // the same with the installed CLI over a real nats-server: run, init, put, stop; run again, get
+    // the same with the installed CLI over a real nats-server: an operator key, run, init, put, stop; run again, get
     const nats = await startNatsServer();
     t.after(() => nats.stop());
-    const runArgs = ['--name', 'pkg1', '--data-dir', join(dir, 'run-data'), '--nats', nats.url, '--prefix', 'pkgtest'];
-    const cli = (...args: string[]) => run('npx', ['conclave', ...args, '--nats', nats.url, '--prefix', 'pkgtest', '--timeout', '30000'], dir);
+    const opsKey = join(dir, 'ops.key');
+    writeFileSync(join(dir, 'ops.pub'), (await run('npx', ['conclave', 'operator', 'keygen', '--out', opsKey], dir)).stdout);
+    const runArgs = ['--name', 'pkg1', '--data-dir', join(dir, 'run-data'), '--nats', nats.url, '--prefix', 'pkgtest', '--operators', join(dir, 'ops.pub')];
+    const cli = (...args: string[]) => run('npx', ['conclave', ...args, '--nats', nats.url, '--prefix', 'pkgtest', '--timeout', '30000', '--operator-key', opsKey], dir);
     for (const step of ['first', 'again'] as const) {
       const node = startInstalledRun(t, dir, runArgs);
       await waitUntil(() => /controller \S+ is running/.test(node.output()) || node.child.exitCode !== null, {
