@@ -3,7 +3,7 @@
 // This file is the facade: it starts the parts (actors/controller/) and answers the public API.
 import { type Actor, createActor, type InspectionEvent } from 'xstate';
 import { bootstrapMachine, initRefusal, type Phase, phaseOf } from '../machines/bootstrap/machine.ts';
-import { adminAuthenticator, onInProcessBus } from '../actors/controller/adminAuth.ts';
+import { adminAuthenticator, GIVE_OPERATOR_KEYS, onInProcessBus } from '../actors/controller/adminAuth.ts';
 import { adminHandlers } from '../actors/controller/adminApi.ts';
 import { AutoJoin } from '../actors/controller/autoJoin.ts';
 import { bootstrapInput, MemberLifecycle } from '../actors/controller/bootstrap.ts';
@@ -262,9 +262,7 @@ export class Controller {
   /** over NATS a node without operator keys refuses every client change: say so when that is the case, and what to do */
   private warnWithoutOperators(): void {
     if ((this.operatorsInForce?.keys.length ?? 0) > 0 || onInProcessBus(this.ctx)) return;
-    this.logFor('admin').warn(
-      'no operator keys: this node takes no change from a client over NATS (init, kv put, cluster add, …); make one with `conclave operator keygen --out ops.key > ops.pub` and give every member `--operators ops.pub` (or "operators" in its config file)',
-    );
+    this.logFor('admin').warn(`no operator keys: this node takes no change from a client over NATS (init, kv put, cluster add, …); ${GIVE_OPERATOR_KEYS}`);
   }
 
   status(): ControllerStatus & StatusReply {

@@ -40,11 +40,14 @@ export function memberAuthenticator(ctx: ControllerContext, adminSubject: string
   };
 }
 
+/** how an operator gives members their first operator key (a node over NATS without one takes no change) */
+export const GIVE_OPERATOR_KEYS = 'make an operator key (`conclave operator keygen --out ops.key > ops.pub`) and give every member its public key (`conclave run --operators ops.pub`, $CONCLAVE_OPERATORS, or "operators" in the config file; a running node rereads them on SIGHUP)';
+
 /** what an operator does about each refusal */
 function nextStep(refusal: OperatorAuthRefusal, node: string): string {
   switch (refusal.reason) {
     case 'no-operators':
-      return `make an operator key (\`conclave operator keygen --out ops.key > ops.pub\`), give ${node} and every other member its public key (\`conclave run --operators ops.pub\`, or "operators": {"keys": [...]} in the config file; a running node rereads it on SIGHUP), and sign with --operator-key ops.key (or CONCLAVE_OPERATOR_KEY)`;
+      return `${GIVE_OPERATOR_KEYS}, then sign with --operator-key ops.key (or CONCLAVE_OPERATOR_KEY)`;
     case 'unsigned':
       return 'pass --operator-key FILE (or set CONCLAVE_OPERATOR_KEY=FILE) with a key whose public key is in the members\' "operators.keys" (for a read, "operators.readKeys" too); `conclave operator keygen --out FILE` makes one';
     case 'bad-signature':
