@@ -127,7 +127,7 @@ class Transfer {
     readonly to: string,
     readonly message: SnapshotMessage,
     private readonly source: SnapshotSource,
-    private readonly clock: Clock,
+    clock: Clock,
   ) {
     this.startedAt = clock.now();
     this.head = `{"message":${JSON.stringify(message)},"id":${JSON.stringify(this.id)}`;
@@ -251,11 +251,12 @@ class Transfer {
     return null;
   }
 
-  /** release the read transaction (idempotent) */
+  /**
+   * Release the read transaction (idempotent). The stall timer is not this one's to stop: once the
+   * state is read, its last chunks (or their acknowledgements) may still be lost.
+   */
   release(): void {
     this.source.done();
-    if (this.stallTimer) this.clock.clearTimeout(this.stallTimer);
-    this.stallTimer = null;
   }
 }
 
@@ -371,6 +372,8 @@ export class OutgoingSnapshots {
     if (this.transfers.get(transfer.to) !== transfer) return;
     this.transfers.delete(transfer.to);
     transfer.release();
+    if (transfer.stallTimer) this.opts.clock.clearTimeout(transfer.stallTimer);
+    transfer.stallTimer = null;
     if (ok) this.completed.set(transfer.to, { at: this.opts.clock.now(), index: transfer.message.snapshot.index });
     const report: TransferReport = {
       to: transfer.to,

@@ -3,8 +3,8 @@
 // other member. One change at a time: each runs the membership chart (machines/membership).
 import { createActor, fromCallback, fromPromise, toPromise } from 'xstate';
 import { validNodeName } from '../../machines/identity/index.ts';
-import type { MembershipChange } from '../../machines/membership/config.ts';
-import { type MembershipInput, type MembershipOutput, membershipMachine, type OfferReply } from '../../machines/membership/machine.ts';
+import { learnerProgress, type MembershipChange } from '../../machines/membership/config.ts';
+import { type MembershipEvent, type MembershipInput, type MembershipOutput, membershipMachine, type OfferReply } from '../../machines/membership/machine.ts';
 import { adminCall, isUnreachable } from '../../runtime/admin.ts';
 import { DEFAULT_RAFT } from '../../runtime/config/config.ts';
 import { asErrorCode, codeOf, conclaveError } from '../../runtime/errors.ts';
@@ -269,12 +269,11 @@ export class MembershipOps {
           return leaderMember.changeMembership(input);
         }),
         // the learner's progress as the leader's member sees it move (each ready round, each acknowledged snapshot chunk)
-        watchProgress: fromCallback<{ type: 'PROGRESS'; matchIndex: number; commitIndex: number; streamed?: number }, { nodeId: string }>(({ sendBack, input }) => {
+        watchProgress: fromCallback<MembershipEvent, { nodeId: string }>(({ sendBack, input }) => {
           let last = '';
           const report = () => {
-            const s = member.raftStatus();
-            const progress = { type: 'PROGRESS' as const, matchIndex: s.progress[input.nodeId]?.matchIndex ?? 0, commitIndex: s.commit, streamed: member.snapshotStreamed(input.nodeId) };
-            const key = `${progress.matchIndex}/${progress.commitIndex}/${progress.streamed}`;
+            const progress = { type: 'PROGRESS' as const, ...learnerProgress(member.raftStatus(), input.nodeId), streamed: member.snapshotStreamed(input.nodeId) };
+            const key = `${progress.matchIndex}/${progress.commitIndex}/${progress.lastIndex}/${progress.needsSnapshot}/${progress.streamed}`;
             if (key === last) return;
             last = key;
             sendBack(progress);

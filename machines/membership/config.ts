@@ -1,5 +1,6 @@
 // Pure membership arithmetic: the next configuration for one single-server change, and what a
 // requested change means against the current configuration. No I/O.
+import type { RaftStatus } from '../raft/core.ts';
 import type { Member, Membership } from '../raft/types.ts';
 
 export type MembershipChange =
@@ -62,7 +63,31 @@ export function planAdd(current: Membership, name: string, nodeId: string): AddP
   return { kind: 'add' };
 }
 
-/** A learner is caught up when its match index is within `lag` entries of the leader's commit. */
-export function caughtUp(progress: { matchIndex: number; commitIndex: number }, lag: number): boolean {
-  return progress.matchIndex > 0 && progress.matchIndex >= progress.commitIndex - lag;
+/** A learner's catch-up as the leader sees it (the membership chart's PROGRESS). */
+export interface LearnerProgress {
+  matchIndex: number;
+  /** the leader's commit index (shown to the operator: "log 40 of 42") */
+  commitIndex: number;
+  /** the leader's last index */
+  lastIndex: number;
+  /** only a snapshot can catch it up: one is on its way, or the leader compacted its log past the learner's match */
+  needsSnapshot: boolean;
+}
+
+/** What the leader's raft status says of learner `nodeId`'s catch-up. */
+export function learnerProgress(status: Pick<RaftStatus, 'commit' | 'lastIndex' | 'firstIndex' | 'progress'>, nodeId: string): LearnerProgress {
+  const p = status.progress[nodeId];
+  const matchIndex = p?.matchIndex ?? 0;
+  // the leader's next append to it would start at firstIndex at the earliest
+  const needsSnapshot = p !== undefined && (p.state === 'snapshot' || matchIndex < status.firstIndex - 1);
+  return { matchIndex, commitIndex: status.commit, lastIndex: status.lastIndex, needsSnapshot };
+}
+
+/**
+ * A learner is caught up when its match index is within `lag` entries of the leader's last index
+ * and the leader's log still holds what follows it. Promoted while it still needs a snapshot, it
+ * would be a voter the quorum may wait on for a whole transfer (or, if transfers keep failing, for good).
+ */
+export function caughtUp(progress: Pick<LearnerProgress, 'matchIndex' | 'lastIndex' | 'needsSnapshot'>, lag: number): boolean {
+  return !progress.needsSnapshot && progress.matchIndex > 0 && progress.matchIndex >= progress.lastIndex - lag;
 }

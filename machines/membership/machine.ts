@@ -12,7 +12,7 @@ import { assign, fromCallback, fromPromise, setup } from 'xstate';
 import { backoffDelay } from '../backoff.ts';
 import { checkJoin, type ClusterId } from '../identity/index.ts';
 import type { Membership } from '../raft/types.ts';
-import { caughtUp, type MembershipChange, planAdd } from './config.ts';
+import { caughtUp, type LearnerProgress, type MembershipChange, planAdd } from './config.ts';
 
 export interface NodeParty {
   name: string;
@@ -59,7 +59,7 @@ export interface MembershipContext extends MembershipInput {
   node: NodeParty | null;
   membership: Membership | null;
   /** `streamed`: snapshot bytes the learner has acknowledged so far (a large state takes a while) */
-  progress: { matchIndex: number; commitIndex: number; streamed?: number } | null;
+  progress: (LearnerProgress & { streamed?: number }) | null;
   error: MembershipError | null;
   /** what happened, once done */
   outcome: 'added' | 'added-learner' | 'already-member' | 'removed' | null;
@@ -74,7 +74,7 @@ export interface MembershipOutput {
   refusedBy: 'leader' | 'node' | null;
 }
 
-export type MembershipEvent = { type: 'PROGRESS'; matchIndex: number; commitIndex: number; streamed?: number };
+export type MembershipEvent = { type: 'PROGRESS'; streamed?: number } & LearnerProgress;
 
 /** errors worth retrying: the node is not answering yet, or the log is busy with another change */
 const TRANSIENT = new Set(['NO_RESPONDERS', 'TIMEOUT', 'UNREACHABLE', 'BUSY', 'CATCH_UP', 'CONFIG_CHANGE_PENDING', 'CLOSED']);
@@ -173,13 +173,19 @@ export const membershipMachine = setup({
       return { node: found ? { name: found.name, nodeId: found.nodeId, clusterId: context.leader.clusterId } : null };
     }),
     recordProgress: assign({
-      progress: ({ event }) => ({ matchIndex: event.matchIndex, commitIndex: event.commitIndex, streamed: event.streamed ?? 0 }),
+      progress: ({ event }) => ({
+        matchIndex: event.matchIndex,
+        commitIndex: event.commitIndex,
+        lastIndex: event.lastIndex,
+        needsSnapshot: event.needsSnapshot,
+        streamed: event.streamed ?? 0,
+      }),
     }),
     recordError: assign({ error: (_, params: { error: unknown }) => errorOf(params.error) }),
     recordCatchUpTimeout: assign(({ context }) => ({
       error: {
         code: 'CATCH_UP',
-        message: `${context.target} did not catch up within ${context.catchUpTimeoutMs} ms (match ${context.progress?.matchIndex ?? 0}, commit ${context.progress?.commitIndex ?? '?'})`,
+        message: `${context.target} did not catch up within ${context.catchUpTimeoutMs} ms (match ${context.progress?.matchIndex ?? 0}, leader's last index ${context.progress?.lastIndex ?? '?'}${context.progress?.needsSnapshot ? ', a snapshot still to install' : ''})`,
       },
     })),
     recordNotMember: assign(({ context }) => ({

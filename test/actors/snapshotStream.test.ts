@@ -188,3 +188,105 @@ describe('snapshot stream: a transfer that just completed', () => {
     assert.equal(opened, 1);
   });
 });
+
+/** a clock whose time the test moves: `advance` runs the `soon` queue and fires the timers that fall due */
+function steppedClock(): Clock & { advance(ms: number): void } {
+  let now = 0;
+  const queue: Array<() => void> = [];
+  const timers = new Set<{ at: number; fn: () => void }>();
+  const drain = () => {
+    while (queue.length > 0) queue.shift()!();
+  };
+  return {
+    now: () => now,
+    setTimeout: (fn, ms) => {
+      const timer = { at: now + ms, fn };
+      timers.add(timer);
+      return timer;
+    },
+    clearTimeout: (handle) => {
+      timers.delete(handle as { at: number; fn: () => void });
+    },
+    setInterval: () => null,
+    clearInterval() {},
+    soon: (fn) => queue.push(fn),
+    advance(ms) {
+      drain();
+      now += ms;
+      for (const timer of [...timers].sort((a, b) => a.at - b.at)) {
+        if (timer.at > now || !timers.has(timer)) continue;
+        timers.delete(timer);
+        timer.fn();
+        drain();
+      }
+    },
+  };
+}
+
+describe('snapshot stream: a transfer whose last chunk or its acknowledgement is lost', () => {
+  it('ends failed when the stall timer fires, though the whole state was read, and the next request starts over', () => {
+    // seed 3335 of the simulator: the one chunk of a small state was cut by a partition; reading the
+    // state to its end stopped the stall timer, so the transfer ran forever and every later request
+    // of the core got 'running' — the new voter never got the snapshot, and nothing committed
+    const clock = steppedClock();
+    const chunks: SnapshotChunk[] = [];
+    const ended: Array<{ ok: boolean; error: unknown }> = [];
+    const out = new OutgoingSnapshots({
+      publish: (_to, chunk) => chunks.push(chunk),
+      finished: (ok, report) => ended.push({ ok, error: report.error }),
+      chunkBytes: 1 << 20,
+      recordsChunkBytes: 1 << 20,
+      window: 4,
+      windowBytes: 1 << 20,
+      stallMs: 1000,
+      graceMs: 1000,
+      clock,
+    });
+    assert.equal(out.request('b', 7, () => ({ source: source(false), message })), 'started');
+    clock.advance(0);
+    assert.equal(chunks.length, 1, 'the whole state in one chunk');
+    assert.ok(chunks[0]!.last);
+    // no acknowledgement comes back
+    clock.advance(999);
+    assert.equal(ended.length, 0, 'not before the stall timer');
+    assert.equal(out.request('b', 7, () => ({ source: source(false), message })), 'running');
+    clock.advance(1);
+    assert.equal(ended.length, 1, 'the stall timer ended the transfer');
+    assert.equal(ended[0]!.ok, false);
+    assert.match(String(ended[0]!.error), /no chunk acknowledged for 1000 ms/);
+    assert.equal(out.active, 0);
+    assert.equal(out.request('b', 7, () => ({ source: source(false), message })), 'started', 'asked again, it sends the snapshot again');
+    clock.advance(0);
+    assert.equal(chunks.length, 2);
+  });
+
+  it('ends failed when the acknowledgements of its last chunks are lost, after earlier ones came', () => {
+    const clock = steppedClock();
+    const chunks: SnapshotChunk[] = [];
+    const ended: boolean[] = [];
+    const out = new OutgoingSnapshots({
+      publish: (_to, chunk) => chunks.push(chunk),
+      finished: (ok) => ended.push(ok),
+      chunkBytes: 1200,
+      recordsChunkBytes: 2500,
+      window: 2,
+      windowBytes: 1 << 20,
+      stallMs: 1000,
+      graceMs: 1000,
+      clock,
+    });
+    out.request('b', 7, () => ({ source: source(false), message }));
+    clock.advance(0);
+    const first = chunks[0]!;
+    const id = first.format === 'json' ? /"id":"([^"]+)"/.exec(first.parts[0]!)![1]! : first.body.id;
+    // the receiver acknowledges each chunk until the last one is out; the rest of its acknowledgements are lost
+    let acked = 0;
+    for (let guard = 0; guard < 100 && !chunks.at(-1)!.last; guard++) {
+      out.onAck('b', { id, seq: acked++ });
+      clock.advance(10);
+    }
+    assert.ok(chunks.at(-1)!.last && chunks.length > acked, 'every chunk sent, the last ones unacknowledged');
+    clock.advance(1000);
+    assert.deepEqual(ended, [false]);
+  });
+});

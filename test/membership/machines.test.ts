@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createActor, fromCallback, fromPromise, toPromise } from 'xstate';
 import { type JoinInput, joinMachine } from '../../machines/join/machine.ts';
-import { applyChange, caughtUp, planAdd } from '../../machines/membership/config.ts';
-import { type MembershipInput, membershipMachine, type OfferReply } from '../../machines/membership/machine.ts';
+import { applyChange, caughtUp, learnerProgress, planAdd } from '../../machines/membership/config.ts';
+import { type MembershipEvent, type MembershipInput, membershipMachine, type OfferReply } from '../../machines/membership/machine.ts';
 
 const A = '0199aaaa-0000-7000-8000-0000000000a1';
 const B = '0199bbbb-0000-7000-8000-0000000000b2';
@@ -70,7 +70,9 @@ describe('membership machine (leader side)', () => {
     backoffBaseMs: 1,
     backoffMaxMs: 2,
   };
-  type Progress = { type: 'PROGRESS'; matchIndex: number; commitIndex: number; streamed?: number };
+  type Progress = MembershipEvent;
+  /** a report of the learner at `matchIndex`, the leader's log at 5, nothing compacted past the learner */
+  const at = (matchIndex: number, more: Partial<Progress> = {}): Progress => ({ type: 'PROGRESS', matchIndex, commitIndex: 5, lastIndex: 5, needsSnapshot: false, ...more });
   /** the learner's progress, as watchProgress reports it: a list of reports, one every 20 ms */
   function run(offers: Array<OfferReply | Error>, spec: Partial<MembershipInput> = {}, reports?: Progress[]) {
     const proposals: string[] = [];
@@ -97,8 +99,8 @@ describe('membership machine (leader side)', () => {
             }, 20);
             return () => clearInterval(t);
           }
-          sendBack({ type: 'PROGRESS', matchIndex: 0, commitIndex: 5 });
-          const t = setTimeout(() => sendBack({ type: 'PROGRESS', matchIndex: 5, commitIndex: 5 }), 5);
+          sendBack(at(0));
+          const t = setTimeout(() => sendBack(at(5)), 5);
           return () => clearTimeout(t);
         }),
       },
@@ -150,11 +152,11 @@ describe('membership machine (leader side)', () => {
 
   it('a learner receiving a large snapshot is not timed out while the transfer moves on; one that stalls is', async () => {
     // 15 reports 20 ms apart (300 ms) against a 100 ms catch-up timeout: each acknowledges more snapshot bytes
-    const streaming: Progress[] = Array.from({ length: 15 }, (_, i) => ({ type: 'PROGRESS', matchIndex: 0, commitIndex: 5, streamed: (i + 1) * 256 * 1024 }));
-    streaming.push({ type: 'PROGRESS', matchIndex: 5, commitIndex: 5, streamed: 0 });
+    const streaming: Progress[] = Array.from({ length: 15 }, (_, i) => at(0, { streamed: (i + 1) * 256 * 1024 }));
+    streaming.push(at(5, { streamed: 0 }));
     const moving = run([{ accepted: true, party: party(A) }], { catchUpTimeoutMs: 100 }, streaming);
     assert.equal((await moving.done).outcome, 'added');
-    const stalled: Progress[] = Array.from({ length: 15 }, () => ({ type: 'PROGRESS', matchIndex: 0, commitIndex: 5, streamed: 256 * 1024 }));
+    const stalled: Progress[] = Array.from({ length: 15 }, () => at(0, { streamed: 256 * 1024 }));
     const stuck = run([{ accepted: true, party: party(A) }], { catchUpTimeoutMs: 100, maxAttempts: 1 }, stalled);
     const out = await stuck.done;
     assert.equal(out.error?.code, 'CATCH_UP');
@@ -167,7 +169,41 @@ describe('membership machine (leader side)', () => {
     assert.deepEqual(planAdd(m, 'n2', 'z'), { kind: 'replace', staleNodeId: 'y' });
     assert.deepEqual(planAdd(m, 'n3', 'w'), { kind: 'add' });
     assert.equal(applyChange(m, { type: 'remove', nodeId: 'x' }).ok, false, 'the last voter cannot be removed');
-    assert.equal(caughtUp({ matchIndex: 10, commitIndex: 12 }, 2), true);
-    assert.equal(caughtUp({ matchIndex: 9, commitIndex: 12 }, 2), false);
+    assert.equal(caughtUp({ matchIndex: 10, lastIndex: 12, needsSnapshot: false }, 2), true);
+    assert.equal(caughtUp({ matchIndex: 9, lastIndex: 12, needsSnapshot: false }, 2), false);
+    assert.equal(caughtUp({ matchIndex: 12, lastIndex: 12, needsSnapshot: true }, 2), false, 'not while it needs a snapshot');
+  });
+
+  it('a learner is caught up only when the leader still holds the log after its match index and no snapshot is on its way', () => {
+    // seed 3335 of the simulator: the learner had installed snapshot 71 and acknowledged it; the leader
+    // had compacted to 73 meanwhile (first index 74) and committed 73: within the lag of the commit,
+    // but only another snapshot could catch it up. It was promoted, the quorum of two waited on it.
+    const status = (state: 'probe' | 'replicate' | 'snapshot', matchIndex: number, firstIndex: number) => ({
+      commit: 73,
+      lastIndex: 73,
+      firstIndex,
+      progress: { 'id-n6': { matchIndex, nextIndex: matchIndex + 1, state, recentActive: true, voter: false } },
+    });
+    const compactedPast = learnerProgress(status('probe', 71, 74), 'id-n6');
+    assert.deepEqual(compactedPast, { matchIndex: 71, commitIndex: 73, lastIndex: 73, needsSnapshot: true });
+    assert.equal(caughtUp(compactedPast, 16), false);
+    assert.equal(caughtUp(learnerProgress(status('snapshot', 71, 72), 'id-n6'), 16), false, 'a snapshot on its way');
+    assert.equal(caughtUp(learnerProgress(status('replicate', 73, 74), 'id-n6'), 16), true, 'it holds the snapshot the log starts after');
+    assert.equal(caughtUp(learnerProgress(status('replicate', 71, 60), 'id-n6'), 16), true, 'the log holds what it lacks');
+    assert.equal(caughtUp(learnerProgress(status('replicate', 71, 60), 'id-unknown'), 16), false, 'no progress known');
+    // within the lag of a commit at 50, but not of the last index: not yet
+    assert.equal(caughtUp({ matchIndex: 40, lastIndex: 80, needsSnapshot: false }, 16), false);
+  });
+
+  it('the chart promotes a learner that needs a snapshot only once it has it', async () => {
+    const needing = (n: number) => Array.from({ length: n }, () => at(3, { needsSnapshot: true }));
+    const stuck = run([{ accepted: true, party: party(A) }], { catchUpLag: 16, catchUpTimeoutMs: 100, maxAttempts: 1 }, needing(10));
+    const out = await stuck.done;
+    assert.equal(out.error?.code, 'CATCH_UP');
+    assert.match(out.error!.message, /a snapshot still to install/);
+    assert.deepEqual(stuck.proposals, ['add-learner'], 'never promoted while it needs a snapshot');
+    const installed = run([{ accepted: true, party: party(A) }], { catchUpLag: 16, catchUpTimeoutMs: 1000 }, [...needing(3), at(5)]);
+    assert.equal((await installed.done).outcome, 'added');
+    assert.deepEqual(installed.proposals, ['add-learner', 'promote']);
   });
 });

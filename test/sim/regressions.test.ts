@@ -42,3 +42,16 @@ test('seed 21, 3 nodes, harsh, auto-join: two lagging followers get a newer snap
   const result = await runSimulation({ seed: 21, nodes: 3, steps: 5000, membership: true, recovery: true, autoJoin: true, profile: HARSH_PROFILE });
   assert.equal(result.violation, null, result.violation?.message);
 });
+
+test('seed 3335, 5 nodes, auto-join: a learner that still needs a snapshot is not promoted, and a transfer whose last chunk was lost is retried (liveness)', async () => {
+  // Recovery left n2 the sole voter; n6 joined, installed snapshot 71 and acknowledged it, while n2
+  // compacted to 73 and committed 73: within the catch-up lag of the commit, so n6 was promoted (74)
+  // though only another snapshot could catch it up, and the quorum of two needed it. The snapshot's
+  // one chunk was cut by a partition; the sender, having read the whole state, had stopped the stall
+  // timer, so the transfer "ran" for good and n2 never committed past 73. Fixed twice over: a learner
+  // is caught up only when the leader's log holds what follows its match index and no snapshot is on
+  // its way (machines/membership/config.ts; test/membership/machines.test.ts), and the stall timer
+  // runs until a transfer ends (actors/snapshotStream.ts; test/actors/snapshotStream.test.ts).
+  const result = await runSimulation({ seed: 3335, nodes: 5, steps: 5000, membership: true, recovery: true, autoJoin: true });
+  assert.equal(result.violation, null, result.violation?.message);
+});

@@ -96,6 +96,10 @@ test('simulation: one seed run twice gives the same run (membership operations a
   assert.ok(first.trace.some((line) => / cluster (add|remove) n\d+: (added|removed)$/.test(line)), 'an operation of the seed completes');
   // the real auto-join request, broadcast on <prefix>.discover, and the leader's real answer
   assert.ok(first.trace.some((line) => /'s request to join was refused: JOIN_REFUSED/.test(line)), 'a request to join of the seed is refused');
+  // a delivery that reached nobody (cut by a partition, the receiver down) says so: it reads otherwise like one received
+  const lost = first.trace.filter((line) => line.endsWith(' — lost (cut, or no receiver)'));
+  assert.ok(lost.length > 0 && lost.every((line) => / deliver /.test(line)));
+  assert.equal(lost.length, first.stats.dropped, 'every undelivered message, and only those, marked lost');
   assert.deepEqual(second.trace, first.trace, 'the same seed gives the same events in the same order');
   assert.deepEqual(second.stats, first.stats);
 });

@@ -244,7 +244,10 @@ export class Simulation implements Lineages, Scheduler, NetworkWorld {
       case 'deliver':
         this.trace.delivery(this.step, this.time, event.delivery);
         if (this.network.deliver(event.delivery)) this.stats.delivered++;
-        else this.stats.dropped++;
+        else {
+          this.stats.dropped++;
+          this.trace.lost();
+        }
         break;
       case 'chaos':
         if (this.faultsOn) {

@@ -9,6 +9,8 @@ interface TraceRecord {
   time: number;
   text: string | null;
   delivery: Delivery | null;
+  /** the delivery reached nobody: the link was cut, or nothing listened there */
+  lost?: true;
 }
 
 export class Trace {
@@ -25,6 +27,12 @@ export class Trace {
     this.records[this.at++ % this.size] = { step, time, text: null, delivery };
   }
 
+  /** the delivery just traced reached nobody (a message cut by a partition reads otherwise like one received) */
+  lost(): void {
+    const last = this.records[(this.at - 1) % this.size];
+    if (last?.delivery) last.lost = true;
+  }
+
   note(step: number, time: number, text: string): void {
     this.records[this.at++ % this.size] = { step, time, text, delivery: null };
   }
@@ -33,7 +41,7 @@ export class Trace {
     const lines: string[] = [];
     for (let i = Math.max(0, this.at - this.size); i < this.at; i++) {
       const r = this.records[i % this.size]!;
-      lines.push(`#${r.step} t=${r.time}ms ${r.text ?? this.describeDelivery(r.delivery!)}`);
+      lines.push(`#${r.step} t=${r.time}ms ${r.text ?? this.describeDelivery(r.delivery!)}${r.lost ? ' — lost (cut, or no receiver)' : ''}`);
     }
     return lines;
   }
