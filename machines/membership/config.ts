@@ -84,10 +84,12 @@ export function learnerProgress(status: Pick<RaftStatus, 'commit' | 'lastIndex' 
 }
 
 /**
- * A learner is caught up when its match index is within `lag` entries of the leader's last index
- * and the leader's log still holds what follows it. Promoted while it still needs a snapshot, it
- * would be a voter the quorum may wait on for a whole transfer (or, if transfers keep failing, for good).
+ * A learner is caught up when its match index is within `lag` entries of the leader's commit and the
+ * leader's log still holds what follows it. Promoted while it still needs a snapshot, it would be a
+ * voter the quorum may wait on for a whole transfer (or, if transfers keep failing, for good). The
+ * commit, not the last index: under a steady write load the last index runs ahead of every
+ * follower by what is in flight, and a learner measured against it might never be promoted.
  */
-export function caughtUp(progress: Pick<LearnerProgress, 'matchIndex' | 'lastIndex' | 'needsSnapshot'>, lag: number): boolean {
-  return !progress.needsSnapshot && progress.matchIndex > 0 && progress.matchIndex >= progress.lastIndex - lag;
+export function caughtUp(progress: Pick<LearnerProgress, 'matchIndex' | 'commitIndex' | 'needsSnapshot'>, lag: number): boolean {
+  return !progress.needsSnapshot && progress.matchIndex > 0 && progress.matchIndex >= progress.commitIndex - lag;
 }
