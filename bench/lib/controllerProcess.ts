@@ -10,7 +10,7 @@ import { benchOperator } from './operator.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(ROOT, 'bin/conclave.js');
-const BUILT = join(ROOT, 'dist/runtime/cli/main.js');
+const BUILT = join(ROOT, 'dist/cli/main.js');
 const TAIL_CHARS = 64 * 1024;
 
 export interface RaftSettings {

@@ -149,7 +149,10 @@ describe('the package, installed from its tarball', { timeout: 30 * 60_000 }, ()
       'dist/runtime/index.js',
       'dist/runtime/index.d.ts',
       'dist/runtime/index.js.map',
-      'dist/runtime/cli/main.js',
+      'dist/cli/main.js',
+      'dist/cli/main.js.map',
+      'dist/cli/verify-child.mjs',
+      'dist/cli/page/index.html',
       'dist/machines/raft/core.js',
       'dist/actors/member.js',
       'dist/runtime/inspect/page/index.html',
@@ -187,9 +190,21 @@ describe('the package, installed from its tarball', { timeout: 30 * 60_000 }, ()
       label: 'conclave status (nothing listening)',
     });
     assert.equal(status.code, 3, status.stderr);
-    const packages = new Set([...readFileSync(loads, 'utf8').matchAll(/node_modules\/((?:@[^/]+\/)?[^/]+)\//g)].map((m) => m[1]!));
-    assert.ok(packages.has('nats') && packages.has('commander'), `the trace saw ${[...packages].join(', ')}`);
-    assert.deepEqual([...packages].filter((p) => !['conclave', 'nats', 'commander'].includes(p)), []);
+    const loaded = [...new Set(readFileSync(loads, 'utf8').split('\n').filter((u) => u.startsWith('file://')))];
+    // the CLI is one bundle (scripts/build.mjs): commander and nats are inside it, no package is loaded apart
+    const packages = new Set(loaded.flatMap((u) => [...u.matchAll(/node_modules\/((?:@[^/]+\/)?[^/]+)\//g)].map((m) => m[1]!)));
+    assert.deepEqual([...packages].filter((p) => p !== 'conclave'), []);
+    // what the loaded files of the bundle hold: the sources their source maps list
+    const bundled = new Set(
+      loaded
+        .filter((u) => u.includes('/node_modules/conclave/dist/cli/'))
+        .flatMap((u) => (JSON.parse(readFileSync(new URL(`${u}.map`), 'utf8')) as { sources: string[] }).sources.map((f) => f.replace(/^(\.\.\/)+/, ''))),
+    );
+    const inside = (prefix: string) => [...bundled].filter((f) => f.startsWith(prefix));
+    assert.ok(inside('node_modules/nats/').length > 0 && inside('node_modules/commander/').length > 0, `the bundle's loaded files hold ${[...bundled].join(', ')}`);
+    for (const unwanted of ['node_modules/zod/', 'node_modules/xstate/', 'runtime/store/', 'machines/raft/', 'runtime/log/']) {
+      assert.deepEqual(inside(unwanted), [], `conclave status loaded ${unwanted}`);
+    }
 
     // with source maps on, a stack trace names the TypeScript line
     const stack = await run(process.execPath, ['--enable-source-maps', '--input-type=module', '-e', "import { conclaveError } from 'conclave'; console.log(conclaveError('USAGE', 'x').stack)"], dir);
