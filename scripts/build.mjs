@@ -6,16 +6,19 @@
 // into dist/cli/ with esbuild: a command loads a few files instead of ≈150 modules of dist/ and the
 // pure-JavaScript packages' own (README, "The CLI's start-up").
 import { spawnSync } from 'node:child_process';
-import { cpSync, rmSync } from 'node:fs';
+import { cpSync, renameSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as esbuild from 'esbuild';
 
 const root = new URL('..', import.meta.url).pathname;
-const dist = `${root}dist/`;
-
-rmSync(dist, { recursive: true, force: true }); // no stale output of a deleted or renamed module
+// Built beside dist/, at the same depth (the source maps' relative paths stay right), then put in its
+// place in one rename: a `conclave` started from dist/ while a build runs (a test that packs the
+// package beside one that runs the CLI) finds the old build or the new one, never half of either.
+const dist = `${root}.dist-build-${process.pid}/`;
+const finalDist = `${root}dist`;
+process.on('exit', () => rmSync(dist, { recursive: true, force: true })); // a failed build leaves nothing behind
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-const built = spawnSync(process.execPath, [tsc, '-p', `${root}tsconfig.build.json`], { stdio: 'inherit' });
+const built = spawnSync(process.execPath, [tsc, '-p', `${root}tsconfig.build.json`, '--outDir', dist], { stdio: 'inherit' });
 if (built.status !== 0) {
   console.error('error: the TypeScript build failed (see above); fix it and run `npm run build` again');
   process.exit(built.status ?? 1);
@@ -67,3 +70,15 @@ try {
 // what the bundled modules find next to themselves (import.meta.url is now that of dist/cli/)
 cpSync(`${root}runtime/inspect/page/`, `${cli}page/`, { recursive: true, filter: (src) => !src.endsWith('.d.ts') });
 cpSync(`${root}runtime/store/verify-child.mjs`, `${cli}verify-child.mjs`);
+
+// the new build in place of the old, two renames apart; then the old one goes (no stale output of a
+// deleted or renamed module)
+const old = `${root}.dist-old-${process.pid}`;
+rmSync(old, { recursive: true, force: true });
+try {
+  renameSync(finalDist, old);
+} catch (err) {
+  if (err.code !== 'ENOENT') throw err; // the first build: nothing to move aside
+}
+renameSync(dist, finalDist);
+rmSync(old, { recursive: true, force: true });
