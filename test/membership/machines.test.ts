@@ -52,6 +52,25 @@ describe('join machine (node side)', () => {
     assert.deepEqual(again.calls, []);
   });
 
+  it('a node joining generation 1 of A refuses an offer of generation 2 of A (and the reverse); its own generation is accepted again', async () => {
+    // disaster recovery while a blank node joins: the stale leader and the recovered one both offer
+    const joiningG1 = { ...base, joiningClusterId: A, joiningGeneration: 1 };
+    const newer = run({ ...joiningG1, offer: { ...base.offer, name: 'n3', generation: 2 } });
+    const out = await newer.done;
+    assert.equal(out.accepted, false);
+    assert.equal(out.error?.code, 'JOIN_REFUSED');
+    assert.match(out.error!.message, /n2 is already joining generation 1 of cluster .* but n3 offers generation 2 of it/);
+    assert.equal(out.clusterId, A, 'it answers under the cluster id it is joining');
+    assert.deepEqual(newer.calls, []);
+    const older = run({ ...base, joiningClusterId: A, joiningGeneration: 2, offer: { ...base.offer, generation: 1 } });
+    assert.equal((await older.done).error?.code, 'JOIN_REFUSED');
+    const same = run({ ...joiningG1, offer: { ...base.offer, generation: 1 } });
+    assert.equal((await same.done).accepted, true);
+    assert.deepEqual(same.calls, []);
+    // an offer that states no generation (an older leader) is not refused for it
+    assert.equal((await run(joiningG1).done).accepted, true);
+  });
+
   it('a removed node refuses; an offer without a cluster id is refused', async () => {
     assert.equal((await run({ ...base, clusterId: A, removed: true }).done).error?.code, 'REMOVED');
     assert.equal((await run({ ...base, offer: { ...base.offer, clusterId: null } }).done).error?.code, 'BAD_REQUEST');
