@@ -107,7 +107,10 @@ export class JoinHandshake {
       throw conclaveError('JOIN_REFUSED', generation.message, party(identity.clusterId));
     }
     const bootstrap = ctx.actor();
-    const joiningClusterId = phase === 'joining' ? (bootstrap.getSnapshot().context.contactedBy?.clusterId ?? null) : null;
+    const bootstrapContext = bootstrap.getSnapshot().context;
+    const joiningClusterId = phase === 'joining' ? (bootstrapContext.joiningOffer?.clusterId ?? bootstrapContext.contactedBy?.clusterId ?? null) : null;
+    // while joining, the generation of the offer it took: another generation's leader is refused (machines/join)
+    const joiningGeneration = phase === 'joining' ? bootstrapContext.joiningOffer?.generation : undefined;
     const machine = joinMachine.provide({
       // test-only planted bug (ControllerTestFaults): the node takes an offer of any cluster
       ...(ctx.testFaults?.joinSkipsRule === true ? { guards: { joinRuleRefuses: () => false } } : {}),
@@ -131,6 +134,7 @@ export class JoinHandshake {
         nodeId: identity.nodeId,
         clusterId: identity.clusterId,
         joiningClusterId,
+        joiningGeneration,
         removed: identity.removed === true,
         offer: { name: envelope.from, nodeId: envelope.nodeId, clusterId: envelope.clusterId, protocolVersion: offer.protocolVersion, generation: envelope.gen },
         targetClusterId: ctx.opts.join?.cluster ?? null,

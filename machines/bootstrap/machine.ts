@@ -51,6 +51,8 @@ export interface BootstrapContext extends BootstrapInput {
   error: { code: string; message: string } | null;
   /** joining: how much of the cluster's state has arrived so far (snapshot chunks and their bytes) */
   received: { chunks: number; bytes: number };
+  /** joining: the offer this node took (its cluster id and generation); null otherwise */
+  joiningOffer: JoinAccepted | null;
 }
 
 export interface BootstrapCluster {
@@ -155,6 +157,8 @@ export const bootstrapMachine = setup({
       clusterId: (_, params: { clusterId: string }) => params.clusterId,
       contactedBy: null,
     }),
+    rememberJoin: assign({ joiningOffer: (_, params: { join: JoinAccepted }) => params.join }),
+    forgetJoin: assign({ joiningOffer: null }),
     rememberContact: assign({ contactedBy: (_, params: { contact: ContactRecord }) => params.contact }),
     recordAdoptedClusterId: assign({ clusterId: (_, params: { clusterId: string }) => params.clusterId }),
     recordError: assign({ error: (_, params: { error: unknown }) => errorOf(params.error) }),
@@ -180,7 +184,7 @@ export const bootstrapMachine = setup({
   },
 }).createMachine({
   id: 'bootstrap',
-  context: ({ input }) => ({ ...input, source: null, error: null, received: { chunks: 0, bytes: 0 } }),
+  context: ({ input }) => ({ ...input, source: null, error: null, received: { chunks: 0, bytes: 0 }, joiningOffer: null }),
   initial: 'loading',
   states: {
     loading: {
@@ -197,7 +201,7 @@ export const bootstrapMachine = setup({
       on: {
         INIT: { guard: 'mayInit', target: 'bootstrapping', actions: 'markExplicitSource' },
         CONTACTED: { target: 'contacted' },
-        JOIN_ACCEPTED: { target: 'joining' },
+        JOIN_ACCEPTED: { target: 'joining', actions: { type: 'rememberJoin', params: ({ event }) => ({ join: event.join }) } },
       },
     },
     /** a transient step that makes the contact record durable before anything else happens */
@@ -231,7 +235,7 @@ export const bootstrapMachine = setup({
     },
     joining: {
       entry: ['forgetProgress', 'armJoinTimeout'],
-      exit: 'disarmJoinTimeout',
+      exit: ['disarmJoinTimeout', 'forgetJoin'],
       invoke: {
         id: 'joinCluster',
         src: 'joinCluster',

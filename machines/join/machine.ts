@@ -2,7 +2,8 @@
 // and entering the joining phase are actors the controller supplies with `.provide({ actors })`.
 //
 //   checking ─┬─ refused      (removed node, incompatible protocol, the join rule, not the cluster
-//             │                this node was configured to join, or a malformed offer)
+//             │                this node was configured to join, a malformed offer, or another
+//             │                generation of the cluster it is already joining)
 //             ├─ accepted     (already a member of, or already joining, the offering cluster)
 //             └─ recordingContact ─> enteringJoin ─> accepted
 // The contact is durable BEFORE the node answers: from then on `init` is refused on it (never fork).
@@ -26,6 +27,8 @@ export interface JoinInput {
   clusterId: ClusterId;
   /** the cluster a blank node is currently joining (it accepted an offer and awaits the first state) */
   joiningClusterId: ClusterId;
+  /** the generation of the offer it took to join that cluster (undefined: none stated, or not joining) */
+  joiningGeneration?: number;
   removed: boolean;
   offer: JoinOffer;
   /** the only cluster this node agrees to join (auto-join configured with `join.cluster`); null: any */
@@ -77,6 +80,18 @@ export const joinMachine = setup({
     offerHasNoClusterId: ({ context }) => context.offer.clusterId === null,
     joinRuleRefuses: ({ context }) =>
       !checkJoin({ name: context.name, clusterId: effectiveClusterId(context) }, { name: context.offer.name, clusterId: context.offer.clusterId }).allowed,
+    /**
+     * Joining a cluster, offered another generation of it (a disaster recovery happened meanwhile):
+     * the node took one generation's offer and listens to that generation only, so it cannot be a
+     * member of the other — the offering leader must not count it.
+     */
+    otherGenerationWhileJoining: ({ context }) =>
+      context.clusterId === null &&
+      context.joiningClusterId !== null &&
+      context.joiningClusterId === context.offer.clusterId &&
+      context.joiningGeneration !== undefined &&
+      context.offer.generation !== undefined &&
+      context.offer.generation !== context.joiningGeneration,
     alreadyInCluster: ({ context }) => effectiveClusterId(context) !== null && effectiveClusterId(context) === context.offer.clusterId,
   },
   actions: {
@@ -102,6 +117,12 @@ export const joinMachine = setup({
         message: `join refused: ${context.name} is configured to join cluster ${context.targetClusterId} only, but ${context.offer.name} belongs to cluster ${context.offer.clusterId}`,
       },
     })),
+    refuseOtherGeneration: assign(({ context }) => ({
+      error: {
+        code: 'JOIN_REFUSED',
+        message: `join refused: ${context.name} is already joining generation ${context.joiningGeneration} of cluster ${context.joiningClusterId}, but ${context.offer.name} offers generation ${context.offer.generation} of it (the cluster was recovered meanwhile); it stays with the offer it took, and asks again if that join fails`,
+      },
+    })),
     refuseBlankOffer: assign(({ context }) => ({
       error: { code: 'BAD_REQUEST', message: `join refused: ${context.offer.name} offered membership without a cluster id; only an initialized cluster can add nodes` },
     })),
@@ -121,6 +142,7 @@ export const joinMachine = setup({
         { guard: 'offerHasNoClusterId', target: 'refused', actions: 'refuseBlankOffer' },
         { guard: 'notTheTargetCluster', target: 'refused', actions: 'refuseOtherCluster' },
         { guard: 'joinRuleRefuses', target: 'refused', actions: 'refuseByJoinRule' },
+        { guard: 'otherGenerationWhileJoining', target: 'refused', actions: 'refuseOtherGeneration' },
         { guard: 'alreadyInCluster', target: 'accepted' },
         { target: 'recordingContact' },
       ],

@@ -6,7 +6,12 @@ import type { Member, Membership } from '../raft/types.ts';
 export type MembershipChange =
   | { type: 'add-learner'; member: { name: string; nodeId: string; key?: string } }
   | { type: 'promote'; nodeId: string }
-  | { type: 'remove'; nodeId: string };
+  | { type: 'remove'; nodeId: string }
+  /**
+   * take back a learner whose node refuses to be a member (it joined elsewhere): it never was one in
+   * its own view, so it is not remembered as removed (a removed node is told so, and leaves for good)
+   */
+  | { type: 'withdraw-learner'; nodeId: string };
 
 /** how many removed node ids a configuration remembers */
 export const MAX_REMEMBERED_REMOVALS = 100;
@@ -41,6 +46,12 @@ export function applyChange(current: Membership, change: MembershipChange): { ok
       if (!next.some((m) => m.voter)) return { ok: false, reason: `${target.name} is the last voter: removing it would leave the cluster without voters` };
       const removed = [...(current.removed ?? []), change.nodeId].slice(-MAX_REMEMBERED_REMOVALS);
       return { ok: true, next: { ...current, members: next, removed } };
+    }
+    case 'withdraw-learner': {
+      const target = members.find((m) => m.nodeId === change.nodeId);
+      if (!target) return { ok: false, reason: `node ${change.nodeId} is not in the configuration` };
+      if (target.voter) return { ok: false, reason: `${target.name} is a voter, not a learner: only a learner is withdrawn` };
+      return { ok: true, next: { ...current, members: members.filter((m) => m.nodeId !== change.nodeId) } };
     }
   }
 }

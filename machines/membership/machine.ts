@@ -5,8 +5,10 @@
 //   add:    offering ─ accepted ─> planning ─> deciding ─┬─ done            (already a voter: no-op)
 //              │                                          ├─ catchingUp      (a learner already: resume)
 //              ├─ refused (join rule, either end)         ├─ replacing ─> planning   (name held by an old node id)
-//              └─ transient error ─> backoff ─> offering  └─ addingLearner ─> catchingUp ─> promoting ─> done
-//                                                              (auto-join with maxVoters reached: done as a learner)
+//              │    └ via withdrawing, when the refusing  └─ addingLearner ─> catchingUp ─> promoting ─> done
+//              │      node is listed as a learner: it is       (auto-join with maxVoters reached: done as a learner)
+//              │      taken out of the configuration
+//              └─ transient error ─> backoff ─> offering
 //   remove: locating ─> deciding ─> removing ─> notifying ─> done
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
 import { backoffDelay } from '../backoff.ts';
@@ -65,6 +67,8 @@ export interface MembershipContext extends MembershipInput {
   outcome: 'added' | 'added-learner' | 'already-member' | 'removed' | null;
   /** the end that refused: 'leader' or 'node' */
   refusedBy: 'leader' | 'node' | null;
+  /** refused: the node was listed as a learner (an earlier attempt added it) and that entry was withdrawn */
+  withdrawn: boolean;
 }
 
 export interface MembershipOutput {
@@ -72,6 +76,7 @@ export interface MembershipOutput {
   error: MembershipError | null;
   node: NodeParty | null;
   refusedBy: 'leader' | 'node' | null;
+  withdrawn: boolean;
 }
 
 export type MembershipEvent = { type: 'PROGRESS'; streamed?: number } & LearnerProgress;
@@ -123,6 +128,11 @@ export const membershipMachine = setup({
     notTheRequester: ({ context }) => (context.expectNodeId ?? null) !== null && context.node !== null && context.node.nodeId !== context.expectNodeId,
     voterLimitReached: ({ context }) =>
       (context.maxVoters ?? null) !== null && context.membership !== null && context.membership.members.filter((m) => m.voter).length >= context.maxVoters!,
+    /** the node that refused is listed as a learner of this cluster under the target's name (an earlier attempt added it) */
+    refusingNodeIsLearner: ({ context }) => {
+      const node = context.node;
+      return node !== null && (context.membership?.members.some((m) => m.nodeId === node.nodeId && m.name === context.target && !m.voter) ?? false);
+    },
     alreadyVoter: ({ context }) => context.node !== null && context.membership !== null && planAdd(context.membership, context.target, context.node.nodeId).kind === 'noop',
     alreadyLearner: ({ context }) => context.node !== null && context.membership !== null && planAdd(context.membership, context.target, context.node.nodeId).kind === 'resume',
     nameHeldByOldNode: ({ context }) => context.node !== null && context.membership !== null && planAdd(context.membership, context.target, context.node.nodeId).kind === 'replace',
@@ -165,6 +175,16 @@ export const membershipMachine = setup({
       error: {
         code: 'JOIN_REFUSED',
         message: `join refused: node ${context.expectNodeId} asked to join as ${context.target}, but ${context.target} answered the offer as node ${context.node!.nodeId}`,
+      },
+    })),
+    markWithdrawn: assign(({ context }) => ({
+      withdrawn: true,
+      error: { ...context.error!, message: `${context.error!.message} (${context.target} was listed as a learner: withdrawn from the configuration)` },
+    })),
+    recordWithdrawFailure: assign(({ context }, params: { error: unknown }) => ({
+      error: {
+        ...context.error!,
+        message: `${context.error!.message} (${context.target} is still listed as a learner: withdrawing it failed: ${errorOf(params.error).message}; remove it with \`conclave cluster remove ${context.target}\`)`,
       },
     })),
     recordMembership: assign({ membership: (_, params: { membership: Membership }) => params.membership }),
@@ -216,7 +236,7 @@ export const membershipMachine = setup({
   },
 }).createMachine({
   id: 'membership',
-  context: ({ input }) => ({ ...input, attempt: 1, node: null, membership: null, progress: null, error: null, outcome: null, refusedBy: null }),
+  context: ({ input }) => ({ ...input, attempt: 1, node: null, membership: null, progress: null, error: null, outcome: null, refusedBy: null, withdrawn: false }),
   initial: 'choosing',
   // the deadline covers the whole change, whatever step it is in
   after: { deadline: { target: '.failed', actions: 'recordDeadline' } },
@@ -236,11 +256,31 @@ export const membershipMachine = setup({
     answered: {
       always: [
         // the join rule at this end too, on the ids the node reported (also when it refused)
-        { guard: 'leaderRuleRefuses', target: '#membership.refused', actions: 'recordLeaderRefusal' },
-        { guard: 'nodeRefused', target: '#membership.refused' },
+        { guard: 'leaderRuleRefuses', target: 'withdrawing', actions: 'recordLeaderRefusal' },
+        { guard: 'nodeRefused', target: 'withdrawing' },
         { guard: 'notTheRequester', target: '#membership.refused', actions: 'recordImpostor' },
         { target: 'planning' },
       ],
+    },
+    // refused: a learner entry an earlier attempt added for this node would stay forever (a phantom
+    // the leader replicates to); it is taken out, as one more change of this one-at-a-time run
+    withdrawing: {
+      invoke: {
+        src: 'readMembership',
+        onDone: { target: 'withdrawDeciding', actions: { type: 'recordMembership', params: ({ event }) => ({ membership: event.output }) } },
+        onError: { target: '#membership.refused', actions: { type: 'recordWithdrawFailure', params: ({ event }) => ({ error: event.error }) } },
+      },
+    },
+    withdrawDeciding: {
+      always: [{ guard: 'refusingNodeIsLearner', target: 'withdrawingLearner' }, { target: '#membership.refused' }],
+    },
+    withdrawingLearner: {
+      invoke: {
+        src: 'proposeChange',
+        input: ({ context }) => ({ type: 'withdraw-learner' as const, nodeId: context.node!.nodeId }),
+        onDone: { target: '#membership.refused', actions: 'markWithdrawn' },
+        onError: { target: '#membership.refused', actions: { type: 'recordWithdrawFailure', params: ({ event }) => ({ error: event.error }) } },
+      },
     },
     planning: {
       invoke: {
@@ -342,7 +382,7 @@ export const membershipMachine = setup({
     refused: { type: 'final' },
     failed: { type: 'final' },
   },
-  output: ({ context }) => ({ outcome: context.outcome, error: context.error, node: context.node, refusedBy: context.refusedBy }),
+  output: ({ context }) => ({ outcome: context.outcome, error: context.error, node: context.node, refusedBy: context.refusedBy, withdrawn: context.withdrawn }),
 });
 
 function planStaleId(context: MembershipContext): string {

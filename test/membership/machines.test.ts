@@ -5,6 +5,7 @@ import { createActor, fromCallback, fromPromise, toPromise } from 'xstate';
 import { type JoinInput, joinMachine } from '../../machines/join/machine.ts';
 import { applyChange, caughtUp, learnerProgress, planAdd } from '../../machines/membership/config.ts';
 import { type MembershipEvent, type MembershipInput, membershipMachine, type OfferReply } from '../../machines/membership/machine.ts';
+import type { Membership } from '../../machines/raft/types.ts';
 
 const A = '0199aaaa-0000-7000-8000-0000000000a1';
 const B = '0199bbbb-0000-7000-8000-0000000000b2';
@@ -52,6 +53,25 @@ describe('join machine (node side)', () => {
     assert.deepEqual(again.calls, []);
   });
 
+  it('a node joining generation 1 of A refuses an offer of generation 2 of A (and the reverse); its own generation is accepted again', async () => {
+    // disaster recovery while a blank node joins: the stale leader and the recovered one both offer
+    const joiningG1 = { ...base, joiningClusterId: A, joiningGeneration: 1 };
+    const newer = run({ ...joiningG1, offer: { ...base.offer, name: 'n3', generation: 2 } });
+    const out = await newer.done;
+    assert.equal(out.accepted, false);
+    assert.equal(out.error?.code, 'JOIN_REFUSED');
+    assert.match(out.error!.message, /n2 is already joining generation 1 of cluster .* but n3 offers generation 2 of it/);
+    assert.equal(out.clusterId, A, 'it answers under the cluster id it is joining');
+    assert.deepEqual(newer.calls, []);
+    const older = run({ ...base, joiningClusterId: A, joiningGeneration: 2, offer: { ...base.offer, generation: 1 } });
+    assert.equal((await older.done).error?.code, 'JOIN_REFUSED');
+    const same = run({ ...joiningG1, offer: { ...base.offer, generation: 1 } });
+    assert.equal((await same.done).accepted, true);
+    assert.deepEqual(same.calls, []);
+    // an offer that states no generation (an older leader) is not refused for it
+    assert.equal((await run(joiningG1).done).accepted, true);
+  });
+
   it('a removed node refuses; an offer without a cluster id is refused', async () => {
     assert.equal((await run({ ...base, clusterId: A, removed: true }).done).error?.code, 'REMOVED');
     assert.equal((await run({ ...base, offer: { ...base.offer, clusterId: null } }).done).error?.code, 'BAD_REQUEST');
@@ -74,9 +94,9 @@ describe('membership machine (leader side)', () => {
   /** a report of the learner at `matchIndex`, the leader's log at 5, nothing compacted past the learner */
   const at = (matchIndex: number, more: Partial<Progress> = {}): Progress => ({ type: 'PROGRESS', matchIndex, commitIndex: 5, lastIndex: 5, needsSnapshot: false, ...more });
   /** the learner's progress, as watchProgress reports it: a list of reports, one every 20 ms */
-  function run(offers: Array<OfferReply | Error>, spec: Partial<MembershipInput> = {}, reports?: Progress[]) {
+  function run(offers: Array<OfferReply | Error>, spec: Partial<MembershipInput> = {}, reports?: Progress[], initial?: Membership) {
     const proposals: string[] = [];
-    let membership = { members: [{ nodeId: 'id-n1', name: 'n1', voter: true }] };
+    let membership: Membership = initial ?? { members: [{ nodeId: 'id-n1', name: 'n1', voter: true }] };
     const machine = membershipMachine.provide({
       actors: {
         offerJoin: fromPromise(async () => {
@@ -138,6 +158,36 @@ describe('membership machine (leader side)', () => {
     assert.deepEqual(r.proposals, []);
   });
 
+  it('a node that refuses after an earlier attempt added it as a learner is withdrawn from the configuration (no phantom learner)', async () => {
+    // the node accepted, was added as a learner, never caught up (it went to another generation of
+    // the cluster meanwhile) and refuses the next offer: the learner entry is taken back
+    const stalled: Progress[] = [at(0)];
+    const refusal: OfferReply = { accepted: false, party: party(A), code: 'JOIN_REFUSED', message: 'n2 is already joining generation 1' };
+    const r = run([{ accepted: true, party: party(A) }, refusal], { catchUpTimeoutMs: 50 }, stalled);
+    const out = await r.done;
+    assert.equal(r.actor.getSnapshot().value, 'refused');
+    assert.equal(out.refusedBy, 'node');
+    assert.equal(out.withdrawn, true);
+    assert.match(out.error!.message, /n2 is already joining generation 1 \(n2 was listed as a learner: withdrawn from the configuration\)/);
+    assert.deepEqual(r.proposals, ['add-learner', 'withdraw-learner']);
+    assert.deepEqual(r.membership(), { members: [{ nodeId: 'id-n1', name: 'n1', voter: true }] }, 'not remembered as removed: it may ask again');
+  });
+
+  it('a refusal withdraws nothing else: no entry, a voter, or another node id under the name stay as they are', async () => {
+    const refusal: OfferReply = { accepted: false, party: party(A), code: 'JOIN_REFUSED', message: 'no' };
+    const none = run([refusal]);
+    assert.equal((await none.done).withdrawn, false);
+    assert.deepEqual(none.proposals, []);
+    const voter: Membership = { members: [{ nodeId: 'id-n1', name: 'n1', voter: true }, { nodeId: 'id-n2', name: 'n2', voter: true }] };
+    const asVoter = run([refusal], {}, undefined, voter);
+    assert.equal((await asVoter.done).withdrawn, false);
+    assert.deepEqual(asVoter.proposals, []);
+    const other: Membership = { members: [{ nodeId: 'id-n1', name: 'n1', voter: true }, { nodeId: 'id-old', name: 'n2', voter: false }] };
+    const otherId = run([refusal], {}, undefined, other);
+    assert.equal((await otherId.done).withdrawn, false);
+    assert.deepEqual(otherId.proposals, []);
+  });
+
   it('a non-transient error fails at once; attempts run out on transient ones', async () => {
     const fatal = Object.assign(new Error('not leader'), { code: 'NOT_LEADER' });
     const r1 = run([fatal]);
@@ -169,6 +219,8 @@ describe('membership machine (leader side)', () => {
     assert.deepEqual(planAdd(m, 'n2', 'z'), { kind: 'replace', staleNodeId: 'y' });
     assert.deepEqual(planAdd(m, 'n3', 'w'), { kind: 'add' });
     assert.equal(applyChange(m, { type: 'remove', nodeId: 'x' }).ok, false, 'the last voter cannot be removed');
+    assert.deepEqual(applyChange(m, { type: 'withdraw-learner', nodeId: 'y' }), { ok: true, next: { members: [m.members[0]] } });
+    assert.equal(applyChange(m, { type: 'withdraw-learner', nodeId: 'x' }).ok, false, 'a voter is never withdrawn');
     assert.equal(caughtUp({ matchIndex: 10, commitIndex: 12, needsSnapshot: false }, 2), true);
     assert.equal(caughtUp({ matchIndex: 9, commitIndex: 12, needsSnapshot: false }, 2), false);
     assert.equal(caughtUp({ matchIndex: 12, commitIndex: 12, needsSnapshot: true }, 2), false, 'not while it needs a snapshot');

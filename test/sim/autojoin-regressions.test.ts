@@ -1,0 +1,20 @@
+// Auto-join seeds that once broke an invariant, replayed as they were found (the same configuration
+// as `npm run sim -- --seed S --nodes 5 --auto-join`). A change to the simulator's random draws may
+// move such a run elsewhere, so the fix and the unit tests that pin it down are named here too.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { runSimulation } from './simulator.ts';
+
+// Each of these: a blank node's broadcast join request reached both the stale leader of generation 1
+// (not fenced yet) and the leader of the recovered generation 2. The node took the stale leader's
+// offer, then accepted the recovered leader's offer as well (same cluster id: "already joining"),
+// and that leader added it as a learner — one node counted by both generations. Fixed: a joining
+// node refuses an offer of another generation of the cluster it joins (machines/join/machine.ts,
+// otherGenerationWhileJoining; the generation comes from the bootstrap chart's joiningOffer), so
+// the second leader never adds it (test/membership/machines.test.ts, test/machines/bootstrap.test.ts).
+for (const seed of [416, 886, 1443, 2140, 3171]) {
+  test(`seed ${seed}, 5 nodes, auto-join: a blank node offered by two generations of a recovered cluster is counted by one only`, async () => {
+    const result = await runSimulation({ seed, nodes: 5, steps: 5000, membership: true, recovery: true, autoJoin: true });
+    assert.equal(result.violation, null, result.violation?.message);
+  });
+}
