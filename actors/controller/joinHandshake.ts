@@ -135,6 +135,7 @@ export class JoinHandshake {
         clusterId: identity.clusterId,
         joiningClusterId,
         joiningGeneration,
+        contactedBy: identity.contactedBy ?? null,
         removed: identity.removed === true,
         offer: { name: envelope.from, nodeId: envelope.nodeId, clusterId: envelope.clusterId, protocolVersion: offer.protocolVersion, generation: envelope.gen },
         targetClusterId: ctx.opts.join?.cluster ?? null,

@@ -27,6 +27,8 @@ export interface ContactRecord {
   clusterId: string;
   by: string;
   at: string;
+  /** the generation of the cluster that made the contact (absent: a contact recorded by an older release) */
+  generation?: number;
 }
 
 export interface BootstrapInput {

@@ -29,6 +29,8 @@ export interface JoinInput {
   joiningClusterId: ClusterId;
   /** the generation of the offer it took to join that cluster (undefined: none stated, or not joining) */
   joiningGeneration?: number;
+  /** the contact this blank node recorded durably (it survives a restart that the joining phase does not) */
+  contactedBy?: { clusterId: string; generation?: number } | null;
   removed: boolean;
   offer: JoinOffer;
   /** the only cluster this node agrees to join (auto-join configured with `join.cluster`); null: any */
@@ -52,6 +54,7 @@ export interface JoinOutput {
 export interface ContactRecordInput {
   clusterId: string;
   by: string;
+  generation?: number;
 }
 
 /** the cluster id a node acts under: persisted, else the one it is joining */
@@ -92,6 +95,18 @@ export const joinMachine = setup({
       context.joiningGeneration !== undefined &&
       context.offer.generation !== undefined &&
       context.offer.generation !== context.joiningGeneration,
+    /**
+     * A blank node contacted by one generation of a cluster, offered an older generation of it (the
+     * contact survives a restart; the join it began does not): the older generation was recovered
+     * past, and the newer may list this node already — never go back to the older one.
+     */
+    olderGenerationThanContact: ({ context }) =>
+      context.clusterId === null &&
+      context.contactedBy != null &&
+      context.contactedBy.clusterId === context.offer.clusterId &&
+      context.contactedBy.generation !== undefined &&
+      context.offer.generation !== undefined &&
+      context.offer.generation < context.contactedBy.generation,
     alreadyInCluster: ({ context }) => effectiveClusterId(context) !== null && effectiveClusterId(context) === context.offer.clusterId,
   },
   actions: {
@@ -123,6 +138,12 @@ export const joinMachine = setup({
         message: `join refused: ${context.name} is already joining generation ${context.joiningGeneration} of cluster ${context.joiningClusterId}, but ${context.offer.name} offers generation ${context.offer.generation} of it (the cluster was recovered meanwhile); it stays with the offer it took, and asks again if that join fails`,
       },
     })),
+    refuseOlderGeneration: assign(({ context }) => ({
+      error: {
+        code: 'JOIN_REFUSED',
+        message: `join refused: ${context.name} was contacted by generation ${context.contactedBy?.generation} of cluster ${context.offer.clusterId}, but ${context.offer.name} offers generation ${context.offer.generation}, an older one (the cluster was recovered past it); ${context.offer.name} must be wiped and added again`,
+      },
+    })),
     refuseBlankOffer: assign(({ context }) => ({
       error: { code: 'BAD_REQUEST', message: `join refused: ${context.offer.name} offered membership without a cluster id; only an initialized cluster can add nodes` },
     })),
@@ -143,6 +164,7 @@ export const joinMachine = setup({
         { guard: 'notTheTargetCluster', target: 'refused', actions: 'refuseOtherCluster' },
         { guard: 'joinRuleRefuses', target: 'refused', actions: 'refuseByJoinRule' },
         { guard: 'otherGenerationWhileJoining', target: 'refused', actions: 'refuseOtherGeneration' },
+        { guard: 'olderGenerationThanContact', target: 'refused', actions: 'refuseOlderGeneration' },
         { guard: 'alreadyInCluster', target: 'accepted' },
         { target: 'recordingContact' },
       ],
@@ -150,7 +172,7 @@ export const joinMachine = setup({
     recordingContact: {
       invoke: {
         src: 'recordContact',
-        input: ({ context }) => ({ clusterId: context.offer.clusterId!, by: context.offer.name }),
+        input: ({ context }) => ({ clusterId: context.offer.clusterId!, by: context.offer.name, ...(context.offer.generation === undefined ? {} : { generation: context.offer.generation }) }),
         onDone: { target: 'enteringJoin' },
         onError: { target: 'failed', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
       },

@@ -22,7 +22,7 @@ export interface StoreIdentity {
   initializedAt?: string;
   importedFrom?: string;
   /** a cluster that tried to add this blank node (prevents forking a second cluster) */
-  contactedBy?: { clusterId: string; by: string; at: string } | null;
+  contactedBy?: { clusterId: string; by: string; at: string; generation?: number } | null;
   /** this node was removed from its cluster */
   removed?: boolean;
 }
@@ -40,7 +40,7 @@ export const identitySchema = z.object({
   initializedAt: z.iso.datetime({ offset: true }).optional(),
   importedFrom: z.string().optional(),
   contactedBy: z
-    .object({ clusterId: z.string().min(1), by: z.string(), at: z.string() })
+    .object({ clusterId: z.string().min(1), by: z.string(), at: z.string(), generation: z.number().int().min(1).optional() })
     .nullable()
     .optional(),
   removed: z.boolean().optional(),

@@ -23,7 +23,7 @@ describe('join machine (node side)', () => {
     const calls: string[] = [];
     const machine = joinMachine.provide({
       actors: {
-        recordContact: fromPromise(async ({ input: c }) => void calls.push(`contact:${c.clusterId}:${c.by}`)),
+        recordContact: fromPromise(async ({ input: c }) => void calls.push(`contact:${c.clusterId}:${c.by}${c.generation === undefined ? '' : `:g${c.generation}`}`)),
         enterJoining: fromPromise(async ({ input: j }) => void calls.push(`joining:${j.clusterId}`)),
       },
     });
@@ -70,6 +70,24 @@ describe('join machine (node side)', () => {
     assert.deepEqual(same.calls, []);
     // an offer that states no generation (an older leader) is not refused for it
     assert.equal((await run(joiningG1).done).accepted, true);
+  });
+
+  it('a blank node contacted by generation 2 of A (a restart since) refuses generation 1 of A, takes 2 or 3, and records the generation it takes', async () => {
+    // simulator seed 13530: the node accepted the recovered leader's offer, crashed before its first
+    // state (the join is not durable, the contact is), then took the stale leader's offer
+    const contacted = { ...base, contactedBy: { clusterId: A, generation: 2 } };
+    const older = run({ ...contacted, offer: { ...base.offer, name: 'n5', generation: 1 } });
+    const out = await older.done;
+    assert.equal(out.error?.code, 'JOIN_REFUSED');
+    assert.match(out.error!.message, /n2 was contacted by generation 2 of cluster .* but n5 offers generation 1, an older one/);
+    assert.deepEqual(older.calls, []);
+    for (const generation of [2, 3]) {
+      const taken = run({ ...contacted, offer: { ...base.offer, generation } });
+      assert.equal((await taken.done).accepted, true, `generation ${generation}`);
+      assert.equal(taken.calls[0], `contact:${A}:${base.offer.name}:g${generation}`);
+    }
+    // a contact recorded by an older release states no generation: nothing is refused for it
+    assert.equal((await run({ ...base, contactedBy: { clusterId: A }, offer: { ...base.offer, generation: 1 } }).done).accepted, true);
   });
 
   it('a removed node refuses; an offer without a cluster id is refused', async () => {
