@@ -108,9 +108,11 @@ export class JoinHandshake {
     }
     const bootstrap = ctx.actor();
     const bootstrapContext = bootstrap.getSnapshot().context;
-    const joiningClusterId = phase === 'joining' ? (bootstrapContext.joiningOffer?.clusterId ?? bootstrapContext.contactedBy?.clusterId ?? null) : null;
-    // while joining, the generation of the offer it took: another generation's leader is refused (machines/join)
-    const joiningGeneration = phase === 'joining' ? bootstrapContext.joiningOffer?.generation : undefined;
+    // the contact is the offer it took (recorded before it joins): while joining, another generation's
+    // leader is refused; after a restart, an older generation's (machines/join)
+    const contact = bootstrapContext.contactedBy;
+    const joiningClusterId = phase === 'joining' ? (contact?.clusterId ?? null) : null;
+    const joiningGeneration = phase === 'joining' ? contact?.generation : undefined;
     const machine = joinMachine.provide({
       // test-only planted bug (ControllerTestFaults): the node takes an offer of any cluster
       ...(ctx.testFaults?.joinSkipsRule === true ? { guards: { joinRuleRefuses: () => false } } : {}),
@@ -135,7 +137,7 @@ export class JoinHandshake {
         clusterId: identity.clusterId,
         joiningClusterId,
         joiningGeneration,
-        contactedBy: identity.contactedBy ?? null,
+        contactedBy: contact,
         removed: identity.removed === true,
         offer: { name: envelope.from, nodeId: envelope.nodeId, clusterId: envelope.clusterId, protocolVersion: offer.protocolVersion, generation: envelope.gen },
         targetClusterId: ctx.opts.join?.cluster ?? null,

@@ -53,8 +53,6 @@ export interface BootstrapContext extends BootstrapInput {
   error: { code: string; message: string } | null;
   /** joining: how much of the cluster's state has arrived so far (snapshot chunks and their bytes) */
   received: { chunks: number; bytes: number };
-  /** joining: the offer this node took (its cluster id and generation); null otherwise */
-  joiningOffer: JoinAccepted | null;
 }
 
 export interface BootstrapCluster {
@@ -159,8 +157,6 @@ export const bootstrapMachine = setup({
       clusterId: (_, params: { clusterId: string }) => params.clusterId,
       contactedBy: null,
     }),
-    rememberJoin: assign({ joiningOffer: (_, params: { join: JoinAccepted }) => params.join }),
-    forgetJoin: assign({ joiningOffer: null }),
     rememberContact: assign({ contactedBy: (_, params: { contact: ContactRecord }) => params.contact }),
     recordAdoptedClusterId: assign({ clusterId: (_, params: { clusterId: string }) => params.clusterId }),
     recordError: assign({ error: (_, params: { error: unknown }) => errorOf(params.error) }),
@@ -186,7 +182,7 @@ export const bootstrapMachine = setup({
   },
 }).createMachine({
   id: 'bootstrap',
-  context: ({ input }) => ({ ...input, source: null, error: null, received: { chunks: 0, bytes: 0 }, joiningOffer: null }),
+  context: ({ input }) => ({ ...input, source: null, error: null, received: { chunks: 0, bytes: 0 } }),
   initial: 'loading',
   states: {
     loading: {
@@ -203,7 +199,7 @@ export const bootstrapMachine = setup({
       on: {
         INIT: { guard: 'mayInit', target: 'bootstrapping', actions: 'markExplicitSource' },
         CONTACTED: { target: 'contacted' },
-        JOIN_ACCEPTED: { target: 'joining', actions: { type: 'rememberJoin', params: ({ event }) => ({ join: event.join }) } },
+        JOIN_ACCEPTED: { target: 'joining' },
       },
     },
     /** a transient step that makes the contact record durable before anything else happens */
@@ -237,7 +233,7 @@ export const bootstrapMachine = setup({
     },
     joining: {
       entry: ['forgetProgress', 'armJoinTimeout'],
-      exit: ['disarmJoinTimeout', 'forgetJoin'],
+      exit: 'disarmJoinTimeout',
       invoke: {
         id: 'joinCluster',
         src: 'joinCluster',

@@ -140,18 +140,6 @@ describe('bootstrap machine', () => {
     assert.match(actor.getSnapshot().context.error!.message, /received no state within 1000 ms/);
   });
 
-  it('joining: the offer taken (cluster id and generation) is known while joining, and forgotten when the join ends', () => {
-    const { machine } = machineWith(async () => ({ clusterId: CLUSTER }));
-    const clock = new SimulatedClock();
-    const actor = createActor(machine, { input: { ...blank, joinTimeoutMs: 1000 }, clock }).start();
-    const join = { clusterId: CLUSTER, leader: 'ctrl2', generation: 2 };
-    actor.send({ type: 'JOIN_ACCEPTED', join });
-    assert.deepEqual(actor.getSnapshot().context.joiningOffer, join);
-    clock.increment(1000);
-    assert.equal(actor.getSnapshot().value, 'uninitialized');
-    assert.equal(actor.getSnapshot().context.joiningOffer, null);
-  });
-
   it('joining: once the state is adopted, neither progress nor silence takes the node back to uninitialized', () => {
     const { machine } = machineWith(async () => ({ clusterId: CLUSTER }));
     const clock = new SimulatedClock();

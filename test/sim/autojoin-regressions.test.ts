@@ -10,7 +10,7 @@ import { runSimulation } from './simulator.ts';
 // offer, then accepted the recovered leader's offer as well (same cluster id: "already joining"),
 // and that leader added it as a learner — one node counted by both generations. Fixed: a joining
 // node refuses an offer of another generation of the cluster it joins (machines/join/machine.ts,
-// otherGenerationWhileJoining; the generation comes from the bootstrap chart's joiningOffer), so
+// otherGenerationWhileJoining; the generation is the durable contact's, recorded before it joins), so
 // the second leader never adds it (test/membership/machines.test.ts, test/machines/bootstrap.test.ts).
 // Seed 13530 (found by the sweep of seeds 10000–14999): the node accepted the recovered leader's
 // offer and was listed as its learner, crashed before its first state, and after the restart took the
