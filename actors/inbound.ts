@@ -207,7 +207,8 @@ export class Inbound {
    * (runtime/wire/peerSignature.ts, pairwiseKeys.ts); one of a member
    * without a committed key (a node of an older release, a cluster from before member keys) is taken
    * as before. A MACed message must come after every one taken from its sender (replayWindow.ts).
-   * What only a leader sends must come from a member the configuration lets lead (a voter).
+   * A TimeoutNow must come from a member the configuration lets lead (a voter); the other leader's
+   * messages need not, since this node may not hold yet the entry that made the sender a voter.
    * A node id outside the configuration: see unknownSender. Null when the sender may speak; else why not.
    */
   private checkSender(envelope: Envelope, body: unknown, data: Uint8Array): { reason: string; detail: string } | null {
@@ -238,7 +239,7 @@ export class Inbound {
         return { reason: 'replayed', detail: `${who} was sent at boot ${counter!.boot}, seq ${counter!.seq}: not after boot ${latest.boot}, seq ${latest.seq}, already taken from it` };
       }
     }
-    if (!member.voter && leaderOnly(envelope.type, body)) return { reason: 'not-a-voter', detail: `${who} is a leader's message, and ${member.name} is not a voter` };
+    if (!member.voter && sentToTransferee(envelope.type, body)) return { reason: 'not-a-voter', detail: `${who} is a TimeoutNow, and ${member.name} is not a voter` };
     return null;
   }
 
@@ -376,10 +377,12 @@ export class Inbound {
   }
 }
 
-/** the raft messages only a leader sends (a snapshot's state comes in snapshot chunks) */
-const LEADER_ONLY: ReadonlySet<string> = new Set(['append', 'heartbeat', 'snapshot', 'timeout-now']);
-
-function leaderOnly(type: string, body: unknown): boolean {
-  if (type === 'snapshot-chunk') return true;
-  return type === 'raft' && (body as { messages: RaftMessage[] }).messages.some((m) => LEADER_ONLY.has(m.type));
+/**
+ * A TimeoutNow: the leader sends it only to a member whose log matches its own, which therefore holds
+ * the configuration that lets the leader lead. Its appends, heartbeats and snapshots are taken from a
+ * learner too: a leader may be a voter by an entry this node does not hold yet (its promotion, appended
+ * by a leader that lost leadership before it committed), and only a leader can bring that entry here.
+ */
+function sentToTransferee(type: string, body: unknown): boolean {
+  return type === 'raft' && (body as { messages: RaftMessage[] }).messages.some((m) => m.type === 'timeout-now');
 }

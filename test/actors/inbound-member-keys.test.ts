@@ -111,16 +111,34 @@ describe('the door checks member keys (issue 11)', () => {
     assert.equal(d.core.length, 2);
   });
 
-  it("a learner's signed leader-only message is refused (not a voter); its acknowledgements are taken", () => {
+  it("a member this configuration holds as a learner is heard as a leader (its promotion may not be here yet); its TimeoutNow is refused", () => {
+    // seed 26895 (test/sim/autojoin-regressions.test.ts): the learner's promotion was appended by a
+    // leader that lost leadership before it committed; the learner was elected on it, and the followers
+    // that held it as a learner dropped its appends — the only way the promotion could reach them
     const pair = keyPair();
     const learner: Member = { nodeId: randomUUID(), name: 'learner', voter: false, key: pair.key };
     const d = door({ members: [{ ...self, voter: true }, learner] });
+    const append = { type: 'append', term: 4, prevIndex: 81, prevTerm: 3, entries: [], commit: 81 } as unknown as Omit<RaftMessage, 'from' | 'to'>;
     d.receive(learner, heartbeat, pair.privateKey);
-    d.receive(learner, { type: 'timeout-now', term: 2 } as Omit<RaftMessage, 'from' | 'to'>, pair.privateKey);
-    assert.equal(d.core.length, 0);
-    assert.equal(d.inbound.dropped.get('not-a-voter'), 2);
-    d.receive(learner, { type: 'append-response', term: 2, index: 0, reject: false, rejectHint: 0, hintTerm: 0 } as Omit<RaftMessage, 'from' | 'to'>, pair.privateKey);
+    d.receive(learner, append, pair.privateKey);
+    assert.deepEqual(
+      d.core.map((batch) => batch.map((m) => m.type)),
+      [['heartbeat'], ['append']],
+    );
+    // only the leader sends it, to a member whose log matches its own: one that holds the leader as a voter
+    d.receive(learner, { type: 'timeout-now', term: 4 } as Omit<RaftMessage, 'from' | 'to'>, pair.privateKey);
+    assert.equal(d.core.length, 2);
+    assert.equal(d.inbound.dropped.get('not-a-voter'), 1);
+    d.receive(learner, { type: 'append-response', term: 4, index: 0, reject: false, rejectHint: 0, hintTerm: 0 } as Omit<RaftMessage, 'from' | 'to'>, pair.privateKey);
+    assert.equal(d.core.length, 3);
+  });
+
+  it('in a configuration without keys too, a learner is heard as a leader', () => {
+    const learner: Member = { nodeId: randomUUID(), name: 'learner', voter: false };
+    const d = door({ members: [{ ...self, voter: true }, learner] });
+    d.receive(learner, heartbeat);
     assert.equal(d.core.length, 1);
+    assert.deepEqual([...d.inbound.dropped], []);
   });
 
   it('a member MACs with the key only it and this node share: taken; a MAC made with any other pair, reflected, or for another subject is refused', () => {

@@ -22,3 +22,14 @@ for (const seed of [416, 886, 1443, 2140, 3171, 13530]) {
     assert.equal(result.violation, null, result.violation?.message);
   });
 }
+
+// Seed 26895 (liveness): n1 added n6, which caught up as a learner; n1 appended its promotion and lost
+// leadership before it committed. n6, a voter by that entry, was elected in term 4 with n1 and n3 (who
+// held it) and n5. The other followers held n6 as a learner (n5 from the snapshot n6 sent it) and their
+// door dropped its appends, heartbeats and snapshots as `not-a-voter`: the promotion could reach them
+// only from n6, whose six-voter configuration needed one of them to commit. Fixed: only a TimeoutNow
+// must come from a voter (actors/inbound.ts; test/actors/inbound-member-keys.test.ts).
+test('seed 26895, 5 nodes, auto-join: a learner promoted by an uncommitted entry and elected on it is heard by followers that hold it as a learner', async () => {
+  const result = await runSimulation({ seed: 26895, nodes: 5, steps: 5000, membership: true, recovery: true, autoJoin: true });
+  assert.equal(result.violation, null, result.violation?.message);
+});

@@ -88,7 +88,7 @@ for (const [nodes, seeds] of plan) {
 
 test('simulation: one seed run twice gives the same run (membership operations and join requests included)', async () => {
   // every event of the run in the trace: deliveries, faults, the operations' starts and ends
-  const config = { seed: 12, nodes: 5, steps, traceSize: 1_000_000 };
+  const config = { seed: 16, nodes: 5, steps, traceSize: 1_000_000 };
   const first = await runSimulation(config);
   const second = await runSimulation(config);
   assert.equal(first.violation, null, first.violation === null ? '' : formatViolation(first.violation));
