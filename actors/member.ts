@@ -165,6 +165,7 @@ class RaftMember implements MemberRuntime {
     await this.opts.bus.flush();
     // before the first election timeout: the members' replay windows start from their fresh answers
     this.inbound.greet();
+    advanceElectionClock(this.core, coreOptions.electionTicks, this.membership.current, this.nodeId);
     // the role chart owns the clock (a delayed transition per tick) and feeds the core
     this.role = createActor(raftRoleMachine.provide({ actions: { emitReady: () => this.kick() } }), {
       id: `raft:${this.opts.name}`,
@@ -358,4 +359,22 @@ class RaftMember implements MemberRuntime {
     }
     this.membership.maybeJoined();
   }
+}
+
+/**
+ * A start's first election timeout, cut from [T, 2T) to [1, T] ticks (T = electionTicks): the core's
+ * election clock is advanced by T − 1 ticks before the role chart starts ticking it, as etcd does at
+ * start (`--initial-election-tick-advance`, on by default). A process that has just started has heard
+ * from no leader, so waiting a whole timeout first only delays a cluster's formation (≈T on average);
+ * a later timeout, after a leader was heard, is the full randomized one. Timing only: Raft's safety
+ * does not rest on timeouts (§5.2), and the elapsed ticks stay below the smallest randomized timeout,
+ * so this never campaigns by itself and candidates still spread over T ticks. A node restarted into
+ * a cluster with a live leader does not disrupt it: its campaign starts with a pre-vote, which members
+ * that hear from the leader ignore (leader lease), and which bumps no term.
+ * A sole voter campaigns at its first tick anyway; a learner or a node outside the configuration never does.
+ */
+export function advanceElectionClock(core: Pick<RaftCore, 'tick'>, electionTicks: number, membership: Membership, self: string): void {
+  const voters = membership.members.filter((m) => m.voter);
+  if (voters.length < 2 || !voters.some((m) => m.nodeId === self)) return;
+  for (let i = 0; i < electionTicks - 1; i++) core.tick();
 }
