@@ -165,7 +165,7 @@ class RaftMember implements MemberRuntime {
     await this.opts.bus.flush();
     // before the first election timeout: the members' replay windows start from their fresh answers
     this.inbound.greet();
-    advanceElectionClock(this.core, coreOptions.electionTicks, this.membership.current, this.nodeId);
+    if (this.opts.advanceElectionAtStart) advanceElectionClock(this.core, coreOptions.electionTicks, this.membership.current, this.nodeId);
     // the role chart owns the clock (a delayed transition per tick) and feeds the core
     this.role = createActor(raftRoleMachine.provide({ actions: { emitReady: () => this.kick() } }), {
       id: `raft:${this.opts.name}`,

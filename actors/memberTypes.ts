@@ -63,6 +63,13 @@ export interface MemberRuntimeOptions {
   events?: MemberEvents;
   /** scheduling and wall-clock time; default the process's clock (the simulator passes a virtual one) */
   clock?: Clock;
+  /**
+   * the first election timeout after this start is [1, T] ticks instead of [T, 2T) (member.ts,
+   * advanceElectionClock). The controller sets it. The simulator does not yet: with it, the replay of
+   * a planted bug's seed (planted-bug.test.ts, forwardLossSaysNotApplied) gave other stats on its
+   * second run, a nondeterminism of the simulation to find first.
+   */
+  advanceElectionAtStart?: boolean;
   /** the simulator only: build the raft core (to inject its hooks) — never set by the controller */
   makeCore?(options: RaftCoreOptions): RaftCore;
   /** planted bugs (ready loop, inbound, forwarding, client): the simulator's, or plantedBugs.ts's from a test environment — never set by the controller, config or bus */
