@@ -22,6 +22,8 @@ export interface FreshnessHands {
   readonly dropLog: RateLimitedLog;
   sender(): Sender;
   membership(): Membership;
+  /** this node's window for `nodeId` has just started (its answer taken): its messages count from now on */
+  synced?(nodeId: string): void;
 }
 
 /** a member is asked again when no answer came for this long (a question or an answer may be lost) */
@@ -68,6 +70,7 @@ export class Freshness {
     this.asked.delete(member.nodeId);
     const members = this.hands.membership().members;
     this.replay.sync(member.nodeId, counter, (id) => members.some((m) => m.nodeId === id));
+    this.hands.synced?.(member.nodeId);
   }
 
   private send(member: Member, type: 'fresh-ask' | 'fresh-answer', nonce: string): void {

@@ -63,3 +63,17 @@ test('a sole voter, a learner and a node outside the configuration are left as t
   advanceElectionClock({ tick: () => ticked++ }, T, withLearner, 'a');
   assert.equal(ticked, T - 1);
 });
+
+test('ticks the role chart may already have given the core are not given again: the clock still stays below every randomized timeout', () => {
+  const m = members(['a', 'b', 'c']);
+  for (const elapsed of [0, 3, T - 1, T + 5]) {
+    const c = core('a', m, 0);
+    for (let i = 0; i < Math.min(elapsed, T - 1); i++) c.tick(); // what the role chart ticked (never a campaign: the timeout is T)
+    advanceElectionClock(c, T, m, 'a', elapsed);
+    assert.equal(c.currentRole, 'follower', `elapsed ${elapsed}: the advance campaigned`);
+    assert.equal(ticksToCampaign(c), 1, `elapsed ${elapsed}`);
+  }
+  let ticked = 0;
+  advanceElectionClock({ tick: () => ticked++ }, T, m, 'a', 4);
+  assert.equal(ticked, T - 1 - 4);
+});
