@@ -165,7 +165,7 @@ class RaftMember implements MemberRuntime {
     await this.opts.bus.flush();
     // before the first election timeout: the members' replay windows start from their fresh answers
     this.inbound.greet();
-    if (this.opts.advanceElectionAtStart) this.electionAdvance = { startedAt: this.clock.now(), electionTicks: coreOptions.electionTicks, tickMs: timing.heartbeatMs };
+    if (this.opts.advanceElectionAtStart !== false) this.electionAdvance = { startedAt: this.clock.now(), electionTicks: coreOptions.electionTicks, tickMs: timing.heartbeatMs };
     // the role chart owns the clock (a delayed transition per tick) and feeds the core
     this.role = createActor(raftRoleMachine.provide({ actions: { emitReady: () => this.kick() } }), {
       id: `raft:${this.opts.name}`,

@@ -65,11 +65,9 @@ export interface MemberRuntimeOptions {
   clock?: Clock;
   /**
    * the first election timeout after this start is [1, T] ticks instead of [T, 2T) (member.ts,
-   * advanceElectionClock), made once a majority of voters take this node's messages. The controller
-   * sets it. The simulator does not yet: with it, the replay of a planted bug's seed
-   * (planted-bug.test.ts, forwardLossSaysNotApplied, seed 1) gives the same trace twice but one
-   * client acknowledgement more or less in its stats (counted as the run stops), and seed 12 of
-   * sim.test.ts's "one seed run twice" completes no membership operation: to sort out first.
+   * advanceElectionClock), made once a majority of voters take this node's messages. On unless
+   * false: the controller and the simulator's hosts run the member with the default, so the
+   * simulator checks what production runs; false is for tests of the plain timeout.
    */
   advanceElectionAtStart?: boolean;
   /** the simulator only: build the raft core (to inject its hooks) — never set by the controller */

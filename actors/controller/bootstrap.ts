@@ -110,7 +110,6 @@ export class MemberLifecycle {
       bus: ctx.bus,
       logger: ctx.logFor('member'),
       timing: { ...DEFAULT_RAFT, ...ctx.opts.raft },
-      advanceElectionAtStart: true, // a start has heard from no leader: formation sooner (member.ts)
       inspect: ctx.inspectionSink,
       onFatal: (error) => ctx.actor().send({ type: 'FAIL', error: failure(error) }),
       onRemoved: () => void this.hooks.markRemoved('the committed configuration no longer lists it'),
