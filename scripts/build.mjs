@@ -8,6 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { cpSync, renameSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import * as esbuild from 'esbuild';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -39,6 +40,22 @@ cpSync(`${root}runtime/store/verify-child.mjs`, `${dist}runtime/store/verify-chi
 // inspector), prom-client (only for --metrics). Source maps point at the .ts lines (read lazily:
 // bin/sourceMapStacks.js).
 const cli = `${dist}cli/`;
+// zod exports every locale it has (`z.locales`, ≈300 kB of the ≈1.4 MB a `conclave run` loads, parsed
+// at each start); Conclave's messages are zod's English ones, which zod imports on its own
+// (classic/external.js: config(en())). The bundle's `locales` namespace keeps English only.
+const zodEnglishOnly = {
+  name: 'zod-english-only',
+  setup(build) {
+    build.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
+      /[\\/]node_modules[\\/]zod[\\/]/.test(args.importer) ? { path: join(dirname(args.importer), '../locales/index.js'), namespace: 'zod-english-only' } : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'zod-english-only' }, (args) => ({
+      contents: "export { default as en } from './en.js';",
+      resolveDir: dirname(args.path),
+      loader: 'js',
+    }));
+  },
+};
 try {
   await esbuild.build({
     absWorkingDir: root,
@@ -61,6 +78,7 @@ try {
     minifyWhitespace: true,
     minifySyntax: true,
     logLevel: 'error', // prints what failed, with file and line
+    plugins: [zodEnglishOnly],
   });
 } catch (err) {
   const what = err.errors ? `${err.errors.length} error(s), shown above` : err.message;
