@@ -22,6 +22,8 @@ export interface FreshnessHands {
   readonly dropLog: RateLimitedLog;
   sender(): Sender;
   membership(): Membership;
+  /** this node's window for `nodeId` has just started (its answer taken): its messages count from now on */
+  synced?(nodeId: string): void;
 }
 
 /** a member is asked again when no answer came for this long (a question or an answer may be lost) */
@@ -39,11 +41,20 @@ export class Freshness {
     private readonly replay: ReplayWindow,
   ) {}
 
-  /** ask `member` for a fresh answer, unless it was asked lately */
-  ask(member: Member): void {
+  /**
+   * ask `member` for a fresh answer, unless it was asked lately. `again`: it has just asked this node,
+   * so it listens now — the open question is sent once more, as it was (same nonce: an answer to
+   * either copy starts the window), since it may have gone out before the member listened. Members
+   * that start one after the other otherwise wait ASK_EVERY_MS for their windows, and their first
+   * campaigns are dropped as unsynced meanwhile.
+   */
+  ask(member: Member, again = false): void {
     const now = this.hands.clock.now();
     const last = this.asked.get(member.nodeId);
-    if (last !== undefined && now - last.at < ASK_EVERY_MS) return;
+    if (last !== undefined && now - last.at < ASK_EVERY_MS) {
+      if (again) this.send(member, 'fresh-ask', last.nonce);
+      return;
+    }
     if (last === undefined && this.asked.size >= MAX_OPEN) this.asked.delete(this.asked.keys().next().value!);
     const nonce = randomBytes(16).toString('base64url');
     this.asked.set(member.nodeId, { nonce, at: now });
@@ -58,7 +69,8 @@ export class Freshness {
     if (last === undefined && this.answeredAt.size >= MAX_OPEN) this.answeredAt.clear();
     this.answeredAt.set(member.nodeId, now);
     this.send(member, 'fresh-answer', nonce);
-    if (!this.replay.knows(member.nodeId)) this.ask(member);
+    // bounded as the answers are (ANSWER_EVERY_MS), and only until this node's window for it starts
+    if (!this.replay.knows(member.nodeId)) this.ask(member, true);
   }
 
   /** `member` answers under `counter` (its MAC checked): if `nonce` is this node's open question to it, its window starts there */
@@ -68,6 +80,7 @@ export class Freshness {
     this.asked.delete(member.nodeId);
     const members = this.hands.membership().members;
     this.replay.sync(member.nodeId, counter, (id) => members.some((m) => m.nodeId === id));
+    this.hands.synced?.(member.nodeId);
   }
 
   private send(member: Member, type: 'fresh-ask' | 'fresh-answer', nonce: string): void {

@@ -59,6 +59,8 @@ export interface InboundHands {
   onSnapshotAck(from: string, ack: ChunkAck): void;
   onRefused?(refusal: Refusal): void;
   onNonMember?(name: string, nodeId: string): void;
+  /** this node's window for a member has just started (freshness.ts) */
+  synced?(nodeId: string): void;
 }
 
 export class Inbound {
@@ -100,6 +102,11 @@ export class Inbound {
     this.greeted = membership;
     if (this.hands.pairwise == null || UNSAFE_NO_PEER_AUTH) return;
     for (const m of membership.members) if (m.key !== undefined && m.nodeId !== this.hands.nodeId && !this.replay.knows(m.nodeId)) this.freshness.ask(m);
+  }
+
+  /** what `member` sends is taken now: no window to wait for (no key committed, or no MACs at all), or its window started */
+  syncedWith(member: Member): boolean {
+    return member.key === undefined || this.hands.pairwise == null || UNSAFE_NO_PEER_AUTH || this.replay.knows(member.nodeId);
   }
 
   /** the configuration greet() last asked the members of */

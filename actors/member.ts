@@ -165,6 +165,7 @@ class RaftMember implements MemberRuntime {
     await this.opts.bus.flush();
     // before the first election timeout: the members' replay windows start from their fresh answers
     this.inbound.greet();
+    if (this.opts.advanceElectionAtStart !== false) this.electionAdvance = { startedAt: this.clock.now(), electionTicks: coreOptions.electionTicks, tickMs: timing.heartbeatMs };
     // the role chart owns the clock (a delayed transition per tick) and feeds the core
     this.role = createActor(raftRoleMachine.provide({ actions: { emitReady: () => this.kick() } }), {
       id: `raft:${this.opts.name}`,
@@ -173,6 +174,7 @@ class RaftMember implements MemberRuntime {
       ...(this.opts.clock ? { clock: this.opts.clock } : {}),
     });
     this.role.start();
+    this.maybeAdvanceElection(); // now, when no window has to start first
     this.liveness.start();
     // damage a read finds (a client's, a snapshot's, the controller's) stops the node as a failed write does
     this.offDamage = store.onDamage?.((err) => this.clock.soon(() => this.halt(err))) ?? null;
@@ -180,6 +182,31 @@ class RaftMember implements MemberRuntime {
     // the host learns the membership this runtime starts with (a joining node: with its first snapshot)
     if (this.membership.current.members.length > 0) this.membership.emit();
     this.kick();
+  }
+
+  /** the advance of this start's first election timeout, until it is made (or cannot help any more) */
+  private electionAdvance: { startedAt: number; electionTicks: number; tickMs: number } | null = null;
+
+  /**
+   * Advance the election clock (advanceElectionClock) once a majority of the voters, this node
+   * included, take what it sends: before that its first campaign would be dropped as unsynced
+   * (freshness.ts) and cost a whole randomized timeout more, as etcd waits for its peers' connections
+   * before it advances. The ticks already elapsed since the start are counted (rounded up, the role
+   * chart cannot have ticked more), so the clock still stays below the smallest randomized timeout.
+   * Not once a leader was heard or the core left the follower role on its own. Called at start and
+   * each time a member's window starts.
+   */
+  maybeAdvanceElection(): void {
+    const pending = this.electionAdvance;
+    if (pending === null || this.core === undefined || this.stopped) return;
+    const membership = this.core.membership;
+    const voters = membership.members.filter((m) => m.voter);
+    const synced = voters.filter((m) => m.nodeId === this.nodeId || this.inbound.syncedWith(m)).length;
+    if (synced < Math.floor(voters.length / 2) + 1) return;
+    this.electionAdvance = null;
+    if (this.core.currentRole !== 'follower' || this.core.status().leader !== null) return;
+    const elapsed = Math.ceil((this.clock.now() - pending.startedAt) / pending.tickMs);
+    advanceElectionClock(this.core, pending.electionTicks, membership, this.nodeId, elapsed);
   }
 
   private stopping: Promise<void> | null = null;
@@ -358,4 +385,23 @@ class RaftMember implements MemberRuntime {
     }
     this.membership.maybeJoined();
   }
+}
+
+/**
+ * A start's first election timeout, cut from [T, 2T) to [1, T] ticks (T = electionTicks): the core's
+ * election clock is advanced by T − 1 ticks before the role chart starts ticking it, as etcd does at
+ * start (`--initial-election-tick-advance`, on by default). A process that has just started has heard
+ * from no leader, so waiting a whole timeout first only delays a cluster's formation (≈T on average);
+ * a later timeout, after a leader was heard, is the full randomized one. Timing only: Raft's safety
+ * does not rest on timeouts (§5.2), and the elapsed ticks stay below the smallest randomized timeout,
+ * so this never campaigns by itself and candidates still spread over T ticks. A node restarted into
+ * a cluster with a live leader does not disrupt it: its campaign starts with a pre-vote, which members
+ * that hear from the leader ignore (leader lease), and which bumps no term.
+ * A sole voter campaigns at its first tick anyway; a learner or a node outside the configuration never does.
+ * `elapsedTicks`: ticks the role chart may have given the core since the start (not repeated).
+ */
+export function advanceElectionClock(core: Pick<RaftCore, 'tick'>, electionTicks: number, membership: Membership, self: string, elapsedTicks = 0): void {
+  const voters = membership.members.filter((m) => m.voter);
+  if (voters.length < 2 || !voters.some((m) => m.nodeId === self)) return;
+  for (let i = elapsedTicks; i < electionTicks - 1; i++) core.tick();
 }

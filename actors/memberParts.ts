@@ -57,6 +57,8 @@ export interface MemberShell {
   installSnapshot(meta: SnapshotMeta): Promise<void>;
   /** followers' progress may have moved (a snapshot chunk was acknowledged) */
   progressed(): void;
+  /** a member's window started: the start's election advance may be due (member.ts) */
+  maybeAdvanceElection(): void;
 }
 
 export interface MemberParts {
@@ -225,6 +227,7 @@ export function wireParts(m: MemberShell): MemberParts {
       },
     onRefused: opts.onRefused,
     onNonMember: opts.onNonMember,
+    synced: () => m.maybeAdvanceElection(),
   }, opts.testFaults);
   parts.outbound = new Outbound({
     prefix: opts.prefix,

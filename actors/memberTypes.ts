@@ -63,6 +63,13 @@ export interface MemberRuntimeOptions {
   events?: MemberEvents;
   /** scheduling and wall-clock time; default the process's clock (the simulator passes a virtual one) */
   clock?: Clock;
+  /**
+   * the first election timeout after this start is [1, T] ticks instead of [T, 2T) (member.ts,
+   * advanceElectionClock), made once a majority of voters take this node's messages. On unless
+   * false: the controller and the simulator's hosts run the member with the default, so the
+   * simulator checks what production runs; false is for tests of the plain timeout.
+   */
+  advanceElectionAtStart?: boolean;
   /** the simulator only: build the raft core (to inject its hooks) — never set by the controller */
   makeCore?(options: RaftCoreOptions): RaftCore;
   /** planted bugs (ready loop, inbound, forwarding, client): the simulator's, or plantedBugs.ts's from a test environment — never set by the controller, config or bus */

@@ -381,7 +381,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   let controller: Controller | null = null;
   try {
     // 1. identity first, before any connection
-    store = await openStore({ dataDir: opts.dataDir, name: opts.name, logger: baseLogger.child({ node: opts.name }), mapSizeBytes: opts.mapSizeBytes });
+    store = await openStore({ dataDir: opts.dataDir, name: opts.name, logger: baseLogger.child({ node: opts.name }), mapSizeBytes: opts.mapSizeBytes, checked: opts.checkedStore });
     let initSource = await checkStore(opts, store, baseLogger);
     bus = await connect(opts.name, opts.transport, baseLogger);
     const identity = store.identity();

@@ -8,6 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { cpSync, renameSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import * as esbuild from 'esbuild';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -35,10 +36,28 @@ cpSync(`${root}runtime/store/verify-child.mjs`, `${dist}runtime/store/verify-chi
 // that a command's dynamic import() brings in, so a command still loads only what it uses (a client
 // command: commander and the nats client, no zod, store, raft or logger). The packages with native
 // code or files of their own that they find at run time stay outside: lmdb (native; msgpackr comes
-// with it), pino and pino-pretty (loaded by require), elkjs (its worker file, served by the
-// inspector), prom-client (only for --metrics). Source maps point at the .ts lines (read lazily:
-// bin/sourceMapStacks.js).
+// with it), pino-pretty (loaded by require, for a terminal only), elkjs (its worker file, served by
+// the inspector), prom-client (only for --metrics). pino is inside: its files of its own are the
+// workers of pino.transport(), which Conclave does not use (it logs to fd 2 synchronously), and
+// bundled it reaches "starting controller" ≈12 ms sooner (its ten CommonJS packages resolved and
+// read one by one otherwise). Source maps point at the .ts lines (read lazily: bin/sourceMapStacks.js).
 const cli = `${dist}cli/`;
+// zod exports every locale it has (`z.locales`, ≈300 kB of the ≈1.4 MB a `conclave run` loads, parsed
+// at each start); Conclave's messages are zod's English ones, which zod imports on its own
+// (classic/external.js: config(en())). The bundle's `locales` namespace keeps English only.
+const zodEnglishOnly = {
+  name: 'zod-english-only',
+  setup(build) {
+    build.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
+      /[\\/]node_modules[\\/]zod[\\/]/.test(args.importer) ? { path: join(dirname(args.importer), '../locales/index.js'), namespace: 'zod-english-only' } : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'zod-english-only' }, (args) => ({
+      contents: "export { default as en } from './en.js';",
+      resolveDir: dirname(args.path),
+      loader: 'js',
+    }));
+  },
+};
 try {
   await esbuild.build({
     absWorkingDir: root,
@@ -50,7 +69,7 @@ try {
     format: 'esm',
     platform: 'node',
     target: 'node20',
-    external: ['lmdb', 'msgpackr', 'pino', 'pino-pretty', 'elkjs', 'prom-client'],
+    external: ['lmdb', 'msgpackr', 'pino-pretty', 'elkjs', 'prom-client'],
     // the CommonJS packages inside (nats, commander) call require() for node's own modules
     banner: { js: "import { createRequire as __conclaveRequire } from 'node:module'; const require = __conclaveRequire(import.meta.url);" },
     sourcemap: true,
@@ -61,6 +80,7 @@ try {
     minifyWhitespace: true,
     minifySyntax: true,
     logLevel: 'error', // prints what failed, with file and line
+    plugins: [zodEnglishOnly],
   });
 } catch (err) {
   const what = err.errors ? `${err.errors.length} error(s), shown above` : err.message;

@@ -5,6 +5,7 @@ import { validNodeName } from '../../machines/identity/index.ts';
 import { conclaveError } from '../errors.ts';
 import { MIN_SECRET_BYTES, readJoinSecret } from '../join/autoJoin.ts';
 import type { Logger } from '../log/logger.ts';
+import type { CheckedDir } from '../store/examine.ts';
 import { type AnyReplicatedState, validateReplicatedState } from '../state/host.ts';
 import type { InProcessBus, NatsTransportOptions } from '../transport/index.ts';
 import { uuidSchema } from '../wire/codec.ts';
@@ -32,6 +33,11 @@ export interface ControllerOptions {
   inspect?: (event: InspectionEvent) => void;
   /** LMDB map size; tests use a small one to exercise disk-full */
   mapSizeBytes?: number;
+  /**
+   * the store's read-only checks, already started for this `dataDir` and `name` (checkBeforeOpen,
+   * runtime/store): `conclave run` starts them before it loads the controller; default made at start
+   */
+  checkedStore?: Promise<CheckedDir>;
   /**
    * Auto-join. On a member: with a secret, the leader admits nodes that prove it (voters up to
    * `maxVoters`, default 5, learners beyond); without one auto-join is off. On a blank node: with

@@ -4,7 +4,8 @@
 import { statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { StoreError } from './errors.ts';
-import { classifyDir, corrupt, DATA_FILE, describeDamage, type StoreMarker, type StoreWalk, walkInChild } from './files.ts';
+import type { Logger } from '../log/logger.ts';
+import { classifyDir, corrupt, DATA_FILE, describeDamage, type DirKind, type StoreMarker, type StoreWalk, walkInChild } from './files.ts';
 import { restoreDir, snapshotDir } from './dirSnapshot.ts';
 import { peekFormat, STORE_FORMAT, STORE_FORMAT_VERSION, validateIdentity } from './identity.ts';
 import { checkLmdbDataFile } from './lmdb-file.ts';
@@ -40,6 +41,43 @@ export async function examineOffline(dataDirIn: string): Promise<Examination & {
   } finally {
     restoreDir(dataDir, before);
   }
+}
+
+/** What the read-only checks before an open found: the dir (resolved), what it holds, for which node and format. */
+export interface CheckedDir {
+  dataDir: string;
+  kind: DirKind;
+  marker: StoreMarker | null;
+  name: string | null;
+  target: number;
+  create: boolean;
+}
+
+/**
+ * The read-only part of opening a store (openStore), which may start before the open: the dir
+ * classified and, when it holds a store, not in use by a live process, examined (every record walked
+ * in a child process) and refused when damaged — left exactly as found when refused. `conclave run`
+ * starts it as soon as its configuration is read, so the child's walk runs while the modules that
+ * serve the store load (runtime/cli/run.ts).
+ */
+export async function checkBeforeOpen(opts: { dataDir: string; name: string | null; create: boolean; target?: number; logger?: Logger }): Promise<CheckedDir> {
+  const dataDir = resolve(opts.dataDir);
+  const target = opts.target ?? STORE_FORMAT_VERSION;
+  const { kind, marker } = classifyDir(dataDir, opts.create);
+  if (kind === 'store') {
+    checkNotLocked(dataDir);
+    const before = snapshotDir(dataDir);
+    try {
+      const exam = await examineStore(dataDir, opts.name, target, marker);
+      refuseDamage(dataDir, exam.walk);
+      if (exam.name === null && opts.name === null) throw neverWritten(dataDir);
+      opts.logger?.debug({ dataDir, checkMs: Math.round(exam.walk?.ms ?? 0) }, 'store checked');
+    } catch (err) {
+      restoreDir(dataDir, before);
+      throw err;
+    }
+  }
+  return { dataDir, kind, marker, name: opts.name, target, create: opts.create };
 }
 
 /** What examineStore found: the node name (null: never written) and the walk of every record. */

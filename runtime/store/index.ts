@@ -9,5 +9,5 @@ export {
   STORE_FORMAT_VERSION,
   type StoreIdentity,
 } from './identity.ts';
-export { NodeStore, type OpenStoreOptions, openStore, readStoreName, type RecoveryWrite } from './store.ts';
+export { type CheckedDir, checkBeforeOpen, NodeStore, type OpenStoreOptions, openStore, readStoreName, type RecoveryWrite } from './store.ts';
 export { type RecoverResult, recoverStore } from './recover.ts';

@@ -28,10 +28,9 @@ import { resolve } from 'node:path';
 import type { RootDatabase } from 'lmdb';
 import type { Entry, HardState, SnapshotMeta } from '../../machines/raft/types.ts';
 import type { Logger } from '../log/logger.ts';
-import { restoreDir, snapshotDir } from './dirSnapshot.ts';
 import { StoreError } from './errors.ts';
-import { examineStore, neverWritten, refuseDamage } from './examine.ts';
-import { belowAFile, classifyDir, writeMarker } from './files.ts';
+import { type CheckedDir, checkBeforeOpen } from './examine.ts';
+import { belowAFile, writeMarker } from './files.ts';
 import {
   FRAMED_SINCE,
   type IdentityPatch,
@@ -44,7 +43,7 @@ import {
 import { K_IDENTITY, openDbs, openEnv } from './lmdbEnv.ts';
 import { loadOrCreateIdentity } from './loadIdentity.ts';
 import type { MemberKey } from './memberKey.ts';
-import { acquireLock, checkNotLocked } from './lock.ts';
+import { acquireLock } from './lock.ts';
 import * as raftLog from './raftLog.ts';
 import * as state from './replicatedState.ts';
 import { SnapshotStaging } from './snapshotStaging.ts';
@@ -53,7 +52,7 @@ import * as snapshots from './snapshots.ts';
 import { StoreCore } from './storeCore.ts';
 
 export { type DirSnapshot, restoreDir, snapshotDir } from './dirSnapshot.ts';
-export { damageError, type Examination, examineOffline, examineStore, readStoreName } from './examine.ts';
+export { type CheckedDir, checkBeforeOpen, damageError, type Examination, examineOffline, examineStore, readStoreName } from './examine.ts';
 export { readStoredIdentity } from './loadIdentity.ts';
 
 export interface OpenStoreOptions {
@@ -73,6 +72,8 @@ export interface OpenStoreOptions {
   mapSizeBytes?: number;
   /** create a new store in an empty or missing dir (default true); false → NOT_A_STORE there */
   create?: boolean;
+  /** the read-only checks, started earlier with checkBeforeOpen for this dir, name and format; default: made here */
+  checked?: Promise<CheckedDir>;
   /**
    * for tests only: pretend the current format is `formatVersion`, with these migrations; `env` sees
    * the LMDB environment once it is open (to plant faults where lmdb-js raises them)
@@ -87,21 +88,13 @@ export async function openStore(opts: OpenStoreOptions): Promise<NodeStore> {
   const migrations = opts.testHooks?.migrations ?? MIGRATIONS;
   const log = opts.logger;
 
-  const { kind, marker } = classifyDir(dataDir, create);
-  if (kind === 'store') {
-    checkNotLocked(dataDir);
-    // Validate read-only first, so that a store we refuse is left exactly as we found it.
-    const before = snapshotDir(dataDir);
-    try {
-      const exam = await examineStore(dataDir, opts.name, target, marker);
-      refuseDamage(dataDir, exam.walk);
-      if (exam.name === null && opts.name === null) throw neverWritten(dataDir);
-      log?.debug({ dataDir, checkMs: Math.round(exam.walk?.ms ?? 0) }, 'store checked');
-    } catch (err) {
-      restoreDir(dataDir, before);
-      throw err;
-    }
-  } else if (kind === 'missing') {
+  // the read-only checks: done here, or started earlier by the caller (`checked`, run.ts)
+  const checked = await (opts.checked ?? checkBeforeOpen({ dataDir, name: opts.name, create, target, logger: log }));
+  if (checked.dataDir !== dataDir || checked.name !== opts.name || checked.target !== target || checked.create !== create) {
+    throw new Error(`openStore: the checks given were made for ${JSON.stringify(checked)}, not for ${JSON.stringify({ dataDir, name: opts.name, target, create })}`);
+  }
+  const { kind, marker } = checked;
+  if (kind === 'missing') {
     try {
       mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     } catch (err) {

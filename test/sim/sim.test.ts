@@ -88,7 +88,9 @@ for (const [nodes, seeds] of plan) {
 
 test('simulation: one seed run twice gives the same run (membership operations and join requests included)', async () => {
   // every event of the run in the trace: deliveries, faults, the operations' starts and ends
-  const config = { seed: 16, nodes: 5, steps, traceSize: 1_000_000 };
+  // a seed whose run adds or removes a member and refuses a request to join (seeds 12 and 16 did before
+  // the start's election advance, actors/member.ts, and a learner's leader messages, actors/inbound.ts, moved its runs)
+  const config = { seed: 2, nodes: 5, steps, traceSize: 1_000_000 };
   const first = await runSimulation(config);
   const second = await runSimulation(config);
   assert.equal(first.violation, null, first.violation === null ? '' : formatViolation(first.violation));

@@ -165,7 +165,8 @@ export class Simulation implements Lineages, Scheduler, NetworkWorld {
     this.stats.steps = this.step;
     this.stats.simulatedMs = this.time;
     this.stats.largestMessage = this.network.largestMessage;
-    return { seed: this.config.seed, nodes: this.config.nodes, violation, stats: this.stats, trace: violation?.trace ?? this.trace.lines() };
+    // the figures as the run ends: a client write still settling after it must not change a result already returned
+    return { seed: this.config.seed, nodes: this.config.nodes, violation, stats: { ...this.stats }, trace: violation?.trace ?? this.trace.lines() };
   }
 
   // ---------------------------------------------------------------- setup

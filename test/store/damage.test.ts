@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { openStore, StoreError } from '../../runtime/store/index.ts';
+import { checkBeforeOpen, openStore, StoreError } from '../../runtime/store/index.ts';
 import { verifyStore } from '../../runtime/store/verify.ts';
 import { fingerprintDir, tmpDirs } from '../helpers/tmp.ts';
 import { assertUntouched, damage, flipByteAt, MARKER, makeMemberStore, settle } from './damage.ts';
@@ -75,6 +75,27 @@ describe('store damage: refused at open, untouched', () => {
     assert.deepEqual(report.damaged, [{ db: 'state', key: 'marker', reason: 'checksum mismatch' }]);
     assert.equal(report.dbs.state?.records, 601);
     assertUntouched(before, dir);
+  });
+
+  it('checks started before the open (as `conclave run` starts them): a damaged store is still refused at open, untouched; checks made for another dir are not taken', async () => {
+    const dir = join(tmp.make(), 'n1');
+    await makeMemberStore(dir);
+    damage(dir, 'flip-record', noRand);
+    await settle();
+    const before = fingerprintDir(dir);
+    const checked = checkBeforeOpen({ dataDir: dir, name: 'n1', create: true });
+    checked.catch(() => {});
+    await assert.rejects(openStore({ dataDir: dir, name: 'n1', checked }), isCorrupt(/data\.mdb is damaged: state "marker" \(checksum mismatch\)/));
+    assertUntouched(before, dir);
+    const clean = join(tmp.make(), 'n1');
+    await makeMemberStore(clean);
+    const cleanChecked = checkBeforeOpen({ dataDir: clean, name: 'n1', create: true });
+    await assert.rejects(openStore({ dataDir: dir, name: 'n1', checked: cleanChecked }), /the checks given were made for/);
+    await assert.rejects(openStore({ dataDir: clean, name: 'n2', checked: cleanChecked }), /the checks given were made for/);
+    assertUntouched(before, dir);
+    const s = await openStore({ dataDir: clean, name: 'n1', checked: cleanChecked });
+    assert.equal(s.stateGet('marker'), MARKER);
+    await s.close();
   });
 
   it('a clean store verifies: identity, format, counts', async () => {
