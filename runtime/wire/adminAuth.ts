@@ -10,6 +10,7 @@
 import { type KeyObject, randomBytes } from 'node:crypto';
 import type { Envelope } from './codec.ts';
 import { encode, type Sender } from './envelope.ts';
+import type { OperatorSessions } from './operatorSession.ts';
 import { checkPeerSignature, memberPublicKey, signPeerMessage } from './peerSignature.ts';
 
 /** how far a signed request's time may be from the receiver's clock, either way */
@@ -17,11 +18,16 @@ export const MEMBER_AUTH_SKEW_MS = 60_000;
 /** nonces remembered at most (each for as long as its time is within the skew) */
 export const MAX_REMEMBERED_NONCES = 65_536;
 
-/** what a member signs its internal admin requests with */
+/** what a member signs its internal admin requests with, and an operator its requests (runtime/operatorKey.ts) */
 export interface AdminSigner {
   key: KeyObject;
   /** wall-clock milliseconds (Date.now by default) */
   now?: () => number;
+  /**
+   * An operator's sessions (operatorSession.ts): with them, adminCall sends each request MACed in a
+   * session with its node (opened with one signed request) instead of signing it; without, it signs each.
+   */
+  sessions?: OperatorSessions;
 }
 
 /** whether only a member may send this request: a removal notice, or a request that says a member forwarded it */
@@ -108,7 +114,7 @@ export class AdminAuthVerifier {
     if (member.key === undefined) return null;
     const key = memberPublicKey(member.key);
     const check = key === null ? 'bad-signature' : checkPeerSignature(key, this.hands.adminSubject, data);
-    if (check === 'unsigned' || envelope.auth === undefined) return { reason: 'unsigned', detail: `${who} is not signed, and its member key is committed` };
+    if (check === 'unsigned' || envelope.auth === undefined || !('nonce' in envelope.auth)) return { reason: 'unsigned', detail: `${who} is not signed, and its member key is committed` };
     if (check === 'bad-signature') return { reason: 'bad-signature', detail: `${who} is not signed with its committed member key` };
     const now = (this.hands.now ?? Date.now)();
     const { ts, nonce } = envelope.auth;
