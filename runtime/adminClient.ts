@@ -31,7 +31,7 @@ export async function adminCall<O extends AdminOp>(
   const subjects = adminSubjects(prefix, node);
   const sessions = signer?.sessions;
   if (signer === undefined || sessions === undefined || type === OPEN_SESSION || requiresMemberAuth(type, body)) {
-    const data = signer === undefined ? encode(sender, type, body) : signAdminRequest(signer, subjects.admin, sender, type, body);
+    const data = signer === undefined ? encode(sender, type, body) : signAdminRequest(signer, subjects.admin, sender, type, body, node);
     return send(bus, subjects, type, data, timeoutMs);
   }
   const plain: AdminSigner = { key: signer.key, now: signer.now };

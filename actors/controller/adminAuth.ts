@@ -12,6 +12,7 @@ import { AdminAuthVerifier, type AdminSigner, MAX_REMEMBERED_NONCES, NonceCache 
 import { ADMIN_PROTOCOL, isAdminOp } from '../../runtime/wire/adminProtocol.ts';
 import { OperatorAuthVerifier, type OperatorAuthRefusal } from '../../runtime/wire/operatorAuth.ts';
 import { SESSION_GONE, SessionTable } from '../../runtime/wire/operatorSession.ts';
+import { PairwiseKeys } from '../../runtime/wire/pairwiseKeys.ts';
 import { UNSAFE_NO_PEER_AUTH } from '../../runtime/wire/peerSignature.ts';
 import type { ControllerContext } from './context.ts';
 
@@ -24,7 +25,16 @@ export function adminSigner(ctx: Pick<ControllerContext, 'store'>): AdminSigner 
 const committedMember = (ctx: ControllerContext, nodeId: string) => ctx.member()?.raftStatus().membership.members.find((m) => m.nodeId === nodeId);
 
 export function memberAuthenticator(ctx: ControllerContext, adminSubject: string): AdminAuthenticator {
+  // this node's pairwise keys (a forward from a member is MACed with one), for its member key now (it changes with `recover`)
+  let pairwise: PairwiseKeys | null = null;
+  const pairWith = (memberKey: string) => {
+    const own = UNSAFE_NO_PEER_AUTH ? undefined : ctx.store.memberKey?.();
+    if (own === undefined) return null;
+    if (pairwise === null || pairwise.ownPublic !== own.publicKey) pairwise = new PairwiseKeys(own.publicKey, own.privateKey);
+    return pairwise.with(memberKey);
+  };
   const verifier = new AdminAuthVerifier({
+    pairWith,
     adminSubject,
     clusterId: () => ctx.store.identity().clusterId,
     memberKey: (nodeId) => {
