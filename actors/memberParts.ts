@@ -179,8 +179,8 @@ export function wireParts(m: MemberShell): MemberParts {
     sender: () => m.sender(),
     nameOf: (nodeId) => m.nameOf(nodeId),
     notLeaderError: () => m.notLeaderError(),
-    // a forward claims a member's authority: it is signed (runtime/wire/adminAuth.ts)
-    signer: key ? { key: key.privateKey } : undefined,
+    // a forward claims a member's authority: it is MACed for the leader when their keys are committed, else signed (runtime/wire/adminAuth.ts)
+    signer: key ? { key: key.privateKey, pairWith: pairFor } : undefined,
   }, opts.testFaults);
   parts.client = new ClientOps({
     name: opts.name,

@@ -76,7 +76,7 @@ export class AdminServer {
     }
     const refused = this.authenticate?.(envelope, body, msg.data) ?? null;
     if (refused !== null) {
-      this.reply(msg, { ok: false, error: { code: refused.code, message: refused.message } });
+      this.reply(msg, { ok: false, error: { code: refused.code, message: refused.message, ...(refused.details === undefined ? {} : { details: refused.details }) } });
       return;
     }
     // decode() found a schema for this type, so the server has a handler for it

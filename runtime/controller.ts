@@ -127,7 +127,8 @@ export class Controller {
     });
     const parts = { status: () => this.status(), init: () => this.init(), list: () => this.listNow(), membership: this.membership, join: new JoinHandshake(this.ctx, joinSecret), removal };
     const subjects = adminSubjects(this.prefix, this.name);
-    this.admin = new AdminServer(this.bus, subjects.admin, adminHandlers(this.ctx, parts), this.logFor('admin'), subjects.read, adminAuthenticator(this.ctx, subjects.admin));
+    const auth = adminAuthenticator(this.ctx, subjects.admin);
+    this.admin = new AdminServer(this.bus, subjects.admin, { ...adminHandlers(this.ctx, parts), 'operator.session': auth.openSession }, this.logFor('admin'), subjects.read, auth.authenticate);
   }
 
   /** what the parts in actors/controller/ share of this controller */

@@ -1,13 +1,17 @@
 // Operator keys: an Ed25519 key pair per operator. The private half stays in a PEM file
 // (PKCS#8, mode 0600) that the CLI (`--operator-key FILE`, $CONCLAVE_OPERATOR_KEY) and the library
-// (`operatorSigner(file)`, passed to adminCall) sign mutating admin requests with; the public half
+// (`operatorSigner(file)`, passed to adminCall) authenticate admin requests with; the public half
 // (raw 32 bytes, base64url, as member keys are committed) goes into every member's `operators.keys`.
+// The library's signer keeps an operator session with each node it talks to (runtime/wire/
+// operatorSession.ts: one signed request opens it, then each request is MACed, far cheaper than a
+// signature each); a one-shot CLI command signs its request or two instead (`sessions: false`).
 // No zod here: a one-shot CLI command loads it.
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError } from './errors.ts';
 import type { AdminSigner } from './wire/adminAuth.ts';
+import { OperatorSessions } from './wire/operatorSession.ts';
 
 /** the environment variable that names the CLI's operator key file */
 export const OPERATOR_KEY_ENV = 'CONCLAVE_OPERATOR_KEY';
@@ -32,8 +36,12 @@ export function createOperatorKey(out: string): { file: string; publicKey: strin
   return { file, publicKey: publicText(publicKey) };
 }
 
-/** the signer of the operator key in `file`, and its public key (the form `operators.keys` lists) */
-export function operatorSigner(file: string): AdminSigner & { publicKey: string } {
+/**
+ * The signer of the operator key in `file`, and its public key (the form `operators.keys` lists).
+ * `sessions` (default true): keep an operator session per node and send requests in it; false: sign
+ * every request (what a one-shot CLI command does: it sends one or two).
+ */
+export function operatorSigner(file: string, opts: { sessions?: boolean } = {}): AdminSigner & { publicKey: string } {
   const path = resolve(file);
   let text: string;
   try {
@@ -50,5 +58,6 @@ export function operatorSigner(file: string): AdminSigner & { publicKey: string 
   if (key.asymmetricKeyType !== 'ed25519') {
     throw new ConfigError(`${path} holds a ${key.asymmetricKeyType} key; an operator key is Ed25519 (made by \`conclave operator keygen\`)`, { key: 'operatorKey' });
   }
-  return { key, publicKey: publicText(createPublicKey(key)) };
+  const publicKey = publicText(createPublicKey(key));
+  return opts.sessions === false ? { key, publicKey } : { key, publicKey, sessions: new OperatorSessions(publicKey) };
 }

@@ -1,14 +1,17 @@
-// C: what member authentication costs on the hot path (issue 11). Two copies of scenario A's cluster
+// C: what authentication costs on the hot path (issue 11). Two copies of scenario A's cluster
 // (3 `conclave run` processes over their own nats-server on loopback, member keys committed), up at
-// the same time: one as shipped (every peer bus message — a raft batch, not an entry — signed with
-// Ed25519 and checked by the receiver), one with CONCLAVE_UNSAFE_NO_PEER_AUTH=1 in its controllers'
-// environment (runtime/wire/peerSignature.ts: bench only, nothing signed or checked). The same
-// 64-in-flight load goes to each leader in alternating rounds (on/off, then off/on, …), so that a
-// drift of the machine's speed during the run falls on both sides alike; the figures are the
-// medians of the rounds. Beside wall-clock throughput, the CPU time the three controllers spent per
-// put (/proc utime + stime): on a machine busy with other work the throughput moves with the load,
-// the CPU per put much less; and the peer bus messages per put (counted by a subscription of the
-// bench's own on the peer subjects): each is signed once and checked once when authentication is on.
+// the same time: one as shipped — every peer bus message (a raft batch, not an entry) authenticated
+// between members, and every put from the bench's operator key in an operator session (one signed
+// request per node opens it, then a MAC per put: runtime/wire/operatorSession.ts) — and one with
+// CONCLAVE_UNSAFE_NO_PEER_AUTH=1 in its controllers' environment (runtime/wire/peerSignature.ts:
+// bench only, nothing signed or checked, members' messages nor operators' requests) and its puts
+// sent unauthenticated. The same 64-in-flight load goes to each leader in alternating rounds
+// (on/off, then off/on, …), so that a drift of the machine's speed during the run falls on both
+// sides alike; the figures are the medians of the rounds. Beside wall-clock throughput, the CPU time
+// the three controllers spent per put (/proc utime + stime): on a machine busy with other work the
+// throughput moves with the load, the CPU per put much less; and the peer bus messages per put
+// (counted by a subscription of the bench's own on the peer subjects): each is authenticated once
+// and checked once when authentication is on.
 
 import { readFileSync } from 'node:fs';
 import type { RaftSettings } from './controllerProcess.ts';
@@ -18,7 +21,8 @@ import { type LoadResult, median, runClosedLoop } from './stats.ts';
 
 export const UNSAFE_ENV = { CONCLAVE_UNSAFE_NO_PEER_AUTH: '1' } as const;
 const PREFIX = 'bench';
-const OFF_LINE = /member authentication is off/;
+/** what a controller with the switch set logs at start, once for its members' messages and once for operators' requests */
+const OFF_LINES = [/member authentication is off/, /operator authentication is off/];
 
 export interface AuthSide {
   /** median over the rounds */
@@ -35,9 +39,9 @@ export interface AuthSide {
 export interface AuthCostResult {
   concurrency: number;
   putsPerRound: number;
-  /** authentication on: as shipped */
+  /** authentication on: as shipped (member authentication, puts in an operator session) */
   on: AuthSide;
-  /** authentication off: CONCLAVE_UNSAFE_NO_PEER_AUTH=1 (bench only) */
+  /** authentication off: CONCLAVE_UNSAFE_NO_PEER_AUTH=1 (bench only), puts unauthenticated */
   off: AuthSide;
   /** on.opsPerSec / off.opsPerSec (1 = free; the acceptance is ≥ 0.90) */
   throughputRatio: number;
@@ -111,8 +115,10 @@ export async function measureAuthCost(opts: { raft: RaftSettings; putsPerRound: 
     ] as const) {
       await measureFormation(cluster);
       // the switch is what we think it is: the unsafe side says so at start, the other does not
-      const said = [...cluster.procs.values()].filter((p) => OFF_LINE.test(p.output(64 * 1024))).length;
-      if (said !== (label === 'off' ? cluster.procs.size : 0)) throw new Error(`authentication ${label}: ${said} of ${cluster.procs.size} controllers logged that authentication is off`);
+      for (const line of OFF_LINES) {
+        const said = [...cluster.procs.values()].filter((p) => line.test(p.output(64 * 1024))).length;
+        if (said !== (label === 'off' ? cluster.procs.size : 0)) throw new Error(`authentication ${label}: ${said} of ${cluster.procs.size} controllers logged ${line.source}`);
+      }
       const leader = await cluster.findLeader();
       leaders.set(cluster, leader);
       await runClosedLoop(500, 16, (i) => cluster.put(leader, `auth-${label}-warmup/${i}`));

@@ -128,7 +128,9 @@ export class NatsCluster {
   }
 
   put(node: string, key: string, timeoutMs = 5000): Promise<unknown> {
-    return adminRequest(this.bus, PREFIX, node, 'propose', { command: { op: 'put', key, value: VALUE_100B } }, timeoutMs, benchOperator());
+    // bench only: controllers that check nothing (authCost.ts's "off" side) get the puts unauthenticated
+    const operator = this.env.CONCLAVE_UNSAFE_NO_PEER_AUTH === '1' ? undefined : benchOperator();
+    return adminRequest(this.bus, PREFIX, node, 'propose', { command: { op: 'put', key, value: VALUE_100B } }, timeoutMs, operator);
   }
 
   status(node: string, timeoutMs = 1000): Promise<NodeStatus> {

@@ -1,6 +1,7 @@
-// The bench's operator key: over NATS a controller takes no change from a client unless it is signed
-// with one of its operator keys, so the bench's controllers list this key's public half and its
-// client signs every put with it (the cost of that signature is part of every figure, as for a user).
+// The bench's operator key: over NATS a controller takes no change from a client unless it comes from
+// one of its operator keys, so the bench's controllers list this key's public half and its client
+// sends every put with it, as the library does (operatorSigner: an operator session per node, one
+// signed request to open it, then a MAC per put; that cost is part of every figure, as for a user).
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

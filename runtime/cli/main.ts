@@ -43,7 +43,8 @@ async function withBus<T>(flags: CommonFlags, work: (bus: Bus, prefix: string, t
   const common = commonFromEnv(process.env, flags);
   const timeoutMs = timeoutOf(flags);
   const keyFile = flags.operatorKey ?? process.env.CONCLAVE_OPERATOR_KEY;
-  const operator = keyFile ? (await import('../operatorKey.ts')).operatorSigner(keyFile) : undefined;
+  // a one-shot command sends a request or two: each signed, no operator session (runtime/operatorKey.ts)
+  const operator = keyFile ? (await import('../operatorKey.ts')).operatorSigner(keyFile, { sessions: false }) : undefined;
   const bus = await connectNats({ ...common.nats, name: 'conclave-cli', maxReconnectAttempts: 0, timeoutMs: Math.min(timeoutMs, 5000) });
   try {
     return await work(bus, common.prefix, timeoutMs, operator);

@@ -7,6 +7,7 @@ import type { Phase } from '../../machines/bootstrap/machine.ts';
 import type { Role } from '../../machines/raft/types.ts';
 import type { BusState } from '../transport/types.ts';
 import { nodeNameSchema, type Sender } from './codec.ts';
+import type { OpenSessionReply } from './operatorSession.ts';
 
 /** `snapshot save`: one capture of the replicated state, served in pages (runtime/state/snapshotExport.ts) */
 export interface SnapshotExportInfo {
@@ -132,6 +133,8 @@ const timeoutMs = z.number().int().positive().optional();
 /** set by the member that forwards a request to the leader: the leader never forwards it again */
 const forwarded = z.boolean().optional();
 const nothing = z.object({});
+/** a raw 32-byte public key, base64url (an operator's Ed25519 key, an X25519 key) */
+const operatorKeyText = z.string().regex(/^[A-Za-z0-9_-]{43}$/);
 
 export const ADMIN_PROTOCOL = {
   whois: operation<WhoisReply>()('whois', nothing),
@@ -159,6 +162,8 @@ export const ADMIN_PROTOCOL = {
   'cluster.list': operation<ClusterList>()('cluster list', z.object({ forwarded })),
   'cluster.transfer': operation<TransferResult>()('cluster transfer-leadership', z.object({ name: nodeNameSchema.optional(), timeoutMs, forwarded })),
   'snapshot.begin': operation<SnapshotExportInfo>()('snapshot save', z.object({ forwarded })),
+  /** opens an operator session (runtime/wire/operatorSession.ts): signed with the operator key it names; `pub`: the client's fresh X25519 key */
+  'operator.session': operation<OpenSessionReply>()('operator session', z.object({ key: operatorKeyText, pub: operatorKeyText })),
   'snapshot.page': operation<SnapshotPage>()('snapshot page', z.object({ session: z.string().min(1).max(64), seq: z.number().int().min(0) })),
 };
 

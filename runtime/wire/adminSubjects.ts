@@ -4,7 +4,8 @@
 // the CLI's client side loads it.
 import type { AdminOp } from './adminProtocol.ts';
 
-export const READ_ONLY_OPS: ReadonlySet<string> = new Set<AdminOp>(['whois', 'status', 'read', 'cluster.list']);
+/** `operator.session` opens an operator session with the node (operatorSession.ts): it changes nothing of the cluster, and a reader opens one too */
+export const READ_ONLY_OPS: ReadonlySet<string> = new Set<AdminOp>(['whois', 'status', 'read', 'cluster.list', 'operator.session']);
 
 export function isReadOnlyOp(op: string): boolean {
   return READ_ONLY_OPS.has(op);

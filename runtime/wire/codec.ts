@@ -22,8 +22,11 @@ export const envelopeSchema = z.object({
   gen: z.number().int().min(0).optional(),
   type: z.string().min(1).max(64),
   body: z.unknown(),
-  /** a member-signed admin request's time and nonce (runtime/wire/adminAuth.ts); the signature is the `sig` field */
-  auth: z.object({ ts: z.number().int().min(0), nonce: z.string().regex(/^[0-9a-f]{32}$/) }).optional(),
+  /**
+   * a signed admin request's time and nonce (runtime/wire/adminAuth.ts; the signature is the `sig`
+   * field), or the operator session of a MACed one (operatorSession.ts; the MAC is the `mac` field)
+   */
+  auth: z.union([z.object({ ts: z.number().int().min(0), nonce: z.string().regex(/^[0-9a-f]{32}$/) }), z.object({ session: z.string().regex(/^[0-9a-f]{32}$/) })]).optional(),
 });
 export type Envelope = z.infer<typeof envelopeSchema>;
 

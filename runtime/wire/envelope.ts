@@ -61,8 +61,8 @@ export class MessageTooLargeError extends Error {
   }
 }
 
-/** `auth`: the time and nonce of a member-signed admin request (runtime/wire/adminAuth.ts) */
-export function encode(sender: Sender, type: string, body: unknown, auth?: { ts: number; nonce: string }): Uint8Array {
+/** `auth`: the time and nonce of a signed admin request (runtime/wire/adminAuth.ts), or the operator session of a MACed one (operatorSession.ts) */
+export function encode(sender: Sender, type: string, body: unknown, auth?: { ts: number; nonce: string } | { session: string }): Uint8Array {
   const envelope: Envelope = {
     v: PROTOCOL_VERSION,
     from: sender.name,

@@ -1,12 +1,18 @@
-// Operator-signed admin requests (every member reached over NATS; an in-process bus is the host
+// Operator-authenticated admin requests (every member reached over NATS; an in-process bus is the host
 // process's own). Every client operation that changes the cluster — init, propose (kv put/del/cas),
-// cluster add/remove/transfer, snapshot save — must be signed with an operator key; a member that
-// lists none takes no such request at all (`no-operators`). The signature is the one of member-signed
-// requests (runtime/wire/adminAuth.ts): Ed25519 over the whole request, a time and a nonce, bound to
-// the receiver's `.admin` subject; a time more than MEMBER_AUTH_SKEW_MS from the receiver's clock,
-// or a nonce it has seen, is refused. Read-only operations (status, cluster list, reads) need no key,
-// unless the node is configured with `reads: 'signed'`: then they must be signed too, by an operator
-// key or a read-only key (`readKeys`, which may sign nothing else).
+// cluster add/remove/transfer, snapshot save — must come from an operator key; a member that lists
+// none takes no such request at all (`no-operators`). Two ways, the node takes both:
+//   - signed: the signature of member-signed requests (runtime/wire/adminAuth.ts): Ed25519 over the
+//     whole request, a time and a nonce, bound to the receiver's `.admin` subject; a time more than
+//     MEMBER_AUTH_SKEW_MS from the receiver's clock, or a nonce it has seen, is refused (one-shot CLI
+//     commands send this);
+//   - in an operator session (operatorSession.ts): opened with one signed `operator.session` request
+//     naming the key, then each request MACed with the session's key (the library's signer does this:
+//     ≈20× cheaper than a signature for the node, which checks it on every request). The session's
+//     key must still be listed, with the rights the request needs, when each request arrives.
+// Read-only operations (status, cluster list, reads) need no key, unless the node is configured with
+// `reads: 'signed'`: then they must come from an operator key or a read-only key (`readKeys`, which
+// may authenticate nothing else, and may open a session for reads).
 // Internal operations are not an operator's: a removal notice and a forwarded request must be signed
 // by a member (adminAuth.ts), never by an operator, and the join offer and whois belong to the join
 // handshake. A forward is taken on the member's word: the member that forwards it checked the
@@ -16,6 +22,7 @@ import type { KeyObject } from 'node:crypto';
 import { MEMBER_AUTH_SKEW_MS, MAX_REMEMBERED_NONCES, NonceCache, requiresMemberAuth } from './adminAuth.ts';
 import { isReadOnlyOp } from './adminSubjects.ts';
 import type { Envelope } from './codec.ts';
+import { OPEN_SESSION, type SessionRefusalReason, type SessionTable } from './operatorSession.ts';
 import { checkPeerSignature, memberPublicKey } from './peerSignature.ts';
 
 /** operations of the cluster's own machinery: no operator calls them, whatever key they carry */
@@ -27,7 +34,7 @@ export function requiresOperatorAuth(type: string, body: unknown): boolean {
 }
 
 export interface OperatorAuthRefusal {
-  reason: 'no-operators' | 'unsigned' | 'bad-signature' | 'read-only-key' | 'stale-time' | 'replayed' | 'unsigned-forward';
+  reason: 'no-operators' | 'unsigned' | 'bad-signature' | 'read-only-key' | 'stale-time' | 'replayed' | 'unsigned-forward' | SessionRefusalReason;
   detail: string;
 }
 
@@ -43,6 +50,8 @@ export interface OperatorAuthHands {
   reads?: 'open' | 'signed';
   /** whether the member with this node id has a committed member key (so that its forwards are signed and checked) */
   memberKeyCommitted(nodeId: string): boolean;
+  /** this node's operator sessions (absent: none is known, so every session request is refused) */
+  sessions?: SessionTable;
   now?: () => number;
 }
 
@@ -77,6 +86,8 @@ export class OperatorAuthVerifier {
       if (envelope.nodeId !== null && this.hands.memberKeyCommitted(envelope.nodeId)) return null;
       return { reason: 'unsigned-forward', detail: `${envelope.type} from ${envelope.from} claims a member's authority, and no member key is committed for node ${envelope.nodeId ?? 'none'}` };
     }
+    const now = (this.hands.now ?? Date.now)();
+    if (envelope.type === OPEN_SESSION) return this.checkOpen(envelope, body, data, now);
     const changes = requiresOperatorAuth(envelope.type, body);
     const signedRead = !changes && !INTERNAL_OPS.has(envelope.type) && this.hands.reads === 'signed';
     if (!changes && !signedRead) return null;
@@ -84,6 +95,15 @@ export class OperatorAuthVerifier {
     const rule = changes ? 'this cluster takes changes only from its operators' : 'this cluster answers reads only to its operators and readers';
     const unsigned: OperatorAuthRefusal = { reason: 'unsigned', detail: `the request is not signed with an operator key, and ${rule}` };
     if (envelope.auth === undefined) return unsigned;
+    const readOnly = (how: string): OperatorAuthRefusal => ({ reason: 'read-only-key', detail: `the request is ${how} a read-only key (operators.readKeys), and ${rule}` });
+    if ('session' in envelope.auth) {
+      const id = envelope.auth.session;
+      const found = this.hands.sessions?.verify(id, this.hands.adminSubject, data, now) ?? { reason: 'unknown-session', detail: `this node keeps no operator sessions, so it has no session ${id}` };
+      if ('reason' in found) return { reason: found.reason, detail: `${found.detail}, and ${rule}` };
+      const key = this.keys.find((k) => k.text === found.operatorKey);
+      if (key === undefined) return { reason: 'unknown-session', detail: `the key of operator session ${id} is no longer listed, and ${rule}` };
+      return changes && !key.mayChange ? readOnly('in an operator session of') : null;
+    }
     let signer: { text: string; mayChange: boolean } | null = null;
     for (const candidate of this.keys) {
       const check = checkPeerSignature(candidate.key, this.hands.adminSubject, data);
@@ -94,13 +114,31 @@ export class OperatorAuthVerifier {
       }
     }
     if (signer === null) return { reason: 'bad-signature', detail: `the request is signed with a key that is not one of this node's ${this.keys.length} operator key(s), or not for ${this.hands.adminSubject}, and ${rule}` };
-    if (changes && !signer.mayChange) return { reason: 'read-only-key', detail: `the request is signed with a read-only key (operators.readKeys), and ${rule}` };
-    const now = (this.hands.now ?? Date.now)();
-    const { ts, nonce } = envelope.auth;
+    if (changes && !signer.mayChange) return readOnly('signed with');
+    return this.fresh(signer.text, envelope.auth, now);
+  }
+
+  /** an `operator.session` request: signed (never MACed) by the key it names, listed as an operator's or a reader's, fresh */
+  private checkOpen(envelope: Envelope, body: unknown, data: Uint8Array, now: number): OperatorAuthRefusal | null {
+    if (this.keys.length === 0) return { reason: 'no-operators', detail: 'this node lists no operator or read-only key (operators.keys, operators.readKeys), so it opens no operator session' };
+    const unsigned: OperatorAuthRefusal = { reason: 'unsigned', detail: 'an operator session is opened only by a request signed with the key it names' };
+    if (envelope.auth === undefined || !('nonce' in envelope.auth)) return unsigned;
+    const named = (body as { key?: unknown }).key;
+    const key = this.keys.find((k) => k.text === named);
+    if (key === undefined) return { reason: 'bad-signature', detail: `the session is asked for a key that is not one of this node's ${this.keys.length} operator and read-only key(s)` };
+    const check = checkPeerSignature(key.key, this.hands.adminSubject, data);
+    if (check === 'unsigned') return unsigned;
+    if (check === 'bad-signature') return { reason: 'bad-signature', detail: `the session request is not signed with the key it names, or not for ${this.hands.adminSubject}` };
+    return this.fresh(key.text, envelope.auth, now);
+  }
+
+  /** a signed request's time is near this node's clock, and its nonce is new */
+  private fresh(signer: string, auth: { ts: number; nonce: string }, now: number): OperatorAuthRefusal | null {
+    const { ts, nonce } = auth;
     if (Math.abs(now - ts) > MEMBER_AUTH_SKEW_MS) {
       return { reason: 'stale-time', detail: `the request is signed at ${new Date(ts).toISOString()}, more than ${MEMBER_AUTH_SKEW_MS / 1000} s from this node's clock (${new Date(now).toISOString()})` };
     }
-    if (!this.nonces.remember(`${signer.text} ${nonce}`, ts, now)) return { reason: 'replayed', detail: 'this signed request was received before (a replay of its bytes)' };
+    if (!this.nonces.remember(`${signer} ${nonce}`, ts, now)) return { reason: 'replayed', detail: 'this signed request was received before (a replay of its bytes)' };
     return null;
   }
 }

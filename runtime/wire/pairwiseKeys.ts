@@ -85,7 +85,7 @@ export class PairwiseKeys {
   private readonly cache = new Map<string, PairKeys | null>();
 
   constructor(
-    private readonly ownPublic: string,
+    readonly ownPublic: string,
     ownPrivate: KeyObject,
   ) {
     this.x25519 = montgomeryPrivateKey(ownPrivate);

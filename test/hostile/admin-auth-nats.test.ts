@@ -1,6 +1,7 @@
 // Member-signed admin requests over a real nats-server (issue 11): what only a member may send on the
 // admin subjects — a removal notice, a request a member forwards to the leader — must be signed with
-// the member key committed for the sender's node id, recently, and once. A bus user who names the
+// the member key committed for the sender's node id (a forward: MACed with the pairwise key of sender
+// and receiver, test/hostile/forward-mac-nats.test.ts), recently, and once. A bus user who names the
 // leader in three removal notices, forges a forwarded write, or replays a genuine forward is refused
 // with UNAUTHENTICATED, counted, and changes nothing. Three controllers in this process, each with its
 // own NATS connection; the forger has its own.
@@ -108,7 +109,7 @@ describe('member-signed admin requests over NATS: only a member speaks for the c
     await waitUntil(() => nodes.every((c) => c.store.stateGet('replayed') === 1), { timeoutMs: 30_000, what: 'every node to apply the forwarded write' });
     const forward = captured.find((m) => Buffer.from(m.data).toString().includes('"replayed"'));
     assert.ok(forward, 'the forward was seen on the bus');
-    assert.ok(Buffer.from(forward.data).toString().includes('"sig":"'), 'the forward is signed');
+    assert.ok(Buffer.from(forward.data).toString().includes('"mac":"'), 'the forward is MACed with the pairwise key of follower and leader');
     await leader.propose({ op: 'put', key: 'replayed', value: 2 });
     await waitUntil(() => nodes.every((c) => c.store.stateGet('replayed') === 2), { timeoutMs: 30_000, what: 'every node to apply the later write' });
     const before = everyState();
