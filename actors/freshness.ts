@@ -61,6 +61,31 @@ export class Freshness {
     this.send(member, 'fresh-ask', nonce);
   }
 
+  /**
+   * Ask again each member whose question has stayed open for ASK_EVERY_MS and
+   * whose window has not started (called as peer messages arrive). A question may be lost — sent
+   * before the member listened, or dropped by a member that did not hold this node yet — and a
+   * member that never sends this node anything else would otherwise stay unsynced until it does: a
+   * new voter's first vote request would be dropped, and its election (a leadership transfer to it)
+   * lost. A member gone from the configuration is no longer asked.
+   */
+  askAgain(): void {
+    if (this.asked.size === 0) return;
+    const now = this.hands.clock.now();
+    const members = this.hands.membership().members;
+    for (const [nodeId, open] of this.asked) {
+      if (now - open.at < ASK_EVERY_MS) continue;
+      const member = members.find((m) => m.nodeId === nodeId);
+      if (member === undefined || member.key === undefined || this.replay.knows(nodeId)) {
+        this.asked.delete(nodeId);
+        continue;
+      }
+      // the same question (an answer to any copy starts the window, however late it comes)
+      open.at = now;
+      this.send(member, 'fresh-ask', open.nonce);
+    }
+  }
+
   /** `member` (its MAC checked) asks: answered (rate-limited), and asked back while its own window has not started */
   answer(member: Member, nonce: string): void {
     const now = this.hands.clock.now();

@@ -140,6 +140,7 @@ export class Inbound {
       return;
     }
     if (h.membership() !== this.greeted) this.greet();
+    else this.freshness.askAgain();
     const members = h.membership().members;
     // without a cluster id only a member of an older cluster that has not applied its new id yet
     if (envelope.clusterId === null && !(envelope.nodeId !== null && members.some((m) => m.nodeId === envelope.nodeId))) {

@@ -13,7 +13,7 @@ const n1: Member = { nodeId: 'id-n1', name: 'n1', voter: true };
 const n3: Member = { nodeId: 'id-n3', name: 'n3', voter: true };
 
 /** n1's side: what it publishes, on a clock the test moves */
-function node1() {
+function node1(members: () => Member[] = () => [n1, n3]) {
   let now = 1_000;
   const sent: Array<{ to: string; type: string; nonce: string }> = [];
   const synced: string[] = [];
@@ -31,7 +31,7 @@ function node1() {
       clock: { now: () => now } as Clock,
       dropLog: new RateLimitedLog(silentLogger()),
       sender: () => ({ name: 'n1', nodeId: n1.nodeId, clusterId: 'c' }),
-      membership: () => ({ members: [n1, n3] }),
+      membership: () => ({ members: members() }),
       synced: (id) => synced.push(id),
     },
     replay,
@@ -69,4 +69,39 @@ test('asking again is bounded: not more often than answers, and never once the w
   n.advance(ANSWER_EVERY_MS);
   n.freshness.answer(n3, 'q3');
   assert.deepEqual(n.sent.slice(3).map((m) => m.type), ['fresh-answer'], 'its window started: answered only');
+});
+
+test('a question that stays unanswered is asked again as peer messages arrive, the same question, until the window starts', () => {
+  // n3 holds a committed key; n1 asked it when n3 did not hold n1 yet (dropped), and n3 never sends n1 anything else
+  const keyed: Member = { ...n3, key: 'k3' };
+  const n = node1(() => [n1, keyed]);
+  n.freshness.ask(keyed);
+  const question = n.sent[0]!.nonce;
+  n.advance(ASK_EVERY_MS - 1);
+  n.freshness.askAgain();
+  assert.equal(n.sent.length, 1, 'not before ASK_EVERY_MS');
+  n.advance(1);
+  n.freshness.askAgain();
+  assert.deepEqual(n.sent.slice(1), [{ to: 'n3', type: 'fresh-ask', nonce: question }], 'asked again, the same question');
+  n.advance(ASK_EVERY_MS);
+  n.freshness.askAgain();
+  assert.equal(n.sent.length, 3, 'and again while it stays open');
+  n.freshness.take(keyed, question, { boot: 2, seq: 5 });
+  assert.ok(n.replay.knows(keyed.nodeId), 'an answer to any copy starts the window');
+  n.advance(ASK_EVERY_MS);
+  n.freshness.askAgain();
+  assert.equal(n.sent.length, 3, 'never once the window started');
+});
+
+test('a member gone from the configuration is not asked again', () => {
+  const keyed: Member = { ...n3, key: 'k3' };
+  let members: Member[] = [n1, keyed];
+  const n = node1(() => members);
+  n.freshness.ask(keyed);
+  members = [n1];
+  n.advance(ASK_EVERY_MS);
+  n.freshness.askAgain();
+  n.advance(ASK_EVERY_MS);
+  n.freshness.askAgain();
+  assert.equal(n.sent.length, 1);
 });
