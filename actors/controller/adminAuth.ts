@@ -108,7 +108,7 @@ export function operatorAuthenticator(ctx: ControllerContext, adminSubject: stri
       sessions.retain((key) => listed.has(key));
       const memberKeyCommitted = (nodeId: string) => committedMember(ctx, nodeId)?.key !== undefined;
       const verifier =
-        keys.length === 0 && onInProcessBus(ctx) ? null : new OperatorAuthVerifier({ adminSubject, keys, readKeys: operators?.readKeys, reads: operators?.reads, memberKeyCommitted, sessions }, MAX_REMEMBERED_NONCES, nonces);
+        keys.length === 0 && onInProcessBus(ctx) ? null : new OperatorAuthVerifier({ adminSubject, keys, readKeys: operators?.readKeys, reads: operators?.reads, memberKeyCommitted, sessions, now: () => ctx.clock.now() }, MAX_REMEMBERED_NONCES, nonces);
       built = { for: operators, verifier };
     }
     return built.verifier;
@@ -137,7 +137,7 @@ function openSession(ctx: ControllerContext, adminSubject: string, sessions: Ses
     if (![...(operators?.keys ?? []), ...(operators?.readKeys ?? [])].includes(body.key)) {
       throw conclaveError('UNAUTHORIZED', `operator session refused by ${ctx.name}: not authorized: the key it names is not listed in operators.keys or operators.readKeys; ${GIVE_OPERATOR_KEYS}`);
     }
-    const opened = sessions.open(body, adminSubject, Date.now());
+    const opened = sessions.open(body, adminSubject, ctx.clock.now());
     if (opened === null) throw conclaveError('BAD_REQUEST', `operator session refused by ${ctx.name}: the client's X25519 key (pub) is not a usable key`);
     return opened;
   };
