@@ -8,7 +8,16 @@ import { parseArgs } from 'node:util';
 import type { RaftTestHooks } from '../../machines/raft/core.ts';
 import { formatViolation, HARSH_PROFILE, runSimulation, SIM_BUGS, type SimBugs } from './simulator.ts';
 
-const { values } = parseArgs({
+/** what --help prints, and a mistyped option after its error line */
+const USAGE = `usage: npm run sim -- --seeds N --nodes K [--seed S] [--steps M] [--hook countVotesTwice|commitPriorTermByCount] [--harsh]
+  [--bug ${SIM_BUGS.join('|')}]
+  [--no-membership] [--no-recovery] [--auto-join] [--stop-on-violation]
+Runs seeds S, S+1, … S+N-1 of the deterministic simulation of K real members; prints each violation
+with its trace and the command that replays it; exits 1 if any was found.`;
+
+function parse() {
+  try {
+    return parseArgs({
   options: {
     seeds: { type: 'string', default: '1' },
     nodes: { type: 'string', default: '3' },
@@ -21,8 +30,21 @@ const { values } = parseArgs({
     'auto-join': { type: 'boolean', default: false },
     harsh: { type: 'boolean', default: false },
     'stop-on-violation': { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
   },
 });
+  } catch (err) {
+    // a mistyped option: one line and the usage, not a stack trace
+    console.error(`error: ${(err as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+}
+
+const { values } = parse();
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 
 function count(name: string, raw: string | undefined, min: number): number {
   const n = Number(raw);
