@@ -2,12 +2,13 @@
 // node's state that invalid input must never change.
 import type { KeyObject } from 'node:crypto';
 import { type Controller, type ControllerOptions, startController } from '../../runtime/controller.ts';
-import { waitUntil } from '../helpers/cli.ts';
-import { type NatsServerHandle, startNatsServer } from '../helpers/natsServer.ts';
+import { codeOf } from '../../runtime/errors.ts';
 import { connectNats } from '../../runtime/transport/index.ts';
 import type { Bus } from '../../runtime/transport/types.ts';
 import { encode, type Sender } from '../../runtime/wire/codec.ts';
 import { signPeerMessage } from '../../runtime/wire/peerSignature.ts';
+import { waitUntil } from '../helpers/cli.ts';
+import { type NatsServerHandle, startNatsServer } from '../helpers/natsServer.ts';
 
 /** what no invalid (or forged) peer message may change: phase, term, leader, configuration */
 export function stateOf(c: Controller) {
@@ -101,4 +102,14 @@ export async function stopAll(nodes: readonly Controller[], forger: Bus | undefi
   await forger?.close();
   await nats?.stop();
   tmp.cleanup();
+}
+
+/** the error code a library call is refused with ('OK' when it is not) */
+export async function codeOfCall(call: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await call;
+  } catch (err) {
+    return codeOf(err);
+  }
+  return 'OK';
 }

@@ -12,7 +12,6 @@ import { after, before, describe, it } from 'node:test';
 import { adminCall } from '../../runtime/adminClient.ts';
 import { CLI_SENDER } from '../../runtime/cli/client.ts';
 import { type Controller, startController } from '../../runtime/controller.ts';
-import { codeOf } from '../../runtime/errors.ts';
 import { createOperatorKey, operatorSigner } from '../../runtime/operatorKey.ts';
 import type { Bus } from '../../runtime/transport/types.ts';
 import { type AdminSigner, signAdminRequest } from '../../runtime/wire/adminAuth.ts';
@@ -21,7 +20,7 @@ import { decodeReply } from '../../runtime/wire/codec.ts';
 import { baseEnv, type CliResult, runCli, waitUntil } from '../helpers/cli.ts';
 import { type NatsServerHandle, natsServerSkipReason, startNatsServer } from '../helpers/natsServer.ts';
 import { tmpDirs } from '../helpers/tmp.ts';
-import { clusterState, leaderOf, refusedCount, senderOf, startVoters, natsWithForger, stopAll } from './helpers.ts';
+import { clusterState, codeOfCall, leaderOf, natsWithForger, refusedCount, senderOf, startVoters, stopAll } from './helpers.ts';
 
 const RAFT = { heartbeatMs: 50, electionTimeoutMs: 3000 };
 const PREFIX = 'oa';
@@ -75,16 +74,6 @@ describe('operators over NATS: only an operator key changes the cluster (issue 1
     assert.match(lines[0]!, /^error: .* not authorized: /, how);
     assert.match(lines[0]!, pattern, how);
     assert.equal(r.stdout, '', `${how}: nothing on stdout`);
-  }
-
-  /** the error code a library call is refused with */
-  async function codeOfCall(call: Promise<unknown>): Promise<string | undefined> {
-    try {
-      await call;
-    } catch (err) {
-      return codeOf(err);
-    }
-    return 'OK';
   }
 
   /** send raw bytes to a node's admin subject as the forger; the reply, decoded */

@@ -12,7 +12,6 @@ import { after, before, describe, it } from 'node:test';
 import { adminCall } from '../../runtime/adminClient.ts';
 import { CLI_SENDER } from '../../runtime/cli/client.ts';
 import { type Controller, startController } from '../../runtime/controller.ts';
-import { codeOf } from '../../runtime/errors.ts';
 import { createOperatorKey, operatorSigner } from '../../runtime/operatorKey.ts';
 import type { Bus } from '../../runtime/transport/types.ts';
 import { signAdminRequest } from '../../runtime/wire/adminAuth.ts';
@@ -22,7 +21,7 @@ import { type ClientSession, OperatorSessions } from '../../runtime/wire/operato
 import { baseEnv, runCli, waitUntil } from '../helpers/cli.ts';
 import { type NatsServerHandle, natsServerSkipReason } from '../helpers/natsServer.ts';
 import { tmpDirs } from '../helpers/tmp.ts';
-import { clusterState, natsWithForger, refusedCount } from './helpers.ts';
+import { clusterState, codeOfCall, natsWithForger, refusedCount } from './helpers.ts';
 
 const RAFT = { heartbeatMs: 50, electionTimeoutMs: 1000 };
 const PREFIX = 'os';
@@ -58,15 +57,6 @@ describe('operator sessions over NATS: one signature per session, a MAC per requ
   /** raw bytes to the node's admin subject; the reply, decoded */
   async function ask(data: Uint8Array) {
     return decodeReply((await forger.request(subject(), data, { timeoutMs: 10_000 })).data);
-  }
-
-  async function codeOfCall(call: Promise<unknown>): Promise<string | undefined> {
-    try {
-      await call;
-    } catch (err) {
-      return codeOf(err);
-    }
-    return 'OK';
   }
 
   /** the reply is an UNAUTHORIZED refusal, counted once more for `reason`, and nothing changed */
