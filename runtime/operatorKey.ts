@@ -12,15 +12,10 @@ import { resolve } from 'node:path';
 import { ConfigError } from './errors.ts';
 import type { AdminSigner } from './wire/adminAuth.ts';
 import { OperatorSessions } from './wire/operatorSession.ts';
+import { publicKeyText } from './wire/peerSignature.ts';
 
 /** the environment variable that names the CLI's operator key file */
 export const OPERATOR_KEY_ENV = 'CONCLAVE_OPERATOR_KEY';
-
-function publicText(key: KeyObject): string {
-  const x = key.export({ format: 'jwk' }).x;
-  if (typeof x !== 'string') throw new TypeError('not an Ed25519 public key');
-  return x;
-}
 
 /** make a key pair; write the private half to `out` (mode 0600, never over an existing file); the public half, as `operators.keys` takes it */
 export function createOperatorKey(out: string): { file: string; publicKey: string } {
@@ -33,7 +28,7 @@ export function createOperatorKey(out: string): { file: string; publicKey: strin
     const why = code === 'EEXIST' ? 'the file exists (a key is never overwritten; remove it first or pick another path)' : (code ?? (err as Error).message);
     throw new ConfigError(`cannot write the operator key to ${file}: ${why}`, { key: 'out' });
   }
-  return { file, publicKey: publicText(publicKey) };
+  return { file, publicKey: publicKeyText(publicKey) };
 }
 
 /**
@@ -58,6 +53,6 @@ export function operatorSigner(file: string, opts: { sessions?: boolean } = {}):
   if (key.asymmetricKeyType !== 'ed25519') {
     throw new ConfigError(`${path} holds a ${key.asymmetricKeyType} key; an operator key is Ed25519 (made by \`conclave operator keygen\`)`, { key: 'operatorKey' });
   }
-  const publicKey = publicText(createPublicKey(key));
+  const publicKey = publicKeyText(createPublicKey(key));
   return opts.sessions === false ? { key, publicKey } : { key, publicKey, sessions: new OperatorSessions(publicKey) };
 }

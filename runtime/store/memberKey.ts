@@ -7,8 +7,8 @@
 // of the node: a stale survivor of the cluster, which holds the old key in its configuration, can then
 // tell a real "this member was recovered to generation N" (provenGeneration) from a forged one.
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from 'node:crypto';
-import { memberPublicKey } from '../wire/peerSignature.ts';
 import { z } from 'zod';
+import { memberPublicKey, publicKeyText } from '../wire/peerSignature.ts';
 
 export const K_MEMBER_KEY = 'memberKey';
 
@@ -67,11 +67,7 @@ export function newMemberKey(nodeId: string, generation: number): StoredMemberKe
   };
 }
 
-export function publicKeyText(key: KeyObject): string {
-  const x = key.export({ format: 'jwk' }).x;
-  if (typeof x !== 'string') throw new TypeError('not an Ed25519 public key');
-  return x;
-}
+export { publicKeyText };
 
 /** the stored record as a usable key, or why it is not one (a damaged or foreign record) */
 export function readMemberKey(raw: unknown, nodeId: string): MemberKey | string {

@@ -25,7 +25,7 @@
 import { createPublicKey, createSecretKey, diffieHellman, generateKeyPairSync, hkdfSync, type KeyObject, randomBytes } from 'node:crypto';
 import { MEMBER_AUTH_SKEW_MS } from './adminAuth.ts';
 import { encode, type Sender } from './envelope.ts';
-import { checkPeerAuth, macPeerMessage, memberPublicKey } from './peerSignature.ts';
+import { checkPeerAuth, macPeerMessage, memberPublicKey, publicKeyText } from './peerSignature.ts';
 
 /** the admin operation that opens a session */
 export const OPEN_SESSION = 'operator.session';
@@ -53,12 +53,6 @@ export interface OpenSessionReply {
   /** the node's fresh X25519 public key (raw 32 bytes, base64url) */
   pub: string;
   ttlMs: number;
-}
-
-function x25519Text(key: KeyObject): string {
-  const x = key.export({ format: 'jwk' }).x;
-  if (typeof x !== 'string') throw new TypeError('not an X25519 key');
-  return x;
 }
 
 function x25519Public(text: string): KeyObject | null {
@@ -144,7 +138,7 @@ export class SessionTable {
     if (clientPublic === null) return null;
     const own = generateKeyPairSync('x25519');
     const session = randomBytes(16).toString('hex');
-    const nodePub = x25519Text(own.publicKey);
+    const nodePub = publicKeyText(own.publicKey);
     const key = sessionKey(own.privateKey, clientPublic, { operatorKey: request.key, clientPub: request.pub, nodePub, adminSubject, session });
     if (key === null) return null;
     while (this.sessions.size >= this.max) this.sessions.delete(this.sessions.keys().next().value!);
@@ -240,7 +234,7 @@ export class OperatorSessions {
 
   private async openWith(adminSubject: string, open: (request: OpenSessionRequest) => Promise<OpenSessionReply>): Promise<ClientSession> {
     const own = generateKeyPairSync('x25519');
-    const clientPub = x25519Text(own.publicKey);
+    const clientPub = publicKeyText(own.publicKey);
     const opened = this.now();
     const reply = await open({ key: this.operatorKey, pub: clientPub });
     const nodePublic = x25519Public(reply.pub);

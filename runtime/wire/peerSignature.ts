@@ -230,6 +230,13 @@ export function checkPeerAuth(publicKey: KeyObject, pair: PairKeys | null, subje
 
 const publicKeys = new Map<string, KeyObject | null>();
 
+/** a public Ed25519 or X25519 key as text: its raw 32 bytes in base64url (how member, operator and session keys travel) */
+export function publicKeyText(key: KeyObject): string {
+  const x = key.export({ format: 'jwk' }).x;
+  if (typeof x !== 'string') throw new TypeError(`not an Ed25519 or X25519 public key (${key.asymmetricKeyType})`);
+  return x;
+}
+
 /** the public key committed as `text` (MEMBER_KEY_PATTERN), cached; null when it is not a usable Ed25519 key */
 export function memberPublicKey(text: string): KeyObject | null {
   let key = publicKeys.get(text);
