@@ -9,9 +9,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Member, Membership } from '../machines/raft/types.ts';
 import type { RateLimitedLog } from '../runtime/log/rateLimit.ts';
+import { encode, type Sender } from '../runtime/wire/codec.ts';
 import type { PeerCounter } from '../runtime/wire/peerSignature.ts';
 import type { ReplayWindow } from '../runtime/wire/replayWindow.ts';
-import { encode, type Sender } from '../runtime/wire/codec.ts';
 import type { Clock, MemberBus } from './ports.ts';
 
 /** what the questions need of the member (inbound.ts's hands) */
@@ -42,32 +42,35 @@ export class Freshness {
   ) {}
 
   /**
-   * ask `member` for a fresh answer, unless it was asked lately. `again`: it has just asked this node,
-   * so it listens now — the open question is sent once more, as it was (same nonce: an answer to
-   * either copy starts the window), since it may have gone out before the member listened. Members
-   * that start one after the other otherwise wait ASK_EVERY_MS for their windows, and their first
-   * campaigns are dropped as unsynced meanwhile.
+   * Ask `member` for a fresh answer. A question stays open until answered, and is sent again — the
+   * same question: an answer to any copy starts the window, however late it comes — once
+   * ASK_EVERY_MS has passed, or at once when `again`: the member has just asked this node, so it
+   * listens now, and the question may have gone out before it did (members that start one after the
+   * other would otherwise wait ASK_EVERY_MS for their windows, their first campaigns dropped as
+   * unsynced meanwhile).
    */
   ask(member: Member, again = false): void {
     const now = this.hands.clock.now();
-    const last = this.asked.get(member.nodeId);
-    if (last !== undefined && now - last.at < ASK_EVERY_MS) {
-      if (again) this.send(member, 'fresh-ask', last.nonce);
+    const open = this.asked.get(member.nodeId);
+    if (open !== undefined) {
+      if (!again && now - open.at < ASK_EVERY_MS) return;
+      open.at = now;
+      this.send(member, 'fresh-ask', open.nonce);
       return;
     }
-    if (last === undefined && this.asked.size >= MAX_OPEN) this.asked.delete(this.asked.keys().next().value!);
+    if (this.asked.size >= MAX_OPEN) this.asked.delete(this.asked.keys().next().value!);
     const nonce = randomBytes(16).toString('base64url');
     this.asked.set(member.nodeId, { nonce, at: now });
     this.send(member, 'fresh-ask', nonce);
   }
 
   /**
-   * Ask again each member whose question has stayed open for ASK_EVERY_MS and
-   * whose window has not started (called as peer messages arrive). A question may be lost — sent
-   * before the member listened, or dropped by a member that did not hold this node yet — and a
-   * member that never sends this node anything else would otherwise stay unsynced until it does: a
-   * new voter's first vote request would be dropped, and its election (a leadership transfer to it)
-   * lost. A member gone from the configuration is no longer asked.
+   * Ask again each member whose question has stayed open for ASK_EVERY_MS (called as peer messages
+   * arrive). A question may be lost — sent before the member listened, or dropped by a member that
+   * did not hold this node yet — and a member that never sends this node anything else would
+   * otherwise stay unsynced until it does: a new voter's first vote request would be dropped, and
+   * its election (a leadership transfer to it) lost. A member gone from the configuration, or whose
+   * window started, is no longer asked.
    */
   askAgain(): void {
     if (this.asked.size === 0) return;
@@ -76,13 +79,8 @@ export class Freshness {
     for (const [nodeId, open] of this.asked) {
       if (now - open.at < ASK_EVERY_MS) continue;
       const member = members.find((m) => m.nodeId === nodeId);
-      if (member === undefined || member.key === undefined || this.replay.knows(nodeId)) {
-        this.asked.delete(nodeId);
-        continue;
-      }
-      // the same question (an answer to any copy starts the window, however late it comes)
-      open.at = now;
-      this.send(member, 'fresh-ask', open.nonce);
+      if (member === undefined || member.key === undefined || this.replay.knows(nodeId)) this.asked.delete(nodeId);
+      else this.ask(member);
     }
   }
 
