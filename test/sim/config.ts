@@ -58,9 +58,8 @@ export interface SimConfig {
   recovery?: boolean;
   /**
    * some blank nodes start with `join.cluster` and ask to join (auto-join's announce loop) instead of
-   * being added by a membership operation (default false: with it, liveness violations not fixed yet —
-   * `npm run sim -- --seed 65 --nodes 3 --auto-join`, and seed 21 with --harsh; the stale-generation
-   * one it found first is fixed, test/sim/regressions.test.ts)
+   * being added by a membership operation (default false; the seeds it found are regression tests in
+   * test/sim/autojoin-regressions.test.ts and regressions.test.ts)
    */
   autoJoin?: boolean;
   bugs?: SimBugs;
