@@ -17,7 +17,7 @@ export function addOperatorCommands(program: Command): void {
       }
       process.stdout.write(`${made.publicKey}\n`);
       process.stderr.write(
-        `wrote the operator key to ${made.file} (keep it secret); add its public key to every member's config, "operators": {"keys": ["${made.publicKey}"]}, restart them, and sign with --operator-key ${made.file}\n`,
+        `wrote the operator key to ${made.file} (keep it secret); add its public key to every member's config, "operators": {"keys": ["${made.publicKey}"]}, send each running member SIGHUP (it rereads its config; no restart), and sign with --operator-key ${made.file}\n`,
       );
     });
   operator
