@@ -27,7 +27,7 @@ import type { Forwarding } from './forwarding.ts';
 import type { Inbound } from './inbound.ts';
 import type { Liveness } from './liveness.ts';
 import type { Applier } from './memberApply.ts';
-import type { ClientOps } from './memberClient.ts';
+import type { ClientOp, ClientOps } from './memberClient.ts';
 import type { MemberRuntime, MemberRuntimeOptions, MemberStatus } from './memberTypes.ts';
 import { type Clock, type Random, realClock } from './ports.ts';
 import type { ReadyLoop } from './readyLoop.ts';
@@ -321,7 +321,7 @@ class RaftMember implements MemberRuntime {
   }
 
   /** `from`: the request's envelope (a forward from a fenced-off generation is refused) */
-  handleAdmin(type: 'propose' | 'read', body: unknown, from?: { from: string; clusterId: string | null; gen?: number }): Promise<unknown> {
+  handleAdmin(type: ClientOp, body: unknown, from?: { from: string; clusterId: string | null; gen?: number }): Promise<unknown> {
     return this.client.handleAdmin(type, body, from);
   }
 

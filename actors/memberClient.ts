@@ -1,13 +1,13 @@
 // Client operations on the member: propose (batched, refused at the door when too large), reads
 // (linearizable by read index, or stale), membership changes, leadership transfer, export — and the
 // admin requests a follower forwards to its leader.
-import type { AdminReply, AdminRequest, ForwardedOp } from '../runtime/wire/adminProtocol.ts';
+import type { AdminReply, AdminRequest, ForwardedOp, ProposeOutcome } from '../runtime/wire/adminProtocol.ts';
 import type { z } from 'zod';
 import { applyChange, type MembershipChange } from '../machines/membership/config.ts';
 import type { RaftCore } from '../machines/raft/core.ts';
 import type { raftRoleMachine } from '../machines/raft/roleMachine.ts';
 import { jsonBytes } from '../machines/raft/size.ts';
-import { type ConclaveError, conclaveError } from '../runtime/errors.ts';
+import { type ConclaveError, conclaveError, wireError } from '../runtime/errors.ts';
 import type { Logger } from '../runtime/log/logger.ts';
 import { kvCommandSchema, kvQuerySchema, queryKv } from '../runtime/state/kv.ts';
 import type { Sender, WireLimits } from '../runtime/wire/codec.ts';
@@ -15,7 +15,7 @@ import { valueRefusal } from '../runtime/wire/limits.ts';
 import type { Actor } from 'xstate';
 import type { AppliedState, DeferredState, HostAppliedState } from './appliedState.ts';
 import type { Applier } from './memberApply.ts';
-import { FORWARD_TIMEOUT_MS, proposeBody, readBody } from './peerWire.ts';
+import { FORWARD_TIMEOUT_MS, proposeBatchBody, proposeBody, readBody } from './peerWire.ts';
 import type { Random } from './ports.ts';
 
 /** what client operations need of the member around it */
@@ -40,6 +40,9 @@ export interface ClientHands {
   notLeaderError(): ConclaveError;
   forwardToLeader<O extends ForwardedOp>(type: O, body: AdminRequest<O>, opts: { timeoutMs: number; changesState: boolean }): Promise<AdminReply<O>>;
 }
+
+/** the client operations a member answers (on the leader, or forwarded there) */
+export type ClientOp = 'propose' | 'propose.batch' | 'read';
 
 /** Deliberate faults for planted-bug tests (actors/plantedBugs.ts): never set by the controller, config or bus. */
 export interface ClientFaults {
@@ -199,12 +202,16 @@ export class ClientOps {
   }
 
   /** `from`: who sent it; a request forwarded by a member of another identity generation of this cluster is refused (it is fenced off) */
-  async handleAdmin(type: 'propose' | 'read', body: unknown, from?: { from: string; clusterId: string | null; gen?: number }): Promise<unknown> {
+  async handleAdmin(type: ClientOp, body: unknown, from?: { from: string; clusterId: string | null; gen?: number }): Promise<unknown> {
     if (from !== undefined && (body as { forwarded?: unknown } | null)?.forwarded === true) this.refuseStaleForwarder(type, from);
     if (type === 'propose') {
       const req = parseRequest(proposeBody, body, 'propose');
       this.refuseTooDeep(req.command); // here too: a follower that forwards says the same as the leader
       return this.viaLeader(req.forwarded === true, () => this.propose(req.command), 'propose', { command: req.command, forwarded: true });
+    }
+    if (type === 'propose.batch') {
+      const req = parseRequest(proposeBatchBody, body, 'propose.batch');
+      return this.viaLeader(req.forwarded === true, () => this.proposeAll(req.commands), 'propose.batch', { commands: req.commands, forwarded: true });
     }
     const req = parseRequest(readBody, body, 'read');
     const plantedLocal = this.faults.followerReadsLocally === true && this.hands.core().currentRole !== 'leader'; // test-only planted bug
@@ -221,10 +228,20 @@ export class ClientOps {
     );
   }
 
+  /**
+   * A batch's commands, each proposed as `propose` proposes one (in order, all in the same batch of
+   * entries when they reach the core together) and answered on its own: one refused command does
+   * not refuse the others.
+   */
+  private async proposeAll(commands: readonly unknown[]): Promise<{ results: ProposeOutcome[] }> {
+    const settled = await Promise.allSettled(commands.map((command) => this.propose(command)));
+    return { results: settled.map((s): ProposeOutcome => (s.status === 'fulfilled' ? { ok: true, body: s.value ?? null } : { ok: false, error: wireError(s.reason) })) };
+  }
+
   /** run on the leader: here when we lead, else forwarded once to the leader's admin subject */
-  private async viaLeader(forwarded: boolean, local: () => Promise<unknown>, type: 'propose' | 'read', body: AdminRequest<'propose' | 'read'>): Promise<unknown> {
+  private async viaLeader<O extends ClientOp>(forwarded: boolean, local: () => Promise<unknown>, type: O, body: AdminRequest<O>): Promise<unknown> {
     if (this.hands.core().currentRole === 'leader' || forwarded) return local();
-    return this.hands.forwardToLeader(type, body, { timeoutMs: FORWARD_TIMEOUT_MS, changesState: type === 'propose' });
+    return this.hands.forwardToLeader(type, body, { timeoutMs: FORWARD_TIMEOUT_MS, changesState: type !== 'read' });
   }
 
   /** answer the ready loop's read states and failed reads */

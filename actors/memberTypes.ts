@@ -12,7 +12,7 @@ import type { Clock, MemberBus, MemberStore } from './ports.ts';
 import type { InboundFaults } from './inbound.ts';
 import type { ForwardingFaults } from './forwarding.ts';
 import type { ReadyLoopFaults } from './readyLoop.ts';
-import type { ClientFaults } from './memberClient.ts';
+import type { ClientFaults, ClientOp } from './memberClient.ts';
 
 /** one member as `status` shows it: the admin protocol's type */
 export type MemberInfo = MemberView;
@@ -86,7 +86,7 @@ export interface MemberRuntime {
   read(query: unknown, opts?: { stale?: boolean }): Promise<unknown>;
   /** admin requests that the controller forwards here (propose/read, possibly forwarded by a peer) */
   /** `from`: the request's envelope (a forward from a fenced-off identity generation is refused) */
-  handleAdmin(type: 'propose' | 'read', body: unknown, from?: { from: string; clusterId: string | null; gen?: number }): Promise<unknown>;
+  handleAdmin(type: ClientOp, body: unknown, from?: { from: string; clusterId: string | null; gen?: number }): Promise<unknown>;
   /** read index without a query: resolves once this node leads and has committed an entry of its term */
   confirmLeadership(): Promise<number>;
   /** send an admin request to the leader this node follows; fails fast when it stops following it */

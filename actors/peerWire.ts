@@ -7,6 +7,7 @@ import { entryBytes } from '../machines/raft/size.ts';
 import type { KeyObject } from 'node:crypto';
 import type { PairKeys } from '../runtime/wire/pairwiseKeys.ts';
 import { MEMBER_KEY_PATTERN, macPeerMessage, nextPeerSeq, signPeerMessage } from '../runtime/wire/peerSignature.ts';
+import { ADMIN_PROTOCOL } from '../runtime/wire/adminProtocol.ts';
 import { nodeNameSchema, uuidSchema } from '../runtime/wire/codec.ts';
 import { MAX_RECORD_BYTES } from '../runtime/wire/records.ts';
 import type { MemberBus } from './ports.ts';
@@ -82,6 +83,7 @@ export const peerBodies: Record<string, z.ZodType<unknown>> = {
 export const TAILED_PEER_TYPES: ReadonlySet<string> = new Set(['snapshot-chunk']);
 
 export const proposeBody = z.object({ command: z.unknown(), forwarded: z.boolean().optional() });
+export const proposeBatchBody = ADMIN_PROTOCOL['propose.batch'].request;
 export const readBody = z.object({ query: z.unknown(), stale: z.boolean().optional(), forwarded: z.boolean().optional() });
 
 export const PING_EVERY_MS = 1000;

@@ -3,7 +3,7 @@
 // `{ok:true, body}` or `{ok:false, error:{code, message}}`. Malformed input is answered (when it
 // carries a reply subject) or dropped, counted and logged at a limited rate — never thrown.
 import type { z } from 'zod';
-import { ConclaveError, codeOf } from './errors.ts';
+import { ConclaveError, wireError } from './errors.ts';
 import type { Logger } from './log/logger.ts';
 import { RateLimitedLog } from './log/rateLimit.ts';
 import { type Bus, type BusMessage, type BusSubscription, PayloadTooLargeError } from './transport/types.ts';
@@ -84,10 +84,8 @@ export class AdminServer {
     handler(body as AdminBody<AdminOp>, envelope).then(
       (result) => this.reply(msg, { ok: true, body: result ?? null }),
       (err: unknown) => {
-        const code = codeOf(err) ?? 'INTERNAL';
         if (!(err instanceof ConclaveError)) this.rateLimited.warn(`admin-failed:${envelope.type}`, { err, type: envelope.type }, 'admin request failed');
-        const details = err instanceof ConclaveError ? err.details : undefined;
-        this.reply(msg, { ok: false, error: { code, message: (err as Error).message ?? String(err), ...(details === undefined ? {} : { details }) } });
+        this.reply(msg, { ok: false, error: wireError(err) });
       },
     );
   }

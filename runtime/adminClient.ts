@@ -1,9 +1,10 @@
 // The client side of the admin protocol, for tools and nodes alike. No zod on this path (a one-shot
 // `conclave status` loads this and little else); the node's side is runtime/admin.ts.
 import { asErrorCode, ConclaveError, conclaveError } from './errors.ts';
-import { type Bus, type BusMessage, NoRespondersError, PermissionDeniedError, RequestTimeoutError } from './transport/types.ts';
+import { type Bus, type BusMessage, NoRespondersError, PayloadTooLargeError, PermissionDeniedError, RequestTimeoutError } from './transport/types.ts';
 import { adminSubjects, isReadOnlyOp } from './wire/adminSubjects.ts';
 import type { AdminOp, AdminReply, AdminRequest } from './wire/adminProtocol.ts';
+
 import { type AdminSigner, requiresMemberAuth, signAdminRequest } from './wire/adminAuth.ts';
 import { type ClientSession, OPEN_SESSION, type OpenSessionReply, type OpenSessionRequest, SESSION_GONE } from './wire/operatorSession.ts';
 import { decodeReply, encode, type Sender } from './wire/envelope.ts';
@@ -28,6 +29,152 @@ export async function adminCall<O extends AdminOp>(
   timeoutMs: number,
   signer?: AdminSigner,
 ): Promise<AdminReply<O>> {
+  if (type === 'propose' && (body as AdminRequest<'propose'>).forwarded !== true) {
+    return proposeBatched({ bus, prefix, node, sender, timeoutMs, signer }, (body as AdminRequest<'propose'>).command) as Promise<AdminReply<O>>;
+  }
+  return call(bus, prefix, node, sender, type, body, timeoutMs, signer);
+}
+
+/** where a proposal goes, and as whom: proposals batch together only when all of it is the same */
+interface Destination {
+  bus: Pick<Bus, 'request'>;
+  prefix: string;
+  node: string;
+  sender: Sender;
+  timeoutMs: number;
+  signer: AdminSigner | undefined;
+}
+
+interface Pending {
+  to: Destination;
+  items: Array<{ command: unknown; resolve(reply: unknown): void; reject(err: unknown): void }>;
+}
+
+/** the proposals of this turn not sent yet, per bus, per node's admin subject */
+const pending = new WeakMap<Pick<Bus, 'request'>, Map<string, Pending>>();
+/** per bus, the admin subjects whose node refused a batch (an older release), and until when to send it proposals one by one */
+const withoutBatches = new WeakMap<Pick<Bus, 'request'>, Map<string, number>>();
+/** how a node that does not know an operation refuses it (runtime/wire/codec.ts, every release) */
+const UNKNOWN_TYPE = /unknown message type "propose\.batch"/;
+/** how long proposals to a node that refused a batch go one by one before a batch is tried again */
+const NO_BATCHES_MS = 60_000;
+
+/**
+ * A proposal, sent together with the others made to the same node in the same turn of the event
+ * loop (a client with many writes in flight makes several as replies come in): they leave as one
+ * `propose.batch` request — one envelope, one MAC or signature, one reply — when there is more than
+ * one, as a plain `propose` otherwise. Each caller gets its own command's answer or error, as if it
+ * had been sent alone.
+ */
+function proposeBatched(to: Destination, command: unknown): Promise<unknown> {
+  const subject = adminSubjects(to.prefix, to.node).admin;
+  let byBus = pending.get(to.bus);
+  if (byBus === undefined) {
+    byBus = new Map();
+    pending.set(to.bus, byBus);
+  }
+  const open = byBus.get(subject);
+  const batch = open !== undefined && sameDestination(open.to, to) ? open : undefined;
+  return new Promise((resolve, reject) => {
+    if (batch !== undefined) {
+      batch.items.push({ command, resolve, reject });
+      return;
+    }
+    const started: Pending = { to, items: [{ command, resolve, reject }] };
+    // another destination for the same node (another signer or timeout) goes alone; it is rare
+    if (open !== undefined) {
+      void sendBatch(started);
+      return;
+    }
+    byBus.set(subject, started);
+    // after this turn's promise continuations: every proposal they make joins this batch
+    process.nextTick(() => {
+      byBus.delete(subject);
+      void sendBatch(started);
+    });
+  });
+}
+
+function sameDestination(a: Destination, b: Destination): boolean {
+  return a.bus === b.bus && a.prefix === b.prefix && a.node === b.node && a.sender === b.sender && a.timeoutMs === b.timeoutMs && a.signer === b.signer;
+}
+
+/**
+ * The most proposals one request carries (at most the protocol's MAX_PROPOSE_BATCH). Fewer than a
+ * busy client has in flight, on purpose: with several requests in flight the leader persists one
+ * batch of entries while the previous one is being replicated; one request carrying them all would
+ * make every round wait for the whole of the last.
+ */
+const PROPOSALS_PER_REQUEST = 16;
+
+/** send `batch` (never rejects: each of its callers is told) */
+async function sendBatch(batch: Pending): Promise<void> {
+  try {
+    await sendEach(batch);
+  } catch (err) {
+    for (const item of batch.items) item.reject(err);
+  }
+}
+
+/** one `propose` for a single proposal, `propose.batch`es of at most PROPOSALS_PER_REQUEST otherwise */
+async function sendEach({ to, items }: Pending): Promise<void> {
+  const single = (item: Pending['items'][number]) => call(to.bus, to.prefix, to.node, to.sender, 'propose', { command: item.command }, to.timeoutMs, to.signer).then(item.resolve, item.reject);
+  const subject = adminSubjects(to.prefix, to.node).admin;
+  const refusedUntil = withoutBatches.get(to.bus)?.get(subject);
+  if (items.length === 1 || (refusedUntil !== undefined && Date.now() < refusedUntil)) {
+    await Promise.all(items.map(single));
+    return;
+  }
+  if (items.length > PROPOSALS_PER_REQUEST) {
+    const parts: Array<Promise<void>> = [];
+    for (let i = 0; i < items.length; i += PROPOSALS_PER_REQUEST) parts.push(sendBatch({ to, items: items.slice(i, i + PROPOSALS_PER_REQUEST) }));
+    await Promise.all(parts);
+    return;
+  }
+  let reply: AdminReply<'propose.batch'>;
+  try {
+    reply = await call(to.bus, to.prefix, to.node, to.sender, 'propose.batch', { commands: items.map((i) => i.command) }, to.timeoutMs, to.signer);
+  } catch (err) {
+    if (err instanceof PayloadTooLargeError) {
+      // more than one bus message carries: halves, down to one proposal (whose own error is its caller's)
+      const half = Math.ceil(items.length / 2);
+      await Promise.all([sendBatch({ to, items: items.slice(0, half) }), sendBatch({ to, items: items.slice(half) })]);
+      return;
+    }
+    if (err instanceof ConclaveError && err.code === 'BAD_REQUEST' && UNKNOWN_TYPE.test(err.message)) {
+      // a node (or the leader it forwards to) of an older release does not know batches: one by one, for a while
+      let refused = withoutBatches.get(to.bus);
+      if (refused === undefined) {
+        refused = new Map();
+        withoutBatches.set(to.bus, refused);
+      }
+      refused.set(subject, Date.now() + NO_BATCHES_MS);
+      await Promise.all(items.map(single));
+      return;
+    }
+    throw err;
+  }
+  const results = Array.isArray(reply?.results) ? reply.results : [];
+  items.forEach((item, i) => {
+    const outcome = results[i];
+    if (typeof outcome !== 'object' || outcome === null) {
+      item.reject(conclaveError('OUTCOME_UNKNOWN', `${to.node} answered a batch of ${items.length} proposals with ${results.length} outcomes: the outcome of this one is unknown (it may have been applied)`));
+    } else if (outcome.ok) item.resolve(outcome.body);
+    else item.reject(conclaveError(asErrorCode(outcome.error?.code), String(outcome.error?.message), outcome.error?.details));
+  });
+}
+
+/** one request, as it is: signed, or MACed in a session */
+async function call<O extends AdminOp>(
+  bus: Pick<Bus, 'request'>,
+  prefix: string,
+  node: string,
+  sender: Sender,
+  type: O,
+  body: AdminRequest<O>,
+  timeoutMs: number,
+  signer?: AdminSigner,
+): Promise<AdminReply<O>> {
   const subjects = adminSubjects(prefix, node);
   const sessions = signer?.sessions;
   if (signer === undefined || sessions === undefined || type === OPEN_SESSION || requiresMemberAuth(type, body)) {
@@ -35,7 +182,7 @@ export async function adminCall<O extends AdminOp>(
     return send(bus, subjects, type, data, timeoutMs);
   }
   const plain: AdminSigner = { key: signer.key, now: signer.now };
-  const open = (request: OpenSessionRequest) => adminCall(bus, prefix, node, sender, OPEN_SESSION, request, timeoutMs, plain) as Promise<OpenSessionReply>;
+  const open = (request: OpenSessionRequest) => call(bus, prefix, node, sender, OPEN_SESSION, request, timeoutMs, plain) as Promise<OpenSessionReply>;
   for (let attempt = 1; ; attempt++) {
     let session: ClientSession | null;
     try {
@@ -46,7 +193,7 @@ export async function adminCall<O extends AdminOp>(
       if (err.code === 'BAD_REQUEST') sessions.signInstead(subjects.admin);
       session = null;
     }
-    if (session === null) return adminCall(bus, prefix, node, sender, type, body, timeoutMs, plain);
+    if (session === null) return call(bus, prefix, node, sender, type, body, timeoutMs, plain);
     try {
       return await send(bus, subjects, type, sessions.seal(session, subjects.admin, sender, type, body), timeoutMs);
     } catch (err) {

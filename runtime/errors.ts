@@ -231,3 +231,9 @@ export function codeOf(err: unknown): string | undefined {
   }
   return undefined;
 }
+
+/** an error as an admin reply carries it: its code (INTERNAL when it has none), message and a ConclaveError's details */
+export function wireError(err: unknown): { code: string; message: string; details?: unknown } {
+  const details = err instanceof ConclaveError ? err.details : undefined;
+  return { code: codeOf(err) ?? 'INTERNAL', message: (err as Error | null)?.message ?? String(err), ...(details === undefined ? {} : { details }) };
+}

@@ -3,7 +3,7 @@
 // snapshot exports run on the leader: any other member forwards them there once.
 import type { AdminHandlers } from '../../runtime/admin.ts';
 import { SNAPSHOT_PAGE_BYTES, SnapshotExports } from '../../runtime/state/snapshotExport.ts';
-import type { ClusterList, StatusReply } from '../../runtime/wire/adminProtocol.ts';
+import type { ClusterList, ProposeOutcome, StatusReply } from '../../runtime/wire/adminProtocol.ts';
 import { wireLimits } from '../../runtime/wire/codec.ts';
 import type { ControllerContext } from './context.ts';
 import type { JoinHandshake } from './joinHandshake.ts';
@@ -29,6 +29,7 @@ export function adminHandlers(ctx: ControllerContext, parts: AdminParts): AdminH
     status: async () => parts.status(),
     init: async () => ({ clusterId: await parts.init() }),
     propose: async (body, envelope) => ctx.memberRuntime().handleAdmin('propose', body, envelope),
+    'propose.batch': async (body, envelope) => ctx.memberRuntime().handleAdmin('propose.batch', body, envelope) as Promise<{ results: ProposeOutcome[] }>,
     read: async (body, envelope) => ctx.memberRuntime().handleAdmin('read', body, envelope),
     'join.offer': (body, envelope) => parts.join.onOffer(body, envelope),
     'member.removed': async (_body, envelope) => parts.removal.onNotice(envelope),

@@ -136,11 +136,24 @@ const nothing = z.object({});
 /** a raw 32-byte public key, base64url (an operator's Ed25519 key, an X25519 key) */
 const operatorKeyText = z.string().regex(/^[A-Za-z0-9_-]{43}$/);
 
+/** the most commands one `propose.batch` request carries */
+export const MAX_PROPOSE_BATCH = 256;
+
+/** one command's outcome in a `propose.batch` reply: what `propose` would have answered, or its error */
+export type ProposeOutcome = { ok: true; body: unknown } | { ok: false; error: { code: string; message: string; details?: unknown } };
+
 export const ADMIN_PROTOCOL = {
   whois: operation<WhoisReply>()('whois', nothing),
   status: operation<StatusReply>()('status', nothing),
   init: operation<{ clusterId: string }>()('init', nothing),
   propose: operation<unknown>()('propose', z.object({ command: z.unknown(), forwarded })),
+  /**
+   * Several commands in one request (runtime/adminClient.ts packs the proposals a client has in
+   * flight to one node): one envelope, one authentication, one reply — each command proposed as its
+   * own log entry, in order, and answered on its own. A node of an older release refuses it as an
+   * unknown type, and the client sends the commands one by one.
+   */
+  'propose.batch': operation<{ results: ProposeOutcome[] }>()('propose', z.object({ commands: z.array(z.unknown()).min(1).max(MAX_PROPOSE_BATCH), forwarded })),
   read: operation<unknown>()('read', z.object({ query: z.unknown(), stale: z.boolean().optional(), forwarded })),
   /** nonce, ts and proof: present when the offering leader has a join secret (runtime/join/offerProof.ts); older nodes ignore them */
   'join.offer': operation<JoinParty>()(
@@ -175,7 +188,7 @@ export type AdminBody<O extends AdminOp> = z.output<(typeof ADMIN_PROTOCOL)[O]['
 export type AdminReply<O extends AdminOp> = (typeof ADMIN_PROTOCOL)[O] extends AdminOperation<z.ZodType, infer Reply> ? Reply : never;
 
 /** the operations a request may be forwarded to the leader with (they carry `forwarded`) */
-export type ForwardedOp = 'propose' | 'read' | 'cluster.add' | 'cluster.remove' | 'cluster.list' | 'cluster.transfer' | 'snapshot.begin';
+export type ForwardedOp = 'propose' | 'propose.batch' | 'read' | 'cluster.add' | 'cluster.remove' | 'cluster.list' | 'cluster.transfer' | 'snapshot.begin';
 
 export function isAdminOp(type: string): type is AdminOp {
   return Object.hasOwn(ADMIN_PROTOCOL, type);

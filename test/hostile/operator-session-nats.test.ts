@@ -38,6 +38,8 @@ describe('operator sessions over NATS: one signature per session, a MAC per requ
   let opens = 0;
   /** the auth of every propose seen on the node's admin subject */
   const proposeAuth: unknown[] = [];
+  /** propose.batch requests seen */
+  let batches = 0;
 
   const subject = () => adminSubjects(PREFIX, 's1').admin;
   const operators = () => ({ keys: [keys.ops.publicKey, keys.other.publicKey], readKeys: [keys.reader.publicKey], reads: 'signed' as const });
@@ -77,9 +79,14 @@ describe('operator sessions over NATS: one signature per session, a MAC per requ
     for (const name of ['ops', 'other', 'reader', 'stranger'] as const) keys[name] = createOperatorKey(`${root}/${name}.key`);
     for (const s of [adminSubjects(PREFIX, 's1').admin, adminSubjects(PREFIX, 's1').read]) {
       forger.subscribe(s, (msg) => {
-        const envelope = JSON.parse(Buffer.from(msg.data).toString('utf8')) as { type: string; auth?: unknown };
+        const envelope = JSON.parse(Buffer.from(msg.data).toString('utf8')) as { type: string; auth?: unknown; body?: { commands?: unknown[] } };
         if (envelope.type === 'operator.session') opens++;
         if (envelope.type === 'propose') proposeAuth.push(envelope.auth);
+        if (envelope.type === 'propose.batch') {
+          batches++;
+          // a batch's commands share its one authentication
+          for (const _ of envelope.body?.commands ?? []) proposeAuth.push(envelope.auth);
+        }
       });
     }
     await forger.flush();
@@ -94,9 +101,10 @@ describe('operator sessions over NATS: one signature per session, a MAC per requ
     tmp.cleanup();
   });
 
-  it('(a) the library: one session open, then 64 puts in flight each MACed in it; reads too', async () => {
+  it('(a) the library: one session open, then 64 puts in flight, in batches each MACed in it; reads too', async () => {
     const ops = operatorSigner(keys.ops.file);
     const opensBefore = opens;
+    const batchesBefore = batches;
     proposeAuth.length = 0;
     await Promise.all(Array.from({ length: 64 }, (_, i) => adminCall(forger, PREFIX, 's1', CLI_SENDER, 'propose', put(`lib/${i}`, i), 10_000, ops)));
     await waitUntil(() => node.store.stateGet('lib/63') === 63, { timeoutMs: 10_000, what: 'the puts applied' });
@@ -104,6 +112,7 @@ describe('operator sessions over NATS: one signature per session, a MAC per requ
     assert.deepEqual(got, { found: true, key: 'lib/5', value: 5 });
     assert.equal(opens - opensBefore, 1, 'one session open for all of them');
     assert.equal(proposeAuth.length, 64);
+    assert.ok(batches > batchesBefore, 'the puts in flight left in batches (runtime/adminClient.ts)');
     assert.ok(
       proposeAuth.every((a) => typeof (a as { session?: unknown }).session === 'string'),
       'every put went in the session',
@@ -165,6 +174,9 @@ describe('operator sessions over NATS: one signature per session, a MAC per requ
     // the raw request in the reader's session, too
     const { sessions, session } = await sessionOf(keys.reader.file);
     await assertRefused('read-only-key', () => ask(sessions.seal(session, subject(), CLI_SENDER, 'propose', put('reader', 2))), "a put in the reader's session");
+    // and a batch of puts (what the library sends for writes in flight) in it
+    await assertRefused('read-only-key', () => ask(sessions.seal(session, subject(), CLI_SENDER, 'propose.batch', { commands: [put('reader', 3).command, put('reader2', 4).command] })), "a batch in the reader's session");
+    assert.deepEqual(state(), before);
   });
 
   it('(f) a forged session open is refused: signed by another key than it names, too old, unsigned, or naming an unlisted key', async () => {
