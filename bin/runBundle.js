@@ -50,6 +50,8 @@ export function loadRunBundle(cli, cache = 'use') {
     cachedData,
   });
   if (cachedData) verdict = script.cachedDataRejected ? 'rejected' : 'accepted';
+  // for the run's first log line (runtime/cli/run.ts): whether the start had its cache
+  globalThis[Symbol.for('conclave.runCodeCache')] = verdict;
   const module = { exports: {} };
   script.runInThisContext()(module.exports, createRequire(file), module, file, dirname(file));
   return { exports: module.exports, script, sourceHash, cache: verdict };
