@@ -7,6 +7,12 @@ import { readFileSync } from 'node:fs';
 import { SourceMap } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
+/**
+ * The name dist/cli/run.cjs is compiled under (runBundle.js): V8 keeps the name a script had when its
+ * code cache was made, so the name is the same wherever the package is; its frames map to that file.
+ */
+export const RUN_BUNDLE_NAME = 'conclave/dist/cli/run.cjs';
+
 /** @param {URL} dist the build folder whose modules have `.map` files beside them */
 export function installLazySourceMaps(dist) {
   /** @type {Map<string, SourceMap | null>} */
@@ -25,14 +31,15 @@ export function installLazySourceMaps(dist) {
   };
   const mapFrame = (/** @type {NodeJS.CallSite} */ frame) => {
     const text = frame.toString();
-    const url = frame.getFileName();
+    const name = frame.getFileName();
+    const url = name === RUN_BUNDLE_NAME ? new URL('cli/run.cjs', dist).href : name;
     const line = frame.getLineNumber();
     const column = frame.getColumnNumber();
     if (!url?.startsWith(dist.href) || line === null || column === null) return text;
     const entry = mapOf(url)?.findEntry(line - 1, column - 1);
     if (!entry?.originalSource) return text;
     const source = fileURLToPath(new URL(entry.originalSource, url));
-    return text.replace(`${url}:${line}:${column}`, `${source}:${entry.originalLine + 1}:${entry.originalColumn + 1}`);
+    return text.replace(`${name}:${line}:${column}`, `${source}:${entry.originalLine + 1}:${entry.originalColumn + 1}`);
   };
   Error.prepareStackTrace = (err, frames) => {
     let head;

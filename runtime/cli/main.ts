@@ -239,4 +239,5 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 // the CLI runs on import, unless a test imports it to call main() in-process (test/fuzz/cli.test.ts)
-if (process.env.CONCLAVE_CLI_IN_PROCESS !== '1') await main(process.argv.slice(2));
+// (not awaited: dist/cli/run.cjs, a CommonJS file, holds this module too; main() catches what it meets)
+if (process.env.CONCLAVE_CLI_IN_PROCESS !== '1') void main(process.argv.slice(2));

@@ -10,7 +10,9 @@ export async function runCommand(flags: RunFlags & { record?: string }): Promise
   if (config.inspect) await checkListen(config.inspect, config.inspectPublic);
   const logger = createLogger({ level: config.log.level });
   const log = logger.child({ node: config.name });
-  log.info({ dataDir: config.dataDir, nats: config.nats.servers, prefix: config.prefix, operatorKeys: config.operators?.keys.length ?? 0 }, 'starting controller');
+  // codeCache: whether this start compiled the CLI with the build's code cache (bin/runBundle.js; absent when started from the source)
+  const codeCache = (globalThis as Record<symbol, unknown>)[Symbol.for('conclave.runCodeCache')];
+  log.info({ dataDir: config.dataDir, nats: config.nats.servers, prefix: config.prefix, operatorKeys: config.operators?.keys.length ?? 0, codeCache }, 'starting controller');
   // the store's read-only checks (a child process walks every record) run while the controller's
   // modules load: ≈0.1 s of a start, done side by side (the store is still refused before it is opened)
   const checkedStore = checkBeforeOpen({ dataDir: config.dataDir, name: config.name, create: true, logger: log });

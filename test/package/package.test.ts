@@ -146,12 +146,16 @@ describe('the package, installed from its tarball', { timeout: 30 * 60_000 }, ()
       'LICENSE',
       'bin/conclave.js',
       'bin/sourceMapStacks.js',
+      'bin/runBundle.js',
       'dist/runtime/index.js',
       'dist/runtime/index.d.ts',
       'dist/runtime/index.js.map',
       'dist/cli/main.js',
       'dist/cli/main.js.map',
       'dist/cli/verify-child.mjs',
+      'dist/cli/run.cjs',
+      'dist/cli/run.cjs.map',
+      'dist/cli/run.cjs.cache',
       'dist/cli/page/index.html',
       'dist/machines/raft/core.js',
       'dist/actors/member.js',
@@ -222,6 +226,20 @@ describe('the package, installed from its tarball', { timeout: 30 * 60_000 }, ()
       dir,
     );
     assert.match(lazy.stdout, /^UsageError: x\n {4}at conclaveError \(\/.*\/runtime\/errors\.ts:\d+:\d+\)$/m);
+    // `conclave run` compiles dist/cli/run.cjs with the code cache the build made: this node takes it
+    // (bin/runBundle.js; CONCLAVE_CLI_IN_PROCESS: load the CLI without running a command)
+    const cache = await runProgram(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        "import { pathToFileURL } from 'node:url'; const pkg = pathToFileURL(process.cwd() + '/node_modules/conclave/'); " +
+          "const { loadRunBundle } = await import(new URL('bin/runBundle.js', pkg)); console.log(loadRunBundle(new URL('dist/cli/', pkg)).cache)",
+      ],
+      { cwd: dir, env: { ...userEnv(), CONCLAVE_CLI_IN_PROCESS: '1' }, label: 'load the installed run.cjs with its code cache' },
+    );
+    assert.equal(cache.code, 0, cache.stderr);
+    assert.equal(cache.stdout.trim(), 'accepted');
   });
 
   it('restarts on its existing store: the embedding API and `conclave run` reopen the data dir and read the value back', async (t) => {
