@@ -1,0 +1,158 @@
+// Issue 11, "Joining": a cluster with a join secret proves its join offers, and the node's answer must
+// prove the same secret too. A bus user who may subscribe to a node's admin subject sees the offer
+// and its reply inbox, and can answer before the node does: (a) with an acceptance that carries its
+// own member key (committed for the node, the forger could then speak for it), (b) with a refusal
+// (the leader gives up the add). Over a real nats-server: such forged answers are dropped, counted
+// and logged, change nothing, and the leader takes the node's own proven answer. On the in-process
+// bus, where the forger's answer deterministically comes first, the leader keeps waiting within the
+// same offer and takes the node's answer that comes after it.
+import assert from 'node:assert/strict';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { type Controller, startController } from '../../runtime/controller.ts';
+import type { Bus, BusMessage } from '../../runtime/transport/types.ts';
+import { decode, encodeReply } from '../../runtime/wire/codec.ts';
+import { ADMIN_PROTOCOL } from '../../runtime/wire/adminProtocol.ts';
+import { waitUntil } from '../helpers/cli.ts';
+import { type NatsServerHandle, natsServerSkipReason } from '../helpers/natsServer.ts';
+import { inProcessCluster } from '../helpers/inProcessCluster.ts';
+import { tmpDirs } from '../helpers/tmp.ts';
+import { clusterState, codeOfCall, natsWithForger, stopAll } from './helpers.ts';
+
+const PREFIX = 'jr';
+const SECRET = 'a-shared-join-secret-of-32-bytes';
+const RAFT = { heartbeatMs: 50, electionTimeoutMs: 3000 };
+const OFFER_BODIES = { 'join.offer': ADMIN_PROTOCOL['join.offer'].request };
+
+/** what a forger answers to every offer it sees */
+type Forgery = (offer: { clusterId: string | null }) => Parameters<typeof encodeReply>[0];
+
+describe('answers to a proven join offer, over NATS: only the node answers for itself (issue 11)', { skip: natsServerSkipReason() }, () => {
+  const tmp = tmpDirs('conclave-join-reply-');
+  let nats: NatsServerHandle;
+  let forger: Bus;
+  let root: string;
+  let nodes: Controller[] = [];
+  let leader: Controller;
+
+  const start = async (name: string, secret: string | null = SECRET) => {
+    const c = await startController({ name, dataDir: `${root}/${name}`, prefix: PREFIX, transport: { nats: { servers: nats.url } }, raft: RAFT, ...(secret ? { join: { secret } } : {}) });
+    nodes.push(c);
+    return c;
+  };
+  const stop = async (c: Controller) => {
+    await c.stop();
+    nodes = nodes.filter((n) => n !== c);
+  };
+  /** a node's identity, then the node stopped: its admin subject has only the forger to answer */
+  const blankNodeId = async (name: string) => {
+    const c = await start(name);
+    const nodeId = c.store.identity().nodeId;
+    await stop(c);
+    return nodeId;
+  };
+  /** answer every join offer to `target` first, as `forgery` says; returns the count of forged answers */
+  const forgeAnswers = async (target: string, forgery: Forgery) => {
+    const answered = { count: 0 };
+    const sub = forger.subscribe(`${PREFIX}.node.${target}.admin`, (msg: BusMessage) => {
+      const offer = decode(msg.data, OFFER_BODIES);
+      if (!offer.ok) return;
+      msg.respond(encodeReply(forgery({ clusterId: offer.envelope.clusterId })));
+      answered.count++;
+    });
+    await forger.flush();
+    return { answered, stop: () => sub.unsubscribe() };
+  };
+  const forgedDrops = () => leader.refusedCounts().filter((r) => r.reason.startsWith('join:join-reply-auth:')).reduce((n, r) => n + r.count, 0);
+  const committed = (name: string) => leader.memberRuntime().raftStatus().membership.members.find((m) => m.name === name);
+
+  before(async () => {
+    ({ nats, forger } = await natsWithForger());
+    root = tmp.make();
+    leader = await start('a1');
+    await leader.init();
+    await leader.waitForLeader(30_000);
+  });
+  after(async () => {
+    await stopAll(nodes, forger, nats, tmp);
+    nodes = [];
+  });
+
+  it('(a) a forged acceptance carrying the forger\'s member key is dropped, counted, and commits nothing; the node\'s own answer is taken', async () => {
+    const nodeId = await blankNodeId('b1');
+    const forgerKey = generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }).x!;
+    const forged = await forgeAnswers('b1', ({ clusterId }) => ({ ok: true, body: { name: 'b1', nodeId, clusterId, key: forgerKey } }));
+    const before = clusterState([leader]);
+
+    // b1 is down: the forger is the only one to answer
+    const code = await codeOfCall(leader.cluster.add('b1', { timeoutMs: 10_000 }));
+    assert.ok(forged.answered.count >= 1, 'the forger answered the offer');
+    assert.equal(committed('b1')?.key === forgerKey, false, "the forger's key is not committed for b1");
+    assert.notEqual(code, 'OK', 'without the node, the add does not succeed');
+    assert.deepEqual(clusterState([leader]), before, 'the forged acceptance changed nothing');
+    assert.ok(forgedDrops() >= 1, 'the forged answers were counted');
+
+    // b1 is up, the forger still answers every offer: the leader takes b1's proven answer
+    const b1 = await start('b1');
+    const added = await leader.cluster.add('b1', { timeoutMs: 30_000 });
+    assert.equal(added.nodeId, nodeId);
+    assert.equal(committed('b1')?.key, b1.store.memberKey().publicKey, "b1's own key is committed");
+    forged.stop();
+    await waitUntil(() => b1.status().phase === 'member', { timeoutMs: 30_000, what: 'b1 to become a member' });
+  });
+
+  it('(b) a forged refusal is dropped and counted: the add is not refused by it, and goes through once the node answers', async () => {
+    const nodeId = await blankNodeId('b2');
+    const message = 'join refused: forged by a bus user';
+    const forged = await forgeAnswers('b2', () => ({ ok: false, error: { code: 'JOIN_REFUSED', message, details: { name: 'b2', nodeId, clusterId: randomUUID() } } }));
+    const before = clusterState([leader]);
+    const dropsBefore = forgedDrops();
+
+    let error: (Error & { code?: string }) | undefined;
+    await leader.cluster.add('b2', { timeoutMs: 10_000 }).catch((err: Error) => {
+      error = err;
+    });
+    assert.ok(forged.answered.count >= 1, 'the forger answered the offer');
+    assert.ok(error, 'without the node, the add does not succeed');
+    // before: JOIN_REFUSED at once, the leader's join rule applied to the cluster id the forger named
+    assert.equal(error.code, 'TIMEOUT', `the forged refusal is not the add's outcome: ${error.message}`);
+    assert.match(error.message, /b2 gave no answer proven with the join secret .* unproven answer\(s\) dropped \(no-proof \(JOIN_REFUSED\)\)/);
+    assert.deepEqual(clusterState([leader]), before, 'the forged refusal changed nothing');
+    assert.ok(forgedDrops() > dropsBefore, 'the forged answers were counted');
+
+    const b2 = await start('b2');
+    const added = await leader.cluster.add('b2', { timeoutMs: 30_000 });
+    assert.equal(added.nodeId, nodeId);
+    assert.equal(committed('b2')?.key, b2.store.memberKey().publicKey);
+    forged.stop();
+  });
+});
+
+describe('a forged answer that comes first: the leader keeps waiting for the node\'s own (in-process bus)', () => {
+  const cluster = inProcessCluster('conclave-join-reply-inproc-');
+  const join = { secret: SECRET };
+
+  it('one offer, answered first by the forger (acceptance with its key) and then by the node: the node\'s answer is taken', async () => {
+    const a1 = await cluster.start('a1', { join });
+    await a1.init();
+    await a1.waitForLeader(30_000);
+    const b1 = await cluster.start('b1', { join });
+    const forger = cluster.bus.connect('forger');
+    const forgerKey = generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }).x!;
+    let offers = 0;
+    // answered synchronously, on delivery: before b1's admin server has even decoded the offer
+    forger.subscribe(`conclave.node.b1.admin`, (msg) => {
+      const offer = decode(msg.data, OFFER_BODIES);
+      if (!offer.ok) return;
+      offers++;
+      msg.respond(encodeReply({ ok: true, body: { name: 'b1', nodeId: b1.store.identity().nodeId, clusterId: offer.envelope.clusterId, key: forgerKey } }));
+    });
+    const added = await a1.cluster.add('b1', { timeoutMs: 30_000 });
+    assert.equal(added.outcome, 'added');
+    assert.equal(offers, 1, 'one offer: the leader waited past the forged answer within it');
+    const committedB1 = a1.memberRuntime().raftStatus().membership.members.find((m) => m.name === 'b1');
+    assert.equal(committedB1?.key, b1.store.memberKey().publicKey, "b1's own key is committed, not the forger's");
+    const drops = a1.refusedCounts().find((r) => r.reason === 'join:join-reply-auth:no-proof');
+    assert.equal(drops?.count, 1, 'the forged answer was counted');
+  });
+});
