@@ -11,18 +11,23 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { type Controller, startController } from '../../runtime/controller.ts';
 import type { Bus, BusMessage } from '../../runtime/transport/types.ts';
+import { joinRequestSchema } from '../../runtime/join/autoJoin.ts';
+import type { Refusal } from '../../runtime/events.ts';
 import { decode, encodeReply } from '../../runtime/wire/codec.ts';
 import { ADMIN_PROTOCOL } from '../../runtime/wire/adminProtocol.ts';
 import { waitUntil } from '../helpers/cli.ts';
 import { type NatsServerHandle, natsServerSkipReason } from '../helpers/natsServer.ts';
 import { inProcessCluster } from '../helpers/inProcessCluster.ts';
 import { tmpDirs } from '../helpers/tmp.ts';
-import { clusterState, codeOfCall, natsWithForger, stopAll } from './helpers.ts';
+import { clusterState, codeOfCall, leaderOf, natsWithForger, stopAll } from './helpers.ts';
 
 const PREFIX = 'jr';
 const SECRET = 'a-shared-join-secret-of-32-bytes';
 const RAFT = { heartbeatMs: 50, electionTimeoutMs: 3000 };
 const OFFER_BODIES = { 'join.offer': ADMIN_PROTOCOL['join.offer'].request };
+const DISCOVER_BODIES = { 'join.request': joinRequestSchema };
+/** what a forger answers to an auto-join request: a refusal only the real leader could give */
+const FORGED_REFUSAL = { ok: false as const, error: { code: 'JOIN_AUTH', message: 'auto-join refused: forged by a bus user on discover' } };
 
 /** what a forger answers to every offer it sees */
 type Forgery = (offer: { clusterId: string | null }) => Parameters<typeof encodeReply>[0];
@@ -126,6 +131,38 @@ describe('answers to a proven join offer, over NATS: only the node answers for i
     assert.equal(committed('b2')?.key, b2.store.memberKey().publicKey);
     forged.stop();
   });
+
+  it('auto-join: forged answers to a join request are dropped and counted at the node; the leader\'s proven admission is taken', async () => {
+    const clusterId = leader.store.identity().clusterId!;
+    let answered = 0;
+    const sub = forger.subscribe(`${PREFIX}.discover`, (msg) => {
+      if (!decode(msg.data, DISCOVER_BODIES).ok) return;
+      msg.respond(encodeReply(FORGED_REFUSAL));
+      answered++;
+    });
+    await forger.flush();
+    // the cluster is down: only the forger answers
+    const members = nodes.map((c) => c.name);
+    for (const c of [...nodes]) await stop(c);
+    const j1 = await startController({ name: 'j1', dataDir: `${root}/j1`, prefix: PREFIX, transport: { nats: { servers: nats.url } }, raft: RAFT, join: { cluster: clusterId, secret: SECRET } });
+    nodes.push(j1);
+    const refusals: Refusal[] = [];
+    j1.onRefusal((r) => refusals.push(r));
+    await waitUntil(() => answered >= 2 && refusals.length >= 1, { timeoutMs: 30_000, what: 'the forger to answer two requests of j1' });
+    // before: each forged refusal was j1's answer (reason auto-join, the forger's words as the cluster's)
+    assert.deepEqual(new Set(refusals.map((r) => r.reason)), new Set(['answer-auth:no-proof']), JSON.stringify(refusals));
+    assert.match(refusals[0]!.message, /^auto-join answer dropped: an answer to j1's request to join cluster .* carries no proof of the join secret; .*; it said: auto-join refused: forged by a bus user/);
+    assert.equal(j1.status().phase, 'uninitialized');
+
+    // the cluster is back: its leader's proven admission is taken, and j1 joins with its own key
+    const restarted = [];
+    for (const name of members) restarted.push(await start(name));
+    await waitUntil(() => j1.status().phase === 'member', { timeoutMs: 60_000, what: 'j1 to join' });
+    leader = leaderOf(restarted);
+    assert.equal(committed('j1')?.key, j1.store.memberKey().publicKey);
+    assert.ok(!refusals.some((r) => r.reason === 'auto-join'), 'no forged refusal was taken as the cluster\'s');
+    sub.unsubscribe();
+  });
 });
 
 describe('a forged answer that comes first: the leader keeps waiting for the node\'s own (in-process bus)', () => {
@@ -154,5 +191,29 @@ describe('a forged answer that comes first: the leader keeps waiting for the nod
     assert.equal(committedB1?.key, b1.store.memberKey().publicKey, "b1's own key is committed, not the forger's");
     const drops = a1.refusedCounts().find((r) => r.reason === 'join:join-reply-auth:no-proof');
     assert.equal(drops?.count, 1, 'the forged answer was counted');
+  });
+});
+
+describe('a forged answer to an auto-join request that comes first: the node takes the leader\'s (in-process bus)', () => {
+  const cluster = inProcessCluster('conclave-autojoin-answer-inproc-');
+
+  it('the forged refusal is dropped and counted, the admission that comes after it is taken', async () => {
+    const a1 = await cluster.start('a1', { join: { secret: SECRET } });
+    await a1.init();
+    await a1.waitForLeader(30_000);
+    const forger = cluster.bus.connect('forger');
+    let answered = 0;
+    // answered synchronously, on delivery: before the leader has even decoded the request
+    forger.subscribe('conclave.discover', (msg) => {
+      if (!decode(msg.data, DISCOVER_BODIES).ok) return;
+      msg.respond(encodeReply(FORGED_REFUSAL));
+      answered++;
+    });
+    const j1 = await cluster.start('j1', { join: { cluster: a1.store.identity().clusterId!, secret: SECRET } });
+    const refusals = cluster.refusals(j1);
+    await waitUntil(() => j1.status().phase === 'member', { timeoutMs: 30_000, what: 'j1 to join' });
+    assert.ok(answered >= 1);
+    assert.ok(!refusals.some((r) => r.reason === 'auto-join'), `the forged refusal was taken: ${JSON.stringify(refusals)}`);
+    assert.ok(refusals.some((r) => r.reason === 'answer-auth:no-proof'), 'the forged answer was counted');
   });
 });
