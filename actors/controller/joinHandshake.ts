@@ -68,7 +68,7 @@ export async function offerJoin(ctx: ControllerContext, target: string, joinSecr
   };
   let data: Uint8Array;
   try {
-    const reply = await ctx.bus.request(subject, encode(sender, 'join.offer', { protocolVersion: PROTOCOL_VERSION, ...proof }), { timeoutMs: OFFER_TIMEOUT_MS, accept: proven });
+    const reply = await ctx.bus.request(subject, encode(sender, 'join.offer', { protocolVersion: PROTOCOL_VERSION, ...proof }), { timeoutMs: OFFER_TIMEOUT_MS, ...(proof === null ? {} : { accept: proven }) });
     // a transport that does not filter (the simulator's) hands over the first answer: checked here too
     if (joinSecret !== null && taken !== reply && !proven(reply)) throw new RequestTimeoutError(subject, OFFER_TIMEOUT_MS);
     data = reply.data;
@@ -113,6 +113,8 @@ export class JoinHandshake {
   private confirmingGeneration = false;
   /** nonces of proven offers seen within the window (a replayed offer is refused) */
   private readonly offerNonces = new NonceCache();
+  /** nonces of the proven offers this node has proven an answer to (one answer each) */
+  private readonly answeredNonces = new NonceCache();
 
   /** `joinSecret`: while this node belongs to no cluster, it accepts only offers that prove it */
   constructor(
@@ -126,9 +128,13 @@ export class JoinHandshake {
    */
   async onOffer(offer: AdminBody<'join.offer'>, envelope: Envelope): Promise<JoinParty> {
     const secret = this.joinSecret;
-    if (secret === null || offer.nonce === undefined || offer.ts === undefined) return this.oneAtATime(() => this.decide(offer, envelope));
     const fields = offerFields({ name: envelope.from, nodeId: envelope.nodeId, clusterId: envelope.clusterId }, this.ctx.name, offer.protocolVersion);
-    const proven = { nonce: offer.nonce, ts: offer.ts, proof: offer.proof ?? '' };
+    // only an offer that proves the secret, once: a proven answer to a copy of the leader's offer
+    // (sent again by whoever saw it) would be one more answer to it, and could differ (`replayed`)
+    if (secret === null || offer.nonce === undefined || offer.ts === undefined || !verifyOffer(secret, fields, offer, this.answeredNonces).ok) {
+      return this.oneAtATime(() => this.decide(offer, envelope));
+    }
+    const offerProof = { nonce: offer.nonce, ts: offer.ts, proof: offer.proof ?? '' };
     let party: JoinParty;
     try {
       party = await this.oneAtATime(() => this.decide(offer, envelope));
@@ -136,9 +142,9 @@ export class JoinHandshake {
       if (!(err instanceof ConclaveError)) throw err;
       const given = partySchema.safeParse(err.details);
       const refusal: OfferAnswer = { accepted: false, code: err.code, message: err.message, party: given.success ? given.data : null };
-      throw conclaveError(err.code, err.message, { ...(given.success ? given.data : {}), proof: proveAnswer(secret, fields, proven, refusal) });
+      throw conclaveError(err.code, err.message, { ...(given.success ? given.data : {}), proof: proveAnswer(secret, fields, offerProof, refusal) });
     }
-    return { ...party, proof: proveAnswer(secret, fields, proven, { accepted: true, party }) };
+    return { ...party, proof: proveAnswer(secret, fields, offerProof, { accepted: true, party }) };
   }
 
   /** the join machine decides; refusals are reported here too */

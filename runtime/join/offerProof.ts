@@ -10,6 +10,8 @@
 // - The answer (acceptance or refusal): an HMAC over that offer (its nonce included) and every field
 //   of the answer — the party with its member key, or the refusal's code and message. A leader with
 //   a secret takes only a proven answer; others are dropped and it keeps waiting for the node's own.
+//   A node proves one answer per offer, and only to an offer that proves the secret: a copy of the
+//   leader's offer sent to it again gets an unproven answer.
 // A node without a secret ignores an offer's proof and answers without one: a leader with a secret
 // therefore adds only nodes that have it (members need it only to add nodes; it changes nothing
 // between members), and a blank node with a secret is added only by a leader with it.

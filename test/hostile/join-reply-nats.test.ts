@@ -13,7 +13,7 @@ import { type Controller, startController } from '../../runtime/controller.ts';
 import type { Bus, BusMessage } from '../../runtime/transport/types.ts';
 import { joinRequestSchema } from '../../runtime/join/autoJoin.ts';
 import type { Refusal } from '../../runtime/events.ts';
-import { decode, encodeReply } from '../../runtime/wire/codec.ts';
+import { decode, decodeReply, encodeReply } from '../../runtime/wire/codec.ts';
 import { ADMIN_PROTOCOL } from '../../runtime/wire/adminProtocol.ts';
 import { waitUntil } from '../helpers/cli.ts';
 import { type NatsServerHandle, natsServerSkipReason } from '../helpers/natsServer.ts';
@@ -130,6 +130,22 @@ describe('answers to a proven join offer, over NATS: only the node answers for i
     assert.equal(added.nodeId, nodeId);
     assert.equal(committed('b2')?.key, b2.store.memberKey().publicKey);
     forged.stop();
+  });
+
+  it('a copy of a real offer, sent to the node again by whoever saw it, gets no proven answer (one per offer)', async () => {
+    const seen: Uint8Array[] = [];
+    const tap = forger.subscribe(`${PREFIX}.node.b3.admin`, (msg) => {
+      if (decode(msg.data, OFFER_BODIES).ok) seen.push(msg.data);
+    });
+    await forger.flush();
+    const b3 = await start('b3');
+    await leader.cluster.add('b3', { timeoutMs: 30_000 });
+    tap.unsubscribe();
+    assert.equal(seen.length, 1, 'one offer');
+    const again = decodeReply((await forger.request(`${PREFIX}.node.b3.admin`, seen[0]!, { timeoutMs: 10_000 })).data);
+    const details = (again.ok ? again.body : again.error.details) as { proof?: string } | undefined;
+    assert.equal(details?.proof, undefined, `the copy's answer carries no proof: ${JSON.stringify(again)}`);
+    assert.equal(committed('b3')?.key, b3.store.memberKey().publicKey);
   });
 
   it('auto-join: forged answers to a join request are dropped and counted at the node; the leader\'s proven admission is taken', async () => {
