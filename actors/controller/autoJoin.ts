@@ -188,12 +188,14 @@ export class AutoJoin {
     const clusterId = ctx.store.identity().clusterId;
     // addressed to another cluster on the same prefix, or not ours to answer: stay silent
     if (clusterId === null || req.cluster !== clusterId) return;
-    // with a join secret the answer is proven over the request, so the node can tell it from a forged one
-    const proofOf = (answer: JoinAnswer) => (this.joinSecret === null ? {} : { proof: proveJoinAnswer(this.joinSecret, req, answer) });
+    // the answer to a request that proved the secret (once: not to a copy of it, which is `replayed`)
+    // is proven over that request, so the node can tell it from a forged one
+    const proof = { verified: false };
+    const proofOf = (answer: JoinAnswer) => (this.joinSecret === null || !proof.verified ? {} : { proof: proveJoinAnswer(this.joinSecret, req, answer) });
     const reply = (r: Parameters<typeof encodeReply>[0]) => {
       if (msg.reply) msg.respond(encodeReply(r));
     };
-    this.admit(req, decoded.envelope).then(
+    this.admit(req, decoded.envelope, proof).then(
       (admission) => reply({ ok: true, body: { ...admission, ...proofOf(admission) } }),
       (err: unknown) => {
         const code = codeOf(err) ?? 'INTERNAL';
@@ -204,8 +206,8 @@ export class AutoJoin {
     );
   }
 
-  /** the leader's decision on one auto-join request; the add itself runs in the background */
-  private async admit(req: JoinRequest, envelope: Envelope): Promise<JoinAdmission> {
+  /** the leader's decision on one auto-join request (`proof.verified`: its proof passed); the add itself runs in the background */
+  private async admit(req: JoinRequest, envelope: Envelope, proof: { verified: boolean }): Promise<JoinAdmission> {
     const ctx = this.ctx;
     const clusterId = ctx.store.identity().clusterId!;
     const refuse = (code: ErrorCode, message: string): never => {
@@ -226,6 +228,7 @@ export class AutoJoin {
     }
     const verdict = verifyJoinRequest(this.joinSecret!, req, this.nonces, ctx.clock.now());
     if (!verdict.ok) refuse(verdict.code, verdict.message);
+    proof.verified = true;
     const rule = checkJoin({ name: ctx.name, clusterId }, { name: req.name, clusterId: envelope.clusterId });
     // (ctx.testFaults: the simulator's planted bug, never set in production)
     if (!rule.allowed && ctx.testFaults?.joinSkipsRule !== true) refuse('JOIN_REFUSED', rule.message);

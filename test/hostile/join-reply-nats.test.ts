@@ -219,9 +219,11 @@ describe('a forged answer to an auto-join request that comes first: the node tak
     await a1.waitForLeader(30_000);
     const forger = cluster.bus.connect('forger');
     let answered = 0;
+    const requests: Uint8Array[] = [];
     // answered synchronously, on delivery: before the leader has even decoded the request
     forger.subscribe('conclave.discover', (msg) => {
       if (!decode(msg.data, DISCOVER_BODIES).ok) return;
+      requests.push(msg.data);
       msg.respond(encodeReply(FORGED_REFUSAL));
       answered++;
     });
@@ -231,5 +233,21 @@ describe('a forged answer to an auto-join request that comes first: the node tak
     assert.ok(answered >= 1);
     assert.ok(!refusals.some((r) => r.reason === 'auto-join'), `the forged refusal was taken: ${JSON.stringify(refusals)}`);
     assert.ok(refusals.some((r) => r.reason === 'answer-auth:no-proof'), 'the forged answer was counted');
+
+    // a copy of a request the leader answered gets no proven answer (it is refused as replayed)
+    const listener = cluster.bus.connect('listener');
+    // (the forger hears the copies too: only j1's own requests, as they were before)
+    for (const request of requests.slice()) {
+      const answers: Array<ReturnType<typeof decodeReply>> = [];
+      // two answer it: the forger, and the leader
+      const bothAnswered = (r: BusMessage) => {
+        answers.push(decodeReply(r.data));
+        return answers.length === 2;
+      };
+      await listener.request('conclave.discover', request, { timeoutMs: 5000, accept: bothAnswered });
+      const leaders = answers.filter((a) => !a.ok && a.error.message.includes('replayed'));
+      assert.equal(leaders.length, 1, JSON.stringify(answers));
+      assert.equal((leaders[0] as { error: { details?: { proof?: string } } }).error.details?.proof, undefined, 'no proof on the answer to a copy');
+    }
   });
 });
