@@ -7,8 +7,22 @@ import { backoffDelay } from '../../machines/backoff.ts';
 import { checkJoin } from '../../machines/identity/index.ts';
 import { isUnreachable } from '../../runtime/admin.ts';
 import { ConclaveError, codeOf, conclaveError, type ErrorCode } from '../../runtime/errors.ts';
-import { DEFAULT_MAX_VOTERS, type JoinAdmission, type JoinRequest, joinRequestSchema, makeJoinRequest, NonceCache, verifyJoinRequest } from '../../runtime/join/autoJoin.ts';
-import type { BusMessage, BusSubscription } from '../../runtime/transport/types.ts';
+import {
+  DEFAULT_MAX_VOTERS,
+  type JoinAdmission,
+  type JoinAnswer,
+  joinAdmissionSchema,
+  type JoinRequest,
+  joinRequestSchema,
+  makeJoinRequest,
+  NonceCache,
+  proveJoinAnswer,
+  type VerifyResult,
+  verifyJoinAnswer,
+  verifyJoinRequest,
+} from '../../runtime/join/autoJoin.ts';
+import { type BusMessage, type BusSubscription, RequestTimeoutError } from '../../runtime/transport/types.ts';
+import { z } from 'zod';
 import { decode, decodeReply, encode, encodeReply, type Envelope, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../../runtime/wire/codec.ts';
 import type { ControllerContext } from './context.ts';
 import type { MembershipOps } from './membership.ts';
@@ -30,25 +44,67 @@ type Answer = 'admitted' | 'refused' | 'unanswered';
 export type JoinRequestOutcome =
   | { answer: 'admitted'; admission: JoinAdmission }
   | { answer: 'refused'; code: string; message: string }
-  /** no leader of that cluster answered (no responders, or a timeout) */
-  | { answer: 'unanswered'; error: unknown };
+  /** no leader of that cluster answered (no responders, or a timeout); `dropped`: answers that did not prove the join secret */
+  | { answer: 'unanswered'; error: unknown; dropped: number };
+
+const answerProofSchema = z.object({ proof: z.string().regex(/^[0-9a-f]{64}$/).optional() });
+
+/** an answer as it came, with the proof it carried */
+function joinAnswerOf(data: Uint8Array): { answer: JoinAnswer | null; proof: string | undefined } {
+  const reply = decodeReply(data);
+  if (reply.ok) {
+    const admission = joinAdmissionSchema.safeParse(reply.body);
+    return { answer: admission.success ? admission.data : null, proof: answerProofSchema.safeParse(reply.body).data?.proof };
+  }
+  return { answer: { admitted: false, code: reply.error.code, message: reply.error.message }, proof: answerProofSchema.safeParse(reply.error.details).data?.proof };
+}
 
 /**
  * One auto-join request: this node asks on `<prefix>.discover` to join `cluster` (proven with the join
- * secret, if it has one, and stamped with the node's clock); the leader of that cluster answers. The
+ * secret, if it has one, and stamped with the node's clock); the leader of that cluster answers. With
+ * a secret, only an answer that proves it is taken: whoever else hears `<prefix>.discover` could
+ * answer first; such an answer is dropped, counted and logged, and the request keeps waiting. The
  * announce loop below repeats it; the simulator (test/sim) sends it as it is.
  */
 export async function requestJoin(ctx: ControllerContext, joinSecret: Uint8Array | null, cluster: string): Promise<JoinRequestOutcome> {
   const req = makeJoinRequest(joinSecret, { cluster, name: ctx.name, nodeId: ctx.store.identity().nodeId, protocolVersion: PROTOCOL_VERSION }, ctx.clock.now());
+  const subject = `${ctx.prefix}.discover`;
+  const nonces = new NonceCache();
+  let dropped = 0;
+  let taken: BusMessage | null = null;
+  const proven = (reply: BusMessage): boolean => {
+    if (joinSecret === null) return true;
+    const { answer, proof } = joinAnswerOf(reply.data);
+    const verdict: VerifyResult =
+      answer === null
+        ? { ok: false, code: 'JOIN_AUTH', reason: 'no-proof', message: `auto-join answer dropped: a malformed answer to ${ctx.name}'s request to join cluster ${cluster}` }
+        : verifyJoinAnswer(joinSecret, req, answer, proof, nonces, ctx.clock.now());
+    if (verdict.ok) {
+      taken = reply;
+      return true;
+    }
+    dropped++;
+    // what it claimed, said as a claim: the diagnostic of a cluster without (or with another) secret
+    const claim = answer === null ? '' : answer.admitted ? `; it claimed an admission by ${answer.leader}` : `; it said: ${answer.message}`;
+    ctx.reportRefusal('autojoin', { reason: `answer-auth:${verdict.reason}`, from: subject, localClusterId: null, remoteClusterId: cluster, message: `${verdict.message}${claim}` });
+    return false;
+  };
   let data: Uint8Array;
   try {
-    data = (await ctx.bus.request(`${ctx.prefix}.discover`, encode(ctx.sender(), 'join.request', req), { timeoutMs: AUTO_JOIN.requestTimeoutMs })).data;
+    const reply = await ctx.bus.request(subject, encode(ctx.sender(), 'join.request', req), { timeoutMs: AUTO_JOIN.requestTimeoutMs, ...(joinSecret === null ? {} : { accept: proven }) });
+    // a transport that does not filter (the simulator's) hands over the first answer: checked here too
+    if (joinSecret !== null && taken !== reply && !proven(reply)) return { answer: 'unanswered', error: new RequestTimeoutError(subject, AUTO_JOIN.requestTimeoutMs), dropped };
+    data = reply.data;
   } catch (err) {
     if (!isUnreachable(err)) throw err;
-    return { answer: 'unanswered', error: err };
+    return { answer: 'unanswered', error: err, dropped };
   }
   const decoded = decodeReply(data);
-  if (decoded.ok) return { answer: 'admitted', admission: decoded.body as JoinAdmission };
+  if (decoded.ok) {
+    const admission = joinAdmissionSchema.safeParse(decoded.body);
+    if (!admission.success) return { answer: 'refused', code: 'BAD_REPLY', message: `auto-join: a malformed answer to the request to join cluster ${cluster}` };
+    return { answer: 'admitted', admission: admission.data };
+  }
   return { answer: 'refused', code: decoded.error.code, message: decoded.error.message };
 }
 
@@ -132,21 +188,26 @@ export class AutoJoin {
     const clusterId = ctx.store.identity().clusterId;
     // addressed to another cluster on the same prefix, or not ours to answer: stay silent
     if (clusterId === null || req.cluster !== clusterId) return;
+    // the answer to a request that proved the secret (once: not to a copy of it, which is `replayed`)
+    // is proven over that request, so the node can tell it from a forged one
+    const proof = { verified: false };
+    const proofOf = (answer: JoinAnswer) => (this.joinSecret === null || !proof.verified ? {} : { proof: proveJoinAnswer(this.joinSecret, req, answer) });
     const reply = (r: Parameters<typeof encodeReply>[0]) => {
       if (msg.reply) msg.respond(encodeReply(r));
     };
-    this.admit(req, decoded.envelope).then(
-      (body) => reply({ ok: true, body }),
+    this.admit(req, decoded.envelope, proof).then(
+      (admission) => reply({ ok: true, body: { ...admission, ...proofOf(admission) } }),
       (err: unknown) => {
         const code = codeOf(err) ?? 'INTERNAL';
+        const message = (err as Error).message;
         if (!(err instanceof ConclaveError)) ctx.log.error({ err }, 'auto-join admission failed');
-        reply({ ok: false, error: { code, message: (err as Error).message, details: { clusterId } } });
+        reply({ ok: false, error: { code, message, details: { clusterId, ...proofOf({ admitted: false, code, message }) } } });
       },
     );
   }
 
-  /** the leader's decision on one auto-join request; the add itself runs in the background */
-  private async admit(req: JoinRequest, envelope: Envelope): Promise<JoinAdmission> {
+  /** the leader's decision on one auto-join request (`proof.verified`: its proof passed); the add itself runs in the background */
+  private async admit(req: JoinRequest, envelope: Envelope, proof: { verified: boolean }): Promise<JoinAdmission> {
     const ctx = this.ctx;
     const clusterId = ctx.store.identity().clusterId!;
     const refuse = (code: ErrorCode, message: string): never => {
@@ -167,6 +228,7 @@ export class AutoJoin {
     }
     const verdict = verifyJoinRequest(this.joinSecret!, req, this.nonces, ctx.clock.now());
     if (!verdict.ok) refuse(verdict.code, verdict.message);
+    proof.verified = true;
     const rule = checkJoin({ name: ctx.name, clusterId }, { name: req.name, clusterId: envelope.clusterId });
     // (ctx.testFaults: the simulator's planted bug, never set in production)
     if (!rule.allowed && ctx.testFaults?.joinSkipsRule !== true) refuse('JOIN_REFUSED', rule.message);
@@ -213,7 +275,10 @@ export class AutoJoin {
           return 'refused';
         case 'unanswered':
           if (ctx.stopping()) throw outcome.error;
-          lastProblem = `no leader of cluster ${cluster} answered on ${subject} yet`;
+          lastProblem =
+            outcome.dropped > 0
+              ? `no answer proven with the join secret came from cluster ${cluster} on ${subject} yet (${outcome.dropped} unproven dropped)`
+              : `no leader of cluster ${cluster} answered on ${subject} yet`;
           if (ctx.clock.now() - lastLog >= AUTO_JOIN.logEveryMs) {
             lastLog = ctx.clock.now();
             log.info({ cluster }, `auto-join: ${lastProblem}; still asking`);

@@ -6,31 +6,80 @@ import { createActor, fromPromise, toPromise } from 'xstate';
 import { checkGeneration } from '../../machines/identity/generation.ts';
 import { type ContactRecordInput, joinMachine, type JoinOutput } from '../../machines/join/machine.ts';
 import type { OfferReply } from '../../machines/membership/machine.ts';
-import { asErrorCode, conclaveError } from '../../runtime/errors.ts';
-import { NoRespondersError, RequestTimeoutError } from '../../runtime/transport/types.ts';
+import { asErrorCode, ConclaveError, conclaveError } from '../../runtime/errors.ts';
+import { type BusMessage, NoRespondersError, RequestTimeoutError } from '../../runtime/transport/types.ts';
 import type { AdminBody, JoinParty } from '../../runtime/wire/adminProtocol.ts';
 import { decodeReply, encode, type Envelope, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../../runtime/wire/codec.ts';
 import { z } from 'zod';
-import { NonceCache } from '../../runtime/join/autoJoin.ts';
+import { NonceCache, type VerifyResult } from '../../runtime/join/autoJoin.ts';
 import { MEMBER_KEY_PATTERN } from '../../runtime/wire/peerSignature.ts';
-import { type OfferFields, proveOffer, verifyOffer } from '../../runtime/join/offerProof.ts';
+import { type OfferAnswer, type OfferFields, proveAnswer, proveOffer, verifyAnswer, verifyOffer } from '../../runtime/join/offerProof.ts';
 import { type GenerationClaim, unconfirmedClaim, unprovenClaim } from '../staleGeneration.ts';
 import { type ControllerContext, serialQueue, waitForWithin } from './context.ts';
 
 const OFFER_TIMEOUT_MS = 2000;
 const partySchema = z.object({ name: z.string(), nodeId: z.string(), clusterId: z.string().nullable(), key: z.string().regex(MEMBER_KEY_PATTERN).optional() });
+/** the proof a node adds to its answer to a proven offer (runtime/join/offerProof.ts); the party itself is parsed without it */
+const answerProofSchema = z.object({ proof: z.string().regex(/^[0-9a-f]{64}$/).optional() });
 
-/** the leader's half of the handshake: offer membership to `target` on its admin subject (proven with the join secret, if it has one) */
+/** an answer as it came: accepted with a party, or refused (with the party when the node gave one) */
+function answerOf(data: Uint8Array): { answer: OfferAnswer | null; proof: string | undefined } {
+  const reply = decodeReply(data);
+  if (reply.ok) {
+    const party = partySchema.safeParse(reply.body);
+    return { answer: party.success ? { accepted: true, party: party.data } : null, proof: answerProofSchema.safeParse(reply.body).data?.proof };
+  }
+  const party = partySchema.safeParse(reply.error.details);
+  return {
+    answer: { accepted: false, code: reply.error.code, message: reply.error.message, party: party.success ? party.data : null },
+    proof: answerProofSchema.safeParse(reply.error.details).data?.proof,
+  };
+}
+
+/**
+ * The leader's half of the handshake: offer membership to `target` on its admin subject. With a join
+ * secret the offer is proven, and only an answer that proves it too is taken: anyone who may
+ * subscribe there sees the offer and could answer first; such an answer is dropped, counted and
+ * logged, and the leader keeps waiting for the node's own until the timeout.
+ */
 export async function offerJoin(ctx: ControllerContext, target: string, joinSecret: Uint8Array | null): Promise<OfferReply> {
   const subject = `${ctx.prefix}.node.${target}.admin`;
   const sender = ctx.sender();
-  const proof = joinSecret === null ? {} : proveOffer(joinSecret, offerFields(sender, target, PROTOCOL_VERSION));
+  const fields = offerFields(sender, target, PROTOCOL_VERSION);
+  const proof = joinSecret === null ? null : proveOffer(joinSecret, fields);
+  const nonces = new NonceCache();
+  const dropped: string[] = [];
+  let taken: BusMessage | null = null;
+  /** with a secret: is this answer the node's own? (an unproven one is reported and passed over) */
+  const proven = (reply: BusMessage): boolean => {
+    if (joinSecret === null || proof === null) return true;
+    const { answer, proof: given } = answerOf(reply.data);
+    const verdict: VerifyResult =
+      answer === null
+        ? { ok: false, code: 'JOIN_AUTH', reason: 'no-proof', message: `join offer answer dropped: a malformed answer to ${sender.name}'s join offer to ${target}` }
+        : verifyAnswer(joinSecret, fields, proof, answer, given, nonces);
+    if (verdict.ok) {
+      taken = reply;
+      return true;
+    }
+    dropped.push(answer !== null && !answer.accepted ? `${verdict.reason} (${answer.code})` : verdict.reason);
+    ctx.reportRefusal('join', { reason: `join-reply-auth:${verdict.reason}`, from: target, localClusterId: sender.clusterId, remoteClusterId: answer?.party?.clusterId ?? null, message: verdict.message });
+    return false;
+  };
   let data: Uint8Array;
   try {
-    const reply = await ctx.bus.request(subject, encode(sender, 'join.offer', { protocolVersion: PROTOCOL_VERSION, ...proof }), { timeoutMs: OFFER_TIMEOUT_MS });
+    const reply = await ctx.bus.request(subject, encode(sender, 'join.offer', { protocolVersion: PROTOCOL_VERSION, ...proof }), { timeoutMs: OFFER_TIMEOUT_MS, ...(proof === null ? {} : { accept: proven }) });
+    // a transport that does not filter (the simulator's) hands over the first answer: checked here too
+    if (joinSecret !== null && taken !== reply && !proven(reply)) throw new RequestTimeoutError(subject, OFFER_TIMEOUT_MS);
     data = reply.data;
   } catch (err) {
     if (err instanceof NoRespondersError) throw conclaveError('NO_RESPONDERS', `${target} is not answering on ${subject}; is \`conclave run --name ${target}\` running on the same NATS and prefix?`);
+    if (err instanceof RequestTimeoutError && dropped.length > 0) {
+      throw conclaveError(
+        'TIMEOUT',
+        `${target} gave no answer proven with the join secret within ${OFFER_TIMEOUT_MS} ms; ${dropped.length} unproven answer(s) dropped (${[...new Set(dropped)].join(', ')}): forged, or ${target} has no joinSecretFile, another one, or an older release; a cluster with a join secret adds only nodes that prove it`,
+      );
+    }
     if (err instanceof RequestTimeoutError) throw conclaveError('TIMEOUT', `${target} did not answer the join offer within ${OFFER_TIMEOUT_MS} ms`);
     throw err;
   }
@@ -64,6 +113,8 @@ export class JoinHandshake {
   private confirmingGeneration = false;
   /** nonces of proven offers seen within the window (a replayed offer is refused) */
   private readonly offerNonces = new NonceCache();
+  /** nonces of the proven offers this node has proven an answer to (one answer each) */
+  private readonly answeredNonces = new NonceCache();
 
   /** `joinSecret`: while this node belongs to no cluster, it accepts only offers that prove it */
   constructor(
@@ -71,9 +122,29 @@ export class JoinHandshake {
     private readonly joinSecret: Uint8Array | null = null,
   ) {}
 
-  /** join offers are decided one at a time */
-  onOffer(offer: AdminBody<'join.offer'>, envelope: Envelope): Promise<JoinParty> {
-    return this.oneAtATime(() => this.decide(offer, envelope));
+  /**
+   * Join offers are decided one at a time. The answer to a proven offer is proven with this node's
+   * secret, acceptance and refusal alike, so the leader can tell it from a forged one.
+   */
+  async onOffer(offer: AdminBody<'join.offer'>, envelope: Envelope): Promise<JoinParty> {
+    const secret = this.joinSecret;
+    const fields = offerFields({ name: envelope.from, nodeId: envelope.nodeId, clusterId: envelope.clusterId }, this.ctx.name, offer.protocolVersion);
+    // only an offer that proves the secret, once: a proven answer to a copy of the leader's offer
+    // (sent again by whoever saw it) would be one more answer to it, and could differ (`replayed`)
+    if (secret === null || offer.nonce === undefined || offer.ts === undefined || !verifyOffer(secret, fields, offer, this.answeredNonces).ok) {
+      return this.oneAtATime(() => this.decide(offer, envelope));
+    }
+    const offerProof = { nonce: offer.nonce, ts: offer.ts, proof: offer.proof ?? '' };
+    let party: JoinParty;
+    try {
+      party = await this.oneAtATime(() => this.decide(offer, envelope));
+    } catch (err) {
+      if (!(err instanceof ConclaveError)) throw err;
+      const given = partySchema.safeParse(err.details);
+      const refusal: OfferAnswer = { accepted: false, code: err.code, message: err.message, party: given.success ? given.data : null };
+      throw conclaveError(err.code, err.message, { ...(given.success ? given.data : {}), proof: proveAnswer(secret, fields, offerProof, refusal) });
+    }
+    return { ...party, proof: proveAnswer(secret, fields, offerProof, { accepted: true, party }) };
   }
 
   /** the join machine decides; refusals are reported here too */

@@ -2,7 +2,9 @@
 // itself on `<prefix>.discover`; the leader of that cluster admits it only with a valid proof of the
 // shared join secret. The proof is an HMAC-SHA256 over every field of the request (so none can be
 // changed) including a random nonce and a timestamp; the leader compares in constant time, refuses
-// timestamps outside a window and nonces it has already seen (a replayed request).
+// timestamps outside a window and nonces it has already seen (a replayed request). The leader's
+// answer (admission or refusal) is proven the same way over the request and every answer field, so
+// the node can tell it from one forged by whoever else hears `<prefix>.discover`.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { z } from 'zod';
@@ -36,7 +38,14 @@ export interface JoinAdmission {
   clusterId: string;
   /** the node will be promoted to voter (false: maxVoters reached, it stays a learner) */
   voter: boolean;
+  /** from a leader with a join secret: the answer proven with it (proveJoinAnswer) */
+  proof?: string;
 }
+
+export const joinAdmissionSchema = z.object({ admitted: z.literal(true), leader: nodeNameSchema, clusterId: uuidSchema, voter: z.boolean() });
+
+/** the leader's answer to an auto-join request, as its proof covers it */
+export type JoinAnswer = { admitted: true; leader: string; clusterId: string; voter: boolean } | { admitted: false; code: string; message: string };
 
 /** The bytes the proof covers: every field but the proof, in a fixed order. */
 function signedText(req: Omit<JoinRequest, 'proof'>): string {
@@ -133,6 +142,34 @@ export function verifyJoinRequest(secret: Uint8Array, req: JoinRequest, nonces: 
     req,
     nonces,
     { refused: 'auto-join refused', what: `the request from ${req.name} (${req.nodeId})`, noProof: "configure join.secretFile on it with the cluster's secret", clock: "the leader's" },
+    now,
+  );
+}
+
+/** the answer's fields after the request's own: as JSON, so no field can spill into the next */
+function answerText(req: Omit<JoinRequest, 'proof'>, answer: JoinAnswer): string {
+  const fields = answer.admitted ? ['admitted', answer.leader, answer.clusterId, answer.voter] : ['refused', answer.code, answer.message];
+  return `${signedText(req)}\nanswer-v1\n${JSON.stringify(fields)}`;
+}
+
+/** the leader's side: the proof to add to its answer to `req` */
+export function proveJoinAnswer(secret: Uint8Array, req: Omit<JoinRequest, 'proof'>, answer: JoinAnswer): string {
+  return prove(secret, answerText(req, answer));
+}
+
+/** the node's side: an answer to its own request `req`, checked against its secret (`nonces`: the request's — one answer is taken) */
+export function verifyJoinAnswer(secret: Uint8Array, req: JoinRequest, answer: JoinAnswer, proof: string | undefined, nonces: NonceCache, now = Date.now()): VerifyResult {
+  return verifyProof(
+    secret,
+    answerText(req, answer),
+    { proof, nonce: req.nonce, ts: req.ts },
+    nonces,
+    {
+      refused: 'auto-join answer dropped',
+      what: `an answer to ${req.name}'s request to join cluster ${req.cluster}`,
+      noProof: "it is forged, or the cluster's members have no join secret (or run an older release)",
+      clock: `${req.name}'s`,
+    },
     now,
   );
 }

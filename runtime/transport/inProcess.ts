@@ -77,6 +77,8 @@ interface PendingRequest {
   resolve(msg: BusMessage): void;
   reject(err: unknown): void;
   timer: ReturnType<typeof setTimeout>;
+  /** RequestOptions.accept: a reply it passes over leaves the request waiting */
+  accept?: (reply: BusMessage) => boolean;
 }
 
 type Delivery =
@@ -203,6 +205,7 @@ class Hub implements InProcessBus {
         const p = d.pending;
         // the request may already have timed out or its connection closed
         if (this.inboxes.get(d.msg.subject) !== p) continue;
+        if (p.accept && !p.accept(d.msg)) continue;
         this.inboxes.delete(d.msg.subject);
         clearTimeout(p.timer);
         p.resolve(d.msg);
@@ -324,6 +327,7 @@ class Connection implements Bus {
           this.hub.inboxes.delete(inbox);
           pending.reject(new RequestTimeoutError(subject, opts.timeoutMs));
         }, opts.timeoutMs),
+        ...(opts.accept ? { accept: opts.accept } : {}),
       };
       this.hub.inboxes.set(inbox, pending);
       this.requests.add(inbox);

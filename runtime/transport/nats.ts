@@ -10,6 +10,7 @@ import {
   type Msg,
   type NatsConnection,
   NatsError,
+  RequestStrategy,
 } from 'nats';
 import { conclaveError } from '../errors.ts';
 import { credentialsFromUrls } from './natsUrl.ts';
@@ -292,12 +293,27 @@ class NatsBus implements Bus {
     if (this.closed) throw new BusClosedError();
     validatePublishSubject(subject);
     if (!(opts.timeoutMs > 0)) throw new Error(`request timeoutMs must be > 0, got ${opts.timeoutMs}`);
+    if (opts.accept) return this.requestAccepted(subject, data, opts.timeoutMs, opts.accept);
     try {
       const m = await this.nc.request(subject, copyBytes(data), { timeout: opts.timeoutMs });
       return this.wrap(m);
     } catch (err) {
       throw this.mapError(err, subject, data.byteLength, opts.timeoutMs);
     }
+  }
+
+  /** a request that hears every reply until `accept` takes one (on an inbox of its own, so none is lost to the first) */
+  private async requestAccepted(subject: string, data: Uint8Array, timeoutMs: number, accept: (reply: BusMessage) => boolean): Promise<BusMessage> {
+    try {
+      const replies = await this.nc.requestMany(subject, copyBytes(data), { maxWait: timeoutMs, strategy: RequestStrategy.Timer, noMux: true });
+      for await (const m of replies) {
+        const reply = this.wrap(m);
+        if (accept(reply)) return reply;
+      }
+    } catch (err) {
+      throw this.mapError(err, subject, data.byteLength, timeoutMs);
+    }
+    throw new RequestTimeoutError(subject, timeoutMs);
   }
 
   async flush(): Promise<void> {

@@ -23,6 +23,12 @@ export interface SubscribeOptions {
 
 export interface RequestOptions {
   timeoutMs: number;
+  /**
+   * Which replies to take (it must not throw): a reply it passes over is dropped and the request keeps
+   * waiting for another until the timeout — so whoever answers first cannot decide it (a join offer's
+   * answer must prove the join secret). Absent: the first reply.
+   */
+  accept?: (reply: BusMessage) => boolean;
 }
 
 export interface Bus {

@@ -108,6 +108,8 @@ export interface JoinParty {
   clusterId: string | null;
   /** its member key (runtime/store/memberKey.ts), committed in the configuration when it is added; absent from an older node */
   key?: string;
+  /** the answer to a proven offer, proven with the node's join secret (runtime/join/offerProof.ts); a refusal carries it in its details */
+  proof?: string;
 }
 
 export interface SnapshotPage {

@@ -2,8 +2,9 @@
 // secret accepts only proven offers — so a forged offer (anyone on the bus can send one) no longer
 // makes it record a contact and refuse `init`. Unit checks of the proof, then real `conclave run`
 // processes over a real nats-server: forged offers (none, wrong, replayed to another node) are
-// refused, counted and logged, and leave the node blank; real adds through the CLI still work, also
-// of a node without a secret.
+// refused, counted and logged, and leave the node blank; real adds through the CLI still work. A node
+// without a secret answers without proof, so a cluster with one does not add it
+// (test/hostile/join-reply-nats.test.ts: forged answers).
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
@@ -89,9 +90,17 @@ describe('join offers with a join secret, over real NATS', { skip: natsServerSki
     assert.ok(a1.running && b2.running);
   });
 
-  it('a node without a secret is added by a cluster with one (it ignores the proof)', async () => {
-    await c.run('c1');
-    const add = await c.cli(['cluster', 'add', 'c1', '--via', 'a1']);
-    assert.equal(add.code, 0, add.stderr);
+  it('a node without a secret is not added by a cluster with one (its answer proves nothing); given the secret, it is', async () => {
+    const c1 = await c.run('c1');
+    const add = await c.cli(['cluster', 'add', 'c1', '--via', 'a1', '--timeout', '15000']);
+    assert.notEqual(add.code, 0, 'the unproven answer is not taken');
+    assert.match(add.stderr, /c1 gave no answer proven with the join secret .* a cluster with a join secret adds only nodes that prove it/);
+    const list = JSON.parse((await c.cli(['cluster', 'list', '--via', 'a1', '--json'])).stdout) as { members: Array<{ name: string }> };
+    assert.ok(!list.members.some((m) => m.name === 'c1'));
+    // it took the offer (it cannot tell the leader will not take its answer): with the secret, the add goes through
+    await c1.kill('SIGTERM');
+    await c.run('c1', { joinSecretFile: join(c.dir, 'secret') });
+    const again = await c.cli(['cluster', 'add', 'c1', '--via', 'a1']);
+    assert.equal(again.code, 0, again.stderr);
   });
 });

@@ -139,6 +139,29 @@ function busContract(name: string, skip: string | false, setup: () => Promise<Ha
       assert.deepEqual(replies.map(text), ['echo:a', 'echo:b', 'echo:c', 'echo:d']);
     });
 
+    it('with `accept`, passes over the replies it refuses and takes a later one; none taken is a timeout', async () => {
+      const [client, server, other] = [await connect(), await connect(), await connect()];
+      // the first to answer (another connection: whoever may subscribe there) is not the one taken
+      other.subscribe(subj('many'), (m) => void m.respond(enc.encode('forged')));
+      server.subscribe(subj('many'), (m) => {
+        m.respond(enc.encode('forged'));
+        m.respond(enc.encode(`real:${text(m)}`));
+      });
+      await Promise.all([server.flush(), other.flush()]);
+      const passedOver: string[] = [];
+      const accept = (r: BusMessage) => {
+        if (text(r).startsWith('real:')) return true;
+        passedOver.push(text(r));
+        return false;
+      };
+      const reply = await client.request(subj('many'), enc.encode('ping'), { timeoutMs: 5000, accept });
+      assert.equal(text(reply), 'real:ping');
+      assert.ok(passedOver.length >= 1 && passedOver.every((t) => t === 'forged'), JSON.stringify(passedOver));
+      const none = await rejection(client.request(subj('many'), enc.encode('?'), { timeoutMs: 150, accept: () => false }));
+      assert.ok(none instanceof RequestTimeoutError, `got ${String(none)}`);
+      assert.ok((await rejection(client.request(subj('nobody'), enc.encode('?'), { timeoutMs: 2000, accept: () => true }))) instanceof NoRespondersError);
+    });
+
     it('times out a request nobody answers with RequestTimeoutError naming the subject', async () => {
       const [client, server] = [await connect(), await connect()];
       let received = 0;
