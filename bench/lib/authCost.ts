@@ -2,7 +2,8 @@
 // (3 `conclave run` processes over their own nats-server on loopback, member keys committed), up at
 // the same time: one as shipped — every peer bus message (a raft batch, not an entry) authenticated
 // between members, and every put from the bench's operator key in an operator session (one signed
-// request per node opens it, then a MAC per put: runtime/wire/operatorSession.ts) — and one with
+// request per node opens it, then a MAC per request, which carries up to 16 of the puts in flight:
+// runtime/wire/operatorSession.ts, runtime/adminClient.ts) — and one with
 // CONCLAVE_UNSAFE_NO_PEER_AUTH=1 in its controllers' environment (runtime/wire/peerSignature.ts:
 // bench only, nothing signed or checked, members' messages nor operators' requests) and its puts
 // sent unauthenticated. The same 64-in-flight load goes to each leader in alternating rounds
