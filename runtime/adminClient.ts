@@ -29,10 +29,9 @@ export async function adminCall<O extends AdminOp>(
   timeoutMs: number,
   signer?: AdminSigner,
 ): Promise<AdminReply<O>> {
-  if (type === 'propose' && (body as AdminRequest<'propose'>).forwarded !== true) {
-    return proposeBatched({ bus, prefix, node, sender, timeoutMs, signer }, (body as AdminRequest<'propose'>).command) as Promise<AdminReply<O>>;
-  }
-  return call(bus, prefix, node, sender, type, body, timeoutMs, signer);
+  const to: Destination = { bus, prefix, node, sender, timeoutMs, signer };
+  if (type === 'propose' && (body as AdminRequest<'propose'>).forwarded !== true) return proposeBatched(to, (body as AdminRequest<'propose'>).command) as Promise<AdminReply<O>>;
+  return call(to, type, body);
 }
 
 /** where a proposal goes, and as whom: proposals batch together only when all of it is the same */
@@ -96,7 +95,10 @@ function proposeBatched(to: Destination, command: unknown): Promise<unknown> {
 }
 
 function sameDestination(a: Destination, b: Destination): boolean {
-  return a.bus === b.bus && a.prefix === b.prefix && a.node === b.node && a.sender === b.sender && a.timeoutMs === b.timeoutMs && a.signer === b.signer;
+  const x = a.sender;
+  const y = b.sender;
+  const sameSender = x === y || (x.name === y.name && x.nodeId === y.nodeId && x.clusterId === y.clusterId && x.generation === y.generation);
+  return a.bus === b.bus && a.prefix === b.prefix && a.node === b.node && sameSender && a.timeoutMs === b.timeoutMs && a.signer === b.signer;
 }
 
 /**
@@ -118,7 +120,7 @@ async function sendBatch(batch: Pending): Promise<void> {
 
 /** one `propose` for a single proposal, `propose.batch`es of at most PROPOSALS_PER_REQUEST otherwise */
 async function sendEach({ to, items }: Pending): Promise<void> {
-  const single = (item: Pending['items'][number]) => call(to.bus, to.prefix, to.node, to.sender, 'propose', { command: item.command }, to.timeoutMs, to.signer).then(item.resolve, item.reject);
+  const single = (item: Pending['items'][number]) => call(to, 'propose', { command: item.command }).then(item.resolve, item.reject);
   const subject = adminSubjects(to.prefix, to.node).admin;
   const refusedUntil = withoutBatches.get(to.bus)?.get(subject);
   if (items.length === 1 || (refusedUntil !== undefined && Date.now() < refusedUntil)) {
@@ -133,7 +135,7 @@ async function sendEach({ to, items }: Pending): Promise<void> {
   }
   let reply: AdminReply<'propose.batch'>;
   try {
-    reply = await call(to.bus, to.prefix, to.node, to.sender, 'propose.batch', { commands: items.map((i) => i.command) }, to.timeoutMs, to.signer);
+    reply = await call(to, 'propose.batch', { commands: items.map((i) => i.command) });
   } catch (err) {
     if (err instanceof PayloadTooLargeError) {
       // more than one bus message carries: halves, down to one proposal (whose own error is its caller's)
@@ -165,16 +167,8 @@ async function sendEach({ to, items }: Pending): Promise<void> {
 }
 
 /** one request, as it is: signed, or MACed in a session */
-async function call<O extends AdminOp>(
-  bus: Pick<Bus, 'request'>,
-  prefix: string,
-  node: string,
-  sender: Sender,
-  type: O,
-  body: AdminRequest<O>,
-  timeoutMs: number,
-  signer?: AdminSigner,
-): Promise<AdminReply<O>> {
+async function call<O extends AdminOp>(to: Destination, type: O, body: AdminRequest<O>): Promise<AdminReply<O>> {
+  const { bus, prefix, node, sender, timeoutMs, signer } = to;
   const subjects = adminSubjects(prefix, node);
   const sessions = signer?.sessions;
   if (signer === undefined || sessions === undefined || type === OPEN_SESSION || requiresMemberAuth(type, body)) {
@@ -182,7 +176,7 @@ async function call<O extends AdminOp>(
     return send(bus, subjects, type, data, timeoutMs);
   }
   const plain: AdminSigner = { key: signer.key, now: signer.now };
-  const open = (request: OpenSessionRequest) => call(bus, prefix, node, sender, OPEN_SESSION, request, timeoutMs, plain) as Promise<OpenSessionReply>;
+  const open = (request: OpenSessionRequest) => call({ ...to, signer: plain }, OPEN_SESSION, request) as Promise<OpenSessionReply>;
   for (let attempt = 1; ; attempt++) {
     let session: ClientSession | null;
     try {
@@ -193,7 +187,7 @@ async function call<O extends AdminOp>(
       if (err.code === 'BAD_REQUEST') sessions.signInstead(subjects.admin);
       session = null;
     }
-    if (session === null) return call(bus, prefix, node, sender, type, body, timeoutMs, plain);
+    if (session === null) return call({ ...to, signer: plain }, type, body);
     try {
       return await send(bus, subjects, type, sessions.seal(session, subjects.admin, sender, type, body), timeoutMs);
     } catch (err) {
