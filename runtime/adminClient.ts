@@ -4,10 +4,9 @@ import { asErrorCode, ConclaveError, conclaveError } from './errors.ts';
 import { type Bus, type BusMessage, NoRespondersError, PayloadTooLargeError, PermissionDeniedError, RequestTimeoutError } from './transport/types.ts';
 import { adminSubjects, isReadOnlyOp } from './wire/adminSubjects.ts';
 import type { AdminOp, AdminReply, AdminRequest } from './wire/adminProtocol.ts';
-
 import { type AdminSigner, requiresMemberAuth, signAdminRequest } from './wire/adminAuth.ts';
 import { type ClientSession, OPEN_SESSION, type OpenSessionReply, type OpenSessionRequest, SESSION_GONE } from './wire/operatorSession.ts';
-import { decodeReply, encode, type Sender } from './wire/envelope.ts';
+import { decodeReply, encode, MAX_MESSAGE_BYTES, MessageTooLargeError, type Sender } from './wire/envelope.ts';
 
 /**
  * The one client side of the admin protocol: ask `node`, get the reply's body, or throw the node's
@@ -137,10 +136,16 @@ async function sendEach({ to, items }: Pending): Promise<void> {
   try {
     reply = await call(to, 'propose.batch', { commands: items.map((i) => i.command) });
   } catch (err) {
-    if (err instanceof PayloadTooLargeError) {
-      // more than one bus message carries: halves, down to one proposal (whose own error is its caller's)
-      const half = Math.ceil(items.length / 2);
-      await Promise.all([sendBatch({ to, items: items.slice(0, half) }), sendBatch({ to, items: items.slice(half) })]);
+    const over = tooLarge(err);
+    if (over !== null) {
+      // more than one message carries (the bus's max payload, or any message's limit): as many parts as
+      // the size says and one more, each split again if its share is still too large, down to one
+      // proposal (whose own error is its caller's)
+      const parts = Math.min(items.length, Math.ceil(over.bytes / over.limit) + 1);
+      const each = Math.ceil(items.length / parts);
+      const sends: Array<Promise<void>> = [];
+      for (let i = 0; i < items.length; i += each) sends.push(sendBatch({ to, items: items.slice(i, i + each) }));
+      await Promise.all(sends);
       return;
     }
     if (err instanceof ConclaveError && err.code === 'BAD_REQUEST' && UNKNOWN_TYPE.test(err.message)) {
@@ -164,6 +169,13 @@ async function sendEach({ to, items }: Pending): Promise<void> {
     } else if (outcome.ok) item.resolve(outcome.body);
     else item.reject(conclaveError(asErrorCode(outcome.error?.code), String(outcome.error?.message), outcome.error?.details));
   });
+}
+
+/** how large a request was and what carries it, when it was refused for its size; else null */
+function tooLarge(err: unknown): { bytes: number; limit: number } | null {
+  if (err instanceof PayloadTooLargeError) return { bytes: err.size, limit: err.maxPayload };
+  if (err instanceof MessageTooLargeError) return { bytes: err.bytes, limit: MAX_MESSAGE_BYTES };
+  return null;
 }
 
 /** one request, as it is: signed, or MACed in a session */

@@ -112,6 +112,22 @@ describe('proposals in flight travel in batches', () => {
   });
 });
 
+describe('a batch over the largest message any bus carries (1 MiB)', () => {
+  const cluster = inProcessCluster('conclave-propose-batch-big-');
+  it('is split by its size: 6 puts of 300 KB in flight all commit', async () => {
+    const n1 = await cluster.start('b1');
+    await n1.init();
+    await n1.waitForLeader(30_000);
+    const seen = requestTypes(cluster.bus, 'conclave.node.b1.admin');
+    const client = cluster.bus.connect('client');
+    const value = 'w'.repeat(300 * 1024);
+    await Promise.all(Array.from({ length: 6 }, (_, i) => adminCall(client, 'conclave', 'b1', CLI, 'propose', put(`huge/${i}`, value), 30_000)));
+    for (let i = 0; i < 6; i++) assert.equal(((await n1.read({ op: 'get', key: `huge/${i}` })) as { value?: unknown }).value, value);
+    assert.ok(seen.length >= 2 && seen.length < 6, `requests seen: ${seen.join(' ')}`);
+    await client.close();
+  });
+});
+
 describe('a node that does not know batches (an older release)', () => {
   it('gets the proposals one by one, and the client does not ask it for a batch again', async () => {
     const hub = createInProcessBus();
