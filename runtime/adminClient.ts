@@ -16,7 +16,8 @@ import { decodeReply, encode, MAX_MESSAGE_BYTES, MessageTooLargeError, type Send
  * signs its requests (runtime/operatorKey.ts) — or, when its signer keeps sessions, sends them MACed
  * in a session with the node (runtime/wire/operatorSession.ts), opened on first use and opened again
  * once when the node says it does not know it. A node that cannot open one (an older release) or
- * refuses to gets the request signed, and the answer to that is the answer.
+ * refuses to gets the request signed, and the answer to that is the answer. A `propose` travels with
+ * the others made to the same node in the same turn, in one `propose.batch` (proposeBatched below).
  */
 export async function adminCall<O extends AdminOp>(
   bus: Pick<Bus, 'request'>,
