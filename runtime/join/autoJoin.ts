@@ -30,6 +30,8 @@ export const joinRequestSchema = z.strictObject({
     .regex(/^[0-9a-f]{64}$/)
     .optional(),
 });
+/** the proof an answer carries beside its fields (an auto-join answer, an answer to a join offer); the fields are parsed without it */
+export const answerProofSchema = z.object({ proof: joinRequestSchema.shape.proof });
 export type JoinRequest = z.infer<typeof joinRequestSchema>;
 
 export interface JoinAdmission {

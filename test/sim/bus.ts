@@ -164,7 +164,7 @@ export class SimNetwork {
    * Request/reply: the request is published to `subject` like any message; its subscriber's answer,
    * or "no responders", comes back after another trip — unless lost or cut on the way, when the
    * requester's clock times it out. A broadcast request nobody subscribes to is answered "no
-   * responders"; else the first answer wins. A requester whose process died hears nothing.
+   * responders"; else the first answer wins (the first `opts.accept` takes, when given). A requester whose process died hears nothing.
    */
   request(bus: SimBus, clock: SimClock, subject: string, data: Uint8Array, opts: RequestOptions): Promise<BusMessage> {
     const w = this.world;
@@ -186,7 +186,12 @@ export class SimNetwork {
       this.publish(bus.nodeId, subject, data, (to) => ({
         respond: (answer) => {
           if (w.lost() || w.cut(to!, bus.nodeId)) return;
-          w.later(w.delay(), () => finish(() => resolve({ subject, data: answer, respond: () => false })));
+          w.later(w.delay(), () => {
+            const reply: BusMessage = { subject, data: answer, respond: () => false };
+            // RequestOptions.accept: an answer it passes over leaves the request waiting, as on the other buses
+            if (settled || (opts.accept !== undefined && !opts.accept(reply))) return;
+            finish(() => resolve(reply));
+          });
         },
         noResponders,
       }));
