@@ -8,7 +8,7 @@
 // tell a real "this member was recovered to generation N" (provenGeneration) from a forged one.
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from 'node:crypto';
 import { z } from 'zod';
-import { memberPublicKey, publicKeyText } from '../wire/peerSignature.ts';
+import { KEY_TEXT_PATTERN, memberPublicKey, publicKeyText } from '../wire/peerSignature.ts';
 
 export const K_MEMBER_KEY = 'memberKey';
 
@@ -34,8 +34,7 @@ export interface KeyRotation {
   signature: string;
 }
 
-const KEY_TEXT = /^[A-Za-z0-9_-]{43}$/;
-const rotationSchema = z.object({ generation: z.number().int().min(1), key: z.string().regex(KEY_TEXT), signature: z.string().max(128) });
+const rotationSchema = z.object({ generation: z.number().int().min(1), key: z.string().regex(KEY_TEXT_PATTERN), signature: z.string().max(128) });
 /** a node is recovered a handful of times in its life; a bound keeps a hostile answer small to check */
 const MAX_ROTATIONS = 64;
 
@@ -43,7 +42,7 @@ const storedSchema = z.object({
   nodeId: z.string(),
   generation: z.number().int().min(1),
   privateKey: z.instanceof(Uint8Array),
-  publicKey: z.string().regex(KEY_TEXT),
+  publicKey: z.string().regex(KEY_TEXT_PATTERN),
   createdAt: z.string(),
   rotations: z.array(rotationSchema).max(MAX_ROTATIONS).optional(),
 });

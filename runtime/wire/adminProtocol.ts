@@ -8,6 +8,7 @@ import type { Role } from '../../machines/raft/types.ts';
 import type { BusState } from '../transport/types.ts';
 import { nodeNameSchema, type Sender } from './codec.ts';
 import type { OpenSessionReply } from './operatorSession.ts';
+import { KEY_TEXT_PATTERN } from './peerSignature.ts';
 
 /** `snapshot save`: one capture of the replicated state, served in pages (runtime/state/snapshotExport.ts) */
 export interface SnapshotExportInfo {
@@ -136,7 +137,7 @@ const timeoutMs = z.number().int().positive().optional();
 const forwarded = z.boolean().optional();
 const nothing = z.object({});
 /** a raw 32-byte public key, base64url (an operator's Ed25519 key, an X25519 key) */
-const operatorKeyText = z.string().regex(/^[A-Za-z0-9_-]{43}$/);
+const operatorKeyText = z.string().regex(KEY_TEXT_PATTERN);
 
 /** the most commands one `propose.batch` request carries */
 export const MAX_PROPOSE_BATCH = 256;

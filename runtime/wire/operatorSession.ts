@@ -25,7 +25,7 @@
 import { createPublicKey, createSecretKey, diffieHellman, generateKeyPairSync, hkdfSync, type KeyObject, randomBytes } from 'node:crypto';
 import { MEMBER_AUTH_SKEW_MS } from './adminAuth.ts';
 import { encode, type Sender } from './envelope.ts';
-import { checkPeerAuth, macPeerMessage, memberPublicKey, publicKeyText } from './peerSignature.ts';
+import { checkPeerAuth, KEY_TEXT_PATTERN, macPeerMessage, memberPublicKey, publicKeyText } from './peerSignature.ts';
 
 /** the admin operation that opens a session */
 export const OPEN_SESSION = 'operator.session';
@@ -39,7 +39,6 @@ export const SEQ_WINDOW = 1024;
 export const SESSION_GONE: ReadonlySet<string> = new Set(['unknown-session', 'expired-session']);
 
 const SALT = Buffer.from('conclave operator session v1');
-const KEY_TEXT = /^[A-Za-z0-9_-]{43}$/;
 
 export interface OpenSessionRequest {
   /** the operator's public key (as `operators.keys` lists it) that signs this request */
@@ -56,7 +55,7 @@ export interface OpenSessionReply {
 }
 
 function x25519Public(text: string): KeyObject | null {
-  if (!KEY_TEXT.test(text)) return null;
+  if (!KEY_TEXT_PATTERN.test(text)) return null;
   try {
     return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: text }, format: 'jwk' });
   } catch {

@@ -19,8 +19,10 @@ import { createHash, createHmac, createPublicKey, type Hash, type Hmac, type Key
 import { TAILED, TAILED_HEADER } from './envelope.ts';
 import type { PairKeys } from './pairwiseKeys.ts';
 
+/** a raw 32-byte public key as text, base64url (publicKeyText below): member, operator and session keys */
+export const KEY_TEXT_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 /** a member key as committed in the configuration: raw 32-byte Ed25519 public key, base64url */
-export const MEMBER_KEY_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+export const MEMBER_KEY_PATTERN = KEY_TEXT_PATTERN;
 
 /**
  * BENCH ONLY, UNSAFE: `CONCLAVE_UNSAFE_NO_PEER_AUTH=1` in a controller's environment turns member
