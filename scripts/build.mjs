@@ -2,7 +2,7 @@
 // `npm run build` (and `prepare`): compile machines/, actors/ and runtime/ to dist/ (JavaScript,
 // declarations, source maps: the library that `import … from 'conclave'` loads) and copy what tsc
 // does not: the inspector page, which server.js serves from ./page/, and the store check that
-// files.js runs in a child process (verify-child.mjs). Then bundle the CLI (bin/conclave.js runs it)
+// files.js runs in a child process (verify-child.mjs, and walk.mjs which it and files.js run). Then bundle the CLI (bin/conclave.js runs it)
 // into dist/cli/ with esbuild: a command loads a few files instead of ≈150 modules of dist/ and the
 // pure-JavaScript packages' own (README, "The CLI's start-up").
 import { spawnSync } from 'node:child_process';
@@ -30,8 +30,9 @@ cpSync(`${root}runtime/inspect/page/`, `${dist}runtime/inspect/page/`, {
   recursive: true,
   filter: (src) => !src.endsWith('.d.ts'),
 });
-// plain JavaScript run as `node verify-child.mjs DATA_DIR` next to files.js (runtime/store/files.ts)
-cpSync(`${root}runtime/store/verify-child.mjs`, `${dist}runtime/store/verify-child.mjs`);
+// plain JavaScript run as `node verify-child.mjs DATA_DIR` next to files.js (runtime/store/files.ts),
+// and the walk it runs (files.js runs it in-process too)
+for (const f of ['verify-child.mjs', 'walk.mjs']) cpSync(`${root}runtime/store/${f}`, `${dist}runtime/store/${f}`);
 
 // The CLI, bundled: one entry (runtime/cli/main.ts) and, with `splitting`, one chunk per set of modules
 // that a command's dynamic import() brings in, so a command still loads only what it uses (a client
@@ -127,7 +128,7 @@ if (cached.status !== 0) {
 }
 // what the bundled modules find next to themselves (import.meta.url is now that of dist/cli/)
 cpSync(`${root}runtime/inspect/page/`, `${cli}page/`, { recursive: true, filter: (src) => !src.endsWith('.d.ts') });
-cpSync(`${root}runtime/store/verify-child.mjs`, `${cli}verify-child.mjs`);
+for (const f of ['verify-child.mjs', 'walk.mjs']) cpSync(`${root}runtime/store/${f}`, `${cli}${f}`);
 
 // the new build in place of the old, two renames apart; then the old one goes (no stale output of a
 // deleted or renamed module)

@@ -3,9 +3,10 @@
 // exactly as found (dirSnapshot.ts).
 import { statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { StoreError } from './errors.ts';
+import { isStoreError, StoreError } from './errors.ts';
 import type { Logger } from '../log/logger.ts';
-import { classifyDir, corrupt, DATA_FILE, describeDamage, type DirKind, type StoreMarker, type StoreWalk, walkInChild } from './files.ts';
+import { dropCleanClose, putBackCleanClose, takeCleanClose } from './cleanClose.ts';
+import { classifyDir, corrupt, DATA_FILE, describeDamage, type DirKind, type StoreMarker, type StoreWalk, walkInChild, walkInProcess } from './files.ts';
 import { restoreDir, snapshotDir } from './dirSnapshot.ts';
 import { peekFormat, STORE_FORMAT, STORE_FORMAT_VERSION, validateIdentity } from './identity.ts';
 import { checkLmdbDataFile } from './lmdb-file.ts';
@@ -51,6 +52,8 @@ export interface CheckedDir {
   name: string | null;
   target: number;
   create: boolean;
+  /** where the records were walked (null: no store there yet, or one never written) */
+  walked: StoreWalk['where'] | null;
 }
 
 /**
@@ -64,20 +67,28 @@ export async function checkBeforeOpen(opts: { dataDir: string; name: string | nu
   const dataDir = resolve(opts.dataDir);
   const target = opts.target ?? STORE_FORMAT_VERSION;
   const { kind, marker } = classifyDir(dataDir, opts.create);
+  let walked: StoreWalk['where'] | null = null;
   if (kind === 'store') {
     checkNotLocked(dataDir);
     const before = snapshotDir(dataDir);
+    // unchanged since it was closed cleanly: walked in this process, without a child's start (cleanClose.ts)
+    let cleanClose = false;
     try {
-      const exam = await examineStore(dataDir, opts.name, target, marker);
+      cleanClose = takeCleanClose(dataDir);
+      const exam = await examineStore(dataDir, opts.name, target, marker, cleanClose ? 'in-process' : 'child');
       refuseDamage(dataDir, exam.walk);
       if (exam.name === null && opts.name === null) throw neverWritten(dataDir);
-      opts.logger?.debug({ dataDir, checkMs: Math.round(exam.walk?.ms ?? 0) }, 'store checked');
+      opts.logger?.debug({ dataDir, checkMs: Math.round(exam.walk?.ms ?? 0), walked: exam.walk?.where }, 'store checked');
+      walked = exam.walk?.where ?? null;
     } catch (err) {
+      // refused unopened, the store is as it was closed: its record goes back, unless it was found damaged
+      if (cleanClose) (isStoreError(err, 'CORRUPT') ? dropCleanClose : putBackCleanClose)(dataDir);
       restoreDir(dataDir, before);
       throw err;
     }
+    if (cleanClose) dropCleanClose(dataDir);
   }
-  return { dataDir, kind, marker, name: opts.name, target, create: opts.create };
+  return { dataDir, kind, marker, name: opts.name, target, create: opts.create, walked };
 }
 
 /** What examineStore found: the node name (null: never written) and the walk of every record. */
@@ -93,7 +104,13 @@ export interface Examination {
  * NOT_A_STORE / NEWER_FORMAT / NAME_MISMATCH for the store as a whole; damaged records are listed
  * in `walk.damaged` (the caller refuses, or reports them). `name` null: any node's store.
  */
-export async function examineStore(dataDir: string, name: string | null, target: number, marker: StoreMarker | null): Promise<Examination> {
+export async function examineStore(
+  dataDir: string,
+  name: string | null,
+  target: number,
+  marker: StoreMarker | null,
+  walkIn: StoreWalk['where'] = 'child',
+): Promise<Examination> {
   const file = join(dataDir, DATA_FILE);
   const held = marker ? `, but this directory held the store of node ${marker.name} (node id ${marker.nodeId})` : '';
   let check: ReturnType<typeof checkLmdbDataFile>;
@@ -111,7 +128,7 @@ export async function examineStore(dataDir: string, name: string | null, target:
   }
   if (!check.ok) throw corrupt(dataDir, check.reason);
 
-  const walk = await walkInChild(dataDir);
+  const walk = walkIn === 'child' ? await walkInChild(dataDir) : await walkInProcess(dataDir);
   const names = Object.keys(walk.dbs);
   if (names.length === 0) {
     if (marker) throw corrupt(dataDir, `${file} holds no data${held}`);

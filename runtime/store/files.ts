@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { StoreError } from './errors.ts';
 import { LOCK_FILE } from './lock.ts';
+import { walkStore } from './walk.mjs';
 
 export const DATA_FILE = 'data.mdb';
 export const LMDB_LOCK_FILE = 'lock.mdb';
@@ -165,8 +166,10 @@ export interface StoreWalk {
   dbs: Record<string, { records: number; bytes: number }>;
   damaged: DamagedRecord[];
   damagedCount: number;
-  /** how long the child took, in ms */
+  /** how long the walk took, in ms */
   ms: number;
+  /** where it ran: a child process, or this one (the store unchanged since its clean close: cleanClose.ts) */
+  where: 'child' | 'in-process';
 }
 
 /**
@@ -191,7 +194,7 @@ export function walkInChild(dataDir: string): Promise<StoreWalk> {
       clearTimeout(timer);
       const ms = performance.now() - started;
       const line = stdout.trim().split('\n').pop() ?? '';
-      type ChildOutput = (Omit<StoreWalk, 'ms'> & { error?: undefined }) | { error: string };
+      type ChildOutput = (Omit<StoreWalk, 'ms' | 'where'> & { error?: undefined }) | { error: string };
       let out: ChildOutput | null;
       try {
         out = JSON.parse(line) as ChildOutput;
@@ -206,10 +209,24 @@ export function walkInChild(dataDir: string): Promise<StoreWalk> {
       } else if (out.error !== undefined) {
         reject(corrupt(dataDir, `${file} is damaged: LMDB cannot read it (${out.error})`));
       } else {
-        resolve({ ...out, ms });
+        resolve({ ...out, ms, where: 'child' });
       }
     });
   });
+}
+
+/**
+ * The same walk in this process, for a store unchanged since it was closed cleanly (cleanClose.ts):
+ * LMDB reads pages it wrote itself. What it refuses to read is a CORRUPT verdict, as in the child.
+ */
+export async function walkInProcess(dataDir: string): Promise<StoreWalk> {
+  const started = performance.now();
+  const lmdb = await import('lmdb');
+  try {
+    return { ...walkStore(lmdb, dataDir), ms: performance.now() - started, where: 'in-process' };
+  } catch (err) {
+    throw corrupt(dataDir, `${join(dataDir, DATA_FILE)} is damaged: LMDB cannot read it (${(err as Error).message})`, err);
+  }
 }
 
 /**

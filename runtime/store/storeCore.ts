@@ -9,6 +9,7 @@ import type { HardState, SnapshotMeta } from '../../machines/raft/types.ts';
 import type { Logger } from '../log/logger.ts';
 import { isFullError, isIoError, StoreError } from './errors.ts';
 import { corrupt, DATA_FILE } from './files.ts';
+import { recordCleanClose } from './cleanClose.ts';
 import { DamagedRecordError, isChecksummed } from './frame.ts';
 import type { MemberKey } from './memberKey.ts';
 import { type IdentityPatch, STORE_FORMAT, type StoreIdentity, validateIdentity } from './identity.ts';
@@ -106,10 +107,21 @@ export class StoreCore {
     this.#closed = true;
     try {
       await this.env.close();
+      // closed without damage found: the next start may walk it in its own process (cleanClose.ts)
+      if (this.damaged === null) this.#recordCleanClose();
     } finally {
       this.#lock.release();
     }
     this.log?.debug({ dataDir: this.dataDir }, 'store closed');
+  }
+
+  #recordCleanClose(): void {
+    try {
+      recordCleanClose(this.dataDir);
+    } catch (err) {
+      // not an error of the close: without the record, the next start checks the store in a child
+      this.log?.warn({ dataDir: this.dataDir, err }, 'could not record the clean close (the next start checks the store in a child process)');
+    }
   }
 
   /**

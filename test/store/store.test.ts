@@ -42,7 +42,7 @@ describe('store: identity', () => {
     assert.deepEqual(s.identity(), id);
     await s.close();
     await s.close(); // idempotent
-    assert.deepEqual(readdirSync(dir).sort(), ['conclave.store', 'data.mdb', 'lock.mdb'], 'close releases the lock file; the marker stays');
+    assert.deepEqual(readdirSync(dir).sort(), ['closed-cleanly.json', 'conclave.store', 'data.mdb', 'lock.mdb'], 'close releases the lock file; the marker stays; the clean close is recorded');
   });
 
   it('treats an empty data.mdb (creation interrupted before LMDB wrote anything) as a new store', async () => {
