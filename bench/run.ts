@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { cleanupAll } from './lib/cleanup.ts';
 import { progress } from './lib/progress.ts';
 
-const USAGE = `usage: npm run bench -- [--quick] [--peers] [--heartbeat-ms N] [--election-timeout-ms N] [--snapshot-every N] [--failover-runs N] [--out FILE]
+const USAGE = `usage: npm run bench -- [--quick] [--peers] [--heartbeat-ms N] [--election-timeout-ms N] [--snapshot-every N] [--failover-runs N] [--formation-rounds N] [--out FILE]
   --quick                 ~30 s version (fewer operations, 3 failover runs)
   --peers                 also run A1, A2 and A5's workload against a 3-member etcd and a 3-server
                           NATS JetStream KV (3 replicas) in this run, and print Conclave/peer ratios
@@ -18,6 +18,7 @@ const USAGE = `usage: npm run bench -- [--quick] [--peers] [--heartbeat-ms N] [-
   --election-timeout-ms N raft election timeout (default 150; the core randomizes it in [T, 2T))
   --snapshot-every N      raft snapshotEvery (default: the controller's default)
   --failover-runs N       SIGKILL-the-leader repetitions (default 5, quick 3)
+  --formation-rounds N    A4 rounds, etcd's and Conclave's, compared by their medians (default 5, quick 3)
   --auth-rounds N         C: alternating rounds of 64-in-flight puts with member authentication on
                           and off (default 8, quick 6; each round --quick 4000 puts, else 10000)
   --out FILE              where to write the results (default bench/results.json)
@@ -42,6 +43,7 @@ function parse() {
       'election-timeout-ms': { type: 'string' },
       'snapshot-every': { type: 'string' },
       'failover-runs': { type: 'string' },
+      'formation-rounds': { type: 'string' },
       'auth-rounds': { type: 'string' },
       out: { type: 'string' },
       'node-flags': { type: 'string' },
@@ -58,6 +60,7 @@ async function main(): Promise<number> {
   let args: ReturnType<typeof parse>;
   let raft: { heartbeatMs: number; electionTimeoutMs: number; snapshotEvery?: number };
   let failoverRuns: number;
+  let formationRounds: number;
   let authRounds: number;
   try {
     args = parse();
@@ -68,6 +71,7 @@ async function main(): Promise<number> {
     const snapshotEvery = positiveInt('snapshot-every', args.values['snapshot-every']);
     if (snapshotEvery !== undefined) raft.snapshotEvery = snapshotEvery;
     failoverRuns = positiveInt('failover-runs', args.values['failover-runs']) ?? (args.values.quick ? 3 : 5);
+    formationRounds = positiveInt('formation-rounds', args.values['formation-rounds']) ?? (args.values.quick ? 3 : 5);
     authRounds = positiveInt('auth-rounds', args.values['auth-rounds']) ?? (args.values.quick ? 6 : 8);
   } catch (err) {
     process.stderr.write(`error: ${(err as Error).message}\n${USAGE}\n`);
@@ -78,7 +82,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const quick = args.values.quick === true;
-  const sizes = { seqN: quick ? 500 : 2000, concN: quick ? 2000 : 10_000, failoverRuns };
+  const sizes = { seqN: quick ? 500 : 2000, concN: quick ? 2000 : 10_000, failoverRuns, formationRounds };
   const out = args.values.out ?? fileURLToPath(new URL('./results.json', import.meta.url));
   const started = performance.now();
   const loadBefore = load();

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../test/helpers/natsServer.ts';
 import { trackChild, trackDir } from './cleanup.ts';
+import { serviceEnv } from './controllerProcess.ts';
 import { sleep } from './progress.ts';
 
 const BINARY = process.env.ETCD_BIN ?? 'etcd';
@@ -56,7 +57,7 @@ export async function measureEtcdFormation(): Promise<EtcdFormation> {
     const child = spawn(
       BINARY,
       etcdArgs(m, members, dir, 'conclave-bench'),
-      { stdio: ['ignore', 'ignore', 'pipe'] },
+      { stdio: ['ignore', 'ignore', 'pipe'], env: serviceEnv() },
     );
     trackChild(child);
     let tail = '';

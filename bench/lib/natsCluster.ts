@@ -40,6 +40,11 @@ export interface FormationResult {
   quorumRunningToFirstPutMs: number;
 }
 
+export interface FormationRound {
+  conclaveMs: number;
+  etcdMs: number | null;
+}
+
 export interface FailoverRun {
   killed: string;
   newLeader: string | null;
@@ -63,6 +68,8 @@ export interface NatsResults {
   formation: FormationResult;
   /** the same figure for three fresh etcd members, measured just before (A4's peer) */
   etcdFormation: EtcdFormation;
+  /** every A4 round, the one above last (etcd null: not installed) */
+  formationRounds: FormationRound[];
   sequential: LoadResult;
   inflight64: LoadResult;
   inflight256: LoadResult;
@@ -76,6 +83,8 @@ export interface NatsBenchOptions {
   seqN: number;
   concN: number;
   failoverRuns: number;
+  /** A4 rounds (etcd then Conclave, each on fresh processes); compared by their medians */
+  formationRounds: number;
   /** extra node flags for the controller processes (profiling) */
   nodeArgs?: string[];
 }
@@ -257,20 +266,43 @@ export async function measureFailover(cluster: NatsCluster, runs: number, interv
   };
 }
 
+/** A4, one round: 3 fresh etcd members, then 3 fresh controllers of `cluster` (seeded, not started); each spawn → first put */
+async function formationRound(cluster: NatsCluster, round: number, rounds: number): Promise<FormationRound & { formation: FormationResult; etcd: EtcdFormation }> {
+  progress(`A4 round ${round}/${rounds}: 3 fresh etcd members → first put, then 3 fresh controllers of a seeded static cluster`);
+  const etcd = await measureEtcdFormation();
+  const formation = await measureFormation(cluster);
+  progress(
+    `  ${'skipped' in etcd ? `etcd skipped: ${etcd.skipped}` : `etcd ${etcd.version}: ${etcd.spawnToFirstPutMs.toFixed(0)} ms`}; ` +
+      `conclave: ${formation.spawnToFirstPutMs.toFixed(0)} ms (2 of 3 running after ${formation.spawnToQuorumRunningMs.toFixed(0)} ms, all 3 after ${formation.spawnToAllRunningMs.toFixed(0)} ms)`,
+  );
+  return { conclaveMs: formation.spawnToFirstPutMs, etcdMs: 'skipped' in etcd ? null : etcd.spawnToFirstPutMs, formation, etcd };
+}
+
 /** fills `partial` as scenarios finish, so a failed run still reports what it measured */
 export async function runNatsScenarios(opts: NatsBenchOptions, partial: Partial<NatsResults> = {}): Promise<NatsResults> {
   progress('A: 3 `conclave run` processes over nats-server (loopback)');
+  // A4's extra rounds first, each on a cluster of its own (etcd's formation varies from 0.25 to 2.5 s
+  // between rounds: one round of each says little); the last round's cluster serves the scenarios after it
+  const formationRounds: FormationRound[] = [];
+  partial.formationRounds = formationRounds;
+  for (let round = 1; round < opts.formationRounds; round++) {
+    const extra = await NatsCluster.prepare(opts.raft, opts.nodeArgs);
+    try {
+      const { conclaveMs, etcdMs } = await formationRound(extra, round, opts.formationRounds);
+      formationRounds.push({ conclaveMs, etcdMs });
+    } finally {
+      await extra.killAll();
+      await extra.bus.close();
+      await extra.nats.stop();
+    }
+  }
   const cluster = await NatsCluster.prepare(opts.raft, opts.nodeArgs);
   try {
     partial.natsServer = cluster.nats.version;
-    progress('A4 peer: 3 fresh etcd members → first put');
-    const etcdFormation = await measureEtcdFormation();
+    const { formation, etcd: etcdFormation, conclaveMs, etcdMs } = await formationRound(cluster, opts.formationRounds, opts.formationRounds);
+    formationRounds.push({ conclaveMs, etcdMs });
     partial.etcdFormation = etcdFormation;
-    progress(`  ${'skipped' in etcdFormation ? `skipped: ${etcdFormation.skipped}` : `etcd ${etcdFormation.version}: first put ${etcdFormation.spawnToFirstPutMs.toFixed(0)} ms after spawn`}`);
-    progress('A4 formation: spawning 3 fresh controllers of a seeded static cluster');
-    const formation = await measureFormation(cluster);
     partial.formation = formation;
-    progress(`  first put ${formation.spawnToFirstPutMs.toFixed(0)} ms after spawn (2 of 3 running after ${formation.spawnToQuorumRunningMs.toFixed(0)} ms, all 3 after ${formation.spawnToAllRunningMs.toFixed(0)} ms)`);
     const leader = await cluster.findLeader();
     const idle = new Map(cluster.memory().map(({ name, figures }) => [name, figures?.rss ?? Number.NaN]));
     progress(`  leader ${leader}; RSS when formed ${[...idle].map(([n, b]) => `${n} ${(b / 2 ** 20).toFixed(1)} MiB`).join(', ')}; warming up (500 puts)`);
@@ -312,7 +344,7 @@ export async function runNatsScenarios(opts: NatsBenchOptions, partial: Partial<
     const cliStartup = measureCliStartup({ natsUrl: cluster.nats.url, prefix: PREFIX, node: asked });
     partial.cliStartup = cliStartup;
     for (const line of formatCliStartup(cliStartup)) progress(`  ${line}`);
-    return { natsServer: cluster.nats.version, formation, etcdFormation, sequential, inflight64, inflight256, failover, memory, cliStartup };
+    return { natsServer: cluster.nats.version, formation, etcdFormation, formationRounds, sequential, inflight64, inflight256, failover, memory, cliStartup };
   } finally {
     await cluster.killAll();
   }

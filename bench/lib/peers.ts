@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../test/helpers/natsServer.ts';
 import { trackChild, trackDir } from './cleanup.ts';
+import { serviceEnv } from './controllerProcess.ts';
 import { etcdArgs, etcdMembers } from './etcdFormation.ts';
 import { progress, sleep, VALUE_100B } from './progress.ts';
 import { type LoadResult, runClosedLoop } from './stats.ts';
@@ -47,7 +48,7 @@ class ServerProcess {
     binary: string,
     args: string[],
   ) {
-    this.child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'], env: serviceEnv() });
     trackChild(this.child);
     this.child.stderr!.setEncoding('utf8');
     this.child.stderr!.on('data', (d: string) => {
