@@ -1,23 +1,26 @@
-// `npm run bench:formation [-- --rounds N] [--cli-runs N]`: only the bench's A4 (formation, beside etcd's) and A6
+// `npm run bench:formation [-- --rounds N] [--cli-runs N] [--shell-env]`: only the bench's A4 (formation, beside etcd's) and A6
 // (CLI start-up) figures, N rounds each, the same functions as `npm run bench` times them with: a
 // fresh seeded 3-member cluster per round. For working on start-up, where a full bench run (≈90 s,
-// most of it load) measures much besides.
+// most of it load) measures much besides. --shell-env: the servers start with this shell's whole
+// environment, not a service's (controllerProcess.ts serviceEnv), to see what it costs.
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { cleanupAll } from './lib/cleanup.ts';
 import { formatCliStartup, measureCliStartup } from './lib/cliStartup.ts';
 import { measureEtcdFormation } from './lib/etcdFormation.ts';
+import { useShellEnv } from './lib/controllerProcess.ts';
 import { measureFormation, NatsCluster } from './lib/natsCluster.ts';
 import { progress } from './lib/progress.ts';
 import { median } from './lib/stats.ts';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, 'cli-runs': { type: 'string', default: '10' } }, strict: true });
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, 'cli-runs': { type: 'string', default: '10' }, 'shell-env': { type: 'boolean', default: false } }, strict: true });
 const rounds = Number(values.rounds);
 const cliRuns = Number(values['cli-runs']);
 if (!Number.isInteger(rounds) || rounds <= 0 || !Number.isInteger(cliRuns) || cliRuns <= 0) {
   process.stderr.write('error: --rounds and --cli-runs must be positive whole numbers\n');
   process.exit(2);
 }
+if (values['shell-env']) useShellEnv();
 const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
 const raft = { heartbeatMs: 20, electionTimeoutMs: 150 }; // the bench's defaults
 const rows: Array<{ etcd: number; formation: number; quorumRunning: number; election: number; status: number; help: number; floor: number }> = [];

@@ -22,9 +22,15 @@ const TAIL_CHARS = 64 * 1024;
  * talk to NATS on loopback without TLS. A CLI command (A6) is run from the shell, with all of it.
  */
 export const SERVICE_ENV_KEYS = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ'] as const;
+let shellEnv = false;
+/** servers start with the bench's whole environment instead (but NODE_OPTIONS): to measure what it costs */
+export function useShellEnv(): void {
+  shellEnv = true;
+}
 export function serviceEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const k of SERVICE_ENV_KEYS) if (process.env[k] !== undefined) env[k] = process.env[k];
+  if (shellEnv) Object.assign(env, process.env, { NODE_OPTIONS: undefined });
+  else for (const k of SERVICE_ENV_KEYS) if (process.env[k] !== undefined) env[k] = process.env[k];
   return { ...env, ...extra };
 }
 
