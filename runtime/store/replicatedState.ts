@@ -27,7 +27,11 @@ export function stateRange(core: StoreCore, opts: { prefix?: string; limit?: num
   });
 }
 
-/** apply committed entries' effects atomically with the new applied index */
+/**
+ * Apply committed entries' effects atomically with the new applied index. An 'ordered' write: a
+ * crash of the operating system may undo the last applies, which the node applies again from its
+ * log when it restarts (storeCore.ts, Durability); a crash of the process undoes nothing.
+ */
 export function applyState(core: StoreCore, appliedIndex: number, ops: Array<{ key: string; value?: unknown }>): void {
   core.assertOpen();
   if (appliedIndex < core.applied) {
@@ -40,7 +44,7 @@ export function applyState(core: StoreCore, appliedIndex: number, ops: Array<{ k
       else state.putSync(op.key, op.value);
     }
     core.db.hardstate.putSync(K_APPLIED, appliedIndex);
-  });
+  }, 'ordered');
   core.applied = appliedIndex;
 }
 

@@ -38,6 +38,19 @@ const VIEWS = {
   decode: (buf: Uint8Array, end?: unknown) => buf.subarray(0, typeof end === 'number' ? end : buf.length),
 };
 
+/**
+ * How a write reaches the disk. 'durable': on disk when write() returns (LMDB flushes the pages it
+ * wrote, then its meta page) — what raft's persist, snapshots, compaction and the identity need.
+ * 'ordered': the pages flushed but the meta page not (LMDB's MDB_NOMETASYNC): atomic and consistent,
+ * never a damaged file, but an operating-system crash may undo it until the next durable write or
+ * the operating system's own flush, whichever comes first — for the applied state, which is
+ * rebuilt from the log: the log entries it applied stay until a durable write (compaction) follows,
+ * and that write makes the applies before it durable too. Half the flushes of an apply.
+ */
+export type Durability = 'durable' | 'ordered';
+/** lmdb-js's transactionSync flags: its default (abortable, synchronous commit), then with MDB_NOMETASYNC (lmdb.h) */
+const TXN_FLAGS: Record<Durability, number> = { durable: 3, ordered: 3 | 0x40000 };
+
 export class StoreCore {
   readonly dataDir: string;
   readonly env: RootDatabase;
@@ -217,10 +230,10 @@ export class StoreCore {
    * commit (MDB_BAD_TXN, seen under sustained writes: the transaction is aborted and the file is as
    * the last commit left it) is tried again, up to TRANSIENT_ATTEMPTS times in all, each retry logged.
    */
-  write(what: string, fn: () => void): void {
+  write(what: string, fn: () => void, durability: Durability = 'durable'): void {
     for (let attempt = 1; ; attempt++) {
       try {
-        this.#writeOnce(what, fn);
+        this.#writeOnce(what, fn, durability);
         if (attempt > 1) this.log?.warn({ dataDir: this.dataDir, what, attempt }, `store ${this.dataDir}: ${what} succeeded on attempt ${attempt}`);
         return;
       } catch (err) {
@@ -234,7 +247,7 @@ export class StoreCore {
     }
   }
 
-  #writeOnce(what: string, fn: () => void): void {
+  #writeOnce(what: string, fn: () => void, durability: Durability): void {
     this.assertOpen();
     if (this.damaged) throw this.damaged;
     const limit = this.#limitBytes;
@@ -256,7 +269,7 @@ export class StoreCore {
             );
           }
         }
-      });
+      }, TXN_FLAGS[durability]);
     } catch (err) {
       if (err instanceof StoreError) {
         this.log?.error({ dataDir: this.dataDir, code: err.code }, err.message);

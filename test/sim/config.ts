@@ -90,6 +90,10 @@ export function newStats() {
     duplicated: 0,
     foreignDropped: 0,
     crashes: 0,
+    /** of the crashes, those of the machine: the applies not yet durable undone (store.ts losePower) */
+    powerLosses: 0,
+    /** entries whose apply a power loss undid (applied again from the log) */
+    appliesUndone: 0,
     diskFullCrashes: 0,
     partitions: 0,
     elections: 0,

@@ -11,7 +11,7 @@ import type { HostWorld, SimHost } from './host.ts';
 import { ObservedCore } from './observedCore.ts';
 import { foreignChatter } from './scenarios.ts';
 import type { Simulation } from './simulator.ts';
-import { CRASHED, type WriteHooks } from './store.ts';
+import { CRASHED, losePower, type WriteHooks } from './store.ts';
 
 /** a disk-full write: it fails, and the member halts (nothing that depended on it is sent) */
 class DiskFull extends Error {}
@@ -95,9 +95,16 @@ export class SimHostWorld implements HostWorld {
 
   private crashAtWrite(host: SimHost, when: string): never {
     this.sim.crashArmed.delete(host.id);
-    this.sim.note(`${host.name} crashes ${when}`);
     this.sim.stats.crashes++;
+    // every third crash is the machine's (power lost: the applies not yet durable are undone), the
+    // others the process's; counted, not drawn, so that each seed's random streams stay as they were
+    const powerLoss = this.sim.stats.crashes % 3 === 0;
+    this.sim.note(`${host.name} crashes ${when}${powerLoss ? '; the power is lost with it' : ''}`);
     host.crash();
+    if (powerLoss) {
+      this.sim.stats.powerLosses++;
+      this.sim.stats.appliesUndone += losePower(host.disk);
+    }
     this.sim.scheduleRestart(host.id);
     throw CRASHED;
   }

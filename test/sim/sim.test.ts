@@ -38,6 +38,8 @@ for (const [nodes, seeds] of plan) {
     let opsRemoves = 0;
     let opsFailures = 0;
     let leftRemoved = 0;
+    let powerLosses = 0;
+    let appliesUndone = 0;
     for (let seed = 1; seed <= seeds; seed++) {
       const result = await runSimulation({ seed, nodes, steps });
       stepsRun += result.stats.steps;
@@ -59,6 +61,8 @@ for (const [nodes, seeds] of plan) {
       opsRemoves += result.stats.opsRemoves;
       opsFailures += result.stats.opsFailures;
       leftRemoved += result.stats.leftRemoved;
+      powerLosses += result.stats.powerLosses;
+      appliesUndone += result.stats.appliesUndone;
       if (result.violation !== null) assert.fail(formatViolation(result.violation));
     }
     const seconds = (Date.now() - started) / 1000;
@@ -67,14 +71,17 @@ for (const [nodes, seeds] of plan) {
         `${blankJoins} blank joins, ${joinsRefused} joins refused, ${foreignDropped} foreign messages dropped, ${recoveries} recoveries, ` +
         `${staleDropped} stale messages dropped, ${staleHalted} stale members halted, ${snapshotsInstalled} snapshots installed, ` +
         `${forwardsAnswered} forwards answered, ${forwardsFailed} failed (the slowest ${slowestForwardFailMs} ms after its leader was lost), ` +
-        `membership operations: ${opsStarted} started, ${opsAdds} adds and ${opsRemoves} removes completed, ${opsFailures} failed, ${leftRemoved} nodes left as removed, ${seconds.toFixed(1)} s`,
+        `membership operations: ${opsStarted} started, ${opsAdds} adds and ${opsRemoves} removes completed, ${opsFailures} failed, ${leftRemoved} nodes left as removed, ` +
+        `${powerLosses} power losses undoing ${appliesUndone} applies, ${seconds.toFixed(1)} s`,
     );
     // the faults must actually have exercised the protocol and the cluster identity
     assert.ok(elections > seeds, 'expected more than one leader per seed on average');
     assert.ok(snapshots > 0 && snapshotsInstalled > 0, 'expected some snapshots to be streamed and installed');
     assert.ok(forwardsAnswered > 0 && forwardsFailed > 0, 'expected followers to forward client requests to the leader, some answered, some failed with their leader');
     assert.ok(configChanges > 0, 'expected some membership changes');
-    if (seeds < 25) return; // too few seeds to be sure every identity scenario and membership operation came up (SIM_SEEDS < 63)
+    if (seeds < 25) return;
+    // applies are 'ordered' writes (runtime/store/storeCore.ts): a power loss undid some, applied again from the log
+    assert.ok(appliesUndone > 0, `expected power losses to undo some applies (${powerLosses} power losses)`); // too few seeds to be sure every identity scenario and membership operation came up (SIM_SEEDS < 63)
     // the leaders' real membership operations (actors/controller/membership.ts) ran to the end, through the faults
     assert.ok(opsAdds > 0, `expected some membership operations to add a node (${opsStarted} started, ${opsFailures} failed)`);
     assert.ok(opsRemoves > 0, `expected some membership operations to remove a node (${opsStarted} started, ${opsFailures} failed)`);

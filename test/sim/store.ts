@@ -18,6 +18,22 @@ export interface DurableStore {
   applied: number;
   /** a snapshot being received */
   staging: Array<[string, unknown]>;
+  /**
+   * The state and applied index as the last durable write left them, while applies made since are
+   * not yet (they are 'ordered' writes, runtime/store/storeCore.ts: an operating-system crash undoes
+   * them, a process crash does not); null when everything is durable. The next durable write makes them durable.
+   */
+  unsynced: { state: Map<string, unknown>; applied: number } | null;
+}
+
+/** the operating system crashed (power lost): the applies not yet made durable are undone; returns how many entries' */
+export function losePower(d: DurableStore): number {
+  if (d.unsynced === null) return 0;
+  const undone = d.applied - d.unsynced.applied;
+  d.state = d.unsynced.state;
+  d.applied = d.unsynced.applied;
+  d.unsynced = null;
+  return undone;
 }
 
 export function durableStore(nodeId: string, name: string, clusterId: string | null, generation: number): DurableStore {
@@ -29,6 +45,7 @@ export function durableStore(nodeId: string, name: string, clusterId: string | n
     state: new Map(),
     applied: 0,
     staging: [],
+    unsynced: null,
   };
 }
 
@@ -73,9 +90,12 @@ export class SimStore implements MemberStore {
     this.alive = false;
   }
 
-  private write(what: string, change: () => void): void {
+  /** 'durable': on disk when it returns, and so is every write before it; 'ordered': an apply (see DurableStore.unsynced) */
+  private write(what: string, change: () => void, durability: 'durable' | 'ordered' = 'durable'): void {
     if (!this.alive) throw CRASHED;
     this.hooks.before(what);
+    if (durability === 'durable') this.d.unsynced = null;
+    else this.d.unsynced ??= { state: new Map(this.d.state), applied: this.d.applied };
     change();
     this.hooks.after(what);
   }
@@ -144,7 +164,7 @@ export class SimStore implements MemberStore {
         else this.d.state.set(op.key, op.value);
       }
       this.d.applied = appliedIndex;
-    });
+    }, 'ordered');
   }
 
   stateGet(key: string): unknown | undefined {

@@ -1,0 +1,55 @@
+// Which writes reach the disk before they return (runtime/store/storeCore.ts, Durability): raft's
+// persist, snapshots and compaction are durable (LMDB flushes pages and meta page); applying
+// committed entries is 'ordered' (pages flushed, meta page not: MDB_NOMETASYNC), since the applies
+// an operating-system crash undoes are applied again from the log. Seen in the flags each write
+// transaction is begun with, in the store's own environment (testHooks.env).
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import type { RootDatabase } from 'lmdb';
+import { openStore } from '../../runtime/store/index.ts';
+import { tmpDirs } from '../helpers/tmp.ts';
+
+const tmp = tmpDirs('conclave-store-durability-');
+after(() => tmp.cleanup());
+
+const MDB_NOSYNC = 0x10000;
+const MDB_NOMETASYNC = 0x40000;
+type Txn = (fn: () => unknown, flags?: number) => unknown;
+
+describe('store: what is on disk when a write returns', () => {
+  it('persist, snapshot and compaction flush everything; an apply flushes its pages but not the meta page; nothing skips the flush of its pages', async () => {
+    const dir = join(tmp.make(), 'data');
+    const flags: number[] = [];
+    const hooks = {
+      env: (env: RootDatabase) => {
+        const real = (env.transactionSync as Txn).bind(env);
+        (env as unknown as { transactionSync: Txn }).transactionSync = (fn, f) => {
+          flags.push(f ?? 3);
+          return real(fn, f);
+        };
+      },
+    };
+    const s = await openStore({ dataDir: dir, name: 'n1', testHooks: hooks });
+    const seen = (write: () => Promise<void>) => {
+      flags.length = 0;
+      return write().then(() => {
+        assert.equal(flags.length, 1, 'one transaction');
+        assert.equal(flags[0]! & MDB_NOSYNC, 0, 'pages flushed');
+        return flags[0]!;
+      });
+    };
+    const persisted = await seen(() => s.persist({ hardState: { term: 1, vote: null, commit: 0 }, entries: [1, 2, 3].map((index) => ({ index, term: 1, type: 'command' as const, data: { op: 'put', key: `k${index}`, value: index } })) }));
+    assert.equal(persisted & MDB_NOMETASYNC, 0, 'persist: durable');
+    const applied = await seen(() => s.applyState(3, [{ key: 'k1', value: 1 }, { key: 'k2', value: 2 }, { key: 'k3', value: 3 }]));
+    assert.equal(applied & MDB_NOMETASYNC, MDB_NOMETASYNC, 'apply: ordered');
+    const compacted = await seen(() => s.saveSnapshotAndCompact({ index: 2, term: 1, membership: { members: [] } }));
+    assert.equal(compacted & MDB_NOMETASYNC, 0, 'compaction: durable (it makes the applies before it durable)');
+    await s.close();
+
+    const again = await openStore({ dataDir: dir, name: 'n1' });
+    assert.equal(again.stateGet('k3'), 3, 'the apply is there after a clean close');
+    assert.equal(again.appliedIndex(), 3);
+    await again.close();
+  });
+});
