@@ -10,9 +10,9 @@
 // before the walk that trusts it, so a crash during that walk leaves the next start to the child.
 // What it does not catch is what no open-time check of a file the disk returns unchanged catches
 // (the media flipping bits under an unchanged inode); the checksums checked on every read still do.
-import { closeSync, fsyncSync, lstatSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { lstatSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { DATA_FILE } from './files.ts';
+import { DATA_FILE, writeJsonDurably } from './files.ts';
 import { checkLmdbDataFile } from './lmdb-file.ts';
 
 export const CLEAN_CLOSE_FILE = 'closed-cleanly.json';
@@ -52,22 +52,13 @@ function describe(dataDir: string): CleanClose | null {
 
 /**
  * Record that the store in `dataDir` was closed cleanly (call after its environment closed, while
- * its lock is still held). Durable: a temporary file, fsync, rename. Throws what the file system
+ * its lock is still held). Durable (writeJsonDurably). Throws what the file system
  * throws; a record that was not written only makes the next start check in a child.
  */
 export function recordCleanClose(dataDir: string): void {
   const record = describe(dataDir);
   if (record === null) return;
-  const path = join(dataDir, CLEAN_CLOSE_FILE);
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    writeSync(fd, `${JSON.stringify(record)}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
+  writeJsonDurably(dataDir, CLEAN_CLOSE_FILE, record);
   dropCleanClose(dataDir); // one a crashed start left behind
 }
 

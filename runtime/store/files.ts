@@ -126,11 +126,16 @@ function readMarker(dataDir: string): StoreMarker {
 
 /** durably: a temporary file, fsync, rename, fsync of the dir */
 export function writeMarker(dataDir: string, marker: StoreMarker): void {
-  const path = join(dataDir, MARKER_FILE);
+  writeJsonDurably(dataDir, MARKER_FILE, marker);
+}
+
+/** `value` as the JSON file `name` in `dataDir`, durably: a temporary file, fsync, rename, fsync of the dir */
+export function writeJsonDurably(dataDir: string, name: string, value: unknown): void {
+  const path = join(dataDir, name);
   const tmp = `${path}.tmp`;
   const fd = openSync(tmp, 'w', 0o600);
   try {
-    writeSync(fd, `${JSON.stringify(marker)}\n`);
+    writeSync(fd, `${JSON.stringify(value)}\n`);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
