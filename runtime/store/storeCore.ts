@@ -64,6 +64,8 @@ export class StoreCore {
   readonly #lock: LockHandle;
   readonly #limitBytes: number | undefined;
   #closed = false;
+  /** an ordered write (an apply) committed since the last durable one */
+  #orderedPending = false;
   /** set when a read found damage: from then on nothing is written (CORRUPT) */
   damaged: StoreError | null = null;
   /** told once, when a read first finds damage (onDamage) */
@@ -117,6 +119,15 @@ export class StoreCore {
   /** closes the environment and releases the data-dir lock; idempotent */
   async close(): Promise<void> {
     if (this.#closed) return;
+    // what the last applies left to the operating system to flush (ordered writes), made durable: a
+    // node stopped cleanly applies nothing again at its next start, whatever happens to the machine meanwhile
+    if (this.#orderedPending && this.damaged === null) {
+      try {
+        this.write('the flush at close', () => this.db.hardstate.putSync(K_APPLIED, this.applied));
+      } catch (err) {
+        this.log?.warn({ dataDir: this.dataDir, err }, 'the last applies could not be flushed at close (a crash of the machine now may undo them; the node applies them again from its log)');
+      }
+    }
     this.#closed = true;
     try {
       await this.env.close();
@@ -270,6 +281,7 @@ export class StoreCore {
           }
         }
       }, TXN_FLAGS[durability]);
+      this.#orderedPending = durability === 'ordered';
     } catch (err) {
       if (err instanceof StoreError) {
         this.log?.error({ dataDir: this.dataDir, code: err.code }, err.message);

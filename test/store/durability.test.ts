@@ -18,7 +18,7 @@ const MDB_NOMETASYNC = 0x40000;
 type Txn = (fn: () => unknown, flags?: number) => unknown;
 
 describe('store: what is on disk when a write returns', () => {
-  it('persist, snapshot and compaction flush everything; an apply flushes its pages but not the meta page; nothing skips the flush of its pages', async () => {
+  it('persist, snapshot and compaction flush everything; an apply flushes its pages but not the meta page, until the next durable write or the close; nothing skips the flush of its pages', async () => {
     const dir = join(tmp.make(), 'data');
     const flags: number[] = [];
     const hooks = {
@@ -45,11 +45,19 @@ describe('store: what is on disk when a write returns', () => {
     assert.equal(applied & MDB_NOMETASYNC, MDB_NOMETASYNC, 'apply: ordered');
     const compacted = await seen(() => s.saveSnapshotAndCompact({ index: 2, term: 1, membership: { members: [] } }));
     assert.equal(compacted & MDB_NOMETASYNC, 0, 'compaction: durable (it makes the applies before it durable)');
+    const noFlushNeeded = flags.length;
     await s.close();
+    assert.equal(flags.length, noFlushNeeded, 'nothing left to flush at close after a durable write');
+
+    const more = await openStore({ dataDir: dir, name: 'n1', testHooks: hooks });
+    await seen(() => more.applyState(4, [{ key: 'k4', value: 4 }]));
+    flags.length = 0;
+    await more.close();
+    assert.deepEqual(flags.map((f) => f & MDB_NOMETASYNC), [0], 'a close after an apply flushes it durably');
 
     const again = await openStore({ dataDir: dir, name: 'n1' });
-    assert.equal(again.stateGet('k3'), 3, 'the apply is there after a clean close');
-    assert.equal(again.appliedIndex(), 3);
+    assert.equal(again.stateGet('k4'), 4, 'the apply is there after a clean close');
+    assert.equal(again.appliedIndex(), 4);
     await again.close();
   });
 });
