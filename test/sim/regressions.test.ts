@@ -55,3 +55,15 @@ test('seed 3335, 5 nodes, auto-join: a learner that still needs a snapshot is no
   const result = await runSimulation({ seed: 3335, nodes: 5, steps: 5000, membership: true, recovery: true, autoJoin: true });
   assert.equal(result.violation, null, result.violation?.message);
 });
+
+test('seed 95332, 3 nodes: a removal committed after an index every node had compacted is seen as committed (the checker, not the product)', async () => {
+  // The leader committed the removal of n5 at index 112 and told it; the invariant "removed only by
+  // a committed configuration" said the latest committed configuration was at 60. The checker's ghost
+  // advanced its commit only over entries some node still held: index 61 was inside every node's
+  // snapshot, so the ghost stopped at 60 for good. Fixed in the checker (test/sim/invariants.ts,
+  // checkCommitted): an index inside a node's snapshot is committed, the ghost's commit moves over it
+  // with its term unknown, and the removal check does not judge across such an entry. The same sweep
+  // with the planted removalNoticeBeforeCommit and recoveryLosesCommitted bugs finds as many as before.
+  const result = await runSimulation({ seed: 95332, nodes: 3, steps: 5000, membership: true, recovery: true });
+  assert.equal(result.violation, null, result.violation?.message);
+});
