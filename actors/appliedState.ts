@@ -10,6 +10,7 @@
 import { type AnyReplicatedState, HOST_STATE_KEY, hostSnapshotFromPairs, hostStateRecord } from '../runtime/state/host.ts';
 import type { StateOp, StateReader } from '../runtime/state/kv.ts';
 import { type MemberStore, realClock } from './ports.ts';
+import type { StageTimes } from './stageTimes.ts';
 
 /** The deferred durable write shared by both kinds: at most one flush per turn of the event loop. */
 export abstract class DeferredState {
@@ -24,6 +25,8 @@ export abstract class DeferredState {
     private readonly onFlushError: (err: unknown) => void,
     /** run once the current turn's work is done (the member's clock) */
     private readonly soon: (fn: () => void) => void = realClock.soon,
+    /** the store's write is timed here (stageTimes.ts: stateWrite) */
+    private readonly stageTimes: StageTimes | null = null,
   ) {}
 
   /** the ops that make the durable state match what is applied (called once per flush) */
@@ -66,7 +69,9 @@ export abstract class DeferredState {
     this.pendingIndex = 0;
     try {
       // the store writes synchronously inside the call; its promise only reports completion
+      const started = this.stageTimes?.now() ?? 0;
       this.store.applyState(index, ops).catch((err: unknown) => this.fail(err));
+      this.stageTimes?.observe('stateWrite', started);
     } catch (err) {
       this.fail(err);
       throw err;
@@ -156,8 +161,9 @@ export class HostAppliedState extends DeferredState {
     readonly host: AnyReplicatedState,
     onFlushError: (err: unknown) => void,
     soon: (fn: () => void) => void = realClock.soon,
+    stageTimes: StageTimes | null = null,
   ) {
-    super(store, onFlushError, soon);
+    super(store, onFlushError, soon, stageTimes);
   }
 
   /** at start: the host state as of the durable applied index (the log replays from there) */

@@ -33,6 +33,7 @@ import { type Clock, type Random, realClock } from './ports.ts';
 import type { ReadyLoop } from './readyLoop.ts';
 import { wireParts } from './memberParts.ts';
 import { withPlantedBug } from './plantedBugs.ts';
+import { StageTimes } from './stageTimes.ts';
 import type { Compaction } from './compaction.ts';
 import { MemberIdentity } from './memberIdentity.ts';
 import { AppliedMembership } from './appliedMembership.ts';
@@ -76,6 +77,9 @@ class RaftMember implements MemberRuntime {
   /** the host's state (null for the built-in KV) */
   readonly hostState: HostAppliedState | null = null;
 
+  /** where a write's time goes on this node (stageTimes.ts) */
+  readonly stageTimes = new StageTimes();
+
   private readonly loop: ReadyLoop;
   readonly applier: Applier;
   private readonly client: ClientOps;
@@ -102,10 +106,10 @@ class RaftMember implements MemberRuntime {
       nodeId: () => this.nodeId,
     });
     if (opts.state) {
-      this.hostState = new HostAppliedState(opts.store, opts.state, (err) => this.halt(err), (fn) => this.clock.soon(fn));
+      this.hostState = new HostAppliedState(opts.store, opts.state, (err) => this.halt(err), (fn) => this.clock.soon(fn), this.stageTimes);
       this.state = this.hostState;
     } else {
-      this.kv = new AppliedState(opts.store, (err) => this.halt(err), (fn) => this.clock.soon(fn));
+      this.kv = new AppliedState(opts.store, (err) => this.halt(err), (fn) => this.clock.soon(fn), this.stageTimes);
       this.state = this.kv;
     }
     const parts = wireParts(this);

@@ -8,10 +8,13 @@ import { applyKvBatch } from '../runtime/state/kv.ts';
 import type { AppliedState, HostAppliedState } from './appliedState.ts';
 import type { MemberEvents } from './memberTypes.ts';
 import type { MemberStore } from './ports.ts';
+import type { StageTimes } from './stageTimes.ts';
 
 /** a proposer waiting for its entry to be applied (rejected if another term's entry lands there) */
 export interface Waiter {
   term: number;
+  /** when a command's proposal reached the member (stageTimes' clock): its propose stage ends with its result; null: not timed (a configuration change) */
+  startedAt: number | null;
   resolve(result: unknown): void;
   reject(err: Error): void;
 }
@@ -30,6 +33,7 @@ export interface ApplyHands {
   onRemoved(): void;
   onClusterId?(clusterId: string): void;
   onFatal(error: unknown): void;
+  readonly stageTimes: StageTimes;
 }
 
 export class Applier {
@@ -162,7 +166,10 @@ export class Applier {
     const w = this.waiters.get(entry.index);
     if (!w) return;
     this.waiters.delete(entry.index);
-    if (w.term === entry.term) w.resolve(result);
+    if (w.term === entry.term) {
+      if (w.startedAt !== null) this.hands.stageTimes.observe('propose', w.startedAt);
+      w.resolve(result);
+    }
     else w.reject(conclaveError('NOT_LEADER', 'leadership changed before the proposal committed; it was not applied — retry'));
   }
 

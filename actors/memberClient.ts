@@ -17,10 +17,13 @@ import type { AppliedState, DeferredState, HostAppliedState } from './appliedSta
 import type { Applier } from './memberApply.ts';
 import { FORWARD_TIMEOUT_MS, proposeBatchBody, proposeBody, readBody } from './peerWire.ts';
 import type { Random } from './ports.ts';
+import type { StageTimes } from './stageTimes.ts';
 
 /** what client operations need of the member around it */
 export interface ClientHands {
   readonly name: string;
+  /** where a write's time goes (stageTimes.ts): a proposal's clock starts here */
+  readonly stageTimes: StageTimes;
   sender(): Sender;
   readonly log: Logger;
   readonly limits: WireLimits;
@@ -52,6 +55,8 @@ export interface ClientFaults {
 
 interface QueuedProposal {
   command: unknown;
+  /** stageTimes' clock */
+  startedAt: number;
   resolve(result: unknown): void;
   reject(err: Error): void;
 }
@@ -105,7 +110,7 @@ export class ClientOps {
     }
     this.refuseWhenStopping();
     return new Promise<unknown>((resolve, reject) => {
-      this.proposalQueue.push({ command, resolve, reject });
+      this.proposalQueue.push({ command, startedAt: this.hands.stageTimes.now(), resolve, reject });
       this.hands.kick();
     });
   }
@@ -125,7 +130,7 @@ export class ClientOps {
     }
     for (let i = 0; i < batch.length; i++) {
       const p = batch[i]!;
-      this.hands.applier.waiters.set(result.firstIndex + i, { term: result.term, resolve: p.resolve, reject: p.reject });
+      this.hands.applier.waiters.set(result.firstIndex + i, { term: result.term, startedAt: p.startedAt, resolve: p.resolve, reject: p.reject });
     }
   }
 
@@ -157,7 +162,7 @@ export class ClientOps {
     }
     this.hands.log.info({ change, index: result.firstIndex }, `proposed membership change ${change.type}`);
     await new Promise<unknown>((resolve, reject) => {
-      this.hands.applier.waiters.set(result.firstIndex, { term: result.term, resolve, reject });
+      this.hands.applier.waiters.set(result.firstIndex, { term: result.term, startedAt: null, resolve, reject });
     });
   }
 

@@ -27,6 +27,7 @@ import { authenticatingBus } from './peerWire.ts';
 import type { Clock, Random } from './ports.ts';
 import { ReadyLoop } from './readyLoop.ts';
 import { MemberSnapshots, snapshotTiming } from './snapshots.ts';
+import type { StageTimes } from './stageTimes.ts';
 
 /** what the parts reach of the member (member.ts) */
 export interface MemberShell {
@@ -42,6 +43,8 @@ export interface MemberShell {
   readonly kv: AppliedState | null;
   readonly hostState: HostAppliedState | null;
   readonly nodeId: string;
+  /** where a write's time goes on this node */
+  readonly stageTimes: StageTimes;
   /** set at start */
   readonly core: RaftCore;
   readonly role: Actor<typeof raftRoleMachine> | null;
@@ -136,10 +139,26 @@ export function wireParts(m: MemberShell): MemberParts {
   parts.loop = new ReadyLoop(
     {
       core: () => m.core,
-      persist: (batch) => opts.store.persist(batch),
+      // the store writes synchronously inside the call (its promise only reports completion): timed around it
+      persist: (batch) => {
+        const times = m.stageTimes;
+        const started = times.now();
+        if (m.core.currentRole === 'leader') times.appended(batch.entries, started);
+        else times.forgetAppended();
+        const writing = opts.store.persist(batch);
+        times.observe('persist', started);
+        return writing;
+      },
       installSnapshot: (meta) => m.installSnapshot(meta),
       send: (messages) => parts.outbound.send(messages),
-      apply: (committed) => parts.applier.apply(committed),
+      apply: (committed) => {
+        const times = m.stageTimes;
+        times.committed(committed);
+        const started = times.now();
+        const applying = parts.applier.apply(committed);
+        times.observe('apply', started);
+        return applying;
+      },
       settle: (rd) => m.settleReady(rd),
       advanced: (rd) => parts.compaction.applied(rd.committed),
       beforeRound: () => parts.client.flushProposals(),
@@ -166,6 +185,7 @@ export function wireParts(m: MemberShell): MemberParts {
       onRemoved: () => opts.onRemoved(),
       onClusterId: opts.onClusterId,
       onFatal: (err) => opts.onFatal(err),
+      stageTimes: m.stageTimes,
     },
     m.kv,
     m.hostState,
@@ -191,6 +211,7 @@ export function wireParts(m: MemberShell): MemberParts {
     kv: m.kv,
     hostState: m.hostState,
     applier: parts.applier,
+    stageTimes: m.stageTimes,
     random: m.random,
     core: () => m.core,
     role: () => m.role,

@@ -13,6 +13,7 @@ import type { InboundFaults } from './inbound.ts';
 import type { ForwardingFaults } from './forwarding.ts';
 import type { ReadyLoopFaults } from './readyLoop.ts';
 import type { ClientFaults, ClientOp } from './memberClient.ts';
+import type { StageTimes } from './stageTimes.ts';
 
 /** one member as `status` shows it: the admin protocol's type */
 export type MemberInfo = MemberView;
@@ -111,4 +112,6 @@ export interface MemberRuntime {
   exportSnapshot(): Promise<{ index: number; term: number; pairs: Array<[string, unknown]> }>;
   /** peer input refused (malformed, foreign, or that would break an invariant), counted by reason */
   readonly dropped: ReadonlyMap<string, number>;
+  /** where a write's time goes on this node (stageTimes.ts) */
+  readonly stageTimes: StageTimes;
 }

@@ -6,6 +6,7 @@ import { bootstrapMachine, initRefusal, type Phase, phaseOf } from '../machines/
 import { adminAuthenticator, GIVE_OPERATOR_KEYS, onInProcessBus } from '../actors/controller/adminAuth.ts';
 import { adminHandlers } from '../actors/controller/adminApi.ts';
 import { AutoJoin } from '../actors/controller/autoJoin.ts';
+import type { Stage, StageHistogram } from '../actors/stageTimes.ts';
 import { bootstrapInput, MemberLifecycle } from '../actors/controller/bootstrap.ts';
 import { type ControllerContext, clockOf, untilLeaderChange, waitForWithin } from '../actors/controller/context.ts';
 import { watchHealth } from '../actors/controller/health.ts';
@@ -209,6 +210,15 @@ export class Controller {
     for (const [reason, count] of this.admin.dropped) out.push({ source: 'admin', reason, count });
     for (const [key, count] of this.refusals) out.push({ source: 'join', reason: key, count });
     return out;
+  }
+
+  /**
+   * Where a write's time goes on this node (actors/stageTimes.ts): a histogram per stage of the write
+   * path, since the member runtime started (reset when it is rebuilt), or null while there is none.
+   * The `/metrics` endpoint exports it (conclave_stage_seconds).
+   */
+  stageTimes(): Record<Stage, StageHistogram> | null {
+    return this.lifecycle.member?.stageTimes.histograms() ?? null;
   }
 
   /** a child logger with the identity fields every line carries */

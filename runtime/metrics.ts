@@ -4,7 +4,8 @@
 // embeds several controllers serves each on its own port. prom-client is loaded only when asked for.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, type Metric, Registry } from 'prom-client';
+import { STAGE_BUCKETS, STAGES } from '../actors/stageTimes.ts';
 import type { Controller } from './controller.ts';
 import { conclaveError } from './errors.ts';
 import type { Logger } from './log/logger.ts';
@@ -86,6 +87,7 @@ export function controllerMetrics(controller: Controller): { registry: Registry;
       for (const { source, reason, count } of controller.refusedCounts()) this.inc({ source, reason }, count);
     },
   });
+  registry.registerMetric(stageHistogram(controller));
   const leaderChanges = new Counter({ name: 'conclave_leader_changes_total', help: 'times the leader this node follows changed (to another node or to none)', registers: [registry] });
   let lastLeader = controller.status().leader;
   const off = controller.on('leaderChanged', ({ leader }) => {
@@ -100,6 +102,40 @@ export function controllerMetrics(controller: Controller): { registry: Registry;
       registry.clear();
     },
   };
+}
+
+/**
+ * conclave_stage_seconds{stage}: where a write's time goes on this node (actors/stageTimes.ts), a
+ * histogram per stage. The member keeps the counts; this hands them to prom-client as they are at the
+ * scrape (prom-client's own Histogram can only observe, not take counts kept elsewhere).
+ */
+function stageHistogram(controller: Controller): Metric {
+  const name = 'conclave_stage_seconds';
+  const help =
+    "time spent in each stage of the write path on this node: propose (the leader: a proposal to its result), persist (raft's durable write), " +
+    'commit (the leader: an entry appended to committed), apply (committed entries applied, proposals answered), stateWrite (the applied state written to the store)';
+  const read = () => {
+    const values: Array<{ metricName: string; labels: Record<string, string | number>; value: number }> = [];
+    const histograms = controller.stageTimes();
+    if (histograms === null) return values;
+    for (const stage of STAGES) {
+      const h = histograms[stage];
+      for (const [i, le] of STAGE_BUCKETS.entries()) values.push({ metricName: `${name}_bucket`, labels: { stage, le }, value: h.cumulative[i]! });
+      values.push({ metricName: `${name}_bucket`, labels: { stage, le: '+Inf' }, value: h.count });
+      values.push({ metricName: `${name}_sum`, labels: { stage }, value: h.sum });
+      values.push({ metricName: `${name}_count`, labels: { stage }, value: h.count });
+    }
+    return values;
+  };
+  const metric = {
+    name,
+    help,
+    type: 'histogram',
+    aggregator: 'sum',
+    get: async () => ({ name, help, type: 'histogram', aggregator: 'sum', values: read() }),
+    reset: () => {},
+  };
+  return metric as unknown as Metric;
 }
 
 /** serve `controller`'s metrics at http://HOST:PORT/metrics (port 0: any free port) */

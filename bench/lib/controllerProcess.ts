@@ -45,10 +45,21 @@ export interface NodeSpec {
   name: string;
   dataDir: string;
   configPath: string;
+  /** where it serves /metrics on 127.0.0.1 (the bench reads conclave_stage_seconds there) */
+  metricsPort?: number;
 }
 
 export async function writeRunConfig(spec: NodeSpec, natsUrl: string, prefix: string, raft: RaftSettings): Promise<void> {
-  const config = { name: spec.name, dataDir: spec.dataDir, prefix, nats: { servers: natsUrl }, log: { level: 'info' }, raft, operators: { keys: [benchOperator().publicKey] } };
+  const config = {
+    name: spec.name,
+    dataDir: spec.dataDir,
+    prefix,
+    nats: { servers: natsUrl },
+    log: { level: 'info' },
+    raft,
+    operators: { keys: [benchOperator().publicKey] },
+    ...(spec.metricsPort === undefined ? {} : { metrics: `127.0.0.1:${spec.metricsPort}` }),
+  };
   await writeFile(spec.configPath, JSON.stringify(config, null, 2));
 }
 

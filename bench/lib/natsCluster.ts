@@ -14,6 +14,8 @@ import { type EtcdFormation, measureEtcdFormation } from './etcdFormation.ts';
 import { seedStaticCluster } from '../../test/helpers/staticCluster.ts';
 import { type NatsServer, startNatsServer } from './natsServer.ts';
 import { progress, sleep, VALUE_100B } from './progress.ts';
+import { formatStageMeans, type StageMeans, type StageTotals, scrapeStages, stageMeans } from './stages.ts';
+import { freePort } from '../../test/helpers/natsServer.ts';
 import { benchOperator } from './operator.ts';
 import { type LoadResult, median, runClosedLoop, startOpenLoop } from './stats.ts';
 
@@ -71,6 +73,8 @@ export interface NatsResults {
   /** every A4 round, the one above last (etcd null: not installed) */
   formationRounds: FormationRound[];
   sequential: LoadResult;
+  /** A1: where the time went on the leader and on one follower (the stages' means over A1) */
+  sequentialStages: { leader: StageMeans & { name: string }; follower: StageMeans & { name: string } };
   inflight64: LoadResult;
   inflight256: LoadResult;
   failover: FailoverResult;
@@ -111,7 +115,8 @@ export class NatsCluster {
     progress(`nats-server ${nats.version} on ${nats.url}`);
     const dir = await mkdtemp(join(tmpdir(), 'conclave-bench-'));
     trackDir(dir);
-    const specs = new Map<string, NodeSpec>(NAMES.map((name) => [name, { name, dataDir: join(dir, name), configPath: join(dir, `${name}.json`) }]));
+    const specs = new Map<string, NodeSpec>();
+    for (const name of NAMES) specs.set(name, { name, dataDir: join(dir, name), configPath: join(dir, `${name}.json`), metricsPort: await freePort() });
     await seedStaticCluster([...specs.values()], [], { commitKeys: true });
     for (const spec of specs.values()) await writeRunConfig(spec, nats.url, PREFIX, raft);
     const bus = await connectNats({ servers: nats.url, name: 'conclave-bench-client' });
@@ -134,6 +139,11 @@ export class NatsCluster {
 
   async killAll(): Promise<void> {
     await Promise.all([...this.procs.values()].map((p) => p.kill()));
+  }
+
+  /** `node`'s write-path stage histograms (its /metrics) */
+  stages(node: string): Promise<StageTotals> {
+    return scrapeStages(`http://127.0.0.1:${this.specs.get(node)!.metricsPort}/metrics`);
   }
 
   put(node: string, key: string, timeoutMs = 5000): Promise<unknown> {
@@ -309,9 +319,17 @@ export async function runNatsScenarios(opts: NatsBenchOptions, partial: Partial<
     await measureLoad(cluster, leader, 'warmup', 500, 16);
 
     progress(`A1 sequential: ${opts.seqN} puts, 1 in flight, to the leader ${leader}`);
+    const follower = cluster.names.find((n) => n !== leader)!;
+    const stagesBefore = { leader: await cluster.stages(leader), follower: await cluster.stages(follower) };
     const sequential = await measureLoad(cluster, leader, 'seq', opts.seqN, 1);
     partial.sequential = sequential;
     progress(`  ${fmtLoad(sequential)}`);
+    const sequentialStages = {
+      leader: { name: leader, ...stageMeans(stagesBefore.leader, await cluster.stages(leader)) },
+      follower: { name: follower, ...stageMeans(stagesBefore.follower, await cluster.stages(follower)) },
+    };
+    partial.sequentialStages = sequentialStages;
+    progress(`  where the time went, means per write: leader ${leader}: ${formatStageMeans(sequentialStages.leader)}; follower ${follower}: ${formatStageMeans(sequentialStages.follower)}`);
     progress(`A2 ${opts.concN} puts, 64 in flight`);
     const inflight64 = await measureLoad(cluster, leader, 'c64', opts.concN, 64);
     partial.inflight64 = inflight64;
@@ -344,7 +362,7 @@ export async function runNatsScenarios(opts: NatsBenchOptions, partial: Partial<
     const cliStartup = measureCliStartup({ natsUrl: cluster.nats.url, prefix: PREFIX, node: asked });
     partial.cliStartup = cliStartup;
     for (const line of formatCliStartup(cliStartup)) progress(`  ${line}`);
-    return { natsServer: cluster.nats.version, formation, etcdFormation, formationRounds, sequential, inflight64, inflight256, failover, memory, cliStartup };
+    return { natsServer: cluster.nats.version, formation, etcdFormation, formationRounds, sequential, sequentialStages, inflight64, inflight256, failover, memory, cliStartup };
   } finally {
     await cluster.killAll();
   }

@@ -90,6 +90,20 @@ function row(cells: string[], widths: number[]): string {
   return cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
 }
 
+/** A1's breakdown: the leader's and a follower's stage means (actors/stageTimes.ts), and what lies outside the leader */
+function formatWhereTimeGoes(nats: NatsResults): string[] {
+  const st = nats.sequentialStages;
+  if (st === undefined) return [];
+  const f = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : '—');
+  const perWrite = nats.sequential.elapsedMs / nats.sequential.n;
+  const l = st.leader;
+  const outside = perWrite - l.propose.meanMs;
+  return [
+    `     where a write's ${f(perWrite)} ms went (means over A1): the leader ${l.name} from the request to its result ${f(l.propose.meanMs)} ms — its persist ${f(l.persist.meanMs)}, append → commit ${f(l.commit.meanMs)} (a follower's persist inside: ${f(st.follower.persist.meanMs)}), apply ${f(l.apply.meanMs)};`,
+    `     outside it ${f(outside)} ms (the client, the bus's hops both ways, decoding and authenticating the request); after the answer, off the write's path: the state's write ${f(l.stateWrite.meanMs)} ms on the leader, ${f(st.follower.stateWrite.meanMs)} on the follower`,
+  ];
+}
+
 export function formatTable(r: BenchReport): string {
   const { nats, inProcess: b } = r;
   const ok = r.reached;
@@ -108,6 +122,7 @@ export function formatTable(r: BenchReport): string {
     head,
     '-'.repeat(head.length),
     load('A1 NATS, 1 client, sequential', nats.sequential, `p50 < ${TARGETS.sequentialP50Ms} (etcd 1.1, JS KV 0.45)`, yes(ok.sequentialP50)),
+    ...formatWhereTimeGoes(nats),
     load('A2 NATS, 64 in flight', nats.inflight64, `≥ ${TARGETS.inflight64OpsPerSec}/s (etcd 3.7k, JS 10–12k)`, yes(ok.inflight64Throughput)),
     load('A2 NATS, 256 in flight', nats.inflight256, '(reference)', ''),
     row(

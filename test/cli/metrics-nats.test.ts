@@ -1,5 +1,5 @@
 // `conclave run --metrics HOST:PORT` on a real nats-server: the Prometheus endpoint is scraped over
-// HTTP before and after init and a write, after a malformed admin message (counted, the node keeps
+// HTTP before and after init and a write (and where the write's time went, by stage), after a malformed admin message (counted, the node keeps
 // running), and the flag's mistakes end in one `error:` line.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -69,6 +69,25 @@ describe('conclave run --metrics (real NATS, Prometheus text over HTTP)', { skip
     assert.equal(value(member, 'conclave_voters'), 1);
     assert.equal(value(member, 'conclave_bus_connected'), 1);
     assert.ok(value(member, 'conclave_leader_changes_total')! >= 1, 'electing itself is a leader change');
+
+    // where the write's time went: a histogram per stage of the write path, its buckets cumulative
+    let stages: Sample[] = [];
+    const STAGES = ['propose', 'persist', 'commit', 'apply', 'stateWrite'];
+    await waitUntil(
+      async () => {
+        stages = (await scrape()).filter((s) => s.name.startsWith('conclave_stage_seconds'));
+        return STAGES.every((stage) => (value(stages, 'conclave_stage_seconds_count', { stage }) ?? 0) >= 1);
+      },
+      { what: 'every stage of the write path to have been timed', context: () => JSON.stringify(stages) },
+    );
+    for (const stage of STAGES) {
+      const buckets = stages.filter((s) => s.name === 'conclave_stage_seconds_bucket' && s.labels.stage === stage);
+      assert.equal(buckets.at(-1)?.labels.le, '+Inf', `${stage}: the last bucket is +Inf`);
+      assert.equal(buckets.at(-1)?.value, value(stages, 'conclave_stage_seconds_count', { stage }), `${stage}: +Inf counts them all`);
+      for (let i = 1; i < buckets.length; i++) assert.ok(buckets[i]!.value >= buckets[i - 1]!.value, `${stage}: buckets are cumulative`);
+      assert.ok(value(stages, 'conclave_stage_seconds_sum', { stage })! > 0, `${stage}: some time was spent`);
+      assert.equal(buckets[0]?.labels.node, 'm1');
+    }
 
     // a malformed admin message: refused, counted, exported; the node keeps running
     c.bus.publish('met.node.m1.admin', new TextEncoder().encode('{"not":"an envelope"'));
