@@ -109,14 +109,16 @@ export class NatsCluster {
    * `init` and `cluster add` leave them: peer messages signed and checked), configs written; no
    * controller started. `env`: extra environment for the controller processes.
    */
-  static async prepare(raft: RaftSettings, nodeArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<NatsCluster> {
+  static async prepare(raft: RaftSettings, nodeArgs: string[] = [], env: NodeJS.ProcessEnv = {}, opts: { metrics?: boolean } = {}): Promise<NatsCluster> {
     const nats = await startNatsServer();
     onCleanup(() => nats.stop());
     progress(`nats-server ${nats.version} on ${nats.url}`);
     const dir = await mkdtemp(join(tmpdir(), 'conclave-bench-'));
     trackDir(dir);
     const specs = new Map<string, NodeSpec>();
-    for (const name of NAMES) specs.set(name, { name, dataDir: join(dir, name), configPath: join(dir, `${name}.json`), metricsPort: await freePort() });
+    for (const name of NAMES) {
+      specs.set(name, { name, dataDir: join(dir, name), configPath: join(dir, `${name}.json`), ...(opts.metrics ? { metricsPort: await freePort() } : {}) });
+    }
     await seedStaticCluster([...specs.values()], [], { commitKeys: true });
     for (const spec of specs.values()) await writeRunConfig(spec, nats.url, PREFIX, raft);
     const bus = await connectNats({ servers: nats.url, name: 'conclave-bench-client' });
@@ -143,7 +145,9 @@ export class NatsCluster {
 
   /** `node`'s write-path stage histograms (its /metrics) */
   stages(node: string): Promise<StageTotals> {
-    return scrapeStages(`http://127.0.0.1:${this.specs.get(node)!.metricsPort}/metrics`);
+    const port = this.specs.get(node)!.metricsPort;
+    if (port === undefined) return Promise.reject(new Error(`${node} serves no /metrics: prepare the cluster with { metrics: true }`));
+    return scrapeStages(`http://127.0.0.1:${port}/metrics`);
   }
 
   put(node: string, key: string, timeoutMs = 5000): Promise<unknown> {
@@ -291,28 +295,31 @@ async function formationRound(cluster: NatsCluster, round: number, rounds: numbe
 /** fills `partial` as scenarios finish, so a failed run still reports what it measured */
 export async function runNatsScenarios(opts: NatsBenchOptions, partial: Partial<NatsResults> = {}): Promise<NatsResults> {
   progress('A: 3 `conclave run` processes over nats-server (loopback)');
-  // A4's extra rounds first, each on a cluster of its own (etcd's formation varies from 0.25 to 2.5 s
-  // between rounds: one round of each says little); the last round's cluster serves the scenarios after it
+  // A4 first, each round on a cluster of its own (etcd's formation varies from 0.25 to 2.5 s between
+  // rounds: one round of each says little), started as `conclave run` starts by default (no /metrics)
   const formationRounds: FormationRound[] = [];
   partial.formationRounds = formationRounds;
-  for (let round = 1; round < opts.formationRounds; round++) {
-    const extra = await NatsCluster.prepare(opts.raft, opts.nodeArgs);
+  for (let round = 1; round <= opts.formationRounds; round++) {
+    const fresh = await NatsCluster.prepare(opts.raft, opts.nodeArgs);
     try {
-      const { conclaveMs, etcdMs } = await formationRound(extra, round, opts.formationRounds);
+      const { conclaveMs, etcdMs, formation, etcd } = await formationRound(fresh, round, opts.formationRounds);
       formationRounds.push({ conclaveMs, etcdMs });
+      partial.etcdFormation = etcd;
+      partial.formation = formation;
     } finally {
-      await extra.killAll();
-      await extra.bus.close();
-      await extra.nats.stop();
+      await fresh.killAll();
+      await fresh.bus.close();
+      await fresh.nats.stop();
     }
   }
-  const cluster = await NatsCluster.prepare(opts.raft, opts.nodeArgs);
+  // the scenarios after it: a cluster whose controllers serve /metrics, where the bench reads where A1's time went
+  const cluster = await NatsCluster.prepare(opts.raft, opts.nodeArgs, {}, { metrics: true });
   try {
     partial.natsServer = cluster.nats.version;
-    const { formation, etcd: etcdFormation, conclaveMs, etcdMs } = await formationRound(cluster, opts.formationRounds, opts.formationRounds);
-    formationRounds.push({ conclaveMs, etcdMs });
-    partial.etcdFormation = etcdFormation;
-    partial.formation = formation;
+    progress('A: a cluster for the scenarios that follow (its controllers serve /metrics)');
+    await measureFormation(cluster);
+    const formation = partial.formation!;
+    const etcdFormation = partial.etcdFormation!;
     const leader = await cluster.findLeader();
     const idle = new Map(cluster.memory().map(({ name, figures }) => [name, figures?.rss ?? Number.NaN]));
     progress(`  leader ${leader}; RSS when formed ${[...idle].map(([n, b]) => `${n} ${(b / 2 ** 20).toFixed(1)} MiB`).join(', ')}; warming up (500 puts)`);
