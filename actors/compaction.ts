@@ -21,6 +21,9 @@ export interface CompactionHands {
 }
 
 export class Compaction {
+  /** snapshots taken (the log compacted) since the member started, for /metrics */
+  taken = 0;
+
   private snapshotIndex = 0;
   /** bytes of the log entries applied since the last snapshot */
   private bytesSinceSnapshot = 0;
@@ -53,6 +56,7 @@ export class Compaction {
     this.hands.flushState();
     this.hands.store.saveSnapshotAndCompact(meta).then(
       () => {
+        this.taken++;
         this.hands.compacted(meta);
         this.hands.log.info({ index: meta.index, term: meta.term }, 'snapshot taken, log compacted');
       },

@@ -28,7 +28,7 @@ import type { Inbound } from './inbound.ts';
 import type { Liveness } from './liveness.ts';
 import type { Applier } from './memberApply.ts';
 import type { ClientOp, ClientOps } from './memberClient.ts';
-import type { MemberRuntime, MemberRuntimeOptions, MemberStatus } from './memberTypes.ts';
+import type { MemberRuntime, MemberRuntimeOptions, MemberStatus, SnapshotCounts } from './memberTypes.ts';
 import { type Clock, type Random, realClock } from './ports.ts';
 import type { ReadyLoop } from './readyLoop.ts';
 import { wireParts } from './memberParts.ts';
@@ -79,6 +79,10 @@ class RaftMember implements MemberRuntime {
 
   /** where a write's time goes on this node (stageTimes.ts) */
   readonly stageTimes = new StageTimes();
+
+  snapshotCounts(): SnapshotCounts {
+    return { taken: this.compaction.taken, ...this.snapshots.transfers };
+  }
 
   private readonly loop: ReadyLoop;
   readonly applier: Applier;

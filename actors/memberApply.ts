@@ -158,6 +158,7 @@ export class Applier {
     const w = this.waiters.get(entry.index);
     if (!w) return;
     this.waiters.delete(entry.index);
+    if (w.startedAt !== null) this.hands.stageTimes.proposals.failed++;
     if (w.term === entry.term) w.reject(new ApplyFailedError(`the command was committed at index ${entry.index} but the replicated state refused it: ${message}`, { index: entry.index }));
     else w.reject(conclaveError('NOT_LEADER', 'leadership changed before the proposal committed; it was not applied — retry'));
   }
@@ -166,11 +167,17 @@ export class Applier {
     const w = this.waiters.get(entry.index);
     if (!w) return;
     this.waiters.delete(entry.index);
+    const times = this.hands.stageTimes;
     if (w.term === entry.term) {
-      if (w.startedAt !== null) this.hands.stageTimes.observe('propose', w.startedAt);
+      if (w.startedAt !== null) {
+        times.observe('propose', w.startedAt);
+        times.proposals.applied++;
+      }
       w.resolve(result);
+    } else {
+      if (w.startedAt !== null) times.proposals.failed++;
+      w.reject(conclaveError('NOT_LEADER', 'leadership changed before the proposal committed; it was not applied — retry'));
     }
-    else w.reject(conclaveError('NOT_LEADER', 'leadership changed before the proposal committed; it was not applied — retry'));
   }
 
   /** resolves once `index` is applied here */
@@ -191,7 +198,10 @@ export class Applier {
 
   /** every waiting proposer gets `err` (shutdown, or leadership lost) */
   rejectAll(err: Error): void {
-    for (const w of this.waiters.values()) w.reject(err);
+    for (const w of this.waiters.values()) {
+      if (w.startedAt !== null) this.hands.stageTimes.proposals.failed++;
+      w.reject(err);
+    }
     this.waiters.clear();
   }
 }

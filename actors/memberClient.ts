@@ -85,6 +85,21 @@ export class ClientOps {
   }
 
   async propose(command: unknown): Promise<unknown> {
+    let admitted: unknown;
+    try {
+      admitted = this.admit(command);
+    } catch (err) {
+      this.hands.stageTimes.proposals.refused++;
+      throw err;
+    }
+    return new Promise<unknown>((resolve, reject) => {
+      this.proposalQueue.push({ command: admitted, startedAt: this.hands.stageTimes.now(), resolve, reject });
+      this.hands.kick();
+    });
+  }
+
+  /** the command as it will travel in the log, or why it is refused at the door (invalid, too large, stopping) */
+  private admit(command: unknown): unknown {
     this.refuseTooDeep(command);
     const { limits } = this.hands;
     let size: number;
@@ -109,10 +124,7 @@ export class ClientOps {
       );
     }
     this.refuseWhenStopping();
-    return new Promise<unknown>((resolve, reject) => {
-      this.proposalQueue.push({ command, startedAt: this.hands.stageTimes.now(), resolve, reject });
-      this.hands.kick();
-    });
+    return command;
   }
 
   /** hand every queued proposal to the core in one event: one batch of entries, one durable write */
@@ -125,6 +137,7 @@ export class ClientOps {
     const result = role.getSnapshot().context.lastProposal!;
     if (!result.ok) {
       const err = result.reason === 'not-leader' ? this.hands.notLeaderError() : conclaveError('BUSY', `proposal refused (${result.reason}); retry shortly`);
+      this.hands.stageTimes.proposals.refused += batch.length;
       for (const p of batch) p.reject(err);
       return;
     }
@@ -270,6 +283,7 @@ export class ClientOps {
   }
 
   rejectQueued(err: Error): void {
+    this.hands.stageTimes.proposals.refused += this.proposalQueue.length;
     for (const p of this.proposalQueue) p.reject(err);
     this.proposalQueue = [];
   }

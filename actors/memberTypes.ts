@@ -15,6 +15,17 @@ import type { ReadyLoopFaults } from './readyLoop.ts';
 import type { ClientFaults, ClientOp } from './memberClient.ts';
 import type { StageTimes } from './stageTimes.ts';
 
+export interface SnapshotCounts {
+  taken: number;
+  sent: number;
+  sentBytes: number;
+  sentSeconds: number;
+  received: number;
+  receivedBytes: number;
+  receivedSeconds: number;
+  abandoned: number;
+}
+
 /** one member as `status` shows it: the admin protocol's type */
 export type MemberInfo = MemberView;
 
@@ -112,6 +123,8 @@ export interface MemberRuntime {
   exportSnapshot(): Promise<{ index: number; term: number; pairs: Array<[string, unknown]> }>;
   /** peer input refused (malformed, foreign, or that would break an invariant), counted by reason */
   readonly dropped: ReadonlyMap<string, number>;
-  /** where a write's time goes on this node (stageTimes.ts) */
+  /** where a write's time goes on this node, and how its proposals ended (stageTimes.ts) */
   readonly stageTimes: StageTimes;
+  /** snapshots since the member started: taken (log compacted), sent and received in full (bytes, seconds), transfers abandoned */
+  snapshotCounts(): SnapshotCounts;
 }

@@ -116,6 +116,8 @@ export class MemberSnapshots {
     batch: Array<[string, unknown]>;
     records: StoredRecord[];
     batchBytes: number;
+    /** bytes of the chunks received in this transfer */
+    bytes: number;
     stages: ReceiveStages;
     /** a record larger than a chunk, arriving in pieces: its key, the pieces so far, their bytes, and the record's */
     piece: { key: string; parts: Uint8Array[]; got: number; of: number } | null;
@@ -126,6 +128,8 @@ export class MemberSnapshots {
   private readonly outgoing: OutgoingSnapshots;
   /** chunks and bytes received so far, and whether a report of them is due */
   private readonly received = { chunks: 0, bytes: 0, reported: 0 };
+  /** transfers since the member started, for /metrics: sent and received in full (bytes, seconds), and abandoned */
+  readonly transfers = { sent: 0, sentBytes: 0, sentSeconds: 0, received: 0, receivedBytes: 0, receivedSeconds: 0, abandoned: 0 };
   private progressTimer: TimerHandle | null = null;
 
   constructor(
@@ -189,8 +193,15 @@ export class MemberSnapshots {
   private onTransferEnded(ok: boolean, report: TransferReport): void {
     const mbPerS = report.ms > 0 ? Math.round(report.bytes / 1e3 / report.ms) : 0;
     const fields = { to: this.host.nameOf(report.to), index: report.index, keys: report.keys, bytes: report.bytes, chunks: report.chunks, ms: report.ms, mbPerS, ...report.stages };
-    if (ok) this.host.log.info(fields, 'sent snapshot');
-    else this.host.dropLog.warn(`snap:${report.to}`, { ...fields, err: report.error }, 'snapshot transfer abandoned');
+    if (ok) {
+      this.transfers.sent++;
+      this.transfers.sentBytes += report.bytes;
+      this.transfers.sentSeconds += report.ms / 1000;
+      this.host.log.info(fields, 'sent snapshot');
+    } else {
+      this.transfers.abandoned++;
+      this.host.dropLog.warn(`snap:${report.to}`, { ...fields, err: report.error }, 'snapshot transfer abandoned');
+    }
     this.host.transferEnded(report.to, ok, report.index);
   }
 
@@ -231,12 +242,17 @@ export class MemberSnapshots {
     for (const p of chunk.pairs ?? []) transfer.batch.push(p);
     for (const r of records) transfer.records.push(r);
     transfer.batchBytes += bytes;
+    transfer.bytes += bytes;
     if ((transfer.batchBytes >= STAGE_BATCH_BYTES || chunk.last) && !this.stage(transfer)) return;
     if (!chunk.last) return;
     this.incoming = null;
     const { startedAt, cpuAtStart, ...stages } = transfer.stages;
     const cpuMs = (cpuMicros() - cpuAtStart) / 1000;
-    this.host.log.info({ id: chunk.id, chunks: transfer.next, ms: Math.round(performance.now() - startedAt), ...roundedStages({ ...stages, cpuMs }) }, 'received snapshot');
+    const ms = performance.now() - startedAt;
+    this.transfers.received++;
+    this.transfers.receivedBytes += transfer.bytes;
+    this.transfers.receivedSeconds += ms / 1000;
+    this.host.log.info({ id: chunk.id, chunks: transfer.next, ms: Math.round(ms), ...roundedStages({ ...stages, cpuMs }) }, 'received snapshot');
     // the core may refuse it (it already has that state): then nothing will ask to install it
     this.receivedSnapshot = { meta: chunk.message.snapshot, generation };
     if (this.host.deliver(chunk.message)) return;
@@ -295,7 +311,7 @@ export class MemberSnapshots {
       this.host.dropLog.warn('snap-stage', { err }, 'cannot receive a snapshot: clearing the staging area failed');
       return false;
     }
-    this.incoming = { id, next: 0, batch: [], records: [], batchBytes: 0, stages: { startedAt: performance.now(), cpuAtStart: cpuMicros(), decodeMs: 0, writeMs: 0 }, piece: null };
+    this.incoming = { id, next: 0, batch: [], records: [], batchBytes: 0, bytes: 0, stages: { startedAt: performance.now(), cpuAtStart: cpuMicros(), decodeMs: 0, writeMs: 0 }, piece: null };
     return true;
   }
 

@@ -1,6 +1,7 @@
 // Where a write's time goes on one node: the stages of the write path, timed as they happen and kept
 // as histograms (fixed buckets: counts and a sum per stage, nothing allocated per write), for
-// `/metrics` (conclave_stage_seconds) and the bench's breakdown of a write.
+// `/metrics` (conclave_stage_seconds) and the bench's breakdown of a write; and how its proposals ended
+// (conclave_proposals_total).
 //
 //   propose     the leader: a proposal handed to the member → its result (queued, appended, persisted,
 //               replicated to a quorum, committed, applied) — a write as the leader serves it
@@ -27,6 +28,12 @@ export interface StageHistogram {
 }
 
 export class StageTimes {
+  /**
+   * The proposals made to this node (commands; not configuration changes), by outcome: applied (its
+   * result returned), refused before it entered the log (invalid, too large, stopping, not the leader,
+   * busy), or failed after it did (leadership lost, the outcome unknown at a stop, the state refused it).
+   */
+  readonly proposals = { applied: 0, refused: 0, failed: 0 };
   /** per stage: count per bucket (not cumulative), the last one +Inf */
   readonly #counts = new Map<Stage, Float64Array>();
   readonly #sums = new Map<Stage, number>();

@@ -7,6 +7,7 @@ import { adminAuthenticator, GIVE_OPERATOR_KEYS, onInProcessBus } from '../actor
 import { adminHandlers } from '../actors/controller/adminApi.ts';
 import { AutoJoin } from '../actors/controller/autoJoin.ts';
 import type { Stage, StageHistogram } from '../actors/stageTimes.ts';
+import type { SnapshotCounts } from '../actors/memberTypes.ts';
 import { bootstrapInput, MemberLifecycle } from '../actors/controller/bootstrap.ts';
 import { type ControllerContext, clockOf, untilLeaderChange, waitForWithin } from '../actors/controller/context.ts';
 import { watchHealth } from '../actors/controller/health.ts';
@@ -219,6 +220,16 @@ export class Controller {
    */
   stageTimes(): Record<Stage, StageHistogram> | null {
     return this.lifecycle.member?.stageTimes.histograms() ?? null;
+  }
+
+  /**
+   * Counts since the member runtime started (reset when it is rebuilt), or null while there is none:
+   * proposals by outcome (applied, refused before the log, failed after it) and snapshots (taken,
+   * sent and received with their bytes and seconds, abandoned). The `/metrics` endpoint exports them.
+   */
+  memberCounts(): { proposals: { applied: number; refused: number; failed: number }; snapshots: SnapshotCounts } | null {
+    const member = this.lifecycle.member;
+    return member ? { proposals: { ...member.stageTimes.proposals }, snapshots: member.snapshotCounts() } : null;
   }
 
   /** a child logger with the identity fields every line carries */

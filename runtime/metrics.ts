@@ -88,6 +88,39 @@ export function controllerMetrics(controller: Controller): { registry: Registry;
     },
   });
   registry.registerMetric(stageHistogram(controller));
+  // counts kept by the member since it started (a restart of it starts them again: rate() takes resets in its stride)
+  const counted = (name: string, help: string, labelNames: string[], read: (counts: NonNullable<ReturnType<Controller['memberCounts']>>) => Array<[Record<string, string>, number]>) =>
+    new Counter({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect() {
+        this.reset();
+        const counts = controller.memberCounts();
+        if (counts === null) return;
+        for (const [labels, value] of read(counts)) this.inc(labels, value);
+      },
+    });
+  counted('conclave_proposals_total', 'commands proposed to this node, by outcome: applied, refused (before the log: invalid, too large, not the leader, busy, stopping), failed (after it: leadership lost, outcome unknown, refused by the state)', ['outcome'], ({ proposals: p }) => [
+    [{ outcome: 'applied' }, p.applied],
+    [{ outcome: 'refused' }, p.refused],
+    [{ outcome: 'failed' }, p.failed],
+  ]);
+  counted('conclave_snapshots_total', 'snapshots: taken (the log compacted), sent and received in full, transfers abandoned', ['event'], ({ snapshots: s }) => [
+    [{ event: 'taken' }, s.taken],
+    [{ event: 'sent' }, s.sent],
+    [{ event: 'received' }, s.received],
+    [{ event: 'abandoned' }, s.abandoned],
+  ]);
+  counted('conclave_snapshot_bytes_total', 'bytes of snapshots sent and received in full', ['direction'], ({ snapshots: s }) => [
+    [{ direction: 'sent' }, s.sentBytes],
+    [{ direction: 'received' }, s.receivedBytes],
+  ]);
+  counted('conclave_snapshot_seconds_total', 'time spent sending and receiving snapshots (first chunk to last), summed over transfers', ['direction'], ({ snapshots: s }) => [
+    [{ direction: 'sent' }, s.sentSeconds],
+    [{ direction: 'received' }, s.receivedSeconds],
+  ]);
   const leaderChanges = new Counter({ name: 'conclave_leader_changes_total', help: 'times the leader this node follows changed (to another node or to none)', registers: [registry] });
   let lastLeader = controller.status().leader;
   const off = controller.on('leaderChanged', ({ leader }) => {

@@ -70,6 +70,20 @@ describe('conclave run --metrics (real NATS, Prometheus text over HTTP)', { skip
     assert.equal(value(member, 'conclave_bus_connected'), 1);
     assert.ok(value(member, 'conclave_leader_changes_total')! >= 1, 'electing itself is a leader change');
 
+    // proposals by outcome: the write applied; an invalid one refused at the door
+    await assert.rejects(c.admin('m1', 'propose', { command: { op: 'put', key: '', value: 'v' } }));
+    let outcomes: Sample[] = [];
+    await waitUntil(
+      async () => {
+        outcomes = (await scrape()).filter((s) => s.name === 'conclave_proposals_total');
+        return (value(outcomes, 'conclave_proposals_total', { outcome: 'refused' }) ?? 0) >= 1;
+      },
+      { what: 'the refused proposal to be counted', context: () => JSON.stringify(outcomes) },
+    );
+    assert.ok(value(outcomes, 'conclave_proposals_total', { outcome: 'applied' })! >= 1);
+    assert.equal(value(outcomes, 'conclave_proposals_total', { outcome: 'failed' }), 0);
+    assert.equal(value(member, 'conclave_snapshots_total', { event: 'received' }), 0, 'snapshots are counted (none here: one node, no compaction yet)');
+
     // where the write's time went: a histogram per stage of the write path, its buckets cumulative
     let stages: Sample[] = [];
     const STAGES = ['propose', 'persist', 'commit', 'apply', 'stateWrite'];

@@ -10,6 +10,7 @@ import { createInProcessBus, type InProcessBus } from '../../runtime/transport/i
 import { wireLimits } from '../../runtime/wire/codec.ts';
 import { FAST } from '../helpers/inProcessCluster.ts';
 import { tmpDirs } from '../helpers/tmp.ts';
+import { waitUntil } from '../helpers/cli.ts';
 
 const MAX_PAYLOAD = 32 * 1024;
 
@@ -60,6 +61,16 @@ describe('an in-process bus with a 32 KiB max payload', () => {
     assert.equal(got.value, value(63));
     const m2 = started[1]!;
     assert.equal(((await m2.read({ op: 'get', key: 'k0-7' }, { stale: true })) as { value: unknown }).value, value(7));
+    // what /metrics exports of it: proposals by outcome, snapshots taken, sent and received with their bytes
+    const leaderCounts = () => c1.memberCounts()!;
+    assert.ok(leaderCounts().proposals.applied >= 128, JSON.stringify(leaderCounts().proposals));
+    assert.ok(leaderCounts().proposals.refused >= 1, 'the oversized command was refused at the door');
+    assert.equal(leaderCounts().proposals.failed, 0);
+    assert.ok(leaderCounts().snapshots.taken >= 1, 'compacted by bytes');
+    await waitUntil(() => leaderCounts().snapshots.sent >= 1, { what: 'the leader to count the snapshot it sent m3', context: () => JSON.stringify(leaderCounts()) });
+    const received = c3.memberCounts()!.snapshots;
+    assert.ok(received.received >= 1 && received.receivedBytes > 1_000_000 && received.receivedSeconds > 0, JSON.stringify(received));
+    assert.ok(leaderCounts().snapshots.sentBytes > 1_000_000 && leaderCounts().snapshots.sentSeconds > 0, JSON.stringify(leaderCounts().snapshots));
     // `snapshot save` pages fit the bus too
     const cli = bus.connect('cli');
     const info = (await adminRequest(cli, 'conclave', 'm2', 'snapshot.begin', {}, 10_000)) as { session: string; node: string; pages: number; keys: number };
