@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { cleanupAll } from './lib/cleanup.ts';
 import { progress } from './lib/progress.ts';
 
-const USAGE = `usage: npm run bench -- [--quick] [--peers] [--heartbeat-ms N] [--election-timeout-ms N] [--snapshot-every N] [--failover-runs N] [--formation-rounds N] [--out FILE]
+const USAGE = `usage: npm run bench -- [--quick] [--peers] [--heartbeat-ms N] [--election-timeout-ms N] [--snapshot-every N] [--failover-runs N] [--formation-rounds N] [--scaling] [--out FILE]
   --quick                 ~30 s version (fewer operations, 3 failover runs)
   --peers                 also run A1, A2 and A5's workload against a 3-member etcd and a 3-server
                           NATS JetStream KV (3 replicas) in this run, and print Conclave/peer ratios
@@ -19,6 +19,8 @@ const USAGE = `usage: npm run bench -- [--quick] [--peers] [--heartbeat-ms N] [-
   --snapshot-every N      raft snapshotEvery (default: the controller's default)
   --failover-runs N       SIGKILL-the-leader repetitions (default 5, quick 3)
   --formation-rounds N    A4 rounds, etcd's and Conclave's, compared by their medians (default 5, quick 3)
+  --scaling               also how the cost grows: 64 in flight with values of 100 B to 100 KB, and on 3, 5
+                          and 7 members (≈1 minute more)
   --auth-rounds N         C: alternating rounds of 64-in-flight puts with member authentication on
                           and off (default 8, quick 6; each round --quick 4000 puts, else 10000)
   --out FILE              where to write the results (default bench/results.json)
@@ -39,6 +41,7 @@ function parse() {
     options: {
       quick: { type: 'boolean', default: false },
       peers: { type: 'boolean', default: false },
+      scaling: { type: 'boolean', default: false },
       'heartbeat-ms': { type: 'string' },
       'election-timeout-ms': { type: 'string' },
       'snapshot-every': { type: 'string' },
@@ -95,6 +98,7 @@ async function main(): Promise<number> {
     const { ROOT } = await import('./lib/controllerProcess.ts');
     const { runPeerScenarios } = await import('./lib/peers.ts');
     const { measureAuthCost } = await import('./lib/authCost.ts');
+    const { measureScaling } = await import('./lib/scaling.ts');
 
     progress(`raft heartbeatMs ${raft.heartbeatMs}, electionTimeoutMs ${raft.electionTimeoutMs}, snapshotEvery ${raft.snapshotEvery ?? 'default'}; ${quick ? 'quick' : 'full'} run; load average ${loadBefore.join(' ')}`);
     if ((loadBefore[0] ?? 0) > 1.5) progress('warning: this machine is busy (1-min load average > 1.5): figures will be noisy');
@@ -105,6 +109,7 @@ async function main(): Promise<number> {
     partial.authCost = authCost;
     const inProcess = await runInProcessScenarios({ raft, seqN: sizes.seqN, concN: sizes.concN }, partial.inProcess);
     const peersMeasured = args.values.peers ? await runPeerScenarios({ seqN: sizes.seqN, concN: sizes.concN }, partial.peersMeasured) : null;
+    const scaling = args.values.scaling ? await measureScaling({ raft, nodeArgs }) : null;
     const report = {
       machine: { ...machineInfo(), loadAverageBefore: loadBefore, loadAverageAfter: load() },
       node: process.version,
@@ -125,6 +130,7 @@ async function main(): Promise<number> {
       authCost,
       inProcess,
       peersMeasured,
+      scaling,
       reached: reached(nats),
     };
     writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);

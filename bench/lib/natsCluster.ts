@@ -19,7 +19,8 @@ import { freePort } from '../../test/helpers/natsServer.ts';
 import { benchOperator } from './operator.ts';
 import { type LoadResult, median, runClosedLoop, startOpenLoop } from './stats.ts';
 
-const NAMES = ['n1', 'n2', 'n3'] as const;
+/** the members' names: n1, n2, … */
+const namesOf = (n: number): string[] => Array.from({ length: n }, (_, i) => `n${i + 1}`);
 const PREFIX = 'bench';
 const RUNNING = /controller \S+ is running/;
 
@@ -109,14 +110,14 @@ export class NatsCluster {
    * `init` and `cluster add` leave them: peer messages signed and checked), configs written; no
    * controller started. `env`: extra environment for the controller processes.
    */
-  static async prepare(raft: RaftSettings, nodeArgs: string[] = [], env: NodeJS.ProcessEnv = {}, opts: { metrics?: boolean } = {}): Promise<NatsCluster> {
+  static async prepare(raft: RaftSettings, nodeArgs: string[] = [], env: NodeJS.ProcessEnv = {}, opts: { metrics?: boolean; members?: number } = {}): Promise<NatsCluster> {
     const nats = await startNatsServer();
     onCleanup(() => nats.stop());
     progress(`nats-server ${nats.version} on ${nats.url}`);
     const dir = await mkdtemp(join(tmpdir(), 'conclave-bench-'));
     trackDir(dir);
     const specs = new Map<string, NodeSpec>();
-    for (const name of NAMES) {
+    for (const name of namesOf(opts.members ?? 3)) {
       specs.set(name, { name, dataDir: join(dir, name), configPath: join(dir, `${name}.json`), ...(opts.metrics ? { metricsPort: await freePort() } : {}) });
     }
     await seedStaticCluster([...specs.values()], [], { commitKeys: true });
@@ -129,7 +130,7 @@ export class NatsCluster {
   }
 
   get names(): readonly string[] {
-    return NAMES;
+    return [...this.specs.keys()];
   }
 
   spawn(name: string): ControllerProcess {
@@ -150,10 +151,10 @@ export class NatsCluster {
     return scrapeStages(`http://127.0.0.1:${port}/metrics`);
   }
 
-  put(node: string, key: string, timeoutMs = 5000): Promise<unknown> {
+  put(node: string, key: string, timeoutMs = 5000, value: string = VALUE_100B): Promise<unknown> {
     // bench only: controllers that check nothing (authCost.ts's "off" side) get the puts unauthenticated
     const operator = this.env.CONCLAVE_UNSAFE_NO_PEER_AUTH === '1' ? undefined : benchOperator();
-    return adminRequest(this.bus, PREFIX, node, 'propose', { command: { op: 'put', key, value: VALUE_100B } }, timeoutMs, operator);
+    return adminRequest(this.bus, PREFIX, node, 'propose', { command: { op: 'put', key, value } }, timeoutMs, operator);
   }
 
   status(node: string, timeoutMs = 1000): Promise<NodeStatus> {
@@ -161,7 +162,7 @@ export class NatsCluster {
   }
 
   /** the node that says it leads and that the others agree on */
-  async findLeader(among: readonly string[] = NAMES, timeoutMs = 10_000): Promise<string> {
+  async findLeader(among: readonly string[] = this.names, timeoutMs = 10_000): Promise<string> {
     const deadline = performance.now() + timeoutMs;
     for (;;) {
       for (const n of among) {

@@ -7,6 +7,7 @@ import { type RaftSettings, SERVICE_ENV_KEYS } from './controllerProcess.ts';
 import type { InProcessResults } from './inProcessCluster.ts';
 import type { NatsResults } from './natsCluster.ts';
 import type { PeerResult, PeerResults } from './peers.ts';
+import { formatScaling, type ScalingResult } from './scaling.ts';
 import { type LoadResult, median } from './stats.ts';
 
 /** targets from /work/shared/TOOLCHAIN.md (peers measured on this machine) */
@@ -39,6 +40,8 @@ export interface BenchReport {
   inProcess: InProcessResults;
   /** `--peers`: etcd and JetStream KV under the same workload, in this run (null without --peers) */
   peersMeasured: PeerResults | null;
+  /** --scaling: how the cost grows */
+  scaling: ScalingResult | null;
   reached: { sequentialP50: boolean; inflight64Throughput: boolean; failoverMedian: boolean; formation: boolean | null; peakRss: boolean; cliStatus: boolean };
 }
 
@@ -160,6 +163,7 @@ export function formatTable(r: BenchReport): string {
           'measure them in this run with `npm run bench -- --peers`',
         ]
       : formatPeers(nats, r.peersMeasured)),
+    ...(r.scaling === null ? [] : ['', ...formatScaling(r.scaling)]),
   ];
   return lines.join('\n');
 }
