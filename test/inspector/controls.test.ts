@@ -38,7 +38,7 @@ describe('hands on, in the demo', { skip: chromiumSkipReason() }, () => {
       const check = index((r) => r.at === node && r.label.startsWith('checks the offer'), `${node} checks it`);
       const accept = index((r) => r.label === 'join.accept' && r.from === node, `${node} accepts`);
       const promote = index((r) => r.label === `promotes ${node} to voter (config entry)`, `${node} promoted`);
-      assert.ok(offer < check && check < accept && accept < promote, `in order: offer, check, accept, promote (${node})`);
+      assert.ok(offer < check && check < accept && accept < promote, `in order: offer, check, accept, promote (${node}), in ${JSON.stringify(rows)}`);
     }
     // the intruder answers the offer with its own cluster id; the leader's join rule refuses it
     const offered = index((r) => r.label.startsWith('join.offer') && r.to === 'intruder', 'the offer to the intruder');

@@ -37,6 +37,28 @@ describe('join handshake rows', () => {
     assert.ok(labels(model).includes('ctrl3 join.accept'), JSON.stringify(labels(model)));
   });
 
+  it('the two ends in the same millisecond, reaching the page in either order: rows in the handshake\'s order', () => {
+    const leaderState = (t: number, state: string) => ({ k: 'state', t, a: 'membership:add:ctrl3', m: 'membership', states: [`membership.${state}`], status: 'active', node: 'ctrl1' });
+    const nodeSide = [{ k: 'actor', t: 50, a: 'join:ctrl1', m: 'join', node: 'ctrl3' }, { ...joinState(51, 'accepted'), node: 'ctrl3' }];
+    const leaderSide = [leaderState(50, 'offering'), leaderState(51, 'addingLearner'), leaderState(51, 'catchingUp'), leaderState(51, 'promoting')];
+    const expected = [
+      'ctrl1 join.offer (cluster id, leader, protocol)',
+      'ctrl3 checks the offer: the join rule on both cluster ids',
+      'ctrl3 join.accept',
+      'ctrl1 adds ctrl3 as learner (config entry through raft)',
+      'ctrl1 snapshot + log entries (catch-up)',
+      'ctrl1 promotes ctrl3 to voter (config entry)',
+    ];
+    const arriving = (first: Array<{ node: string }>, second: Array<{ node: string }>) => {
+      const model = createModel();
+      applyFrame(model, { kind: 'batch', t: 60, node: first[0]!.node, events: structuredClone(first), dropped: 0 });
+      applyFrame(model, { kind: 'batch', t: 60, node: second[0]!.node, events: structuredClone(second), dropped: 0 });
+      return labels(model);
+    };
+    assert.deepEqual(arriving(nodeSide, leaderSide), expected, "the node's batch first");
+    assert.deepEqual(arriving(leaderSide, nodeSide), expected, "the leader's batch first");
+  });
+
   it('refusals from two peers in the same millisecond, in a snapshot frame, are both kept', () => {
     const model = createModel();
     const refusal = (from: string) => ({ k: 'refused', t: 500, a: 'ctrl1', type: 'conclave.refused', reason: 'join-offer', from, localClusterId: 'A', remoteClusterId: 'B', message: 'join rule' });

@@ -30,11 +30,32 @@ const NODE_SIDE = {
   failed: (n) => ({ at: n, label: 'failed', bad: true }),
 };
 
+/**
+ * Where each step comes in a handshake: the order of rows whose times are equal. Times are whole
+ * milliseconds and the two ends publish separately, so the leader's offer and the node's check of it
+ * often share a millisecond and reach the page in either order.
+ */
+const STEP_RANK = {
+  offering: 0,
+  checking: 1,
+  recordingContact: 2,
+  enteringJoin: 3,
+  accepted: 4,
+  answered: 5,
+  refused: 5,
+  addingLearner: 6,
+  catchingUp: 7,
+  promoting: 8,
+  done: 9,
+  failed: 9,
+  notifying: 10,
+};
+
 /** The handshake steps (and join refusals) of the model as sequence rows, oldest first (the last MAX_ROWS). */
 export function sequenceRows(handshakes, refusals = []) {
   const rows = [];
   for (const e of refusals) {
-    if (e.reason === 'join-offer') rows.push({ t: e.t, at: e.node, label: `refuses ${e.from}: join rule (${e.localClusterId ?? 'no cluster'} ≠ ${e.remoteClusterId ?? 'no cluster'})`, bad: true });
+    if (e.reason === 'join-offer') rows.push({ t: e.t, rank: STEP_RANK.refused, at: e.node, label: `refuses ${e.from}: join rule (${e.localClusterId ?? 'no cluster'} ≠ ${e.remoteClusterId ?? 'no cluster'})`, bad: true });
   }
   for (const e of handshakes) {
     // a join actor starts when the offer arrives; its first steps run before it is ever published
@@ -43,9 +64,12 @@ export function sequenceRows(handshakes, refusals = []) {
     let row = null;
     if (parts[0] === 'membership' && parts.length >= 3) row = LEADER_SIDE[state]?.(e.node, parts.slice(2).join(':'));
     else if (parts[0] === 'join' && parts.length >= 2 && (e.k === 'actor' || state !== 'checking')) row = NODE_SIDE[state]?.(e.node, parts.slice(1).join(':'));
-    if (row) rows.push({ t: e.t, ...row });
+    if (row) rows.push({ t: e.t, rank: STEP_RANK[state] ?? 0, ...row });
   }
-  return rows.sort((a, b) => a.t - b.t).slice(-MAX_ROWS);
+  return rows
+    .sort((a, b) => a.t - b.t || a.rank - b.rank)
+    .slice(-MAX_ROWS)
+    .map(({ rank: _rank, ...row }) => row);
 }
 
 /** rows of the raft messages view are merged over this much time (same sender, receiver, type and term) */
