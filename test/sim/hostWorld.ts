@@ -7,6 +7,7 @@ import type { ControllerTestFaults } from '../../actors/controller/context.ts';
 import type { JoinAccepted } from '../../machines/bootstrap/machine.ts';
 import type { Scheduler } from './clock.ts';
 import { ViolationError } from './config.ts';
+import { clusterOfLineage, lineageKey } from './ghost.ts';
 import type { HostWorld, SimHost } from './host.ts';
 import { ObservedCore } from './observedCore.ts';
 import { foreignChatter } from './scenarios.ts';
@@ -137,9 +138,16 @@ export class SimHostWorld implements HostWorld {
 
   accepted(host: SimHost, join: JoinAccepted): void {
     const leader = this.sim.nodeIdOf(join.leader);
-    const lineage = leader === null ? undefined : this.sim.lineageOf.get(leader);
-    if (leader === null || lineage == null) {
+    const current = leader === null ? undefined : this.sim.lineageOf.get(leader);
+    if (leader === null || current == null) {
       this.sim.fail(new ViolationError('join rule', `${host.name} accepted an offer of ${join.leader}, which belongs to no cluster the simulation knows`));
+      return;
+    }
+    // the lineage the offer was made in: its leader may have been recovered into a newer generation
+    // since it sent it (seed 114387: the node then joins the generation the offer names, not the leader's new one)
+    const lineage = join.generation === undefined ? current : lineageKey(clusterOfLineage(current), join.generation);
+    if (!(this.sim.lineageHistory.get(leader) ?? []).includes(lineage)) {
+      this.sim.fail(new ViolationError('join rule', `${host.name} accepted an offer of ${join.leader} for ${lineage}, a lineage that leader never belonged to`));
       return;
     }
     host.joining = { clusterId: join.clusterId, generation: join.generation };

@@ -100,12 +100,14 @@ test('a recovery that keeps the old identity generation is caught (stale members
   const config = await huntBug({ recoveryKeepsGeneration: true }, { nodes: 3, steps: 5000 });
   await assertReplays(config);
   const violation = (await runSimulation(config)).violation!;
-  assert.equal(violation.invariant, 'stale generation fenced off');
-  // the stale member reaches a core of the new generation, is counted in its configuration, or
-  // accepts the new generation's join offer (the real handshake: scenarios.ts realOffer)
+  // a generation that did not change shows as the old one reaching the new: the stale member reaches a
+  // core of the new generation, is counted in its configuration, or accepts the new generation's join
+  // offer (the real handshake: scenarios.ts realOffer); or a blank node takes an offer that names the
+  // kept (old) generation and is counted by a member of the new one
+  assert.ok(['stale generation fenced off', 'one cluster id'].includes(violation.invariant), `${violation.invariant}: ${violation.message}`);
   assert.match(
     violation.message,
-    /\(cluster-main\/g\d+\) processed .* of cluster-main\/g\d+|of cluster-main\/g\d+ counts n\d+ as a (learner|voter), but n\d+ belongs to cluster-main\/g\d+|n\d+ of cluster-main\/g\d+ accepted the offer of n\d+ of cluster-main\/g\d+/,
+    /\(cluster-main\/g\d+\) processed .* of cluster-main\/g\d+|of cluster-main\/g\d+ counts n\d+ as a (learner|voter), but n\d+ belongs to cluster-main\/g\d+|n\d+ of cluster-main\/g\d+ accepted the offer of n\d+ of cluster-main\/g\d+|of cluster-main\/g\d+ counts n\d+ as a (learner|voter), but n\d+ belongs to nothing \(blank, joining cluster-main\/g\d+\)/,
   );
 });
 

@@ -67,3 +67,15 @@ test('seed 95332, 3 nodes: a removal committed after an index every node had com
   const result = await runSimulation({ seed: 95332, nodes: 3, steps: 5000, membership: true, recovery: true });
   assert.equal(result.violation, null, result.violation?.message);
 });
+
+test('seed 114387, 5 nodes, auto-join: a node that takes an offer its leader made before being recovered joins the offer\'s generation (the checker, not the product)', async () => {
+  // n5 offered n6 a place in cluster-main/g2, was then recovered as sole voter of g3, and n6 accepted
+  // the offer (of generation 2) just after; n5's earlier g2 heartbeat then reached n6, which took it.
+  // The checker had placed n6 in the leader's lineage at acceptance (g3) and called that processing a
+  // stale generation. The node joins what the offer names (JoinAccepted.generation; actors/memberParts.ts
+  // checks peers against it), so the checker now places it in the offer's lineage, and fails a join
+  // into a lineage its leader never belonged to (test/sim/hostWorld.ts, accepted). The planted
+  // joinSkipsRule, inboundSkipsJoinRule and recoveryKeepsGeneration bugs are found as often or more.
+  const result = await runSimulation({ seed: 114387, nodes: 5, steps: 5000, membership: true, recovery: true, autoJoin: true });
+  assert.equal(result.violation, null, result.violation?.message);
+});
