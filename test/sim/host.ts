@@ -225,6 +225,9 @@ export class SimHost {
       faults,
     );
     if ('error' in plan) throw new Error(`host ${this.name}: recover refused: ${plan.error}`);
+    // one durable write, as `conclave recover`'s (runtime/store/snapshots.ts): what the store held, the
+    // applies not yet durable included, is on disk from here (a later power loss goes back no further)
+    d.unsynced = null;
     d.snapshot = plan.snapshot;
     d.entries = plan.pending;
     d.applied = plan.snapshot.index;
