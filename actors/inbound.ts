@@ -21,6 +21,7 @@ import type { Clock, MemberBus } from './ports.ts';
 import type { ChunkAck } from './snapshotStream.ts';
 import { type GenerationClaim, unconfirmedClaim, unprovenClaim } from './staleGeneration.ts';
 import { Freshness } from './freshness.ts';
+import type { PingBody } from './clusterVersion.ts';
 import { type MemberAnswer, UnknownSenders } from './unknownSenders.ts';
 
 /**
@@ -59,6 +60,8 @@ export interface InboundHands {
   onSnapshotAck(from: string, ack: ChunkAck): void;
   onRefused?(refusal: Refusal): void;
   onNonMember?(name: string, nodeId: string): void;
+  /** a member's ping: the versions it speaks, and its key while that is not committed (clusterVersion.ts) */
+  onPing?(nodeId: string, name: string, body: PingBody): void;
   /** this node's window for a member has just started (freshness.ts) */
   synced?(nodeId: string): void;
 }
@@ -176,6 +179,7 @@ export class Inbound {
     const body = decoded.body as Record<string, unknown>;
     switch (envelope.type) {
       case 'ping':
+        if (envelope.nodeId !== null && members.some((m) => m.nodeId === envelope.nodeId)) h.onPing?.(envelope.nodeId, envelope.from, body as PingBody);
         return;
       case 'raft': {
         const messages = (body as { messages: RaftMessage[] }).messages;

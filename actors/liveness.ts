@@ -3,6 +3,7 @@
 import type { Membership } from '../machines/raft/types.ts';
 import type { RateLimitedLog } from '../runtime/log/rateLimit.ts';
 import { encode, type Sender } from '../runtime/wire/codec.ts';
+import type { PingBody } from './clusterVersion.ts';
 import { PING_EVERY_MS } from './peerWire.ts';
 import type { Clock, MemberBus, TimerHandle } from './ports.ts';
 
@@ -15,6 +16,8 @@ export interface LivenessHands {
   readonly nodeId: string;
   sender(): Sender;
   membership(): Membership;
+  /** what a ping says (clusterVersion.ts): the versions this member speaks, its key while uncommitted */
+  pingBody(): PingBody;
 }
 
 export class Liveness {
@@ -44,10 +47,11 @@ export class Liveness {
 
   private pingPeers(): void {
     const sender = this.hands.sender();
+    const body = this.hands.pingBody();
     for (const m of this.hands.membership().members) {
       if (m.nodeId === this.hands.nodeId) continue;
       try {
-        this.hands.bus.publish(`${this.hands.prefix}.node.${m.name}.peer`, encode(sender, 'ping', {}));
+        this.hands.bus.publish(`${this.hands.prefix}.node.${m.name}.peer`, encode(sender, 'ping', body));
       } catch (err) {
         this.hands.dropLog.warn(`ping:${m.name}`, { err, to: m.name }, 'could not ping peer');
       }

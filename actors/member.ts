@@ -39,6 +39,7 @@ import { MemberIdentity } from './memberIdentity.ts';
 import { AppliedMembership } from './appliedMembership.ts';
 import type { Leadership } from './leadership.ts';
 import type { Outbound } from './outbound.ts';
+import { type ClusterVersion, clusterVersionOf, refuseNewerClusterVersion } from './clusterVersion.ts';
 
 export { appliedMembershipIncludes } from './memberApply.ts';
 export type { MemberEvents, MemberInfo, MemberRuntime, MemberRuntimeOptions, MemberStatus } from './memberTypes.ts';
@@ -92,6 +93,7 @@ class RaftMember implements MemberRuntime {
   private readonly inbound: Inbound;
   private readonly outbound: Outbound;
   private readonly leadership: Leadership;
+  private readonly versions: ClusterVersion;
 
   constructor(readonly opts: MemberRuntimeOptions) {
     this.log = opts.logger;
@@ -127,6 +129,7 @@ class RaftMember implements MemberRuntime {
     this.inbound = parts.inbound;
     this.outbound = parts.outbound;
     this.leadership = parts.leadership;
+    this.versions = parts.clusterVersion;
   }
 
   /** peer input refused (malformed, foreign, or that would break an invariant), counted by reason */
@@ -140,7 +143,7 @@ class RaftMember implements MemberRuntime {
 
 
   sender(): Sender {
-    return this.identity.sender();
+    return this.identity.sender(clusterVersionOf(this.membership.current));
   }
 
   async start(): Promise<void> {
@@ -153,6 +156,7 @@ class RaftMember implements MemberRuntime {
     // replay config entries up to the applied index so appliedMembership is current
     const appliedEntries = entries.filter((e) => e.index <= applied);
     this.membership.restore(snapshot?.membership, appliedEntries);
+    refuseNewerClusterVersion(this.opts.name, this.identity.clusterId, this.membership.current);
     this.compaction.restore(snapshot?.index ?? 0, appliedEntries);
     // the host state as of the durable applied index; committed entries after it are re-applied
     this.hostState?.load();
@@ -184,6 +188,7 @@ class RaftMember implements MemberRuntime {
     this.role.start();
     this.maybeAdvanceElection(); // now, when no window has to start first
     this.liveness.start();
+    this.versions.start();
     // damage a read finds (a client's, a snapshot's, the controller's) stops the node as a failed write does
     this.offDamage = store.onDamage?.((err) => this.clock.soon(() => this.halt(err))) ?? null;
     this.log.info({ term: store.hardState().term, applied, lastIndex: store.lastIndex(), members: this.membership.current.members.length }, 'raft started');
@@ -235,6 +240,7 @@ class RaftMember implements MemberRuntime {
     this.role?.stop();
     this.snapshots.cancel(conclaveError('STOPPING', `${this.opts.name} is shutting down`));
     this.liveness.stop();
+    this.versions.stop();
     this.subscription?.unsubscribe();
     const stopping = conclaveError('STOPPING', `${this.opts.name} is shutting down; retry against another member`);
     // a proposal already in the log may still commit (its entry may have reached followers): its outcome is unknown
@@ -274,7 +280,13 @@ class RaftMember implements MemberRuntime {
   status(): MemberStatus {
     // before the core exists (starting, or its store refused it): no role, nothing known of others
     if (this.core === undefined) return { role: 'none', term: this.opts.store.hardState().term, leader: null, commitIndex: 0, appliedIndex: this.state.appliedIndex(), members: [] };
-    return memberStatus(this.core, { nodeId: this.nodeId, appliedIndex: this.state.appliedIndex(), reachable: this.liveness.reachable() });
+    return memberStatus(this.core, {
+      nodeId: this.nodeId,
+      appliedIndex: this.state.appliedIndex(),
+      reachable: this.liveness.reachable(),
+      speaks: (nodeId) => this.versions.speaksOf(nodeId),
+      clusterVersion: this.versions.view(),
+    });
   }
 
   raftStatus(): RaftStatus {
@@ -283,6 +295,10 @@ class RaftMember implements MemberRuntime {
 
   appliedMembership(): Membership {
     return this.membership.current;
+  }
+
+  clusterVersion(): number {
+    return clusterVersionOf(this.membership.current);
   }
 
   snapshotStreamed(nodeId: string): number {

@@ -26,14 +26,15 @@ export class MemberIdentity {
     return this.sender().generation;
   }
 
-  sender(): Sender {
+  /** `version`: the cluster's committed version, which its messages state (clusterVersion.ts) */
+  sender(version = 1): Sender {
     const id = this.store.identity();
     // a joining node acts under the cluster id it accepted (and only that one) until it is durable
     const clusterId = id.clusterId ?? this.joiningClusterId;
     // the generation is stated only with a durable cluster id: a joining node adopts the cluster's with its first state
     const generation = id.clusterId === null ? undefined : id.generation;
-    if (this.cached === null || this.cached.clusterId !== clusterId || this.cached.generation !== generation) {
-      this.cached = { name: this.name, nodeId: id.nodeId, clusterId, generation };
+    if (this.cached === null || this.cached.clusterId !== clusterId || this.cached.generation !== generation || this.cached.version !== version) {
+      this.cached = { name: this.name, nodeId: id.nodeId, clusterId, generation, version };
     }
     return this.cached;
   }

@@ -10,7 +10,7 @@ import type { Logger } from '../runtime/log/logger.ts';
 import type { RateLimitedLog } from '../runtime/log/rateLimit.ts';
 import type { Sender, WireLimits } from '../runtime/wire/codec.ts';
 import { type PairKeys, PairwiseKeys } from '../runtime/wire/pairwiseKeys.ts';
-import { UNSAFE_NO_PEER_AUTH } from '../runtime/wire/peerSignature.ts';
+import { proveMemberKey, UNSAFE_NO_PEER_AUTH } from '../runtime/wire/peerSignature.ts';
 import type { AppliedMembership } from './appliedMembership.ts';
 import type { AppliedState, DeferredState, HostAppliedState } from './appliedState.ts';
 import { Compaction } from './compaction.ts';
@@ -18,6 +18,7 @@ import { Forwarding } from './forwarding.ts';
 import { Inbound } from './inbound.ts';
 import { Leadership } from './leadership.ts';
 import { Liveness } from './liveness.ts';
+import { ClusterVersion } from './clusterVersion.ts';
 import { Applier } from './memberApply.ts';
 import { ClientOps } from './memberClient.ts';
 import type { MemberIdentity } from './memberIdentity.ts';
@@ -75,6 +76,7 @@ export interface MemberParts {
   inbound: Inbound;
   outbound: Outbound;
   leadership: Leadership;
+  clusterVersion: ClusterVersion;
 }
 
 export function wireParts(m: MemberShell): MemberParts {
@@ -221,7 +223,18 @@ export function wireParts(m: MemberShell): MemberParts {
     notLeaderError: () => m.notLeaderError(),
     forwardToLeader: (type, body, o) => parts.forwarding.forwardToLeader(type, body, o),
   }, opts.testFaults);
-  parts.liveness = new Liveness({ ...common, dropLog: m.dropLog, sender: () => m.sender(), membership: () => m.core.membership });
+  parts.clusterVersion = new ClusterVersion({
+    nodeId: m.nodeId,
+    clock: m.clock,
+    log: m.log,
+    membership: () => m.core.membership,
+    appliedMembership: () => m.membership.current,
+    clusterId: () => m.identity.clusterId,
+    ownKey: () => (key === undefined || UNSAFE_NO_PEER_AUTH ? null : { key: key.publicKey, prove: (clusterId) => proveMemberKey(key.privateKey, clusterId, m.nodeId, key.publicKey) }),
+    isLeader: () => !m.stopped && !m.halted && m.core.currentRole === 'leader',
+    raise: (version, keys) => parts.client.changeMembership({ type: 'raise-version', version, keys }),
+  });
+  parts.liveness = new Liveness({ ...common, dropLog: m.dropLog, sender: () => m.sender(), membership: () => m.core.membership, pingBody: () => parts.clusterVersion.pingBody() });
   parts.inbound = new Inbound({
     ...common,
     log: m.log,
@@ -248,6 +261,7 @@ export function wireParts(m: MemberShell): MemberParts {
       },
     onRefused: opts.onRefused,
     onNonMember: opts.onNonMember,
+    onPing: (nodeId, name, body) => parts.clusterVersion.heard(nodeId, name, body),
     synced: () => m.maybeAdvanceElection(),
   }, opts.testFaults);
   parts.outbound = new Outbound({

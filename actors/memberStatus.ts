@@ -4,6 +4,7 @@ import type { RaftCore } from '../machines/raft/core.ts';
 import type { Membership } from '../machines/raft/types.ts';
 import { type ConclaveError, conclaveError } from '../runtime/errors.ts';
 import type { MemberStatus } from './memberTypes.ts';
+import type { ClusterVersionView, Speaks } from './clusterVersion.ts';
 
 /** a node's name in the configuration (its id when it is not there; null for none) */
 export function nameIn(membership: Membership, nodeId: string | null): string | null {
@@ -11,7 +12,10 @@ export function nameIn(membership: Membership, nodeId: string | null): string | 
   return membership.members.find((x) => x.nodeId === nodeId)?.name ?? nodeId;
 }
 
-export function memberStatus(core: RaftCore, self: { nodeId: string; appliedIndex: number; reachable: (nodeId: string) => boolean }): MemberStatus {
+export function memberStatus(
+  core: RaftCore,
+  self: { nodeId: string; appliedIndex: number; reachable: (nodeId: string) => boolean; speaks: (nodeId: string) => Speaks | undefined; clusterVersion: ClusterVersionView },
+): MemberStatus {
   const s = core.status();
   return {
     role: s.role,
@@ -26,8 +30,15 @@ export function memberStatus(core: RaftCore, self: { nodeId: string; appliedInde
       leader: m.nodeId === s.leader,
       reachable: self.reachable(m.nodeId),
       matchIndex: m.nodeId === self.nodeId ? s.lastIndex : (s.progress[m.nodeId]?.matchIndex ?? 0),
+      ...speaksOf(self.speaks(m.nodeId)),
+      keyCommitted: m.key !== undefined,
     })),
+    clusterVersion: self.clusterVersion,
   };
+}
+
+function speaksOf(speaks: Speaks | undefined): { speaks?: Speaks } {
+  return speaks === undefined ? {} : { speaks };
 }
 
 /** `name` does not lead: who does, if anyone knows */

@@ -14,6 +14,7 @@ import type { ForwardingFaults } from './forwarding.ts';
 import type { ReadyLoopFaults } from './readyLoop.ts';
 import type { ClientFaults, ClientOp } from './memberClient.ts';
 import type { StageTimes } from './stageTimes.ts';
+import type { ClusterVersionView } from './clusterVersion.ts';
 
 export interface SnapshotCounts {
   taken: number;
@@ -36,6 +37,8 @@ export interface MemberStatus {
   commitIndex: number;
   appliedIndex: number;
   members: MemberInfo[];
+  /** the committed cluster version and what it means (absent before the core starts) */
+  clusterVersion?: ClusterVersionView;
 }
 
 export interface MemberRuntimeOptions {
@@ -111,6 +114,8 @@ export interface MemberRuntime {
   raftStatus(): RaftStatus;
   /** the configuration as of the applied index: committed (raftStatus()'s is the latest appended, maybe not) */
   appliedMembership(): Membership;
+  /** the committed cluster version (clusterVersion.ts): what this member's messages state */
+  clusterVersion(): number;
   /** leader: bytes of snapshot that `nodeId` acknowledged in the transfer under way (0 when none) */
   snapshotStreamed(nodeId: string): number;
   /**

@@ -6,7 +6,7 @@ import type { RaftMessage } from '../machines/raft/messages.ts';
 import { entryBytes } from '../machines/raft/size.ts';
 import type { KeyObject } from 'node:crypto';
 import type { PairKeys } from '../runtime/wire/pairwiseKeys.ts';
-import { MEMBER_KEY_PATTERN, macPeerMessage, nextPeerSeq, signPeerMessage } from '../runtime/wire/peerSignature.ts';
+import { KEY_PROOF_PATTERN, MEMBER_KEY_PATTERN, macPeerMessage, nextPeerSeq, signPeerMessage } from '../runtime/wire/peerSignature.ts';
 import { ADMIN_PROTOCOL } from '../runtime/wire/adminProtocol.ts';
 import { nodeNameSchema, uuidSchema } from '../runtime/wire/codec.ts';
 import { MAX_RECORD_BYTES } from '../runtime/wire/records.ts';
@@ -21,7 +21,13 @@ const entrySchema = z.object({
   // the core reads a config entry's data as the configuration in force
   .refine((e) => e.type !== 'config' || membershipSchema.safeParse(e.data).success, { message: 'a config entry must carry a configuration', path: ['data'] });
 const memberSchema = z.object({ nodeId: z.string(), name: z.string(), voter: z.boolean(), key: z.string().regex(MEMBER_KEY_PATTERN).optional() });
-const membershipSchema = z.object({ members: z.array(memberSchema), removed: z.array(z.string()).max(1000).optional(), pending: z.array(z.string()).max(1000).optional() });
+const membershipSchema = z.object({
+  members: z.array(memberSchema),
+  removed: z.array(z.string()).max(1000).optional(),
+  pending: z.array(z.string()).max(1000).optional(),
+  // since 0.2 (0.1 drops it, and is refused by a cluster that has one above 1)
+  version: z.number().int().min(1).max(1_000_000).optional(),
+});
 const snapshotMetaSchema = z.object({
   index: z.number().int().min(0),
   term: z.number().int().min(0),
@@ -69,7 +75,13 @@ export const peerBodies: Record<string, z.ZodType<unknown>> = {
     // since 0.2 (unknown to 0.1, which ignores it): the chunk formats besides `json` this receiver reads
     accepts: z.array(z.string().max(32)).max(8).optional(),
   }),
-  ping: z.object({}),
+  // `speaks` and `key` since 0.2 (a ping of 0.1 has neither: it speaks version 1 only): the protocol
+  // versions the sender speaks, and — while its key is not committed (a cluster upgraded from 0.1) —
+  // its member key with a proof that it holds it (actors/clusterVersion.ts)
+  ping: z.object({
+    speaks: z.object({ min: z.number().int().min(1).max(1_000_000), max: z.number().int().min(1).max(1_000_000) }).refine((s) => s.min <= s.max, 'min above max').optional(),
+    key: z.object({ key: z.string().regex(MEMBER_KEY_PATTERN), proof: z.string().regex(KEY_PROOF_PATTERN) }).optional(),
+  }),
   // since 0.2 (a node of an older build drops them as of an unknown type, counted `bad-body`): a member
   // asks the others about a node id its configuration does not hold, and one that holds it answers
   // (actors/unknownSenders.ts)

@@ -242,9 +242,11 @@ export class Controller {
     return this.actor ? phaseOf(this.actor.getSnapshot().value) : 'starting';
   }
 
+  /** `version`: the committed cluster version while this node is a member (its join offers state it) */
   sender(): Sender {
     const id = this.store.identity();
-    return { name: this.name, nodeId: id.nodeId, clusterId: id.clusterId, generation: id.generation };
+    const version = this.lifecycle?.member?.clusterVersion();
+    return { name: this.name, nodeId: id.nodeId, clusterId: id.clusterId, generation: id.generation, ...(version === undefined ? {} : { version }) };
   }
 
   get phase(): Phase {

@@ -106,9 +106,13 @@ export function operatorAuthenticator(ctx: ControllerContext, adminSubject: stri
       const keys = operators?.keys ?? [];
       const listed = new Set([...keys, ...(operators?.readKeys ?? [])]);
       sessions.retain((key) => listed.has(key));
-      const memberKeyCommitted = (nodeId: string) => committedMember(ctx, nodeId)?.key !== undefined;
+      // at cluster version 1 (an upgrade from release 0.1 under way) no member has a key: forwards are taken as that release took them
+      const memberForwards = (nodeId: string) => {
+        const member = committedMember(ctx, nodeId);
+        return member !== undefined && (member.key !== undefined || (ctx.member()?.clusterVersion() ?? 1) === 1);
+      };
       const verifier =
-        keys.length === 0 && onInProcessBus(ctx) ? null : new OperatorAuthVerifier({ adminSubject, keys, readKeys: operators?.readKeys, reads: operators?.reads, memberKeyCommitted, sessions, now: () => ctx.clock.now() }, MAX_REMEMBERED_NONCES, nonces);
+        keys.length === 0 && onInProcessBus(ctx) ? null : new OperatorAuthVerifier({ adminSubject, keys, readKeys: operators?.readKeys, reads: operators?.reads, memberForwards, sessions, now: () => ctx.clock.now() }, MAX_REMEMBERED_NONCES, nonces);
       built = { for: operators, verifier };
     }
     return built.verifier;

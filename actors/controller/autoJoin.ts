@@ -218,6 +218,11 @@ export class AutoJoin {
     if (req.protocolVersion < MIN_PROTOCOL_VERSION || req.protocolVersion > PROTOCOL_VERSION) {
       refuse('PROTOCOL_VERSION', `auto-join refused: ${req.name} speaks protocol version ${req.protocolVersion} but ${ctx.name} speaks ${MIN_PROTOCOL_VERSION}..${PROTOCOL_VERSION}`);
     }
+    // a request states the newest version its node speaks: below the cluster's, it could not follow
+    const clusterVersion = ctx.sender().version ?? MIN_PROTOCOL_VERSION;
+    if (req.protocolVersion < clusterVersion) {
+      refuse('PROTOCOL_VERSION', `auto-join refused: ${req.name} speaks protocol versions up to ${req.protocolVersion}, and cluster ${clusterId} runs at cluster version ${clusterVersion}; upgrade ${req.name} to a release that speaks ${clusterVersion}`);
+    }
     const verdict = verifyJoinRequest(this.joinSecret!, req, this.nonces, ctx.clock.now());
     if (!verdict.ok) refuse(verdict.code, verdict.message);
     proof.verified = true;

@@ -1,6 +1,7 @@
 // The bootstrap chart's implementations (machines/bootstrap): bootstrapping a one-member cluster
 // (blank, or from initFrom), recording a contact, joining (a member runtime in joining mode until its
 // first state is durable) and running as a member. The member runtime it starts is this node's.
+import { SPEAKS } from '../clusterVersion.ts';
 import { v7 as uuidv7 } from 'uuid';
 import { fromCallback, fromPromise } from 'xstate';
 import type { BootstrapCluster, BootstrapDone, BootstrapEvent, BootstrapInput, ContactRecord, JoinAccepted } from '../../machines/bootstrap/machine.ts';
@@ -140,7 +141,9 @@ export class MemberLifecycle {
       throw conclaveError('ALREADY_INITIALIZED', `init refused: ${ctx.name} is already a member of cluster ${identity.clusterId}`);
     }
     const clusterId = uuidv7();
-    const membership: Membership = { members: [{ nodeId: identity.nodeId, name: ctx.name, voter: true, key: ctx.store.memberKey?.().publicKey }] };
+    const key = ctx.store.memberKey?.().publicKey;
+    // a cluster made by this release speaks its protocol from the start (every member it adds brings a key)
+    const membership: Membership = { members: [{ nodeId: identity.nodeId, name: ctx.name, voter: true, key }], ...(key === undefined ? {} : { version: SPEAKS.max }) };
     // initialMembers travel in the replicated configuration, so whichever node leads later carries on
     const pending = [...new Set((ctx.opts.initialMembers ?? []).filter((n) => n !== ctx.name))];
     if (pending.length > 0) membership.pending = pending;

@@ -43,7 +43,9 @@ function answerOf(data: Uint8Array): { answer: OfferAnswer | null; proof: string
 export async function offerJoin(ctx: ControllerContext, target: string, joinSecret: Uint8Array | null): Promise<OfferReply> {
   const subject = `${ctx.prefix}.node.${target}.admin`;
   const sender = ctx.sender();
-  const fields = offerFields(sender, target, PROTOCOL_VERSION);
+  // the offer states the cluster's committed version: a node that does not speak it refuses the offer
+  const version = sender.version ?? MIN_PROTOCOL_VERSION;
+  const fields = offerFields(sender, target, version);
   const proof = joinSecret === null ? null : proveOffer(joinSecret, fields);
   const nonces = new NonceCache();
   const dropped: string[] = [];
@@ -56,13 +58,16 @@ export async function offerJoin(ctx: ControllerContext, target: string, joinSecr
         ? { ok: false, code: 'JOIN_AUTH', reason: 'no-proof', message: `join offer answer dropped: a malformed answer to ${sender.name}'s join offer to ${target}` }
         : verifyAnswer(joinSecret, fields, proof, answer, given, nonces);
     if (verdict.ok) return true;
+    // a node that cannot read the offer's protocol version cannot prove its answer either: its refusal
+    // is taken as it is — it changes nothing here, where a forged acceptance would
+    if (offerUnreadable(reply.data)) return true;
     dropped.push(answer !== null && !answer.accepted ? `${verdict.reason} (${answer.code})` : verdict.reason);
     ctx.reportRefusal('join', { reason: `join-reply-auth:${verdict.reason}`, from: target, localClusterId: sender.clusterId, remoteClusterId: answer?.party?.clusterId ?? null, message: verdict.message });
     return false;
   };
   let data: Uint8Array;
   try {
-    const reply = await ctx.bus.request(subject, encode(sender, 'join.offer', { protocolVersion: PROTOCOL_VERSION, ...proof }), { timeoutMs: OFFER_TIMEOUT_MS, ...(proof === null ? {} : { accept: proven }) });
+    const reply = await ctx.bus.request(subject, encode(sender, 'join.offer', { protocolVersion: version, ...proof }), { timeoutMs: OFFER_TIMEOUT_MS, ...(proof === null ? {} : { accept: proven }) });
     data = reply.data;
   } catch (err) {
     if (err instanceof NoRespondersError) throw conclaveError('NO_RESPONDERS', `${target} is not answering on ${subject}; is \`conclave run --name ${target}\` running on the same NATS and prefix?`);
@@ -85,12 +90,23 @@ export async function offerJoin(ctx: ControllerContext, target: string, joinSecr
   const details = partySchema.safeParse(decoded.error.details);
   if (decoded.error.code === 'PROTOCOL_VERSION' && !details.success) {
     // the node could not even read our envelope: name both versions
-    return { accepted: false, party: null, code: 'PROTOCOL_VERSION', message: `join refused: ${target} does not speak protocol version ${PROTOCOL_VERSION} of ${ctx.name} (${decoded.error.message})` };
+    return {
+      accepted: false,
+      party: null,
+      code: 'PROTOCOL_VERSION',
+      message: `join refused: ${target} does not speak cluster version ${version} of cluster ${sender.clusterId ?? '(no id)'} (it answered: ${decoded.error.message}); upgrade ${target} to a release that speaks ${version} and add it again`,
+    };
   }
   if (decoded.error.code === 'JOIN_REFUSED' || decoded.error.code === 'REMOVED' || decoded.error.code === 'PROTOCOL_VERSION' || details.success) {
     return { accepted: false, party: details.success ? details.data : null, code: decoded.error.code, message: decoded.error.message };
   }
   throw conclaveError(asErrorCode(decoded.error.code), decoded.error.message);
+}
+
+/** the answer of a node that could not read the offer's envelope (an older release): a refusal naming its versions */
+function offerUnreadable(data: Uint8Array): boolean {
+  const decoded = decodeReply(data);
+  return !decoded.ok && decoded.error.code === 'PROTOCOL_VERSION' && decoded.error.details === undefined;
 }
 
 /** what an offer's proof covers: the offering leader as its envelope names it, and the target */

@@ -121,8 +121,8 @@ export class MembershipOps {
     );
   }
 
-  list(status: { clusterId: string | null; leader: string | null; term: number; members: ClusterList['members'] }): ClusterList {
-    return { clusterId: status.clusterId, leader: status.leader, term: status.term, members: status.members };
+  list(status: { clusterId: string | null; leader: string | null; term: number; members: ClusterList['members']; clusterVersion?: ClusterList['clusterVersion'] }): ClusterList {
+    return { clusterId: status.clusterId, leader: status.leader, term: status.term, members: status.members, ...(status.clusterVersion === undefined ? {} : { clusterVersion: status.clusterVersion }) };
   }
 
   async add(name: string, opts: { timeoutMs?: number } = {}): Promise<AddResult> {

@@ -40,6 +40,7 @@ export function whoisAnswer(ctx: ControllerContext): WhoisReply {
   const phase = ctx.phase();
   const initializing = context.clusterId === null && context.initFrom !== null && (phase === 'bootstrapping' || phase === 'uninitialized') && !context.error;
   const rotations = ctx.store.memberKey?.().rotations ?? [];
-  const answer: WhoisReply = rotations.length > 0 ? { ...ctx.sender(), keyRotations: [...rotations] } : ctx.sender();
+  const { version: _version, ...sender } = ctx.sender();
+  const answer: WhoisReply = rotations.length > 0 ? { ...sender, keyRotations: [...rotations] } : sender;
   return initializing ? { ...answer, autoInit: 'initializing' } : answer;
 }

@@ -11,7 +11,12 @@ export type MembershipChange =
    * take back a learner whose node refuses to be a member (it joined elsewhere): it never was one in
    * its own view, so it is not remembered as removed (a removed node is told so, and leaves for good)
    */
-  | { type: 'withdraw-learner'; nodeId: string };
+  | { type: 'withdraw-learner'; nodeId: string }
+  /**
+   * raise the cluster version (never lower it) and commit the member keys given for members that
+   * have none (a cluster upgraded from release 0.1: actors/clusterVersion.ts); no member is added or removed
+   */
+  | { type: 'raise-version'; version: number; keys: Array<{ nodeId: string; key: string }> };
 
 /** how many removed node ids a configuration remembers */
 export const MAX_REMEMBERED_REMOVALS = 100;
@@ -46,6 +51,13 @@ export function applyChange(current: Membership, change: MembershipChange): { ok
       if (!next.some((m) => m.voter)) return { ok: false, reason: `${target.name} is the last voter: removing it would leave the cluster without voters` };
       const removed = [...(current.removed ?? []), change.nodeId].slice(-MAX_REMEMBERED_REMOVALS);
       return { ok: true, next: { ...current, members: next, removed } };
+    }
+    case 'raise-version': {
+      const current_ = current.version ?? 1;
+      if (!Number.isInteger(change.version) || change.version <= current_) return { ok: false, reason: `the cluster version is ${current_}: it is only ever raised, not set to ${change.version}` };
+      const keys = new Map(change.keys.map((k) => [k.nodeId, k.key]));
+      const next: Membership = { ...current, version: change.version, members: members.map((m) => (m.key === undefined && keys.has(m.nodeId) ? { ...m, key: keys.get(m.nodeId)! } : m)) };
+      return { ok: true, next };
     }
     case 'withdraw-learner': {
       const target = members.find((m) => m.nodeId === change.nodeId);

@@ -21,6 +21,12 @@ export interface Membership {
   removed?: string[];
   /** names still to be added as soon as they answer (the bootstrapping node's initialMembers): any leader carries on */
   pending?: string[];
+  /**
+   * the cluster version (absent: 1, a cluster of release 0.1): the protocol version every member
+   * speaks, raised by the leader once every member says it speaks a higher one, never lowered
+   * (actors/clusterVersion.ts, runtime/wire/envelope.ts PROTOCOL_VERSION)
+   */
+  version?: number;
 }
 
 export type EntryType =

@@ -62,7 +62,8 @@ export function planRecovery(src: RecoverySource, faults: RecoveryFaults = {}): 
   const pending = commit > snapshotIndex ? src.entries(snapshotIndex + 1, commit + 1) : [];
   for (const e of [...upToApplied, ...pending]) if (e.type === 'config') previous = e.data as Membership;
   return {
-    snapshot: { index: snapshotIndex, term, membership: { members: [{ nodeId: src.nodeId, name: src.name, voter: true }] } },
+    // the cluster version is kept: it is never lowered
+    snapshot: { index: snapshotIndex, term, membership: { members: [{ nodeId: src.nodeId, name: src.name, voter: true }], ...(previous.version === undefined ? {} : { version: previous.version }) } },
     hardState: { term: src.hardState.term + 1, vote: null, commit },
     generation: faults.keepGeneration === true ? src.generation : src.generation + 1,
     commitPoint,

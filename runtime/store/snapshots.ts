@@ -125,7 +125,7 @@ export function recoverAsSoleVoter(core: StoreCore): RecoveryWrite {
   const key = rotatedMemberKey(core.memberKey, id.nodeId, id.clusterId, plan.generation);
   const memberKey = readMemberKey(key, id.nodeId);
   if (typeof memberKey === 'string') throw new Error(`recoverAsSoleVoter: ${memberKey}`);
-  const meta: SnapshotMeta = { ...plan.snapshot, membership: { members: plan.snapshot.membership.members.map((m) => ({ ...m, key: key.publicKey })) } };
+  const meta: SnapshotMeta = { ...plan.snapshot, membership: { ...plan.snapshot.membership, members: plan.snapshot.membership.members.map((m) => ({ ...m, key: key.publicKey })) } };
   const hs = plan.hardState;
   const identity = core.mergeIdentity({ generation: plan.generation, contactedBy: null });
   const { first, last } = { first: core.first, last: core.last };

@@ -31,6 +31,22 @@ export interface MemberView {
   leader: boolean;
   reachable: boolean;
   matchIndex: number;
+  /** the protocol versions it said it speaks (since 0.2; absent: not heard from yet) */
+  speaks?: { min: number; max: number };
+  /** its member key is committed (since 0.2) */
+  keyCommitted?: boolean;
+}
+
+/** the cluster version as one node sees it (since 0.2: actors/clusterVersion.ts) */
+export interface ClusterVersionReply {
+  /** the committed cluster version */
+  version: number;
+  /** what this node speaks */
+  speaks: { min: number; max: number };
+  /** 'on': every member's key is committed and peer messages are authenticated */
+  authentication: 'on' | 'off';
+  /** what it means now, or what holds a higher version back */
+  note: string;
 }
 
 /** `status`: one node's view (CONTRACT.md) */
@@ -45,6 +61,8 @@ export interface StatusReply {
   commitIndex: number;
   appliedIndex: number;
   members: MemberView[];
+  /** absent before this node is a member (and from a node of release 0.1) */
+  clusterVersion?: ClusterVersionReply;
   /** this node's bus connection: transport, connected now, server, reconnects so far */
   bus: BusState;
 }
@@ -55,6 +73,7 @@ export interface ClusterList {
   leader: string | null;
   term: number;
   members: MemberView[];
+  clusterVersion?: ClusterVersionReply;
 }
 
 export interface AddResult {

@@ -7,8 +7,16 @@ import { Buffer } from 'node:buffer';
 import type { Envelope } from './codec.ts';
 import { MAX_MESSAGE_DEPTH, textNestsDeeperThan } from './limits.ts';
 
-/** Bumped on an incompatible change of the envelope or of a message body. */
-export const PROTOCOL_VERSION = 1;
+/**
+ * The newest protocol version this build speaks. A member sends what its cluster's committed cluster
+ * version says (the configuration's `version`, actors/clusterVersion.ts), so a mixed-version cluster
+ * speaks what its oldest member reads; a node of a release that does not speak it refuses the message
+ * (decode: `bad-version`), naming both. The versions:
+ *   1  release 0.1: members without keys, peer messages unauthenticated;
+ *   2  every member's key is committed in the configuration: peer messages are MACed or signed
+ *      (peerSignature.ts), forwards are member-signed, and a node of release 0.1 is refused.
+ */
+export const PROTOCOL_VERSION = 2;
 /** The oldest protocol version this build still speaks. */
 export const MIN_PROTOCOL_VERSION = 1;
 /** Under NATS's default max_payload (1 MiB) so a message never fails at the server. */
@@ -45,6 +53,8 @@ export interface Sender {
   nodeId: string | null;
   clusterId: string | null;
   generation?: number;
+  /** the protocol version its messages state (a member: its cluster's committed version); absent: MIN_PROTOCOL_VERSION, which every release reads */
+  version?: number;
 }
 
 const encoder = new TextEncoder();
@@ -64,7 +74,7 @@ export class MessageTooLargeError extends Error {
 /** `auth`: the time and nonce of a signed admin request (runtime/wire/adminAuth.ts), or the operator session of a MACed one (operatorSession.ts) */
 export function encode(sender: Sender, type: string, body: unknown, auth?: { ts: number; nonce: string } | { session: string }): Uint8Array {
   const envelope: Envelope = {
-    v: PROTOCOL_VERSION,
+    v: sender.version ?? MIN_PROTOCOL_VERSION,
     from: sender.name,
     nodeId: sender.nodeId,
     clusterId: sender.clusterId,
@@ -83,7 +93,7 @@ export function encode(sender: Sender, type: string, body: unknown, auth?: { ts:
  * string of the whole message is built (on V8 a string over 128 KiB is a costly large object).
  */
 export function encodeJsonBody(sender: Sender, type: string, bodyJson: string | readonly string[]): Uint8Array {
-  const head: Omit<Envelope, 'body'> = { v: PROTOCOL_VERSION, from: sender.name, nodeId: sender.nodeId, clusterId: sender.clusterId, type };
+  const head: Omit<Envelope, 'body'> = { v: sender.version ?? MIN_PROTOCOL_VERSION, from: sender.name, nodeId: sender.nodeId, clusterId: sender.clusterId, type };
   if (sender.generation !== undefined) head.gen = sender.generation;
   const parts = [`${JSON.stringify(head).slice(0, -1)},"body":`, ...(typeof bodyJson === 'string' ? [bodyJson] : bodyJson), '}'];
   let bytes = 0;
@@ -106,7 +116,7 @@ export const TAILED = 0x00;
 export const TAILED_HEADER = 5;
 
 export function encodeTailed(sender: Sender, type: string, body: unknown, tail: { bytes: number; write(out: Buffer, at: number): number }): Uint8Array {
-  const head: Envelope = { v: PROTOCOL_VERSION, from: sender.name, nodeId: sender.nodeId, clusterId: sender.clusterId, type, body };
+  const head: Envelope = { v: sender.version ?? MIN_PROTOCOL_VERSION, from: sender.name, nodeId: sender.nodeId, clusterId: sender.clusterId, type, body };
   if (sender.generation !== undefined) head.gen = sender.generation;
   const json = JSON.stringify(head);
   const headBytes = Buffer.byteLength(json, 'utf8');

@@ -48,8 +48,13 @@ export interface OperatorAuthHands {
   readKeys?: readonly string[];
   /** 'open' (default): read-only requests need no signature; 'signed': an operator or read-only key's */
   reads?: 'open' | 'signed';
-  /** whether the member with this node id has a committed member key (so that its forwards are signed and checked) */
-  memberKeyCommitted(nodeId: string): boolean;
+  /**
+   * whether a forward that claims to come from the member with this node id is taken: its member key
+   * is committed (so adminAuth.ts checked its signature), or its cluster is at cluster version 1 — a
+   * cluster of release 0.1 being upgraded, where no member has a key to check and the cluster is as
+   * secure as its oldest member (actors/clusterVersion.ts)
+   */
+  memberForwards(nodeId: string): boolean;
   /** this node's operator sessions (absent: none is known, so every session request is refused) */
   sessions?: SessionTable;
   now?: () => number;
@@ -83,7 +88,7 @@ export class OperatorAuthVerifier {
   check(envelope: Envelope, body: unknown, data: Uint8Array): OperatorAuthRefusal | null {
     if (requiresMemberAuth(envelope.type, body)) {
       // adminAuth.ts checked the member's signature, but only when the member's key is committed
-      if (envelope.nodeId !== null && this.hands.memberKeyCommitted(envelope.nodeId)) return null;
+      if (envelope.nodeId !== null && this.hands.memberForwards(envelope.nodeId)) return null;
       return { reason: 'unsigned-forward', detail: `${envelope.type} from ${envelope.from} claims a member's authority, and no member key is committed for node ${envelope.nodeId ?? 'none'}` };
     }
     const now = (this.hands.now ?? Date.now)();

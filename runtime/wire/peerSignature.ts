@@ -252,3 +252,29 @@ export function memberPublicKey(text: string): KeyObject | null {
   publicKeys.set(text, key);
   return key;
 }
+
+// ---- key proofs: a member of a cluster upgraded from 0.1 shows the key it will be known by ----
+
+const KEY_PROOF_DOMAIN = 'conclave member key proof v1\n';
+/** an Ed25519 signature (64 bytes) in base64url */
+export const KEY_PROOF_PATTERN = /^[A-Za-z0-9_-]{86}$/;
+
+function keyProofText(clusterId: string, nodeId: string, key: string): Buffer {
+  return Buffer.from(`${KEY_PROOF_DOMAIN}${clusterId}\n${nodeId}\n${key}`);
+}
+
+/**
+ * Proof that the holder of member key `key` states it for node `nodeId` of cluster `clusterId`: signed
+ * with the key itself. It proves possession, not identity — in a cluster whose members have no
+ * committed keys nothing on the bus is authenticated, and the key a member states there is taken on
+ * first use (actors/clusterVersion.ts says how a conflict is handled).
+ */
+export function proveMemberKey(privateKey: KeyObject, clusterId: string, nodeId: string, key: string): string {
+  return sign(null, keyProofText(clusterId, nodeId, key), privateKey).toString('base64url');
+}
+
+export function checkMemberKeyProof(clusterId: string, nodeId: string, key: string, proof: string): boolean {
+  const publicKey = memberPublicKey(key);
+  if (publicKey === null || !KEY_PROOF_PATTERN.test(proof)) return false;
+  return verify(null, keyProofText(clusterId, nodeId, key), publicKey, Buffer.from(proof, 'base64url'));
+}

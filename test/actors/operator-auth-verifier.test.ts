@@ -24,7 +24,7 @@ function verifier(now: { t: number }) {
   return new OperatorAuthVerifier({
     adminSubject: SUBJECT,
     keys: [publicKeyText(ops.publicKey), publicKeyText(second.publicKey)],
-    memberKeyCommitted: (id) => id === MEMBER.nodeId,
+    memberForwards: (id) => id === MEMBER.nodeId,
     now: () => now.t,
   });
 }
@@ -60,7 +60,7 @@ describe('operator-signed admin requests: the verifier', () => {
 
   it('with no operator key listed, refuses every change (no-operators), signed or not, and still answers reads', () => {
     const now = { t: 1_000_000_000 };
-    const v = new OperatorAuthVerifier({ adminSubject: SUBJECT, keys: [], memberKeyCommitted: (id) => id === MEMBER.nodeId, now: () => now.t });
+    const v = new OperatorAuthVerifier({ adminSubject: SUBJECT, keys: [], memberForwards: (id) => id === MEMBER.nodeId, now: () => now.t });
     const put = { command: { op: 'put', key: 'k', value: 1 } };
     assert.equal(check(v, encode(CLI, 'propose', put)), 'no-operators');
     assert.equal(check(v, signAdminRequest({ key: ops.privateKey, now: () => now.t }, SUBJECT, CLI, 'propose', put)), 'no-operators', 'a signature by a key nobody listed');
@@ -81,7 +81,7 @@ describe('operator-signed admin requests: the verifier', () => {
   it("with reads 'signed', a read needs an operator or read-only key; a read-only key signs no change", () => {
     const now = { t: 1_000_000_000 };
     const reader = generateKeyPairSync('ed25519');
-    const v = new OperatorAuthVerifier({ adminSubject: SUBJECT, keys: [publicKeyText(ops.publicKey)], readKeys: [publicKeyText(reader.publicKey)], reads: 'signed', memberKeyCommitted: () => true, now: () => now.t });
+    const v = new OperatorAuthVerifier({ adminSubject: SUBJECT, keys: [publicKeyText(ops.publicKey)], readKeys: [publicKeyText(reader.publicKey)], reads: 'signed', memberForwards: () => true, now: () => now.t });
     const sign = (key: typeof ops.privateKey, type: string, body: unknown) => signAdminRequest({ key, now: () => now.t }, SUBJECT, CLI, type, body);
     assert.equal(check(v, encode(CLI, 'status', {})), 'unsigned');
     assert.equal(check(v, encode(CLI, 'read', { query: 1, stale: true })), 'unsigned');
@@ -92,7 +92,7 @@ describe('operator-signed admin requests: the verifier', () => {
     assert.equal(check(v, sign(ops.privateKey, 'propose', { command: 1 })), null);
     assert.equal(check(v, encode(CLI, 'join.offer', {})), null, 'whois and the join handshake stay as they are');
     // with reads open (the default), a read-only key still signs no change
-    const open = new OperatorAuthVerifier({ adminSubject: SUBJECT, keys: [publicKeyText(ops.publicKey)], readKeys: [publicKeyText(reader.publicKey)], memberKeyCommitted: () => true, now: () => now.t });
+    const open = new OperatorAuthVerifier({ adminSubject: SUBJECT, keys: [publicKeyText(ops.publicKey)], readKeys: [publicKeyText(reader.publicKey)], memberForwards: () => true, now: () => now.t });
     assert.equal(check(open, encode(CLI, 'status', {})), null);
     assert.equal(check(open, sign(reader.privateKey, 'propose', { command: 1 })), 'read-only-key');
   });
@@ -114,7 +114,7 @@ describe('the bench-only switch CONCLAVE_UNSAFE_NO_PEER_AUTH', () => {
       import { UNSAFE_NO_PEER_AUTH } from './runtime/wire/peerSignature.ts';
       const ops = generateKeyPairSync('ed25519');
       const stranger = generateKeyPairSync('ed25519');
-      const v = new OperatorAuthVerifier({ adminSubject: '${SUBJECT}', keys: [publicKeyText(ops.publicKey)], memberKeyCommitted: () => false });
+      const v = new OperatorAuthVerifier({ adminSubject: '${SUBJECT}', keys: [publicKeyText(ops.publicKey)], memberForwards: () => false });
       const data = signAdminRequest({ key: stranger.privateKey }, '${SUBJECT}', { name: 'cli', nodeId: null, clusterId: null }, 'propose', { command: 1 });
       const d = decode(data, { propose: { safeParse: (b) => ({ success: true, data: b }) } });
       console.log(JSON.stringify({ on: UNSAFE_NO_PEER_AUTH, refusal: d.ok ? v.check(d.envelope, d.body, data)?.reason ?? null : 'undecodable' }));

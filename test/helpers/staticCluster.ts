@@ -2,11 +2,13 @@
 // the way `init` writes a one-member cluster (faster than forming it with `cluster add`).
 // Each member's key is committed in the configuration, as `init` and `cluster add` do, so that its
 // peer messages and its forwards are checked as well as signed; `commitKeys: false` leaves them out:
-// a member's messages are then taken without a check, as those of a member of an older release, and
-// a member over NATS refuses its forwards (runtime/wire/operatorAuth.ts, `unsigned-forward`).
+// the cluster is then at cluster version 1, as one of release 0.1 being upgraded: a member's messages
+// are taken without a check until the leader raises the version and commits the keys the members
+// state (actors/clusterVersion.ts).
 import { v7 as uuidv7 } from 'uuid';
 import type { Membership } from '../../machines/raft/types.ts';
 import { openStore } from '../../runtime/store/index.ts';
+import { PROTOCOL_VERSION } from '../../runtime/wire/envelope.ts';
 
 export interface StaticNode {
   name: string;
@@ -25,7 +27,8 @@ export async function seedStaticCluster(
     await store.close();
   }
   const clusterId = uuidv7();
-  const membership: Membership = { members };
+  // with every key committed, a cluster of this release (bootstrap.ts): at the version it speaks; without, one of release 0.1 being upgraded
+  const membership: Membership = opts.commitKeys !== false ? { members, version: PROTOCOL_VERSION } : { members };
   for (const n of nodes) {
     const store = await openStore({ dataDir: n.dataDir, name: n.name });
     await store.initializeCluster({ clusterId, meta: { index: 1, term: 1, membership }, pairs, hardState: { term: 1, vote: null, commit: 1 } });

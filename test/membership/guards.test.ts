@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import pino from 'pino';
 import { v7 as uuidv7 } from 'uuid';
 import { ConclaveError } from '../../runtime/errors.ts';
-import { decodeReply, encode, encodeReply, PROTOCOL_VERSION } from '../../runtime/wire/codec.ts';
+import { decodeReply, encode, encodeReply, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../../runtime/wire/codec.ts';
 import { waitUntil } from '../helpers/cli.ts';
 import { inProcessCluster } from '../helpers/inProcessCluster.ts';
 
@@ -37,12 +37,12 @@ describe('membership guards', () => {
       const r1 = decodeReply((await conn.request('conclave.node.pv1.admin', encode(sender, 'join.offer', { protocolVersion: 9 }), { timeoutMs: 5000 })).data);
       assert.equal(r1.ok, false);
       assert.equal(!r1.ok && r1.error.code, 'PROTOCOL_VERSION');
-      assert.match(!r1.ok ? r1.error.message : '', new RegExp(`protocol version 9 but pv1 speaks ${PROTOCOL_VERSION}`));
+      assert.match(!r1.ok ? r1.error.message : '', new RegExp(`protocol version 9 but pv1 speaks ${MIN_PROTOCOL_VERSION}\\.\\.${PROTOCOL_VERSION}`));
       // the envelope itself is of a version this node cannot read
       const raw = new TextEncoder().encode(JSON.stringify({ v: 9, from: 'oldleader', nodeId: sender.nodeId, clusterId: sender.clusterId, type: 'join.offer', body: {} }));
       const r2 = decodeReply((await conn.request('conclave.node.pv1.admin', raw, { timeoutMs: 5000 })).data);
       assert.equal(!r2.ok && r2.error.code, 'PROTOCOL_VERSION');
-      assert.match(!r2.ok ? r2.error.message : '', /protocol version 9 is not supported \(this node speaks 1\.\.1\)/);
+      assert.match(!r2.ok ? r2.error.message : '', new RegExp(`protocol version 9 is not supported \\(this node speaks ${MIN_PROTOCOL_VERSION}\\.\\.${PROTOCOL_VERSION}\\)`));
     } finally {
       await conn.close();
     }
@@ -63,7 +63,7 @@ describe('membership guards', () => {
       await assert.rejects(leader.cluster.add('oldnode'), (e: unknown) => {
         assert.ok(e instanceof ConclaveError);
         assert.equal(e.code, 'JOIN_REFUSED');
-        assert.match(e.message, /oldnode does not speak protocol version 1 of pv2 .*speaks 0\.\.0/);
+        assert.match(e.message, new RegExp(`oldnode does not speak cluster version ${PROTOCOL_VERSION} of cluster .*speaks 0\\.\\.0.*upgrade oldnode to a release that speaks ${PROTOCOL_VERSION}`));
         return true;
       });
     } finally {
