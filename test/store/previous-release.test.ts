@@ -5,11 +5,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { crc32 } from 'node:zlib';
 import { open } from 'lmdb';
 import { BLANK, MEMBERS, STORES_TARBALL, STORES_TOP, type StoresManifest } from '../../scripts/make-release-stores.ts';
+import { EXIT } from '../../runtime/errors.ts';
 import { checksummedCodec } from '../../runtime/store/frame.ts';
 import { MIGRATIONS, type Migration, openStore, STORE_FORMAT_VERSION } from '../../runtime/store/index.ts';
 import { baseEnv, type CliResult, CliProcess, killLeftoverProcesses, runCli, runProgram, waitUntil } from '../helpers/cli.ts';
@@ -41,7 +42,8 @@ before(() => {
 /** a fresh copy of v0.1.0's store of node `name` */
 function copyOf(name: string): string {
   const dir = join(tmp.make(), name);
-  cpSync(join(pristine, name), dir, { recursive: true });
+  // not LMDB's reader table, which reading the pristine copy made: the files as v0.1.0 left them
+  cpSync(join(pristine, name), dir, { recursive: true, filter: (src) => basename(src) !== 'lock.mdb' });
   return dir;
 }
 
@@ -318,21 +320,25 @@ describe('stores written by v0.1.0, through the CLI', () => {
     }
   });
 
-  it('a v0.1.0 store migrated and then raised past this format is refused by `conclave run`: one error line naming both formats, exit 2, untouched', { timeout: 5 * 60_000 }, async () => {
+  it('a v0.1.0 store migrated and then raised past this format is refused by `conclave run` (and `store verify`, `recover`): one error line naming both formats, exit 2, untouched', { timeout: 5 * 60_000 }, async () => {
     const dir = copyOf('ctrl1');
     const s = await openStore({ dataDir: dir, name: 'ctrl1' });
     await s.close();
     await makeNewerFormat(dir);
     await settle();
     const before = fingerprintDir(dir);
-    const r = await runCli(['run', '--name', 'ctrl1', '--data-dir', dir, '--nats', `nats://127.0.0.1:${await freePort()}`], { timeoutMs: CLI_DEADLINE_MS });
-    assertOneErrorLine(
-      r,
-      'conclave run on a newer store',
-      2,
-      new RegExp(`^error: .*${dir}.* format version ${STORE_FORMAT_VERSION + 1}, but this Conclave supports format version ${STORE_FORMAT_VERSION} at most: upgrade Conclave`),
-    );
-    assertUntouched(before, dir);
+    const nats = `nats://127.0.0.1:${await freePort()}`;
+    // one after the other: each must leave the store as found for the next
+    for (const args of [['run', '--name', 'ctrl1', '--data-dir', dir, '--nats', nats], ['store', 'verify', '--data-dir', dir], ['recover', '--data-dir', dir]]) {
+      const r = await runCli(args, { timeoutMs: CLI_DEADLINE_MS });
+      assertOneErrorLine(
+        r,
+        `conclave ${args.join(' ')} on a newer store`,
+        EXIT.usage,
+        new RegExp(`^error: the store in ${dir} has format version ${STORE_FORMAT_VERSION + 1}, but this Conclave supports format version ${STORE_FORMAT_VERSION} at most: upgrade Conclave to open it \\(the store was left unchanged\\)$`),
+      );
+      assertUntouched(before, dir, `${dir} after conclave ${args[0]}`);
+    }
   });
 
   it('v0.1.0 refuses a store this build migrated (the downgrade path): exit 2, one error line, the store untouched', { timeout: 5 * 60_000 }, async () => {
@@ -351,7 +357,7 @@ describe('stores written by v0.1.0, through the CLI', () => {
         });
         // v0.1.0 cannot decode a checksummed identity record, so it calls the store corrupt (not
         // "newer"): a refusal all the same, and the store is kept for the build that wrote it
-        assertOneErrorLine(r, `v0.1.0 run on ${name}'s migrated store`, 2, new RegExp(`^error: the store in ${dir} is corrupt: reading it failed`));
+        assertOneErrorLine(r, `v0.1.0 run on ${name}'s migrated store`, EXIT.usage, new RegExp(`^error: the store in ${dir} is corrupt: reading it failed`));
         assertUntouched(before, dir);
       }
     } finally {
