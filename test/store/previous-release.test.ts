@@ -257,7 +257,7 @@ describe('stores written by v0.1.0, through the CLI', () => {
       await Promise.all([...procs.values()].map((p) => p.waitForOutput(/controller .* is running/, CLI_DEADLINE_MS)));
       for (const [name, p] of procs) assert.match(p.stdout + p.stderr, /store format migrated/, `${name} migrated its store\n${p.output()}`);
 
-      type Status = { nodeId: string; clusterId: string | null; phase: string; role: string; leader: string | null; members: Array<{ name: string; nodeId: string; voter: boolean }> };
+      type Status = { nodeId: string; clusterId: string | null; phase: string; role: string; leader: string | null; members: Array<{ name: string; nodeId: string; voter: boolean }>; clusterVersion?: { version: number; authentication: string } };
       const status = async (name: string): Promise<Status | null> => {
         const r = await cli(['status', '--node', name, '--json']);
         return r.code === 0 ? (JSON.parse(r.stdout) as Status) : null;
@@ -287,21 +287,28 @@ describe('stores written by v0.1.0, through the CLI', () => {
       const blank = await status(BLANK);
       assert.deepEqual([blank?.nodeId, blank?.clusterId, blank?.phase], [blankId, null, 'uninitialized']);
 
-      // linearizable reads through the leader, and each member's own state (--stale). Through the
-      // leader: a follower forwards a read with its member key, and no member of a cluster made by
-      // v0.1.0 has a committed key, so a leader that lists operator keys refuses the forward
-      // (unsigned-forward; docs/security.md "Mixed versions")
+      // every member runs this build: the leader raises the cluster version and commits the keys the
+      // members state (issue #15), so peer messages and forwards are authenticated from then on
+      await waitUntil(
+        async () => {
+          const all = await Promise.all(MEMBERS.map((n) => status(n)));
+          return all.every((st) => st?.clusterVersion?.version === 2 && st.clusterVersion.authentication === 'on');
+        },
+        { what: 'cluster version 2 with every member key committed', timeoutMs: 60_000 },
+      );
+      // linearizable reads through every member (a follower forwards them to the leader), and each member's own state (--stale)
       const leader = statuses.get('ctrl1')!.leader!;
       const keys = [...Object.keys(manifest.kv), ...manifest.deleted];
       for (const key of keys) {
-        for (const via of [leader, ...MEMBERS]) {
-          const stale = via !== leader || undefined;
-          const args = ['kv', 'get', key, '--via', via, '--json', ...(stale ? ['--stale'] : [])];
-          const r = await cli(args);
-          assert.equal(r.code, 0, `${args.join(' ')}\n${r.stdout}\n${r.stderr}`);
-          const got = JSON.parse(r.stdout) as { found: boolean; value?: unknown };
-          if (manifest.deleted.includes(key)) assert.equal(got.found, false, `${key} was deleted by v0.1.0`);
-          else assert.deepEqual(got, { key, found: true, value: manifest.kv[key] }, args.join(' '));
+        for (const via of MEMBERS) {
+          for (const stale of [false, true]) {
+            const args = ['kv', 'get', key, '--via', via, '--json', ...(stale ? ['--stale'] : [])];
+            const r = await cli(args);
+            assert.equal(r.code, 0, `${args.join(' ')}\n${r.stdout}\n${r.stderr}`);
+            const got = JSON.parse(r.stdout) as { found: boolean; value?: unknown };
+            if (manifest.deleted.includes(key)) assert.equal(got.found, false, `${key} was deleted by v0.1.0`);
+            else assert.deepEqual(got, { key, found: true, value: manifest.kv[key] }, args.join(' '));
+          }
         }
       }
       // and the upgraded cluster commits (this build takes writes from an operator key: baseEnv has it)
