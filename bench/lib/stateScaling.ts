@@ -14,8 +14,10 @@ import { measureFormation, NatsCluster } from './natsCluster.ts';
 import { progress, sleep, VALUE_100B } from './progress.ts';
 import { type LoadResult, runClosedLoop } from './stats.ts';
 
-/** puts in flight while loading: the client packs them into propose.batch requests of 16 (runtime/adminClient.ts) */
+/** puts of 100 B in flight while loading: the client packs them into propose.batch requests of 16 (runtime/adminClient.ts) */
 const LOAD_IN_FLIGHT = 256;
+/** puts of the catch-up's larger values in flight: 64 (as the value-size scaling rows), not 2.5 MB of 10 KB values at a time */
+const LOAD_IN_FLIGHT_LARGE = 64;
 /** puts per closed-loop run while loading (a progress line after each) */
 const LOAD_STEP = 50_000;
 export const DEFAULT_KEY_COUNTS = [10_000, 100_000, 1_000_000];
@@ -42,7 +44,9 @@ export interface MemberMemory {
 export interface KeysMemoryRow {
   keys: number;
   valueBytes: number;
-  /** the puts that took the cluster from the previous row's keys to this one's */
+  /** the leader at the end of the load */
+  leader: string;
+  /** the puts that took the cluster from the previous row's keys to this one's (errors: puts sent again) */
   load: LoadResult;
   settleMs: number;
   members: MemberMemory[];
@@ -127,27 +131,66 @@ async function memberMemory(cluster: NatsCluster, name: string): Promise<MemberM
   };
 }
 
-/** `count` puts of `value` under keys `${prefix}/${from..from+count}`, LOAD_IN_FLIGHT in flight, a progress line per LOAD_STEP */
-async function loadKeys(cluster: NatsCluster, leader: string, prefix: string, from: number, count: number, value: string, what: string): Promise<LoadResult> {
+/**
+ * `count` puts of `value` under keys `${prefix}/${from..from+count}`, `inFlight` in flight, a progress
+ * line per LOAD_STEP. Loading is not what is measured here: a put that fails (the leader lost its
+ * leadership on this busy machine) is sent again, to the leader found then, at most 5 times; a put is
+ * idempotent. The retries and leader changes are counted in `errors` and reported.
+ */
+async function loadKeys(cluster: NatsCluster, leaderAtStart: string, prefix: string, from: number, count: number, value: string, what: string, inFlight: number): Promise<LoadResult & { leader: string; retries: number }> {
   const started = performance.now();
+  let leader = leaderAtStart;
+  let finding: Promise<string> | null = null;
+  let retries = 0;
+  let firstError: string | null = null;
+  const put = async (key: string) => {
+    for (let attempt = 0; ; attempt++) {
+      const via = leader;
+      try {
+        return await cluster.put(via, key, 30_000, value);
+      } catch (err) {
+        if (attempt >= 5) throw err;
+        retries++;
+        firstError ??= (err as Error).message;
+        // one search for the new leader at a time, shared by every put that failed meanwhile
+        finding ??= cluster.findLeader(cluster.names, 30_000).finally(() => {
+          finding = null;
+        });
+        leader = await finding;
+      }
+    }
+  };
   let done = 0;
-  const totals = { errors: 0, firstError: null as string | null, maxMs: 0, p50: [] as number[], p99: [] as number[] };
+  const totals = { maxMs: 0, p50: [] as number[], p99: [] as number[] };
   while (done < count) {
     const n = Math.min(LOAD_STEP, count - done);
     const base = from + done;
-    const r = await runClosedLoop(n, LOAD_IN_FLIGHT, (i) => cluster.put(leader, `${prefix}/${base + i}`, 30_000, value));
+    const r = await runClosedLoop(n, inFlight, (i) => put(`${prefix}/${base + i}`));
     cluster.assertAllRunning();
-    if (r.errors > 0) throw new Error(`${what}: ${r.errors} of ${n} puts failed (first: ${r.firstError})\n${cluster.errorSummary()}`);
+    if (r.errors > 0) throw new Error(`${what}: ${r.errors} of ${n} puts failed 6 times (first: ${r.firstError})\n${cluster.errorSummary()}`);
     done += n;
     totals.maxMs = Math.max(totals.maxMs, r.maxMs);
     totals.p50.push(r.p50Ms);
     totals.p99.push(r.p99Ms);
     const s = (performance.now() - started) / 1000;
-    progress(`  ${what}: ${done} of ${count} puts (${(done / s).toFixed(0)} puts/s so far, ${s.toFixed(0)} s; load average ${load()[0]})`);
+    progress(`  ${what}: ${done} of ${count} puts (${(done / s).toFixed(0)} puts/s so far, ${s.toFixed(0)} s; leader ${leader}${retries > 0 ? `, ${retries} puts sent again` : ''}; load average ${load()[0]})`);
   }
+  if (retries > 0) progress(`  ${what}: ${retries} puts were sent again after failing (first: ${firstError})`);
   const elapsedMs = performance.now() - started;
   // the runs' percentiles are not a whole's: the worst of them is reported
-  return { n: count, concurrency: LOAD_IN_FLIGHT, elapsedMs, opsPerSec: (count / elapsedMs) * 1000, p50Ms: Math.max(...totals.p50), p99Ms: Math.max(...totals.p99), maxMs: totals.maxMs, errors: 0, firstError: null };
+  return {
+    n: count,
+    concurrency: inFlight,
+    elapsedMs,
+    opsPerSec: (count / elapsedMs) * 1000,
+    p50Ms: Math.max(...totals.p50),
+    p99Ms: Math.max(...totals.p99),
+    maxMs: totals.maxMs,
+    errors: retries,
+    firstError,
+    leader,
+    retries,
+  };
 }
 
 async function withCluster<T>(raft: RaftSettings, nodeArgs: string[], fn: (c: NatsCluster, leader: string) => Promise<T>): Promise<T> {
@@ -167,30 +210,33 @@ async function withCluster<T>(raft: RaftSettings, nodeArgs: string[], fn: (c: Na
 export async function measureKeysMemory(opts: { raft: RaftSettings; nodeArgs?: string[]; keyCounts?: number[] }): Promise<KeysMemoryRow[]> {
   const keyCounts = [...(opts.keyCounts ?? DEFAULT_KEY_COUNTS)].sort((a, b) => a - b);
   progress(`S: RSS with ${keyCounts.join(', ')} keys of 100-byte values on 3 members (${LOAD_IN_FLIGHT} puts in flight to load them)`);
-  return withCluster(opts.raft, opts.nodeArgs ?? [], async (cluster, leader) => {
+  return withCluster(opts.raft, opts.nodeArgs ?? [], async (cluster, leaderAtStart) => {
     const rows: KeysMemoryRow[] = [];
     let have = 0;
+    let leader = leaderAtStart;
     for (const keys of keyCounts) {
-      const loaded = await loadKeys(cluster, leader, 'k', have, keys - have, VALUE_100B, `loading to ${keys} keys`);
+      const loaded = await loadKeys(cluster, leader, 'k', have, keys - have, VALUE_100B, `loading to ${keys} keys`, LOAD_IN_FLIGHT);
       have = keys;
+      leader = loaded.leader;
       const settleMs = await settle(cluster);
       const members = await Promise.all(cluster.names.map((n) => memberMemory(cluster, n)));
-      const row = { keys, valueBytes: VALUE_100B.length, load: loaded, settleMs, members, loadAverage: load() };
+      const { leader: _leader, retries: _retries, ...loadFigures } = loaded;
+      const row = { keys, valueBytes: VALUE_100B.length, leader, load: loadFigures, settleMs, members, loadAverage: load() };
       rows.push(row);
-      for (const line of formatKeysRow(row, leader)) progress(`  ${line}`);
+      for (const line of formatKeysRow(row)) progress(`  ${line}`);
     }
     return rows;
   });
 }
 
-function formatKeysRow(r: KeysMemoryRow, leader?: string): string[] {
+function formatKeysRow(r: KeysMemoryRow): string[] {
   const range = (f: (m: MemberMemory) => number) => {
     const v = r.members.map(f);
     return `${mib(Math.min(...v))}–${mib(Math.max(...v))}`;
   };
   return [
-    `${String(r.keys).padStart(8)} keys: peak RSS ${range((m) => m.peakRssBytes)} MiB, settled ${range((m) => m.settledRssBytes)} MiB (anon ${range((m) => m.rssAnonBytes)}, file ${range((m) => m.rssFileBytes)}); store ${range((m) => m.storeAllocatedBytes)} MiB on disk (files ${range((m) => m.storeApparentBytes)} MiB); loaded at ${r.load.opsPerSec.toFixed(0)} puts/s`,
-    `           per member: ${r.members.map((m) => `${m.name}${m.name === leader ? ' (leader)' : ''} ${mib(m.peakRssBytes)}/${mib(m.settledRssBytes)}`).join(', ')} MiB peak/settled; load average ${r.loadAverage.join(' ')}`,
+    `${String(r.keys).padStart(8)} keys: peak RSS ${range((m) => m.peakRssBytes)} MiB, settled ${range((m) => m.settledRssBytes)} MiB (anon ${range((m) => m.rssAnonBytes)}, file ${range((m) => m.rssFileBytes)}); store ${range((m) => m.storeAllocatedBytes)} MiB on disk (files ${range((m) => m.storeApparentBytes)} MiB); loaded at ${r.load.opsPerSec.toFixed(0)} puts/s${r.load.errors > 0 ? ` (${r.load.errors} sent again after a leader change)` : ''}`,
+    `           per member: ${r.members.map((m) => `${m.name}${m.name === r.leader ? ' (leader)' : ''} ${mib(m.peakRssBytes)}/${mib(m.settledRssBytes)}`).join(', ')} MiB peak/settled; load average ${r.loadAverage.join(' ')}`,
   ];
 }
 
@@ -219,9 +265,11 @@ export async function measureCatchUp(opts: { raft: RaftSettings; nodeArgs?: stri
   const keys = Math.ceil((stateMb * 1e6) / valueBytes);
   const stateBytes = keys * valueBytes;
   progress(`S: catch-up — 3 members holding ${keys} keys of ${valueBytes}-byte values (${(stateBytes / 1e6).toFixed(0)} MB), then a blank n4 added with cluster.add`);
-  return withCluster(opts.raft, opts.nodeArgs ?? [], async (cluster, leader) => {
+  return withCluster(opts.raft, opts.nodeArgs ?? [], async (cluster, leaderAtStart) => {
     const value = 'v'.repeat(valueBytes);
-    const loaded = await loadKeys(cluster, leader, 'c', 0, keys, value, `loading ${(stateBytes / 1e6).toFixed(0)} MB`);
+    const inFlight = valueBytes <= 1000 ? LOAD_IN_FLIGHT : LOAD_IN_FLIGHT_LARGE;
+    const loaded = await loadKeys(cluster, leaderAtStart, 'c', 0, keys, value, `loading ${(stateBytes / 1e6).toFixed(0)} MB`, inFlight);
+    const leader = await cluster.findLeader();
     const name = 'n4';
     await cluster.addBlankNode(name, opts.raft);
     const profDir = opts.cpuProfile ? mkdtempSync(join(tmpdir(), 'conclave-catchup-prof-')) : null;
@@ -287,11 +335,12 @@ export async function measureCatchUp(opts: { raft: RaftSettings; nodeArgs?: stri
       const { inclusive: _inclusive, ...summary } = summarizeProfile(join(profDir, file), ROOT, 20);
       profile = { file: join(profDir, file), ...summary };
     }
+    const { leader: _leader, retries: _retries, ...loadFigures } = loaded;
     const result: CatchUpResult = {
       keys,
       valueBytes,
       stateBytes,
-      load: loaded,
+      load: loadFigures,
       leader,
       commitIndex,
       appliedIndex,
@@ -314,7 +363,7 @@ export async function measureCatchUp(opts: { raft: RaftSettings; nodeArgs?: stri
 export function formatCatchUp(c: CatchUpResult): string[] {
   const lines = [
     `catch-up of a blank 4th member, ${c.keys} keys × ${c.valueBytes} B = ${(c.stateBytes / 1e6).toFixed(0)} MB of values: ${(c.catchUpMs / 1000).toFixed(1)} s from cluster.add to applied ≥ the leader's commit (${c.appliedIndex} ≥ ${c.commitIndex}), ${c.mbPerSec.toFixed(1)} MB/s; add answered after ${(c.addMs / 1000).toFixed(1)} s`,
-    `       new member: RSS peak ${mib(c.newMember.peakRssBytes)} MiB, settled ${mib(c.newMember.settledRssBytes)} MiB, store ${mib(c.newMember.storeAllocatedBytes)} MiB on disk; load average ${c.loadAverageBefore.join(' ')} → ${c.loadAverageAfter.join(' ')}; state loaded at ${c.load.opsPerSec.toFixed(0)} puts/s`,
+    `       new member: RSS peak ${mib(c.newMember.peakRssBytes)} MiB, settled ${mib(c.newMember.settledRssBytes)} MiB, store ${mib(c.newMember.storeAllocatedBytes)} MiB on disk; load average ${c.loadAverageBefore.join(' ')} → ${c.loadAverageAfter.join(' ')}; state loaded at ${c.load.opsPerSec.toFixed(0)} puts/s${c.load.errors > 0 ? ` (${c.load.errors} sent again after a leader change)` : ''}`,
   ];
   if (c.sent) lines.push(`       leader's sent snapshot: ${JSON.stringify(c.sent)}`);
   if (c.received) lines.push(`       new member's received snapshot: ${JSON.stringify(c.received)}`);
