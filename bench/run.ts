@@ -11,7 +11,7 @@ import { cleanupAll } from './lib/cleanup.ts';
 import { progress } from './lib/progress.ts';
 import { positiveInt, type StateScalingOptions, stateScalingOptions } from './lib/stateScalingArgs.ts';
 
-const USAGE = `usage: npm run bench -- [--quick] [--peers] [--heartbeat-ms N] [--election-timeout-ms N] [--snapshot-every N] [--failover-runs N] [--formation-rounds N] [--scaling] [--state-scaling] [--keys LIST] [--catchup-mb N] [--out FILE]
+const USAGE = `usage: npm run bench -- [--quick] [--peers] [--heartbeat-ms N] [--election-timeout-ms N] [--snapshot-every N] [--failover-runs N] [--formation-rounds N] [--scaling] [--state-scaling] [--keys LIST] [--catchup-mb N] [--catchup-value-bytes N] [--catchup-cpu-prof] [--out FILE]
   --quick                 ~30 s version (fewer operations, 3 failover runs)
   --peers                 also run A1, A2 and A5's workload against a 3-member etcd and a 3-server
                           NATS JetStream KV (3 replicas) in this run, and print Conclave/peer ratios
@@ -28,7 +28,7 @@ const USAGE = `usage: npm run bench -- [--quick] [--peers] [--heartbeat-ms N] [-
   --keys LIST             --state-scaling's key counts, comma-separated (default 10000,100000,1000000)
   --catchup-mb N          --state-scaling's catch-up state in MB of values (default 500)
   --catchup-value-bytes N the catch-up state's value size (default 10000)
-  --catchup-cpu-prof      CPU-profile the catching-up member (node --cpu-prof) and print where it spent
+  --catchup-cpu-prof      CPU-profile the catching-up member (node --cpu-prof) and print where its time went
   --auth-rounds N         C: alternating rounds of 64-in-flight puts with member authentication on
                           and off (default 8, quick 6; each round --quick 4000 puts, else 10000)
   --out FILE              where to write the results (default bench/results.json)
