@@ -9,8 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { cleanupAll } from './lib/cleanup.ts';
 import { progress } from './lib/progress.ts';
+import { positiveInt, type StateScalingOptions, stateScalingOptions } from './lib/stateScalingArgs.ts';
 
-const USAGE = `usage: npm run bench -- [--quick] [--peers] [--heartbeat-ms N] [--election-timeout-ms N] [--snapshot-every N] [--failover-runs N] [--formation-rounds N] [--scaling] [--out FILE]
+const USAGE = `usage: npm run bench -- [--quick] [--peers] [--heartbeat-ms N] [--election-timeout-ms N] [--snapshot-every N] [--failover-runs N] [--formation-rounds N] [--scaling] [--state-scaling] [--keys LIST] [--catchup-mb N] [--catchup-value-bytes N] [--catchup-cpu-prof] [--out FILE]
   --quick                 ~30 s version (fewer operations, 3 failover runs)
   --peers                 also run A1, A2 and A5's workload against a 3-member etcd and a 3-server
                           NATS JetStream KV (3 replicas) in this run, and print Conclave/peer ratios
@@ -21,19 +22,18 @@ const USAGE = `usage: npm run bench -- [--quick] [--peers] [--heartbeat-ms N] [-
   --formation-rounds N    A4 rounds, etcd's and Conclave's, compared by their medians (default 5, quick 3)
   --scaling               also how the cost grows: 64 in flight with values of 100 B to 100 KB, and on 3, 5
                           and 7 members (≈1 minute more)
+  --state-scaling         also how the cost grows with the state: RSS per member holding 10k, 100k and 1M
+                          keys of 100 B, and the catch-up of a blank 4th member receiving a 500 MB state
+                          (several minutes more; \`node --import tsx bench/scaling.ts\` runs it alone)
+  --keys LIST             --state-scaling's key counts, comma-separated (default 10000,100000,1000000)
+  --catchup-mb N          --state-scaling's catch-up state in MB of values (default 500)
+  --catchup-value-bytes N the catch-up state's value size (default 10000)
+  --catchup-cpu-prof      CPU-profile the catching-up member (node --cpu-prof) and print where its time went
   --auth-rounds N         C: alternating rounds of 64-in-flight puts with member authentication on
                           and off (default 8, quick 6; each round --quick 4000 puts, else 10000)
   --out FILE              where to write the results (default bench/results.json)
   --node-flags FLAGS      node flags for the controller processes, e.g. "--max-semi-space-size=4"`;
 
-class UsageError extends Error {}
-
-function positiveInt(name: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--${name} ${value}: must be a positive whole number`);
-  return n;
-}
 
 function parse() {
   return parseArgs({
@@ -42,6 +42,11 @@ function parse() {
       quick: { type: 'boolean', default: false },
       peers: { type: 'boolean', default: false },
       scaling: { type: 'boolean', default: false },
+      'state-scaling': { type: 'boolean', default: false },
+      keys: { type: 'string' },
+      'catchup-mb': { type: 'string' },
+      'catchup-value-bytes': { type: 'string' },
+      'catchup-cpu-prof': { type: 'boolean', default: false },
       'heartbeat-ms': { type: 'string' },
       'election-timeout-ms': { type: 'string' },
       'snapshot-every': { type: 'string' },
@@ -65,6 +70,7 @@ async function main(): Promise<number> {
   let failoverRuns: number;
   let formationRounds: number;
   let authRounds: number;
+  let stateScaling: StateScalingOptions;
   try {
     args = parse();
     raft = {
@@ -76,6 +82,7 @@ async function main(): Promise<number> {
     failoverRuns = positiveInt('failover-runs', args.values['failover-runs']) ?? (args.values.quick ? 3 : 5);
     formationRounds = positiveInt('formation-rounds', args.values['formation-rounds']) ?? (args.values.quick ? 3 : 5);
     authRounds = positiveInt('auth-rounds', args.values['auth-rounds']) ?? (args.values.quick ? 6 : 8);
+    stateScaling = stateScalingOptions(args.values);
   } catch (err) {
     process.stderr.write(`error: ${(err as Error).message}\n${USAGE}\n`);
     return 2;
@@ -99,6 +106,7 @@ async function main(): Promise<number> {
     const { runPeerScenarios } = await import('./lib/peers.ts');
     const { measureAuthCost } = await import('./lib/authCost.ts');
     const { measureScaling } = await import('./lib/scaling.ts');
+    const { measureStateScaling } = await import('./lib/stateScaling.ts');
 
     progress(`raft heartbeatMs ${raft.heartbeatMs}, electionTimeoutMs ${raft.electionTimeoutMs}, snapshotEvery ${raft.snapshotEvery ?? 'default'}; ${quick ? 'quick' : 'full'} run; load average ${loadBefore.join(' ')}`);
     if ((loadBefore[0] ?? 0) > 1.5) progress('warning: this machine is busy (1-min load average > 1.5): figures will be noisy');
@@ -110,6 +118,7 @@ async function main(): Promise<number> {
     const inProcess = await runInProcessScenarios({ raft, seqN: sizes.seqN, concN: sizes.concN }, partial.inProcess);
     const peersMeasured = args.values.peers ? await runPeerScenarios({ seqN: sizes.seqN, concN: sizes.concN }, partial.peersMeasured) : null;
     const scaling = args.values.scaling ? await measureScaling({ raft, nodeArgs }) : null;
+    const stateScalingResult = args.values['state-scaling'] ? await measureStateScaling({ raft, nodeArgs, ...stateScaling }) : null;
     const report = {
       machine: { ...machineInfo(), loadAverageBefore: loadBefore, loadAverageAfter: load() },
       node: process.version,
@@ -131,6 +140,7 @@ async function main(): Promise<number> {
       inProcess,
       peersMeasured,
       scaling,
+      stateScaling: stateScalingResult,
       reached: reached(nats),
     };
     writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);

@@ -7,6 +7,7 @@ import { adminRequest } from '../../runtime/cli/client.ts';
 import { codeOf } from '../../runtime/errors.ts';
 import { connectNats } from '../../runtime/transport/index.ts';
 import type { Bus } from '../../runtime/transport/types.ts';
+import type { AddProgress, AddResult } from '../../runtime/wire/adminProtocol.ts';
 import { onCleanup, trackDir } from './cleanup.ts';
 import { type CliStartupResult, formatCliStartup, measureCliStartup } from './cliStartup.ts';
 import { ControllerProcess, type MemoryFigures, type NodeSpec, type RaftSettings, writeRunConfig } from './controllerProcess.ts';
@@ -133,11 +134,30 @@ export class NatsCluster {
     return [...this.specs.keys()];
   }
 
-  spawn(name: string): ControllerProcess {
+  /** `nodeArgs`: this process's node flags instead of the cluster's (e.g. --cpu-prof for one member) */
+  spawn(name: string, nodeArgs: string[] = this.nodeArgs): ControllerProcess {
     const spec = this.specs.get(name)!;
-    const proc = new ControllerProcess(spec, { nodeArgs: this.nodeArgs, env: this.env });
+    const proc = new ControllerProcess(spec, { nodeArgs, env: this.env });
     this.procs.set(name, proc);
     return proc;
+  }
+
+  /**
+   * A node of no cluster yet: a config and an empty data folder, as an operator prepares a machine
+   * before `conclave cluster add`; not started. Add it after formation (measureFormation starts every
+   * node it knows).
+   */
+  async addBlankNode(name: string, raft: RaftSettings): Promise<NodeSpec> {
+    if (this.specs.has(name)) throw new Error(`node ${name} already exists in this bench cluster`);
+    const spec: NodeSpec = { name, dataDir: join(this.dir, name), configPath: join(this.dir, `${name}.json`) };
+    await writeRunConfig(spec, this.nats.url, PREFIX, raft);
+    this.specs.set(name, spec);
+    return spec;
+  }
+
+  /** one `cluster.add` request as the CLI's `cluster add` sends it, signed by the bench's operator: the add's result, or its progress after `progressMs` */
+  addMember(via: string, name: string, progressMs: number): Promise<AddResult | AddProgress> {
+    return adminRequest(this.bus, PREFIX, via, 'cluster.add', { name, progressMs }, progressMs + 10_000, benchOperator());
   }
 
   async killAll(): Promise<void> {

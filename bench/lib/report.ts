@@ -8,6 +8,7 @@ import type { InProcessResults } from './inProcessCluster.ts';
 import type { NatsResults } from './natsCluster.ts';
 import type { PeerResult, PeerResults } from './peers.ts';
 import { formatScaling, type ScalingResult } from './scaling.ts';
+import { formatStateScaling, type StateScalingResult } from './stateScaling.ts';
 import { type LoadResult, median } from './stats.ts';
 
 /** targets from /work/shared/TOOLCHAIN.md (peers measured on this machine) */
@@ -42,6 +43,8 @@ export interface BenchReport {
   peersMeasured: PeerResults | null;
   /** --scaling: how the cost grows */
   scaling: ScalingResult | null;
+  /** --state-scaling: RSS by key count, a blank member's catch-up */
+  stateScaling: StateScalingResult | null;
   reached: { sequentialP50: boolean; inflight64Throughput: boolean; failoverMedian: boolean; formation: boolean | null; peakRss: boolean; cliStatus: boolean };
 }
 
@@ -164,6 +167,7 @@ export function formatTable(r: BenchReport): string {
         ]
       : formatPeers(nats, r.peersMeasured)),
     ...(r.scaling === null ? [] : ['', ...formatScaling(r.scaling)]),
+    ...(r.stateScaling === null ? [] : ['', ...formatStateScaling(r.stateScaling)]),
   ];
   return lines.join('\n');
 }
