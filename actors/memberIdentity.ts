@@ -26,8 +26,8 @@ export class MemberIdentity {
     return this.sender().generation;
   }
 
-  /** `version`: the cluster's committed version, which its messages state (clusterVersion.ts) */
-  sender(version = 1): Sender {
+  /** `version`: the cluster's committed version, which its messages state (clusterVersion.ts); absent: as last stated (the getters above) */
+  sender(version = this.cached?.version ?? 1): Sender {
     const id = this.store.identity();
     // a joining node acts under the cluster id it accepted (and only that one) until it is durable
     const clusterId = id.clusterId ?? this.joiningClusterId;
