@@ -103,31 +103,32 @@ describe('the cluster version in the overview', () => {
 
 describe('the cluster version in the page', { skip: chromiumSkipReason() }, () => {
   let browser: Browser | undefined;
-  let server: InspectorServer | undefined;
+  const servers: InspectorServer[] = [];
   after(async () => {
     await browser?.close();
-    await server?.close();
+    for (const server of servers) await server.close();
   });
 
-  it('a mixed-version window: version 1, authentication off, the note naming the member that holds it back, what each member speaks and its key not committed', async () => {
-    const listed = members({ name: 'n1', speaks: NEW, keyCommitted: false }, { name: 'n2', speaks: NEW, keyCommitted: false }, { name: 'n3', speaks: OLD, keyCommitted: false });
-    const frames = [
-      {
-        kind: 'cluster',
-        t: 1000,
-        nodes: [
-          status('n1', { role: 'leader', members: listed, clusterVersion: versionView(1, 'off', MIXED_NOTE) }),
-          status('n2', { members: listed, clusterVersion: versionView(1, 'off', MIXED_NOTE) }),
-          status('n3', { members: listed.map(({ speaks: _s, keyCommitted: _k, ...m }) => m) }),
-        ],
-      },
-    ] as Frame[];
-    server = await startInspectorServer({ listen: '127.0.0.1:0', recording: { header: { format: RECORDING_FORMAT, version: RECORDING_VERSION, prefix: 'cv', startedAt: 1000 }, frames } });
-    browser = await launchChromium();
+  /** the page of a replayed recording of `nodes`' statuses, moved to its end */
+  async function pageShowing(nodes: unknown[]) {
+    const frames = [{ kind: 'cluster', t: 1000, nodes }] as Frame[];
+    const server = await startInspectorServer({ listen: '127.0.0.1:0', recording: { header: { format: RECORDING_FORMAT, version: RECORDING_VERSION, prefix: 'cv', startedAt: 1000 }, frames } });
+    servers.push(server);
+    browser ??= await launchChromium();
     const { page, errors } = await openWatchedPage(browser, server.url);
     await page.waitForFunction('window.conclave?.replay !== null && window.conclave?.replay !== undefined');
     await page.evaluate(`window.conclave.replay.seek(${frames.length})`);
-    const panel = `#clusters section.cluster[data-cluster="${C}"]`;
+    return { page, errors };
+  }
+  const panel = `#clusters section.cluster[data-cluster="${C}"]`;
+
+  it('a mixed-version window: version 1, authentication off, the note naming the member that holds it back, what each member speaks and its key not committed', async () => {
+    const listed = members({ name: 'n1', speaks: NEW, keyCommitted: false }, { name: 'n2', speaks: NEW, keyCommitted: false }, { name: 'n3', speaks: OLD, keyCommitted: false });
+    const { page, errors } = await pageShowing([
+      status('n1', { role: 'leader', members: listed, clusterVersion: versionView(1, 'off', MIXED_NOTE) }),
+      status('n2', { members: listed, clusterVersion: versionView(1, 'off', MIXED_NOTE) }),
+      status('n3', { members: listed.map(({ speaks: _s, keyCommitted: _k, ...m }) => m) }),
+    ]);
     await page.waitForFunction(`document.querySelector('${panel} .version-note.mixed') !== null`);
     assert.equal((await page.textContent(`${panel} .version`))?.trim(), 'cluster version 1 · ⚠ peer authentication off');
     assert.equal(await page.getAttribute(`${panel} .version`, 'data-authentication'), 'off');
@@ -139,6 +140,17 @@ describe('the cluster version in the page', { skip: chromiumSkipReason() }, () =
     assert.deepEqual(errors, [], 'no page errors');
     mkdirSync(join(ROOT, 'test', 'artifacts'), { recursive: true });
     await page.locator(panel).screenshot({ path: join(ROOT, 'test', 'artifacts', 'inspector-mixed-versions.png') });
+    await page.close();
+  });
+
+  it('a note that does not name the member holding the version back: the page names it', async () => {
+    // n1 names only the member it lists without a key; n2 (named n2-old: a name another one starts with) speaks 1
+    const keysNote = 'peer messages are not authenticated yet: n2 without a committed key; the leader commits the keys as it raises the cluster version';
+    const listed = members({ name: 'n1', speaks: NEW, keyCommitted: true }, { name: 'n2', speaks: NEW, keyCommitted: false }, { name: 'n2-old', speaks: OLD, keyCommitted: true });
+    const { page, errors } = await pageShowing([status('n1', { role: 'leader', members: listed, clusterVersion: versionView(1, 'off', keysNote) }), status('n2'), status('n2-old')]);
+    await page.waitForFunction(`document.querySelector('${panel} .version-note.mixed') !== null`);
+    assert.equal(await page.textContent(`${panel} .version-note`), `⚠ ${keysNote} — held back by n2-old`);
+    assert.deepEqual(errors, [], 'no page errors');
     await page.close();
   });
 });

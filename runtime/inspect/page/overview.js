@@ -50,7 +50,8 @@ function versionFacts(v) {
   );
   if (auth === 'on' || !v.note) return [line];
   // the node's own words; the members that hold the version back, where they do not name them
-  const unnamed = v.heldBackBy.filter((name) => !v.note.includes(name));
+  const named = new Set(v.note.split(/[^a-z0-9_-]+/));
+  const unnamed = v.heldBackBy.filter((name) => !named.has(name));
   const note = h(
     'p',
     { class: `version-note${v.mixed ? ' mixed' : ''}`, role: 'note' },
