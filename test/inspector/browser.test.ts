@@ -140,7 +140,7 @@ describe('the inspector in a browser', { skip }, () => {
     // a cluster made by this build: cluster version 2, every member key committed, peer messages authenticated;
     // each member speaks 1..2 (as the leader heard it say in its pings)
     await page.waitForFunction(`document.querySelector('${panel} p.version[data-version="2"][data-authentication="on"]') !== null`, null, { timeout: 30_000 });
-    assert.equal((await page.textContent(`${panel} p.version`))?.trim(), 'cluster version 2 · 🔒 peer authentication on');
+    assert.equal((await page.textContent(`${panel} p.version`))?.trim(), 'cluster version 2 · ✓ peer authentication on');
     assert.equal(await page.$(`${panel} .version-note`), null, 'no mixed-version note');
     const speaksCells = `[...document.querySelectorAll('${panel} tr[data-member] td.speaks')].map((td) => td.textContent)`;
     await page.waitForFunction(`${speaksCells}.join() === '1..2,1..2,1..2'`, null, { timeout: 30_000 }).catch(async (err: Error) => {

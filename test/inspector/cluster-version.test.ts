@@ -143,13 +143,21 @@ describe('the cluster version in the page', { skip: chromiumSkipReason() }, () =
     await page.close();
   });
 
-  it('a note that does not name the member holding the version back: the page names it', async () => {
+  it('a note that does not name the member holding the version back: the page names it; a member not heard from speaks “–”', async () => {
     // n1 names only the member it lists without a key; n2 (named n2-old: a name another one starts with) speaks 1
     const keysNote = 'peer messages are not authenticated yet: n2 without a committed key; the leader commits the keys as it raises the cluster version';
-    const listed = members({ name: 'n1', speaks: NEW, keyCommitted: true }, { name: 'n2', speaks: NEW, keyCommitted: false }, { name: 'n2-old', speaks: OLD, keyCommitted: true });
-    const { page, errors } = await pageShowing([status('n1', { role: 'leader', members: listed, clusterVersion: versionView(1, 'off', keysNote) }), status('n2'), status('n2-old')]);
+    // n3 has not been heard from: what it speaks is not known
+    const listed = members({ name: 'n1', speaks: NEW, keyCommitted: true }, { name: 'n2', speaks: NEW, keyCommitted: false }, { name: 'n2-old', speaks: OLD, keyCommitted: true }, { name: 'n3', keyCommitted: true });
+    const { page, errors } = await pageShowing([
+      status('n1', { role: 'leader', members: listed, clusterVersion: versionView(1, 'off', keysNote) }),
+      status('n2'),
+      status('n2-old'),
+      { ...status('n3'), reachable: false, error: 'no responders: the node is not running' },
+    ]);
     await page.waitForFunction(`document.querySelector('${panel} .version-note.mixed') !== null`);
     assert.equal(await page.textContent(`${panel} .version-note`), `⚠ ${keysNote} — held back by n2-old`);
+    const speaks = await page.$$eval(`${panel} tr[data-member] td.speaks`, (tds) => tds.map((td) => td.textContent));
+    assert.deepEqual(speaks, ['1..2', '1..2 ⚠ key not committed', '1', '–']);
     assert.deepEqual(errors, [], 'no page errors');
     await page.close();
   });

@@ -23,11 +23,11 @@ function lagBar(m) {
 
 const range = (speaks) => (speaks.min === speaks.max ? `${speaks.min}` : `${speaks.min}..${speaks.max}`);
 
-/** What a member speaks ("1..2"; "unknown" when nobody has heard it say), and a mark when its key is not committed. */
+/** What a member speaks ("1..2"; "–" as in the other columns when nobody has heard it say), and a mark when its key is not committed. */
 function speaksCell(m, v) {
   const behind = v?.heldBackBy.includes(m.name) === true;
-  const text = m.speaks ? range(m.speaks) : 'unknown';
-  const title = m.speaks ? `speaks protocol versions ${range(m.speaks)}${behind ? ': it holds the cluster version back' : ''}` : 'not heard saying which versions it speaks';
+  const text = m.speaks ? range(m.speaks) : '–';
+  const title = m.speaks ? `speaks protocol versions ${range(m.speaks)}${behind ? ': it holds the cluster version back' : ''}` : 'unknown: not heard saying which protocol versions it speaks';
   return h(
     'td',
     { class: `speaks${behind ? ' behind' : ''}`, title },
@@ -46,7 +46,7 @@ function versionFacts(v) {
     h('span', { class: 'version-number' }, `cluster version ${v.version}`),
     v.reported ? null : h('span', { class: 'muted small' }, ' (not reported: release 0.1.0)'),
     ' · ',
-    h('span', { class: `auth auth-${auth}` }, auth === 'on' ? '🔒 peer authentication on' : auth === 'off' ? '⚠ peer authentication off' : 'peer authentication unknown'),
+    h('span', { class: `auth auth-${auth}` }, auth === 'on' ? '✓ peer authentication on' : auth === 'off' ? '⚠ peer authentication off' : 'peer authentication unknown'),
   );
   if (auth === 'on' || !v.note) return [line];
   // the node's own words; the members that hold the version back, where they do not name them
