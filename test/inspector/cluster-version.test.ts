@@ -77,7 +77,7 @@ describe('the cluster version in the overview', () => {
     ]);
   });
 
-  it('a cluster of release 0.1.0 only (statuses without the new fields): version 1, not reported, authentication off; a member not answering speaks “unknown”', () => {
+  it('a cluster of release 0.1.0 only (statuses without the new fields): version 1, not reported, authentication off; what a member not answering speaks is not known (null)', () => {
     // n3 answered once and stopped: the inspector keeps its last status, marked unreachable
     const plain = members({ name: 'n1' }, { name: 'n2' }, { name: 'n3' });
     const g = groupOf([status('n1', { role: 'leader', members: plain }), status('n2'), { ...status('n3'), reachable: false, error: 'no responders: the node is not running' }]);
