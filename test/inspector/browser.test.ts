@@ -1,11 +1,12 @@
 // Acceptance, in real headless Chromium (1280×800) over a real nats-server: three controller
 // processes and `conclave inspect --record` as a fourth. The overview shows the cluster with three
-// nodes and exactly one leader lit; the leader's raft chart opens full size with readable labels
-// (≥ 11 px as drawn) and the leader state lit; the leader is killed → a new leader, the killed node
-// unreachable, and on the elections timeline an election caused by the election timeout, with its
-// duration; a node of another cluster knocking is shown apart, in its own panel with the refusal
-// (both cluster ids), and in the events; the recording replayed with `conclave inspect --replay`
-// reproduces the same sequence of leaders and the same election.
+// nodes and exactly one leader lit, at cluster version 2 with peer authentication on; the leader's
+// raft chart opens full size with readable labels (≥ 11 px as drawn) and the leader state lit; the
+// leader is killed → a new leader, the killed node unreachable, and on the elections timeline an
+// election caused by the election timeout, with its duration; a node of another cluster knocking is
+// shown apart, in its own panel with the refusal (both cluster ids), and in the events; the
+// recording replayed with `conclave inspect --replay` reproduces the same sequence of leaders and
+// the same election.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -136,6 +137,15 @@ describe('the inspector in a browser', { skip }, () => {
     // the overview: one panel for the cluster, three members
     const panel = `#clusters section.cluster[data-cluster="${clusterId}"]`;
     await page.waitForFunction(`document.querySelectorAll('${panel} tr[data-member]').length === 3`, null, { timeout: 30_000 });
+    // a cluster made by this build: cluster version 2, every member key committed, peer messages authenticated;
+    // each member speaks 1..2 (as the leader heard it say in its pings)
+    await page.waitForFunction(`document.querySelector('${panel} p.version[data-version="2"][data-authentication="on"]') !== null`, null, { timeout: 30_000 });
+    assert.equal((await page.textContent(`${panel} p.version`))?.trim(), 'cluster version 2 · ✓ peer authentication on');
+    assert.equal(await page.$(`${panel} .version-note`), null, 'no mixed-version note');
+    const speaksCells = `[...document.querySelectorAll('${panel} tr[data-member] td.speaks')].map((td) => td.textContent)`;
+    await page.waitForFunction(`${speaksCells}.join() === '1..2,1..2,1..2'`, null, { timeout: 30_000 }).catch(async (err: Error) => {
+      throw new Error(`${err.message}\nthe members speak: ${JSON.stringify(await page.evaluate(speaksCells))}`);
+    });
 
     // kill the leader process: a new leader, the killed node unreachable, within a few seconds
     const killedAt = Date.now();

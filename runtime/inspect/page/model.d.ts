@@ -45,13 +45,34 @@ export interface Elections {
   /** cluster id (null: not known yet) → its election under way */
   open: Map<string | null, Election>;
 }
+export interface Speaks {
+  min: number;
+  max: number;
+}
+/** the cluster version as the overview shows it */
+export interface ClusterVersionShown {
+  version: number;
+  /** false: no member reports it (members of release 0.1.0), version 1 */
+  reported: boolean;
+  /** null: the reporting node said something else */
+  authentication: 'on' | 'off' | null;
+  /** the reporting node's own words */
+  note: string | null;
+  /** the node whose view it is (null: none reports it) */
+  from: string | null;
+  /** members that speak less than the reporting node: they hold a higher version back */
+  heldBackBy: string[];
+  mixed: boolean;
+}
 export interface ClusterGroup {
   clusterId: string | null;
   leader: string | null;
   term: number;
   commitIndex: number | null;
   size: number;
-  members: Array<{ name: string; role: string; voter: boolean | null; member: boolean; term: number | null; reachable: boolean; matchIndex: number | null; appliedIndex: number | null; commitIndex: number | null; generation: number | null; bus: string | null; elsewhere: string | null; paused: boolean; cutOff: boolean }>;
+  /** null: no member of it answers (or not in a cluster yet) */
+  clusterVersion: ClusterVersionShown | null;
+  members: Array<{ name: string; role: string; voter: boolean | null; member: boolean; term: number | null; reachable: boolean; matchIndex: number | null; appliedIndex: number | null; commitIndex: number | null; generation: number | null; bus: string | null; elsewhere: string | null; paused: boolean; cutOff: boolean; speaks: Speaks | null; keyCommitted: boolean | null }>;
   refusals: Array<Record<string, unknown> & { node: string; message: string }>;
 }
 export function clusterGroups(model: Model): ClusterGroup[];

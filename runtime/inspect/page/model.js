@@ -226,6 +226,54 @@ function clusterIdOf(node) {
   return null;
 }
 
+const isSpeaks = (v) => typeof v?.min === 'number' && typeof v?.max === 'number';
+const isVersionView = (v) => typeof v?.version === 'number' && isSpeaks(v?.speaks);
+const byNewest = (a, s) => (!a || (s.term ?? 0) > (a.term ?? 0) || ((s.term ?? 0) === (a.term ?? 0) && (s.commitIndex ?? 0) > (a.commitIndex ?? 0)) ? s : a);
+/** what release 0.1.0 speaks: it reports no versions (its status has no clusterVersion, its members no speaks) */
+const SPEAKS_0_1 = Object.freeze({ min: 1, max: 1 });
+
+/**
+ * The status whose cluster version the panel shows: the leader's, else the newest one that reports
+ * it (in a mixed-version window the leader may be a node of release 0.1.0, which reports none).
+ */
+function versionSourceOf(statuses, leaderStatus) {
+  if (isVersionView(leaderStatus?.clusterVersion)) return leaderStatus;
+  return statuses.filter((s) => isVersionView(s.clusterVersion)).reduce(byNewest, null);
+}
+
+/** what `m` of the configuration speaks and whether its key is committed, from the listings that say it, else its own status */
+function memberVersion(listings, own) {
+  const listed = listings.map((l) => l.get(own.name)).filter(Boolean);
+  const speaks = listed.map((m) => m.speaks).find(isSpeaks) ?? (isVersionView(own.status?.clusterVersion) ? own.status.clusterVersion.speaks : null);
+  const keyCommitted = listed.map((m) => m.keyCommitted).find((k) => typeof k === 'boolean') ?? null;
+  // a member answering without any version: release 0.1.0
+  const old = speaks === null && own.status?.reachable === true && own.status.phase === 'member' && own.status.clusterVersion === undefined;
+  return { speaks: old ? SPEAKS_0_1 : speaks, keyCommitted };
+}
+
+/**
+ * The cluster version as the panel shows it: the version, whether peer authentication is on, the
+ * reporting node's note, and the members that hold a higher version back (they speak less than the
+ * reporting node). No member reports it, but members answer: release 0.1.0, version 1.
+ */
+function clusterVersionShown(source, members, anyMemberAnswers) {
+  const cv = source?.clusterVersion;
+  if (!cv) {
+    if (!anyMemberAnswers) return null;
+    return { version: 1, reported: false, authentication: 'off', note: 'no member reports a cluster version: members of release 0.1.0 (version 1), peer messages are not authenticated', from: null, heldBackBy: [], mixed: false };
+  }
+  const heldBackBy = members.filter((m) => m.member && m.speaks !== null && m.speaks.max < cv.speaks.max).map((m) => m.name);
+  return {
+    version: cv.version,
+    reported: true,
+    authentication: cv.authentication === 'on' || cv.authentication === 'off' ? cv.authentication : null,
+    note: typeof cv.note === 'string' ? cv.note : null,
+    from: source.name,
+    heldBackBy,
+    mixed: heldBackBy.length > 0,
+  };
+}
+
 /**
  * The overview: one group per cluster id (nodes with none yet in a group of their own), each with
  * its leader's view (term, commit index, members with match index) and every node's own numbers;
@@ -250,6 +298,9 @@ export function clusterGroups(model) {
       const best = leaderStatus ?? statuses.reduce((a, s) => (!a || (s.term ?? 0) > (a.term ?? 0) ? s : a), null);
       const commitIndex = leaderStatus?.commitIndex ?? best?.commitIndex ?? null;
       const listed = new Map((best?.members ?? []).map((m) => [m.name, m]));
+      const versionSource = g.clusterId === null ? null : versionSourceOf(statuses, leaderStatus);
+      // what each member speaks: as a node of this build lists it, else as the best view lists it
+      const listings = [versionSource, best].filter(Boolean).map((s) => new Map((Array.isArray(s.members) ? s.members : []).map((m) => [m.name, m])));
       const names = [...new Set([...g.nodes.map((n) => n.name), ...listed.keys()])].sort();
       const allShown = names.map((name) => {
         const here = model.nodes.get(name);
@@ -258,6 +309,7 @@ export function clusterGroups(model) {
         const s = node?.status ?? null;
         const m = listed.get(name) ?? null;
         const raft = node ? raftActorOf(node) : null;
+        const { speaks, keyCommitted } = memberVersion(listings, { name, status: s });
         return {
           name,
           role: s?.paused ? 'paused' : node?.reachable === false ? 'unreachable' : s?.reachable ? (s.role ?? 'none') : raft ? (raft.states[0] ?? '').split('.').pop() : 'none',
@@ -277,6 +329,10 @@ export function clusterGroups(model) {
           paused: s?.paused === true,
           /** the demo cut it off from the others: its traffic with them is lost both ways */
           cutOff: s?.cutOff === true,
+          /** the protocol versions it speaks ({min, max}; null: unknown) */
+          speaks,
+          /** its member key is committed in the configuration (null: not reported, release 0.1.0 or not heard) */
+          keyCommitted,
         };
       });
       // a node the configuration no longer lists (removed) and that no longer answers (stopped) is gone
@@ -287,6 +343,7 @@ export function clusterGroups(model) {
       }
       // the latest of each distinct refusal, newest first
       const why = [...byMessage.values()].sort((a, b) => b.t - a.t).slice(0, 5);
+      const anyMemberAnswers = g.clusterId !== null && statuses.some((s) => s.phase === 'member');
       return {
         clusterId: g.clusterId,
         leader: leaderStatus?.name ?? best?.leader ?? null,
@@ -295,6 +352,7 @@ export function clusterGroups(model) {
         members,
         refusals: why,
         size: g.nodes.length,
+        clusterVersion: clusterVersionShown(versionSource, members, anyMemberAnswers),
       };
     })
     .sort((a, b) => b.size - a.size || String(a.clusterId).localeCompare(String(b.clusterId)));

@@ -1,6 +1,8 @@
 // The overview: one panel per cluster id (a node of another cluster apart, with the refusal that
 // keeps it out), members with role, term, reachability, a lag bar of match and applied index against
-// the leader's commit index, generation and bus; and one compact card per node: its machines' states.
+// the leader's commit index, the protocol versions each speaks, generation and bus; the cluster
+// version and whether peer messages are authenticated (and, in a mixed-version window, who holds it
+// back); and one compact card per node: its machines' states.
 import { h, roleClass, roleLabel, short, stateName } from './dom.js';
 
 function lagBar(m) {
@@ -19,6 +21,47 @@ function lagBar(m) {
   return h('div', { class: 'lag-cell' }, bar, h('span', { class: 'lag-text mono' }, text));
 }
 
+const range = (speaks) => (speaks.min === speaks.max ? `${speaks.min}` : `${speaks.min}..${speaks.max}`);
+
+/** What a member speaks ("1..2"; "–" as in the other columns when nobody has heard it say), and a mark when its key is not committed. */
+function speaksCell(m, v) {
+  const behind = v?.heldBackBy.includes(m.name) === true;
+  const text = m.speaks ? range(m.speaks) : '–';
+  const title = m.speaks ? `speaks protocol versions ${range(m.speaks)}${behind ? ': it holds the cluster version back' : ''}` : 'unknown: not heard saying which protocol versions it speaks';
+  return h(
+    'td',
+    { class: `speaks${behind ? ' behind' : ''}`, title },
+    h('span', { class: 'mono' }, text),
+    m.keyCommitted === false ? h('span', { class: 'key-missing small', title: 'its member key is not committed in the configuration: peer messages are not authenticated until it is' }, ' ⚠ key not committed') : null,
+  );
+}
+
+/** "cluster version 2 · peer authentication on", and what holds it back when it is off (the node's own note). */
+function versionFacts(v) {
+  if (!v) return [];
+  const auth = v.authentication ?? 'unknown';
+  const line = h(
+    'p',
+    { class: 'version', 'data-version': v.version, 'data-authentication': auth, title: v.from ? `as ${v.from} reports it` : 'no member reports it' },
+    h('span', { class: 'version-number' }, `cluster version ${v.version}`),
+    v.reported ? null : h('span', { class: 'muted small' }, ' (not reported: release 0.1.0)'),
+    ' · ',
+    h('span', { class: `auth auth-${auth}` }, auth === 'on' ? '✓ peer authentication on' : auth === 'off' ? '⚠ peer authentication off' : 'peer authentication unknown'),
+  );
+  if (auth === 'on' || !v.note) return [line];
+  // the node's own words; the members that hold the version back, where they do not name them
+  const named = new Set(v.note.split(/[^a-z0-9_-]+/));
+  const unnamed = v.heldBackBy.filter((name) => !named.has(name));
+  const note = h(
+    'p',
+    { class: `version-note${v.mixed ? ' mixed' : ''}`, role: 'note' },
+    h('strong', {}, '⚠ '),
+    v.note,
+    unnamed.length ? h('strong', {}, ` — held back by ${unnamed.join(', ')}`) : null,
+  );
+  return [line, note];
+}
+
 function clusterPanel(g, main) {
   const foreign = main && g !== main && g.clusterId !== null;
   const title = g.clusterId === null ? 'Not in a cluster yet' : foreign ? 'Another cluster — kept out' : 'Cluster';
@@ -33,6 +76,7 @@ function clusterPanel(g, main) {
       h('td', {}, String(m.term ?? '–')),
       h('td', { class: m.reachable ? 'ok' : 'bad' }, m.paused ? '⏸ paused' : m.reachable ? '✓ yes' : m.cutOff ? '✕ no (⌁ cut off)' : '✕ no'),
       h('td', {}, lagBar(m)),
+      speaksCell(m, g.clusterVersion),
       h('td', {}, String(m.generation ?? '–')),
       h('td', {}, m.bus ?? '–'),
     ),
@@ -40,13 +84,13 @@ function clusterPanel(g, main) {
   const table = h(
     'table',
     { class: 'members' },
-    h('thead', {}, h('tr', {}, ...['member', 'role', 'term', 'reachable', 'log: match · applied / commit', 'gen', 'bus'].map((c) => h('th', { scope: 'col' }, c)))),
+    h('thead', {}, h('tr', {}, ...['member', 'role', 'term', 'reachable', 'log: match · applied / commit', 'speaks', 'gen', 'bus'].map((c) => h('th', { scope: 'col' }, c)))),
     h('tbody', {}, ...rows),
   );
   const refusals = g.refusals.length
     ? h('div', { class: 'refusals' }, h('h4', {}, foreign ? 'Why it is kept out' : 'Refused'), h('ul', {}, ...g.refusals.map((r) => h('li', { class: 'refusal' }, `${r.node} refused ${r.from}: ${r.message}`))))
     : null;
-  return h('section', { class: `cluster panel${foreign ? ' foreign' : ''}`, 'data-cluster': g.clusterId ?? 'none', 'aria-label': `${title} ${g.clusterId ?? ''}` }, head, facts, table, refusals);
+  return h('section', { class: `cluster panel${foreign ? ' foreign' : ''}`, 'data-cluster': g.clusterId ?? 'none', 'aria-label': `${title} ${g.clusterId ?? ''}` }, head, facts, ...versionFacts(g.clusterVersion), table, refusals);
 }
 
 /** Redraw the cluster panels (cheap: a handful of rows). */
