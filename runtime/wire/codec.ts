@@ -78,7 +78,9 @@ export function decode<T>(data: Uint8Array, bodies: Record<string, z.ZodType<T>>
       ok: false,
       failure: 'bad-version',
       version: envelope.v,
-      detail: `protocol version ${envelope.v} is not supported (this node speaks ${MIN_PROTOCOL_VERSION}..${PROTOCOL_VERSION})`,
+      detail: `protocol version ${envelope.v} is not supported (this node speaks ${MIN_PROTOCOL_VERSION}..${PROTOCOL_VERSION}): ${
+        envelope.v > PROTOCOL_VERSION ? `the sender's cluster runs a newer version; upgrade this node to a release that speaks ${envelope.v}` : "the sender's release is too old for this one; upgrade the sender"
+      }`,
     };
   }
   const schema = bodies[envelope.type];

@@ -42,7 +42,7 @@ describe('membership guards', () => {
       const raw = new TextEncoder().encode(JSON.stringify({ v: 9, from: 'oldleader', nodeId: sender.nodeId, clusterId: sender.clusterId, type: 'join.offer', body: {} }));
       const r2 = decodeReply((await conn.request('conclave.node.pv1.admin', raw, { timeoutMs: 5000 })).data);
       assert.equal(!r2.ok && r2.error.code, 'PROTOCOL_VERSION');
-      assert.match(!r2.ok ? r2.error.message : '', new RegExp(`protocol version 9 is not supported \\(this node speaks ${MIN_PROTOCOL_VERSION}\\.\\.${PROTOCOL_VERSION}\\)`));
+      assert.match(!r2.ok ? r2.error.message : '', new RegExp(`protocol version 9 is not supported \\(this node speaks ${MIN_PROTOCOL_VERSION}\\.\\.${PROTOCOL_VERSION}\\): .*upgrade this node to a release that speaks 9`));
     } finally {
       await conn.close();
     }
