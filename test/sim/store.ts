@@ -90,13 +90,18 @@ export class SimStore implements MemberStore {
     this.alive = false;
   }
 
-  /** 'durable': on disk when it returns, and so is every write before it; 'ordered': an apply (see DurableStore.unsynced) */
-  private write(what: string, change: () => void, durability: 'durable' | 'ordered' = 'durable'): void {
+  /**
+   * 'durable': on disk when it returns, and so is every write before it; 'ordered': an apply (see
+   * DurableStore.unsynced). `written` tells the checker what is now on disk: it runs before the
+   * simulator may crash the process right after the write, since the write survives that crash.
+   */
+  private write(what: string, change: () => void, durability: 'durable' | 'ordered' = 'durable', written?: () => void): void {
     if (!this.alive) throw CRASHED;
     this.hooks.before(what);
     if (durability === 'durable') this.d.unsynced = null;
     else this.d.unsynced ??= { state: new Map(this.d.state), applied: this.d.applied };
     change();
+    written?.();
     this.hooks.after(what);
   }
 
@@ -148,8 +153,9 @@ export class SimStore implements MemberStore {
         for (const e of entries) this.d.entries.push(e);
       }
       if (batch.hardState) this.d.hardState = { ...batch.hardState };
+    }, 'durable', () => {
+      if (entries.length > 0) this.hooks.persisted(entries, prevTerm);
     });
-    if (entries.length > 0) this.hooks.persisted(entries, prevTerm);
   }
 
   appliedIndex(): number {
@@ -191,8 +197,7 @@ export class SimStore implements MemberStore {
     this.write(`snapshot at ${meta.index}`, () => {
       this.d.entries = this.d.entries.slice(meta.index - this.offset);
       this.d.snapshot = structuredClone(meta);
-    });
-    this.hooks.compacted();
+    }, 'durable', () => this.hooks.compacted());
   }
 
   snapshotStaging(): SnapshotStagingPort {
@@ -209,8 +214,7 @@ export class SimStore implements MemberStore {
 
   async installSnapshot(meta: SnapshotMeta, pairs: Array<[string, unknown]> | SnapshotStagingPort, hardState: HardState): Promise<void> {
     if (meta.index < this.d.applied) throw new RangeError(`installSnapshot: ${meta.index} is older than the applied index ${this.d.applied}`);
-    this.write(`install snapshot at ${meta.index}`, () => this.replaceState(meta, pairs, hardState));
-    this.hooks.installed();
+    this.write(`install snapshot at ${meta.index}`, () => this.replaceState(meta, pairs, hardState), 'durable', () => this.hooks.installed());
   }
 
   async initializeCluster(args: { clusterId: string; meta: SnapshotMeta; pairs: Array<[string, unknown]> | SnapshotStagingPort; hardState: HardState; generation?: number }): Promise<void> {
@@ -218,8 +222,7 @@ export class SimStore implements MemberStore {
     this.write(`initialize cluster ${args.clusterId}`, () => {
       this.d.identity = { ...this.d.identity, clusterId: args.clusterId, generation: args.generation ?? this.d.identity.generation };
       this.replaceState(args.meta, args.pairs, args.hardState);
-    });
-    this.hooks.adopted();
+    }, 'durable', () => this.hooks.adopted());
   }
 
   /** the state, meta, hard state at once; the log after the snapshot is kept if it holds the snapshot's last entry (raft §7) */
