@@ -100,7 +100,7 @@ interface ReceiveStages {
 
 /** how often a receiver reports that chunks keep arriving (a joining node's timeout starts over) */
 const PROGRESS_EVERY_MS = 250;
-/** a receiver writes what it received to the store's staging area in batches of about this size (one fsync each) */
+/** a receiver writes what it received to the store's staging area in batches of about this size (one 'ordered' write each: one flush of its pages) */
 const STAGE_BATCH_BYTES = 4 * 1024 * 1024;
 
 export class MemberSnapshots {

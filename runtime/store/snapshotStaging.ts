@@ -38,14 +38,21 @@ export class SnapshotStaging {
     this.#pairs = 0;
   }
 
-  /** add pairs, and stored records that passed checkRecords (the snapshot's next ones), in one write */
+  /**
+   * Add pairs, and stored records that passed checkRecords (the snapshot's next ones), in one
+   * write. An 'ordered' one (storeCore.ts Durability): its pages are flushed, LMDB's meta page is
+   * not. What is staged is scratch until the install, and the install is a durable write, which
+   * makes everything staged before it durable with it; an operating-system crash before then may
+   * undo the last batches, and what it leaves is cleared when the store opens, as after any
+   * interrupted transfer. Half the flushes per batch received.
+   */
   add(pairs: ReadonlyArray<readonly [string, unknown]>, records: readonly StoredRecord[] = []): void {
     const spare = this.#core.spareState(true)!;
     this.#core.write(`receiving ${pairs.length + records.length} pairs of a snapshot`, () => {
       for (const [key, value] of pairs) if (value !== undefined) spare.putSync(key, value);
       // the very bytes checkRecords decoded: written as they are, not encoded again
       for (const [key, value] of records) spare.putSync(key, asBinary(value));
-    });
+    }, 'ordered');
     this.#pairs += pairs.length + records.length;
   }
 

@@ -3,9 +3,7 @@
 // elsewhere, so each also names the fix and the unit test that pins the behaviour down.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Entry, SnapshotMeta } from '../../machines/raft/types.ts';
 import { HARSH_PROFILE, runSimulation } from './simulator.ts';
-import { CRASHED, durableStore, SimStore, type WriteHooks } from './store.ts';
 
 test('seed 60, 3 nodes: a follower that misses a snapshot chunk tells the leader, which starts over at once (liveness)', async () => {
   // Two followers got reordered snapshot chunks and dropped the transfers; the leader learned it only
@@ -95,37 +93,8 @@ test('seed 151020, 5 nodes, auto-join: a write the process crashed right after i
   // n6 took an offer and wrote the cluster id with its first state; the simulator crashed it right
   // after that write, and the store model told the checker of the adoption only after the write had
   // returned, so never. On restart n6 held cluster-main while the checker still had it as joining:
-  // "one cluster id". The write's reports now run as part of the write (test/sim/store.ts write).
+  // "one cluster id". The write's reports now run as part of the write (test/sim/store.ts write;
+  // test/sim/store-model.test.ts).
   const result = await runSimulation({ seed: 151020, nodes: 5, steps: 5000, membership: true, recovery: true, autoJoin: true });
   assert.equal(result.violation, null, result.violation?.message);
-});
-
-test('the store model reports every kind of write to the checker even when the process crashes right after it', async () => {
-  const reports: string[] = [];
-  let crashAfter = false;
-  const hooks: WriteHooks = {
-    before: () => {},
-    after: () => {
-      if (crashAfter) throw CRASHED;
-    },
-    persisted: (entries) => reports.push(`persisted ${entries.length}`),
-    adopted: () => reports.push('adopted'),
-    compacted: () => reports.push('compacted'),
-    installed: () => reports.push('installed'),
-  };
-  const hard = { term: 1, vote: null, commit: 0 };
-  const meta = (index: number): SnapshotMeta => ({ index, term: 1, membership: { members: [] } });
-  const crashing = async (write: () => Promise<void>) => {
-    crashAfter = true;
-    await assert.rejects(write(), (err) => err === CRASHED);
-    crashAfter = false;
-  };
-  const entry: Entry = { index: 1, term: 1, type: 'noop', data: null };
-  const store = new SimStore(durableStore('n1', 'n1', null, 1), hooks);
-  await crashing(() => store.initializeCluster({ clusterId: 'c', meta: meta(0), pairs: [], hardState: hard }));
-  await crashing(() => store.persist({ entries: [entry] }));
-  await store.applyState(1, []);
-  await crashing(() => store.saveSnapshotAndCompact(meta(1)));
-  await crashing(() => store.installSnapshot(meta(2), [], hard));
-  assert.deepEqual(reports, ['adopted', 'persisted 1', 'compacted', 'installed']);
 });

@@ -19,19 +19,21 @@ export interface DurableStore {
   /** a snapshot being received */
   staging: Array<[string, unknown]>;
   /**
-   * The state and applied index as the last durable write left them, while applies made since are
-   * not yet (they are 'ordered' writes, runtime/store/storeCore.ts: an operating-system crash undoes
-   * them, a process crash does not); null when everything is durable. The next durable write makes them durable.
+   * The state, applied index and staged pairs as the last durable write left them, while applies
+   * and staging made since are not yet (they are 'ordered' writes, runtime/store/storeCore.ts: an
+   * operating-system crash undoes them, a process crash does not); null when everything is durable.
+   * The next durable write makes them durable.
    */
-  unsynced: { state: Map<string, unknown>; applied: number } | null;
+  unsynced: { state: Map<string, unknown>; applied: number; staged: number } | null;
 }
 
-/** the operating system crashed (power lost): the applies not yet made durable are undone; returns how many entries' */
+/** the operating system crashed (power lost): the applies and staging not yet made durable are undone; returns how many entries' applies */
 export function losePower(d: DurableStore): number {
   if (d.unsynced === null) return 0;
   const undone = d.applied - d.unsynced.applied;
   d.state = d.unsynced.state;
   d.applied = d.unsynced.applied;
+  d.staging.length = d.unsynced.staged;
   d.unsynced = null;
   return undone;
 }
@@ -99,7 +101,7 @@ export class SimStore implements MemberStore {
     if (!this.alive) throw CRASHED;
     this.hooks.before(what);
     if (durability === 'durable') this.d.unsynced = null;
-    else this.d.unsynced ??= { state: new Map(this.d.state), applied: this.d.applied };
+    else this.d.unsynced ??= { state: new Map(this.d.state), applied: this.d.applied, staged: this.d.staging.length };
     change();
     written?.();
     this.hooks.after(what);
@@ -207,7 +209,7 @@ export class SimStore implements MemberStore {
         return store.d.staging.length;
       },
       clear: () => this.write('staging cleared', () => (this.d.staging = [])),
-      add: (pairs) => this.write('staging', () => this.d.staging.push(...pairs.map(([k, v]): [string, unknown] => [k, v]))),
+      add: (pairs) => this.write('staging', () => this.d.staging.push(...pairs.map(([k, v]): [string, unknown] => [k, v])), 'ordered'),
       first: (n) => this.d.staging.slice(0, n),
     };
   }

@@ -60,4 +60,41 @@ describe('store: what is on disk when a write returns', () => {
     assert.equal(again.appliedIndex(), 4);
     await again.close();
   });
+
+  it('a snapshot being received is staged in ordered writes, and installed in one durable write', async () => {
+    const dir = join(tmp.make(), 'data');
+    const flags: number[] = [];
+    const hooks = {
+      env: (env: RootDatabase) => {
+        const real = (env.transactionSync as Txn).bind(env);
+        (env as unknown as { transactionSync: Txn }).transactionSync = (fn, f) => {
+          flags.push(f ?? 3);
+          return real(fn, f);
+        };
+      },
+    };
+    const s = await openStore({ dataDir: dir, name: 'n1', testHooks: hooks });
+    const staging = s.snapshotStaging();
+    staging.clear();
+    flags.length = 0;
+    for (let batch = 0; batch < 3; batch++) staging.add(Array.from({ length: 10 }, (_, i): [string, unknown] => [`k${batch * 10 + i}`, { v: i }]));
+    assert.equal(flags.length, 3, 'one transaction a batch');
+    for (const f of flags) {
+      assert.equal(f & MDB_NOSYNC, 0, 'pages flushed');
+      assert.equal(f & MDB_NOMETASYNC, MDB_NOMETASYNC, 'staging: ordered');
+    }
+    flags.length = 0;
+    await s.installSnapshot({ index: 7, term: 2, membership: { members: [] } }, staging, { term: 2, vote: null, commit: 7 });
+    assert.equal(flags.length, 1, 'the install is one transaction');
+    assert.equal(flags[0]! & (MDB_NOSYNC | MDB_NOMETASYNC), 0, 'the install: durable, and with it what was staged');
+    flags.length = 0;
+    await s.close();
+    assert.equal(flags.length, 0, 'nothing left to flush at close after the install');
+
+    const again = await openStore({ dataDir: dir, name: 'n1' });
+    assert.equal(again.appliedIndex(), 7);
+    assert.deepEqual(again.stateGet('k29'), { v: 9 }, 'the installed state');
+    assert.equal([...again.stateRange({})].length, 30);
+    await again.close();
+  });
 });
