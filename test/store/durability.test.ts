@@ -17,19 +17,25 @@ const MDB_NOSYNC = 0x10000;
 const MDB_NOMETASYNC = 0x40000;
 type Txn = (fn: () => unknown, flags?: number) => unknown;
 
+/** store test hooks that record the flags each write transaction of the store is begun with */
+function recordingFlags(): { flags: number[]; hooks: { env: (env: RootDatabase) => void } } {
+  const flags: number[] = [];
+  const hooks = {
+    env: (env: RootDatabase) => {
+      const real = (env.transactionSync as Txn).bind(env);
+      (env as unknown as { transactionSync: Txn }).transactionSync = (fn, f) => {
+        flags.push(f ?? 3);
+        return real(fn, f);
+      };
+    },
+  };
+  return { flags, hooks };
+}
+
 describe('store: what is on disk when a write returns', () => {
   it('persist, snapshot and compaction flush everything; an apply flushes its pages but not the meta page, until the next durable write or the close; nothing skips the flush of its pages', async () => {
     const dir = join(tmp.make(), 'data');
-    const flags: number[] = [];
-    const hooks = {
-      env: (env: RootDatabase) => {
-        const real = (env.transactionSync as Txn).bind(env);
-        (env as unknown as { transactionSync: Txn }).transactionSync = (fn, f) => {
-          flags.push(f ?? 3);
-          return real(fn, f);
-        };
-      },
-    };
+    const { flags, hooks } = recordingFlags();
     const s = await openStore({ dataDir: dir, name: 'n1', testHooks: hooks });
     const seen = (write: () => Promise<void>) => {
       flags.length = 0;
@@ -63,16 +69,7 @@ describe('store: what is on disk when a write returns', () => {
 
   it('a snapshot being received is staged in ordered writes, and installed in one durable write', async () => {
     const dir = join(tmp.make(), 'data');
-    const flags: number[] = [];
-    const hooks = {
-      env: (env: RootDatabase) => {
-        const real = (env.transactionSync as Txn).bind(env);
-        (env as unknown as { transactionSync: Txn }).transactionSync = (fn, f) => {
-          flags.push(f ?? 3);
-          return real(fn, f);
-        };
-      },
-    };
+    const { flags, hooks } = recordingFlags();
     const s = await openStore({ dataDir: dir, name: 'n1', testHooks: hooks });
     const staging = s.snapshotStaging();
     staging.clear();
