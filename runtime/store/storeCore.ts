@@ -45,7 +45,8 @@ const VIEWS = {
  * never a damaged file, but an operating-system crash may undo it until the next durable write or
  * the operating system's own flush, whichever comes first — for the applied state, which is
  * rebuilt from the log: the log entries it applied stay until a durable write (compaction) follows,
- * and that write makes the applies before it durable too. Half the flushes of an apply.
+ * and that write makes the applies before it durable too; and for a snapshot being received
+ * (snapshotStaging.ts), scratch until the durable write that installs it. Half the flushes of each.
  */
 export type Durability = 'durable' | 'ordered';
 /** lmdb-js's transactionSync flags: its default (abortable, synchronous commit), then with MDB_NOMETASYNC (lmdb.h) */
@@ -64,7 +65,7 @@ export class StoreCore {
   readonly #lock: LockHandle;
   readonly #limitBytes: number | undefined;
   #closed = false;
-  /** an ordered write (an apply) committed since the last durable one */
+  /** an ordered write (an apply, a staged batch) committed since the last durable one */
   #orderedPending = false;
   /** set when a read found damage: from then on nothing is written (CORRUPT) */
   damaged: StoreError | null = null;

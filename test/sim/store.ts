@@ -93,8 +93,8 @@ export class SimStore implements MemberStore {
   }
 
   /**
-   * 'durable': on disk when it returns, and so is every write before it; 'ordered': an apply (see
-   * DurableStore.unsynced). `written` tells the checker what is now on disk: it runs before the
+   * 'durable': on disk when it returns, and so is every write before it; 'ordered': an apply or a
+   * staged batch (see DurableStore.unsynced). `written` tells the checker what is now on disk: it runs before the
    * simulator may crash the process right after the write, since the write survives that crash.
    */
   private write(what: string, change: () => void, durability: 'durable' | 'ordered' = 'durable', written?: () => void): void {
