@@ -1,21 +1,34 @@
-// The replicated state as applied, with its durable write deferred a moment. Committed entries are
-// already durable in the log, so the state need not be fsynced before the client hears the result
-// (as etcd answers from its backend before the batch commits): on a crash the node re-applies the
-// log from the last durable applied index. Reads see the pending writes; anything that must match
-// the durable state (snapshots, compaction, export) flushes first.
+// The replicated state as applied, with its durable write deferred. Committed entries are already
+// durable in the log, so the state need not be written before the client hears the result (as etcd
+// answers from its backend before the batch commits): on a crash the node re-applies the log from
+// the last durable applied index. The next raft write carries what is pending in its own transaction
+// (takeForWrite: no write of its own), so under load the state costs no disk flush; what no raft
+// write has carried within STATE_WRITE_DELAY_MS is written alone. Reads see the pending writes;
+// anything that must match the durable state (snapshots, compaction, export) flushes first.
 //
 // Two kinds: the built-in KV (AppliedState: pending key writes) and a host state
 // (HostAppliedState: the host's own object; its snapshot() is taken once per flush and stored as
 // one pair under a reserved key, with the applied index).
 import { type AnyReplicatedState, HOST_STATE_KEY, hostSnapshotFromPairs, hostStateRecord } from '../runtime/state/host.ts';
 import type { StateOp, StateReader } from '../runtime/state/kv.ts';
-import { type MemberStore, realClock } from './ports.ts';
+import type { AppliedWrite } from '../runtime/store/replicatedState.ts';
+import { type Clock, type MemberStore, realClock, type TimerHandle } from './ports.ts';
 import type { StageTimes } from './stageTimes.ts';
 
-/** The deferred durable write shared by both kinds: at most one flush per turn of the event loop. */
+/**
+ * How long applied entries may wait for a raft write to carry them before they are written alone.
+ * Under load a raft write comes every round, so this is reached only when the writes stop (a node's
+ * last applies, a follower learning the last commit from a heartbeat); a crash costs at most this
+ * much re-applying from the log.
+ */
+export const STATE_WRITE_DELAY_MS = 20;
+
+/** The deferred durable write shared by both kinds: carried by the next raft write, or alone after STATE_WRITE_DELAY_MS. */
 export abstract class DeferredState {
   protected pendingIndex = 0;
-  private scheduled = false;
+  /** when the oldest apply not yet written was made (null: nothing pending) */
+  private pendingSince: number | null = null;
+  private timer: TimerHandle | null = null;
   private failed: unknown = null;
   private closed = false;
 
@@ -23,8 +36,8 @@ export abstract class DeferredState {
     protected readonly store: MemberStore,
     /** a deferred write failed (disk full, I/O): the member must halt */
     private readonly onFlushError: (err: unknown) => void,
-    /** run once the current turn's work is done (the member's clock) */
-    private readonly soon: (fn: () => void) => void = realClock.soon,
+    /** the member's clock: the write alone is timed by it */
+    private readonly clock: Pick<Clock, 'now' | 'setTimeout' | 'clearTimeout'> = realClock,
     /** the store's write is timed here (stageTimes.ts: stateWrite) */
     private readonly stageTimes: StageTimes | null = null,
   ) {}
@@ -43,13 +56,48 @@ export abstract class DeferredState {
     if (this.failed) throw this.failed;
     if (this.closed) throw new Error('the applied state is closed');
     this.pendingIndex = index;
-    if (!this.scheduled) {
-      this.scheduled = true;
-      // after the replies of this turn have gone out
-      this.soon(() => {
-        this.scheduled = false;
-        this.flushReporting();
-      });
+    this.pendingSince ??= this.clock.now();
+    if (this.timer === null) this.arm(STATE_WRITE_DELAY_MS);
+  }
+
+  private arm(ms: number): void {
+    this.timer = this.clock.setTimeout(() => this.due(), ms);
+  }
+
+  /** the timer: write what has waited STATE_WRITE_DELAY_MS; what is younger (a raft write carried the older) waits on */
+  private due(): void {
+    this.timer = null;
+    if (this.closed || this.pendingSince === null) return;
+    const waited = this.clock.now() - this.pendingSince;
+    if (waited < STATE_WRITE_DELAY_MS) this.arm(STATE_WRITE_DELAY_MS - waited);
+    else this.flushReporting();
+  }
+
+  /**
+   * What is pending, for the raft write about to be made to carry it in its transaction (null:
+   * nothing). Taken: the caller writes it, or the member halts (the log re-applies it at restart).
+   */
+  takeForWrite(): AppliedWrite | null {
+    if (this.failed) throw this.failed;
+    if (this.pendingIndex === 0 || this.closed) return null;
+    const appliedIndex = this.pendingIndex;
+    const ops = this.takeOpsReporting();
+    this.clearPending();
+    return { appliedIndex, ops };
+  }
+
+  private clearPending(): void {
+    this.pendingIndex = 0;
+    this.pendingSince = null;
+  }
+
+  private takeOpsReporting(): StateOp[] {
+    try {
+      return this.takeOps();
+    } catch (err) {
+      // the host's snapshot() threw: nothing can be made durable from here on
+      this.fail(err);
+      throw err;
     }
   }
 
@@ -58,15 +106,8 @@ export abstract class DeferredState {
     if (this.failed) throw this.failed;
     if (this.pendingIndex === 0) return;
     const index = this.pendingIndex;
-    let ops: StateOp[];
-    try {
-      ops = this.takeOps();
-    } catch (err) {
-      // the host's snapshot() threw: nothing can be made durable from here on
-      this.fail(err);
-      throw err;
-    }
-    this.pendingIndex = 0;
+    const ops = this.takeOpsReporting();
+    this.clearPending();
     try {
       // the store writes synchronously inside the call; its promise only reports completion
       const started = this.stageTimes?.now() ?? 0;
@@ -82,7 +123,7 @@ export abstract class DeferredState {
   /** forget what is pending: a snapshot replaces the state wholesale */
   discard(): void {
     this.dropPending();
-    this.pendingIndex = 0;
+    this.clearPending();
   }
 
   exportState(): { appliedIndex: number; pairs: Array<[string, unknown]> } {
@@ -103,6 +144,8 @@ export abstract class DeferredState {
       this.flush();
     } finally {
       this.closed = true;
+      if (this.timer !== null) this.clock.clearTimeout(this.timer);
+      this.timer = null;
     }
   }
 
@@ -160,10 +203,10 @@ export class HostAppliedState extends DeferredState {
     store: MemberStore,
     readonly host: AnyReplicatedState,
     onFlushError: (err: unknown) => void,
-    soon: (fn: () => void) => void = realClock.soon,
+    clock: Pick<Clock, 'now' | 'setTimeout' | 'clearTimeout'> = realClock,
     stageTimes: StageTimes | null = null,
   ) {
-    super(store, onFlushError, soon, stageTimes);
+    super(store, onFlushError, clock, stageTimes);
   }
 
   /** at start: the host state as of the durable applied index (the log replays from there) */

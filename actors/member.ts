@@ -112,10 +112,10 @@ class RaftMember implements MemberRuntime {
       nodeId: () => this.nodeId,
     });
     if (opts.state) {
-      this.hostState = new HostAppliedState(opts.store, opts.state, (err) => this.halt(err), (fn) => this.clock.soon(fn), this.stageTimes);
+      this.hostState = new HostAppliedState(opts.store, opts.state, (err) => this.halt(err), this.clock, this.stageTimes);
       this.state = this.hostState;
     } else {
-      this.kv = new AppliedState(opts.store, (err) => this.halt(err), (fn) => this.clock.soon(fn), this.stageTimes);
+      this.kv = new AppliedState(opts.store, (err) => this.halt(err), this.clock, this.stageTimes);
       this.state = this.kv;
     }
     const parts = wireParts(this);

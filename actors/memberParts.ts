@@ -147,7 +147,9 @@ export function wireParts(m: MemberShell): MemberParts {
         const started = times.now();
         if (m.core.currentRole === 'leader') times.appended(batch.entries, started);
         else times.forgetAppended();
-        const writing = opts.store.persist(batch);
+        // the applied state's pending write rides along: one transaction, one flush (appliedState.ts)
+        const applied = m.state.takeForWrite();
+        const writing = opts.store.persist(applied === null ? batch : { ...batch, applied });
         times.observe('persist', started);
         return writing;
       },

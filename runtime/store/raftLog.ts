@@ -2,6 +2,7 @@
 // raft depends on (persist: hard state and appended entries in one transaction).
 import type { Entry, HardState } from '../../machines/raft/types.ts';
 import { K_HARD, type StoredEntry } from './lmdbEnv.ts';
+import { type AppliedWrite, checkApplied, putApplied } from './replicatedState.ts';
 import type { StoreCore } from './storeCore.ts';
 
 /**
@@ -41,12 +42,16 @@ export function termAt(core: StoreCore, index: number): number | undefined {
  * Raft's rule (§5.3): leading entries the log already has with the same term are kept as they
  * are; from the first conflicting entry (same index, other term) the log is truncated and the
  * rest appended. (Truncating a matching suffix would drop entries the leader already counts.)
+ * `applied`: the applied state's pending write rides along in the same transaction (it saves the
+ * apply's own write; entries it reflects were committed, so durable in this log before it).
  */
-export function persist(core: StoreCore, batch: { hardState?: HardState; entries?: Entry[] }): void {
+export function persist(core: StoreCore, batch: { hardState?: HardState; entries?: Entry[]; applied?: AppliedWrite }): void {
   core.assertOpen();
   const all = batch.entries ?? [];
   const hs = batch.hardState;
-  if (all.length === 0 && !hs) return;
+  const applied = batch.applied;
+  if (applied) checkApplied(core, applied);
+  if (all.length === 0 && !hs && !applied) return;
   const last = core.last;
   const from = all[0]?.index;
   if (from !== undefined) {
@@ -64,16 +69,18 @@ export function persist(core: StoreCore, batch: { hardState?: HardState; entries
   while (skip < all.length && all[skip]!.index <= last && termAt(core, all[skip]!.index) === all[skip]!.term) skip++;
   const entries = skip === 0 ? all : all.slice(skip);
   const start = entries[0]?.index;
-  if (start === undefined && !hs) return;
+  if (start === undefined && !hs && !applied) return;
 
   const hsCopy = hs ? { term: hs.term, vote: hs.vote, commit: hs.commit } : undefined;
   const logDb = core.db.log;
-  core.write(`persist of ${entries.length} entries`, () => {
+  core.write(`persist of ${entries.length} entries${applied ? ` and the apply up to ${applied.appliedIndex}` : ''}`, () => {
     if (hsCopy) core.db.hardstate.putSync(K_HARD, hsCopy);
+    if (applied) putApplied(core, applied);
     if (start === undefined) return;
     for (let i = start; i <= last; i++) logDb.removeSync(i); // the conflicting suffix
     for (const e of entries) logDb.putSync(e.index, [e.term, e.type, e.data] satisfies StoredEntry);
   });
   if (hsCopy) core.hard = hsCopy;
+  if (applied) core.applied = applied.appliedIndex;
   if (start !== undefined) core.last = start + entries.length - 1;
 }

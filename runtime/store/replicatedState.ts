@@ -27,25 +27,39 @@ export function stateRange(core: StoreCore, opts: { prefix?: string; limit?: num
   });
 }
 
+/** what a write of the applied state carries: the effects of the entries applied up to `appliedIndex` */
+export interface AppliedWrite {
+  appliedIndex: number;
+  ops: ReadonlyArray<{ key: string; value?: unknown }>;
+}
+
 /**
  * Apply committed entries' effects atomically with the new applied index. An 'ordered' write: a
  * crash of the operating system may undo the last applies, which the node applies again from its
  * log when it restarts (storeCore.ts, Durability); a crash of the process undoes nothing.
  */
-export function applyState(core: StoreCore, appliedIndex: number, ops: Array<{ key: string; value?: unknown }>): void {
+export function applyState(core: StoreCore, write: AppliedWrite): void {
   core.assertOpen();
-  if (appliedIndex < core.applied) {
-    throw new RangeError(`applyState: applied index ${appliedIndex} is below the current ${core.applied}`);
+  checkApplied(core, write);
+  core.write(`apply up to ${write.appliedIndex}`, () => putApplied(core, write), 'ordered');
+  core.applied = write.appliedIndex;
+}
+
+/** an applied index never goes back */
+export function checkApplied(core: StoreCore, write: AppliedWrite): void {
+  if (write.appliedIndex < core.applied) {
+    throw new RangeError(`applyState: applied index ${write.appliedIndex} is below the current ${core.applied}`);
   }
+}
+
+/** inside a write transaction: the effects and the applied index (set core.applied once it committed) */
+export function putApplied(core: StoreCore, write: AppliedWrite): void {
   const state = core.db.state;
-  core.write(`apply up to ${appliedIndex}`, () => {
-    for (const op of ops) {
-      if (op.value === undefined) state.removeSync(op.key);
-      else state.putSync(op.key, op.value);
-    }
-    core.db.hardstate.putSync(K_APPLIED, appliedIndex);
-  }, 'ordered');
-  core.applied = appliedIndex;
+  for (const op of write.ops) {
+    if (op.value === undefined) state.removeSync(op.key);
+    else state.putSync(op.key, op.value);
+  }
+  core.db.hardstate.putSync(K_APPLIED, write.appliedIndex);
 }
 
 /** a consistent dump of the replicated state and the index it reflects */

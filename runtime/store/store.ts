@@ -222,8 +222,9 @@ export class NodeStore {
    * THE durable write raft depends on: hard state and appended entries in ONE transaction.
    * Entries must be contiguous, starting at most at lastIndex()+1 and above the snapshot; leading
    * entries the log already has with the same term are kept, from the first conflict it is replaced.
+   * `applied`: a pending write of the applied state, made in the same transaction (durable with it).
    */
-  async persist(batch: { hardState?: HardState; entries?: Entry[] }): Promise<void> {
+  async persist(batch: { hardState?: HardState; entries?: Entry[]; applied?: state.AppliedWrite }): Promise<void> {
     raftLog.persist(this.#core, batch);
   }
 
@@ -244,7 +245,7 @@ export class NodeStore {
 
   /** apply committed entries' effects atomically with the new applied index */
   async applyState(appliedIndex: number, ops: Array<{ key: string; value?: unknown }>): Promise<void> {
-    state.applyState(this.#core, appliedIndex, ops);
+    state.applyState(this.#core, { appliedIndex, ops });
   }
 
   /** a consistent dump of the replicated state and the index it reflects */

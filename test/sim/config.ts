@@ -94,6 +94,9 @@ export function newStats() {
     powerLosses: 0,
     /** entries whose apply a power loss undid (applied again from the log) */
     appliesUndone: 0,
+    /** writes of the applied state carried by a raft write (actors/appliedState.ts), and made alone */
+    stateWritesCarried: 0,
+    stateWritesAlone: 0,
     diskFullCrashes: 0,
     partitions: 0,
     elections: 0,

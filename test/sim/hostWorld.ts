@@ -91,6 +91,10 @@ export class SimHostWorld implements HostWorld {
       installed: () => {
         this.sim.stats.snapshotsInstalled++;
       },
+      stateWritten: (carried) => {
+        if (carried) this.sim.stats.stateWritesCarried++;
+        else this.sim.stats.stateWritesAlone++;
+      },
     };
   }
 

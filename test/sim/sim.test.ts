@@ -40,6 +40,8 @@ for (const [nodes, seeds] of plan) {
     let leftRemoved = 0;
     let powerLosses = 0;
     let appliesUndone = 0;
+    let stateCarried = 0;
+    let stateAlone = 0;
     for (let seed = 1; seed <= seeds; seed++) {
       const result = await runSimulation({ seed, nodes, steps });
       stepsRun += result.stats.steps;
@@ -63,6 +65,8 @@ for (const [nodes, seeds] of plan) {
       leftRemoved += result.stats.leftRemoved;
       powerLosses += result.stats.powerLosses;
       appliesUndone += result.stats.appliesUndone;
+      stateCarried += result.stats.stateWritesCarried;
+      stateAlone += result.stats.stateWritesAlone;
       if (result.violation !== null) assert.fail(formatViolation(result.violation));
     }
     const seconds = (Date.now() - started) / 1000;
@@ -72,13 +76,16 @@ for (const [nodes, seeds] of plan) {
         `${staleDropped} stale messages dropped, ${staleHalted} stale members halted, ${snapshotsInstalled} snapshots installed, ` +
         `${forwardsAnswered} forwards answered, ${forwardsFailed} failed (the slowest ${slowestForwardFailMs} ms after its leader was lost), ` +
         `membership operations: ${opsStarted} started, ${opsAdds} adds and ${opsRemoves} removes completed, ${opsFailures} failed, ${leftRemoved} nodes left as removed, ` +
-        `${powerLosses} power losses undoing ${appliesUndone} applies, ${seconds.toFixed(1)} s`,
+        `${powerLosses} power losses undoing ${appliesUndone} applies, state writes ${stateCarried} carried by raft writes and ${stateAlone} alone, ${seconds.toFixed(1)} s`,
     );
     // the faults must actually have exercised the protocol and the cluster identity
     assert.ok(elections > seeds, 'expected more than one leader per seed on average');
     assert.ok(snapshots > 0 && snapshotsInstalled > 0, 'expected some snapshots to be streamed and installed');
     assert.ok(forwardsAnswered > 0 && forwardsFailed > 0, 'expected followers to forward client requests to the leader, some answered, some failed with their leader');
     assert.ok(configChanges > 0, 'expected some membership changes');
+    // the applied state rides on raft's writes while entries keep coming (actors/appliedState.ts), alone once they stop (the
+    // simulated clients write now and then, so both happen)
+    assert.ok(stateCarried > 0 && stateAlone > 0, `expected writes of the applied state carried by raft writes and alone (${stateCarried} carried, ${stateAlone} alone)`);
     if (seeds < 25) return;
     // applies are 'ordered' writes (runtime/store/storeCore.ts): a power loss undid some, applied again from the log
     assert.ok(appliesUndone > 0, `expected power losses to undo some applies (${powerLosses} power losses)`); // too few seeds to be sure every identity scenario and membership operation came up (SIM_SEEDS < 63)

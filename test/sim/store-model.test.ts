@@ -55,3 +55,18 @@ test('a snapshot being staged is an ordered write: a power loss undoes the batch
   assert.deepEqual([...store.stateRange()], [['a', 1], ['b', 2]], 'the install is durable, and what it installed');
   assert.equal(store.appliedIndex(), 4);
 });
+
+test('an apply carried by a persist is durable with it: a power loss undoes only the ordered applies made after it', async () => {
+  const d = durableStore('n1', 'n1', 'c', 1);
+  const store = new SimStore(d, quiet);
+  const entry = (index: number): Entry => ({ index, term: 1, type: 'command', data: index });
+  await store.persist({ hardState: hard, entries: [entry(1), entry(2), entry(3)] });
+  await store.applyState(1, [{ key: 'a', value: 1 }]); // ordered
+  await store.persist({ entries: [entry(4)], applied: { appliedIndex: 2, ops: [{ key: 'b', value: 2 }] } });
+  await store.applyState(3, [{ key: 'c', value: 3 }]); // ordered, after the durable write
+  assert.equal(losePower(d), 1, 'one apply undone');
+  assert.equal(store.appliedIndex(), 2);
+  assert.deepEqual([...store.stateRange()], [['a', 1], ['b', 2]]);
+  assert.equal(store.lastIndex(), 4);
+  await assert.rejects(store.persist({ applied: { appliedIndex: 1, ops: [] } }), /below 2/, 'an applied index never goes back');
+});

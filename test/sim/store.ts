@@ -5,6 +5,7 @@
 import type { MemberStore, SnapshotStagingPort } from '../../actors/ports.ts';
 import type { Entry, HardState, SnapshotMeta } from '../../machines/raft/types.ts';
 import type { StoreIdentity } from '../../runtime/store/index.ts';
+import type { AppliedWrite } from '../../runtime/store/replicatedState.ts';
 
 /** what the simulated disk holds; only this survives a crash */
 export interface DurableStore {
@@ -65,6 +66,8 @@ export interface WriteHooks {
   compacted(): void;
   /** a snapshot received from the leader replaced the state */
   installed(): void;
+  /** the applied state was written: carried by a raft write, or alone */
+  stateWritten?(carried: boolean): void;
 }
 
 export const CRASHED = new Error('the process crashed at a write');
@@ -142,20 +145,25 @@ export class SimStore implements MemberStore {
     return this.d.snapshot;
   }
 
-  async persist(batch: { hardState?: HardState; entries?: Entry[] }): Promise<void> {
+  /** `applied`: the applied state's pending write, in the same (durable) write */
+  async persist(batch: { hardState?: HardState; entries?: Entry[]; applied?: AppliedWrite }): Promise<void> {
     const entries = batch.entries ?? [];
     const first = entries[0]?.index;
     if (first !== undefined && (first <= this.offset || first > this.lastIndex() + 1)) {
       throw new RangeError(`persist: entries from ${first} do not continue the stored log (${this.firstIndex()}..${this.lastIndex()})`);
     }
+    const applied = batch.applied;
+    if (applied !== undefined) this.checkApplied(applied.appliedIndex);
     const prevTerm = first === undefined ? -1 : termAt(this.d, first - 1);
-    this.write(`persist of ${entries.length} entries`, () => {
+    this.write(`persist of ${entries.length} entries${applied ? ` and the apply up to ${applied.appliedIndex}` : ''}`, () => {
       if (first !== undefined) {
         this.d.entries.length = first - this.offset - 1;
         for (const e of entries) this.d.entries.push(e);
       }
       if (batch.hardState) this.d.hardState = { ...batch.hardState };
+      if (applied !== undefined) this.putApplied(applied.appliedIndex, applied.ops);
     }, 'durable', () => {
+      if (applied !== undefined) this.hooks.stateWritten?.(true);
       if (entries.length > 0) this.hooks.persisted(entries, prevTerm);
     });
   }
@@ -165,14 +173,20 @@ export class SimStore implements MemberStore {
   }
 
   async applyState(appliedIndex: number, ops: Array<{ key: string; value?: unknown }>): Promise<void> {
+    this.checkApplied(appliedIndex);
+    this.write(`apply up to ${appliedIndex}`, () => this.putApplied(appliedIndex, ops), 'ordered', () => this.hooks.stateWritten?.(false));
+  }
+
+  private checkApplied(appliedIndex: number): void {
     if (appliedIndex < this.d.applied) throw new RangeError(`applyState: ${appliedIndex} is below ${this.d.applied}`);
-    this.write(`apply up to ${appliedIndex}`, () => {
-      for (const op of ops) {
-        if (op.value === undefined) this.d.state.delete(op.key);
-        else this.d.state.set(op.key, op.value);
-      }
-      this.d.applied = appliedIndex;
-    }, 'ordered');
+  }
+
+  private putApplied(appliedIndex: number, ops: ReadonlyArray<{ key: string; value?: unknown }>): void {
+    for (const op of ops) {
+      if (op.value === undefined) this.d.state.delete(op.key);
+      else this.d.state.set(op.key, op.value);
+    }
+    this.d.applied = appliedIndex;
   }
 
   stateGet(key: string): unknown | undefined {

@@ -94,4 +94,34 @@ describe('store: what is on disk when a write returns', () => {
     assert.equal([...again.stateRange({})].length, 30);
     await again.close();
   });
+
+  it('a persist that carries the applied state writes entries, state and applied index in one durable transaction', async () => {
+    const dir = join(tmp.make(), 'data');
+    const { flags, hooks } = recordingFlags();
+    const s = await openStore({ dataDir: dir, name: 'n1', testHooks: hooks });
+    const entry = (index: number) => ({ index, term: 1, type: 'command' as const, data: { op: 'put', key: `k${index}`, value: index } });
+    await s.persist({ hardState: { term: 1, vote: null, commit: 0 }, entries: [entry(1), entry(2)] });
+    flags.length = 0;
+    await s.persist({ hardState: { term: 1, vote: null, commit: 2 }, entries: [entry(3)], applied: { appliedIndex: 2, ops: [{ key: 'k1', value: 1 }, { key: 'k2', value: 2 }] } });
+    assert.equal(flags.length, 1, 'one transaction');
+    assert.equal(flags[0]! & (MDB_NOSYNC | MDB_NOMETASYNC), 0, 'durable');
+    assert.equal(s.appliedIndex(), 2);
+    assert.equal(s.lastIndex(), 3);
+    // an applied index never goes back: refused before anything is written
+    flags.length = 0;
+    await assert.rejects(s.persist({ entries: [entry(4)], applied: { appliedIndex: 1, ops: [{ key: 'k1', value: 'old' }] } }), /below the current 2/);
+    assert.equal(flags.length, 0, 'nothing written');
+    assert.equal(s.lastIndex(), 3);
+    // the apply alone, with no entries or hard state, is still written
+    await s.persist({ applied: { appliedIndex: 3, ops: [{ key: 'k3', value: 3 }] } });
+    await s.close();
+
+    const again = await openStore({ dataDir: dir, name: 'n1' });
+    assert.equal(again.appliedIndex(), 3);
+    assert.equal(again.stateGet('k2'), 2);
+    assert.equal(again.stateGet('k3'), 3);
+    assert.equal(again.stateGet('k1'), 1);
+    assert.equal(again.lastIndex(), 3);
+    await again.close();
+  });
 });
