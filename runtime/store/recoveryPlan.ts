@@ -53,7 +53,8 @@ export interface RecoveryPlan {
 
 export function planRecovery(src: RecoverySource, faults: RecoveryFaults = {}): RecoveryPlan | { error: string } {
   const commitPoint = Math.max(src.applied, Math.min(Math.max(src.hardState.commit, src.applied), src.lastIndex));
-  const commit = Math.max(0, commitPoint - (faults.commitShortBy ?? 0));
+  // the planted fault falls short of the commit point, never below what the snapshot holds (its term is known)
+  const commit = faults.commitShortBy ? Math.max(src.firstIndex - 1, commitPoint - faults.commitShortBy) : commitPoint;
   const snapshotIndex = Math.min(src.applied, commit);
   const term = src.termAt(snapshotIndex);
   if (term === undefined) return { error: `the term of its applied index ${snapshotIndex} is unknown (neither in the snapshot nor in the log)` };
