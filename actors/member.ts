@@ -169,6 +169,7 @@ class RaftMember implements MemberRuntime {
       maxBytesPerMessage: this.limits.appendBytes,
       maxInflight: timing.maxInflight,
       maxInflightBytes: this.limits.inflightBytes,
+      quietHeartbeats: true,
       // the persisted commit index may lag (commit-only changes are not forced to disk)
       restore: { hardState: { ...hardState, commit: Math.max(hardState.commit, applied) }, snapshot, entries, applied },
     };

@@ -46,6 +46,11 @@ export interface RaftCoreOptions {
   maxInflight?: number;
   /** the most bytes of entries in flight to one follower (etcd's MaxInflightBytes); default unlimited */
   maxInflightBytes?: number;
+  /**
+   * No heartbeat to a follower that appends kept busy since the last heartbeat round (see
+   * bcastHeartbeat): fewer messages under load. Default off (a heartbeat to every follower every round).
+   */
+  quietHeartbeats?: boolean;
   restore: RaftRestore;
   testHooks?: RaftTestHooks;
 }
@@ -127,6 +132,7 @@ export class RaftCore {
   readonly id: PeerId;
   private readonly electionTicks: number;
   private readonly heartbeatTicks: number;
+  private readonly quietHeartbeats: boolean;
   private readonly random: () => number;
   private readonly preVote: boolean;
   private readonly checkQuorum: boolean;
@@ -177,6 +183,7 @@ export class RaftCore {
     this.maxBytes = Math.max(1, options.maxBytesPerMessage ?? Number.POSITIVE_INFINITY);
     this.maxInflight = Math.max(1, options.maxInflight ?? DEFAULT_MAX_INFLIGHT);
     this.maxInflightBytes = Math.max(1, options.maxInflightBytes ?? Number.POSITIVE_INFINITY);
+    this.quietHeartbeats = options.quietHeartbeats ?? false;
     this.hooks = options.testHooks ?? {};
     const { hardState, snapshot, entries, applied } = options.restore;
     this.log = new RaftLog(snapshot, entries, hardState.commit, applied);
@@ -717,6 +724,7 @@ export class RaftCore {
 
   private handleAppendResponse(m: AppendResponse, pr: Progress): void {
     pr.recentActive = true;
+    pr.answerSinceHeartbeat = true;
     if (m.reject) {
       const hint = m.hintTerm > 0 ? this.log.findConflictByTerm(m.rejectHint, m.hintTerm).index : m.rejectHint;
       if (pr.maybeDecrTo(m.index, hint)) {
@@ -775,6 +783,8 @@ export class RaftCore {
     if (entries.length === 0 && !sendIfEmpty) return false;
     this.send({ type: 'append', from: this.id, to, term: this.term, prevIndex, prevTerm, entries, commit: log.committed });
     pr.sentEntries(prevIndex + entries.length, entries.length, entriesBytes(entries));
+    pr.appendSinceHeartbeat = true;
+    pr.commitSent = log.committed;
     return true;
   }
 
@@ -782,9 +792,23 @@ export class RaftCore {
     for (const peer of this.progress.keys()) this.maybeSendAppend(peer, true);
   }
 
+  /**
+   * A heartbeat to every follower. With quietHeartbeats, one that is being replicated to, that was
+   * sent an append since the last round carrying the commit index as it is now, and that answered
+   * an append since then, gets none: the appends did a heartbeat's work (they reset its election
+   * timer, carry the commit index, and their answers count for check-quorum), so under load
+   * heartbeats do not add to the messages. Since it answered within the round, it heard from this
+   * leader within it, and it hears again at the latest one round later. A follower that did not
+   * answer gets its heartbeat, as does every follower for a read's round (context): its answers
+   * confirm the leadership.
+   */
   private bcastHeartbeat(context: string | null): void {
     const committed = this.log.committed;
     for (const [peer, pr] of this.progress) {
+      const streaming = pr.appendSinceHeartbeat && pr.answerSinceHeartbeat && pr.state === 'replicate' && pr.commitSent >= committed;
+      pr.appendSinceHeartbeat = false;
+      pr.answerSinceHeartbeat = false;
+      if (this.quietHeartbeats && context === null && streaming) continue;
       this.send({ type: 'heartbeat', from: this.id, to: peer, term: this.term, commit: Math.min(pr.match, committed), context });
     }
   }

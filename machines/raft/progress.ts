@@ -24,6 +24,11 @@ export class Progress {
   snapshotWait = 0;
   /** heard from within the current election timeout (check-quorum) */
   recentActive = false;
+  /** since the leader's last heartbeat round: an append went to this follower, and it answered an append */
+  appendSinceHeartbeat = false;
+  answerSinceHeartbeat = false;
+  /** the commit index the last append sent to it carried */
+  commitSent = 0;
   isLearner: boolean;
 
   constructor(next: number, isLearner: boolean) {

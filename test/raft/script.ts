@@ -5,7 +5,7 @@
 // After an intended change in behaviour, rewrite the blocks and review the diff:
 //   REWRITE=1 node scripts/run-tests.mjs test/raft/scenarios    or    node --import tsx test/raft/cli.ts --rewrite
 //
-//   nodes 3 [learners=4] [blank=5] [prevote=off] [checkquorum=off] [election=10] [maxentries=1] [random=0.5]
+//   nodes 3 [learners=4] [blank=5] [prevote=off] [checkquorum=off] [quietheartbeats=on] [election=10] [maxentries=1] [random=0.5]
 //   tick 1 x10 | tick all x3       campaign 1         deliver [rounds=1]     drop [1→2]
 //   partition 1 | 2 3              oneway 1 -> 2      heal
 //   propose 1 put a=1 [-> ok|not-leader|transferring|config-change-pending]
@@ -29,6 +29,7 @@ interface NodeOptions {
   electionTicks: number;
   heartbeatTicks: number;
   maxEntriesPerMessage: number;
+  quietHeartbeats: boolean;
   /** per node (1-based, the last value repeats): fixes each node's randomized election timeout */
   random: number[];
   hooks: RaftTestHooks;
@@ -40,7 +41,7 @@ export class ScriptCluster {
   /** "a→b" pairs that drop messages */
   private blocked = new Set<string>();
   readonly reads = new Map<string, number | 'failed'>();
-  private options: NodeOptions = { preVote: true, checkQuorum: true, electionTicks: 10, heartbeatTicks: 1, maxEntriesPerMessage: 64, random: [0], hooks: {} };
+  private options: NodeOptions = { preVote: true, checkQuorum: true, electionTicks: 10, heartbeatTicks: 1, maxEntriesPerMessage: 64, quietHeartbeats: false, random: [0], hooks: {} };
   private seq = 0;
   /** what the current command printed (its golden output) */
   private printed: string[] = [];
@@ -134,6 +135,7 @@ export class ScriptCluster {
         preVote: o.preVote,
         checkQuorum: o.checkQuorum,
         maxEntriesPerMessage: o.maxEntriesPerMessage,
+        quietHeartbeats: o.quietHeartbeats,
         restore: r,
         testHooks: o.hooks,
       }),
@@ -296,6 +298,7 @@ export class ScriptCluster {
     const o = this.options;
     if (flags.prevote !== undefined) o.preVote = flags.prevote !== 'off';
     if (flags.checkquorum !== undefined) o.checkQuorum = flags.checkquorum !== 'off';
+    if (flags.quietheartbeats !== undefined) o.quietHeartbeats = flags.quietheartbeats === 'on';
     if (flags.election !== undefined) o.electionTicks = Number(flags.election);
     if (flags.maxentries !== undefined) o.maxEntriesPerMessage = Number(flags.maxentries);
     if (flags.random !== undefined) o.random = flags.random.split(',').map(Number);
