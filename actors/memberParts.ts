@@ -155,6 +155,7 @@ export function wireParts(m: MemberShell): MemberParts {
       },
       installSnapshot: (meta) => m.installSnapshot(meta),
       send: (messages) => parts.outbound.send(messages),
+      letSendsLeave: opts.bus.deferredWrites === true ? letMicrotasksRun : undefined,
       apply: (committed) => {
         const times = m.stageTimes;
         times.committed(committed);
@@ -298,3 +299,6 @@ export function wireParts(m: MemberShell): MemberParts {
   });
   return parts;
 }
+
+/** one microtask turn: what ran before it (the NATS client's socket write) has run */
+export const letMicrotasksRun = (): Promise<void> => Promise.resolve();

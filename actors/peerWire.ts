@@ -163,6 +163,9 @@ export function authenticatingBus(bus: MemberBus, key: KeyObject, pairFor: (name
     get maxPayload() {
       return bus.maxPayload;
     },
+    get deferredWrites() {
+      return bus.deferredWrites;
+    },
   };
 }
 

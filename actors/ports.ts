@@ -49,7 +49,7 @@ export interface SnapshotStagingPort {
 }
 
 /** the bus calls the member makes: peer messages out and in, admin requests to the leader, the max payload */
-export type MemberBus = Pick<Bus, 'publish' | 'subscribe' | 'request' | 'flush' | 'maxPayload'>;
+export type MemberBus = Pick<Bus, 'publish' | 'subscribe' | 'request' | 'flush' | 'maxPayload' | 'deferredWrites'>;
 
 /** a timer handle, opaque to the member */
 export type TimerHandle = unknown;

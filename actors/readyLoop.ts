@@ -19,6 +19,13 @@ export interface ReadyHands {
   /** write a received snapshot (the core asked to install it) */
   installSnapshot(meta: SnapshotMeta): Promise<void> | void;
   send(messages: RaftMessage[]): void;
+  /**
+   * What was sent leaves before the loop goes on to write or apply (production: one microtask turn,
+   * in which the NATS client writes what was published to its socket — it defers that to a
+   * microtask, which a synchronous disk write would otherwise hold back); absent: the bus needs none
+   * (the simulator's, the in-process bus).
+   */
+  letSendsLeave?(): Promise<void> | void;
   apply(committed: Entry[]): Promise<void> | void;
   /** after apply: answer reads, report role changes and refused messages */
   settle(rd: Ready): void;
@@ -123,7 +130,12 @@ export class ReadyLoop {
         // A leader may send its appends while it writes the same entries: it counts itself toward
         // commit only once advance() reports them durable.
         const sendFirst = this.faults.sendBeforePersist === true || (core.currentRole === 'leader' && !voteOrTermChanged && rd.snapshot === undefined);
-        if (sendFirst && rd.messages.length > 0) hands.send(rd.messages);
+        if (sendFirst && rd.messages.length > 0) {
+          hands.send(rd.messages);
+          // the appends are on their way while this node writes the same entries
+          const leaving = hands.letSendsLeave?.();
+          if (leaving) await leaving;
+        }
         if (this.faults.followerAcksBeforeDurable && core.currentRole === 'follower' && rd.entries.length > 0 && !voteOrTermChanged) {
           this.lagWrite(rd, hs ?? { term: this.durableTerm, vote: this.durableVote, commit: core.commitIndex }); // test-only planted bug
         } else if (mustPersist) {
@@ -134,7 +146,12 @@ export class ReadyLoop {
             this.durableVote = hs.vote;
           }
         }
-        if (!sendFirst && rd.messages.length > 0) hands.send(rd.messages);
+        if (!sendFirst && rd.messages.length > 0) {
+          hands.send(rd.messages);
+          // an acknowledgement leaves before the entries it commits are applied here
+          const leaving = hands.letSendsLeave?.();
+          if (leaving) await leaving;
+        }
         if (rd.committed.length > 0) {
           const applying = hands.apply(rd.committed);
           if (applying) await applying;

@@ -232,6 +232,10 @@ class CutOffConnection implements Bus {
     return this.inner.maxPayload;
   }
 
+  get deferredWrites(): boolean | undefined {
+    return this.inner.deferredWrites;
+  }
+
   state(): BusState {
     const state = this.inner.state();
     return this.faults.cut() ? { ...state, connected: false } : state;

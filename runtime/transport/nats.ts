@@ -171,6 +171,9 @@ class NatsBus implements Bus {
     return this.closing || this.nc.isClosed();
   }
 
+  /** nats.js queues what is published and writes it to the socket in a microtask */
+  readonly deferredWrites = true;
+
   get maxPayload(): number | undefined {
     return this.nc.info?.max_payload;
   }

@@ -45,6 +45,12 @@ export interface Bus {
   readonly closed: boolean;
   /** the largest payload publish/request accepts, when known (NATS: the server's max_payload) */
   readonly maxPayload?: number;
+  /**
+   * publish() queues the write and the client writes it to its socket in a microtask (the NATS
+   * client): a caller that then blocks the thread (a synchronous disk write) yields a microtask turn
+   * first, or what it published waits for the block to end
+   */
+  readonly deferredWrites?: boolean;
   /** the connection as `status` shows it */
   state(): BusState;
 }

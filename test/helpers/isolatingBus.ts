@@ -55,6 +55,9 @@ export function createIsolatingBus(): IsolatingBus {
         get maxPayload() {
           return bus.maxPayload;
         },
+        get deferredWrites() {
+          return bus.deferredWrites;
+        },
         publish(subject, data) {
           if (!blocked(name, subject)) bus.publish(subject, data);
         },
