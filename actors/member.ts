@@ -362,6 +362,10 @@ class RaftMember implements MemberRuntime {
     return this.client.transferLeadership(nodeId);
   }
 
+  appliedState(): { appliedIndex: number; pairs: Array<[string, unknown]> } {
+    return this.state.exportState();
+  }
+
   exportSnapshot(): Promise<{ index: number; term: number; pairs: Array<[string, unknown]> }> {
     return this.client.exportSnapshot();
   }

@@ -124,6 +124,11 @@ export interface MemberRuntime {
    * raftStatus()/snapshotStreamed() then. Returns the unsubscribe.
    */
   onProgress(listener: () => void): () => void;
+  /**
+   * The replicated state as this node has applied it, with no read round (a stale read of the whole
+   * state), written to the store first: the store alone may lag what is applied (actors/appliedState.ts)
+   */
+  appliedState(): { appliedIndex: number; pairs: Array<[string, unknown]> };
   /** leader only: the replicated state at a linearizable read point (for `snapshot save`) */
   exportSnapshot(): Promise<{ index: number; term: number; pairs: Array<[string, unknown]> }>;
   /** peer input refused (malformed, foreign, or that would break an invariant), counted by reason */

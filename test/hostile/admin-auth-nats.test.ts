@@ -15,7 +15,7 @@ import { decodeReply, encode, type Sender } from '../../runtime/wire/codec.ts';
 import { waitUntil } from '../helpers/cli.ts';
 import { type NatsServerHandle, natsServerSkipReason, } from '../helpers/natsServer.ts';
 import { tmpDirs } from '../helpers/tmp.ts';
-import { clusterState, keyOf, leaderOf, refusedCount, senderOf, startVoters, natsWithForger, stopAll } from './helpers.ts';
+import { appliedValue, clusterState, keyOf, leaderOf, natsWithForger, refusedCount, senderOf, startVoters, stopAll } from './helpers.ts';
 
 const RAFT = { heartbeatMs: 50, electionTimeoutMs: 3000 };
 const PREFIX = 'aa';
@@ -91,7 +91,7 @@ describe('member-signed admin requests over NATS: only a member speaks for the c
     const staleReply = await ask(leader, stale);
     assert.equal(!staleReply.ok && staleReply.error.code, 'UNAUTHENTICATED');
     assert.deepEqual(everyState(), before);
-    assert.ok(nodes.every((c) => c.store.stateGet('forged') === undefined));
+    assert.ok(nodes.every((c) => appliedValue(c, 'forged') === undefined));
   });
 
   it('(c) a genuine forward works; the same bytes replayed are refused and write nothing', async () => {
@@ -118,7 +118,7 @@ describe('member-signed admin requests over NATS: only a member speaks for the c
     assert.equal(!reply.ok && reply.error.code, 'UNAUTHENTICATED');
     assert.equal(refused('replayed'), count + 1);
     assert.deepEqual(everyState(), before);
-    assert.ok(nodes.every((c) => c.store.stateGet('replayed') === 2), 'the replay did not write its old value');
+    assert.ok(nodes.every((c) => appliedValue(c, 'replayed') === 2), 'the replay did not write its old value');
     // a fresh signed forward by a member is taken
     const fresh = signAdminRequest({ key: keyOf(follower!) }, adminSubjects(PREFIX, leader.name).admin, senderOf(follower!), 'propose', forwardedPut('fresh', 3));
     const ok = await ask(leader, fresh);

@@ -19,7 +19,7 @@ import { PairwiseKeys } from '../../runtime/wire/pairwiseKeys.ts';
 import { waitUntil } from '../helpers/cli.ts';
 import { type NatsServerHandle, natsServerSkipReason } from '../helpers/natsServer.ts';
 import { tmpDirs } from '../helpers/tmp.ts';
-import { clusterState, leaderOf, natsWithForger, refusedCount, senderOf, startVoters, stopAll } from './helpers.ts';
+import { appliedValue, clusterState, leaderOf, natsWithForger, refusedCount, senderOf, startVoters, stopAll } from './helpers.ts';
 
 const RAFT = { heartbeatMs: 50, electionTimeoutMs: 3000 };
 const PREFIX = 'fm';
@@ -104,6 +104,6 @@ describe('forwards MACed between members (issue 11)', { skip: natsServerSkipReas
       leader.name,
     );
     await assertRefused('bad-signature', leader, misaddressed, 'a forward MACed for another member');
-    assert.ok(nodes.every((c) => c.store.stateGet('through') === 'a follower'));
+    assert.ok(nodes.every((c) => appliedValue(c, 'through') === 'a follower'));
   });
 });

@@ -26,8 +26,18 @@ export function clusterState(nodes: readonly Controller[]) {
   return nodes.map((c) => {
     const s = c.status();
     const raft = c.memberRuntime().raftStatus();
-    return { phase: s.phase, term: s.term, leader: s.leader, members: raft.membership.members, lastIndex: raft.lastIndex, data: c.store.exportState().pairs };
+    return { phase: s.phase, term: s.term, leader: s.leader, members: raft.membership.members, lastIndex: raft.lastIndex, data: appliedPairs(c) };
   });
+}
+
+/** the replicated state as the node has applied it (the store alone may lag it: actors/appliedState.ts) */
+export function appliedPairs(c: Controller): Array<[string, unknown]> {
+  return c.memberRuntime().appliedState().pairs;
+}
+
+/** one key of the replicated state as the node has applied it */
+export function appliedValue(c: Controller, key: string): unknown {
+  return appliedPairs(c).find(([k]) => k === key)?.[1];
 }
 
 /** how many admin requests the nodes refused for `reason` (e.g. `admin:unauthorized:unsigned`) */

@@ -14,7 +14,7 @@ import { encode } from '../../runtime/wire/codec.ts';
 import { waitUntil } from '../helpers/cli.ts';
 import { type NatsServerHandle, natsServerSkipReason, } from '../helpers/natsServer.ts';
 import { tmpDirs } from '../helpers/tmp.ts';
-import { clusterState, drops, forgePeer, keyOf, leaderOf, senderOf, startVoters, natsWithForger, stopAll } from './helpers.ts';
+import { appliedValue, clusterState, drops, forgePeer, keyOf, leaderOf, natsWithForger, senderOf, startVoters, stopAll } from './helpers.ts';
 
 // slow enough that no election happens by itself on a busy machine while a test compares terms
 const RAFT = { heartbeatMs: 50, electionTimeoutMs: 3000 };
@@ -93,7 +93,7 @@ describe('member identity over NATS: only a member speaks for itself (issue 11)'
     assert.deepEqual(everyState(), before);
     assert.ok(running(), 'every node is still a member');
     await stillServing('after-a');
-    assert.equal(follower!.store.stateGet('forged'), undefined);
+    assert.equal(appliedValue(follower!, 'forged'), undefined);
   });
 
   it("(b) a heartbeat at a higher term and a TimeoutNow under the leader's id cannot depose the leader", async () => {

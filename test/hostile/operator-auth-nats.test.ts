@@ -20,7 +20,7 @@ import { decodeReply } from '../../runtime/wire/codec.ts';
 import { baseEnv, type CliResult, runCli, waitUntil } from '../helpers/cli.ts';
 import { type NatsServerHandle, natsServerSkipReason, startNatsServer } from '../helpers/natsServer.ts';
 import { tmpDirs } from '../helpers/tmp.ts';
-import { clusterState, codeOfCall, leaderOf, natsWithForger, refusedCount, senderOf, startVoters, stopAll } from './helpers.ts';
+import { appliedPairs, appliedValue, clusterState, codeOfCall, leaderOf, natsWithForger, refusedCount, senderOf, startVoters, stopAll } from './helpers.ts';
 
 const RAFT = { heartbeatMs: 50, electionTimeoutMs: 3000 };
 const PREFIX = 'oa';
@@ -102,7 +102,7 @@ describe('operators over NATS: only an operator key changes the cluster (issue 1
     assert.equal(await codeOfCall(adminCall(forger, PREFIX, leader.name, CLI_SENDER, 'propose', { command: { op: 'put', key: 'k', value: 1 } }, 10_000)), 'UNAUTHORIZED');
     assert.equal(await codeOfCall(adminCall(forger, PREFIX, follower!.name, CLI_SENDER, 'cluster.remove', { name: other!.name }, 10_000)), 'UNAUTHORIZED');
     assert.deepEqual(everyState(), before);
-    assert.ok(nodes.every((c) => c.store.stateGet('k') === undefined));
+    assert.ok(nodes.every((c) => appliedValue(c, 'k') === undefined));
   });
 
   it('(c) a key the members do not list is refused, and so is an operator key on an internal request', async () => {
@@ -125,7 +125,7 @@ describe('operators over NATS: only an operator key changes the cluster (issue 1
     const forward = await ask(leader, signAdminRequest(ops, adminSubjects(PREFIX, leader.name).admin, senderOf(follower!), 'propose', { command: { op: 'put', key: 'k', value: 'fwd' }, forwarded: true }));
     assert.equal(!forward.ok && forward.error.code, 'UNAUTHENTICATED', 'a "forwarded" request signed by the operator');
     assert.deepEqual(everyState(), before);
-    assert.ok(nodes.every((c) => c.store.stateGet('k') === undefined));
+    assert.ok(nodes.every((c) => appliedValue(c, 'k') === undefined));
   });
 
   it('(d) the same signed bytes replayed are refused, and so are they on another node or long after', async () => {
@@ -149,7 +149,7 @@ describe('operators over NATS: only an operator key changes the cluster (issue 1
     const staleReply = await ask(leader, stale);
     assert.equal(!staleReply.ok && staleReply.error.code, 'UNAUTHORIZED', 'signed two minutes ago');
     assert.deepEqual(everyState(), before);
-    assert.ok(nodes.every((c) => c.store.stateGet('replayed') === 2), 'no replay wrote its old value');
+    assert.ok(nodes.every((c) => appliedValue(c, 'replayed') === 2), 'no replay wrote its old value');
   });
 
   it('(e) status, cluster list and kv get (also stale) need no key', async () => {
@@ -237,11 +237,11 @@ describe("operators over NATS with reads 'signed': a read needs an operator or a
     assert.equal(JSON.parse(status.stdout).role, 'leader');
     const get = await cli(['kv', 'get', 'colour', '--via', 'r1'], readerKey);
     assert.equal(get.stdout.trim(), 'blue', get.stderr);
-    const before = { term: node!.status().term, data: node!.store.exportState().pairs };
+    const before = { term: node!.status().term, data: appliedPairs(node!) };
     const put = await cli(['kv', 'put', 'colour', 'red', '--via', 'r1'], readerKey);
     assert.equal(put.code, 1, put.stderr);
     assert.match(put.stderr, /signed with a read-only key/);
-    assert.deepEqual({ term: node!.status().term, data: node!.store.exportState().pairs }, before);
+    assert.deepEqual({ term: node!.status().term, data: appliedPairs(node!) }, before);
     const opsPut = await cli(['kv', 'put', 'colour', 'red', '--via', 'r1'], opsKey);
     assert.equal(opsPut.code, 0, opsPut.stderr);
     const opsGet = await cli(['kv', 'get', 'colour', '--via', 'r1'], opsKey);

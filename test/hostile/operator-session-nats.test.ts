@@ -21,7 +21,7 @@ import { type ClientSession, OperatorSessions } from '../../runtime/wire/operato
 import { baseEnv, runCli, waitUntil } from '../helpers/cli.ts';
 import { type NatsServerHandle, natsServerSkipReason } from '../helpers/natsServer.ts';
 import { tmpDirs } from '../helpers/tmp.ts';
-import { clusterState, codeOfCall, natsWithForger, refusedCount } from './helpers.ts';
+import { appliedValue, clusterState, codeOfCall, natsWithForger, refusedCount } from './helpers.ts';
 
 const RAFT = { heartbeatMs: 50, electionTimeoutMs: 1000 };
 const PREFIX = 'os';
@@ -130,7 +130,7 @@ describe('operator sessions over NATS: one signature per session, a MAC per requ
     const other = await sessionOf(keys.ops.file);
     const moved = Buffer.from(Buffer.from(other.sessions.seal(other.session, subject(), CLI_SENDER, 'propose', put('forged', 'moved'))).toString('latin1').replace(other.session.id, session.id), 'latin1');
     await assertRefused('bad-mac', () => ask(moved), 'a request MACed in another session');
-    assert.equal(node.store.stateGet('forged'), undefined);
+    assert.equal(appliedValue(node, 'forged'), undefined);
   });
 
   it('(c) the same MACed bytes replayed are refused', async () => {
@@ -141,7 +141,7 @@ describe('operator sessions over NATS: one signature per session, a MAC per requ
     await node.propose({ op: 'put', key: 'replayed', value: 2 });
     await waitUntil(() => node.store.stateGet('replayed') === 2, { timeoutMs: 10_000, what: 'the later write applied' });
     await assertRefused('replayed', () => ask(data), 'the replay');
-    assert.equal(node.store.stateGet('replayed'), 2, 'the replay did not write its old value');
+    assert.equal(appliedValue(node, 'replayed'), 2, 'the replay did not write its old value');
   });
 
   it('(d) a request in a session the node does not know is refused, and says so in a form the client reads', async () => {
@@ -157,7 +157,7 @@ describe('operator sessions over NATS: one signature per session, a MAC per requ
       'an unknown session',
     );
     assert.deepEqual(!reply!.ok && reply!.error.details, { reason: 'unknown-session' });
-    assert.equal(node.store.stateGet('unknown'), undefined);
+    assert.equal(appliedValue(node, 'unknown'), undefined);
   });
 
   it('(e) a change in a read-only key\'s session is refused; reads in it work', async () => {
@@ -204,7 +204,7 @@ describe('operator sessions over NATS: one signature per session, a MAC per requ
       const before = state();
       assert.equal(await codeOfCall(adminCall(forger, PREFIX, 's1', CLI_SENDER, 'propose', put('other', 3), 10_000, other)), 'UNAUTHORIZED');
       assert.deepEqual(state(), before);
-      assert.equal(node.store.stateGet('other'), 1);
+      assert.equal(appliedValue(node, 'other'), 1);
     } finally {
       node.setOperators(operators());
     }

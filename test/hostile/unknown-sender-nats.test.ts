@@ -13,7 +13,7 @@ import type { Bus } from '../../runtime/transport/types.ts';
 import { waitUntil } from '../helpers/cli.ts';
 import { type NatsServerHandle, natsServerSkipReason, startNatsServer } from '../helpers/natsServer.ts';
 import { tmpDirs } from '../helpers/tmp.ts';
-import { clusterState, drops, forgePeer, leaderOf, senderOf, startVoters, natsWithForger, stopAll } from './helpers.ts';
+import { appliedValue, clusterState, drops, forgePeer, leaderOf, natsWithForger, senderOf, startVoters, stopAll } from './helpers.ts';
 
 // slow enough that no election happens by itself on a busy machine while a test compares terms
 const RAFT = { heartbeatMs: 50, electionTimeoutMs: 3000 };
@@ -83,7 +83,7 @@ describe('member identity over NATS: a made-up node id changes nothing (issue 11
         { type: 'append', from: ghostId, to, term, prevIndex: raft.lastIndex, prevTerm: raft.lastTerm, entries, commit: raft.lastIndex + 1 },
       ];
     });
-    assert.ok(nodes.every((c) => c.store.stateGet('forged') === undefined));
+    assert.ok(nodes.every((c) => appliedValue(c, 'forged') === undefined));
   });
 
   it('(d) a member-answer vouching for a made-up node id, published by a bus user under a member id, vouches for nothing', async () => {
