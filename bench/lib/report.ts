@@ -104,9 +104,10 @@ function formatWhereTimeGoes(nats: NatsResults): string[] {
   const perWrite = nats.sequential.elapsedMs / nats.sequential.n;
   const l = st.leader;
   const outside = perWrite - l.propose.meanMs;
+  const lone = (w: { meanMs: number; count: number }) => (w.count > 0 ? `${w.count} times, ${f(w.meanMs)} ms each` : 'never');
   return [
     `     where a write's ${f(perWrite)} ms went (means over A1): the leader ${l.name} from the request to its result ${f(l.propose.meanMs)} ms — its persist ${f(l.persist.meanMs)}, append → commit ${f(l.commit.meanMs)} (a follower's persist inside: ${f(st.follower.persist.meanMs)}), apply ${f(l.apply.meanMs)};`,
-    `     outside it ${f(outside)} ms (the client, the bus's hops both ways, decoding and authenticating the request); after the answer, off the write's path: the state's write ${f(l.stateWrite.meanMs)} ms on the leader, ${f(st.follower.stateWrite.meanMs)} on the follower`,
+    `     outside it ${f(outside)} ms (the client, the bus's hops both ways, decoding and authenticating the request); the applied state written alone (not carried by raft's next write): ${lone(l.stateWrite)} on the leader, ${lone(st.follower.stateWrite)} on the follower`,
   ];
 }
 
