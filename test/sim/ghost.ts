@@ -74,8 +74,13 @@ export class Ghost {
     return ghost;
   }
 
-  /** the lineage a recovery starts from this one: what was committed up to `keep`, nothing above */
-  derive(keep: number): Ghost {
+  /**
+   * The lineage a recovery starts from this one: what was committed up to `keep`, nothing above.
+   * `pending`: the committed entries the survivor had not applied yet, as the recovery keeps them in
+   * its log — config entries among them become no-ops (runtime/store/recoveryPlan.ts), so the new
+   * lineage holds and applies a no-op where the old one had the config.
+   */
+  derive(keep: number, pending: readonly Entry[] = []): Ghost {
     const next = new Ghost();
     // the ghost may know less than the survivor (commits learned inside a snapshot are not recorded)
     const known = Math.min(keep, this.commit);
@@ -87,6 +92,16 @@ export class Ghost {
     next.commit = known;
     for (const [at, key] of this.entryAt) if (Number(at.slice(at.indexOf(':') + 1)) <= keep) next.entryAt.set(at, key);
     for (const [at, term] of this.predecessorTerm) if (Number(at.slice(at.indexOf(':') + 1)) <= keep) next.predecessorTerm.set(at, term);
+    for (const entry of pending) {
+      if (entry.index > keep) continue;
+      const key = entryKey(entry);
+      const at = `${entry.term}:${entry.index}`;
+      if (next.entryAt.has(at)) next.entryAt.set(at, key);
+      if (next.appliedKey[entry.index] !== undefined) {
+        next.appliedKey[entry.index] = key;
+        next.appliedCommand[entry.index] = entry.type === 'command' ? (entry.data as SimCommand) : null;
+      }
+    }
     return next;
   }
 

@@ -12,6 +12,7 @@ import { conclaveError } from '../../runtime/errors.ts';
 import { planRecovery, type RecoveryFaults } from '../../runtime/store/recoveryPlan.ts';
 import type { Random } from '../../actors/ports.ts';
 import type { RaftCore, RaftCoreOptions } from '../../machines/raft/core.ts';
+import type { Entry } from '../../machines/raft/types.ts';
 import type { RaftTiming } from '../../runtime/config/config.ts';
 import type { Refusal } from '../../runtime/events.ts';
 import { silentLogger } from '../../runtime/log/logger.ts';
@@ -202,7 +203,7 @@ export class SimHost {
    * committed entries kept to be applied on the next start, a new identity generation. `faults`
    * plant the recovery bugs the simulator must catch.
    */
-  recover(faults: RecoveryFaults): { commitPoint: number; kept: number; generation: number } {
+  recover(faults: RecoveryFaults): { commitPoint: number; kept: number; generation: number; pending: Entry[] } {
     if (this.running) throw new Error(`host ${this.name}: recover runs on a stopped store`);
     const d = this.disk;
     const offset = d.snapshot?.index ?? 0;
@@ -233,6 +234,6 @@ export class SimHost {
     d.applied = plan.snapshot.index;
     d.hardState = plan.hardState;
     d.identity = { ...d.identity, generation: plan.generation };
-    return { commitPoint: plan.commitPoint, kept: plan.hardState.commit, generation: plan.generation };
+    return { commitPoint: plan.commitPoint, kept: plan.hardState.commit, generation: plan.generation, pending: plan.pending };
   }
 }

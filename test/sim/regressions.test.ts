@@ -98,3 +98,15 @@ test('seed 151020, 5 nodes, auto-join: a write the process crashed right after i
   const result = await runSimulation({ seed: 151020, nodes: 5, steps: 5000, membership: true, recovery: true, autoJoin: true });
   assert.equal(result.violation, null, result.violation?.message);
 });
+
+test('seeds 172221 and 174276, 5 nodes, auto-join: a recovery turns the pending config entries into no-ops, and the checker knows it (the model, not the product)', async () => {
+  // n2's store had applied up to 14 durably when the majority was lost (its applied state waits for
+  // raft's next write: actors/appliedState.ts); the recovery kept the committed 15, a config entry,
+  // as a no-op (runtime/store/recoveryPlan.ts), and n2 applied that no-op at 15 while the checker's
+  // new lineage still had the config there: "state machine safety". The new lineage's ghost now takes
+  // the recovery's rewritten entries (Ghost.derive).
+  for (const seed of [172221, 174276]) {
+    const result = await runSimulation({ seed, nodes: 5, steps: 5000, membership: true, recovery: true, autoJoin: true });
+    assert.equal(result.violation, null, `seed ${seed}: ${result.violation?.message}`);
+  }
+});

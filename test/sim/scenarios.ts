@@ -257,11 +257,11 @@ function recover(sim: Simulation): void {
   sim.mainGeneration++;
   const bugs = sim.config.bugs;
   // the ghost goes on from the commit point: a recovery that keeps less has lost committed entries
-  const { commitPoint: keep, generation } = survivor.recover({ keepGeneration: bugs.recoveryKeepsGeneration === true, commitShortBy: bugs.recoveryLosesCommitted ? 3 : 0 });
+  const { commitPoint: keep, generation, pending } = survivor.recover({ keepGeneration: bugs.recoveryKeepsGeneration === true, commitShortBy: bugs.recoveryLosesCommitted ? 3 : 0 });
   if (!bugs.recoveryKeepsGeneration && generation !== sim.mainGeneration) throw new Error(`simulator: ${survivor.name} recovered to generation ${generation}, but the main cluster's next is ${sim.mainGeneration}`);
   const old = sim.ghosts.get(lineage)!;
   const next = lineageKey(MAIN_CLUSTER, sim.mainGeneration);
-  sim.ghosts.set(next, old.derive(keep));
+  sim.ghosts.set(next, old.derive(keep, pending));
   sim.invariants.recovered(lineage, next, keep);
   sim.stats.discardedByRecovery += Math.max(0, old.commit - keep);
   sim.setLineage(survivor.id, next);
