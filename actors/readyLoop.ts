@@ -106,6 +106,12 @@ export class ReadyLoop {
     });
   }
 
+  /** send, and let what was sent leave before the loop blocks the thread (a promise when the bus needs a turn for it) */
+  private send(messages: RaftMessage[]): Promise<void> | void {
+    this.hands.send(messages);
+    return this.hands.letSendsLeave?.();
+  }
+
   /** run rounds until the core has nothing ready; synchronous end to end when every hand is */
   async drain(): Promise<void> {
     if (this.draining) return;
@@ -131,9 +137,8 @@ export class ReadyLoop {
         // commit only once advance() reports them durable.
         const sendFirst = this.faults.sendBeforePersist === true || (core.currentRole === 'leader' && !voteOrTermChanged && rd.snapshot === undefined);
         if (sendFirst && rd.messages.length > 0) {
-          hands.send(rd.messages);
           // the appends are on their way while this node writes the same entries
-          const leaving = hands.letSendsLeave?.();
+          const leaving = this.send(rd.messages);
           if (leaving) await leaving;
         }
         if (this.faults.followerAcksBeforeDurable && core.currentRole === 'follower' && rd.entries.length > 0 && !voteOrTermChanged) {
@@ -147,9 +152,8 @@ export class ReadyLoop {
           }
         }
         if (!sendFirst && rd.messages.length > 0) {
-          hands.send(rd.messages);
           // an acknowledgement leaves before the entries it commits are applied here
-          const leaving = hands.letSendsLeave?.();
+          const leaving = this.send(rd.messages);
           if (leaving) await leaving;
         }
         if (rd.committed.length > 0) {

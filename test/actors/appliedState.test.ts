@@ -10,10 +10,22 @@ import { openStore } from '../../runtime/store/index.ts';
 import { ManualClock } from '../helpers/manualClock.ts';
 import { makeTmpDir, removeTmpDir } from '../helpers/tmp.ts';
 
-it('reads see pending writes; the store catches up alone after the delay; export and range flush first', async () => {
-  const dir = await makeTmpDir('applied-');
-  const store = await openStore({ dataDir: dir, name: 'n1' });
+type Store = Awaited<ReturnType<typeof openStore>>;
+
+/** `test` on a fresh store, closed and removed afterwards */
+async function withStore(prefix: string, test: (store: Store) => Promise<void>, mapSizeBytes?: number): Promise<void> {
+  const dir = await makeTmpDir(prefix);
+  const store = await openStore({ dataDir: dir, name: 'n1', ...(mapSizeBytes === undefined ? {} : { mapSizeBytes }) });
   try {
+    await test(store);
+  } finally {
+    await store.close();
+    await removeTmpDir(dir);
+  }
+}
+
+it('reads see pending writes; the store catches up alone after the delay; export and range flush first', async () => {
+  await withStore('applied-', async (store) => {
     const errors: unknown[] = [];
     const clock = new ManualClock();
     const state = new AppliedState(store, (err) => errors.push(err), clock);
@@ -34,16 +46,11 @@ it('reads see pending writes; the store catches up alone after the delay; export
     state.record(6, [{ key: 'd', value: 4 }]);
     assert.equal(state.exportState().appliedIndex, 6);
     assert.deepEqual(errors, []);
-  } finally {
-    await store.close();
-    await removeTmpDir(dir);
-  }
+  });
 });
 
 it('a failed deferred write is reported and later writes are refused', async () => {
-  const dir = await makeTmpDir('applied-full-');
-  const store = await openStore({ dataDir: dir, name: 'n1', mapSizeBytes: 256 * 1024 });
-  try {
+  await withStore('applied-full-', async (store) => {
     const errors: unknown[] = [];
     const clock = new ManualClock();
     const state = new AppliedState(store, (err) => errors.push(err), clock);
@@ -54,16 +61,11 @@ it('a failed deferred write is reported and later writes are refused', async () 
     assert.equal((errors[0] as { code?: string }).code, 'FULL');
     assert.throws(() => state.record(2, [{ key: 'k', value: 1 }]), (err: unknown) => (err as { code?: string }).code === 'FULL');
     assert.equal(store.appliedIndex(), 0, 'nothing half-written');
-  } finally {
-    await store.close();
-    await removeTmpDir(dir);
-  }
+  }, 256 * 1024);
 });
 
 it('the next raft write carries what is pending, in its one transaction: no write of its own, and the timer then writes nothing', async () => {
-  const dir = await makeTmpDir('applied-carried-');
-  const store = await openStore({ dataDir: dir, name: 'n1' });
-  try {
+  await withStore('applied-carried-', async (store) => {
     const errors: unknown[] = [];
     const clock = new ManualClock();
     const state = new AppliedState(store, (err) => errors.push(err), clock);
@@ -98,16 +100,11 @@ it('the next raft write carries what is pending, in its one transaction: no writ
     assert.deepEqual(writes, ['apply 3']);
     assert.equal(store.appliedIndex(), 3);
     assert.deepEqual(errors, []);
-  } finally {
-    await store.close();
-    await removeTmpDir(dir);
-  }
+  });
 });
 
 it('close writes what is pending and stops the timer', async () => {
-  const dir = await makeTmpDir('applied-close-');
-  const store = await openStore({ dataDir: dir, name: 'n1' });
-  try {
+  await withStore('applied-close-', async (store) => {
     const clock = new ManualClock();
     const state = new AppliedState(store, (err) => assert.fail(String(err)), clock);
     state.record(1, [{ key: 'k', value: 1 }]);
@@ -115,8 +112,5 @@ it('close writes what is pending and stops the timer', async () => {
     assert.equal(store.appliedIndex(), 1);
     assert.equal(state.takeForWrite(), null, 'nothing to carry after close');
     clock.advance(STATE_WRITE_DELAY_MS * 2); // the timer, if it were left, would write to a closed state
-  } finally {
-    await store.close();
-    await removeTmpDir(dir);
-  }
+  });
 });
